@@ -1,0 +1,61 @@
+"""Spans → HoneyHive events: identity (identity.py, trace.py), classification and routing (rules.py), and one
+module per convention (conventions/)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.mapper.rules import (
+    Candidate,
+    Combine,
+    Convention,
+    Extract,
+    Field,
+    Group,
+    Ruleset,
+    SpanFacts,
+    TypeRule,
+    by_value,
+    when_present,
+)
+from otel_honeyhive.mapper.trace import TraceMapper, group_by_trace
+from otel_honeyhive.spans.view import SpanView, as_span_view
+
+
+def spans_to_events(
+    spans: Iterable[ReadableSpan | SpanView],
+    *,
+    project: str | None = None,
+    source: str = "dev",
+    ruleset: Ruleset | None = None,
+) -> list[Event]:
+    """Map finished spans to HoneyHive events. Pure: no I/O, no state kept between calls.
+
+    The spans are grouped by trace and each trace is mapped as a whole, so give it every span of a trace
+    you want mapped exactly (SPEC §2)."""
+    mapper = TraceMapper(ruleset, project=project, source=source)
+    views = [as_span_view(s) for s in spans]
+    events: list[Event] = []
+    for trace in group_by_trace(views):
+        events.extend(mapper.map_trace(trace))
+    return events
+
+
+__all__ = [
+    "Candidate",
+    "Combine",
+    "Convention",
+    "Extract",
+    "Field",
+    "Group",
+    "Ruleset",
+    "SpanFacts",
+    "TraceMapper",
+    "TypeRule",
+    "by_value",
+    "spans_to_events",
+    "when_present",
+]

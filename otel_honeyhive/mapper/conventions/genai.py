@@ -1,0 +1,123 @@
+"""OpenTelemetry GenAI semantic conventions: the current JSON parts format and the older flattened keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from otel_honeyhive.mapper.messages import (
+    indexed_messages,
+    json_messages,
+    output_from_messages,
+    system_instructions,
+)
+from otel_honeyhive.mapper.rules import (
+    MODEL,
+    NOT_MODEL,
+    Combine,
+    Convention,
+    Field,
+    Group,
+    TypeRule,
+    by_value,
+    when_present,
+)
+from otel_honeyhive.mapper.values import as_bucket, flat_dict, maybe_json, parse_json_strict, to_int, to_number
+
+MODEL_NAME_KEYS = ("gen_ai.request.model", "llm.request.model_name", "llm.model_name", "embedding.model_name")
+MESSAGE_KEYS = (
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.prompt.0.content",
+    "gen_ai.prompt.0.role",
+    "gen_ai.completion.0.content",
+    "gen_ai.completion.0.role",
+    "llm.input_messages.0.message.role",
+    "llm.output_messages.0.message.role",
+)
+TOKEN_KEYS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.prompt",
+    "llm.token_count.completion",
+    "llm.token_count.total",
+    "llm.usage.total_tokens",
+)
+
+
+def chat_history(present: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages = json_messages(present["gen_ai.input.messages"])
+    if "gen_ai.system_instructions" in present:
+        messages.insert(0, system_instructions(present["gen_ai.system_instructions"]))
+    return messages
+
+
+def _has_model_evidence(attrs: Mapping[str, Any]) -> str | None:
+    if any(k in attrs for k in MODEL_NAME_KEYS) and (
+        any(k in attrs for k in MESSAGE_KEYS) or any(k in attrs for k in TOKEN_KEYS)
+    ):
+        return "model"
+    return None
+
+
+CONVENTION = Convention(
+    name="genai",
+    description="OpenTelemetry GenAI semantic conventions (gen_ai.*)",
+    rules=(
+        Field("gen_ai.request.model", "config.model", rank=1),
+        Field("gen_ai.response.model", "metadata.response_model", rank=1),
+        Field("gen_ai.provider.name", "config.provider", rank=1),
+        Field("gen_ai.system", "config.provider", rank=2),
+        Group("gen_ai.request.", "config.hyperparameters", flat_dict, rank=1, exclude=frozenset({"model"}),
+              merge=True),
+        Field("gen_ai.tool.definitions", "config.tools", rank=1, convert=parse_json_strict),
+        Combine(("gen_ai.input.messages", "gen_ai.system_instructions"), "inputs.chat_history", chat_history,
+                rank=1),
+        Group("gen_ai.prompt.", "inputs.chat_history", indexed_messages, rank=3),
+        Field("gen_ai.output.messages", "outputs", rank=1,
+              convert=lambda v: output_from_messages(json_messages(v))),
+        Group("gen_ai.completion.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=3),
+        Field("gen_ai.usage.input_tokens", "metadata.prompt_tokens", rank=1, convert=to_int),
+        Field("gen_ai.usage.prompt_tokens", "metadata.prompt_tokens", rank=2, convert=to_int),
+        Field("gen_ai.usage.output_tokens", "metadata.completion_tokens", rank=1, convert=to_int),
+        Field("gen_ai.usage.completion_tokens", "metadata.completion_tokens", rank=2, convert=to_int),
+        Field("gen_ai.usage.total_tokens", "metadata.total_tokens", rank=2, convert=to_int),
+        Field("gen_ai.usage.cost", "metadata.cost", rank=2, convert=to_number),
+        Field("gen_ai.tool.call.arguments", "inputs", rank=3, convert=as_bucket("arguments"), only=NOT_MODEL),
+        Field("gen_ai.tool.call.result", "outputs", rank=3, convert=as_bucket("result"), only=NOT_MODEL),
+        Field("gen_ai.user", "user_properties.user_id", rank=2),
+        Field("gen_ai.conversation.id", "metadata.conversation_id", rank=2),
+        Field("gen_ai.response.finish_reasons", "metadata.finish_reasons", rank=1, convert=maybe_json,
+              only=MODEL),
+    ),
+    type_rules=(
+        by_value(
+            "gen_ai.operation.name",
+            {
+                "chat": "model",
+                "text_completion": "model",
+                "generate_content": "model",
+                "embeddings": "model",
+                "completion": "model",
+                "execute_tool": "tool",
+                "retrieval": "tool",
+                "search_memory": "tool",
+                "create_memory": "tool",
+                "update_memory": "tool",
+                "delete_memory": "tool",
+                "vector_db_retrieve": "tool",
+                "invoke_agent": "chain",
+                "create_agent": "chain",
+                "invoke_workflow": "chain",
+                "plan": "chain",
+                "execute_task": "chain",
+            },
+            rank=30,
+        ),
+        when_present(("gen_ai.tool.name", "gen_ai.tool.call.id", "tool.name"), "tool", rank=60),
+        when_present(("gen_ai.agent.name", "gen_ai.agent.id", "agent.name"), "chain", rank=70),
+        TypeRule(80, _has_model_evidence, "a model name and messages or token usage present → model"),
+    ),
+)

@@ -1,0 +1,43 @@
+"""HoneyHive's own SDK (`@trace`, `enrich_span`): flattened buckets and `honeyhive_*` fields.
+
+Explicit user data, so its buckets rank first and merge into what other conventions found.
+"""
+
+from __future__ import annotations
+
+from otel_honeyhive.mapper.rules import Convention, Field, Group, by_value
+from otel_honeyhive.mapper.values import as_bucket, nested_from_flat, to_number, to_text
+
+_BUCKETS = ("config", "inputs", "outputs", "metadata", "metrics", "feedback", "user_properties")
+
+# Identity keys are read by the trace mapper (mapper/trace.py); they are consumed, not copied into metadata.
+IDENTITY_KEYS = (
+    "honeyhive.session_id",
+    "honeyhive_session_id",
+    "honeyhive_event_id",
+    "honeyhive.parent_id",
+    "honeyhive_parent_id",
+    "honeyhive_event_type",
+)
+
+CONVENTION = Convention(
+    name="honeyhive",
+    description="HoneyHive SDK span attributes",
+    rules=(
+        *(Group(f"honeyhive_{b}.", b, nested_from_flat, rank=0, merge=True) for b in _BUCKETS),
+        *(Field(f"honeyhive_{b}", b, rank=0, convert=as_bucket("value"), merge=True) for b in _BUCKETS),
+        *(Field(key, None) for key in IDENTITY_KEYS),
+        Field("honeyhive_session_name", "event_name", rank=-1, convert=to_text, only=frozenset({"session"})),
+        Field("honeyhive_event_name", "event_name", rank=0, convert=to_text),
+        Field("honeyhive.project", "project", rank=0, convert=to_text),
+        Field("honeyhive_project", "project", rank=1, convert=to_text),
+        Field("honeyhive.source", "source", rank=0, convert=to_text),
+        Field("honeyhive_source", "source", rank=1, convert=to_text),
+        Field("honeyhive_error", "error", rank=30, convert=to_text),
+        Field("honeyhive_duration_ms", "duration", rank=0, convert=to_number),
+        Field("honeyhive_user_id", "user_properties.user_id", rank=0),
+    ),
+    type_rules=(
+        by_value("honeyhive_event_type", {"model": "model", "tool": "tool", "chain": "chain"}, rank=10),
+    ),
+)

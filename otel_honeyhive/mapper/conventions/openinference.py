@@ -1,0 +1,96 @@
+"""OpenInference (Arize Phoenix): `llm.*`, `input.value`/`output.value`, `retrieval.documents.*`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from otel_honeyhive.mapper.messages import indexed_messages, output_from_messages
+from otel_honeyhive.mapper.rules import NOT_MODEL, Combine, Convention, Field, Group, by_value
+from otel_honeyhive.mapper.values import (
+    as_bucket,
+    maybe_json,
+    nested_from_flat,
+    parse_json,
+    to_int,
+    to_number,
+)
+
+
+def _value_with_mime(value_key: str, mime_key: str, default_key: str) -> Any:
+    def build(present: Mapping[str, Any]) -> dict[str, Any]:
+        value = present[value_key]
+        mime = str(present.get(mime_key, ""))
+        if "json" in mime:
+            parsed = maybe_json(value)
+            return parsed if isinstance(parsed, dict) else {default_key: parsed}
+        return {default_key: maybe_json(value) if not mime else value}
+
+    return build
+
+
+def _documents(pairs: list[tuple[str, Any]]) -> list[Any]:
+    docs = nested_from_flat(pairs)
+    if not isinstance(docs, list):
+        raise ValueError("retrieval.documents.* must be indexed")
+    return [d.get("document", d) if isinstance(d, dict) else d for d in docs]
+
+
+def _tool_schemas(pairs: list[tuple[str, Any]]) -> list[Any]:
+    tools = nested_from_flat(pairs)
+    if not isinstance(tools, list):
+        raise ValueError("llm.tools.* must be indexed")
+    out = []
+    for tool in tools:
+        schema = tool.get("tool", {}).get("json_schema") if isinstance(tool, dict) else None
+        out.append(schema if schema is not None else tool)
+    return out
+
+
+CONVENTION = Convention(
+    name="openinference",
+    description="OpenInference (Arize Phoenix)",
+    rules=(
+        Field("llm.model_name", "config.model", rank=3),
+        Field("embedding.model_name", "config.model", rank=4),
+        Field("llm.response.model_name", "metadata.response_model", rank=2),
+        Field("llm.provider", "config.provider", rank=3),
+        Field("llm.system", "config.provider", rank=4),
+        Field("llm.invocation_parameters", "config.hyperparameters", rank=2, convert=parse_json, merge=True),
+        Field("llm.prompt_template.template", "config.template", rank=1),
+        Field("llm.prompt_template.variables", "inputs", rank=5, convert=as_bucket("variables"), merge=True),
+        Group("llm.tools.", "config.tools", _tool_schemas, rank=2),
+        Group("llm.input_messages.", "inputs.chat_history", indexed_messages, rank=2),
+        Group("llm.output_messages.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=2),
+        Field("llm.token_count.prompt", "metadata.prompt_tokens", rank=3, convert=to_int),
+        Field("llm.token_count.completion", "metadata.completion_tokens", rank=3, convert=to_int),
+        Field("llm.token_count.total", "metadata.total_tokens", rank=1, convert=to_int),
+        Field("llm.cost.total", "metadata.cost", rank=1, convert=to_number),
+        Combine(("input.value", "input.mime_type"), "inputs", _value_with_mime("input.value",
+                "input.mime_type", "input"), rank=2, only=NOT_MODEL),
+        Combine(("output.value", "output.mime_type"), "outputs", _value_with_mime("output.value",
+                "output.mime_type", "result"), rank=2, only=NOT_MODEL),
+        Field("tool.parameters", "inputs", rank=4, convert=as_bucket("parameters"), only=NOT_MODEL),
+        Group("retrieval.documents.", "outputs.documents", _documents, rank=4),
+        Field("user.id", "user_properties.user_id", rank=1),
+        Field("session.id", "metadata.conversation_id", rank=1),
+    ),
+    type_rules=(
+        by_value(
+            "openinference.span.kind",
+            {
+                "LLM": "model",
+                "EMBEDDING": "model",
+                "TOOL": "tool",
+                "RETRIEVER": "tool",
+                "RERANKER": "tool",
+                "CHAIN": "chain",
+                "AGENT": "chain",
+                "GUARDRAIL": "chain",
+                "EVALUATOR": "chain",
+                "PROMPT": "chain",
+            },
+            rank=20,
+        ),
+    ),
+)

@@ -1,0 +1,181 @@
+"""Chat messages in HoneyHive's shape (`{role, content, tool_calls?, …}`) from the ways conventions carry them.
+
+- indexed keys: `gen_ai.prompt.0.role`, `llm.input_messages.0.message.tool_calls.0.tool_call.function.name`
+- the parts format of the current GenAI semantic conventions: `[{"role", "parts": [{"type": "text", …}]}]`
+- plain JSON lists of `{role, content}` (OpenLLMetry span events, older SDKs)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from otel_honeyhive.mapper.values import jsonable, maybe_json, parse_json
+
+_MESSAGE_FIELDS = {
+    "role": "role",
+    "content": "content",
+    "name": "name",
+    "tool_call_id": "tool_call_id",
+    "finish_reason": "finish_reason",
+}
+_SKIP_SEGMENTS = frozenset({"message", "tool_call", "message_content"})
+
+
+def _group_by_index(pairs: Iterable[tuple[str, Any]]) -> dict[int, list[tuple[list[str], Any]]]:
+    groups: dict[int, list[tuple[list[str], Any]]] = {}
+    for suffix, value in pairs:
+        head, _, rest = suffix.partition(".")
+        if not head.isdigit() or not rest:
+            continue  # e.g. gen_ai.prompt.prompt_filter_results: not a message
+        parts = [p for p in rest.split(".") if p not in _SKIP_SEGMENTS]
+        if parts:
+            groups.setdefault(int(head), []).append((parts, value))
+    return groups
+
+
+def _tool_call(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    call: dict[str, Any] = {"type": "function"}
+    function: dict[str, Any] = {}
+    for parts, value in fields:
+        if parts[0] == "function" and len(parts) > 1:
+            function[parts[1]] = value
+        elif parts[0] in ("name", "arguments"):
+            function[parts[0]] = value
+        elif parts[0] == "id":
+            call["id"] = value
+        elif parts[0] == "type":
+            call["type"] = value
+        else:
+            call[".".join(parts)] = jsonable(value)
+    call["function"] = function
+    return call
+
+
+def _message(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    message: dict[str, Any] = {}
+    calls: dict[int, list[tuple[list[str], Any]]] = {}
+    contents: dict[int, list[tuple[list[str], Any]]] = {}
+    for parts, value in fields:
+        key = parts[0]
+        if key == "tool_calls" and len(parts) > 2 and parts[1].isdigit():
+            calls.setdefault(int(parts[1]), []).append((parts[2:], value))
+        elif key == "contents" and len(parts) > 2 and parts[1].isdigit():
+            contents.setdefault(int(parts[1]), []).append((parts[2:], value))
+        elif key in _MESSAGE_FIELDS and len(parts) == 1:
+            message[_MESSAGE_FIELDS[key]] = maybe_json(value) if key == "content" else jsonable(value)
+        else:
+            message[".".join(parts)] = jsonable(value)
+    if contents and "content" not in message:
+        items = []
+        for i in sorted(contents):
+            item: dict[str, Any] = {}
+            for parts, value in contents[i]:
+                item[".".join(parts)] = jsonable(value)
+            items.append(item)
+        message["content"] = _join_text(items) if all(_is_text(i) for i in items) else items
+    if calls:
+        message["tool_calls"] = [_tool_call(calls[i]) for i in sorted(calls)]
+    return message
+
+
+def _is_text(item: dict[str, Any]) -> bool:
+    return item.get("type", "text") == "text" and "text" in item
+
+
+def _join_text(items: list[dict[str, Any]]) -> str:
+    return "".join(str(i["text"]) for i in items)
+
+
+def indexed_messages(pairs: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """Messages from `{i}.role`, `{i}.content` … suffixes, in numeric index order ("10" after "2")."""
+    groups = _group_by_index(pairs)
+    if not groups:
+        raise ValueError("no indexed message keys")
+    return [_message(groups[i]) for i in sorted(groups)]
+
+
+def _parts_message(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValueError("a message must be an object")
+    if "parts" not in raw:
+        return {k: jsonable(v) for k, v in raw.items()}
+    message: dict[str, Any] = {"role": raw.get("role")}
+    texts: list[str] = []
+    others: list[Any] = []
+    calls: list[dict[str, Any]] = []
+    for part in raw.get("parts") or ():
+        if not isinstance(part, dict):
+            others.append(jsonable(part))
+            continue
+        kind = part.get("type")
+        if kind == "text":
+            texts.append(str(part.get("content", "")))
+        elif kind == "tool_call":
+            arguments = part.get("arguments")
+            calls.append(
+                {
+                    "id": part.get("id"),
+                    "type": "function",
+                    "function": {
+                        "name": part.get("name"),
+                        "arguments": arguments if isinstance(arguments, str) else jsonable(arguments),
+                    },
+                }
+            )
+        elif kind == "tool_call_response":
+            message["tool_call_id"] = part.get("id")
+            response = part.get("response", part.get("result"))
+            texts.append(response if isinstance(response, str) else _dump(response))
+        else:
+            others.append(jsonable(part))
+    if texts or not (calls or others):
+        message["content"] = "".join(texts)
+    if others:
+        message["parts"] = others
+    if calls:
+        message["tool_calls"] = calls
+    for key, value in raw.items():
+        if key not in ("role", "parts"):
+            message[key] = jsonable(value)
+    return message
+
+
+def _dump(value: Any) -> str:
+    import orjson
+
+    return orjson.dumps(jsonable(value)).decode()
+
+
+def json_messages(value: Any) -> list[dict[str, Any]]:
+    """Messages from a JSON string or sequence, in the parts format or as plain `{role, content}` objects."""
+    data = value if isinstance(value, (list, tuple)) else parse_json(value)
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, (list, tuple)):
+        raise ValueError("messages must be a JSON array")
+    return [_parts_message(maybe_json(m)) for m in data]
+
+
+def system_instructions(value: Any) -> dict[str, Any]:
+    """`gen_ai.system_instructions` (a JSON list of parts, or plain text) as one system message."""
+    data = maybe_json(value)
+    if isinstance(data, str):
+        return {"role": "system", "content": data}
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ValueError("system instructions must be text or a list of parts")
+    return _parts_message({"role": "system", "parts": data})
+
+
+def output_from_messages(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A model event's `outputs`: the first message; every choice under `choices` when there are several."""
+    if not messages:
+        raise ValueError("no output message")
+    first = dict(messages[0])
+    if "role" not in first or first["role"] is None:
+        first["role"] = "assistant"
+    if len(messages) > 1:
+        first["choices"] = [dict(m) for m in messages]
+    return first

@@ -1,0 +1,346 @@
+"""The rule vocabulary conventions are written in, and the engine that applies them to one span.
+
+A convention is a table of small rules:
+
+- `Field`: one attribute key → one event field (`gen_ai.request.model` → `config.model`).
+- `Group`: every attribute under a prefix, built into one value (`gen_ai.prompt.{i}.*` → `inputs.chat_history`).
+- `Combine`: several exact keys read together (`gen_ai.input.messages` + `gen_ai.system_instructions`).
+- `Extract`: a value derived from the span itself rather than one attribute (status, span events, ids).
+- `TypeRule`: a vote on the event type (`openinference.span.kind=LLM` → model).
+
+Within a target, the lowest `rank` wins. A losing value that differs from the winner is kept in `metadata`
+under its source key, and an attribute no rule takes lands in `metadata` as it is: nothing is dropped.
+Rules with `merge=True` (HoneyHive's own buckets) are deep-merged instead, the better rank winning each leaf.
+Each span's attributes are walked once; which rules a key matches is computed once per distinct key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.mapper.values import jsonable
+from otel_honeyhive.spans.view import SpanView
+
+Converter = Callable[[Any], Any]
+Builder = Callable[[list[tuple[str, Any]]], Any]
+EventTypes = frozenset[str] | None
+
+MODEL = frozenset({"model"})
+NOT_MODEL = frozenset({"tool", "chain", "session"})
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    key: str
+    target: str | None
+    """Dotted event path; None marks a key consumed elsewhere (identity) that must not land in metadata."""
+    rank: int = 50
+    convert: Converter | None = None
+    only: EventTypes = None
+    merge: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    prefix: str
+    target: str
+    build: Builder
+    rank: int = 50
+    exclude: frozenset[str] = frozenset()
+    """Suffixes (after the prefix) left to other rules or to metadata."""
+    only: EventTypes = None
+    merge: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Combine:
+    keys: tuple[str, ...]
+    target: str
+    build: Callable[[Mapping[str, Any]], Any]
+    rank: int = 50
+    only: EventTypes = None
+    merge: bool = False
+    requires: str | None = None
+    """The key that must be present for the rule to apply (default: the first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    target: str
+    value: Any
+    rank: int
+    source: str
+    merge: bool = False
+    keep_if_shadowed: bool = True
+    """False where the value is kept elsewhere anyway (an exception also stays in `metadata.events`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpanFacts:
+    span: SpanView
+    event_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extract:
+    name: str
+    fn: Callable[[SpanFacts], Iterable[Candidate]]
+    description: str = ""
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRule:
+    rank: int
+    decide: Callable[[Mapping[str, Any]], str | None]
+    description: str
+
+
+def by_value(key: str, table: Mapping[str, str], rank: int) -> TypeRule:
+    lowered = {k.lower(): v for k, v in table.items()}
+
+    def decide(attrs: Mapping[str, Any]) -> str | None:
+        value = attrs.get(key)
+        return lowered.get(value.lower()) if isinstance(value, str) else None
+
+    listing = ", ".join(f"{k}→{v}" for k, v in table.items())
+    return TypeRule(rank, decide, f"`{key}`: {listing}")
+
+
+def when_present(keys: Sequence[str], event_type: str, rank: int) -> TypeRule:
+    def decide(attrs: Mapping[str, Any]) -> str | None:
+        return event_type if any(k in attrs for k in keys) else None
+
+    return TypeRule(rank, decide, f"any of {', '.join(f'`{k}`' for k in keys)} present → {event_type}")
+
+
+Rule = Field | Group | Combine | Extract
+
+
+@dataclass(frozen=True)
+class Convention:
+    """One instrumentation convention: its routing rules and its event-type votes."""
+
+    name: str
+    rules: tuple[Rule, ...] = ()
+    type_rules: tuple[TypeRule, ...] = ()
+    description: str = ""
+
+
+_NO_MATCH: tuple[Field | Group | Combine, ...] = ()
+_CACHE_LIMIT = 50_000
+
+
+@dataclass
+class Ruleset:
+    """Conventions compiled for fast matching. Build one with `Ruleset.default()` and `.extend(...)`."""
+
+    conventions: tuple[Convention, ...]
+    _exact: dict[str, list[Field | Combine]] = field(default_factory=dict, repr=False)
+    _prefixes: list[Group] = field(default_factory=list, repr=False)
+    _extracts: list[Extract] = field(default_factory=list, repr=False)
+    _type_rules: list[TypeRule] = field(default_factory=list, repr=False)
+    _cache: dict[str, tuple[Field | Group | Combine, ...]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for convention in self.conventions:
+            for rule in convention.rules:
+                if isinstance(rule, Field):
+                    self._exact.setdefault(rule.key, []).append(rule)
+                elif isinstance(rule, Combine):
+                    for key in rule.keys:
+                        self._exact.setdefault(key, []).append(rule)
+                elif isinstance(rule, Group):
+                    if not rule.prefix.endswith("."):
+                        raise ValueError(f"group prefix must end with '.': {rule.prefix!r}")
+                    self._prefixes.append(rule)
+                else:
+                    self._extracts.append(rule)
+            self._type_rules.extend(convention.type_rules)
+        self._type_rules.sort(key=lambda r: r.rank)
+
+    @classmethod
+    def default(cls) -> Ruleset:
+        from otel_honeyhive.mapper.conventions import DEFAULT_CONVENTIONS
+
+        return cls(DEFAULT_CONVENTIONS)
+
+    def extend(self, *additions: Convention | Rule | TypeRule) -> Ruleset:
+        """A new ruleset with user rules added: a `Convention`, or loose rules collected into one."""
+        extra: list[Rule] = []
+        types: list[TypeRule] = []
+        conventions = list(self.conventions)
+        for item in additions:
+            if isinstance(item, Convention):
+                conventions.append(item)
+            elif isinstance(item, TypeRule):
+                types.append(item)
+            else:
+                extra.append(item)
+        if extra or types:
+            conventions.append(Convention("user", tuple(extra), tuple(types)))
+        return Ruleset(tuple(conventions))
+
+    @property
+    def type_rules(self) -> list[TypeRule]:
+        return self._type_rules
+
+    def matches(self, key: str) -> tuple[Field | Group | Combine, ...]:
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        rules: list[Field | Group | Combine] = list(self._exact.get(key, ()))
+        for group in self._prefixes:
+            if key.startswith(group.prefix) and key[len(group.prefix) :] not in group.exclude:
+                rules.append(group)
+        result = tuple(rules) if rules else _NO_MATCH
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = result
+        return result
+
+    # -- classification ---------------------------------------------------------------------------------------
+
+    def classify(self, attrs: Mapping[str, Any], has_children: bool) -> str:
+        for rule in self._type_rules:
+            decided = rule.decide(attrs)
+            if decided is not None:
+                return decided
+        return "chain" if has_children else "tool"
+
+    # -- routing ----------------------------------------------------------------------------------------------
+
+    def route(self, span: SpanView, event_type: str, event: Event) -> None:
+        """Fill `event`'s fields from the span's attributes and the extractors."""
+        candidates: list[Candidate] = []
+        unrouted: dict[str, Any] = {}
+        groups: dict[int, tuple[Group, list[tuple[str, Any]]]] = {}
+        combines: dict[int, Combine] = {}
+        attrs = span.attributes
+        for key, value in attrs.items():
+            rules = self.matches(key)
+            taken = False
+            for rule in rules:
+                if rule.only is not None and event_type not in rule.only:
+                    continue
+                if isinstance(rule, Field):
+                    if rule.target is None:
+                        taken = True
+                        continue
+                    try:
+                        converted = rule.convert(value) if rule.convert is not None else jsonable(value)
+                    except (ValueError, TypeError, KeyError, IndexError):
+                        continue
+                    candidates.append(Candidate(rule.target, converted, rule.rank, key, rule.merge))
+                    taken = True
+                elif isinstance(rule, Group):
+                    entry = groups.get(id(rule))
+                    if entry is None:
+                        entry = groups[id(rule)] = (rule, [])
+                    entry[1].append((key[len(rule.prefix) :], value))
+                    taken = True
+                else:
+                    combines[id(rule)] = rule
+                    taken = True
+            if not taken:
+                unrouted[key] = value
+        for rule, pairs in groups.values():
+            try:
+                built = rule.build(pairs)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                for suffix, value in pairs:
+                    unrouted.setdefault(rule.prefix + suffix, value)
+                continue
+            candidates.append(Candidate(rule.target, built, rule.rank, rule.prefix + "*", rule.merge))
+        for combine in combines.values():
+            present = {k: attrs[k] for k in combine.keys if k in attrs}
+            if (combine.requires or combine.keys[0]) not in present:
+                for k, v in present.items():
+                    if len(self.matches(k)) == 1:
+                        unrouted.setdefault(k, v)
+                continue
+            try:
+                built = combine.build(present)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                for k, v in present.items():
+                    unrouted.setdefault(k, v)
+                continue
+            candidates.append(Candidate(combine.target, built, combine.rank, combine.keys[0], combine.merge))
+        if self._extracts:
+            facts = SpanFacts(span, event_type)
+            for extract in self._extracts:
+                candidates.extend(extract.fn(facts))
+        _apply(candidates, unrouted, event)
+
+
+def _apply(candidates: list[Candidate], unrouted: dict[str, Any], event: Event) -> None:
+    by_target: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        by_target.setdefault(c.target, []).append(c)
+    metadata = event["metadata"]
+    # Shallow targets first, so `outputs` is in place before `outputs.documents` merges into it.
+    for target in sorted(by_target, key=lambda t: t.count(".")):
+        group = by_target[target]
+        if len(group) > 1:
+            group.sort(key=lambda c: c.rank)
+        winner = group[0]
+        value = winner.value
+        if len(group) > 1:
+            mergeable = [c for c in group if c.merge and isinstance(c.value, dict)]
+            if winner.merge and isinstance(value, dict):
+                merged: dict[str, Any] = {}
+                for c in reversed(mergeable):
+                    _deep_merge(merged, c.value)
+                value = merged
+            for loser in group[1:]:
+                if loser.merge and isinstance(value, dict) and isinstance(loser.value, dict):
+                    continue
+                if loser.keep_if_shadowed and loser.value != value and loser.source not in metadata:
+                    metadata[loser.source] = loser.value
+        _set_path(event, target, value, winner.merge)
+    for key, value in unrouted.items():
+        metadata.setdefault(key, jsonable(value))
+
+
+def _deep_merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    for key, value in other.items():
+        current = into.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            _deep_merge(current, value)
+        else:
+            into[key] = value
+
+
+def _set_path(event: Event, target: str, value: Any, merge: bool) -> None:
+    head, dot, rest = target.partition(".")
+    if not dot:
+        current = event.get(head)
+        if isinstance(current, dict) and isinstance(value, dict):
+            if merge:
+                _deep_merge(current, value)
+            else:
+                # A whole-bucket value: it replaces what rules for the bucket root gave, but keeps what more
+                # specific targets (set later) or the skeleton already hold.
+                merged = dict(value)
+                _deep_merge(merged, {k: v for k, v in current.items() if k not in merged})
+                event[head] = merged
+        else:
+            event[head] = value
+        return
+    node = event.setdefault(head, {})
+    if not isinstance(node, dict):
+        node = event[head] = {"": node}
+    parts = rest.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {} if child is None else {"": child}
+        node = child
+    leaf = parts[-1]
+    if merge and isinstance(node.get(leaf), dict) and isinstance(value, Mapping):
+        _deep_merge(node[leaf], value)
+    else:
+        node[leaf] = value

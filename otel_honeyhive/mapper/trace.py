@@ -1,0 +1,259 @@
+"""Mapping an assembled trace (or a part of one) into events, applying SPEC §2's identity rules exactly.
+
+A `TraceMapper` remembers a little about each trace it has mapped (bounded LRU): the root, explicit event ids,
+and parents that children pointed at before those parents were seen. That is what lets a late child of the root
+point at the session, and what lets a root that arrives after its children also be emitted as the `chain`
+event those children already point at, so no event is left dangling.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.mapper.identity import (
+    event_id_for_span,
+    normalise_uuid,
+    session_id_for_trace,
+    span_hex,
+    trace_hex,
+)
+from otel_honeyhive.mapper.rules import Ruleset
+from otel_honeyhive.mapper.values import jsonable
+from otel_honeyhive.spans.view import SpanView
+
+SESSION_KEYS = ("honeyhive.session_id", "honeyhive_session_id")
+PARENT_KEYS = ("honeyhive.parent_id", "honeyhive_parent_id")
+EVENT_ID_KEY = "honeyhive_event_id"
+
+_MAX_REMEMBERED_PER_TRACE = 1024
+
+
+@dataclass
+class _TraceMemory:
+    session_id: str
+    explicit_session: bool
+    root_span_id: int = 0
+    root_event_id: str | None = None
+    event_ids: dict[int, str] = field(default_factory=dict)
+    """Span id → explicit `honeyhive_event_id`, for children that arrive later."""
+    dangling: dict[int, list[str]] = field(default_factory=dict)
+    """Parent span id not yet seen → event ids of children already shipped pointing at its derived id."""
+
+
+def _explicit(attrs: Any, keys: Sequence[str]) -> str | None:
+    for key in keys:
+        value = normalise_uuid(attrs.get(key))
+        if value is not None:
+            return value
+    return None
+
+
+def _sort_key(span: SpanView) -> tuple[int, int]:
+    return (span.start_ns, span.span_id)
+
+
+class TraceMapper:
+    """Stateful only through its bounded memory of recent traces; safe to use from one thread at a time."""
+
+    def __init__(
+        self,
+        ruleset: Ruleset | None = None,
+        *,
+        project: str | None = None,
+        source: str = "dev",
+        memory_traces: int = 10_000,
+    ) -> None:
+        self.ruleset = ruleset or Ruleset.default()
+        self.project = project
+        self.source = source
+        self._memory: OrderedDict[int, _TraceMemory] = OrderedDict()
+        self._memory_traces = memory_traces
+
+    # -- public -----------------------------------------------------------------------------------------------
+
+    def map_trace(self, spans: Sequence[SpanView]) -> list[Event]:
+        """Events for spans of one trace, session event first, parents before children."""
+        if not spans:
+            return []
+        trace_id = spans[0].trace_id
+        memory = self._remember(trace_id, spans)
+        ordered = sorted(spans, key=_sort_key)
+        by_id = {s.span_id: s for s in ordered}
+        session_id = memory.session_id
+
+        event_ids: dict[int, str] = {}
+        for span in ordered:
+            explicit = normalise_uuid(span.attributes.get(EVENT_ID_KEY))
+            if span.parent_span_id == 0 and not memory.explicit_session:
+                event_ids[span.span_id] = session_id  # the root becomes the session
+            elif explicit is not None:
+                event_ids[span.span_id] = explicit
+                if len(memory.event_ids) < _MAX_REMEMBERED_PER_TRACE:
+                    memory.event_ids[span.span_id] = explicit
+            else:
+                event_ids[span.span_id] = event_id_for_span(trace_id, span.span_id)
+
+        parent_ids: dict[int, str | None] = {}
+        children: dict[str, list[str]] = {}
+        for span in ordered:
+            parent = self._parent_event_id(span, by_id, event_ids, memory)
+            parent_ids[span.span_id] = parent
+            if parent is not None:
+                children.setdefault(parent, []).append(event_ids[span.span_id])
+
+        events: list[Event] = []
+        twins: list[Event] = []
+        for span in ordered:
+            event_id = event_ids[span.span_id]
+            is_session = span.parent_span_id == 0 and not memory.explicit_session
+            has_children = event_id in children or span.span_id in memory.dangling
+            event_type = "session" if is_session else self.ruleset.classify(span.attributes, has_children)
+            event = self._event(span, event_type, session_id, event_id, parent_ids[span.span_id])
+            event["children_ids"] = children.get(event_id, [])
+            events.append(event)
+            if span.parent_span_id == 0:
+                memory.root_span_id = span.span_id
+                memory.root_event_id = event_id
+            shipped_children = memory.dangling.pop(span.span_id, None)
+            if shipped_children is None:
+                continue
+            derived = event_id_for_span(trace_id, span.span_id)
+            if derived == event_id:
+                event["children_ids"].extend(c for c in shipped_children if c not in event["children_ids"])
+            else:
+                # Children shipped before this span point at its derived id: emit that event too, under it.
+                twin = self._event(span, self.ruleset.classify(span.attributes, True), session_id, derived,
+                                   event_id)
+                twin["children_ids"] = shipped_children
+                twins.append(twin)
+                event["children_ids"].append(derived)
+        events.sort(key=lambda e: e["event_type"] != "session")  # stable: parents stay before children
+        for twin in twins:
+            at = next(i for i, e in enumerate(events) if e["event_id"] == twin["parent_id"])
+            events.insert(at + 1, twin)
+        return events
+
+    # -- identity ---------------------------------------------------------------------------------------------
+
+    def _remember(self, trace_id: int, spans: Sequence[SpanView]) -> _TraceMemory:
+        memory = self._memory.get(trace_id)
+        explicit = None
+        roots = [s for s in spans if s.parent_span_id == 0]
+        for span in (*roots, *sorted(spans, key=_sort_key)):
+            explicit = _explicit(span.attributes, SESSION_KEYS)
+            if explicit is not None:
+                break
+        if memory is None:
+            memory = _TraceMemory(
+                session_id=explicit or session_id_for_trace(trace_id), explicit_session=explicit is not None
+            )
+            self._memory[trace_id] = memory
+            if len(self._memory) > self._memory_traces:
+                self._memory.popitem(last=False)
+        else:
+            self._memory.move_to_end(trace_id)
+            if explicit is not None and not memory.explicit_session:
+                memory.session_id, memory.explicit_session = explicit, True
+        return memory
+
+    @staticmethod
+    def _parent_event_id(
+        span: SpanView, by_id: dict[int, SpanView], event_ids: dict[int, str], memory: _TraceMemory
+    ) -> str | None:
+        parent = span.parent_span_id
+        if parent == 0:
+            if memory.explicit_session:
+                return _explicit(span.attributes, PARENT_KEYS) or memory.session_id
+            return None
+        if parent in by_id:
+            return event_ids[parent]
+        if parent == memory.root_span_id and memory.root_event_id is not None:
+            return memory.root_event_id
+        known = memory.event_ids.get(parent)
+        if known is not None:
+            return known
+        derived = event_id_for_span(span.trace_id, parent)
+        shipped = memory.dangling.get(parent)
+        if shipped is None:
+            if len(memory.dangling) >= _MAX_REMEMBERED_PER_TRACE:
+                return derived
+            shipped = memory.dangling[parent] = []
+        if len(shipped) < _MAX_REMEMBERED_PER_TRACE:
+            shipped.append(event_ids[span.span_id])
+        return derived
+
+    # -- one event --------------------------------------------------------------------------------------------
+
+    def _event(
+        self, span: SpanView, event_type: str, session_id: str, event_id: str, parent_id: str | None
+    ) -> Event:
+        start_ms = span.start_ns // 1_000_000
+        end_ms = span.end_ns // 1_000_000
+        event: Event = {
+            "source": self.source,
+            "session_id": session_id,
+            "event_id": event_id,
+            "parent_id": parent_id,
+            "children_ids": [],
+            "event_type": event_type,
+            "event_name": span.name,
+            "config": {},
+            "inputs": {},
+            "outputs": {},
+            "error": None,
+            "start_time": start_ms,
+            "end_time": end_ms,
+            "duration": (span.end_ns - span.start_ns) / 1_000_000,
+            "metadata": {},
+            "metrics": {},
+            "feedback": {},
+            "user_properties": {},
+        }
+        if self.project:
+            event["project"] = self.project
+        self.ruleset.route(span, event_type, event)
+        metadata = event["metadata"]
+        self._fill_totals(metadata)
+        metadata["trace_id"] = trace_hex(span.trace_id)
+        metadata["span_id"] = span_hex(span.span_id)
+        if span.parent_span_id:
+            metadata["parent_span_id"] = span_hex(span.parent_span_id)
+        metadata["span_kind"] = span.kind
+        if span.scope_name:
+            metadata["scope_name"] = span.scope_name
+            if span.scope_version:
+                metadata["scope_version"] = span.scope_version
+        if span.links:
+            metadata["links"] = [
+                {"trace_id": trace_hex(link.trace_id), "span_id": span_hex(link.span_id),
+                 **({"attributes": jsonable(link.attributes)} if link.attributes else {})}
+                for link in span.links
+            ]
+        if span.is_local_root and span.resource:
+            metadata["resource"] = jsonable(span.resource)
+        elif span.resource and "service.name" in span.resource:
+            metadata["service.name"] = jsonable(span.resource["service.name"])
+        for name in ("dropped_attributes", "dropped_events", "dropped_links"):
+            count = getattr(span, name)
+            if count:
+                metadata[name] = count
+        return event
+
+    @staticmethod
+    def _fill_totals(metadata: dict[str, Any]) -> None:
+        if "total_tokens" not in metadata:
+            prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
+            if isinstance(prompt, int) and isinstance(completion, int):
+                metadata["total_tokens"] = prompt + completion
+
+
+def group_by_trace(spans: Iterable[SpanView]) -> list[list[SpanView]]:
+    """Spans grouped by trace id, traces in order of first appearance."""
+    traces: dict[int, list[SpanView]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    return list(traces.values())

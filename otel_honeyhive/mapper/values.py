@@ -1,0 +1,184 @@
+"""Value converters used by the routing rules.
+
+Instrumentations send the same datum as a JSON string, as flattened indexed keys or as a real sequence, and
+numbers sometimes as strings; limits truncate JSON. Converters accept all of these and raise `ValueError` when a
+value does not fit, so the engine keeps the raw attribute (in `metadata`) instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+_JSON_START = frozenset("{[")
+
+
+def jsonable(value: Any) -> Any:
+    """Make any attribute value representable in JSON, losslessly where JSON allows it.
+
+    NaN and infinities become the strings "NaN", "Infinity", "-Infinity"; bytes become text when they are
+    UTF-8, else a `base64:`-prefixed string; tuples become lists; mapping keys become strings."""
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(raw).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, Sequence) or isinstance(value, (set, frozenset)):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def parse_json(value: Any) -> Any:
+    """Parse a JSON string into an object; raise ValueError for anything that is not (complete) JSON."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    text = value.strip()
+    if not text:
+        raise ValueError("empty")
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def maybe_json(value: Any) -> Any:
+    """Parse strings that look like JSON objects or arrays; keep everything else (including truncated JSON)
+    as it came."""
+    if isinstance(value, str) and value[:1] in _JSON_START:
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return jsonable(value)
+
+
+def to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a count")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ValueError("not an integer")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            number = float(text)
+            if number.is_integer():
+                return int(number)
+            raise
+    raise ValueError(f"not a number: {type(value).__name__}")
+
+
+def to_number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, (int, float)):
+        number: int | float = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            number = float(text)
+    else:
+        raise ValueError(f"not a number: {type(value).__name__}")
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, (int, float, bool)):
+        return str(jsonable(value))
+    raise ValueError(f"not text: {type(value).__name__}")
+
+
+def as_bucket(default_key: str) -> Any:
+    """A converter that turns a value into the dict a bucket (inputs, outputs …) needs: a JSON object is used as
+    it is, anything else is kept under `default_key`."""
+
+    def convert(value: Any) -> dict[str, Any]:
+        parsed = maybe_json(value)
+        if isinstance(parsed, dict):
+            return parsed
+        return {default_key: parsed}
+
+    convert.__name__ = f"as_bucket({default_key!r})"
+    return convert
+
+
+def json_or_raw(value: Any) -> Any:
+    return maybe_json(value)
+
+
+def parse_json_strict(value: Any) -> Any:
+    """For fields whose value must be JSON (e.g. tool definitions); a sequence is accepted as it is."""
+    if isinstance(value, (list, tuple)):
+        return [maybe_json(v) for v in value]
+    return parse_json(value)
+
+
+def nested_from_flat(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Rebuild nested objects from flattened dotted keys (`a.b.0` → {"a": {"b": [...]}}).
+
+    HoneyHive's SDK flattens dicts as `prefix.key` and lists as `prefix.0`; values that are themselves JSON
+    strings of objects or arrays are parsed."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = key.split(".") if key else [""]
+        node = root
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {} if child is None else {"": child}
+                node[part] = child
+            node = child
+        leaf = parts[-1]
+        parsed = maybe_json(value)
+        existing = node.get(leaf)
+        if isinstance(existing, dict) and isinstance(parsed, dict):
+            existing.update(parsed)
+        elif isinstance(existing, dict):
+            existing[""] = parsed
+        else:
+            node[leaf] = parsed
+    return _lists_from_digit_keys(root)
+
+
+def _lists_from_digit_keys(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    for k, v in node.items():
+        node[k] = _lists_from_digit_keys(v)
+    if node and all(k.isdigit() for k in node):
+        return [node[k] for k in sorted(node, key=int)]
+    return node
+
+
+def flat_dict(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    return {key: maybe_json(value) for key, value in pairs}

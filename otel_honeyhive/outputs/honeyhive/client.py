@@ -1,0 +1,98 @@
+"""The HoneyHive output: `/events/batch` bodies over HTTP with the shared retry policy."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import requests
+
+from otel_honeyhive._version import VERSION
+from otel_honeyhive.config import HoneyHiveSettings
+from otel_honeyhive.events import Event
+from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.outputs.honeyhive.payload import dumps, encode
+from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
+
+logger = logging.getLogger("otel_honeyhive.outputs.honeyhive")
+
+USER_AGENT = f"otel-honeyhive/{VERSION}"
+_CONNECT_TIMEOUT = 5.0
+
+
+class HoneyHiveOutput:
+    """Posts events to `{server_url}/events/batch`; `PUT {server_url}/events` for updates.
+
+    Thread-safe: requests go through one pooled `requests.Session` (urllib3's pool is thread-safe)."""
+
+    name = "honeyhive"
+
+    def __init__(self, settings: HoneyHiveSettings, policy: RetryPolicy | None = None) -> None:
+        self.settings = settings
+        self.policy = policy or RetryPolicy(deadline=settings.timeout)
+        self._session = requests.Session()
+        self._session.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
+        self._session.headers.update(settings.headers)
+        if settings.api_key:
+            self._session.headers["Authorization"] = "Bearer " + settings.api_key.reveal()
+        self._session.verify = settings.verify
+        self._batch_url = settings.server_url + "/events/batch"
+        self._events_url = settings.server_url + "/events"
+        self.requests_sent = 0
+
+    def __repr__(self) -> str:
+        return f"HoneyHiveOutput({self.settings!r})"
+
+    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
+        """Deliver every body; one deadline bounds the whole send. Bodies already accepted stay accepted (the
+        ids are deterministic, so a later resend of the batch is harmless)."""
+        s = self.settings
+        deadline = time.monotonic() + self.policy.deadline
+        result = DELIVERED
+        for body in encode(events, s.batch_mode, s.max_events_per_request, s.max_request_bytes):
+            data = gzip.compress(body.data, compresslevel=5) if s.compression == "gzip" else body.data
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return SendResult(Outcome.RETRY_LATER, "deadline passed before every batch was sent")
+            policy = RetryPolicy(
+                deadline=remaining,
+                initial_backoff=self.policy.initial_backoff,
+                max_backoff=self.policy.max_backoff,
+                jitter=self.policy.jitter,
+                max_attempts=self.policy.max_attempts,
+            )
+            result = run_with_retry(lambda t, d=data: self._request("POST", self._batch_url, d, t), policy, stop)
+            if not result.ok:
+                return result
+        return result
+
+    def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
+        data = dumps({"event_id": update.event_id, **update.fields})
+        return run_with_retry(lambda t: self._request("PUT", self._events_url, data, t), self.policy, stop)
+
+    def _request(self, method: str, url: str, data: bytes, timeout: float) -> SendResult:
+        headers = {"Content-Encoding": "gzip"} if self.settings.compression == "gzip" and method == "POST" else None
+        try:
+            self.requests_sent += 1
+            response = self._session.request(
+                method, url, data=data, headers=headers, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout)
+            )
+        except requests.Timeout:
+            return SendResult(Outcome.RETRY_LATER, f"{method} {url}: timed out after {timeout:.1f}s")
+        except requests.ConnectionError as exc:
+            return SendResult(Outcome.RETRY_LATER, f"{method} {url}: connection failed ({type(exc).__name__})")
+        except requests.RequestException as exc:
+            return SendResult(Outcome.REJECTED, f"{method} {url}: {type(exc).__name__}")
+        outcome = classify_status(response.status_code)
+        if outcome is Outcome.DELIVERED:
+            return DELIVERED
+        detail = f"{method} {url}: HTTP {response.status_code} {response.text[:300]!r}"
+        if outcome is Outcome.RETRY_LATER:
+            return SendResult(outcome, detail, parse_retry_after(response.headers.get("Retry-After")))
+        return SendResult(outcome, detail)
+
+    def close(self) -> None:
+        self._session.close()

@@ -1,0 +1,158 @@
+"""Encoding events into `POST /events/batch` bodies (SPEC §4), separate from the transport.
+
+A session's events travel together, its session event first. Bodies are split by event count and by bytes;
+each event is serialised once and bodies are joined from the encoded pieces, so sizes are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.mapper.values import jsonable
+
+_SESSION_FIELDS = ("config", "inputs", "outputs", "error", "metadata", "metrics", "feedback", "user_properties")
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    data: bytes
+    event_count: int
+
+
+def dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        # Values from outside the mapper (the HoneyHive-compatible API) can hold anything JSON can parse into;
+        # a last resort keeps them representable instead of failing the whole batch.
+        return orjson.dumps(jsonable(value))
+
+
+def _string_leaves(node: Any, path: tuple[Any, ...], out: list[tuple[int, tuple[Any, ...]]]) -> None:
+    if isinstance(node, str):
+        out.append((len(node), path))
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            _string_leaves(v, (*path, k), out)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _string_leaves(v, (*path, i), out)
+
+
+def fit(event: Event, budget: int) -> bytes:
+    """The event encoded in at most `budget` bytes: an event too large for any request has its longest strings
+    cut (marked, and listed in `metadata.otel_honeyhive_truncated`) rather than being refused whole."""
+    data = dumps(event)
+    if len(data) <= budget:
+        return data
+    event = orjson.loads(data)  # a private copy to cut
+    cut: list[str] = []
+    for _ in range(8):
+        excess = len(data) - budget + 256
+        leaves: list[tuple[int, tuple[Any, ...]]] = []
+        _string_leaves({k: v for k, v in event.items() if k not in ("event_id", "session_id", "parent_id")},
+                       (), leaves)
+        if not leaves:
+            break
+        leaves.sort(reverse=True)
+        for length, path in leaves:
+            if excess <= 0:
+                break
+            node: Any = event
+            for part in path[:-1]:
+                node = node[part]
+            keep = max(0, length - excess - 64)
+            node[path[-1]] = node[path[-1]][:keep] + f"…[truncated {length - keep} chars]"
+            excess -= length - keep - 32
+            cut.append(".".join(str(p) for p in path))
+        metadata = event.setdefault("metadata", {})
+        if isinstance(metadata, dict):
+            metadata["otel_honeyhive_truncated"] = sorted(set(cut))
+        data = dumps(event)
+        if len(data) <= budget:
+            break
+    return data
+
+
+def group_sessions(events: Sequence[Event]) -> list[list[Event]]:
+    """Events grouped by session, in order of first appearance, each group's session event first."""
+    groups: dict[Any, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event.get("session_id"), []).append(event)
+    for group in groups.values():
+        group.sort(key=lambda e: e.get("event_type") != "session")
+    return list(groups.values())
+
+
+def session_properties(session: Event) -> dict[str, Any]:
+    props: dict[str, Any] = {"session_id": session.get("session_id")}
+    if session.get("event_type") == "session":
+        props["session_name"] = session.get("event_name")
+        props["source"] = session.get("source")
+        for key in _SESSION_FIELDS:
+            if session.get(key) not in (None, {}):
+                props[key] = session[key]
+        for key in ("start_time", "end_time", "duration"):
+            if key in session:
+                props[key] = session[key]
+    return props
+
+
+def _pack(
+    encoded: list[bytes], head: bytes, tail: bytes, max_events: int, max_bytes: int
+) -> Iterator[tuple[int, int]]:
+    """(start, end) slices of `encoded` whose bodies fit both limits (a lone oversized event goes alone)."""
+    start = 0
+    size = len(head) + len(tail)
+    for i, piece in enumerate(encoded):
+        extra = len(piece) + (1 if i > start else 0)
+        if i > start and (i - start >= max_events or size + extra > max_bytes):
+            yield start, i
+            start, size = i, len(head) + len(tail)
+            extra = len(piece)
+        size += extra
+    if start < len(encoded):
+        yield start, len(encoded)
+
+
+def encode_multi(events: Sequence[Event], max_events: int, max_bytes: int) -> Iterator[Body]:
+    """Several sessions per request (`is_single_session: false`): fewest requests."""
+    ordered = [e for group in group_sessions(events) for e in group]
+    head, tail = b'{"events":[', b'],"is_single_session":false}'
+    encoded = [fit(e, max_bytes - len(head) - len(tail)) for e in ordered]
+    for start, end in _pack(encoded, head, tail, max_events, max_bytes):
+        yield Body(head + b",".join(encoded[start:end]) + tail, end - start)
+
+
+def encode_per_session(events: Sequence[Event], max_events: int, max_bytes: int) -> Iterator[Body]:
+    """One session per request (`is_single_session: true`); the session event travels as
+    `session_properties` in the first request."""
+    for group in group_sessions(events):
+        session = group[0]
+        is_session = session.get("event_type") == "session"
+        children = group[1:] if is_session else group
+        first_tail = b'],"is_single_session":true,"session_properties":' + dumps(session_properties(session)) + b"}"
+        later_tail = (
+            b'],"is_single_session":true,"session_properties":'
+            + dumps({"session_id": session.get("session_id")})
+            + b"}"
+        )
+        head = b'{"events":['
+        encoded = [fit(e, max_bytes - len(head) - len(first_tail)) for e in children]
+        if not encoded:
+            yield Body(head + first_tail, 1 if is_session else 0)
+            continue
+        for n, (start, end) in enumerate(_pack(encoded, head, first_tail, max_events, max_bytes)):
+            tail = first_tail if n == 0 else later_tail
+            yield Body(head + b",".join(encoded[start:end]) + tail, end - start + (1 if is_session and n == 0 else 0))
+
+
+def encode(events: Sequence[Event], mode: str, max_events: int, max_bytes: int) -> Iterator[Body]:
+    if mode == "session":
+        return encode_per_session(events, max_events, max_bytes)
+    return encode_multi(events, max_events, max_bytes)
