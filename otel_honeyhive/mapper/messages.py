@@ -154,7 +154,7 @@ def json_messages(value: Any) -> list[dict[str, Any]]:
         data = [data]
     if not isinstance(data, (list, tuple)):
         raise ValueError("messages must be a JSON array")
-    return [_parts_message(maybe_json(m)) for m in data]
+    return [_parts_message(m if isinstance(m, dict) else maybe_json(m)) for m in data]
 
 
 def system_instructions(value: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from otel_honeyhive.events import Event
 from otel_honeyhive.mapper.values import jsonable
@@ -67,8 +67,9 @@ class Combine:
     """The key that must be present for the rule to apply (default: the first)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """A value proposed for an event field. A tuple, not a dataclass: there are many per span."""
+
     target: str
     value: Any
     rank: int
@@ -220,8 +221,14 @@ class Ruleset:
         groups: dict[int, tuple[Group, list[tuple[str, Any]]]] = {}
         combines: dict[int, Combine] = {}
         attrs = span.attributes
+        cache = self._cache
         for key, value in attrs.items():
-            rules = self.matches(key)
+            rules = cache.get(key)
+            if rules is None:
+                rules = self.matches(key)
+            if not rules:
+                unrouted[key] = value
+                continue
             taken = False
             for rule in rules:
                 if rule.only is not None and event_type not in rule.only:
@@ -282,7 +289,7 @@ def _apply(candidates: list[Candidate], unrouted: dict[str, Any], event: Event) 
         by_target.setdefault(c.target, []).append(c)
     metadata = event["metadata"]
     # Shallow targets first, so `outputs` is in place before `outputs.documents` merges into it.
-    for target in sorted(by_target, key=lambda t: t.count(".")):
+    for target in sorted(by_target, key=lambda t: len(_split(t))) if len(by_target) > 1 else by_target:
         group = by_target[target]
         if len(group) > 1:
             group.sort(key=lambda c: c.rank)
@@ -314,27 +321,38 @@ def _deep_merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
             into[key] = value
 
 
+_PATHS: dict[str, tuple[str, ...]] = {}
+
+
+def _split(target: str) -> tuple[str, ...]:
+    parts = _PATHS.get(target)
+    if parts is None:
+        parts = _PATHS[target] = tuple(target.split("."))
+    return parts
+
+
 def _set_path(event: Event, target: str, value: Any, merge: bool) -> None:
-    head, dot, rest = target.partition(".")
-    if not dot:
+    parts = _split(target)
+    head = parts[0]
+    if len(parts) == 1:
         current = event.get(head)
         if isinstance(current, dict) and isinstance(value, dict):
             if merge:
                 _deep_merge(current, value)
-            else:
-                # A whole-bucket value: it replaces what rules for the bucket root gave, but keeps what more
-                # specific targets (set later) or the skeleton already hold.
+            elif current:
+                # A whole-bucket value replaces what the bucket held, but keeps keys it does not set.
                 merged = dict(value)
                 _deep_merge(merged, {k: v for k, v in current.items() if k not in merged})
                 event[head] = merged
+            else:
+                event[head] = value
         else:
             event[head] = value
         return
-    node = event.setdefault(head, {})
+    node = event.get(head)
     if not isinstance(node, dict):
-        node = event[head] = {"": node}
-    parts = rest.split(".")
-    for part in parts[:-1]:
+        node = event[head] = {} if node is None else {"": node}
+    for part in parts[1:-1]:
         child = node.get(part)
         if not isinstance(child, dict):
             child = node[part] = {} if child is None else {"": child}

@@ -36,21 +36,21 @@ _KIND_NAMES = {
 _STATUS_CODES = {StatusCode.UNSET: STATUS_UNSET, StatusCode.OK: STATUS_OK, StatusCode.ERROR: STATUS_ERROR}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ costs µs per span; treat as read-only
 class SpanEventView:
     name: str
     time_ns: int
     attributes: Attributes = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ costs µs per span; treat as read-only
 class LinkView:
     trace_id: int
     span_id: int
     attributes: Attributes = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ costs µs per span; treat as read-only
 class SpanView:
     """One finished span, reduced to what the mapping needs.
 
@@ -84,6 +84,19 @@ class SpanView:
         return self.parent_span_id == 0 or self.parent_is_remote
 
 
+def plain(attributes: Any) -> Mapping[str, Any]:
+    """The SDK's `BoundedAttributes` is a Python-level MutableMapping (slow to iterate); an ended span's is
+    immutable, so its inner dict can be read directly."""
+    if not attributes:
+        return _EMPTY
+    inner = getattr(attributes, "_dict", None)
+    if isinstance(inner, dict):
+        return inner
+    if isinstance(attributes, dict):
+        return attributes
+    return dict(attributes)
+
+
 def from_readable_span(span: ReadableSpan) -> SpanView:
     """Convert an SDK span. Spans without a valid context cannot be identified and are refused."""
     ctx = span.context
@@ -93,6 +106,8 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
     status = span.status
     scope = span.instrumentation_scope
     resource = span.resource
+    events = getattr(span, "_events", None) or span.events
+    links = getattr(span, "_links", None) or span.links
     return SpanView(
         trace_id=ctx.trace_id,
         span_id=ctx.span_id,
@@ -104,19 +119,14 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
         kind=_KIND_NAMES.get(span.kind, "internal"),
         status_code=_STATUS_CODES.get(status.status_code, STATUS_UNSET),
         status_message=status.description or None,
-        attributes=span.attributes or _EMPTY,
-        events=tuple(
-            SpanEventView(e.name, e.timestamp or 0, e.attributes or _EMPTY) for e in span.events
-        )
-        if span.events
+        attributes=plain(getattr(span, "_attributes", None) or span.attributes),
+        events=tuple(SpanEventView(e.name, e.timestamp or 0, plain(e.attributes)) for e in events)
+        if events
         else (),
-        links=tuple(
-            LinkView(link.context.trace_id, link.context.span_id, link.attributes or _EMPTY)
-            for link in span.links
-        )
-        if span.links
+        links=tuple(LinkView(link.context.trace_id, link.context.span_id, plain(link.attributes)) for link in links)
+        if links
         else (),
-        resource=resource.attributes if resource is not None else _EMPTY,
+        resource=plain(resource.attributes) if resource is not None else _EMPTY,
         scope_name=scope.name if scope is not None else None,
         scope_version=(scope.version or None) if scope is not None else None,
         dropped_attributes=span.dropped_attributes,
