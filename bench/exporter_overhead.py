@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
-from opentelemetry.sdk.trace import ReadableSpan  # noqa: E402
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from workload import Sink, batches, make_traces  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from rich.console import Console
+from rich.table import Table
+from workload import Sink, batches, make_traces
 
-from otel_honeyhive import HoneyHiveSpanExporter  # noqa: E402
+from otel_honeyhive import HoneyHiveSpanExporter
 
 
 def run(make: Callable[[], SpanExporter], spans: Sequence[ReadableSpan], batch_size: int) -> tuple[float, float]:

@@ -38,7 +38,8 @@ def make_traces(n_spans: int, seed: int = 7) -> list[ReadableSpan]:
     """Traces of 5–15 spans: an agent root, retriever tools, model calls with 2–20 KB prompts, tool calls."""
     rng = random.Random(seed)
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench-rag", "deployment.environment": "bench"}))
+    resource = Resource.create({"service.name": "bench-rag", "deployment.environment": "bench"})
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("bench.llm", "1.0")
     made = 0

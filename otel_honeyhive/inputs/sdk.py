@@ -156,8 +156,7 @@ class HoneyHiveSpanExporter(SpanExporter):
         except Exception:
             logger.exception("otel-honeyhive: shutdown flush failed")
         finally:
-            self._delivery.close(self.settings.timeout)
-            self._output.close()
+            self._delivery.close(self.settings.timeout)  # closes the output too
         self._reaper.join(timeout=1.0)
 
     # -- internals --------------------------------------------------------------------------------------------

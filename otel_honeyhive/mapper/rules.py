@@ -79,8 +79,7 @@ class Candidate(NamedTuple):
     """False where the value is kept elsewhere anyway (an exception also stays in `metadata.events`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SpanFacts:
+class SpanFacts(NamedTuple):
     span: SpanView
     event_type: str
 
@@ -206,10 +205,11 @@ class Ruleset:
     # -- classification ---------------------------------------------------------------------------------------
 
     def classify(self, attrs: Mapping[str, Any], has_children: bool) -> str:
-        for rule in self._type_rules:
-            decided = rule.decide(attrs)
-            if decided is not None:
-                return decided
+        if attrs:
+            for rule in self._type_rules:
+                decided = rule.decide(attrs)
+                if decided is not None:
+                    return decided
         return "chain" if has_children else "tool"
 
     # -- routing ----------------------------------------------------------------------------------------------
@@ -289,7 +289,10 @@ def _apply(candidates: list[Candidate], unrouted: dict[str, Any], event: Event) 
         by_target.setdefault(c.target, []).append(c)
     metadata = event["metadata"]
     # Shallow targets first, so `outputs` is in place before `outputs.documents` merges into it.
-    for target in sorted(by_target, key=lambda t: len(_split(t))) if len(by_target) > 1 else by_target:
+    order: Iterable[str] = by_target
+    if len(by_target) > 1:
+        order = sorted(by_target, key=_depth)
+    for target in order:
         group = by_target[target]
         if len(group) > 1:
             group.sort(key=lambda c: c.rank)
@@ -331,9 +334,18 @@ def _split(target: str) -> tuple[str, ...]:
     return parts
 
 
+def _depth(target: str) -> int:
+    return len(_split(target))
+
+
 def _set_path(event: Event, target: str, value: Any, merge: bool) -> None:
     parts = _split(target)
     head = parts[0]
+    if len(parts) == 2 and not merge:
+        bucket = event.get(head)
+        if isinstance(bucket, dict):
+            bucket[parts[1]] = value
+            return
     if len(parts) == 1:
         current = event.get(head)
         if isinstance(current, dict) and isinstance(value, dict):

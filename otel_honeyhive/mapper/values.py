@@ -38,7 +38,7 @@ def jsonable(value: Any) -> Any:
             return "base64:" + base64.b64encode(raw).decode("ascii")
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, Sequence) or isinstance(value, (set, frozenset)):
+    if isinstance(value, (Sequence, set, frozenset)):
         return [jsonable(v) for v in value]
     return str(value)
 
@@ -125,7 +125,7 @@ def as_bucket(default_key: str) -> Any:
     def convert(value: Any) -> dict[str, Any]:
         parsed = maybe_json(value)
         if isinstance(parsed, dict):
-            return parsed
+            return dict(parsed)
         return {default_key: parsed}
 
     convert.__name__ = f"as_bucket({default_key!r})"
@@ -143,7 +143,7 @@ def parse_json_strict(value: Any) -> Any:
     return parse_json(value)
 
 
-def nested_from_flat(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+def nested_from_flat(pairs: Iterable[tuple[str, Any]]) -> Any:
     """Rebuild nested objects from flattened dotted keys (`a.b.0` → {"a": {"b": [...]}}).
 
     HoneyHive's SDK flattens dicts as `prefix.key` and lists as `prefix.0`; values that are themselves JSON
@@ -168,6 +168,12 @@ def nested_from_flat(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         else:
             node[leaf] = parsed
     return _lists_from_digit_keys(root)
+
+
+def nested_bucket(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Like `nested_from_flat`, for a bucket (inputs, outputs …) that must stay an object."""
+    built = nested_from_flat(pairs)
+    return built if isinstance(built, dict) else {"value": built}
 
 
 def _lists_from_digit_keys(node: Any) -> Any:

@@ -40,8 +40,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Wait before retry number `attempt` (1-based): 1, 2, 4, 8, 16, 16 … seconds, jittered."""
-        base = min(self.initial_backoff * (2 ** (attempt - 1)), self.max_backoff)
-        r = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
+        base = min(self.initial_backoff * (2.0 ** min(attempt - 1, 32)), self.max_backoff)
+        r = float((rng or random).uniform(1 - self.jitter, 1 + self.jitter))
         return base * r
 
 

@@ -6,6 +6,7 @@ on a real loopback socket so the exporter's real HTTP client, retries and timeou
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 import time
@@ -74,10 +75,8 @@ class FakeHoneyHive:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(reply.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             do_POST = _handle
             do_PUT = _handle

@@ -6,7 +6,7 @@ Explicit user data, so its buckets rank first and merge into what other conventi
 from __future__ import annotations
 
 from otel_honeyhive.mapper.rules import Convention, Field, Group, by_value
-from otel_honeyhive.mapper.values import as_bucket, nested_from_flat, to_number, to_text
+from otel_honeyhive.mapper.values import as_bucket, nested_bucket, to_number, to_text
 
 _BUCKETS = ("config", "inputs", "outputs", "metadata", "metrics", "feedback", "user_properties")
 
@@ -24,7 +24,7 @@ CONVENTION = Convention(
     name="honeyhive",
     description="HoneyHive SDK span attributes",
     rules=(
-        *(Group(f"honeyhive_{b}.", b, nested_from_flat, rank=0, merge=True) for b in _BUCKETS),
+        *(Group(f"honeyhive_{b}.", b, nested_bucket, rank=0, merge=True) for b in _BUCKETS),
         *(Field(f"honeyhive_{b}", b, rank=0, convert=as_bucket("value"), merge=True) for b in _BUCKETS),
         *(Field(key, None) for key in IDENTITY_KEYS),
         Field("honeyhive_session_name", "event_name", rank=-1, convert=to_text, only=frozenset({"session"})),

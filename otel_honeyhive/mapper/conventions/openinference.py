@@ -9,6 +9,7 @@ from otel_honeyhive.mapper.messages import indexed_messages, output_from_message
 from otel_honeyhive.mapper.rules import NOT_MODEL, Combine, Convention, Field, Group, by_value
 from otel_honeyhive.mapper.values import (
     as_bucket,
+    jsonable,
     maybe_json,
     nested_from_flat,
     parse_json,
@@ -30,10 +31,16 @@ def _value_with_mime(value_key: str, mime_key: str, default_key: str) -> Any:
 
 
 def _documents(pairs: list[tuple[str, Any]]) -> list[Any]:
-    docs = nested_from_flat(pairs)
-    if not isinstance(docs, list):
-        raise ValueError("retrieval.documents.* must be indexed")
-    return [d.get("document", d) if isinstance(d, dict) else d for d in docs]
+    """`{i}.document.{field}` → a list of documents (a hot path for RAG spans: no generic unflattening)."""
+    docs: dict[int, dict[str, Any]] = {}
+    for suffix, value in pairs:
+        index, _, rest = suffix.partition(".")
+        if not index.isdigit() or not rest:
+            raise ValueError(f"retrieval.documents.{suffix}: not an indexed document key")
+        if rest.startswith("document."):
+            rest = rest[9:]
+        docs.setdefault(int(index), {})[rest] = maybe_json(value) if rest == "metadata" else jsonable(value)
+    return [docs[i] for i in sorted(docs)]
 
 
 def _tool_schemas(pairs: list[tuple[str, Any]]) -> list[Any]:

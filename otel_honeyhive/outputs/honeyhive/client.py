@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import requests
 
@@ -64,7 +65,7 @@ class HoneyHiveOutput:
                 jitter=self.policy.jitter,
                 max_attempts=self.policy.max_attempts,
             )
-            result = run_with_retry(lambda t, d=data: self._request("POST", self._batch_url, d, t), policy, stop)
+            result = run_with_retry(partial(self._request, "POST", self._batch_url, data), policy, stop)
             if not result.ok:
                 return result
         return result

@@ -1,0 +1,217 @@
+"""One façade the exporter and the server use to hand events to an output, with or without a spool.
+
+- `Delivery.direct(output)`: no spool. `submit_*` sends now, synchronously, through the output (which does
+  its own retrying within its deadline) and returns its result. Nothing survives a crash; a RETRY_LATER
+  result means the caller still holds the data.
+- `Delivery.spooled(output, spool_dir)`: `submit_*` writes the operation to the durable spool and returns
+  DELIVERED as soon as it is on disk: that is the caller's acknowledgement point (the exporter returns
+  SUCCESS, the server answers 200). A background `SpoolShipper` delivers it later, at least once, in order,
+  across restarts. A full spool returns RETRY_LATER with `retry_after` (the server answers 429/503 +
+  Retry-After); an unusable spool (full disk, read-only, removed directory) returns REJECTED with a message
+  naming the directory and the OS error.
+
+`submit_*` never raise (an exporter's `export()` must not): every failure becomes a `SendResult`, and each
+distinct error is logged once so a broken disk does not flood the log. Only construction raises: `spooled()`
+raises `SpoolError` when the directory cannot be used, so a misconfiguration fails at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.outputs.base import DELIVERED, Outcome, Output, SendResult, Update
+from otel_honeyhive.shipping.retry import RetryPolicy
+from otel_honeyhive.shipping.shipper import ShipperStats, SpoolShipper
+from otel_honeyhive.shipping.spool import (
+    DEFAULT_MAX_BYTES,
+    RecordEncodeError,
+    Spool,
+    SpoolError,
+    SpoolFullError,
+    SpoolRecord,
+)
+
+log = logging.getLogger(__name__)
+
+_MAX_REMEMBERED_ERRORS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    """What became of the `submit_*` calls (and, when spooled, what the shipper did with them)."""
+
+    mode: Literal["direct", "spooled"]
+    accepted: int = 0
+    """Submits answered DELIVERED: durable in the spool, or delivered directly."""
+    retry_later: int = 0
+    """Submits answered RETRY_LATER: spool full, closed, or (direct) a transient fault outlasted the
+    deadline."""
+    rejected: int = 0
+    """Submits answered REJECTED: spool unusable, or (direct) the receiver refused the data."""
+    shipper: ShipperStats | None = None
+
+
+class Delivery:
+    """Hand operations to an output now (`direct`) or through a durable spool (`spooled`). Thread-safe."""
+
+    def __init__(
+        self,
+        output: Output,
+        policy: RetryPolicy,
+        *,
+        spool: Spool | None = None,
+        shipper: SpoolShipper | None = None,
+    ) -> None:
+        """Prefer `Delivery.direct` / `Delivery.spooled`; a Delivery owns (and closes) what it is given."""
+        self._output = output
+        self._policy = policy
+        self._spool = spool
+        self._shipper = shipper
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._accepted = self._retry_later = self._rejected = 0
+        self._logged: set[str] = set()
+
+    @classmethod
+    def direct(cls, output: Output, policy: RetryPolicy | None = None) -> Delivery:
+        return cls(output, policy or RetryPolicy())
+
+    @classmethod
+    def spooled(
+        cls,
+        output: Output,
+        spool_dir: str | Path,
+        policy: RetryPolicy | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        *,
+        name: str | None = None,
+    ) -> Delivery:
+        """Open (or recover) the spool in `spool_dir` and start draining it; `SpoolError` if unusable."""
+        policy = policy or RetryPolicy()
+        spool = Spool(spool_dir, max_bytes)
+        try:
+            shipper = SpoolShipper(spool, output, policy, name=name or f"{output.name}-shipper")
+        except BaseException:
+            spool.close()
+            raise
+        return cls(output, policy, spool=spool, shipper=shipper)
+
+    @property
+    def output(self) -> Output:
+        return self._output
+
+    @property
+    def spool(self) -> Spool | None:
+        return self._spool
+
+    @property
+    def stats(self) -> DeliveryStats:
+        with self._lock:
+            accepted, retry_later, rejected = self._accepted, self._retry_later, self._rejected
+        return DeliveryStats(
+            mode="spooled" if self._spool is not None else "direct",
+            accepted=accepted,
+            retry_later=retry_later,
+            rejected=rejected,
+            shipper=self._shipper.stats if self._shipper is not None else None,
+        )
+
+    def submit_events(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
+        """Deliver (direct) or durably queue (spooled) one batch. `stop`, in direct mode, interrupts the
+        output's backoff (the caller's shutdown signal); `close()` always does."""
+        if not events:
+            return DELIVERED
+        return self._submit(SpoolRecord.of_events(events), stop)
+
+    def submit_update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
+        return self._submit(SpoolRecord.of_update(update), stop)
+
+    def _submit(self, record: SpoolRecord, stop: threading.Event | None) -> SendResult:
+        if self._closed:
+            result = SendResult(Outcome.RETRY_LATER, "delivery is closed (shutting down)")
+        elif self._spool is None:
+            result = self._send_now(record, stop or self._stop)
+        else:
+            result = self._put(self._spool, record)
+        with self._lock:
+            if result.outcome is Outcome.DELIVERED:
+                self._accepted += 1
+            elif result.outcome is Outcome.RETRY_LATER:
+                self._retry_later += 1
+            else:
+                self._rejected += 1
+        return result
+
+    def _send_now(self, record: SpoolRecord, stop: threading.Event) -> SendResult:
+        try:
+            if record.update is not None:
+                return self._output.update(record.update, stop=stop)
+            return self._output.send(record.events, stop=stop)
+        except Exception as exc:
+            message = f"output {getattr(self._output, 'name', '?')} raised {type(exc).__name__}: {exc}"
+            self._log_once(message, exc_info=True)
+            return SendResult(Outcome.RETRY_LATER, message)
+
+    def _put(self, spool: Spool, record: SpoolRecord) -> SendResult:
+        try:
+            spool.put(record)
+        except SpoolFullError as exc:
+            self._log_once(f"{exc}; asking senders to retry in {exc.retry_after:g}s", level=logging.WARNING)
+            return SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after)
+        except SpoolError as exc:
+            if self._closed:  # closed while this put was on its way
+                return SendResult(Outcome.RETRY_LATER, "delivery is closed (shutting down)")
+            self._log_once(f"data not accepted: {exc}")
+            return SendResult(Outcome.REJECTED, str(exc))
+        except RecordEncodeError as exc:
+            self._log_once(f"data not accepted: {exc}")
+            return SendResult(Outcome.REJECTED, str(exc))
+        except Exception as exc:  # never raise into an exporter's export()
+            message = f"cannot spool to {spool.directory}: {type(exc).__name__}: {exc}"
+            self._log_once(message, exc_info=True)
+            return SendResult(Outcome.REJECTED, message)
+        return DELIVERED
+
+    def _log_once(self, message: str, *, level: int = logging.ERROR, exc_info: bool = False) -> None:
+        with self._lock:
+            if message in self._logged:
+                return
+            if len(self._logged) >= _MAX_REMEMBERED_ERRORS:
+                self._logged.clear()
+            self._logged.add(message)
+        log.log(level, message, exc_info=exc_info)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Direct: nothing is held, True. Spooled: wait until the shipper has emptied the spool."""
+        if self._shipper is None:
+            return True
+        return self._shipper.flush(timeout)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Stop accepting, interrupt backoffs, wait (bounded) for an in-flight send, close the output.
+
+        Spooled records not yet delivered stay on disk and are delivered after the next start. Safe to call
+        twice; it does not flush (call `flush(timeout)` first to try to empty the spool)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        if self._shipper is not None:
+            self._shipper.close(timeout)
+        if self._spool is not None:
+            self._spool.close()
+        try:
+            self._output.close()
+        except Exception:
+            log.exception("closing output %s failed", getattr(self._output, "name", "?"))
+
+
+__all__ = ["Delivery", "DeliveryStats"]

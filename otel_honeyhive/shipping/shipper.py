@@ -1,0 +1,235 @@
+"""The background thread that drains a `Spool` into an `Output`.
+
+Guarantees (together with the spool's): records are sent oldest first and one at a time, so order is kept
+(an update never overtakes the events it patches). A record is acked only after the output reports
+DELIVERED; a REJECTED record is moved to the spool's `dead/` folder (kept for a human, logged, counted);
+a RETRY_LATER record stays at the head and is tried again after a backoff (the receiver's `retry_after`
+when it gave one, else exponential with jitter capped at `policy.max_backoff`). A spooled record has no
+deadline: it waits until it is delivered or refused. An exception raised by an output is logged and treated
+as RETRY_LATER, so it never kills the thread. Every wait is on an Event, so `close()` returns promptly and
+a `put` wakes an idle shipper at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from otel_honeyhive.outputs.base import Outcome, Output, SendResult
+from otel_honeyhive.shipping.retry import RetryPolicy
+from otel_honeyhive.shipping.spool import RecordId, Spool, SpoolError, SpoolRecord
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER = 900.0
+"""A receiver's Retry-After is honoured up to 15 minutes, so a bogus header cannot park the spool for days."""
+
+
+IDLE_RECHECK = 5.0
+"""An idle shipper is woken by every put; it also looks again this often, as a safety net."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShipperStats:
+    """A snapshot of the shipper's counters (for logs and /metrics); counts since the shipper started."""
+
+    delivered_records: int = 0
+    delivered_events: int = 0
+    retried: int = 0
+    """Attempts that ended RETRY_LATER (or raised) and were scheduled again."""
+    dead_lettered: int = 0
+    corrupt: int = 0
+    """Records that failed their checksum and were moved to `corrupt/` (since the spool was opened)."""
+    pending_records: int = 0
+    pending_bytes: int = 0
+
+
+class SpoolShipper:
+    """Drains `spool` into `output`, oldest record first, in one daemon thread.
+
+    The shipper owns neither the spool nor the output: closing it stops the thread and leaves both open.
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        output: Output,
+        policy: RetryPolicy,
+        *,
+        name: str = "shipper",
+        start: bool = True,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._spool = spool
+        self._output = output
+        self._policy = policy
+        self._name = name
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._progress = threading.Condition(threading.RLock())
+        self._counts = {"delivered_records": 0, "delivered_events": 0, "retried": 0, "dead_lettered": 0}
+        self._thread = threading.Thread(target=self._run, name=f"otel-honeyhive-{name}", daemon=True)
+        self._started = False
+        spool.add_listener(self.notify)
+        if start:
+            self.start()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def stats(self) -> ShipperStats:
+        with self._progress:
+            counts = dict(self._counts)
+        return ShipperStats(
+            corrupt=self._spool.corrupt_count,
+            pending_records=self._spool.pending_count,
+            pending_bytes=self._spool.pending_bytes,
+            **counts,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> SpoolShipper:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+        return self
+
+    def notify(self) -> None:
+        """A record was put: wake the thread if it is idle (a backoff wait is not cut short)."""
+        self._wake.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the spool is empty; False if records are still pending when `timeout` passes.
+
+        Does not cut a backoff short: a record waiting out a receiver's Retry-After keeps waiting."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.notify()
+        with self._progress:
+            while self._spool.pending_count > 0:
+                if not self._thread.is_alive():
+                    return False
+                wait = 0.1
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    wait = min(wait, remaining)
+                self._progress.wait(wait)
+        return True
+
+    def close(self, timeout: float | None = 10.0) -> bool:
+        """Stop draining; wait up to `timeout` for an in-flight send (its backoff is interrupted) to return.
+
+        Undelivered records stay on disk for the next run. Returns False if the thread was still busy."""
+        self._stop.set()
+        self._wake.set()
+        self._spool.remove_listener(self.notify)
+        if self._started and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning(
+                    "%s: an in-flight send to %s did not return within %ss; leaving it",
+                    self._name,
+                    getattr(self._output, "name", "output"),
+                    timeout,
+                )
+                return False
+        return True
+
+    # -- the thread -----------------------------------------------------------------------------------------
+
+    def _count(self, **deltas: int) -> None:
+        with self._progress:
+            for key, delta in deltas.items():
+                self._counts[key] += delta
+            self._progress.notify_all()
+
+    def _run(self) -> None:
+        failures = 0  # consecutive RETRY_LATER results for the head record
+        while not self._stop.is_set():
+            try:
+                self._wake.clear()
+                head = self._spool.peek_oldest()
+                if head is None:
+                    with self._progress:
+                        self._progress.notify_all()
+                    self._wake.wait(IDLE_RECHECK)
+                    continue
+                record_id, record = head
+                result = self._send(record)
+                if result.outcome is Outcome.RETRY_LATER:
+                    if self._stop.is_set():
+                        break
+                    failures += 1
+                    self._count(retried=1)
+                    wait = self._backoff(failures, result)
+                    log.info(
+                        "%s: record %d not delivered (%s); retrying in %.1fs",
+                        self._name,
+                        record_id,
+                        result.detail or "retry later",
+                        wait,
+                    )
+                    self._stop.wait(wait)
+                    continue
+                failures = 0
+                self._settle(record_id, record, result)
+            except SpoolError as exc:
+                # The disk went bad under us (read-only, full, gone): keep the thread, try again later.
+                failures += 1
+                log.error("%s: %s", self._name, exc)
+                self._stop.wait(self._backoff(failures, None))
+            except Exception:
+                failures += 1
+                log.exception("%s: unexpected error while draining the spool", self._name)
+                self._stop.wait(self._backoff(failures, None))
+
+    def _send(self, record: SpoolRecord) -> SendResult:
+        try:
+            if record.kind == "update" and record.update is not None:
+                return self._output.update(record.update, stop=self._stop)
+            return self._output.send(record.events, stop=self._stop)
+        except Exception as exc:
+            log.exception("%s: output %s raised", self._name, getattr(self._output, "name", "?"))
+            return SendResult(Outcome.RETRY_LATER, f"output raised {type(exc).__name__}: {exc}")
+
+    def _settle(self, record_id: RecordId, record: SpoolRecord, result: SendResult) -> None:
+        # Under the progress lock, so `flush` and `stats` never see a record gone but not yet counted.
+        with self._progress:
+            if result.outcome is Outcome.DELIVERED:
+                try:
+                    self._spool.ack(record_id)
+                finally:
+                    self._count(delivered_records=1, delivered_events=record.event_count)
+                return
+            try:
+                where = self._spool.dead_letter(record_id, result.detail or "rejected by the receiver")
+            finally:
+                self._count(dead_lettered=1)
+        log.error(
+            "%s: %s rejected a %s record (%d events): %s; kept in %s",
+            self._name,
+            getattr(self._output, "name", "output"),
+            record.kind,
+            record.event_count,
+            result.detail or "no detail",
+            where or "dead/",
+        )
+
+    def _backoff(self, failures: int, result: SendResult | None) -> float:
+        if result is not None and result.retry_after is not None:
+            return min(max(result.retry_after, 0.0), MAX_RETRY_AFTER)
+        # Past ~10 failures the wait is at max_backoff anyway; capping the exponent avoids float overflow.
+        return self._policy.backoff(min(failures, 32), self._rng)
+
+
+__all__ = ["MAX_RETRY_AFTER", "ShipperStats", "SpoolShipper"]

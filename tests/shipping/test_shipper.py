@@ -1,0 +1,358 @@
+"""The spool shipper, driven through the `Output` interface by a scripted in-test output."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.shipping.retry import RetryPolicy
+from otel_honeyhive.shipping.shipper import ShipperStats, SpoolShipper
+from otel_honeyhive.shipping.spool import Spool, SpoolRecord
+
+FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
+
+Step = SendResult | BaseException | Callable[[], SendResult]
+
+
+class ScriptedOutput:
+    """An `Output` that plays a scripted sequence of results (then `default`) and records every call."""
+
+    name = "scripted"
+
+    def __init__(self, *script: Step, default: Step = DELIVERED) -> None:
+        self.script: collections.deque[Step] = collections.deque(script)
+        self.default = default
+        self.calls: list[tuple[float, Any]] = []  # (monotonic time, event "n" or Update)
+        self.received: list[Any] = []  # what reached the receiver (even if the answer was then lost)
+        self.called = threading.Event()
+        self.gate: threading.Event | None = None  # if given, send blocks until it opens or stop is set
+        self.ignore_stop = False
+        self.returned = threading.Event()
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def _step(self) -> SendResult:
+        with self._lock:
+            step = self.script.popleft() if self.script else self.default
+        if isinstance(step, BaseException):
+            raise step
+        return step() if callable(step) else step
+
+    def _call(self, what: Any, stop: threading.Event | None) -> SendResult:
+        with self._lock:
+            self.calls.append((time.monotonic(), what))
+        self.called.set()
+        self.returned.clear()
+        try:
+            if self.gate is not None:
+                while not self.gate.wait(0.01):
+                    if stop is not None and stop.is_set() and not self.ignore_stop:
+                        return SendResult(Outcome.RETRY_LATER, "stopped")
+            result = self._step()
+            if result.outcome is Outcome.DELIVERED or "received" in result.detail:
+                with self._lock:
+                    self.received.append(what)
+            return result
+        finally:
+            self.returned.set()
+
+    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
+        return self._call(events[0]["n"] if events else None, stop)
+
+    def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
+        return self._call(update, stop)
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def called_with(self) -> list[Any]:
+        with self._lock:
+            return [what for _, what in self.calls]
+
+
+def batch(n: int, size: int = 1) -> SpoolRecord:
+    return SpoolRecord.of_events([{"event_id": f"e{n}-{i}", "n": n} for i in range(size)])
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Iterator[Spool]:
+    s = Spool(tmp_path / "spool")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def shippers() -> Iterator[list[SpoolShipper]]:
+    made: list[SpoolShipper] = []
+    yield made
+    for shipper in made:
+        shipper.close(timeout=2)
+
+
+def ship(
+    spool: Spool, output: ScriptedOutput, made: list[SpoolShipper], policy: RetryPolicy = FAST
+) -> SpoolShipper:
+    shipper = SpoolShipper(spool, output, policy, name="test-shipper")
+    made.append(shipper)
+    return shipper
+
+
+def test_delivers_oldest_first_and_acks(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    for n in range(5):
+        spool.put(batch(n, size=2))
+    output = ScriptedOutput()
+    shipper = ship(spool, output, shippers)
+    assert shipper.flush(5)
+    assert output.called_with == [0, 1, 2, 3, 4]
+    assert spool.pending_count == 0
+    assert list(spool.directory.glob("*.rec")) == []
+    stats = shipper.stats
+    assert isinstance(stats, ShipperStats)
+    assert (stats.delivered_records, stats.delivered_events) == (5, 10)
+    assert (stats.retried, stats.dead_lettered, stats.corrupt) == (0, 0, 0)
+    assert (stats.pending_records, stats.pending_bytes) == (0, 0)
+
+
+def test_retry_later_keeps_the_record_at_the_head_and_honours_retry_after(
+    spool: Spool, shippers: list[SpoolShipper]
+) -> None:
+    output = ScriptedOutput(SendResult(Outcome.RETRY_LATER, "503", retry_after=0.2))
+    spool.put(batch(0))
+    spool.put(batch(1))
+    shipper = ship(spool, output, shippers, RetryPolicy(initial_backoff=5.0, max_backoff=5.0))
+    assert shipper.flush(5)
+    assert output.called_with == [0, 0, 1]
+    (t0, _), (t1, _), _ = output.calls
+    assert 0.18 <= t1 - t0 < 1.0  # the receiver's hint, not the 5 s policy backoff
+    assert shipper.stats.retried == 1
+    assert shipper.stats.delivered_records == 2
+
+
+def test_without_a_hint_the_backoff_grows_exponentially(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    later = SendResult(Outcome.RETRY_LATER, "connection refused")
+    output = ScriptedOutput(later, later, later)
+    spool.put(batch(0))
+    shipper = ship(spool, output, shippers, RetryPolicy(initial_backoff=0.05, max_backoff=0.1, jitter=0.0))
+    assert shipper.flush(5)
+    times = [t for t, _ in output.calls]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) == 3
+    assert gaps[0] >= 0.045 and gaps[1] >= 0.095 and gaps[2] >= 0.095  # 0.05, 0.1, then capped at 0.1
+    assert gaps[2] < 0.5
+
+
+def test_rejected_record_goes_to_dead_letters_and_shipping_continues(
+    spool: Spool, shippers: list[SpoolShipper], caplog: pytest.LogCaptureFixture
+) -> None:
+    output = ScriptedOutput(SendResult(Outcome.REJECTED, "400 Bad Request: event_type missing"))
+    spool.put(batch(0))
+    spool.put(batch(1))
+    with caplog.at_level(logging.ERROR):
+        shipper = ship(spool, output, shippers)
+        assert shipper.flush(5)
+    assert output.called_with == [0, 1]
+    assert output.received == [1]
+    (dead,) = (spool.directory / "dead").glob("*.rec")
+    assert SpoolRecord.decode(dead.read_bytes()) == batch(0)
+    assert "event_type missing" in dead.with_suffix(".reason").read_text()
+    assert shipper.stats.dead_lettered == 1
+    assert any("rejected" in r.message and r.levelno == logging.ERROR for r in caplog.records)
+
+
+def test_an_output_that_raises_does_not_kill_the_thread(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    output = ScriptedOutput(RuntimeError("boom"), ValueError("bad"))
+    spool.put(batch(0))
+    shipper = ship(spool, output, shippers)
+    assert shipper.flush(5)
+    assert shipper.running
+    assert output.called_with == [0, 0, 0]
+    assert shipper.stats.retried == 2
+    assert shipper.stats.delivered_records == 1
+
+
+def test_corrupt_record_is_set_aside_and_shipping_continues(
+    spool: Spool, shippers: list[SpoolShipper], caplog: pytest.LogCaptureFixture
+) -> None:
+    spool.put(batch(0))
+    bad = spool.put(batch(1))
+    spool.put(batch(2))
+    path = spool.directory / f"{bad:020d}.rec"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    output = ScriptedOutput()
+    with caplog.at_level(logging.ERROR):
+        shipper = ship(spool, output, shippers)
+        assert shipper.flush(5)
+    assert output.called_with == [0, 2]
+    assert shipper.stats.corrupt == 1
+    assert (spool.directory / "corrupt" / path.name).exists()
+    assert shipper.running
+
+
+def test_update_records_go_to_update(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    update = Update("0b3f1a5e-0000-4000-8000-000000000000", {"feedback": {"rating": 5}})
+    spool.put(batch(0))
+    spool.put(SpoolRecord.of_update(update))
+    output = ScriptedOutput()
+    shipper = ship(spool, output, shippers)
+    assert shipper.flush(5)
+    assert output.called_with == [0, update]
+    assert shipper.stats.delivered_records == 2 and shipper.stats.delivered_events == 1
+
+
+def test_wakes_within_50ms_of_a_put(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    output = ScriptedOutput()
+    shipper = ship(spool, output, shippers)
+    latencies = []
+    for n in range(5):
+        time.sleep(0.05)  # let it go idle
+        output.called.clear()
+        spool.put(batch(n))
+        acknowledged = time.monotonic()
+        assert output.called.wait(2)
+        latencies.append(output.calls[-1][0] - acknowledged)
+        assert shipper.flush(2)
+    assert statistics.median(latencies) < 0.05
+    assert max(latencies) < 0.5
+
+
+def test_flush_returns_false_when_records_are_stuck(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    output = ScriptedOutput(default=SendResult(Outcome.RETRY_LATER, "503", retry_after=0.01))
+    shipper = ship(spool, output, shippers)
+    assert shipper.flush(1)  # nothing to do yet
+    spool.put(batch(0))
+    started = time.monotonic()
+    assert not shipper.flush(0.2)
+    assert 0.15 <= time.monotonic() - started < 1.0
+    assert spool.pending_count == 1
+
+
+def test_close_interrupts_the_backoff_and_leaves_records_on_disk(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    for n in range(3):
+        spool.put(batch(n))
+    output = ScriptedOutput(default=SendResult(Outcome.RETRY_LATER, "503", retry_after=30.0))
+    shipper = SpoolShipper(spool, output, FAST)
+    assert output.called.wait(2)
+    time.sleep(0.05)  # now inside the 30 s wait
+    started = time.monotonic()
+    assert shipper.close(timeout=5)
+    assert time.monotonic() - started < 0.5
+    assert not shipper.running
+    spool.close()
+    assert not output.closed  # the shipper does not own the output
+    with Spool(tmp_path / "spool") as reopened:
+        assert [r.events[0]["n"] for _, r in reopened] == [0, 1, 2]
+
+
+def test_close_waits_for_the_in_flight_send(spool: Spool) -> None:
+    output = ScriptedOutput()
+    output.gate = threading.Event()  # held until stop is set, then RETRY_LATER, as a real output does
+    spool.put(batch(0))
+    shipper = SpoolShipper(spool, output, FAST)
+    assert output.called.wait(2)
+    assert shipper.close(timeout=5)
+    assert output.returned.is_set()
+    assert spool.pending_count == 1
+
+
+def test_close_is_bounded_when_an_output_hangs(spool: Spool) -> None:
+    output = ScriptedOutput()
+    output.gate = threading.Event()
+    output.ignore_stop = True
+    spool.put(batch(0))
+    shipper = SpoolShipper(spool, output, FAST)
+    assert output.called.wait(2)
+    started = time.monotonic()
+    assert not shipper.close(timeout=0.2)
+    assert time.monotonic() - started < 0.6
+    output.gate.set()  # let the thread finish
+    assert output.returned.wait(2)
+
+
+def test_records_left_by_a_previous_run_are_delivered(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool") as first:
+        for n in range(3):
+            first.put(batch(n))
+    with Spool(tmp_path / "spool") as spool:
+        output = ScriptedOutput()
+        shipper = SpoolShipper(spool, output, FAST)
+        try:
+            assert shipper.flush(5)
+        finally:
+            shipper.close()
+        assert output.called_with == [0, 1, 2]
+
+
+def _produce_concurrently(spool: Spool, threads: int, per_thread: int) -> list[int]:
+    def produce(t: int) -> None:
+        for i in range(per_thread):
+            spool.put(batch(t * 1000 + i))
+
+    workers = [threading.Thread(target=produce, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return [t * 1000 + i for t in range(threads) for i in range(per_thread)]
+
+
+def _per_producer(ns: Sequence[int]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = collections.defaultdict(list)
+    for n in ns:
+        groups[n // 1000].append(n)
+    return groups
+
+
+def test_concurrent_producers_every_record_delivered_exactly_once(
+    spool: Spool, shippers: list[SpoolShipper]
+) -> None:
+    output = ScriptedOutput()
+    shipper = ship(spool, output, shippers)
+    expected = _produce_concurrently(spool, threads=4, per_thread=40)
+    assert shipper.flush(10)
+    assert collections.Counter(output.received) == collections.Counter(expected)
+    for ns in _per_producer(output.received).values():
+        assert ns == sorted(ns)  # a producer's records arrive in the order it put them
+    assert shipper.stats.delivered_records == len(expected)
+
+
+def test_concurrent_producers_with_faults_every_record_delivered_at_least_once(
+    spool: Spool, shippers: list[SpoolShipper]
+) -> None:
+    rng = random.Random(1234)
+    lock = threading.Lock()
+
+    def flaky() -> SendResult:
+        with lock:
+            roll = rng.random()
+        if roll < 0.15:  # the receiver got it, but the answer was lost: the record is sent again
+            return SendResult(Outcome.RETRY_LATER, "received, then timed out", retry_after=0.0)
+        if roll < 0.3:
+            return SendResult(Outcome.RETRY_LATER, "503", retry_after=0.0)
+        return DELIVERED
+
+    output = ScriptedOutput(default=flaky)
+    shipper = ship(spool, output, shippers)
+    expected = _produce_concurrently(spool, threads=4, per_thread=30)
+    assert shipper.flush(10)
+    assert set(output.received) == set(expected)
+    assert len(output.received) >= len(expected)
+    assert shipper.stats.retried > 0
+    assert shipper.stats.delivered_records == len(expected)
+    for ns in _per_producer(output.called_with).values():
+        assert ns == sorted(ns)  # retries repeat a record but never reorder

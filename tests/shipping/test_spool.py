@@ -1,0 +1,477 @@
+"""The durable spool: codec, FIFO, recovery after kill -9, corruption, caps, unusable directories, locking."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from otel_honeyhive.outputs.base import Update
+from otel_honeyhive.shipping.spool import (
+    HEADER_SIZE,
+    CorruptRecordError,
+    RecordEncodeError,
+    RecordId,
+    Spool,
+    SpoolError,
+    SpoolFullError,
+    SpoolRecord,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def batch(n: int, **extra: Any) -> SpoolRecord:
+    return SpoolRecord.of_events([{"event_id": f"e{n}", "event_type": "tool", "n": n, **extra}])
+
+
+def record_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob("*.rec"))
+
+
+# -- codec ------------------------------------------------------------------------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+events = st.lists(st.dictionaries(st.text(), json_values, max_size=6), max_size=5)
+updates = st.builds(Update, st.text(), st.dictionaries(st.text(), json_values, max_size=6))
+
+
+@settings(max_examples=80, deadline=None)
+@given(events)
+def test_events_round_trip(evs: list[dict[str, Any]]) -> None:
+    record = SpoolRecord.of_events(evs)
+    assert SpoolRecord.decode(record.encode()) == record
+
+
+@settings(max_examples=80, deadline=None)
+@given(updates)
+def test_updates_round_trip(update: Update) -> None:
+    record = SpoolRecord.of_update(update)
+    decoded = SpoolRecord.decode(record.encode())
+    assert decoded == record
+    assert decoded.update == update
+
+
+def test_header_layout() -> None:
+    data = batch(1).encode()
+    assert data[:4] == b"OHHS"
+    assert data[4] == 1
+    assert int.from_bytes(data[8:12], "big") == len(data) - HEADER_SIZE
+    assert data[HEADER_SIZE:].startswith(b'{"kind":"events"')
+
+
+class Odd:
+    def __str__(self) -> str:
+        return "odd"
+
+
+def test_odd_values_are_kept_as_text_not_refused() -> None:
+    record = SpoolRecord.of_events([{"tags": {"b", "a"}, "blob": b"hi", "obj": Odd()}])
+    decoded = SpoolRecord.decode(record.encode())
+    assert decoded.events == [{"tags": ["a", "b"], "blob": "hi", "obj": "odd"}]
+
+
+def test_unencodable_value_raises_a_clear_error() -> None:
+    with pytest.raises(RecordEncodeError, match="cannot encode"):
+        SpoolRecord.of_events([{"n": 2**70}]).encode()
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (lambda d: d[:10], "truncated header"),
+        (lambda d: d[:-3], "header says"),
+        (lambda d: d + b"x", "header says"),
+        (lambda d: b"XXXX" + d[4:], "bad magic"),
+        (lambda d: d[:4] + b"\x09" + d[5:], "version"),
+        (lambda d: d[:-2] + bytes([d[-2] ^ 0xFF]) + d[-1:], "checksum"),
+        (lambda d: b"", "truncated header"),
+    ],
+)
+def test_decode_detects_damage(mangle: Any, message: str) -> None:
+    with pytest.raises(CorruptRecordError, match=message):
+        SpoolRecord.decode(mangle(batch(1).encode()))
+
+
+def _framed(payload: bytes) -> bytes:
+    header = (
+        b"OHHS\x01\x00\x00\x00" + len(payload).to_bytes(4, "big") + zlib.crc32(payload).to_bytes(4, "big")
+    )
+    return header + payload
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"kind": "mystery"}',
+        b'{"kind": "events", "events": [1]}',
+        b'{"kind": "update"}',
+    ],
+)
+def test_decode_checks_the_schema(payload: bytes) -> None:
+    with pytest.raises(CorruptRecordError):
+        SpoolRecord.decode(_framed(payload))
+
+
+# -- basic queue behaviour --------------------------------------------------------------------------------
+
+
+def test_put_peek_ack_in_fifo_order(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool") as spool:
+        ids = [spool.put(batch(n)) for n in range(5)]
+        assert ids == sorted(ids)
+        assert spool.pending_count == 5
+        assert spool.pending_bytes == sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.rec"))
+        assert [r.events[0]["n"] for _, r in spool] == [0, 1, 2, 3, 4]
+        seen = []
+        while (head := spool.peek_oldest()) is not None:
+            rid, record = head
+            seen.append(record.events[0]["n"])
+            spool.ack(rid)
+        assert seen == [0, 1, 2, 3, 4]
+        assert spool.pending_count == 0 and spool.pending_bytes == 0
+        assert record_files(tmp_path / "spool") == []
+        spool.ack(ids[0])  # acking twice is harmless
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool") as spool:
+        spool.put(batch(1))
+        (path,) = (tmp_path / "spool").glob("*.rec")
+        assert path.stat().st_mode & 0o077 == 0
+        assert (tmp_path / "spool").stat().st_mode & 0o077 == 0
+
+
+def test_update_records(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool") as spool:
+        spool.put(SpoolRecord.of_update(Update("abc", {"metadata": {"k": 1}, "duration": 3.5})))
+        head = spool.peek_oldest()
+        assert head is not None
+        assert head[1].kind == "update" and head[1].update == Update(
+            "abc", {"metadata": {"k": 1}, "duration": 3.5}
+        )
+
+
+def test_reopen_recovers_records_and_continues_the_sequence(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as spool:
+        ids = [spool.put(batch(n)) for n in range(3)]
+        spool.ack(ids[0])
+    (directory / ".tmp-deadbeef").write_bytes(b"OHHS\x01half a rec")  # torn write from a crash
+    with Spool(directory) as spool:
+        assert not (directory / ".tmp-deadbeef").exists()
+        assert spool.pending_ids() == ids[1:]
+        new = spool.put(batch(3))
+        assert new > ids[-1]
+        assert [r.events[0]["n"] for _, r in spool] == [1, 2, 3]
+
+
+def test_dead_letter_keeps_the_record_and_the_reason(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as spool:
+        rid = spool.put(batch(1))
+        spool.put(batch(2))
+        where = spool.dead_letter(rid, "400 Bad Request: missing project")
+        assert where is not None and where.parent == directory / "dead"
+        assert SpoolRecord.decode(where.read_bytes()) == batch(1)
+        assert "missing project" in where.with_suffix(".reason").read_text()
+        assert spool.pending_count == 1
+        head = spool.peek_oldest()
+        assert head is not None and head[1] == batch(2)
+        spool.ack(head[0])
+    # The sequence restarts once the spool is empty: a second dead letter must not overwrite the first.
+    with Spool(directory) as spool:
+        rid2 = spool.put(batch(3))
+        assert rid2 == rid
+        where2 = spool.dead_letter(rid2, "again")
+        assert where2 is not None and where2 != where
+        assert len(list((directory / "dead").glob("*.rec"))) == 2
+
+
+def test_corrupt_record_is_moved_aside_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as spool:
+        bad = spool.put(batch(1))
+        spool.put(batch(2))
+    path = directory / f"{bad:020d}.rec"
+    path.write_bytes(path.read_bytes()[:-5])  # torn
+    with Spool(directory) as spool, caplog.at_level(logging.ERROR):
+        head = spool.peek_oldest()
+        assert head is not None and head[1] == batch(2)
+        assert spool.corrupt_count == 1
+        assert spool.pending_count == 1
+    assert not path.exists()
+    moved = directory / "corrupt" / path.name
+    assert moved.exists() and moved.with_suffix(".reason").exists()
+    assert any("corrupt" in r.message and r.levelno == logging.ERROR for r in caplog.records)
+
+
+def test_a_record_that_vanished_is_skipped(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool") as spool:
+        rid = spool.put(batch(1))
+        spool.put(batch(2))
+        (tmp_path / "spool" / f"{rid:020d}.rec").unlink()
+        head = spool.peek_oldest()
+        assert head is not None and head[1] == batch(2)
+        assert spool.pending_count == 1
+
+
+def test_listener_is_called_after_a_durable_put(tmp_path: Path) -> None:
+    calls: list[int] = []
+    with Spool(tmp_path / "spool") as spool:
+        spool.add_listener(lambda: calls.append(spool.pending_count))
+        spool.put(batch(1))
+        assert calls == [1]
+
+
+# -- limits and failures ----------------------------------------------------------------------------------
+
+
+def test_full_spool_refuses_and_loses_nothing(tmp_path: Path) -> None:
+    size = len(batch(0).encode())
+    with Spool(tmp_path / "spool", max_bytes=size * 3, full_retry_after=7.0) as spool:
+        ids = [spool.put(batch(n)) for n in range(3)]
+        with pytest.raises(SpoolFullError) as info:
+            spool.put(batch(3))
+        assert info.value.retry_after == 7.0
+        assert "full" in str(info.value) and str(tmp_path) in str(info.value)
+        assert spool.pending_ids() == ids
+        assert record_files(tmp_path / "spool") == [f"{i:020d}.rec" for i in ids]
+        assert list(tmp_path.glob("spool/.tmp-*")) == []
+        spool.ack(ids[0])
+        spool.put(batch(3))  # room again
+        assert [r.events[0]["n"] for _, r in spool] == [1, 2, 3]
+
+
+def test_a_record_larger_than_the_spool_is_an_error_not_a_wait(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool", max_bytes=100) as spool:
+        with pytest.raises(SpoolError, match="larger than the whole spool") as info:
+            spool.put(batch(1, pad="x" * 200))
+        assert not isinstance(info.value, SpoolFullError)
+
+
+def test_directory_under_a_regular_file_is_a_clear_error(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    with pytest.raises(SpoolError) as info:
+        Spool(afile / "spool")
+    message = str(info.value)
+    assert str(afile / "spool") in message
+    assert "Not a directory" in message
+
+
+def test_spool_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(SpoolError, match=r"not a directory|File exists"):
+        Spool(afile)
+
+
+def test_disk_full_while_writing_is_reported_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Spool(tmp_path / "spool") as spool:
+        spool.put(batch(1))
+
+        def full(fd: int, data: Any) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "write", full)
+        with pytest.raises(SpoolError) as info:
+            spool.put(batch(2))
+        monkeypatch.undo()
+        message = str(info.value)
+        assert str(tmp_path / "spool") in message and "No space left on device" in message
+        assert spool.pending_count == 1
+        assert list((tmp_path / "spool").glob(".tmp-*")) == []
+        spool.put(batch(3))  # the reserved bytes were given back
+        assert [r.events[0]["n"] for _, r in spool] == [1, 3]
+
+
+def test_read_only_file_system_on_rename_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Spool(tmp_path / "spool") as spool:
+
+        def erofs(src: Any, dst: Any) -> None:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        monkeypatch.setattr(os, "rename", erofs)
+        with pytest.raises(SpoolError, match="Read-only file system"):
+            spool.put(batch(1))
+        monkeypatch.undo()
+        assert spool.pending_count == 0
+        assert list((tmp_path / "spool").glob(".tmp-*")) == []
+
+
+def test_closed_spool_refuses(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.close()
+    spool.close()
+    with pytest.raises(SpoolError, match="closed"):
+        spool.put(batch(1))
+
+
+def test_use_after_fork_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Spool(tmp_path / "spool") as spool:
+        real = os.getpid()
+        monkeypatch.setattr(os, "getpid", lambda: real + 1)
+        with pytest.raises(SpoolError, match="after fork"):
+            spool.put(batch(1))
+
+
+# -- one process per directory ----------------------------------------------------------------------------
+
+
+def test_second_open_in_the_same_process_is_refused(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool"), pytest.raises(SpoolError, match="in use by another process"):
+        Spool(tmp_path / "spool")
+    Spool(tmp_path / "spool").close()  # free again once closed
+
+
+def test_lock_held_by_another_process(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from otel_honeyhive.shipping.spool import Spool
+        s = Spool({str(directory)!r})
+        print("locked", flush=True)
+        sys.stdin.readline()
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=_child_env(),
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        with pytest.raises(SpoolError) as info:
+            Spool(directory)
+        assert "in use by another process" in str(info.value)
+        assert f"pid {child.pid}" in str(info.value)
+        assert str(directory) in str(info.value)
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=10)
+    Spool(directory).close()  # the lock died with the process
+
+
+# -- crash safety -----------------------------------------------------------------------------------------
+
+_CRASH_CHILD = textwrap.dedent(
+    """
+    import sys
+    from otel_honeyhive.shipping.spool import Spool, SpoolRecord
+    spool = Spool(sys.argv[1])
+    start = int(sys.argv[2])
+    for n in range(start, start + 1_000_000):
+        events = [{"event_id": f"e{n}", "n": n, "pad": "x" * (n % 7000)}]
+        rid = spool.put(SpoolRecord.of_events(events))
+        sys.stdout.write(f"{rid} {n}\\n")
+        sys.stdout.flush()
+    """
+)
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_every_acknowledged_put_survives_kill_9(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    acknowledged: dict[int, int] = {}
+    start = 0
+    for _round in range(3):  # kill, recover, keep writing, kill again
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CRASH_CHILD, str(directory), str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=_child_env(),
+        )
+        assert child.stdout is not None
+        lines = []
+        for line in child.stdout:  # let it get going, then kill it in the middle of its stream of puts
+            lines.append(line)
+            if len(lines) >= 40:
+                break
+        time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        rest, _ = child.communicate(timeout=10)
+        assert child.returncode == -signal.SIGKILL
+        for line in [*lines, *rest.splitlines()]:
+            if line.strip():
+                acked_id, acked_n = line.split()
+                acknowledged[int(acked_id)] = int(acked_n)
+        start = max(acknowledged.values()) + 1 + 1000  # new events from a range that cannot collide
+
+        # Whether or not the kill landed inside a write, make sure a torn temp file is there to clean up.
+        (directory / ".tmp-torn").write_bytes(batch(0).encode()[:20])
+        with Spool(directory) as spool:
+            assert list(directory.glob(".tmp-*")) == []
+            present = {int(rid): record for rid, record in spool}
+            assert spool.corrupt_count == 0
+            for rid, n in acknowledged.items():
+                assert rid in present, f"acknowledged record {rid} lost"
+                assert present[rid].events[0]["n"] == n
+            ids = spool.pending_ids()
+            assert ids == sorted(ids)
+            new_id = spool.put(batch(-1))
+            assert new_id > max(ids)  # the sequence continues after the crash
+            acknowledged[new_id] = -1
+
+
+# -- concurrency ------------------------------------------------------------------------------------------
+
+
+def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool") as spool:
+        results: dict[int, list[RecordId]] = {}
+
+        def produce(t: int) -> None:
+            results[t] = [spool.put(batch(t * 1000 + i)) for i in range(25)]
+
+        threads = [threading.Thread(target=produce, args=(t,)) for t in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        all_ids = [rid for ids in results.values() for rid in ids]
+        assert len(set(all_ids)) == 150 == spool.pending_count
+        for ids in results.values():
+            assert ids == sorted(ids)  # each producer's records keep its order
+        decoded = {r.events[0]["n"] for _, r in spool}
+        assert decoded == {t * 1000 + i for t in range(6) for i in range(25)}
+        assert spool.pending_bytes == sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.rec"))

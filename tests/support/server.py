@@ -1,0 +1,124 @@
+"""The real bridge server (`python -m otel_honeyhive.cli serve`) as a subprocess on a free loopback port.
+
+Tests talk to it with plain HTTP over real sockets, exactly as a client would. On exit the server gets
+SIGTERM and must stop cleanly (exit status 0) within a few seconds: a hang or a crash fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from otel_honeyhive.outputs.store import SQLiteStore
+
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 15.0
+_HERMETIC = (
+    "HH_API_KEY", "HH_API_URL", "HH_PROJECT", "HH_SOURCE", "HH_SPOOL_DIR", "OTEL_HONEYHIVE_AUTH_TOKEN",
+)
+"""Variables a developer's shell may set that would change what the server does (HH_API_KEY would make it
+forward to HoneyHive): removed unless a test passes them explicitly."""
+
+
+@dataclass
+class RunningServer:
+    url: str
+    port: int
+    db_path: Path
+    proc: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def store(self) -> SQLiteStore:
+        """The store the server writes, opened read-only (close it, or use it in a `with`)."""
+        return SQLiteStore(self.db_path, readonly=True)
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the server and wait for it to exit; its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(
+                    f"server did not stop within {STOP_TIMEOUT}s of {sig!r}:\n{self.stderr()}"
+                ) from None
+        return self.proc.returncode
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "otel_honeyhive.cli", "serve", *args]
+
+
+def _start(tmp_path: Path, args: tuple[str, ...], env: Mapping[str, str] | None) -> RunningServer | None:
+    port = free_port()
+    db_path = tmp_path / "otel-honeyhive.db"
+    if "--db" in args:
+        db_path = Path(args[args.index("--db") + 1])
+    else:
+        args = ("--db", str(db_path), *args)
+    full_env = {k: v for k, v in os.environ.items() if k not in _HERMETIC}
+    full_env.update(env or {})
+    stderr_path = tmp_path / f"server-{port}.stderr"
+    with stderr_path.open("wb") as stderr:
+        proc = subprocess.Popen(
+            serve_command("--http-port", str(port), "--grpc-port", "0", *args),
+            stdout=subprocess.DEVNULL, stderr=stderr, env=full_env, cwd=tmp_path,
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", port, db_path, proc, stderr_path)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            if "address already in use" in server.stderr():
+                return None  # lost the port to another process between picking and binding: pick again
+            raise AssertionError(f"server exited with {proc.returncode} before ready:\n{server.stderr()}")
+        if server.healthy():
+            return server
+        time.sleep(0.02)
+    server.stop(signal.SIGKILL)
+    raise AssertionError(f"server not ready within {READY_TIMEOUT}s:\n{server.stderr()}")
+
+
+@contextmanager
+def run_server(
+    tmp_path: Path, *extra_args: str, env: Mapping[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """Start `otel-honeyhive serve` with `extra_args` (the store defaults to `tmp_path/otel-honeyhive.db`),
+    wait for `/healthz`, yield it, then stop it with SIGTERM and check it exited cleanly."""
+    for _ in range(3):
+        server = _start(tmp_path, extra_args, env)
+        if server is not None:
+            break
+    else:
+        raise AssertionError("could not bind a free loopback port in 3 tries")
+    try:
+        yield server
+    finally:
+        status = server.stop()
+    assert status == 0, f"server exited with status {status}:\n{server.stderr()}"
