@@ -439,3 +439,61 @@ def test_bad_environment_is_refused_with_the_variable_named(monkeypatch: pytest.
     monkeypatch.setenv("HH_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="HH_TIMEOUT"):
         HoneyHiveSpanExporter()
+
+
+# -- durability (spool_dir) -------------------------------------------------------------------------------------
+
+
+def test_with_a_spool_an_outage_loses_nothing(server: FakeHoneyHive, tmp_path: Any) -> None:
+    server.default = Reply(503)
+    exporter = make_exporter(server, spool_dir=tmp_path / "spool")
+    trace_ids = [rag_trace(provider_with(exporter)) for _ in range(3)]
+    assert exporter.stats.events_delivered == 9, "accepted once durable on disk, while HoneyHive is down"
+    server.default = Reply(200)
+    assert exporter.force_flush(timeout_millis=10_000)
+    exporter.shutdown()
+    sessions = {e["session_id"] for e in server.events}
+    assert sessions == {session_id_for_trace(t) for t in trace_ids}
+    assert len({e["event_id"] for e in server.events}) == 9
+
+
+def test_with_a_spool_a_restart_delivers_what_the_last_process_accepted(server: FakeHoneyHive, tmp_path: Any) -> None:
+    spool = tmp_path / "spool"
+    script = (
+        "import sys, json\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from otel_honeyhive import HoneyHiveSpanExporter\n"
+        "from otel_honeyhive.shipping.retry import RetryPolicy\n"
+        f"ex = HoneyHiveSpanExporter(api_key='k', server_url={server.url!r}, spool_dir={str(spool)!r},\n"
+        "                           retry_policy=RetryPolicy(deadline=0.5, initial_backoff=0.1))\n"
+        "tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(ex))\n"
+        "t = tp.get_tracer('x')\n"
+        "ids = []\n"
+        "for i in range(5):\n"
+        "    with t.start_as_current_span(f'root-{i}') as r:\n"
+        "        with t.start_as_current_span('child'): pass\n"
+        "    ids.append(r.get_span_context().trace_id)\n"
+        "print(json.dumps(ids)); sys.stdout.flush()\n"
+        "import os; os._exit(0)  # no shutdown, no flush: like a crash right after export() returned\n"
+    )
+    server.default = Reply(503)
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    trace_ids = json.loads(out.stdout)
+    assert server.events == []
+    server.default = Reply(200)
+    exporter = make_exporter(server, spool_dir=spool)
+    assert exporter.force_flush(timeout_millis=10_000)
+    exporter.shutdown()
+    assert {e["session_id"] for e in server.events} == {session_id_for_trace(t) for t in trace_ids}
+    assert len({e["event_id"] for e in server.events}) == 10
+
+
+def test_an_unusable_spool_directory_is_a_clear_error_at_start(tmp_path: Any) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(Exception, match="a-file"):
+        HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", spool_dir=blocker / "spool")

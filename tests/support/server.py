@@ -23,9 +23,7 @@ from otel_honeyhive.outputs.store import SQLiteStore
 
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
-_HERMETIC = (
-    "HH_API_KEY", "HH_API_URL", "HH_PROJECT", "HH_SOURCE", "HH_SPOOL_DIR", "OTEL_HONEYHIVE_AUTH_TOKEN",
-)
+_HERMETIC_PREFIXES = ("HH_", "OTEL_HONEYHIVE_")
 """Variables a developer's shell may set that would change what the server does (HH_API_KEY would make it
 forward to HoneyHive): removed unless a test passes them explicitly."""
 
@@ -83,7 +81,7 @@ def _start(tmp_path: Path, args: tuple[str, ...], env: Mapping[str, str] | None)
         db_path = Path(args[args.index("--db") + 1])
     else:
         args = ("--db", str(db_path), *args)
-    full_env = {k: v for k, v in os.environ.items() if k not in _HERMETIC}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(_HERMETIC_PREFIXES)}
     full_env.update(env or {})
     stderr_path = tmp_path / f"server-{port}.stderr"
     with stderr_path.open("wb") as stderr:

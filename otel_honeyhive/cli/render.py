@@ -1,0 +1,165 @@
+"""How the CLI shows stored sessions: a table of sessions, and one session as a tree of its events.
+
+Kept apart from argument parsing so the (rich) rendering is imported only by the commands that print.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.outputs.store import SessionSummary
+
+_TYPE_STYLES = {"session": "bold magenta", "model": "cyan", "tool": "green", "chain": "yellow"}
+_MAX_ERROR_CHARS = 80
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def format_duration(ms: Any) -> str:
+    value = _number(ms)
+    if value is None:
+        return "-"
+    if abs(value) < 10:
+        return f"{value:.1f} ms"
+    if abs(value) < 1000:
+        return f"{value:.0f} ms"
+    seconds = value / 1000
+    if abs(seconds) < 60:
+        return f"{seconds:.2f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_start(timestamp: Any) -> str:
+    """Local time of an event timestamp. HoneyHive documents milliseconds, but its own examples also use
+    seconds; a value below 1e11 (in ms: March 1973) is read as seconds."""
+    value = _number(timestamp)
+    if value is None:
+        return "-"
+    seconds = value if abs(value) < 1e11 else value / 1000
+    try:
+        return datetime.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return "-"
+
+
+def sessions_table(sessions: Iterable[SessionSummary]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("session", no_wrap=True, min_width=36)
+    table.add_column("name", overflow="fold")
+    table.add_column("source", overflow="fold")
+    table.add_column("start", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("events", justify="right")
+    table.add_column("errors", justify="right")
+    for s in sessions:
+        table.add_row(
+            s.session_id,
+            s.name if s.name is not None else "-",
+            s.source if s.source is not None else "-",
+            format_start(s.start_time),
+            format_duration(s.duration),
+            str(s.events),
+            Text(str(s.errors), style="red" if s.errors else ""),
+        )
+    return table
+
+
+def _tokens(event: Event) -> int | None:
+    metadata = event.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    total = _number(metadata.get("total_tokens"))
+    if total is None:
+        parts = [_number(metadata.get(k)) for k in ("prompt_tokens", "completion_tokens")]
+        known = [p for p in parts if p is not None]
+        total = sum(known) if known else None
+    return None if total is None else int(total)
+
+
+def event_label(event: Event) -> Text:
+    """`type name duration [model] [tokens] [error]`; user text is never read as markup."""
+    kind = str(event.get("event_type", "?"))
+    label = Text()
+    label.append(kind, style=_TYPE_STYLES.get(kind, ""))
+    label.append(" ")
+    label.append(str(event.get("event_name", "unknown")), style="bold")
+    label.append(f"  {format_duration(event.get('duration'))}", style="dim")
+    config = event.get("config")
+    model = config.get("model") if isinstance(config, dict) else None
+    if isinstance(model, str) and model:
+        label.append(f"  {model}", style="cyan")
+    tokens = _tokens(event)
+    if tokens is not None:
+        label.append(f"  {tokens} tokens", style="dim")
+    error = event.get("error")
+    if error not in (None, ""):
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else str(error)
+        if len(first_line) > _MAX_ERROR_CHARS:
+            first_line = first_line[: _MAX_ERROR_CHARS - 1] + "…"
+        label.append(f"  error: {first_line}", style="bold red")
+    return label
+
+
+def _start_key(event: Event) -> tuple[bool, float, str]:
+    start = _number(event.get("start_time"))
+    return (start is None, start or 0.0, str(event.get("event_id", "")))
+
+
+def session_tree(session_id: str, events: Sequence[Event]) -> Tree:
+    """The session as a tree: children under their parent in start-time order; events whose parent is not
+    stored (orphans, or caught in a parent cycle) are shown under the session rather than hidden."""
+    root_event = next(
+        (e for e in events if e.get("event_type") == "session" and e.get("event_id") == session_id), None
+    )
+    if root_event is None:
+        label = Text("session ", style=_TYPE_STYLES["session"]).append("(no session event)", style="dim")
+    else:
+        label = event_label(root_event)
+    label.append(f"  {session_id}", style="dim")
+    if root_event is not None:
+        label.append(f"  {root_event.get('source', '-')}  {format_start(root_event.get('start_time'))}",
+                     style="dim")
+    tree = Tree(label)
+
+    others = [e for e in events if e is not root_event]
+    known = {e.get("event_id") for e in others} | {session_id}
+    children: dict[Any, list[Event]] = {}
+    for event in others:
+        parent = event.get("parent_id")
+        key = parent if parent in known and parent != event.get("event_id") else session_id
+        children.setdefault(key, []).append(event)
+    for group in children.values():
+        group.sort(key=_start_key)
+
+    shown: set[int] = set()
+
+    def attach(node: Tree, event: Event) -> None:
+        stack = [(node, event)]
+        while stack:
+            parent_node, current = stack.pop()
+            if id(current) in shown:
+                continue
+            shown.add(id(current))
+            branch = parent_node.add(event_label(current))
+            for child in reversed(children.get(current.get("event_id"), [])):
+                stack.append((branch, child))
+
+    for event in children.get(session_id, []):
+        attach(tree, event)
+    for event in sorted(others, key=_start_key):
+        if id(event) not in shown:
+            attach(tree, event)
+    return tree

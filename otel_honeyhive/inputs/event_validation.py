@@ -1,0 +1,338 @@
+"""Checking and completing what clients send to the HoneyHive-compatible API (pure functions, no I/O).
+
+Each request body is checked whole before anything is written, so a bad event in a batch refuses the batch
+and changes nothing. Every field has one rule in a table (`EVENT_FIELDS`, `SESSION_FIELDS`, `UPDATE_FIELDS`);
+a broken rule raises `ValidationError` whose message names the field by its path in the body
+(`events[3].inputs: must be an object, got a list`), which the route answers with 400.
+
+Decisions (from HoneyHive's create-event and create-event-batch API pages, and its SDK):
+
+- `event_type` (session, model, tool, chain) and `inputs` (an object) are required on every event given in
+  full, session events included, as the create-event page says. A session *described by properties*
+  (`POST /session/start`, a batch's `session_properties`) gets `inputs: {}` when it has none: a session is
+  often started before it has any input, and HoneyHive's SDK starts sessions that way.
+- `null` on an optional field means "not given" (the field's default applies); `error` keeps its null.
+- Defaults: `event_name` "unknown", `source` the server's `--source` or "unknown", `project` the server's
+  `--project` when set, `event_id`/`session_id` fresh uuid4s, `parent_id` the session (none for a session
+  event), `duration` = `end_time - start_time` when both are known.
+- A session event is its session's root: its `event_id` is its `session_id` (either one fills the other)
+  and it has no parent; a contradiction is refused rather than silently repaired.
+- `event_id`, `session_id` and `parent_id` must be UUIDs in canonical 8-4-4-4-12 form and are lowercased,
+  so one event has one spelling; `children_ids` is a list of strings, as the page says.
+- Fields the pages do not document are kept as sent.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from otel_honeyhive.events import EVENT_TYPES, Event
+from otel_honeyhive.outputs.base import Update
+
+
+class ValidationError(ValueError):
+    """A request the API refuses; the message names the offending field by its path in the body."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What a field must hold, and how the error message says so."""
+
+    expected: str
+    check: Callable[[Any], bool]
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+STRING = Kind("a string", lambda v: isinstance(v, str))
+OBJECT = Kind("an object", lambda v: isinstance(v, dict))
+BOOLEAN = Kind("true or false", lambda v: isinstance(v, bool))
+NUMBER = Kind("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool))
+UUID = Kind("a UUID string (8-4-4-4-12 hex digits)",
+            lambda v: isinstance(v, str) and bool(_UUID.fullmatch(v)))
+STRING_LIST = Kind("a list of strings", lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v))
+STRING_OR_NULL = Kind("a string or null", lambda v: v is None or isinstance(v, str))
+_ANYTHING = Kind("an object or a JSON-encoded object", lambda v: True)
+EVENT_TYPE = Kind(f"one of {', '.join(EVENT_TYPES)}", lambda v: v in EVENT_TYPES)
+LIST = Kind("a list", lambda v: isinstance(v, list))
+
+_BUCKETS: dict[str, Kind] = {
+    "config": OBJECT,
+    "inputs": OBJECT,
+    "outputs": OBJECT,
+    "metadata": OBJECT,
+    "metrics": OBJECT,
+    "feedback": OBJECT,
+    "user_properties": OBJECT,
+}
+_TIMES: dict[str, Kind] = {"start_time": NUMBER, "end_time": NUMBER, "duration": NUMBER}
+
+EVENT_FIELDS: dict[str, Kind] = {
+    "event_type": EVENT_TYPE,
+    "event_name": STRING,
+    "project": STRING,
+    "source": STRING,
+    "event_id": UUID,
+    "session_id": UUID,
+    "parent_id": UUID,
+    "children_ids": STRING_LIST,
+    **_BUCKETS,
+    "error": STRING_OR_NULL,
+    **_TIMES,
+}
+EVENT_REQUIRED = ("event_type", "inputs")
+
+SESSION_FIELDS: dict[str, Kind] = {
+    "session_name": STRING,
+    "project": STRING,
+    "source": STRING,
+    "session_id": UUID,
+    "children_ids": STRING_LIST,
+    **_BUCKETS,
+    "error": STRING_OR_NULL,
+    **_TIMES,
+}
+"""`POST /session/start`'s `session` and a batch's `session_properties`."""
+
+UPDATE_FIELDS: dict[str, Kind] = {
+    "event_id": UUID,
+    "metadata": OBJECT,
+    "feedback": OBJECT,
+    "metrics": OBJECT,
+    "config": OBJECT,
+    "user_properties": OBJECT,
+    "outputs": OBJECT,
+    "duration": NUMBER,
+    "end_time": NUMBER,
+    "children_ids": STRING_LIST,
+}
+"""`PUT /events`: exactly these fields; anything else is refused (it would otherwise be silently lost)."""
+
+BATCH_FIELDS: dict[str, Kind] = {"events": LIST, "is_single_session": BOOLEAN, "session_properties": OBJECT}
+
+
+@dataclass(frozen=True, slots=True)
+class EventDefaults:
+    """What the server fills in when a client leaves it out (`--source`, `--project`)."""
+
+    source: str = "unknown"
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A checked `POST /events/batch`: `events` to store (a described session's event first), the ids of the
+    events the client sent (in its order) and, for a single-session batch, the session id."""
+
+    events: list[Event]
+    event_ids: list[str]
+    session_id: str | None
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _at(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def check_fields(
+    body: Any, path: str, rules: Mapping[str, Kind], required: tuple[str, ...] = (), *, closed: bool = False
+) -> dict[str, Any]:
+    """A copy of `body` with every ruled field checked, nulls of optional fields dropped and ids lowercased.
+
+    `closed=True` refuses fields that have no rule."""
+    if not isinstance(body, dict):
+        raise ValidationError(f"{path or 'body'}: must be an object, got {_describe(body)}")
+    checked: dict[str, Any] = {}
+    for name, value in body.items():
+        kind = rules.get(name)
+        if kind is None:
+            if closed:
+                raise ValidationError(
+                    f"{_at(path, name)}: unknown field; allowed: {', '.join(sorted(rules))}"
+                )
+            checked[name] = value
+        elif value is None and not kind.check(None):
+            continue  # an optional field sent as null: not given
+        elif not kind.check(value):
+            raise ValidationError(f"{_at(path, name)}: must be {kind.expected}, got {_describe(value)}")
+        else:
+            checked[name] = value.lower() if kind is UUID else value
+    for name in required:
+        if name not in checked:
+            raise ValidationError(f"{_at(path, name)}: required; must be {rules[name].expected}")
+    return checked
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _complete(event: dict[str, Any], path: str, defaults: EventDefaults) -> Event:
+    """Fill in names, ids, parent and duration on a checked event, enforcing the session-root rules."""
+    event.setdefault("event_name", "unknown")
+    event.setdefault("source", defaults.source)
+    if defaults.project is not None:
+        event.setdefault("project", defaults.project)
+    if event["event_type"] == "session":
+        event_id, session_id = event.get("event_id"), event.get("session_id")
+        if event_id and session_id and event_id != session_id:
+            raise ValidationError(
+                f"{_at(path, 'event_id')}: a session event's event_id must equal its session_id "
+                f"({event_id} != {session_id})"
+            )
+        if event.get("parent_id") is not None:
+            raise ValidationError(f"{_at(path, 'parent_id')}: a session event is a root and has no parent")
+        event["event_id"] = event["session_id"] = event_id or session_id or _new_id()
+        event["parent_id"] = None
+    else:
+        event.setdefault("event_id", _new_id())
+        event.setdefault("session_id", _new_id())
+        event.setdefault("parent_id", event["session_id"])
+    if "duration" not in event and "start_time" in event and "end_time" in event:
+        event["duration"] = event["end_time"] - event["start_time"]
+    return event
+
+
+def normalize_event(raw: Any, path: str, defaults: EventDefaults) -> Event:
+    """One event given in full (`POST /events`, an item of a batch)."""
+    return _complete(check_fields(raw, path, EVENT_FIELDS, EVENT_REQUIRED), path, defaults)
+
+
+def session_from_properties(
+    raw: Any, path: str, defaults: EventDefaults, *, start_now_ms: float | None = None
+) -> Event:
+    """The session event a `/session/start` body or a batch's `session_properties` describe.
+
+    `start_now_ms` is the start time to use when none is given (`/session/start` starts a session now)."""
+    props = check_fields(raw, path, SESSION_FIELDS)
+    name = props.pop("session_name", None)
+    event: dict[str, Any] = {"event_type": "session", **props}
+    if name is not None:
+        event["event_name"] = name
+    event.setdefault("inputs", {})
+    if start_now_ms is not None:
+        event.setdefault("start_time", start_now_ms)
+    return _complete(event, path, defaults)
+
+
+def parse_create(body: Any, defaults: EventDefaults) -> Event:
+    """`POST /events`: `{"event": {...}}`, the event as an object or as a JSON-encoded string (the API page
+    says string; HoneyHive's SDK sends an object)."""
+    top = check_fields(body, "", {"event": _ANYTHING}, ("event",))
+    raw = top["event"]
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError(f"event: the string is not valid JSON: {exc}") from None
+    return normalize_event(raw, "event", defaults)
+
+
+def parse_session_start(body: Any, defaults: EventDefaults, now_ms: float | None = None) -> Event:
+    """`POST /session/start`: `{"session": {...}}`."""
+    top = check_fields(body, "", {"session": OBJECT}, ("session",))
+    start = time.time() * 1000 if now_ms is None else now_ms
+    return session_from_properties(top["session"], "session", defaults, start_now_ms=start)
+
+
+def parse_batch(body: Any, defaults: EventDefaults) -> Batch:
+    """`POST /events/batch`: `{"events": [...], "is_single_session": bool, "session_properties": {...}}`.
+
+    Single-session batches put every event in one session (the `session_properties.session_id`, or a new
+    one); events without a parent hang under it. The session event is written from `session_properties`
+    (completed with the events' earliest start, latest end, top-level children and, when they agree on
+    one, their project) unless the properties
+    only name an existing session (`{"session_id": ...}`), whose session event is then left as it is. Session
+    events inside `events` are refused in that mode: the properties describe the session."""
+    top = check_fields(body, "", BATCH_FIELDS, ("events",))
+    raw_events: list[Any] = top["events"]
+    if not top.get("is_single_session", False):
+        events = [normalize_event(raw, f"events[{i}]", defaults) for i, raw in enumerate(raw_events)]
+        return Batch(events, [e["event_id"] for e in events], None)
+
+    props_raw = top.get("session_properties") or {}
+    props = check_fields(props_raw, "session_properties", SESSION_FIELDS)
+    session_id: str = props.get("session_id") or _new_id()
+    events = []
+    for i, raw in enumerate(raw_events):
+        path = f"events[{i}]"
+        checked = check_fields(raw, path, EVENT_FIELDS, EVENT_REQUIRED)
+        if checked["event_type"] == "session":
+            raise ValidationError(
+                f"{path}.event_type: a single-session batch describes its session in session_properties; "
+                "send model, tool or chain events"
+            )
+        checked["session_id"] = session_id  # "all events will be associated with the same session"
+        events.append(_complete(checked, path, defaults))
+
+    event_ids = [e["event_id"] for e in events]
+    describes_session = "session_id" not in props or any(k != "session_id" for k in props)
+    if describes_session:
+        projects = {e["project"] for e in events if "project" in e}
+        if "project" not in props and len(projects) == 1:
+            props["project"] = projects.pop()  # the page's session_properties have no project: its events say
+        session = session_from_properties({**props, "session_id": session_id}, "session_properties", defaults)
+        _summarise_children(session, events)
+        events.insert(0, session)
+    return Batch(events, event_ids, session_id)
+
+
+def _summarise_children(session: Event, children: list[Event]) -> None:
+    """Complete a session event from the batch's events: times span them, top-level ones are its children."""
+    starts = [e["start_time"] for e in children if "start_time" in e]
+    ends = [e["end_time"] for e in children if "end_time" in e]
+    if "start_time" not in session and starts:
+        session["start_time"] = min(starts)
+    if "end_time" not in session and ends:
+        session["end_time"] = max(ends)
+    if "duration" not in session and "start_time" in session and "end_time" in session:
+        session["duration"] = session["end_time"] - session["start_time"]
+    if "children_ids" not in session:
+        session["children_ids"] = [e["event_id"] for e in children if e["parent_id"] == session["event_id"]]
+
+
+def parse_update(body: Any) -> Update:
+    """`PUT /events`: `{event_id, metadata?, feedback?, metrics?, outputs?, config?, user_properties?,
+    duration?, end_time?, children_ids?}`."""
+    fields = check_fields(body, "", UPDATE_FIELDS, ("event_id",), closed=True)
+    event_id = fields.pop("event_id")
+    return Update(event_id, fields)
+
+
+__all__ = [
+    "EVENT_FIELDS",
+    "SESSION_FIELDS",
+    "UPDATE_FIELDS",
+    "Batch",
+    "EventDefaults",
+    "Kind",
+    "ValidationError",
+    "check_fields",
+    "normalize_event",
+    "parse_batch",
+    "parse_create",
+    "parse_session_start",
+    "parse_update",
+    "session_from_properties",
+]

@@ -1,0 +1,133 @@
+"""The HoneyHive-compatible API (`POST /events`, `POST /events/batch`, `POST /session/start`, `PUT /events`),
+so code written for HoneyHive's SDK or REST API can point at the bridge instead.
+
+Every request is read within the body limit, parsed, and validated whole (`event_validation`) before the
+output sees any of it; the client gets 200 only once the output said DELIVERED (for the local store: the
+transaction committed). Errors are `{"success": false, "error": "<message>"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from otel_honeyhive.inputs.event_validation import (
+    ValidationError,
+    parse_batch,
+    parse_create,
+    parse_session_start,
+    parse_update,
+)
+from otel_honeyhive.inputs.http_common import (
+    ApiContext,
+    BodyError,
+    check_json_content_type,
+    failure_status,
+    parse_json,
+    read_body,
+)
+from otel_honeyhive.outputs.base import SendResult
+
+logger = logging.getLogger("otel_honeyhive.server")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(
+    payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, headers=headers, media_type="application/json")
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"success": False, "error": message}, status, headers)
+
+
+class HoneyHiveApi:
+    """The route handlers, bound to one `ApiContext`."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    async def _body(self, request: Request) -> Any:
+        check_json_content_type(request)
+        return parse_json(await read_body(request, self.ctx.max_body_bytes))
+
+    def _undelivered(self, request: Request, result: SendResult, *, not_found: bool = False) -> Response:
+        status, headers = failure_status(result, remote=self.ctx.remote, not_found=not_found)
+        if status >= 500:
+            logger.warning("%s %s: output %s did not deliver (answered %s): %s", request.method,
+                           request.url.path, self.ctx.output.name, status, result.detail)
+        return error_response(status, result.detail or result.outcome.value, headers)
+
+    async def events(self, request: Request) -> Response:
+        if request.method == "PUT":
+            return await self.update_event(request)
+        return await self.create_event(request)
+
+    async def create_event(self, request: Request) -> Response:
+        event = parse_create(await self._body(request), self.ctx.defaults)
+        result = await self.ctx.send([event])
+        if not result.ok:
+            return self._undelivered(request, result)
+        return json_response({"success": True, "event_id": event["event_id"]})
+
+    async def create_batch(self, request: Request) -> Response:
+        batch = parse_batch(await self._body(request), self.ctx.defaults)
+        if batch.events:
+            result = await self.ctx.send(batch.events)
+            if not result.ok:
+                return self._undelivered(request, result)
+        payload: dict[str, Any] = {"success": True, "event_ids": batch.event_ids}
+        if batch.session_id is not None:
+            payload["session_id"] = batch.session_id
+        return json_response(payload)
+
+    async def start_session(self, request: Request) -> Response:
+        session = parse_session_start(await self._body(request), self.ctx.defaults)
+        result = await self.ctx.send([session])
+        if not result.ok:
+            return self._undelivered(request, result)
+        return json_response(
+            {"success": True, "session_id": session["session_id"], "event_id": session["event_id"]}
+        )
+
+    async def update_event(self, request: Request) -> Response:
+        update = parse_update(await self._body(request))
+        result = await self.ctx.update(update)
+        if not result.ok:
+            return self._undelivered(request, result, not_found=True)
+        return json_response({"success": True, "event_id": update.event_id})
+
+
+def _refusing_bad_requests(endpoint: Endpoint) -> Endpoint:
+    """Answer a refused body or a broken field rule as a JSON error instead of an exception."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except BodyError as exc:
+            return error_response(exc.status, exc.message)
+        except ValidationError as exc:
+            return error_response(400, str(exc))
+
+    return guarded
+
+
+def honeyhive_api_routes(ctx: ApiContext) -> list[BaseRoute]:
+    """The routes of the HoneyHive-compatible API, writing to `ctx.output`."""
+    api = HoneyHiveApi(ctx)
+    return [
+        Route("/events", _refusing_bad_requests(api.events), methods=["POST", "PUT"]),
+        Route("/events/batch", _refusing_bad_requests(api.create_batch), methods=["POST"]),
+        Route("/session/start", _refusing_bad_requests(api.start_session), methods=["POST"]),
+    ]
+
+
+__all__ = ["HoneyHiveApi", "error_response", "honeyhive_api_routes", "json_response"]

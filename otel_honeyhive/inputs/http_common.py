@@ -1,0 +1,180 @@
+"""HTTP plumbing every input of the bridge server shares: what an input is given (`ApiContext`), reading a
+request body within a size limit, and what HTTP status an output's `SendResult` becomes.
+
+The body limit is applied to the decompressed bytes while they stream in, and gzip/deflate is inflated with
+`max_length`, so neither a huge body nor a gzip bomb costs more than the limit (plus one chunk) in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.inputs.event_validation import EventDefaults
+from otel_honeyhive.outputs.base import Outcome, Output, SendResult, Update
+
+logger = logging.getLogger("otel_honeyhive.server")
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_DEFAULT_RETRY_AFTER = 5.0
+
+
+@dataclass
+class ApiContext:
+    """What the server hands every input: where events go, and the request-level policy."""
+
+    output: Output
+    max_body_bytes: int
+    """Largest request body accepted, after decompression."""
+    defaults: EventDefaults = field(default_factory=EventDefaults)
+    remote: bool = False
+    """True when the output is a remote service (its refusals are answered 502, not blamed on the client)."""
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set at shutdown: interrupts an output's backoff so a request never holds shutdown up."""
+
+    async def send(self, events: list[Event]) -> SendResult:
+        """Hand events to the output from a worker thread (outputs block: SQLite, HTTP with retries)."""
+        return await run_in_threadpool(self._guarded, self.output.send, events)
+
+    async def update(self, update: Update) -> SendResult:
+        return await run_in_threadpool(self._guarded, self.output.update, update)
+
+    def _guarded(self, call: Callable[..., SendResult], arg: object) -> SendResult:
+        try:
+            return call(arg, stop=self.stop)
+        except Exception as exc:  # an output must not raise; if one does, the client may retry
+            logger.exception("output %s raised", self.output.name)
+            return SendResult(Outcome.RETRY_LATER, f"output {self.output.name} failed: {type(exc).__name__}")
+
+
+class BodyError(Exception):
+    """A request body the server refuses before looking at its content (size, encoding, type, syntax)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def check_json_content_type(request: Request) -> None:
+    """415 unless the body is declared JSON (`application/json`, `…+json`, with parameters) or undeclared."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise BodyError(415, f"unsupported Content-Type {media_type!r}; send application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, decompressed, refusing (413) as soon as it passes `limit` bytes.
+
+    Never holds more than `limit + 1` decompressed bytes (plus one network chunk of compressed input)."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    if encoding != "identity" and encoding not in _WBITS:
+        raise BodyError(
+            400, f"unsupported Content-Encoding {encoding!r}; supported: gzip, deflate, identity"
+        )
+    declared = request.headers.get("content-length", "")
+    if encoding == "identity" and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, _too_large(limit))
+    inflater = None if encoding == "identity" else _Inflater(_WBITS[encoding], limit)
+    # Compressed input larger than twice the limit cannot be a body within the limit worth inflating.
+    wire_limit = limit if inflater is None else 2 * limit + 65536
+    chunks: list[bytes] = []
+    received = size = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > wire_limit:
+                raise BodyError(413, _too_large(limit))
+            piece = chunk if inflater is None else inflater.feed(chunk)
+            size += len(piece)
+            if size > limit:
+                raise BodyError(413, _too_large(limit))
+            chunks.append(piece)
+    except ClientDisconnect:
+        raise BodyError(400, "client disconnected before sending the whole body") from None
+    if inflater is not None:
+        inflater.finish()
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"request body exceeds the limit of {limit} bytes (after decompression)"
+
+
+class _Inflater:
+    """Streaming gzip/deflate decoding that produces at most `limit + 1` bytes, whatever the input claims.
+
+    Concatenated gzip members are one body, as gzip(1) reads them."""
+
+    def __init__(self, wbits: int, limit: int) -> None:
+        self._wbits = wbits
+        self._limit = limit
+        self._produced = 0
+        self._inflater = zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        try:
+            while data:
+                if self._inflater.eof:  # another gzip member follows
+                    self._inflater = zlib.decompressobj(self._wbits)
+                piece = self._inflater.decompress(data, self._limit + 1 - self._produced)
+                self._produced += len(piece)
+                out.append(piece)
+                if self._produced > self._limit:
+                    break  # the caller refuses the body; inflating further would only cost memory
+                data = self._inflater.unconsumed_tail or self._inflater.unused_data
+        except zlib.error as exc:
+            raise BodyError(400, f"body is not valid compressed data: {exc}") from None
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if not self._inflater.eof:
+            raise BodyError(400, "body is not valid compressed data: truncated stream")
+
+
+def parse_json(data: bytes) -> Any:
+    """The decoded JSON document; 400 naming where parsing failed."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(400, f"invalid JSON: {exc}") from None
+
+
+def failure_status(
+    result: SendResult, *, remote: bool, not_found: bool = False
+) -> tuple[int, dict[str, str]]:
+    """The HTTP status (and headers) that tell a client what an undelivered result means for it.
+
+    RETRY_LATER: 503 with Retry-After (the data is not kept; the client should resend). REJECTED: 502 when
+    a remote output refused (the client is not at fault), 404 for `not_found` (a local update of an unknown
+    event), else 500 (the local store could not keep the data)."""
+    if result.outcome is Outcome.RETRY_LATER:
+        after = result.retry_after if result.retry_after is not None else _DEFAULT_RETRY_AFTER
+        return 503, {"Retry-After": str(max(1, math.ceil(after)))}
+    if remote:
+        return 502, {}
+    return (404 if not_found else 500), {}
+
+
+__all__ = [
+    "ApiContext",
+    "BodyError",
+    "check_json_content_type",
+    "failure_status",
+    "parse_json",
+    "read_body",
+]

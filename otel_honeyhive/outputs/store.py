@@ -1,0 +1,324 @@
+"""The local event store: SQLite behind the `Output` protocol, so the bridge works with no HoneyHive account.
+
+Design choices, and why:
+
+- One table keyed by `event_id`, the whole event kept as orjson bytes, plus a few columns copied out of it
+  (session, parent, type, name, source, times, an error flag) so the CLI's listings are plain SQL and never
+  decode every event. Those columns are always re-derived from the event on write, so they cannot drift.
+- Writes are upserts (`INSERT … ON CONFLICT(event_id) DO UPDATE`): event ids are deterministic, so a resent
+  event replaces its earlier copy instead of duplicating it, and at-least-once delivery stays harmless.
+- A `send` is one transaction committed before it returns DELIVERED, in WAL mode with `synchronous=FULL`:
+  an acknowledged event survives a crash and a power loss, and readers (the CLI) never block the writer.
+- One connection guarded by a lock: the server calls in from worker threads and SQLite serialises writers
+  anyway; `BEGIN IMMEDIATE` also keeps a second process on the same file from interleaving an update.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+
+SCHEMA_VERSION = 1
+
+MERGED_ON_UPDATE = ("metadata", "feedback", "metrics", "config", "user_properties")
+"""`PUT /events` merges these buckets into the stored ones (shallow); any other field it carries replaces."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id   TEXT PRIMARY KEY,
+    session_id TEXT,
+    parent_id  TEXT,
+    event_type TEXT,
+    event_name TEXT,
+    source     TEXT,
+    start_time REAL,
+    end_time   REAL,
+    duration   REAL,
+    has_error  INTEGER NOT NULL DEFAULT 0,
+    body       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, start_time);
+CREATE INDEX IF NOT EXISTS events_by_parent ON events (parent_id);
+CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type);
+CREATE INDEX IF NOT EXISTS events_by_start ON events (start_time);
+"""
+
+_COLUMNS = (
+    "event_id", "session_id", "parent_id", "event_type", "event_name", "source",
+    "start_time", "end_time", "duration", "has_error", "body",
+)
+_UPSERT = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT(event_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
+)
+
+# A session's summary: its session event when one exists (event_type 'session' whose id is the session id),
+# otherwise what its other events say. "events" counts the events in the session besides the session event.
+_LIST_SESSIONS = """
+WITH grouped AS (
+    SELECT session_id,
+           SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
+           SUM(has_error) AS errors,
+           MIN(start_time) AS first_start,
+           MAX(end_time) AS last_end,
+           MIN(source) AS any_source
+    FROM events
+    WHERE session_id IS NOT NULL
+    GROUP BY session_id
+)
+SELECT g.session_id,
+       s.event_name,
+       COALESCE(s.source, g.any_source),
+       COALESCE(s.start_time, g.first_start) AS start,
+       COALESCE(s.duration, g.last_end - g.first_start),
+       g.events,
+       g.errors,
+       s.event_id IS NOT NULL
+FROM grouped AS g
+LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
+ORDER BY start IS NULL, start DESC, g.session_id
+LIMIT ?
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One row of `otel-honeyhive sessions`. Times are milliseconds, as in the events."""
+
+    session_id: str
+    name: str | None
+    source: str | None
+    start_time: float | None
+    duration: float | None
+    events: int
+    """Events in the session besides the session event itself."""
+    errors: int
+    """Events (the session event included) whose `error` is set."""
+    has_session_event: bool
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _row(event: Event) -> tuple[Any, ...]:
+    """The row for an event; raises TypeError when the event cannot be stored (no string id, not JSON)."""
+    event_id = event.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        raise TypeError(f"event has no event_id (got {event_id!r})")
+    error = event.get("error")
+    return (
+        event_id,
+        _text(event.get("session_id")),
+        _text(event.get("parent_id")),
+        _text(event.get("event_type")),
+        _text(event.get("event_name")),
+        _text(event.get("source")),
+        _number(event.get("start_time")),
+        _number(event.get("end_time")),
+        _number(event.get("duration")),
+        0 if error is None or error == "" else 1,
+        orjson.dumps(event),
+    )
+
+
+def apply_update(event: Event, fields: Mapping[str, Any]) -> Event:
+    """HoneyHive's `PUT /events` rules: buckets in `MERGED_ON_UPDATE` are merged key by key, anything else
+    (outputs, duration, end_time, children_ids) is replaced. A new `end_time` without a `duration` recomputes
+    the duration from the stored `start_time`, as HoneyHive's ingestion does for a missing duration."""
+    updated = dict(event)
+    for key, value in fields.items():
+        current = updated.get(key)
+        if key in MERGED_ON_UPDATE and isinstance(value, dict) and isinstance(current, dict):
+            updated[key] = {**current, **value}
+        else:
+            updated[key] = value
+    start, end = _number(updated.get("start_time")), _number(fields.get("end_time"))
+    if "duration" not in fields and start is not None and end is not None:
+        updated["duration"] = end - start
+    return updated
+
+
+class SQLiteStore:
+    """The embedded default output, and the read side the CLI uses. Thread-safe."""
+
+    name = "sqlite"
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, readonly: bool = False, busy_timeout: float = 5.0
+    ) -> None:
+        """Open (creating when needed) the store at `path`. `readonly=True` opens an existing store for
+        reading only: FileNotFoundError when there is none, and nothing is ever created or migrated.
+        `busy_timeout`: seconds to wait for another process's lock before answering RETRY_LATER."""
+        self.path = Path(path)
+        self.readonly = readonly
+        self._busy_timeout_ms = max(0, round(busy_timeout * 1000))
+        self._lock = threading.Lock()
+        self._closed = False
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no event store at {self.path}")
+            uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            self._prepare()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: store schema version {version} is newer than this otel-honeyhive "
+                f"understands ({SCHEMA_VERSION}); upgrade otel-honeyhive"
+            )
+        if self.readonly:
+            if version == 0:
+                raise RuntimeError(f"{self.path} is not an otel-honeyhive event store")
+            return
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        if version < SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the Output protocol ------------------------------------------------------------------------------
+
+    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
+        """Store every event in one transaction, or none of them."""
+        try:
+            rows = [_row(event) for event in events]
+        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+            return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
+
+        def store_all(conn: sqlite3.Connection) -> SendResult:
+            conn.executemany(_UPSERT, rows)
+            return DELIVERED
+
+        return self._write(store_all)
+
+    def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
+        def merge(conn: sqlite3.Connection) -> SendResult:
+            row = conn.execute("SELECT body FROM events WHERE event_id = ?", (update.event_id,)).fetchone()
+            if row is None:
+                return SendResult(Outcome.REJECTED, f"unknown event_id {update.event_id}")
+            conn.execute(_UPSERT, _row(apply_update(orjson.loads(row[0]), update.fields)))
+            return DELIVERED
+
+        return self._write(merge)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def _write(self, work: Callable[[sqlite3.Connection], SendResult]) -> SendResult:
+        """Run `work` in one `BEGIN IMMEDIATE` transaction: committed when it returns, rolled back if it
+        raises. SQLite errors become results (an output never raises)."""
+        with self._lock:
+            if self._closed:
+                return SendResult(Outcome.RETRY_LATER, f"event store {self.path} is closed")
+            if self.readonly:
+                return SendResult(Outcome.REJECTED, f"event store {self.path} is open read-only")
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except TypeError as exc:
+                return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
+            except sqlite3.OperationalError as exc:
+                # Locked by another process, disk full, I/O error: nothing was written; worth another try.
+                return SendResult(Outcome.RETRY_LATER, f"event store {self.path}: {exc}", 1.0)
+            except sqlite3.Error as exc:
+                return SendResult(Outcome.REJECTED, f"event store {self.path}: {exc}")
+        return result
+
+    # -- queries (the CLI and the tests) --------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"event store {self.path} is closed")
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    def get_event(self, event_id: str) -> Event | None:
+        rows = self._query("SELECT body FROM events WHERE event_id = ?", (event_id,))
+        return orjson.loads(rows[0][0]) if rows else None
+
+    def session_events(self, session_id: str) -> list[Event]:
+        """Every event of the session (its session event included), earliest first; no start time last."""
+        rows = self._query(
+            "SELECT body FROM events WHERE session_id = ? "
+            "ORDER BY start_time IS NULL, start_time, event_id",
+            (session_id,),
+        )
+        return [orjson.loads(body) for (body,) in rows]
+
+    def list_sessions(self, limit: int = 20) -> list[SessionSummary]:
+        """The most recent sessions first, including sessions known only from their child events."""
+        return [
+            SessionSummary(sid, name, source, start, duration, int(n), int(errors or 0), bool(has_session))
+            for sid, name, source, start, duration, n, errors, has_session in self._query(
+                _LIST_SESSIONS, (max(0, limit),)
+            )
+        ]
+
+    def match_sessions(self, prefix: str, limit: int = 10) -> list[str]:
+        """Session ids starting with `prefix` (case-insensitive), like a git commit prefix."""
+        prefix = prefix.strip().lower()
+        if not prefix or any(c not in "0123456789abcdef-" for c in prefix):
+            return []
+        rows = self._query(
+            "SELECT DISTINCT session_id FROM events WHERE session_id GLOB ? ORDER BY session_id LIMIT ?",
+            (prefix + "*", limit),
+        )
+        return [sid for (sid,) in rows]
+
+    def count_events(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+
+
+__all__ = ["MERGED_ON_UPDATE", "SCHEMA_VERSION", "SQLiteStore", "SessionSummary", "apply_update"]

@@ -1,0 +1,106 @@
+"""The bridge server's ASGI app: one route list composed from every input, in front of one output.
+
+Inputs are route providers (`ApiContext -> routes`), so the OTLP receiver (`POST /v1/traces`, a later
+issue) joins by adding itself to `ROUTE_PROVIDERS`. The app does not own the output: whoever opened it
+(`run.serve`) closes it once the server has stopped, after the last request is done with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from otel_honeyhive.inputs.event_validation import EventDefaults
+from otel_honeyhive.inputs.honeyhive_api import error_response, honeyhive_api_routes, json_response
+from otel_honeyhive.inputs.http_common import ApiContext
+from otel_honeyhive.outputs.base import Output
+from otel_honeyhive.server.auth import BearerTokenAuth
+from otel_honeyhive.server.config import ServerConfig
+
+RouteProvider = Callable[[ApiContext], Sequence[BaseRoute]]
+ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (honeyhive_api_routes,)
+
+
+def open_output(config: ServerConfig) -> Output:
+    """HoneyHive when an API key is configured, else the local store. Raises when it cannot be opened."""
+    if config.honeyhive is not None:
+        from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
+
+        output: Output = HoneyHiveOutput(config.honeyhive)
+        return output
+    from otel_honeyhive.outputs.store import SQLiteStore
+
+    return SQLiteStore(config.db_path)
+
+
+def describe_output(config: ServerConfig) -> str:
+    """For the start-up line: where events go, without any secret."""
+    if config.honeyhive is not None:
+        url = urllib.parse.urlsplit(config.honeyhive.server_url)
+        netloc = url.netloc.rpartition("@")[2]  # never show credentials embedded in the URL
+        return f"output: HoneyHive at {url._replace(netloc=netloc).geturl()}"
+    return f"store: {config.db_path}"
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no route for {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"method {request.method} not allowed on {request.url.path}; allowed: {allowed}"
+    else:
+        message = exc.detail
+    return error_response(exc.status_code, message, dict(exc.headers or {}))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after this response, so the traceback reaches the server log once.
+    return error_response(500, "internal server error")
+
+
+def build_app(
+    config: ServerConfig,
+    output: Output,
+    *,
+    stop: threading.Event | None = None,
+    providers: Sequence[RouteProvider] = ROUTE_PROVIDERS,
+) -> Starlette:
+    """The app serving every input into `output`. `stop` is set when the app shuts down (and may be set
+    earlier, on a signal) to cut short any output backoff a request is waiting in."""
+    ctx = ApiContext(
+        output=output,
+        defaults=EventDefaults(source=config.event_source, project=config.project),
+        max_body_bytes=config.max_body_bytes,
+        remote=config.honeyhive is not None,
+        stop=stop or threading.Event(),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        ctx.stop.set()
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    for provide in providers:
+        routes.extend(provide(ctx))
+    middleware = [Middleware(BearerTokenAuth, token=config.auth_token)] if config.auth_token else []
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        lifespan=lifespan,
+    )

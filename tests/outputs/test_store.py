@@ -1,0 +1,299 @@
+"""SQLiteStore: the local output behind the embedded default, and the read side the CLI uses."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_honeyhive.outputs.base import Outcome, Update
+from otel_honeyhive.outputs.store import SQLiteStore
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def event(session_id: str, event_type: str = "tool", **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "event_id": new_id(),
+        "session_id": session_id,
+        "parent_id": session_id,
+        "event_type": event_type,
+        "event_name": f"{event_type}-step",
+        "source": "test",
+        "inputs": {},
+    }
+    base.update(fields)
+    return base
+
+
+def session_event(session_id: str, **fields: Any) -> dict[str, Any]:
+    return event(session_id, "session", event_id=session_id, parent_id=None, **fields)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "events.db") as s:
+        yield s
+
+
+class TestSend:
+    def test_a_sent_event_reads_back_whole(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        sent = event(sid, config={"model": "gpt-4o"}, metadata={"nested": {"list": [1, 2.5, None]}})
+        assert store.send([sent]).ok
+        assert store.get_event(sent["event_id"]) == sent
+        assert store.count_events() == 1
+
+    def test_resending_an_event_replaces_it_never_duplicates(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        first = event(sid, outputs={"answer": "draft"})
+        second = {**first, "outputs": {"answer": "final"}}
+        assert store.send([first]).ok
+        assert store.send([second]).ok
+        assert store.send([second]).ok
+        assert store.count_events() == 1
+        assert store.get_event(first["event_id"]) == second
+
+    def test_a_batch_that_cannot_be_stored_changes_nothing(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        good, unstorable = event(sid), event(sid, metadata={"not json": {1, 2}})
+        result = store.send([good, unstorable])
+        assert result.outcome is Outcome.REJECTED
+        assert "cannot be stored" in result.detail
+        assert store.count_events() == 0
+
+    def test_an_event_without_an_id_is_refused(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        nameless = event(sid)
+        del nameless["event_id"]
+        result = store.send([event(sid), nameless])
+        assert result.outcome is Outcome.REJECTED and "event_id" in result.detail
+        assert store.count_events() == 0
+
+    def test_an_empty_batch_is_delivered(self, store: SQLiteStore) -> None:
+        assert store.send([]).ok
+
+    def test_concurrent_senders_all_land(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        failures: list[str] = []
+
+        def send_many() -> None:
+            for _ in range(40):
+                result = store.send([event(sid), event(sid)])
+                if not result.ok:
+                    failures.append(result.detail)
+
+        threads = [threading.Thread(target=send_many) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        assert store.count_events() == 8 * 40 * 2
+
+    def test_a_store_locked_by_another_process_asks_to_retry_and_writes_nothing(self, tmp_path: Path) -> None:
+        path = tmp_path / "events.db"
+        with SQLiteStore(path, busy_timeout=0.05) as store:
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("BEGIN EXCLUSIVE")
+            try:
+                result = store.send([event(new_id())])
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+            assert result.outcome is Outcome.RETRY_LATER and "locked" in result.detail
+            assert result.retry_after is not None
+            assert store.count_events() == 0
+            assert store.send([event(new_id())]).ok
+
+    def test_after_close_sends_are_refused_for_later(self, tmp_path: Path) -> None:
+        store = SQLiteStore(tmp_path / "events.db")
+        store.close()
+        store.close()  # closing twice is harmless
+        result = store.send([event(new_id())])
+        assert result.outcome is Outcome.RETRY_LATER
+
+
+class TestUpdate:
+    """`PUT /events` semantics: buckets merged, outputs and plain fields replaced."""
+
+    def test_buckets_are_merged_and_everything_else_replaced(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        original = event(
+            sid,
+            metadata={"a": 1, "b": 1},
+            feedback={"rating": 3},
+            metrics={"m1": 1},
+            config={"model": "x", "temperature": 0},
+            user_properties={"user": "u1"},
+            outputs={"old": True, "kept": "no"},
+            children_ids=["c1"],
+            start_time=1000.0,
+            end_time=2000.0,
+            duration=1000.0,
+        )
+        store.send([original])
+        fields = {
+            "metadata": {"b": 2, "c": 3},
+            "feedback": {"comment": "ok"},
+            "metrics": {"m2": 2},
+            "config": {"temperature": 1},
+            "user_properties": {"tier": "free"},
+            "outputs": {"new": True},
+            "children_ids": ["c2", "c3"],
+            "duration": 42.0,
+        }
+        assert store.update(Update(original["event_id"], fields)).ok
+        stored = store.get_event(original["event_id"])
+        assert stored is not None
+        assert stored["metadata"] == {"a": 1, "b": 2, "c": 3}
+        assert stored["feedback"] == {"rating": 3, "comment": "ok"}
+        assert stored["metrics"] == {"m1": 1, "m2": 2}
+        assert stored["config"] == {"model": "x", "temperature": 1}
+        assert stored["user_properties"] == {"user": "u1", "tier": "free"}
+        assert stored["outputs"] == {"new": True}
+        assert stored["children_ids"] == ["c2", "c3"]
+        assert stored["duration"] == 42.0
+        assert stored["inputs"] == original["inputs"]
+
+    def test_a_new_end_time_without_duration_recomputes_the_duration(self, store: SQLiteStore) -> None:
+        started = event(new_id(), start_time=10_000.0)
+        store.send([started])
+        assert store.update(Update(started["event_id"], {"end_time": 12_500.0})).ok
+        stored = store.get_event(started["event_id"])
+        assert stored is not None
+        assert stored["end_time"] == 12_500.0 and stored["duration"] == 2_500.0
+
+    def test_a_bucket_the_event_lacked_is_created(self, store: SQLiteStore) -> None:
+        bare = event(new_id())
+        store.send([bare])
+        store.update(Update(bare["event_id"], {"metrics": {"score": 1}}))
+        stored = store.get_event(bare["event_id"])
+        assert stored is not None and stored["metrics"] == {"score": 1}
+
+    def test_an_unknown_event_is_rejected_and_nothing_is_created(self, store: SQLiteStore) -> None:
+        missing = new_id()
+        result = store.update(Update(missing, {"metadata": {"a": 1}}))
+        assert result.outcome is Outcome.REJECTED
+        assert f"unknown event_id {missing}" in result.detail
+        assert store.count_events() == 0
+
+    def test_updates_show_in_the_session_listing(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        store.send([session_event(sid, start_time=1000.0)])
+        store.update(Update(sid, {"duration": 750.0}))
+        [summary] = store.list_sessions()
+        assert summary.duration == 750.0
+
+
+class TestQueries:
+    def test_session_events_come_earliest_first_with_undated_last(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        late, early, undated = event(sid, start_time=3.0), event(sid, start_time=1.0), event(sid)
+        store.send([late, undated, early, event(new_id())])
+        ids = [e["event_id"] for e in store.session_events(sid)]
+        assert ids == [early["event_id"], late["event_id"], undated["event_id"]]
+
+    def test_a_session_row_is_named_by_its_session_event(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        store.send([
+            session_event(sid, event_name="chat", source="prod", start_time=1000.0, duration=5000.0),
+            event(sid, start_time=1500.0, end_time=1600.0),
+            event(sid, start_time=1700.0, end_time=1800.0, error="boom"),
+        ])
+        [summary] = store.list_sessions()
+        assert summary.session_id == sid
+        assert (summary.name, summary.source) == ("chat", "prod")
+        assert (summary.start_time, summary.duration) == (1000.0, 5000.0)
+        assert (summary.events, summary.errors) == (2, 1)
+        assert summary.has_session_event
+
+    def test_a_session_known_only_from_its_children_is_listed(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        store.send([
+            event(sid, source="worker", start_time=2000.0, end_time=2600.0),
+            event(sid, source="worker", start_time=2100.0, end_time=3000.0, error="x"),
+        ])
+        [summary] = store.list_sessions()
+        assert summary.session_id == sid
+        assert summary.name is None and summary.source == "worker"
+        assert summary.start_time == 2000.0 and summary.duration == 1000.0
+        assert (summary.events, summary.errors, summary.has_session_event) == (2, 1, False)
+
+    def test_sessions_are_listed_newest_first_up_to_the_limit(self, store: SQLiteStore) -> None:
+        sids = [new_id() for _ in range(5)]
+        store.send([session_event(sid, start_time=float(i)) for i, sid in enumerate(sids)])
+        store.send([event(new_id())])  # a session with no start time sorts last
+        listed = [s.session_id for s in store.list_sessions(limit=3)]
+        assert listed == [sids[4], sids[3], sids[2]]
+        assert len(store.list_sessions(limit=100)) == 6
+
+    def test_sessions_match_by_unique_prefix(self, store: SQLiteStore) -> None:
+        a = "aaaa1111-0000-4000-8000-000000000001"
+        b = "aaaa2222-0000-4000-8000-000000000002"
+        store.send([session_event(a), session_event(b)])
+        assert store.match_sessions("aaaa1") == [a]
+        assert store.match_sessions("AAAA") == [a, b]
+        assert store.match_sessions(a) == [a]
+        assert store.match_sessions("bbbb") == []
+        assert store.match_sessions("a*") == []  # not a glob: only hex digits and dashes are ids
+
+    def test_get_event_of_an_unknown_id_is_none(self, store: SQLiteStore) -> None:
+        assert store.get_event(new_id()) is None
+
+
+class TestDurability:
+    def test_the_store_uses_wal_so_readers_never_block_the_writer(self, store: SQLiteStore) -> None:
+        with sqlite3.connect(store.path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    def test_everything_survives_a_reopen(self, tmp_path: Path) -> None:
+        path = tmp_path / "nested" / "dir" / "events.db"
+        sid = new_id()
+        with SQLiteStore(path) as store:
+            store.send([session_event(sid), event(sid)])
+        with SQLiteStore(path) as store:
+            assert store.count_events() == 2
+            assert store.list_sessions()[0].session_id == sid
+
+    def test_a_reader_sees_what_another_connection_committed(self, tmp_path: Path) -> None:
+        path = tmp_path / "events.db"
+        with SQLiteStore(path) as writer, SQLiteStore(path, readonly=True) as reader:
+            sent = event(new_id())
+            writer.send([sent])
+            assert reader.get_event(sent["event_id"]) == sent
+
+    def test_a_read_only_store_never_writes(self, tmp_path: Path) -> None:
+        path = tmp_path / "events.db"
+        SQLiteStore(path).close()
+        with SQLiteStore(path, readonly=True) as reader:
+            assert reader.send([event(new_id())]).outcome is Outcome.REJECTED
+            assert reader.count_events() == 0
+
+    def test_opening_a_missing_store_read_only_creates_nothing(self, tmp_path: Path) -> None:
+        path = tmp_path / "missing.db"
+        with pytest.raises(FileNotFoundError, match="no event store"):
+            SQLiteStore(path, readonly=True)
+        assert not path.exists()
+
+    def test_a_file_that_is_not_a_store_is_refused_read_only(self, tmp_path: Path) -> None:
+        path = tmp_path / "other.db"
+        sqlite3.connect(path).close()
+        path.write_bytes(b"")
+        with pytest.raises(RuntimeError, match="not an otel-honeyhive event store"):
+            SQLiteStore(path, readonly=True)
+
+    def test_a_store_from_a_newer_version_is_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "events.db"
+        SQLiteStore(path).close()
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA user_version = 99")
+        with pytest.raises(RuntimeError, match="newer"):
+            SQLiteStore(path)
