@@ -14,12 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from workload import Sink, batches, make_traces  # noqa: E402
+from rich.console import Console
+from rich.table import Table
+from workload import Sink, batches, make_traces
 
-from otel_honeyhive import HoneyHiveSpanExporter  # noqa: E402
-from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput  # noqa: E402
+from otel_honeyhive import HoneyHiveSpanExporter
+from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
 
 
 def main(argv: list[str] | None = None) -> int:

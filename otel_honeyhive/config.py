@@ -34,6 +34,15 @@ class Secret(str):
         return str.__str__(self)
 
 
+def redact_url(url: str) -> str:
+    """The URL without any `user:password@` part, for logs and reprs."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    if "@" in host:
+        host = "***@" + host.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
 def _env(name: str, environ: Mapping[str, str]) -> str | None:
     value = environ.get(name)
     return value if value not in (None, "") else None
@@ -71,7 +80,7 @@ class HoneyHiveSettings:
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
-        return f"HoneyHiveSettings(server_url={self.server_url!r}, project={self.project!r}, api_key={key})"
+        return f"HoneyHiveSettings(server_url={redact_url(self.server_url)!r}, project={self.project!r}, api_key={key})"
 
     @classmethod
     def resolve(

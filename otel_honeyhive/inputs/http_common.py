@@ -166,7 +166,8 @@ def failure_status(
         after = result.retry_after if result.retry_after is not None else _DEFAULT_RETRY_AFTER
         return 503, {"Retry-After": str(max(1, math.ceil(after)))}
     if remote:
-        return 502, {}
+        # An unknown event is the client's mistake wherever it was found; any other refusal is the upstream's.
+        return (404 if result.status == 404 else 502), {}
     return (404 if not_found else 500), {}
 
 

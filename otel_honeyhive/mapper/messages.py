@@ -22,11 +22,17 @@ _MESSAGE_FIELDS = {
 _SKIP_SEGMENTS = frozenset({"message", "tool_call", "message_content"})
 
 
+def indexed_suffix(suffix: str) -> bool:
+    """Whether a key under a message prefix belongs to a message: `{i}.field…` (not `prompt_filter_results`)."""
+    head, dot, rest = suffix.partition(".")
+    return bool(dot and rest and head.isascii() and head.isdigit())
+
+
 def _group_by_index(pairs: Iterable[tuple[str, Any]]) -> dict[int, list[tuple[list[str], Any]]]:
     groups: dict[int, list[tuple[list[str], Any]]] = {}
     for suffix, value in pairs:
         head, _, rest = suffix.partition(".")
-        if not head.isdigit() or not rest:
+        if not rest or not (head.isascii() and head.isdigit()):
             continue  # e.g. gen_ai.prompt.prompt_filter_results: not a message
         parts = [p for p in rest.split(".") if p not in _SKIP_SEGMENTS]
         if parts:
@@ -39,13 +45,11 @@ def _tool_call(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
     function: dict[str, Any] = {}
     for parts, value in fields:
         if parts[0] == "function" and len(parts) > 1:
-            function[parts[1]] = value
-        elif parts[0] in ("name", "arguments"):
-            function[parts[0]] = value
-        elif parts[0] == "id":
-            call["id"] = value
-        elif parts[0] == "type":
-            call["type"] = value
+            function[".".join(parts[1:])] = jsonable(value)
+        elif parts[0] in ("name", "arguments") and len(parts) == 1:
+            function[parts[0]] = jsonable(value)
+        elif parts[0] in ("id", "type") and len(parts) == 1:
+            call[parts[0]] = jsonable(value)
         else:
             call[".".join(parts)] = jsonable(value)
     call["function"] = function
@@ -58,9 +62,9 @@ def _message(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
     contents: dict[int, list[tuple[list[str], Any]]] = {}
     for parts, value in fields:
         key = parts[0]
-        if key == "tool_calls" and len(parts) > 2 and parts[1].isdigit():
+        if key == "tool_calls" and len(parts) > 2 and parts[1].isascii() and parts[1].isdigit():
             calls.setdefault(int(parts[1]), []).append((parts[2:], value))
-        elif key == "contents" and len(parts) > 2 and parts[1].isdigit():
+        elif key == "contents" and len(parts) > 2 and parts[1].isascii() and parts[1].isdigit():
             contents.setdefault(int(parts[1]), []).append((parts[2:], value))
         elif key in _MESSAGE_FIELDS and len(parts) == 1:
             message[_MESSAGE_FIELDS[key]] = maybe_json(value) if key == "content" else jsonable(value)

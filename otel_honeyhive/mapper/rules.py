@@ -36,7 +36,8 @@ NOT_MODEL = frozenset({"tool", "chain", "session"})
 class Field:
     key: str
     target: str | None
-    """Dotted event path; None marks a key consumed elsewhere (identity) that must not land in metadata."""
+    """Dotted event path; None marks a key consumed elsewhere (identity) that must not land in metadata: then
+    `convert` is a validator, and a value it refuses (raises on) is kept in metadata after all."""
     rank: int = 50
     convert: Converter | None = None
     only: EventTypes = None
@@ -53,6 +54,8 @@ class Group:
     """Suffixes (after the prefix) left to other rules or to metadata."""
     only: EventTypes = None
     merge: bool = False
+    accept: Callable[[str], bool] | None = None
+    """Which suffixes the group takes (checked once per distinct key); the others go to other rules or metadata."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +197,10 @@ class Ruleset:
             return found
         rules: list[Field | Group | Combine] = list(self._exact.get(key, ()))
         for group in self._prefixes:
-            if key.startswith(group.prefix) and key[len(group.prefix) :] not in group.exclude:
-                rules.append(group)
+            if key.startswith(group.prefix):
+                suffix = key[len(group.prefix) :]
+                if suffix not in group.exclude and (group.accept is None or group.accept(suffix)):
+                    rules.append(group)
         result = tuple(rules) if rules else _NO_MATCH
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
@@ -235,6 +240,11 @@ class Ruleset:
                     continue
                 if isinstance(rule, Field):
                     if rule.target is None:
+                        if rule.convert is not None:  # a validator: a value it refuses lands in metadata
+                            try:
+                                rule.convert(value)
+                            except (ValueError, TypeError, KeyError, IndexError):
+                                continue
                         taken = True
                         continue
                     try:
@@ -287,32 +297,157 @@ def _apply(candidates: list[Candidate], unrouted: dict[str, Any], event: Event) 
     by_target: dict[str, list[Candidate]] = {}
     for c in candidates:
         by_target.setdefault(c.target, []).append(c)
-    metadata = event["metadata"]
-    # Shallow targets first, so `outputs` is in place before `outputs.documents` merges into it.
-    order: Iterable[str] = by_target
-    if len(by_target) > 1:
-        order = sorted(by_target, key=_depth)
-    for target in order:
+    written: dict[str, tuple[int, str]] = {}
+    for target, nested, encloses in _plan(tuple(by_target)):
         group = by_target[target]
         if len(group) > 1:
             group.sort(key=lambda c: c.rank)
         winner = group[0]
-        value = winner.value
-        if len(group) > 1:
-            mergeable = [c for c in group if c.merge and isinstance(c.value, dict)]
-            if winner.merge and isinstance(value, dict):
-                merged: dict[str, Any] = {}
-                for c in reversed(mergeable):
-                    _deep_merge(merged, c.value)
-                value = merged
-            for loser in group[1:]:
-                if loser.merge and isinstance(value, dict) and isinstance(loser.value, dict):
-                    continue
-                if loser.keep_if_shadowed and loser.value != value and loser.source not in metadata:
-                    metadata[loser.source] = loser.value
+        value = _resolve(group, event) if len(group) > 1 else winner.value
+        if nested and written and _yields_to_enclosing(event, target, winner, value, written):
+            continue
         _set_path(event, target, value, winner.merge)
+        if encloses and isinstance(value, dict):
+            written[target] = (winner.rank, winner.source)
+    metadata = event["metadata"]
     for key, value in unrouted.items():
         metadata.setdefault(key, jsonable(value))
+
+
+_Plan = tuple[tuple[str, bool, bool], ...]
+_PLANS: dict[tuple[str, ...], _Plan] = {}
+
+
+def _plan(targets: tuple[str, ...]) -> _Plan:
+    """The order to fill a span's targets in (shallow first, so `outputs` is in place before `outputs.documents`
+    goes into it), and for each whether another of them encloses it or it encloses another. Spans of one
+    instrumentation hit the same few target sets, so this is cached."""
+    plan = _PLANS.get(targets)
+    if plan is None:
+        present = set(targets)
+        enclosing = {a for t in targets for a in _ancestors(t) if a in present}
+        plan = tuple(
+            (t, any(a in present for a in _ancestors(t)), t in enclosing) for t in sorted(targets, key=_depth)
+        )
+        if len(_PLANS) >= _CACHE_LIMIT:
+            _PLANS.clear()
+        _PLANS[targets] = plan
+    return plan
+
+
+_MISSING: Any = object()
+
+
+def _keep(event: Event, key: str, value: Any) -> None:
+    """Keep a shadowed value in metadata under its source key (the first one kept wins)."""
+    metadata = event.get("metadata")
+    if isinstance(metadata, dict) and key not in metadata:
+        metadata[key] = value
+
+
+def _resolve(group: list[Candidate], event: Event) -> Any:
+    """The value of one target from its candidates, best rank first. Merge rules deep-merge (the better rank
+    winning each leaf) into the best object among the others, whose rivals lose as a whole. Every loser that
+    differs from the result (for a merge: on some leaf) is kept in metadata."""
+    winner = group[0]
+    value = winner.value
+    merging = isinstance(value, dict) and any(c.merge for c in group)
+    if merging:
+        value = _copy(value)
+    base_taken = not winner.merge
+    for loser in group[1:]:
+        if merging and isinstance(loser.value, Mapping) and (loser.merge or not base_taken):
+            base_taken = base_taken or not loser.merge
+            if _merge_into(value, loser.value, keep_existing=True) and loser.keep_if_shadowed:
+                _keep(event, loser.source, loser.value)
+        elif loser.keep_if_shadowed and loser.value != value:
+            _keep(event, loser.source, loser.value)
+    return value
+
+
+def _yields_to_enclosing(
+    event: Event, target: str, winner: Candidate, value: Any, written: dict[str, tuple[int, str]]
+) -> bool:
+    """Precedence across targets: `config.model` from a rank-1 rule must not overwrite the `model` a rank-0
+    `honeyhive_config.*` bucket gave. True when the existing value stays (the new one is kept in metadata);
+    False when the new value is to be set (a value it replaces is kept in metadata)."""
+    rank: int | None = None
+    source = ancestor = ""
+    for candidate in _ancestors(target):
+        found = written.get(candidate)
+        if found is None:
+            continue
+        if rank is None:  # the nearest enclosing target names the source; the best rank among them decides
+            rank, source, ancestor = found[0], found[1], candidate
+        else:
+            rank = min(rank, found[0])
+    if rank is None:
+        return False
+    existing = _get_path(event, target)
+    if existing is _MISSING:
+        return False
+    mergeable = winner.merge and isinstance(existing, dict) and isinstance(value, Mapping)
+    if rank < winner.rank:
+        shadowed = _merge_into(existing, value, keep_existing=True) if mergeable else existing != value
+        if shadowed and winner.keep_if_shadowed:
+            _keep(event, winner.source, winner.value)
+        return True
+    rest = target[len(ancestor) + 1 :]
+    replaced_key = source[:-1] + rest if source.endswith("*") else f"{source}.{rest}"
+    if mergeable:
+        before = _copy(existing)
+        if _merge_into(existing, value, keep_existing=False):
+            _keep(event, replaced_key, before)
+        return True
+    if existing != value:
+        _keep(event, replaced_key, existing)
+    return False
+
+
+def _merge_into(into: dict[str, Any], other: Mapping[str, Any], keep_existing: bool) -> bool:
+    """Deep-merge `other` into `into`; on a leaf both hold with different values, `into`'s stays when
+    `keep_existing`. Returns whether any such conflict was found."""
+    conflict = False
+    for key, new in other.items():
+        old = into.get(key, _MISSING)
+        if old is _MISSING:
+            into[key] = _copy(new)
+        elif isinstance(old, dict) and isinstance(new, Mapping):
+            conflict = _merge_into(old, new, keep_existing) or conflict
+        elif old != new:
+            conflict = True
+            if not keep_existing:
+                into[key] = _copy(new)
+    return conflict
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def _get_path(event: Event, target: str) -> Any:
+    node: Any = event
+    for part in _split(target):
+        if not isinstance(node, dict):
+            return _MISSING
+        node = node.get(part, _MISSING)
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+_ANCESTORS: dict[str, tuple[str, ...]] = {}
+
+
+def _ancestors(target: str) -> tuple[str, ...]:
+    """`a.b.c` → (`a.b`, `a`): the targets that enclose it, nearest first."""
+    found = _ANCESTORS.get(target)
+    if found is None:
+        parts = _split(target)
+        found = _ANCESTORS[target] = tuple(".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
+    return found
 
 
 def _deep_merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:

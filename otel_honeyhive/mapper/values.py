@@ -69,23 +69,34 @@ def maybe_json(value: Any) -> Any:
     return jsonable(value)
 
 
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64  # exclusive: JSON encoders (orjson) take signed and unsigned 64-bit integers
+
+
+def _in_range(number: int) -> int:
+    if _INT_MIN <= number < _INT_MAX:
+        return number
+    raise ValueError("integer out of the 64-bit range JSON encoders accept")
+
+
 def to_int(value: Any) -> int:
+    """A count: an int, an integral float, or either as text. Out-of-range or non-integral values raise."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a count")
     if isinstance(value, int):
-        return value
+        return _in_range(value)
     if isinstance(value, float):
         if value.is_integer():
-            return int(value)
+            return _in_range(int(value))
         raise ValueError("not an integer")
     if isinstance(value, str):
         text = value.strip()
         try:
-            return int(text)
+            return _in_range(int(text))
         except ValueError:
             number = float(text)
             if number.is_integer():
-                return int(number)
+                return _in_range(int(number))
             raise
     raise ValueError(f"not a number: {type(value).__name__}")
 
@@ -103,9 +114,11 @@ def to_number(value: Any) -> int | float:
             number = float(text)
     else:
         raise ValueError(f"not a number: {type(value).__name__}")
-    if isinstance(number, float) and not math.isfinite(number):
-        raise ValueError("not a finite number")
-    return number
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise ValueError("not a finite number")
+        return number
+    return _in_range(number)
 
 
 def to_text(value: Any) -> str:
@@ -129,6 +142,24 @@ def as_bucket(default_key: str) -> Any:
         return {default_key: parsed}
 
     convert.__name__ = f"as_bucket({default_key!r})"
+    return convert
+
+
+def json_bucket(default_key: str) -> Any:
+    """Like `as_bucket`, for values that are always JSON-encoded (OpenLLMetry's `traceloop.entity.*`, values
+    declared `application/json`): any JSON value is decoded (`"text"` → `text`, `42` → 42), a JSON object is
+    the bucket itself, and text that is not (complete) JSON is kept as it came under `default_key`."""
+
+    def convert(value: Any) -> dict[str, Any]:
+        try:
+            parsed = parse_json(value)
+        except ValueError:
+            parsed = jsonable(value)
+        if isinstance(parsed, dict):
+            return parsed
+        return {default_key: parsed}
+
+    convert.__name__ = f"json_bucket({default_key!r})"
     return convert
 
 
@@ -181,7 +212,7 @@ def _lists_from_digit_keys(node: Any) -> Any:
         return node
     for k, v in node.items():
         node[k] = _lists_from_digit_keys(v)
-    if node and all(k.isdigit() for k in node):
+    if node and all(k.isascii() and k.isdigit() for k in node):
         return [node[k] for k in sorted(node, key=int)]
     return node
 

@@ -22,6 +22,7 @@ class SendResult:
     outcome: Outcome
     detail: str = ""
     retry_after: float | None = None  # seconds the receiver asked us to wait, when it said so
+    status: int | None = None  # the receiver's HTTP status, when there was one
 
     @property
     def ok(self) -> bool:

@@ -292,7 +292,7 @@ class SQLiteStore:
         """Every event of the session (its session event included), earliest first; no start time last."""
         rows = self._query(
             "SELECT body FROM events WHERE session_id = ? "
-            "ORDER BY start_time IS NULL, start_time, event_id",
+            "ORDER BY start_time IS NULL, start_time, rowid",
             (session_id,),
         )
         return [orjson.loads(body) for (body,) in rows]

@@ -497,3 +497,10 @@ def test_an_unusable_spool_directory_is_a_clear_error_at_start(tmp_path: Any) ->
     blocker.write_text("not a directory")
     with pytest.raises(Exception, match="a-file"):
         HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", spool_dir=blocker / "spool")
+
+
+def test_credentials_in_the_server_url_are_redacted_from_reprs() -> None:
+    exporter = HoneyHiveSpanExporter(server_url="https://user:pa55word@example.invalid/api")
+    assert "pa55word" not in repr(exporter)
+    assert "https://***@example.invalid/api" in repr(exporter.settings)
+    exporter.shutdown()

@@ -7,6 +7,7 @@ from typing import Any
 
 from otel_honeyhive.mapper.messages import (
     indexed_messages,
+    indexed_suffix,
     json_messages,
     output_from_messages,
     system_instructions,
@@ -33,13 +34,16 @@ MESSAGE_KEYS = (
     "gen_ai.completion.0.content",
     "gen_ai.completion.0.role",
     "llm.input_messages.0.message.role",
+    "llm.input_messages.0.message.content",
     "llm.output_messages.0.message.role",
+    "llm.output_messages.0.message.content",
 )
 TOKEN_KEYS = (
     "gen_ai.usage.input_tokens",
     "gen_ai.usage.output_tokens",
     "gen_ai.usage.prompt_tokens",
     "gen_ai.usage.completion_tokens",
+    "gen_ai.usage.total_tokens",
     "llm.token_count.prompt",
     "llm.token_count.completion",
     "llm.token_count.total",
@@ -75,10 +79,13 @@ CONVENTION = Convention(
         Field("gen_ai.tool.definitions", "config.tools", rank=1, convert=parse_json_strict),
         Combine(("gen_ai.input.messages", "gen_ai.system_instructions"), "inputs.chat_history", chat_history,
                 rank=1),
-        Group("gen_ai.prompt.", "inputs.chat_history", indexed_messages, rank=3),
-        Field("gen_ai.output.messages", "outputs", rank=1,
+        Group("gen_ai.prompt.", "inputs.chat_history", indexed_messages, rank=3, accept=indexed_suffix),
+        # Message outputs rank after the non-model `outputs` sources (ranks 1-4, only on tool/chain spans):
+        # on a model span they are the only sources; on a workflow span `traceloop.entity.output` wins.
+        Field("gen_ai.output.messages", "outputs", rank=11,
               convert=lambda v: output_from_messages(json_messages(v))),
-        Group("gen_ai.completion.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=3),
+        Group("gen_ai.completion.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=13,
+              accept=indexed_suffix),
         Field("gen_ai.usage.input_tokens", "metadata.prompt_tokens", rank=1, convert=to_int),
         Field("gen_ai.usage.prompt_tokens", "metadata.prompt_tokens", rank=2, convert=to_int),
         Field("gen_ai.usage.output_tokens", "metadata.completion_tokens", rank=1, convert=to_int),

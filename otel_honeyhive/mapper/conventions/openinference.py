@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from otel_honeyhive.mapper.messages import indexed_messages, output_from_messages
+from otel_honeyhive.mapper.messages import indexed_messages, indexed_suffix, output_from_messages
 from otel_honeyhive.mapper.rules import NOT_MODEL, Combine, Convention, Field, Group, by_value
 from otel_honeyhive.mapper.values import (
     as_bucket,
+    json_bucket,
     jsonable,
     maybe_json,
     nested_from_flat,
@@ -19,13 +20,17 @@ from otel_honeyhive.mapper.values import (
 
 
 def _value_with_mime(value_key: str, mime_key: str, default_key: str) -> Any:
+    """`input.value` / `output.value`: decoded when the mime type says JSON (a truncated value stays raw); without
+    a mime type (OpenInference's default is text) JSON objects and arrays are still decoded, under `default_key`."""
+    as_json = json_bucket(default_key)
+
     def build(present: Mapping[str, Any]) -> dict[str, Any]:
         value = present[value_key]
-        mime = str(present.get(mime_key, ""))
-        if "json" in mime:
-            parsed = maybe_json(value)
-            return parsed if isinstance(parsed, dict) else {default_key: parsed}
-        return {default_key: maybe_json(value) if not mime else value}
+        mime = present.get(mime_key)
+        if isinstance(mime, str) and "json" in mime.lower():
+            built: dict[str, Any] = as_json(value)
+            return built
+        return {default_key: maybe_json(value) if not mime else jsonable(value)}
 
     return build
 
@@ -35,7 +40,7 @@ def _documents(pairs: list[tuple[str, Any]]) -> list[Any]:
     docs: dict[int, dict[str, Any]] = {}
     for suffix, value in pairs:
         index, _, rest = suffix.partition(".")
-        if not index.isdigit() or not rest:
+        if not (index.isascii() and index.isdigit()) or not rest:
             raise ValueError(f"retrieval.documents.{suffix}: not an indexed document key")
         if rest.startswith("document."):
             rest = rest[9:]
@@ -67,8 +72,9 @@ CONVENTION = Convention(
         Field("llm.prompt_template.template", "config.template", rank=1),
         Field("llm.prompt_template.variables", "inputs", rank=5, convert=as_bucket("variables"), merge=True),
         Group("llm.tools.", "config.tools", _tool_schemas, rank=2),
-        Group("llm.input_messages.", "inputs.chat_history", indexed_messages, rank=2),
-        Group("llm.output_messages.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=2),
+        Group("llm.input_messages.", "inputs.chat_history", indexed_messages, rank=2, accept=indexed_suffix),
+        Group("llm.output_messages.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=12,
+              accept=indexed_suffix),
         Field("llm.token_count.prompt", "metadata.prompt_tokens", rank=3, convert=to_int),
         Field("llm.token_count.completion", "metadata.completion_tokens", rank=3, convert=to_int),
         Field("llm.token_count.total", "metadata.total_tokens", rank=1, convert=to_int),

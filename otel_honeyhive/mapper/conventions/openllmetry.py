@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from otel_honeyhive.mapper.rules import NOT_MODEL, Convention, Field, Group, by_value
-from otel_honeyhive.mapper.values import as_bucket, flat_dict, maybe_json, nested_from_flat, to_int
+from otel_honeyhive.mapper.values import as_bucket, flat_dict, json_bucket, maybe_json, nested_from_flat, to_int
 
 
 def _functions(pairs: list[tuple[str, Any]]) -> list[Any]:
@@ -24,8 +24,9 @@ CONVENTION = Convention(
         Field("traceloop.prompt.template_variables", "inputs", rank=5, convert=as_bucket("variables"),
               merge=True),
         Group("llm.request.functions.", "config.tools", _functions, rank=3),
-        Field("traceloop.entity.input", "inputs", rank=1, convert=as_bucket("input"), only=NOT_MODEL),
-        Field("traceloop.entity.output", "outputs", rank=1, convert=as_bucket("result"), only=NOT_MODEL),
+        # OpenLLMetry json.dumps every argument list and return value: a str return arrives as '"text"'.
+        Field("traceloop.entity.input", "inputs", rank=1, convert=json_bucket("input"), only=NOT_MODEL),
+        Field("traceloop.entity.output", "outputs", rank=1, convert=json_bucket("result"), only=NOT_MODEL),
         Field("llm.usage.total_tokens", "metadata.total_tokens", rank=3, convert=to_int),
         Group("traceloop.association.properties.", "user_properties", flat_dict, rank=5,
               exclude=frozenset({"session_id"}), merge=True),

@@ -25,7 +25,7 @@ _DETAILS = "gen_ai.client.inference.operation.details"
 
 def _role_message(event: SpanEventView, role: str) -> dict[str, Any]:
     attrs = event.attributes
-    message: dict[str, Any] = {"role": attrs.get("role", role)}
+    message: dict[str, Any] = {"role": jsonable(attrs.get("role", role))}
     if "content" in attrs:
         message["content"] = maybe_json(attrs["content"])
     for key in ("id", "tool_call_id", "name"):
@@ -55,6 +55,12 @@ def _event_record(event: SpanEventView, start_ns: int) -> dict[str, Any]:
     return record
 
 
+# Ranks, in the routing table's order. Span attributes rank 1-3 for `inputs.chat_history`; for `outputs` the
+# non-model sources (`traceloop.entity.output` …) rank 1-4 and message sources 11-13, so events come after both.
+_PROMPT_EVENT, _ROLE_MESSAGES, _DETAILS_INPUT = 5, 6, 7
+_COMPLETION_EVENT, _CHOICES, _DETAILS_OUTPUT = 15, 16, 17
+
+
 def message_events(facts: SpanFacts) -> Iterator[Candidate]:
     span = facts.span
     if not span.events:
@@ -64,6 +70,7 @@ def message_events(facts: SpanFacts) -> Iterator[Candidate]:
     kept: list[dict[str, Any]] = []
     for event in span.events:
         name = event.name
+        attrs = event.attributes
         try:
             if name in _ROLE_EVENTS:
                 history.append(_role_message(event, _ROLE_EVENTS[name]))
@@ -71,35 +78,55 @@ def message_events(facts: SpanFacts) -> Iterator[Candidate]:
             if name == "gen_ai.choice":
                 choices.append(_choice(event))
                 continue
-            if name == "gen_ai.content.prompt" and "gen_ai.prompt" in event.attributes:
-                yield Candidate("inputs.chat_history", json_messages(event.attributes["gen_ai.prompt"]), 6,
+            if name == "gen_ai.content.prompt" and "gen_ai.prompt" in attrs:
+                yield Candidate("inputs.chat_history", json_messages(attrs["gen_ai.prompt"]), _PROMPT_EVENT,
                                 "event:gen_ai.content.prompt")
                 continue
-            if name == "gen_ai.content.completion" and "gen_ai.completion" in event.attributes:
-                yield Candidate("outputs", output_from_messages(json_messages(event.attributes["gen_ai.completion"])),
-                                6, "event:gen_ai.content.completion")
+            if name == "gen_ai.content.completion" and "gen_ai.completion" in attrs:
+                yield Candidate("outputs", output_from_messages(json_messages(attrs["gen_ai.completion"])),
+                                _COMPLETION_EVENT, "event:gen_ai.content.completion")
                 continue
-            if name == _DETAILS:
-                attrs = event.attributes
-                if "gen_ai.input.messages" in attrs:
-                    msgs = json_messages(attrs["gen_ai.input.messages"])
-                    if "gen_ai.system_instructions" in attrs:
-                        msgs.insert(0, system_instructions(attrs["gen_ai.system_instructions"]))
-                    yield Candidate("inputs.chat_history", msgs, 5, f"event:{_DETAILS}")
-                if "gen_ai.output.messages" in attrs:
-                    yield Candidate("outputs", output_from_messages(json_messages(attrs["gen_ai.output.messages"])),
-                                    5, f"event:{_DETAILS}")
+            if name == _DETAILS and ("gen_ai.input.messages" in attrs or "gen_ai.output.messages" in attrs):
+                consumed: set[str] = set()
+                yield from _details(attrs, consumed)
+                rest = {k: v for k, v in attrs.items() if k not in consumed}
+                if rest:  # the event's other attributes (and any content that did not parse) stay visible
+                    kept.append(_event_record(SpanEventView(name, event.time_ns, rest), span.start_ns))
                 continue
         except (ValueError, TypeError, KeyError, AttributeError):
             pass  # malformed content: keep the raw event below
         kept.append(_event_record(event, span.start_ns))
     if history:
-        yield Candidate("inputs.chat_history", history, 7, "event:gen_ai.*.message")
+        yield Candidate("inputs.chat_history", history, _ROLE_MESSAGES, "event:gen_ai.*.message")
     if choices:
         choices.sort(key=lambda c: c.get("index", 0) if isinstance(c.get("index", 0), int) else 0)
-        yield Candidate("outputs", output_from_messages(choices), 7, "event:gen_ai.choice")
+        yield Candidate("outputs", output_from_messages(choices), _CHOICES, "event:gen_ai.choice")
     if kept:
         yield Candidate("metadata.events", kept, 0, "span.events")
+
+
+def _details(attrs: Mapping[str, Any], consumed: set[str]) -> Iterator[Candidate]:
+    """`gen_ai.client.inference.operation.details`: input and output parsed independently (one may be cut)."""
+    source = f"event:{_DETAILS}"
+    if "gen_ai.input.messages" in attrs:
+        try:
+            msgs = json_messages(attrs["gen_ai.input.messages"])
+            consumed.add("gen_ai.input.messages")
+            if "gen_ai.system_instructions" in attrs:
+                msgs.insert(0, system_instructions(attrs["gen_ai.system_instructions"]))
+                consumed.add("gen_ai.system_instructions")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass
+        else:
+            yield Candidate("inputs.chat_history", msgs, _DETAILS_INPUT, source)
+    if "gen_ai.output.messages" in attrs:
+        try:
+            output = output_from_messages(json_messages(attrs["gen_ai.output.messages"]))
+            consumed.add("gen_ai.output.messages")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass
+        else:
+            yield Candidate("outputs", output, _DETAILS_OUTPUT, source)
 
 
 def _exception_text(attrs: Mapping[str, Any]) -> str:

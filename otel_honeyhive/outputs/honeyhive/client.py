@@ -12,7 +12,7 @@ from functools import partial
 import requests
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.config import HoneyHiveSettings
+from otel_honeyhive.config import HoneyHiveSettings, redact_url
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.outputs.honeyhive.payload import dumps, encode
@@ -75,6 +75,7 @@ class HoneyHiveOutput:
         return run_with_retry(lambda t: self._request("PUT", self._events_url, data, t), self.policy, stop)
 
     def _request(self, method: str, url: str, data: bytes, timeout: float) -> SendResult:
+        where = f"{method} {redact_url(url)}"
         headers = {"Content-Encoding": "gzip"} if self.settings.compression == "gzip" and method == "POST" else None
         try:
             self.requests_sent += 1
@@ -82,18 +83,20 @@ class HoneyHiveOutput:
                 method, url, data=data, headers=headers, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout)
             )
         except requests.Timeout:
-            return SendResult(Outcome.RETRY_LATER, f"{method} {url}: timed out after {timeout:.1f}s")
+            return SendResult(Outcome.RETRY_LATER, f"{where}: timed out after {timeout:.1f}s")
         except requests.ConnectionError as exc:
-            return SendResult(Outcome.RETRY_LATER, f"{method} {url}: connection failed ({type(exc).__name__})")
+            return SendResult(Outcome.RETRY_LATER, f"{where}: connection failed ({type(exc).__name__})")
         except requests.RequestException as exc:
-            return SendResult(Outcome.REJECTED, f"{method} {url}: {type(exc).__name__}")
+            return SendResult(Outcome.REJECTED, f"{where}: {type(exc).__name__}")
         outcome = classify_status(response.status_code)
         if outcome is Outcome.DELIVERED:
             return DELIVERED
-        detail = f"{method} {url}: HTTP {response.status_code} {response.text[:300]!r}"
+        detail = f"{where}: HTTP {response.status_code} {response.text[:300]!r}"
         if outcome is Outcome.RETRY_LATER:
-            return SendResult(outcome, detail, parse_retry_after(response.headers.get("Retry-After")))
-        return SendResult(outcome, detail)
+            return SendResult(
+                outcome, detail, parse_retry_after(response.headers.get("Retry-After")), response.status_code
+            )
+        return SendResult(outcome, detail, status=response.status_code)
 
     def close(self) -> None:
         self._session.close()
