@@ -11,6 +11,8 @@ A convention is a table of small rules:
 Within a target, the lowest `rank` wins. A losing value that differs from the winner is kept in `metadata`
 under its source key, and an attribute no rule takes lands in `metadata` as it is: nothing is dropped.
 Rules with `merge=True` (HoneyHive's own buckets) are deep-merged instead, the better rank winning each leaf.
+Ranks also hold across nested targets: a rank-1 `config.model` does not overwrite the `model` a rank-0
+`honeyhive_config.*` bucket gave (it is kept in metadata instead), while a better-ranked specific target does.
 Each span's attributes are walked once; which rules a key matches is computed once per distinct key.
 """
 

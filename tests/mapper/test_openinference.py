@@ -1,0 +1,367 @@
+"""OpenInference (Arize Phoenix) through the routing table."""
+
+from __future__ import annotations
+
+import json
+
+from tests.mapper.otel import child_event
+
+LLM = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini", "llm.provider": "openai"}
+
+
+def test_llm_span_messages_tokens_and_parameters() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.system": "openai",
+            "llm.invocation_parameters": json.dumps({"temperature": 0.1, "max_tokens": 50}),
+            "llm.input_messages.0.message.role": "system",
+            "llm.input_messages.0.message.content": "Be terse.",
+            "llm.input_messages.1.message.role": "user",
+            "llm.input_messages.1.message.content": "2+2?",
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "4",
+            "llm.token_count.prompt": 12,
+            "llm.token_count.completion": 1,
+            "llm.token_count.total": 13,
+            "llm.cost.total": 0.0001,
+            "input.value": json.dumps({"messages": []}),
+            "input.mime_type": "application/json",
+            "output.value": "4",
+        }
+    )
+    assert event["event_type"] == "model"
+    assert event["config"] == {
+        "model": "gpt-4o-mini",
+        "provider": "openai",
+        "hyperparameters": {"temperature": 0.1, "max_tokens": 50},
+    }
+    assert event["inputs"] == {
+        "chat_history": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "2+2?"}]
+    }
+    assert event["outputs"] == {"role": "assistant", "content": "4"}
+    meta = event["metadata"]
+    assert (meta["prompt_tokens"], meta["completion_tokens"], meta["total_tokens"]) == (12, 1, 13)
+    assert meta["cost"] == 0.0001
+    # On a model span the raw input/output values are not the event's inputs/outputs but are kept.
+    assert meta["input.value"] == json.dumps({"messages": []})
+    assert meta["output.value"] == "4"
+    assert meta["input.mime_type"] == "application/json"
+    assert "llm.system" not in meta  # same as the winning provider
+
+
+def test_input_message_tool_calls() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.input_messages.0.message.role": "assistant",
+            "llm.input_messages.0.message.tool_calls.0.tool_call.id": "call_a",
+            "llm.input_messages.0.message.tool_calls.0.tool_call.function.name": "search",
+            "llm.input_messages.0.message.tool_calls.0.tool_call.function.arguments": '{"q": "otel"}',
+            "llm.input_messages.1.message.role": "tool",
+            "llm.input_messages.1.message.tool_call_id": "call_a",
+            "llm.input_messages.1.message.content": "results",
+            "llm.input_messages.1.message.name": "search",
+        }
+    )
+    assert event["inputs"]["chat_history"] == [
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "call_a", "type": "function", "function": {"name": "search", "arguments": '{"q": "otel"}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_a", "content": "results", "name": "search"},
+    ]
+
+
+def test_output_message_tool_calls() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.tool_calls.0.tool_call.id": "call_b",
+            "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "lookup",
+            "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments": "{}",
+        }
+    )
+    assert event["outputs"] == {
+        "role": "assistant",
+        "tool_calls": [{"id": "call_b", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}],
+    }
+
+
+def test_multimodal_contents_become_a_content_list() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.contents.0.message_content.type": "text",
+            "llm.input_messages.0.message.contents.0.message_content.text": "What is in this picture?",
+            "llm.input_messages.0.message.contents.1.message_content.type": "image",
+            "llm.input_messages.0.message.contents.1.message_content.image.image.url": "https://x/cat.png",
+        }
+    )
+    assert event["inputs"]["chat_history"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this picture?"},
+                {"type": "image", "image.image.url": "https://x/cat.png"},
+            ],
+        }
+    ]
+
+
+def test_text_only_contents_are_joined_into_a_string() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.contents.0.message_content.type": "text",
+            "llm.input_messages.0.message.contents.0.message_content.text": "Hello ",
+            "llm.input_messages.0.message.contents.1.message_content.type": "text",
+            "llm.input_messages.0.message.contents.1.message_content.text": "world",
+        }
+    )
+    assert event["inputs"]["chat_history"] == [{"role": "user", "content": "Hello world"}]
+
+
+def test_input_messages_sorted_numerically() -> None:
+    attrs: dict[str, object] = {**LLM}
+    for i in range(11):
+        attrs[f"llm.input_messages.{i}.message.role"] = "user"
+        attrs[f"llm.input_messages.{i}.message.content"] = str(i)
+    history = child_event(attrs)["inputs"]["chat_history"]
+    assert [m["content"] for m in history] == [str(i) for i in range(11)]
+
+
+def test_openinference_messages_win_over_flattened_genai_prompt() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "oi",
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": "legacy",
+        }
+    )
+    assert event["inputs"]["chat_history"] == [{"role": "user", "content": "oi"}]
+    assert event["metadata"]["gen_ai.prompt.*"] == [{"role": "user", "content": "legacy"}]
+
+
+def test_several_output_messages_become_choices() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "A",
+            "llm.output_messages.1.message.role": "assistant",
+            "llm.output_messages.1.message.content": "B",
+        }
+    )
+    assert event["outputs"]["content"] == "A"
+    assert event["outputs"]["choices"] == [
+        {"role": "assistant", "content": "A"},
+        {"role": "assistant", "content": "B"},
+    ]
+
+
+def test_invocation_parameters_that_are_not_json_are_kept_raw() -> None:
+    event = child_event({**LLM, "llm.invocation_parameters": "{temperature: 0.1"})
+    assert "hyperparameters" not in event["config"]
+    assert event["metadata"]["llm.invocation_parameters"] == "{temperature: 0.1"
+
+
+def test_tools_json_schema_become_config_tools() -> None:
+    schema = {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}
+    event = child_event({**LLM, "llm.tools.0.tool.json_schema": json.dumps(schema)})
+    assert event["config"]["tools"] == [schema]
+
+
+def test_prompt_template_and_variables() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.prompt_template.template": "Hello {name}",
+            "llm.prompt_template.variables": json.dumps({"name": "Ada"}),
+            "llm.prompt_template.version": "v2",
+        }
+    )
+    assert event["config"]["template"] == "Hello {name}"
+    assert event["inputs"] == {"name": "Ada"}
+    assert event["metadata"]["llm.prompt_template.version"] == "v2"
+
+
+def test_openinference_template_wins_over_traceloop_template() -> None:
+    event = child_event({**LLM, "llm.prompt_template.template": "A", "traceloop.prompt.template": "B"})
+    assert event["config"]["template"] == "A"
+    assert event["metadata"]["traceloop.prompt.template"] == "B"
+
+
+# -- non-model spans: input.value / output.value -----------------------------------------------------------------
+
+
+def test_chain_input_value_with_json_mime_type_is_parsed() -> None:
+    event = child_event(
+        {
+            "openinference.span.kind": "CHAIN",
+            "input.value": json.dumps({"question": "why?", "k": 3}),
+            "input.mime_type": "application/json",
+            "output.value": json.dumps({"answer": "because"}),
+            "output.mime_type": "application/json",
+        }
+    )
+    assert event["event_type"] == "chain"
+    assert event["inputs"] == {"question": "why?", "k": 3}
+    assert event["outputs"] == {"answer": "because"}
+    assert "input.mime_type" not in event["metadata"]
+
+
+def test_json_mime_value_that_is_not_an_object_is_kept_under_a_key() -> None:
+    event = child_event(
+        {
+            "openinference.span.kind": "CHAIN",
+            "input.value": json.dumps("plain question"),
+            "input.mime_type": "application/json",
+            "output.value": "[1, 2]",
+            "output.mime_type": "application/json",
+        }
+    )
+    assert event["inputs"] == {"input": "plain question"}
+    assert event["outputs"] == {"result": [1, 2]}
+
+
+def test_text_mime_value_is_kept_as_text_even_when_it_looks_like_json() -> None:
+    event = child_event(
+        {
+            "openinference.span.kind": "CHAIN",
+            "input.value": '{"not": "parsed"}',
+            "input.mime_type": "text/plain",
+        }
+    )
+    assert event["inputs"] == {"input": '{"not": "parsed"}'}
+
+
+def test_input_value_without_mime_type_is_kept_under_input_and_parsed_when_it_is_a_json_object() -> None:
+    # Without a mime type the value is text (OpenInference's default); JSON objects are still made readable.
+    assert child_event({"openinference.span.kind": "CHAIN", "input.value": '{"a": 1}'})["inputs"] == {
+        "input": {"a": 1}
+    }
+    assert child_event({"openinference.span.kind": "CHAIN", "input.value": "hello"})["inputs"] == {"input": "hello"}
+    assert child_event({"openinference.span.kind": "CHAIN", "output.value": "42"})["outputs"] == {"result": "42"}
+
+
+def test_json_mime_value_truncated_is_kept_raw() -> None:
+    cut = json.dumps({"question": "what is the meaning of life?"})[:20]
+    event = child_event(
+        {"openinference.span.kind": "CHAIN", "input.value": cut, "input.mime_type": "application/json"}
+    )
+    assert event["inputs"] == {"input": cut}
+
+
+def test_tool_span_with_parameters() -> None:
+    event = child_event(
+        {
+            "openinference.span.kind": "TOOL",
+            "tool.name": "calculator",
+            "tool.description": "adds",
+            "tool.parameters": json.dumps({"a": 1, "b": 2}),
+            "output.value": "3",
+        }
+    )
+    assert event["event_type"] == "tool"
+    assert event["inputs"] == {"a": 1, "b": 2}
+    assert event["outputs"] == {"result": "3"}
+    assert event["metadata"]["tool.name"] == "calculator"
+    assert event["metadata"]["tool.description"] == "adds"
+
+
+def test_input_value_wins_over_tool_parameters() -> None:
+    event = child_event(
+        {
+            "openinference.span.kind": "TOOL",
+            "input.value": '{"x": 1}',
+            "input.mime_type": "application/json",
+            "tool.parameters": '{"y": 2}',
+        }
+    )
+    assert event["inputs"] == {"x": 1}
+    assert event["metadata"]["tool.parameters"] == {"y": 2}
+
+
+# -- retrievers ---------------------------------------------------------------------------------------------------
+
+
+def test_retrieval_documents_become_a_list_of_documents() -> None:
+    event = child_event(
+        {
+            "openinference.span.kind": "RETRIEVER",
+            "input.value": "capital of France",
+            "retrieval.documents.0.document.id": "d1",
+            "retrieval.documents.0.document.content": "Paris is the capital of France.",
+            "retrieval.documents.0.document.score": 0.92,
+            "retrieval.documents.0.document.metadata": json.dumps({"source": "wiki"}),
+            "retrieval.documents.1.document.id": "d2",
+            "retrieval.documents.1.document.content": "France is in Europe.",
+            "retrieval.documents.1.document.score": 0.4,
+        }
+    )
+    assert event["event_type"] == "tool"
+    assert event["inputs"] == {"input": "capital of France"}
+    assert event["outputs"] == {
+        "documents": [
+            {"id": "d1", "content": "Paris is the capital of France.", "score": 0.92, "metadata": {"source": "wiki"}},
+            {"id": "d2", "content": "France is in Europe.", "score": 0.4},
+        ]
+    }
+
+
+def test_retrieval_documents_sit_beside_the_output_value() -> None:
+    event = child_event(
+        {
+            "openinference.span.kind": "RETRIEVER",
+            "output.value": '{"count": 1}',
+            "output.mime_type": "application/json",
+            "retrieval.documents.0.document.content": "doc",
+        }
+    )
+    assert event["outputs"] == {"count": 1, "documents": [{"content": "doc"}]}
+
+
+# -- embeddings, users, sessions ---------------------------------------------------------------------------------
+
+
+def test_embedding_span_is_a_model_with_the_embedding_model_name() -> None:
+    event = child_event(
+        {
+            "openinference.span.kind": "EMBEDDING",
+            "embedding.model_name": "text-embedding-3-small",
+            "embedding.embeddings.0.embedding.text": "hello",
+            "embedding.embeddings.0.embedding.vector": (0.1, 0.2),
+        }
+    )
+    assert event["event_type"] == "model"
+    assert event["config"]["model"] == "text-embedding-3-small"
+    assert event["metadata"]["embedding.embeddings.0.embedding.text"] == "hello"
+    assert event["metadata"]["embedding.embeddings.0.embedding.vector"] == [0.1, 0.2]
+
+
+def test_user_id_and_session_id() -> None:
+    event = child_event({"openinference.span.kind": "CHAIN", "user.id": "alice", "session.id": "conv-7"})
+    assert event["user_properties"] == {"user_id": "alice"}
+    assert event["metadata"]["conversation_id"] == "conv-7"
+
+
+def test_user_id_wins_over_genai_user() -> None:
+    event = child_event({**LLM, "user.id": "alice", "gen_ai.user": "bob"})
+    assert event["user_properties"] == {"user_id": "alice"}
+    assert event["metadata"]["gen_ai.user"] == "bob"
+
+
+def test_token_detail_keys_are_kept_in_metadata() -> None:
+    event = child_event(
+        {**LLM, "llm.token_count.prompt": 10, "llm.token_count.prompt_details.cache_read": 4}
+    )
+    assert event["metadata"]["prompt_tokens"] == 10
+    assert event["metadata"]["llm.token_count.prompt_details.cache_read"] == 4
