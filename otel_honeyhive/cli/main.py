@@ -84,7 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'unknown')")
     _add_db(serve)
     serve.add_argument("--spool-dir", type=Path, metavar="DIR",
-                       help="durable spool directory (else $HH_SPOOL_DIR)")
+                       help="durable spool: held spans are journaled and events for a remote output queued on "
+                       "disk before a request is acknowledged (else $HH_SPOOL_DIR)")
+    serve.add_argument("--spool-max-bytes", type=_positive_int, default=1024 * 1024 * 1024, metavar="N",
+                       help="cap of the spool; past it requests get 503 with Retry-After (default: 1 GiB)")
+    serve.add_argument("--hold-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="how long spans wait for their trace's root before being shipped in parts "
+                       "(default: 30)")
+    serve.add_argument("--max-held-spans", type=_positive_int, default=100_000, metavar="N",
+                       help="memory cap on held spans; the oldest traces are shipped first (default: 100000)")
     serve.add_argument("--auth-token", metavar="TOKEN",
                        help=f"require 'Authorization: Bearer TOKEN' on every request but /healthz "
                        f"(else ${AUTH_TOKEN_ENV})")
@@ -116,17 +124,15 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host, http_port=args.http_port, grpc_port=args.grpc_port, db_path=args.db,
             spool_dir=args.spool_dir, auth_token=args.auth_token, max_body_bytes=args.max_body_bytes,
             api_key=args.api_key, server_url=args.server_url, project=args.project, source=args.source,
+            hold_timeout=args.hold_timeout, max_held_spans=args.max_held_spans,
+            spool_max_bytes=args.spool_max_bytes,
         )
     except ValueError as exc:
         print(f"{PROG} serve: {exc}", file=sys.stderr)
         return 2
-    if config.http_port == 0:
-        print(f"{PROG} serve: nothing to serve: --http-port is 0 and the gRPC receiver is not available yet",
-              file=sys.stderr)
+    if config.http_port == 0 and config.grpc_port == 0:
+        print(f"{PROG} serve: nothing to serve: --http-port and --grpc-port are both 0", file=sys.stderr)
         return 2
-    if config.spool_dir is not None:
-        print(f"{PROG} serve: warning: --spool-dir/HH_SPOOL_DIR is not used yet; requests are acknowledged "
-              "once the output has them", file=sys.stderr)
     from otel_honeyhive.server.run import serve
 
     return serve(config)

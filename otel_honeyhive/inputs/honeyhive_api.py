@@ -63,7 +63,7 @@ class HoneyHiveApi:
         status, headers = failure_status(result, remote=self.ctx.remote, not_found=not_found)
         if status >= 500:
             logger.warning("%s %s: output %s did not deliver (answered %s): %s", request.method,
-                           request.url.path, self.ctx.output.name, status, result.detail)
+                           request.url.path, self.ctx.sink.output_name, status, result.detail)
         return error_response(status, result.detail or result.outcome.value, headers)
 
     async def events(self, request: Request) -> Response:
@@ -121,7 +121,7 @@ def _refusing_bad_requests(endpoint: Endpoint) -> Endpoint:
 
 
 def honeyhive_api_routes(ctx: ApiContext) -> list[BaseRoute]:
-    """The routes of the HoneyHive-compatible API, writing to `ctx.output`."""
+    """The routes of the HoneyHive-compatible API, handing events to `ctx.sink`."""
     api = HoneyHiveApi(ctx)
     return [
         Route("/events", _refusing_bad_requests(api.events), methods=["POST", "PUT"]),

@@ -11,9 +11,9 @@ import logging
 import math
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +21,8 @@ from starlette.requests import ClientDisconnect, Request
 
 from otel_honeyhive.events import Event
 from otel_honeyhive.inputs.event_validation import EventDefaults
-from otel_honeyhive.outputs.base import Outcome, Output, SendResult, Update
+from otel_honeyhive.outputs.base import Outcome, SendResult, Update
+from otel_honeyhive.spans.view import SpanView
 
 logger = logging.getLogger("otel_honeyhive.server")
 
@@ -29,11 +30,24 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 _DEFAULT_RETRY_AFTER = 5.0
 
 
+class Sink(Protocol):
+    """Where inputs hand what they received (the server's `Intake`): blocking calls, run off the event loop."""
+
+    @property
+    def output_name(self) -> str: ...
+
+    def accept_events(self, events: list[Event]) -> SendResult: ...
+
+    def accept_update(self, update: Update) -> SendResult: ...
+
+    def accept_spans(self, spans: Sequence[SpanView]) -> SendResult: ...
+
+
 @dataclass
 class ApiContext:
-    """What the server hands every input: where events go, and the request-level policy."""
+    """What the server hands every input: where data goes, and the request-level policy."""
 
-    output: Output
+    sink: Sink
     max_body_bytes: int
     """Largest request body accepted, after decompression."""
     defaults: EventDefaults = field(default_factory=EventDefaults)
@@ -43,18 +57,21 @@ class ApiContext:
     """Set at shutdown: interrupts an output's backoff so a request never holds shutdown up."""
 
     async def send(self, events: list[Event]) -> SendResult:
-        """Hand events to the output from a worker thread (outputs block: SQLite, HTTP with retries)."""
-        return await run_in_threadpool(self._guarded, self.output.send, events)
+        """Hand events on from a worker thread (outputs block: SQLite, fsync, HTTP with retries)."""
+        return await run_in_threadpool(self._guarded, self.sink.accept_events, events)
 
     async def update(self, update: Update) -> SendResult:
-        return await run_in_threadpool(self._guarded, self.output.update, update)
+        return await run_in_threadpool(self._guarded, self.sink.accept_update, update)
 
-    def _guarded(self, call: Callable[..., SendResult], arg: object) -> SendResult:
+    async def spans(self, spans: Sequence[SpanView]) -> SendResult:
+        return await run_in_threadpool(self._guarded, self.sink.accept_spans, spans)
+
+    def _guarded(self, call: Callable[[Any], SendResult], arg: object) -> SendResult:
         try:
-            return call(arg, stop=self.stop)
+            return call(arg)
         except Exception as exc:  # an output must not raise; if one does, the client may retry
-            logger.exception("output %s raised", self.output.name)
-            return SendResult(Outcome.RETRY_LATER, f"output {self.output.name} failed: {type(exc).__name__}")
+            logger.exception("output %s raised", self.sink.output_name)
+            return SendResult(Outcome.RETRY_LATER, f"output {self.sink.output_name} failed: {type(exc).__name__}")
 
 
 class BodyError(Exception):

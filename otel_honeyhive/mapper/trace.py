@@ -118,7 +118,8 @@ class TraceMapper:
             if span.parent_span_id == 0:
                 memory.root_span_id = span.span_id
                 memory.root_event_id = event_id
-            shipped_children = memory.dangling.pop(span.span_id, None)
+            # Kept, not popped: mapping the same spans again (a retried hand-off) gives the same events.
+            shipped_children = memory.dangling.get(span.span_id)
             if shipped_children is None:
                 continue
             derived = event_id_for_span(trace_id, span.span_id)
@@ -128,7 +129,7 @@ class TraceMapper:
                 # Children shipped before this span point at its derived id: emit that event too, under it.
                 twin = self._event(span, self.ruleset.classify(span.attributes, True), session_id, derived,
                                    event_id)
-                twin["children_ids"] = shipped_children
+                twin["children_ids"] = list(shipped_children)
                 twins.append(twin)
                 event["children_ids"].append(derived)
         events.sort(key=lambda e: e["event_type"] != "session")  # stable: parents stay before children

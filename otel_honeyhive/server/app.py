@@ -1,8 +1,8 @@
 """The bridge server's ASGI app: one route list composed from every input, in front of one output.
 
-Inputs are route providers (`ApiContext -> routes`), so the OTLP receiver (`POST /v1/traces`, a later
-issue) joins by adding itself to `ROUTE_PROVIDERS`. The app does not own the output: whoever opened it
-(`run.serve`) closes it once the server has stopped, after the last request is done with it.
+Inputs are route providers (`ApiContext -> routes`): the HoneyHive-compatible API and OTLP/HTTP
+(`POST /v1/traces`). They hand what they receive to a `Sink` (the server's `Intake`). The app owns neither:
+whoever built them (`run.serve`) closes them once the server has stopped, after the last request.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from starlette.routing import BaseRoute, Route
 
 from otel_honeyhive.inputs.event_validation import EventDefaults
 from otel_honeyhive.inputs.honeyhive_api import error_response, honeyhive_api_routes, json_response
-from otel_honeyhive.inputs.http_common import ApiContext
+from otel_honeyhive.inputs.http_common import ApiContext, Sink
+from otel_honeyhive.inputs.otlp.http import otlp_http_routes
 from otel_honeyhive.outputs.base import Output
 from otel_honeyhive.server.auth import BearerTokenAuth
 from otel_honeyhive.server.config import ServerConfig
 
 RouteProvider = Callable[[ApiContext], Sequence[BaseRoute]]
-ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (honeyhive_api_routes,)
+ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (honeyhive_api_routes, otlp_http_routes)
 
 
 def open_output(config: ServerConfig) -> Output:
@@ -74,15 +75,15 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 def build_app(
     config: ServerConfig,
-    output: Output,
+    sink: Sink,
     *,
     stop: threading.Event | None = None,
     providers: Sequence[RouteProvider] = ROUTE_PROVIDERS,
 ) -> Starlette:
-    """The app serving every input into `output`. `stop` is set when the app shuts down (and may be set
+    """The app serving every input into `sink`. `stop` is set when the app shuts down (and may be set
     earlier, on a signal) to cut short any output backoff a request is waiting in."""
     ctx = ApiContext(
-        output=output,
+        sink=sink,
         defaults=EventDefaults(source=config.event_source, project=config.project),
         max_body_bytes=config.max_body_bytes,
         remote=config.honeyhive is not None,

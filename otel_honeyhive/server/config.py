@@ -27,7 +27,7 @@ class ServerConfig:
     http_port: int = DEFAULT_HTTP_PORT
     """0: no HTTP listener."""
     grpc_port: int = DEFAULT_GRPC_PORT
-    """0: no gRPC listener. Accepted and kept; the gRPC receiver arrives in a later issue."""
+    """0: no gRPC listener."""
     db_path: Path = DEFAULT_DB
     spool_dir: Path | None = None
     auth_token: Secret | None = None
@@ -38,6 +38,11 @@ class ServerConfig:
     """`project` for events that arrive without one."""
     honeyhive: HoneyHiveSettings | None = None
     """Where to forward events; None (no API key) keeps them in the local store at `db_path`."""
+    hold_timeout: float = 30.0
+    """Seconds spans are held waiting for their trace's root before being shipped in parts."""
+    max_held_spans: int = 100_000
+    spool_max_bytes: int = 1024 * 1024 * 1024
+    """Cap of the delivery spool and of the held-span journal (each); past it requests get 503 + Retry-After."""
 
     def __repr__(self) -> str:
         token = "set" if self.auth_token else "unset"
@@ -61,6 +66,9 @@ class ServerConfig:
         server_url: str | None = None,
         project: str | None = None,
         source: str | None = None,
+        hold_timeout: float = 30.0,
+        max_held_spans: int = 100_000,
+        spool_max_bytes: int = 1024 * 1024 * 1024,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
         """Flags win over environment variables: `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`,
@@ -71,6 +79,12 @@ class ServerConfig:
                 raise ValueError(f"{name} must be between 0 (off) and 65535, got {port}")
         if max_body_bytes < 1:
             raise ValueError(f"--max-body-bytes must be at least 1, got {max_body_bytes}")
+        if not hold_timeout >= 0:
+            raise ValueError(f"--hold-timeout must be >= 0 seconds, got {hold_timeout}")
+        if max_held_spans < 1:
+            raise ValueError(f"--max-held-spans must be at least 1, got {max_held_spans}")
+        if spool_max_bytes < 1024:
+            raise ValueError(f"--spool-max-bytes must be at least 1024, got {spool_max_bytes}")
         settings = HoneyHiveSettings.resolve(
             environ=env, source_label="otel-honeyhive serve",
             api_key=api_key, server_url=server_url, project=project, source=source,
@@ -87,4 +101,7 @@ class ServerConfig:
             event_source=source or env.get("HH_SOURCE") or "unknown",
             project=settings.project,
             honeyhive=settings if settings.api_key else None,
+            hold_timeout=hold_timeout,
+            max_held_spans=max_held_spans,
+            spool_max_bytes=spool_max_bytes,
         )

@@ -1,8 +1,10 @@
-"""Running the bridge server under uvicorn until SIGTERM/SIGINT, then closing the output.
+"""Running the bridge server (uvicorn for HTTP, grpcio for gRPC) until SIGTERM/SIGINT.
 
-Shutdown order: a signal stops new connections and cuts output backoffs short (so no request waits out a
-retry deadline), in-flight requests get `GRACEFUL_SHUTDOWN_SECONDS` to finish, and only then is the output
-closed (for the store: the last transaction is committed and the WAL checkpointed). A graceful stop exits 0.
+Shutdown order: a signal stops intake and cuts output backoffs short (so no request waits out a retry
+deadline), in-flight requests get `GRACEFUL_SHUTDOWN_SECONDS` to finish, the intake ships what it can within
+`SHUTDOWN_FLUSH_SECONDS` (held spans are journaled when a spool is configured, and queued events stay spooled),
+and only then is the output closed (for the store: the last transaction committed, the WAL checkpointed).
+A graceful stop exits 0.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ import uvicorn
 from otel_honeyhive.outputs.base import Output
 from otel_honeyhive.server.app import build_app, describe_output, open_output
 from otel_honeyhive.server.config import ServerConfig
+from otel_honeyhive.server.intake import Intake
+from otel_honeyhive.shipping.spool import SpoolError
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+SHUTDOWN_FLUSH_SECONDS = 5.0
+"""How long shutdown may spend delivering what is held or queued; the rest stays in the spool."""
 MAX_CONCURRENCY = 64
 """Connections plus in-flight requests before uvicorn answers 503: bounds memory to about this many
 request bodies (each at most --max-body-bytes)."""
@@ -30,18 +36,19 @@ request bodies (each at most --max-body-bytes)."""
 class _Server(uvicorn.Server):
     """uvicorn, plus: one ready line once the socket is bound, and the stop event set on the first signal."""
 
-    def __init__(self, config: uvicorn.Config, stop: threading.Event, where: str) -> None:
+    def __init__(self, config: uvicorn.Config, stop: threading.Event, where: str, also: list[str]) -> None:
         super().__init__(config)
         self._stop = stop
         self._where = where
+        self._also = also
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self.started:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
-            print(f"otel-honeyhive serve: HTTP on http://{shown}:{port} ({self._where})", file=sys.stderr,
-                  flush=True)
+            listening = ", ".join([f"HTTP on http://{shown}:{port}", *self._also])
+            print(f"otel-honeyhive serve: {listening} ({self._where})", file=sys.stderr, flush=True)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._stop.set()
@@ -52,38 +59,109 @@ def _ignore(sig: int, frame: FrameType | None) -> None:
     """uvicorn re-raises the signal it shut down for; after a graceful stop there is nothing left to do."""
 
 
+def build_intake(config: ServerConfig, output: Output, stop: threading.Event) -> Intake:
+    """Assembly and mapping as the exporter does them; delivery through the spool when the output is remote
+    and a spool directory is given; held spans journaled whenever a spool directory is given."""
+    from otel_honeyhive.mapper.trace import TraceMapper
+    from otel_honeyhive.shipping.delivery import Delivery
+    from otel_honeyhive.shipping.journal import Journal
+    from otel_honeyhive.shipping.retry import RetryPolicy
+    from otel_honeyhive.spans.assembly import TraceAssembler
+
+    remote = config.honeyhive is not None
+    policy = RetryPolicy(deadline=config.honeyhive.timeout) if config.honeyhive else RetryPolicy()
+    spool = config.spool_dir
+    delivery = (
+        Delivery.spooled(output, spool / "outbox", policy, config.spool_max_bytes)
+        if spool is not None and remote
+        else Delivery.direct(output, policy)
+    )
+    try:
+        journal = Journal(spool / "held", config.spool_max_bytes) if spool is not None else None
+    except BaseException:
+        delivery.close(1.0)
+        raise
+    source = config.honeyhive.source if config.honeyhive else config.event_source
+    mapper = TraceMapper(project=config.project, source=source)
+    assembler = TraceAssembler(hold_seconds=config.hold_timeout, max_spans=config.max_held_spans)
+    return Intake(delivery, mapper, assembler, journal=journal, stop=stop)
+
+
 def serve(config: ServerConfig) -> int:
     """Serve until told to stop; the process exit status."""
     logging.basicConfig(level=logging.WARNING, format="otel-honeyhive serve: %(levelname)s %(message)s")
+    stop = threading.Event()
     try:
         output: Output = open_output(config)
     except (OSError, sqlite3.Error, RuntimeError, ImportError) as exc:
         where = describe_output(config)
         print(f"otel-honeyhive serve: cannot open the output ({where}): {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    app = build_app(config, output, stop=stop)
-    uv_config = uvicorn.Config(
-        app,
-        host=config.host,
-        port=config.http_port,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        lifespan="on",
-        limit_concurrency=MAX_CONCURRENCY,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
-    server = _Server(uv_config, stop, describe_output(config))
-    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()
-    except SystemExit as exc:  # uvicorn exits this way when it cannot start (e.g. the port is taken)
-        return exc.code if isinstance(exc.code, int) else 1
+        intake = build_intake(config, output, stop)
+    except SpoolError as exc:
+        output.close()
+        print(f"otel-honeyhive serve: cannot use the spool: {exc}", file=sys.stderr)
+        return 1
+    intake.start()
+    grpc_server = None
+    listening: list[str] = []
+    try:
+        if config.grpc_port:
+            from otel_honeyhive.inputs.otlp.grpc import start_grpc_server
+
+            grpc_server, port = start_grpc_server(
+                intake, config.host, config.grpc_port, max_message_bytes=config.max_body_bytes,
+                auth_token=config.auth_token,
+            )
+            listening.append(f"gRPC on {_shown(config.host)}:{port}")
+        if not config.http_port:
+            print(f"otel-honeyhive serve: {', '.join(listening)} ({describe_output(config)})", file=sys.stderr,
+                  flush=True)
+            return _wait_for_signal(stop)
+        app = build_app(config, intake, stop=stop)
+        uv_config = uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.http_port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+            lifespan="on",
+            limit_concurrency=MAX_CONCURRENCY,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+        server = _Server(uv_config, stop, describe_output(config), listening)
+        previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run()
+        except SystemExit as exc:  # uvicorn exits this way when it cannot start (e.g. the port is taken)
+            return exc.code if isinstance(exc.code, int) else 1
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0 if server.started else 1
+    except OSError as exc:
+        print(f"otel-honeyhive serve: {exc}", file=sys.stderr)
+        return 1
     finally:
         stop.set()
-        output.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0 if server.started else 1
+        if grpc_server is not None:
+            grpc_server.stop(grace=GRACEFUL_SHUTDOWN_SECONDS / 2).wait()
+        intake.close(SHUTDOWN_FLUSH_SECONDS)  # closes delivery and output; what cannot ship stays spooled
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _wait_for_signal(stop: threading.Event) -> int:
+    def handle(sig: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handle)
+    while not stop.wait(1.0):
+        pass
+    return 0

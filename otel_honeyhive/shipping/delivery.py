@@ -31,6 +31,7 @@ from otel_honeyhive.shipping.shipper import ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import (
     DEFAULT_MAX_BYTES,
     RecordEncodeError,
+    RecordTooLargeError,
     Spool,
     SpoolError,
     SpoolFullError,
@@ -130,6 +131,14 @@ class Delivery:
             return DELIVERED
         return self._submit(SpoolRecord.of_events(events), stop)
 
+    def backpressure(self) -> SendResult | None:
+        """RETRY_LATER (with a hint) while the spool is full, so intake can refuse before accepting anything;
+        None when there is room (direct delivery never pushes back here)."""
+        spool = self._spool
+        if spool is None or spool.pending_bytes < spool.max_bytes:
+            return None
+        return SendResult(Outcome.RETRY_LATER, f"spool {spool.directory} is full", spool.full_retry_after)
+
     def submit_update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
         return self._submit(SpoolRecord.of_update(update), stop)
 
@@ -162,6 +171,14 @@ class Delivery:
     def _put(self, spool: Spool, record: SpoolRecord) -> SendResult:
         try:
             spool.put(record)
+        except RecordTooLargeError as exc:
+            if record.kind == "events" and len(record.events) > 1:
+                # Too large for the spool as one record, not as events: queue it in halves, in order.
+                half = len(record.events) // 2
+                first = self._put(spool, SpoolRecord.of_events(record.events[:half]))
+                return first if not first.ok else self._put(spool, SpoolRecord.of_events(record.events[half:]))
+            self._log_once(f"data not accepted: {exc}")
+            return SendResult(Outcome.REJECTED, str(exc))
         except SpoolFullError as exc:
             self._log_once(f"{exc}; asking senders to retry in {exc.retry_after:g}s", level=logging.WARNING)
             return SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after)

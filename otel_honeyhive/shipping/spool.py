@@ -34,8 +34,9 @@ A record file is a 16-byte header followed by an orjson payload::
     offset 8   4 bytes  payload length, big-endian unsigned
     offset 12  4 bytes  crc32 of the payload, big-endian unsigned
 
-and the payload is one JSON object: `{"kind": "events", "events": [...]}` or
-`{"kind": "update", "event_id": "...", "fields": {...}}`. Records hold events only, never credentials.
+and the payload is one JSON object: `{"kind": "events", "events": [...]}`,
+`{"kind": "update", "event_id": "...", "fields": {...}}`, or (the held-span journal, shipping/journal.py)
+`{"kind": "spans", "spans": <spans/codec.py document>}`. Records hold events only, never credentials.
 Files are created 0600 in a 0700 directory: events may carry prompts and outputs. `max_bytes` caps the
 pending records only; `dead/` and `corrupt/` are not counted (nor pruned: they are for a human to handle).
 """
@@ -63,6 +64,8 @@ import orjson
 
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import Update
+from otel_honeyhive.spans.codec import CodecError, decode_views, encode_views
+from otel_honeyhive.spans.view import SpanView
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,10 @@ class SpoolFullError(SpoolError):
         self.max_bytes = max_bytes
 
 
+class RecordTooLargeError(SpoolError):
+    """One record larger than the whole spool: waiting cannot help, splitting can."""
+
+
 class CorruptRecordError(SpoolError):
     """A record failed its header, checksum or schema check (a torn write, a disk fault, a stray file)."""
 
@@ -120,11 +127,13 @@ def _fallback(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class SpoolRecord:
-    """One queued operation: a batch of events to send, or one `PUT /events` update."""
+    """One queued operation: a batch of events to send, one `PUT /events` update, or (in the held-span
+    journal) the spans of one accepted request."""
 
-    kind: Literal["events", "update"]
+    kind: Literal["events", "update", "spans"]
     events: list[Event] = field(default_factory=list)
     update: Update | None = None
+    spans: list[SpanView] = field(default_factory=list)
 
     @classmethod
     def of_events(cls, events: Sequence[Event]) -> SpoolRecord:
@@ -134,9 +143,19 @@ class SpoolRecord:
     def of_update(cls, update: Update) -> SpoolRecord:
         return cls("update", update=update)
 
+    @classmethod
+    def of_spans(cls, spans: Sequence[SpanView]) -> SpoolRecord:
+        return cls("spans", spans=list(spans))
+
     def encode(self) -> bytes:
         """Header + payload, ready to write; raises `RecordEncodeError` for values JSON cannot carry."""
         body: dict[str, Any]
+        if self.kind == "spans":
+            try:
+                payload = b'{"kind":"spans","spans":' + encode_views(self.spans) + b"}"
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                raise RecordEncodeError(f"cannot encode spans record: {exc}") from None
+            return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
         if self.kind == "events":
             body = {"kind": "events", "events": self.events}
         elif self.kind == "update" and self.update is not None:
@@ -181,6 +200,11 @@ class SpoolRecord:
             if not isinstance(event_id, str) or not isinstance(fields, dict):
                 raise CorruptRecordError("update record without event_id and fields")
             return cls("update", update=Update(event_id, fields))
+        if kind == "spans":
+            try:  # replay only (after a restart): re-serialising the parsed part costs nothing that matters
+                return cls("spans", spans=decode_views(orjson.dumps(body.get("spans"))))
+            except CodecError as exc:
+                raise CorruptRecordError(str(exc)) from None
         raise CorruptRecordError(f"unknown record kind {kind!r}")
 
     @property
@@ -326,6 +350,11 @@ class Spool:
         return self._dir
 
     @property
+    def full_retry_after(self) -> float:
+        """The wait suggested to producers while the spool is full."""
+        return self._full_retry_after
+
+    @property
     def max_bytes(self) -> int:
         return self._max_bytes
 
@@ -377,7 +406,7 @@ class Spool:
         with self._lock:
             self._check_usable()
             if size > self._max_bytes:
-                raise SpoolError(
+                raise RecordTooLargeError(
                     f"a record of {size} bytes is larger than the whole spool {self._dir} "
                     f"(max_bytes={self._max_bytes}); split the batch or raise the cap"
                 )

@@ -82,6 +82,19 @@ class TraceAssembler:
                 self.stats.released_for_memory += 1
         return ready
 
+    def hold_again(self, traces: list[Trace], retry_in: float) -> None:
+        """Put released spans back (their hand-off failed): released again by `expired()` in `retry_in` s."""
+        now = self._clock() - self.hold_seconds + retry_in
+        with self._lock:
+            for trace in traces:
+                if not trace:
+                    continue
+                held = self._held.get(trace[0].trace_id)
+                if held is None:
+                    held = self._held[trace[0].trace_id] = _Held([], now)
+                held.spans.extend(trace)
+                self._count += len(trace)
+
     def expired(self) -> list[Trace]:
         """Traces held longer than `hold_seconds`: released in part, their root still to come."""
         ready: list[Trace] = []

@@ -35,6 +35,12 @@ class RunningServer:
     db_path: Path
     proc: subprocess.Popen[bytes]
     stderr_path: Path
+    grpc_port: int = 0
+    """The OTLP/gRPC port, when the server was started with `grpc=True`."""
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
@@ -74,8 +80,11 @@ def serve_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "otel_honeyhive.cli", "serve", *args]
 
 
-def _start(tmp_path: Path, args: tuple[str, ...], env: Mapping[str, str] | None) -> RunningServer | None:
+def _start(
+    tmp_path: Path, args: tuple[str, ...], env: Mapping[str, str] | None, grpc: bool = False
+) -> RunningServer | None:
     port = free_port()
+    grpc_port = free_port() if grpc else 0
     db_path = tmp_path / "otel-honeyhive.db"
     if "--db" in args:
         db_path = Path(args[args.index("--db") + 1])
@@ -86,14 +95,14 @@ def _start(tmp_path: Path, args: tuple[str, ...], env: Mapping[str, str] | None)
     stderr_path = tmp_path / f"server-{port}.stderr"
     with stderr_path.open("wb") as stderr:
         proc = subprocess.Popen(
-            serve_command("--http-port", str(port), "--grpc-port", "0", *args),
+            serve_command("--http-port", str(port), "--grpc-port", str(grpc_port), *args),
             stdout=subprocess.DEVNULL, stderr=stderr, env=full_env, cwd=tmp_path,
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", port, db_path, proc, stderr_path)
+    server = RunningServer(f"http://127.0.0.1:{port}", port, db_path, proc, stderr_path, grpc_port)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            if "address already in use" in server.stderr():
+            if "address already in use" in server.stderr() or "cannot bind" in server.stderr():
                 return None  # lost the port to another process between picking and binding: pick again
             raise AssertionError(f"server exited with {proc.returncode} before ready:\n{server.stderr()}")
         if server.healthy():
@@ -103,18 +112,24 @@ def _start(tmp_path: Path, args: tuple[str, ...], env: Mapping[str, str] | None)
     raise AssertionError(f"server not ready within {READY_TIMEOUT}s:\n{server.stderr()}")
 
 
+def start_server(
+    tmp_path: Path, *extra_args: str, env: Mapping[str, str] | None = None, grpc: bool = False
+) -> RunningServer:
+    """Start the server and wait until it is ready; the caller stops it (for crash tests: with SIGKILL)."""
+    for _ in range(3):
+        server = _start(tmp_path, extra_args, env, grpc)
+        if server is not None:
+            return server
+    raise AssertionError("could not bind a free loopback port in 3 tries")
+
+
 @contextmanager
 def run_server(
-    tmp_path: Path, *extra_args: str, env: Mapping[str, str] | None = None
+    tmp_path: Path, *extra_args: str, env: Mapping[str, str] | None = None, grpc: bool = False
 ) -> Iterator[RunningServer]:
     """Start `otel-honeyhive serve` with `extra_args` (the store defaults to `tmp_path/otel-honeyhive.db`),
     wait for `/healthz`, yield it, then stop it with SIGTERM and check it exited cleanly."""
-    for _ in range(3):
-        server = _start(tmp_path, extra_args, env)
-        if server is not None:
-            break
-    else:
-        raise AssertionError("could not bind a free loopback port in 3 tries")
+    server = start_server(tmp_path, *extra_args, env=env, grpc=grpc)
     try:
         yield server
     finally:

@@ -1,0 +1,151 @@
+"""Where every server input hands its data: spans are assembled by trace and mapped, events go to delivery.
+
+The same trace assembly and mapping as the in-process exporter (spans/assembly.py, mapper/trace.py), so for the
+same spans the receiver and the exporter produce identical events however the client batched them.
+
+Durability: with a journal (`--spool-dir`), spans held waiting for their trace's root are written to disk
+before the request is acknowledged, and removed only once the events they became are durably handed on; after
+a crash they are replayed into the assembler. Without one, held spans live in memory (see the README's
+Guarantees).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.mapper.trace import TraceMapper
+from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.shipping.delivery import Delivery
+from otel_honeyhive.shipping.journal import Journal
+from otel_honeyhive.spans.assembly import Trace, TraceAssembler
+from otel_honeyhive.spans.view import SpanView
+
+logger = logging.getLogger("otel_honeyhive.server")
+
+RETRY_HELD_SECONDS = 2.0
+"""How soon journaled spans whose hand-off failed (a full outbox) are tried again."""
+
+
+@dataclass
+class IntakeStats:
+    spans_received: int = 0
+    spans_rejected: int = 0
+    events_received: int = 0
+    events_mapped: int = 0
+
+
+class Intake:
+    """Thread-safe; shared by the OTLP/HTTP, OTLP/gRPC and HoneyHive-compatible inputs."""
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        mapper: TraceMapper,
+        assembler: TraceAssembler,
+        *,
+        journal: Journal | None = None,
+        stop: threading.Event | None = None,
+        reap_interval: float = 0.5,
+    ) -> None:
+        self.delivery = delivery
+        self.mapper = mapper
+        self.assembler = assembler
+        self.journal = journal
+        self.stop = stop or threading.Event()
+        self.stats = IntakeStats()
+        self._map_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, args=(reap_interval,), name="intake-hold", daemon=True)
+
+    @property
+    def output_name(self) -> str:
+        return self.delivery.output.name
+
+    def start(self) -> None:
+        """Replay spans journaled by a previous run, then start releasing traces that outlive the hold."""
+        if self.journal is not None:
+            for views in self.journal.replay():
+                self._release(self.assembler.add(views))
+        self._reaper.start()
+
+    # -- inputs -----------------------------------------------------------------------------------------------
+
+    def accept_spans(self, views: Sequence[SpanView]) -> SendResult:
+        """Take decoded spans. With a journal, DELIVERED means they are on disk (whatever happens next);
+        without one, that their released traces were delivered and the rest are held in memory."""
+        self.stats.spans_received += len(views)
+        if not views:
+            return DELIVERED
+        full = self.delivery.backpressure()
+        if full is not None:
+            return full  # refuse before accepting anything: the client keeps the data and retries
+        if self.journal is not None:
+            written = self.journal.write(views)
+            if not written.ok:
+                return written  # full or unusable: refuse before accepting anything
+            self._release(self.assembler.add(views))
+            return DELIVERED
+        return self._release(self.assembler.add(views))
+
+    def accept_events(self, events: list[Event]) -> SendResult:
+        self.stats.events_received += len(events)
+        return self.delivery.submit_events(events, stop=self.stop)
+
+    def accept_update(self, update: Update) -> SendResult:
+        return self.delivery.submit_update(update, stop=self.stop)
+
+    # -- mapping and hand-off ---------------------------------------------------------------------------------
+
+    def _release(self, traces: list[Trace]) -> SendResult:
+        """Map released traces and hand their events on. With a journal, spans whose events were handed on are
+        forgotten by it, and a failed hand-off puts the spans back to be tried when the hold passes again."""
+        if not traces:
+            return DELIVERED
+        with self._map_lock:
+            events = [e for trace in traces for e in self.mapper.map_trace(trace)]
+        self.stats.events_mapped += len(events)
+        result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
+        if self.journal is None:
+            if not result.ok:
+                logger.warning("%d spans not delivered: %s", sum(len(t) for t in traces), result.detail)
+            return result
+        if result.ok:
+            self.journal.released(traces)
+        elif result.outcome is Outcome.RETRY_LATER and len(traces) > 1:
+            # The outbox has less room than the whole batch needs: hand on what fits, trace by trace.
+            for trace in traces:
+                self._release([trace])
+        elif result.outcome is Outcome.RETRY_LATER:
+            self.assembler.hold_again(traces, retry_in=min(self.assembler.hold_seconds, RETRY_HELD_SECONDS))
+        else:
+            logger.error("%d spans refused for good: %s", sum(len(t) for t in traces), result.detail)
+            self.journal.released(traces)
+        return result
+
+    def _reap(self, interval: float) -> None:
+        while not self._closed.wait(interval):
+            try:
+                self._release(self.assembler.expired())
+            except Exception:
+                logger.exception("releasing held traces failed")
+
+    def flush(self, timeout: float) -> bool:
+        """Map and hand on everything held (a trace still missing its root is shipped in parts)."""
+        result = self._release(self.assembler.drain())
+        return self.delivery.flush(timeout) and result.ok
+
+    def close(self, timeout: float) -> None:
+        """Graceful shutdown: stop releasing, flush what can be flushed within `timeout`, keep the rest on disk."""
+        self._closed.set()
+        if self._reaper.is_alive():
+            self._reaper.join(timeout=2)
+        if self.journal is None:
+            self._release(self.assembler.drain())  # in memory only: shipping it now is the best that can be done
+        self.delivery.flush(timeout)  # a spooled delivery keeps on disk what it cannot ship in time
+        self.delivery.close(timeout)
+        if self.journal is not None:
+            self.journal.close()

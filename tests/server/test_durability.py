@@ -1,0 +1,189 @@
+"""The server's spool: acknowledged spans survive `kill -9`, backpressure instead of loss, graceful SIGTERM.
+
+A real `otel-honeyhive serve` forwards to a fake HoneyHive (a real HTTP server in this process) that is down
+(503) or up on cue."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import requests
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_honeyhive import spans_to_events
+from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
+from tests.support.server import RunningServer, free_port, start_server
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+@pytest.fixture
+def honeyhive() -> Iterator[FakeHoneyHive]:
+    with fake_honeyhive() as server:
+        yield server
+
+
+def traces(n: int, children: int = 3, *, seed_name: str = "t") -> list[list[ReadableSpan]]:
+    """n traces of real SDK spans, each as exported (children first, root last)."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests.durability")
+    out: list[list[ReadableSpan]] = []
+    for i in range(n):
+        memory.clear()
+        with tracer.start_as_current_span(f"{seed_name}-{i}") as root:
+            root.set_attribute("traceloop.entity.input", json.dumps({"i": i}))
+            for c in range(children):
+                with tracer.start_as_current_span(f"step-{c}") as span:
+                    span.set_attribute("gen_ai.request.model", "gpt-4o")
+                    span.set_attribute("gen_ai.usage.input_tokens", c)
+                    span.set_attribute("payload", "x" * 500)
+        out.append(list(memory.get_finished_spans()))
+    return out
+
+
+def post(server: RunningServer, spans: Sequence[ReadableSpan]) -> requests.Response:
+    return requests.post(server.url + "/v1/traces", data=encode_spans(spans).SerializeToString(),
+                         headers=PROTOBUF, timeout=30)
+
+
+def bridge(tmp_path: Path, honeyhive: FakeHoneyHive, *extra: str, grpc: bool = False) -> RunningServer:
+    """A bridge forwarding to `honeyhive`, spooling on disk; one delivery try lasts at most 1 s (HH_TIMEOUT),
+    so the shipper notices a recovered HoneyHive within its 16 s backoff cap."""
+    return start_server(
+        tmp_path, "--api-key", "hh-key", "--server-url", honeyhive.url, "--spool-dir", str(tmp_path / "spool"),
+        "--source", "durability", *extra, grpc=grpc, env={"HH_TIMEOUT": "1"},
+    )
+
+
+def delivered_ids(honeyhive: FakeHoneyHive) -> list[str]:
+    return [e["event_id"] for e in honeyhive.events]
+
+
+def wait_until(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_kill_9_loses_no_acknowledged_span(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
+    honeyhive.default = Reply(503)  # HoneyHive is down: everything acknowledged waits on disk
+    complete = traces(20)
+    unfinished = traces(5, seed_name="open")  # their roots arrive only after the restart
+    server = bridge(tmp_path, honeyhive)
+    acknowledged: list[ReadableSpan] = []
+    for spans in complete:
+        assert post(server, spans).status_code == 200
+        acknowledged.extend(spans)
+    for spans in unfinished:
+        children = [s for s in spans if s.parent is not None]
+        assert post(server, children).status_code == 200  # held, journaled, acknowledged
+        acknowledged.extend(children)
+    server.stop(signal.SIGKILL)
+    assert honeyhive.events == []
+
+    honeyhive.default = Reply(200)
+    restarted = bridge(tmp_path, honeyhive)
+    try:
+        roots = [s for spans in unfinished for s in spans if s.parent is None]
+        assert post(restarted, roots).status_code == 200
+        everything = [s for spans in complete + unfinished for s in spans]
+        expected = {e["event_id"] for e in spans_to_events(everything, source="durability")}
+        wait_until(lambda: expected <= set(delivered_ids(honeyhive)))
+    finally:
+        assert restarted.stop() == 0
+    by_id = {e["event_id"]: e for e in honeyhive.events}
+    for event in spans_to_events(everything, source="durability"):
+        assert by_id[event["event_id"]]["parent_id"] == event["parent_id"], "assembled as if nothing happened"
+
+
+def test_a_full_spool_answers_503_with_retry_after_not_loss(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
+    honeyhive.default = Reply(503)
+    server = bridge(tmp_path, honeyhive, "--spool-max-bytes", "60000", grpc=True)
+    try:
+        statuses = []
+        for spans in traces(40):
+            response = post(server, spans)
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                assert response.status_code == 503
+                assert int(response.headers["Retry-After"]) >= 1
+                break
+        assert statuses[0] == 200 and statuses[-1] == 503
+        channel = grpc.insecure_channel(server.grpc_target)
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Export(encode_spans(traces(1)[0]), timeout=10)
+        assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert dict(err.value.trailing_metadata() or ())["retry-after"]
+        channel.close()
+        accepted = statuses.count(200)
+        honeyhive.default = Reply(200)  # HoneyHive recovers: every acknowledged trace arrives
+        wait_until(lambda: len({e["session_id"] for e in honeyhive.events}) >= accepted)
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_stops_quickly_and_keeps_what_it_could_not_ship(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
+    honeyhive.default = Reply(503, {"Retry-After": "60"})
+    server = bridge(tmp_path, honeyhive)
+    sent = traces(5)
+    for spans in sent:
+        assert post(server, spans).status_code == 200
+    started = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 15
+    assert list((tmp_path / "spool" / "outbox").glob("*.rec")), "undelivered batches stay in the spool"
+
+    honeyhive.default = Reply(200)
+    restarted = bridge(tmp_path, honeyhive)
+    try:
+        expected = {e["event_id"] for e in spans_to_events([s for t in sent for s in t], source="durability")}
+        wait_until(lambda: expected <= set(delivered_ids(honeyhive)))
+    finally:
+        assert restarted.stop() == 0
+
+
+def test_a_trace_held_past_the_hold_time_is_shipped_in_parts(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
+    server = bridge(tmp_path, honeyhive, "--hold-timeout", "0.3")
+    try:
+        (spans,) = traces(1, children=2)
+        children = [s for s in spans if s.parent is not None]
+        root = next(s for s in spans if s.parent is None)
+        assert post(server, children).status_code == 200
+        wait_until(lambda: len(honeyhive.events) == 2)
+        assert post(server, [root]).status_code == 200
+        wait_until(lambda: any(e["event_type"] == "session" for e in honeyhive.events))
+        twin = next(e for e in honeyhive.events if e["event_type"] == "chain" and e["event_name"] == root.name)
+        assert all(e["parent_id"] == twin["event_id"] for e in honeyhive.events[:2])
+        assert not list((tmp_path / "spool" / "held").glob("*.rec")), "the journal empties once all is shipped"
+    finally:
+        assert server.stop() == 0
+
+
+def test_an_unusable_spool_directory_is_a_clear_error(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "otel_honeyhive.cli", "serve", "--http-port", str(free_port()), "--grpc-port", "0",
+         "--api-key", "hh-secret-key", "--server-url", honeyhive.url, "--spool-dir", str(blocker / "spool")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 1
+    assert "cannot use the spool" in done.stderr and "not-a-dir" in done.stderr
+    assert "hh-secret-key" not in done.stderr
