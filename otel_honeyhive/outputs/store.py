@@ -49,10 +49,13 @@ CREATE TABLE IF NOT EXISTS events (
     body       BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, start_time);
-CREATE INDEX IF NOT EXISTS events_by_parent ON events (parent_id);
-CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type);
-CREATE INDEX IF NOT EXISTS events_by_start ON events (start_time);
 """
+# One secondary index only: every query goes by event id or by session, and each index is another B-tree
+# insert per event on the receiver's hot path.
+
+PAGE_SIZE = 65536
+"""Event bodies are 1–30 KB (prompts): large pages keep most of them off overflow-page chains (measured
+~2× less CPU per stored event than the 4 KiB default). Applies to new stores only."""
 
 _COLUMNS = (
     "event_id", "session_id", "parent_id", "event_type", "event_name", "source",
@@ -200,6 +203,8 @@ class SQLiteStore:
             if version == 0:
                 raise RuntimeError(f"{self.path} is not an otel-honeyhive event store")
             return
+        if version == 0:
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first table, or it is ignored
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         if version < SCHEMA_VERSION:
