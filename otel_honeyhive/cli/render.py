@@ -113,9 +113,10 @@ def event_label(event: Event) -> Text:
     return label
 
 
-def _start_key(event: Event) -> tuple[bool, float, str]:
+def _start_key(event: Event) -> tuple[bool, float]:
+    """Start-time order; ties (same millisecond) keep the store's order, which is the order spans started."""
     start = _number(event.get("start_time"))
-    return (start is None, start or 0.0, str(event.get("event_id", "")))
+    return (start is None, start or 0.0)
 
 
 def session_tree(session_id: str, events: Sequence[Event]) -> Tree:
