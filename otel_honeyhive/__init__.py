@@ -14,11 +14,13 @@ __version__ = VERSION
 if TYPE_CHECKING:
     from otel_honeyhive.inputs.sdk import HoneyHiveSpanExporter
     from otel_honeyhive.mapper import spans_to_events
+    from otel_honeyhive.mapper.reverse import events_to_spans
     from otel_honeyhive.mapper.rules import Convention, Field, Group, Ruleset
 
 _LAZY = {
     "HoneyHiveSpanExporter": "otel_honeyhive.inputs.sdk",
     "spans_to_events": "otel_honeyhive.mapper",
+    "events_to_spans": "otel_honeyhive.mapper.reverse",
     "Convention": "otel_honeyhive.mapper.rules",
     "Field": "otel_honeyhive.mapper.rules",
     "Group": "otel_honeyhive.mapper.rules",
@@ -37,4 +39,13 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["Convention", "Field", "Group", "HoneyHiveSpanExporter", "Ruleset", "__version__", "spans_to_events"]
+__all__ = [
+    "Convention",
+    "Field",
+    "Group",
+    "HoneyHiveSpanExporter",
+    "Ruleset",
+    "__version__",
+    "events_to_spans",
+    "spans_to_events",
+]

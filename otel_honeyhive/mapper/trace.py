@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_honeyhive.events import Event
+import orjson
+
+from otel_honeyhive.events import BUCKETS, Event
 from otel_honeyhive.mapper.identity import (
     event_id_for_span,
     normalise_uuid,
@@ -21,9 +23,10 @@ from otel_honeyhive.mapper.identity import (
     span_hex,
     trace_hex,
 )
+from otel_honeyhive.mapper.reverse import EVENT_KEY, ORIGIN_KEY
 from otel_honeyhive.mapper.rules import Ruleset
 from otel_honeyhive.mapper.values import jsonable
-from otel_honeyhive.spans.view import SpanView
+from otel_honeyhive.spans.view import STATUS_OK, SpanView
 
 SESSION_KEYS = ("honeyhive.session_id", "honeyhive_session_id")
 PARENT_KEYS = ("honeyhive.parent_id", "honeyhive_parent_id")
@@ -109,6 +112,11 @@ class TraceMapper:
         twins: list[Event] = []
         for span in ordered:
             event_id = event_ids[span.span_id]
+            if span.attributes.get(ORIGIN_KEY) == "event":
+                origin = _origin_event(span)
+                if origin is not None:  # a HoneyHive event carried as a span: it is given back as it was
+                    events.append(origin)
+                    continue
             is_session = span.parent_span_id == 0 and not memory.explicit_session
             has_children = event_id in children or span.span_id in memory.dangling
             event_type = "session" if is_session else self.ruleset.classify(span.attributes, has_children)
@@ -224,6 +232,8 @@ class TraceMapper:
         if span.parent_span_id:
             metadata["parent_span_id"] = span_hex(span.parent_span_id)
         metadata["span_kind"] = span.kind
+        if span.status_code == STATUS_OK:
+            metadata["status_code"] = "OK"  # an explicit OK is information an ERROR-or-not `error` cannot carry
         if span.scope_name:
             metadata["scope_name"] = span.scope_name
             if span.scope_version:
@@ -250,6 +260,34 @@ class TraceMapper:
             prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
             if isinstance(prompt, int) and isinstance(completion, int):
                 metadata["total_tokens"] = prompt + completion
+
+
+_ORIGIN_ATTRIBUTES = (
+    ("event_id", "honeyhive_event_id"),
+    ("session_id", "honeyhive.session_id"),
+    ("event_type", "honeyhive_event_type"),
+)
+
+
+def _origin_event(span: SpanView) -> Event | None:
+    """The event `events_to_spans` made this span from, rebuilt from its HoneyHive attributes alone."""
+    attrs = span.attributes
+    try:
+        rest = orjson.loads(attrs[EVENT_KEY])
+        if not isinstance(rest, dict):
+            return None
+        event: Event = {}
+        for field_name, key in _ORIGIN_ATTRIBUTES:
+            if key in attrs:
+                event[field_name] = attrs[key]
+        event.update(rest)
+        for bucket in BUCKETS:
+            raw = attrs.get(f"honeyhive_{bucket}")
+            if raw is not None:
+                event[bucket] = orjson.loads(raw)
+    except (KeyError, TypeError, orjson.JSONDecodeError):
+        return None  # not a complete event: map it like any other span
+    return event
 
 
 def group_by_trace(spans: Iterable[SpanView]) -> list[list[SpanView]]:

@@ -1,0 +1,221 @@
+"""HoneyHive events → OpenTelemetry spans (the reverse direction), lossless on the way back.
+
+Each event becomes one `ReadableSpan`:
+
+- ids: `metadata.trace_id` / `metadata.span_id` / `metadata.parent_span_id` when present (events this bridge
+  made), else derived from the UUIDs: the trace id is the session id's 128 bits, a span id the low 64 bits of
+  the event id (so every process derives the same ids, and a child finds its parent's span id from `parent_id`);
+- `event_name` → span name; ms times → ns; `error` → an ERROR status with the error as description;
+- attributes that our own mapper reads back exactly (HoneyHive SDK attributes: `honeyhive_event_id`,
+  `honeyhive_event_type`, one JSON attribute per bucket …, plus `honeyhive_event_origin` which tells the mapper the
+  span *is* a HoneyHive event), and, for model events, GenAI semantic-convention attributes so Jaeger, Tempo or
+  Phoenix users see the model, provider, tokens and messages.
+
+`events_to_spans` then `spans_to_events` gives back every event unchanged (property-tested).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from otel_honeyhive._version import VERSION
+from otel_honeyhive.events import BUCKETS
+
+ORIGIN_KEY = "honeyhive_event_origin"
+"""Marks a span made from a HoneyHive event: the mapper then rebuilds the event from its HoneyHive attributes
+alone (the event JSON), adding nothing, so the round trip is the identity."""
+EVENT_KEY = "honeyhive_event"
+"""The event's fields other than its buckets and ids, as JSON (source, project, children_ids, exact times …)."""
+
+SCOPE = InstrumentationScope("otel-honeyhive.reverse", VERSION)
+_KINDS = {k.name.lower(): k for k in SpanKind}
+_ATTRIBUTE_FIELDS = ("event_id", "session_id", "event_type")
+"""Carried as span attributes (`honeyhive_event_id` …); every other non-bucket field travels in `EVENT_KEY`."""
+
+
+def _mapping(container: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = container.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _hex_id(value: Any, digits: int) -> int | None:
+    if isinstance(value, str) and len(value) == digits:
+        try:
+            number = int(value, 16)
+        except ValueError:
+            return None
+        return number or None
+    return None
+
+
+def _uuid_int(value: Any) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value).int
+    except ValueError:
+        return None
+
+
+def trace_id_for(event: Mapping[str, Any]) -> int:
+    metadata = _mapping(event, "metadata")
+    known = _hex_id(metadata.get("trace_id"), 32)
+    if known:
+        return known
+    derived = _uuid_int(event.get("session_id")) or _uuid_int(event.get("event_id"))
+    if not derived:
+        raise ValueError(f"event {event.get('event_id')!r}: no session_id or event_id to derive a trace id from")
+    return derived
+
+
+def span_id_for_event_id(event_id: Any) -> int:
+    number = _uuid_int(event_id)
+    if number is None:
+        raise ValueError(f"event_id {event_id!r} is not a UUID")
+    return (number & 0xFFFF_FFFF_FFFF_FFFF) or 1
+
+
+def _ns(ms: Any) -> int | None:
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms):
+        return None
+    return round(ms * 1_000_000)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _genai(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What OTel backends understand for a model event (the GenAI semantic conventions, current form)."""
+    attrs: dict[str, Any] = {}
+    config = _mapping(event, "config")
+    metadata = _mapping(event, "metadata")
+    inputs = _mapping(event, "inputs")
+    outputs = _mapping(event, "outputs")
+    attrs["gen_ai.operation.name"] = "chat"
+    if isinstance(config.get("model"), str):
+        attrs["gen_ai.request.model"] = config["model"]
+    if isinstance(config.get("provider"), str):
+        attrs["gen_ai.provider.name"] = config["provider"]
+    for source, target in (("prompt_tokens", "gen_ai.usage.input_tokens"),
+                           ("completion_tokens", "gen_ai.usage.output_tokens")):
+        value = metadata.get(source)
+        if isinstance(value, int) and not isinstance(value, bool):
+            attrs[target] = value
+    history = inputs.get("chat_history")
+    if isinstance(history, list):
+        attrs["gen_ai.input.messages"] = _json([_parts(m) for m in history if isinstance(m, Mapping)])
+    if outputs.get("content") is not None or outputs.get("tool_calls"):
+        attrs["gen_ai.output.messages"] = _json([_parts({"role": outputs.get("role", "assistant"), **outputs})])
+    return attrs
+
+
+def _parts(message: Mapping[str, Any]) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    content = message.get("content")
+    if content is not None:
+        parts.append({"type": "text", "content": content if isinstance(content, str) else _json(content)})
+    for call in message.get("tool_calls") or ():
+        if isinstance(call, Mapping):
+            function = _mapping(call, "function")
+            parts.append({"type": "tool_call", "id": call.get("id"), "name": function.get("name"),
+                          "arguments": function.get("arguments")})
+    out: dict[str, Any] = {"role": message.get("role"), "parts": parts}
+    if message.get("finish_reason") is not None:
+        out["finish_reason"] = message["finish_reason"]
+    return out
+
+
+def event_to_span(
+    event: Mapping[str, Any],
+    span_ids: Mapping[str, int],
+    *,
+    resource: Resource,
+) -> ReadableSpan:
+    """One event as a span. `span_ids` maps event ids to span ids for the events of the same batch."""
+    event_id = event.get("event_id")
+    trace_id = trace_id_for(event)
+    span_id = span_ids.get(event_id) if isinstance(event_id, str) else None
+    if span_id is None:
+        span_id = span_id_for_event_id(event_id)
+    metadata = _mapping(event, "metadata")
+    parent_span_id = _hex_id(metadata.get("parent_span_id"), 16)
+    parent_id = event.get("parent_id")
+    if parent_span_id is None and isinstance(parent_id, str):
+        parent_span_id = span_ids.get(parent_id) or span_id_for_event_id(parent_id)
+
+    start = _ns(event.get("start_time")) or 0
+    end = _ns(event.get("end_time"))
+    if end is None:
+        duration = event.get("duration")
+        end = start + (_ns(duration) or 0)
+
+    attributes: dict[str, Any] = {
+        ORIGIN_KEY: "event",
+        "honeyhive_event_id": event_id,
+        "honeyhive_event_type": event.get("event_type"),
+        "honeyhive.session_id": event.get("session_id"),
+    }
+    if isinstance(parent_id, str):
+        attributes["honeyhive.parent_id"] = parent_id
+    rest = {k: v for k, v in event.items() if k not in BUCKETS and k not in _ATTRIBUTE_FIELDS}
+    attributes[EVENT_KEY] = _json(rest)
+    for bucket in BUCKETS:
+        if bucket in event:
+            attributes[f"honeyhive_{bucket}"] = _json(event[bucket])
+    if event.get("event_type") == "model":
+        for key, value in _genai(event).items():
+            attributes.setdefault(key, value)
+    attributes = {k: v for k, v in attributes.items() if v is not None}
+
+    error = event.get("error")
+    if error:
+        status = Status(StatusCode.ERROR, error if isinstance(error, str) else _json(error))
+    else:
+        status = Status(StatusCode.OK) if metadata.get("status_code") == "OK" else Status()
+    kind = _KINDS.get(str(metadata.get("span_kind", "internal")), SpanKind.INTERNAL)
+    parent = (
+        SpanContext(trace_id, parent_span_id, is_remote=False, trace_flags=TraceFlags(1))
+        if parent_span_id
+        else None
+    )
+    return ReadableSpan(
+        name=str(event.get("event_name") or "unknown"),
+        context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(1)),
+        parent=parent,
+        resource=resource,
+        attributes=attributes,
+        kind=kind,
+        status=status,
+        start_time=start,
+        end_time=end,
+        instrumentation_scope=SCOPE,
+    )
+
+
+def events_to_spans(events: Iterable[Mapping[str, Any]], *, resource: Resource | None = None) -> list[ReadableSpan]:
+    """HoneyHive event dicts → `ReadableSpan`s, ready for any SpanExporter (OTLP, console, in-memory).
+
+    Raises ValueError naming the event when one has no usable id."""
+    batch: list[Mapping[str, Any]] = list(events)
+    span_ids: dict[str, int] = {}
+    for event in batch:
+        event_id = event.get("event_id")
+        metadata = _mapping(event, "metadata")
+        known = _hex_id(metadata.get("span_id"), 16)
+        if isinstance(event_id, str):
+            span_ids[event_id] = known or span_id_for_event_id(event_id)
+    res = resource or Resource.create({"service.name": "honeyhive"})
+    return [event_to_span(event, span_ids, resource=res) for event in batch]
+
+
+__all__ = ["EVENT_KEY", "ORIGIN_KEY", "event_to_span", "events_to_spans", "span_id_for_event_id", "trace_id_for"]

@@ -1,0 +1,314 @@
+"""The reverse direction, `events_to_spans`, and both round trips (issue 5).
+
+- event → span → event is the identity on every field of the event;
+- span → event → span keeps trace id, span id, parent, name, times (to the millisecond), status, and every
+  attribute's information.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import StatusCode
+
+from otel_honeyhive import spans_to_events
+from otel_honeyhive.mapper.reverse import events_to_spans, span_id_for_event_id
+
+# -- strategies ---------------------------------------------------------------------------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+buckets = st.dictionaries(st.text(max_size=12), json_values, max_size=5)
+uuids = st.uuids().map(str)
+times = st.integers(min_value=1_500_000_000_000, max_value=2_000_000_000_000)
+
+
+@st.composite
+def event_bodies(draw: st.DrawFn, event_type: str) -> dict[str, Any]:
+    event: dict[str, Any] = {"event_type": event_type}
+    for bucket in ("config", "inputs", "outputs", "metadata", "metrics", "feedback", "user_properties"):
+        if draw(st.booleans()):
+            event[bucket] = draw(buckets)
+    event["inputs"] = event.get("inputs", {})
+    if draw(st.booleans()):
+        event["event_name"] = draw(st.text(min_size=1, max_size=20))
+    if draw(st.booleans()):
+        event["source"] = draw(st.sampled_from(["playground", "production", "sdk-python"]))
+    if draw(st.booleans()):
+        event["project"] = draw(st.text(min_size=1, max_size=10))
+    start = draw(times)
+    if draw(st.booleans()):
+        event["start_time"] = start
+        event["end_time"] = start + draw(st.integers(min_value=0, max_value=10**6))
+        event["duration"] = draw(st.floats(min_value=0, max_value=10**6, allow_nan=False))
+    event["error"] = draw(st.none() | st.text(min_size=1, max_size=20))
+    if event_type == "model" and draw(st.booleans()):
+        event["config"] = {**event.get("config", {}), "model": "gpt-4o", "provider": "openai"}
+        event["inputs"]["chat_history"] = [{"role": "user", "content": draw(st.text(max_size=20))}]
+        event["outputs"] = {"role": "assistant", "content": draw(st.text(max_size=20))}
+        event["metadata"] = {**event.get("metadata", {}), "prompt_tokens": 3, "completion_tokens": 5}
+    return event
+
+
+@st.composite
+def sessions(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A session event and a tree of model/tool/chain events under it, with HoneyHive's own (uuid4) ids."""
+    session_id = draw(uuids)
+    session = {**draw(event_bodies("session")), "session_id": session_id, "event_id": session_id, "parent_id": None}
+    events = [session]
+    for _ in range(draw(st.integers(min_value=0, max_value=6))):
+        parent = draw(st.sampled_from(events))
+        child = {
+            **draw(event_bodies(draw(st.sampled_from(["model", "tool", "chain"])))),
+            "session_id": session_id,
+            "event_id": draw(uuids),
+            "parent_id": parent["event_id"],
+        }
+        events.append(child)
+    if draw(st.booleans()):
+        for event in events:
+            event["children_ids"] = [e["event_id"] for e in events if e.get("parent_id") == event["event_id"]]
+    return events
+
+
+def by_id(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["event_id"]: e for e in events}
+
+
+# -- event → span → event -----------------------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sessions())
+def test_event_to_span_to_event_is_the_identity(events: list[dict[str, Any]]) -> None:
+    back = spans_to_events(events_to_spans(events))
+    assert by_id(back) == by_id(events)
+    assert len(back) == len(events)
+
+
+@settings(max_examples=50, deadline=None)
+@given(sessions())
+def test_spans_made_from_events_have_real_structure(events: list[dict[str, Any]]) -> None:
+    spans = {s.attributes["honeyhive_event_id"]: s for s in events_to_spans(events)}
+    session_id = events[0]["session_id"]
+    for event in events:
+        span = spans[event["event_id"]]
+        assert span.context.trace_id == uuid.UUID(session_id).int, "one trace per session"
+        assert span.context.span_id == span_id_for_event_id(event["event_id"])
+        if event["parent_id"] is None:
+            assert span.parent is None
+        else:
+            assert span.parent is not None
+            assert span.parent.span_id == spans[event["parent_id"]].context.span_id
+        assert span.name == event.get("event_name", "unknown")
+        assert (span.status.status_code is StatusCode.ERROR) == bool(event.get("error"))
+        if "start_time" in event:
+            assert span.start_time == event["start_time"] * 1_000_000
+            assert span.end_time == event["end_time"] * 1_000_000
+
+
+def test_model_events_carry_genai_attributes_for_otel_backends() -> None:
+    (model,) = events_to_spans([DATA_MODEL_EXAMPLES[1]])
+    attrs = model.attributes
+    assert attrs["gen_ai.request.model"] == "gpt-3.5-turbo"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.usage.input_tokens"] == 35 and attrs["gen_ai.usage.output_tokens"] == 23
+    messages = json.loads(attrs["gen_ai.input.messages"])
+    assert messages[1] == {"role": "user", "parts": [{"type": "text", "content": "What is in the context?"}]}
+    output = json.loads(attrs["gen_ai.output.messages"])
+    assert output == [{"role": "assistant", "parts": [{"type": "text", "content": "Hello world"}]}]
+
+
+# The examples of ../shared/honeyhive-api/ (create-event and the events data model), long texts shortened.
+DATA_MODEL_EXAMPLES: list[dict[str, Any]] = [
+    {
+        "source": "evaluation", "project_id": "65e0fc2d6a2eb95f55a92cbc",
+        "session_id": "d22c2b1d-b2cf-4593-b489-bb9ed2841d13", "event_id": "d22c2b1d-b2cf-4593-b489-bb9ed2841d13",
+        "parent_id": None,
+        "children_ids": ["441de3d0-5e73-4351-ad05-5c60886937d1", "7f22137a-6911-4ed3-bc36-110f1dde6b66"],
+        "event_type": "session", "event_name": "Ramp Docs Assistant",
+        "start_time": 1710161932.7, "end_time": 1710147613.894, "duration": 80509.507,
+        "config": {"app_version": "1.0.1"},
+        "inputs": {"question": "How do I build an integration using Ramp API?",
+                   "chat_history": [{"role": "system", "content": "Answer only using provided context."},
+                                    {"role": "user", "content": "How do I build an integration using Ramp API?"}]},
+        "outputs": {"content": "To build an integration using Ramp API, you need to: ..."},
+        "metrics": {"output_length": 394}, "feedback": {"rating": 5},
+        "metadata": {"num_events": 2, "num_model_events": 1, "has_feedback": True, "cost": 0, "total_tokens": 305,
+                     "prompt_tokens": 203, "completion_tokens": 102},
+        "user_properties": {"user_id": "user_123", "user_tier": "free"}, "error": None,
+    },
+    {
+        "project": "Simple RAG", "event_type": "model", "event_name": "Model Completion", "source": "playground",
+        "session_id": "d22c2b1d-b2cf-4593-b489-bb9ed2841d13", "event_id": "7f22137a-6911-4ed3-bc36-110f1dde6b66",
+        "parent_id": "d22c2b1d-b2cf-4593-b489-bb9ed2841d13", "children_ids": [],
+        "config": {"model": "gpt-3.5-turbo", "version": "v0.1", "provider": "openai",
+                   "hyperparameters": {"temperature": 0, "top_p": 1, "max_tokens": 1000, "presence_penalty": 0,
+                                       "frequency_penalty": 0, "stop": [], "n": 1},
+                   "template": [{"role": "system", "content": "Context: {{ context }}"},
+                                {"role": "user", "content": "{{question}}"}],
+                   "type": "chat"},
+        "inputs": {"context": "Hello world", "question": "What is in the context?",
+                   "chat_history": [{"role": "system", "content": "Context: Hello world"},
+                                    {"role": "user", "content": "What is in the context?"}]},
+        "outputs": {"role": "assistant", "content": "Hello world"}, "error": None,
+        "start_time": 1714978764301, "end_time": 1714978765301, "duration": 999.8056,
+        "metadata": {"cost": 0.00008, "completion_tokens": 23, "prompt_tokens": 35, "total_tokens": 58},
+        "feedback": {}, "metrics": {"Answer Faithfulness": 5, "Number of words": 18},
+        "user_properties": {"user": "google-oauth2|111840237613341303366"},
+    },
+    {
+        "source": "evaluation", "project_id": "65e0fc2d6a2eb95f55a92cbc",
+        "session_id": "d22c2b1d-b2cf-4593-b489-bb9ed2841d13", "event_id": "441de3d0-5e73-4351-ad05-5c60886937d1",
+        "parent_id": "d22c2b1d-b2cf-4593-b489-bb9ed2841d13", "children_ids": [],
+        "event_name": "Ramp Docs Retriever", "event_type": "tool", "config": {"provider": "pinecone"},
+        "inputs": {"question": "How do I build an integration using Ramp API?"},
+        "outputs": {"content": "Getting started\nWelcome to the Ramp API."},
+        "start_time": 1710147532.796, "end_time": 1710147533.133, "duration": 337.009,
+        "metrics": {"Context Relevance": 5}, "feedback": {}, "metadata": {}, "user_properties": {}, "error": None,
+    },
+    {
+        "source": "development", "project_id": "64d69442f9fa4485aa1cc582",
+        "event_id": "52f22f37-289c-4718-bc40-0231cc5c7a99", "session_id": "fa78fb31-5bf9-4717-bca1-88fee7fb026b",
+        "parent_id": "fa78fb31-5bf9-4717-bca1-88fee7fb026b",
+        "children_ids": ["a809865a-8663-4201-b70b-7f4fc355175b", "8af7a04a-e91e-4f42-b345-29eeb614e3e1"],
+        "event_type": "chain", "event_name": "query",
+        "config": {"name": "query_rewriter_v1", "description": "Rewrite the query to improve retriever performance"},
+        "inputs": {"query_str": "What did the author do growing up?"},
+        "outputs": {"rewritten_query": "What did Paul Graham do growing up?"},
+        "start_time": 1710244017.942, "end_time": 1710244019.976, "duration": 2033.809,
+        "metrics": {}, "feedback": {}, "metadata": {"total_tokens": 10, "num_events": 2},
+        "user_properties": {}, "error": None,
+    },
+]
+
+
+def test_the_api_pages_examples_survive_the_round_trip() -> None:
+    back = spans_to_events(events_to_spans(DATA_MODEL_EXAMPLES))
+    assert by_id(back) == by_id(DATA_MODEL_EXAMPLES)
+
+
+def test_a_chain_whose_session_is_elsewhere_keeps_its_parent() -> None:
+    (span,) = events_to_spans([DATA_MODEL_EXAMPLES[3]])
+    assert span.parent is not None
+    assert span.parent.span_id == span_id_for_event_id("fa78fb31-5bf9-4717-bca1-88fee7fb026b")
+    assert spans_to_events([span]) == [DATA_MODEL_EXAMPLES[3]]
+
+
+# -- span → event → span ------------------------------------------------------------------------------------------
+
+attribute_values = (
+    st.text(max_size=20)
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.lists(st.text(max_size=5), max_size=3).map(tuple)
+)
+attribute_keys = st.sampled_from([
+    "gen_ai.request.model", "gen_ai.usage.input_tokens", "gen_ai.operation.name", "gen_ai.prompt.0.content",
+    "gen_ai.prompt.0.role", "traceloop.entity.input", "input.value", "user.id", "honeyhive_inputs.query",
+    "app.custom", "http.method", "db.statement",
+]) | st.text(alphabet="abcdefghij._", min_size=1, max_size=12)
+
+
+class CountingIds(IdGenerator):
+    """Deterministic ids (hypothesis forbids `random` inside strategies)."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count(1)
+
+    def generate_span_id(self) -> int:
+        return next(self._next)
+
+    def generate_trace_id(self) -> int:
+        return (next(self._next) << 64) | 0xABCDEF
+
+
+@st.composite
+def span_trees(draw: st.DrawFn) -> list[ReadableSpan]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(id_generator=CountingIds())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests.reverse", "1.0")
+
+    def make(depth: int) -> None:
+        with tracer.start_as_current_span(draw(st.text(min_size=1, max_size=12))) as span:
+            for key, value in draw(st.dictionaries(attribute_keys, attribute_values, max_size=6)).items():
+                span.set_attribute(key, value)
+            status = draw(st.sampled_from(["unset", "ok", "error"]))
+            if status == "ok":
+                span.set_status(trace.Status(trace.StatusCode.OK))
+            elif status == "error":
+                span.set_status(trace.Status(trace.StatusCode.ERROR, draw(st.text(min_size=1, max_size=10))))
+            if depth < 2:
+                for _ in range(draw(st.integers(min_value=0, max_value=2))):
+                    make(depth + 1)
+
+    make(0)
+    return list(memory.get_finished_spans())
+
+
+def leaves(value: Any) -> set[Any]:
+    """Every scalar a value carries, looking inside JSON strings, lists and objects (keys included)."""
+    found: set[Any] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.add(item)
+            if item[:1] in "[{\"":
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    stack.append(orjson.loads(item))
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        else:
+            found.add(item)
+    return found
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(span_trees())
+def test_span_to_event_to_span_keeps_ids_times_status_and_attributes(spans: list[ReadableSpan]) -> None:
+    back = {s.context.span_id: s for s in events_to_spans(spans_to_events(spans))}
+    assert len(back) == len(spans)
+    for original in spans:
+        again = back[original.context.span_id]
+        assert again.context.trace_id == original.context.trace_id
+        assert (again.parent.span_id if again.parent else None) == (
+            original.parent.span_id if original.parent else None
+        )
+        assert again.name == original.name
+        assert again.start_time // 1_000_000 == original.start_time // 1_000_000
+        assert again.end_time // 1_000_000 == original.end_time // 1_000_000
+        assert again.status.status_code == original.status.status_code
+        if original.status.status_code is StatusCode.ERROR:
+            assert again.status.description == original.status.description
+        carried = leaves(dict(again.attributes))
+        for key, value in (original.attributes or {}).items():
+            assert leaves(value) <= carried, (key, value)
