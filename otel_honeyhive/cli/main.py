@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_honeyhive._version import VERSION
+from otel_honeyhive.files.formats import FORMAT_HELP
 from otel_honeyhive.server.config import (
     AUTH_TOKEN_ENV,
     DEFAULT_DB,
@@ -20,6 +21,7 @@ from otel_honeyhive.server.config import (
     DEFAULT_HOST,
     DEFAULT_HTTP_PORT,
     DEFAULT_MAX_BODY_BYTES,
+    OTLP_PROTOCOLS,
     ServerConfig,
 )
 
@@ -67,21 +69,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="run the bridge server",
-        description="Receive events on a HoneyHive-compatible API and keep them in the local store, or "
-        "forward them to HoneyHive when an API key is given.",
+        description="Receive OTLP spans and events on a HoneyHive-compatible API and keep them in the local "
+        "store, or forward them to HoneyHive when an API key is given, or as OTLP spans to any OTLP endpoint "
+        "when --otlp-endpoint is given (one output per server).",
     )
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST})")
     serve.add_argument("--http-port", type=_port, default=DEFAULT_HTTP_PORT, metavar="PORT",
                        help=f"HTTP port (default: {DEFAULT_HTTP_PORT}; 0: off)")
     serve.add_argument("--grpc-port", type=_port, default=DEFAULT_GRPC_PORT, metavar="PORT",
-                       help=f"OTLP/gRPC port (default: {DEFAULT_GRPC_PORT}; 0: off; the gRPC receiver is not "
-                       "available yet, nothing listens there)")
+                       help=f"OTLP/gRPC port (default: {DEFAULT_GRPC_PORT}; 0: off)")
     serve.add_argument("--api-key", help="HoneyHive API key: forward events to HoneyHive (else $HH_API_KEY; "
                        "without one, events stay in the local store)")
     serve.add_argument("--server-url", metavar="URL",
                        help="HoneyHive API URL (else $HH_API_URL, else https://api.honeyhive.ai)")
     serve.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
     serve.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'unknown')")
+    serve.add_argument("--otlp-endpoint", metavar="URL",
+                       help="forward events as OTLP spans to this endpoint instead (OTLP/HTTP: a base URL, "
+                       "/v1/traces is added unless given; gRPC: host:port or http(s)://host:port); not "
+                       "with --api-key")
+    serve.add_argument("--otlp-protocol", choices=OTLP_PROTOCOLS, metavar="PROTOCOL",
+                       help=f"{' or '.join(OTLP_PROTOCOLS)} (default: http/protobuf)")
+    serve.add_argument("--otlp-header", action="append", metavar="KEY=VALUE",
+                       help="a header (gRPC: metadata) on every OTLP request, e.g. an API key; repeatable; "
+                       "never logged")
+    serve.add_argument("--otlp-compression", choices=("gzip", "none"),
+                       help="compress OTLP requests (default: none)")
     _add_db(serve)
     serve.add_argument("--spool-dir", type=Path, metavar="DIR",
                        help="durable spool: held spans are journaled and events for a remote output queued on "
@@ -110,7 +123,75 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("session_id", metavar="SESSION_ID", help="a session id, or a unique prefix of one")
     _add_db(show)
     show.set_defaults(run=_show)
+
+    convert = commands.add_parser(
+        "convert", help="convert between event files and OTLP/JSON files",
+        description="Convert HoneyHive events (NDJSON, JSON array) and OTLP/JSON traces (one request per line, "
+        "or one request) into one another, streaming: only a single-request .otlp.json is read whole. "
+        "Formats come from the file names (" + FORMAT_HELP + "); --from/--to override them. "
+        "Spans become events as the bridge maps them; events become spans with events_to_spans.",
+    )
+    convert.add_argument("input", type=Path, metavar="INPUT", help="file to read")
+    convert.add_argument("output", type=Path, metavar="OUTPUT",
+                         help="file to write (put in place only once the conversion has succeeded)")
+    _add_formats(convert, "INPUT")
+    convert.add_argument("--to", dest="to_format", metavar="FORMAT",
+                         help="format of OUTPUT when its name does not tell (same names as --from)")
+    convert.add_argument("--project", help="project for events made from spans (and for events without one)")
+    convert.add_argument("--source", help="source for events made from spans (default: dev; and for events "
+                         "without one)")
+    _add_max_held(convert)
+    convert.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
+    convert.set_defaults(run=_convert)
+
+    replay = commands.add_parser(
+        "replay", help="ship a file of events or OTLP/JSON traces to HoneyHive or an OTLP endpoint, resumably",
+        description="Send FILE in batches to HoneyHive (/events/batch) or to an OTLP endpoint. OTLP files are "
+        "mapped to events first (to an OTLP endpoint they then go as spans made from those events). After every "
+        "acknowledged batch the position is saved to a state file; running the same command again resumes "
+        "there if FILE is unchanged. A batch that is not delivered stops the replay (exit status 1).",
+    )
+    replay.add_argument("file", type=Path, metavar="FILE", help="events or OTLP/JSON file (format from its name)")
+    _add_formats(replay, "FILE")
+    replay.add_argument("--to", required=True, choices=("honeyhive", "otlp"), help="where to send the events")
+    replay.add_argument("--server-url", metavar="URL",
+                        help="HoneyHive API URL (else $HH_API_URL, else https://api.honeyhive.ai)")
+    replay.add_argument("--api-key", help="HoneyHive API key (else $HH_API_KEY); never written anywhere")
+    replay.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
+    replay.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'dev')")
+    replay.add_argument("--otlp-endpoint", metavar="URL",
+                        help="OTLP endpoint for --to otlp (OTLP/HTTP: a base URL, /v1/traces is added unless "
+                        "given; gRPC: host:port or http(s)://host:port)")
+    replay.add_argument("--otlp-protocol", choices=OTLP_PROTOCOLS, default="http/protobuf", metavar="PROTOCOL",
+                        help=f"{' or '.join(OTLP_PROTOCOLS)} (default: http/protobuf)")
+    replay.add_argument("--otlp-header", action="append", metavar="KEY=VALUE",
+                        help="header (gRPC: metadata) on every OTLP request, e.g. an API key; repeatable; never "
+                        "written to the state file")
+    replay.add_argument("--otlp-compression", choices=("gzip", "none"), help="compress OTLP requests "
+                        "(default: none)")
+    replay.add_argument("--batch-size", type=_positive_int, default=500, metavar="N",
+                        help="events per batch (default: 500)")
+    replay.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="how long one batch may be retried before the replay stops (default: 30)")
+    replay.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="continue from the saved position when FILE is unchanged (default: on)")
+    replay.add_argument("--state", type=Path, metavar="PATH",
+                        help="the state file (default: FILE.replay-state.json)")
+    _add_max_held(replay)
+    replay.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    replay.set_defaults(run=_replay)
     return parser
+
+
+def _add_formats(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--from", dest="from_format", metavar="FORMAT",
+                        help=f"format of {name} when its name does not tell: " + FORMAT_HELP)
+
+
+def _add_max_held(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-held-spans", type=_positive_int, default=100_000, metavar="N",
+                        help="OTLP input: spans held waiting for their trace's root before the oldest trace is "
+                        "mapped in parts; bounds memory (default: 100000)")
 
 
 def _fail(message: str) -> int:
@@ -126,6 +207,8 @@ def _serve(args: argparse.Namespace) -> int:
             api_key=args.api_key, server_url=args.server_url, project=args.project, source=args.source,
             hold_timeout=args.hold_timeout, max_held_spans=args.max_held_spans,
             spool_max_bytes=args.spool_max_bytes,
+            otlp_endpoint=args.otlp_endpoint, otlp_protocol=args.otlp_protocol, otlp_headers=args.otlp_header,
+            otlp_compression=args.otlp_compression,
         )
     except ValueError as exc:
         print(f"{PROG} serve: {exc}", file=sys.stderr)
@@ -194,6 +277,18 @@ def _show(args: argparse.Namespace) -> int:
         events = store.session_events(matches[0])
     _console().print(session_tree(matches[0], events))
     return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from otel_honeyhive.cli.convert import run_convert
+
+    return run_convert(args)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from otel_honeyhive.cli.replay import run_replay
+
+    return run_replay(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,30 +25,42 @@ from otel_honeyhive.inputs.http_common import ApiContext, Sink
 from otel_honeyhive.inputs.otlp.http import otlp_http_routes
 from otel_honeyhive.outputs.base import Output
 from otel_honeyhive.server.auth import BearerTokenAuth
-from otel_honeyhive.server.config import ServerConfig
+from otel_honeyhive.server.config import ServerConfig, shown_url
 
 RouteProvider = Callable[[ApiContext], Sequence[BaseRoute]]
 ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (honeyhive_api_routes, otlp_http_routes)
 
 
 def open_output(config: ServerConfig) -> Output:
-    """HoneyHive when an API key is configured, else the local store. Raises when it cannot be opened."""
+    """HoneyHive when an API key is configured, an OTLP endpoint when one is, else the local store (the config
+    never has both remote outputs). Raises when it cannot be opened."""
     if config.honeyhive is not None:
         from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
 
         output: Output = HoneyHiveOutput(config.honeyhive)
         return output
+    if config.otlp is not None:
+        from otel_honeyhive.outputs.otlp import OtlpOutput
+
+        otlp = config.otlp
+        return OtlpOutput(
+            otlp.endpoint, protocol=otlp.protocol, headers=otlp.headers, timeout=otlp.timeout,
+            compression=otlp.compression,
+        )
     from otel_honeyhive.outputs.store import SQLiteStore
 
     return SQLiteStore(config.db_path)
 
 
 def describe_output(config: ServerConfig) -> str:
-    """For the start-up line: where events go, without any secret."""
+    """For the start-up line: where events go, without any secret (credentials in the URL, a query string,
+    headers)."""
     if config.honeyhive is not None:
         url = urllib.parse.urlsplit(config.honeyhive.server_url)
         netloc = url.netloc.rpartition("@")[2]  # never show credentials embedded in the URL
         return f"output: HoneyHive at {url._replace(netloc=netloc).geturl()}"
+    if config.otlp is not None:
+        return f"output: OTLP ({config.otlp.protocol}) at {shown_url(config.otlp.endpoint)}"
     return f"store: {config.db_path}"
 
 
@@ -86,7 +98,7 @@ def build_app(
         sink=sink,
         defaults=EventDefaults(source=config.event_source, project=config.project),
         max_body_bytes=config.max_body_bytes,
-        remote=config.honeyhive is not None,
+        remote=config.remote,
         stop=stop or threading.Event(),
     )
 

@@ -6,11 +6,13 @@ Kept free of heavy imports (no Starlette, no uvicorn) so the CLI can build and c
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from otel_honeyhive.config import HoneyHiveSettings, Secret, spool_path
+from otel_honeyhive.config import HoneyHiveSettings, Secret, redact_url, spool_path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 4318
@@ -19,6 +21,89 @@ DEFAULT_DB = Path("otel-honeyhive.db")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 """The OTLP specification's recommended request limit, applied after decompression."""
 AUTH_TOKEN_ENV = "OTEL_HONEYHIVE_AUTH_TOKEN"
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+"""Mirrors `otel_honeyhive.outputs.otlp.PROTOCOLS` (not imported: it would load protobuf and the SDK)."""
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_GRPC_TARGET = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]@]+):\d{1,5}$")
+"""A bare gRPC target, `host:port` or `[v6]:port` (the SDK's OTLP/gRPC exporter accepts these too)."""
+
+
+def shown_url(url: str) -> str:
+    """A URL for logs and the start-up line: no `user:password@`, no query string (either may hold a token)."""
+    shown = redact_url(url)
+    return shown.split("?", 1)[0] + ("?…" if "?" in shown else "")
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """Where `serve` forwards events as OTLP spans (the reverse direction). Headers may carry credentials:
+    the repr shows how many there are, never their values."""
+
+    endpoint: str
+    protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    compression: Literal["gzip"] | None = None
+    """"gzip" or None."""
+    timeout: float = 10.0
+    """Seconds one delivery (all attempts and backoff waits) may take: the retry deadline."""
+
+    def __repr__(self) -> str:
+        return (
+            f"OtlpSettings(endpoint={shown_url(self.endpoint)!r}, protocol={self.protocol!r}, "
+            f"headers={len(self.headers)}, compression={self.compression!r})"
+        )
+
+
+def parse_headers(items: Sequence[str], option: str = "--otlp-header") -> dict[str, str]:
+    """`KEY=VALUE` items as a dict. A malformed item is a ValueError that never repeats the value (it may be
+    a token)."""
+    headers: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ValueError(f"{option} must be KEY=VALUE (an item has no '=')")
+        if not _HEADER_NAME.match(key):
+            raise ValueError(f"{option} must be KEY=VALUE with KEY a header name, got key {key!r}")
+        headers[key] = value.strip()
+    return headers
+
+
+def _otlp_settings(
+    endpoint: str | None, protocol: str | None, headers: Sequence[str] | Mapping[str, str] | None,
+    compression: str | None,
+) -> OtlpSettings | None:
+    if endpoint is None:
+        for option, given in (("--otlp-protocol", protocol), ("--otlp-header", headers),
+                              ("--otlp-compression", compression)):
+            if given:
+                raise ValueError(f"{option} needs --otlp-endpoint")
+        return None
+    endpoint = endpoint.strip().rstrip("/")
+    chosen = protocol or "http/protobuf"
+    if chosen not in OTLP_PROTOCOLS:
+        raise ValueError(f"--otlp-protocol must be one of {', '.join(OTLP_PROTOCOLS)}, got {chosen!r}")
+    if chosen == "http/protobuf" and not endpoint.startswith(("http://", "https://")):
+        raise ValueError(f"--otlp-endpoint must start with http:// or https://, got {shown_url(endpoint)!r}")
+    if chosen == "grpc" and not (
+        endpoint.startswith(("http://", "https://")) or _GRPC_TARGET.match(endpoint)
+    ):
+        raise ValueError(
+            f"--otlp-endpoint for gRPC must be host:port or http(s)://host:port, got {shown_url(endpoint)!r}"
+        )
+    parsed = dict(headers) if isinstance(headers, Mapping) else parse_headers(headers or ())
+    if isinstance(compression, str):
+        compression = compression.strip().lower() or None
+        if compression == "none":
+            compression = None
+    if compression not in (None, "gzip"):
+        raise ValueError(f"--otlp-compression must be 'gzip' or none, got {compression!r}")
+    return OtlpSettings(
+        endpoint=endpoint,
+        protocol="grpc" if chosen == "grpc" else "http/protobuf",
+        headers=parsed,
+        compression="gzip" if compression == "gzip" else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -38,6 +123,8 @@ class ServerConfig:
     """`project` for events that arrive without one."""
     honeyhive: HoneyHiveSettings | None = None
     """Where to forward events; None (no API key) keeps them in the local store at `db_path`."""
+    otlp: OtlpSettings | None = None
+    """Forward events as OTLP spans instead (never together with `honeyhive`: one output per server)."""
     hold_timeout: float = 30.0
     """Seconds spans are held waiting for their trace's root before being shipped in parts."""
     max_held_spans: int = 100_000
@@ -48,8 +135,24 @@ class ServerConfig:
         token = "set" if self.auth_token else "unset"
         return (
             f"ServerConfig(host={self.host!r}, http_port={self.http_port}, grpc_port={self.grpc_port}, "
-            f"db_path={str(self.db_path)!r}, auth_token={token}, honeyhive={self.honeyhive!r})"
+            f"db_path={str(self.db_path)!r}, auth_token={token}, honeyhive={self.honeyhive!r}, "
+            f"otlp={self.otlp!r})"
         )
+
+    @property
+    def remote(self) -> bool:
+        """True when events leave this machine (HoneyHive or OTLP): the spool then sits in front of the output,
+        and the output's refusals are the upstream's (502), not the client's."""
+        return self.honeyhive is not None or self.otlp is not None
+
+    @property
+    def delivery_timeout(self) -> float:
+        """The retry deadline of one delivery to the configured output."""
+        if self.honeyhive is not None:
+            return self.honeyhive.timeout
+        if self.otlp is not None:
+            return self.otlp.timeout
+        return 10.0
 
     @classmethod
     def resolve(
@@ -69,10 +172,18 @@ class ServerConfig:
         hold_timeout: float = 30.0,
         max_held_spans: int = 100_000,
         spool_max_bytes: int = 1024 * 1024 * 1024,
+        otlp_endpoint: str | None = None,
+        otlp_protocol: str | None = None,
+        otlp_headers: Sequence[str] | Mapping[str, str] | None = None,
+        otlp_compression: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
         """Flags win over environment variables: `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`,
-        `HH_SPOOL_DIR`, `OTEL_HONEYHIVE_AUTH_TOKEN`. ValueError names the option at fault."""
+        `HH_SPOOL_DIR`, `OTEL_HONEYHIVE_AUTH_TOKEN`. ValueError names the option at fault.
+
+        `otlp_headers`: `KEY=VALUE` strings (the repeated `--otlp-header` flag) or a mapping. An OTLP endpoint
+        together with an API key (flag or `HH_API_KEY`) is refused: a server has one output, and silently
+        ignoring either would send events somewhere the user did not expect."""
         env = os.environ if environ is None else environ
         for name, port in (("--http-port", http_port), ("--grpc-port", grpc_port)):
             if not 0 <= port <= 65535:
@@ -89,6 +200,13 @@ class ServerConfig:
             environ=env, source_label="otel-honeyhive serve",
             api_key=api_key, server_url=server_url, project=project, source=source,
         )
+        otlp = _otlp_settings(otlp_endpoint, otlp_protocol, otlp_headers, otlp_compression)
+        if otlp is not None and settings.api_key:
+            given = "--api-key" if api_key else "an API key from $HH_API_KEY"
+            raise ValueError(
+                f"--otlp-endpoint cannot be combined with {given}: a server has one output (run one "
+                "`otel-honeyhive serve` per destination)"
+            )
         token = auth_token if auth_token is not None else env.get(AUTH_TOKEN_ENV)
         return cls(
             host=host,
@@ -101,6 +219,7 @@ class ServerConfig:
             event_source=source or env.get("HH_SOURCE") or "unknown",
             project=settings.project,
             honeyhive=settings if settings.api_key else None,
+            otlp=otlp,
             hold_timeout=hold_timeout,
             max_held_spans=max_held_spans,
             spool_max_bytes=spool_max_bytes,

@@ -61,19 +61,19 @@ def _ignore(sig: int, frame: FrameType | None) -> None:
 
 def build_intake(config: ServerConfig, output: Output, stop: threading.Event) -> Intake:
     """Assembly and mapping as the exporter does them; delivery through the spool when the output is remote
-    and a spool directory is given; held spans journaled whenever a spool directory is given."""
+    (HoneyHive or OTLP) and a spool directory is given; held spans journaled whenever a spool directory is
+    given."""
     from otel_honeyhive.mapper.trace import TraceMapper
     from otel_honeyhive.shipping.delivery import Delivery
     from otel_honeyhive.shipping.journal import Journal
     from otel_honeyhive.shipping.retry import RetryPolicy
     from otel_honeyhive.spans.assembly import TraceAssembler
 
-    remote = config.honeyhive is not None
-    policy = RetryPolicy(deadline=config.honeyhive.timeout) if config.honeyhive else RetryPolicy()
+    policy = RetryPolicy(deadline=config.delivery_timeout)
     spool = config.spool_dir
     delivery = (
         Delivery.spooled(output, spool / "outbox", policy, config.spool_max_bytes)
-        if spool is not None and remote
+        if spool is not None and config.remote
         else Delivery.direct(output, policy)
     )
     try:
@@ -93,7 +93,7 @@ def serve(config: ServerConfig) -> int:
     stop = threading.Event()
     try:
         output: Output = open_output(config)
-    except (OSError, sqlite3.Error, RuntimeError, ImportError) as exc:
+    except (OSError, sqlite3.Error, RuntimeError, ImportError, ValueError) as exc:
         where = describe_output(config)
         print(f"otel-honeyhive serve: cannot open the output ({where}): {exc}", file=sys.stderr)
         return 1

@@ -106,7 +106,9 @@ def run_with_retry(
             return SendResult(Outcome.RETRY_LATER, f"{result.detail} (stopping: not retried)", result.retry_after)
         if policy.max_attempts and n >= policy.max_attempts:
             return SendResult(Outcome.RETRY_LATER, f"{result.detail} (gave up after {n} attempts)")
-        wait = result.retry_after if result.retry_after is not None else policy.backoff(n, rng)
+        backoff = policy.backoff(n, rng)
+        # Retry-After replaces the backoff, but a "0" (or a date in the past) must not become a busy loop.
+        wait = backoff if result.retry_after is None else max(result.retry_after, backoff / 8)
         remaining = deadline - clock()
         if wait > remaining:
             # Do not start a sleep that would pass the deadline: the caller keeps the data (or counts it).

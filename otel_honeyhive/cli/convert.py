@@ -1,0 +1,144 @@
+"""`otel-honeyhive convert INPUT OUTPUT`: events ↔ OTLP/JSON files, streamed.
+
+- OTLP → events: trace assembly + mapping, exactly as the receiver does (files/pipeline.py).
+- events → OTLP: `events_to_spans` per chunk of `EVENTS_PER_REQUEST` events, encoded by the OTLP exporter's
+  own encoder, one `ExportTraceServiceRequest` per output line (or all of them in one `.otlp.json` document).
+- events → events and OTLP → OTLP: re-framed (NDJSON ↔ JSON array; request per line ↔ one request), unchanged.
+
+Bad input stops the conversion with `file:line: what is wrong`, and the output file is not left behind: it is
+written to a temporary file and renamed into place only on success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_honeyhive.events import Event
+from otel_honeyhive.files.formats import Format, detect_format, parse_format
+from otel_honeyhive.files.pipeline import EventStream
+from otel_honeyhive.files.readers import InputError, InputFile
+from otel_honeyhive.files.writers import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
+from otel_honeyhive.mapper.reverse import events_to_spans
+
+EVENTS_PER_REQUEST = 512
+"""Events per OTLP request written: the OTLP exporters' default batch size."""
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    written: int = 0
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"otel-honeyhive convert: {message}", file=sys.stderr)
+    return code
+
+
+def _formats(args: argparse.Namespace) -> tuple[Format, Format]:
+    src = parse_format(args.from_format) if args.from_format else detect_format(args.input)
+    dst = parse_format(args.to_format) if args.to_format else detect_format(args.output)
+    return src, dst
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """The `convert` command; 0 on success, 1 for bad input or I/O errors, 2 for bad usage."""
+    input_path: Path = args.input
+    output_path: Path = args.output
+    try:
+        src, dst = _formats(args)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    if input_path.exists() and output_path.exists() and input_path.resolve() == output_path.resolve():
+        return _fail("INPUT and OUTPUT are the same file", 2)
+    try:
+        source = InputFile(input_path, src)
+    except OSError as exc:
+        return _fail(f"cannot read {input_path}: {exc.strerror or exc}")
+    counts = Counts()
+    try:
+        with source, OutputFile(output_path) as out:
+            if dst.is_otlp and src.is_otlp:
+                _otlp_to_otlp(source, out, dst, counts)
+            elif dst.is_otlp:
+                _events_to_otlp(source, out, dst, counts, args)
+            else:
+                _to_events(source, out, dst, counts, args)
+    except InputError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{exc.filename or output_path}: {exc.strerror or exc}")
+    if not args.quiet:
+        print(f"otel-honeyhive convert: {_count(counts.read, src)} from {input_path} ({src.value}) → "
+              f"{_count(counts.written, dst)} in {output_path} ({dst.value})", file=sys.stderr)
+    return 0
+
+
+def _count(n: int, fmt: Format) -> str:
+    noun = "request" if fmt.is_otlp else "event"
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _to_events(source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace) -> None:
+    writer = event_writer(out, dst)
+    stream = EventStream(source, project=args.project, event_source=args.source,
+                         max_held_spans=args.max_held_spans)
+    for chunk in stream.chunks():
+        for event in chunk.events:
+            writer.write(event)
+        counts.written += len(chunk.events)
+    counts.read = stream.items_read
+    writer.finish()
+
+
+def _events_to_otlp(
+    source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace
+) -> None:
+    writer = otlp_writer(out, dst)
+    stream = EventStream(source, project=args.project, event_source=args.source)
+    batch: list[tuple[Event, int]] = []
+
+    def flush() -> None:
+        writer.write(spans_to_otlp_json(_spans(source, batch)))
+        counts.written += 1
+        batch.clear()
+
+    for chunk in stream.chunks():
+        batch.extend((event, chunk.line) for event in chunk.events)
+        if len(batch) >= EVENTS_PER_REQUEST:
+            flush()
+    if batch:
+        flush()
+    counts.read = stream.items_read
+    writer.finish()
+
+
+def _spans(source: InputFile, batch: list[tuple[Event, int]]) -> list[ReadableSpan]:
+    """The batch as spans; an event the reverse mapping refuses is named by its line."""
+    try:
+        return events_to_spans([event for event, _ in batch])
+    except ValueError:
+        for event, line in batch:
+            try:
+                events_to_spans([event])
+            except ValueError as exc:
+                raise InputError(source.display, line, f"cannot make a span of this event: {exc}") from None
+        raise
+
+
+def _otlp_to_otlp(source: InputFile, out: OutputFile, dst: Format, counts: Counts) -> None:
+    writer = otlp_writer(out, dst)
+    for record in source.requests():
+        writer.write(orjson.loads(record.value.body))
+        counts.read += 1
+    counts.written = counts.read if dst is Format.OTLP_JSONL else 1
+    writer.finish()
+
+
+__all__ = ["EVENTS_PER_REQUEST", "run_convert"]

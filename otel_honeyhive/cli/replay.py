@@ -1,0 +1,383 @@
+"""`otel-honeyhive replay FILE --to honeyhive|otlp`: ship a file of events or OTLP requests, resumably.
+
+- Events files go out as they are: to HoneyHive through `HoneyHiveOutput` (`/events/batch`), to an OTLP
+  endpoint through `OtlpOutput` (which turns them into spans with `events_to_spans`).
+- OTLP files are mapped to events first (trace assembly + mapping, as the receiver does), then shipped the same
+  way. To an OTLP endpoint that means spans made from the events, not the original spans forwarded: one code
+  path, and what arrives is what a HoneyHive user would see (the HoneyHive attributes plus GenAI conventions).
+
+Resuming: after every batch the output acknowledged, `{file, size, mtime, offset, items}` is written atomically
+to a state file (default `FILE.replay-state.json`). A later run on the same, unchanged file (same size and mtime)
+and the same target continues from that offset; a changed file or another target starts over with a warning.
+A batch that is not delivered (refused, or still failing when its retry deadline passes) stops the replay with
+exit status 1, the state left at the last acknowledged batch. Event ids are deterministic, so a batch sent again
+after a crash between delivery and the state write is harmless. No secret is ever written to the state file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from otel_honeyhive.config import HoneyHiveSettings, redact_url
+from otel_honeyhive.events import Event
+from otel_honeyhive.files.formats import detect_format, parse_format
+from otel_honeyhive.files.pipeline import EventStream
+from otel_honeyhive.files.readers import InputError, InputFile, Position
+from otel_honeyhive.outputs.base import Output, SendResult
+
+PROG = "otel-honeyhive replay"
+STATE_VERSION = 1
+STATE_SUFFIX = ".replay-state.json"
+_PROGRESS_EVERY = 0.1
+"""Seconds between progress-bar refreshes (updating per event would cost more than reading it)."""
+
+
+def _say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def _fail(message: str, code: int = 1) -> int:
+    _say(message)
+    return code
+
+
+# -- the state file ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayState:
+    """Where a replay of `file` stands. `offset`/`line`/`items`/`array_depth` are the reader's `Position`
+    after the last item whose events were all acknowledged, `events_sent` the events read up to there;
+    `size`/`mtime_ns` tell whether the file changed."""
+
+    file: str
+    size: int
+    mtime_ns: int
+    format: str
+    target: str
+    offset: int = 0
+    line: int = 1
+    items: int = 0
+    array_depth: int = 0
+    events_sent: int = 0
+    complete: bool = False
+    version: int = STATE_VERSION
+
+    @property
+    def position(self) -> Position:
+        return Position(self.offset, self.line, self.items, self.array_depth)
+
+    def at(self, position: Position, events_sent: int, *, complete: bool = False) -> ReplayState:
+        return replace(self, offset=position.offset, line=position.line, items=position.items,
+                       array_depth=position.depth, events_sent=events_sent, complete=complete)
+
+    @classmethod
+    def load(cls, path: Path) -> ReplayState | None:
+        """The stored state; None when there is none. ValueError when the file is not a state we wrote."""
+        try:
+            data = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            raise ValueError("not a replay state of this version")
+        try:
+            state = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        numbers = (state.size, state.mtime_ns, state.offset, state.line, state.items, state.array_depth,
+                   state.events_sent)
+        if not all(type(n) is int and n >= 0 for n in numbers):
+            raise ValueError("a position field is not a whole number")
+        return state
+
+    def save(self, path: Path) -> None:
+        """Written to a temporary file, synced, then renamed over the old state: a crash leaves the old state or
+        the new one, never half of one."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+def default_state_path(file: Path) -> Path:
+    return file.with_name(file.name + STATE_SUFFIX)
+
+
+# -- the target ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    output: Output
+    description: str
+    """Where events go, without secrets: stored in the state file, shown in messages."""
+    project: str | None
+    source: str | None
+
+
+def open_target(args: argparse.Namespace) -> Target:
+    """The output `--to` names; ValueError for a missing or contradictory option."""
+    if args.to == "honeyhive":
+        settings = HoneyHiveSettings.resolve(
+            api_key=args.api_key, server_url=args.server_url, project=args.project, source=args.source,
+            timeout=args.timeout,
+        )
+        if settings.api_key is None and settings.server_url == "https://api.honeyhive.ai":
+            raise ValueError("--to honeyhive needs --api-key (or $HH_API_KEY), or --server-url for a "
+                             "HoneyHive-compatible server that needs no key")
+        from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
+
+        return Target(HoneyHiveOutput(settings), f"honeyhive {redact_url(settings.server_url)}", settings.project,
+                      settings.source)
+    if not args.otlp_endpoint:
+        raise ValueError("--to otlp needs --otlp-endpoint URL")
+    headers: dict[str, str] = {}
+    for item in args.otlp_header or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--otlp-header must be KEY=VALUE, got {item.split('=')[0]!r}…")
+        headers[key.strip()] = value.strip()
+    from otel_honeyhive.outputs.otlp import OtlpOutput, shown_endpoint
+
+    # Nothing is remembered for `PUT /events` updates: a replay sends no updates, and memory stays flat.
+    output: Output = OtlpOutput(
+        args.otlp_endpoint, protocol=args.otlp_protocol, headers=headers, timeout=args.timeout,
+        compression="gzip" if args.otlp_compression == "gzip" else None, remember_events=0, remember_bytes=0,
+    )
+    return Target(output, f"otlp {args.otlp_protocol} {shown_endpoint(args.otlp_endpoint)}", args.project,
+                  args.source)
+
+
+# -- progress --------------------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A rich progress bar on stderr (bytes of the file read / its size, events and events/s), or nothing."""
+
+    def __init__(self, enabled: bool, total: int, description: str) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        self._last = 0.0
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            ProgressColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+        from rich.text import Text
+
+        class EventsColumn(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                events = int(task.fields.get("events", 0))
+                elapsed = task.elapsed or 0.0
+                rate = f", {events / elapsed:,.0f}/s" if elapsed > 0.5 else ""
+                return Text(f"{events:,} events{rate}", style="progress.data.speed")
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
+            EventsColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+        )
+        self._task = self._bar.add_task(description, total=total or None, events=0)
+
+    @contextmanager
+    def running(self) -> Iterator[Progress]:
+        if self._bar is None:
+            yield self
+            return
+        with self._bar:
+            yield self
+
+    def update(self, completed: int, events: int, *, force: bool = False) -> None:
+        if self._bar is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= _PROGRESS_EVERY:
+            self._last = now
+            self._bar.update(self._task, completed=completed, events=events)
+
+
+# -- the replay ------------------------------------------------------------------------------------------------------
+
+
+class Replay:
+    """Reads, batches, sends; after each acknowledged batch, saves the furthest position whose events are all
+    delivered. Positions come from the reader as `(events produced before it, position)` marks."""
+
+    def __init__(self, source: InputFile, target: Target, state: ReplayState, state_path: Path,
+                 args: argparse.Namespace) -> None:
+        self.source = source
+        self.target = target
+        self.state = state
+        self.sent_before = state.events_sent
+        self.state_path = state_path
+        self.batch_size: int = args.batch_size
+        self.max_held_spans: int = args.max_held_spans
+        self.pending: list[Event] = []
+        self.marks: deque[tuple[int, Position]] = deque()
+        self.produced = 0
+        self.sent = 0
+        self.batches = 0
+        self.failure: SendResult | None = None
+        self.failed_count = 0
+
+    @property
+    def events_sent(self) -> int:
+        """Delivered so far, including by the earlier runs this one resumes."""
+        return self.sent_before + self.sent
+
+    def run(self, progress: Progress) -> bool:
+        """True when every event was delivered; False when a batch was not (see `failure`)."""
+        stream = EventStream(self.source, project=self.target.project, event_source=self.target.source,
+                             max_held_spans=self.max_held_spans)
+        last = self.state.position
+        for chunk in stream.chunks(self.state.position):
+            self.pending.extend(chunk.events)
+            self.produced += len(chunk.events)
+            if chunk.resume_at is not None:
+                self.marks.append((self.produced, chunk.resume_at))
+                last = chunk.resume_at
+            while len(self.pending) >= self.batch_size:
+                if not self._send(self.batch_size):
+                    return False
+            progress.update(self.source.bytes_read, self.events_sent)
+        while self.pending:
+            if not self._send(self.batch_size):
+                return False
+        self.state = self.state.at(last, self.events_sent, complete=True)
+        self.state.save(self.state_path)
+        progress.update(self.source.bytes_read, self.events_sent, force=True)
+        return True
+
+    def _send(self, n: int) -> bool:
+        batch = self.pending[:n]
+        result = self.target.output.send(batch)
+        if not result.ok:
+            self.failure, self.failed_count = result, len(batch)
+            return False
+        del self.pending[:n]
+        self.sent += len(batch)
+        self.batches += 1
+        acknowledged: tuple[int, Position] | None = None
+        while self.marks and self.marks[0][0] <= self.sent:
+            acknowledged = self.marks.popleft()
+        if acknowledged is not None:
+            # Counted up to the position only: events delivered past it are sent again by a resumed run.
+            produced, position = acknowledged
+            self.state = self.state.at(position, self.sent_before + produced)
+            self.state.save(self.state_path)
+        return True
+
+
+def _starting_state(
+    source: InputFile, fresh: ReplayState, state_path: Path, resume: bool, quiet: bool
+) -> ReplayState | None:
+    """Where to start: the stored state when it is for this unchanged file and this target, else the start.
+    None when the stored state says the file was fully replayed already."""
+    if not resume:
+        return fresh
+    try:
+        stored = ReplayState.load(state_path)
+    except (OSError, ValueError) as exc:
+        _say(f"warning: ignoring the replay state {state_path} ({exc}); starting from the beginning")
+        return fresh
+    if stored is None:
+        return fresh
+    if stored.file != fresh.file:
+        _say(f"warning: the replay state {state_path} is for {stored.file}; starting from the beginning")
+        return fresh
+    if (stored.size, stored.mtime_ns) != (fresh.size, fresh.mtime_ns) or stored.format != fresh.format:
+        _say(f"warning: {source.display} changed since the replay state {state_path} was written (size or "
+             "modification time differ); starting from the beginning")
+        return fresh
+    if stored.target != fresh.target:
+        _say(f"warning: the replay state {state_path} is for another target ({stored.target}); starting from "
+             "the beginning")
+        return fresh
+    if stored.complete:
+        _say(f"nothing to do: {source.display} was replayed completely ({stored.events_sent} events) according "
+             f"to {state_path}; --no-resume replays it again")
+        return None
+    if stored.offset and not quiet:
+        _say(f"resuming {source.display} at byte {stored.offset} (line {stored.line}, {stored.events_sent} "
+             f"events already delivered), from {state_path}")
+    return stored
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """The `replay` command; 0 when everything was delivered, 1 when a batch was not or the input is bad,
+    2 for bad usage."""
+    path: Path = args.file
+    try:
+        fmt = parse_format(args.from_format) if args.from_format else detect_format(path)
+        target = open_target(args)
+    except (ValueError, TypeError) as exc:
+        return _fail(str(exc), 2)
+    state_path: Path = args.state or default_state_path(path)
+    try:
+        source = InputFile(path, fmt)
+    except OSError as exc:
+        target.output.close()
+        return _fail(f"cannot read {path}: {exc.strerror or exc}")
+    began = time.monotonic()
+    with source:
+        try:
+            fresh = ReplayState(str(path.resolve()), source.size, source.mtime_ns, fmt.value, target.description)
+            state = _starting_state(source, fresh, state_path, args.resume, args.quiet)
+            if state is None:
+                return 0
+            try:
+                state.save(state_path)  # fail now, not after the first batch, when the state cannot be written
+            except OSError as exc:
+                return _fail(f"cannot write the replay state {state_path}: {exc.strerror or exc} (--state PATH "
+                             "puts it elsewhere)")
+            replay = Replay(source, target, state, state_path, args)
+            show = not args.quiet and sys.stderr.isatty()
+            progress = Progress(show, source.size, f"{path.name} → {args.to}")
+            try:
+                with progress.running():
+                    done = replay.run(progress)
+            except InputError as exc:
+                return _fail(f"{exc} ({replay.events_sent} events before it were delivered)")
+            except KeyboardInterrupt:
+                _say(f"interrupted: {replay.events_sent} events delivered; running the same command again resumes "
+                     f"from {state_path}")
+                return 130
+        finally:
+            target.output.close()
+    if not done:
+        failure = replay.failure
+        assert failure is not None
+        at = replay.state
+        return _fail(
+            f"stopped: a batch of {replay.failed_count} events was not delivered ({failure.outcome.value}: "
+            f"{failure.detail}). {replay.events_sent} events were delivered so far; {state_path} records where to "
+            f"continue ({source.display}:{at.line}, byte {at.offset}): run the same command again to resume there."
+        )
+    if not args.quiet:
+        _say(f"{replay.sent} events in {replay.batches} batches from {path} to {target.description} in "
+             f"{time.monotonic() - began:.1f}s")
+    return 0
+
+
+__all__ = ["STATE_SUFFIX", "Progress", "Replay", "ReplayState", "default_state_path", "open_target", "run_replay"]

@@ -1,0 +1,460 @@
+"""The OTLP output (the reverse direction): HoneyHive events become spans sent to any OTLP endpoint.
+
+Why it does not wrap the SDK's `OTLPSpanExporter`: the stock exporters answer SUCCESS or FAILURE and retry on
+their own terms, while the spool and shipper need the three outcomes every output gives (DELIVERED,
+RETRY_LATER with the receiver's hint, REJECTED) under one shared policy (`shipping/retry.py`). So only the
+encoding is borrowed (`encode_spans`); delivery is ours, over `requests` (OTLP/HTTP protobuf) or a grpcio
+channel (OTLP/gRPC).
+
+Updates: a span is immutable once exported, but a backend keyed by span id shows the newest copy. So the
+output remembers recently sent events (a bounded LRU) and answers a `PUT /events` for one of them by
+re-sending the merged event with the same ids; an event it does not remember cannot be patched (REJECTED,
+HTTP status 404 so the server answers 404).
+
+Headers may carry credentials: they are never logged, shown in a repr or put in an error message.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+import urllib.parse
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import orjson
+import requests
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_honeyhive._version import VERSION
+from otel_honeyhive.config import redact_url
+from otel_honeyhive.events import Event
+from otel_honeyhive.mapper.reverse import events_to_spans
+from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.outputs.store import apply_update
+from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
+
+if TYPE_CHECKING:
+    import grpc
+
+logger = logging.getLogger("otel_honeyhive.outputs.otlp")
+
+OtlpProtocol = Literal["http/protobuf", "grpc"]
+PROTOCOLS: tuple[OtlpProtocol, ...] = ("http/protobuf", "grpc")
+USER_AGENT = f"otel-honeyhive/{VERSION}"
+TRACES_PATH = "/v1/traces"
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+"""Requests are split below this (serialized, before compression): 4 MiB is the default receive limit of
+grpcio servers, and so of a stock Collector's OTLP/gRPC receiver."""
+DEFAULT_REMEMBERED_EVENTS = 10_000
+DEFAULT_REMEMBERED_BYTES = 64 * 1024 * 1024
+"""The update LRU is bounded by count and by bytes (events with prompts weigh tens of KB each)."""
+RETRYABLE_GRPC_CODES = frozenset(
+    {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED", "CANCELLED"}
+)
+_CONNECT_TIMEOUT = 5.0
+_GRPC_MAX_RECONNECT_BACKOFF_MS = 5000
+"""grpcio backs off reconnecting up to 120 s by default; a receiver that comes back is found within 5 s."""
+
+
+def traces_url(endpoint: str) -> str:
+    """`{endpoint}/v1/traces`, unless the endpoint already names that path (a query string stays last)."""
+    parts = urllib.parse.urlsplit(endpoint)
+    path = parts.path.rstrip("/")
+    if not path.endswith(TRACES_PATH):
+        path += TRACES_PATH
+    return urllib.parse.urlunsplit(parts._replace(path=path))
+
+
+def grpc_target(endpoint: str, insecure: bool) -> tuple[str, bool]:
+    """The channel target (`host:port`) and whether to use TLS: `https://` means TLS, `http://` plaintext,
+    a bare `host:port` follows `insecure` (as the SDK's OTLP/gRPC exporter does)."""
+    if "://" not in endpoint:
+        return endpoint.rstrip("/"), not insecure
+    parts = urllib.parse.urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"OTLP/gRPC endpoint must be host:port or http(s)://host:port, got {redact_url(endpoint)!r}")
+    return parts.netloc.rpartition("@")[2], parts.scheme == "https"
+
+
+def shown_endpoint(endpoint: str) -> str:
+    """The endpoint for logs and reprs: no `user:password@`, no query string (either may hold a token)."""
+    shown = redact_url(endpoint)
+    return shown.split("?", 1)[0] + ("?…" if "?" in shown else "")
+
+
+class OtlpOutput:
+    """Sends events as OTLP spans (`events_to_spans` → `encode_spans`) with the shared retry policy.
+
+    Thread-safe: one pooled `requests.Session` or one grpcio channel (both safe to share), and locks around
+    the counters and the update memory."""
+
+    name = "otlp"
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        protocol: OtlpProtocol = "http/protobuf",
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        policy: RetryPolicy | None = None,
+        resource: Resource | None = None,
+        insecure: bool = True,
+        compression: Literal["gzip"] | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        remember_events: int = DEFAULT_REMEMBERED_EVENTS,
+        remember_bytes: int = DEFAULT_REMEMBERED_BYTES,
+    ) -> None:
+        """`timeout`: seconds one delivery may take, all attempts and backoffs included (the retry deadline),
+        used when no `policy` is given. `insecure` applies to a gRPC endpoint given as bare `host:port`.
+        `remember_events` / `remember_bytes` bound the memory `update` works from (0: no updates)."""
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        if compression not in (None, "gzip"):
+            raise ValueError(f"OTLP compression must be 'gzip' or None, got {compression!r}")
+        self.endpoint = endpoint
+        self.protocol: OtlpProtocol = protocol
+        self.compression = compression
+        self.policy = policy or RetryPolicy(deadline=timeout)
+        self.resource = resource or Resource.create({"service.name": "honeyhive"})
+        self.max_request_bytes = max_request_bytes
+        self._headers = dict(headers or {})
+        self._lock = threading.Lock()
+        self._update_lock = threading.Lock()
+        self._closed = False
+        self._remembered: OrderedDict[str, bytes] = OrderedDict()
+        self._remembered_bytes = 0
+        self._remember_events = remember_events
+        self._remember_bytes = remember_bytes
+        self.requests_sent = 0
+        self.spans_sent = 0
+        self.spans_rejected_by_receiver = 0
+        """Spans a receiver answered 200 for but reported in `partial_success.rejected_spans`."""
+        self.events_not_convertible = 0
+        self._shown = shown_endpoint(endpoint)
+        self._session: requests.Session | None = None
+        self._channel: grpc.Channel | None = None
+        self._attempt: Callable[[ExportTraceServiceRequest, int], Callable[[float], SendResult]]
+        if protocol == "grpc":
+            self._open_grpc(insecure)
+            self._attempt = self._grpc_attempt
+        else:
+            self._url = traces_url(endpoint)
+            self._shown = shown_endpoint(self._url)
+            session = requests.Session()
+            session.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/x-protobuf"})
+            session.headers.update(self._headers)
+            self._session = session
+            self._attempt = self._http_attempt
+
+    def _open_grpc(self, insecure: bool) -> None:
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+        target, tls = grpc_target(self.endpoint, insecure)
+        self._shown = shown_endpoint(("https://" if tls else "http://") + target)
+        options = [("grpc.max_reconnect_backoff_ms", _GRPC_MAX_RECONNECT_BACKOFF_MS),
+                   ("grpc.primary_user_agent", USER_AGENT)]
+        channel = (
+            grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+            if tls
+            else grpc.insecure_channel(target, options=options)
+        )
+        self._channel = channel
+        self._stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
+        # gRPC metadata keys must be lowercase.
+        self._metadata = tuple((key.lower(), value) for key, value in self._headers.items())
+        self._grpc_compression = grpc.Compression.Gzip if self.compression == "gzip" else None
+
+    def __repr__(self) -> str:
+        return (
+            f"OtlpOutput({self._shown!r}, protocol={self.protocol!r}, "
+            f"headers={len(self._headers)}, compression={self.compression!r})"
+        )
+
+    # -- the Output protocol ---------------------------------------------------------------------------------
+
+    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
+        """Deliver `events` as spans. Events that cannot become spans are refused (REJECTED, naming them)
+        after the others were delivered, so one bad event never costs the rest of a spooled batch."""
+        if not events:
+            return DELIVERED
+        if self._closed:
+            return SendResult(Outcome.RETRY_LATER, f"OTLP output {self._shown} is closed")
+        spans, sent, refused = self._convert(events)
+        if spans:
+            result = self._deliver(spans, stop)
+            if not result.ok:
+                return result
+            self._remember(sent)
+        if refused:
+            with self._lock:
+                self.events_not_convertible += len(refused)
+            return SendResult(
+                Outcome.REJECTED,
+                f"{len(refused)} of {len(events)} events cannot be sent as OTLP spans: " + "; ".join(refused[:5]),
+            )
+        return DELIVERED
+
+    def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
+        """Re-send a remembered event with the update merged in (HoneyHive's PUT rules); same span ids.
+
+        Serialised, so two updates of one event cannot overtake each other on the wire."""
+        with self._update_lock:
+            known = self._recall(update.event_id)
+            if known is None:
+                return SendResult(
+                    Outcome.REJECTED,
+                    f"event {update.event_id} is not known to this bridge; "
+                    "OTLP spans cannot be updated after export",
+                    status=404,
+                )
+            return self.send([apply_update(known, update.fields)], stop=stop)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._session is not None:
+            self._session.close()
+        if self._channel is not None:
+            self._channel.close()
+
+    # -- conversion and delivery -----------------------------------------------------------------------------
+
+    def _convert(self, events: Sequence[Event]) -> tuple[list[ReadableSpan], list[Event], list[str]]:
+        """Spans for the events that have them, those events, and why the others have none."""
+        try:
+            return events_to_spans(events, resource=self.resource), list(events), []
+        except Exception:  # never raise: find the culprits one by one
+            pass
+        good: list[Event] = []
+        refused: list[str] = []
+        for event in events:
+            try:
+                events_to_spans([event], resource=self.resource)
+            except Exception as exc:
+                event_id = event.get("event_id") if isinstance(event, Mapping) else None
+                refused.append(f"event {event_id!r}: {exc}")
+            else:
+                good.append(event)
+        try:
+            # Again as one batch: a parent's known span id is looked up among the events of the batch.
+            return (events_to_spans(good, resource=self.resource) if good else []), good, refused
+        except Exception as exc:
+            return [], [], [*refused, f"{len(good)} other events: {exc}"]
+
+    def _requests(self, spans: Sequence[ReadableSpan]) -> list[ExportTraceServiceRequest]:
+        """Encoded requests, halved until each is under `max_request_bytes` (a single span is sent whatever
+        its size: the receiver decides)."""
+        request = encode_spans(spans)
+        if len(spans) <= 1 or request.ByteSize() <= self.max_request_bytes:
+            return [request]
+        half = len(spans) // 2
+        return self._requests(spans[:half]) + self._requests(spans[half:])
+
+    def _deliver(self, spans: Sequence[ReadableSpan], stop: threading.Event | None) -> SendResult:
+        """Every request, in order; one deadline bounds them all (as for the HoneyHive output)."""
+        deadline = time.monotonic() + self.policy.deadline
+        result = DELIVERED
+        for request in self._requests(spans):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return SendResult(Outcome.RETRY_LATER, f"OTLP {self._shown}: deadline passed before every request")
+            policy = RetryPolicy(
+                deadline=remaining,
+                initial_backoff=self.policy.initial_backoff,
+                max_backoff=self.policy.max_backoff,
+                jitter=self.policy.jitter,
+                max_attempts=self.policy.max_attempts,
+            )
+            count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+            result = run_with_retry(self._attempt(request, count), policy, stop)
+            if not result.ok:
+                return result
+            with self._lock:
+                self.spans_sent += count
+        return result
+
+    def _partial_success(self, rejected: int, message: str, count: int) -> None:
+        """The receiver took the request but not every span: retrying cannot change that, so warn and count."""
+        if rejected > 0:
+            with self._lock:
+                self.spans_rejected_by_receiver += rejected
+            logger.warning("OTLP receiver %s rejected %d of %d spans: %s", self._shown, rejected, count,
+                           message or "(no message)")
+        elif message:
+            logger.info("OTLP receiver %s: %s", self._shown, message)
+
+    # -- OTLP/HTTP -------------------------------------------------------------------------------------------
+
+    def _http_attempt(self, request: ExportTraceServiceRequest, count: int) -> Callable[[float], SendResult]:
+        body = request.SerializeToString()
+        data = gzip.compress(body, compresslevel=5) if self.compression == "gzip" else body
+        headers = {"Content-Encoding": "gzip"} if self.compression == "gzip" else None
+        return lambda timeout: self._post(data, headers, count, timeout)
+
+    def _post(self, data: bytes, headers: dict[str, str] | None, count: int, timeout: float) -> SendResult:
+        session = self._session
+        assert session is not None
+        where = f"POST {self._shown}"
+        with self._lock:
+            self.requests_sent += 1
+        try:
+            response = session.post(self._url, data=data, headers=headers,
+                                    timeout=(min(_CONNECT_TIMEOUT, timeout), timeout))
+        except requests.Timeout:
+            return SendResult(Outcome.RETRY_LATER, f"{where}: timed out after {timeout:.1f}s")
+        except requests.ConnectionError as exc:
+            return SendResult(Outcome.RETRY_LATER, f"{where}: connection failed ({type(exc).__name__})")
+        except requests.RequestException as exc:
+            return SendResult(Outcome.REJECTED, f"{where}: {type(exc).__name__}")
+        status = response.status_code
+        outcome = classify_status(status)
+        if outcome is Outcome.DELIVERED:
+            rejected, message = _http_partial_success(response)
+            self._partial_success(rejected, message, count)
+            return DELIVERED
+        detail = f"{where}: HTTP {status} {_http_error_message(response)!r}"
+        if outcome is Outcome.RETRY_LATER:
+            return SendResult(outcome, detail, parse_retry_after(response.headers.get("Retry-After")), status)
+        return SendResult(outcome, detail, status=status)
+
+    # -- OTLP/gRPC -------------------------------------------------------------------------------------------
+
+    def _grpc_attempt(self, request: ExportTraceServiceRequest, count: int) -> Callable[[float], SendResult]:
+        return lambda timeout: self._export(request, count, timeout)
+
+    def _export(self, request: ExportTraceServiceRequest, count: int, timeout: float) -> SendResult:
+        import grpc
+
+        where = f"gRPC Export to {self._shown}"
+        with self._lock:
+            self.requests_sent += 1
+        try:
+            response = self._stub.Export(request, timeout=timeout, metadata=self._metadata,
+                                         compression=self._grpc_compression)
+        except grpc.RpcError as exc:
+            code = exc.code() if callable(getattr(exc, "code", None)) else None
+            code_name = getattr(code, "name", "UNKNOWN")
+            details = exc.details() if callable(getattr(exc, "details", None)) else None
+            detail = f"{where}: {code_name} {str(details or '')[:300]!r}"
+            if code_name in RETRYABLE_GRPC_CODES:
+                return SendResult(Outcome.RETRY_LATER, detail, _grpc_retry_after(exc))
+            return SendResult(Outcome.REJECTED, detail)
+        except ValueError as exc:  # "Cannot invoke RPC on closed channel!"
+            return SendResult(Outcome.RETRY_LATER, f"{where}: {exc}")
+        partial = cast(ExportTraceServiceResponse, response).partial_success
+        self._partial_success(partial.rejected_spans, partial.error_message, count)
+        return DELIVERED
+
+    # -- the update memory -----------------------------------------------------------------------------------
+
+    def _remember(self, events: Sequence[Event]) -> None:
+        """Keep what was delivered (as compact JSON), newest last; evict the oldest past either bound.
+        A bound of 0 remembers nothing (a one-shot sender such as `replay` never updates)."""
+        if self._remember_events <= 0 or self._remember_bytes <= 0:
+            return
+        encoded: list[tuple[str, bytes]] = []
+        for event in events:
+            event_id = event.get("event_id")
+            if isinstance(event_id, str):
+                try:
+                    encoded.append((event_id, orjson.dumps(event)))
+                except TypeError:
+                    continue
+        with self._lock:
+            memory = self._remembered
+            for event_id, data in encoded:
+                old = memory.pop(event_id, None)
+                if old is not None:
+                    self._remembered_bytes -= len(old)
+                memory[event_id] = data
+                self._remembered_bytes += len(data)
+            while memory and (len(memory) > self._remember_events or self._remembered_bytes > self._remember_bytes):
+                _, dropped = memory.popitem(last=False)
+                self._remembered_bytes -= len(dropped)
+
+    def _recall(self, event_id: str) -> Event | None:
+        with self._lock:
+            data = self._remembered.get(event_id)
+            if data is None:
+                return None
+            self._remembered.move_to_end(event_id)
+        event: Event = orjson.loads(data)
+        return event
+
+
+def _http_partial_success(response: requests.Response) -> tuple[int, str]:
+    """`partial_success` of a 2xx answer, in the encoding the receiver used (protobuf, or JSON)."""
+    content = response.content
+    if not content:
+        return 0, ""
+    media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json":
+        try:
+            document: Any = orjson.loads(content)
+            partial = document.get("partialSuccess") or document.get("partial_success") or {}
+            rejected = partial.get("rejectedSpans", partial.get("rejected_spans", 0))
+            message = partial.get("errorMessage", partial.get("error_message", ""))
+            return int(rejected or 0), str(message or "")
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            return 0, ""
+    try:
+        parsed = ExportTraceServiceResponse.FromString(content)
+    except Exception:  # google.protobuf.message.DecodeError, or anything a malformed answer raises
+        return 0, ""
+    return parsed.partial_success.rejected_spans, parsed.partial_success.error_message
+
+
+def _http_error_message(response: requests.Response) -> str:
+    """An error answer's message: a `google.rpc.Status` (as OTLP receivers send) or the start of the text."""
+    media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media_type == "application/x-protobuf" and response.content:
+        from google.rpc import status_pb2
+
+        try:
+            return str(status_pb2.Status.FromString(response.content).message)[:300]
+        except Exception:
+            return ""
+    return response.text[:300]
+
+
+def _grpc_retry_after(error: Any) -> float | None:
+    """The receiver's hint: a `retry-after` trailing-metadata entry (as this bridge's receiver sends), or a
+    `google.rpc.RetryInfo` in the status details (as the Collector sends)."""
+    trailing = getattr(error, "trailing_metadata", None)
+    try:
+        metadata = (trailing() if callable(trailing) else None) or ()
+    except Exception:
+        return None
+    for key, value in metadata:
+        if key == "retry-after":
+            return parse_retry_after(value if isinstance(value, str) else bytes(value).decode("ascii", "replace"))
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            try:
+                from google.rpc import error_details_pb2, status_pb2
+
+                status = status_pb2.Status.FromString(value)
+                for detail in status.details:
+                    if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                        info = error_details_pb2.RetryInfo()
+                        detail.Unpack(info)
+                        return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
+            except Exception:
+                return None
+    return None
+
+
+__all__ = ["PROTOCOLS", "OtlpOutput", "OtlpProtocol", "grpc_target", "shown_endpoint", "traces_url"]
