@@ -18,7 +18,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_honeyhive.config import HoneyHiveSettings, spool_path
+from otel_honeyhive.config import DEFAULT_SERVER_URL, HoneyHiveSettings, spool_path
 from otel_honeyhive.events import Event
 from otel_honeyhive.mapper.rules import Ruleset
 from otel_honeyhive.mapper.trace import TraceMapper
@@ -96,6 +96,12 @@ class HoneyHiveSpanExporter(SpanExporter):
             headers=headers,
             verify=verify,
         )
+        if self.settings.api_key is None and self.settings.server_url == DEFAULT_SERVER_URL and output is None:
+            logger.warning(
+                "otel-honeyhive: no API key (api_key= or HH_API_KEY) for %s: HoneyHive will refuse the events; "
+                "set HH_API_URL to a local `otel-honeyhive serve` to work offline",
+                DEFAULT_SERVER_URL,
+            )
         hold = hold_timeout if hold_timeout is not None else _env_float("HH_HOLD_TIMEOUT", 30.0)
         self._assembler = TraceAssembler(hold_seconds=hold, max_spans=max_held_spans)
         base = ruleset or Ruleset.default()

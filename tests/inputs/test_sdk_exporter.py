@@ -504,3 +504,13 @@ def test_credentials_in_the_server_url_are_redacted_from_reprs() -> None:
     assert "pa55word" not in repr(exporter)
     assert "https://***@example.invalid/api" in repr(exporter.settings)
     exporter.shutdown()
+
+
+def test_a_missing_api_key_for_honeyhive_itself_is_warned_about_once_at_start(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HH_API_KEY", raising=False)
+    monkeypatch.delenv("HH_API_URL", raising=False)
+    exporter = HoneyHiveSpanExporter()
+    exporter.shutdown()
+    assert "no API key" in caplog.text
