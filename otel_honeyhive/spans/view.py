@@ -106,8 +106,13 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
     status = span.status
     scope = span.instrumentation_scope
     resource = span.resource
-    events = getattr(span, "_events", None) or span.events
-    links = getattr(span, "_links", None) or span.links
+    # The SDK's own containers (an empty one is falsy: `or` would fall back to the copying property).
+    events = getattr(span, "_events", None)
+    if events is None:
+        events = span.events
+    links = getattr(span, "_links", None)
+    if links is None:
+        links = span.links
     return SpanView(
         trace_id=ctx.trace_id,
         span_id=ctx.span_id,
