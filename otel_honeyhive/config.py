@@ -103,7 +103,8 @@ class HoneyHiveSettings:
         server_url, where = pick("server_url", "HH_API_URL")
         server_url = str(server_url or DEFAULT_SERVER_URL).rstrip("/")
         if not server_url.startswith(("http://", "https://")):
-            raise ValueError(f"{where}: server URL must start with http:// or https://, got {server_url!r}")
+            raise ValueError(f"{where}: server URL must start with http:// or https://, got "
+                             f"{redact_url(server_url)!r}")  # credentials in a URL are not repeated
         project, _ = pick("project", "HH_PROJECT")
         source, _ = pick("source", "HH_SOURCE")
         timeout, where = pick("timeout", "HH_TIMEOUT")

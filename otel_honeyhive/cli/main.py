@@ -107,10 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-held-spans", type=_positive_int, default=100_000, metavar="N",
                        help="memory cap on held spans; the oldest traces are shipped first (default: 100000)")
     serve.add_argument("--auth-token", metavar="TOKEN",
-                       help=f"require 'Authorization: Bearer TOKEN' on every request but /healthz "
-                       f"(else ${AUTH_TOKEN_ENV})")
+                       help=f"require 'Authorization: Bearer TOKEN' on every request but /healthz, /metrics "
+                       f"included (else ${AUTH_TOKEN_ENV}, which, unlike a flag, other users cannot see in ps)")
     serve.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES, metavar="N",
                        help=f"largest request body after decompression (default: {DEFAULT_MAX_BODY_BYTES})")
+    serve.add_argument("--tls-cert", type=Path, metavar="FILE",
+                       help="PEM certificate (chain): serve HTTPS and gRPC over TLS on both ports; with --tls-key")
+    serve.add_argument("--tls-key", type=Path, metavar="FILE",
+                       help="PEM private key of --tls-cert (unencrypted; keep it readable by this user only)")
     serve.set_defaults(run=_serve)
 
     sessions = commands.add_parser("sessions", help="list the sessions in the local store, newest first")
@@ -208,7 +212,7 @@ def _serve(args: argparse.Namespace) -> int:
             hold_timeout=args.hold_timeout, max_held_spans=args.max_held_spans,
             spool_max_bytes=args.spool_max_bytes,
             otlp_endpoint=args.otlp_endpoint, otlp_protocol=args.otlp_protocol, otlp_headers=args.otlp_header,
-            otlp_compression=args.otlp_compression,
+            otlp_compression=args.otlp_compression, tls_cert=args.tls_cert, tls_key=args.tls_key,
         )
     except ValueError as exc:
         print(f"{PROG} serve: {exc}", file=sys.stderr)

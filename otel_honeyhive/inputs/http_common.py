@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from otel_honeyhive.events import Event
 from otel_honeyhive.inputs.event_validation import EventDefaults
+from otel_honeyhive.metrics import Counters
 from otel_honeyhive.outputs.base import Outcome, SendResult, Update
 from otel_honeyhive.spans.view import SpanView
 
@@ -55,6 +56,8 @@ class ApiContext:
     """True when the output is a remote service (its refusals are answered 502, not blamed on the client)."""
     stop: threading.Event = field(default_factory=threading.Event)
     """Set at shutdown: interrupts an output's backoff so a request never holds shutdown up."""
+    counters: Counters = field(default_factory=Counters)
+    """Where inputs count what only they see (spans rejected inside an accepted request)."""
 
     async def send(self, events: list[Event]) -> SendResult:
         """Hand events on from a worker thread (outputs block: SQLite, fsync, HTTP with retries)."""

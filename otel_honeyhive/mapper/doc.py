@@ -19,6 +19,8 @@ def _source(rule: Field | Group | Combine | Extract) -> str:
     if isinstance(rule, Field):
         return f"`{rule.key}`"
     if isinstance(rule, Group):
+        if rule.label:
+            return f"`{rule.label}`"
         return f"`{rule.prefix}*`" + (f" (except {', '.join(sorted(rule.exclude))})" if rule.exclude else "")
     if isinstance(rule, Combine):
         return " + ".join(f"`{k}`" for k in rule.keys)
@@ -41,7 +43,7 @@ def routing_table(ruleset: Ruleset) -> str:
         for rule in convention.rules:
             if isinstance(rule, Extract):
                 for target in rule.targets:
-                    rows.setdefault(target, []).append((50, f"{_source(rule)} [{convention.name}]"))
+                    rows.setdefault(target, []).append((rule.rank, f"{_source(rule)} [{convention.name}]"))
                 continue
             if rule.target is None:
                 consumed.append(_source(rule))

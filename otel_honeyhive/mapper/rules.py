@@ -58,6 +58,8 @@ class Group:
     merge: bool = False
     accept: Callable[[str], bool] | None = None
     """Which suffixes the group takes (checked once per distinct key); the others go to other rules or metadata."""
+    label: str = ""
+    """How the README's routing table names the keys taken, when `accept` narrows the prefix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,9 @@ class Extract:
     fn: Callable[[SpanFacts], Iterable[Candidate]]
     description: str = ""
     targets: tuple[str, ...] = ()
+    rank: int = 50
+    """Where the README's routing table lists it among its targets' sources (its candidates carry their own
+    ranks, which are what the engine uses)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,9 +23,11 @@ from otel_honeyhive.inputs.event_validation import EventDefaults
 from otel_honeyhive.inputs.honeyhive_api import error_response, honeyhive_api_routes, json_response
 from otel_honeyhive.inputs.http_common import ApiContext, Sink
 from otel_honeyhive.inputs.otlp.http import otlp_http_routes
+from otel_honeyhive.metrics import CONTENT_TYPE, Counters, Family, render
 from otel_honeyhive.outputs.base import Output
 from otel_honeyhive.server.auth import BearerTokenAuth
 from otel_honeyhive.server.config import ServerConfig, shown_url
+from otel_honeyhive.server.metrics import RequestCounter
 
 RouteProvider = Callable[[ApiContext], Sequence[BaseRoute]]
 ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (honeyhive_api_routes, otlp_http_routes)
@@ -68,6 +70,15 @@ async def healthz(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+def metrics_route(collect: Callable[[], Iterable[Family]]) -> Route:
+    """`GET /metrics` in the Prometheus text format (behind the bearer token when one is set)."""
+
+    async def metrics(request: Request) -> Response:
+        return Response(render(collect()), media_type=CONTENT_TYPE)
+
+    return Route("/metrics", metrics, methods=["GET"])
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -91,15 +102,20 @@ def build_app(
     *,
     stop: threading.Event | None = None,
     providers: Sequence[RouteProvider] = ROUTE_PROVIDERS,
+    counters: Counters | None = None,
+    metrics: Callable[[], Iterable[Family]] | None = None,
 ) -> Starlette:
     """The app serving every input into `sink`. `stop` is set when the app shuts down (and may be set
-    earlier, on a signal) to cut short any output backoff a request is waiting in."""
+    earlier, on a signal) to cut short any output backoff a request is waiting in. `counters` receives what
+    the inputs count (requests, rejected spans); `metrics`, when given, is served on `GET /metrics`."""
+    counters = counters if counters is not None else Counters()
     ctx = ApiContext(
         sink=sink,
         defaults=EventDefaults(source=config.event_source, project=config.project),
         max_body_bytes=config.max_body_bytes,
         remote=config.remote,
         stop=stop or threading.Event(),
+        counters=counters,
     )
 
     @contextlib.asynccontextmanager
@@ -108,9 +124,13 @@ def build_app(
         ctx.stop.set()
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    if metrics is not None:
+        routes.append(metrics_route(metrics))
     for provide in providers:
         routes.extend(provide(ctx))
-    middleware = [Middleware(BearerTokenAuth, token=config.auth_token)] if config.auth_token else []
+    middleware = [Middleware(RequestCounter, counters=counters)]  # outermost: 401s are counted too
+    if config.auth_token:
+        middleware.append(Middleware(BearerTokenAuth, token=config.auth_token))
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -54,6 +54,54 @@ class OtlpSettings:
         )
 
 
+def _no_password() -> bytes:
+    """Given to `load_cert_chain` so an encrypted key fails instead of prompting on the terminal."""
+    return b""
+
+
+def check_tls_files(
+    cert: str | os.PathLike[str] | None, key: str | os.PathLike[str] | None
+) -> tuple[Path, Path] | None:
+    """The certificate (chain) and private key files for TLS on both ports, checked now: both given, readable,
+    PEM, unencrypted, and a matching pair. ValueError names the flag and the file at fault (never the key's
+    content)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("--tls-cert and --tls-key go together: give both (a PEM certificate chain and its "
+                         "private key)")
+    paths = Path(cert), Path(key)
+    texts: list[bytes] = []
+    for flag, path in zip(("--tls-cert", "--tls-key"), paths, strict=True):
+        if not path.exists():
+            raise ValueError(f"{flag}: no such file: {path}")
+        if not path.is_file():
+            raise ValueError(f"{flag}: not a file: {path}")
+        try:
+            texts.append(path.read_bytes())
+        except OSError as exc:
+            raise ValueError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
+    cert_text, key_text = texts
+    if b"-----BEGIN CERTIFICATE-----" not in cert_text:
+        raise ValueError(f"--tls-cert: {paths[0]} is not a PEM certificate (no BEGIN CERTIFICATE block)")
+    if not re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", key_text):
+        raise ValueError(f"--tls-key: {paths[1]} is not a PEM private key (no BEGIN PRIVATE KEY block)")
+    if b"ENCRYPTED" in key_text:
+        raise ValueError(f"--tls-key: {paths[1]} is encrypted; passphrase-protected keys are not supported "
+                         "(decrypt it, e.g. `openssl pkey -in KEY -out KEY.plain`)")
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(paths[0], paths[1], password=_no_password)
+    except ssl.SSLError as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc):
+            raise ValueError(f"--tls-key: {paths[1]} is not the private key of the certificate {paths[0]}") from None
+        raise ValueError(f"--tls-cert/--tls-key: cannot load {paths[0]} and {paths[1]}: "
+                         f"{exc.reason or exc}") from None
+    return paths
+
+
 def parse_headers(items: Sequence[str], option: str = "--otlp-header") -> dict[str, str]:
     """`KEY=VALUE` items as a dict. A malformed item is a ValueError that never repeats the value (it may be
     a token)."""
@@ -130,13 +178,20 @@ class ServerConfig:
     max_held_spans: int = 100_000
     spool_max_bytes: int = 1024 * 1024 * 1024
     """Cap of the delivery spool and of the held-span journal (each); past it requests get 503 + Retry-After."""
+    tls_cert: Path | None = None
+    """PEM certificate chain: both ports serve TLS (HTTPS, gRPC over TLS) when set, together with `tls_key`."""
+    tls_key: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
 
     def __repr__(self) -> str:
         token = "set" if self.auth_token else "unset"
         return (
             f"ServerConfig(host={self.host!r}, http_port={self.http_port}, grpc_port={self.grpc_port}, "
             f"db_path={str(self.db_path)!r}, auth_token={token}, honeyhive={self.honeyhive!r}, "
-            f"otlp={self.otlp!r})"
+            f"otlp={self.otlp!r}, tls={self.tls})"
         )
 
     @property
@@ -176,6 +231,8 @@ class ServerConfig:
         otlp_protocol: str | None = None,
         otlp_headers: Sequence[str] | Mapping[str, str] | None = None,
         otlp_compression: str | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
         """Flags win over environment variables: `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`,
@@ -208,6 +265,7 @@ class ServerConfig:
                 "`otel-honeyhive serve` per destination)"
             )
         token = auth_token if auth_token is not None else env.get(AUTH_TOKEN_ENV)
+        tls = check_tls_files(tls_cert, tls_key)
         return cls(
             host=host,
             http_port=http_port,
@@ -223,4 +281,6 @@ class ServerConfig:
             hold_timeout=hold_timeout,
             max_held_spans=max_held_spans,
             spool_max_bytes=spool_max_bytes,
+            tls_cert=tls[0] if tls else None,
+            tls_key=tls[1] if tls else None,
         )

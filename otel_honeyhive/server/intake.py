@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from otel_honeyhive.events import Event
 from otel_honeyhive.mapper.trace import TraceMapper
+from otel_honeyhive.metrics import SPANS_DROPPED, Counters
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
@@ -33,9 +34,11 @@ RETRY_HELD_SECONDS = 2.0
 @dataclass
 class IntakeStats:
     spans_received: int = 0
-    spans_rejected: int = 0
+    """Spans handed to `accept_spans` (decoded OTLP, from either protocol)."""
     events_received: int = 0
+    """Events handed to `accept_events` (the HoneyHive-compatible API)."""
     events_mapped: int = 0
+    """Events made from released traces (a trace mapped again after a failed hand-off counts again)."""
 
 
 class Intake:
@@ -50,13 +53,17 @@ class Intake:
         journal: Journal | None = None,
         stop: threading.Event | None = None,
         reap_interval: float = 0.5,
+        counters: Counters | None = None,
     ) -> None:
+        """`counters`: shared with the inputs (requests, rejected spans); the intake adds dropped spans."""
         self.delivery = delivery
         self.mapper = mapper
         self.assembler = assembler
         self.journal = journal
         self.stop = stop or threading.Event()
         self.stats = IntakeStats()
+        self.counters = counters or Counters()
+        self._stats_lock = threading.Lock()
         self._map_lock = threading.Lock()
         self._closed = threading.Event()
         self._reaper = threading.Thread(target=self._reap, args=(reap_interval,), name="intake-hold", daemon=True)
@@ -77,7 +84,8 @@ class Intake:
     def accept_spans(self, views: Sequence[SpanView]) -> SendResult:
         """Take decoded spans. With a journal, DELIVERED means they are on disk (whatever happens next);
         without one, that their released traces were delivered and the rest are held in memory."""
-        self.stats.spans_received += len(views)
+        with self._stats_lock:
+            self.stats.spans_received += len(views)
         if not views:
             return DELIVERED
         full = self.delivery.backpressure()
@@ -89,10 +97,11 @@ class Intake:
                 return written  # full or unusable: refuse before accepting anything
             self._release(self.assembler.add(views))
             return DELIVERED
-        return self._release(self.assembler.add(views))
+        return self._release(self.assembler.add(views), answered=views)
 
     def accept_events(self, events: list[Event]) -> SendResult:
-        self.stats.events_received += len(events)
+        with self._stats_lock:
+            self.stats.events_received += len(events)
         return self.delivery.submit_events(events, stop=self.stop)
 
     def accept_update(self, update: Update) -> SendResult:
@@ -100,18 +109,28 @@ class Intake:
 
     # -- mapping and hand-off ---------------------------------------------------------------------------------
 
-    def _release(self, traces: list[Trace]) -> SendResult:
+    def _release(self, traces: list[Trace], answered: Sequence[SpanView] = ()) -> SendResult:
         """Map released traces and hand their events on. With a journal, spans whose events were handed on are
-        forgotten by it, and a failed hand-off puts the spans back to be tried when the hold passes again."""
+        forgotten by it, and a failed hand-off puts the spans back to be tried when the hold passes again.
+
+        `answered`: the spans of the request waiting for this result (without a journal, a failure is the
+        client's to retry for those; every other span in `traces` had been acknowledged, and is dropped)."""
         if not traces:
             return DELIVERED
         with self._map_lock:
             events = [e for trace in traces for e in self.mapper.map_trace(trace)]
-        self.stats.events_mapped += len(events)
+        with self._stats_lock:
+            self.stats.events_mapped += len(events)
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
         if self.journal is None:
             if not result.ok:
-                logger.warning("%d spans not delivered: %s", sum(len(t) for t in traces), result.detail)
+                waiting = {id(view) for view in answered}
+                lost = sum(1 for trace in traces for view in trace if id(view) not in waiting)
+                reason = "delivery_failed" if result.outcome is Outcome.RETRY_LATER else "refused"
+                if lost:
+                    self.counters.add(SPANS_DROPPED, lost, reason=reason)
+                logger.warning("%d spans not delivered (%d of them acknowledged earlier, now dropped: %s): %s",
+                               sum(len(t) for t in traces), lost, reason, result.detail)
             return result
         if result.ok:
             self.journal.released(traces)
@@ -122,7 +141,9 @@ class Intake:
         elif result.outcome is Outcome.RETRY_LATER:
             self.assembler.hold_again(traces, retry_in=min(self.assembler.hold_seconds, RETRY_HELD_SECONDS))
         else:
-            logger.error("%d spans refused for good: %s", sum(len(t) for t in traces), result.detail)
+            refused = sum(len(t) for t in traces)
+            self.counters.add(SPANS_DROPPED, refused, reason="refused")
+            logger.error("%d spans refused for good: %s", refused, result.detail)
             self.journal.released(traces)
         return result
 

@@ -9,6 +9,7 @@ A graceful stop exits 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sqlite3
@@ -20,6 +21,7 @@ from typing import Any
 import uvicorn
 
 from otel_honeyhive.outputs.base import Output
+from otel_honeyhive.server import metrics
 from otel_honeyhive.server.app import build_app, describe_output, open_output
 from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.server.intake import Intake
@@ -36,18 +38,22 @@ request bodies (each at most --max-body-bytes)."""
 class _Server(uvicorn.Server):
     """uvicorn, plus: one ready line once the socket is bound, and the stop event set on the first signal."""
 
-    def __init__(self, config: uvicorn.Config, stop: threading.Event, where: str, also: list[str]) -> None:
+    def __init__(
+        self, config: uvicorn.Config, stop: threading.Event, where: str, also: list[str], tls: bool = False
+    ) -> None:
         super().__init__(config)
         self._stop = stop
         self._where = where
         self._also = also
+        self._tls = tls
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self.started:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
-            listening = ", ".join([f"HTTP on http://{shown}:{port}", *self._also])
+            http = f"HTTPS on https://{shown}:{port}" if self._tls else f"HTTP on http://{shown}:{port}"
+            listening = ", ".join([http, *self._also])
             print(f"otel-honeyhive serve: {listening} ({self._where})", file=sys.stderr, flush=True)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -87,6 +93,15 @@ def build_intake(config: ServerConfig, output: Output, stop: threading.Event) ->
     return Intake(delivery, mapper, assembler, journal=journal, stop=stop)
 
 
+def grpc_credentials(config: ServerConfig) -> Any:
+    """`grpc.ssl_server_credentials` from the configured files, or None without TLS."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    import grpc
+
+    return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+
+
 def serve(config: ServerConfig) -> int:
     """Serve until told to stop; the process exit status."""
     logging.basicConfig(level=logging.WARNING, format="otel-honeyhive serve: %(levelname)s %(message)s")
@@ -112,14 +127,15 @@ def serve(config: ServerConfig) -> int:
 
             grpc_server, port = start_grpc_server(
                 intake, config.host, config.grpc_port, max_message_bytes=config.max_body_bytes,
-                auth_token=config.auth_token,
+                auth_token=config.auth_token, credentials=grpc_credentials(config), counters=intake.counters,
             )
-            listening.append(f"gRPC on {_shown(config.host)}:{port}")
+            listening.append(f"gRPC{' (TLS)' if config.tls else ''} on {_shown(config.host)}:{port}")
         if not config.http_port:
             print(f"otel-honeyhive serve: {', '.join(listening)} ({describe_output(config)})", file=sys.stderr,
                   flush=True)
             return _wait_for_signal(stop)
-        app = build_app(config, intake, stop=stop)
+        app = build_app(config, intake, stop=stop, counters=intake.counters,
+                        metrics=functools.partial(metrics.families, intake))
         uv_config = uvicorn.Config(
             app,
             host=config.host,
@@ -131,8 +147,10 @@ def serve(config: ServerConfig) -> int:
             lifespan="on",
             limit_concurrency=MAX_CONCURRENCY,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
+            ssl_keyfile=str(config.tls_key) if config.tls_key else None,
         )
-        server = _Server(uv_config, stop, describe_output(config), listening)
+        server = _Server(uv_config, stop, describe_output(config), listening, tls=config.tls)
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             server.run()

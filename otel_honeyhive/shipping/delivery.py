@@ -7,8 +7,8 @@
   DELIVERED as soon as it is on disk: that is the caller's acknowledgement point (the exporter returns
   SUCCESS, the server answers 200). A background `SpoolShipper` delivers it later, at least once, in order,
   across restarts. A full spool returns RETRY_LATER with `retry_after` (the server answers 429/503 +
-  Retry-After); an unusable spool (full disk, read-only, removed directory) returns REJECTED with a message
-  naming the directory and the OS error.
+  Retry-After), and so does a full disk (logged as an error: it needs a human); an unusable spool (read-only,
+  removed directory) returns REJECTED with a message naming the directory and the OS error.
 
 `submit_*` never raise (an exporter's `export()` must not): every failure becomes a `SendResult`, and each
 distinct error is logged once so a broken disk does not flood the log. Only construction raises: `spooled()`
@@ -30,6 +30,7 @@ from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import (
     DEFAULT_MAX_BYTES,
+    DiskFullError,
     RecordEncodeError,
     RecordTooLargeError,
     Spool,
@@ -55,6 +56,10 @@ class DeliveryStats:
     deadline."""
     rejected: int = 0
     """Submits answered REJECTED: spool unusable, or (direct) the receiver refused the data."""
+    accepted_events: int = 0
+    """Events in the accepted submits (spooled: on disk; direct: delivered)."""
+    failed_events: int = 0
+    """Events in the submits answered RETRY_LATER or REJECTED (the caller was told: it still holds them)."""
     shipper: ShipperStats | None = None
 
 
@@ -78,6 +83,7 @@ class Delivery:
         self._lock = threading.Lock()
         self._closed = False
         self._accepted = self._retry_later = self._rejected = 0
+        self._accepted_events = self._failed_events = 0
         self._logged: set[str] = set()
 
     @classmethod
@@ -116,11 +122,14 @@ class Delivery:
     def stats(self) -> DeliveryStats:
         with self._lock:
             accepted, retry_later, rejected = self._accepted, self._retry_later, self._rejected
+            accepted_events, failed_events = self._accepted_events, self._failed_events
         return DeliveryStats(
             mode="spooled" if self._spool is not None else "direct",
             accepted=accepted,
             retry_later=retry_later,
             rejected=rejected,
+            accepted_events=accepted_events,
+            failed_events=failed_events,
             shipper=self._shipper.stats if self._shipper is not None else None,
         )
 
@@ -152,10 +161,13 @@ class Delivery:
         with self._lock:
             if result.outcome is Outcome.DELIVERED:
                 self._accepted += 1
-            elif result.outcome is Outcome.RETRY_LATER:
-                self._retry_later += 1
+                self._accepted_events += record.event_count
             else:
-                self._rejected += 1
+                self._failed_events += record.event_count
+                if result.outcome is Outcome.RETRY_LATER:
+                    self._retry_later += 1
+                else:
+                    self._rejected += 1
         return result
 
     def _send_now(self, record: SpoolRecord, stop: threading.Event) -> SendResult:
@@ -181,6 +193,9 @@ class Delivery:
             return SendResult(Outcome.REJECTED, str(exc))
         except SpoolFullError as exc:
             self._log_once(f"{exc}; asking senders to retry in {exc.retry_after:g}s", level=logging.WARNING)
+            return SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after)
+        except DiskFullError as exc:  # nothing was accepted: the sender keeps the data until space returns
+            self._log_once(f"{exc}; asking senders to retry in {exc.retry_after:g}s")
             return SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after)
         except SpoolError as exc:
             if self._closed:  # closed while this put was on its way

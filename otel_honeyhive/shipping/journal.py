@@ -16,7 +16,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult
-from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, RecordId, Spool, SpoolError, SpoolFullError, SpoolRecord
+from otel_honeyhive.shipping.spool import (
+    DEFAULT_MAX_BYTES,
+    DiskFullError,
+    RecordId,
+    Spool,
+    SpoolError,
+    SpoolFullError,
+    SpoolRecord,
+)
 from otel_honeyhive.spans.view import SpanView
 
 logger = logging.getLogger("otel_honeyhive.journal")
@@ -38,6 +46,15 @@ class Journal:
     def pending_bytes(self) -> int:
         return self._spool.pending_bytes
 
+    @property
+    def stored_records(self) -> int:
+        """Records on disk (a record goes once every span in it was handed on)."""
+        return self._spool.pending_count
+
+    @property
+    def max_bytes(self) -> int:
+        return self._spool.max_bytes
+
     def _track(self, record_id: RecordId, views: Sequence[SpanView]) -> None:
         with self._lock:
             self._remaining[record_id] = len(views)
@@ -45,10 +62,14 @@ class Journal:
                 self._owner[id(view)] = (record_id, view)
 
     def write(self, views: Sequence[SpanView]) -> SendResult:
-        """Put the spans on disk; DELIVERED once they are. Full → RETRY_LATER with a hint; unusable → REJECTED."""
+        """Put the spans on disk; DELIVERED once they are. Full (the cap or the disk) → RETRY_LATER with a hint;
+        unusable → REJECTED."""
         try:
             record_id = self._spool.put(SpoolRecord.of_spans(views))
         except SpoolFullError as exc:
+            return SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after)
+        except DiskFullError as exc:
+            logger.error("%s", exc)
             return SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after)
         except SpoolError as exc:
             logger.error("%s", exc)

@@ -4,7 +4,10 @@ Guarantees (together with the spool's): records are sent oldest first and one at
 (an update never overtakes the events it patches). A record is acked only after the output reports
 DELIVERED; a REJECTED record is moved to the spool's `dead/` folder (kept for a human, logged, counted);
 a RETRY_LATER record stays at the head and is tried again after a backoff (the receiver's `retry_after`
-when it gave one, else exponential with jitter capped at `policy.max_backoff`). A spooled record has no
+when it gave one, else exponential with jitter capped at `policy.max_backoff`). A refusal with a 5xx status
+(500, 501, 505 …) is the receiver's fault, not the data's: the record is tried `server_error_attempts` times
+in all before it is dead-lettered (a direct send fails at once, as OTLP exporters do; a spooled record has
+time, and a poison record still cannot block the queue forever). A spooled record has no
 deadline: it waits until it is delivered or refused. An exception raised by an output is logged and treated
 as RETRY_LATER, so it never kills the thread. Every wait is on an Event, so `close()` returns promptly and
 a `put` wakes an idle shipper at once.
@@ -28,6 +31,9 @@ MAX_RETRY_AFTER = 900.0
 """A receiver's Retry-After is honoured up to 15 minutes, so a bogus header cannot park the spool for days."""
 
 
+SERVER_ERROR_ATTEMPTS = 5
+"""How many times a record refused with a 5xx status is tried before it is dead-lettered."""
+
 IDLE_RECHECK = 5.0
 """An idle shipper is woken by every put; it also looks again this often, as a safety net."""
 
@@ -39,8 +45,12 @@ class ShipperStats:
     delivered_records: int = 0
     delivered_events: int = 0
     retried: int = 0
-    """Attempts that ended RETRY_LATER (or raised) and were scheduled again."""
+    """Attempts that ended RETRY_LATER (or raised, or a 5xx within `server_error_attempts`) and were scheduled
+    again."""
     dead_lettered: int = 0
+    """Records moved to `dead/`."""
+    dead_lettered_events: int = 0
+    """Events in the records moved to `dead/` (not delivered; kept for a human)."""
     corrupt: int = 0
     """Records that failed their checksum and were moved to `corrupt/` (since the spool was opened)."""
     pending_records: int = 0
@@ -62,16 +72,22 @@ class SpoolShipper:
         name: str = "shipper",
         start: bool = True,
         rng: random.Random | None = None,
+        server_error_attempts: int = SERVER_ERROR_ATTEMPTS,
     ) -> None:
+        if server_error_attempts < 1:
+            raise ValueError(f"server_error_attempts must be at least 1, got {server_error_attempts!r}")
         self._spool = spool
         self._output = output
         self._policy = policy
         self._name = name
         self._rng = rng or random.Random()
+        self._server_error_attempts = server_error_attempts
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._progress = threading.Condition(threading.RLock())
-        self._counts = {"delivered_records": 0, "delivered_events": 0, "retried": 0, "dead_lettered": 0}
+        self._counts = {
+            "delivered_records": 0, "delivered_events": 0, "retried": 0, "dead_lettered": 0, "dead_lettered_events": 0,
+        }
         self._thread = threading.Thread(target=self._run, name=f"otel-honeyhive-{name}", daemon=True)
         self._started = False
         spool.add_listener(self.notify)
@@ -155,6 +171,8 @@ class SpoolShipper:
 
     def _run(self) -> None:
         failures = 0  # consecutive RETRY_LATER results for the head record
+        server_errors = 0  # 5xx refusals of the head record
+        current: RecordId | None = None
         while not self._stop.is_set():
             try:
                 self._wake.clear()
@@ -165,7 +183,17 @@ class SpoolShipper:
                     self._wake.wait(IDLE_RECHECK)
                     continue
                 record_id, record = head
+                if record_id != current:
+                    current, server_errors = record_id, 0
                 result = self._send(record)
+                if result.outcome is Outcome.REJECTED and result.status is not None and result.status >= 500:
+                    server_errors += 1
+                    if server_errors < self._server_error_attempts:
+                        result = SendResult(
+                            Outcome.RETRY_LATER,
+                            f"{result.detail} (a server error: try {server_errors} of {self._server_error_attempts})",
+                            status=result.status,
+                        )
                 if result.outcome is Outcome.RETRY_LATER:
                     if self._stop.is_set():
                         break
@@ -214,7 +242,7 @@ class SpoolShipper:
             try:
                 where = self._spool.dead_letter(record_id, result.detail or "rejected by the receiver")
             finally:
-                self._count(dead_lettered=1)
+                self._count(dead_lettered=1, dead_lettered_events=record.event_count)
         log.error(
             "%s: %s rejected a %s record (%d events): %s; kept in %s",
             self._name,
@@ -232,4 +260,4 @@ class SpoolShipper:
         return self._policy.backoff(min(failures, 32), self._rng)
 
 
-__all__ = ["MAX_RETRY_AFTER", "ShipperStats", "SpoolShipper"]
+__all__ = ["MAX_RETRY_AFTER", "SERVER_ERROR_ATTEMPTS", "ShipperStats", "SpoolShipper"]

@@ -11,10 +11,10 @@ Guarantees:
   fsync, power loss).
 - Delivery is at-least-once: a record is removed (`ack`) only after the output delivered it, so a record in
   flight at a crash is sent again after restart. Event ids are deterministic, so the duplicate is harmless.
-- Nothing is dropped silently: a full spool refuses new records (`SpoolFullError`, with a retry hint); an
-  unusable directory or a full disk raises `SpoolError` naming the directory and the OS error; a record the
-  receiver refused for good is moved to `dead/` with a `.reason` file; a torn or corrupt file is moved to
-  `corrupt/` (and logged), never deleted.
+- Nothing is dropped silently: a full spool refuses new records (`SpoolFullError`, with a retry hint), and
+  so does a full disk (`DiskFullError`); an unusable directory raises `SpoolError` naming the directory and
+  the OS error; a record the receiver refused for good is moved to `dead/` with a `.reason` file; a torn or
+  corrupt file is moved to `corrupt/` (and logged), never deleted.
 - One process per directory: an exclusive `flock` on `<dir>/.lock` (two writers would reuse sequence
   numbers). A forked child cannot use its parent's spool either.
 
@@ -102,6 +102,18 @@ class SpoolFullError(SpoolError):
         self.retry_after = retry_after
         self.pending_bytes = pending_bytes
         self.max_bytes = max_bytes
+
+
+class DiskFullError(SpoolError):
+    """The file system has no room (ENOSPC, EDQUOT) or refuses a file this large (EFBIG): nothing is lost, the
+    caller pushes back (503 + Retry-After) and the sender keeps the data until space returns."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class RecordTooLargeError(SpoolError):
@@ -265,7 +277,10 @@ class Spool:
     # -- opening and recovery -------------------------------------------------------------------------------
 
     def _fail(self, action: str, exc: OSError) -> SpoolError:
-        return SpoolError(f"cannot {action} in spool directory {self._dir}: {_describe(exc)}")
+        message = f"cannot {action} in spool directory {self._dir}: {_describe(exc)}"
+        if exc.errno in _DISK_FULL_ERRNOS:
+            return DiskFullError(message, retry_after=self._full_retry_after)
+        return SpoolError(message)
 
     def _open(self) -> None:
         try:
@@ -614,6 +629,7 @@ class Spool:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "CorruptRecordError",
+    "DiskFullError",
     "RecordEncodeError",
     "RecordId",
     "Spool",

@@ -6,19 +6,23 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from otel_honeyhive.mapper.identity import session_id_for_trace
-from tests.support.server import RunningServer
+from tests.support.fake_openai import FakeOpenAI, run_fake_openai
+from tests.support.server import RunningServer, run_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
 def example_env(server: RunningServer, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "OTEL_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "OTEL_", "OPENAI_"))}
     env.update({"HH_API_URL": server.url, "HH_PROJECT": "examples", **extra})
     return env
 
@@ -85,3 +89,101 @@ def test_the_readme_demo_command_prints_the_session_tree(tmp_path: Path) -> None
     assert "rag-pipeline" in out
     for line in ("retrieve documents", "chat gpt-4o-mini", "execute_tool word_count", "gpt-4o-mini"):
         assert line in out
+
+
+# -- OpenAI through each instrumentation, against a local OpenAI-compatible fake ----------------------------------
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with run_fake_openai() as fake:
+        yield fake
+
+
+def openai_env(server: RunningServer, fake: FakeOpenAI, **extra: str) -> dict[str, str]:
+    return example_env(server, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test", OTEL_METRICS_EXPORTER="none",
+                       OTEL_LOGS_EXPORTER="none", **extra)
+
+
+def the_model_event(events: list[dict[str, Any]], session_id: str) -> dict[str, Any]:
+    """The session's one model event, checked to hang under the session."""
+    [model] = [e for e in events if e["event_type"] == "model"]
+    assert model["parent_id"] == session_id
+    assert {e["event_type"] for e in events} == {"session", "model"}
+    return model
+
+
+@pytest.mark.parametrize(
+    ("example", "event_name"),
+    [("openai_official.py", "chat gpt-4o-mini"), ("openai_traceloop.py", "openai.chat"),
+     ("openai_openinference.py", "ChatCompletion")],
+)
+def test_each_openai_instrumentation_example_delivers_the_conversation(
+    local_api: RunningServer, fake_openai: FakeOpenAI, example: str, event_name: str
+) -> None:
+    session_id = run([sys.executable, f"examples/{example}"], openai_env(local_api, fake_openai)).strip()
+
+    with local_api.store() as store:
+        events = store.session_events(session_id)
+    model = the_model_event(events, session_id)
+    [exchange] = fake_openai.exchanges
+    assert model["event_name"] == event_name
+    assert (model["config"]["model"], model["config"]["provider"]) == ("gpt-4o-mini", "openai")
+    assert model["inputs"]["chat_history"] == exchange.request["messages"]
+    assert model["outputs"]["content"] == exchange.response["choices"][0]["message"]["content"]
+    usage = exchange.response["usage"]
+    assert (model["metadata"]["prompt_tokens"], model["metadata"]["completion_tokens"]) == (
+        usage["prompt_tokens"], usage["completion_tokens"])
+
+
+def test_the_honeyhive_sdk_attributes_example_sets_every_bucket(
+    local_api: RunningServer, fake_openai: FakeOpenAI
+) -> None:
+    session_id = run([sys.executable, "examples/honeyhive_sdk_attributes.py"], openai_env(local_api, fake_openai))
+    session_id = session_id.strip()
+
+    with local_api.store() as store:
+        events = store.session_events(session_id)
+    model = the_model_event(events, session_id)
+    session = next(e for e in events if e["event_type"] == "session")
+    [exchange] = fake_openai.exchanges
+    answer = exchange.response["choices"][0]["message"]["content"]
+    assert session["inputs"] == {"question": "What does OpenTelemetry trace?"}
+    assert session["outputs"] == {"answer": answer}
+    assert session["user_properties"] == {"user_id": "user-42"}
+    assert model["config"] == {"model": "gpt-4o-mini", "provider": "openai", "hyperparameters": {"temperature": 0.0}}
+    assert model["inputs"] == {"chat_history": exchange.request["messages"]}
+    assert model["outputs"] == {"role": "assistant", "content": answer}
+    assert model["metrics"] == {"answer_words": len(answer.split())}
+    assert model["metadata"]["prompt_tokens"] == exchange.response["usage"]["prompt_tokens"]
+    assert not any(k.startswith("honeyhive_") for e in events for k in e["metadata"])
+
+
+def test_the_sidecar_app_exports_plain_otlp_with_the_sidecars_bridge_settings(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """The app → Collector → bridge path, with the Collector left out (none can be installed offline; its
+    configuration is checked in test_collector_configs.py): the app sends what the sidecar's `otlp/bridge`
+    exporter sends, OTLP/gRPC with its bearer token, to a bridge started with `--auth-token`."""
+    sidecar = yaml.safe_load((EXAMPLES / "collector" / "sidecar.yaml").read_text())
+    bridge_exporter = sidecar["exporters"]["otlp/bridge"]
+    token = "sidecar-token"
+    authorization = bridge_exporter["headers"]["authorization"].replace("${env:BRIDGE_TOKEN}", token)
+    with run_server(tmp_path, "--auth-token", token, grpc=True) as bridge:
+        env = openai_env(
+            bridge, fake_openai,
+            OTEL_EXPORTER_OTLP_PROTOCOL="grpc",  # the Collector's `otlp` exporter speaks gRPC
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{bridge.grpc_target}",
+            OTEL_EXPORTER_OTLP_HEADERS="authorization=" + authorization.replace(" ", "%20"),
+        )
+        trace_hex = run([sys.executable, "examples/sidecar_app.py"], env).strip()
+        session_id = session_id_for_trace(int(trace_hex, 16))
+        with bridge.store() as store:
+            events = store.session_events(session_id)
+    model = the_model_event(events, session_id)
+    session = next(e for e in events if e["event_type"] == "session")
+    assert session["event_name"] == "answer-question"
+    assert session["metadata"]["resource"]["service.name"] == "sidecar-app"
+    assert (model["config"]["model"], model["config"]["provider"]) == ("gpt-4o-mini", "openai")
+    assert model["inputs"]["chat_history"] == fake_openai.exchanges[0].request["messages"]
+    assert model["metadata"]["completion_tokens"] == fake_openai.exchanges[0].response["usage"]["completion_tokens"]

@@ -424,6 +424,21 @@ def test_explicit_total_wins_over_the_computed_sum() -> None:
     assert event["metadata"]["total_tokens"] == 5
 
 
+def test_an_embeddings_call_totals_its_input_tokens() -> None:
+    embeddings = {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": "text-embedding-3-small"}
+    event = child_event({**embeddings, "gen_ai.usage.input_tokens": 8})
+    assert event["metadata"]["prompt_tokens"] == 8
+    assert event["metadata"]["total_tokens"] == 8
+    assert "completion_tokens" not in event["metadata"]
+    assert child_event({**embeddings, "gen_ai.usage.input_tokens": 8, "gen_ai.usage.total_tokens": 9})[
+        "metadata"
+    ]["total_tokens"] == 9
+
+
+def test_a_chat_with_input_tokens_only_gets_no_total() -> None:
+    assert "total_tokens" not in child_event({**CHAT, "gen_ai.usage.input_tokens": 8})["metadata"]
+
+
 def test_token_counts_sent_as_strings_are_accepted() -> None:
     event = child_event({**CHAT, "gen_ai.usage.input_tokens": "100", "gen_ai.usage.output_tokens": " 20 "})
     assert event["metadata"]["prompt_tokens"] == 100

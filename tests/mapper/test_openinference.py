@@ -343,8 +343,60 @@ def test_embedding_span_is_a_model_with_the_embedding_model_name() -> None:
     )
     assert event["event_type"] == "model"
     assert event["config"]["model"] == "text-embedding-3-small"
-    assert event["metadata"]["embedding.embeddings.0.embedding.text"] == "hello"
-    assert event["metadata"]["embedding.embeddings.0.embedding.vector"] == [0.1, 0.2]
+    assert event["inputs"] == {"texts": ["hello"]}
+    assert event["outputs"] == {"embeddings": [[0.1, 0.2]]}
+    assert not any(k.startswith("embedding.") for k in event["metadata"])
+
+
+def test_embedding_texts_and_vectors_keep_their_index_order_and_parameters_become_hyperparameters() -> None:
+    attrs: dict[str, object] = {
+        "openinference.span.kind": "EMBEDDING",
+        "embedding.model_name": "text-embedding-3-small",
+        "embedding.invocation_parameters": json.dumps({"model": "text-embedding-3-small", "dimensions": 2}),
+    }
+    for i in range(11):
+        attrs[f"embedding.embeddings.{i}.embedding.text"] = f"t{i}"
+        attrs[f"embedding.embeddings.{i}.embedding.vector"] = (float(i), 0.0)
+    event = child_event(attrs)
+    assert event["inputs"]["texts"] == [f"t{i}" for i in range(11)]
+    assert event["outputs"]["embeddings"][10] == [10.0, 0.0]
+    assert event["config"] == {"model": "text-embedding-3-small", "hyperparameters": {"dimensions": 2}}
+
+
+# -- the model asked for, and how the answer ended -----------------------------------------------------------------
+
+
+def test_the_requested_model_in_the_invocation_parameters_wins_over_the_dated_model_that_answered() -> None:
+    # OpenInference's OpenAI instrumentor: `llm.model_name` is the response's model, the request's is only here.
+    event = child_event(
+        {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o-mini-2024-07-18",
+            "llm.invocation_parameters": json.dumps({"model": "gpt-4o-mini", "temperature": 0.2}),
+        }
+    )
+    assert event["config"]["model"] == "gpt-4o-mini"
+    assert event["config"]["hyperparameters"] == {"temperature": 0.2}  # the model is not a hyperparameter
+    assert event["metadata"]["llm.model_name"] == "gpt-4o-mini-2024-07-18"
+
+
+def test_invocation_parameters_with_only_the_model_give_no_hyperparameters() -> None:
+    event = child_event({**LLM, "llm.invocation_parameters": json.dumps({"model": "gpt-4o-mini"})})
+    assert event["config"] == {"model": "gpt-4o-mini", "provider": "openai"}
+    assert "llm.invocation_parameters" not in event["metadata"]
+
+
+def test_finish_reason_goes_with_the_output_message_and_into_finish_reasons() -> None:
+    event = child_event(
+        {
+            **LLM,
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "4",
+            "llm.finish_reason": "stop",
+        }
+    )
+    assert event["outputs"] == {"role": "assistant", "content": "4", "finish_reason": "stop"}
+    assert event["metadata"]["finish_reasons"] == ["stop"]
 
 
 def test_user_id_and_session_id() -> None:

@@ -80,7 +80,8 @@ def test_direct_returns_the_outputs_result() -> None:
     assert delivery.submit_events(EVENTS) is rejected
     assert delivery.submit_events(EVENTS) is later
     assert output.sent == [EVENTS]
-    assert delivery.stats == DeliveryStats(mode="direct", accepted=1, retry_later=1, rejected=1, shipper=None)
+    assert delivery.stats == DeliveryStats(mode="direct", accepted=1, retry_later=1, rejected=1, accepted_events=1,
+                                           failed_events=2, shipper=None)
     assert delivery.flush(1)
     delivery.close()
     assert output.close_calls == 1
@@ -185,27 +186,37 @@ def test_spool_full_asks_the_caller_to_retry_later(tmp_path: Path) -> None:
         delivery.close(timeout=2)
 
 
-def test_spool_error_becomes_rejected_with_a_clear_message_logged_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (errno.ENOSPC, Outcome.RETRY_LATER),  # a full disk: push back, the sender keeps the data
+        (errno.EROFS, Outcome.REJECTED),  # an unusable spool: refuse, with the reason
+    ],
+)
+def test_a_spool_write_error_is_a_clear_message_logged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: int, outcome: Outcome
 ) -> None:
     output = ScriptedOutput()
     delivery = Delivery.spooled(output, tmp_path / "spool", FAST)
     try:
 
-        def full(fd: int, data: Any) -> int:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        def failing(fd: int, data: Any) -> int:
+            raise OSError(error, os.strerror(error))
 
-        monkeypatch.setattr(os, "write", full)
+        monkeypatch.setattr(os, "write", failing)
         with caplog.at_level(logging.ERROR):
             results = [delivery.submit_events(EVENTS) for _ in range(3)]
         monkeypatch.undo()
         for result in results:
-            assert result.outcome is Outcome.REJECTED
-            assert str(tmp_path / "spool") in result.detail and "No space left on device" in result.detail
-        logged = [r for r in caplog.records if "No space left" in r.getMessage()]
-        assert len(logged) == 1
-        assert delivery.stats.rejected == 3
-        assert delivery.submit_events(EVENTS).ok  # recovers once the disk has room
+            assert result.outcome is outcome
+            assert str(tmp_path / "spool") in result.detail and os.strerror(error) in result.detail
+            if outcome is Outcome.RETRY_LATER:
+                assert result.retry_after is not None and result.retry_after > 0
+        logged = [r for r in caplog.records if os.strerror(error) in r.getMessage()]
+        assert len(logged) == 1 and logged[0].levelno == logging.ERROR
+        stats = delivery.stats
+        assert (stats.retry_later, stats.rejected) == ((3, 0) if outcome is Outcome.RETRY_LATER else (0, 3))
+        assert delivery.submit_events(EVENTS).ok  # recovers once the disk is usable again
     finally:
         delivery.close()
 

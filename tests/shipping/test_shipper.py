@@ -18,7 +18,7 @@ import pytest
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.shipper import ShipperStats, SpoolShipper
+from otel_honeyhive.shipping.shipper import SERVER_ERROR_ATTEMPTS, ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import Spool, SpoolRecord
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
@@ -170,6 +170,34 @@ def test_rejected_record_goes_to_dead_letters_and_shipping_continues(
     assert "event_type missing" in dead.with_suffix(".reason").read_text()
     assert shipper.stats.dead_lettered == 1
     assert any("rejected" in r.message and r.levelno == logging.ERROR for r in caplog.records)
+
+
+def test_a_server_error_is_tried_again_before_the_record_is_dead_lettered(
+    spool: Spool, shippers: list[SpoolShipper]
+) -> None:
+    """A 5xx says nothing about the data: the record is tried SERVER_ERROR_ATTEMPTS times in all (a transient
+    HoneyHive bug must not send a batch to dead/), then dead-lettered (a poison record must not block forever)."""
+    error = SendResult(Outcome.REJECTED, "HTTP 500 internal", status=500)
+    output = ScriptedOutput(error, error, DELIVERED, *[error] * SERVER_ERROR_ATTEMPTS)
+    spool.put(batch(0))
+    spool.put(batch(1))
+    shipper = ship(spool, output, shippers)
+    assert shipper.flush(5)
+    assert output.called_with == [0, 0, 0, *[1] * SERVER_ERROR_ATTEMPTS]
+    assert output.received == [0]
+    stats = shipper.stats
+    assert (stats.delivered_records, stats.dead_lettered, stats.dead_lettered_events) == (1, 1, 1)
+    assert stats.retried == 2 + SERVER_ERROR_ATTEMPTS - 1
+    assert len(list((spool.directory / "dead").glob("*.rec"))) == 1
+
+
+def test_a_client_error_is_dead_lettered_at_once(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    output = ScriptedOutput(SendResult(Outcome.REJECTED, "HTTP 422", status=422))
+    spool.put(batch(0, size=3))
+    shipper = ship(spool, output, shippers)
+    assert shipper.flush(5)
+    assert output.called_with == [0]
+    assert (shipper.stats.dead_lettered, shipper.stats.dead_lettered_events) == (1, 3)
 
 
 def test_an_output_that_raises_does_not_kill_the_thread(spool: Spool, shippers: list[SpoolShipper]) -> None:

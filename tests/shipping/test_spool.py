@@ -23,6 +23,7 @@ from otel_honeyhive.outputs.base import Update
 from otel_honeyhive.shipping.spool import (
     HEADER_SIZE,
     CorruptRecordError,
+    DiskFullError,
     RecordEncodeError,
     RecordId,
     Spool,
@@ -303,9 +304,10 @@ def test_disk_full_while_writing_is_reported_and_leaves_nothing(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
         monkeypatch.setattr(os, "write", full)
-        with pytest.raises(SpoolError) as info:
+        with pytest.raises(DiskFullError) as info:  # a SpoolError that callers answer with a retry hint
             spool.put(batch(2))
         monkeypatch.undo()
+        assert info.value.retry_after > 0
         message = str(info.value)
         assert str(tmp_path / "spool") in message and "No space left on device" in message
         assert spool.pending_count == 1

@@ -1,22 +1,32 @@
 """A small real HTTP server that speaks HoneyHive's `/events/batch` and misbehaves on cue.
 
-Tests script its answers (status, headers, delay) and read back every request it received, decoded. It runs
-on a real loopback socket so the exporter's real HTTP client, retries and timeouts are what gets tested.
+Tests script its answers (status, headers, delay, and faults: a connection reset without an answer, a body
+trickled out slowly) and read back every request it received, decoded. It runs on a real loopback socket so the
+exporter's real HTTP client, retries and timeouts are what gets tested.
+
+What counts as accepted (`events`): the batches it answered 2xx, including answers the client gave up waiting
+for (a stall past the client's timeout, a body too slow): HoneyHive would have stored those too, so a client
+that sends them again makes duplicates, which is exactly what a fault-injection test must count.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import socket
+import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 import orjson
+
+RESET = 0
+"""`Received.status` of a request answered by closing the connection (nothing was accepted)."""
 
 
 @dataclass
@@ -24,7 +34,16 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    """Seconds to wait before answering (a stall, when longer than the client's timeout)."""
     body: bytes = b'{"success": true}'
+    fault: Literal["reset", "slow_body"] | None = None
+    """reset: read the request, then close the connection with a TCP RST and no answer (not accepted).
+    slow_body: send the status line and headers, then the body one byte every `byte_delay` seconds."""
+    byte_delay: float = 0.05
+
+
+Policy = Callable[[int], Reply]
+"""Chooses the reply to the n-th request (0-based) when the script is empty: a fault plan."""
 
 
 @dataclass
@@ -43,7 +62,9 @@ class FakeHoneyHive:
         self.requests: list[Received] = []
         self.script: list[Reply] = []
         self.default = Reply()
+        self.policy: Policy | None = None
         self._lock = threading.Lock()
+        self._count = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,21 +83,37 @@ class FakeHoneyHive:
                 except orjson.JSONDecodeError:
                     body = None
                 with outer._lock:
-                    reply = outer.script.pop(0) if outer.script else outer.default
+                    n, outer._count = outer._count, outer._count + 1
+                    if outer.script:
+                        reply = outer.script.pop(0)
+                    else:
+                        reply = outer.policy(n) if outer.policy is not None else outer.default
                     outer.requests.append(
                         Received(self.command, self.path, dict(self.headers), raw, body, time.monotonic(),
-                                 reply.status)
+                                 RESET if reply.fault == "reset" else reply.status)
                     )
                 if reply.delay:
                     time.sleep(reply.delay)
-                self.send_response(reply.status)
-                for k, v in reply.headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(reply.body)
+                if reply.fault == "reset":
+                    # SO_LINGER on with a zero timeout: close() sends RST, the client sees a reset connection.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+                    self.send_response(reply.status)
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    if reply.fault == "slow_body":
+                        for i in range(len(reply.body)):
+                            self.wfile.write(reply.body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.byte_delay)
+                    else:
+                        self.wfile.write(reply.body)
 
             do_POST = _handle
             do_PUT = _handle
@@ -105,7 +142,9 @@ class FakeHoneyHive:
     @property
     def events(self) -> list[dict[str, Any]]:
         """Every event of every accepted (2xx-answered) batch, in arrival order."""
-        return [e for r in self.batches if r.status < 300 for e in (r.body or {}).get("events", [])]
+        with self._lock:
+            batches = [r for r in self.requests if r.path == "/events/batch"]
+        return [e for r in batches if 200 <= r.status < 300 for e in (r.body or {}).get("events", [])]
 
 
 @contextmanager

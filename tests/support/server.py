@@ -1,7 +1,8 @@
 """The real bridge server (`python -m otel_honeyhive.cli serve`) as a subprocess on a free loopback port.
 
-Tests talk to it with plain HTTP over real sockets, exactly as a client would. On exit the server gets
-SIGTERM and must stop cleanly (exit status 0) within a few seconds: a hang or a crash fails the test.
+Tests talk to it with plain HTTP over real sockets (HTTPS when started with `--tls-cert` and a `ca` to verify
+it), exactly as a client would. On exit the server gets SIGTERM and must stop cleanly (exit status 0) within a
+few seconds: a hang or a crash fails the test.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class RunningServer:
     stderr_path: Path
     grpc_port: int = 0
     """The OTLP/gRPC port, when the server was started with `grpc=True`."""
+    verify: bool | str = True
+    """What `requests` verifies the server's certificate with (the test CA's file, for HTTPS)."""
+    stopped_by: int | None = None
+    """The signal the test stopped it with (None: still running, or it exited on its own)."""
+    exited_on_its_own: bool = False
+    """True when the process had already exited when the test came to stop it: a crash."""
 
     @property
     def grpc_target(self) -> str:
@@ -51,12 +58,27 @@ class RunningServer:
 
     def healthy(self) -> bool:
         try:
-            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+            return requests.get(self.url + "/healthz", timeout=2, verify=self.verify).status_code == 200
         except requests.RequestException:
             return False
 
+    @property
+    def crashed(self) -> bool:
+        """It exited without being told to, or a graceful stop (SIGTERM) did not exit 0."""
+        return self.exited_on_its_own or (self.stopped_by == signal.SIGTERM and self.proc.returncode != 0)
+
+    def rss_bytes(self) -> int:
+        """The server process's resident memory now (VmRSS)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS line in /proc/PID/status")
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Signal the server and wait for it to exit; its exit status."""
+        if self.stopped_by is None:
+            self.exited_on_its_own = self.proc.poll() is not None
+            self.stopped_by = sig
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -81,7 +103,8 @@ def serve_command(*args: str) -> list[str]:
 
 
 def _start(
-    tmp_path: Path, args: tuple[str, ...], env: Mapping[str, str] | None, grpc: bool = False
+    tmp_path: Path, args: tuple[str, ...], env: Mapping[str, str] | None, grpc: bool = False,
+    ca: Path | None = None,
 ) -> RunningServer | None:
     port = free_port()
     grpc_port = free_port() if grpc else 0
@@ -98,7 +121,9 @@ def _start(
             serve_command("--http-port", str(port), "--grpc-port", str(grpc_port), *args),
             stdout=subprocess.DEVNULL, stderr=stderr, env=full_env, cwd=tmp_path,
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", port, db_path, proc, stderr_path, grpc_port)
+    scheme = "https" if "--tls-cert" in args else "http"
+    server = RunningServer(f"{scheme}://127.0.0.1:{port}", port, db_path, proc, stderr_path, grpc_port,
+                           verify=str(ca) if ca is not None else True)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -113,11 +138,13 @@ def _start(
 
 
 def start_server(
-    tmp_path: Path, *extra_args: str, env: Mapping[str, str] | None = None, grpc: bool = False
+    tmp_path: Path, *extra_args: str, env: Mapping[str, str] | None = None, grpc: bool = False,
+    ca: Path | None = None,
 ) -> RunningServer:
-    """Start the server and wait until it is ready; the caller stops it (for crash tests: with SIGKILL)."""
+    """Start the server and wait until it is ready; the caller stops it (for crash tests: with SIGKILL).
+    `ca`: the certificate authority to verify an HTTPS server (`--tls-cert`) with."""
     for _ in range(3):
-        server = _start(tmp_path, extra_args, env, grpc)
+        server = _start(tmp_path, extra_args, env, grpc, ca)
         if server is not None:
             return server
     raise AssertionError("could not bind a free loopback port in 3 tries")
@@ -125,11 +152,12 @@ def start_server(
 
 @contextmanager
 def run_server(
-    tmp_path: Path, *extra_args: str, env: Mapping[str, str] | None = None, grpc: bool = False
+    tmp_path: Path, *extra_args: str, env: Mapping[str, str] | None = None, grpc: bool = False,
+    ca: Path | None = None,
 ) -> Iterator[RunningServer]:
     """Start `otel-honeyhive serve` with `extra_args` (the store defaults to `tmp_path/otel-honeyhive.db`),
     wait for `/healthz`, yield it, then stop it with SIGTERM and check it exited cleanly."""
-    server = start_server(tmp_path, *extra_args, env=env, grpc=grpc)
+    server = start_server(tmp_path, *extra_args, env=env, grpc=grpc, ca=ca)
     try:
         yield server
     finally:

@@ -2,7 +2,9 @@
 
 The receive limit is set explicitly (grpcio's default is 4 MiB); a bearer token, when configured, is checked in
 constant time (UNAUTHENTICATED otherwise); backpressure is UNAVAILABLE with a `retry-after` hint in the trailing
-metadata, which OTLP exporters treat as retryable.
+metadata, which OTLP exporters treat as retryable. Requests arrive as bytes and are parsed here, so a body that
+is not an `ExportTraceServiceRequest` is INVALID_ARGUMENT with the parser's message (grpcio's own deserializer
+would answer INTERNAL). TLS: pass `credentials` (`grpc.ssl_server_credentials`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -24,16 +28,43 @@ from otel_honeyhive.config import Secret
 from otel_honeyhive.inputs.http_common import Sink
 from otel_honeyhive.inputs.otlp.decode_proto import decode_request
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
+from otel_honeyhive.metrics import REQUESTS, SPANS_REJECTED, Counters
 from otel_honeyhive.outputs.base import Outcome
 
 logger = logging.getLogger("otel_honeyhive.server.grpc")
 
 DEFAULT_WORKERS = 4
+SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class _Refused(Exception):
+    """How `_export` says no: the status, the message, and trailing metadata (a retry hint)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, trailing: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.trailing = trailing
+
+
+def _parse(data: bytes) -> ExportTraceServiceRequest:
+    try:
+        request: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(data)
+    except (DecodeError, ValueError, RecursionError) as exc:
+        raise _Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                       f"cannot decode the request as an ExportTraceServiceRequest: {exc or type(exc).__name__}"
+                       ) from None
+    return request
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, sink: Sink, auth_token: Secret | None) -> None:
+    """`Export`, counted in `counters` (requests by status code, rejected spans). Registered on raw bytes
+    (`export_bytes`) so that a body protobuf cannot parse is INVALID_ARGUMENT with a message, as OTLP asks,
+    rather than grpcio's INTERNAL "Exception deserializing request!"."""
+
+    def __init__(self, sink: Sink, auth_token: Secret | None, counters: Counters | None = None) -> None:
         self.sink = sink
+        self.counters = counters if counters is not None else Counters()
         self._expected = ("Bearer " + auth_token.reveal()).encode() if auth_token else None
 
     def _authorised(self, context: grpc.ServicerContext) -> bool:
@@ -48,25 +79,48 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(
         self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> ExportTraceServiceResponse:
-        if not self._authorised(context):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        return self._answer(lambda: request, context)
+
+    def export_bytes(self, data: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        return self._answer(lambda: _parse(data), context)
+
+    def _answer(
+        self, request: Callable[[], ExportTraceServiceRequest], context: grpc.ServicerContext
+    ) -> ExportTraceServiceResponse:
         try:
-            decoded = decode_request(request)
+            response = self._export(request, context)
+        except _Refused as refused:
+            self.counters.add(REQUESTS, input="otlp_grpc", status=refused.code.name)
+            if refused.trailing:
+                context.set_trailing_metadata(refused.trailing)
+            context.abort(refused.code, refused.message)
+            raise AssertionError("grpc's context.abort returns only by raising") from None
+        self.counters.add(REQUESTS, input="otlp_grpc", status=grpc.StatusCode.OK.name)
+        return response
+
+    def _export(
+        self, request: Callable[[], ExportTraceServiceRequest], context: grpc.ServicerContext
+    ) -> ExportTraceServiceResponse:
+        if not self._authorised(context):
+            raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        try:
+            decoded = decode_request(request())
         except OtlpDecodeError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {exc}")
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {exc}") from None
         try:
             result = self.sink.accept_spans(decoded.spans)
         except Exception as exc:
             logger.exception("intake failed")
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"intake failed: {type(exc).__name__}")
+            raise _Refused(grpc.StatusCode.UNAVAILABLE, f"intake failed: {type(exc).__name__}") from None
         if not result.ok:
             if result.outcome is Outcome.RETRY_LATER:
                 after = result.retry_after if result.retry_after is not None else 5.0
-                context.set_trailing_metadata((("retry-after", str(max(1, math.ceil(after)))),))
-                context.abort(grpc.StatusCode.UNAVAILABLE, result.detail or "try again later")
-            context.abort(grpc.StatusCode.INTERNAL, result.detail)
+                raise _Refused(grpc.StatusCode.UNAVAILABLE, result.detail or "try again later",
+                               (("retry-after", str(max(1, math.ceil(after)))),))
+            raise _Refused(grpc.StatusCode.INTERNAL, result.detail or "not delivered")
         response = ExportTraceServiceResponse()
         if decoded.rejected:
+            self.counters.add(SPANS_REJECTED, decoded.rejected, input="otlp_grpc")
             response.partial_success.rejected_spans = decoded.rejected
             response.partial_success.error_message = "; ".join(decoded.errors[:10])
         return response
@@ -81,8 +135,10 @@ def start_grpc_server(
     auth_token: Secret | None = None,
     workers: int = DEFAULT_WORKERS,
     credentials: grpc.ServerCredentials | None = None,
+    counters: Counters | None = None,
 ) -> tuple[grpc.Server, int]:
-    """Start serving; returns the server and the port it bound (useful when `port` is 0)."""
+    """Start serving (TLS when `credentials` are given); returns the server and the port it bound (useful when
+    `port` is 0)."""
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", 16 * 1024 * 1024),
@@ -90,9 +146,12 @@ def start_grpc_server(
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
                          options=options, maximum_concurrent_rpcs=workers * 16)
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        TraceService(sink, auth_token), server
-    )
+    service = TraceService(sink, auth_token, counters)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, {
+        "Export": grpc.unary_unary_rpc_method_handler(
+            service.export_bytes, response_serializer=ExportTraceServiceResponse.SerializeToString
+        ),
+    }),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if bound == 0:

@@ -23,6 +23,7 @@ from otel_honeyhive.inputs.http_common import ApiContext, BodyError, read_body
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
+from otel_honeyhive.metrics import SPANS_REJECTED
 from otel_honeyhive.outputs.base import Outcome
 
 PROTOBUF = "application/x-protobuf"
@@ -79,6 +80,7 @@ class OtlpHttpReceiver:
             return status_response(500 if not self.ctx.remote else 502, result.detail, media_type)
         response = ExportTraceServiceResponse()
         if decoded.rejected:
+            self.ctx.counters.add(SPANS_REJECTED, decoded.rejected, input="otlp_http")
             response.partial_success.rejected_spans = decoded.rejected
             response.partial_success.error_message = "; ".join(decoded.errors[:10])
         return Response(_encode(response, media_type), status_code=200, media_type=media_type)

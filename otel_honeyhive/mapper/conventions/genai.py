@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from otel_honeyhive.mapper.messages import (
@@ -15,10 +15,13 @@ from otel_honeyhive.mapper.messages import (
 from otel_honeyhive.mapper.rules import (
     MODEL,
     NOT_MODEL,
+    Candidate,
     Combine,
     Convention,
+    Extract,
     Field,
     Group,
+    SpanFacts,
     TypeRule,
     by_value,
     when_present,
@@ -58,6 +61,24 @@ def chat_history(present: Mapping[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
+def _embedding_total(facts: SpanFacts) -> Iterator[Candidate]:
+    """An embeddings call produces no tokens: its total is its input (as OpenAI's own usage block says). The
+    official instrumentation records only `gen_ai.usage.input_tokens` for it."""
+    attrs = facts.span.attributes
+    if attrs.get("gen_ai.operation.name") != "embeddings":
+        return
+    if "gen_ai.usage.output_tokens" in attrs or "gen_ai.usage.completion_tokens" in attrs:
+        return
+    for key in ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"):
+        if key in attrs:
+            try:
+                total = to_int(attrs[key])
+            except ValueError:
+                continue
+            yield Candidate("metadata.total_tokens", total, 4, key, keep_if_shadowed=False)
+            return
+
+
 def _has_model_evidence(attrs: Mapping[str, Any]) -> str | None:
     if any(k in attrs for k in MODEL_NAME_KEYS) and (
         any(k in attrs for k in MESSAGE_KEYS) or any(k in attrs for k in TOKEN_KEYS)
@@ -91,6 +112,8 @@ CONVENTION = Convention(
         Field("gen_ai.usage.output_tokens", "metadata.completion_tokens", rank=1, convert=to_int),
         Field("gen_ai.usage.completion_tokens", "metadata.completion_tokens", rank=2, convert=to_int),
         Field("gen_ai.usage.total_tokens", "metadata.total_tokens", rank=2, convert=to_int),
+        Extract("embedding_total", _embedding_total, "`gen_ai.usage.input_tokens` of an `embeddings` operation",
+                ("metadata.total_tokens",), rank=4),
         Field("gen_ai.usage.cost", "metadata.cost", rank=2, convert=to_number),
         Field("gen_ai.tool.call.arguments", "inputs", rank=3, convert=as_bucket("arguments"), only=NOT_MODEL),
         Field("gen_ai.tool.call.result", "outputs", rank=3, convert=as_bucket("result"), only=NOT_MODEL),

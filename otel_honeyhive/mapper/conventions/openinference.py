@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_honeyhive.mapper.messages import indexed_messages, indexed_suffix, output_from_messages
-from otel_honeyhive.mapper.rules import NOT_MODEL, Combine, Convention, Field, Group, by_value
+from otel_honeyhive.mapper.rules import MODEL, NOT_MODEL, Combine, Convention, Field, Group, by_value
 from otel_honeyhive.mapper.values import (
     as_bucket,
     json_bucket,
@@ -48,6 +48,44 @@ def _documents(pairs: list[tuple[str, Any]]) -> list[Any]:
     return [docs[i] for i in sorted(docs)]
 
 
+def _invocation_model(value: Any) -> str:
+    """The requested model inside `llm.invocation_parameters` (OpenAI's instrumentor puts the dated model that
+    answered in `llm.model_name`, and the model the app asked for only here)."""
+    params = parse_json(value)
+    model = params.get("model") if isinstance(params, dict) else None
+    if not isinstance(model, str) or not model:
+        raise ValueError("no model in the invocation parameters")
+    return model
+
+
+def _hyperparameters(value: Any) -> dict[str, Any]:
+    """Invocation parameters as hyperparameters: the model is `config.model`, not a hyperparameter."""
+    params = parse_json(value)
+    if not isinstance(params, dict):
+        raise ValueError("invocation parameters must be a JSON object")
+    rest = {k: v for k, v in params.items() if k != "model"}
+    if not rest:
+        raise ValueError("no parameters besides the model")
+    return rest
+
+
+def _embedding_suffix(name: str) -> Callable[[str], bool]:
+    """Accepts `{i}.embedding.{name}` under `embedding.embeddings.`."""
+    wanted = f"embedding.{name}"
+
+    def accept(suffix: str) -> bool:
+        index, _, rest = suffix.partition(".")
+        return rest == wanted and index.isascii() and index.isdigit()
+
+    return accept
+
+
+def _embedding_items(pairs: list[tuple[str, Any]]) -> list[Any]:
+    """`{i}.embedding.text` (or `.vector`) values as a list in index order."""
+    items = {int(suffix.partition(".")[0]): jsonable(value) for suffix, value in pairs}
+    return [items[i] for i in sorted(items)]
+
+
 def _tool_schemas(pairs: list[tuple[str, Any]]) -> list[Any]:
     tools = nested_from_flat(pairs)
     if not isinstance(tools, list):
@@ -63,12 +101,22 @@ CONVENTION = Convention(
     name="openinference",
     description="OpenInference (Arize Phoenix)",
     rules=(
-        Field("llm.model_name", "config.model", rank=3),
-        Field("embedding.model_name", "config.model", rank=4),
+        Field("llm.invocation_parameters", "config.model", rank=3, convert=_invocation_model),
+        Field("llm.model_name", "config.model", rank=4),
+        Field("embedding.model_name", "config.model", rank=5),
         Field("llm.response.model_name", "metadata.response_model", rank=2),
         Field("llm.provider", "config.provider", rank=3),
         Field("llm.system", "config.provider", rank=4),
-        Field("llm.invocation_parameters", "config.hyperparameters", rank=2, convert=parse_json, merge=True),
+        Field("llm.invocation_parameters", "config.hyperparameters", rank=2, convert=_hyperparameters, merge=True),
+        Field("embedding.invocation_parameters", "config.hyperparameters", rank=3, convert=_hyperparameters,
+              merge=True),
+        Field("llm.finish_reason", "metadata.finish_reasons", rank=2, convert=lambda v: [jsonable(v)], only=MODEL),
+        # Fills in the output message's finish reason (output messages carry none in OpenInference).
+        Field("llm.finish_reason", "outputs.finish_reason", rank=14, only=MODEL),
+        Group("embedding.embeddings.", "inputs.texts", _embedding_items, rank=2, accept=_embedding_suffix("text"),
+              label="embedding.embeddings.{i}.embedding.text"),
+        Group("embedding.embeddings.", "outputs.embeddings", _embedding_items, rank=2,
+              accept=_embedding_suffix("vector"), label="embedding.embeddings.{i}.embedding.vector"),
         Field("llm.prompt_template.template", "config.template", rank=1),
         Field("llm.prompt_template.variables", "inputs", rank=5, convert=as_bucket("variables"), merge=True),
         Group("llm.tools.", "config.tools", _tool_schemas, rank=2),

@@ -1,11 +1,20 @@
-"""The HoneyHive output: `/events/batch` bodies over HTTP with the shared retry policy."""
+"""The HoneyHive output: `/events/batch` bodies over HTTP with the shared retry policy.
+
+A batch larger than one request goes as several bodies, one after the other. When a later body fails, the batch
+is sent again later (by the spool shipper, or a client's resend); the bodies HoneyHive already acknowledged are
+remembered by digest and skipped then, so a retry neither duplicates them nor starts over: on a flaky link a
+large batch still makes progress body by body (without this, a link that fails one request in three would never
+get a three-body batch through).
+"""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import partial
 
@@ -22,6 +31,8 @@ logger = logging.getLogger("otel_honeyhive.outputs.honeyhive")
 
 USER_AGENT = f"otel-honeyhive/{VERSION}"
 _CONNECT_TIMEOUT = 5.0
+REMEMBERED_BODIES = 4096
+"""How many acknowledged bodies are remembered (16-byte digests) to be skipped when a batch is sent again."""
 
 
 class HoneyHiveOutput:
@@ -39,21 +50,31 @@ class HoneyHiveOutput:
         self._session.headers.update(settings.headers)
         if settings.api_key:
             self._session.headers["Authorization"] = "Bearer " + settings.api_key.reveal()
-        self._session.verify = settings.verify
+        # Passed with every request, not only set on the session: requests lets $REQUESTS_CA_BUNDLE (or
+        # $CURL_CA_BUNDLE) override a session's `verify`, which would silently ignore the CA bundle given here.
+        self._verify = settings.verify
         self._batch_url = settings.server_url + "/events/batch"
         self._events_url = settings.server_url + "/events"
         self.requests_sent = 0
+        self.bodies_skipped = 0
+        """Bodies not sent again because HoneyHive had acknowledged them (a batch retried after a partial send)."""
+        self._acknowledged: OrderedDict[bytes, None] = OrderedDict()
+        self._acknowledged_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"HoneyHiveOutput({self.settings!r})"
 
     def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
-        """Deliver every body; one deadline bounds the whole send. Bodies already accepted stay accepted (the
-        ids are deterministic, so a later resend of the batch is harmless)."""
+        """Deliver every body; one deadline bounds the whole send. Bodies already accepted stay accepted, and are
+        skipped when the same batch is sent again (see the module docstring)."""
         s = self.settings
         deadline = time.monotonic() + self.policy.deadline
         result = DELIVERED
         for body in encode(events, s.batch_mode, s.max_events_per_request, s.max_request_bytes):
+            digest = hashlib.blake2b(body.data, digest_size=16).digest()
+            if self._was_acknowledged(digest):
+                self.bodies_skipped += 1
+                continue
             data = gzip.compress(body.data, compresslevel=5) if s.compression == "gzip" else body.data
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -68,7 +89,21 @@ class HoneyHiveOutput:
             result = run_with_retry(partial(self._request, "POST", self._batch_url, data), policy, stop)
             if not result.ok:
                 return result
+            self._acknowledge(digest)
         return result
+
+    def _was_acknowledged(self, digest: bytes) -> bool:
+        with self._acknowledged_lock:
+            if digest not in self._acknowledged:
+                return False
+            self._acknowledged.move_to_end(digest)
+            return True
+
+    def _acknowledge(self, digest: bytes) -> None:
+        with self._acknowledged_lock:
+            self._acknowledged[digest] = None
+            while len(self._acknowledged) > REMEMBERED_BODIES:
+                self._acknowledged.popitem(last=False)
 
     def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
         data = dumps({"event_id": update.event_id, **update.fields})
@@ -80,7 +115,8 @@ class HoneyHiveOutput:
         try:
             self.requests_sent += 1
             response = self._session.request(
-                method, url, data=data, headers=headers, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout)
+                method, url, data=data, headers=headers, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout),
+                verify=self._verify,
             )
         except requests.Timeout:
             return SendResult(Outcome.RETRY_LATER, f"{where}: timed out after {timeout:.1f}s")

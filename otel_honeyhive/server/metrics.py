@@ -1,0 +1,138 @@
+"""`GET /metrics`: the bridge server's own figures in the Prometheus text format.
+
+Read at scrape time from the components that own them: the intake (spans and events in, spans dropped), the
+delivery (events spooled or delivered, hand-offs refused), the spool shipper (delivered, retried,
+dead-lettered, corrupt records), the spools (bytes and records waiting), the trace assembler (held spans), plus
+what the inputs count themselves (`RequestCounter` for HTTP, the gRPC service for gRPC, rejected spans).
+
+`/metrics` sits behind `--auth-token` like every route but `/healthz`: the counts say how much traffic a
+deployment carries, and a scraper can send a bearer token (Prometheus `authorization` in `scrape_config`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from otel_honeyhive._version import VERSION
+from otel_honeyhive.metrics import REQUESTS, SPANS_DROPPED, SPANS_REJECTED, Counters, Family, Sample, one
+from otel_honeyhive.shipping.shipper import ShipperStats
+
+if TYPE_CHECKING:
+    from otel_honeyhive.server.intake import Intake
+
+INPUT_OF_PATH = {
+    "/v1/traces": "otlp_http",
+    "/events": "honeyhive_api",
+    "/events/batch": "honeyhive_api",
+    "/session/start": "honeyhive_api",
+    "/healthz": "healthz",
+    "/metrics": "metrics",
+}
+"""The `input` label of `otel_honeyhive_requests_total` (any other path: `other`, so the label stays bounded)."""
+
+
+class RequestCounter:
+    """ASGI middleware counting every HTTP request by input and answered status, 401s and 413s included (it
+    sits outside the token check). A request whose handler raised is counted as 500."""
+
+    def __init__(self, app: ASGIApp, counters: Counters) -> None:
+        self.app = app
+        self.counters = counters
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.counters.add(REQUESTS, input=INPUT_OF_PATH.get(scope["path"], "other"), status=str(status))
+
+
+def _labelled(counters: Counters, name: str, type_help: str, label: str, always: tuple[str, ...]) -> Family:
+    """A counter family from `counters`, with a zero sample for each of `always` not counted yet (so a
+    dashboard sees the series before the first event)."""
+    samples = counters.samples(name)
+    seen = {s.labels.get(label) for s in samples}
+    samples += [Sample({label: value}, 0) for value in always if value not in seen]
+    return Family(name, "counter", type_help, samples)
+
+
+def families(intake: Intake) -> list[Family]:
+    """Every metric, as of now."""
+    stats = intake.stats
+    delivery = intake.delivery.stats
+    shipper = delivery.shipper or ShipperStats()
+    counters = intake.counters
+    spooled = delivery.mode == "spooled"
+    result = [
+        Family("otel_honeyhive_build_info", "gauge", "The bridge's version (the value is always 1).",
+               [Sample({"version": VERSION}, 1)]),
+        Family(REQUESTS, "counter", "HTTP and gRPC requests answered, by input and status (HTTP status, or "
+               "gRPC status code name).", counters.samples(REQUESTS)),
+        one("otel_honeyhive_spans_received_total", "counter",
+            "Spans decoded from OTLP requests (HTTP and gRPC) and handed to the intake.", stats.spans_received),
+        _labelled(counters, SPANS_REJECTED, "Spans refused inside an accepted OTLP request (unusable trace or "
+                  "span id), reported to the client in partial_success.", "input", ("otlp_http", "otlp_grpc")),
+        _labelled(counters, SPANS_DROPPED, "Acknowledged spans whose events could not be handed on. "
+                  "reason=delivery_failed: without --spool-dir, the output stayed down past its deadline when "
+                  "held spans were released; reason=refused: the output or the spool refused the events for good.",
+                  "reason", ("delivery_failed", "refused")),
+        one("otel_honeyhive_events_received_total", "counter",
+            "Events received on the HoneyHive-compatible API.", stats.events_received),
+        one("otel_honeyhive_events_mapped_total", "counter",
+            "Events made from spans (a trace mapped again after a failed hand-off counts again).",
+            stats.events_mapped),
+        one("otel_honeyhive_events_spooled_total", "counter",
+            "Events written to the outbox spool (with --spool-dir and a remote output).",
+            delivery.accepted_events if spooled else 0),
+        one("otel_honeyhive_events_delivered_total", "counter",
+            "Events the output (HoneyHive, an OTLP endpoint or the local store) acknowledged.",
+            shipper.delivered_events if spooled else delivery.accepted_events),
+        one("otel_honeyhive_events_undelivered_total", "counter",
+            "Events a hand-off to the output (or to the outbox spool) did not take: the client was answered "
+            "503/502/500, or the spans count in otel_honeyhive_spans_dropped_total.", delivery.failed_events),
+        one("otel_honeyhive_delivery_retries_total", "counter",
+            "Deliveries of outbox records that failed transiently and were scheduled again.", shipper.retried),
+        one("otel_honeyhive_events_dead_lettered_total", "counter",
+            "Events the output refused for good, kept under outbox/dead/ with the reason.",
+            shipper.dead_lettered_events),
+        one("otel_honeyhive_spool_corrupt_records_total", "counter",
+            "Outbox records that failed their checksum, moved to outbox/corrupt/.", shipper.corrupt),
+        one("otel_honeyhive_held_spans", "gauge",
+            "Spans held in memory waiting for their trace's root.", intake.assembler.held_spans),
+    ]
+    spool_bytes: list[Sample] = []
+    spool_records: list[Sample] = []
+    capacity: list[Sample] = []
+    outbox = intake.delivery.spool
+    if outbox is not None:
+        spool_bytes.append(Sample({"spool": "outbox"}, outbox.pending_bytes))
+        spool_records.append(Sample({"spool": "outbox"}, outbox.pending_count))
+        capacity.append(Sample({"spool": "outbox"}, outbox.max_bytes))
+    journal = intake.journal
+    if journal is not None:
+        spool_bytes.append(Sample({"spool": "held"}, journal.pending_bytes))
+        spool_records.append(Sample({"spool": "held"}, journal.stored_records))
+        capacity.append(Sample({"spool": "held"}, journal.max_bytes))
+    result += [
+        Family("otel_honeyhive_spool_bytes", "gauge", "Bytes waiting on disk: spool=outbox (events to deliver), "
+               "spool=held (the journal of held spans).", spool_bytes),
+        Family("otel_honeyhive_spool_records", "gauge", "Records waiting on disk, by spool.", spool_records),
+        Family("otel_honeyhive_spool_capacity_bytes", "gauge",
+               "The cap of each spool (--spool-max-bytes); past it requests get 503 with Retry-After.", capacity),
+    ]
+    return result
+
+
+__all__ = ["INPUT_OF_PATH", "RequestCounter", "families"]

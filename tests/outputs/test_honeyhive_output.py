@@ -1,0 +1,71 @@
+"""`HoneyHiveOutput` against a real (fake) HoneyHive over HTTP: a batch sent again skips the bodies HoneyHive
+already acknowledged, so a partial send neither duplicates events nor starts over."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from otel_honeyhive.config import HoneyHiveSettings
+from otel_honeyhive.events import Event
+from otel_honeyhive.outputs.base import Outcome
+from otel_honeyhive.outputs.honeyhive import client
+from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
+from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
+
+NO_WAITING = RetryPolicy(deadline=0.5, initial_backoff=5.0, max_backoff=5.0)
+"""One attempt per body: the first backoff would pass the deadline."""
+
+
+@pytest.fixture
+def honeyhive() -> Iterator[FakeHoneyHive]:
+    with fake_honeyhive() as server:
+        yield server
+
+
+def events(n: int, tag: str = "e") -> list[Event]:
+    session = "1b4e28ba-2d11-4ad0-8b43-2c0f1b5e5d0b"
+    return [{"event_id": f"{tag}{i}", "session_id": session, "event_type": "tool", "inputs": {}} for i in range(n)]
+
+
+def output(honeyhive: FakeHoneyHive) -> HoneyHiveOutput:
+    settings = HoneyHiveSettings.resolve(api_key="k", server_url=honeyhive.url, max_events_per_request=2,
+                                         environ={})
+    return HoneyHiveOutput(settings, NO_WAITING)
+
+
+def test_a_batch_sent_again_skips_the_bodies_already_acknowledged(honeyhive: FakeHoneyHive) -> None:
+    out = output(honeyhive)
+    batch = events(6)  # three bodies of two events
+    honeyhive.then(Reply(200), Reply(503))
+    assert out.send(batch).outcome is Outcome.RETRY_LATER  # the first body went through, the second did not
+    assert out.send(batch).ok  # the retry sends the second and third bodies only
+    assert [e["event_id"] for e in honeyhive.events] == [e["event_id"] for e in batch]  # each once, in order
+    assert len(honeyhive.batches) == 4 and out.bodies_skipped == 1
+    out.close()
+
+
+def test_a_body_whose_answer_was_lost_is_sent_again(honeyhive: FakeHoneyHive) -> None:
+    out = output(honeyhive)
+    batch = events(2)
+    honeyhive.then(Reply(200, delay=1.0))  # HoneyHive took it, the client timed out waiting
+    assert out.send(batch).outcome is Outcome.RETRY_LATER
+    assert out.send(batch).ok
+    assert len(honeyhive.events) == 4, "not known to be acknowledged, so sent again (a harmless duplicate)"
+    out.close()
+
+
+def test_only_the_latest_acknowledged_bodies_are_remembered(
+    honeyhive: FakeHoneyHive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client, "REMEMBERED_BODIES", 2)
+    out = output(honeyhive)
+    first, second, third = events(2, "a"), events(2, "b"), events(2, "c")
+    for batch in (first, second, third):
+        assert out.send(batch).ok
+    assert out.send(third).ok and out.send(second).ok and out.bodies_skipped == 2
+    assert out.send(first).ok and out.bodies_skipped == 2  # forgotten: memory stays bounded
+    assert len(honeyhive.batches) == 4
+    out.close()

@@ -1,0 +1,112 @@
+"""What the reliability suite measured, printed at the end of the run by `conftest.pytest_terminal_summary`.
+
+Tests record here as they go; nothing is printed when no reliability test ran.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StreamFigures:
+    """One stream of spans through faults: how many went in, and what arrived at the (fake) HoneyHive."""
+
+    scenario: str
+    spans_sent: int
+    spans_acknowledged: int
+    events_expected: int
+    events_delivered: int
+    """Distinct event ids that arrived."""
+    duplicates: int
+    """Arrivals beyond the first of an event id (at-least-once: harmless, ids are deterministic)."""
+    lost: int
+    """Expected event ids that never arrived."""
+    faults: int
+    """Faulty answers the fake HoneyHive gave (or server kills, full disks)."""
+
+    @classmethod
+    def tally(
+        cls, scenario: str, *, sent: int, acknowledged: int, expected: Iterable[str], arrived: Iterable[str],
+        faults: int,
+    ) -> StreamFigures:
+        wanted = set(expected)
+        counts = Counter(arrived)
+        return cls(
+            scenario=scenario,
+            spans_sent=sent,
+            spans_acknowledged=acknowledged,
+            events_expected=len(wanted),
+            events_delivered=len(wanted & counts.keys()),
+            duplicates=sum(n - 1 for n in counts.values()),
+            lost=len(wanted - counts.keys()),
+            faults=faults,
+        )
+
+
+@dataclass
+class Figures:
+    streams: list[StreamFigures] = field(default_factory=list)
+    bad_inputs: Counter[str] = field(default_factory=Counter)
+    """Bad inputs tried, by entry point."""
+    memory: list[tuple[str, int, int]] = field(default_factory=list)
+    """(what, server RSS before, after) in bytes."""
+    servers_started: int = 0
+    server_crashes: int = 0
+    secrets_checked: list[tuple[str, int]] = field(default_factory=list)
+    """(what was searched, bytes searched) for the secret-leak check."""
+
+    def tried(self, entry_point: str, n: int = 1) -> None:
+        self.bad_inputs[entry_point] += n
+
+    @property
+    def empty(self) -> bool:
+        return not (self.streams or self.bad_inputs or self.memory or self.servers_started or self.secrets_checked)
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        if self.streams:
+            header = ("scenario", "spans sent", "acked", "events expected", "delivered", "duplicated", "lost",
+                      "faults")
+            rows = [(s.scenario, s.spans_sent, s.spans_acknowledged, s.events_expected, s.events_delivered,
+                     s.duplicates, s.lost, s.faults) for s in self.streams]
+            out += _table(header, rows)
+            total = (sum(s.spans_sent for s in self.streams), sum(s.events_delivered for s in self.streams),
+                     sum(s.duplicates for s in self.streams), sum(s.lost for s in self.streams))
+            out.append(f"total: {total[0]} spans sent, {total[1]} events delivered, {total[2]} duplicated, "
+                       f"{total[3]} lost")
+        if self.bad_inputs:
+            detail = ", ".join(f"{name} {n}" for name, n in sorted(self.bad_inputs.items()))
+            out.append(f"bad inputs tried: {sum(self.bad_inputs.values())} ({detail})")
+        for what, before, after in self.memory:
+            out.append(f"server memory, {what}: VmRSS {_mib(before)} before, {_mib(after)} after "
+                       f"({_mib(after - before, sign=True)})")
+        for what, size in self.secrets_checked:
+            out.append(f"secrets (API key, auth token; plain, base64, hex) searched in {what}: {size / 1024:.0f} KiB, "
+                       "found 0 times")
+        out.append(f"servers started: {self.servers_started}; server crashes: {self.server_crashes}")
+        return out
+
+
+def _mib(n: int, sign: bool = False) -> str:
+    return f"{n / 2**20:{'+' if sign else ''}.1f} MiB"
+
+
+def _table(header: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> list[str]:
+    cells = [tuple(str(c) for c in header), *[tuple(str(c) for c in row) for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        first = row[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
+
+    return [line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])]
+
+
+FIGURES = Figures()
+
+
+def record_memory(what: str, before: int, after: int) -> None:
+    FIGURES.memory.append((what, before, after))
