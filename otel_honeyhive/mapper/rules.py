@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from otel_honeyhive.events import Event
+from otel_honeyhive.mapper.resolve import Candidate, ancestors, apply_candidates, set_path
 from otel_honeyhive.mapper.values import jsonable
 from otel_honeyhive.spans.view import SpanView
 
@@ -74,18 +75,6 @@ class Combine:
     """The key that must be present for the rule to apply (default: the first)."""
 
 
-class Candidate(NamedTuple):
-    """A value proposed for an event field. A tuple, not a dataclass: there are many per span."""
-
-    target: str
-    value: Any
-    rank: int
-    source: str
-    merge: bool = False
-    keep_if_shadowed: bool = True
-    """False where the value is kept elsewhere anyway (an exception also stays in `metadata.events`)."""
-
-
 class SpanFacts(NamedTuple):
     span: SpanView
     event_type: str
@@ -107,6 +96,9 @@ class TypeRule:
     rank: int
     decide: Callable[[Mapping[str, Any]], str | None]
     description: str
+    keys: tuple[str, ...] | None = None
+    """The attributes `decide` reads, when it abstains (None) on spans that carry none of them: then it is not
+    asked about such spans at all. None: asked about every span."""
 
 
 def by_value(key: str, table: Mapping[str, str], rank: int) -> TypeRule:
@@ -117,14 +109,15 @@ def by_value(key: str, table: Mapping[str, str], rank: int) -> TypeRule:
         return lowered.get(value.lower()) if isinstance(value, str) else None
 
     listing = ", ".join(f"{k}→{v}" for k, v in table.items())
-    return TypeRule(rank, decide, f"`{key}`: {listing}")
+    return TypeRule(rank, decide, f"`{key}`: {listing}", (key,))
 
 
 def when_present(keys: Sequence[str], event_type: str, rank: int) -> TypeRule:
     def decide(attrs: Mapping[str, Any]) -> str | None:
         return event_type if any(k in attrs for k in keys) else None
 
-    return TypeRule(rank, decide, f"any of {', '.join(f'`{k}`' for k in keys)} present → {event_type}")
+    return TypeRule(rank, decide, f"any of {', '.join(f'`{k}`' for k in keys)} present → {event_type}",
+                    tuple(keys))
 
 
 Rule = Field | Group | Combine | Extract
@@ -142,6 +135,52 @@ class Convention:
 
 _NO_MATCH: tuple[Field | Group | Combine, ...] = ()
 _CACHE_LIMIT = 50_000
+_LAYOUT_LIMIT = 4096
+"""Attribute-key layouts remembered (a layout is the tuple of a span's attribute keys, in order)."""
+_BUCKETS = frozenset({"config", "inputs", "outputs", "metadata", "metrics", "feedback", "user_properties"})
+
+
+class _Layout(NamedTuple):
+    keys: tuple[str, ...]
+    type_rules: tuple[TypeRule, ...]
+    """The type rules that may decide for spans with these keys, best first."""
+    plans: dict[str, _Plan]
+    """By event type."""
+
+
+class _Plan(NamedTuple):
+    """What routing does with one attribute-key layout and event type, worked out once by `Ruleset._compile`.
+
+    `slots` are the proposed values' (target, rank, source, merge), in the order the general loop proposes
+    them: fields in attribute order, then groups, then combines. `direct` plans propose each target once and
+    none inside another, so their values are set as they are, with no ranking."""
+
+    validators: tuple[tuple[str, Converter], ...]
+    fields: tuple[tuple[str, str, Converter | None, int, bool], ...]
+    groups: tuple[tuple[Group, tuple[tuple[str, str], ...]], ...]
+    combines: tuple[tuple[Combine, tuple[str, ...]], ...]
+    slots: tuple[tuple[str, int, str, bool], ...]
+    unrouted: tuple[str, ...]
+    direct: bool
+    targets: frozenset[str]
+    enclosing: frozenset[str]
+    """Every ancestor of a target (`config` for `config.model`)."""
+    setters: tuple[tuple[str, str | None, str, bool], ...]
+    """Per slot, for direct plans: (bucket, key) to set `event[bucket][key]` at once, or (target, None, target,
+    merge) for `set_path`."""
+
+    def overlaps(self, target: str) -> bool:
+        """Whether a value for `target` would meet one of the plan's: the same target, inside or around one."""
+        return target in self.targets or target in self.enclosing or any(
+            a in self.targets for a in ancestors(target)
+        )
+
+
+def _setter(target: str, merge: bool) -> tuple[str, str | None, str, bool]:
+    head, dot, key = target.partition(".")
+    if dot and "." not in key and head in _BUCKETS and not merge:
+        return (head, key, target, merge)
+    return (target, None, target, merge)
 
 
 @dataclass
@@ -154,6 +193,7 @@ class Ruleset:
     _extracts: list[Extract] = field(default_factory=list, repr=False)
     _type_rules: list[TypeRule] = field(default_factory=list, repr=False)
     _cache: dict[str, tuple[Field | Group | Combine, ...]] = field(default_factory=dict, repr=False)
+    _layouts: dict[tuple[str, ...], _Layout] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for convention in self.conventions:
@@ -218,16 +258,142 @@ class Ruleset:
 
     def classify(self, attrs: Mapping[str, Any], has_children: bool) -> str:
         if attrs:
-            for rule in self._type_rules:
+            for rule in self._layout(attrs).type_rules:
                 decided = rule.decide(attrs)
                 if decided is not None:
                     return decided
         return "chain" if has_children else "tool"
 
+    def _layout(self, attrs: Mapping[str, Any]) -> _Layout:
+        """What is known about spans with these attribute keys (in this order): spans of one instrumentation
+        share a few layouts, so the work that depends only on the keys is done once per layout."""
+        keys = tuple(attrs)
+        layout = self._layouts.get(keys)
+        if layout is None:
+            if len(self._layouts) >= _LAYOUT_LIMIT:
+                self._layouts.clear()
+            present = set(keys)
+            type_rules = tuple(
+                r for r in self._type_rules if r.keys is None or not present.isdisjoint(r.keys)
+            )
+            layout = self._layouts[keys] = _Layout(keys, type_rules, {})
+        return layout
+
     # -- routing ----------------------------------------------------------------------------------------------
 
     def route(self, span: SpanView, event_type: str, event: Event) -> None:
-        """Fill `event`'s fields from the span's attributes and the extractors."""
+        """Fill `event`'s fields from the span's attributes and the extractors.
+
+        Spans of one instrumentation carry the same attribute keys, so what the rules do with a key layout is
+        worked out once (a `_Plan`) and replayed; the rare span a plan cannot take as planned (a value a
+        converter refuses) goes through `route_generally`, which every plan is equivalent to."""
+        layout = self._layout(span.attributes)
+        plan = layout.plans.get(event_type)
+        if plan is None:
+            plan = layout.plans[event_type] = self._compile(layout.keys, event_type)
+        if not self._route_planned(plan, span, event_type, event):
+            self.route_generally(span, event_type, event)
+
+    def _compile(self, layout: tuple[str, ...], event_type: str) -> _Plan:
+        """The general loop below, run on keys instead of values."""
+        present = set(layout)
+        fields: list[tuple[str, str, Converter | None, int, bool]] = []
+        validators: list[tuple[str, Converter]] = []
+        groups: dict[int, tuple[Group, list[tuple[str, str]]]] = {}
+        combines: dict[int, Combine] = {}
+        unrouted: list[str] = []
+        for key in layout:
+            taken = False
+            for rule in self.matches(key):
+                if rule.only is not None and event_type not in rule.only:
+                    continue
+                taken = True
+                if isinstance(rule, Field):
+                    if rule.target is None:
+                        if rule.convert is not None:
+                            validators.append((key, rule.convert))
+                    else:
+                        fields.append((key, rule.target, rule.convert, rule.rank, rule.merge))
+                elif isinstance(rule, Group):
+                    groups.setdefault(id(rule), (rule, []))[1].append((key, key[len(rule.prefix) :]))
+                else:
+                    combines[id(rule)] = rule
+            if not taken:
+                unrouted.append(key)
+        planned_combines: list[tuple[Combine, tuple[str, ...]]] = []
+        for combine in combines.values():
+            keys = tuple(k for k in combine.keys if k in present)
+            if (combine.requires or combine.keys[0]) in keys:
+                planned_combines.append((combine, keys))
+            else:
+                unrouted.extend(k for k in keys if len(self.matches(k)) == 1 and k not in unrouted)
+        slots = (
+            *((target, rank, key, merge) for key, target, _, rank, merge in fields),
+            *((g.target, g.rank, g.prefix + "*", g.merge) for g, _ in groups.values()),
+            *((c.target, c.rank, c.keys[0], c.merge) for c, _ in planned_combines),
+        )
+        targets = [slot[0] for slot in slots]
+        unique = len(set(targets)) == len(targets)
+        enclosing = {a for t in targets for a in ancestors(t)}
+        return _Plan(
+            tuple(validators),
+            tuple(fields),
+            tuple((g, tuple(pairs)) for g, pairs in groups.values()),
+            tuple(planned_combines),
+            slots,
+            tuple(unrouted),
+            unique and not enclosing.intersection(targets),
+            frozenset(targets),
+            frozenset(enclosing),
+            tuple(_setter(target, merge) for target, _, _, merge in slots),
+        )
+
+    def _route_planned(self, plan: _Plan, span: SpanView, event_type: str, event: Event) -> bool:
+        """Route as `plan` says; False (with `event` untouched) when a value is refused and the span needs the
+        general loop."""
+        attrs = span.attributes
+        values: list[Any] = []
+        try:
+            for key, validate in plan.validators:
+                validate(attrs[key])
+            for key, _, convert, _, _ in plan.fields:
+                value = attrs[key]
+                values.append(convert(value) if convert is not None else jsonable(value))
+            for group, pairs in plan.groups:
+                values.append(group.build([(suffix, attrs[key]) for key, suffix in pairs]))
+            for combine, keys in plan.combines:
+                values.append(combine.build({k: attrs[k] for k in keys}))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return False
+        extracted: list[Candidate] = []
+        if self._extracts:
+            facts = SpanFacts(span, event_type)
+            for extract in self._extracts:
+                extracted.extend(extract.fn(facts))
+        if plan.direct and not (extracted and any(plan.overlaps(c.target) for c in extracted)):
+            for (head, leaf, target, merge), value in zip(plan.setters, values):  # noqa: B905 (same length)
+                if leaf is not None:
+                    event[head][leaf] = value
+                else:
+                    set_path(event, target, value, merge)
+            if extracted:
+                apply_candidates(extracted, {key: attrs[key] for key in plan.unrouted}, event)
+            else:
+                metadata = event["metadata"]
+                for key in plan.unrouted:
+                    if key not in metadata:
+                        metadata[key] = jsonable(attrs[key])
+            return True
+        candidates = [
+            Candidate(target, value, rank, source, merge)
+            for (target, rank, source, merge), value in zip(plan.slots, values, strict=True)
+        ]
+        candidates.extend(extracted)
+        apply_candidates(candidates, {key: attrs[key] for key in plan.unrouted}, event)
+        return True
+
+    def route_generally(self, span: SpanView, event_type: str, event: Event) -> None:
+        """Routing without a plan: every attribute matched, converted and proposed as it comes."""
         candidates: list[Candidate] = []
         unrouted: dict[str, Any] = {}
         groups: dict[int, tuple[Group, list[tuple[str, Any]]]] = {}
@@ -297,222 +463,22 @@ class Ruleset:
             facts = SpanFacts(span, event_type)
             for extract in self._extracts:
                 candidates.extend(extract.fn(facts))
-        _apply(candidates, unrouted, event)
+        apply_candidates(candidates, unrouted, event)
 
 
-def _apply(candidates: list[Candidate], unrouted: dict[str, Any], event: Event) -> None:
-    by_target: dict[str, list[Candidate]] = {}
-    for c in candidates:
-        by_target.setdefault(c.target, []).append(c)
-    written: dict[str, tuple[int, str]] = {}
-    for target, nested, encloses in _plan(tuple(by_target)):
-        group = by_target[target]
-        if len(group) > 1:
-            group.sort(key=lambda c: c.rank)
-        winner = group[0]
-        value = _resolve(group, event) if len(group) > 1 else winner.value
-        if nested and written and _yields_to_enclosing(event, target, winner, value, written):
-            continue
-        _set_path(event, target, value, winner.merge)
-        if encloses and isinstance(value, dict):
-            written[target] = (winner.rank, winner.source)
-    metadata = event["metadata"]
-    for key, value in unrouted.items():
-        metadata.setdefault(key, jsonable(value))
-
-
-_Plan = tuple[tuple[str, bool, bool], ...]
-_PLANS: dict[tuple[str, ...], _Plan] = {}
-
-
-def _plan(targets: tuple[str, ...]) -> _Plan:
-    """The order to fill a span's targets in (shallow first, so `outputs` is in place before `outputs.documents`
-    goes into it), and for each whether another of them encloses it or it encloses another. Spans of one
-    instrumentation hit the same few target sets, so this is cached."""
-    plan = _PLANS.get(targets)
-    if plan is None:
-        present = set(targets)
-        enclosing = {a for t in targets for a in _ancestors(t) if a in present}
-        plan = tuple(
-            (t, any(a in present for a in _ancestors(t)), t in enclosing) for t in sorted(targets, key=_depth)
-        )
-        if len(_PLANS) >= _CACHE_LIMIT:
-            _PLANS.clear()
-        _PLANS[targets] = plan
-    return plan
-
-
-_MISSING: Any = object()
-
-
-def _keep(event: Event, key: str, value: Any) -> None:
-    """Keep a shadowed value in metadata under its source key (the first one kept wins)."""
-    metadata = event.get("metadata")
-    if isinstance(metadata, dict) and key not in metadata:
-        metadata[key] = value
-
-
-def _resolve(group: list[Candidate], event: Event) -> Any:
-    """The value of one target from its candidates, best rank first. Merge rules deep-merge (the better rank
-    winning each leaf) into the best object among the others, whose rivals lose as a whole. Every loser that
-    differs from the result (for a merge: on some leaf) is kept in metadata."""
-    winner = group[0]
-    value = winner.value
-    merging = isinstance(value, dict) and any(c.merge for c in group)
-    if merging:
-        value = _copy(value)
-    base_taken = not winner.merge
-    for loser in group[1:]:
-        if merging and isinstance(loser.value, Mapping) and (loser.merge or not base_taken):
-            base_taken = base_taken or not loser.merge
-            if _merge_into(value, loser.value, keep_existing=True) and loser.keep_if_shadowed:
-                _keep(event, loser.source, loser.value)
-        elif loser.keep_if_shadowed and loser.value != value:
-            _keep(event, loser.source, loser.value)
-    return value
-
-
-def _yields_to_enclosing(
-    event: Event, target: str, winner: Candidate, value: Any, written: dict[str, tuple[int, str]]
-) -> bool:
-    """Precedence across targets: `config.model` from a rank-1 rule must not overwrite the `model` a rank-0
-    `honeyhive_config.*` bucket gave. True when the existing value stays (the new one is kept in metadata);
-    False when the new value is to be set (a value it replaces is kept in metadata)."""
-    rank: int | None = None
-    source = ancestor = ""
-    for candidate in _ancestors(target):
-        found = written.get(candidate)
-        if found is None:
-            continue
-        if rank is None:  # the nearest enclosing target names the source; the best rank among them decides
-            rank, source, ancestor = found[0], found[1], candidate
-        else:
-            rank = min(rank, found[0])
-    if rank is None:
-        return False
-    existing = _get_path(event, target)
-    if existing is _MISSING:
-        return False
-    mergeable = winner.merge and isinstance(existing, dict) and isinstance(value, Mapping)
-    if rank < winner.rank:
-        shadowed = _merge_into(existing, value, keep_existing=True) if mergeable else existing != value
-        if shadowed and winner.keep_if_shadowed:
-            _keep(event, winner.source, winner.value)
-        return True
-    rest = target[len(ancestor) + 1 :]
-    replaced_key = source[:-1] + rest if source.endswith("*") else f"{source}.{rest}"
-    if mergeable:
-        before = _copy(existing)
-        if _merge_into(existing, value, keep_existing=False):
-            _keep(event, replaced_key, before)
-        return True
-    if existing != value:
-        _keep(event, replaced_key, existing)
-    return False
-
-
-def _merge_into(into: dict[str, Any], other: Mapping[str, Any], keep_existing: bool) -> bool:
-    """Deep-merge `other` into `into`; on a leaf both hold with different values, `into`'s stays when
-    `keep_existing`. Returns whether any such conflict was found."""
-    conflict = False
-    for key, new in other.items():
-        old = into.get(key, _MISSING)
-        if old is _MISSING:
-            into[key] = _copy(new)
-        elif isinstance(old, dict) and isinstance(new, Mapping):
-            conflict = _merge_into(old, new, keep_existing) or conflict
-        elif old != new:
-            conflict = True
-            if not keep_existing:
-                into[key] = _copy(new)
-    return conflict
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    return value
-
-
-def _get_path(event: Event, target: str) -> Any:
-    node: Any = event
-    for part in _split(target):
-        if not isinstance(node, dict):
-            return _MISSING
-        node = node.get(part, _MISSING)
-        if node is _MISSING:
-            return _MISSING
-    return node
-
-
-_ANCESTORS: dict[str, tuple[str, ...]] = {}
-
-
-def _ancestors(target: str) -> tuple[str, ...]:
-    """`a.b.c` → (`a.b`, `a`): the targets that enclose it, nearest first."""
-    found = _ANCESTORS.get(target)
-    if found is None:
-        parts = _split(target)
-        found = _ANCESTORS[target] = tuple(".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
-    return found
-
-
-def _deep_merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
-    for key, value in other.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _deep_merge(current, value)
-        else:
-            into[key] = value
-
-
-_PATHS: dict[str, tuple[str, ...]] = {}
-
-
-def _split(target: str) -> tuple[str, ...]:
-    parts = _PATHS.get(target)
-    if parts is None:
-        parts = _PATHS[target] = tuple(target.split("."))
-    return parts
-
-
-def _depth(target: str) -> int:
-    return len(_split(target))
-
-
-def _set_path(event: Event, target: str, value: Any, merge: bool) -> None:
-    parts = _split(target)
-    head = parts[0]
-    if len(parts) == 2 and not merge:
-        bucket = event.get(head)
-        if isinstance(bucket, dict):
-            bucket[parts[1]] = value
-            return
-    if len(parts) == 1:
-        current = event.get(head)
-        if isinstance(current, dict) and isinstance(value, dict):
-            if merge:
-                _deep_merge(current, value)
-            elif current:
-                # A whole-bucket value replaces what the bucket held, but keeps keys it does not set.
-                merged = dict(value)
-                _deep_merge(merged, {k: v for k, v in current.items() if k not in merged})
-                event[head] = merged
-            else:
-                event[head] = value
-        else:
-            event[head] = value
-        return
-    node = event.get(head)
-    if not isinstance(node, dict):
-        node = event[head] = {} if node is None else {"": node}
-    for part in parts[1:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {} if child is None else {"": child}
-        node = child
-    leaf = parts[-1]
-    if merge and isinstance(node.get(leaf), dict) and isinstance(value, Mapping):
-        _deep_merge(node[leaf], value)
-    else:
-        node[leaf] = value
+__all__ = [
+    "MODEL",
+    "NOT_MODEL",
+    "Candidate",
+    "Combine",
+    "Convention",
+    "Extract",
+    "Field",
+    "Group",
+    "Rule",
+    "Ruleset",
+    "SpanFacts",
+    "TypeRule",
+    "by_value",
+    "when_present",
+]

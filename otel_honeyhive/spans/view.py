@@ -87,18 +87,70 @@ class SpanView:
 def plain(attributes: Any) -> Mapping[str, Any]:
     """The SDK's `BoundedAttributes` is a Python-level MutableMapping (slow to iterate); an ended span's is
     immutable, so its inner dict can be read directly."""
+    inner = getattr(attributes, "_dict", None)
+    if type(inner) is dict:
+        return inner or _EMPTY
     if not attributes:
         return _EMPTY
-    inner = getattr(attributes, "_dict", None)
-    if isinstance(inner, dict):
-        return inner
     if isinstance(attributes, dict):
         return attributes
     return dict(attributes)
 
 
 def from_readable_span(span: ReadableSpan) -> SpanView:
-    """Convert an SDK span. Spans without a valid context cannot be identified and are refused."""
+    """Convert an SDK span. Spans without a valid context cannot be identified and are refused.
+
+    This runs once per exported span, so it reads the SDK's own fields (`ReadableSpan.__init__` sets them;
+    every public property is a Python-level call, and enum members hash in Python). Any other `ReadableSpan`
+    goes through the public API, with the same result."""
+    fields = getattr(span, "__dict__", None)
+    if fields is None or not _SDK_FIELDS.issubset(fields):
+        return _from_public_api(span)
+    ctx = fields["_context"]
+    if ctx is None or not ctx[0] or not ctx[1]:  # SpanContext is a tuple: trace_id, span_id, is_remote, …
+        raise ValueError(f"span {span.name!r} has no valid span context")
+    parent = fields["_parent"]
+    status = fields["_status"]
+    scope = fields["_instrumentation_scope"]
+    resource = fields["_resource"]
+    attributes = fields["_attributes"]
+    events = fields["_events"]
+    links = fields["_links"]
+    start = fields["_start_time"] or 0
+    return SpanView(
+        ctx[0],
+        ctx[1],
+        fields["_name"],
+        start,
+        fields["_end_time"] or start,
+        parent[1] if parent is not None else 0,
+        bool(parent is not None and parent[2]),
+        _KINDS.get(fields["_kind"]._value_, "internal"),
+        _STATUSES.get(status.status_code._value_, STATUS_UNSET),
+        status.description or None,
+        plain(attributes),
+        tuple(SpanEventView(e.name, e.timestamp or 0, plain(e.attributes)) for e in events) if events else (),
+        tuple(LinkView(link.context[0], link.context[1], plain(link.attributes)) for link in links)
+        if links
+        else (),
+        plain(resource.attributes) if resource is not None else _EMPTY,
+        scope.name if scope is not None else None,
+        (scope.version or None) if scope is not None else None,
+        getattr(attributes, "dropped", 0),  # BoundedAttributes and BoundedList count what they evicted
+        getattr(events, "dropped", 0),
+        getattr(links, "dropped", 0),
+    )
+
+
+_SDK_FIELDS = frozenset(
+    {"_context", "_parent", "_name", "_kind", "_status", "_start_time", "_end_time", "_attributes", "_events",
+     "_links", "_resource", "_instrumentation_scope"}
+)
+_KINDS = {kind.value: name for kind, name in _KIND_NAMES.items()}
+_STATUSES = {code.value: number for code, number in _STATUS_CODES.items()}
+
+
+def _from_public_api(span: ReadableSpan) -> SpanView:
     ctx = span.context
     if ctx is None or not ctx.trace_id or not ctx.span_id:
         raise ValueError(f"span {span.name!r} has no valid span context")
@@ -106,13 +158,8 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
     status = span.status
     scope = span.instrumentation_scope
     resource = span.resource
-    # The SDK's own containers (an empty one is falsy: `or` would fall back to the copying property).
-    events = getattr(span, "_events", None)
-    if events is None:
-        events = span.events
-    links = getattr(span, "_links", None)
-    if links is None:
-        links = span.links
+    events = span.events
+    links = span.links
     return SpanView(
         trace_id=ctx.trace_id,
         span_id=ctx.span_id,
@@ -124,13 +171,9 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
         kind=_KIND_NAMES.get(span.kind, "internal"),
         status_code=_STATUS_CODES.get(status.status_code, STATUS_UNSET),
         status_message=status.description or None,
-        attributes=plain(getattr(span, "_attributes", None) or span.attributes),
-        events=tuple(SpanEventView(e.name, e.timestamp or 0, plain(e.attributes)) for e in events)
-        if events
-        else (),
-        links=tuple(LinkView(link.context.trace_id, link.context.span_id, plain(link.attributes)) for link in links)
-        if links
-        else (),
+        attributes=plain(span.attributes),
+        events=tuple(SpanEventView(e.name, e.timestamp or 0, plain(e.attributes)) for e in events),
+        links=tuple(LinkView(link.context.trace_id, link.context.span_id, plain(link.attributes)) for link in links),
         resource=plain(resource.attributes) if resource is not None else _EMPTY,
         scope_name=scope.name if scope is not None else None,
         scope_version=(scope.version or None) if scope is not None else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from otel_honeyhive.mapper.messages import (
@@ -61,22 +61,22 @@ def chat_history(present: Mapping[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _embedding_total(facts: SpanFacts) -> Iterator[Candidate]:
+def _embedding_total(facts: SpanFacts) -> tuple[Candidate, ...]:
     """An embeddings call produces no tokens: its total is its input (as OpenAI's own usage block says). The
     official instrumentation records only `gen_ai.usage.input_tokens` for it."""
     attrs = facts.span.attributes
     if attrs.get("gen_ai.operation.name") != "embeddings":
-        return
+        return ()
     if "gen_ai.usage.output_tokens" in attrs or "gen_ai.usage.completion_tokens" in attrs:
-        return
+        return ()
     for key in ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"):
         if key in attrs:
             try:
                 total = to_int(attrs[key])
             except ValueError:
                 continue
-            yield Candidate("metadata.total_tokens", total, 4, key, keep_if_shadowed=False)
-            return
+            return (Candidate("metadata.total_tokens", total, 4, key, keep_if_shadowed=False),)
+    return ()
 
 
 def _has_model_evidence(attrs: Mapping[str, Any]) -> str | None:
@@ -148,6 +148,7 @@ CONVENTION = Convention(
         ),
         when_present(("gen_ai.tool.name", "gen_ai.tool.call.id", "tool.name"), "tool", rank=60),
         when_present(("gen_ai.agent.name", "gen_ai.agent.id", "agent.name"), "chain", rank=70),
-        TypeRule(80, _has_model_evidence, "a model name and messages or token usage present → model"),
+        TypeRule(80, _has_model_evidence, "a model name and messages or token usage present → model",
+                 MODEL_NAME_KEYS),
     ),
 )

@@ -6,13 +6,13 @@ event its `error`; every event not turned into a message is kept in `metadata.ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from otel_honeyhive.mapper.messages import json_messages, output_from_messages, system_instructions
 from otel_honeyhive.mapper.rules import Candidate, Convention, Extract, SpanFacts
 from otel_honeyhive.mapper.values import jsonable, maybe_json
-from otel_honeyhive.spans.view import STATUS_ERROR, STATUS_OK, SpanEventView
+from otel_honeyhive.spans.view import STATUS_ERROR, STATUS_OK, SpanEventView, SpanView
 
 _ROLE_EVENTS = {
     "gen_ai.system.message": "system",
@@ -61,10 +61,12 @@ _PROMPT_EVENT, _ROLE_MESSAGES, _DETAILS_INPUT = 5, 6, 7
 _COMPLETION_EVENT, _CHOICES, _DETAILS_OUTPUT = 15, 16, 17
 
 
-def message_events(facts: SpanFacts) -> Iterator[Candidate]:
-    span = facts.span
-    if not span.events:
-        return
+def message_events(facts: SpanFacts) -> Iterable[Candidate]:
+    """(Most spans have no events: they cost no generator.)"""
+    return _message_events(facts.span) if facts.span.events else ()
+
+
+def _message_events(span: SpanView) -> Iterator[Candidate]:
     history: list[dict[str, Any]] = []
     choices: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
@@ -137,9 +139,15 @@ def _exception_text(attrs: Mapping[str, Any]) -> str:
     return str(kind or message or "exception")
 
 
-def error(facts: SpanFacts) -> Iterator[Candidate]:
+def error(facts: SpanFacts) -> Iterable[Candidate]:
     """Status ERROR description → first exception event → (honeyhive_error, in the honeyhive convention)."""
     span = facts.span
+    if span.status_code == STATUS_OK or (span.status_code != STATUS_ERROR and not span.events):
+        return ()
+    return _error(span)
+
+
+def _error(span: SpanView) -> Iterator[Candidate]:
     if span.status_code == STATUS_ERROR and span.status_message:
         yield Candidate("error", span.status_message, 10, "status.description")
     if span.status_code != STATUS_OK:
