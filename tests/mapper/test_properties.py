@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from opentelemetry.trace import Status, StatusCode
 
 from otel_honeyhive import spans_to_events
+from otel_honeyhive.mapper.rules import Ruleset
+from otel_honeyhive.spans.view import from_readable_span
 from tests.mapper.otel import Otel
 
 KNOWN_KEYS = [
@@ -135,3 +137,37 @@ def test_arbitrary_attributes_always_map_to_valid_json_events(
             assert event["event_id"] in by_id[event["parent_id"]]["children_ids"]
     # Deterministic: a second call gives the same events.
     assert spans_to_events(list(reversed(readable))) == events
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(attribute_dicts, event_lists, st.sampled_from([None, "ok", "error"]))
+def test_a_planned_route_equals_the_general_loop(
+    attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]], status: str | None
+) -> None:
+    """Routing replays a plan worked out per attribute-key layout; whatever the span, the event is the one the
+    general rule loop makes (the plan for a layout is built on the first span and reused on the second)."""
+    otel = Otel()
+    with otel.span("root", {}, root=True) as root:
+        for _ in range(2):
+            with otel.span("span", attrs, parent=root) as span:
+                for name, event_attrs in events:
+                    span.add_event(name, event_attrs)
+                if status == "error":
+                    span.set_status(Status(StatusCode.ERROR, "failed"))
+                elif status == "ok":
+                    span.set_status(Status(StatusCode.OK))
+    ruleset = Ruleset.default()
+    for view in [from_readable_span(s) for s in otel.spans() if s.name == "span"]:
+        for event_type in ("session", "model", "tool", "chain"):
+            planned, general = _blank(), _blank()
+            ruleset.route(view, event_type, planned)
+            ruleset.route_generally(view, event_type, general)
+            assert planned == general
+            assert orjson.dumps(planned, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+                general, option=orjson.OPT_SORT_KEYS
+            )
+
+
+def _blank() -> dict[str, Any]:
+    return {"event_name": "span", "error": None, "config": {}, "inputs": {}, "outputs": {}, "metadata": {},
+            "metrics": {}, "feedback": {}, "user_properties": {}}
