@@ -62,10 +62,23 @@ def test_only_the_latest_acknowledged_bodies_are_remembered(
 ) -> None:
     monkeypatch.setattr(client, "REMEMBERED_BODIES", 2)
     out = output(honeyhive)
-    first, second, third = events(2, "a"), events(2, "b"), events(2, "c")
+    first, second, third = events(4, "a"), events(4, "b"), events(4, "c")  # two bodies each
     for batch in (first, second, third):
-        assert out.send(batch).ok
+        honeyhive.then(Reply(200), Reply(503))
+        assert out.send(batch).outcome is Outcome.RETRY_LATER  # each leaves its first body acknowledged
     assert out.send(third).ok and out.send(second).ok and out.bodies_skipped == 2
     assert out.send(first).ok and out.bodies_skipped == 2  # forgotten: memory stays bounded
-    assert len(honeyhive.batches) == 4
+    assert len(honeyhive.batches) == 3 + 2 + 2 + 3
+    out.close()
+
+
+def test_a_batch_that_went_through_leaves_nothing_remembered(honeyhive: FakeHoneyHive) -> None:
+    out = output(honeyhive)
+    batch = events(4)
+    honeyhive.then(Reply(200), Reply(503))
+    assert out.send(batch).outcome is Outcome.RETRY_LATER
+    assert out.send(batch).ok and out.bodies_skipped == 1
+    assert out.send(batch).ok and out.bodies_skipped == 1, "once through, sent again whole (harmless duplicate)"
+    assert out.send(events(4, "other")).ok
+    assert len(honeyhive.batches) == 2 + 1 + 2 + 2
     out.close()

@@ -1,10 +1,11 @@
 """The HoneyHive output: `/events/batch` bodies over HTTP with the shared retry policy.
 
 A batch larger than one request goes as several bodies, one after the other. When a later body fails, the batch
-is sent again later (by the spool shipper, or a client's resend); the bodies HoneyHive already acknowledged are
-remembered by digest and skipped then, so a retry neither duplicates them nor starts over: on a flaky link a
-large batch still makes progress body by body (without this, a link that fails one request in three would never
-get a three-body batch through).
+is sent again later (by the spool shipper, or a client's resend); the bodies HoneyHive already acknowledged in
+that unfinished send are remembered by digest and skipped then, so a retry neither duplicates them nor starts
+over: on a flaky link a large batch still makes progress body by body (without this, a link that fails one
+request in three would never get a three-body batch through). Digests are taken only then, and a body is hashed
+only when its length matches a remembered one, so a send that goes through costs no hashing at all.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from functools import partial
 
@@ -32,7 +33,8 @@ logger = logging.getLogger("otel_honeyhive.outputs.honeyhive")
 USER_AGENT = f"otel-honeyhive/{VERSION}"
 _CONNECT_TIMEOUT = 5.0
 REMEMBERED_BODIES = 4096
-"""How many acknowledged bodies are remembered (16-byte digests) to be skipped when a batch is sent again."""
+"""How many bodies acknowledged in unfinished sends are remembered (16-byte digests) to be skipped when their
+batch is sent again."""
 
 
 class HoneyHiveOutput:
@@ -58,7 +60,9 @@ class HoneyHiveOutput:
         self.requests_sent = 0
         self.bodies_skipped = 0
         """Bodies not sent again because HoneyHive had acknowledged them (a batch retried after a partial send)."""
-        self._acknowledged: OrderedDict[bytes, None] = OrderedDict()
+        self._acknowledged: OrderedDict[tuple[int, bytes], None] = OrderedDict()
+        """(length, digest) of bodies acknowledged in sends that did not finish, oldest first."""
+        self._acknowledged_lengths: Counter[int] = Counter()
         self._acknowledged_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -70,14 +74,18 @@ class HoneyHiveOutput:
         s = self.settings
         deadline = time.monotonic() + self.policy.deadline
         result = DELIVERED
+        acknowledged: list[bytes] = []
+        skipped: list[tuple[int, bytes]] = []
         for body in encode(events, s.batch_mode, s.max_events_per_request, s.max_request_bytes):
-            digest = hashlib.blake2b(body.data, digest_size=16).digest()
-            if self._was_acknowledged(digest):
+            known = self._acknowledged_key(body.data)
+            if known is not None:
                 self.bodies_skipped += 1
+                skipped.append(known)
                 continue
             data = gzip.compress(body.data, compresslevel=5) if s.compression == "gzip" else body.data
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                self._remember(acknowledged)
                 return SendResult(Outcome.RETRY_LATER, "deadline passed before every batch was sent")
             policy = RetryPolicy(
                 deadline=remaining,
@@ -88,22 +96,48 @@ class HoneyHiveOutput:
             )
             result = run_with_retry(partial(self._request, "POST", self._batch_url, data), policy, stop)
             if not result.ok:
+                self._remember(acknowledged)
                 return result
-            self._acknowledge(digest)
+            acknowledged.append(body.data)
+        self._forget(skipped)  # the batch is through: what it left behind has served
         return result
 
-    def _was_acknowledged(self, digest: bytes) -> bool:
-        with self._acknowledged_lock:
-            if digest not in self._acknowledged:
-                return False
-            self._acknowledged.move_to_end(digest)
-            return True
+    @staticmethod
+    def _digest(data: bytes) -> tuple[int, bytes]:
+        return len(data), hashlib.blake2b(data, digest_size=16).digest()
 
-    def _acknowledge(self, digest: bytes) -> None:
+    def _acknowledged_key(self, data: bytes) -> tuple[int, bytes] | None:
         with self._acknowledged_lock:
-            self._acknowledged[digest] = None
+            if len(data) not in self._acknowledged_lengths:
+                return None
+            key = self._digest(data)
+            return key if key in self._acknowledged else None
+
+    def _remember(self, bodies: list[bytes]) -> None:
+        if not bodies:
+            return
+        keys = [self._digest(data) for data in bodies]
+        with self._acknowledged_lock:
+            for key in keys:
+                if key not in self._acknowledged:
+                    self._acknowledged[key] = None
+                    self._acknowledged_lengths[key[0]] += 1
             while len(self._acknowledged) > REMEMBERED_BODIES:
-                self._acknowledged.popitem(last=False)
+                self._drop(self._acknowledged.popitem(last=False)[0])
+
+    def _forget(self, keys: list[tuple[int, bytes]]) -> None:
+        if not keys:
+            return
+        with self._acknowledged_lock:
+            for key in keys:
+                if key in self._acknowledged:
+                    del self._acknowledged[key]
+                    self._drop(key)
+
+    def _drop(self, key: tuple[int, bytes]) -> None:
+        self._acknowledged_lengths[key[0]] -= 1
+        if not self._acknowledged_lengths[key[0]]:
+            del self._acknowledged_lengths[key[0]]
 
     def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
         data = dumps({"event_id": update.event_id, **update.fields})
