@@ -176,6 +176,9 @@ class _Plan(NamedTuple):
         )
 
 
+_NO_LAYOUT = _Layout((), (), {})
+
+
 def _setter(target: str, merge: bool) -> tuple[str, str | None, str, bool]:
     head, dot, key = target.partition(".")
     if dot and "." not in key and head in _BUCKETS and not merge:
@@ -194,6 +197,7 @@ class Ruleset:
     _type_rules: list[TypeRule] = field(default_factory=list, repr=False)
     _cache: dict[str, tuple[Field | Group | Combine, ...]] = field(default_factory=dict, repr=False)
     _layouts: dict[tuple[str, ...], _Layout] = field(default_factory=dict, repr=False)
+    _last: tuple[Mapping[str, Any] | None, _Layout] = field(default=(None, _NO_LAYOUT), repr=False)
 
     def __post_init__(self) -> None:
         for convention in self.conventions:
@@ -267,6 +271,9 @@ class Ruleset:
     def _layout(self, attrs: Mapping[str, Any]) -> _Layout:
         """What is known about spans with these attribute keys (in this order): spans of one instrumentation
         share a few layouts, so the work that depends only on the keys is done once per layout."""
+        last = self._last  # one read: a (attributes, layout) pair, consistent even if another thread replaces it
+        if last[0] is attrs:  # the span just classified, now routed
+            return last[1]
         keys = tuple(attrs)
         layout = self._layouts.get(keys)
         if layout is None:
@@ -277,6 +284,7 @@ class Ruleset:
                 r for r in self._type_rules if r.keys is None or not present.isdisjoint(r.keys)
             )
             layout = self._layouts[keys] = _Layout(keys, type_rules, {})
+        self._last = (attrs, layout)
         return layout
 
     # -- routing ----------------------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ class TraceMapper:
 
         event_ids: dict[int, str] = {}
         for span in ordered:
-            explicit = normalise_uuid(span.attributes.get(EVENT_ID_KEY))
+            raw = span.attributes.get(EVENT_ID_KEY)
+            explicit = normalise_uuid(raw) if raw is not None else None
             if span.parent_span_id == 0 and not memory.explicit_session:
                 event_ids[span.span_id] = session_id  # the root becomes the session
             elif explicit is not None:
@@ -110,9 +111,10 @@ class TraceMapper:
 
         events: list[Event] = []
         twins: list[Event] = []
+        hex_trace_id = trace_hex(trace_id)
         for span in ordered:
             event_id = event_ids[span.span_id]
-            if span.attributes.get(ORIGIN_KEY) == "event":
+            if ORIGIN_KEY in span.attributes and span.attributes[ORIGIN_KEY] == "event":
                 origin = _origin_event(span)
                 if origin is not None:  # a HoneyHive event carried as a span: it is given back as it was
                     events.append(origin)
@@ -120,7 +122,7 @@ class TraceMapper:
             is_session = span.parent_span_id == 0 and not memory.explicit_session
             has_children = event_id in children or span.span_id in memory.dangling
             event_type = "session" if is_session else self.ruleset.classify(span.attributes, has_children)
-            event = self._event(span, event_type, session_id, event_id, parent_ids[span.span_id])
+            event = self._event(span, event_type, session_id, event_id, parent_ids[span.span_id], hex_trace_id)
             event["children_ids"] = children.get(event_id, [])
             events.append(event)
             if span.parent_span_id == 0:
@@ -136,11 +138,15 @@ class TraceMapper:
             else:
                 # Children shipped before this span point at its derived id: emit that event too, under it.
                 twin = self._event(span, self.ruleset.classify(span.attributes, True), session_id, derived,
-                                   event_id)
+                                   event_id, hex_trace_id)
                 twin["children_ids"] = list(shipped_children)
                 twins.append(twin)
                 event["children_ids"].append(derived)
-        events.sort(key=lambda e: e["event_type"] != "session")  # stable: parents stay before children
+        for i, event in enumerate(events):  # the session first; the others keep their order (parents first)
+            if event["event_type"] == "session":
+                if i:
+                    events.insert(0, events.pop(i))
+                break
         for twin in twins:
             at = next(i for i, e in enumerate(events) if e["event_id"] == twin["parent_id"])
             events.insert(at + 1, twin)
@@ -151,11 +157,14 @@ class TraceMapper:
     def _remember(self, trace_id: int, spans: Sequence[SpanView]) -> _TraceMemory:
         memory = self._memory.get(trace_id)
         explicit = None
-        roots = [s for s in spans if s.parent_span_id == 0]
-        for span in (*roots, *sorted(spans, key=_sort_key)):
-            explicit = _explicit(span.attributes, SESSION_KEYS)
-            if explicit is not None:
-                break
+        first, second = SESSION_KEYS
+        carriers = [s for s in spans if first in s.attributes or second in s.attributes]
+        if carriers:  # roots first, then in start order
+            roots = [s for s in carriers if s.parent_span_id == 0]
+            for span in (*roots, *sorted(carriers, key=_sort_key)):
+                explicit = _explicit(span.attributes, SESSION_KEYS)
+                if explicit is not None:
+                    break
         if memory is None:
             memory = _TraceMemory(
                 session_id=explicit or session_id_for_trace(trace_id), explicit_session=explicit is not None
@@ -198,10 +207,11 @@ class TraceMapper:
     # -- one event --------------------------------------------------------------------------------------------
 
     def _event(
-        self, span: SpanView, event_type: str, session_id: str, event_id: str, parent_id: str | None
+        self, span: SpanView, event_type: str, session_id: str, event_id: str, parent_id: str | None,
+        hex_trace_id: str,
     ) -> Event:
-        start_ms = span.start_ns // 1_000_000
-        end_ms = span.end_ns // 1_000_000
+        start_ns, end_ns = span.start_ns, span.end_ns
+        metadata: dict[str, Any] = {}
         event: Event = {
             "source": self.source,
             "session_id": session_id,
@@ -214,10 +224,10 @@ class TraceMapper:
             "inputs": {},
             "outputs": {},
             "error": None,
-            "start_time": start_ms,
-            "end_time": end_ms,
-            "duration": (span.end_ns - span.start_ns) / 1_000_000,
-            "metadata": {},
+            "start_time": start_ns // 1_000_000,
+            "end_time": end_ns // 1_000_000,
+            "duration": (end_ns - start_ns) / 1_000_000,
+            "metadata": metadata,
             "metrics": {},
             "feedback": {},
             "user_properties": {},
@@ -225,12 +235,15 @@ class TraceMapper:
         if self.project:
             event["project"] = self.project
         self.ruleset.route(span, event_type, event)
-        metadata = event["metadata"]
-        self._fill_totals(metadata)
-        metadata["trace_id"] = trace_hex(span.trace_id)
-        metadata["span_id"] = span_hex(span.span_id)
+        metadata = event["metadata"]  # a rule may have replaced the bucket
+        if "total_tokens" not in metadata:
+            prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
+            if isinstance(prompt, int) and isinstance(completion, int):
+                metadata["total_tokens"] = prompt + completion
+        metadata["trace_id"] = hex_trace_id
+        metadata["span_id"] = f"{span.span_id:016x}"
         if span.parent_span_id:
-            metadata["parent_span_id"] = span_hex(span.parent_span_id)
+            metadata["parent_span_id"] = f"{span.parent_span_id:016x}"
         metadata["span_kind"] = span.kind
         if span.status_code == STATUS_OK:
             metadata["status_code"] = "OK"  # an explicit OK is information an ERROR-or-not `error` cannot carry
@@ -244,22 +257,19 @@ class TraceMapper:
                  **({"attributes": jsonable(link.attributes)} if link.attributes else {})}
                 for link in span.links
             ]
-        if span.is_local_root and span.resource:
-            metadata["resource"] = jsonable(span.resource)
-        elif span.resource and "service.name" in span.resource:
-            metadata["service.name"] = jsonable(span.resource["service.name"])
-        for name in ("dropped_attributes", "dropped_events", "dropped_links"):
-            count = getattr(span, name)
-            if count:
-                metadata[name] = count
+        resource = span.resource
+        if resource:
+            if span.parent_span_id == 0 or span.parent_is_remote:  # a local root carries the whole resource
+                metadata["resource"] = jsonable(resource)
+            elif "service.name" in resource:
+                metadata["service.name"] = jsonable(resource["service.name"])
+        if span.dropped_attributes:
+            metadata["dropped_attributes"] = span.dropped_attributes
+        if span.dropped_events:
+            metadata["dropped_events"] = span.dropped_events
+        if span.dropped_links:
+            metadata["dropped_links"] = span.dropped_links
         return event
-
-    @staticmethod
-    def _fill_totals(metadata: dict[str, Any]) -> None:
-        if "total_tokens" not in metadata:
-            prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
-            if isinstance(prompt, int) and isinstance(completion, int):
-                metadata["total_tokens"] = prompt + completion
 
 
 _ORIGIN_ATTRIBUTES = (

@@ -22,7 +22,10 @@ def jsonable(value: Any) -> Any:
 
     NaN and infinities become the strings "NaN", "Infinity", "-Infinity"; bytes become text when they are
     UTF-8, else a `base64:`-prefixed string; tuples become lists; mapping keys become strings."""
-    if isinstance(value, str) or value is None or isinstance(value, bool):
+    kind = type(value)
+    if kind is str or kind is bool or value is None:  # the common cases, by exact type, first
+        return value
+    if isinstance(value, (str, bool)):
         return value
     if isinstance(value, int):
         return value if -(2**63) <= value < 2**64 else str(value)

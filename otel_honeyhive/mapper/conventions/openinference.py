@@ -35,16 +35,32 @@ def _value_with_mime(value_key: str, mime_key: str, default_key: str) -> Any:
     return build
 
 
+_DOCUMENT_KEYS: dict[str, tuple[int, str]] = {}
+
+
+def _document_key(suffix: str) -> tuple[int, str]:
+    """`{i}.document.{field}` → (i, field), parsed once per distinct suffix."""
+    found = _DOCUMENT_KEYS.get(suffix)
+    if found is None:
+        index, _, rest = suffix.partition(".")
+        if not (index.isascii() and index.isdigit()) or not rest:
+            raise ValueError(f"retrieval.documents.{suffix}: not an indexed document key")
+        found = (int(index), rest[9:] if rest.startswith("document.") else rest)
+        if len(_DOCUMENT_KEYS) >= 4096:
+            _DOCUMENT_KEYS.clear()
+        _DOCUMENT_KEYS[suffix] = found
+    return found
+
+
 def _documents(pairs: list[tuple[str, Any]]) -> list[Any]:
     """`{i}.document.{field}` → a list of documents (a hot path for RAG spans: no generic unflattening)."""
     docs: dict[int, dict[str, Any]] = {}
     for suffix, value in pairs:
-        index, _, rest = suffix.partition(".")
-        if not (index.isascii() and index.isdigit()) or not rest:
-            raise ValueError(f"retrieval.documents.{suffix}: not an indexed document key")
-        if rest.startswith("document."):
-            rest = rest[9:]
-        docs.setdefault(int(index), {})[rest] = maybe_json(value) if rest == "metadata" else jsonable(value)
+        index, field = _document_key(suffix)
+        doc = docs.get(index)
+        if doc is None:
+            doc = docs[index] = {}
+        doc[field] = maybe_json(value) if field == "metadata" else jsonable(value)
     return [docs[i] for i in sorted(docs)]
 
 
