@@ -1,17 +1,28 @@
-"""Exporter cost per span: HoneyHiveSpanExporter vs the stock OTLPSpanExporter (HTTP/protobuf).
+"""Exporter cost per span: HoneyHiveSpanExporter against what a user would run instead, on the same spans.
 
-Both exporters get the same realistic LLM spans, in the BatchSpanProcessor's batch size (512), and ship them to
-the same loopback sink (its own process). Cost is the exporting process's CPU time and the wall time from the
-first export() to the end of the final flush, divided by the number of spans; the median of several rounds.
+Contenders, each shipping the same realistic LLM spans (`workload.make_traces`: 5–15 spans per trace, 2–20 KB
+prompts) in the BatchSpanProcessor's batch size to a loopback sink in its own process:
 
-    python bench/exporter_overhead.py [--spans 20000] [--rounds 5]
+- `HoneyHiveSpanExporter` (ours): maps spans to HoneyHive events and posts `/events/batch` JSON;
+- the stock `OTLPSpanExporter` over HTTP/protobuf, and over gRPC;
+- HoneyHive's own SDK export path (`OTLPJSONExporter` of honeyhive 1.7.0, OTLP/JSON; in a virtual environment
+  of its own, see `honeyhive_sdk_export.py`), when it can be installed.
+
+Cost is the exporting process's CPU time (every thread: gRPC's included) and the wall time from the first
+export() to the end of the final flush, per span; the median of several interleaved rounds, so every contender
+sees the same machine state.
+
+    python bench/exporter_overhead.py [--spans 20000] [--rounds 5] [--batch-size 512] [--no-honeyhive-sdk]
+                                      [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,17 +30,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from honeyhive_sdk_export import SDK, sdk_python
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from rich.console import Console
 from rich.table import Table
-from workload import Sink, batches, make_traces
+from workload import Sink, batches, make_traces, save
 
 from otel_honeyhive import HoneyHiveSpanExporter
 
+OURS = "otel-honeyhive HoneyHiveSpanExporter"
+STOCK_HTTP = "stock OTLPSpanExporter, HTTP/protobuf"
+STOCK_GRPC = "stock OTLPSpanExporter, gRPC"
+HONEYHIVE_SDK = f"HoneyHive SDK OTLPJSONExporter ({SDK})"
+
 
 def run(make: Callable[[], SpanExporter], spans: Sequence[ReadableSpan], batch_size: int) -> tuple[float, float]:
+    """(CPU µs, wall µs) per span for one pass of `spans` through a new exporter."""
     exporter = make()
     parts = batches(spans, batch_size)
     gc.collect()
@@ -44,43 +63,68 @@ def run(make: Callable[[], SpanExporter], spans: Sequence[ReadableSpan], batch_s
     return cpu / n * 1e6, wall / n * 1e6
 
 
+def run_sdk(python: Path, url: str, n_spans: int, batch_size: int) -> tuple[float, float]:
+    script = Path(__file__).resolve().parent / "honeyhive_sdk_export.py"
+    out = subprocess.run(
+        [str(python), str(script), "--url", url, "--spans", str(n_spans), "--batch-size", str(batch_size)],
+        check=True, capture_output=True, text=True, timeout=900,
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(figures["cpu_us"]), float(figures["wall_us"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--no-honeyhive-sdk", action="store_true", help="skip HoneyHive's own SDK")
+    parser.add_argument("--json", help="also write the figures to this file (bench/report.py reads it)")
     args = parser.parse_args(argv)
 
-    console = Console()
+    console = Console(width=140)
     spans = make_traces(args.spans)
-    avg_bytes = sum(len(str(s.attributes)) for s in spans) / len(spans)
-    console.print(f"workload: {len(spans)} spans, ~{avg_bytes / 1024:.1f} KiB of attributes per span, "
+    avg_kib = sum(len(str(s.attributes)) for s in spans) / len(spans) / 1024
+    console.print(f"workload: {len(spans)} spans, ~{avg_kib:.1f} KiB of attributes per span, "
                   f"batches of {args.batch_size}")
-    with Sink() as sink:
-        contenders: dict[str, Callable[[], SpanExporter]] = {
-            "otel-honeyhive (HoneyHiveSpanExporter)": lambda: HoneyHiveSpanExporter(
-                api_key="bench", server_url=sink.url, hold_timeout=60
-            ),
-            "stock OTLPSpanExporter (HTTP/protobuf)": lambda: OTLPSpanExporter(endpoint=sink.url + "/v1/traces"),
+    sdk, why_not = (None, "skipped (--no-honeyhive-sdk)") if args.no_honeyhive_sdk else sdk_python()
+    if sdk is None:
+        console.print(f"[yellow]{HONEYHIVE_SDK}: {why_not}[/yellow]")
+    with Sink() as sink, Sink("grpc") as grpc_sink:
+        contenders: dict[str, Callable[[], tuple[float, float]]] = {
+            OURS: lambda: run(lambda: HoneyHiveSpanExporter(api_key="bench", server_url=sink.url, hold_timeout=60),
+                              spans, args.batch_size),
+            STOCK_HTTP: lambda: run(lambda: OTLPSpanExporter(endpoint=sink.url + "/v1/traces"), spans,
+                                    args.batch_size),
+            STOCK_GRPC: lambda: run(lambda: GrpcSpanExporter(endpoint=grpc_sink.url, insecure=True), spans,
+                                    args.batch_size),
         }
+        if sdk is not None:
+            python = sdk
+            contenders[HONEYHIVE_SDK] = lambda: run_sdk(python, sink.url, args.spans, args.batch_size)
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
-        for _ in range(args.rounds):  # interleaved rounds: both see the same machine state
-            for name, make in contenders.items():
-                results[name].append(run(make, spans, args.batch_size))
+        for _ in range(args.rounds):  # interleaved rounds: every contender sees the same machine state
+            for name, measure in contenders.items():
+                results[name].append(measure())
 
-    table = Table(title="Exporter cost per span (median of rounds)")
-    table.add_column("exporter")
-    table.add_column("CPU µs/span", justify="right")
-    table.add_column("wall µs/span", justify="right")
-    medians = {}
-    for name, rows in results.items():
-        cpu = statistics.median(r[0] for r in rows)
-        wall = statistics.median(r[1] for r in rows)
-        medians[name] = (cpu, wall)
-        table.add_row(name, f"{cpu:.1f}", f"{wall:.1f}")
+    medians = {
+        name: (statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows))
+        for name, rows in results.items()
+    }
+    ours_cpu, ours_wall = medians[OURS]
+    table = Table(title=f"Exporter cost per span, batches of {args.batch_size} (median of {args.rounds} rounds)")
+    for column in ("exporter", "CPU µs/span", "wall µs/span", "ours / this (CPU)", "ours / this (wall)"):
+        table.add_column(column, justify="left" if column == "exporter" else "right")
+    rows = []
+    for name, (cpu, wall) in medians.items():
+        table.add_row(name, f"{cpu:.1f}", f"{wall:.1f}", f"{ours_cpu / cpu:.2f}×", f"{ours_wall / wall:.2f}×")
+        rows.append({"exporter": name, "cpu_us_per_span": cpu, "wall_us_per_span": wall,
+                     "ratio_cpu": ours_cpu / cpu, "ratio_wall": ours_wall / wall})
     console.print(table)
-    ours, stock = medians.values()
-    console.print(f"ratio ours/stock: CPU {ours[0] / stock[0]:.2f}×, wall {ours[1] / stock[1]:.2f}× (target ≤ 0.30×)")
+    console.print(f"ours / stock HTTP/protobuf: CPU {ours_cpu / medians[STOCK_HTTP][0]:.2f}× (target ≤ 0.30×)")
+    save(args.json, {"script": "exporter_overhead", "spans": len(spans), "rounds": args.rounds,
+                     "batch_size": args.batch_size, "attr_kib_per_span": avg_kib, "rows": rows,
+                     "honeyhive_sdk": why_not or "measured"})
     return 0
 
 

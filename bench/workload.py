@@ -6,13 +6,16 @@ Shared by the bench scripts so every comparison runs on the same spans against t
 from __future__ import annotations
 
 import json
+import os
+import platform
 import random
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -20,6 +23,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanContext
 
 WORDS = ("telemetry", "span", "model", "retrieval", "context", "answer", "token", "latency", "agent", "tool")
 
@@ -123,6 +127,26 @@ def _serve(port: int) -> None:
     server.serve_forever()
 
 
+def _serve_grpc(port: int) -> None:
+    """OTLP/gRPC sink: takes `TraceService/Export` without decoding it (raw bytes in, an empty response out)."""
+    from concurrent import futures
+
+    import grpc
+
+    def export(request: bytes, context: Any) -> bytes:
+        return b""  # an empty ExportTraceServiceResponse
+
+    handler = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        {"Export": grpc.unary_unary_rpc_method_handler(export)},  # no (de)serializers: bytes as they are
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(4), handlers=[handler],
+                         options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)])
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -130,16 +154,19 @@ def free_port() -> int:
 
 
 class Sink:
-    """An HTTP sink answering 200 to `/v1/traces` and `/events/batch`, in a separate process so its work is
-    not billed to the exporter being measured."""
+    """A loopback sink in a separate process, so its work is not billed to the exporter being measured: HTTP
+    answering 200 to `/v1/traces`, `/events/batch` and anything else (`kind="http"`), or OTLP/gRPC
+    (`kind="grpc"`, `url` is then `127.0.0.1:port`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "http") -> None:
+        self.kind = kind
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{self.port}" if kind == "http" else f"127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Sink:
-        self._proc = subprocess.Popen([sys.executable, __file__, "sink", str(self.port)])
+        command = "sink" if self.kind == "http" else "grpc-sink"
+        self._proc = subprocess.Popen([sys.executable, __file__, command, str(self.port)])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -155,7 +182,86 @@ class Sink:
             self._proc.wait(5)
 
 
-__all__ = ["Sink", "batches", "make_traces", "trace"]
+def relabelled(pool: Sequence[ReadableSpan], total: int, batch: int) -> Iterator[list[ReadableSpan]]:
+    """`total` spans in batches of `batch`, made from `pool` by giving each pass over it fresh trace ids, so a
+    million distinct traces cost the memory of one pool (the scaling runs)."""
+    made = 0
+    round_ = 0
+    while made < total:
+        salt = (round_ + 1) << 96
+        out: list[ReadableSpan] = []
+        for span in pool:
+            if made >= total:
+                break
+            out.append(_with_trace_id(span, span.context.trace_id ^ salt))
+            made += 1
+            if len(out) == batch:
+                yield out
+                out = []
+        if out:
+            yield out
+        round_ += 1
+
+
+def _with_trace_id(span: ReadableSpan, trace_id: int) -> ReadableSpan:
+    ctx = span.context
+    parent = span.parent
+    return ReadableSpan(
+        name=span.name,
+        context=SpanContext(trace_id, ctx.span_id, False, ctx.trace_flags, ctx.trace_state),
+        parent=SpanContext(trace_id, parent.span_id, parent.is_remote, parent.trace_flags) if parent else None,
+        resource=span.resource,
+        # The SDK's own containers, as a real span carries them (the public properties return copies).
+        attributes=getattr(span, "_attributes", None) or span.attributes,
+        events=getattr(span, "_events", None) or span.events,
+        links=getattr(span, "_links", None) or span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def peak_rss_mib(pid: int | None = None) -> float:
+    """A process's peak resident memory (VmHWM), MiB; this process by default."""
+    path = Path(f"/proc/{pid}/status" if pid else "/proc/self/status")
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def save(path: str | None, result: dict[str, Any]) -> None:
+    """Write a script's figures as JSON (bench/report.py renders BENCHMARKS.md from them)."""
+    if path:
+        result = {**result, "machine": machine(), "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(result, out, indent=2)
+            out.write("\n")
+
+
+__all__ = ["Sink", "batches", "free_port", "machine", "make_traces", "peak_rss_mib", "relabelled", "save", "trace"]
 
 if __name__ == "__main__" and sys.argv[1:2] == ["sink"]:
     _serve(int(sys.argv[2]))
+elif __name__ == "__main__" and sys.argv[1:2] == ["grpc-sink"]:
+    _serve_grpc(int(sys.argv[2]))

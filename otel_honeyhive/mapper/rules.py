@@ -177,6 +177,7 @@ class _Plan(NamedTuple):
 
 
 _NO_LAYOUT = _Layout((), (), {})
+_DEFAULT: Ruleset | None = None
 
 
 def _setter(target: str, merge: bool) -> tuple[str, str | None, str, bool]:
@@ -218,9 +219,14 @@ class Ruleset:
 
     @classmethod
     def default(cls) -> Ruleset:
-        from otel_honeyhive.mapper.conventions import DEFAULT_CONVENTIONS
+        """The built-in conventions. One shared instance: a ruleset never changes once built (`extend` makes a
+        new one), and sharing keeps its layout plans warm across `spans_to_events` calls and exporters."""
+        global _DEFAULT
+        if _DEFAULT is None:
+            from otel_honeyhive.mapper.conventions import DEFAULT_CONVENTIONS
 
-        return cls(DEFAULT_CONVENTIONS)
+            _DEFAULT = cls(DEFAULT_CONVENTIONS)
+        return _DEFAULT
 
     def extend(self, *additions: Convention | Rule | TypeRule) -> Ruleset:
         """A new ruleset with user rules added: a `Convention`, or loose rules collected into one."""

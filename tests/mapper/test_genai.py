@@ -519,3 +519,27 @@ def test_model_events_without_content_still_carry_model_provider_and_tokens() ->
     assert event["inputs"] == {}
     assert event["outputs"] == {}
     assert event["metadata"]["total_tokens"] == 10
+
+
+def test_a_retrieval_span_takes_its_query_and_documents() -> None:
+    documents = [{"id": "doc_123", "score": 0.95, "content": "Refunds take 5 days."}, {"id": "doc_456", "score": 0.87}]
+    event = child_event(
+        {
+            "gen_ai.operation.name": "retrieval",
+            "gen_ai.retrieval.query.text": "how long do refunds take?",
+            "gen_ai.retrieval.documents": _dumps(documents),
+            "gen_ai.data_source.id": "kb-products",
+        }
+    )
+    assert event["event_type"] == "tool"
+    assert event["inputs"] == {"query": "how long do refunds take?"}
+    assert event["outputs"] == {"documents": documents}
+    assert event["metadata"]["gen_ai.data_source.id"] == "kb-products"
+    assert "gen_ai.retrieval.documents" not in event["metadata"]
+
+
+def test_retrieval_documents_cut_by_a_length_limit_are_kept_raw() -> None:
+    cut = _dumps([{"id": "doc_123", "score": 0.95}])[:20]
+    event = child_event({"gen_ai.operation.name": "retrieval", "gen_ai.retrieval.documents": cut})
+    assert event["outputs"] == {}
+    assert event["metadata"]["gen_ai.retrieval.documents"] == cut

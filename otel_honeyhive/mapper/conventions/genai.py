@@ -117,6 +117,9 @@ CONVENTION = Convention(
         Field("gen_ai.usage.cost", "metadata.cost", rank=2, convert=to_number),
         Field("gen_ai.tool.call.arguments", "inputs", rank=3, convert=as_bucket("arguments"), only=NOT_MODEL),
         Field("gen_ai.tool.call.result", "outputs", rank=3, convert=as_bucket("result"), only=NOT_MODEL),
+        # A `retrieval` span (a framework's retriever): the query and the documents it returned.
+        Field("gen_ai.retrieval.query.text", "inputs.query", rank=3, only=NOT_MODEL),
+        Field("gen_ai.retrieval.documents", "outputs.documents", rank=3, convert=parse_json_strict, only=NOT_MODEL),
         Field("gen_ai.user", "user_properties.user_id", rank=2),
         Field("gen_ai.conversation.id", "metadata.conversation_id", rank=2),
         Field("gen_ai.response.finish_reasons", "metadata.finish_reasons", rank=1, convert=maybe_json,
