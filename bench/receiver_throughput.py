@@ -1,141 +1,203 @@
-"""Receiver throughput: sustained spans/s through `otel-honeyhive serve`, end to end, and its peak memory.
+"""Receiver throughput: sustained spans/s through `otel-honeyhive serve`, end to end, per protocol and output.
 
-The server runs pinned to one core (taskset, when available) with the local SQLite store as its output, so a
-200 means the events are committed. A load generator in another process, pinned to the other core, posts
-OTLP/HTTP protobuf requests of 512 realistic LLM spans (pre-encoded; fresh trace ids every request) over
-`--connections` keep-alive connections. Reported: spans/s, request latency p50/p99, the server's peak RSS.
+The server runs pinned to one core (taskset, when there are two); the load generator (`loadgen.py`, its own
+process) and the HoneyHive sink are pinned to the other. The load is OTLP requests of 512 realistic LLM spans
+(`workload.make_traces`), each with fresh trace ids, over `--connections` keep-alive connections, as fast as the
+server answers: OTLP/HTTP protobuf, OTLP/HTTP JSON, and OTLP/gRPC. Outputs: the local SQLite store (the embedded
+default: a 200 means committed) and forwarding to HoneyHive (a loopback sink speaking `/events/batch`: the
+sidecar). Reported per row: spans/s, the server's CPU per span (and so spans per CPU-second: what one core
+sustains), request latency p50/p99, and the server's peak RSS.
 
-    python bench/receiver_throughput.py [--requests 200] [--connections 2]
+    python bench/receiver_throughput.py [--protocols http-protobuf,http-json,grpc] [--outputs store,honeyhive]
+                                        [--requests 200] [--connections 2] [--spool] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pickle
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import orjson
 import requests
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from rich.console import Console
 from rich.table import Table
-from workload import batches, free_port, make_traces
+from workload import Sink, batches, free_port, make_traces, peak_rss_mib, save
 
-ROOT = Path(__file__).resolve().parent.parent
+from otel_honeyhive.files.writers import spans_to_otlp_json
 
-
-def request_bodies(n_requests: int, batch: int) -> list[bytes]:
-    """`n_requests` distinct protobuf bodies: a pool of real spans re-labelled with fresh trace ids."""
-    pool = [encode_spans(part) for part in batches(make_traces(20 * batch), batch)]
-    bodies = []
-    for i in range(n_requests):
-        request = ExportTraceServiceRequest()
-        request.CopyFrom(pool[i % len(pool)])
-        salt = (i // len(pool)).to_bytes(4, "big")
-        for rs in request.resource_spans:
-            for ss in rs.scope_spans:
-                for span in ss.spans:
-                    span.trace_id = salt + span.trace_id[4:]
-        bodies.append(request.SerializeToString())
-    return bodies
+HERE = Path(__file__).resolve().parent
+PROTOCOLS = ("http-protobuf", "http-json", "grpc")
+OUTPUTS = ("store", "honeyhive")
+TWO_CORES = shutil.which("taskset") is not None and (os.cpu_count() or 1) > 1
+SERVER_CORE, LOAD_CORE = "0", "1"
 
 
-def load(url: str, bodies: list[bytes], connections: int) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    lock = threading.Lock()
-    queue = list(reversed(bodies))
-
-    def worker() -> None:
-        session = requests.Session()
-        while True:
-            with lock:
-                if not queue:
-                    return
-                body = queue.pop()
-            t0 = time.perf_counter()
-            response = session.post(url, data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=60)
-            elapsed = time.perf_counter() - t0
-            if response.status_code != 200:
-                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-            with lock:
-                latencies.append(elapsed)
-
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - started, latencies
+def pin(core: str) -> list[str]:
+    return ["taskset", "-c", core] if TWO_CORES else []
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def write_pool(path: Path, n_bodies: int, batch: int) -> float:
+    """Encode `n_bodies` requests of `batch` spans both ways, with the offsets of every trace id in each body;
+    returns the mean protobuf body size in KiB."""
+    pool: dict[str, Any] = {"protobuf": [], "protobuf_offsets": [], "json": [], "json_offsets": [], "spans": []}
+    for part in batches(make_traces(n_bodies * batch), batch):
+        trace_ids = {span.context.trace_id for span in part}
+        proto = encode_spans(part).SerializeToString()
+        text = orjson.dumps(spans_to_otlp_json(part))
+        pool["protobuf"].append(proto)
+        pool["protobuf_offsets"].append(_offsets(proto, [t.to_bytes(16, "big") for t in trace_ids]))
+        pool["json"].append(text)
+        pool["json_offsets"].append(_offsets(text, [f"{t:032x}".encode() for t in trace_ids]))
+        pool["spans"].append(len(part))
+    with path.open("wb") as f:
+        pickle.dump(pool, f)
+    return sum(len(b) for b in pool["protobuf"]) / len(pool["protobuf"]) / 1024
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--connections", type=int, default=2)
-    parser.add_argument("--spool", action="store_true", help="also journal held spans (--spool-dir)")
-    args = parser.parse_args(argv)
-    console = Console()
-    console.print(f"preparing {args.requests} requests of {args.batch} spans …")
-    bodies = request_bodies(args.requests, args.batch)
-    mean_kib = statistics.mean(len(b) for b in bodies) / 1024
-    workdir = Path(tempfile.mkdtemp(prefix="otel-honeyhive-bench-"))
-    port = free_port()
-    pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-    cmd = [*pin, sys.executable, "-m", "otel_honeyhive.cli", "serve", "--http-port", str(port), "--grpc-port", "0",
-           "--db", str(workdir / "bench.db")]
-    if args.spool:
+def _offsets(body: bytes, needles: list[bytes]) -> list[int]:
+    found = []
+    for needle in needles:
+        at = body.find(needle)
+        while at >= 0:
+            found.append(at)
+            at = body.find(needle, at + 1)
+    return found
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    http: str
+    grpc: str
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@contextmanager
+def server(workdir: Path, output: str, sink_url: str | None, spool: bool) -> Iterator[Server]:
+    http_port, grpc_port = free_port(), free_port()
+    cmd = [*pin(SERVER_CORE), sys.executable, "-m", "otel_honeyhive.cli", "serve", "--http-port", str(http_port),
+           "--grpc-port", str(grpc_port)]
+    cmd += ["--db", str(workdir / "bench.db")] if output == "store" else ["--api-key", "bench", "--server-url",
+                                                                           str(sink_url)]
+    if spool:
         cmd += ["--spool-dir", str(workdir / "spool")]
-    server = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 15
         while True:
             try:
                 requests.get(url + "/healthz", timeout=0.5)
                 break
             except requests.RequestException:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.05)
-        if pin:
-            os.sched_setaffinity(0, {1})
-        load(url + "/v1/traces", bodies[: max(2, args.requests // 20)], args.connections)  # warm-up
-        wall, latencies = load(url + "/v1/traces", bodies, args.connections)
-        rss = peak_rss_mib(server.pid)
+        yield Server(proc, url + "/v1/traces", f"127.0.0.1:{grpc_port}")
     finally:
-        server.terminate()
-        server.wait(30)
-        shutil.rmtree(workdir, ignore_errors=True)
-    spans = len(bodies) * args.batch
-    latencies.sort()
-    table = Table(title="OTLP/HTTP protobuf → otel-honeyhive serve → SQLite store (acknowledged = committed)")
-    for column in ("requests", "spans", "body KiB", "server cores", "spans/s", "p50 ms", "p99 ms", "peak RSS MiB"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        str(len(bodies)), str(spans), f"{mean_kib:.0f}", "1" if pin else "any", f"{spans / wall:,.0f}",
-        f"{latencies[len(latencies) // 2] * 1e3:.1f}", f"{latencies[int(len(latencies) * 0.99) - 1] * 1e3:.1f}",
-        f"{rss:.0f}",
+        proc.terminate()
+        proc.wait(60)
+
+
+def generate(pool: Path, protocol: str, target: str, n_requests: int, connections: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [*pin(LOAD_CORE), sys.executable, str(HERE / "loadgen.py"), "--pool", str(pool), "--protocol", protocol,
+         "--target", target, "--requests", str(n_requests), "--connections", str(connections)],
+        check=True, capture_output=True, text=True,
     )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(pool: Path, workdir: Path, protocol: str, output: str, n_requests: int, connections: int,
+            spool: bool) -> dict[str, Any]:
+    with ExitStack() as stack:
+        sink_url = None
+        if output == "honeyhive":
+            sink = stack.enter_context(Sink())
+            if TWO_CORES and sink._proc is not None:
+                os.sched_setaffinity(sink._proc.pid, {int(LOAD_CORE)})
+            sink_url = sink.url
+        srv = stack.enter_context(server(workdir, output, sink_url, spool))
+        target = srv.grpc if protocol == "grpc" else srv.http
+        generate(pool, protocol, target, max(2, n_requests // 20), connections)  # warm-up
+        cpu0 = srv.cpu_seconds()
+        result = generate(pool, protocol, target, n_requests, connections)
+        cpu = srv.cpu_seconds() - cpu0
+        rss = peak_rss_mib(srv.proc.pid)
+    shutil.rmtree(workdir / "spool", ignore_errors=True)
+    for name in ("bench.db", "bench.db-wal", "bench.db-shm"):
+        (workdir / name).unlink(missing_ok=True)
+    latencies = sorted(result["latencies"])
+    spans = int(result["spans"])
+    cpu_us = cpu / spans * 1e6
+    return {
+        "protocol": protocol, "output": output, "requests": len(latencies), "spans": spans,
+        "spans_per_s": spans / result["wall"], "server_cpu_us_per_span": cpu_us,
+        "spans_per_cpu_second": 1e6 / cpu_us if cpu_us else float("inf"),
+        "p50_ms": latencies[len(latencies) // 2] * 1e3,
+        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1e3, "peak_rss_mib": rss,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS))
+    parser.add_argument("--outputs", default=",".join(OUTPUTS))
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--pool", type=int, default=20, help="distinct request bodies the load is made from")
+    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--spool", action="store_true", help="journal held spans and queue events (--spool-dir)")
+    parser.add_argument("--json", help="also write the figures to this file (bench/report.py reads it)")
+    args = parser.parse_args(argv)
+    console = Console(width=140)
+    workdir = Path(tempfile.mkdtemp(prefix="otel-honeyhive-bench-"))
+    try:
+        pool = workdir / "pool.pickle"
+        console.print(f"preparing a pool of {args.pool} requests of {args.batch} spans …")
+        body_kib = write_pool(pool, args.pool, args.batch)
+        rows = [
+            measure(pool, workdir, protocol, output, args.requests, args.connections, args.spool)
+            for output in args.outputs.split(",")
+            for protocol in args.protocols.split(",")
+        ]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    table = Table(title=f"otel-honeyhive serve: {args.requests} requests of {args.batch} spans "
+                        f"(~{body_kib:.0f} KiB protobuf), {args.connections} connections, server on "
+                        f"{'one core' if TWO_CORES else 'any core'}{', --spool-dir' if args.spool else ''}")
+    for column in ("input", "output", "spans", "spans/s", "server CPU µs/span", "spans per CPU-s", "p50 ms",
+                   "p99 ms", "peak RSS MiB"):
+        table.add_column(column, justify="left" if column in ("input", "output") else "right")
+    for r in rows:
+        table.add_row(r["protocol"], "SQLite store" if r["output"] == "store" else "HoneyHive (sink)",
+                      f"{r['spans']:,}", f"{r['spans_per_s']:,.0f}", f"{r['server_cpu_us_per_span']:.1f}",
+                      f"{r['spans_per_cpu_second']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+                      f"{r['peak_rss_mib']:.0f}")
     console.print(table)
     console.print("target: ≥ 30,000 spans/s on one core")
+    save(args.json, {"script": "receiver_throughput", "batch": args.batch, "connections": args.connections,
+                     "requests": args.requests, "body_kib": body_kib, "spool": args.spool,
+                     "server_cores": 1 if TWO_CORES else None, "rows": rows})
     return 0
 
 
