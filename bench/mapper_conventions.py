@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +36,7 @@ from conventions_workload import CONVENTIONS, Workload, attribute_bytes, build, 
 from opentelemetry.sdk.trace import ReadableSpan
 from rich.console import Console
 from rich.table import Table
+from workload import save
 
 from otel_honeyhive import spans_to_events
 
@@ -110,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
-    console = Console()
+    console = Console(width=140)
     started = time.perf_counter()
     plans = plan_traces(args.spans, args.seed)
     workloads = [build(name, plans) for name in CONVENTIONS]
@@ -149,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         for gap, count in sorted(found.items()):
             console.print(f"[yellow]mapping gap[/yellow] {name}: {count} {gap}")
 
-    if args.json is not None:
-        report = {"script": "mapper_conventions", "python": platform.python_version(), "mode": mode, "rows": rows}
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    save(str(args.json) if args.json else None,
+         {"script": "mapper_conventions", "mode": mode, "rounds": args.rounds, "rows": rows,
+          "gaps": {name: found for name, found in gaps.items() if found}})
     return 0
 
 

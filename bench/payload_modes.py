@@ -2,7 +2,7 @@
 
 Same spans, same loopback sink; counts requests and measures cost per span for each `batch_mode`.
 
-    python bench/payload_modes.py [--spans 10000]
+    python bench/payload_modes.py [--spans 10000] [--json PATH]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rich.console import Console
 from rich.table import Table
-from workload import Sink, batches, make_traces
+from workload import Sink, batches, make_traces, save
 
 from otel_honeyhive import HoneyHiveSpanExporter
 from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
@@ -25,7 +25,9 @@ from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=10_000)
+    parser.add_argument("--json", help="also write the figures to this file (bench/report.py reads it)")
     args = parser.parse_args(argv)
+    rows = []
     spans = make_traces(args.spans)
     table = Table(title=f"batch_mode on {len(spans)} spans, batches of 512")
     for column in ("batch_mode", "requests", "spans/request", "CPU µs/span", "wall µs/span"):
@@ -44,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             exporter.shutdown()
             n = len(spans)
             table.add_row(mode, str(requests), f"{n / requests:.1f}", f"{cpu / n * 1e6:.1f}", f"{wall / n * 1e6:.1f}")
-    Console().print(table)
+            rows.append({"batch_mode": mode, "spans": n, "requests": requests, "cpu_us_per_span": cpu / n * 1e6,
+                         "wall_us_per_span": wall / n * 1e6})
+    Console(width=140).print(table)
+    save(args.json, {"script": "payload_modes", "rows": rows})
     return 0
 
 
