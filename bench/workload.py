@@ -182,11 +182,12 @@ class Sink:
             self._proc.wait(5)
 
 
-def relabelled(pool: Sequence[ReadableSpan], total: int, batch: int) -> Iterator[list[ReadableSpan]]:
+def relabelled(pool: Sequence[ReadableSpan], total: int, batch: int, salt: int = 0) -> Iterator[list[ReadableSpan]]:
     """`total` spans in batches of `batch`, made from `pool` by giving each pass over it fresh trace ids, so a
-    million distinct traces cost the memory of one pool (the scaling runs)."""
+    million distinct traces cost the memory of one pool (the scaling runs). Different `salt`s give different
+    trace ids for the same pass."""
     made = 0
-    round_ = 0
+    round_ = salt << 20
     while made < total:
         salt = (round_ + 1) << 96
         out: list[ReadableSpan] = []
