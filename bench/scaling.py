@@ -5,8 +5,9 @@ flat and the memory bounded however long the stream.
   512 spans made from a pool of real SDK spans given fresh trace ids (`workload.relabelled`), so a million spans
   cost the memory of the pool; only the export() calls are timed. Memory: the process's peak RSS above what it
   held once the pool was built.
-- Receiver: `receiver_throughput.measure` (OTLP/HTTP protobuf into the SQLite store, server on one core) with as
-  many 512-span requests as the size needs; its peak RSS is the whole server process.
+- Receiver: `receiver_throughput.measure` (OTLP/HTTP protobuf, server on one core, into the SQLite store and
+  forwarding to a HoneyHive sink) with as many 512-span requests as the size needs; its peak RSS is the whole
+  server process. (A million spans make a 5 GB store.)
 
     python bench/scaling.py [--sizes 1000,10000,100000,1000000] [--json PATH]
 """
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         pool = workdir / "pool.pickle"
         write_pool(pool, 20, 512)
         receiver_rows = [
-            {"spans": size, **measure(pool, workdir, "http-protobuf", "store", max(2, -(-size // 512)), 2, False)}
+            {"spans": size, **measure(pool, workdir, "http-protobuf", output, max(2, -(-size // 512)), 2, False)}
+            for output in ("store", "honeyhive")
             for size in sizes
         ]
     finally:
@@ -108,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(f"{size:,}", f"{ours['cpu_us_per_span']:.1f}", f"{ours['rss_growth_mib']:.0f}",
                       f"{stock['cpu_us_per_span']:.1f}", f"{stock['rss_growth_mib']:.0f}")
     console.print(table)
-    table = Table(title="Receiver (OTLP/HTTP protobuf → SQLite store, server on one core) against stream length")
-    for column in ("spans", "spans/s", "server CPU µs/span", "p99 ms", "server peak RSS MiB"):
+    table = Table(title="Receiver (OTLP/HTTP protobuf, server on one core) against stream length")
+    for column in ("output", "spans", "spans/s", "server CPU µs/span", "p99 ms", "server peak RSS MiB"):
         table.add_column(column, justify="right")
     for r in receiver_rows:
-        table.add_row(f"{r['spans']:,}", f"{r['spans_per_s']:,.0f}", f"{r['server_cpu_us_per_span']:.1f}",
+        table.add_row(r["output"], f"{r['spans']:,}", f"{r['spans_per_s']:,.0f}", f"{r['server_cpu_us_per_span']:.1f}",
                       f"{r['p99_ms']:.1f}", f"{r['peak_rss_mib']:.0f}")
     console.print(table)
     save(args.json, {"script": "scaling", "exporter": exporter_rows, "receiver": receiver_rows})

@@ -10,7 +10,6 @@ A graceful stop exits 0.
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 import signal
 import sqlite3
@@ -120,7 +119,6 @@ def serve(config: ServerConfig) -> int:
         print(f"otel-honeyhive serve: cannot use the spool: {exc}", file=sys.stderr)
         return 1
     intake.start()
-    _tune_gc()
     grpc_server = None
     listening: list[str] = []
     try:
@@ -170,19 +168,6 @@ def serve(config: ServerConfig) -> int:
         if grpc_server is not None:
             grpc_server.stop(grace=GRACEFUL_SHUTDOWN_SECONDS / 2).wait()
         intake.close(SHUTDOWN_FLUSH_SECONDS)  # closes delivery and output; what cannot ship stays spooled
-
-
-GC_THRESHOLDS = (50_000, 20, 20)
-"""The server allocates tens of thousands of short-lived, acyclic containers per request (decoded spans, events):
-at Python's default (700, 10, 10) the cycle collector runs every few dozen spans and walks the young heap each
-time. Measured: ~10 % more spans/s through the receiver (bench/receiver_throughput.py)."""
-
-
-def _tune_gc() -> None:
-    """Collect less often (see GC_THRESHOLDS), and keep what start-up allocated out of every collection. Only
-    in the server process: an exporter inside an application never touches its garbage collector."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _shown(host: str) -> str:

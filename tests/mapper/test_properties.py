@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import Status, StatusCode
 
 from otel_honeyhive import spans_to_events
@@ -86,6 +87,15 @@ event_lists = st.lists(
 )
 
 
+def _decorate(span: Span, events: list[tuple[str, dict[str, Any]]], status: str | None) -> None:
+    for name, event_attrs in events:
+        span.add_event(name, event_attrs)
+    if status == "error":
+        span.set_status(Status(StatusCode.ERROR, "failed"))
+    elif status == "ok":
+        span.set_status(Status(StatusCode.OK))
+
+
 def _is_uuid(value: Any) -> bool:
     return isinstance(value, str) and str(uuid.UUID(value)) == value
 
@@ -104,12 +114,7 @@ def test_arbitrary_attributes_always_map_to_valid_json_events(
         parent = root
         for i, (attrs, events, _status) in enumerate(spans[1:]):
             with otel.span(f"span{i}", attrs, parent=parent) as span:
-                for name, event_attrs in events:
-                    span.add_event(name, event_attrs)
-                if _status == "error":
-                    span.set_status(Status(StatusCode.ERROR, "failed"))
-                elif _status == "ok":
-                    span.set_status(Status(StatusCode.OK))
+                _decorate(span, events, _status)
             if nest:
                 parent = span
     readable = otel.spans()
@@ -150,12 +155,7 @@ def test_a_planned_route_equals_the_general_loop(
     with otel.span("root", {}, root=True) as root:
         for _ in range(2):
             with otel.span("span", attrs, parent=root) as span:
-                for name, event_attrs in events:
-                    span.add_event(name, event_attrs)
-                if status == "error":
-                    span.set_status(Status(StatusCode.ERROR, "failed"))
-                elif status == "ok":
-                    span.set_status(Status(StatusCode.OK))
+                _decorate(span, events, status)
     ruleset = Ruleset.default()
     for view in [from_readable_span(s) for s in otel.spans() if s.name == "span"]:
         for event_type in ("session", "model", "tool", "chain"):
