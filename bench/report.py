@@ -245,6 +245,9 @@ Found with callgrind instruction counts (repeatable whatever the machine is doin
   and replayed; a property test proves every plan equals the general rule loop.
 - **SDK span reading** (`spans/view.py`): the SDK's own fields instead of its Python-level properties and enum
   hashing: 44k → 23k instructions per span.
+- **Request bodies** (`outputs/honeyhive/payload.py`): a run of events that fits in one request is encoded by
+  one orjson call instead of event by event and joined (fresh megabytes of small allocations were most of it):
+  10.6 → 4.7 µs per span.
 - **Event assembly** (`mapper/trace.py`): ids formatted once per trace, the session-id scan only over spans that
   carry one, no per-event sort; one shared default ruleset so plans stay warm.
 - Tried and left out: raising the server's garbage-collection thresholds gave ~10 % more spans/s, but let
