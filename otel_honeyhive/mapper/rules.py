@@ -156,7 +156,8 @@ class _Plan(NamedTuple):
     none inside another, so their values are set as they are, with no ranking."""
 
     validators: tuple[tuple[str, Converter], ...]
-    fields: tuple[tuple[str, str, Converter | None, int, bool], ...]
+    fields: tuple[tuple[str, Converter | None], ...]
+    """(key, converter) of each field rule; its target, rank and merge flag are in `slots`."""
     groups: tuple[tuple[Group, tuple[tuple[str, str], ...]], ...]
     combines: tuple[tuple[Combine, tuple[str, ...]], ...]
     slots: tuple[tuple[str, int, str, bool], ...]
@@ -311,7 +312,8 @@ class Ruleset:
     def _compile(self, layout: tuple[str, ...], event_type: str) -> _Plan:
         """The general loop below, run on keys instead of values."""
         present = set(layout)
-        fields: list[tuple[str, str, Converter | None, int, bool]] = []
+        fields: list[tuple[str, Converter | None]] = []
+        field_slots: list[tuple[str, int, str, bool]] = []
         validators: list[tuple[str, Converter]] = []
         groups: dict[int, tuple[Group, list[tuple[str, str]]]] = {}
         combines: dict[int, Combine] = {}
@@ -327,7 +329,8 @@ class Ruleset:
                         if rule.convert is not None:
                             validators.append((key, rule.convert))
                     else:
-                        fields.append((key, rule.target, rule.convert, rule.rank, rule.merge))
+                        fields.append((key, rule.convert))
+                        field_slots.append((rule.target, rule.rank, key, rule.merge))
                 elif isinstance(rule, Group):
                     groups.setdefault(id(rule), (rule, []))[1].append((key, key[len(rule.prefix) :]))
                 else:
@@ -342,7 +345,7 @@ class Ruleset:
             else:
                 unrouted.extend(k for k in keys if len(self.matches(k)) == 1 and k not in unrouted)
         slots = (
-            *((target, rank, key, merge) for key, target, _, rank, merge in fields),
+            *field_slots,
             *((g.target, g.rank, g.prefix + "*", g.merge) for g, _ in groups.values()),
             *((c.target, c.rank, c.keys[0], c.merge) for c, _ in planned_combines),
         )
@@ -370,7 +373,7 @@ class Ruleset:
         try:
             for key, validate in plan.validators:
                 validate(attrs[key])
-            for key, _, convert, _, _ in plan.fields:
+            for key, convert in plan.fields:
                 value = attrs[key]
                 values.append(convert(value) if convert is not None else jsonable(value))
             for group, pairs in plan.groups:
