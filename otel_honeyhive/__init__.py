@@ -28,6 +28,16 @@ _LAZY = {
 }
 
 
+def compiled() -> bool:
+    """Whether the hot path (spans, mapper, payloads, OTLP decoding) runs compiled by mypyc, as wheels install
+    it, or as pure Python, as editable installs and `OTEL_HONEYHIVE_PURE_PYTHON=1` builds run it."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+    from importlib.util import find_spec
+
+    spec = find_spec("otel_honeyhive.mapper.rules")
+    return spec is not None and spec.origin is not None and spec.origin.endswith(tuple(EXTENSION_SUFFIXES))
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
@@ -46,6 +56,7 @@ __all__ = [
     "HoneyHiveSpanExporter",
     "Ruleset",
     "__version__",
+    "compiled",
     "events_to_spans",
     "spans_to_events",
 ]

@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="A bridge between OpenTelemetry tracing and HoneyHive's event model."
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {VERSION}")
+    from otel_honeyhive import compiled
+
+    build = "compiled hot path" if compiled() else "pure Python"
+    parser.add_argument("--version", action="version", version=f"{PROG} {VERSION} ({build})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser(

@@ -1,0 +1,84 @@
+"""The compiled hot path: mypyc extension modules for wheels (see `_build/backend.py` for when and why).
+
+Everything else (configuration, the server, the CLI, the shipping layer) stays pure Python: it is not where the
+time goes, and compiled classes cannot be monkeypatched or subclassed from Python. A wheel is all compiled or
+all pure: if mypyc or the C compiler fails, the extensions are dropped with a warning and the pure package is
+built, so installing never depends on a compiler.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import CCompilerError, CompileError, ExecError, PlatformError
+
+HOT_PATH = [
+    "otel_honeyhive/spans/view.py",
+    "otel_honeyhive/spans/assembly.py",
+    "otel_honeyhive/spans/codec.py",
+    "otel_honeyhive/mapper/identity.py",
+    "otel_honeyhive/mapper/values.py",
+    "otel_honeyhive/mapper/messages.py",
+    "otel_honeyhive/mapper/resolve.py",
+    "otel_honeyhive/mapper/rules.py",
+    "otel_honeyhive/mapper/trace.py",
+    "otel_honeyhive/mapper/conventions/genai.py",
+    "otel_honeyhive/mapper/conventions/honeyhive.py",
+    "otel_honeyhive/mapper/conventions/openinference.py",
+    "otel_honeyhive/mapper/conventions/openllmetry.py",
+    "otel_honeyhive/mapper/conventions/span_events.py",
+    "otel_honeyhive/outputs/honeyhive/payload.py",
+    "otel_honeyhive/inputs/otlp/decode_proto.py",
+    "otel_honeyhive/inputs/otlp/decode_json.py",
+]
+
+
+def _warn(message: str) -> None:
+    print(f"otel-honeyhive: {message}; building the pure-Python package", file=sys.stderr)
+
+
+def extensions() -> list[Any]:
+    if os.environ.get("OTEL_HONEYHIVE_COMPILE") != "1":
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        _warn("mypyc is not installed")
+        return []
+    here = Path(__file__).resolve().parent
+    try:
+        return list(mypycify(
+            ["--config-file", str(here / "pyproject.toml"), *HOT_PATH],
+            group_name="otel_honeyhive",  # the shared native library: otel_honeyhive__mypyc
+            opt_level="3",
+            debug_level="0",
+            strip_asserts=False,
+        ))
+    except (Exception, SystemExit) as exc:  # mypy refused the modules: never a reason not to install
+        _warn(f"mypyc failed ({exc!r})")
+        return []
+
+
+class AllOrNothingBuildExt(build_ext):
+    """Builds every extension or none: compiled modules share one native library, so a partial build would
+    leave modules that cannot import."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except (CCompilerError, CompileError, ExecError, PlatformError, OSError) as exc:
+            _warn(f"the C build failed ({exc})")
+            for ext in self.extensions:
+                for path in (self.get_ext_fullpath(ext.name),):
+                    if os.path.exists(path):
+                        os.remove(path)
+            self.extensions = []
+            self.distribution.ext_modules = []
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": AllOrNothingBuildExt})
