@@ -99,7 +99,8 @@ def server(workdir: Path, output: str, sink_url: str | None, spool: bool) -> Ite
                                                                            str(sink_url)]
     if spool:
         cmd += ["--spool-dir", str(workdir / "spool")]
-    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    # From bench/, so `-m` does not put the source tree (pure Python) ahead of the installed, compiled package.
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, cwd=HERE)
     try:
         url = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 15

@@ -93,7 +93,8 @@ def machine_line(res: dict[str, dict[str, Any]]) -> str:
     m = next((r["machine"] for r in res.values() if "machine" in r), None)
     if not m:
         return "unknown machine"
-    return f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['platform']}"
+    build = f", otel-honeyhive {m['build']}" if m.get("build") else ""
+    return f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['platform']}{build}"
 
 
 def section_exporter(r: dict[str, Any]) -> str:

@@ -168,7 +168,7 @@ def flamegraphs(out: Path, workdir: Path) -> None:
                 f"e = HoneyHiveSpanExporter(api_key='bench', server_url={sink.url!r}, hold_timeout=60)\n"
                 "for _ in range(3):\n    [e.export(p) for p in batches(spans, 512)]\ne.shutdown()")
         subprocess.run(["py-spy", "record", "--rate", "250", "--output", str(out / "exporter.svg"), "--",
-                        sys.executable, "-c", code], check=True, capture_output=True)
+                        sys.executable, "-c", code], check=True, capture_output=True, cwd=HERE)
     from receiver_throughput import generate, server, write_pool
 
     pool = workdir / "pool.pickle"

@@ -234,11 +234,14 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    import otel_honeyhive
+
     return {
         "cpu": model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "build": "compiled (mypyc)" if otel_honeyhive.compiled() else "pure Python",
     }
 
 

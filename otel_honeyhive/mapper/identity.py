@@ -24,21 +24,24 @@ _EVENT_NS = EVENT_NAMESPACE.bytes
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
+_VARIANT = {c: "89ab"[int(c, 16) & 0b11] for c in "0123456789abcdef"}
+"""RFC 9562 variant bits (10xx) applied to the hex digit they share with the hash."""
+
+
 def _uuid5(namespace: bytes, name: str) -> str:
-    # Same bytes as uuid.uuid5, without building a UUID object on the hot path.
-    digest = bytearray(hashlib.sha1(namespace + name.encode("ascii")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    # The string uuid.uuid5 gives, without a UUID object or bit twiddling on the hot path: the version is the
+    # 13th hex digit, the variant the top two bits of the 17th.
+    h = hashlib.sha1(namespace + name.encode("ascii")).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def session_id_for_trace(trace_id: int) -> str:
-    return _uuid5(_SESSION_NS, f"{trace_id:032x}")
+    return _uuid5(_SESSION_NS, trace_hex(trace_id))
 
 
-def event_id_for_span(trace_id: int, span_id: int) -> str:
-    return _uuid5(_EVENT_NS, f"{trace_id:032x}{span_id:016x}")
+def event_id_for_span(trace_id: int, span_id: int, hex_trace_id: str | None = None) -> str:
+    """`hex_trace_id` (`trace_hex(trace_id)`), when the caller has it, saves formatting it again per span."""
+    return _uuid5(_EVENT_NS, (hex_trace_id or trace_hex(trace_id)) + span_hex(span_id))
 
 
 def normalise_uuid(value: Any) -> str | None:
@@ -49,8 +52,16 @@ def normalise_uuid(value: Any) -> str | None:
 
 
 def trace_hex(trace_id: int) -> str:
-    return f"{trace_id:032x}"
+    """`f"{trace_id:032x}"`, three times faster for the ids OpenTelemetry can carry (128 bits)."""
+    try:
+        return trace_id.to_bytes(16, "big").hex()
+    except OverflowError:  # not a valid trace id, but still shown as what it is
+        return f"{trace_id:032x}"
 
 
 def span_hex(span_id: int) -> str:
-    return f"{span_id:016x}"
+    """`f"{span_id:016x}"`, three times faster for the ids OpenTelemetry can carry (64 bits)."""
+    try:
+        return span_id.to_bytes(8, "big").hex()
+    except OverflowError:
+        return f"{span_id:016x}"

@@ -8,7 +8,8 @@ Ranks hold across nested targets (a rank-1 `config.model` does not overwrite the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from otel_honeyhive.events import Event
 from otel_honeyhive.mapper.values import jsonable
@@ -16,16 +17,28 @@ from otel_honeyhive.mapper.values import jsonable
 _CACHE_LIMIT = 50_000
 
 
-class Candidate(NamedTuple):
-    """A value proposed for an event field. A tuple, not a dataclass: there are many per span."""
+@dataclass(init=False, slots=True)
+class Candidate:
+    """A value proposed for an event field. There are several per span: `__init__` is written out so the
+    compiled build constructs them natively (a generated one, or a NamedTuple's, runs as Python)."""
 
     target: str
     value: Any
     rank: int
     source: str
-    merge: bool = False
-    keep_if_shadowed: bool = True
+    merge: bool
+    keep_if_shadowed: bool
     """False where the value is kept elsewhere anyway (an exception also stays in `metadata.events`)."""
+
+    def __init__(
+        self, target: str, value: Any, rank: int, source: str, merge: bool = False, keep_if_shadowed: bool = True
+    ) -> None:
+        self.target = target
+        self.value = value
+        self.rank = rank
+        self.source = source
+        self.merge = merge
+        self.keep_if_shadowed = keep_if_shadowed
 
 
 def apply_candidates(candidates: list[Candidate], unrouted: dict[str, Any], event: Event) -> None:

@@ -75,9 +75,16 @@ class Combine:
     """The key that must be present for the rule to apply (default: the first)."""
 
 
-class SpanFacts(NamedTuple):
+@dataclass(init=False, slots=True)
+class SpanFacts:
+    """What an `Extract` rule is given: the span and the event type it maps to."""
+
     span: SpanView
     event_type: str
+
+    def __init__(self, span: SpanView, event_type: str) -> None:  # native in the compiled build
+        self.span = span
+        self.event_type = event_type
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,7 @@ class TraceMapper:
         ordered = sorted(spans, key=_sort_key)
         by_id = {s.span_id: s for s in ordered}
         session_id = memory.session_id
+        hex_trace_id = trace_hex(trace_id)
 
         event_ids: dict[int, str] = {}
         for span in ordered:
@@ -99,7 +100,7 @@ class TraceMapper:
                 if len(memory.event_ids) < _MAX_REMEMBERED_PER_TRACE:
                     memory.event_ids[span.span_id] = explicit
             else:
-                event_ids[span.span_id] = event_id_for_span(trace_id, span.span_id)
+                event_ids[span.span_id] = event_id_for_span(trace_id, span.span_id, hex_trace_id)
 
         parent_ids: dict[int, str | None] = {}
         children: dict[str, list[str]] = {}
@@ -111,7 +112,6 @@ class TraceMapper:
 
         events: list[Event] = []
         twins: list[Event] = []
-        hex_trace_id = trace_hex(trace_id)
         for span in ordered:
             event_id = event_ids[span.span_id]
             if ORIGIN_KEY in span.attributes and span.attributes[ORIGIN_KEY] == "event":
@@ -132,7 +132,7 @@ class TraceMapper:
             shipped_children = memory.dangling.get(span.span_id)
             if shipped_children is None:
                 continue
-            derived = event_id_for_span(trace_id, span.span_id)
+            derived = event_id_for_span(trace_id, span.span_id, hex_trace_id)
             if derived == event_id:
                 event["children_ids"].extend(c for c in shipped_children if c not in event["children_ids"])
             else:
@@ -241,9 +241,9 @@ class TraceMapper:
             if isinstance(prompt, int) and isinstance(completion, int):
                 metadata["total_tokens"] = prompt + completion
         metadata["trace_id"] = hex_trace_id
-        metadata["span_id"] = f"{span.span_id:016x}"
+        metadata["span_id"] = span_hex(span.span_id)
         if span.parent_span_id:
-            metadata["parent_span_id"] = f"{span.parent_span_id:016x}"
+            metadata["parent_span_id"] = span_hex(span.parent_span_id)
         metadata["span_kind"] = span.kind
         if span.status_code == STATUS_OK:
             metadata["status_code"] = "OK"  # an explicit OK is information an ERROR-or-not `error` cannot carry

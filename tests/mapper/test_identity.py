@@ -6,6 +6,9 @@ from __future__ import annotations
 import random
 import uuid
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper.identity import (
     EVENT_NAMESPACE,
@@ -13,6 +16,8 @@ from otel_honeyhive.mapper.identity import (
     event_id_for_span,
     normalise_uuid,
     session_id_for_trace,
+    span_hex,
+    trace_hex,
 )
 from tests.mapper.otel import (
     Otel,
@@ -55,6 +60,20 @@ def test_event_id_is_uuid5_of_trace_and_span_ids_in_the_published_namespace() ->
     trace_id, span_id = 0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7
     expected = str(uuid.uuid5(EVENT_NAMESPACE, "0af7651916cd43dd8448eb211c80319c00f067aa0ba902b7"))
     assert event_id_for_span(trace_id, span_id) == expected
+
+
+@given(st.integers(1, 2**128 - 1), st.integers(1, 2**64 - 1))
+def test_every_derived_id_is_exactly_what_the_standard_library_computes(trace_id: int, span_id: int) -> None:
+    assert session_id_for_trace(trace_id) == str(uuid.uuid5(SESSION_NAMESPACE, f"{trace_id:032x}"))
+    expected = str(uuid.uuid5(EVENT_NAMESPACE, f"{trace_id:032x}{span_id:016x}"))
+    assert event_id_for_span(trace_id, span_id) == expected
+    assert event_id_for_span(trace_id, span_id, trace_hex(trace_id)) == expected
+
+
+@given(st.integers(-(2**130), 2**130))
+def test_ids_are_shown_in_hex_as_python_formats_them_even_out_of_range(value: int) -> None:
+    assert trace_hex(value) == f"{value:032x}"
+    assert span_hex(value) == f"{value:016x}"
 
 
 def test_namespaces_never_change() -> None:
