@@ -40,6 +40,7 @@ from otel_honeyhive.config import redact_url
 from otel_honeyhive.events import Event
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.outputs.http_session import PinnedSession, pinned_session
 from otel_honeyhive.outputs.store import apply_update
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
 
@@ -142,7 +143,7 @@ class OtlpOutput:
         """Spans a receiver answered 200 for but reported in `partial_success.rejected_spans`."""
         self.events_not_convertible = 0
         self._shown = shown_endpoint(endpoint)
-        self._session: requests.Session | None = None
+        self._session: PinnedSession | None = None
         self._channel: grpc.Channel | None = None
         self._attempt: Callable[[ExportTraceServiceRequest, int], Callable[[float], SendResult]]
         if protocol == "grpc":
@@ -151,10 +152,9 @@ class OtlpOutput:
         else:
             self._url = traces_url(endpoint)
             self._shown = shown_endpoint(self._url)
-            session = requests.Session()
-            session.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/x-protobuf"})
-            session.headers.update(self._headers)
-            self._session = session
+            self._session = pinned_session(
+                self._url, {"User-Agent": USER_AGENT, "Content-Type": "application/x-protobuf", **self._headers}
+            )
             self._attempt = self._http_attempt
 
     def _open_grpc(self, insecure: bool) -> None:
@@ -312,8 +312,8 @@ class OtlpOutput:
         with self._lock:
             self.requests_sent += 1
         try:
-            response = session.post(self._url, data=data, headers=headers,
-                                    timeout=(min(_CONNECT_TIMEOUT, timeout), timeout))
+            response = session.session.post(self._url, data=data, headers=headers, proxies=session.proxies,
+                                            verify=session.verify, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout))
         except requests.Timeout:
             return SendResult(Outcome.RETRY_LATER, f"{where}: timed out after {timeout:.1f}s")
         except requests.ConnectionError as exc:

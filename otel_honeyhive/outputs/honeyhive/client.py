@@ -26,6 +26,7 @@ from otel_honeyhive.config import HoneyHiveSettings, redact_url
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.outputs.honeyhive.payload import dumps, encode
+from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
 
 logger = logging.getLogger("otel_honeyhive.outputs.honeyhive")
@@ -47,14 +48,12 @@ class HoneyHiveOutput:
     def __init__(self, settings: HoneyHiveSettings, policy: RetryPolicy | None = None) -> None:
         self.settings = settings
         self.policy = policy or RetryPolicy(deadline=settings.timeout)
-        self._session = requests.Session()
-        self._session.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
-        self._session.headers.update(settings.headers)
+        headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **settings.headers}
         if settings.api_key:
-            self._session.headers["Authorization"] = "Bearer " + settings.api_key.reveal()
-        # Passed with every request, not only set on the session: requests lets $REQUESTS_CA_BUNDLE (or
-        # $CURL_CA_BUNDLE) override a session's `verify`, which would silently ignore the CA bundle given here.
-        self._verify = settings.verify
+            headers["Authorization"] = "Bearer " + settings.api_key.reveal()
+        # The CA bundle given here wins over $REQUESTS_CA_BUNDLE; `verify=True` still takes it from there.
+        self._http = pinned_session(settings.server_url, headers, settings.verify)
+        self._session = self._http.session
         self._batch_url = settings.server_url + "/events/batch"
         self._events_url = settings.server_url + "/events"
         self.requests_sent = 0
@@ -150,7 +149,7 @@ class HoneyHiveOutput:
             self.requests_sent += 1
             response = self._session.request(
                 method, url, data=data, headers=headers, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout),
-                verify=self._verify,
+                verify=self._http.verify, proxies=self._http.proxies,
             )
         except requests.Timeout:
             return SendResult(Outcome.RETRY_LATER, f"{where}: timed out after {timeout:.1f}s")
