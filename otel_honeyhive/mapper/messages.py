@@ -67,7 +67,7 @@ def _message(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
         elif key == "contents" and len(parts) > 2 and parts[1].isascii() and parts[1].isdigit():
             contents.setdefault(int(parts[1]), []).append((parts[2:], value))
         elif key in _MESSAGE_FIELDS and len(parts) == 1:
-            message[_MESSAGE_FIELDS[key]] = maybe_json(value) if key == "content" else jsonable(value)
+            message[_MESSAGE_FIELDS[key]] = _content(value) if key == "content" else jsonable(value)
         else:
             message[".".join(parts)] = jsonable(value)
     if contents and "content" not in message:
@@ -81,6 +81,21 @@ def _message(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
     if calls:
         message["tool_calls"] = [_tool_call(calls[i]) for i in sorted(calls)]
     return message
+
+
+def _content(value: Any) -> Any:
+    """A flattened message's content. Text stays text, even text that looks like JSON (a user may well type
+    `{"a": 1}`); a JSON list of typed parts, which is how instrumentations flatten multimodal content, becomes
+    that list."""
+    if isinstance(value, str) and value[:1] == "[":
+        try:
+            parsed = parse_json(value)
+        except ValueError:
+            return value  # truncated, or not JSON after all: kept as it came
+        if isinstance(parsed, list) and parsed and all(isinstance(p, dict) and "type" in p for p in parsed):
+            return parsed
+        return value
+    return jsonable(value)
 
 
 def _is_text(item: dict[str, Any]) -> bool:

@@ -74,6 +74,12 @@ def test_json_content_that_is_a_list_is_parsed() -> None:
     assert indexed_messages([("0.content", json.dumps(content))]) == [{"content": content}]
 
 
+@pytest.mark.parametrize("text", ['{"name": "x"}', "[1, 2, 3]", '["a", "b"]', "[]", '[{"no": "type"}]',
+                                  '[{"type": "text", "text": "cut off'])
+def test_text_that_merely_looks_like_json_stays_text(text: str) -> None:
+    assert indexed_messages([("0.role", "user"), ("0.content", text)]) == [{"role": "user", "content": text}]
+
+
 def test_unknown_message_fields_are_kept() -> None:
     assert indexed_messages([("0.role", "user"), ("0.refusal", "no")]) == [{"role": "user", "refusal": "no"}]
 
