@@ -9,9 +9,9 @@ event those children already point at, so no event is left dangling.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, cast
 
 import orjson
 
@@ -35,16 +35,41 @@ EVENT_ID_KEY = "honeyhive_event_id"
 _MAX_REMEMBERED_PER_TRACE = 1024
 
 
-@dataclass
+_NOTHING: Mapping[int, Any] = MappingProxyType({})
+
+
 class _TraceMemory:
-    session_id: str
-    explicit_session: bool
-    root_span_id: int = 0
-    root_event_id: str | None = None
-    event_ids: dict[int, str] = field(default_factory=dict)
-    """Span id → explicit `honeyhive_event_id`, for children that arrive later."""
-    dangling: dict[int, list[str]] = field(default_factory=dict)
-    """Parent span id not yet seen → event ids of children already shipped pointing at its derived id."""
+    """What is remembered of one trace. Thousands are kept and nearly all hold no explicit ids and no dangling
+    parents, so those two maps exist only once something is put in them (fewer objects for the collector)."""
+
+    __slots__ = ("dangling", "event_ids", "explicit_session", "root_event_id", "root_span_id", "session_id")
+
+    def __init__(self, session_id: str, explicit_session: bool) -> None:
+        self.session_id = session_id
+        self.explicit_session = explicit_session
+        self.root_span_id = 0
+        self.root_event_id: str | None = None
+        self.event_ids: Mapping[int, str] = _NOTHING
+        """Span id → explicit `honeyhive_event_id`, for children that arrive later."""
+        self.dangling: Mapping[int, list[str]] = _NOTHING
+        """Parent span id not yet seen → event ids of children already shipped pointing at its derived id."""
+
+    def remember_event_id(self, span_id: int, event_id: str) -> None:
+        if not self.event_ids:
+            self.event_ids = {}
+        if len(self.event_ids) < _MAX_REMEMBERED_PER_TRACE:
+            cast(dict[int, str], self.event_ids)[span_id] = event_id
+
+    def shipped_under(self, parent: int) -> list[str] | None:
+        """The list of children shipped under a parent not seen yet, made on first use; None when full."""
+        shipped = self.dangling.get(parent)
+        if shipped is None:
+            if len(self.dangling) >= _MAX_REMEMBERED_PER_TRACE:
+                return None
+            if not self.dangling:
+                self.dangling = {}
+            shipped = cast(dict[int, list[str]], self.dangling)[parent] = []
+        return shipped
 
 
 def _explicit(attrs: Any, keys: Sequence[str]) -> str | None:
@@ -97,8 +122,7 @@ class TraceMapper:
                 event_ids[span.span_id] = session_id  # the root becomes the session
             elif explicit is not None:
                 event_ids[span.span_id] = explicit
-                if len(memory.event_ids) < _MAX_REMEMBERED_PER_TRACE:
-                    memory.event_ids[span.span_id] = explicit
+                memory.remember_event_id(span.span_id, explicit)
             else:
                 event_ids[span.span_id] = event_id_for_span(trace_id, span.span_id, hex_trace_id)
 
@@ -195,12 +219,8 @@ class TraceMapper:
         if known is not None:
             return known
         derived = event_id_for_span(span.trace_id, parent)
-        shipped = memory.dangling.get(parent)
-        if shipped is None:
-            if len(memory.dangling) >= _MAX_REMEMBERED_PER_TRACE:
-                return derived
-            shipped = memory.dangling[parent] = []
-        if len(shipped) < _MAX_REMEMBERED_PER_TRACE:
+        shipped = memory.shipped_under(parent)
+        if shipped is not None and len(shipped) < _MAX_REMEMBERED_PER_TRACE:
             shipped.append(event_ids[span.span_id])
         return derived
 
