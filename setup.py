@@ -74,9 +74,9 @@ class AllOrNothingBuildExt(build_ext):
         except (CCompilerError, CompileError, ExecError, PlatformError, OSError) as exc:
             _warn(f"the C build failed ({exc})")
             for ext in self.extensions:
-                for path in (self.get_ext_fullpath(ext.name),):
-                    if os.path.exists(path):
-                        os.remove(path)
+                path = self.get_ext_fullpath(ext.name)
+                if os.path.exists(path):
+                    os.remove(path)
             self.extensions = []
             self.distribution.ext_modules = []
 

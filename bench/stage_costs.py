@@ -73,7 +73,7 @@ def one_round(pool: list[Any], n: int, salt: int, sink_url: str, output: HoneyHi
     clock = Clock()
     s = output.settings
     assembler = TraceAssembler(hold_seconds=60, max_spans=1_000_000)
-    session, url = output._session, sink_url + "/events/batch"
+    http, url = output._http, sink_url + "/events/batch"
     for part in relabelled(pool, n, 512, salt=salt):
         with clock("SDK span → SpanView"):
             views = [from_readable_span(span) for span in part]
@@ -85,7 +85,7 @@ def one_round(pool: list[Any], n: int, salt: int, sink_url: str, output: HoneyHi
             bodies = [b.data for b in encode(events, s.batch_mode, s.max_events_per_request, s.max_request_bytes)]
         with clock("HTTP to the sink"):
             for body in bodies:
-                session.post(url, data=body, timeout=30).raise_for_status()
+                http.request("POST", url, data=body, timeout=30).raise_for_status()
         request = encode_spans(part).SerializeToString()
         with clock("protobuf → SpanView"):
             received = decode_protobuf(request).spans

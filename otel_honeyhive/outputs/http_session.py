@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
@@ -20,9 +21,12 @@ import requests
 class PinnedSession:
     session: requests.Session
     proxies: dict[str, str]
-    """Pass with every request (the session no longer reads them from the environment)."""
     verify: bool | str
-    """`verify` as the environment resolved it ($REQUESTS_CA_BUNDLE for True): pass with every request."""
+    """`verify` as the environment resolved it ($REQUESTS_CA_BUNDLE for True)."""
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """`Session.request` with the resolved proxies and `verify`, which the session no longer looks up."""
+        return self.session.request(method, url, proxies=self.proxies, verify=self.verify, **kwargs)
 
     def close(self) -> None:
         self.session.close()

@@ -312,8 +312,8 @@ class OtlpOutput:
         with self._lock:
             self.requests_sent += 1
         try:
-            response = session.session.post(self._url, data=data, headers=headers, proxies=session.proxies,
-                                            verify=session.verify, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout))
+            response = session.request("POST", self._url, data=data, headers=headers,
+                                       timeout=(min(_CONNECT_TIMEOUT, timeout), timeout))
         except requests.Timeout:
             return SendResult(Outcome.RETRY_LATER, f"{where}: timed out after {timeout:.1f}s")
         except requests.ConnectionError as exc:

@@ -53,7 +53,6 @@ class HoneyHiveOutput:
             headers["Authorization"] = "Bearer " + settings.api_key.reveal()
         # The CA bundle given here wins over $REQUESTS_CA_BUNDLE; `verify=True` still takes it from there.
         self._http = pinned_session(settings.server_url, headers, settings.verify)
-        self._session = self._http.session
         self._batch_url = settings.server_url + "/events/batch"
         self._events_url = settings.server_url + "/events"
         self.requests_sent = 0
@@ -147,9 +146,8 @@ class HoneyHiveOutput:
         headers = {"Content-Encoding": "gzip"} if self.settings.compression == "gzip" and method == "POST" else None
         try:
             self.requests_sent += 1
-            response = self._session.request(
-                method, url, data=data, headers=headers, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout),
-                verify=self._http.verify, proxies=self._http.proxies,
+            response = self._http.request(
+                method, url, data=data, headers=headers, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout)
             )
         except requests.Timeout:
             return SendResult(Outcome.RETRY_LATER, f"{where}: timed out after {timeout:.1f}s")
@@ -168,4 +166,4 @@ class HoneyHiveOutput:
         return SendResult(outcome, detail, status=response.status_code)
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
