@@ -32,6 +32,7 @@ HOT_PATH = [
     "otel_honeyhive/mapper/conventions/openinference.py",
     "otel_honeyhive/mapper/conventions/openllmetry.py",
     "otel_honeyhive/mapper/conventions/span_events.py",
+    "otel_honeyhive/encoded.py",
     "otel_honeyhive/outputs/honeyhive/payload.py",
     "otel_honeyhive/inputs/otlp/decode_proto.py",
     "otel_honeyhive/inputs/otlp/decode_json.py",

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_honeyhive.config import DEFAULT_SERVER_URL, HoneyHiveSettings, spool_path
+from otel_honeyhive.encoded import batch_of
 from otel_honeyhive.events import Event
 from otel_honeyhive.mapper.rules import Ruleset
 from otel_honeyhive.mapper.trace import TraceMapper
@@ -178,12 +179,9 @@ class HoneyHiveSpanExporter(SpanExporter):
         self.stats.spans_received += len(views)
         return views
 
-    def _map(self, traces: list[Trace]) -> list[Event]:
-        events: list[Event] = []
+    def _map(self, traces: list[Trace]) -> Sequence[Event]:
         with self._map_lock:
-            for trace in traces:
-                events.extend(self._mapper.map_trace(trace))
-        return events
+            return batch_of((self._mapper.map_trace(t) for t in traces), encode=self._delivery.takes_encoded)
 
     def _deliver(self, traces: list[Trace]) -> SpanExportResult:
         if not traces:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from otel_honeyhive.encoded import batch_of
 from otel_honeyhive.events import Event
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.metrics import SPANS_DROPPED, Counters
@@ -118,7 +119,7 @@ class Intake:
         if not traces:
             return DELIVERED
         with self._map_lock:
-            events = [e for trace in traces for e in self.mapper.map_trace(trace)]
+            events = batch_of((self.mapper.map_trace(t) for t in traces), encode=self.delivery.takes_encoded)
         with self._stats_lock:
             self.stats.events_mapped += len(events)
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED

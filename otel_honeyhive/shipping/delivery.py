@@ -119,6 +119,12 @@ class Delivery:
         return self._spool
 
     @property
+    def takes_encoded(self) -> bool:
+        """Whether `EncodedEvents` save work here: the spool writes their bytes as they are, and so does an
+        output that declares `reads_encoded` (HoneyHive's). Others would only decode them again."""
+        return self._spool is not None or bool(getattr(self._output, "reads_encoded", False))
+
+    @property
     def stats(self) -> DeliveryStats:
         with self._lock:
             accepted, retry_later, rejected = self._accepted, self._retry_later, self._rejected

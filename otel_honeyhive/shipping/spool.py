@@ -62,6 +62,7 @@ from typing import Any, Literal, NewType
 
 import orjson
 
+from otel_honeyhive.encoded import EncodedEvents
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import Update
 from otel_honeyhive.spans.codec import CodecError, decode_views, encode_views
@@ -143,13 +144,14 @@ class SpoolRecord:
     journal) the spans of one accepted request."""
 
     kind: Literal["events", "update", "spans"]
-    events: list[Event] = field(default_factory=list)
+    events: Sequence[Event] = field(default_factory=list)
+    """A list, or `EncodedEvents` as the exporter and the receiver hand them over (written without re-encoding)."""
     update: Update | None = None
     spans: list[SpanView] = field(default_factory=list)
 
     @classmethod
     def of_events(cls, events: Sequence[Event]) -> SpoolRecord:
-        return cls("events", list(events))
+        return cls("events", events if isinstance(events, EncodedEvents) else list(events))
 
     @classmethod
     def of_update(cls, update: Update) -> SpoolRecord:
@@ -167,6 +169,9 @@ class SpoolRecord:
                 payload = b'{"kind":"spans","spans":' + encode_views(self.spans) + b"}"
             except (TypeError, orjson.JSONEncodeError) as exc:
                 raise RecordEncodeError(f"cannot encode spans record: {exc}") from None
+            return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
+        if self.kind == "events" and isinstance(self.events, EncodedEvents):
+            payload = b'{"kind":"events","events":' + self.events.json() + b"}"
             return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
         if self.kind == "events":
             body = {"kind": "events", "events": self.events}

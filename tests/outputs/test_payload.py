@@ -9,7 +9,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_honeyhive.outputs.honeyhive.payload import _join, encode_multi, group_sessions
+from otel_honeyhive.encoded import EncodedEvents, group_sessions
+from otel_honeyhive.outputs.honeyhive.payload import _join, encode, encode_multi
 
 HEAD, TAIL = b'{"events":[', b'],"is_single_session":false}'
 SESSIONS = ["5b0f7f3e-5f4c-4d33-9a4e-0c6f2a8e9d11", "a3c1e9d2-7b64-4f0e-8c2d-6e1f4b9a7c35", None]
@@ -71,3 +72,62 @@ def test_a_value_json_cannot_hold_as_it_is_is_made_representable_not_refused() -
     (body,) = encode_multi([odd], 500, 4096)
     (event,) = _decoded([body.data])
     assert event["inputs"]["raw"] == "base64:/wA="
+
+
+# -- events already encoded (`EncodedEvents`, as the exporter and the receiver hand them over) -------------------
+
+traces = st.lists(events, max_size=8)
+
+
+def _encoded(batch_traces: list[list[dict[str, Any]]]) -> EncodedEvents:
+    encoded = EncodedEvents()
+    for trace in batch_traces:
+        encoded.add(trace)
+    return encoded
+
+
+@settings(max_examples=200, deadline=None)
+@given(traces, st.integers(1, 12), st.integers(600, 6000))
+def test_encoded_events_make_bodies_with_the_same_guarantees(
+    batch_traces: list[list[dict[str, Any]]], max_events: int, max_bytes: int
+) -> None:
+    encoded = _encoded(batch_traces)
+    bodies = list(encode(encoded, "multi", max_events, max_bytes))
+    decoded = _decoded([b.data for b in bodies])
+    assert sorted(e["event_id"] for e in decoded) == sorted(e["event_id"] for t in batch_traces for e in t)
+    seen: list[Any] = []
+    for event in decoded:  # each session's events together, its session event (if it has one) first
+        session = event["session_id"]
+        if not seen or seen[-1] != session:
+            assert session not in seen
+            seen.append(session)
+            has_session = any(e["event_type"] == "session" and e["session_id"] == session for e in decoded)
+            assert event["event_type"] == "session" or not has_session
+    for body in bodies:
+        assert body.event_count == len(orjson.loads(body.data)["events"]) <= max_events
+        assert len(body.data) <= max_bytes or body.event_count == 1
+
+
+def test_encoded_events_are_joined_not_encoded_again() -> None:
+    trace = [{"event_id": f"e{i}", "session_id": SESSIONS[0], "event_type": "session" if i == 0 else "tool",
+              "inputs": {"n": i}} for i in range(3)]
+    encoded = _encoded([trace, [{**trace[1], "event_id": "other", "session_id": SESSIONS[1]}]])
+    (body,) = encode(encoded, "multi", 500, 5 * 1024 * 1024)
+    assert body.data == HEAD + encoded.blocks[0].data[1:-1] + b"," + encoded.blocks[1].data[1:-1] + TAIL
+
+
+def test_a_trace_larger_than_a_request_is_split_event_by_event() -> None:
+    trace = [{"event_id": f"e{i}", "session_id": SESSIONS[0], "event_type": "session" if i == 0 else "model",
+              "inputs": {"text": "x" * 1000}} for i in range(10)]
+    bodies = list(encode(_encoded([trace]), "multi", 4, 3000))
+    assert [e["event_id"] for e in _decoded([b.data for b in bodies])] == [e["event_id"] for e in trace]
+    assert all(b.event_count <= 4 and len(b.data) <= 3000 for b in bodies)
+
+
+def test_per_session_mode_reads_encoded_events_as_events() -> None:
+    trace = [{"event_id": "s", "session_id": SESSIONS[0], "event_type": "session", "event_name": "run"},
+             {"event_id": "c", "session_id": SESSIONS[0], "event_type": "tool"}]
+    (body,) = encode(_encoded([trace]), "session", 500, 4096)
+    parsed = orjson.loads(body.data)
+    assert parsed["session_properties"]["session_name"] == "run"
+    assert [e["event_id"] for e in parsed["events"]] == ["c"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from otel_honeyhive.encoded import EncodedEvents
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.delivery import Delivery, DeliveryStats
@@ -154,6 +155,25 @@ def test_spooled_acknowledges_once_on_disk_and_ships_in_the_background(tmp_path:
     finally:
         delivery.close()
     assert output.close_calls == 1
+
+
+def test_events_are_handed_over_encoded_only_where_bytes_are_read(tmp_path: Path) -> None:
+    class BytesReadingOutput(ScriptedOutput):
+        reads_encoded = True
+
+    assert Delivery.direct(ScriptedOutput()).takes_encoded is False  # it would only decode them again
+    assert Delivery.direct(BytesReadingOutput()).takes_encoded is True
+    output = ScriptedOutput()
+    delivery = Delivery.spooled(output, tmp_path / "spool", FAST)
+    try:
+        assert delivery.takes_encoded is True  # the spool writes their bytes as they are
+        encoded = EncodedEvents()
+        encoded.add([{**EVENTS[0], "session_id": "s"}])
+        assert delivery.submit_events(encoded) is DELIVERED
+        assert delivery.flush(5)
+        assert output.sent == [[{**EVENTS[0], "session_id": "s"}]]
+    finally:
+        delivery.close()
 
 
 def test_spooled_update(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from otel_honeyhive.encoded import EncodedEvents
 from otel_honeyhive.outputs.base import Update
 from otel_honeyhive.shipping.spool import (
     HEADER_SIZE,
@@ -66,6 +67,19 @@ updates = st.builds(Update, st.text(), st.dictionaries(st.text(), json_values, m
 def test_events_round_trip(evs: list[dict[str, Any]]) -> None:
     record = SpoolRecord.of_events(evs)
     assert SpoolRecord.decode(record.encode()) == record
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(events, max_size=4))
+def test_encoded_events_are_written_as_they_are_and_read_back_as_the_same_events(
+    traces: list[list[dict[str, Any]]],
+) -> None:
+    encoded = EncodedEvents()
+    for trace in traces:
+        encoded.add([{"session_id": "s", **e} for e in trace])
+    data = SpoolRecord.of_events(encoded).encode()
+    assert data == SpoolRecord.of_events(list(encoded)).encode()
+    assert SpoolRecord.decode(data).events == list(encoded)
 
 
 @settings(max_examples=80, deadline=None)

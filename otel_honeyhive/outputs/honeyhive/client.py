@@ -23,9 +23,10 @@ import requests
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.config import HoneyHiveSettings, redact_url
+from otel_honeyhive.encoded import dumps
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
-from otel_honeyhive.outputs.honeyhive.payload import dumps, encode
+from otel_honeyhive.outputs.honeyhive.payload import encode
 from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
 
@@ -44,6 +45,8 @@ class HoneyHiveOutput:
     Thread-safe: requests go through one pooled `requests.Session` (urllib3's pool is thread-safe)."""
 
     name = "honeyhive"
+    reads_encoded = True
+    """`EncodedEvents` are joined into bodies without being encoded again (see `payload.encode_blocks`)."""
 
     def __init__(self, settings: HoneyHiveSettings, policy: RetryPolicy | None = None) -> None:
         self.settings = settings

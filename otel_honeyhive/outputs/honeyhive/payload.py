@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
+from otel_honeyhive.encoded import EncodedEvents, EventBlock, dumps, group_sessions
 from otel_honeyhive.events import Event
-from otel_honeyhive.mapper.values import jsonable
 
 _SESSION_FIELDS = ("config", "inputs", "outputs", "error", "metadata", "metrics", "feedback", "user_properties")
 
@@ -22,15 +22,6 @@ _SESSION_FIELDS = ("config", "inputs", "outputs", "error", "metadata", "metrics"
 class Body:
     data: bytes
     event_count: int
-
-
-def dumps(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        # Values from outside the mapper (the HoneyHive-compatible API) can hold anything JSON can parse into;
-        # a last resort keeps them representable instead of failing the whole batch.
-        return orjson.dumps(jsonable(value))
 
 
 def _string_leaves(node: Any, path: tuple[Any, ...], out: list[tuple[int, tuple[Any, ...]]]) -> None:
@@ -79,16 +70,6 @@ def fit(event: Event, budget: int) -> bytes:
     return data
 
 
-def group_sessions(events: Sequence[Event]) -> list[list[Event]]:
-    """Events grouped by session, in order of first appearance, each group's session event first."""
-    groups: dict[Any, list[Event]] = {}
-    for event in events:
-        groups.setdefault(event.get("session_id"), []).append(event)
-    for group in groups.values():
-        group.sort(key=lambda e: e.get("event_type") != "session")
-    return list(groups.values())
-
-
 def session_properties(session: Event) -> dict[str, Any]:
     props: dict[str, Any] = {"session_id": session.get("session_id")}
     if session.get("event_type") == "session":
@@ -120,9 +101,9 @@ def _pack(
         yield start, len(encoded)
 
 
-def _join(head: bytes, pieces: list[bytes], tail: bytes) -> bytes:
+def _join(head: bytes, pieces: Sequence[bytes | memoryview], tail: bytes) -> bytes:
     """`head + b",".join(pieces) + tail` in one allocation (bodies are megabytes: each copy costs)."""
-    parts = [head]
+    parts: list[bytes | memoryview] = [head]
     for piece in pieces:
         parts += (piece, b",")
     if pieces:
@@ -177,7 +158,48 @@ def encode_per_session(events: Sequence[Event], max_events: int, max_bytes: int)
             yield Body(_join(head, encoded[start:end], tail), end - start + (1 if is_session and n == 0 else 0))
 
 
+def _session_ordered(blocks: Sequence[EventBlock]) -> list[EventBlock]:
+    """`group_sessions` for blocks: by session in order of first appearance, the block opening it first."""
+    groups: dict[Any, list[EventBlock]] = {}
+    for block in blocks:
+        groups.setdefault(block.session_id, []).append(block)
+    ordered: list[EventBlock] = []
+    for group in groups.values():
+        if len(group) > 1:
+            group.sort(key=lambda b: not b.opens_session)
+        ordered += group
+    return ordered
+
+
+def encode_blocks(blocks: Sequence[EventBlock], max_events: int, max_bytes: int) -> Iterator[Body]:
+    """`encode_multi` for events already encoded (`EncodedEvents`): bodies are joined from whole blocks, so
+    nothing is encoded again; a block too large for one request is split event by event as `encode_multi`
+    does."""
+    head, tail = b'{"events":[', b'],"is_single_session":false}'
+    budget = max_bytes - len(head) - len(tail)
+    pending: list[bytes | memoryview] = []
+    count = size = 0
+    for block in _session_ordered(blocks):
+        inner = len(block.data) - 2
+        if block.count > max_events or inner > budget:
+            if pending:
+                yield Body(_join(head, pending, tail), count)
+                pending, count, size = [], 0, 0
+            yield from encode_multi(block.events(), max_events, max_bytes)
+            continue
+        if pending and (count + block.count > max_events or size + 1 + inner > budget):
+            yield Body(_join(head, pending, tail), count)
+            pending, count, size = [], 0, 0
+        size += inner + (1 if pending else 0)
+        pending.append(block.inner)
+        count += block.count
+    if pending:
+        yield Body(_join(head, pending, tail), count)
+
+
 def encode(events: Sequence[Event], mode: str, max_events: int, max_bytes: int) -> Iterator[Body]:
     if mode == "session":
         return encode_per_session(events, max_events, max_bytes)
+    if isinstance(events, EncodedEvents):
+        return encode_blocks(events.blocks, max_events, max_bytes)
     return encode_multi(events, max_events, max_bytes)
