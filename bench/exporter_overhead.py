@@ -8,9 +8,9 @@ prompts) in the BatchSpanProcessor's batch size to a loopback sink in its own pr
 - HoneyHive's own SDK export path (`OTLPJSONExporter` of honeyhive 1.7.0, OTLP/JSON; in a virtual environment
   of its own, see `honeyhive_sdk_export.py`), when it can be installed.
 
-Cost is the exporting process's CPU time (every thread: gRPC's included) and the wall time from the first
-export() to the end of the final flush, per span; the median of several interleaved rounds, so every contender
-sees the same machine state.
+Cost is the exporting process's CPU time (every thread: gRPC's included) and the wall time of export() and of
+the final flush, per span; the median of several rounds. Within a round the in-process exporters take turns
+batch by batch, so each sees the same machine state (HoneyHive's SDK, in its own process, runs between rounds).
 
     python bench/exporter_overhead.py [--spans 20000] [--rounds 5] [--batch-size 512] [--no-honeyhive-sdk]
                                       [--json PATH]
@@ -47,20 +47,34 @@ STOCK_GRPC = "stock OTLPSpanExporter, gRPC"
 HONEYHIVE_SDK = f"HoneyHive SDK OTLPJSONExporter ({SDK})"
 
 
-def run(make: Callable[[], SpanExporter], spans: Sequence[ReadableSpan], batch_size: int) -> tuple[float, float]:
-    """(CPU µs, wall µs) per span for one pass of `spans` through a new exporter."""
-    exporter = make()
-    parts = batches(spans, batch_size)
+def paired_round(makers: dict[str, Callable[[], SpanExporter]], spans: Sequence[ReadableSpan],
+                 batch_size: int) -> dict[str, tuple[float, float]]:
+    """(CPU µs, wall µs) per span for each exporter, over one pass of `spans` through a new instance of each.
+
+    The exporters take turns batch by batch (who goes first rotates), so a change in the machine's speed during
+    the round (on a shared VM it swings ±20–40 % within a minute) falls on all of them alike, and the ratios
+    measure the exporters rather than the moment each one happened to run in."""
+    exporters = {name: make() for name, make in makers.items()}
+    names = list(exporters)
+    cpu = dict.fromkeys(names, 0.0)
+    wall = dict.fromkeys(names, 0.0)
     gc.collect()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for part in parts:
-        if exporter.export(part) is not SpanExportResult.SUCCESS:
-            raise RuntimeError(f"{type(exporter).__name__} failed to export")
-    exporter.force_flush()
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    exporter.shutdown()
+    for i, part in enumerate(batches(spans, batch_size)):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            if exporters[name].export(part) is not SpanExportResult.SUCCESS:
+                raise RuntimeError(f"{name} failed to export")
+            cpu[name] += time.process_time() - cpu0
+            wall[name] += time.perf_counter() - wall0
+    for name, exporter in exporters.items():  # what is still held (our hold buffer) is part of the cost
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        exporter.force_flush()
+        cpu[name] += time.process_time() - cpu0
+        wall[name] += time.perf_counter() - wall0
+    for exporter in exporters.values():
+        exporter.shutdown()
     n = len(spans)
-    return cpu / n * 1e6, wall / n * 1e6
+    return {name: (cpu[name] / n * 1e6, wall[name] / n * 1e6) for name in names}
 
 
 def run_sdk(python: Path, url: str, n_spans: int, batch_size: int) -> tuple[float, float]:
@@ -91,21 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     if sdk is None:
         console.print(f"[yellow]{HONEYHIVE_SDK}: {why_not}[/yellow]")
     with Sink() as sink, Sink("grpc") as grpc_sink:
-        contenders: dict[str, Callable[[], tuple[float, float]]] = {
-            OURS: lambda: run(lambda: HoneyHiveSpanExporter(api_key="bench", server_url=sink.url, hold_timeout=60),
-                              spans, args.batch_size),
-            STOCK_HTTP: lambda: run(lambda: OTLPSpanExporter(endpoint=sink.url + "/v1/traces"), spans,
-                                    args.batch_size),
-            STOCK_GRPC: lambda: run(lambda: GrpcSpanExporter(endpoint=grpc_sink.url, insecure=True), spans,
-                                    args.batch_size),
+        makers: dict[str, Callable[[], SpanExporter]] = {
+            OURS: lambda: HoneyHiveSpanExporter(api_key="bench", server_url=sink.url, hold_timeout=60),
+            STOCK_HTTP: lambda: OTLPSpanExporter(endpoint=sink.url + "/v1/traces"),
+            STOCK_GRPC: lambda: GrpcSpanExporter(endpoint=grpc_sink.url, insecure=True),
         }
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in makers}
         if sdk is not None:
-            python = sdk
-            contenders[HONEYHIVE_SDK] = lambda: run_sdk(python, sink.url, args.spans, args.batch_size)
-        results: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
-        for _ in range(args.rounds):  # interleaved rounds: every contender sees the same machine state
-            for name, measure in contenders.items():
-                results[name].append(measure())
+            results[HONEYHIVE_SDK] = []
+        for _ in range(args.rounds):
+            for name, figures in paired_round(makers, spans, args.batch_size).items():
+                results[name].append(figures)
+            if sdk is not None:  # a process of its own (its own dependencies): rounds interleave, batches cannot
+                results[HONEYHIVE_SDK].append(run_sdk(sdk, sink.url, args.spans, args.batch_size))
 
     medians = {
         name: (statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows))

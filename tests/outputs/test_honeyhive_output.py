@@ -8,10 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from otel_honeyhive.config import HoneyHiveSettings
+from otel_honeyhive.encoded import EncodedEvents
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import Outcome
 from otel_honeyhive.outputs.honeyhive import client
 from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
+from otel_honeyhive.outputs.honeyhive.payload import encode
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
 
@@ -82,3 +84,30 @@ def test_a_batch_that_went_through_leaves_nothing_remembered(honeyhive: FakeHone
     assert out.send(events(4, "other")).ok
     assert len(honeyhive.batches) == 2 + 1 + 2 + 2
     out.close()
+
+
+def test_a_large_body_is_streamed_in_chunks_under_a_content_length_and_arrives_whole(
+    honeyhive: FakeHoneyHive,
+) -> None:
+    settings = HoneyHiveSettings.resolve(api_key="k", server_url=honeyhive.url, environ={})
+    out = HoneyHiveOutput(settings, NO_WAITING)
+    encoded = EncodedEvents()
+    for t in range(40):  # 40 traces of ~25 KB: a 1 MB body made of many chunks
+        encoded.add([{**e, "inputs": {"text": f"{t}" * 5000}} for e in events(5, tag=f"t{t}-")])
+    (body,) = encode(encoded, "multi", 500, 5 * 1024 * 1024)
+    assert len(body.chunks) > 1
+    assert out.send(encoded).ok
+    (received,) = honeyhive.batches
+    assert "Transfer-Encoding" not in received.headers
+    assert int(received.headers["Content-Length"]) == len(received.raw) == len(body)
+    assert received.raw == body.data
+    assert [e["event_id"] for e in received.body["events"]] == [e["event_id"] for e in encoded]
+    out.close()
+
+
+def test_encoded_events_are_taken_where_bodies_are_joined_from_them() -> None:
+    multi = HoneyHiveSettings.resolve(api_key="k", server_url="http://127.0.0.1:9", environ={})
+    per_session = HoneyHiveSettings.resolve(api_key="k", server_url="http://127.0.0.1:9", batch_mode="session",
+                                            environ={})
+    assert HoneyHiveOutput(multi).reads_encoded is True
+    assert HoneyHiveOutput(per_session).reads_encoded is False  # it needs each session event as an object

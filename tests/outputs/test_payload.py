@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_honeyhive.encoded import EncodedEvents, group_sessions
-from otel_honeyhive.outputs.honeyhive.payload import _join, encode, encode_multi
+from otel_honeyhive.outputs.honeyhive.payload import GATHER_BYTES, _gather, _join, encode, encode_multi
 
 HEAD, TAIL = b'{"events":[', b'],"is_single_session":false}'
 SESSIONS = ["5b0f7f3e-5f4c-4d33-9a4e-0c6f2a8e9d11", "a3c1e9d2-7b64-4f0e-8c2d-6e1f4b9a7c35", None]
@@ -131,3 +131,13 @@ def test_per_session_mode_reads_encoded_events_as_events() -> None:
     parsed = orjson.loads(body.data)
     assert parsed["session_properties"]["session_name"] == "run"
     assert [e["event_id"] for e in parsed["events"]] == ["c"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=3 * GATHER_BYTES // 2), max_size=12))
+def test_a_body_is_gathered_into_chunks_of_bounded_size_without_copying_large_pieces(pieces: list[bytes]) -> None:
+    chunks = _gather(HEAD, pieces, TAIL)
+    assert b"".join(chunks) == HEAD + b",".join(pieces) + TAIL
+    large = [p for p in pieces if len(p) >= GATHER_BYTES]
+    assert [c for c in chunks if any(c is p for p in large)] == large  # sent as they are, not copied
+    assert all(len(c) < 2 * GATHER_BYTES for c in chunks if not any(c is p for p in large))

@@ -26,7 +26,7 @@ from otel_honeyhive.config import HoneyHiveSettings, redact_url
 from otel_honeyhive.encoded import dumps
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
-from otel_honeyhive.outputs.honeyhive.payload import encode
+from otel_honeyhive.outputs.honeyhive.payload import Body, encode
 from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
 
@@ -45,12 +45,13 @@ class HoneyHiveOutput:
     Thread-safe: requests go through one pooled `requests.Session` (urllib3's pool is thread-safe)."""
 
     name = "honeyhive"
-    reads_encoded = True
-    """`EncodedEvents` are joined into bodies without being encoded again (see `payload.encode_blocks`)."""
 
     def __init__(self, settings: HoneyHiveSettings, policy: RetryPolicy | None = None) -> None:
         self.settings = settings
         self.policy = policy or RetryPolicy(deadline=settings.timeout)
+        self.reads_encoded = settings.batch_mode == "multi"
+        """`EncodedEvents` are joined into bodies without being encoded again (`payload.encode_blocks`); one
+        session per request needs the session event as an object, so that mode takes plain events."""
         headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **settings.headers}
         if settings.api_key:
             headers["Authorization"] = "Bearer " + settings.api_key.reveal()
@@ -75,15 +76,16 @@ class HoneyHiveOutput:
         s = self.settings
         deadline = time.monotonic() + self.policy.deadline
         result = DELIVERED
-        acknowledged: list[bytes] = []
+        acknowledged: list[Body] = []
         skipped: list[tuple[int, bytes]] = []
         for body in encode(events, s.batch_mode, s.max_events_per_request, s.max_request_bytes):
-            known = self._acknowledged_key(body.data)
+            known = self._acknowledged_key(body)
             if known is not None:
                 self.bodies_skipped += 1
                 skipped.append(known)
                 continue
-            data = gzip.compress(body.data, compresslevel=5) if s.compression == "gzip" else body.data
+            # A Body goes as its chunks (requests streams an iterable with a length under a Content-Length).
+            data: bytes | Body = gzip.compress(body.data, compresslevel=5) if s.compression == "gzip" else body
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._remember(acknowledged)
@@ -99,22 +101,25 @@ class HoneyHiveOutput:
             if not result.ok:
                 self._remember(acknowledged)
                 return result
-            acknowledged.append(body.data)
+            acknowledged.append(body)
         self._forget(skipped)  # the batch is through: what it left behind has served
         return result
 
     @staticmethod
-    def _digest(data: bytes) -> tuple[int, bytes]:
-        return len(data), hashlib.blake2b(data, digest_size=16).digest()
+    def _digest(body: Body) -> tuple[int, bytes]:
+        digest = hashlib.blake2b(digest_size=16)
+        for chunk in body:
+            digest.update(chunk)
+        return len(body), digest.digest()
 
-    def _acknowledged_key(self, data: bytes) -> tuple[int, bytes] | None:
+    def _acknowledged_key(self, body: Body) -> tuple[int, bytes] | None:
         with self._acknowledged_lock:
-            if len(data) not in self._acknowledged_lengths:
+            if len(body) not in self._acknowledged_lengths:
                 return None
-            key = self._digest(data)
+            key = self._digest(body)
             return key if key in self._acknowledged else None
 
-    def _remember(self, bodies: list[bytes]) -> None:
+    def _remember(self, bodies: list[Body]) -> None:
         if not bodies:
             return
         keys = [self._digest(data) for data in bodies]
@@ -144,7 +149,7 @@ class HoneyHiveOutput:
         data = dumps({"event_id": update.event_id, **update.fields})
         return run_with_retry(lambda t: self._request("PUT", self._events_url, data, t), self.policy, stop)
 
-    def _request(self, method: str, url: str, data: bytes, timeout: float) -> SendResult:
+    def _request(self, method: str, url: str, data: bytes | Body, timeout: float) -> SendResult:
         where = f"{method} {redact_url(url)}"
         headers = {"Content-Encoding": "gzip"} if self.settings.compression == "gzip" and method == "POST" else None
         try:
