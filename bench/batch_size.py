@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exporter_overhead import OURS, STOCK_HTTP, run
+from exporter_overhead import OURS, STOCK_HTTP, paired_round
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from rich.console import Console
 from rich.table import Table
@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         for size in sizes:
             spans = pool[: min(len(pool), max(size * 40, 1000))]  # a request per span costs ~1 ms: bound the time
-            for name, make in makers.items():
-                cpu = statistics.median(run(make, spans, size)[0] for _ in range(args.rounds))
+            measured = [paired_round(makers, spans, size) for _ in range(args.rounds)]
+            for name in makers:
+                cpu = statistics.median(m[name][0] for m in measured)
                 series[name].append(cpu)
                 rows.append({"batch_size": size, "exporter": name, "spans": len(spans), "cpu_us_per_span": cpu})
     table = Table(title=f"CPU µs per span against batch size (median of {args.rounds} rounds)")

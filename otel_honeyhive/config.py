@@ -14,6 +14,7 @@ from typing import Any
 
 DEFAULT_SERVER_URL = "https://api.honeyhive.ai"
 DEFAULT_SOURCE = "dev"
+DEFAULT_MAX_EVENTS = 1000
 
 
 class Secret(str):
@@ -72,7 +73,9 @@ class HoneyHiveSettings:
     """"gzip" or None."""
     batch_mode: str = "multi"
     """"multi": several sessions per request (fewer requests); "session": one session per request."""
-    max_events_per_request: int = 500
+    max_events_per_request: int = DEFAULT_MAX_EVENTS
+    """Requests cost more than bytes (SPEC §4): the default takes a whole BatchSpanProcessor batch (512 spans)
+    in one request; the byte limit still splits large ones."""
     max_request_bytes: int = 5 * 1024 * 1024
     headers: Mapping[str, str] = field(default_factory=dict)
     verify: bool | str = True
@@ -122,7 +125,7 @@ class HoneyHiveSettings:
         if batch_mode not in ("multi", "session"):
             raise ValueError(f"{where}: batch_mode must be 'multi' or 'session', got {batch_mode!r}")
         max_events, where = pick("max_events_per_request", "HH_MAX_EVENTS_PER_REQUEST")
-        max_events = _number("max_events_per_request", 500 if max_events is None else max_events, kind=int,
+        max_events = _number("max_events_per_request", DEFAULT_MAX_EVENTS if max_events is None else max_events, kind=int,
                              minimum=1, source=where)
         max_bytes, where = pick("max_request_bytes", "HH_MAX_REQUEST_BYTES")
         max_bytes = _number("max_request_bytes", 5 * 1024 * 1024 if max_bytes is None else max_bytes,
