@@ -125,8 +125,8 @@ class HoneyHiveSettings:
         if batch_mode not in ("multi", "session"):
             raise ValueError(f"{where}: batch_mode must be 'multi' or 'session', got {batch_mode!r}")
         max_events, where = pick("max_events_per_request", "HH_MAX_EVENTS_PER_REQUEST")
-        max_events = _number("max_events_per_request", DEFAULT_MAX_EVENTS if max_events is None else max_events, kind=int,
-                             minimum=1, source=where)
+        max_events = _number("max_events_per_request", DEFAULT_MAX_EVENTS if max_events is None else max_events,
+                             kind=int, minimum=1, source=where)
         max_bytes, where = pick("max_request_bytes", "HH_MAX_REQUEST_BYTES")
         max_bytes = _number("max_request_bytes", 5 * 1024 * 1024 if max_bytes is None else max_bytes,
                             kind=int, minimum=1024, source=where)

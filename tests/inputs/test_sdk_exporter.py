@@ -19,8 +19,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_honeyhive import HoneyHiveSpanExporter, spans_to_events
+from otel_honeyhive.encoded import EncodedEvents
 from otel_honeyhive.mapper.identity import session_id_for_trace
 from otel_honeyhive.mapper.rules import Field
+from otel_honeyhive.outputs.base import DELIVERED
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
 
@@ -514,3 +516,31 @@ def test_a_missing_api_key_for_honeyhive_itself_is_warned_about_once_at_start(
     exporter = HoneyHiveSpanExporter()
     exporter.shutdown()
     assert "no API key" in caplog.text
+
+
+def test_events_reach_an_output_encoded_only_if_it_reads_bytes_and_are_the_same_events_either_way() -> None:
+    class Recording:
+        name = "recording"
+
+        def __init__(self, reads_encoded: bool) -> None:
+            self.reads_encoded = reads_encoded
+            self.batches: list[Any] = []
+
+        def send(self, events: Any, *, stop: Any = None) -> Any:
+            self.batches.append(events)
+            return DELIVERED
+
+        def update(self, update: Any, *, stop: Any = None) -> Any:
+            return DELIVERED
+
+        def close(self) -> None:
+            pass
+
+    joined, plain = Recording(reads_encoded=True), Recording(reads_encoded=False)
+    exporters = [HoneyHiveSpanExporter(output=joined), HoneyHiveSpanExporter(output=plain)]
+    rag_trace(provider_with(*exporters))
+    for exporter in exporters:
+        exporter.shutdown()
+    ((encoded,), (events,)) = joined.batches, plain.batches
+    assert isinstance(encoded, EncodedEvents) and type(events) is list
+    assert list(encoded) == events and len(events) == 3
