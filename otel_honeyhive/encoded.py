@@ -40,8 +40,15 @@ def group_sessions(events: Sequence[Event]) -> list[list[Event]]:
     return list(groups.values())
 
 
+_SENTINEL = b",0]"
+"""Blocks are encoded with one extra element, a `0`, so each one ends in `,0]`: its elements followed by a
+separator are then a slice of it (`listed`), and a body is sent as slices of the blocks, with no separator pieces
+between them and nothing copied."""
+
+
 class EventBlock:
-    """Events of one session from one trace, encoded as a JSON array, its session event (if any) first."""
+    """Events of one session from one trace, encoded once as a JSON array (plus the sentinel above), its session
+    event (if any) first."""
 
     __slots__ = ("count", "data", "opens_session", "session_id")
 
@@ -54,16 +61,22 @@ class EventBlock:
     @classmethod
     def of(cls, events: Sequence[Event]) -> EventBlock:
         """`events` must share one session and have no session event after the first (see `blocks_of`)."""
-        return cls(events[0].get("session_id"), dumps(events), len(events), events[0].get("event_type") == "session")
+        data = dumps([*events, 0])
+        return cls(events[0].get("session_id"), data, len(events), events[0].get("event_type") == "session")
 
     @property
     def inner(self) -> memoryview:
-        """The array's elements without the brackets, for joining into a larger array without a copy."""
-        return memoryview(self.data)[1:-1]
+        """The events' JSON, comma-separated: `e1,e2` (a slice, not a copy)."""
+        return memoryview(self.data)[1 : -len(_SENTINEL)]
+
+    @property
+    def listed(self) -> memoryview:
+        """`inner` and a separator, `e1,e2,`: what goes before another block's events in one array."""
+        return memoryview(self.data)[1 : 1 - len(_SENTINEL)]
 
     def events(self) -> list[Event]:
         decoded: list[Event] = orjson.loads(self.data)
-        return decoded
+        return decoded[:-1]
 
 
 def blocks_of(events: Sequence[Event]) -> list[EventBlock]:
@@ -103,9 +116,8 @@ class EncodedEvents(Sequence[Event]):
         if not self.blocks:
             return b"[]"
         parts: list[bytes | memoryview] = [b"["]
-        for block in self.blocks:
-            parts += (block.inner, b",")
-        parts[-1] = b"]"  # the last separator
+        parts += (block.listed for block in self.blocks[:-1])
+        parts += (self.blocks[-1].inner, b"]")
         return b"".join(parts)
 
     def decoded(self) -> list[Event]:

@@ -113,7 +113,18 @@ def test_encoded_events_are_joined_not_encoded_again() -> None:
               "inputs": {"n": i}} for i in range(3)]
     encoded = _encoded([trace, [{**trace[1], "event_id": "other", "session_id": SESSIONS[1]}]])
     (body,) = encode(encoded, "multi", 500, 5 * 1024 * 1024)
-    assert body.data == HEAD + encoded.blocks[0].data[1:-1] + b"," + encoded.blocks[1].data[1:-1] + TAIL
+    second = encoded.blocks[1]
+    assert body.data == HEAD + orjson.dumps(trace)[1:-1] + b"," + bytes(second.inner) + TAIL
+
+
+def test_large_blocks_are_sent_as_slices_of_their_own_bytes() -> None:
+    traces = [[{"event_id": f"{t}-{i}", "session_id": SESSIONS[0], "event_type": "tool", "inputs": {"text": "x" * 9000}}
+               for i in range(3)] for t in range(4)]
+    encoded = _encoded(traces)
+    (body,) = encode(encoded, "multi", 500, 5 * 1024 * 1024)
+    sliced = [chunk.obj for chunk in body.chunks if isinstance(chunk, memoryview)]
+    assert all(any(obj is block.data for obj in sliced) for block in encoded.blocks)  # no copy of any block
+    assert [e["event_id"] for e in _decoded([body.data])] == [e["event_id"] for t in traces for e in t]
 
 
 def test_a_trace_larger_than_a_request_is_split_event_by_event() -> None:
