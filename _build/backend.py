@@ -36,6 +36,7 @@ COMPILE_REQUIRES = [
     "opentelemetry-proto>=1.30",
     "orjson>=3.9",
     "types-protobuf",
+    "types-requests",
 ]
 
 
