@@ -12,13 +12,15 @@ the HoneyHive payload and the spool join its bytes without encoding anything aga
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, overload
 
 import orjson
 
 from otel_honeyhive.events import Event
 from otel_honeyhive.mapper.values import jsonable
+
+T = TypeVar("T")
 
 
 def dumps(value: Any) -> bytes:
@@ -30,14 +32,34 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(jsonable(value))
 
 
-def group_sessions(events: Sequence[Event]) -> list[list[Event]]:
-    """Events grouped by session, in order of first appearance, each group's session event first (SPEC §4)."""
-    groups: dict[Any, list[Event]] = {}
-    for event in events:
-        groups.setdefault(event.get("session_id"), []).append(event)
+def _by_session(items: Iterable[T], session_of: Callable[[T], Any], opens: Callable[[T], bool]) -> list[list[T]]:
+    """Items grouped by session, in order of first appearance, the one opening each session first (SPEC §4)."""
+    groups: dict[Any, list[T]] = {}
+    for item in items:
+        groups.setdefault(session_of(item), []).append(item)
     for group in groups.values():
-        group.sort(key=lambda e: e.get("event_type") != "session")
+        if len(group) > 1:
+            group.sort(key=lambda item: not opens(item))
     return list(groups.values())
+
+
+def group_sessions(events: Sequence[Event]) -> list[list[Event]]:
+    """Events grouped by session, each group's session event first."""
+    return _by_session(events, lambda e: e.get("session_id"), lambda e: e.get("event_type") == "session")
+
+
+def session_ordered(blocks: Sequence[EventBlock]) -> list[EventBlock]:
+    """Blocks in `group_sessions` order: by session, the block opening each session first."""
+    return [b for group in _by_session(blocks, lambda b: b.session_id, lambda b: b.opens_session) for b in group]
+
+
+def array_items(blocks: Sequence[EventBlock]) -> list[memoryview]:
+    """The blocks' events as the items of one JSON array (without its brackets): each block's `listed`, the
+    last one's `inner`. Slices of the blocks' bytes, nothing copied."""
+    items = [block.listed for block in blocks[:-1]]
+    if blocks:
+        items.append(blocks[-1].inner)
+    return items
 
 
 _SENTINEL = b",0]"
@@ -94,31 +116,21 @@ def blocks_of(events: Sequence[Event]) -> list[EventBlock]:
 class EncodedEvents(Sequence[Event]):
     """A batch of events as blocks of JSON. Not thread-safe while it is being filled."""
 
-    def __init__(self, blocks: Iterable[EventBlock] = ()) -> None:
+    def __init__(self) -> None:
         self.blocks: list[EventBlock] = []
         self._count = 0
         self._decoded: list[Event] | None = None
-        for block in blocks:
-            self._append(block)
 
     def add(self, events: Sequence[Event]) -> None:
         """Encode one trace's events now (then the caller lets the dicts go)."""
         for block in blocks_of(events):
-            self._append(block)
-
-    def _append(self, block: EventBlock) -> None:
-        self.blocks.append(block)
-        self._count += block.count
+            self.blocks.append(block)
+            self._count += block.count
         self._decoded = None
 
     def json(self) -> bytes:
         """All the events as one JSON array, joined from the blocks (one copy)."""
-        if not self.blocks:
-            return b"[]"
-        parts: list[bytes | memoryview] = [b"["]
-        parts += (block.listed for block in self.blocks[:-1])
-        parts += (self.blocks[-1].inner, b"]")
-        return b"".join(parts)
+        return b"".join([b"[", *array_items(self.blocks), b"]"])
 
     def decoded(self) -> list[Event]:
         if self._decoded is None:

@@ -163,16 +163,18 @@ class SpoolRecord:
 
     def encode(self) -> bytes:
         """Header + payload, ready to write; raises `RecordEncodeError` for values JSON cannot carry."""
+        payload = self._payload()
+        return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
+
+    def _payload(self) -> bytes:
         body: dict[str, Any]
         if self.kind == "spans":
             try:
-                payload = b'{"kind":"spans","spans":' + encode_views(self.spans) + b"}"
+                return b'{"kind":"spans","spans":' + encode_views(self.spans) + b"}"
             except (TypeError, orjson.JSONEncodeError) as exc:
                 raise RecordEncodeError(f"cannot encode spans record: {exc}") from None
-            return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
         if self.kind == "events" and isinstance(self.events, EncodedEvents):
-            payload = b'{"kind":"events","events":' + self.events.json() + b"}"
-            return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
+            return b'{"kind":"events","events":' + self.events.json() + b"}"
         if self.kind == "events":
             body = {"kind": "events", "events": self.events}
         elif self.kind == "update" and self.update is not None:
@@ -180,10 +182,9 @@ class SpoolRecord:
         else:
             raise RecordEncodeError(f"not a valid spool record: kind={self.kind!r}")
         try:
-            payload = orjson.dumps(body, default=_fallback, option=_ORJSON_OPTIONS)
+            return orjson.dumps(body, default=_fallback, option=_ORJSON_OPTIONS)
         except orjson.JSONEncodeError as exc:
             raise RecordEncodeError(f"cannot encode {self.kind} record as JSON: {exc}") from None
-        return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
 
     @classmethod
     def decode(cls, data: bytes) -> SpoolRecord:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_honeyhive.encoded import EncodedEvents, group_sessions
-from otel_honeyhive.outputs.honeyhive.payload import GATHER_BYTES, _gather, _join, encode, encode_multi
+from otel_honeyhive.outputs.honeyhive.payload import GATHER_BYTES, _gather, encode, encode_multi
 
 HEAD, TAIL = b'{"events":[', b'],"is_single_session":false}'
 SESSIONS = ["5b0f7f3e-5f4c-4d33-9a4e-0c6f2a8e9d11", "a3c1e9d2-7b64-4f0e-8c2d-6e1f4b9a7c35", None]
@@ -54,7 +54,8 @@ def test_bodies_keep_every_event_in_session_order_within_the_limits(
 def test_a_run_encoded_whole_is_byte_for_byte_the_run_encoded_event_by_event(batch: list[dict[str, Any]]) -> None:
     bodies = list(encode_multi(batch, 500, 5 * 1024 * 1024))
     ordered = [e for group in group_sessions(batch) for e in group]
-    assert [b.data for b in bodies] == ([_join(HEAD, [orjson.dumps(e) for e in ordered], TAIL)] if ordered else [])
+    expected = b"".join(_gather(HEAD, [orjson.dumps(e) for e in ordered], TAIL))
+    assert [b.data for b in bodies] == ([expected] if ordered else [])
 
 
 def test_an_event_larger_than_a_request_is_cut_and_marked() -> None:

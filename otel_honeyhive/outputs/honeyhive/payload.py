@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.encoded import EncodedEvents, EventBlock, dumps, group_sessions
+from otel_honeyhive.encoded import EncodedEvents, EventBlock, array_items, dumps, group_sessions, session_ordered
 from otel_honeyhive.events import Event
 
 _SESSION_FIELDS = ("config", "inputs", "outputs", "error", "metadata", "metrics", "feedback", "user_properties")
@@ -164,11 +164,6 @@ def _gather(
     return chunks
 
 
-def _join(head: bytes, pieces: Sequence[bytes | memoryview], tail: bytes) -> bytes:
-    """`head + b",".join(pieces) + tail` in one allocation."""
-    return b"".join(_gather(head, pieces, tail))
-
-
 def encode_multi(events: Sequence[Event], max_events: int, max_bytes: int) -> Iterator[Body]:
     """Several sessions per request (`is_single_session: false`): fewest requests.
 
@@ -214,19 +209,6 @@ def encode_per_session(events: Sequence[Event], max_events: int, max_bytes: int)
             yield Body(_gather(head, encoded[start:end], tail), end - start + (1 if is_session and n == 0 else 0))
 
 
-def _session_ordered(blocks: Sequence[EventBlock]) -> list[EventBlock]:
-    """`group_sessions` for blocks: by session in order of first appearance, the block opening it first."""
-    groups: dict[Any, list[EventBlock]] = {}
-    for block in blocks:
-        groups.setdefault(block.session_id, []).append(block)
-    ordered: list[EventBlock] = []
-    for group in groups.values():
-        if len(group) > 1:
-            group.sort(key=lambda b: not b.opens_session)
-        ordered += group
-    return ordered
-
-
 def encode_blocks(blocks: Sequence[EventBlock], max_events: int, max_bytes: int) -> Iterator[Body]:
     """`encode_multi` for events already encoded (`EncodedEvents`): a body is the blocks' own bytes, sliced (each
     block carries its separator, see `EventBlock`), so nothing is encoded or copied again; a block too large for
@@ -235,7 +217,7 @@ def encode_blocks(blocks: Sequence[EventBlock], max_events: int, max_bytes: int)
     budget = max_bytes - len(head) - len(tail)
     pending: list[EventBlock] = []
     count = size = 0
-    for block in _session_ordered(blocks):
+    for block in session_ordered(blocks):
         inner = len(block.inner)
         if block.count > max_events or inner > budget:
             if pending:
@@ -254,9 +236,7 @@ def encode_blocks(blocks: Sequence[EventBlock], max_events: int, max_bytes: int)
 
 
 def _blocks_body(head: bytes, blocks: list[EventBlock], tail: bytes, count: int) -> Body:
-    pieces = [block.listed for block in blocks[:-1]]
-    pieces.append(blocks[-1].inner)
-    return Body(_gather(head, pieces, tail, separator=b""), count)
+    return Body(_gather(head, array_items(blocks), tail, separator=b""), count)
 
 
 def encode(events: Sequence[Event], mode: str, max_events: int, max_bytes: int) -> Iterator[Body]:
