@@ -34,6 +34,8 @@ HOT_PATH = [
     "otel_honeyhive/mapper/conventions/span_events.py",
     "otel_honeyhive/encoded.py",
     "otel_honeyhive/outputs/honeyhive/payload.py",
+    "otel_honeyhive/inputs/otlp/decoded.py",
+    "otel_honeyhive/inputs/otlp/wire.py",
     "otel_honeyhive/inputs/otlp/decode_proto.py",
     "otel_honeyhive/inputs/otlp/decode_json.py",
 ]

@@ -21,19 +21,12 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.inputs.otlp.decode_proto import (
-    FLAG_HAS_IS_REMOTE,
-    FLAG_IS_REMOTE,
-    KIND_NAMES,
-    MAX_DEPTH,
-    DecodeResult,
-)
+from otel_honeyhive.inputs.otlp.decoded import KIND_NAMES, MAX_DEPTH, REMOTE_MASK, DecodeResult
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 from otel_honeyhive.spans.view import LinkView, SpanEventView, SpanView
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-_REMOTE_MASK = FLAG_HAS_IS_REMOTE | FLAG_IS_REMOTE
 _UINT64_MAX = 2**64 - 1
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -423,7 +416,7 @@ def _span(
         start,
         end or start,
         parent,
-        bool(parent) and (flags & _REMOTE_MASK) == _REMOTE_MASK,
+        bool(parent) and (flags & REMOTE_MASK) == REMOTE_MASK,
         KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else "internal",
         code,
         message,

@@ -17,7 +17,6 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -26,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otel_honeyhive.config import Secret
 from otel_honeyhive.inputs.http_common import Sink
-from otel_honeyhive.inputs.otlp.decode_proto import decode_request
+from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf, decode_request
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 from otel_honeyhive.metrics import REQUESTS, SPANS_REJECTED, Counters
 from otel_honeyhive.outputs.base import Outcome
@@ -45,16 +44,6 @@ class _Refused(Exception):
         self.code = code
         self.message = message
         self.trailing = trailing
-
-
-def _parse(data: bytes) -> ExportTraceServiceRequest:
-    try:
-        request: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(data)
-    except (DecodeError, ValueError, RecursionError) as exc:
-        raise _Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                       f"cannot decode the request as an ExportTraceServiceRequest: {exc or type(exc).__name__}"
-                       ) from None
-    return request
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -79,16 +68,14 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(
         self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> ExportTraceServiceResponse:
-        return self._answer(lambda: request, context)
+        return self._answer(lambda: decode_request(request), context)
 
     def export_bytes(self, data: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
-        return self._answer(lambda: _parse(data), context)
+        return self._answer(lambda: decode_protobuf(data), context)
 
-    def _answer(
-        self, request: Callable[[], ExportTraceServiceRequest], context: grpc.ServicerContext
-    ) -> ExportTraceServiceResponse:
+    def _answer(self, decode: Callable[[], DecodeResult], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
         try:
-            response = self._export(request, context)
+            response = self._export(decode, context)
         except _Refused as refused:
             self.counters.add(REQUESTS, input="otlp_grpc", status=refused.code.name)
             if refused.trailing:
@@ -98,13 +85,11 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         self.counters.add(REQUESTS, input="otlp_grpc", status=grpc.StatusCode.OK.name)
         return response
 
-    def _export(
-        self, request: Callable[[], ExportTraceServiceRequest], context: grpc.ServicerContext
-    ) -> ExportTraceServiceResponse:
+    def _export(self, decode: Callable[[], DecodeResult], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
         if not self._authorised(context):
             raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         try:
-            decoded = decode_request(request())
+            decoded = decode()
         except OtlpDecodeError as exc:
             raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {exc}") from None
         try:
