@@ -25,6 +25,7 @@ from otel_honeyhive.server import metrics
 from otel_honeyhive.server.app import build_app, describe_output, open_output
 from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.server.intake import Intake
+from otel_honeyhive.server.memory import tune_malloc
 from otel_honeyhive.shipping.spool import SpoolError
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
@@ -105,6 +106,7 @@ def grpc_credentials(config: ServerConfig) -> Any:
 def serve(config: ServerConfig) -> int:
     """Serve until told to stop; the process exit status."""
     logging.basicConfig(level=logging.WARNING, format="otel-honeyhive serve: %(levelname)s %(message)s")
+    tune_malloc()  # before the first request's buffers: see server/memory.py
     stop = threading.Event()
     try:
         output: Output = open_output(config)
