@@ -66,6 +66,7 @@ def write_pool(path: Path, n_bodies: int, batch: int) -> float:
         pool["spans"].append(len(part))
     with path.open("wb") as f:
         pickle.dump(pool, f)
+    os.sync()  # the pool's ~100 MB of writeback would otherwise land on the first row's store writes
     return sum(len(b) for b in pool["protobuf"]) / len(pool["protobuf"]) / 1024
 
 
