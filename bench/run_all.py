@@ -23,7 +23,8 @@ RUNS: tuple[tuple[str, list[str], list[str]], ...] = (
                                                           "--rounds", "1"]),
     ("payload_modes", ["--spans", "10000"], ["--spans", "1000"]),
     ("mapper_conventions", ["--spans", "5000", "--rounds", "5"], ["--spans", "300", "--rounds", "1"]),
-    ("receiver_throughput", ["--requests", "200"], ["--requests", "4", "--pool", "2", "--batch", "64"]),
+    ("receiver_throughput", ["--requests", "200"],
+     ["--requests", "4", "--pool", "2", "--batch", "64", "--rounds", "1"]),
     ("scaling", ["--sizes", "1000,10000,100000,1000000"], ["--sizes", "1000"]),
     ("stage_costs", ["--spans", "10000", "--rounds", "5"], ["--spans", "1000", "--rounds", "1"]),
 )

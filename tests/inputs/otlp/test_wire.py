@@ -132,6 +132,7 @@ def test_decode_protobuf_takes_the_fast_path_and_keeps_resources_shared(sdk_body
         _span(start_time_unix_nano=2**64 - 1, end_time_unix_nano=0),
         _span(dropped_attributes_count=2**32 - 1, dropped_events_count=3, dropped_links_count=1),
         _span(trace_state="k=v", name="日本 ✓"),
+        _span(name="n" * 5000, attributes=[KeyValue(key="prompt", value=AnyValue(string_value="日本 ✓ " * 600))]),
         _span(
             attributes=[
                 KeyValue(key="unset", value=AnyValue()),
@@ -223,6 +224,8 @@ def _status(message: str) -> bytes:
     [
         ("truncated", _request(_span(name="truncated"))[:-3]),
         ("invalid UTF-8", _wrap_span(bytes(_span(name="x").SerializeToString()).replace(b"x", b"\xff"))),
+        ("invalid UTF-8, long", _wrap_span(bytes(_span(name="x" * 3000).SerializeToString())
+                                           .replace(b"x" * 10, b"x" * 9 + b"\xff"))),
         ("a group", _wrap_span(bytes(_span().SerializeToString()) + _varint(50 << 3 | 3) + _varint(50 << 3 | 4))),
         ("a known field, wrong wire type", _wrap_span(bytes(_span().SerializeToString()) + _field(5, 0, b"\x01"))),
         ("status twice", _wrap_span(bytes(_span().SerializeToString()) + _status("a") + _status("b"))),
