@@ -301,7 +301,9 @@ Found with callgrind instruction counts (repeatable whatever the machine is doin
   paired runs the ratio went from 0.31–0.33× to 0.29×, and with the slices to 0.26–0.29×.
 - Left: JSON and identity. Parsing each message attribute (orjson, ~1 GB/s) is about a seventh of the exporter's
   time and encoding the events another; the SHA-1 of each version-5 id costs ~6,500 instructions through
-  OpenSSL 3 (the hash itself is a small part), about a twentieth.
+  OpenSSL 3 (the hash itself is a small part), about a twentieth. These exporter figures were made on an Intel
+  Xeon; on the AMD EPYC of the latest run (the machine named at the top) the same code measures 0.30–0.31× in paired
+  rounds, so the target is met on one and missed by a hundredth on the other.
 
 - **OTLP decoding** (`inputs/otlp/wire.py`): every field of a request was read through upb's Python objects,
   each access a new object (~100k instructions per span before any mapping), about a quarter of the server's CPU.
