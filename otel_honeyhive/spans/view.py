@@ -155,13 +155,29 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
         return _from_public_api(span)
     try:
         return _from_sdk_fields(span, fields)
-    except KeyError:  # not the SDK's own span class after all
+    except (KeyError, AttributeError):  # not the SDK's own span (or Status) class after all
         return _from_public_api(span)
 
 
 def _dropped(container: Any) -> int:
     """What a `BoundedAttributes`/`BoundedList` evicted (a type test: a failed getattr costs an exception)."""
     return int(container.dropped) if type(container) is BoundedAttributes or type(container) is BoundedList else 0
+
+
+class _Shared:
+    """What the spans of one provider share, read once: its resource's attributes, and the name and version of
+    its scope. `resource.attributes` and `scope.name` are Python-level properties, a call each per span; both
+    objects are immutable, so a result is kept while the next span brings the same object. Each is one tuple,
+    replaced whole, so a thread never pairs one object with another's result."""
+
+    __slots__ = ("resource", "scope")
+
+    def __init__(self) -> None:
+        self.resource: tuple[object, Mapping[str, Any]] = (None, _EMPTY)
+        self.scope: tuple[object, str | None, str | None] = (None, None, None)
+
+
+_shared = _Shared()
 
 
 def _from_sdk_fields(span: ReadableSpan, fields: dict[str, Any]) -> SpanView:
@@ -176,6 +192,22 @@ def _from_sdk_fields(span: ReadableSpan, fields: dict[str, Any]) -> SpanView:
     events = fields["_events"]
     links = fields["_links"]
     start = fields["_start_time"] or 0
+    seen_resource = _shared.resource
+    if resource is None:
+        resource_attributes = _EMPTY
+    elif resource is seen_resource[0]:
+        resource_attributes = seen_resource[1]
+    else:
+        resource_attributes = plain(resource.attributes)
+        _shared.resource = (resource, resource_attributes)
+    seen_scope = _shared.scope
+    if scope is None:
+        scope_name = scope_version = None
+    elif scope is seen_scope[0]:
+        scope_name, scope_version = seen_scope[1], seen_scope[2]
+    else:
+        scope_name, scope_version = scope.name, scope.version or None
+        _shared.scope = (scope, scope_name, scope_version)
     return SpanView(
         ctx[0],
         ctx[1],
@@ -185,16 +217,16 @@ def _from_sdk_fields(span: ReadableSpan, fields: dict[str, Any]) -> SpanView:
         parent[1] if parent is not None else 0,
         bool(parent is not None and parent[2]),
         _KINDS.get(fields["_kind"]._value_, "internal"),
-        _STATUSES.get(status.status_code._value_, STATUS_UNSET),
-        status.description or None,
+        _STATUSES.get(status._status_code._value_, STATUS_UNSET),  # the API's Status: its properties are Python
+        status._description or None,
         plain(attributes),
         tuple(SpanEventView(e.name, e.timestamp or 0, plain(e.attributes)) for e in events) if events else (),
         tuple(LinkView(link.context[0], link.context[1], plain(link.attributes)) for link in links)
         if links
         else (),
-        plain(resource.attributes) if resource is not None else _EMPTY,
-        scope.name if scope is not None else None,
-        (scope.version or None) if scope is not None else None,
+        resource_attributes,
+        scope_name,
+        scope_version,
         _dropped(attributes),
         _dropped(events),
         _dropped(links),

@@ -62,3 +62,26 @@ def test_a_readable_span_built_by_hand_goes_through_the_public_api() -> None:
     span = ReadableSpan("by hand", context=ctx, attributes={"a": 1}, start_time=10, end_time=20)
     assert from_readable_span(span) == _from_public_api(span)
     assert from_readable_span(span).attributes == {"a": 1}
+
+
+def test_spans_of_different_providers_and_scopes_interleaved_keep_their_own_resource_and_scope() -> None:
+    """Resource attributes and scope names are read once per object and reused while spans bring the same one:
+    spans alternating between providers and tracers must each still get their own."""
+    memory = InMemorySpanExporter()
+    tracers = []
+    for service in ("a", "b"):
+        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        tracers += [(service, provider.get_tracer(f"lib.{service}", "1")), (service, provider.get_tracer("bare"))]
+    for i in range(12):
+        service, tracer = tracers[i % len(tracers)]
+        with tracer.start_as_current_span(f"{service} {i}"):
+            pass
+    spans = list(memory.get_finished_spans())
+    views = [from_readable_span(s) for s in spans]
+    assert views == [_from_public_api(s) for s in spans]
+    for span, view in zip(spans, views, strict=True):
+        assert view.resource["service.name"] == span.name.split()[0]
+        assert span.instrumentation_scope is not None
+        assert (view.scope_name, view.scope_version) == (span.instrumentation_scope.name,
+                                                         span.instrumentation_scope.version or None)
