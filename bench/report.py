@@ -301,9 +301,14 @@ Found with callgrind instruction counts (repeatable whatever the machine is doin
   paired runs the ratio went from 0.31–0.33× to 0.29×, and with the slices to 0.26–0.29×.
 - Left: JSON and identity. Parsing each message attribute (orjson, ~1 GB/s) is about a seventh of the exporter's
   time and encoding the events another; the SHA-1 of each version-5 id costs ~6,500 instructions through
-  OpenSSL 3 (the hash itself is a small part), about a twentieth. These exporter figures were made on an Intel
-  Xeon; on the AMD EPYC of the latest run (the machine named at the top) the same code measures 0.30–0.31× in paired
-  rounds, so the target is met on one and missed by a hundredth on the other.
+  OpenSSL 3 (the hash itself is a small part), about a twentieth. These figures were made on an Intel Xeon. On
+  the AMD EPYC of the latest runs (the machine named at the top) the paired ratio has come out anywhere from
+  0.26× to 0.32× in runs minutes apart, each run's rounds agreeing within ±0.02: the machine's slow phases weigh
+  on the two exporters differently, so pairing cancels drift within a run but not between runs.
+- **SDK span reading, again**: the resource's attributes and the scope's name and version are Python-level
+  properties, one call each per span; they are now read once per object and reused while spans bring the same
+  one (each cached as one tuple, so threads never mix them up), and the Status's fields are read directly:
+  13.0k → 10.3k instructions per span for the conversion (callgrind).
 
 - **OTLP decoding** (`inputs/otlp/wire.py`): every field of a request was read through upb's Python objects,
   each access a new object (~100k instructions per span before any mapping), about a quarter of the server's CPU.
@@ -322,7 +327,9 @@ Found with callgrind instruction counts (repeatable whatever the machine is doin
   cost in decoding what it saved in mapping (callgrind: +2.5M / −2.7M instructions over 2,048 spans); a larger
   SQLite page cache or smaller pages for the store changed nothing beyond the run-to-run spread.
 
-Where the server's CPU per span goes now (perf, forwarding to HoneyHive, ~25–31 µs): mapping ~9 (a third of it
+On this VM the same build has measured from 26k to 43k spans/s forwarding to HoneyHive (22.6–38 µs of server CPU
+per span) in rounds minutes apart, and run medians of 27.6k and 34.6k: the headline is one run's median, and the
+target sits inside that spread. Where the server's CPU per span goes now (perf, ~25–31 µs): mapping ~9 (a third of it
 orjson parsing the prompts), decoding ~5, encoding the events ~2, the kernel's TCP send to the sink ~2, freeing
 the span views ~1.3, uvicorn/asyncio/requests ~3.5, garbage collection ~1. Into the SQLite store the receiver is
 bound by durable writes instead: every acknowledged request is one committed transaction (`synchronous=FULL`)
