@@ -16,16 +16,13 @@ import binascii
 import math
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import orjson
 
-from otel_honeyhive.inputs.otlp.decoded import KIND_NAMES, MAX_DEPTH, REMOTE_MASK, DecodeResult
+from otel_honeyhive.inputs.otlp.decoded import EMPTY, KIND_NAMES, MAX_DEPTH, REMOTE_MASK, DecodeResult
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 from otel_honeyhive.spans.view import LinkView, SpanEventView, SpanView
-
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _UINT64_MAX = 2**64 - 1
 _INT64_MIN = -(2**63)
@@ -277,7 +274,7 @@ def _attributes(kvs: Any, depth: int = 0, where: str = "attributes") -> Mapping[
     """A JSON array of KeyValue objects → plain dict (later duplicates win, like the protobuf decoder)."""
     if not kvs:
         if kvs is None or type(kvs) is list:
-            return _EMPTY
+            return EMPTY
         raise _Bad("expected an array", where)
     if type(kvs) is not list:
         raise _Bad("expected an array", where)
@@ -429,7 +426,7 @@ def _span(
         dropped_attributes,
         dropped_events,
         dropped_links,
-        _EMPTY,
+        EMPTY,
     )
 
 
@@ -449,7 +446,7 @@ def _scope(ss: dict[str, Any]) -> tuple[str | None, str | None]:
 def _resource(rs: dict[str, Any]) -> Mapping[str, Any]:
     resource = rs.get("resource")
     if resource is None:
-        return _EMPTY
+        return EMPTY
     try:
         return _attributes(_object(resource, "").get("attributes"))
     except _Bad as bad:

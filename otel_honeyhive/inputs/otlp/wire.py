@@ -213,25 +213,36 @@ def _request(data: bytes) -> DecodeResult:
 
 
 def _resource_spans(data: bytes, pos: int, end: int, result: DecodeResult) -> None:
-    """The resource is read first, wherever it stands, because every span below shares its attributes."""
+    heads, scopes = _head_and_children(data, pos, end)
     resource: dict[str, Any] | None = None
-    scopes: list[int] = []  # start, stop of each ScopeSpans
+    for i in range(0, len(heads), 2):
+        resource = _resource(data, heads[i], heads[i + 1], resource)  # given twice, protobuf merges: so does this
+    attributes = resource if resource else EMPTY
+    for i in range(0, len(scopes), 2):
+        _scope_spans(data, scopes[i], scopes[i + 1], attributes, result)
+
+
+def _head_and_children(data: bytes, pos: int, end: int) -> tuple[list[int], list[int]]:
+    """A `ResourceSpans` or a `ScopeSpans`, which share a layout (1: the resource or scope, 2: the repeated
+    children, 3: a schema URL): the start and stop of each head and of each child, in order. The callers read
+    the heads before any child, wherever they stand, because every child shares what they say."""
+    heads: list[int] = []
+    children: list[int] = []
     while pos < end:
         tag, pos = _varint(data, pos, end)
         if tag == _FIELD2_MESSAGE:
             start, pos = _delimited(data, pos, end)
-            scopes.append(start)
-            scopes.append(pos)
+            children.append(start)
+            children.append(pos)
         elif tag == _FIELD1_MESSAGE:
             start, pos = _delimited(data, pos, end)
-            resource = _resource(data, start, pos, resource)  # given twice, protobuf merges: so does this
+            heads.append(start)
+            heads.append(pos)
         elif tag == _FIELD3_STRING:
             pos = _string(data, pos, end)[1]  # schema_url: unused, but upb refuses invalid UTF-8 in it
         else:
             pos = _skip(data, pos, end, tag, 3)
-    attributes = resource if resource else EMPTY
-    for i in range(0, len(scopes), 2):
-        _scope_spans(data, scopes[i], scopes[i + 1], attributes, result)
+    return heads, children
 
 
 def _resource(data: bytes, pos: int, end: int, attributes: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -250,22 +261,10 @@ def _resource(data: bytes, pos: int, end: int, attributes: dict[str, Any] | None
 
 
 def _scope_spans(data: bytes, pos: int, end: int, resource: Any, result: DecodeResult) -> None:
-    """The scope is read first, wherever it stands, because every span below carries its name and version."""
+    heads, spans = _head_and_children(data, pos, end)
     name = version = ""
-    spans: list[int] = []  # start, stop of each Span
-    while pos < end:
-        tag, pos = _varint(data, pos, end)
-        if tag == _FIELD2_MESSAGE:
-            start, pos = _delimited(data, pos, end)
-            spans.append(start)
-            spans.append(pos)
-        elif tag == _FIELD1_MESSAGE:
-            start, pos = _delimited(data, pos, end)
-            name, version = _scope(data, start, pos, name, version)  # given twice, protobuf merges: so does this
-        elif tag == _FIELD3_STRING:
-            pos = _string(data, pos, end)[1]
-        else:
-            pos = _skip(data, pos, end, tag, 3)
+    for i in range(0, len(heads), 2):
+        name, version = _scope(data, heads[i], heads[i + 1], name, version)  # given twice, merged as protobuf does
     scope_name = name or None
     scope_version = version or None
     for i in range(0, len(spans), 2):
