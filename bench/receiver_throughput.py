@@ -10,7 +10,7 @@ sustains), request latency p50/p99, and the server's peak RSS.
 
 This machine's speed drifts by tens of percent from minute to minute, so every row is measured `--rounds` times,
 rounds interleaved (each round runs every row once), and the round with the median spans/s is reported, with
-the range of all rounds.
+the range of all rounds, and the share of the server core's time the hypervisor stole (`/proc/stat`) in each.
 
     python bench/receiver_throughput.py [--protocols http-protobuf,http-json,grpc] [--outputs store,honeyhive]
                                         [--requests 200] [--rounds 3] [--connections 2] [--spool] [--json PATH]
@@ -53,6 +53,24 @@ SERVER_CORE, LOAD_CORE = "0", "1"
 
 def pin(core: str) -> list[str]:
     return ["taskset", "-c", core] if TWO_CORES else []
+
+
+def cpu_times(core: str) -> tuple[int, int]:
+    """(steal, total) jiffies of the server's core (or all cores) from /proc/stat; (0, 0) where there is none.
+
+    Steal is time the hypervisor ran something else while this VM's CPU wanted to run: it shows whether a slow
+    round was this VM being starved rather than the code."""
+    name = f"cpu{core}" if TWO_CORES else "cpu"
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                fields = line.split()
+                if fields and fields[0] == name:
+                    ticks = [int(x) for x in fields[1:9]]  # user nice system idle iowait irq softirq steal
+                    return ticks[7], sum(ticks)
+    except OSError:
+        pass
+    return 0, 0
 
 
 def write_pool(path: Path, n_bodies: int, batch: int) -> float:
@@ -146,8 +164,10 @@ def measure(pool: Path, workdir: Path, protocol: str, output: str, n_requests: i
         target = srv.grpc if protocol == "grpc" else srv.http
         generate(pool, protocol, target, max(2, n_requests // 20), connections)  # warm-up
         cpu0 = srv.cpu_seconds()
+        steal0, total0 = cpu_times(SERVER_CORE)
         result = generate(pool, protocol, target, n_requests, connections)
         cpu = srv.cpu_seconds() - cpu0
+        steal1, total1 = cpu_times(SERVER_CORE)
         rss = peak_rss_mib(srv.proc.pid)
     shutil.rmtree(workdir / "spool", ignore_errors=True)
     for name in ("bench.db", "bench.db-wal", "bench.db-shm"):
@@ -161,6 +181,7 @@ def measure(pool: Path, workdir: Path, protocol: str, output: str, n_requests: i
         "spans_per_cpu_second": 1e6 / cpu_us if cpu_us else float("inf"),
         "p50_ms": latencies[len(latencies) // 2] * 1e3,
         "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1e3, "peak_rss_mib": rss,
+        "steal_pct": 100 * (steal1 - steal0) / (total1 - total0) if total1 > total0 else 0.0,
     }
 
 
@@ -169,6 +190,7 @@ def median_round(measured: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(measured, key=lambda r: r["spans_per_s"])
     row = dict(ordered[(len(ordered) - 1) // 2])
     row["rounds_spans_per_s"] = [r["spans_per_s"] for r in measured]
+    row["rounds_steal_pct"] = [r["steal_pct"] for r in measured]
     return row
 
 
@@ -204,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{'one core' if TWO_CORES else 'any core'}{', --spool-dir' if args.spool else ''}; "
                         f"median of {args.rounds} rounds")
     for column in ("input", "output", "spans", "spans/s", "rounds' range", "server CPU µs/span", "spans per CPU-s",
-                   "p50 ms", "p99 ms", "peak RSS MiB"):
+                   "p50 ms", "p99 ms", "peak RSS MiB", "steal %"):
         table.add_column(column, justify="left" if column in ("input", "output") else "right")
     for r in rows:
         table.add_row(r["protocol"], "SQLite store" if r["output"] == "store" else "HoneyHive (sink)",
@@ -212,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{min(r['rounds_spans_per_s']):,.0f}–{max(r['rounds_spans_per_s']):,.0f}",
                       f"{r['server_cpu_us_per_span']:.1f}",
                       f"{r['spans_per_cpu_second']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
-                      f"{r['peak_rss_mib']:.0f}")
+                      f"{r['peak_rss_mib']:.0f}", f"{r['steal_pct']:.1f}")
     console.print(table)
     console.print("target: ≥ 30,000 spans/s on one core")
     save(args.json, {"script": "receiver_throughput", "batch": args.batch, "connections": args.connections,

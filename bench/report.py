@@ -160,18 +160,26 @@ def section_receiver(r: dict[str, Any]) -> str:
     rows = [[row["protocol"], labels[row["output"]], f"{row['spans']:,}", f"{row['spans_per_s']:,.0f}",
              _range(row.get("rounds_spans_per_s", [row["spans_per_s"]])),
              f"{row['server_cpu_us_per_span']:.1f}", f"{row['spans_per_cpu_second']:,.0f}", f"{row['p50_ms']:.0f}",
-             f"{row['p99_ms']:.0f}", f"{row['peak_rss_mib']:.0f}"] for row in r["rows"]]
+             f"{row['p99_ms']:.0f}", f"{row['peak_rss_mib']:.0f}",
+             _steal(row.get("rounds_steal_pct", [row["steal_pct"]] if "steal_pct" in row else []))]
+            for row in r["rows"]]
     rounds = r.get("rounds", 1)
     return (f"{r['requests']} requests of {r['batch']} spans (~{r['body_kib']:.0f} KiB protobuf each) over "
             f"{r['connections']} connections from a separate load-generator process, server pinned to one core "
             f"(`bench/receiver_throughput.py`); each row is the median of {rounds} interleaved rounds, the other "
-            "rounds' spans/s shown as the range.\n\n"
+            "rounds' spans/s shown as the range. *CPU stolen* is the share of the server core's time the hypervisor "
+            "gave to something else during each round (`/proc/stat`), round by round.\n\n"
             + table(["input", "output", "spans", "spans/s", "rounds' range", "server CPU µs/span",
-                     "spans per CPU-second", "p50 ms", "p99 ms", "peak RSS MiB"], rows, {2, 3, 4, 5, 6, 7, 8, 9}))
+                     "spans per CPU-second", "p50 ms", "p99 ms", "peak RSS MiB", "CPU stolen %"], rows,
+                    {2, 3, 4, 5, 6, 7, 8, 9, 10}))
 
 
 def _range(rates: list[float]) -> str:
     return f"{min(rates):,.0f}–{max(rates):,.0f}"
+
+
+def _steal(shares: list[float]) -> str:
+    return " / ".join(f"{s:.1f}" for s in shares) if shares else "n/a"
 
 
 def section_scaling(r: dict[str, Any]) -> str:

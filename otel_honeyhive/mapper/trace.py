@@ -17,6 +17,7 @@ import orjson
 
 from otel_honeyhive.events import BUCKETS, Event
 from otel_honeyhive.mapper.identity import (
+    event_id_for_hex,
     event_id_for_span,
     normalise_uuid,
     session_id_for_trace,
@@ -114,6 +115,7 @@ class TraceMapper:
         session_id = memory.session_id
         hex_trace_id = trace_hex(trace_id)
 
+        hexes = {s.span_id: span_hex(s.span_id) for s in ordered}  # once each: event id, metadata, children
         event_ids: dict[int, str] = {}
         for span in ordered:
             raw = span.attributes.get(EVENT_ID_KEY)
@@ -124,7 +126,7 @@ class TraceMapper:
                 event_ids[span.span_id] = explicit
                 memory.remember_event_id(span.span_id, explicit)
             else:
-                event_ids[span.span_id] = event_id_for_span(trace_id, span.span_id, hex_trace_id)
+                event_ids[span.span_id] = event_id_for_hex(hex_trace_id, hexes[span.span_id])
 
         parent_ids: dict[int, str | None] = {}
         children: dict[str, list[str]] = {}
@@ -146,7 +148,7 @@ class TraceMapper:
             is_session = span.parent_span_id == 0 and not memory.explicit_session
             has_children = event_id in children or span.span_id in memory.dangling
             event_type = "session" if is_session else self.ruleset.classify(span.attributes, has_children)
-            event = self._event(span, event_type, session_id, event_id, parent_ids[span.span_id], hex_trace_id)
+            event = self._event(span, event_type, session_id, event_id, parent_ids[span.span_id], hex_trace_id, hexes)
             event["children_ids"] = children.get(event_id, [])
             events.append(event)
             if span.parent_span_id == 0:
@@ -156,13 +158,13 @@ class TraceMapper:
             shipped_children = memory.dangling.get(span.span_id)
             if shipped_children is None:
                 continue
-            derived = event_id_for_span(trace_id, span.span_id, hex_trace_id)
+            derived = event_id_for_hex(hex_trace_id, hexes[span.span_id])
             if derived == event_id:
                 event["children_ids"].extend(c for c in shipped_children if c not in event["children_ids"])
             else:
                 # Children shipped before this span point at its derived id: emit that event too, under it.
                 twin = self._event(span, self.ruleset.classify(span.attributes, True), session_id, derived,
-                                   event_id, hex_trace_id)
+                                   event_id, hex_trace_id, hexes)
                 twin["children_ids"] = list(shipped_children)
                 twins.append(twin)
                 event["children_ids"].append(derived)
@@ -228,7 +230,7 @@ class TraceMapper:
 
     def _event(
         self, span: SpanView, event_type: str, session_id: str, event_id: str, parent_id: str | None,
-        hex_trace_id: str,
+        hex_trace_id: str, hexes: dict[int, str],
     ) -> Event:
         start_ns, end_ns = span.start_ns, span.end_ns
         metadata: dict[str, Any] = {}
@@ -261,9 +263,10 @@ class TraceMapper:
             if isinstance(prompt, int) and isinstance(completion, int):
                 metadata["total_tokens"] = prompt + completion
         metadata["trace_id"] = hex_trace_id
-        metadata["span_id"] = span_hex(span.span_id)
-        if span.parent_span_id:
-            metadata["parent_span_id"] = span_hex(span.parent_span_id)
+        metadata["span_id"] = hexes[span.span_id]
+        parent = span.parent_span_id
+        if parent:
+            metadata["parent_span_id"] = hexes[parent] if parent in hexes else span_hex(parent)
         metadata["span_kind"] = span.kind
         if span.status_code == STATUS_OK:
             metadata["status_code"] = "OK"  # an explicit OK is information an ERROR-or-not `error` cannot carry

@@ -13,6 +13,7 @@ from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper.identity import (
     EVENT_NAMESPACE,
     SESSION_NAMESPACE,
+    event_id_for_hex,
     event_id_for_span,
     normalise_uuid,
     session_id_for_trace,
@@ -67,7 +68,7 @@ def test_every_derived_id_is_exactly_what_the_standard_library_computes(trace_id
     assert session_id_for_trace(trace_id) == str(uuid.uuid5(SESSION_NAMESPACE, f"{trace_id:032x}"))
     expected = str(uuid.uuid5(EVENT_NAMESPACE, f"{trace_id:032x}{span_id:016x}"))
     assert event_id_for_span(trace_id, span_id) == expected
-    assert event_id_for_span(trace_id, span_id, trace_hex(trace_id)) == expected
+    assert event_id_for_hex(trace_hex(trace_id), span_hex(span_id)) == expected
 
 
 @given(st.integers(-(2**130), 2**130))
