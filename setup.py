@@ -82,6 +82,11 @@ class AllOrNothingBuildExt(build_ext):
                     os.remove(path)
             self.extensions = []
             self.distribution.ext_modules = []
+            # bdist_wheel chose a platform tag (cp311-cp311-linux_x86_64) when it saw extensions, before this
+            # ran; the wheel is pure Python now, so it is tagged and laid out as such (py3-none-any, purelib).
+            bdist_wheel = self.distribution.get_command_obj("bdist_wheel", create=False)
+            if bdist_wheel is not None:
+                bdist_wheel.root_is_pure = True  # type: ignore[attr-defined]
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": AllOrNothingBuildExt})

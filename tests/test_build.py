@@ -50,6 +50,7 @@ def test_asked_for_pure_python_the_wheel_is_pure(tmp_path: Path) -> None:
 @pytest.mark.timeout(600)
 def test_without_a_working_c_compiler_the_build_falls_back_to_pure_python(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, CC="/bin/false")  # mypyc writes the C; compiling it fails
+    assert wheel.name.endswith("-py3-none-any.whl"), "tagged for what it holds, not for the build it tried"
     names = members(wheel)
     assert not [m for m in names if m.endswith(".so")], "a partial native build would not import"
     site = tmp_path / "site"
