@@ -84,10 +84,17 @@ def span_id_for_event_id(event_id: Any) -> int:
     return (number & 0xFFFF_FFFF_FFFF_FFFF) or 1
 
 
+_MAX_NS = 2**64 - 1
+"""OTLP times are unsigned 64-bit nanoseconds (until the year 2554)."""
+
+
 def _ns(ms: Any) -> int | None:
+    """A span time from an event's milliseconds; None when OTLP cannot carry it (the event's own value still
+    travels in `EVENT_KEY`, so nothing is lost)."""
     if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms):
         return None
-    return round(ms * 1_000_000)
+    ns = round(ms * 1_000_000)
+    return ns if 0 <= ns <= _MAX_NS else None
 
 
 def _json(value: Any) -> str:
@@ -158,6 +165,8 @@ def event_to_span(
     if end is None:
         duration = event.get("duration")
         end = start + (_ns(duration) or 0)
+        if end > _MAX_NS:
+            end = start
 
     attributes: dict[str, Any] = {
         ORIGIN_KEY: "event",

@@ -18,6 +18,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -209,6 +210,21 @@ DATA_MODEL_EXAMPLES: list[dict[str, Any]] = [
 def test_the_api_pages_examples_survive_the_round_trip() -> None:
     back = spans_to_events(events_to_spans(DATA_MODEL_EXAMPLES))
     assert by_id(back) == by_id(DATA_MODEL_EXAMPLES)
+
+
+@given(st.integers(-(2**63), 2**64 - 1) | st.floats(-1e20, 1e20), st.integers(0, 2**64 - 1))  # what JSON parsers hold
+def test_times_otlp_cannot_carry_still_give_encodable_spans_and_survive_the_round_trip(
+    start: float, duration: int,
+) -> None:
+    """OTLP times are unsigned 64-bit nanoseconds; an event's milliseconds may be anything JSON holds (a bad
+    clock, a year-9999 placeholder). The span then gets a time OTLP can carry, and the event its own back."""
+    event = {**DATA_MODEL_EXAMPLES[0], "start_time": start, "duration": duration}
+    event.pop("end_time", None)
+    spans = events_to_spans([event])
+    encode_spans(spans).SerializeToString()  # what the OTLP exporters do; it refused such times before
+    assert all(0 <= t <= 2**64 - 1 for s in spans for t in (s.start_time, s.end_time) if t is not None)
+    (back,) = spans_to_events(spans)
+    assert back["start_time"] == start and back["duration"] == duration
 
 
 def test_a_chain_whose_session_is_elsewhere_keeps_its_parent() -> None:
