@@ -86,6 +86,14 @@ class EventBlock:
         data = dumps([*events, 0])
         return cls(events[0].get("session_id"), data, len(events), events[0].get("event_type") == "session")
 
+    @classmethod
+    def stored(cls, session_id: Any, data: bytes, count: int, opens_session: bool) -> EventBlock:
+        """A block read back from where `data` was kept (the spool); ValueError unless it is framed as `of`
+        frames blocks (a JSON array ending in the sentinel), since the HoneyHive payload slices it blindly."""
+        if count < 1 or len(data) <= 1 + len(_SENTINEL) or data[:1] != b"[" or not data.endswith(_SENTINEL):
+            raise ValueError("not an encoded event block")
+        return cls(session_id, data, count, opens_session)
+
     @property
     def inner(self) -> memoryview:
         """The events' JSON, comma-separated: `e1,e2` (a slice, not a copy)."""
@@ -120,6 +128,14 @@ class EncodedEvents(Sequence[Event]):
         self.blocks: list[EventBlock] = []
         self._count = 0
         self._decoded: list[Event] | None = None
+
+    @classmethod
+    def of_blocks(cls, blocks: Iterable[EventBlock]) -> EncodedEvents:
+        batch = cls()
+        for block in blocks:
+            batch.blocks.append(block)
+            batch._count += block.count
+        return batch
 
     def add(self, events: Sequence[Event]) -> None:
         """Encode one trace's events now (then the caller lets the dicts go)."""

@@ -3,10 +3,10 @@
 The same trace assembly and mapping as the in-process exporter (spans/assembly.py, mapper/trace.py), so for the
 same spans the receiver and the exporter produce identical events however the client batched them.
 
-Durability: with a journal (`--spool-dir`), spans held waiting for their trace's root are written to disk
-before the request is acknowledged, and removed only once the events they became are durably handed on; after
-a crash they are replayed into the assembler. Without one, held spans live in memory (see the README's
-Guarantees).
+Durability: with a journal (`--spool-dir`), a request is acknowledged once every span in it is on disk, each
+written once: the traces it completes as events, in the delivery spool; the spans left waiting for their
+trace's root in the journal, removed only once the events they became are durably handed on (after a crash
+they are replayed into the assembler). Without one, held spans live in memory (see the README's Guarantees).
 """
 
 from __future__ import annotations
@@ -93,12 +93,22 @@ class Intake:
         if full is not None:
             return full  # refuse before accepting anything: the client keeps the data and retries
         if self.journal is not None:
-            written = self.journal.write(views)
+            return self._accept_journaled(self.journal, views)
+        return self._release(self.assembler.add(views), answered=views)
+
+    def _accept_journaled(self, journal: Journal, views: Sequence[SpanView]) -> SendResult:
+        """Journal only the spans assembly will keep waiting: those of traces whose local root is not in this
+        request. The rest are released now, and on disk once their events are in the delivery spool (writing
+        them to the journal as well, as every span once was, cost a second encoding, write and fsync per
+        request)."""
+        completing = {view.trace_id for view in views if view.is_local_root}
+        waiting = [view for view in views if view.trace_id not in completing]
+        if waiting:
+            written = journal.write(waiting)
             if not written.ok:
                 return written  # full or unusable: refuse before accepting anything
-            self._release(self.assembler.add(views))
-            return DELIVERED
-        return self._release(self.assembler.add(views), answered=views)
+        fresh = {id(view) for view in views if view.trace_id in completing}
+        return self._release(self.assembler.add(views), fresh=fresh)
 
     def accept_events(self, events: list[Event]) -> SendResult:
         with self._stats_lock:
@@ -110,12 +120,16 @@ class Intake:
 
     # -- mapping and hand-off ---------------------------------------------------------------------------------
 
-    def _release(self, traces: list[Trace], answered: Sequence[SpanView] = ()) -> SendResult:
+    def _release(
+        self, traces: list[Trace], answered: Sequence[SpanView] = (), fresh: set[int] | frozenset[int] = frozenset()
+    ) -> SendResult:
         """Map released traces and hand their events on. With a journal, spans whose events were handed on are
         forgotten by it, and a failed hand-off puts the spans back to be tried when the hold passes again.
 
         `answered`: the spans of the request waiting for this result (without a journal, a failure is the
-        client's to retry for those; every other span in `traces` had been acknowledged, and is dropped)."""
+        client's to retry for those; every other span in `traces` had been acknowledged, and is dropped).
+        `fresh`: with a journal, the ids of spans of the request waiting for this result that are not journaled
+        (the result says whether they are now on disk; every other span in `traces` is)."""
         if not traces:
             return DELIVERED
         with self._map_lock:
@@ -137,16 +151,33 @@ class Intake:
             self.journal.released(traces)
         elif result.outcome is Outcome.RETRY_LATER and len(traces) > 1:
             # The outbox has less room than the whole batch needs: hand on what fits, trace by trace.
-            for trace in traces:
-                self._release([trace])
+            outcomes = [self._release([trace], fresh=fresh) for trace in traces]
+            return next((r for r in outcomes if not r.ok), DELIVERED)
         elif result.outcome is Outcome.RETRY_LATER:
-            self.assembler.hold_again(traces, retry_in=min(self.assembler.hold_seconds, RETRY_HELD_SECONDS))
+            return self._hold_again(self.journal, traces, fresh)
         else:
             refused = sum(len(t) for t in traces)
             self.counters.add(SPANS_DROPPED, refused, reason="refused")
             logger.error("%d spans refused for good: %s", refused, result.detail)
             self.journal.released(traces)
+            if not any(id(view) in fresh for trace in traces for view in trace):
+                return DELIVERED  # the waiting request's own spans are not among them: it was not refused
         return result
+
+    def _hold_again(self, journal: Journal, traces: list[Trace], fresh: set[int] | frozenset[int]) -> SendResult:
+        """The outbox is full: keep the traces to try again soon. Spans of the waiting request that were not
+        journaled are journaled now, so the request can still be acknowledged; if even that fails, they are
+        let go and the request is refused (its client keeps them and retries)."""
+        retry_in = min(self.assembler.hold_seconds, RETRY_HELD_SECONDS)
+        unjournaled = [view for trace in traces for view in trace if id(view) in fresh]
+        if unjournaled:
+            written = journal.write(unjournaled)
+            if not written.ok:
+                kept = [[view for view in trace if id(view) not in fresh] for trace in traces]
+                self.assembler.hold_again([trace for trace in kept if trace], retry_in=retry_in)
+                return written
+        self.assembler.hold_again(traces, retry_in=retry_in)
+        return DELIVERED
 
     def _reap(self, interval: float) -> None:
         while not self._closed.wait(interval):

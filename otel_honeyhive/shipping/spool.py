@@ -26,17 +26,25 @@ On-disk layout (all under the spool directory)::
     dead/<seq>.rec + .reason     records the output rejected for good, kept for a human
     corrupt/<seq>.rec + .reason  records that failed their checksum or did not decode
 
-A record file is a 16-byte header followed by an orjson payload::
+A record file is a 16-byte header followed by a payload::
 
     offset 0   4 bytes  magic b"OHHS"
-    offset 4   1 byte   format version (1)
+    offset 4   1 byte   format version: how the payload is laid out (1 or 2)
     offset 5   3 bytes  reserved (zero)
     offset 8   4 bytes  payload length, big-endian unsigned
     offset 12  4 bytes  crc32 of the payload, big-endian unsigned
 
-and the payload is one JSON object: `{"kind": "events", "events": [...]}`,
+Version 1: the payload is one JSON object, `{"kind": "events", "events": [...]}`,
 `{"kind": "update", "event_id": "...", "fields": {...}}`, or (the held-span journal, shipping/journal.py)
-`{"kind": "spans", "spans": <spans/codec.py document>}`. Records hold events only, never credentials.
+`{"kind": "spans", "spans": <spans/codec.py document>}`.
+
+Version 2 (events already encoded, as the exporter and the receiver hand them over): one JSON line,
+`{"kind": "events", "blocks": [[size, count, opens_session, session_id], ...]}`, then each block's bytes as
+`encoded.EventBlock` holds them (a JSON array of the events of one session, ending in `,0]`). The shipper
+sends those bytes as they are: decoding a batch into dicts and encoding it again cost more CPU than mapping
+it, and the dicts, alive until the send, set off full garbage collections. Both versions are read.
+
+Records hold events only, never credentials.
 Files are created 0600 in a 0700 directory: events may carry prompts and outputs. `max_bytes` caps the
 pending records only; `dead/` and `corrupt/` are not counted (nor pruned: they are for a human to handle).
 """
@@ -62,7 +70,7 @@ from typing import Any, Literal, NewType
 
 import orjson
 
-from otel_honeyhive.encoded import EncodedEvents
+from otel_honeyhive.encoded import EncodedEvents, EventBlock
 from otel_honeyhive.events import Event
 from otel_honeyhive.outputs.base import Update
 from otel_honeyhive.spans.codec import CodecError, decode_views, encode_views
@@ -78,6 +86,9 @@ DEFAULT_FULL_RETRY_AFTER = 5.0
 
 MAGIC = b"OHHS"
 FORMAT_VERSION = 1
+"""The payload is one JSON object."""
+BLOCKS_VERSION = 2
+"""The payload is an index line, then encoded event blocks."""
 _HEADER = struct.Struct(">4sB3xII")
 HEADER_SIZE = _HEADER.size  # 16
 _RECORD_SUFFIX = ".rec"
@@ -163,8 +174,11 @@ class SpoolRecord:
 
     def encode(self) -> bytes:
         """Header + payload, ready to write; raises `RecordEncodeError` for values JSON cannot carry."""
-        payload = self._payload()
-        return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
+        if self.kind == "events" and isinstance(self.events, EncodedEvents) and self.events.blocks:
+            version, payload = BLOCKS_VERSION, _blocks_payload(self.events.blocks)
+        else:
+            version, payload = FORMAT_VERSION, self._payload()
+        return _HEADER.pack(MAGIC, version, len(payload), zlib.crc32(payload)) + payload
 
     def _payload(self) -> bytes:
         body: dict[str, Any]
@@ -173,10 +187,8 @@ class SpoolRecord:
                 return b'{"kind":"spans","spans":' + encode_views(self.spans) + b"}"
             except (TypeError, orjson.JSONEncodeError) as exc:
                 raise RecordEncodeError(f"cannot encode spans record: {exc}") from None
-        if self.kind == "events" and isinstance(self.events, EncodedEvents):
-            return b'{"kind":"events","events":' + self.events.json() + b"}"
         if self.kind == "events":
-            body = {"kind": "events", "events": self.events}
+            body = {"kind": "events", "events": list(self.events)}
         elif self.kind == "update" and self.update is not None:
             body = {"kind": "update", "event_id": self.update.event_id, "fields": self.update.fields}
         else:
@@ -194,13 +206,15 @@ class SpoolRecord:
         magic, version, length, crc = _HEADER.unpack_from(data)
         if magic != MAGIC:
             raise CorruptRecordError(f"bad magic {magic!r}")
-        if version != FORMAT_VERSION:
+        if version not in (FORMAT_VERSION, BLOCKS_VERSION):
             raise CorruptRecordError(f"unsupported format version {version}")
         payload = data[HEADER_SIZE:]
         if len(payload) != length:
             raise CorruptRecordError(f"payload is {len(payload)} bytes, header says {length}")
         if zlib.crc32(payload) != crc:
             raise CorruptRecordError("checksum mismatch")
+        if version == BLOCKS_VERSION:
+            return cls("events", _read_blocks(payload))
         try:
             body = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
@@ -228,6 +242,49 @@ class SpoolRecord:
     @property
     def event_count(self) -> int:
         return len(self.events) if self.kind == "events" else 0
+
+
+def _blocks_payload(blocks: Sequence[EventBlock]) -> bytes:
+    try:
+        index = orjson.dumps(
+            {"kind": "events",
+             "blocks": [[len(b.data), b.count, b.opens_session, b.session_id] for b in blocks]},
+            default=_fallback, option=_ORJSON_OPTIONS,
+        )
+    except orjson.JSONEncodeError as exc:
+        raise RecordEncodeError(f"cannot encode events record as JSON: {exc}") from None
+    return b"".join([index, b"\n", *(b.data for b in blocks)])
+
+
+def _read_blocks(payload: bytes) -> EncodedEvents:
+    """A version-2 payload's blocks; `CorruptRecordError` saying what is wrong."""
+    end = payload.find(b"\n")
+    if end < 0:
+        raise CorruptRecordError("blocks record without its index line")
+    try:
+        index = orjson.loads(payload[:end])
+    except orjson.JSONDecodeError as exc:
+        raise CorruptRecordError(f"blocks index is not JSON: {exc}") from None
+    entries = index.get("blocks") if isinstance(index, dict) and index.get("kind") == "events" else None
+    if not isinstance(entries, list) or not entries:
+        raise CorruptRecordError("blocks record without a list of blocks")
+    blocks: list[EventBlock] = []
+    pos = end + 1
+    for entry in entries:
+        if not (isinstance(entry, list) and len(entry) == 4 and type(entry[0]) is int and type(entry[1]) is int
+                and type(entry[2]) is bool):
+            raise CorruptRecordError(f"block entry {len(blocks)} is not [size, count, opens_session, session_id]")
+        size, count, opens, session_id = entry
+        if size < 0 or pos + size > len(payload):
+            raise CorruptRecordError(f"block {len(blocks)} runs past the end of the payload")
+        try:
+            blocks.append(EventBlock.stored(session_id, payload[pos : pos + size], count, opens))
+        except ValueError:
+            raise CorruptRecordError(f"block {len(blocks)} is not an encoded event block") from None
+        pos += size
+    if pos != len(payload):
+        raise CorruptRecordError(f"{len(payload) - pos} bytes after the last block")
+    return EncodedEvents.of_blocks(blocks)
 
 
 def _describe(exc: OSError) -> str:
