@@ -361,7 +361,9 @@ On this VM the same build measures very differently from one quarter-hour to the
 the server needed from 19 to 32 µs of CPU per span, with the hypervisor stealing none of its core's time
 (*CPU stolen* above), so the slow phases are the CPU itself running slower (neighbours sharing its caches and
 memory bandwidth, presumably), not time taken from it. Allocation and copying slow down most in those phases.
-Earlier runs of the previous build gave medians of 27.6k and 34.6k spans/s; each row here is one run's median.
+Earlier full runs gave medians of 27.6k and 34.6k spans/s forwarding to HoneyHive (the previous build) and
+37.8k (this build before the spool work, which that path does not use, an hour before this run); each row here
+is one run's median.
 Where the server's CPU goes now (perf, shares of the total): mapping ~35 % (a fifth of it orjson parsing the
 prompts), decoding ~17 %, uvicorn/asyncio/requests ~14 %, encoding the events ~7 %, the kernel's TCP send to
 the sink ~7 %, freeing the span views ~5 %, receiving and joining the body ~5 %, garbage collection ~4 %,
