@@ -108,7 +108,8 @@ class Intake:
             if not written.ok:
                 return written  # full or unusable: refuse before accepting anything
         fresh = {id(view) for view in views if view.trace_id in completing}
-        return self._release(self.assembler.add(views), fresh=fresh)
+        result = self._release(self.assembler.add(views), fresh=fresh)
+        return DELIVERED if not fresh else result  # what is left in `fresh` is on disk nowhere
 
     def accept_events(self, events: list[Event]) -> SendResult:
         with self._stats_lock:
@@ -120,16 +121,15 @@ class Intake:
 
     # -- mapping and hand-off ---------------------------------------------------------------------------------
 
-    def _release(
-        self, traces: list[Trace], answered: Sequence[SpanView] = (), fresh: set[int] | frozenset[int] = frozenset()
-    ) -> SendResult:
+    def _release(self, traces: list[Trace], answered: Sequence[SpanView] = (), fresh: set[int] | None = None
+                 ) -> SendResult:
         """Map released traces and hand their events on. With a journal, spans whose events were handed on are
         forgotten by it, and a failed hand-off puts the spans back to be tried when the hold passes again.
 
         `answered`: the spans of the request waiting for this result (without a journal, a failure is the
         client's to retry for those; every other span in `traces` had been acknowledged, and is dropped).
-        `fresh`: with a journal, the ids of spans of the request waiting for this result that are not journaled
-        (the result says whether they are now on disk; every other span in `traces` is)."""
+        `fresh`: with a journal, the ids of the waiting request's spans that are not journaled (every other span
+        in `traces` is); those that reach the disk (handed on, or journaled after all) are removed from it."""
         if not traces:
             return DELIVERED
         with self._map_lock:
@@ -149,35 +149,33 @@ class Intake:
             return result
         if result.ok:
             self.journal.released(traces)
+            if fresh:
+                fresh.difference_update(id(view) for trace in traces for view in trace)
         elif result.outcome is Outcome.RETRY_LATER and len(traces) > 1:
             # The outbox has less room than the whole batch needs: hand on what fits, trace by trace.
-            outcomes = [self._release([trace], fresh=fresh) for trace in traces]
-            return next((r for r in outcomes if not r.ok), DELIVERED)
+            for trace in traces:
+                self._release([trace], fresh=fresh)
         elif result.outcome is Outcome.RETRY_LATER:
-            return self._hold_again(self.journal, traces, fresh)
+            self._hold_again(self.journal, traces, fresh)
         else:
             refused = sum(len(t) for t in traces)
             self.counters.add(SPANS_DROPPED, refused, reason="refused")
             logger.error("%d spans refused for good: %s", refused, result.detail)
             self.journal.released(traces)
-            if not any(id(view) in fresh for trace in traces for view in trace):
-                return DELIVERED  # the waiting request's own spans are not among them: it was not refused
         return result
 
-    def _hold_again(self, journal: Journal, traces: list[Trace], fresh: set[int] | frozenset[int]) -> SendResult:
+    def _hold_again(self, journal: Journal, traces: list[Trace], fresh: set[int] | None) -> None:
         """The outbox is full: keep the traces to try again soon. Spans of the waiting request that were not
-        journaled are journaled now, so the request can still be acknowledged; if even that fails, they are
-        let go and the request is refused (its client keeps them and retries)."""
+        journaled are journaled now, so that it can still be acknowledged; if even that fails, they are let go
+        (they stay in `fresh`: the request is refused, and its client keeps them and retries)."""
         retry_in = min(self.assembler.hold_seconds, RETRY_HELD_SECONDS)
-        unjournaled = [view for trace in traces for view in trace if id(view) in fresh]
-        if unjournaled:
-            written = journal.write(unjournaled)
-            if not written.ok:
-                kept = [[view for view in trace if id(view) not in fresh] for trace in traces]
-                self.assembler.hold_again([trace for trace in kept if trace], retry_in=retry_in)
-                return written
+        unjournaled = [view for trace in traces for view in trace if fresh and id(view) in fresh]
+        if unjournaled and fresh is not None:
+            if journal.write(unjournaled).ok:
+                fresh.difference_update(id(view) for view in unjournaled)
+            else:
+                traces = [kept for trace in traces if (kept := [view for view in trace if id(view) not in fresh])]
         self.assembler.hold_again(traces, retry_in=retry_in)
-        return DELIVERED
 
     def _reap(self, interval: float) -> None:
         while not self._closed.wait(interval):

@@ -182,21 +182,30 @@ def test_the_server_with_a_spool_delivers_every_span_through_every_fault(
 
 class Stream:
     """A client posting batches one after another in a thread, noting which were acknowledged (200); it stops
-    at the first request that fails (the server is gone)."""
+    at the first request that fails (the server is gone). With `pause_after`, it waits after that many
+    acknowledged batches until `resume()`: the moment to pull the plug."""
 
-    def __init__(self, server: RunningServer, parts: list[list[ReadableSpan]]) -> None:
+    def __init__(self, server: RunningServer, parts: list[list[ReadableSpan]], pause_after: int | None = None
+                 ) -> None:
         self.acknowledged: list[int] = []
+        self._pause_after = pause_after
+        self._resume = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(server, parts), daemon=True)
         self._thread.start()
 
     def _run(self, server: RunningServer, parts: list[list[ReadableSpan]]) -> None:
         for i, batch in enumerate(parts):
+            if i == self._pause_after:
+                self._resume.wait(60)
             try:
                 if post(server, batch).status_code != 200:
                     return
             except requests.RequestException:
                 return
             self.acknowledged.append(i)
+
+    def resume(self) -> None:
+        self._resume.set()
 
     def join(self) -> None:
         self._thread.join(30)
@@ -210,10 +219,12 @@ def test_kill_9_in_the_middle_of_a_stream_loses_no_acknowledged_span(
     spans = llm_traces(SPANS // SPANS_PER_TRACE, name="crash")
     parts = batches(spans, 96)  # 32 requests; traces straddle requests, so spans are held (journaled) at the kill
     server = bridge(servers, tmp_path / "spool", honeyhive)
-    stream = Stream(server, parts)
+    half = len(parts) // 2  # 16 batches of 96: the last ends inside a trace of 5, whose root is in the next one
+    stream = Stream(server, parts, pause_after=half)
     held = tmp_path / "spool" / "held"  # spans acknowledged while their trace's root has not arrived yet
-    wait_until(lambda: len(stream.acknowledged) >= len(parts) // 2 and any(held.glob("*.rec")), 60, server.stderr)
+    wait_until(lambda: len(stream.acknowledged) == half and any(held.glob("*.rec")), 60, server.stderr)
     server.stop(signal.SIGKILL)
+    stream.resume()
     stream.join()
     acknowledged = [s for i in stream.acknowledged for s in parts[i]]
     assert 0 < len(acknowledged) < len(spans)

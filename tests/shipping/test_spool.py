@@ -76,7 +76,7 @@ def test_encoded_events_are_written_as_they_are_and_read_back_as_the_same_events
 ) -> None:
     encoded = EncodedEvents()
     for trace in traces:
-        encoded.add([{"session_id": "s", **e} for e in trace])
+        encoded.add([{**e, "session_id": "s"} for e in trace])  # as the mapper makes them: a string id
     data = SpoolRecord.of_events(encoded).encode()
     for block in encoded.blocks:
         assert block.data in data  # the bytes the mapper encoded, not a re-encoding
