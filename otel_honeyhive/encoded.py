@@ -131,22 +131,20 @@ class EncodedEvents(Sequence[Event]):
 
     @classmethod
     def of_blocks(cls, blocks: Iterable[EventBlock]) -> EncodedEvents:
+        """A batch of blocks encoded earlier (read back from the spool)."""
         batch = cls()
-        for block in blocks:
-            batch.blocks.append(block)
-            batch._count += block.count
+        batch._extend(blocks)
         return batch
 
     def add(self, events: Sequence[Event]) -> None:
         """Encode one trace's events now (then the caller lets the dicts go)."""
-        for block in blocks_of(events):
+        self._extend(blocks_of(events))
+
+    def _extend(self, blocks: Iterable[EventBlock]) -> None:
+        for block in blocks:
             self.blocks.append(block)
             self._count += block.count
         self._decoded = None
-
-    def json(self) -> bytes:
-        """All the events as one JSON array, joined from the blocks (one copy)."""
-        return b"".join([b"[", *array_items(self.blocks), b"]"])
 
     def decoded(self) -> list[Event]:
         if self._decoded is None:
