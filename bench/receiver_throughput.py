@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.table import Table
 from workload import Sink, batches, free_port, make_traces, peak_rss_mib, save
 
-from otel_honeyhive.files.writers import spans_to_otlp_json
+from otel_honeyhive.outputs.files import spans_to_otlp_json
 
 HERE = Path(__file__).resolve().parent
 PROTOCOLS = ("http-protobuf", "http-json", "grpc")

@@ -38,15 +38,15 @@ from rich.table import Table
 from workload import Sink, make_traces, relabelled, save
 
 from otel_honeyhive import HoneyHiveSpanExporter
-from otel_honeyhive.config import HoneyHiveSettings
-from otel_honeyhive.encoded import batch_of
+from otel_honeyhive.core.encoded import batch_of
+from otel_honeyhive.core.spans import from_readable_span
 from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
 from otel_honeyhive.outputs.honeyhive.payload import encode
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.outputs.store import SQLiteStore
-from otel_honeyhive.spans.assembly import TraceAssembler
-from otel_honeyhive.spans.view import from_readable_span
+from otel_honeyhive.pipeline.assembly import TraceAssembler
 
 HERE = Path(__file__).resolve().parent
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from otel_honeyhive._version import VERSION
+from otel_honeyhive._version import VERSION, compiled
 
 __version__ = VERSION
 
@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from otel_honeyhive.inputs.sdk import HoneyHiveSpanExporter
     from otel_honeyhive.mapper import spans_to_events
     from otel_honeyhive.mapper.reverse import events_to_spans
-    from otel_honeyhive.mapper.rules import Convention, Field, Group, Ruleset
+    from otel_honeyhive.mapper.rules import Convention, Field, Group
+    from otel_honeyhive.mapper.ruleset import Ruleset
 
 _LAZY = {
     "HoneyHiveSpanExporter": "otel_honeyhive.inputs.sdk",
@@ -26,16 +27,6 @@ _LAZY = {
     "Group": "otel_honeyhive.mapper.rules",
     "Ruleset": "otel_honeyhive.mapper.rules",
 }
-
-
-def compiled() -> bool:
-    """Whether the hot path (spans, mapper, payloads, OTLP decoding) runs compiled by mypyc, as wheels install
-    it, or as pure Python, as editable installs and `OTEL_HONEYHIVE_PURE_PYTHON=1` builds run it."""
-    from importlib.machinery import EXTENSION_SUFFIXES
-    from importlib.util import find_spec
-
-    spec = find_spec("otel_honeyhive.mapper.rules")
-    return spec is not None and spec.origin is not None and spec.origin.endswith(tuple(EXTENSION_SUFFIXES))
 
 
 def __getattr__(name: str) -> Any:

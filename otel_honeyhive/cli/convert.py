@@ -19,12 +19,12 @@ from pathlib import Path
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_honeyhive.events import Event
-from otel_honeyhive.files.formats import Format, detect_format, parse_format
-from otel_honeyhive.files.pipeline import EventStream
-from otel_honeyhive.files.readers import InputError, InputFile
-from otel_honeyhive.files.writers import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.file_formats import Format, detect_format, parse_format
+from otel_honeyhive.inputs.files.readers import InputError, InputFile
+from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.mapper.reverse import events_to_spans
+from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
 
 EVENTS_PER_REQUEST = 512
 """Events per OTLP request written: the OTLP exporters' default batch size."""

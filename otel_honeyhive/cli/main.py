@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.files.formats import FORMAT_HELP
+from otel_honeyhive.core.file_formats import FORMAT_HELP
 from otel_honeyhive.server.config import (
     AUTH_TOKEN_ENV,
     DEFAULT_DB,
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="A bridge between OpenTelemetry tracing and HoneyHive's event model."
     )
-    from otel_honeyhive import compiled
+    from otel_honeyhive._version import compiled
 
     build = "compiled hot path" if compiled() else "pure Python"
     parser.add_argument("--version", action="version", version=f"{PROG} {VERSION} ({build})")

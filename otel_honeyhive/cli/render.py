@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from otel_honeyhive.events import Event
+from otel_honeyhive.core.events import Event
 from otel_honeyhive.outputs.store import SessionSummary
 
 _TYPE_STYLES = {"session": "bold magenta", "model": "cyan", "tool": "green", "chain": "yellow"}

@@ -29,12 +29,14 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.config import HoneyHiveSettings, redact_url
-from otel_honeyhive.events import Event
-from otel_honeyhive.files.formats import detect_format, parse_format
-from otel_honeyhive.files.pipeline import EventStream
-from otel_honeyhive.files.readers import InputError, InputFile, Position
-from otel_honeyhive.outputs.base import Output, SendResult
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.file_formats import detect_format, parse_format
+from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.core.results import SendResult
+from otel_honeyhive.core.secrets import shown_url
+from otel_honeyhive.inputs.files.readers import InputError, InputFile, Position
+from otel_honeyhive.inputs.files.stream import EventStream
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 
 PROG = "otel-honeyhive replay"
 STATE_VERSION = 1
@@ -142,7 +144,7 @@ def open_target(args: argparse.Namespace) -> Target:
                              "HoneyHive-compatible server that needs no key")
         from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
 
-        return Target(HoneyHiveOutput(settings), f"honeyhive {redact_url(settings.server_url)}", settings.project,
+        return Target(HoneyHiveOutput(settings), f"honeyhive {shown_url(settings.server_url)}", settings.project,
                       settings.source)
     if not args.otlp_endpoint:
         raise ValueError("--to otlp needs --otlp-endpoint URL")
@@ -152,14 +154,14 @@ def open_target(args: argparse.Namespace) -> Target:
         if not sep or not key.strip():
             raise ValueError(f"--otlp-header must be KEY=VALUE, got {item.split('=')[0]!r}…")
         headers[key.strip()] = value.strip()
-    from otel_honeyhive.outputs.otlp import OtlpOutput, shown_endpoint
+    from otel_honeyhive.outputs.otlp import OtlpOutput
 
     # Nothing is remembered for `PUT /events` updates: a replay sends no updates, and memory stays flat.
     output: Output = OtlpOutput(
         args.otlp_endpoint, protocol=args.otlp_protocol, headers=headers, timeout=args.timeout,
         compression="gzip" if args.otlp_compression == "gzip" else None, remember_events=0, remember_bytes=0,
     )
-    return Target(output, f"otlp {args.otlp_protocol} {shown_endpoint(args.otlp_endpoint)}", args.project,
+    return Target(output, f"otlp {args.otlp_protocol} {shown_url(args.otlp_endpoint)}", args.project,
                   args.source)
 
 

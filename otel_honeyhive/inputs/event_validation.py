@@ -33,8 +33,8 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.events import EVENT_TYPES, Event
-from otel_honeyhive.outputs.base import Update
+from otel_honeyhive.core.events import EVENT_TYPES, Event
+from otel_honeyhive.core.results import Update
 
 
 class ValidationError(ValueError):

@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from otel_honeyhive.core.results import SendResult
+from otel_honeyhive.core.status import refusal
 from otel_honeyhive.inputs.event_validation import (
     ValidationError,
     parse_batch,
@@ -28,11 +30,9 @@ from otel_honeyhive.inputs.http_common import (
     ApiContext,
     BodyError,
     check_json_content_type,
-    failure_status,
     parse_json,
     read_body,
 )
-from otel_honeyhive.outputs.base import SendResult
 
 logger = logging.getLogger("otel_honeyhive.server")
 
@@ -59,12 +59,12 @@ class HoneyHiveApi:
         check_json_content_type(request)
         return parse_json(await read_body(request, self.ctx.max_body_bytes))
 
-    def _undelivered(self, request: Request, result: SendResult, *, not_found: bool = False) -> Response:
-        status, headers = failure_status(result, remote=self.ctx.remote, not_found=not_found)
-        if status >= 500:
+    def _undelivered(self, request: Request, result: SendResult, *, update: bool = False) -> Response:
+        answer = refusal(result, remote=self.ctx.remote, update=update)
+        if answer.http_status >= 500:
             logger.warning("%s %s: output %s did not deliver (answered %s): %s", request.method,
-                           request.url.path, self.ctx.sink.output_name, status, result.detail)
-        return error_response(status, result.detail or result.outcome.value, headers)
+                           request.url.path, self.ctx.sink.output_name, answer.http_status, result.detail)
+        return error_response(answer.http_status, answer.message, answer.headers)
 
     async def events(self, request: Request) -> Response:
         if request.method == "PUT":
@@ -102,7 +102,7 @@ class HoneyHiveApi:
         update = parse_update(await self._body(request))
         result = await self.ctx.update(update)
         if not result.ok:
-            return self._undelivered(request, result, not_found=True)
+            return self._undelivered(request, result, update=True)
         return json_response({"success": True, "event_id": update.event_id})
 
 

@@ -1,5 +1,5 @@
-"""HTTP plumbing every input of the bridge server shares: what an input is given (`ApiContext`), reading a
-request body within a size limit, and what HTTP status an output's `SendResult` becomes.
+"""HTTP plumbing every input of the bridge server shares: what an input is given (`ApiContext`), and reading a
+request body within a size limit. (What HTTP status a `SendResult` becomes is `core/status.py`'s.)
 
 The body limit is applied to the decompressed bytes while they stream in, and gzip/deflate is inflated with
 `max_length`, so neither a huge body nor a gzip bomb costs more than the limit (plus one chunk) in memory.
@@ -8,40 +8,26 @@ The body limit is applied to the decompressed bytes while they stream in, and gz
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
-from otel_honeyhive.events import Event
+from otel_honeyhive.core.counters import Counters
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.protocols import Sink
+from otel_honeyhive.core.results import Outcome, SendResult, Update
+from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.inputs.event_validation import EventDefaults
-from otel_honeyhive.metrics import Counters
-from otel_honeyhive.outputs.base import Outcome, SendResult, Update
-from otel_honeyhive.spans.view import SpanView
 
 logger = logging.getLogger("otel_honeyhive.server")
 
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-_DEFAULT_RETRY_AFTER = 5.0
-
-
-class Sink(Protocol):
-    """Where inputs hand what they received (the server's `Intake`): blocking calls, run off the event loop."""
-
-    @property
-    def output_name(self) -> str: ...
-
-    def accept_events(self, events: list[Event]) -> SendResult: ...
-
-    def accept_update(self, update: Update) -> SendResult: ...
-
-    def accept_spans(self, spans: Sequence[SpanView]) -> SendResult: ...
 
 
 @dataclass
@@ -174,28 +160,10 @@ def parse_json(data: bytes) -> Any:
         raise BodyError(400, f"invalid JSON: {exc}") from None
 
 
-def failure_status(
-    result: SendResult, *, remote: bool, not_found: bool = False
-) -> tuple[int, dict[str, str]]:
-    """The HTTP status (and headers) that tell a client what an undelivered result means for it.
-
-    RETRY_LATER: 503 with Retry-After (the data is not kept; the client should resend). REJECTED: 502 when
-    a remote output refused (the client is not at fault), 404 for `not_found` (a local update of an unknown
-    event), else 500 (the local store could not keep the data)."""
-    if result.outcome is Outcome.RETRY_LATER:
-        after = result.retry_after if result.retry_after is not None else _DEFAULT_RETRY_AFTER
-        return 503, {"Retry-After": str(max(1, math.ceil(after)))}
-    if remote:
-        # An unknown event is the client's mistake wherever it was found; any other refusal is the upstream's.
-        return (404 if result.status == 404 else 502), {}
-    return (404 if not_found else 500), {}
-
-
 __all__ = [
     "ApiContext",
     "BodyError",
     "check_json_content_type",
-    "failure_status",
     "parse_json",
     "read_body",
 ]

@@ -1,16 +1,15 @@
-"""`HoneyHiveSpanExporter`: the OpenTelemetry SDK as an input.
+"""`HoneyHiveSpanExporter`: the OpenTelemetry SDK as an input, a thin `SpanExporter` shell over the pipeline.
 
-export() hands spans to the trace assembler; every trace whose local root has ended is mapped and delivered
-before export() returns (so the BatchSpanProcessor's worker, not the application, carries the cost, and the
-result it gets is meaningful). A background thread releases traces that outlive the hold time. Nothing here
-raises into the application: failures are logged (never with the API key) and counted.
+export() hands spans to the pipeline, which maps and delivers every trace whose local root has ended before
+export() returns (so the BatchSpanProcessor's worker, not the application, carries the cost, and the result it
+gets is meaningful); the pipeline's own thread releases traces that outlive the hold time. Nothing here raises
+into the application: failures are logged (never with the API key) and counted.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,39 +17,30 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_honeyhive.config import DEFAULT_SERVER_URL, HoneyHiveSettings, spool_path
-from otel_honeyhive.encoded import batch_of
-from otel_honeyhive.events import Event
-from otel_honeyhive.mapper.rules import Ruleset
-from otel_honeyhive.mapper.trace import TraceMapper
-from otel_honeyhive.outputs.base import Output, SendResult
-from otel_honeyhive.shipping.delivery import Delivery
+from otel_honeyhive.core import environment as env_names
+from otel_honeyhive.core.environment import env_float, spool_path
+from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.core.spans import SpanView, from_readable_span
+from otel_honeyhive.mapper.ruleset import Ruleset
+from otel_honeyhive.outputs.honeyhive.settings import DEFAULT_SERVER_URL, HoneyHiveSettings
+from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.spans.assembly import Trace, TraceAssembler
-from otel_honeyhive.spans.view import SpanView, from_readable_span
+from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES
 
 logger = logging.getLogger("otel_honeyhive.exporter")
 
-DEFAULT_SPOOL_MAX_BYTES = 1024 * 1024 * 1024
+DEFAULT_SPOOL_MAX_BYTES = DEFAULT_MAX_BYTES
+DEFAULT_HOLD_SECONDS = 30.0
+DEFAULT_MAX_HELD_SPANS = 20_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExporterStats:
     spans_received: int = 0
     spans_invalid: int = 0
     events_delivered: int = 0
     events_failed: int = 0
     export_errors: int = 0
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}: expected a number, got {raw!r}") from None
 
 
 class HoneyHiveSpanExporter(SpanExporter):
@@ -77,7 +67,7 @@ class HoneyHiveSpanExporter(SpanExporter):
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
         hold_timeout: float | None = None,
-        max_held_spans: int = 20_000,
+        max_held_spans: int = DEFAULT_MAX_HELD_SPANS,
         rules: Sequence[Any] = (),
         ruleset: Ruleset | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -103,34 +93,46 @@ class HoneyHiveSpanExporter(SpanExporter):
                 "set HH_API_URL to a local `otel-honeyhive serve` to work offline",
                 DEFAULT_SERVER_URL,
             )
-        hold = hold_timeout if hold_timeout is not None else _env_float("HH_HOLD_TIMEOUT", 30.0)
-        self._assembler = TraceAssembler(hold_seconds=hold, max_spans=max_held_spans)
-        base = ruleset or Ruleset.default()
-        self._mapper = TraceMapper(
-            base.extend(*rules) if rules else base, project=self.settings.project, source=self.settings.source
+        hold = (
+            hold_timeout if hold_timeout is not None
+            else env_float(env_names.HH_HOLD_TIMEOUT, DEFAULT_HOLD_SECONDS)
         )
+        base = ruleset or Ruleset.default()
         policy = retry_policy or RetryPolicy(deadline=self.settings.timeout)
         if output is None:
             from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
 
             output = HoneyHiveOutput(self.settings, policy)
         self._output = output
-        directory = spool_path(spool_dir)
-        self._delivery = (
-            Delivery.spooled(output, directory, policy, spool_max_bytes)
-            if directory is not None
-            else Delivery.direct(output, policy)
-        )
-        self.stats = ExporterStats()
-        self._map_lock = threading.Lock()
-        self._stop = threading.Event()
+        self._pipeline = build_pipeline(output, PipelineSettings(
+            project=self.settings.project,
+            source=self.settings.source,
+            ruleset=base.extend(*rules) if rules else base,
+            hold_seconds=hold,
+            max_held_spans=max_held_spans,
+            retry_policy=policy,
+            outbox_dir=spool_path(spool_dir),
+            spool_max_bytes=spool_max_bytes,
+        ))
+        self._pipeline.start()
+        self._spans_invalid = 0
+        self._export_errors = 0
         self._shutdown = False
-        self._reaper = threading.Thread(target=self._reap, name="otel-honeyhive-hold", daemon=True)
-        self._reaper_interval = max(0.05, min(1.0, hold / 4)) if hold > 0 else 0.05
-        self._reaper.start()
 
     def __repr__(self) -> str:
         return f"HoneyHiveSpanExporter({self.settings!r})"
+
+    @property
+    def stats(self) -> ExporterStats:
+        """What became of the spans exported so far (a snapshot)."""
+        pipeline = self._pipeline.stats
+        return ExporterStats(
+            spans_received=pipeline.spans_received,
+            spans_invalid=self._spans_invalid,
+            events_delivered=pipeline.events_delivered,
+            events_failed=pipeline.events_failed,
+            export_errors=self._export_errors,
+        )
 
     # -- SpanExporter -----------------------------------------------------------------------------------------
 
@@ -138,33 +140,30 @@ class HoneyHiveSpanExporter(SpanExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         try:
-            views = self._views(spans)
-            return self._deliver(self._assembler.add(views))
+            result = self._pipeline.accept_spans(self._views(spans))
         except Exception:  # export() must never raise into the application
-            self.stats.export_errors += 1
+            self._export_errors += 1
             logger.exception("otel-honeyhive: export failed")
             return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if result.ok else SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         try:
-            delivered = self._deliver(self._assembler.drain()) is SpanExportResult.SUCCESS
-            return self._delivery.flush(timeout_millis / 1000) and delivered
+            return self._pipeline.flush(timeout_millis / 1000)
         except Exception:
             logger.exception("otel-honeyhive: force_flush failed")
             return False
 
     def shutdown(self) -> None:
+        """Ship what is held (one attempt each, no backoff), then close. A spool keeps what could not be
+        shipped for the next start; shutdown does not wait for it to drain."""
         if self._shutdown:
             return
         self._shutdown = True
-        self._stop.set()  # wakes the hold thread; interrupts a backoff in progress
         try:
-            self._deliver(self._assembler.drain())
+            self._pipeline.close(self.settings.timeout, drain_spool=False)  # closes the output too
         except Exception:
-            logger.exception("otel-honeyhive: shutdown flush failed")
-        finally:
-            self._delivery.close(self.settings.timeout)  # closes the output too
-        self._reaper.join(timeout=1.0)
+            logger.exception("otel-honeyhive: shutdown failed")
 
     # -- internals --------------------------------------------------------------------------------------------
 
@@ -174,32 +173,6 @@ class HoneyHiveSpanExporter(SpanExporter):
             try:
                 views.append(span if isinstance(span, SpanView) else from_readable_span(span))
             except Exception as exc:
-                self.stats.spans_invalid += 1
+                self._spans_invalid += 1
                 logger.warning("otel-honeyhive: skipped a span that cannot be mapped: %s", exc)
-        self.stats.spans_received += len(views)
         return views
-
-    def _map(self, traces: list[Trace]) -> Sequence[Event]:
-        with self._map_lock:
-            return batch_of((self._mapper.map_trace(t) for t in traces), encode=self._delivery.takes_encoded)
-
-    def _deliver(self, traces: list[Trace]) -> SpanExportResult:
-        if not traces:
-            return SpanExportResult.SUCCESS
-        events = self._map(traces)
-        if not events:
-            return SpanExportResult.SUCCESS
-        result: SendResult = self._delivery.submit_events(events, stop=self._stop)
-        if result.ok:
-            self.stats.events_delivered += len(events)
-            return SpanExportResult.SUCCESS
-        self.stats.events_failed += len(events)
-        logger.warning("otel-honeyhive: %d events not delivered: %s", len(events), result.detail)
-        return SpanExportResult.FAILURE
-
-    def _reap(self) -> None:
-        while not self._stop.wait(self._reaper_interval):
-            try:
-                self._deliver(self._assembler.expired())
-            except Exception:
-                logger.exception("otel-honeyhive: releasing held traces failed")

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_honeyhive.events import Event
+from otel_honeyhive.core.events import DEFAULT_SOURCE, Event
+from otel_honeyhive.core.spans import SpanView, as_span_view
 from otel_honeyhive.mapper.rules import (
     Candidate,
     Combine,
@@ -15,21 +16,20 @@ from otel_honeyhive.mapper.rules import (
     Extract,
     Field,
     Group,
-    Ruleset,
     SpanFacts,
     TypeRule,
     by_value,
     when_present,
 )
+from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.mapper.trace import TraceMapper, group_by_trace
-from otel_honeyhive.spans.view import SpanView, as_span_view
 
 
 def spans_to_events(
     spans: Iterable[ReadableSpan | SpanView],
     *,
     project: str | None = None,
-    source: str = "dev",
+    source: str = DEFAULT_SOURCE,
     ruleset: Ruleset | None = None,
 ) -> list[Event]:
     """Map finished spans to HoneyHive events. Pure: no I/O, no state kept between calls.

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from otel_honeyhive.mapper.values import jsonable, maybe_json, parse_json
+from otel_honeyhive.core.jsonable import jsonable
+from otel_honeyhive.mapper.values import maybe_json, parse_json
 
 _MESSAGE_FIELDS = {
     "role": "role",

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from otel_honeyhive.events import Event
-from otel_honeyhive.mapper.values import jsonable
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.jsonable import jsonable
 
 _CACHE_LIMIT = 50_000
 

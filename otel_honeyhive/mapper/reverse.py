@@ -28,13 +28,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.events import BUCKETS
-
-ORIGIN_KEY = "honeyhive_event_origin"
-"""Marks a span made from a HoneyHive event: the mapper then rebuilds the event from its HoneyHive attributes
-alone (the event JSON), adding nothing, so the round trip is the identity."""
-EVENT_KEY = "honeyhive_event"
-"""The event's fields other than its buckets and ids, as JSON (source, project, children_ids, exact times …)."""
+from otel_honeyhive.core.events import BUCKETS
+from otel_honeyhive.mapper.markers import EVENT_KEY, ORIGIN_KEY
 
 SCOPE = InstrumentationScope("otel-honeyhive.reverse", VERSION)
 _KINDS = {k.name.lower(): k for k in SpanKind}

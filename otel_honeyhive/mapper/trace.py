@@ -15,7 +15,9 @@ from typing import Any, cast
 
 import orjson
 
-from otel_honeyhive.events import BUCKETS, Event
+from otel_honeyhive.core.events import BUCKETS, DEFAULT_SOURCE, Event
+from otel_honeyhive.core.jsonable import jsonable
+from otel_honeyhive.core.spans import STATUS_OK, SpanView
 from otel_honeyhive.mapper.identity import (
     event_id_for_hex,
     event_id_for_span,
@@ -24,10 +26,8 @@ from otel_honeyhive.mapper.identity import (
     span_hex,
     trace_hex,
 )
-from otel_honeyhive.mapper.reverse import EVENT_KEY, ORIGIN_KEY
-from otel_honeyhive.mapper.rules import Ruleset
-from otel_honeyhive.mapper.values import jsonable
-from otel_honeyhive.spans.view import STATUS_OK, SpanView
+from otel_honeyhive.mapper.markers import EVENT_KEY, ORIGIN_KEY
+from otel_honeyhive.mapper.ruleset import Ruleset
 
 SESSION_KEYS = ("honeyhive.session_id", "honeyhive_session_id")
 PARENT_KEYS = ("honeyhive.parent_id", "honeyhive_parent_id")
@@ -93,7 +93,7 @@ class TraceMapper:
         ruleset: Ruleset | None = None,
         *,
         project: str | None = None,
-        source: str = "dev",
+        source: str = DEFAULT_SOURCE,
         memory_traces: int = 10_000,
     ) -> None:
         self.ruleset = ruleset or Ruleset.default()

@@ -36,12 +36,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.config import redact_url
-from otel_honeyhive.events import Event
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.mapper.reverse import events_to_spans
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.outputs.http_session import PinnedSession, pinned_session
-from otel_honeyhive.outputs.store import apply_update
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
 
 if TYPE_CHECKING:
@@ -83,14 +82,8 @@ def grpc_target(endpoint: str, insecure: bool) -> tuple[str, bool]:
         return endpoint.rstrip("/"), not insecure
     parts = urllib.parse.urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"OTLP/gRPC endpoint must be host:port or http(s)://host:port, got {redact_url(endpoint)!r}")
+        raise ValueError(f"OTLP/gRPC endpoint must be host:port or http(s)://host:port, got {shown_url(endpoint)!r}")
     return parts.netloc.rpartition("@")[2], parts.scheme == "https"
-
-
-def shown_endpoint(endpoint: str) -> str:
-    """The endpoint for logs and reprs: no `user:password@`, no query string (either may hold a token)."""
-    shown = redact_url(endpoint)
-    return shown.split("?", 1)[0] + ("?…" if "?" in shown else "")
 
 
 class OtlpOutput:
@@ -142,7 +135,7 @@ class OtlpOutput:
         self.spans_rejected_by_receiver = 0
         """Spans a receiver answered 200 for but reported in `partial_success.rejected_spans`."""
         self.events_not_convertible = 0
-        self._shown = shown_endpoint(endpoint)
+        self._shown = shown_url(endpoint)
         self._session: PinnedSession | None = None
         self._channel: grpc.Channel | None = None
         self._attempt: Callable[[ExportTraceServiceRequest, int], Callable[[float], SendResult]]
@@ -151,7 +144,7 @@ class OtlpOutput:
             self._attempt = self._grpc_attempt
         else:
             self._url = traces_url(endpoint)
-            self._shown = shown_endpoint(self._url)
+            self._shown = shown_url(self._url)
             self._session = pinned_session(
                 self._url, {"User-Agent": USER_AGENT, "Content-Type": "application/x-protobuf", **self._headers}
             )
@@ -162,7 +155,7 @@ class OtlpOutput:
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
         target, tls = grpc_target(self.endpoint, insecure)
-        self._shown = shown_endpoint(("https://" if tls else "http://") + target)
+        self._shown = shown_url(("https://" if tls else "http://") + target)
         options = [("grpc.max_reconnect_backoff_ms", _GRPC_MAX_RECONNECT_BACKOFF_MS),
                    ("grpc.primary_user_agent", USER_AGENT)]
         channel = (
@@ -219,7 +212,7 @@ class OtlpOutput:
                     "OTLP spans cannot be updated after export",
                     status=404,
                 )
-            return self.send([apply_update(known, update.fields)], stop=stop)
+            return self.send([update.apply_to(known)], stop=stop)
 
     def close(self) -> None:
         with self._lock:
@@ -457,4 +450,4 @@ def _grpc_retry_after(error: Any) -> float | None:
     return None
 
 
-__all__ = ["PROTOCOLS", "OtlpOutput", "OtlpProtocol", "grpc_target", "shown_endpoint", "traces_url"]
+__all__ = ["PROTOCOLS", "OtlpOutput", "OtlpProtocol", "grpc_target", "traces_url"]

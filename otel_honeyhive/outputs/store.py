@@ -19,19 +19,18 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from otel_honeyhive.events import Event
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 
 SCHEMA_VERSION = 1
 
-MERGED_ON_UPDATE = ("metadata", "feedback", "metrics", "config", "user_properties")
 """`PUT /events` merges these buckets into the stored ones (shallow); any other field it carries replaces."""
 
 _SCHEMA = """
@@ -143,23 +142,6 @@ def _row(event: Event) -> tuple[Any, ...]:
     )
 
 
-def apply_update(event: Event, fields: Mapping[str, Any]) -> Event:
-    """HoneyHive's `PUT /events` rules: buckets in `MERGED_ON_UPDATE` are merged key by key, anything else
-    (outputs, duration, end_time, children_ids) is replaced. A new `end_time` without a `duration` recomputes
-    the duration from the stored `start_time`, as HoneyHive's ingestion does for a missing duration."""
-    updated = dict(event)
-    for key, value in fields.items():
-        current = updated.get(key)
-        if key in MERGED_ON_UPDATE and isinstance(value, dict) and isinstance(current, dict):
-            updated[key] = {**current, **value}
-        else:
-            updated[key] = value
-    start, end = _number(updated.get("start_time")), _number(fields.get("end_time"))
-    if "duration" not in fields and start is not None and end is not None:
-        updated["duration"] = end - start
-    return updated
-
-
 class SQLiteStore:
     """The embedded default output, and the read side the CLI uses. Thread-safe."""
 
@@ -243,7 +225,7 @@ class SQLiteStore:
             row = conn.execute("SELECT body FROM events WHERE event_id = ?", (update.event_id,)).fetchone()
             if row is None:
                 return SendResult(Outcome.REJECTED, f"unknown event_id {update.event_id}")
-            conn.execute(_UPSERT, _row(apply_update(orjson.loads(row[0]), update.fields)))
+            conn.execute(_UPSERT, _row(update.apply_to(orjson.loads(row[0]))))
             return DELIVERED
 
         return self._write(merge)
@@ -326,4 +308,4 @@ class SQLiteStore:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 
 
-__all__ = ["MERGED_ON_UPDATE", "SCHEMA_VERSION", "SQLiteStore", "SessionSummary", "apply_update"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "SessionSummary"]

@@ -1,7 +1,7 @@
 """The bridge server's ASGI app: one route list composed from every input, in front of one output.
 
 Inputs are route providers (`ApiContext -> routes`): the HoneyHive-compatible API and OTLP/HTTP
-(`POST /v1/traces`). They hand what they receive to a `Sink` (the server's `Intake`). The app owns neither:
+(`POST /v1/traces`). They hand what they receive to a `Sink` (the `Pipeline`). The app owns neither:
 whoever built them (`run.serve`) closes them once the server has stopped, after the last request.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from starlette.applications import Starlette
@@ -19,15 +18,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from otel_honeyhive.core.counters import Counters
+from otel_honeyhive.core.protocols import Output, Sink
+from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.inputs.event_validation import EventDefaults
 from otel_honeyhive.inputs.honeyhive_api import error_response, honeyhive_api_routes, json_response
-from otel_honeyhive.inputs.http_common import ApiContext, Sink
+from otel_honeyhive.inputs.http_common import ApiContext
 from otel_honeyhive.inputs.otlp.http import otlp_http_routes
-from otel_honeyhive.metrics import CONTENT_TYPE, Counters, Family, render
-from otel_honeyhive.outputs.base import Output
 from otel_honeyhive.server.auth import BearerTokenAuth
-from otel_honeyhive.server.config import ServerConfig, shown_url
+from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.server.metrics import RequestCounter
+from otel_honeyhive.server.prometheus import CONTENT_TYPE, Family, render
 
 RouteProvider = Callable[[ApiContext], Sequence[BaseRoute]]
 ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (honeyhive_api_routes, otlp_http_routes)
@@ -58,9 +59,7 @@ def describe_output(config: ServerConfig) -> str:
     """For the start-up line: where events go, without any secret (credentials in the URL, a query string,
     headers)."""
     if config.honeyhive is not None:
-        url = urllib.parse.urlsplit(config.honeyhive.server_url)
-        netloc = url.netloc.rpartition("@")[2]  # never show credentials embedded in the URL
-        return f"output: HoneyHive at {url._replace(netloc=netloc).geturl()}"
+        return f"output: HoneyHive at {shown_url(config.honeyhive.server_url)}"
     if config.otlp is not None:
         return f"output: OTLP ({config.otlp.protocol}) at {shown_url(config.otlp.endpoint)}"
     return f"store: {config.db_path}"

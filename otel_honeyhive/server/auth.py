@@ -7,7 +7,7 @@ import hmac
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from otel_honeyhive.config import Secret
+from otel_honeyhive.core.secrets import Secret
 from otel_honeyhive.inputs.honeyhive_api import error_response
 
 OPEN_PATHS = frozenset({"/healthz"})

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from otel_honeyhive.config import HoneyHiveSettings, Secret, redact_url, spool_path
+from otel_honeyhive.core.environment import spool_path
+from otel_honeyhive.core.secrets import Secret, shown_url
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 4318
@@ -26,12 +28,6 @@ OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _GRPC_TARGET = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]@]+):\d{1,5}$")
 """A bare gRPC target, `host:port` or `[v6]:port` (the SDK's OTLP/gRPC exporter accepts these too)."""
-
-
-def shown_url(url: str) -> str:
-    """A URL for logs and the start-up line: no `user:password@`, no query string (either may hold a token)."""
-    shown = redact_url(url)
-    return shown.split("?", 1)[0] + ("?…" if "?" in shown else "")
 
 
 @dataclass(frozen=True)

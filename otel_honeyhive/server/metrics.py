@@ -1,6 +1,6 @@
 """`GET /metrics`: the bridge server's own figures in the Prometheus text format.
 
-Read at scrape time from the components that own them: the intake (spans and events in, spans dropped), the
+Read at scrape time from the components that own them: the pipeline (spans and events in, spans dropped), the
 delivery (events spooled or delivered, hand-offs refused), the spool shipper (delivered, retried,
 dead-lettered, corrupt records), the spools (bytes and records waiting), the trace assembler (held spans), plus
 what the inputs count themselves (`RequestCounter` for HTTP, the gRPC service for gRPC, rejected spans).
@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.metrics import REQUESTS, SPANS_DROPPED, SPANS_REJECTED, Counters, Family, Sample, one
+from otel_honeyhive.core.counters import REQUESTS, SPANS_DROPPED, SPANS_REJECTED, Counters, Sample
+from otel_honeyhive.server.prometheus import Family, single
 from otel_honeyhive.shipping.shipper import ShipperStats
 
 if TYPE_CHECKING:
-    from otel_honeyhive.server.intake import Intake
+    from otel_honeyhive.pipeline.pipeline import Pipeline
 
 INPUT_OF_PATH = {
     "/v1/traces": "otlp_http",
@@ -68,59 +69,59 @@ def _labelled(counters: Counters, name: str, type_help: str, label: str, always:
     return Family(name, "counter", type_help, samples)
 
 
-def families(intake: Intake) -> list[Family]:
+def families(pipeline: Pipeline) -> list[Family]:
     """Every metric, as of now."""
-    stats = intake.stats
-    delivery = intake.delivery.stats
+    stats = pipeline.stats
+    delivery = pipeline.delivery.stats
     shipper = delivery.shipper or ShipperStats()
-    counters = intake.counters
+    counters = pipeline.counters
     spooled = delivery.mode == "spooled"
     result = [
         Family("otel_honeyhive_build_info", "gauge", "The bridge's version (the value is always 1).",
                [Sample({"version": VERSION}, 1)]),
         Family(REQUESTS, "counter", "HTTP and gRPC requests answered, by input and status (HTTP status, or "
                "gRPC status code name).", counters.samples(REQUESTS)),
-        one("otel_honeyhive_spans_received_total", "counter",
-            "Spans decoded from OTLP requests (HTTP and gRPC) and handed to the intake.", stats.spans_received),
+        single("otel_honeyhive_spans_received_total", "counter",
+            "Spans decoded from OTLP requests (HTTP and gRPC) and handed to the pipeline.", stats.spans_received),
         _labelled(counters, SPANS_REJECTED, "Spans refused inside an accepted OTLP request (unusable trace or "
                   "span id), reported to the client in partial_success.", "input", ("otlp_http", "otlp_grpc")),
         _labelled(counters, SPANS_DROPPED, "Acknowledged spans whose events could not be handed on. "
                   "reason=delivery_failed: without --spool-dir, the output stayed down past its deadline when "
                   "held spans were released; reason=refused: the output or the spool refused the events for good.",
                   "reason", ("delivery_failed", "refused")),
-        one("otel_honeyhive_events_received_total", "counter",
+        single("otel_honeyhive_events_received_total", "counter",
             "Events received on the HoneyHive-compatible API.", stats.events_received),
-        one("otel_honeyhive_events_mapped_total", "counter",
+        single("otel_honeyhive_events_mapped_total", "counter",
             "Events made from spans (a trace mapped again after a failed hand-off counts again).",
             stats.events_mapped),
-        one("otel_honeyhive_events_spooled_total", "counter",
+        single("otel_honeyhive_events_spooled_total", "counter",
             "Events written to the outbox spool (with --spool-dir and a remote output).",
             delivery.accepted_events if spooled else 0),
-        one("otel_honeyhive_events_delivered_total", "counter",
+        single("otel_honeyhive_events_delivered_total", "counter",
             "Events the output (HoneyHive, an OTLP endpoint or the local store) acknowledged.",
             shipper.delivered_events if spooled else delivery.accepted_events),
-        one("otel_honeyhive_events_undelivered_total", "counter",
+        single("otel_honeyhive_events_undelivered_total", "counter",
             "Events a hand-off to the output (or to the outbox spool) did not take: the client was answered "
             "503/502/500, or the spans count in otel_honeyhive_spans_dropped_total.", delivery.failed_events),
-        one("otel_honeyhive_delivery_retries_total", "counter",
+        single("otel_honeyhive_delivery_retries_total", "counter",
             "Deliveries of outbox records that failed transiently and were scheduled again.", shipper.retried),
-        one("otel_honeyhive_events_dead_lettered_total", "counter",
+        single("otel_honeyhive_events_dead_lettered_total", "counter",
             "Events the output refused for good, kept under outbox/dead/ with the reason.",
             shipper.dead_lettered_events),
-        one("otel_honeyhive_spool_corrupt_records_total", "counter",
+        single("otel_honeyhive_spool_corrupt_records_total", "counter",
             "Outbox records that failed their checksum, moved to outbox/corrupt/.", shipper.corrupt),
-        one("otel_honeyhive_held_spans", "gauge",
-            "Spans held in memory waiting for their trace's root.", intake.assembler.held_spans),
+        single("otel_honeyhive_held_spans", "gauge",
+            "Spans held in memory waiting for their trace's root.", pipeline.assembler.held_spans),
     ]
     spool_bytes: list[Sample] = []
     spool_records: list[Sample] = []
     capacity: list[Sample] = []
-    outbox = intake.delivery.spool
+    outbox = pipeline.delivery.spool
     if outbox is not None:
         spool_bytes.append(Sample({"spool": "outbox"}, outbox.pending_bytes))
         spool_records.append(Sample({"spool": "outbox"}, outbox.pending_count))
         capacity.append(Sample({"spool": "outbox"}, outbox.max_bytes))
-    journal = intake.journal
+    journal = pipeline.journal
     if journal is not None:
         spool_bytes.append(Sample({"spool": "held"}, journal.pending_bytes))
         spool_records.append(Sample({"spool": "held"}, journal.stored_records))

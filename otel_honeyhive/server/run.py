@@ -1,7 +1,7 @@
 """Running the bridge server (uvicorn for HTTP, grpcio for gRPC) until SIGTERM/SIGINT.
 
 Shutdown order: a signal stops intake and cuts output backoffs short (so no request waits out a retry
-deadline), in-flight requests get `GRACEFUL_SHUTDOWN_SECONDS` to finish, the intake ships what it can within
+deadline), in-flight requests get `GRACEFUL_SHUTDOWN_SECONDS` to finish, the pipeline ships what it can within
 `SHUTDOWN_FLUSH_SECONDS` (held spans are journaled when a spool is configured, and queued events stay spooled),
 and only then is the output closed (for the store: the last transaction committed, the WAL checkpointed).
 A graceful stop exits 0.
@@ -20,12 +20,14 @@ from typing import Any
 
 import uvicorn
 
-from otel_honeyhive.outputs.base import Output
+from otel_honeyhive.core.addresses import bracketed
+from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.pipeline import Pipeline, PipelineSettings, build_pipeline
 from otel_honeyhive.server import metrics
 from otel_honeyhive.server.app import build_app, describe_output, open_output
 from otel_honeyhive.server.config import ServerConfig
-from otel_honeyhive.server.intake import Intake
 from otel_honeyhive.server.memory import tune_malloc
+from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import SpoolError
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
@@ -52,7 +54,7 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
-            shown = f"[{host}]" if ":" in host else host
+            shown = bracketed(host)
             http = f"HTTPS on https://{shown}:{port}" if self._tls else f"HTTP on http://{shown}:{port}"
             listening = ", ".join([http, *self._also])
             print(f"otel-honeyhive serve: {listening} ({self._where})", file=sys.stderr, flush=True)
@@ -66,32 +68,21 @@ def _ignore(sig: int, frame: FrameType | None) -> None:
     """uvicorn re-raises the signal it shut down for; after a graceful stop there is nothing left to do."""
 
 
-def build_intake(config: ServerConfig, output: Output, stop: threading.Event) -> Intake:
-    """Assembly and mapping as the exporter does them; delivery through the spool when the output is remote
-    (HoneyHive or OTLP) and a spool directory is given; held spans journaled whenever a spool directory is
-    given."""
-    from otel_honeyhive.mapper.trace import TraceMapper
-    from otel_honeyhive.shipping.delivery import Delivery
-    from otel_honeyhive.shipping.journal import Journal
-    from otel_honeyhive.shipping.retry import RetryPolicy
-    from otel_honeyhive.spans.assembly import TraceAssembler
-
-    policy = RetryPolicy(deadline=config.delivery_timeout)
+def build_server_pipeline(config: ServerConfig, output: Output, stop: threading.Event) -> Pipeline:
+    """The pipeline as the exporter builds it, with the server's limits: delivery through the outbox spool when
+    the output is remote (HoneyHive or OTLP; the local store is durable itself) and a spool directory is given;
+    held spans journaled whenever a spool directory is given."""
     spool = config.spool_dir
-    delivery = (
-        Delivery.spooled(output, spool / "outbox", policy, config.spool_max_bytes)
-        if spool is not None and config.remote
-        else Delivery.direct(output, policy)
-    )
-    try:
-        journal = Journal(spool / "held", config.spool_max_bytes) if spool is not None else None
-    except BaseException:
-        delivery.close(1.0)
-        raise
-    source = config.honeyhive.source if config.honeyhive else config.event_source
-    mapper = TraceMapper(project=config.project, source=source)
-    assembler = TraceAssembler(hold_seconds=config.hold_timeout, max_spans=config.max_held_spans)
-    return Intake(delivery, mapper, assembler, journal=journal, stop=stop)
+    return build_pipeline(output, PipelineSettings(
+        project=config.project,
+        source=config.honeyhive.source if config.honeyhive else config.event_source,
+        hold_seconds=config.hold_timeout,
+        max_held_spans=config.max_held_spans,
+        retry_policy=RetryPolicy(deadline=config.delivery_timeout),
+        outbox_dir=spool / "outbox" if spool is not None and config.remote else None,
+        journal_dir=spool / "held" if spool is not None else None,
+        spool_max_bytes=config.spool_max_bytes,
+    ), stop=stop)
 
 
 def grpc_credentials(config: ServerConfig) -> Any:
@@ -115,12 +106,11 @@ def serve(config: ServerConfig) -> int:
         print(f"otel-honeyhive serve: cannot open the output ({where}): {exc}", file=sys.stderr)
         return 1
     try:
-        intake = build_intake(config, output, stop)
-    except SpoolError as exc:
-        output.close()
+        pipeline = build_server_pipeline(config, output, stop)
+    except SpoolError as exc:  # the output is closed already
         print(f"otel-honeyhive serve: cannot use the spool: {exc}", file=sys.stderr)
         return 1
-    intake.start()
+    pipeline.start()
     grpc_server = None
     listening: list[str] = []
     try:
@@ -128,16 +118,17 @@ def serve(config: ServerConfig) -> int:
             from otel_honeyhive.inputs.otlp.grpc import start_grpc_server
 
             grpc_server, port = start_grpc_server(
-                intake, config.host, config.grpc_port, max_message_bytes=config.max_body_bytes,
-                auth_token=config.auth_token, credentials=grpc_credentials(config), counters=intake.counters,
+                pipeline, config.host, config.grpc_port, max_message_bytes=config.max_body_bytes,
+                auth_token=config.auth_token, credentials=grpc_credentials(config), counters=pipeline.counters,
+                remote=config.remote,
             )
-            listening.append(f"gRPC{' (TLS)' if config.tls else ''} on {_shown(config.host)}:{port}")
+            listening.append(f"gRPC{' (TLS)' if config.tls else ''} on {bracketed(config.host)}:{port}")
         if not config.http_port:
             print(f"otel-honeyhive serve: {', '.join(listening)} ({describe_output(config)})", file=sys.stderr,
                   flush=True)
             return _wait_for_signal(stop)
-        app = build_app(config, intake, stop=stop, counters=intake.counters,
-                        metrics=functools.partial(metrics.families, intake))
+        app = build_app(config, pipeline, stop=stop, counters=pipeline.counters,
+                        metrics=functools.partial(metrics.families, pipeline))
         uv_config = uvicorn.Config(
             app,
             host=config.host,
@@ -169,11 +160,7 @@ def serve(config: ServerConfig) -> int:
         stop.set()
         if grpc_server is not None:
             grpc_server.stop(grace=GRACEFUL_SHUTDOWN_SECONDS / 2).wait()
-        intake.close(SHUTDOWN_FLUSH_SECONDS)  # closes delivery and output; what cannot ship stays spooled
-
-
-def _shown(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+        pipeline.close(SHUTDOWN_FLUSH_SECONDS)  # closes delivery and output; what cannot ship stays spooled
 
 
 def _wait_for_signal(stop: threading.Event) -> int:

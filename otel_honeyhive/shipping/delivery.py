@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from otel_honeyhive.events import Event
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, Output, SendResult, Update
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import (

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult
+from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.shipping.spool import (
     DEFAULT_MAX_BYTES,
     DiskFullError,
@@ -25,7 +26,6 @@ from otel_honeyhive.shipping.spool import (
     SpoolFullError,
     SpoolRecord,
 )
-from otel_honeyhive.spans.view import SpanView
 
 logger = logging.getLogger("otel_honeyhive.journal")
 

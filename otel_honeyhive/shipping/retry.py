@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 

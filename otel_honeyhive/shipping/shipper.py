@@ -21,7 +21,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from otel_honeyhive.outputs.base import Outcome, Output, SendResult
+from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.core.results import Outcome, SendResult
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import RecordId, Spool, SpoolError, SpoolRecord
 

@@ -70,11 +70,11 @@ from typing import Any, Literal, NewType
 
 import orjson
 
-from otel_honeyhive.encoded import EncodedEvents, EventBlock
-from otel_honeyhive.events import Event
-from otel_honeyhive.outputs.base import Update
-from otel_honeyhive.spans.codec import CodecError, decode_views, encode_views
-from otel_honeyhive.spans.view import SpanView
+from otel_honeyhive.core.encoded import EncodedEvents, EventBlock
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import Update
+from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.shipping.span_codec import CodecError, decode_views, encode_views
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import pytest
 
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.cli.main import main
-from otel_honeyhive.files.writers import spans_to_otlp_json
+from otel_honeyhive.outputs.files import spans_to_otlp_json
 from tests.support.event_files import (
     assert_same_events,
     read_events,

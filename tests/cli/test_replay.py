@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from otel_honeyhive import spans_to_events
-from otel_honeyhive.files.writers import spans_to_otlp_json
+from otel_honeyhive.outputs.files import spans_to_otlp_json
 from tests.support.event_files import (
     Event,
     assert_same_events,

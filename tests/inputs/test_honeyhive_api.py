@@ -19,7 +19,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_honeyhive.events import BUCKETS
+from otel_honeyhive.core.events import BUCKETS
 from tests.support.fake_honeyhive import Reply, fake_honeyhive
 from tests.support.server import RunningServer, run_server
 

@@ -19,10 +19,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_honeyhive import HoneyHiveSpanExporter, spans_to_events
-from otel_honeyhive.encoded import EncodedEvents
+from otel_honeyhive.core.encoded import EncodedEvents
+from otel_honeyhive.core.results import DELIVERED
 from otel_honeyhive.mapper.identity import session_id_for_trace
 from otel_honeyhive.mapper.rules import Field
-from otel_honeyhive.outputs.base import DELIVERED
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
 

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import Status, StatusCode
 
 from otel_honeyhive import spans_to_events
-from otel_honeyhive.mapper.rules import Ruleset
-from otel_honeyhive.spans.view import from_readable_span
+from otel_honeyhive.core.spans import from_readable_span
+from otel_honeyhive.mapper.ruleset import Ruleset
 from tests.mapper.otel import Otel
 
 KNOWN_KEYS = [

@@ -9,15 +9,8 @@ import orjson
 import pytest
 from opentelemetry.sdk.trace import SpanLimits
 
-from otel_honeyhive.mapper.values import (
-    as_bucket,
-    jsonable,
-    maybe_json,
-    nested_from_flat,
-    parse_json,
-    to_int,
-    to_number,
-)
+from otel_honeyhive.core.jsonable import jsonable
+from otel_honeyhive.mapper.values import as_bucket, maybe_json, nested_from_flat, parse_json, to_int, to_number
 from tests.mapper.otel import Otel, assert_serialisable, child_event
 
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from otel_honeyhive.config import HoneyHiveSettings
-from otel_honeyhive.encoded import EncodedEvents
-from otel_honeyhive.events import Event
-from otel_honeyhive.outputs.base import Outcome
+from otel_honeyhive.core.encoded import EncodedEvents
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import Outcome
 from otel_honeyhive.outputs.honeyhive import client
 from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
 from otel_honeyhive.outputs.honeyhive.payload import encode
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
 

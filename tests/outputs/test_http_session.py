@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_honeyhive.config import HoneyHiveSettings
 from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive

@@ -27,9 +27,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, Update
+from otel_honeyhive.core.results import DELIVERED, Outcome, Update
 from otel_honeyhive.outputs.otlp import OtlpOutput, OtlpProtocol, grpc_target, traces_url
-from otel_honeyhive.outputs.store import apply_update
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_otlp import FakeOtlpHttp, Reply, attribute, fake_otlp_http, low64, sample_session
 from tests.support.server import RunningServer, free_port, run_server
@@ -348,7 +347,7 @@ def test_an_update_of_a_sent_event_replaces_it_at_the_receiver(
         assert output.update(Update(model["event_id"], fields)) == DELIVERED
     finally:
         output.close()
-    expected = [*events[:2], apply_update(model, fields), events[3]]
+    expected = [*events[:2], Update(model["event_id"], fields).apply_to(model), events[3]]
     assert expected[2]["duration"] == 900 and expected[2]["metadata"]["prompt_tokens"] == 12
     got = stored(receiver, expected, until=lambda found: "judge" in found[model["event_id"]]["metadata"])
     assert differences(expected, got) == []

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_honeyhive.encoded import EncodedEvents, group_sessions
+from otel_honeyhive.core.encoded import EncodedEvents, group_sessions
 from otel_honeyhive.outputs.honeyhive.payload import GATHER_BYTES, _gather, encode, encode_multi
 
 HEAD, TAIL = b'{"events":[', b'],"is_single_session":false}'

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from otel_honeyhive.outputs.base import Outcome, Update
+from otel_honeyhive.core.results import Outcome, Update
 from otel_honeyhive.outputs.store import SQLiteStore
 
 

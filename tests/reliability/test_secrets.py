@@ -29,9 +29,10 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from starlette.types import Message, Receive, Scope, Send
 
 from otel_honeyhive import HoneyHiveSpanExporter
-from otel_honeyhive.config import HoneyHiveSettings, Secret
+from otel_honeyhive.core.secrets import Secret
 from otel_honeyhive.inputs.otlp import grpc as grpc_input
 from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.server.auth import BearerTokenAuth
 from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.shipping.retry import RetryPolicy

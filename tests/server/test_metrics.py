@@ -19,7 +19,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_honeyhive.metrics import Counters, Family, Sample, render
+from otel_honeyhive.core.counters import Counters, Sample
+from otel_honeyhive.server.prometheus import Family, render
 from tests.reliability.workload import llm_traces
 from tests.support.fake_honeyhive import Reply, fake_honeyhive
 from tests.support.metrics import Samples, scrape, value

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from otel_honeyhive.encoded import EncodedEvents
-from otel_honeyhive.events import Event
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.encoded import EncodedEvents
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.delivery import Delivery, DeliveryStats
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import Spool, SpoolError, SpoolRecord

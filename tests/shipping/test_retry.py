@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
 
 LATER = SendResult(Outcome.RETRY_LATER, "503")

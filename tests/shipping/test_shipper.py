@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from otel_honeyhive.events import Event
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import SERVER_ERROR_ATTEMPTS, ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import Spool, SpoolRecord

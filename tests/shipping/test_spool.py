@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_honeyhive.encoded import EncodedEvents
-from otel_honeyhive.outputs.base import Update
+from otel_honeyhive.core.encoded import EncodedEvents
+from otel_honeyhive.core.results import Update
 from otel_honeyhive.shipping.spool import (
     HEADER_SIZE,
     CorruptRecordError,

@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
+from otel_honeyhive.core.spans import LinkView, SpanEventView, SpanView
 from otel_honeyhive.inputs.otlp.decoded import EMPTY, KIND_NAMES, MAX_DEPTH, REMOTE_MASK, DecodeResult
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
-from otel_honeyhive.spans.view import LinkView, SpanEventView, SpanView
 
 _UINT64_MAX = 2**64 - 1
 _INT64_MIN = -(2**63)

@@ -18,6 +18,7 @@ from typing import Any, Protocol, cast
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from otel_honeyhive.core.spans import LinkView, SpanEventView, SpanView
 from otel_honeyhive.inputs.otlp import wire
 from otel_honeyhive.inputs.otlp.decoded import (
     EMPTY,
@@ -29,7 +30,6 @@ from otel_honeyhive.inputs.otlp.decoded import (
     unusable_ids,
 )
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
-from otel_honeyhive.spans.view import LinkView, SpanEventView, SpanView
 
 
 class _KeyValue(Protocol):

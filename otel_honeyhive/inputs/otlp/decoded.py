@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from otel_honeyhive.spans.view import SpanView
+from otel_honeyhive.core.spans import SpanView
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 """Shared by every span without attributes (and every resource without any): one object, never mutated."""

@@ -1,4 +1,4 @@
-"""OTLP/gRPC `TraceService/Export` on grpcio's own server, feeding the same intake as OTLP/HTTP.
+"""OTLP/gRPC `TraceService/Export` on grpcio's own server, feeding the same pipeline as OTLP/HTTP.
 
 The receive limit is set explicitly (grpcio's default is 4 MiB); a bearer token, when configured, is checked in
 constant time (UNAUTHENTICATED otherwise); backpressure is UNAVAILABLE with a `retry-after` hint in the trailing
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import math
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
@@ -23,12 +22,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otel_honeyhive.config import Secret
-from otel_honeyhive.inputs.http_common import Sink
+from otel_honeyhive.core.addresses import address
+from otel_honeyhive.core.counters import REQUESTS, SPANS_REJECTED, Counters
+from otel_honeyhive.core.protocols import Sink
+from otel_honeyhive.core.secrets import Secret
+from otel_honeyhive.core.status import refusal
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf, decode_request
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
-from otel_honeyhive.metrics import REQUESTS, SPANS_REJECTED, Counters
-from otel_honeyhive.outputs.base import Outcome
 
 logger = logging.getLogger("otel_honeyhive.server.grpc")
 
@@ -51,8 +51,12 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     (`export_bytes`) so that a body protobuf cannot parse is INVALID_ARGUMENT with a message, as OTLP asks,
     rather than grpcio's INTERNAL "Exception deserializing request!"."""
 
-    def __init__(self, sink: Sink, auth_token: Secret | None, counters: Counters | None = None) -> None:
+    def __init__(
+        self, sink: Sink, auth_token: Secret | None, counters: Counters | None = None, *, remote: bool = False
+    ) -> None:
+        """`remote`: the output is a remote service (see `core.status.refusal`)."""
         self.sink = sink
+        self.remote = remote
         self.counters = counters if counters is not None else Counters()
         self._expected = ("Bearer " + auth_token.reveal()).encode() if auth_token else None
 
@@ -95,14 +99,11 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         try:
             result = self.sink.accept_spans(decoded.spans)
         except Exception as exc:
-            logger.exception("intake failed")
-            raise _Refused(grpc.StatusCode.UNAVAILABLE, f"intake failed: {type(exc).__name__}") from None
+            logger.exception("the pipeline failed")
+            raise _Refused(grpc.StatusCode.UNAVAILABLE, f"the pipeline failed: {type(exc).__name__}") from None
         if not result.ok:
-            if result.outcome is Outcome.RETRY_LATER:
-                after = result.retry_after if result.retry_after is not None else 5.0
-                raise _Refused(grpc.StatusCode.UNAVAILABLE, result.detail or "try again later",
-                               (("retry-after", str(max(1, math.ceil(after)))),))
-            raise _Refused(grpc.StatusCode.INTERNAL, result.detail or "not delivered")
+            answer = refusal(result, remote=self.remote)
+            raise _Refused(grpc.StatusCode[answer.grpc_code], answer.message, answer.trailing_metadata)
         response = ExportTraceServiceResponse()
         if decoded.rejected:
             self.counters.add(SPANS_REJECTED, decoded.rejected, input="otlp_grpc")
@@ -121,6 +122,7 @@ def start_grpc_server(
     workers: int = DEFAULT_WORKERS,
     credentials: grpc.ServerCredentials | None = None,
     counters: Counters | None = None,
+    remote: bool = False,
 ) -> tuple[grpc.Server, int]:
     """Start serving (TLS when `credentials` are given); returns the server and the port it bound (useful when
     `port` is 0)."""
@@ -131,15 +133,15 @@ def start_grpc_server(
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
                          options=options, maximum_concurrent_rpcs=workers * 16)
-    service = TraceService(sink, auth_token, counters)
+    service = TraceService(sink, auth_token, counters, remote=remote)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, {
         "Export": grpc.unary_unary_rpc_method_handler(
             service.export_bytes, response_serializer=ExportTraceServiceResponse.SerializeToString
         ),
     }),))
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    where = address(host, port)
+    bound = server.add_secure_port(where, credentials) if credentials else server.add_insecure_port(where)
     if bound == 0:
-        raise OSError(f"cannot bind the gRPC port {address}")
+        raise OSError(f"cannot bind the gRPC port {where}")
     server.start()
     return server, bound

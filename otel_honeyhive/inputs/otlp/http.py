@@ -8,7 +8,6 @@ decompression (413), undecodable data 400 with a `google.rpc.Status` body in the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from google.protobuf import json_format
@@ -19,20 +18,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from otel_honeyhive.core.counters import SPANS_REJECTED
+from otel_honeyhive.core.status import GRPC_CODE_OF_HTTP, refusal
 from otel_honeyhive.inputs.http_common import ApiContext, BodyError, read_body
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
-from otel_honeyhive.metrics import SPANS_REJECTED
-from otel_honeyhive.outputs.base import Outcome
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _DECODERS: dict[str, Callable[[bytes], DecodeResult]] = {PROTOBUF: decode_protobuf, JSON: decode_json}
-_DEFAULT_RETRY_AFTER = 5.0
-_HTTP_TO_RPC = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 413: code_pb2.INVALID_ARGUMENT,
-                415: code_pb2.INVALID_ARGUMENT, 429: code_pb2.RESOURCE_EXHAUSTED, 500: code_pb2.INTERNAL,
-                502: code_pb2.UNAVAILABLE, 503: code_pb2.UNAVAILABLE}
 
 
 def _encode(message: ExportTraceServiceResponse | status_pb2.Status, media_type: str) -> bytes:
@@ -44,7 +39,8 @@ def _encode(message: ExportTraceServiceResponse | status_pb2.Status, media_type:
 
 
 def status_response(status: int, message: str, media_type: str, headers: dict[str, str] | None = None) -> Response:
-    body = status_pb2.Status(code=_HTTP_TO_RPC.get(status, code_pb2.UNKNOWN), message=message)
+    code = code_pb2.Code.Value(GRPC_CODE_OF_HTTP.get(status, "UNKNOWN"))
+    body = status_pb2.Status(code=code, message=message)
     return Response(_encode(body, media_type), status_code=status, media_type=media_type, headers=headers)
 
 
@@ -73,11 +69,8 @@ class OtlpHttpReceiver:
             return status_response(400, f"cannot decode the request as OTLP ({media_type}): {exc}", media_type)
         result = await self.ctx.spans(decoded.spans)
         if not result.ok:
-            if result.outcome is Outcome.RETRY_LATER:
-                after = result.retry_after if result.retry_after is not None else _DEFAULT_RETRY_AFTER
-                return status_response(503, result.detail or "try again later", media_type,
-                                       {"Retry-After": str(max(1, math.ceil(after)))})
-            return status_response(500 if not self.ctx.remote else 502, result.detail, media_type)
+            answer = refusal(result, remote=self.ctx.remote)
+            return status_response(answer.http_status, answer.message, media_type, answer.headers)
         response = ExportTraceServiceResponse()
         if decoded.rejected:
             self.ctx.counters.add(SPANS_REJECTED, decoded.rejected, input="otlp_http")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Final
 
+from otel_honeyhive.core.spans import LinkView, SpanEventView, SpanView
 from otel_honeyhive.inputs.otlp.decoded import (
     EMPTY,
     KIND_NAMES,
@@ -28,7 +29,6 @@ from otel_honeyhive.inputs.otlp.decoded import (
     span_problem,
     unusable_ids,
 )
-from otel_honeyhive.spans.view import LinkView, SpanEventView, SpanView
 
 
 class Unusual(Exception):

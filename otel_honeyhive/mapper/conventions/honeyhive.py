@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_honeyhive.core.events import BUCKETS
 from otel_honeyhive.mapper.identity import normalise_uuid
 from otel_honeyhive.mapper.rules import Convention, Field, Group, by_value
 from otel_honeyhive.mapper.values import as_bucket, nested_bucket, to_number, to_text
-
-_BUCKETS = ("config", "inputs", "outputs", "metadata", "metrics", "feedback", "user_properties")
 
 # Identity keys are read by the trace mapper (mapper/trace.py); they are consumed, not copied into metadata.
 # A value the trace mapper cannot use (not a UUID) is ignored for identity and kept in metadata instead.
@@ -42,8 +41,8 @@ CONVENTION = Convention(
     name="honeyhive",
     description="HoneyHive SDK span attributes",
     rules=(
-        *(Group(f"honeyhive_{b}.", b, nested_bucket, rank=0, merge=True) for b in _BUCKETS),
-        *(Field(f"honeyhive_{b}", b, rank=0, convert=as_bucket("value"), merge=True) for b in _BUCKETS),
+        *(Group(f"honeyhive_{b}.", b, nested_bucket, rank=0, merge=True) for b in BUCKETS),
+        *(Field(f"honeyhive_{b}", b, rank=0, convert=as_bucket("value"), merge=True) for b in BUCKETS),
         *(Field(key, None, convert=_valid_uuid) for key in IDENTITY_KEYS),
         Field("honeyhive_event_type", None, convert=_valid_event_type),
         Field("honeyhive_session_name", "event_name", rank=-1, convert=to_text, only=frozenset({"session"})),

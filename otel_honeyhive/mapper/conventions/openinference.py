@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.mapper.messages import indexed_messages, indexed_suffix, output_from_messages
 from otel_honeyhive.mapper.rules import MODEL, NOT_MODEL, Combine, Convention, Field, Group, by_value
 from otel_honeyhive.mapper.values import (
     as_bucket,
     json_bucket,
-    jsonable,
     maybe_json,
     nested_from_flat,
     parse_json,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from otel_honeyhive.core.jsonable import jsonable
+from otel_honeyhive.core.spans import STATUS_ERROR, STATUS_OK, SpanEventView, SpanView
 from otel_honeyhive.mapper.messages import json_messages, output_from_messages, system_instructions
 from otel_honeyhive.mapper.rules import Candidate, Convention, Extract, SpanFacts
-from otel_honeyhive.mapper.values import jsonable, maybe_json
-from otel_honeyhive.spans.view import STATUS_ERROR, STATUS_OK, SpanEventView, SpanView
+from otel_honeyhive.mapper.values import maybe_json
 
 _ROLE_EVENTS = {
     "gen_ai.system.message": "system",

@@ -22,11 +22,12 @@ from functools import partial
 import requests
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.config import HoneyHiveSettings, redact_url
-from otel_honeyhive.encoded import dumps
-from otel_honeyhive.events import Event
-from otel_honeyhive.outputs.base import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.encoded import dumps
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.outputs.honeyhive.payload import Body, encode
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
 
@@ -150,7 +151,7 @@ class HoneyHiveOutput:
         return run_with_retry(lambda t: self._request("PUT", self._events_url, data, t), self.policy, stop)
 
     def _request(self, method: str, url: str, data: bytes | Body, timeout: float) -> SendResult:
-        where = f"{method} {redact_url(url)}"
+        where = f"{method} {shown_url(url)}"
         headers = {"Content-Encoding": "gzip"} if self.settings.compression == "gzip" and method == "POST" else None
         try:
             self.requests_sent += 1

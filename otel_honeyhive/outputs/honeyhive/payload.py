@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.encoded import EncodedEvents, EventBlock, array_items, dumps, group_sessions, session_ordered
-from otel_honeyhive.events import Event
+from otel_honeyhive.core.encoded import EncodedEvents, EventBlock, array_items, dumps, group_sessions, session_ordered
+from otel_honeyhive.core.events import BUCKETS, Event
 
-_SESSION_FIELDS = ("config", "inputs", "outputs", "error", "metadata", "metrics", "feedback", "user_properties")
+_SESSION_FIELDS = (*BUCKETS, "error")
 
 
 GATHER_BYTES = 16 * 1024

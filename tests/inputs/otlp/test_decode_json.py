@@ -20,10 +20,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive import spans_to_events
+from otel_honeyhive.core.spans import from_readable_span
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import decode_request
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
-from otel_honeyhive.spans.view import from_readable_span
 from tests.inputs.otlp import hex_ids, make_sdk_spans, snake_keys
 
 

@@ -20,9 +20,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive import spans_to_events
+from otel_honeyhive.core.spans import SpanView, from_readable_span
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf, decode_request
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
-from otel_honeyhive.spans.view import SpanView, from_readable_span
 from tests.inputs.otlp import EVERY_TYPE, REMOTE_PARENT_ID, make_sdk_spans
 
 

@@ -1,0 +1,64 @@
+"""Labelled counters that the inputs and the pipeline increment from any thread, and the names they count.
+
+Only what the inputs and the pipeline count themselves lives here (requests by input and status, rejected
+spans, dropped spans); every other figure is read from the component that owns it when `/metrics` is scraped
+(`server/metrics.py`), and written out by `server/prometheus.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+REQUESTS = "otel_honeyhive_requests_total"
+"""Requests answered, by `input` (otlp_http, otlp_grpc, honeyhive_api, healthz, metrics, other) and `status`
+(the HTTP status, or the gRPC status code name)."""
+SPANS_REJECTED = "otel_honeyhive_spans_rejected_total"
+"""Spans refused inside an accepted OTLP request (unusable ids), by `input`; the client is told
+(`partial_success`)."""
+SPANS_DROPPED = "otel_honeyhive_spans_dropped_total"
+"""Acknowledged spans whose events could not be handed on, by `reason`."""
+
+LabelSet = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    labels: Mapping[str, str]
+    value: float
+
+
+class Counters:
+    """Monotonic counters with labels, safe to increment from any thread (request handlers, gRPC workers,
+    the intake's release thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, dict[LabelSet, float]] = {}
+
+    def add(self, name: str, amount: float = 1, **labels: str) -> None:
+        if amount < 0:
+            raise ValueError(f"a counter only goes up; got {amount!r} for {name}")
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            family = self._values.setdefault(name, {})
+            family[key] = family.get(key, 0) + amount
+
+    def value(self, name: str, **labels: str) -> float:
+        """The count for exactly these labels (0 if never counted)."""
+        with self._lock:
+            return self._values.get(name, {}).get(tuple(sorted(labels.items())), 0)
+
+    def total(self, name: str) -> float:
+        """The sum over every label set."""
+        with self._lock:
+            return sum(self._values.get(name, {}).values())
+
+    def samples(self, name: str) -> list[Sample]:
+        with self._lock:
+            items = sorted(self._values.get(name, {}).items())
+        return [Sample(dict(labels), value) for labels, value in items]
+
+
+__all__ = ["REQUESTS", "SPANS_DROPPED", "SPANS_REJECTED", "Counters", "LabelSet", "Sample"]

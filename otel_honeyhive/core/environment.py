@@ -1,0 +1,53 @@
+"""The environment variables the bridge reads, by name (as `opentelemetry.sdk.environment_variables` lists the
+SDK's), and the one place that reads them for settings shared by the exporter and the server.
+
+Keyword arguments and command-line flags always win over these; see the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+HH_API_KEY = "HH_API_KEY"
+"""HoneyHive API key, sent as `Authorization: Bearer …`."""
+HH_API_URL = "HH_API_URL"
+"""HoneyHive, or any HoneyHive-compatible API (a local `otel-honeyhive serve`)."""
+HH_PROJECT = "HH_PROJECT"
+HH_SOURCE = "HH_SOURCE"
+HH_TIMEOUT = "HH_TIMEOUT"
+"""Seconds one delivery may take, all retries and backoff included."""
+HH_COMPRESSION = "HH_COMPRESSION"
+HH_BATCH_MODE = "HH_BATCH_MODE"
+HH_MAX_EVENTS_PER_REQUEST = "HH_MAX_EVENTS_PER_REQUEST"
+HH_MAX_REQUEST_BYTES = "HH_MAX_REQUEST_BYTES"
+HH_SPOOL_DIR = "HH_SPOOL_DIR"
+"""The durable on-disk queue's directory."""
+HH_HOLD_TIMEOUT = "HH_HOLD_TIMEOUT"
+"""Seconds a trace is held waiting for its root."""
+OTEL_HONEYHIVE_AUTH_TOKEN = "OTEL_HONEYHIVE_AUTH_TOKEN"
+"""The bearer token `serve` requires of its clients."""
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable's value; None when it is unset or empty (an empty variable means "not set")."""
+    value = (os.environ if environ is None else environ).get(name)
+    return value if value else None
+
+
+def env_float(name: str, default: float, environ: Mapping[str, str] | None = None) -> float:
+    """A number from the environment; ValueError naming the variable when it is not one."""
+    raw = env_value(name, environ)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}: expected a number, got {raw!r}") from None
+
+
+def spool_path(value: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The spool directory: `value` when given, else `HH_SPOOL_DIR`, else None (no spool)."""
+    chosen = value if value is not None else env_value(HH_SPOOL_DIR, environ)
+    return Path(chosen) if chosen else None

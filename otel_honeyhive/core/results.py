@@ -1,0 +1,65 @@
+"""What became of data handed on: every output answers a send with a `SendResult`, and every input turns one
+into its protocol's answer (`core/status.py`)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY_LATER = "retry_later"  # a transient fault outlived the deadline: keep the data, try again later
+    REJECTED = "rejected"  # the receiver refused the data for good (4xx other than 429): retrying cannot help
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: Outcome
+    detail: str = ""
+    retry_after: float | None = None  # seconds the receiver asked us to wait, when it said so
+    status: int | None = None  # the receiver's HTTP status, when there was one
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.DELIVERED
+
+
+DELIVERED = SendResult(Outcome.DELIVERED)
+
+MERGED_ON_UPDATE = ("metadata", "feedback", "metrics", "config", "user_properties")
+"""The buckets an update merges key by key; every other field it names is replaced."""
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """A `PUT /events` patch: merged buckets (metadata, feedback, metrics, config, user_properties), replaced
+    outputs, and plain fields (duration, end_time, children_ids)."""
+
+    event_id: str
+    fields: dict[str, Any]
+
+    def apply_to(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The event with this update applied by HoneyHive's `PUT /events` rules: buckets in
+        `MERGED_ON_UPDATE` are merged key by key, anything else (outputs, duration, end_time, children_ids) is
+        replaced. A new `end_time` without a `duration` recomputes the duration from the stored `start_time`, as
+        HoneyHive's ingestion does for a missing duration."""
+        updated = dict(event)
+        for key, value in self.fields.items():
+            current = updated.get(key)
+            if key in MERGED_ON_UPDATE and isinstance(value, dict) and isinstance(current, dict):
+                updated[key] = {**current, **value}
+            else:
+                updated[key] = value
+        start, end = _number(updated.get("start_time")), _number(self.fields.get("end_time"))
+        if "duration" not in self.fields and start is not None and end is not None:
+            updated["duration"] = end - start
+        return updated
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

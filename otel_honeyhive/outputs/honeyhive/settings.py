@@ -1,0 +1,116 @@
+"""How to reach HoneyHive and batch what is sent there: keyword arguments first, then `HH_*` environment variables.
+
+Every value is checked once, here, so a typo fails at start-up with a message that names the option instead of
+surfacing later as a silent drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_honeyhive.core import environment as env_names
+from otel_honeyhive.core.environment import env_value
+from otel_honeyhive.core.events import DEFAULT_SOURCE
+from otel_honeyhive.core.secrets import Secret, shown_url
+
+DEFAULT_SERVER_URL = "https://api.honeyhive.ai"
+DEFAULT_MAX_EVENTS = 1000
+
+
+def _number(name: str, value: Any, *, kind: type, minimum: float, source: str) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: {name} must be a number, got {value!r}") from None
+    if number != number or number < minimum:
+        raise ValueError(f"{source}: {name} must be >= {minimum}, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class HoneyHiveSettings:
+    """How to reach HoneyHive (or a HoneyHive-compatible API) and how to batch what is sent there."""
+
+    api_key: Secret | None = None
+    server_url: str = DEFAULT_SERVER_URL
+    project: str | None = None
+    source: str = DEFAULT_SOURCE
+    timeout: float = 10.0
+    """Seconds one delivery (all attempts and backoff waits) may take: the retry deadline."""
+    compression: str | None = None
+    """"gzip" or None."""
+    batch_mode: str = "multi"
+    """"multi": several sessions per request (fewer requests); "session": one session per request."""
+    max_events_per_request: int = DEFAULT_MAX_EVENTS
+    """Requests cost more than bytes (SPEC §4): the default takes a whole BatchSpanProcessor batch (512 spans)
+    in one request; the byte limit still splits large ones."""
+    max_request_bytes: int = 5 * 1024 * 1024
+    headers: Mapping[str, str] = field(default_factory=dict)
+    verify: bool | str = True
+    """TLS verification: True, False, or a CA bundle path."""
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "unset"
+        return f"HoneyHiveSettings(server_url={shown_url(self.server_url)!r}, project={self.project!r}, api_key={key})"
+
+    @classmethod
+    def resolve(
+        cls, environ: Mapping[str, str] | None = None, source_label: str = "otel-honeyhive", **kwargs: Any
+    ) -> HoneyHiveSettings:
+        """Keyword arguments win over `HH_*` variables, which win over defaults. Unknown keywords are errors."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(kwargs) - known
+        if unknown:
+            raise TypeError(f"{source_label}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+
+        def pick(name: str, env_name: str) -> tuple[Any, str]:
+            if kwargs.get(name) is not None:
+                return kwargs[name], f"{source_label} option {name!r}"
+            value = env_value(env_name, environ)
+            return value, f"environment variable {env_name}"
+
+        api_key, _ = pick("api_key", env_names.HH_API_KEY)
+        server_url, where = pick("server_url", env_names.HH_API_URL)
+        server_url = str(server_url or DEFAULT_SERVER_URL).rstrip("/")
+        if not server_url.startswith(("http://", "https://")):
+            raise ValueError(f"{where}: server URL must start with http:// or https://, got "
+                             f"{shown_url(server_url)!r}")  # credentials in a URL are not repeated
+        project, _ = pick("project", env_names.HH_PROJECT)
+        source, _ = pick("source", env_names.HH_SOURCE)
+        timeout, where = pick("timeout", env_names.HH_TIMEOUT)
+        timeout = _number("timeout", 10.0 if timeout is None else timeout, kind=float, minimum=0.001,
+                          source=where)
+        compression, where = pick("compression", env_names.HH_COMPRESSION)
+        if isinstance(compression, str):
+            compression = compression.strip().lower() or None
+            if compression == "none":
+                compression = None
+        if compression not in (None, "gzip"):
+            raise ValueError(f"{where}: compression must be 'gzip' or none, got {compression!r}")
+        batch_mode, where = pick("batch_mode", env_names.HH_BATCH_MODE)
+        batch_mode = str(batch_mode or "multi").lower()
+        if batch_mode not in ("multi", "session"):
+            raise ValueError(f"{where}: batch_mode must be 'multi' or 'session', got {batch_mode!r}")
+        max_events, where = pick("max_events_per_request", env_names.HH_MAX_EVENTS_PER_REQUEST)
+        max_events = _number("max_events_per_request", DEFAULT_MAX_EVENTS if max_events is None else max_events,
+                             kind=int, minimum=1, source=where)
+        max_bytes, where = pick("max_request_bytes", env_names.HH_MAX_REQUEST_BYTES)
+        max_bytes = _number("max_request_bytes", 5 * 1024 * 1024 if max_bytes is None else max_bytes,
+                            kind=int, minimum=1024, source=where)
+        headers = dict(kwargs.get("headers") or {})
+        verify = kwargs.get("verify", True)
+        return cls(
+            api_key=Secret(api_key) if api_key else None,
+            server_url=server_url,
+            project=str(project) if project else None,
+            source=str(source) if source else DEFAULT_SOURCE,
+            timeout=timeout,
+            compression=compression,
+            batch_mode=batch_mode,
+            max_events_per_request=max_events,
+            max_request_bytes=max_bytes,
+            headers=headers,
+            verify=verify,
+        )

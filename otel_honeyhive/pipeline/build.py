@@ -1,0 +1,77 @@
+"""A `Pipeline` from settings: the one place that wires a trace assembler, a mapper, a delivery (direct or
+through the spool) and the held-span journal together, for the exporter, the server and the file commands."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from otel_honeyhive.core.counters import Counters
+from otel_honeyhive.core.events import DEFAULT_SOURCE
+from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.mapper.ruleset import Ruleset
+from otel_honeyhive.mapper.trace import TraceMapper
+from otel_honeyhive.pipeline.assembly import TraceAssembler
+from otel_honeyhive.pipeline.pipeline import Pipeline
+from otel_honeyhive.shipping.delivery import Delivery
+from otel_honeyhive.shipping.journal import Journal
+from otel_honeyhive.shipping.retry import RetryPolicy
+from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What shapes a pipeline, whoever runs it. Paths name directories that are created when missing."""
+
+    project: str | None = None
+    """Set on every event that has none."""
+    source: str = DEFAULT_SOURCE
+    """Set on every event made from spans (`honeyhive.source` on a span overrides)."""
+    ruleset: Ruleset | None = None
+    """The conventions; None for the built-in ones."""
+    hold_seconds: float = 30.0
+    """How long a trace is held waiting for its local root before it is shipped in parts."""
+    max_held_spans: int = 20_000
+    """Memory cap on held spans: past it, the oldest traces are shipped first."""
+    retry_policy: RetryPolicy | None = None
+    """How one delivery retries (the default: `RetryPolicy()`)."""
+    outbox_dir: Path | None = None
+    """A durable spool that events pass through before the output; None delivers directly."""
+    journal_dir: Path | None = None
+    """Where spans held for assembly are made durable before they are acknowledged; None keeps them in memory."""
+    spool_max_bytes: int = DEFAULT_MAX_BYTES
+    """The cap of the outbox and of the journal, each."""
+
+
+def build_pipeline(
+    output: Output,
+    settings: PipelineSettings,
+    *,
+    stop: threading.Event | None = None,
+    counters: Counters | None = None,
+) -> Pipeline:
+    """A pipeline delivering to `output`, which it then owns (closed with it). Raises `SpoolError` when a spool
+    directory cannot be used, after closing whatever it had opened (the output included): a misconfiguration
+    fails at start-up, not on the first span. Call `start()` on the result."""
+    policy = settings.retry_policy or RetryPolicy()
+    try:
+        delivery = (
+            Delivery.spooled(output, settings.outbox_dir, policy, settings.spool_max_bytes)
+            if settings.outbox_dir is not None
+            else Delivery.direct(output, policy)
+        )
+    except BaseException:
+        output.close()
+        raise
+    try:
+        journal = Journal(settings.journal_dir, settings.spool_max_bytes) if settings.journal_dir else None
+    except BaseException:
+        delivery.close(1.0)
+        raise
+    mapper = TraceMapper(settings.ruleset, project=settings.project, source=settings.source)
+    assembler = TraceAssembler(hold_seconds=settings.hold_seconds, max_spans=settings.max_held_spans)
+    return Pipeline(delivery, mapper, assembler, journal=journal, stop=stop, counters=counters)
+
+
+__all__ = ["PipelineSettings", "build_pipeline"]

@@ -1,0 +1,252 @@
+"""The one pipeline every input hands its data to: spans are assembled by trace and mapped, events delivered.
+
+The in-process exporter, the OTLP receiver (HTTP and gRPC), the HoneyHive-compatible API and the file commands
+(`convert`, `replay`) all go through a `Pipeline`, so for the same spans they produce identical events however
+their clients batched them, and every behaviour of the path (the hold time, flushing, shutdown) lives here once.
+Build one with `build_pipeline` (pipeline/build.py); see docs/architecture.md.
+
+Durability: with a journal (the server's `--spool-dir`), spans are acknowledged once every one of them is on
+disk, each written once: the traces a request completes as events, in the delivery spool; the spans left waiting
+for their trace's root in the journal, removed only once the events they became are durably handed on (after a
+crash they are replayed into the assembler). Without one, held spans live in memory (docs/delivery.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from otel_honeyhive.core.counters import SPANS_DROPPED, Counters
+from otel_honeyhive.core.encoded import batch_of
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.mapper.trace import TraceMapper
+from otel_honeyhive.pipeline.assembly import Trace, TraceAssembler
+from otel_honeyhive.shipping.delivery import Delivery
+from otel_honeyhive.shipping.journal import Journal
+
+logger = logging.getLogger("otel_honeyhive.pipeline")
+
+RETRY_HELD_SECONDS = 2.0
+"""How soon journaled spans whose hand-off failed (a full outbox) are tried again."""
+
+
+@dataclass
+class PipelineStats:
+    spans_received: int = 0
+    """Spans handed to `accept_spans`."""
+    events_received: int = 0
+    """Events handed to `accept_events` (the HoneyHive-compatible API)."""
+    events_mapped: int = 0
+    """Events made from released traces (a trace mapped again after a failed hand-off counts again)."""
+    events_delivered: int = 0
+    """Mapped events whose hand-off delivery accepted: delivered, or durable in the spool."""
+    events_failed: int = 0
+    """Mapped events whose hand-off failed (the caller was told, or the spans count as dropped)."""
+
+
+def release_interval(hold_seconds: float) -> float:
+    """How often held traces are checked against the hold time: often enough that a trace is released within
+    a quarter of its hold time (and within half a second), rarely enough to cost nothing."""
+    return max(0.05, min(0.5, hold_seconds / 4))
+
+
+class Pipeline:
+    """Assemble → map → deliver, with the thread that releases traces outliving the hold time. Thread-safe;
+    implements `core.protocols.Sink`. Nothing here raises into a caller: every failure is a `SendResult`."""
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        mapper: TraceMapper,
+        assembler: TraceAssembler,
+        *,
+        journal: Journal | None = None,
+        stop: threading.Event | None = None,
+        counters: Counters | None = None,
+    ) -> None:
+        """Prefer `build_pipeline`. The pipeline owns (and closes) the delivery and the journal. `stop`, set by
+        whoever runs the pipeline (a signal handler, `close`), cuts short any backoff a hand-off waits in.
+        `counters`: shared with the inputs (requests, rejected spans); the pipeline adds dropped spans."""
+        self.delivery = delivery
+        self.mapper = mapper
+        self.assembler = assembler
+        self.journal = journal
+        self.stop = stop or threading.Event()
+        self.stats = PipelineStats()
+        self.counters = counters or Counters()
+        self._stats_lock = threading.Lock()
+        self._map_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._releaser: threading.Thread | None = None
+
+    @property
+    def output_name(self) -> str:
+        return self.delivery.output.name
+
+    @property
+    def held_spans(self) -> int:
+        return self.assembler.held_spans
+
+    def start(self, *, release_expired: bool = True) -> None:
+        """Replay spans journaled by a previous run; then, unless `release_expired` is False (a file has no
+        clock), start releasing traces that outlive the hold time."""
+        if self.journal is not None:
+            for views in self.journal.replay():
+                self._release(self.assembler.add(views))
+        if release_expired and self._releaser is None:
+            interval = release_interval(self.assembler.hold_seconds)
+            self._releaser = threading.Thread(
+                target=self._release_expired, args=(interval,), name="otel-honeyhive-hold", daemon=True
+            )
+            self._releaser.start()
+
+    # -- inputs -----------------------------------------------------------------------------------------------
+
+    def accept_spans(self, views: Sequence[SpanView]) -> SendResult:
+        """Take spans. With a journal, DELIVERED means they are on disk (whatever happens next); without one,
+        that the traces they completed were delivered (or durably spooled) and the rest are held in memory."""
+        with self._stats_lock:
+            self.stats.spans_received += len(views)
+        if not views:
+            return DELIVERED
+        if self._closed.is_set():
+            return SendResult(Outcome.RETRY_LATER, "the pipeline is closed (shutting down)")
+        if self.journal is not None:
+            full = self.delivery.backpressure()
+            if full is not None:
+                return full  # refuse before accepting anything: the client keeps the data and retries
+            return self._accept_journaled(self.journal, views)
+        return self._release(self.assembler.add(views), answered=views)
+
+    def _accept_journaled(self, journal: Journal, views: Sequence[SpanView]) -> SendResult:
+        """Journal only the spans assembly will keep waiting: those of traces whose local root is not in this
+        request. The rest are released now, and on disk once their events are in the delivery spool (writing
+        them to the journal as well would cost a second encoding, write and fsync per request)."""
+        completing = {view.trace_id for view in views if view.is_local_root}
+        waiting = [view for view in views if view.trace_id not in completing]
+        if waiting:
+            written = journal.write(waiting)
+            if not written.ok:
+                return written  # full or unusable: refuse before accepting anything
+        fresh = {id(view) for view in views if view.trace_id in completing}
+        result = self._release(self.assembler.add(views), fresh=fresh)
+        return DELIVERED if not fresh else result  # what is left in `fresh` is on disk nowhere
+
+    def accept_events(self, events: list[Event]) -> SendResult:
+        with self._stats_lock:
+            self.stats.events_received += len(events)
+        return self.delivery.submit_events(events, stop=self.stop)
+
+    def accept_update(self, update: Update) -> SendResult:
+        return self.delivery.submit_update(update, stop=self.stop)
+
+    # -- mapping and hand-off ---------------------------------------------------------------------------------
+
+    def _release(self, traces: list[Trace], answered: Sequence[SpanView] = (), fresh: set[int] | None = None
+                 ) -> SendResult:
+        """Map released traces and hand their events on. With a journal, spans whose events were handed on are
+        forgotten by it, and a failed hand-off puts the spans back to be tried when the hold passes again.
+
+        `answered`: the spans of the request waiting for this result (without a journal, a failure is the
+        caller's to handle for those; every other span in `traces` had been acknowledged, and is dropped).
+        `fresh`: with a journal, the ids of the waiting request's spans that are not journaled (every other span
+        in `traces` is); those that reach the disk (handed on, or journaled after all) are removed from it."""
+        if not traces:
+            return DELIVERED
+        with self._map_lock:
+            events = batch_of((self.mapper.map_trace(t) for t in traces), encode=self.delivery.takes_encoded)
+        result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
+        with self._stats_lock:
+            self.stats.events_mapped += len(events)
+            if result.ok:
+                self.stats.events_delivered += len(events)
+            else:
+                self.stats.events_failed += len(events)
+        if self.journal is None:
+            if not result.ok:
+                self._count_dropped(traces, len(events), answered, result)
+            return result
+        if result.ok:
+            self.journal.released(traces)
+            if fresh:
+                fresh.difference_update(id(view) for trace in traces for view in trace)
+        elif result.outcome is Outcome.RETRY_LATER and len(traces) > 1:
+            # The outbox has less room than the whole batch needs: hand on what fits, trace by trace.
+            for trace in traces:
+                self._release([trace], fresh=fresh)
+        elif result.outcome is Outcome.RETRY_LATER:
+            self._hold_again(self.journal, traces, fresh)
+        else:
+            refused = sum(len(t) for t in traces)
+            self.counters.add(SPANS_DROPPED, refused, reason="refused")
+            logger.error("%d spans refused for good: %s", refused, result.detail)
+            self.journal.released(traces)
+        return result
+
+    def _count_dropped(
+        self, traces: list[Trace], events: int, answered: Sequence[SpanView], result: SendResult
+    ) -> None:
+        """Without a journal, spans acknowledged earlier (held, then released) whose hand-off failed are lost:
+        count and log them. The spans of the waiting call are its caller's to retry or report."""
+        waiting = {id(view) for view in answered}
+        lost = sum(1 for trace in traces for view in trace if id(view) not in waiting)
+        reason = "delivery_failed" if result.outcome is Outcome.RETRY_LATER else "refused"
+        if lost:
+            self.counters.add(SPANS_DROPPED, lost, reason=reason)
+        logger.warning("otel-honeyhive: %d events not delivered (%d spans acknowledged earlier are dropped: %s): %s",
+                       events, lost, reason, result.detail)
+
+    def _hold_again(self, journal: Journal, traces: list[Trace], fresh: set[int] | None) -> None:
+        """The outbox is full: keep the traces to try again soon. Spans of the waiting request that were not
+        journaled are journaled now, so that it can still be acknowledged; if even that fails, they are let go
+        (they stay in `fresh`: the request is refused, and its client keeps them and retries)."""
+        retry_in = min(self.assembler.hold_seconds, RETRY_HELD_SECONDS)
+        unjournaled = [view for trace in traces for view in trace if fresh and id(view) in fresh]
+        if unjournaled and fresh is not None:
+            if journal.write(unjournaled).ok:
+                fresh.difference_update(id(view) for view in unjournaled)
+            else:
+                traces = [kept for trace in traces if (kept := [view for view in trace if id(view) not in fresh])]
+        self.assembler.hold_again(traces, retry_in=retry_in)
+
+    def _release_expired(self, interval: float) -> None:
+        while not self._closed.wait(interval):
+            try:
+                self._release(self.assembler.expired())
+            except Exception:
+                logger.exception("otel-honeyhive: releasing held traces failed")
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Map and hand on everything held (a trace still missing its root is shipped in parts), then wait up to
+        `timeout` seconds for a spooled delivery to empty its spool. True when everything was delivered."""
+        result = self._release(self.assembler.drain())
+        return self.delivery.flush(timeout) and result.ok
+
+    def close(self, timeout: float, *, drain_spool: bool = True) -> None:
+        """Shut down: stop releasing, cut backoffs short, hand on what is held in memory (journaled spans stay
+        on disk for the next start), give a spooled delivery up to `timeout` seconds to empty its spool when
+        `drain_spool` (what it cannot ship stays on disk), and close delivery, output and journal. Idempotent."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self.stop.set()
+        if self._releaser is not None and self._releaser.is_alive():
+            self._releaser.join(timeout=2)
+        try:
+            if self.journal is None:
+                self._release(self.assembler.drain())  # in memory only: shipping it now is the best there is
+            if drain_spool:
+                self.delivery.flush(timeout)
+        finally:
+            self.delivery.close(timeout)
+            if self.journal is not None:
+                self.journal.close()
+
+
+__all__ = ["RETRY_HELD_SECONDS", "Pipeline", "PipelineStats", "release_interval"]

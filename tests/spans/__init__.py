@@ -1,1 +1,0 @@
-"""Tests of the span layer (views, codec)."""
