@@ -33,7 +33,8 @@ def dumps(value: Any) -> bytes:
 
 
 def _by_session(items: Iterable[T], session_of: Callable[[T], Any], opens: Callable[[T], bool]) -> list[list[T]]:
-    """Items grouped by session, in order of first appearance, the one opening each session first (SPEC §4)."""
+    """Items grouped by session, in order of first appearance, the one opening each session first
+    (docs/batches.md#grouping-by-session)."""
     groups: dict[Any, list[T]] = {}
     for item in items:
         groups.setdefault(session_of(item), []).append(item)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 Event = dict[str, Any]
-"""A HoneyHive event as a JSON-ready dict (see ../shared/honeyhive-api/events-data-model.md)."""
+"""A HoneyHive event as a JSON-ready dict (https://docs.honeyhive.ai/schema-overview; docs/mapping.md)."""
 
 EVENT_TYPES = ("session", "model", "tool", "chain")
 BUCKETS = ("config", "inputs", "outputs", "metadata", "metrics", "feedback", "user_properties")

@@ -130,7 +130,7 @@ class SpanView:
         return self.parent_span_id == 0 or self.parent_is_remote
 
 
-def plain(attributes: Any) -> Mapping[str, Any]:
+def attribute_dict(attributes: Any) -> Mapping[str, Any]:
     """The SDK's `BoundedAttributes` is a Python-level MutableMapping (slow to iterate); an ended span's is
     immutable, so its inner dict can be read directly."""
     if type(attributes) is BoundedAttributes:  # (a type test: a failed getattr costs an exception)
@@ -198,7 +198,7 @@ def _from_sdk_fields(span: ReadableSpan, fields: dict[str, Any]) -> SpanView:
     elif resource is seen_resource[0]:
         resource_attributes = seen_resource[1]
     else:
-        resource_attributes = plain(resource.attributes)
+        resource_attributes = attribute_dict(resource.attributes)
         _shared.resource = (resource, resource_attributes)
     seen_scope = _shared.scope
     if scope is None:
@@ -219,9 +219,9 @@ def _from_sdk_fields(span: ReadableSpan, fields: dict[str, Any]) -> SpanView:
         _KINDS.get(fields["_kind"]._value_, "internal"),
         _STATUSES.get(status._status_code._value_, STATUS_UNSET),  # the API's Status: its properties are Python
         status._description or None,
-        plain(attributes),
-        tuple(SpanEventView(e.name, e.timestamp or 0, plain(e.attributes)) for e in events) if events else (),
-        tuple(LinkView(link.context[0], link.context[1], plain(link.attributes)) for link in links)
+        attribute_dict(attributes),
+        tuple(SpanEventView(e.name, e.timestamp or 0, attribute_dict(e.attributes)) for e in events) if events else (),
+        tuple(LinkView(link.context[0], link.context[1], attribute_dict(link.attributes)) for link in links)
         if links
         else (),
         resource_attributes,
@@ -258,10 +258,12 @@ def _from_public_api(span: ReadableSpan) -> SpanView:
         kind=_KIND_NAMES.get(span.kind, "internal"),
         status_code=_STATUS_CODES.get(status.status_code, STATUS_UNSET),
         status_message=status.description or None,
-        attributes=plain(span.attributes),
-        events=tuple(SpanEventView(e.name, e.timestamp or 0, plain(e.attributes)) for e in events),
-        links=tuple(LinkView(link.context.trace_id, link.context.span_id, plain(link.attributes)) for link in links),
-        resource=plain(resource.attributes) if resource is not None else _EMPTY,
+        attributes=attribute_dict(span.attributes),
+        events=tuple(SpanEventView(e.name, e.timestamp or 0, attribute_dict(e.attributes)) for e in events),
+        links=tuple(
+            LinkView(link.context.trace_id, link.context.span_id, attribute_dict(link.attributes)) for link in links
+        ),
+        resource=attribute_dict(resource.attributes) if resource is not None else _EMPTY,
         scope_name=scope.name if scope is not None else None,
         scope_version=(scope.version or None) if scope is not None else None,
         dropped_attributes=span.dropped_attributes,

@@ -35,7 +35,7 @@ def spans_to_events(
     """Map finished spans to HoneyHive events. Pure: no I/O, no state kept between calls.
 
     The spans are grouped by trace and each trace is mapped as a whole, so give it every span of a trace
-    you want mapped exactly (SPEC §2)."""
+    you want mapped exactly (docs/identity-and-assembly.md#trace-assembly)."""
     mapper = TraceMapper(ruleset, project=project, source=source)
     views = [as_span_view(s) for s in spans]
     events: list[Event] = []

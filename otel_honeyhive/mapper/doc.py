@@ -56,7 +56,7 @@ def routing_table(ruleset: Ruleset) -> str:
     for target in sorted(rows):
         sources = sorted(rows[target], key=lambda r: r[0])
         lines.append(f"| `{target}` | " + " → ".join(f"{text} ({rank})" for rank, text in sources) + " |")
-    lines.append(f"| (identity, see SPEC §2) | {', '.join(consumed)} |")
+    lines.append(f"| (identity, see docs/identity-and-assembly.md) | {', '.join(consumed)} |")
     lines.append("| `metadata.<key>` | every attribute no rule takes, and every shadowed value that differs |")
     return "\n".join(lines)
 

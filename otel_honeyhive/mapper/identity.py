@@ -1,4 +1,4 @@
-"""Event identity (SPEC §2): deterministic, strict-valid UUIDs derived from OpenTelemetry ids.
+"""Event identity: deterministic, strict-valid UUIDs derived from OpenTelemetry ids (docs/identity-and-assembly.md).
 
 The ids are RFC 9562 version-5 UUIDs, so anyone can recompute them with the standard library:
 

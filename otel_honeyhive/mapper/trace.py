@@ -1,4 +1,5 @@
-"""Mapping an assembled trace (or a part of one) into events, applying SPEC §2's identity rules exactly.
+"""Mapping an assembled trace (or a part of one) into events, applying the identity rules exactly
+(docs/identity-and-assembly.md).
 
 A `TraceMapper` remembers a little about each trace it has mapped (bounded LRU): the root, explicit event ids,
 and parents that children pointed at before those parents were seen. That is what lets a late child of the root
@@ -137,7 +138,7 @@ class TraceMapper:
                 children.setdefault(parent, []).append(event_ids[span.span_id])
 
         events: list[Event] = []
-        twins: list[Event] = []
+        stand_ins: list[Event] = []
         for span in ordered:
             event_id = event_ids[span.span_id]
             if ORIGIN_KEY in span.attributes and span.attributes[ORIGIN_KEY] == "event":
@@ -163,19 +164,19 @@ class TraceMapper:
                 event["children_ids"].extend(c for c in shipped_children if c not in event["children_ids"])
             else:
                 # Children shipped before this span point at its derived id: emit that event too, under it.
-                twin = self._event(span, self.ruleset.classify(span.attributes, True), session_id, derived,
+                stand_in = self._event(span, self.ruleset.classify(span.attributes, True), session_id, derived,
                                    event_id, hex_trace_id, hexes)
-                twin["children_ids"] = list(shipped_children)
-                twins.append(twin)
+                stand_in["children_ids"] = list(shipped_children)
+                stand_ins.append(stand_in)
                 event["children_ids"].append(derived)
         for i, event in enumerate(events):  # the session first; the others keep their order (parents first)
             if event["event_type"] == "session":
                 if i:
                     events.insert(0, events.pop(i))
                 break
-        for twin in twins:
-            at = next(i for i, e in enumerate(events) if e["event_id"] == twin["parent_id"])
-            events.insert(at + 1, twin)
+        for stand_in in stand_ins:
+            at = next(i for i, e in enumerate(events) if e["event_id"] == stand_in["parent_id"])
+            events.insert(at + 1, stand_in)
         return events
 
     # -- identity ---------------------------------------------------------------------------------------------

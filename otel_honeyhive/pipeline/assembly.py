@@ -1,4 +1,5 @@
-"""Trace assembly: hold spans by trace until the trace's local root has ended (SPEC §2).
+"""Trace assembly: hold spans by trace until the trace's local root has ended
+(docs/identity-and-assembly.md#trace-assembly).
 
 Modelled on the Collector's `groupbytrace` processor. Independent of where spans come from: the in-process
 exporter and the OTLP receiver both feed it `SpanView`s. Holding is bounded in time (`hold_seconds`; long agent

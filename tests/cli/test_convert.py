@@ -114,8 +114,8 @@ def test_a_single_otlp_document_gives_the_same_events(tmp_path: Path) -> None:
 
 def test_a_tight_hold_cap_still_leaves_no_event_dangling(tmp_path: Path) -> None:
     """With fewer held spans allowed than a trace has, traces are mapped in parts; every parent an event
-    points at is still an event of the output (SPEC §2: the root is also emitted as the chain event its
-    early children point at)."""
+    points at is still an event of the output (docs/identity-and-assembly.md: the root is also emitted as the
+    chain event its early children point at)."""
     spans = sdk_spans(6)
     path = tmp_path / "traces.otlp.jsonl"
     path.write_bytes(b"".join(orjson.dumps(spans_to_otlp_json([s])) + b"\n" for s in spans))

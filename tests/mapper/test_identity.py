@@ -1,5 +1,5 @@
-"""SPEC §2: event identity. Session and event ids are derived deterministically from OpenTelemetry ids,
-explicit HoneyHive ids override them, and every derived id is a strict-valid version-5 UUID."""
+"""Event identity (docs/identity-and-assembly.md). Session and event ids are derived deterministically from
+OpenTelemetry ids, explicit HoneyHive ids override them, and every derived id is a strict-valid version-5 UUID."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ def test_model_events_carry_genai_attributes_for_otel_backends() -> None:
     assert output == [{"role": "assistant", "parts": [{"type": "text", "content": "Hello world"}]}]
 
 
-# The examples of ../shared/honeyhive-api/ (create-event and the events data model), long texts shortened.
+# The examples of HoneyHive's API reference (create-event and the events data model), long texts shortened.
 DATA_MODEL_EXAMPLES: list[dict[str, Any]] = [
     {
         "source": "evaluation", "project_id": "65e0fc2d6a2eb95f55a92cbc",

@@ -1,4 +1,4 @@
-"""`/events/batch` bodies (SPEC §4): a session's events together and its session event first, every body within
+"""`/events/batch` bodies (docs/batches.md): a session's events together and its session event first, every body within
 the count and byte limits, the same bytes whether a run of events is encoded whole or event by event."""
 
 from __future__ import annotations

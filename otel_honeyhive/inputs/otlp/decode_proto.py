@@ -164,7 +164,7 @@ def decode_protobuf(body: bytes) -> DecodeResult:
     gRPC request's bytes)."""
     try:
         return wire.read_request(body)
-    except wire.Unusual:
+    except wire.LeftToReference:
         return parse_and_decode(body)
 
 

@@ -4,7 +4,7 @@ Why not upb alone: it parses fast, but reading its messages from Python wraps ev
 object, which made decoding about a quarter of the receiver's CPU per span. This reader walks the bytes once and
 builds the views directly, as the Collector's pdata unmarshals OTLP with code written for its one schema.
 
-It reads what OTLP exporters send. Anything else raises `Unusual` and is left to the reference decoder
+It reads what OTLP exporters send. Anything else raises `LeftToReference` and is left to the reference decoder
 (`decode_proto.parse_and_decode`, through upb), which then defines the result or words the error: a malformed
 or truncated body, invalid UTF-8, groups, a known field with an unexpected wire type, fields newer than this
 reader (string tables, entity refs), a singular message field given twice (protobuf merges those), and values
@@ -31,7 +31,7 @@ from otel_honeyhive.inputs.otlp.decoded import (
 )
 
 
-class Unusual(Exception):
+class LeftToReference(Exception):
     """Input this reader leaves to the reference decoder."""
 
 
@@ -114,11 +114,11 @@ _ANY_LAST_MEMBER: Final = 8  # string_value_strindex (profiles' string tables): 
 
 def read_request(body: bytes) -> DecodeResult:
     """Every span of a serialized `ExportTraceServiceRequest`, as `decode_proto.decode_request` gives them
-    (spans with unusable ids counted as rejected); raises `Unusual` for input it leaves to that decoder."""
+    (spans with unusable ids counted as rejected); raises `LeftToReference` for input it leaves to that decoder."""
     try:
         return _request(body)
     except (ValueError, IndexError, RecursionError, OverflowError):  # invalid UTF-8 above all
-        raise Unusual from None
+        raise LeftToReference from None
 
 
 # -- the wire format ------------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
                 break
             return result, pos
         shift += 7
-    raise Unusual
+    raise LeftToReference
 
 
 def _delimited(data: bytes, pos: int, end: int) -> tuple[int, int]:
@@ -148,7 +148,7 @@ def _delimited(data: bytes, pos: int, end: int) -> tuple[int, int]:
     size, start = _varint(data, pos, end)
     stop = start + size
     if stop > end:
-        raise Unusual
+        raise LeftToReference
     return start, stop
 
 
@@ -159,13 +159,13 @@ def _string(data: bytes, pos: int, end: int) -> tuple[str, int]:
 
 def _fixed64(data: bytes, pos: int, end: int) -> int:
     if pos + 8 > end:
-        raise Unusual
+        raise LeftToReference
     return _le32(data, pos) | _le32(data, pos + 4) << 32
 
 
 def _fixed32(data: bytes, pos: int, end: int) -> int:
     if pos + 4 > end:
-        raise Unusual
+        raise LeftToReference
     return _le32(data, pos)
 
 
@@ -186,7 +186,7 @@ def _skip(data: bytes, pos: int, end: int, tag: int, known: int) -> int:
     known field with an unexpected wire type (which upb reads as unknown) goes to the reference instead."""
     number = tag >> 3
     if number == 0 or number <= known or tag > _MASK32:  # tags are 32-bit varints: field numbers < 2**29
-        raise Unusual
+        raise LeftToReference
     wire_type = tag & 7
     if wire_type == 0:
         return _varint(data, pos, end)[1]
@@ -197,9 +197,9 @@ def _skip(data: bytes, pos: int, end: int, tag: int, known: int) -> int:
     elif wire_type == 5:
         pos += 4
     else:
-        raise Unusual  # groups (3, 4) and invalid wire types
+        raise LeftToReference  # groups (3, 4) and invalid wire types
     if pos > end:
-        raise Unusual
+        raise LeftToReference
     return pos
 
 
@@ -356,7 +356,7 @@ def _span(
                 links.append(link)
         elif tag == _SPAN_STATUS:
             if seen_status:
-                raise Unusual  # given twice: protobuf merges the two
+                raise LeftToReference  # given twice: protobuf merges the two
             seen_status = True
             start, pos = _delimited(data, pos, end)
             message, code = _status(data, start, pos)
@@ -485,7 +485,7 @@ def _key_value(data: bytes, pos: int, end: int, into: dict[str, Any], depth: int
             key, pos = _string(data, pos, end)
         elif tag == _KV_VALUE:
             if seen_value:
-                raise Unusual  # given twice: protobuf merges the two
+                raise LeftToReference  # given twice: protobuf merges the two
             seen_value = True
             start, pos = _delimited(data, pos, end)
             value = _any_value(data, start, pos, depth)
@@ -502,7 +502,7 @@ def _any_value(data: bytes, pos: int, end: int, depth: int) -> Any:
         tag, pos = _varint(data, pos, end)
         if 0 < tag >> 3 <= _ANY_LAST_MEMBER:
             if seen:
-                raise Unusual  # the oneof given twice: the last wins, or the two merge; upb knows which
+                raise LeftToReference  # the oneof given twice: the last wins, or the two merge; upb knows which
             seen = True
         if tag == _ANY_STRING:
             value, pos = _string(data, pos, end)
@@ -511,7 +511,7 @@ def _any_value(data: bytes, pos: int, end: int, depth: int) -> Any:
             value = number - (1 << 64) if number >= _SIGN64 else number
         elif tag == _ANY_DOUBLE:
             if pos + 8 > end:
-                raise Unusual
+                raise LeftToReference
             value = _DOUBLE.unpack_from(data, pos)[0]
             pos += 8
         elif tag == _ANY_BOOL:
@@ -534,7 +534,7 @@ def _any_value(data: bytes, pos: int, end: int, depth: int) -> Any:
 def _nested(data: bytes, pos: int, end: int, depth: int) -> tuple[int, int]:
     """An array or kvlist's payload, if it is not nested deeper than this reader goes."""
     if depth >= DEEPEST:
-        raise Unusual
+        raise LeftToReference
     return _delimited(data, pos, end)
 
 

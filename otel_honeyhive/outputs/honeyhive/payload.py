@@ -1,4 +1,4 @@
-"""Encoding events into `POST /events/batch` bodies (SPEC §4), separate from the transport.
+"""Encoding events into `POST /events/batch` bodies (docs/batches.md), separate from the transport.
 
 A session's events travel together, its session event first. Bodies are split by event count and by bytes;
 each event is serialised once and bodies are joined from the encoded pieces, so sizes are exact.

@@ -44,8 +44,8 @@ class HoneyHiveSettings:
     batch_mode: str = "multi"
     """"multi": several sessions per request (fewer requests); "session": one session per request."""
     max_events_per_request: int = DEFAULT_MAX_EVENTS
-    """Requests cost more than bytes (SPEC §4): the default takes a whole BatchSpanProcessor batch (512 spans)
-    in one request; the byte limit still splits large ones."""
+    """Requests cost more than bytes (docs/batches.md#splitting): the default takes a whole BatchSpanProcessor
+    batch (512 spans) in one request; the byte limit still splits large ones."""
     max_request_bytes: int = 5 * 1024 * 1024
     headers: Mapping[str, str] = field(default_factory=dict)
     verify: bool | str = True
