@@ -27,17 +27,16 @@ from typing import Literal
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.shipping.records import RecordEncodeError, SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import (
     DEFAULT_MAX_BYTES,
     DiskFullError,
-    RecordEncodeError,
     RecordTooLargeError,
     Spool,
     SpoolError,
     SpoolFullError,
-    SpoolRecord,
 )
 
 log = logging.getLogger(__name__)

@@ -17,15 +17,8 @@ from pathlib import Path
 
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult
 from otel_honeyhive.core.spans import SpanView
-from otel_honeyhive.shipping.spool import (
-    DEFAULT_MAX_BYTES,
-    DiskFullError,
-    RecordId,
-    Spool,
-    SpoolError,
-    SpoolFullError,
-    SpoolRecord,
-)
+from otel_honeyhive.shipping.records import SpoolRecord
+from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, DiskFullError, RecordId, Spool, SpoolError, SpoolFullError
 
 logger = logging.getLogger("otel_honeyhive.journal")
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.results import Outcome, SendResult
+from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.spool import RecordId, Spool, SpoolError, SpoolRecord
+from otel_honeyhive.shipping.spool import RecordId, Spool, SpoolError
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from otel_honeyhive.pipeline.assembly import TraceAssembler
 from otel_honeyhive.pipeline.pipeline import Pipeline
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
+from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.spool import SpoolRecord
 
 
 class Unavailable:

@@ -18,8 +18,9 @@ from otel_honeyhive.core.encoded import EncodedEvents
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.delivery import Delivery, DeliveryStats
+from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.spool import Spool, SpoolError, SpoolRecord
+from otel_honeyhive.shipping.spool import Spool, SpoolError
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
 Step = SendResult | BaseException

@@ -17,9 +17,10 @@ import pytest
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import SERVER_ERROR_ATTEMPTS, ShipperStats, SpoolShipper
-from otel_honeyhive.shipping.spool import Spool, SpoolRecord
+from otel_honeyhive.shipping.spool import Spool
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
 

@@ -21,17 +21,8 @@ from hypothesis import strategies as st
 
 from otel_honeyhive.core.encoded import EncodedEvents
 from otel_honeyhive.core.results import Update
-from otel_honeyhive.shipping.spool import (
-    HEADER_SIZE,
-    CorruptRecordError,
-    DiskFullError,
-    RecordEncodeError,
-    RecordId,
-    Spool,
-    SpoolError,
-    SpoolFullError,
-    SpoolRecord,
-)
+from otel_honeyhive.shipping.records import HEADER_SIZE, CorruptRecordError, RecordEncodeError, SpoolRecord
+from otel_honeyhive.shipping.spool import DiskFullError, RecordId, Spool, SpoolError, SpoolFullError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -460,7 +451,8 @@ def test_lock_held_by_another_process(tmp_path: Path) -> None:
 _CRASH_CHILD = textwrap.dedent(
     """
     import sys
-    from otel_honeyhive.shipping.spool import Spool, SpoolRecord
+    from otel_honeyhive.shipping.records import SpoolRecord
+    from otel_honeyhive.shipping.spool import Spool
     spool = Spool(sys.argv[1])
     start = int(sys.argv[2])
     for n in range(start, start + 1_000_000):
