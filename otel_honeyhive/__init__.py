@@ -25,7 +25,7 @@ _LAZY = {
     "Convention": "otel_honeyhive.mapper.rules",
     "Field": "otel_honeyhive.mapper.rules",
     "Group": "otel_honeyhive.mapper.rules",
-    "Ruleset": "otel_honeyhive.mapper.rules",
+    "Ruleset": "otel_honeyhive.mapper.ruleset",
 }
 
 

@@ -1,7 +1,8 @@
 """`otel-honeyhive`: run the bridge server, and look at what the local store holds.
 
 Start-up stays fast: only argparse and the light config modules load here; each command imports what it
-needs (uvicorn and Starlette for `serve`, rich for the listings) when it runs.
+needs (uvicorn and Starlette for `serve`, rich for the listings) when it runs. The commands need the `server`
+extra; without it, they say so in one line instead of failing on an import.
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ if TYPE_CHECKING:
     from otel_honeyhive.outputs.store import SQLiteStore
 
 PROG = "otel-honeyhive"
+SERVER_EXTRA = {
+    "starlette": "starlette",
+    "uvicorn": "uvicorn",
+    "grpc": "grpcio",
+    "rich": "rich",
+    "google.rpc": "googleapis-common-protos",
+    "opentelemetry.proto": "opentelemetry-proto",
+    "opentelemetry.exporter.otlp.proto.common": "opentelemetry-exporter-otlp-proto-common",
+}
+"""What the commands import, by module, with the distribution of `otel-honeyhive[server]` that provides it."""
 _PIPED_WIDTH = 240
 _SHOWN_MATCHES = 5
 
@@ -298,6 +309,21 @@ def _replay(args: argparse.Namespace) -> int:
     return run_replay(args)
 
 
+def missing_server_extra() -> list[str]:
+    """The distributions of the `server` extra that are not installed."""
+    from importlib.util import find_spec
+
+    missing = []
+    for module, distribution in SERVER_EXTRA.items():
+        try:
+            found = find_spec(module) is not None
+        except ModuleNotFoundError:  # a parent package is missing too (`google` for `google.rpc`)
+            found = False
+        if not found:
+            missing.append(distribution)
+    return missing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -305,6 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help(sys.stderr)
         return 2
+    missing = missing_server_extra()
+    if missing:
+        return _fail(f"`{PROG} {args.command}` needs the server extra: pip install 'otel-honeyhive[server]' "
+                     f"(not installed: {', '.join(missing)})")
     try:
         return run(args)
     except KeyboardInterrupt:
