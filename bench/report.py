@@ -275,7 +275,7 @@ Found with callgrind instruction counts (repeatable whatever the machine is doin
 - **Mapping plans** (`mapper/rules.py`): spans of one instrumentation share a few attribute-key layouts, so which
   rules apply to which key, the type rules worth asking and where each value goes are worked out once per layout
   and replayed; a property test proves every plan equals the general rule loop.
-- **SDK span reading** (`spans/view.py`): the SDK's own fields instead of its Python-level properties and enum
+- **SDK span reading** (`core/spans.py`): the SDK's own fields instead of its Python-level properties and enum
   hashing: 44k → 23k instructions per span.
 - **Request bodies** (`outputs/honeyhive/payload.py`): a run of events that fits in one request is encoded by
   one orjson call instead of event by event and joined (fresh megabytes of small allocations were most of it):
@@ -294,7 +294,7 @@ Found with callgrind instruction counts (repeatable whatever the machine is doin
   constructor runs as Python), no failed `getattr` per span (each one builds an exception).
 - **HTTP** (`outputs/http_session.py`): `requests` read the environment (proxy variables, CA-bundle variables,
   `~/.netrc`) on every request, about 1 ms each; it is now read once per output, with requests' own rules.
-- **Encoded as mapped** (`encoded.py`): events were dicts of dicts that lived until their batch was sent, so
+- **Encoded as mapped** (`core/encoded.py`): events were dicts of dicts that lived until their batch was sent, so
   they survived two young collections and were promoted to the oldest generation, whose collections walk the
   application's whole heap (one pass over the benchmark's 270,000 objects: 90 ms). Each trace's events are now
   encoded as soon as it is mapped; the HoneyHive payload and the spool join those bytes without encoding again.
@@ -345,7 +345,7 @@ Found with callgrind instruction counts (repeatable whatever the machine is doin
 - **Ids, once per span** (`mapper/trace.py`, `mapper/identity.py`): each span id is formatted once per trace and
   reused for its event id, its metadata and its children's `parent_span_id`, and each SHA-1 starts from a copy of
   the namespace's hash (284 vs 343 ns per id).
-- **The durable sidecar** (`shipping/spool.py`, `server/intake.py`): with `--spool-dir` the receiver needed
+- **The durable sidecar** (`shipping/spool.py`, `pipeline/pipeline.py`): with `--spool-dir` the receiver needed
   2.7 times the CPU per span (63.8 vs 23.9 µs, 15.0k spans/s). perf: the shipper decoded every spooled batch
   back into dicts (a fifth of the CPU) and encoded it again, and those dicts, alive until the send, set off full
   garbage collections (another eighth); and every request's spans were also written to the held-span journal,

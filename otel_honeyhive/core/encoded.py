@@ -2,9 +2,9 @@
 
 Why: the mapper makes a few dicts per span. Kept as dicts until a whole 512-span batch has been mapped and
 encoded, they outlive two young garbage collections and are promoted to the oldest generation; each time enough
-have been promoted, the collector walks the application's entire heap (one such pass over a 270,000-object
-heap took 90 ms in `bench/`, about 4.6 µs for each span of the 20,000 that triggered it). Encoded trace by trace,
-the dicts die young, and the collector never sees most of them.
+have been promoted, the collector walks the application's entire heap, a cost that grows with the application
+rather than with the batch. Encoded trace by trace, the dicts die young, and the collector never sees most of
+them (BENCHMARKS.md has the figures).
 
 `EncodedEvents` is an ordinary sequence of events to anyone who reads it as one (decoded on first use, once);
 the HoneyHive payload and the spool join its bytes without encoding anything again.

@@ -209,27 +209,30 @@ def _from_sdk_fields(span: ReadableSpan, fields: dict[str, Any]) -> SpanView:
         scope_name, scope_version = scope.name, scope.version or None
         _shared.scope = (scope, scope_name, scope_version)
     return SpanView(
-        ctx[0],
-        ctx[1],
-        fields["_name"],
-        start,
-        fields["_end_time"] or start,
-        parent[1] if parent is not None else 0,
-        bool(parent is not None and parent[2]),
-        _KINDS.get(fields["_kind"]._value_, "internal"),
-        _STATUSES.get(status._status_code._value_, STATUS_UNSET),  # the API's Status: its properties are Python
-        status._description or None,
-        attribute_dict(attributes),
-        tuple(SpanEventView(e.name, e.timestamp or 0, attribute_dict(e.attributes)) for e in events) if events else (),
-        tuple(LinkView(link.context[0], link.context[1], attribute_dict(link.attributes)) for link in links)
-        if links
-        else (),
-        resource_attributes,
-        scope_name,
-        scope_version,
-        _dropped(attributes),
-        _dropped(events),
-        _dropped(links),
+        trace_id=ctx[0],
+        span_id=ctx[1],
+        name=fields["_name"],
+        start_ns=start,
+        end_ns=fields["_end_time"] or start,
+        parent_span_id=parent[1] if parent is not None else 0,
+        parent_is_remote=bool(parent is not None and parent[2]),
+        kind=_KINDS.get(fields["_kind"]._value_, "internal"),
+        # the API's Status: its properties are Python-level, its fields are read directly
+        status_code=_STATUSES.get(status._status_code._value_, STATUS_UNSET),
+        status_message=status._description or None,
+        attributes=attribute_dict(attributes),
+        events=tuple(
+            SpanEventView(e.name, e.timestamp or 0, attribute_dict(e.attributes)) for e in events
+        ) if events else (),
+        links=tuple(
+            LinkView(link.context[0], link.context[1], attribute_dict(link.attributes)) for link in links
+        ) if links else (),
+        resource=resource_attributes,
+        scope_name=scope_name,
+        scope_version=scope_version,
+        dropped_attributes=_dropped(attributes),
+        dropped_events=_dropped(events),
+        dropped_links=_dropped(links),
     )
 
 

@@ -59,7 +59,7 @@ def normalise_uuid(value: Any) -> str | None:
 
 
 def trace_hex(trace_id: int) -> str:
-    """`f"{trace_id:032x}"`, three times faster for the ids OpenTelemetry can carry (128 bits)."""
+    """`f"{trace_id:032x}"`, faster for the ids OpenTelemetry can carry (128 bits) than the format mini-language."""
     try:
         return trace_id.to_bytes(16, "big").hex()
     except OverflowError:  # not a valid trace id, but still shown as what it is
@@ -67,7 +67,7 @@ def trace_hex(trace_id: int) -> str:
 
 
 def span_hex(span_id: int) -> str:
-    """`f"{span_id:016x}"`, three times faster for the ids OpenTelemetry can carry (64 bits)."""
+    """`f"{span_id:016x}"`, faster for the ids OpenTelemetry can carry (64 bits) than the format mini-language."""
     try:
         return span_id.to_bytes(8, "big").hex()
     except OverflowError:

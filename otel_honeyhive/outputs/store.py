@@ -53,8 +53,8 @@ CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, start_time);
 # insert per event on the receiver's hot path.
 
 PAGE_SIZE = 65536
-"""Event bodies are 1–30 KB (prompts): large pages keep most of them off overflow-page chains (measured
-~2× less CPU per stored event than the 4 KiB default). Applies to new stores only."""
+"""Event bodies are 1–30 KB (prompts): 64 KiB pages hold most of them whole, where the 4 KiB default would
+spread each over a chain of overflow pages. Applies to new stores only."""
 
 _COLUMNS = (
     "event_id", "session_id", "parent_id", "event_type", "event_name", "source",

@@ -4,10 +4,9 @@ Every OTLP request brings buffers of megabytes: the body as it arrives and whole
 prompts inside. glibc serves an allocation above its mmap threshold (which it moves between 128 KiB and 32 MiB
 as it sees frees) with a fresh mapping that is unmapped again when freed, and gives the top of its heap back to
 the kernel once more than the trim threshold is free there. Either way the next request writes to new pages and
-pays a page fault for every 4 KiB of them: measured on the receiver benchmark, 2.4 µs of the server's 31 µs per
-span went to page faults and another 0.5 to munmap and brk. Fixed thresholds make the heap keep up to
-`TRIM_THRESHOLD` bytes of freed memory for the next request (peak RSS rose by about 5 MiB), and page faults fell
-to 0.1 µs per span.
+pays a page fault for every 4 KiB of them. Fixed thresholds make the heap keep up to `TRIM_THRESHOLD` bytes of
+freed memory for the next request, at the cost of a few MiB of peak RSS (the figures are in BENCHMARKS.md, *What
+was profiled*).
 
 This is done for `otel-honeyhive serve` only: the exporter runs inside the user's application, whose memory
 settings are not ours to change. An operator's own `MALLOC_*` environment settings (or `GLIBC_TUNABLES`) win.

@@ -116,28 +116,28 @@ def decode_request(req: ExportTraceServiceRequest) -> DecodeResult:
                     link_views = ()
                 append(
                     SpanView(
-                        int.from_bytes(tid, "big"),
-                        int.from_bytes(sid, "big"),
-                        sp.name,
-                        start,
-                        sp.end_time_unix_nano or start,
-                        parent,
-                        bool(parent) and (sp.flags & REMOTE_MASK) == REMOTE_MASK,
-                        kinds[kind] if 0 <= kind < n_kinds else "internal",
-                        code if 0 <= code <= 2 else 0,
-                        status.message or None,
-                        _attributes(sp.attributes),
-                        tuple([SpanEventView(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in events])
-                        if events
-                        else (),
-                        link_views,
-                        resource,
-                        scope_name,
-                        scope_version,
-                        sp.dropped_attributes_count,
-                        sp.dropped_events_count,
-                        dropped_links,
-                        EMPTY,
+                        trace_id=int.from_bytes(tid, "big"),
+                        span_id=int.from_bytes(sid, "big"),
+                        name=sp.name,
+                        start_ns=start,
+                        end_ns=sp.end_time_unix_nano or start,
+                        parent_span_id=parent,
+                        parent_is_remote=bool(parent) and (sp.flags & REMOTE_MASK) == REMOTE_MASK,
+                        kind=kinds[kind] if 0 <= kind < n_kinds else "internal",
+                        status_code=code if 0 <= code <= 2 else 0,
+                        status_message=status.message or None,
+                        attributes=_attributes(sp.attributes),
+                        events=tuple(
+                            [SpanEventView(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in events]
+                        ) if events else (),
+                        links=link_views,
+                        resource=resource,
+                        scope_name=scope_name,
+                        scope_version=scope_version,
+                        dropped_attributes=sp.dropped_attributes_count,
+                        dropped_events=sp.dropped_events_count,
+                        dropped_links=dropped_links,
+                        extra=EMPTY,
                     )
                 )
     return result

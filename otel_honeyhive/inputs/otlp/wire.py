@@ -1,8 +1,8 @@
 """An OTLP trace request read straight from the protobuf wire format into `SpanView`s.
 
 Why not upb alone: it parses fast, but reading its messages from Python wraps every field touched in a new
-object, which made decoding about a quarter of the receiver's CPU per span. This reader walks the bytes once and
-builds the views directly, as the Collector's pdata unmarshals OTLP with code written for its one schema.
+object, which made decoding a large share of the receiver's CPU (BENCHMARKS.md). This reader walks the bytes once
+and builds the views directly, as the Collector's pdata unmarshals OTLP with code written for its one schema.
 
 It reads what OTLP exporters send. Anything else raises `LeftToReference` and is left to the reference decoder
 (`decode_proto.parse_and_decode`, through upb), which then defines the result or words the error: a malformed
@@ -382,26 +382,26 @@ def _span(
     code = _int32(code)
     result.spans.append(
         SpanView(
-            _FROM_BYTES(tid, "big"),
-            _FROM_BYTES(sid, "big"),
-            name,
-            start_ns,
-            end_ns or start_ns,
-            parent,
-            parent != 0 and (flags & REMOTE_MASK) == REMOTE_MASK,
-            KIND_NAMES[kind] if 0 <= kind < 6 else "internal",
-            code if 0 <= code <= 2 else 0,
-            message or None,
-            attributes if attributes else EMPTY,
-            tuple(events) if events else (),
-            tuple(links) if links else (),
-            resource,
-            scope_name,
-            scope_version,
-            dropped_attributes & _MASK32,
-            dropped_events & _MASK32,
-            (dropped_links & _MASK32) + bad_links,
-            EMPTY,
+            trace_id=_FROM_BYTES(tid, "big"),
+            span_id=_FROM_BYTES(sid, "big"),
+            name=name,
+            start_ns=start_ns,
+            end_ns=end_ns or start_ns,
+            parent_span_id=parent,
+            parent_is_remote=parent != 0 and (flags & REMOTE_MASK) == REMOTE_MASK,
+            kind=KIND_NAMES[kind] if 0 <= kind < 6 else "internal",
+            status_code=code if 0 <= code <= 2 else 0,
+            status_message=message or None,
+            attributes=attributes if attributes else EMPTY,
+            events=tuple(events) if events else (),
+            links=tuple(links) if links else (),
+            resource=resource,
+            scope_name=scope_name,
+            scope_version=scope_version,
+            dropped_attributes=dropped_attributes & _MASK32,
+            dropped_events=dropped_events & _MASK32,
+            dropped_links=(dropped_links & _MASK32) + bad_links,
+            extra=EMPTY,
         )
     )
 
