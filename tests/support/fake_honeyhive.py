@@ -121,7 +121,8 @@ class FakeHoneyHive:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Polling for shutdown every 50 ms (not the default 0.5 s): stop() returns quickly, after every test.
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def start(self) -> FakeHoneyHive:
         self._thread.start()
