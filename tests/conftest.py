@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import otel_honeyhive
+from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
 from tests.support.server import RunningServer, run_server
 
 EXPECT_COMPILED = "OTEL_HONEYHIVE_EXPECT_COMPILED"
@@ -30,4 +31,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def local_api(tmp_path: Path) -> Iterator[RunningServer]:
     """A fresh bridge server (a real subprocess) with an empty local store, stopped after the test."""
     with run_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def honeyhive() -> Iterator[FakeHoneyHive]:
+    """A fake HoneyHive (a real HTTP server in this process) answering 200 unless told otherwise."""
+    with fake_honeyhive() as server:
         yield server

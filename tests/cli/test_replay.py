@@ -12,8 +12,6 @@ import pty
 import re
 import signal
 import sqlite3
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +31,9 @@ from tests.support.event_files import (
     write_json_array,
     write_ndjson,
 )
-from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
+from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.server import run_server
+from tests.support.waiting import wait_until
 
 SECRET = "hh-secret-key-2b7e151628aed2a6"
 
@@ -69,12 +68,6 @@ def line_offsets(path: Path) -> list[int]:
             total += len(line)
             offsets.append(total)
     return offsets
-
-
-@pytest.fixture
-def honeyhive() -> Iterator[FakeHoneyHive]:
-    with fake_honeyhive() as server:
-        yield server
 
 
 @pytest.fixture
@@ -217,12 +210,12 @@ def test_a_killed_replay_resumes_at_the_stored_offset_and_every_event_arrives(tm
     with run_server(tmp_path) as server:
         args = ("replay", str(path), "--to", "honeyhive", "--server-url", server.url, "--batch-size", "50")
         proc = start_cli(*args)
-        deadline = time.monotonic() + 30
-        while True:
-            assert time.monotonic() < deadline and proc.poll() is None, "the replay ended before it was killed"
-            if state_path.exists() and state_of(state_path)["events_sent"] >= 2000:
-                break
-            time.sleep(0.01)
+
+        def sent_2000() -> bool:
+            assert proc.poll() is None, "the replay ended before it was killed"
+            return state_path.exists() and state_of(state_path)["events_sent"] >= 2000
+
+        wait_until(sent_2000, 30, explain="the replay's state to record 2000 events sent", interval=0.01)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         state = state_of(state_path)

@@ -10,16 +10,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
 from otel_honeyhive.core.spans import STATUS_ERROR, _from_public_api, from_readable_span
+from tests.support.spans import Recorder
 
 
 def _spans() -> list[ReadableSpan]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": "view-tests"}),
-        span_limits=SpanLimits(max_span_attributes=3, max_events=2, max_links=1),
-    )
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests.view", "0.1")
+    recorder = Recorder("view-tests", scope="tests.view", version="0.1",
+                        span_limits=SpanLimits(max_span_attributes=3, max_events=2, max_links=1))
+    tracer = recorder.tracer
     remote = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(1))
     with tracer.start_as_current_span("plain"):
         pass
@@ -35,8 +32,7 @@ def _spans() -> list[ReadableSpan]:
         span.set_status(Status(StatusCode.ERROR, "it broke"))
         with tracer.start_as_current_span("child", kind=trace.SpanKind.SERVER) as child:
             child.set_status(Status(StatusCode.OK))
-    provider.shutdown()
-    return list(memory.get_finished_spans())
+    return recorder.finish()
 
 
 def test_the_sdk_fields_and_the_public_api_agree_on_every_span() -> None:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from otel_honeyhive.core.events import BUCKETS
 from tests.support.fake_honeyhive import Reply, fake_honeyhive
 from tests.support.server import RunningServer, run_server
+from tests.support.spans import provider_exporting_to
 
 TIMEOUT = 10
 
@@ -588,14 +589,10 @@ class TestRemoteOutput:
 def test_the_packages_own_exporter_ships_into_the_local_api(local_api: RunningServer, batch_mode: str) -> None:
     """Both request shapes the HoneyHive output sends (several sessions per request, or one session described
     by `session_properties`) land as one session tree."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
     from otel_honeyhive import HoneyHiveSpanExporter
 
     exporter = HoneyHiveSpanExporter(api_key="k", server_url=local_api.url, project="demo", batch_mode=batch_mode)
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider = provider_exporting_to(exporter)
     tracer = provider.get_tracer("test")
     with tracer.start_as_current_span("rag"):
         with tracer.start_as_current_span("answer", attributes={

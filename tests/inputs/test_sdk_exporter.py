@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_honeyhive import HoneyHiveSpanExporter, spans_to_events
@@ -25,6 +25,8 @@ from otel_honeyhive.mapper.identity import session_id_for_trace
 from otel_honeyhive.mapper.rules import Field
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
+from tests.support.spans import chat_span, provider_exporting_to, retriever_span
+from tests.support.waiting import wait_until
 
 API_KEY = "hh-secret-key-0123456789"
 FAST = RetryPolicy(deadline=5.0, initial_backoff=0.05, max_backoff=0.2, jitter=0.2)
@@ -46,27 +48,16 @@ def rag_trace(provider: TracerProvider, *, prompt: str = "What is OTel?") -> int
     tracer = provider.get_tracer("tests.rag", "1.0")
     with tracer.start_as_current_span("rag-pipeline") as root:
         root.set_attribute("traceloop.entity.input", json.dumps({"args": [prompt], "kwargs": {}}))
-        with tracer.start_as_current_span("retrieve") as span:
-            span.set_attribute("openinference.span.kind", "RETRIEVER")
-            span.set_attribute("retrieval.documents.0.document.content", "OpenTelemetry is ...")
-        with tracer.start_as_current_span("chat gpt-4o") as span:
-            span.set_attribute("gen_ai.operation.name", "chat")
-            span.set_attribute("gen_ai.request.model", "gpt-4o")
-            span.set_attribute("gen_ai.provider.name", "openai")
-            span.set_attribute("gen_ai.prompt.0.role", "user")
-            span.set_attribute("gen_ai.prompt.0.content", prompt)
-            span.set_attribute("gen_ai.completion.0.role", "assistant")
-            span.set_attribute("gen_ai.completion.0.content", "A standard for telemetry.")
-            span.set_attribute("gen_ai.usage.input_tokens", 12)
-            span.set_attribute("gen_ai.usage.output_tokens", 7)
+        with retriever_span(tracer, "OpenTelemetry is ..."):
+            pass
+        with chat_span(tracer, name="chat gpt-4o", attributes={
+            "gen_ai.provider.name": "openai",
+            "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": prompt,
+            "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "A standard for telemetry.",
+            "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 7,
+        }):
+            pass
         return root.get_span_context().trace_id
-
-
-def provider_with(*exporters: Any) -> TracerProvider:
-    provider = TracerProvider()
-    for exporter in exporters:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider
 
 
 # -- delivery ---------------------------------------------------------------------------------------------------
@@ -74,7 +65,7 @@ def provider_with(*exporters: Any) -> TracerProvider:
 
 def test_a_trace_arrives_as_one_session_with_its_events(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server)
-    trace_id = rag_trace(provider_with(exporter))
+    trace_id = rag_trace(provider_exporting_to(exporter))
     exporter.shutdown()
 
     assert len(server.batches) == 1, "children are held until the root ends, then shipped together"
@@ -97,7 +88,7 @@ def test_a_trace_arrives_as_one_session_with_its_events(server: FakeHoneyHive) -
 
 def test_children_exported_before_their_root_point_at_the_session(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server)
-    provider = provider_with(exporter)
+    provider = provider_exporting_to(exporter)
     tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("root") as root, tracer.start_as_current_span("child"):
         pass  # SimpleSpanProcessor exports "child" first, alone
@@ -110,7 +101,7 @@ def test_children_exported_before_their_root_point_at_the_session(server: FakeHo
 
 def test_two_exporter_instances_produce_identical_events(server: FakeHoneyHive) -> None:
     memory = InMemorySpanExporter()
-    rag_trace(provider_with(memory))
+    rag_trace(provider_exporting_to(memory))
     spans = memory.get_finished_spans()
     for _ in range(2):
         exporter = make_exporter(server)
@@ -125,15 +116,13 @@ def test_a_trace_that_outlives_the_hold_time_is_shipped_in_parts_without_danglin
     server: FakeHoneyHive,
 ) -> None:
     exporter = make_exporter(server, hold_timeout=0.2)
-    provider = provider_with(exporter)
+    provider = provider_exporting_to(exporter)
     tracer = provider.get_tracer("agent")
     root = tracer.start_span("long-agent")
     ctx = trace.set_span_in_context(root)
     with tracer.start_as_current_span("step-1", context=ctx):
         pass
-    deadline = time.monotonic() + 5
-    while not server.batches and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: server.batches, 5, explain="a batch sent once the hold time passes")
     assert len(server.batches) == 1, "the held child is released when the hold time passes"
     early = server.batches[0].body["events"]
     trace_id = root.get_span_context().trace_id
@@ -155,7 +144,7 @@ def test_a_trace_that_outlives_the_hold_time_is_shipped_in_parts_without_danglin
 
 def test_force_flush_ships_what_is_held(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server, hold_timeout=60)
-    tracer = provider_with(exporter).get_tracer("t")
+    tracer = provider_exporting_to(exporter).get_tracer("t")
     root = tracer.start_span("root")
     with tracer.start_as_current_span("child", context=trace.set_span_in_context(root)):
         pass
@@ -171,7 +160,7 @@ def test_force_flush_ships_what_is_held(server: FakeHoneyHive) -> None:
 
 def test_batches_split_by_event_count_keep_the_session_event_first(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server, max_events_per_request=2)
-    trace_id = rag_trace(provider_with(exporter))
+    trace_id = rag_trace(provider_exporting_to(exporter))
     exporter.shutdown()
     sizes = [len(r.body["events"]) for r in server.batches]
     assert sizes == [2, 1]
@@ -180,7 +169,7 @@ def test_batches_split_by_event_count_keep_the_session_event_first(server: FakeH
 
 def test_batches_split_by_bytes(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server, max_request_bytes=4096)
-    provider = provider_with(exporter)
+    provider = provider_exporting_to(exporter)
     for _ in range(6):
         rag_trace(provider, prompt="x" * 1500)
     exporter.shutdown()
@@ -191,7 +180,7 @@ def test_batches_split_by_bytes(server: FakeHoneyHive) -> None:
 
 def test_an_event_too_large_for_any_request_is_cut_and_marked_not_refused(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server, max_request_bytes=8192)
-    rag_trace(provider_with(exporter), prompt="y" * 50_000)
+    rag_trace(provider_exporting_to(exporter), prompt="y" * 50_000)
     exporter.shutdown()
     assert all(len(r.raw) <= 8192 for r in server.batches)
     model = next(e for e in server.events if e["event_type"] == "model")
@@ -201,7 +190,7 @@ def test_an_event_too_large_for_any_request_is_cut_and_marked_not_refused(server
 
 def test_per_session_mode_sends_session_properties(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server, batch_mode="session")
-    provider = provider_with(exporter)
+    provider = provider_exporting_to(exporter)
     a, b = rag_trace(provider), rag_trace(provider)
     exporter.shutdown()
     bodies = [r.body for r in server.batches]
@@ -216,7 +205,7 @@ def test_per_session_mode_sends_session_properties(server: FakeHoneyHive) -> Non
 
 def test_gzip_compression(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server, compression="gzip")
-    rag_trace(provider_with(exporter))
+    rag_trace(provider_exporting_to(exporter))
     exporter.shutdown()
     request = server.batches[0]
     assert request.headers["Content-Encoding"] == "gzip"
@@ -228,7 +217,7 @@ def test_gzip_compression(server: FakeHoneyHive) -> None:
 
 def export_one_trace(exporter: HoneyHiveSpanExporter) -> SpanExportResult:
     memory = InMemorySpanExporter()
-    rag_trace(provider_with(memory))
+    rag_trace(provider_exporting_to(memory))
     return exporter.export(memory.get_finished_spans())
 
 
@@ -324,9 +313,8 @@ def test_shutdown_interrupts_a_backoff(server: FakeHoneyHive) -> None:
     results: list[SpanExportResult] = []
     worker = threading.Thread(target=lambda: results.append(export_one_trace(exporter)))
     worker.start()
-    while not server.batches:
-        time.sleep(0.01)
-    time.sleep(0.1)
+    wait_until(lambda: server.batches, 5, explain="the first try", interval=0.01)
+    time.sleep(0.1)  # now inside the 20 s backoff
     started = time.monotonic()
     exporter.shutdown()
     worker.join(timeout=5)
@@ -342,7 +330,7 @@ def test_shutdown_interrupts_a_backoff(server: FakeHoneyHive) -> None:
 
 def test_bad_attribute_values_still_deliver_valid_json(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server)
-    tracer = provider_with(exporter).get_tracer("t")
+    tracer = provider_exporting_to(exporter).get_tracer("t")
     with tracer.start_as_current_span("root") as span:
         span.set_attribute("nan", float("nan"))
         span.set_attribute("inf", float("-inf"))
@@ -391,7 +379,7 @@ def test_the_api_key_never_appears_in_logs_or_reprs(server: FakeHoneyHive, caplo
 
 def test_custom_rules_apply_in_the_exporter(server: FakeHoneyHive) -> None:
     exporter = make_exporter(server, rules=[Field("app.model", "config.model", rank=0)])
-    tracer = provider_with(exporter).get_tracer("t")
+    tracer = provider_exporting_to(exporter).get_tracer("t")
     with tracer.start_as_current_span("root") as span:
         span.set_attribute("app.model", "my-model")
     exporter.shutdown()
@@ -407,7 +395,7 @@ def test_configuration_falls_back_to_hh_environment(server: FakeHoneyHive, monke
     monkeypatch.setenv("HH_PROJECT", "env-project")
     monkeypatch.setenv("HH_SOURCE", "staging")
     exporter = HoneyHiveSpanExporter(retry_policy=FAST)
-    rag_trace(provider_with(exporter))
+    rag_trace(provider_exporting_to(exporter))
     exporter.shutdown()
     request = server.batches[0]
     assert request.headers["Authorization"] == "Bearer env-key"
@@ -417,7 +405,7 @@ def test_configuration_falls_back_to_hh_environment(server: FakeHoneyHive, monke
 def test_keywords_win_over_environment(server: FakeHoneyHive, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HH_PROJECT", "env-project")
     exporter = make_exporter(server)
-    rag_trace(provider_with(exporter))
+    rag_trace(provider_exporting_to(exporter))
     exporter.shutdown()
     assert server.events[0]["project"] == "proj"
 
@@ -449,7 +437,7 @@ def test_bad_environment_is_refused_with_the_variable_named(monkeypatch: pytest.
 def test_with_a_spool_an_outage_loses_nothing(server: FakeHoneyHive, tmp_path: Any) -> None:
     server.default = Reply(503)
     exporter = make_exporter(server, spool_dir=tmp_path / "spool")
-    trace_ids = [rag_trace(provider_with(exporter)) for _ in range(3)]
+    trace_ids = [rag_trace(provider_exporting_to(exporter)) for _ in range(3)]
     assert exporter.stats.events_delivered == 9, "accepted once durable on disk, while HoneyHive is down"
     server.default = Reply(200)
     assert exporter.force_flush(timeout_millis=10_000)
@@ -538,7 +526,7 @@ def test_events_reach_an_output_encoded_only_if_it_reads_bytes_and_are_the_same_
 
     joined, plain = Recording(reads_encoded=True), Recording(reads_encoded=False)
     exporters = [HoneyHiveSpanExporter(output=joined), HoneyHiveSpanExporter(output=plain)]
-    rag_trace(provider_with(*exporters))
+    rag_trace(provider_exporting_to(*exporters))
     for exporter in exporters:
         exporter.shutdown()
     ((encoded,), (events,)) = joined.batches, plain.batches

@@ -1,8 +1,8 @@
 """Real OpenTelemetry SDK spans for the mapper's specification tests.
 
-Every span here is produced by the SDK (`TracerProvider` + `SimpleSpanProcessor(InMemorySpanExporter())`):
-attributes through `set_attribute`, events through `add_event` / `record_exception`, status through
-`set_status`, nesting through real contexts. Nothing is hand-built, so the tests exercise exactly what an
+Every span here is produced by the SDK (`Recorder`: `TracerProvider` + `SimpleSpanProcessor(InMemorySpanExporter())`):
+attributes through `set_attribute`, events through `add_event` / `record_exception`, status through `set_status`,
+nesting through real contexts. Nothing is hand-built, so the tests exercise exactly what an
 instrumented application hands the exporter.
 """
 
@@ -16,28 +16,21 @@ from typing import Any
 
 import orjson
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import Span, SpanLimits
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper.identity import EVENT_NAMESPACE, SESSION_NAMESPACE
+from tests.support.spans import Recorder
 
 Event = dict[str, Any]
 
 
-class Otel:
-    """One tracer provider with an in-memory exporter; `events()` maps what it has recorded."""
+class Otel(Recorder):
+    """One tracer provider recording in memory; `events()` maps what it has recorded."""
 
     def __init__(self, span_limits: SpanLimits | None = None) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider(
-            resource=Resource.create({"service.name": "mapper-tests"}), span_limits=span_limits
-        )
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.tracer = self.provider.get_tracer("tests.mapper", "1.2.3")
+        super().__init__("mapper-tests", scope="tests.mapper", version="1.2.3", span_limits=span_limits)
 
     @contextmanager
     def span(
@@ -62,9 +55,6 @@ class Otel:
                 span.set_attribute(key, value)
             assert isinstance(span, Span)
             yield span
-
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
 
     def events(self, **kwargs: Any) -> list[Event]:
         events = spans_to_events(self.spans(), **kwargs)

@@ -19,15 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import StatusCode
 
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper.reverse import events_to_spans, span_id_for_event_id
 from otel_honeyhive.mapper.values import to_int
+from tests.support.spans import Recorder
 
 # -- strategies ---------------------------------------------------------------------------------------------------
 
@@ -266,10 +265,8 @@ class CountingIds(IdGenerator):
 
 @st.composite
 def span_trees(draw: st.DrawFn) -> list[ReadableSpan]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(id_generator=CountingIds())
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests.reverse", "1.0")
+    recorder = Recorder(scope="tests.reverse", version="1.0", id_generator=CountingIds())
+    tracer = recorder.tracer
 
     def make(depth: int) -> None:
         with tracer.start_as_current_span(draw(st.text(min_size=1, max_size=12))) as span:
@@ -285,7 +282,7 @@ def span_trees(draw: st.DrawFn) -> list[ReadableSpan]:
                     make(depth + 1)
 
     make(0)
-    return list(memory.get_finished_spans())
+    return recorder.spans()
 
 
 def leaves(value: Any) -> set[Any]:
@@ -312,12 +309,10 @@ def leaves(value: Any) -> set[Any]:
 def test_a_count_given_as_text_comes_back_as_the_number_it_says() -> None:
     """Found by the property test below: token counts are normalised (`to_int` reads text), so the text form of
     the attribute is not what the round trip keeps; the count is."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    with provider.get_tracer("tests.reverse").start_as_current_span("chat") as span:
+    recorder = Recorder(scope="tests.reverse")
+    with recorder.tracer.start_as_current_span("chat") as span:
         span.set_attribute("gen_ai.usage.input_tokens", "1")
-    (event,) = spans_to_events(list(memory.get_finished_spans()))
+    (event,) = spans_to_events(recorder.spans())
     assert event["metadata"]["prompt_tokens"] == 1
     (again,) = events_to_spans([event])
     assert carried_form("gen_ai.usage.input_tokens", "1") == {1} <= leaves(dict(again.attributes))

@@ -3,8 +3,6 @@ already acknowledged, so a partial send neither duplicates events nor starts ove
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from otel_honeyhive.core.encoded import EncodedEvents
@@ -15,16 +13,10 @@ from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
 from otel_honeyhive.outputs.honeyhive.payload import encode
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.shipping.retry import RetryPolicy
-from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
+from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 
 NO_WAITING = RetryPolicy(deadline=0.5, initial_backoff=5.0, max_backoff=5.0)
 """One attempt per body: the first backoff would pass the deadline."""
-
-
-@pytest.fixture
-def honeyhive() -> Iterator[FakeHoneyHive]:
-    with fake_honeyhive() as server:
-        yield server
 
 
 def events(n: int, tag: str = "e") -> list[Event]:

@@ -32,6 +32,7 @@ from otel_honeyhive.outputs.otlp import OtlpOutput, OtlpProtocol, grpc_target, t
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_otlp import FakeOtlpHttp, Reply, attribute, fake_otlp_http, low64, sample_session
 from tests.support.server import RunningServer, free_port, run_server
+from tests.support.waiting import wait_until
 
 SOURCE = "otlp-output-test"
 FAST = RetryPolicy(deadline=5.0, initial_backoff=0.02, max_backoff=0.1)
@@ -60,14 +61,17 @@ def stored(receiver: RunningServer, events: Sequence[dict[str, Any]], timeout: f
            until: Any = None) -> dict[str, dict[str, Any]]:
     """The receiver's copy of each event (by event id), once every one has arrived (and `until` holds)."""
     ids = [e["event_id"] for e in events]
-    deadline = time.monotonic() + timeout
-    while True:
+    found: dict[str, dict[str, Any]] = {}
+
+    def all_arrived() -> bool:
+        nonlocal found
         with receiver.store() as store:
             found = {i: e for i in ids if (e := store.get_event(i)) is not None}
-        if len(found) == len(ids) and (until is None or until(found)):
-            return found
-        assert time.monotonic() < deadline, f"{len(ids) - len(found)} of {len(ids)} events never arrived"
-        time.sleep(0.05)
+        return len(found) == len(ids) and (until is None or until(found))
+
+    wait_until(all_arrived, timeout, explain=f"all {len(ids)} events stored",
+               diagnose=lambda: f"{len(ids) - len(found)} of {len(ids)} events never arrived")
+    return found
 
 
 def differences(sent: Sequence[dict[str, Any]], got: dict[str, dict[str, Any]]) -> list[str]:

@@ -12,9 +12,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_honeyhive.core.encoded import batch_of
 from otel_honeyhive.core.events import Event
@@ -27,6 +24,7 @@ from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
 from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.spans import one_trace
 
 
 class Unavailable:
@@ -45,17 +43,8 @@ class Unavailable:
 
 
 def trace(name: str, children: int = 3) -> list[SpanView]:
-    """One trace of real SDK spans, as exported: children first, the root last."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests.intake")
-    with tracer.start_as_current_span(name):
-        for i in range(children):
-            with tracer.start_as_current_span(f"{name}-step-{i}") as span:
-                span.set_attribute("gen_ai.request.model", "gpt-4o")
-    spans: list[ReadableSpan] = list(memory.get_finished_spans())
-    return [as_span_view(span) for span in spans]
+    """One trace of real SDK spans (model calls under a root), as exported: children first, the root last."""
+    return [as_span_view(span) for span in one_trace(name, children, child_name="{name}-step-{i}")]
 
 
 def spooled_size(*traces: list[SpanView]) -> int:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.figures import FIGURES
-from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
 from tests.support.server import RunningServer, start_server
 
 
@@ -43,12 +42,6 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     yield pool
     crashed = pool.close()
     assert not crashed, "a server crashed:\n" + "\n".join(s.stderr() for s in crashed)
-
-
-@pytest.fixture
-def honeyhive() -> Iterator[FakeHoneyHive]:
-    with fake_honeyhive() as server:
-        yield server
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

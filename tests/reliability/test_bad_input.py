@@ -40,8 +40,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_honeyhive.cli.main import main as cli
 from tests.inputs.otlp import hex_ids
 from tests.reliability.figures import FIGURES, record_memory
-from tests.reliability.workload import llm_traces
 from tests.support.server import RunningServer, start_server
+from tests.support.spans import llm_traces
 
 MAX_BODY = 4 * 2**20
 TIMEOUT = 10

@@ -15,9 +15,8 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,10 +33,11 @@ from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import SpoolError
 from tests.reliability.conftest import Servers
 from tests.reliability.figures import FIGURES, StreamFigures
-from tests.reliability.workload import SPANS_PER_TRACE, batches, event_ids, llm_traces
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.metrics import scrape, value
 from tests.support.server import RunningServer
+from tests.support.spans import SPANS_PER_TRACE, batches, event_ids, llm_traces
+from tests.support.waiting import wait_until
 
 SPANS = 3000
 API_KEY = "hh-reliability-key"
@@ -91,13 +91,6 @@ class FaultPlan:
 
 def arrived(honeyhive: FakeHoneyHive) -> list[str]:
     return [event["event_id"] for event in honeyhive.events]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, explain: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s\n{explain()}"
-        time.sleep(0.1)
 
 
 def post(server: RunningServer, spans: list[ReadableSpan]) -> requests.Response:
@@ -162,7 +155,8 @@ def test_the_server_with_a_spool_delivers_every_span_through_every_fault(
             assert post(server, batch).status_code == 200
     channel.close()
     expected = event_ids(spans)
-    wait_until(lambda: expected <= set(arrived(honeyhive)), 120, server.stderr)
+    wait_until(lambda: expected <= set(arrived(honeyhive)), 120, explain="every acknowledged span delivered",
+               diagnose=server.stderr)
     figures = StreamFigures.tally("server, --spool-dir (HTTP + gRPC)", sent=len(spans), acknowledged=len(spans),
                                   expected=expected, arrived=arrived(honeyhive), faults=plan.faults)
     FIGURES.streams.append(figures)
@@ -174,7 +168,8 @@ def test_the_server_with_a_spool_delivers_every_span_through_every_fault(
     assert value(metrics, "otel_honeyhive_delivery_retries_total") > 0
     assert value(metrics, "otel_honeyhive_events_dead_lettered_total") == 0
     assert value(metrics, "otel_honeyhive_spans_dropped_total", {"reason": "delivery_failed"}) == 0
-    wait_until(lambda: value(scrape(server), "otel_honeyhive_spool_records", {"spool": "outbox"}) == 0, 10)
+    wait_until(lambda: value(scrape(server), "otel_honeyhive_spool_records", {"spool": "outbox"}) == 0, 10,
+               explain="the outbox spool to empty", diagnose=server.stderr)
 
 
 # -- (c) kill -9 in the middle of a stream -----------------------------------------------------------------------
@@ -222,7 +217,8 @@ def test_kill_9_in_the_middle_of_a_stream_loses_no_acknowledged_span(
     half = len(parts) // 2  # 16 batches of 96: the last ends inside a trace of 5, whose root is in the next one
     stream = Stream(server, parts, pause_after=half)
     held = tmp_path / "spool" / "held"  # spans acknowledged while their trace's root has not arrived yet
-    wait_until(lambda: len(stream.acknowledged) == half and any(held.glob("*.rec")), 60, server.stderr)
+    wait_until(lambda: len(stream.acknowledged) == half and any(held.glob("*.rec")), 60,
+               explain=f"{half} batches acknowledged and spans journaled", diagnose=server.stderr)
     server.stop(signal.SIGKILL)
     stream.resume()
     stream.join()
@@ -234,7 +230,8 @@ def test_kill_9_in_the_middle_of_a_stream_loses_no_acknowledged_span(
         if i not in stream.acknowledged:
             assert post(restarted, batch).status_code == 200
     expected = event_ids(spans)
-    wait_until(lambda: expected <= set(arrived(honeyhive)), 60, restarted.stderr)
+    wait_until(lambda: expected <= set(arrived(honeyhive)), 60, explain="every span delivered after the restart",
+               diagnose=restarted.stderr)
     figures = StreamFigures.tally("server, kill -9 mid-stream + restart", sent=len(spans),
                                   acknowledged=len(spans), expected=expected, arrived=arrived(honeyhive), faults=1)
     FIGURES.streams.append(figures)
@@ -282,9 +279,12 @@ def test_a_full_disk_answers_503_naming_the_cause_and_loses_nothing(
 
         honeyhive.default = Reply(200)  # HoneyHive is back: the spool drains, the disk has room again
         for batch in refused:
-            wait_until(lambda batch=batch: post(server, batch).status_code == 200, 60, server.stderr)  # type: ignore[misc]
+            wait_until(lambda batch=batch: post(server, batch).status_code == 200, 60,  # type: ignore[misc]
+                       explain="a refused batch accepted once the disk has room", diagnose=server.stderr,
+                       interval=0.1)
         expected = event_ids(spans)
-        wait_until(lambda: expected <= set(arrived(honeyhive)), 60, server.stderr)
+        wait_until(lambda: expected <= set(arrived(honeyhive)), 60, explain="every span delivered",
+                   diagnose=server.stderr)
         server.stop()
     figures = StreamFigures.tally("server, disk full (192 KiB tmpfs)", sent=len(spans), acknowledged=len(spans),
                                   expected=expected, arrived=arrived(honeyhive), faults=len(refused))
@@ -316,4 +316,5 @@ def test_a_spool_that_breaks_while_serving_is_refused_with_its_cause(
     # A whole trace waits for nothing: its events go to the delivery spool, which still works.
     (whole,) = batches(llm_traces(1, name="whole"), SPANS_PER_TRACE)
     assert post(server, whole).status_code == 200
-    wait_until(lambda: event_ids(whole) <= set(arrived(honeyhive)), 30, lambda: "the whole trace not delivered")
+    wait_until(lambda: event_ids(whole) <= set(arrived(honeyhive)), 30, explain="the whole trace delivered",
+               diagnose=server.stderr)

@@ -16,7 +16,6 @@ import hmac
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,11 @@ from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.reliability.conftest import Servers
 from tests.reliability.figures import FIGURES
-from tests.reliability.workload import batches, llm_traces
 from tests.support.event_files import cli_env, stream_events, write_ndjson
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.server import free_port
+from tests.support.spans import batches, llm_traces
+from tests.support.waiting import wait_until
 
 API_KEY = "hhk-live-9f86d081884c7d659a2feaa0c55ad015"
 AUTH_TOKEN = "tok-live-a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -103,10 +103,8 @@ def test_no_secret_in_anything_a_realistic_session_produces(
         captured["gRPC refusal"] = str(unauthenticated.value).encode()
         stub.Export(encode_spans(spans[:2]), metadata=(("authorization", f"Bearer {AUTH_TOKEN}"),), timeout=10)
     outbox = tmp_path / "spool" / "outbox"
-    deadline = time.monotonic() + 30
-    while list(outbox.glob("*.rec")) or not (outbox / "dead").exists():  # through the 503s and the dead letter
-        assert time.monotonic() < deadline, server.stderr()
-        time.sleep(0.1)
+    wait_until(lambda: not list(outbox.glob("*.rec")) and (outbox / "dead").exists(), 30,
+               explain="the outbox to empty through the 503s into the dead letter", diagnose=server.stderr)
     assert server.stop() == 0
     captured["server stderr"] = server.stderr().encode()
     assert b"400" in captured["server stderr"], "the session did produce error logs"

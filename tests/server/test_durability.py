@@ -10,50 +10,31 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 import requests
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive import spans_to_events
-from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
+from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.server import RunningServer, free_port, start_server
+from tests.support.spans import traces as support_traces
+from tests.support.waiting import wait_until
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
-@pytest.fixture
-def honeyhive() -> Iterator[FakeHoneyHive]:
-    with fake_honeyhive() as server:
-        yield server
-
-
 def traces(n: int, children: int = 3, *, seed_name: str = "t") -> list[list[ReadableSpan]]:
-    """n traces of real SDK spans, each as exported (children first, root last)."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests.durability")
-    out: list[list[ReadableSpan]] = []
-    for i in range(n):
-        memory.clear()
-        with tracer.start_as_current_span(f"{seed_name}-{i}") as root:
-            root.set_attribute("traceloop.entity.input", json.dumps({"i": i}))
-            for c in range(children):
-                with tracer.start_as_current_span(f"step-{c}") as span:
-                    span.set_attribute("gen_ai.request.model", "gpt-4o")
-                    span.set_attribute("gen_ai.usage.input_tokens", c)
-                    span.set_attribute("payload", "x" * 500)
-        out.append(list(memory.get_finished_spans()))
-    return out
+    """n traces of real SDK spans, each as exported (children first, root last): model calls with a payload."""
+    return support_traces(
+        n, children, name=seed_name, root=lambda i: {"traceloop.entity.input": json.dumps({"i": i})},
+        child=lambda c: {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": c, "payload": "x" * 500},
+    )
 
 
 def post(server: RunningServer, spans: Sequence[ReadableSpan]) -> requests.Response:
@@ -72,13 +53,6 @@ def bridge(tmp_path: Path, honeyhive: FakeHoneyHive, *extra: str, grpc: bool = F
 
 def delivered_ids(honeyhive: FakeHoneyHive) -> list[str]:
     return [e["event_id"] for e in honeyhive.events]
-
-
-def wait_until(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 def test_kill_9_loses_no_acknowledged_span(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
@@ -104,7 +78,8 @@ def test_kill_9_loses_no_acknowledged_span(tmp_path: Path, honeyhive: FakeHoneyH
         assert post(restarted, roots).status_code == 200
         everything = [s for spans in complete + unfinished for s in spans]
         expected = {e["event_id"] for e in spans_to_events(everything, source="durability")}
-        wait_until(lambda: expected <= set(delivered_ids(honeyhive)))
+        wait_until(lambda: expected <= set(delivered_ids(honeyhive)), 60,
+                   explain="every acknowledged span delivered after the restart", diagnose=restarted.stderr)
     finally:
         assert restarted.stop() == 0
     by_id = {e["event_id"]: e for e in honeyhive.events}
@@ -134,7 +109,8 @@ def test_a_full_spool_answers_503_with_retry_after_not_loss(tmp_path: Path, hone
         channel.close()
         accepted = statuses.count(200)
         honeyhive.default = Reply(200)  # HoneyHive recovers: every acknowledged trace arrives
-        wait_until(lambda: len({e["session_id"] for e in honeyhive.events}) >= accepted)
+        wait_until(lambda: len({e["session_id"] for e in honeyhive.events}) >= accepted, 60,
+                   explain=f"the {accepted} acknowledged traces delivered", diagnose=server.stderr)
     finally:
         assert server.stop() == 0
 
@@ -154,7 +130,8 @@ def test_sigterm_stops_quickly_and_keeps_what_it_could_not_ship(tmp_path: Path, 
     restarted = bridge(tmp_path, honeyhive)
     try:
         expected = {e["event_id"] for e in spans_to_events([s for t in sent for s in t], source="durability")}
-        wait_until(lambda: expected <= set(delivered_ids(honeyhive)))
+        wait_until(lambda: expected <= set(delivered_ids(honeyhive)), 60,
+                   explain="the spooled traces delivered by the restarted server", diagnose=restarted.stderr)
     finally:
         assert restarted.stop() == 0
 
@@ -166,9 +143,11 @@ def test_a_trace_held_past_the_hold_time_is_shipped_in_parts(tmp_path: Path, hon
         children = [s for s in spans if s.parent is not None]
         root = next(s for s in spans if s.parent is None)
         assert post(server, children).status_code == 200
-        wait_until(lambda: len(honeyhive.events) == 2)
+        wait_until(lambda: len(honeyhive.events) == 2, 60, explain="the held children shipped without their root",
+                   diagnose=server.stderr)
         assert post(server, [root]).status_code == 200
-        wait_until(lambda: any(e["event_type"] == "session" for e in honeyhive.events))
+        wait_until(lambda: any(e["event_type"] == "session" for e in honeyhive.events), 60,
+                   explain="the late root's session event", diagnose=server.stderr)
         twin = next(e for e in honeyhive.events if e["event_type"] == "chain" and e["event_name"] == root.name)
         assert all(e["parent_id"] == twin["event_id"] for e in honeyhive.events[:2])
         assert not list((tmp_path / "spool" / "held").glob("*.rec")), "the journal empties once all is shipped"

@@ -7,8 +7,6 @@ spans dropped (with the reason), bytes and records waiting in each spool, spans 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -21,10 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from otel_honeyhive.core.counters import Counters, Sample
 from otel_honeyhive.server.prometheus import Family, render
-from tests.reliability.workload import llm_traces
 from tests.support.fake_honeyhive import Reply, fake_honeyhive
 from tests.support.metrics import Samples, scrape, value
 from tests.support.server import RunningServer, run_server
+from tests.support.spans import llm_traces
+from tests.support.waiting import wait_until
 
 TOKEN = "metrics-token"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -47,13 +46,6 @@ FAMILIES = {
     "otel_honeyhive_spool_records": "gauge",
     "otel_honeyhive_spool_capacity_bytes": "gauge",
 }
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def post(server: RunningServer, body: bytes, token: str | None = TOKEN) -> requests.Response:
@@ -169,7 +161,8 @@ def test_spooled_forwarding_shows_bytes_waiting_retries_dead_letters_and_deliver
         with run_server(tmp_path, "--api-key", "k", "--server-url", honeyhive.url, "--spool-dir",
                         str(tmp_path / "spool"), env={"HH_TIMEOUT": "0.3"}) as server:
             assert post(server, encode_spans(llm_traces(4)).SerializeToString(), token=None).status_code == 200
-            wait_for(lambda: value(scrape(server), "otel_honeyhive_delivery_retries_total") >= 1)
+            wait_until(lambda: value(scrape(server), "otel_honeyhive_delivery_retries_total") >= 1, 30,
+                       explain="a delivery retry counted", diagnose=server.stderr)
             waiting = scrape(server)
             assert value(waiting, "otel_honeyhive_events_spooled_total") == 20
             assert value(waiting, "otel_honeyhive_events_delivered_total") == 0
@@ -179,10 +172,12 @@ def test_spooled_forwarding_shows_bytes_waiting_retries_dead_letters_and_deliver
             assert value(waiting, "otel_honeyhive_spool_records", {"spool": "held"}) == 0
 
             honeyhive.default = Reply(400, body=b'{"error": "refused"}')  # refused for good: dead-lettered
-            wait_for(lambda: value(scrape(server), "otel_honeyhive_events_dead_lettered_total") == 20)
+            wait_until(lambda: value(scrape(server), "otel_honeyhive_events_dead_lettered_total") == 20, 30,
+                       explain="the 20 refused events counted as dead-lettered", diagnose=server.stderr)
             honeyhive.default = Reply(200)
             assert post(server, encode_spans(llm_traces(2)).SerializeToString(), token=None).status_code == 200
-            wait_for(lambda: value(scrape(server), "otel_honeyhive_events_delivered_total") == 10)
+            wait_until(lambda: value(scrape(server), "otel_honeyhive_events_delivered_total") == 10, 30,
+                       explain="the 10 later events counted as delivered", diagnose=server.stderr)
             done = scrape(server)
     assert value(done, "otel_honeyhive_spool_records", {"spool": "outbox"}) == 0
     assert value(done, "otel_honeyhive_spool_bytes", {"spool": "outbox"}) == 0
@@ -197,8 +192,9 @@ def test_spans_lost_without_a_spool_are_counted_as_dropped(tmp_path: Path) -> No
                         env={"HH_TIMEOUT": "0.3"}) as server:
             children = [s for s in llm_traces(2, name="lost") if s.parent is not None]
             assert post(server, encode_spans(children).SerializeToString(), token=None).status_code == 200
-            wait_for(lambda: value(scrape(server), "otel_honeyhive_spans_dropped_total",
-                                   {"reason": "delivery_failed"}) == len(children))
+            wait_until(lambda: value(scrape(server), "otel_honeyhive_spans_dropped_total",
+                                     {"reason": "delivery_failed"}) == len(children), 30,
+                       explain="the held children counted as dropped", diagnose=server.stderr)
             metrics = scrape(server)
     assert value(metrics, "otel_honeyhive_events_undelivered_total") == len(children)
     assert value(metrics, "otel_honeyhive_held_spans") == 0

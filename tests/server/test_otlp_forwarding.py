@@ -24,13 +24,13 @@ import pytest
 import requests
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_honeyhive.server.config import ServerConfig
 from tests.support.fake_otlp import attribute, fake_otlp_http, low64
 from tests.support.server import RunningServer, free_port, run_server, serve_command, start_server
+from tests.support.spans import Recorder, chat_span
+from tests.support.waiting import wait_until
 
 SOURCE = "forwarding-test"
 T0 = 1_760_000_000_000.125
@@ -76,15 +76,18 @@ def replay(server: RunningServer, calls: list[tuple[str, str, dict[str, Any]]]) 
 
 def events_in(server: RunningServer, ids: dict[str, str], until: Any = None,
               timeout: float = 15.0) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.db_path.exists():
-            with server.store() as store:
-                found = {i: e for i in ids.values() if (e := store.get_event(i)) is not None}
-            if len(found) == len(ids) and (until is None or until(found)):
-                return found
-        assert time.monotonic() < deadline, f"events never all arrived:\n{server.stderr()}"
-        time.sleep(0.05)
+    found: dict[str, dict[str, Any]] = {}
+
+    def all_arrived() -> bool:
+        nonlocal found
+        if not server.db_path.exists():
+            return False
+        with server.store() as store:
+            found = {i: e for i in ids.values() if (e := store.get_event(i)) is not None}
+        return len(found) == len(ids) and (until is None or until(found))
+
+    wait_until(all_arrived, timeout, explain=f"all {len(ids)} events stored", diagnose=server.stderr)
+    return found
 
 
 def updated(ids: dict[str, str]) -> Any:
@@ -209,16 +212,13 @@ def test_with_a_spool_requests_are_acknowledged_while_the_receiver_is_down(tmp_p
         assert time.monotonic() - started < 2.0, "acknowledged without waiting for the receiver"
         time.sleep(0.3)
         with fake_otlp_http(port) as fake:
-            deadline = time.monotonic() + 20
-            while len({s.span_id for s in fake.spans()}) < 5:
-                assert time.monotonic() < deadline, f"spans never arrived:\n{bridge.stderr()}"
-                time.sleep(0.05)
+            wait_until(lambda: len({s.span_id for s in fake.spans()}) >= 5, 20, explain="the 5 spooled spans",
+                       diagnose=bridge.stderr)
             # The PUT was spooled after the events it patches, so it is re-sent after them.
             model_id = low64(ids["model"]).to_bytes(8, "big")
-            while not any("judge" in (attribute(s, "honeyhive_metadata") or "")
-                          for s in fake.spans() if s.span_id == model_id):
-                assert time.monotonic() < deadline, f"the update never arrived:\n{bridge.stderr()}"
-                time.sleep(0.05)
+            wait_until(lambda: any("judge" in (attribute(s, "honeyhive_metadata") or "")
+                                   for s in fake.spans() if s.span_id == model_id), 20,
+                       explain="the spooled update of the model event", diagnose=bridge.stderr)
     assert {s.span_id for s in fake.spans()} == {low64(i).to_bytes(8, "big") for i in ids.values()}
 
 
@@ -288,22 +288,16 @@ def test_the_config_keeps_header_values_out_of_its_repr_and_counts_otlp_as_remot
 def test_spans_received_over_otlp_leave_with_their_original_ids(tmp_path: Path) -> None:
     """OTLP in, OTLP out: the events the bridge maps keep the OpenTelemetry ids in their metadata, and the
     spans it sends on carry exactly those ids again (so a backend sees the application's trace)."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests.forwarding")
-    with tracer.start_as_current_span("agent"), tracer.start_as_current_span("chat") as chat:
-        chat.set_attribute("gen_ai.operation.name", "chat")
-        chat.set_attribute("gen_ai.request.model", "gpt-4o")
-    originals = memory.get_finished_spans()
+    recorder = Recorder(scope="tests.forwarding")
+    with recorder.tracer.start_as_current_span("agent"), chat_span(recorder.tracer):
+        pass
+    originals = recorder.spans()
     with fake_otlp_http() as fake, run_server(tmp_path, "--otlp-endpoint", fake.url) as bridge:
         exporter = HttpSpanExporter(endpoint=bridge.url + "/v1/traces")
         assert exporter.export(originals) is SpanExportResult.SUCCESS
         exporter.shutdown()  # type: ignore[no-untyped-call]
-        deadline = time.monotonic() + 10
-        while len(fake.spans()) < len(originals):
-            assert time.monotonic() < deadline, bridge.stderr()
-            time.sleep(0.05)
+        wait_until(lambda: len(fake.spans()) >= len(originals), 10, explain="every span forwarded",
+                   diagnose=bridge.stderr)
     sent = {(s.context.trace_id, s.context.span_id, s.parent.span_id if s.parent else 0, s.name) for s in originals}
     got = {
         (int.from_bytes(s.trace_id, "big"), int.from_bytes(s.span_id, "big"),

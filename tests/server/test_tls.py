@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_honeyhive import HoneyHiveSpanExporter, spans_to_events
 from otel_honeyhive.server.config import ServerConfig
-from tests.reliability.workload import llm_traces
 from tests.support.event_files import cli_env
 from tests.support.server import RunningServer, free_port, run_server
+from tests.support.spans import llm_traces
 from tests.support.tls import TlsFiles, encrypted_key, make_tls_files, other_key
 
 

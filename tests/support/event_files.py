@@ -22,11 +22,10 @@ from typing import IO, Any
 
 import orjson
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Status, StatusCode
+
+from tests.support.spans import Recorder, chat_span
 
 Event = dict[str, Any]
 T0 = 1_714_978_764_000.0
@@ -162,10 +161,8 @@ def sdk_spans(traces: int = 6, *, seed: int = 3) -> list[ReadableSpan]:
     nested chains, LLM and tool spans, an error, span events, links, and one trace with an explicit
     HoneyHive session."""
     rng = random.Random(seed)
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "files-test", "deployment": "ci"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests.files", "0.1")
+    recorder = Recorder("files-test", resource={"deployment": "ci"}, scope="tests.files", version="0.1")
+    tracer = recorder.tracer
     for t in range(traces):
         with tracer.start_as_current_span(f"agent-{t}", context=trace.set_span_in_context(trace.INVALID_SPAN),
                                           kind=trace.SpanKind.SERVER) as root:
@@ -175,22 +172,17 @@ def sdk_spans(traces: int = 6, *, seed: int = 3) -> list[ReadableSpan]:
             for c in range(rng.randint(1, 4)):
                 with tracer.start_as_current_span(f"step-{c}") as step:
                     step.set_attribute("traceloop.span.kind", "task")
-                    with tracer.start_as_current_span("chat gpt-4o", kind=trace.SpanKind.CLIENT) as llm:
-                        llm.set_attribute("gen_ai.operation.name", "chat")
-                        llm.set_attribute("gen_ai.request.model", "gpt-4o")
-                        llm.set_attribute("gen_ai.usage.input_tokens", 12 + c)
-                        llm.set_attribute("gen_ai.usage.output_tokens", 5)
-                        llm.set_attribute("gen_ai.prompt.0.role", "user")
-                        llm.set_attribute("gen_ai.prompt.0.content", f"hello \"{t}.{c}\" {{json}}")
+                    with chat_span(tracer, name="chat gpt-4o", kind=trace.SpanKind.CLIENT, attributes={
+                        "gen_ai.usage.input_tokens": 12 + c, "gen_ai.usage.output_tokens": 5,
+                        "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": f"hello \"{t}.{c}\" {{json}}",
+                    }) as llm:
                         llm.add_event("gen_ai.choice", {"index": 0, "finish_reason": "stop"})
                         if (t + c) % 5 == 4:
                             llm.set_status(Status(StatusCode.ERROR, "timeout"))
                     with tracer.start_as_current_span("search", links=[trace.Link(root.get_span_context())]) as tool:
                         tool.set_attribute("traceloop.span.kind", "tool")
                         tool.set_attribute("tags", ["a", "b"])
-    spans = list(memory.get_finished_spans())
-    provider.shutdown()
-    return spans
+    return recorder.finish()
 
 
 # -- the CLI as a measured subprocess ----------------------------------------------------------------------------

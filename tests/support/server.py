@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 import requests
 
 from otel_honeyhive.outputs.store import SQLiteStore
+from tests.support.waiting import wait_until
 
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
@@ -124,17 +124,17 @@ def _start(
     scheme = "https" if "--tls-cert" in args else "http"
     server = RunningServer(f"{scheme}://127.0.0.1:{port}", port, db_path, proc, stderr_path, grpc_port,
                            verify=str(ca) if ca is not None else True)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            if "address already in use" in server.stderr() or "cannot bind" in server.stderr():
-                return None  # lost the port to another process between picking and binding: pick again
-            raise AssertionError(f"server exited with {proc.returncode} before ready:\n{server.stderr()}")
-        if server.healthy():
-            return server
-        time.sleep(0.02)
-    server.stop(signal.SIGKILL)
-    raise AssertionError(f"server not ready within {READY_TIMEOUT}s:\n{server.stderr()}")
+    try:
+        wait_until(lambda: proc.poll() is not None or server.healthy(), READY_TIMEOUT,
+                   explain="the server to answer /healthz", diagnose=server.stderr, interval=0.02)
+    except AssertionError:
+        server.stop(signal.SIGKILL)
+        raise
+    if proc.poll() is not None:
+        if "address already in use" in server.stderr() or "cannot bind" in server.stderr():
+            return None  # lost the port to another process between picking and binding: pick again
+        raise AssertionError(f"server exited with {proc.returncode} before ready:\n{server.stderr()}")
+    return server
 
 
 def start_server(

@@ -13,10 +13,10 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from tests.support.spans import Recorder, provider_exporting_to
 
 REMOTE_TRACE_ID = 0x5B8EFFF798038103D269B633813FC60C
 REMOTE_PARENT_ID = 0xEEE19B7EC3C1B173
@@ -57,15 +57,9 @@ def make_sdk_spans() -> list[ReadableSpan]:
     explicit timestamps), links (with/without attributes), a recorded exception, ERROR-with-description and OK
     statuses, every attribute type, two resources, scopes with and without a version, dropped counts, GenAI
     attributes the mapper classifies, and a hand-built span with no instrumentation scope."""
-    memory = InMemorySpanExporter()
-    resource = Resource.create(
-        {"service.name": "otlp-tests", "deployment.environment": "test", "host.cores": 8, "feature.on": True}
-    )
-    provider = TracerProvider(
-        resource=resource,
-        span_limits=SpanLimits(max_span_attributes=64, max_events=4, max_links=2),
-    )
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+    recorder = Recorder("otlp-tests", resource={"deployment.environment": "test", "host.cores": 8, "feature.on": True},
+                        span_limits=SpanLimits(max_span_attributes=64, max_events=4, max_links=2))
+    provider, memory, resource = recorder.provider, recorder.memory, recorder.provider.resource
     tracer = provider.get_tracer("tests.otlp", "1.2.3", schema_url="https://opentelemetry.io/schemas/1.26.0")
     bare_tracer = provider.get_tracer("tests.otlp.bare")  # no version → scope_version None
 
@@ -116,8 +110,7 @@ def make_sdk_spans() -> list[ReadableSpan]:
             db.set_attribute("db.statement", "select 1")
 
     # Explicit start/end times, and a second resource (another ResourceSpans in the request).
-    other = TracerProvider(resource=Resource.create({"service.name": "other-service"}))
-    other.add_span_processor(SimpleSpanProcessor(memory))
+    other = provider_exporting_to(memory, resource=Resource.create({"service.name": "other-service"}))
     other_tracer = other.get_tracer("tests.other", "0.1")
     span = other_tracer.start_span("timed", start_time=1_700_000_000_000_000_000)
     span.set_attribute("x", 1)

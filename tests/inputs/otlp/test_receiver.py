@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import gzip
-import json
 import random
-import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,14 +20,13 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper.identity import session_id_for_trace
 from tests.support.server import RunningServer, run_server
+from tests.support.spans import Recorder, agent_span, chat_span, retriever_span, tool_span, user_message
 
 SOURCE = "receiver-test"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -37,31 +34,18 @@ PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 def llm_spans(traces: int = 3) -> list[ReadableSpan]:
     """Real SDK spans: per trace a root, a retriever, a model call with messages, and a nested tool."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "receiver-test"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests.receiver", "2.0")
+    recorder = Recorder("receiver-test", scope="tests.receiver", version="2.0")
+    tracer = recorder.tracer
     for i in range(traces):
-        with tracer.start_as_current_span(f"agent-{i}") as root:
-            root.set_attribute("gen_ai.operation.name", "invoke_agent")
-            root.set_attribute("traceloop.entity.input", json.dumps({"question": f"q{i}"}))
-            with tracer.start_as_current_span("retrieve") as s:
-                s.set_attribute("openinference.span.kind", "RETRIEVER")
-                s.set_attribute("retrieval.documents.0.document.content", "doc")
-            with tracer.start_as_current_span("chat") as s:
-                s.set_attribute("gen_ai.operation.name", "chat")
-                s.set_attribute("gen_ai.request.model", "gpt-4o")
-                s.set_attribute(
-                    "gen_ai.input.messages",
-                    json.dumps([{"role": "user", "parts": [{"type": "text", "content": f"hello {i}"}]}]),
-                )
-                s.set_attribute("gen_ai.usage.input_tokens", 10 + i)
-                s.set_attribute("tags", ("a", "b"))
-                s.add_event("gen_ai.choice", {"index": 0, "finish_reason": "stop"})
-                with tracer.start_as_current_span("tool") as t:
-                    t.set_attribute("gen_ai.tool.name", "search")
-                    t.set_status(trace.Status(trace.StatusCode.ERROR, "tool failed"))
-    return list(memory.get_finished_spans())
+        with agent_span(tracer, f"agent-{i}", f"q{i}"):
+            with retriever_span(tracer, "doc"):
+                pass
+            with chat_span(tracer, attributes={"gen_ai.input.messages": user_message(f"hello {i}"),
+                                               "gen_ai.usage.input_tokens": 10 + i, "tags": ("a", "b")}) as chat:
+                chat.add_event("gen_ai.choice", {"index": 0, "finish_reason": "stop"})
+                with tool_span(tracer) as tool:
+                    tool.set_status(trace.Status(trace.StatusCode.ERROR, "tool failed"))
+    return recorder.spans()
 
 
 def stored_events(server: RunningServer, spans: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
@@ -73,13 +57,6 @@ def stored_events(server: RunningServer, spans: Sequence[ReadableSpan]) -> list[
 
 def expected_events(spans: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
     return sorted(spans_to_events(spans, source=SOURCE), key=lambda e: e["event_id"])
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
