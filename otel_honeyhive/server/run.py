@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -23,7 +24,7 @@ import uvicorn
 from otel_honeyhive.core.addresses import bracketed
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.pipeline import Pipeline, PipelineSettings, build_pipeline
-from otel_honeyhive.server import metrics
+from otel_honeyhive.server import metrics, ports
 from otel_honeyhive.server.app import build_app, describe_output, open_output
 from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.server.memory import tune_malloc
@@ -98,6 +99,22 @@ def serve(config: ServerConfig) -> int:
     """Serve until told to stop; the process exit status."""
     logging.basicConfig(level=logging.WARNING, format="otel-honeyhive serve: %(levelname)s %(message)s")
     tune_malloc()  # before the first request's buffers: see server/memory.py
+    try:  # before anything is opened: a taken port is one line naming it and its flag
+        http_socket = ports.bind(config.host, config.http_port, what="HTTP", flag="--http-port") \
+            if config.http_port else None
+        if config.grpc_port:
+            ports.check_free(config.host, config.grpc_port, what="OTLP/gRPC", flag="--grpc-port")
+    except ports.ListenError as exc:
+        print(f"otel-honeyhive serve: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _serve(config, http_socket)
+    finally:
+        if http_socket is not None:
+            http_socket.close()
+
+
+def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
     stop = threading.Event()
     try:
         output: Output = open_output(config)
@@ -117,11 +134,16 @@ def serve(config: ServerConfig) -> int:
         if config.grpc_port:
             from otel_honeyhive.inputs.otlp.grpc import start_grpc_server
 
-            grpc_server, port = start_grpc_server(
-                pipeline, config.host, config.grpc_port, max_message_bytes=config.max_body_bytes,
-                auth_token=config.auth_token, credentials=grpc_credentials(config), counters=pipeline.counters,
-                remote=config.remote,
-            )
+            try:
+                grpc_server, port = start_grpc_server(
+                    pipeline, config.host, config.grpc_port, max_message_bytes=config.max_body_bytes,
+                    auth_token=config.auth_token, credentials=grpc_credentials(config), counters=pipeline.counters,
+                    remote=config.remote,
+                )
+            except OSError as exc:  # taken between the check and grpcio's own bind
+                print(f"otel-honeyhive serve: {exc}; choose another port with --grpc-port (--grpc-port 0 turns "
+                      "OTLP/gRPC off)", file=sys.stderr)
+                return 1
             listening.append(f"gRPC{' (TLS)' if config.tls else ''} on {bracketed(config.host)}:{port}")
         if not config.http_port:
             print(f"otel-honeyhive serve: {', '.join(listening)} ({describe_output(config)})", file=sys.stderr,
@@ -146,8 +168,8 @@ def serve(config: ServerConfig) -> int:
         server = _Server(uv_config, stop, describe_output(config), listening, tls=config.tls)
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            server.run()
-        except SystemExit as exc:  # uvicorn exits this way when it cannot start (e.g. the port is taken)
+            server.run(sockets=[http_socket] if http_socket is not None else None)
+        except SystemExit as exc:  # uvicorn exits this way when it cannot start
             return exc.code if isinstance(exc.code, int) else 1
         finally:
             for sig, handler in previous.items():

@@ -131,7 +131,7 @@ def _start(
         server.stop(signal.SIGKILL)
         raise
     if proc.poll() is not None:
-        if "address already in use" in server.stderr() or "cannot bind" in server.stderr():
+        if "the port is in use" in server.stderr():
             return None  # lost the port to another process between picking and binding: pick again
         raise AssertionError(f"server exited with {proc.returncode} before ready:\n{server.stderr()}")
     return server

@@ -140,8 +140,11 @@ def start_grpc_server(
         ),
     }),))
     where = address(host, port)
-    bound = server.add_secure_port(where, credentials) if credentials else server.add_insecure_port(where)
+    try:
+        bound = server.add_secure_port(where, credentials) if credentials else server.add_insecure_port(where)
+    except RuntimeError:  # grpcio raises "Failed to bind to address" (releases before 1.62 returned 0)
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot bind the gRPC port {where}")
+        raise OSError(f"cannot listen for OTLP/gRPC on {where}")
     server.start()
     return server, bound
