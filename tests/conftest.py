@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import otel_honeyhive
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
@@ -14,6 +15,18 @@ from tests.support.server import RunningServer, run_server
 
 EXPECT_COMPILED = "OTEL_HONEYHIVE_EXPECT_COMPILED"
 """Set by `scripts/test` for its run against the compiled wheel: the run fails if it is not what it tests."""
+
+# Hypothesis profiles: how many examples each property test tries. No test sets its own count.
+# - dev (the default): quick, for the inner loop (`scripts/test -q`, a bare `pytest`). Failures it finds are
+#   kept in .hypothesis/ and tried first on the next run.
+# - ci: thorough, for the full run (`scripts/test` passes --hypothesis-profile=ci; or HYPOTHESIS_PROFILE=ci).
+#   200 examples each: more in all than the counts the tests used to set one by one (5,490 over 33 tests, 166
+#   on average, from 50 to 400). No example database: every CI run draws afresh instead of replaying a local
+#   history, and a failure prints the blob that reproduces it (@reproduce_failure).
+# Most property tests drive I/O (servers, spools, files), whose time varies: no deadline in either.
+settings.register_profile("dev", max_examples=20, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_report_header() -> str:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 INPUT_OF_PATH = {
     "/v1/traces": "otlp_http",
+    "/opentelemetry/v1/traces": "otlp_http",
+    "/v1/metrics": "otlp_http",
+    "/v1/logs": "otlp_http",
     "/events": "honeyhive_api",
     "/events/batch": "honeyhive_api",
     "/session/start": "honeyhive_api",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_honeyhive.core.encoded import EncodedEvents, array_items, batch_of, blocks_of, dumps, group_sessions
@@ -25,7 +25,6 @@ trace_events = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.lists(trace_events, max_size=6))
 def test_encoded_events_read_as_the_events_of_each_trace_grouped_by_session(traces: list[list[dict[str, Any]]]) -> None:
     encoded = EncodedEvents()

@@ -100,7 +100,7 @@ def _is_uuid(value: Any) -> bool:
     return isinstance(value, str) and str(uuid.UUID(value)) == value
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.tuples(attribute_dicts, event_lists, st.sampled_from([None, "unset", "ok", "error"])),
              min_size=1, max_size=4),
@@ -144,7 +144,7 @@ def test_arbitrary_attributes_always_map_to_valid_json_events(
     assert spans_to_events(list(reversed(readable))) == events
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(attribute_dicts, event_lists, st.sampled_from([None, "ok", "error"]))
 def test_a_planned_route_equals_the_general_loop(
     attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]], status: str | None

@@ -102,7 +102,7 @@ def by_id(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # -- event → span → event -----------------------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(sessions())
 def test_event_to_span_to_event_is_the_identity(events: list[dict[str, Any]]) -> None:
     back = spans_to_events(events_to_spans(events))
@@ -110,7 +110,6 @@ def test_event_to_span_to_event_is_the_identity(events: list[dict[str, Any]]) ->
     assert len(back) == len(events)
 
 
-@settings(max_examples=50, deadline=None)
 @given(sessions())
 def test_spans_made_from_events_have_real_structure(events: list[dict[str, Any]]) -> None:
     spans = {s.attributes["honeyhive_event_id"]: s for s in events_to_spans(events)}
@@ -330,7 +329,7 @@ def carried_form(key: str, value: Any) -> set[Any]:
     return leaves(value)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(span_trees())
 def test_span_to_event_to_span_keeps_ids_times_status_and_attributes(spans: list[ReadableSpan]) -> None:
     back = {s.context.span_id: s for s in events_to_spans(spans_to_events(spans))}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_honeyhive.core.encoded import EncodedEvents, group_sessions
@@ -35,7 +35,6 @@ def _decoded(bodies: list[bytes]) -> list[dict[str, Any]]:
     return out
 
 
-@settings(max_examples=200, deadline=None)
 @given(events, st.integers(1, 12), st.integers(600, 6000))
 def test_bodies_keep_every_event_in_session_order_within_the_limits(
     batch: list[dict[str, Any]], max_events: int, max_bytes: int
@@ -49,7 +48,6 @@ def test_bodies_keep_every_event_in_session_order_within_the_limits(
         assert len(body.data) <= max_bytes or body.event_count == 1  # only a lone event is ever cut to fit
 
 
-@settings(max_examples=100, deadline=None)
 @given(events)
 def test_a_run_encoded_whole_is_byte_for_byte_the_run_encoded_event_by_event(batch: list[dict[str, Any]]) -> None:
     bodies = list(encode_multi(batch, 500, 5 * 1024 * 1024))
@@ -87,7 +85,6 @@ def _encoded(batch_traces: list[list[dict[str, Any]]]) -> EncodedEvents:
     return encoded
 
 
-@settings(max_examples=200, deadline=None)
 @given(traces, st.integers(1, 12), st.integers(600, 6000))
 def test_encoded_events_make_bodies_with_the_same_guarantees(
     batch_traces: list[list[dict[str, Any]]], max_events: int, max_bytes: int
@@ -145,7 +142,6 @@ def test_per_session_mode_reads_encoded_events_as_events() -> None:
     assert [e["event_id"] for e in parsed["events"]] == ["c"]
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.lists(st.binary(max_size=3 * GATHER_BYTES // 2), max_size=12))
 def test_a_body_is_gathered_into_chunks_of_bounded_size_without_copying_large_pieces(pieces: list[bytes]) -> None:
     chunks = _gather(HEAD, pieces, TAIL)

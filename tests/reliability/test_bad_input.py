@@ -52,8 +52,7 @@ MEMORY_GROWTH_LIMIT = 96 * 2**20
 """How much the server's VmRSS may grow over the whole module: a few request buffers and allocator slack, not
 a leak (each of the thousands of bad requests leaking even 1 KiB would show)."""
 BURST_GROWTH_LIMIT = 40 * 2**20
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                       HealthCheck.data_too_large])
+FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @dataclass

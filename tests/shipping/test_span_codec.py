@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
@@ -194,7 +194,6 @@ _views = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
 @given(st.lists(_views, max_size=3))
 def test_round_trip_is_exact(views: list[SpanView]) -> None:
     back = decode_views(encode_views(views))

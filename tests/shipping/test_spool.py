@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_honeyhive.core.encoded import EncodedEvents
@@ -53,14 +53,12 @@ events = st.lists(st.dictionaries(st.text(), json_values, max_size=6), max_size=
 updates = st.builds(Update, st.text(), st.dictionaries(st.text(), json_values, max_size=6))
 
 
-@settings(max_examples=80, deadline=None)
 @given(events)
 def test_events_round_trip(evs: list[dict[str, Any]]) -> None:
     record = SpoolRecord.of_events(evs)
     assert SpoolRecord.decode(record.encode()) == record
 
 
-@settings(max_examples=80, deadline=None)
 @given(st.lists(events.filter(bool), min_size=1, max_size=4))
 def test_encoded_events_are_written_as_they_are_and_read_back_as_the_same_events(
     traces: list[list[dict[str, Any]]],
@@ -126,7 +124,6 @@ def test_a_well_formed_blocks_record_is_read() -> None:
     assert list(record.events) == [{"event_id": "a"}]
 
 
-@settings(max_examples=80, deadline=None)
 @given(updates)
 def test_updates_round_trip(update: Update) -> None:
     record = SpoolRecord.of_update(update)

@@ -1,4 +1,5 @@
-"""OTLP/gRPC `TraceService/Export` on grpcio's own server, feeding the same pipeline as OTLP/HTTP.
+"""OTLP/gRPC `TraceService/Export` on grpcio's own server, feeding the same pipeline as OTLP/HTTP; the metrics and
+logs services acknowledge what they are sent without keeping it (other_signals.py).
 
 The receive limit is set explicitly (grpcio's default is 4 MiB); a bearer token, when configured, is checked in
 constant time (UNAUTHENTICATED otherwise); backpressure is UNAVAILABLE with a `retry-after` hint in the trailing
@@ -13,9 +14,10 @@ import hmac
 import logging
 from collections.abc import Callable
 from concurrent import futures
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -29,8 +31,11 @@ from otel_honeyhive.core.secrets import Secret
 from otel_honeyhive.core.status import refusal
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf, decode_request
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
+from otel_honeyhive.inputs.otlp.other_signals import OTHER_SIGNALS, Signal
 
 logger = logging.getLogger("otel_honeyhive.server.grpc")
+
+T = TypeVar("T")
 
 DEFAULT_WORKERS = 4
 SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -46,17 +51,11 @@ class _Refused(Exception):
         self.trailing = trailing
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    """`Export`, counted in `counters` (requests by status code, rejected spans). Registered on raw bytes
-    (`export_bytes`) so that a body protobuf cannot parse is INVALID_ARGUMENT with a message, as OTLP asks,
-    rather than grpcio's INTERNAL "Exception deserializing request!"."""
+class _Service:
+    """What every service here shares: the bearer token, checked in constant time, and requests counted by the
+    status they were answered with."""
 
-    def __init__(
-        self, sink: Sink, auth_token: Secret | None, counters: Counters | None = None, *, remote: bool = False
-    ) -> None:
-        """`remote`: the output is a remote service (see `core.status.refusal`)."""
-        self.sink = sink
-        self.remote = remote
+    def __init__(self, auth_token: Secret | None, counters: Counters | None) -> None:
         self.counters = counters if counters is not None else Counters()
         self._expected = ("Bearer " + auth_token.reveal()).encode() if auth_token else None
 
@@ -69,17 +68,11 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                 return hmac.compare_digest(given, self._expected)
         return False
 
-    def Export(
-        self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
-    ) -> ExportTraceServiceResponse:
-        return self._answer(lambda: decode_request(request), context)
-
-    def export_bytes(self, data: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
-        return self._answer(lambda: decode_protobuf(data), context)
-
-    def _answer(self, decode: Callable[[], DecodeResult], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    def _answer(self, produce: Callable[[], T], context: grpc.ServicerContext) -> T:
         try:
-            response = self._export(decode, context)
+            if not self._authorised(context):
+                raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+            response = produce()
         except _Refused as refused:
             self.counters.add(REQUESTS, input="otlp_grpc", status=refused.code.name)
             if refused.trailing:
@@ -89,9 +82,29 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         self.counters.add(REQUESTS, input="otlp_grpc", status=grpc.StatusCode.OK.name)
         return response
 
-    def _export(self, decode: Callable[[], DecodeResult], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
-        if not self._authorised(context):
-            raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+class TraceService(_Service, trace_service_pb2_grpc.TraceServiceServicer):
+    """`Export`, counted in `counters` (requests by status code, rejected spans). Registered on raw bytes
+    (`export_bytes`) so that a body protobuf cannot parse is INVALID_ARGUMENT with a message, as OTLP asks,
+    rather than grpcio's INTERNAL "Exception deserializing request!"."""
+
+    def __init__(
+        self, sink: Sink, auth_token: Secret | None, counters: Counters | None = None, *, remote: bool = False
+    ) -> None:
+        """`remote`: the output is a remote service (see `core.status.refusal`)."""
+        super().__init__(auth_token, counters)
+        self.sink = sink
+        self.remote = remote
+
+    def Export(
+        self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
+    ) -> ExportTraceServiceResponse:
+        return self._answer(lambda: self._export(lambda: decode_request(request)), context)
+
+    def export_bytes(self, data: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        return self._answer(lambda: self._export(lambda: decode_protobuf(data)), context)
+
+    def _export(self, decode: Callable[[], DecodeResult]) -> ExportTraceServiceResponse:
         try:
             decoded = decode()
         except OtlpDecodeError as exc:
@@ -110,6 +123,31 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             response.partial_success.rejected_spans = decoded.rejected
             response.partial_success.error_message = "; ".join(decoded.errors[:10])
         return response
+
+
+class NotKeptService(_Service):
+    """`Export` of a signal the bridge does not keep: decoded (INVALID_ARGUMENT when it cannot be), then answered
+    with every item counted in `partial_success` as not kept."""
+
+    def __init__(self, signal: Signal, auth_token: Secret | None, counters: Counters | None = None) -> None:
+        super().__init__(auth_token, counters)
+        self.signal = signal
+
+    def export_bytes(self, data: bytes, context: grpc.ServicerContext) -> Message:
+        return self._answer(lambda: self._export(data), context)
+
+    def _export(self, data: bytes) -> Message:
+        try:
+            return self.signal.not_kept(self.signal.decode(data, json=False))
+        except OtlpDecodeError as exc:
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+
+
+def _export_handler(service: str, export: Callable[[bytes, grpc.ServicerContext], Message]) -> Any:
+    """The generic handler serving `service/Export` with `export`, which gets the request's bytes."""
+    return grpc.method_handlers_generic_handler(service, {
+        "Export": grpc.unary_unary_rpc_method_handler(export, response_serializer=lambda m: m.SerializeToString()),
+    })
 
 
 def start_grpc_server(
@@ -133,12 +171,12 @@ def start_grpc_server(
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
                          options=options, maximum_concurrent_rpcs=workers * 16)
-    service = TraceService(sink, auth_token, counters, remote=remote)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, {
-        "Export": grpc.unary_unary_rpc_method_handler(
-            service.export_bytes, response_serializer=ExportTraceServiceResponse.SerializeToString
-        ),
-    }),))
+    traces = TraceService(sink, auth_token, counters, remote=remote)
+    server.add_generic_rpc_handlers((
+        _export_handler(SERVICE_NAME, traces.export_bytes),
+        *(_export_handler(signal.service, NotKeptService(signal, auth_token, traces.counters).export_bytes)
+          for signal in OTHER_SIGNALS),
+    ))
     where = address(host, port)
     try:
         bound = server.add_secure_port(where, credentials) if credentials else server.add_insecure_port(where)

@@ -1,4 +1,5 @@
-"""OTLP/HTTP `POST /v1/traces`, behaving like the Collector's otlpreceiver.
+"""OTLP/HTTP `POST /v1/traces`, behaving like the Collector's otlpreceiver; `/v1/metrics` and `/v1/logs` are
+acknowledged and not kept (other_signals.py).
 
 protobuf or JSON (media-type parameters allowed; anything else 415), gzip/deflate, the body limit applied after
 decompression (413), undecodable data 400 with a `google.rpc.Status` body in the request's encoding, and an
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
@@ -24,13 +26,19 @@ from otel_honeyhive.inputs.http_common import ApiContext, BodyError, read_body
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
+from otel_honeyhive.inputs.otlp.other_signals import OTHER_SIGNALS, Signal
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _DECODERS: dict[str, Callable[[bytes], DecodeResult]] = {PROTOBUF: decode_protobuf, JSON: decode_json}
 
 
-def _encode(message: ExportTraceServiceResponse | status_pb2.Status, media_type: str) -> bytes:
+HONEYHIVE_SDK_TRACES_PATH = "/opentelemetry/v1/traces"
+"""Where HoneyHive's own SDK posts OTLP/JSON (`{HH_API_URL}/opentelemetry/v1/traces`): served as `/v1/traces` is, so
+an app instrumented with that SDK works against the local server by changing only `HH_API_URL`."""
+
+
+def _encode(message: Message, media_type: str) -> bytes:
     if media_type == JSON:
         text: str = json_format.MessageToJson(message, indent=None)
         return text.encode()
@@ -50,19 +58,27 @@ def media_type_of(request: Request) -> str | None:
     return media_type if media_type in _DECODERS else None
 
 
+async def _read(request: Request, limit: int) -> tuple[str, bytes] | Response:
+    """The request's media type and body, or the answer refusing it (415, 413, 400)."""
+    media_type = media_type_of(request)
+    if media_type is None:
+        declared = request.headers.get("content-type", "(none)")
+        return status_response(415, f"unsupported Content-Type {declared!r}; send {PROTOBUF} or {JSON}", JSON)
+    try:
+        return media_type, await read_body(request, limit)
+    except BodyError as exc:
+        return status_response(exc.status, exc.message, media_type)
+
+
 class OtlpHttpReceiver:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
 
     async def export(self, request: Request) -> Response:
-        media_type = media_type_of(request)
-        if media_type is None:
-            declared = request.headers.get("content-type", "(none)")
-            return status_response(415, f"unsupported Content-Type {declared!r}; send {PROTOBUF} or {JSON}", JSON)
-        try:
-            body = await read_body(request, self.ctx.max_body_bytes)
-        except BodyError as exc:
-            return status_response(exc.status, exc.message, media_type)
+        read = await _read(request, self.ctx.max_body_bytes)
+        if isinstance(read, Response):
+            return read
+        media_type, body = read
         try:
             decoded = await run_in_threadpool(_DECODERS[media_type], body)
         except OtlpDecodeError as exc:
@@ -79,5 +95,30 @@ class OtlpHttpReceiver:
         return Response(_encode(response, media_type), status_code=200, media_type=media_type)
 
 
+class NotKeptReceiver:
+    """A signal the bridge does not keep: checked like traces (type, size, syntax), then acknowledged with every
+    item counted in `partial_success` as not kept."""
+
+    def __init__(self, ctx: ApiContext, signal: Signal) -> None:
+        self.ctx = ctx
+        self.signal = signal
+
+    async def export(self, request: Request) -> Response:
+        read = await _read(request, self.ctx.max_body_bytes)
+        if isinstance(read, Response):
+            return read
+        media_type, body = read
+        try:
+            message = await run_in_threadpool(self.signal.decode, body, media_type == JSON)
+        except OtlpDecodeError as exc:
+            return status_response(400, str(exc), media_type)
+        return Response(_encode(self.signal.not_kept(message), media_type), status_code=200, media_type=media_type)
+
+
 def otlp_http_routes(ctx: ApiContext) -> list[BaseRoute]:
-    return [Route("/v1/traces", OtlpHttpReceiver(ctx).export, methods=["POST"])]
+    traces = OtlpHttpReceiver(ctx).export
+    return [
+        Route("/v1/traces", traces, methods=["POST"]),
+        Route(HONEYHIVE_SDK_TRACES_PATH, traces, methods=["POST"]),
+        *(Route(signal.path, NotKeptReceiver(ctx, signal).export, methods=["POST"]) for signal in OTHER_SIGNALS),
+    ]

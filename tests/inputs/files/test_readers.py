@@ -53,7 +53,7 @@ def error_of(path: Path, fmt: Format | None = None) -> str:
 # -- the JSON array splitter --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     payloads=st.lists(_VALUES, max_size=6),
     gaps=st.lists(_WS, min_size=14, max_size=14),

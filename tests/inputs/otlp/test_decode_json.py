@@ -542,7 +542,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(_JSON)
 def test_arbitrary_json_decodes_or_raises_otlp_decode_error(doc: Any) -> None:
     as_attribute = {**GOOD_SPAN, "attributes": [{"key": "k", "value": doc}]}
@@ -558,7 +558,6 @@ def test_arbitrary_json_decodes_or_raises_otlp_decode_error(doc: Any) -> None:
         assert result.rejected == len(result.errors)
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_decode_or_raise_otlp_decode_error(body: bytes) -> None:
     with contextlib.suppress(OtlpDecodeError):

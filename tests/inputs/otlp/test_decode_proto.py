@@ -11,7 +11,7 @@ import struct
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -287,7 +287,6 @@ def test_nesting_beyond_the_limit_is_refused() -> None:
         decode_request(request)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_decode_or_raise_otlp_decode_error(body: bytes) -> None:
     try:

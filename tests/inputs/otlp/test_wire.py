@@ -336,14 +336,14 @@ _requests = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(_requests)
 def test_random_requests_read_as_the_reference_reads_them(request: ExportTraceServiceRequest) -> None:
     body = bytes(request.SerializeToString())
     assert fast(body) == reference(body)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(_requests, st.data())
 def test_corrupted_requests_never_disagree_with_the_reference(request: ExportTraceServiceRequest,
                                                               data: st.DataObject) -> None:
@@ -362,7 +362,6 @@ def test_corrupted_requests_never_disagree_with_the_reference(request: ExportTra
     assert_agrees(bytes(body))
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 255))
 def test_corrupting_a_real_request_never_disagrees(position: int, byte: int) -> None:
     body = bytearray(_SDK_BODY)
