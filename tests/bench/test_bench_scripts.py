@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import report  # noqa: E402  (bench/ is not a package)
 
 
+@pytest.mark.slow  # every bench script, in subprocesses
 def test_every_bench_script_runs_on_small_sizes() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick"], capture_output=True,
                           text=True, timeout=600)

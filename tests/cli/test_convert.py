@@ -183,6 +183,7 @@ def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
 # -- 100,000 events in bounded memory -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 100,000 events converted
 def test_100k_event_json_array_converts_in_bounded_memory(tmp_path: Path) -> None:
     """A ~190 MB JSON array of 100,000 events (written as a stream) becomes NDJSON event by event: the
     converter's peak memory stays far below the file's size."""

@@ -92,6 +92,7 @@ def test_events_file_to_the_honeyhive_api(tmp_path: Path) -> None:
     assert state["complete"] and state["events_sent"] == 1500 and state["offset"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_events_file_to_an_otlp_endpoint(tmp_path: Path, protocol: str) -> None:
     """Events go out as spans and the bridge maps them back: the store holds the very same events."""
@@ -203,6 +204,7 @@ def test_a_batch_still_failing_at_its_deadline_stops_the_replay(
     assert (state["offset"], state["events_sent"]) == (0, 0)
 
 
+@pytest.mark.slow  # 20,000 events, a replay killed, run again
 def test_a_killed_replay_resumes_at_the_stored_offset_and_every_event_arrives(tmp_path: Path) -> None:
     path = tmp_path / "events.ndjson"
     write_ndjson(path, stream_events(20_000, seed=9))
@@ -230,6 +232,7 @@ def test_a_killed_replay_resumes_at_the_stored_offset_and_every_event_arrives(tm
         assert_same_events(stored_events(server.db_path), stream_events(20_000, seed=9))
 
 
+@pytest.mark.slow
 def test_resume_only_for_the_same_unchanged_file_and_target(
     tmp_path: Path, events_file: Path, honeyhive: FakeHoneyHive
 ) -> None:
@@ -318,6 +321,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path, events_file: Path, honeyhive
 # -- 100,000 events in bounded memory -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 100,000 events through a real server
 def test_100k_events_replay_in_bounded_memory(tmp_path: Path) -> None:
     count = 100_000
     path = tmp_path / "big.ndjson"

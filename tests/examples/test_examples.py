@@ -17,6 +17,8 @@ from otel_honeyhive.mapper.identity import session_id_for_trace
 from tests.support.fake_openai import FakeOpenAI, run_fake_openai
 from tests.support.server import RunningServer, run_server
 
+pytestmark = pytest.mark.slow  # every example, in subprocesses against real servers
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 

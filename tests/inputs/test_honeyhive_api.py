@@ -412,6 +412,7 @@ class TestRequestHandling:
         assert statuses == [200] * 120
         assert count(local_api) == 120
 
+    @pytest.mark.slow
     def test_a_restart_with_the_same_store_keeps_everything(self, tmp_path: Path) -> None:
         with run_server(tmp_path) as first:
             session_id = post(first, "/session/start", {"session": {"session_name": "s"}}).json()["session_id"]
@@ -575,6 +576,7 @@ class TestRemoteOutput:
             honeyhive.default = Reply(400, body=b'{"error": "bad"}')
             assert_refused(post(bridge, "/events/batch", {"events": [tool()]}), 502, "HTTP 400")
 
+    @pytest.mark.slow
     def test_a_bridge_can_forward_to_another_bridge(self, tmp_path: Path, local_api: RunningServer) -> None:
         (tmp_path / "front").mkdir()
         with run_server(tmp_path / "front", "--api-key", API_KEY, "--server-url", local_api.url) as front:

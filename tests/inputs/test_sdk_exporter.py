@@ -239,6 +239,7 @@ def test_other_transient_statuses_are_retried(server: FakeHoneyHive, status: int
     exporter.shutdown()
 
 
+@pytest.mark.slow  # waits out a Retry-After
 def test_429_retry_after_in_seconds_is_honoured(server: FakeHoneyHive) -> None:
     server.then(Reply(429, {"Retry-After": "1"}))
     exporter = make_exporter(server)
@@ -248,6 +249,7 @@ def test_429_retry_after_in_seconds_is_honoured(server: FakeHoneyHive) -> None:
     exporter.shutdown()
 
 
+@pytest.mark.slow  # waits out a Retry-After
 def test_429_retry_after_as_http_date_is_honoured(server: FakeHoneyHive) -> None:
     server.then(Reply(429, {"Retry-After": formatdate(time.time() + 2, usegmt=True)}))
     exporter = make_exporter(server)

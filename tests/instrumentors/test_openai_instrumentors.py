@@ -26,6 +26,8 @@ from tests.instrumentors.app import CHAT_MODEL, EMBEDDING_INPUT, EMBEDDING_MODEL
 from tests.support.fake_openai import Exchange, FakeOpenAI, embedding_for, run_fake_openai
 from tests.support.server import RunningServer, run_server
 
+pytestmark = pytest.mark.slow  # an app process and a server per instrumentation
+
 ROOT = Path(__file__).resolve().parents[2]
 CALLS = ("chat", "tool call", "tool result", "stream", "embeddings")
 CAPTURE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"

@@ -145,6 +145,7 @@ def test_503_then_200_is_retried(fake: FakeOtlpHttp) -> None:
     assert fake.requests[0].body == fake.requests[2].body
 
 
+@pytest.mark.slow  # waits out a Retry-After
 def test_429_waits_as_long_as_retry_after_says(fake: FakeOtlpHttp) -> None:
     fake.then(Reply(429, {"Retry-After": "1"}))
     output = OtlpOutput(fake.url, policy=FAST)  # its own backoff would be 20 ms
@@ -288,6 +289,7 @@ def retry_info(seconds: float) -> bytes:
     return bytes(status.SerializeToString())
 
 
+@pytest.mark.slow  # waits out a Retry-After
 def test_grpc_unavailable_is_retried_after_the_retry_after_hint() -> None:
     hint = GrpcAnswer(grpc.StatusCode.UNAVAILABLE, (("retry-after", "1"),))
     with fake_otlp_grpc(hint) as fake:

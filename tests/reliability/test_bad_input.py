@@ -43,6 +43,8 @@ from tests.reliability.figures import FIGURES, record_memory
 from tests.support.server import RunningServer, start_server
 from tests.support.spans import llm_traces
 
+pytestmark = pytest.mark.slow  # one server fuzzed with thousands of requests
+
 MAX_BODY = 4 * 2**20
 TIMEOUT = 10
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -39,6 +39,8 @@ from tests.support.server import RunningServer
 from tests.support.spans import SPANS_PER_TRACE, batches, event_ids, llm_traces
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # thousands of spans through faults, servers killed and restarted
+
 SPANS = 3000
 API_KEY = "hh-reliability-key"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}

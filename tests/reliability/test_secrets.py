@@ -43,6 +43,8 @@ from tests.support.server import free_port
 from tests.support.spans import batches, llm_traces
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # a whole session of servers, exporters and CLI runs
+
 API_KEY = "hhk-live-9f86d081884c7d659a2feaa0c55ad015"
 AUTH_TOKEN = "tok-live-a3bf4f1b2b0b822cd15d6c15b0f00a08"
 SECRETS = (API_KEY, AUTH_TOKEN)

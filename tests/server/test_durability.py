@@ -26,6 +26,8 @@ from tests.support.server import RunningServer, free_port, start_server
 from tests.support.spans import traces as support_traces
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # servers killed, restarted, and waited on through backoffs
+
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 

@@ -155,6 +155,7 @@ def test_requests_spans_and_events_are_counted_by_input(tmp_path: Path) -> None:
 # -- forwarding to HoneyHive ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_spooled_forwarding_shows_bytes_waiting_retries_dead_letters_and_deliveries(tmp_path: Path) -> None:
     with fake_honeyhive() as honeyhive:
         honeyhive.default = Reply(503)

@@ -115,6 +115,7 @@ def receiver(tmp_path: Path) -> Iterator[RunningServer]:
 # -- to a second bridge: the events come back as a local store would have kept them -----------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_events_posted_to_the_api_arrive_at_an_otlp_receiver_unchanged(
     tmp_path: Path, receiver: RunningServer, protocol: str
@@ -201,6 +202,7 @@ def test_the_spans_carry_ids_parents_names_times_status_and_genai_attributes(tmp
 # -- with a spool: acknowledged while the receiver is down, delivered once it is up ------------------------------
 
 
+@pytest.mark.slow
 def test_with_a_spool_requests_are_acknowledged_while_the_receiver_is_down(tmp_path: Path) -> None:
     """OTLP/HTTP: the receiver (a fake, so it can take the port the bridge was told) starts after the posts."""
     calls, ids = api_calls()
@@ -222,6 +224,7 @@ def test_with_a_spool_requests_are_acknowledged_while_the_receiver_is_down(tmp_p
     assert {s.span_id for s in fake.spans()} == {low64(i).to_bytes(8, "big") for i in ids.values()}
 
 
+@pytest.mark.slow
 def test_with_a_spool_acknowledged_events_survive_a_crash_and_reach_a_grpc_receiver(tmp_path: Path) -> None:
     """OTLP/gRPC to a second bridge that is down; the first bridge is killed (SIGKILL) before delivering, and
     restarted: what it acknowledged still arrives, exactly as a local store would have kept it."""

@@ -25,6 +25,8 @@ from tests.support.server import RunningServer, free_port, run_server
 from tests.support.spans import llm_traces
 from tests.support.tls import TlsFiles, encrypted_key, make_tls_files, other_key
 
+pytestmark = pytest.mark.slow  # certificates made, TLS servers started for each test
+
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:

@@ -210,6 +210,7 @@ def test_the_body_limit_applies_after_decompression(tmp_path: Path) -> None:
         assert small.healthy()
 
 
+@pytest.mark.slow
 def test_grpc_max_message_size_is_explicit(tmp_path: Path) -> None:
     with run_server(tmp_path, "--max-body-bytes", "4096", grpc=True) as small:
         channel = grpc.insecure_channel(small.grpc_target)
