@@ -3,8 +3,8 @@
 `Recorder` is a `TracerProvider` whose `SimpleSpanProcessor` hands each span, as it ends, to an
 `InMemorySpanExporter`: the spans are exactly what an instrumented application exports, in the order it exports
 them (children before their root). The factories below make the traces several test packages share: a root
-with N children (`traces`), realistic LLM agent traces (`llm_traces`), and the GenAI-attributed spans they are
-made of (`agent_span`, `retriever_span`, `chat_span`, `tool_span`).
+with N children (`one_trace`, `traces`), realistic LLM agent traces (`llm_traces`), and the GenAI-attributed
+spans they are made of (`agent_span`, `retriever_span`, `chat_span`, `tool_span`).
 """
 
 from __future__ import annotations
@@ -46,12 +46,6 @@ class Recorder:
     def spans(self) -> list[ReadableSpan]:
         """Every span recorded so far, in the order they ended."""
         return list(self.memory.get_finished_spans())
-
-    def take(self) -> list[ReadableSpan]:
-        """The spans recorded since the last `take`."""
-        spans = self.spans()
-        self.memory.clear()
-        return spans
 
     def finish(self) -> list[ReadableSpan]:
         """Shut the provider down (as an application does on exit); every span it recorded."""
