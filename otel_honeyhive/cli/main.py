@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--server-url", metavar="URL",
                        help="HoneyHive API URL (else $HH_API_URL, else https://api.honeyhive.ai)")
     serve.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
-    serve.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'unknown')")
+    serve.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'dev')")
     serve.add_argument("--otlp-endpoint", metavar="URL",
                        help="forward events as OTLP spans to this endpoint instead (OTLP/HTTP: a base URL, "
                        "/v1/traces is added unless given; gRPC: host:port or http(s)://host:port); not "
@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", dest="to_format", metavar="FORMAT",
                          help="format of OUTPUT when its name does not tell (same names as --from)")
     convert.add_argument("--project", help="project for events made from spans (and for events without one)")
-    convert.add_argument("--source", help="source for events made from spans (default: dev; and for events "
-                         "without one)")
+    convert.add_argument("--source", help="source for events made from spans (else 'dev'), and for events "
+                         "without one")
     _add_max_held(convert)
     convert.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     convert.set_defaults(run=_convert)

@@ -12,7 +12,7 @@ Decisions (from HoneyHive's create-event and create-event-batch API pages, and i
   (`POST /session/start`, a batch's `session_properties`) gets `inputs: {}` when it has none: a session is
   often started before it has any input, and HoneyHive's SDK starts sessions that way.
 - `null` on an optional field means "not given" (the field's default applies); `error` keeps its null.
-- Defaults: `event_name` "unknown", `source` the server's `--source` or "unknown", `project` the server's
+- Defaults: `event_name` "unknown", `source` the server's `--source` or "dev" (as for spans), `project` the server's
   `--project` when set, `event_id`/`session_id` fresh uuid4s, `parent_id` the session (none for a session
   event), `duration` = `end_time - start_time` when both are known.
 - A session event is its session's root: its `event_id` is its `session_id` (either one fills the other)
@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.core.events import EVENT_TYPES, Event
+from otel_honeyhive.core.events import DEFAULT_SOURCE, EVENT_TYPES, Event
 from otel_honeyhive.core.results import Update
 
 
@@ -122,7 +122,7 @@ BATCH_FIELDS: dict[str, Kind] = {"events": LIST, "is_single_session": BOOLEAN, "
 class EventDefaults:
     """What the server fills in when a client leaves it out (`--source`, `--project`)."""
 
-    source: str = "unknown"
+    source: str = DEFAULT_SOURCE
     project: str | None = None
 
 

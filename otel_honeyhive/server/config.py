@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from otel_honeyhive.core.environment import spool_path
+from otel_honeyhive.core.environment import HH_SOURCE, spool_path
+from otel_honeyhive.core.events import DEFAULT_SOURCE
 from otel_honeyhive.core.secrets import Secret, shown_url
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 
@@ -161,7 +162,7 @@ class ServerConfig:
     spool_dir: Path | None = None
     auth_token: Secret | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    event_source: str = "unknown"
+    event_source: str = DEFAULT_SOURCE
     """`source` for events that arrive without one."""
     project: str | None = None
     """`project` for events that arrive without one."""
@@ -270,7 +271,7 @@ class ServerConfig:
             spool_dir=spool_path(spool_dir, env),
             auth_token=Secret(token) if token else None,
             max_body_bytes=max_body_bytes,
-            event_source=source or env.get("HH_SOURCE") or "unknown",
+            event_source=source or env.get(HH_SOURCE) or DEFAULT_SOURCE,
             project=settings.project,
             honeyhive=settings if settings.api_key else None,
             otlp=otlp,

@@ -85,7 +85,7 @@ class TestCreateEvent:
         event = stored(local_api, body["event_id"])
         assert uuid.UUID(event["event_id"]) and uuid.UUID(event["session_id"])
         assert event["event_name"] == "unknown"
-        assert event["source"] == "unknown"
+        assert event["source"] == "dev"  # one default everywhere: the exporter's, spans' and events'
         assert event["parent_id"] == event["session_id"]
         assert event["inputs"] == {"q": "hi"}
         assert "project" not in event
