@@ -24,4 +24,4 @@ def test_the_traces_exporter_entry_point_names_the_exporter() -> None:
     from importlib.metadata import entry_points
 
     (point,) = entry_points(group="opentelemetry_traces_exporter", name="honeyhive")
-    assert point.load() is importlib.import_module("otel_honeyhive").HoneyHiveSpanExporter
+    assert issubclass(point.load(), importlib.import_module("otel_honeyhive").HoneyHiveSpanExporter)

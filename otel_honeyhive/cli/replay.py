@@ -37,6 +37,7 @@ from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.inputs.files.readers import InputError, InputFile, Position
 from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+from otel_honeyhive.server.config import HONEYHIVE_FLAGS
 
 PROG = "otel-honeyhive replay"
 STATE_VERSION = 1
@@ -136,8 +137,8 @@ def open_target(args: argparse.Namespace) -> Target:
     """The output `--to` names; ValueError for a missing or contradictory option."""
     if args.to == "honeyhive":
         settings = HoneyHiveSettings.resolve(
-            api_key=args.api_key, server_url=args.server_url, project=args.project, source=args.source,
-            timeout=args.timeout,
+            flags=HONEYHIVE_FLAGS, api_key=args.api_key, server_url=args.server_url, project=args.project,
+            source=args.source, timeout=args.timeout,
         )
         if settings.api_key is None and settings.server_url == "https://api.honeyhive.ai":
             raise ValueError("--to honeyhive needs --api-key (or $HH_API_KEY), or --server-url for a "

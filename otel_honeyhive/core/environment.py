@@ -37,14 +37,15 @@ def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None
 
 
 def env_float(name: str, default: float, environ: Mapping[str, str] | None = None) -> float:
-    """A number from the environment; ValueError naming the variable when it is not one."""
+    """A number from the environment; ValueError naming the variable and a good value when it is not one."""
     raw = env_value(name, environ)
     if raw is None:
         return default
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}: expected a number, got {raw!r}") from None
+        raise ValueError(f"environment variable {name}: must be a number (for example {default:g}), got {raw!r}"
+                         ) from None
 
 
 def spool_path(value: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Path | None:

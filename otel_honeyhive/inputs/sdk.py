@@ -25,7 +25,7 @@ from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.honeyhive.settings import DEFAULT_SERVER_URL, HoneyHiveSettings
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES
+from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError
 
 logger = logging.getLogger("otel_honeyhive.exporter")
 
@@ -176,3 +176,33 @@ class HoneyHiveSpanExporter(SpanExporter):
                 self._spans_invalid += 1
                 logger.warning("otel-honeyhive: skipped a span that cannot be mapped: %s", exc)
         return views
+
+
+class AutoConfiguredSpanExporter(HoneyHiveSpanExporter):
+    """What `OTEL_TRACES_EXPORTER=honeyhive` builds (the `opentelemetry_traces_exporter` entry point): configured
+    from the `HH_*` environment alone. A bad variable is one error line naming it, what is wrong and what to set,
+    and the exporter stays off: the application runs untraced, as it would after the SDK's configurator failed,
+    but without that configurator's two tracebacks. (Built by hand, `HoneyHiveSpanExporter` raises instead.)"""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._off = False
+        try:
+            super().__init__(**kwargs)
+        except (ValueError, TypeError, SpoolError) as exc:
+            self._off = True
+            self._shutdown = True
+            logger.error("otel-honeyhive: %s; tracing to HoneyHive is off in this process until that is fixed", exc)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return not self._off and super().force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        if not self._off:
+            super().shutdown()
+
+    @property
+    def stats(self) -> ExporterStats:
+        return ExporterStats() if self._off else super().stats
+
+    def __repr__(self) -> str:
+        return "AutoConfiguredSpanExporter(off: bad configuration)" if self._off else super().__repr__()

@@ -31,6 +31,11 @@ _GRPC_TARGET = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]@]+):\d{1,5}$")
 """A bare gRPC target, `host:port` or `[v6]:port` (the SDK's OTLP/gRPC exporter accepts these too)."""
 
 
+HONEYHIVE_FLAGS = {"api_key": "--api-key", "server_url": "--server-url", "project": "--project", "source": "--source",
+                   "timeout": "--timeout"}
+"""The commands' flags for `HoneyHiveSettings`' keywords, so that messages name what the user typed."""
+
+
 @dataclass(frozen=True)
 class OtlpSettings:
     """Where `serve` forwards events as OTLP spans (the reverse direction). Headers may carry credentials:
@@ -251,8 +256,7 @@ class ServerConfig:
         if spool_max_bytes < 1024:
             raise ValueError(f"--spool-max-bytes must be at least 1024, got {spool_max_bytes}")
         settings = HoneyHiveSettings.resolve(
-            environ=env, source_label="otel-honeyhive serve",
-            api_key=api_key, server_url=server_url, project=project, source=source,
+            environ=env, flags=HONEYHIVE_FLAGS, api_key=api_key, server_url=server_url, project=project, source=source,
         )
         otlp = _otlp_settings(otlp_endpoint, otlp_protocol, otlp_headers, otlp_compression)
         if otlp is not None and settings.api_key:

@@ -6,6 +6,7 @@ surfacing later as a silent drop.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +20,35 @@ DEFAULT_SERVER_URL = "https://api.honeyhive.ai"
 DEFAULT_MAX_EVENTS = 1000
 
 
-def _number(name: str, value: Any, *, kind: type, minimum: float, source: str) -> Any:
+def _server_url(text: str, where: str) -> str:
+    """The URL without trailing slashes; ValueError naming what is wrong with it and what a good one looks like
+    (never repeating credentials it may carry)."""
+    url = text.strip()
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not url.startswith(parts.scheme + "://"):
+        problem = "must start with http:// or https://"
+    elif not parts.hostname or any(c.isspace() for c in parts.netloc):
+        problem = "has no valid host"
+    else:
+        try:
+            problem = "has no valid port" if parts.port == 0 else ""
+        except ValueError:
+            problem = "has a port outside 1-65535"
+    if problem:
+        raise ValueError(f"{where}: the server URL {problem} (for example http://127.0.0.1:4318), got "
+                         f"{shown_url(url)!r}")
+    return url.rstrip("/")
+
+
+def _number(name: str, value: Any, *, kind: type, minimum: float, source: str, example: str) -> Any:
+    """`value` as a `kind` of at least `minimum`; ValueError naming the source, the rule and a good value."""
+    what = "a whole number" if kind is int else "a number"
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{source}: {name} must be a number, got {value!r}") from None
+        raise ValueError(f"{source}: {name} must be {what} (for example {example}), got {value!r}") from None
     if number != number or number < minimum:
-        raise ValueError(f"{source}: {name} must be >= {minimum}, got {value!r}")
+        raise ValueError(f"{source}: {name} must be {what} >= {minimum} (for example {example}), got {value!r}")
     return number
 
 
@@ -57,9 +80,16 @@ class HoneyHiveSettings:
 
     @classmethod
     def resolve(
-        cls, environ: Mapping[str, str] | None = None, source_label: str = "otel-honeyhive", **kwargs: Any
+        cls,
+        environ: Mapping[str, str] | None = None,
+        source_label: str = "otel-honeyhive",
+        flags: Mapping[str, str] | None = None,
+        **kwargs: Any,
     ) -> HoneyHiveSettings:
-        """Keyword arguments win over `HH_*` variables, which win over defaults. Unknown keywords are errors."""
+        """Keyword arguments win over `HH_*` variables, which win over defaults. Unknown keywords are errors.
+
+        A message about a value names where it came from: the environment variable, the command-line flag in
+        `flags` (keyword → flag, for the commands), or `source_label`'s keyword."""
         known = set(cls.__dataclass_fields__)
         unknown = set(kwargs) - known
         if unknown:
@@ -67,21 +97,19 @@ class HoneyHiveSettings:
 
         def pick(name: str, env_name: str) -> tuple[Any, str]:
             if kwargs.get(name) is not None:
-                return kwargs[name], f"{source_label} option {name!r}"
+                flag = (flags or {}).get(name)
+                return kwargs[name], flag if flag else f"{source_label} option {name!r}"
             value = env_value(env_name, environ)
             return value, f"environment variable {env_name}"
 
         api_key, _ = pick("api_key", env_names.HH_API_KEY)
         server_url, where = pick("server_url", env_names.HH_API_URL)
-        server_url = str(server_url or DEFAULT_SERVER_URL).rstrip("/")
-        if not server_url.startswith(("http://", "https://")):
-            raise ValueError(f"{where}: server URL must start with http:// or https://, got "
-                             f"{shown_url(server_url)!r}")  # credentials in a URL are not repeated
+        server_url = _server_url(str(server_url or DEFAULT_SERVER_URL), where)
         project, _ = pick("project", env_names.HH_PROJECT)
         source, _ = pick("source", env_names.HH_SOURCE)
         timeout, where = pick("timeout", env_names.HH_TIMEOUT)
         timeout = _number("timeout", 10.0 if timeout is None else timeout, kind=float, minimum=0.001,
-                          source=where)
+                          source=where, example="10 seconds")
         compression, where = pick("compression", env_names.HH_COMPRESSION)
         if isinstance(compression, str):
             compression = compression.strip().lower() or None
@@ -95,10 +123,10 @@ class HoneyHiveSettings:
             raise ValueError(f"{where}: batch_mode must be 'multi' or 'session', got {batch_mode!r}")
         max_events, where = pick("max_events_per_request", env_names.HH_MAX_EVENTS_PER_REQUEST)
         max_events = _number("max_events_per_request", DEFAULT_MAX_EVENTS if max_events is None else max_events,
-                             kind=int, minimum=1, source=where)
+                             kind=int, minimum=1, source=where, example=str(DEFAULT_MAX_EVENTS))
         max_bytes, where = pick("max_request_bytes", env_names.HH_MAX_REQUEST_BYTES)
         max_bytes = _number("max_request_bytes", 5 * 1024 * 1024 if max_bytes is None else max_bytes,
-                            kind=int, minimum=1024, source=where)
+                            kind=int, minimum=1024, source=where, example="5242880")
         headers = dict(kwargs.get("headers") or {})
         verify = kwargs.get("verify", True)
         return cls(

@@ -1,0 +1,57 @@
+"""`OTEL_TRACES_EXPORTER=honeyhive` under `opentelemetry-instrument`: the exporter is configured from `HH_*` alone,
+and a bad variable is one line (which variable, what is wrong, what a good value looks like) while the app runs
+on, untraced, with its own exit status: never the SDK configurator's tracebacks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+APP = 'print("the app ran")\n'
+
+
+def _instrumented(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    command = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    assert command is not None, "opentelemetry-instrument is part of the test environment"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "OTEL_"))}
+    full_env.update({"OTEL_TRACES_EXPORTER": "honeyhive", "OTEL_METRICS_EXPORTER": "none",
+                     "OTEL_LOGS_EXPORTER": "none", "HH_API_URL": "http://127.0.0.1:9", **env})
+    return subprocess.run([command, sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          env=full_env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("HH_TIMEOUT", "abc", "timeout must be a number (for example 10 seconds), got 'abc'"),
+    ("HH_API_URL", "localhost:4318", "the server URL must start with http:// or https:// (for example"),
+    ("HH_HOLD_TIMEOUT", "soon", "must be a number (for example 30), got 'soon'"),
+    ("HH_BATCH_MODE", "all", "batch_mode must be 'multi' or 'session', got 'all'"),
+])
+def test_a_bad_variable_is_one_line_and_the_app_runs_untraced(
+    tmp_path: Path, variable: str, value: str, says: str
+) -> None:
+    done = _instrumented(tmp_path, **{variable: value})
+    assert done.returncode == 0 and done.stdout == "the app ran\n"
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert f"environment variable {variable}" in line and says in line
+    assert "tracing to HoneyHive is off in this process" in line
+
+
+def test_a_good_configuration_says_nothing(tmp_path: Path) -> None:
+    done = _instrumented(tmp_path, HH_TIMEOUT="0.2")
+    assert done.returncode == 0 and done.stdout == "the app ran\n"
+    assert done.stderr == ""
+
+
+def test_the_exporter_built_by_hand_still_refuses_a_bad_value() -> None:
+    from otel_honeyhive import HoneyHiveSpanExporter
+
+    with pytest.raises(ValueError, match="HoneyHiveSpanExporter option 'timeout': timeout must be a number"):
+        HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", timeout="abc")  # type: ignore[arg-type]
