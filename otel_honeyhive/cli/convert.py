@@ -43,7 +43,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 def _formats(args: argparse.Namespace) -> tuple[Format, Format]:
     src = parse_format(args.from_format) if args.from_format else detect_format(args.input)
-    dst = parse_format(args.to_format) if args.to_format else detect_format(args.output)
+    dst = parse_format(args.to_format) if args.to_format else detect_format(args.output, "--to")
     return src, dst
 
 

@@ -8,10 +8,11 @@ extra; without it, they say so in one line instead of failing on an import.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.file_formats import FORMAT_HELP
@@ -135,12 +136,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(sessions)
     sessions.add_argument("--limit", type=_positive_int, default=20, metavar="N",
                           help="how many sessions to show (default: 20)")
+    sessions.add_argument("--json", action="store_true", help="print them as a JSON array, for scripts")
     sessions.set_defaults(run=_sessions)
 
-    show = commands.add_parser("show", help="show one session as a tree of its events")
-    show.add_argument("session_id", metavar="SESSION_ID", help="a session id, or a unique prefix of one")
+    show = commands.add_parser(
+        "show", help="show one session as a tree of its events, or one event in full",
+        description="Show a session as a tree of its events (type, name, duration, model, tokens, errors); "
+        "--full adds each event's inputs, outputs, config, metadata and the rest. Given an event id, show "
+        "that event in full.",
+    )
+    show.add_argument("id", metavar="ID", help="a session id or an event id, or a unique prefix of either")
+    show.add_argument("--full", action="store_true",
+                      help="every field of every event: inputs, outputs, config, metadata, metrics, feedback")
+    show.add_argument("--json", action="store_true",
+                      help="print the events as stored, as a JSON array (an event id: that event's object)")
     _add_db(show)
     show.set_defaults(run=_show)
+
+    export = commands.add_parser(
+        "export", help="write the local store's events to a file (events or OTLP/JSON)",
+        description="Write whole sessions from the local store to OUTPUT, oldest first: events as stored "
+        "(.ndjson, .json) or as OTLP/JSON spans (.otlp.jsonl, .otlp.json), as `convert` writes them; the "
+        "format comes from OUTPUT's name (" + FORMAT_HELP + ").",
+    )
+    export.add_argument("output", type=Path, metavar="OUTPUT",
+                        help="file to write (put in place only once complete)")
+    export.add_argument("--to", dest="to_format", metavar="FORMAT",
+                        help="format of OUTPUT when its name does not tell (ndjson, json, otlp-jsonl, otlp-json)")
+    export.add_argument("--session", action="append", metavar="ID",
+                        help="only this session (an id or a unique prefix); repeatable")
+    export.add_argument("--since", metavar="TIME",
+                        help="only sessions that started at or after TIME (ISO 8601, local time unless a zone "
+                        "is given: 2026-12-06, 2026-12-06T15:30)")
+    export.add_argument("--until", metavar="TIME", help="only sessions that started before TIME")
+    _add_db(export)
+    export.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
+    export.set_defaults(run=_export)
 
     convert = commands.add_parser(
         "convert", help="convert between event files and OTLP/JSON files",
@@ -262,6 +293,13 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=_PIPED_WIDTH)
 
 
+def _print_json(value: Any) -> None:
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+    sys.stdout.flush()
+
+
 def _sessions(args: argparse.Namespace) -> int:
     from otel_honeyhive.cli.render import sessions_table
 
@@ -270,6 +308,9 @@ def _sessions(args: argparse.Namespace) -> int:
         return 1
     with store:
         sessions = store.list_sessions(limit=args.limit)
+    if args.json:
+        _print_json([dataclasses.asdict(s) for s in sessions])
+        return 0
     console = _console()
     if not sessions:
         console.print(f"no sessions in {args.db}")
@@ -278,23 +319,53 @@ def _sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
-    from otel_honeyhive.cli.render import session_tree
+def _ambiguous(given: str, kind: str, matches: list[str]) -> int:
+    count = str(len(matches)) if len(matches) <= _SHOWN_MATCHES else f"more than {_SHOWN_MATCHES}"
+    listed = ", ".join(matches[:_SHOWN_MATCHES])
+    return _fail(f"{given!r} is ambiguous: it starts {count} {kind} ids ({listed}); give more of it")
 
+
+def _show(args: argparse.Namespace) -> int:
+    from otel_honeyhive.cli.render import event_detail, session_tree
+
+    if not args.id.strip():
+        return _fail("ID is empty: give a session id or an event id (or a unique prefix); "
+                     f"`{PROG} sessions` lists the sessions")
     store = _open_store(args.db)
     if store is None:
         return 1
     with store:
-        matches = store.match_sessions(args.session_id, limit=_SHOWN_MATCHES + 1)
-        if not matches:
-            return _fail(f"no session matches {args.session_id!r} in {args.db}")
-        if len(matches) > 1:
-            count = str(len(matches)) if len(matches) <= _SHOWN_MATCHES else f"more than {_SHOWN_MATCHES}"
-            listed = ", ".join(matches[:_SHOWN_MATCHES])
-            return _fail(f"{args.session_id!r} is ambiguous: it starts {count} sessions ({listed})")
-        events = store.session_events(matches[0])
-    _console().print(session_tree(matches[0], events))
+        sessions = store.match_sessions(args.id, limit=_SHOWN_MATCHES + 1)
+        if len(sessions) > 1:
+            return _ambiguous(args.id, "session", sessions)
+        if sessions:
+            events = store.session_events(sessions[0])
+            event = None
+        else:
+            found = store.match_events(args.id, limit=_SHOWN_MATCHES + 1)
+            if not found:
+                return _fail(f"no session or event id starts with {args.id!r} in {args.db} "
+                             f"(`{PROG} sessions` lists the sessions)")
+            if len(found) > 1:
+                return _ambiguous(args.id, "event", found)
+            event = store.get_event(found[0])
+    if event is not None:
+        if args.json:
+            _print_json(event)
+        else:
+            _console().print(event_detail(event))
+        return 0
+    if args.json:
+        _print_json(events)
+        return 0
+    _console().print(session_tree(sessions[0], events, full=args.full))
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from otel_honeyhive.cli.export import run_export
+
+    return run_export(args)
 
 
 def _convert(args: argparse.Namespace) -> int:

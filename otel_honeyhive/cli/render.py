@@ -1,4 +1,5 @@
-"""How the CLI shows stored sessions: a table of sessions, and one session as a tree of its events.
+"""How the CLI shows stored sessions: a table of sessions, one session as a tree of its events (with every
+field of each event under `--full`), and one event in full.
 
 Kept apart from argument parsing so the (rich) rendering is imported only by the commands that print.
 """
@@ -9,6 +10,8 @@ import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -18,6 +21,8 @@ from otel_honeyhive.outputs.store import SessionSummary
 
 _TYPE_STYLES = {"session": "bold magenta", "model": "cyan", "tool": "green", "chain": "yellow"}
 _MAX_ERROR_CHARS = 80
+_DETAIL_FIELDS = ("inputs", "outputs", "error", "config", "metadata", "metrics", "feedback", "user_properties")
+"""What `--full` shows of an event, in this order (empty ones are left out)."""
 
 
 def _number(value: Any) -> float | None:
@@ -113,15 +118,43 @@ def event_label(event: Event) -> Text:
     return label
 
 
+def event_fields(event: Event) -> list[RenderableType]:
+    """The event's buckets and error, each as `name:` then its value (JSON, indented); text stays text."""
+    shown: list[RenderableType] = []
+    for name in _DETAIL_FIELDS:
+        value = event.get(name)
+        if value is None or value == "" or value == {} or value == []:
+            continue
+        if isinstance(value, str):
+            shown.append(Text.assemble((f"{name}: ", "bold"), (value, "red" if name == "error" else "")))
+        else:
+            body = JSON.from_data(value, indent=2).text
+            body.no_wrap, body.overflow = False, "fold"  # long prompts are shown whole, folded, never cut
+            shown.append(Group(Text(f"{name}:", style="bold"), body))
+    return shown
+
+
+def event_detail(event: Event) -> RenderableType:
+    """One event in full: its label, where it sits (ids, source, project, times), then every field."""
+    where = Text(style="dim")
+    for name in ("event_id", "session_id", "parent_id", "project", "source"):
+        value = event.get(name)
+        if value not in (None, ""):
+            where.append(f"{name} {value}\n")
+    where.append(f"start {format_start(event.get('start_time'))}  end {format_start(event.get('end_time'))}")
+    return Group(event_label(event), where, *event_fields(event))
+
+
 def _start_key(event: Event) -> tuple[bool, float]:
     """Start-time order; ties (same millisecond) keep the store's order, which is the order spans started."""
     start = _number(event.get("start_time"))
     return (start is None, start or 0.0)
 
 
-def session_tree(session_id: str, events: Sequence[Event]) -> Tree:
+def session_tree(session_id: str, events: Sequence[Event], *, full: bool = False) -> Tree:
     """The session as a tree: children under their parent in start-time order; events whose parent is not
-    stored (orphans, or caught in a parent cycle) are shown under the session rather than hidden."""
+    stored (orphans, or caught in a parent cycle) are shown under the session rather than hidden. `full`: each
+    event's id and fields under it."""
     root_event = next(
         (e for e in events if e.get("event_type") == "session" and e.get("event_id") == session_id), None
     )
@@ -134,6 +167,9 @@ def session_tree(session_id: str, events: Sequence[Event]) -> Tree:
         label.append(f"  {root_event.get('source', '-')}  {format_start(root_event.get('start_time'))}",
                      style="dim")
     tree = Tree(label)
+    if full and root_event is not None:
+        for field in event_fields(root_event):
+            tree.add(field)
 
     others = [e for e in events if e is not root_event]
     known = {e.get("event_id") for e in others} | {session_id}
@@ -155,6 +191,10 @@ def session_tree(session_id: str, events: Sequence[Event]) -> Tree:
                 continue
             shown.add(id(current))
             branch = parent_node.add(event_label(current))
+            if full:
+                branch.add(Text(f"id {current.get('event_id')}", style="dim"))
+                for field in event_fields(current):
+                    branch.add(field)
             for child in reversed(children.get(current.get("event_id"), [])):
                 stack.append((branch, child))
 

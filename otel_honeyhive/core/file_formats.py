@@ -66,8 +66,9 @@ def parse_format(name: str) -> Format:
     return found
 
 
-def detect_format(path: Path) -> Format:
-    """The format a file name announces; ValueError when the suffix says nothing."""
+def detect_format(path: Path, flag: str = "--from") -> Format:
+    """The format a file name announces; ValueError when the suffix says nothing, naming `flag` (the option that
+    states the format of this file instead)."""
     name = path.name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
@@ -76,7 +77,7 @@ def detect_format(path: Path) -> Format:
             return fmt
     raise ValueError(
         f"cannot tell the format of {path} from its name (expected .ndjson, .jsonl, .json, .otlp.jsonl, "
-        ".otlp.ndjson or .otlp.json, optionally with .gz); name it with --from/--to"
+        f".otlp.ndjson or .otlp.json, optionally with .gz); give its format with {flag}"
     )
 
 

@@ -304,6 +304,26 @@ class SQLiteStore:
         )
         return [sid for (sid,) in rows]
 
+    def match_events(self, prefix: str, limit: int = 10) -> list[str]:
+        """Event ids starting with `prefix` (case-insensitive)."""
+        prefix = prefix.strip().lower()
+        if not prefix or any(c not in "0123456789abcdef-" for c in prefix):
+            return []
+        rows = self._query("SELECT event_id FROM events WHERE event_id GLOB ? ORDER BY event_id LIMIT ?",
+                           (prefix + "*", limit))
+        return [eid for (eid,) in rows]
+
+    def sessions_started(self, since: float | None = None, until: float | None = None) -> list[str]:
+        """Every session whose first event started in [`since`, `until`) (milliseconds; None: unbounded),
+        oldest first; sessions without any start time only when neither bound is given."""
+        rows = self._query(
+            "SELECT session_id FROM events WHERE session_id IS NOT NULL GROUP BY session_id "
+            "HAVING (?1 IS NULL OR MIN(start_time) >= ?1) AND (?2 IS NULL OR MIN(start_time) < ?2) "
+            "ORDER BY MIN(start_time) IS NULL, MIN(start_time), session_id",
+            (since, until),
+        )
+        return [sid for (sid,) in rows]
+
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 

@@ -30,8 +30,10 @@ def test_suffix_tells_the_format(name: str, fmt: Format) -> None:
 
 @pytest.mark.parametrize("name", ["events.txt", "events", "events.gz", "otlp.jsonl.bak"])
 def test_unknown_suffix_says_how_to_name_the_format(name: str) -> None:
-    with pytest.raises(ValueError, match="--from/--to"):
+    with pytest.raises(ValueError, match=r"give its format with --from$"):
         detect_format(Path(name))
+    with pytest.raises(ValueError, match=r"give its format with --to$"):
+        detect_format(Path(name), "--to")
 
 
 def test_gzip_is_told_by_the_gz_suffix() -> None:
