@@ -322,7 +322,7 @@ def _sessions(args: argparse.Namespace) -> int:
 def _ambiguous(given: str, kind: str, matches: list[str]) -> int:
     count = str(len(matches)) if len(matches) <= _SHOWN_MATCHES else f"more than {_SHOWN_MATCHES}"
     listed = ", ".join(matches[:_SHOWN_MATCHES])
-    return _fail(f"{given!r} is ambiguous: it starts {count} {kind} ids ({listed}); give more of it")
+    return _fail(f"{given!r} is ambiguous: it starts {count} {kind}s ({listed}); give more of it")
 
 
 def _show(args: argparse.Namespace) -> int:
