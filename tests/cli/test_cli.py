@@ -133,7 +133,7 @@ class TestShow:
     def test_an_unknown_session_is_a_clear_error(self, db: Path, session_id: str) -> None:
         result = run_cli("show", session_id, "--db", str(db))
         assert result.returncode == 1
-        assert f"no session matches {session_id!r}" in result.stderr
+        assert f"no session or event id starts with {session_id!r}" in result.stderr
         assert result.stdout == ""
 
 
