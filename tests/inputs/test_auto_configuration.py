@@ -27,6 +27,7 @@ def _instrumented(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str
                           env=full_env, cwd=tmp_path)
 
 
+@pytest.mark.slow  # an app under opentelemetry-instrument, in a subprocess: about 2 s each
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("HH_TIMEOUT", "abc", "timeout must be a number (for example 10 seconds), got 'abc'"),
     ("HH_API_URL", "localhost:4318", "the server URL must start with http:// or https:// (for example"),
@@ -44,6 +45,7 @@ def test_a_bad_variable_is_one_line_and_the_app_runs_untraced(
     assert "tracing to HoneyHive is off in this process" in line
 
 
+@pytest.mark.slow  # an app under opentelemetry-instrument, in a subprocess
 def test_a_good_configuration_says_nothing(tmp_path: Path) -> None:
     done = _instrumented(tmp_path, HH_TIMEOUT="0.2")
     assert done.returncode == 0 and done.stdout == "the app ran\n"
