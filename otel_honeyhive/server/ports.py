@@ -32,8 +32,10 @@ def bind(host: str, port: int, *, what: str, flag: str) -> socket.socket:
     """A TCP socket bound to `host:port` as uvicorn would bind it (SO_REUSEADDR, IPv6 when the host is an IPv6
     literal), not yet listening; `ListenError` when it cannot be."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0][0]
+        # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY only on sockets whose `proto` says TCP, and
+        # without it every request on a kept-alive connection waits for the peer's delayed ACK (~40 ms).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as exc:
         raise ListenError(f"cannot listen for {what} on {address(host, port)}: {_reason(exc)}; "
                           "check --host") from None

@@ -87,7 +87,7 @@ def _has_model_evidence(attrs: Mapping[str, Any]) -> str | None:
     return None
 
 
-CONVENTION = Convention(
+CONVENTION: Convention = Convention(
     name="genai",
     description="OpenTelemetry GenAI semantic conventions (gen_ai.*)",
     rules=(

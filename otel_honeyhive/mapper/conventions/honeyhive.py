@@ -37,7 +37,7 @@ def _valid_event_type(value: Any) -> str:
     raise ValueError("not an event type")
 
 
-CONVENTION = Convention(
+CONVENTION: Convention = Convention(
     name="honeyhive",
     description="HoneyHive SDK span attributes",
     rules=(

@@ -113,7 +113,7 @@ def _tool_schemas(pairs: list[tuple[str, Any]]) -> list[Any]:
     return out
 
 
-CONVENTION = Convention(
+CONVENTION: Convention = Convention(
     name="openinference",
     description="OpenInference (Arize Phoenix)",
     rules=(

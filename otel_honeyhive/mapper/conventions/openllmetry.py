@@ -15,7 +15,7 @@ def _functions(pairs: list[tuple[str, Any]]) -> list[Any]:
     return [{k: maybe_json(v) for k, v in t.items()} if isinstance(t, dict) else t for t in tools]
 
 
-CONVENTION = Convention(
+CONVENTION: Convention = Convention(
     name="openllmetry",
     description="OpenLLMetry / Traceloop (traceloop.*, llm.*)",
     rules=(

@@ -161,7 +161,7 @@ def _error(span: SpanView) -> Iterator[Candidate]:
         yield Candidate("error", "error", 90, "status.code", keep_if_shadowed=False)
 
 
-CONVENTION = Convention(
+CONVENTION: Convention = Convention(
     name="span_events",
     description="span events and status",
     rules=(
