@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 
 class Secret(str):
     """A string that never shows itself in a repr, a log line or an f-string by accident."""
@@ -32,4 +34,26 @@ def shown_url(url: str) -> str:
     return shown.split("?", 1)[0] + ("?…" if "?" in shown else "")
 
 
-__all__ = ["Secret", "shown_url"]
+class BearerToken:
+    """The token `serve` asks of its clients, checked alike on every protocol: `Authorization: Bearer <token>`,
+    the scheme in any case (RFC 6750), compared in constant time, never shown."""
+
+    REFUSAL = "missing or invalid bearer token"
+    """What a client without the right token is told (HTTP 401, gRPC UNAUTHENTICATED)."""
+
+    def __init__(self, token: Secret) -> None:
+        self._expected = token.reveal().encode()
+
+    def allows(self, authorization: str | bytes | None) -> bool:
+        """Whether an `Authorization` header (or gRPC metadata) value carries the token."""
+        if authorization is None:
+            return False
+        text = authorization.decode("latin-1") if isinstance(authorization, bytes) else authorization
+        scheme, _, credentials = text.strip().partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), self._expected)
+
+    def __repr__(self) -> str:
+        return "BearerToken('***')"
+
+
+__all__ = ["BearerToken", "Secret", "shown_url"]

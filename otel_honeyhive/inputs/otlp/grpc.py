@@ -10,7 +10,6 @@ would answer INTERNAL). TLS: pass `credentials` (`grpc.ssl_server_credentials`).
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 from concurrent import futures
@@ -27,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_honeyhive.core.addresses import address
 from otel_honeyhive.core.counters import REQUESTS, SPANS_REJECTED, Counters
 from otel_honeyhive.core.protocols import Sink
-from otel_honeyhive.core.secrets import Secret
+from otel_honeyhive.core.secrets import BearerToken, Secret
 from otel_honeyhive.core.status import refusal
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf, decode_request
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
@@ -57,21 +56,20 @@ class _Service:
 
     def __init__(self, auth_token: Secret | None, counters: Counters | None) -> None:
         self.counters = counters if counters is not None else Counters()
-        self._expected = ("Bearer " + auth_token.reveal()).encode() if auth_token else None
+        self._token = BearerToken(auth_token) if auth_token else None
 
     def _authorised(self, context: grpc.ServicerContext) -> bool:
-        if self._expected is None:
+        if self._token is None:
             return True
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
-                given = value.encode() if isinstance(value, str) else bytes(value)
-                return hmac.compare_digest(given, self._expected)
+                return self._token.allows(value)
         return False
 
     def _answer(self, produce: Callable[[], T], context: grpc.ServicerContext) -> T:
         try:
             if not self._authorised(context):
-                raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+                raise _Refused(grpc.StatusCode.UNAUTHENTICATED, BearerToken.REFUSAL)
             response = produce()
         except _Refused as refused:
             self.counters.add(REQUESTS, input="otlp_grpc", status=refused.code.name)

@@ -9,7 +9,7 @@ decompression (413), undecodable data 400 with a `google.rpc.Status` body in the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -113,6 +113,18 @@ class NotKeptReceiver:
         except OtlpDecodeError as exc:
             return status_response(400, str(exc), media_type)
         return Response(_encode(self.signal.not_kept(message), media_type), status_code=200, media_type=media_type)
+
+
+OTLP_PATHS = frozenset({"/v1/traces", HONEYHIVE_SDK_TRACES_PATH, *(signal.path for signal in OTHER_SIGNALS)})
+"""The routes answered as OTLP/HTTP answers: errors as a `google.rpc.Status` in the request's encoding."""
+
+
+def refusal_response(request_headers: Mapping[str, str], status: int, message: str,
+                     headers: dict[str, str] | None = None) -> Response:
+    """An error answer for an OTLP route given before its handler runs (a missing token): a `Status` in the
+    request's encoding, protobuf when it declared none the bridge reads."""
+    declared = request_headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return status_response(status, message, declared if declared in _DECODERS else PROTOBUF, headers)
 
 
 def otlp_http_routes(ctx: ApiContext) -> list[BaseRoute]:

@@ -246,5 +246,21 @@ def test_auth_token_is_enforced_on_http_and_grpc(tmp_path: Path) -> None:
         assert token not in guarded.stderr()
 
 
+def test_a_refused_token_is_told_alike_on_http_and_grpc_and_the_scheme_is_case_blind(tmp_path: Path) -> None:
+    token = "s3cret-token"
+    with run_server(tmp_path, "--auth-token", token, grpc=True) as guarded:
+        refused = requests.post(guarded.url + "/v1/traces", data=b"", headers=PROTOBUF, timeout=5)
+        http_text = status_pb2.Status.FromString(refused.content).message
+        with grpc.insecure_channel(guarded.grpc_target) as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Export(encode_spans(llm_spans(1)), timeout=5)
+            assert err.value.details() == http_text == "missing or invalid bearer token"
+            stub.Export(encode_spans(llm_spans(1)), metadata=(("authorization", f"bearer {token}"),), timeout=5)
+        lower = requests.post(guarded.url + "/v1/traces", data=encode_spans(llm_spans(1)).SerializeToString(),
+                              headers={**PROTOBUF, "Authorization": f"bearer {token}"}, timeout=5)
+        assert lower.status_code == 200
+
+
 def test_binds_localhost_by_default(server: RunningServer) -> None:
     assert "127.0.0.1" in server.stderr()
