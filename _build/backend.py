@@ -13,11 +13,11 @@ modules use, so the build type-checks them exactly as the project's `mypy --stri
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from setuptools import build_meta as _setuptools
 from setuptools.build_meta import (  # noqa: F401 (the rest of PEP 517/660, as setuptools has it)
-    build_editable,
     build_sdist,
     get_requires_for_build_editable,
     get_requires_for_build_sdist,
@@ -62,3 +62,17 @@ def build_wheel(
             os.environ.pop(COMPILE_ENV, None)
         else:
             os.environ[COMPILE_ENV] = previous
+
+
+def build_editable(
+    wheel_directory: str, config_settings: dict[str, Any] | None = None, metadata_directory: str | None = None
+) -> str:
+    """setuptools' editable build, without its notice that a folder named like the package in the working
+    directory may take precedence on import: in this flat layout that folder is the package itself, and the
+    notice was a dozen lines of noise in every `scripts/test` and `scripts/demo` run."""
+    from setuptools.warnings import InformationOnly
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=InformationOnly, message="Editable installation")
+        name: str = _setuptools.build_editable(wheel_directory, config_settings, metadata_directory)
+        return name

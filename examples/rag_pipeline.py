@@ -1,7 +1,9 @@
 """A small RAG-style pipeline instrumented with plain OpenTelemetry: retriever, model and tool spans.
 
 No network and no LLM: the "model" is a deterministic stub, but the spans carry what real instrumentations
-emit (GenAI semantic conventions, OpenInference retrieval documents). Run it either way:
+emit (GenAI semantic conventions, OpenInference retrieval documents), and each step takes about as long as its
+real counterpart would (`LATENCY`), so the durations in the session tree read like a real trace's. Run it either
+way:
 
     OTEL_TRACES_EXPORTER=honeyhive HH_API_URL=http://127.0.0.1:4318 \
         opentelemetry-instrument python examples/rag_pipeline.py
@@ -14,10 +16,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from opentelemetry import trace
 
 from otel_honeyhive.mapper.identity import session_id_for_trace
+
+LATENCY = {"retrieve": 0.045, "generate": 0.38, "tool": 0.004}
+"""Seconds each stubbed step takes: a vector search, a short chat completion, a local function."""
 
 DOCUMENTS = {
     "otel": "OpenTelemetry is a vendor-neutral standard for traces, metrics and logs.",
@@ -47,6 +53,7 @@ def retrieve(tracer: trace.Tracer, question: str) -> list[str]:
         span.set_attribute("openinference.span.kind", "RETRIEVER")
         span.set_attribute("input.value", question)
         hits = [text for key, text in DOCUMENTS.items() if key in question.lower() or key == "bridge"]
+        time.sleep(LATENCY["retrieve"])
         for i, text in enumerate(hits):
             span.set_attribute(f"retrieval.documents.{i}.document.content", text)
             span.set_attribute(f"retrieval.documents.{i}.document.score", round(1.0 - i * 0.1, 2))
@@ -60,6 +67,7 @@ def generate(tracer: trace.Tracer, question: str, context: list[str]) -> str:
             {"role": "user", "parts": [{"type": "text", "content": question + "\n\nContext:\n" + "\n".join(context)}]},
         ]
         answer = " ".join(context[:2])
+        time.sleep(LATENCY["generate"])
         span.set_attribute("gen_ai.operation.name", "chat")
         span.set_attribute("gen_ai.provider.name", "openai")
         span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
@@ -80,6 +88,7 @@ def word_count(tracer: trace.Tracer, text: str) -> int:
         span.set_attribute("gen_ai.tool.name", "word_count")
         span.set_attribute("gen_ai.tool.call.arguments", json.dumps({"text": text}))
         count = len(text.split())
+        time.sleep(LATENCY["tool"])
         span.set_attribute("gen_ai.tool.call.result", json.dumps({"words": count}))
         return count
 
