@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,12 @@ HOT_PATH = [
 
 
 def _warn(message: str) -> None:
-    print(f"otel-honeyhive: {message}; building the pure-Python package", file=sys.stderr)
+    """Say it as a warning, not only on stderr: pip hides a build's output unless it fails, but shows the warnings
+    a build backend raises, so `pip install` itself tells the user they got the slower build."""
+    text = (f"otel-honeyhive: {message}; building the pure-Python package (it works the same, only slower; "
+            "`otel-honeyhive --version` says which build is installed)")
+    print(text, file=sys.stderr)
+    warnings.warn(text, stacklevel=2)
 
 
 def extensions() -> list[Any]:

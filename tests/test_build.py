@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "_build", "otel_honeyhive")
 
 
-def build_wheel(tmp_path: Path, **env: str) -> Path:
-    """A wheel built from a copy of the sources (with this environment's build tools: no downloads)."""
+def build_wheel(tmp_path: Path, **env: str) -> tuple[Path, str]:
+    """A wheel built from a copy of the sources (with this environment's build tools: no downloads), and what
+    `pip wheel -q` said while building it."""
     src = tmp_path / "src"
     src.mkdir()
     for name in SOURCES:
@@ -34,7 +35,7 @@ def build_wheel(tmp_path: Path, **env: str) -> Path:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = out.glob("*.whl")
-    return wheel
+    return wheel, done.stderr
 
 
 def members(wheel: Path) -> list[str]:
@@ -43,7 +44,7 @@ def members(wheel: Path) -> list[str]:
 
 
 def test_asked_for_pure_python_the_wheel_is_pure(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path, OTEL_HONEYHIVE_PURE_PYTHON="1")
+    wheel, _ = build_wheel(tmp_path, OTEL_HONEYHIVE_PURE_PYTHON="1")
     assert wheel.name.endswith("-py3-none-any.whl")
     assert not [m for m in members(wheel) if m.endswith(".so")]
     assert "otel_honeyhive/mapper/rules.py" in members(wheel)
@@ -51,8 +52,10 @@ def test_asked_for_pure_python_the_wheel_is_pure(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(600)
 def test_without_a_working_c_compiler_the_build_falls_back_to_pure_python(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path, CC="/bin/false")  # mypyc writes the C; compiling it fails
+    wheel, said = build_wheel(tmp_path, CC="/bin/false")  # mypyc writes the C; compiling it fails
     assert wheel.name.endswith("-py3-none-any.whl"), "tagged for what it holds, not for the build it tried"
+    assert "the C build failed" in said and "building the pure-Python package" in said, (
+        "pip -q hides a build's output but shows its warnings: the user must see they got the pure build")
     names = members(wheel)
     assert not [m for m in names if m.endswith(".so")], "a partial native build would not import"
     site = tmp_path / "site"

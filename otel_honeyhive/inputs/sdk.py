@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel_honeyhive._version import VERSION, compiled
 from otel_honeyhive.core import environment as env_names
 from otel_honeyhive.core.environment import env_float, spool_path
 from otel_honeyhive.core.protocols import Output
@@ -115,6 +116,8 @@ class HoneyHiveSpanExporter(SpanExporter):
             spool_max_bytes=spool_max_bytes,
         ))
         self._pipeline.start()
+        logger.debug("otel-honeyhive %s (%s build) exporting to %s", VERSION,
+                     "compiled" if compiled() else "pure-Python", getattr(output, "name", type(output).__name__))
         self._spans_invalid = 0
         self._export_errors = 0
         self._shutdown = False
