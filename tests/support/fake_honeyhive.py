@@ -58,13 +58,16 @@ class Received:
 
 
 class FakeHoneyHive:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, *, announce: Callable[[str], None] | None = None) -> None:
+        """A fake on `127.0.0.1:port` (0: any free port). `announce`, when given, is told of every batch it
+        accepts, one line each (the command line prints them)."""
         self.requests: list[Received] = []
         self.script: list[Reply] = []
         self.default = Reply()
         self.policy: Policy | None = None
         self._lock = threading.Lock()
         self._count = 0
+        self._announce = announce
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +95,8 @@ class FakeHoneyHive:
                         Received(self.command, self.path, dict(self.headers), raw, body, time.monotonic(),
                                  RESET if reply.fault == "reset" else reply.status)
                     )
+                if outer._announce is not None and 200 <= reply.status < 300 and reply.fault is None:
+                    outer._announce(_summary(self.command, self.path, body))
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.fault == "reset":
@@ -118,7 +123,7 @@ class FakeHoneyHive:
             do_POST = _handle
             do_PUT = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         # Polling for shutdown every 50 ms (not the default 0.5 s): stop() returns quickly, after every test.
@@ -148,6 +153,19 @@ class FakeHoneyHive:
         return [e for r in batches if 200 <= r.status < 300 for e in (r.body or {}).get("events", [])]
 
 
+def _summary(method: str, path: str, body: Any) -> str:
+    """One line about an accepted request: for a batch, its events by session."""
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        return f"{method} {path}"
+    sessions: dict[str, int] = {}
+    for event in events:
+        if isinstance(event, dict):
+            sid = str(event.get("session_id"))
+            sessions[sid] = sessions.get(sid, 0) + 1
+    return f"{method} {path}: " + ", ".join(f"{n} events of session {sid}" for sid, n in sessions.items())
+
+
 @contextmanager
 def fake_honeyhive() -> Iterator[FakeHoneyHive]:
     server = FakeHoneyHive().start()
@@ -155,3 +173,26 @@ def fake_honeyhive() -> Iterator[FakeHoneyHive]:
         yield server
     finally:
         server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.support.fake_honeyhive [--port N]`: the stand-in for HoneyHive the tests use, on its own,
+    accepting everything and printing what arrives, until interrupted."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fake_honeyhive", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8181, help="loopback port to listen on (default: 8181)")
+    args = parser.parse_args(argv)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    server = FakeHoneyHive(args.port, announce=lambda line: print(f"fake HoneyHive: {line}", flush=True)).start()
+    print(f"fake HoneyHive: listening on {server.url}", flush=True)
+    done.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
