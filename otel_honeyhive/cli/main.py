@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from otel_honeyhive.server.config import (
     OTLP_PROTOCOLS,
     ServerConfig,
 )
+from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,8 +69,39 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2, "mib": 1024**2,
+          "g": 1024**3, "gb": 1000**3, "gib": 1024**3}
+_SIZE = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$", re.IGNORECASE)
+
+
+def _byte_size(text: str) -> int:
+    """A size in bytes, as a number or with a unit: 1048576, 64MiB, 1 GiB, 500MB (K/M/G alone are binary)."""
+    found = _SIZE.match(text)
+    unit = found.group(2).lower() if found else ""
+    if found is None or unit not in _UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (a number of bytes, or with a unit: 64MiB, 1GiB)")
+    value = int(found.group(1)) * _UNITS[unit]
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte, got {text!r}")
+    return value
+
+
+def _shown_size(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+def _path(text: str) -> Path:
+    """A file or directory path; an empty one (`--spool-dir ''` would mean the working directory) is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a path")
+    return Path(text)
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, default=DEFAULT_DB, metavar="PATH",
+    parser.add_argument("--db", type=_path, default=DEFAULT_DB, metavar="PATH",
                         help=f"the local event store (default: ./{DEFAULT_DB})")
 
 
@@ -111,11 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--otlp-compression", choices=("gzip", "none"),
                        help="compress OTLP requests (default: none)")
     _add_db(serve)
-    serve.add_argument("--spool-dir", type=Path, metavar="DIR",
+    serve.add_argument("--spool-dir", type=_path, metavar="DIR",
                        help="durable spool: held spans are journaled and events for a remote output queued on "
                        "disk before a request is acknowledged (else $HH_SPOOL_DIR)")
-    serve.add_argument("--spool-max-bytes", type=_positive_int, default=1024 * 1024 * 1024, metavar="N",
-                       help="cap of the spool; past it requests get 503 with Retry-After (default: 1 GiB)")
+    serve.add_argument("--spool-max-bytes", type=_byte_size, default=DEFAULT_SPOOL_MAX_BYTES, metavar="SIZE",
+                       help="cap of the spool (bytes, or 512MiB, 2GiB); past it requests get 503 with Retry-After "
+                       f"(default: {_shown_size(DEFAULT_SPOOL_MAX_BYTES)})")
     serve.add_argument("--hold-timeout", type=float, default=30.0, metavar="SECONDS",
                        help="how long spans wait for their trace's root before being shipped in parts "
                        "(default: 30)")
@@ -124,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth-token", metavar="TOKEN",
                        help=f"require 'Authorization: Bearer TOKEN' on every request but /healthz, /metrics "
                        f"included (else ${AUTH_TOKEN_ENV}, which, unlike a flag, other users cannot see in ps)")
-    serve.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES, metavar="N",
-                       help=f"largest request body after decompression (default: {DEFAULT_MAX_BODY_BYTES})")
+    serve.add_argument("--max-body-bytes", type=_byte_size, default=DEFAULT_MAX_BODY_BYTES, metavar="SIZE",
+                       help="largest request body after decompression (bytes, or 16MiB) (default: "
+                       f"{_shown_size(DEFAULT_MAX_BODY_BYTES)})")
     serve.add_argument("--tls-cert", type=Path, metavar="FILE",
                        help="PEM certificate (chain): serve HTTPS and gRPC over TLS on both ports; with --tls-key")
     serve.add_argument("--tls-key", type=Path, metavar="FILE",

@@ -378,7 +378,8 @@ def run_replay(args: argparse.Namespace) -> int:
             f"continue ({source.display}:{at.line}, byte {at.offset}): run the same command again to resume there."
         )
     if not args.quiet:
-        _say(f"{replay.sent} events in {replay.batches} batches from {path} to {target.description} in "
+        batches = "1 batch" if replay.batches == 1 else f"{replay.batches} batches"
+        _say(f"{replay.sent} events in {batches} from {path} to {target.description} in "
              f"{time.monotonic() - began:.1f}s")
     return 0
 

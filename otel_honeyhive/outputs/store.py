@@ -164,13 +164,31 @@ class SQLiteStore:
             uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
             self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn = self._create()
         try:
             self._prepare()
         except BaseException:
             self._conn.close()
             raise
+
+    def _create(self) -> sqlite3.Connection:
+        """The connection to a store that may be created; OSError saying, in words, why it cannot be (a file where
+        a directory should be, a directory this user cannot write), instead of SQLite's "unable to open"."""
+        for ancestor in (self.path.parent, *self.path.parent.parents):
+            if ancestor.exists():
+                if not ancestor.is_dir():
+                    raise NotADirectoryError(f"{ancestor} is a file, not a directory, so {self.path} cannot be made")
+                break
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"cannot create the directory {self.path.parent}: {exc.strerror or exc}") from None
+        try:
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.OperationalError as exc:
+            writable = os.access(self.path.parent, os.W_OK | os.X_OK)
+            why = "it is not writable by this user" if not writable else "it does not take new files"
+            raise OSError(f"cannot create or open {self.path}: {exc} ({self.path.parent}: {why})") from None
 
     def _prepare(self) -> None:
         conn = self._conn

@@ -120,7 +120,8 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
         output: Output = open_output(config)
     except (OSError, sqlite3.Error, RuntimeError, ImportError, ValueError) as exc:
         where = describe_output(config)
-        print(f"otel-honeyhive serve: cannot open the output ({where}): {exc}", file=sys.stderr)
+        hint = "; choose another place with --db" if config.honeyhive is None and config.otlp is None else ""
+        print(f"otel-honeyhive serve: cannot open the output ({where}): {exc}{hint}", file=sys.stderr)
         return 1
     try:
         pipeline = build_server_pipeline(config, output, stop)
