@@ -12,12 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.server import run_server
+
 APP = 'print("the app ran")\n'
+APP_WITH_TELEMETRY = """\
+import logging
+from opentelemetry import metrics, trace
+
+with trace.get_tracer("app").start_as_current_span("handle-request"):
+    metrics.get_meter("app").create_counter("requests").add(1)
+    logging.getLogger("app").warning("something worth a log record")
+print("the app ran")
+"""
 
 
-def _instrumented(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "app.py"
-    script.write_text(APP)
+def _instrumented(tmp_path: Path, app: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    script = app or tmp_path / "app.py"
+    if app is None:
+        script.write_text(APP)
     command = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
     assert command is not None, "opentelemetry-instrument is part of the test environment"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "OTEL_"))}
@@ -50,6 +62,25 @@ def test_a_good_configuration_says_nothing(tmp_path: Path) -> None:
     done = _instrumented(tmp_path, HH_TIMEOUT="0.2")
     assert done.returncode == 0 and done.stdout == "the app ran\n"
     assert done.stderr == ""
+
+
+@pytest.mark.slow  # an instrumented app and a server, as processes
+def test_an_app_sending_metrics_and_logs_to_serve_meets_no_error(tmp_path: Path) -> None:
+    """The SDK's defaults send metrics and logs over OTLP/gRPC to the same endpoint: `serve` takes them (and keeps
+    nothing), so the app logs no UNIMPLEMENTED error at every interval, and its trace still arrives."""
+    script = tmp_path / "app.py"
+    script.write_text(APP_WITH_TELEMETRY)
+    with run_server(tmp_path, grpc=True) as server:
+        done = _instrumented(
+            tmp_path, app=script, HH_API_URL=server.url, OTEL_METRICS_EXPORTER="otlp", OTEL_LOGS_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{server.grpc_target}", OTEL_EXPORTER_OTLP_INSECURE="true",
+            OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+        )
+        with server.store() as store:
+            sessions = store.list_sessions()
+    assert done.returncode == 0 and done.stdout == "the app ran\n"
+    assert done.stderr == "", done.stderr
+    assert [s.name for s in sessions] == ["handle-request"]
 
 
 def test_the_exporter_built_by_hand_still_refuses_a_bad_value() -> None:
