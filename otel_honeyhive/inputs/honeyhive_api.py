@@ -38,6 +38,10 @@ logger = logging.getLogger("otel_honeyhive.server")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+LOCAL_ORG_ID = LOCAL_WORKSPACE_ID = LOCAL_PROJECT_ID = "otel-honeyhive"
+"""What `POST /session/start` answers for the organisation, workspace and project ids HoneyHive keeps for a
+session: the bridge has none of its own (the project, when the session names one, is its name)."""
+
 
 def json_response(
     payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
@@ -94,9 +98,12 @@ class HoneyHiveApi:
         result = await self.ctx.send([session])
         if not result.ok:
             return self._undelivered(request, result)
-        return json_response(
-            {"success": True, "session_id": session["session_id"], "event_id": session["event_id"]}
-        )
+        # As HoneyHive answers: the session event itself, with the ids of where it lives. HoneyHive's SDK (1.7)
+        # refuses an answer without org_id, workspace_id and project_id and then starts a session of its own.
+        return json_response({
+            "success": True, **session, "org_id": LOCAL_ORG_ID, "workspace_id": LOCAL_WORKSPACE_ID,
+            "project_id": session.get("project") or LOCAL_PROJECT_ID,
+        })
 
     async def update_event(self, request: Request) -> Response:
         update = parse_update(await self._body(request))

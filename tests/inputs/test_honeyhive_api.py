@@ -221,8 +221,9 @@ class TestSessionStart:
             "source": "prod", "inputs": {"question": "How?"}, "metadata": {"app_version": "1.0.1"},
         }})
         assert response.status_code == 200
-        assert response.json() == {"success": True, "session_id": session_id, "event_id": session_id}
         session = stored(local_api, session_id)
+        assert response.json() == {"success": True, **session, "org_id": "otel-honeyhive",
+                                   "workspace_id": "otel-honeyhive", "project_id": "Ramp"}
         assert session["event_type"] == "session" and session["parent_id"] is None
         assert (session["event_name"], session["project"], session["source"]) == ("Ramp Docs Assistant", "Ramp",
                                                                                    "prod")
