@@ -101,6 +101,9 @@ def test_the_demo_then_export_and_replay_reach_honeyhive_as_the_same_session(tmp
     demo = _bash("scripts/demo\n", ROOT, {"DB": str(db)})
     session = re.search(r"session rag-pipeline .*?([0-9a-f]{8}-[0-9a-f-]{27})", demo)
     assert session, demo
+    chat = re.search(r"model chat gpt-4o-mini\s+(\d+) ms", demo)
+    assert chat and int(chat.group(1)) >= 100 and " 0.0 ms" not in demo, "the demo's steps take visible time"
+    assert "Editable installation" not in demo, "setuptools' notice is not in the demo's output"
     replay = _block("otel-honeyhive replay")
     for old, new in (("otel-honeyhive-demo.db", str(db)), ("demo.ndjson", str(tmp_path / "demo.ndjson")),
                      ("8181", str(free_port()))):
