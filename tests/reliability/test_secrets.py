@@ -214,7 +214,7 @@ async def _ok(scope: Scope, receive: Receive, send: Send) -> None:
 @pytest.mark.parametrize("given", [AUTH_TOKEN, "x" + AUTH_TOKEN[1:], AUTH_TOKEN[:-1] + "x", "short", ""])
 def test_the_http_token_check_goes_through_hmac_compare_digest(monkeypatch: pytest.MonkeyPatch, given: str) -> None:
     spy = Spy(hmac.compare_digest)
-    monkeypatch.setattr("otel_honeyhive.server.auth.hmac.compare_digest", spy)
+    monkeypatch.setattr("otel_honeyhive.core.secrets.hmac.compare_digest", spy)  # core.secrets.BearerToken
     app = BearerTokenAuth(_ok, Secret(AUTH_TOKEN))
     status = asyncio.run(_status(app, f"Bearer {given}"))
     assert status == (200 if given == AUTH_TOKEN else 401)
@@ -223,7 +223,7 @@ def test_the_http_token_check_goes_through_hmac_compare_digest(monkeypatch: pyte
 
 def test_the_grpc_token_check_goes_through_hmac_compare_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     spy = Spy(hmac.compare_digest)
-    monkeypatch.setattr("otel_honeyhive.inputs.otlp.grpc.hmac.compare_digest", spy)
+    monkeypatch.setattr("otel_honeyhive.core.secrets.hmac.compare_digest", spy)  # the same check as HTTP
 
     class Context:
         def __init__(self, token: str) -> None:
@@ -235,4 +235,4 @@ def test_the_grpc_token_check_goes_through_hmac_compare_digest(monkeypatch: pyte
     service = grpc_input.TraceService(sink=None, auth_token=Secret(AUTH_TOKEN))  # type: ignore[arg-type]
     assert service._authorised(Context(AUTH_TOKEN))
     assert not service._authorised(Context(AUTH_TOKEN[:-1] + "x"))
-    assert [a for a, _ in spy.calls] == [f"Bearer {AUTH_TOKEN}".encode(), f"Bearer {AUTH_TOKEN[:-1]}x".encode()]
+    assert [a for a, _ in spy.calls] == [AUTH_TOKEN.encode(), f"{AUTH_TOKEN[:-1]}x".encode()]
