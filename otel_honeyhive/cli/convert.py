@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
@@ -25,6 +27,8 @@ from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
+
+T = TypeVar("T")
 
 EVENTS_PER_REQUEST = 512
 """Events per OTLP request written: the OTLP exporters' default batch size."""
@@ -97,24 +101,30 @@ def _to_events(source: InputFile, out: OutputFile, dst: Format, counts: Counts, 
     writer.finish()
 
 
+def otlp_requests(items: Iterable[T], spans_of: Callable[[list[T]], list[ReadableSpan]]) -> Iterator[
+    tuple[dict[str, Any], int]
+]:
+    """OTLP/JSON requests of `EVENTS_PER_REQUEST` items each (the last one shorter), made by `spans_of`, and how
+    many items each holds: how `convert` and `export` write events as OTLP."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == EVENTS_PER_REQUEST:
+            yield spans_to_otlp_json(spans_of(batch)), len(batch)
+            batch = []
+    if batch:
+        yield spans_to_otlp_json(spans_of(batch)), len(batch)
+
+
 def _events_to_otlp(
     source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace
 ) -> None:
     writer = otlp_writer(out, dst)
     stream = EventStream(source, project=args.project, event_source=args.source)
-    batch: list[tuple[Event, int]] = []
-
-    def flush() -> None:
-        writer.write(spans_to_otlp_json(_spans(source, batch)))
+    lined = ((event, chunk.line) for chunk in stream.chunks() for event in chunk.events)
+    for request, _ in otlp_requests(lined, lambda batch: _spans(source, batch)):
+        writer.write(request)
         counts.written += 1
-        batch.clear()
-
-    for chunk in stream.chunks():
-        batch.extend((event, chunk.line) for event in chunk.events)
-        if len(batch) >= EVENTS_PER_REQUEST:
-            flush()
-    if batch:
-        flush()
     counts.read = stream.items_read
     writer.finish()
 
@@ -141,4 +151,4 @@ def _otlp_to_otlp(source: InputFile, out: OutputFile, dst: Format, counts: Count
     writer.finish()
 
 
-__all__ = ["EVENTS_PER_REQUEST", "run_convert"]
+__all__ = ["EVENTS_PER_REQUEST", "otlp_requests", "run_convert"]

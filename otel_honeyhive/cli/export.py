@@ -17,11 +17,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from otel_honeyhive.cli.convert import EVENTS_PER_REQUEST
+from otel_honeyhive.cli.convert import otlp_requests
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import detect_format, parse_format
 from otel_honeyhive.mapper.reverse import events_to_spans
-from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
+from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer
 from otel_honeyhive.outputs.store import SQLiteStore
 
 PROG = "otel-honeyhive export"
@@ -93,15 +93,9 @@ def run_export(args: argparse.Namespace) -> int:
             with OutputFile(output) as out:
                 if fmt.is_otlp:
                     writer = otlp_writer(out, fmt)
-                    batch: list[Event] = []
-                    for event in _events(store, chosen):
-                        batch.append(event)
-                        if len(batch) == EVENTS_PER_REQUEST:
-                            writer.write(spans_to_otlp_json(events_to_spans(batch)))
-                            events, batch = events + len(batch), []
-                    if batch:
-                        writer.write(spans_to_otlp_json(events_to_spans(batch)))
-                        events += len(batch)
+                    for request, count in otlp_requests(_events(store, chosen), events_to_spans):
+                        writer.write(request)
+                        events += count
                     writer.finish()
                 else:
                     event_out = event_writer(out, fmt)

@@ -21,13 +21,15 @@ from otel_honeyhive.server.config import (
     AUTH_TOKEN_ENV,
     DEFAULT_DB,
     DEFAULT_GRPC_PORT,
+    DEFAULT_HOLD_SECONDS,
     DEFAULT_HOST,
     DEFAULT_HTTP_PORT,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HELD_SPANS,
+    DEFAULT_SPOOL_MAX_BYTES,
     OTLP_PROTOCOLS,
     ServerConfig,
 )
-from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -150,11 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--spool-max-bytes", type=_byte_size, default=DEFAULT_SPOOL_MAX_BYTES, metavar="SIZE",
                        help="cap of the spool (bytes, or 512MiB, 2GiB); past it requests get 503 with Retry-After "
                        f"(default: {_shown_size(DEFAULT_SPOOL_MAX_BYTES)})")
-    serve.add_argument("--hold-timeout", type=float, default=30.0, metavar="SECONDS",
+    serve.add_argument("--hold-timeout", type=float, default=DEFAULT_HOLD_SECONDS, metavar="SECONDS",
                        help="how long spans wait for their trace's root before being shipped in parts "
-                       "(default: 30)")
-    serve.add_argument("--max-held-spans", type=_positive_int, default=100_000, metavar="N",
-                       help="memory cap on held spans; the oldest traces are shipped first (default: 100000)")
+                       f"(default: {DEFAULT_HOLD_SECONDS:g})")
+    serve.add_argument("--max-held-spans", type=_positive_int, default=DEFAULT_MAX_HELD_SPANS, metavar="N",
+                       help="memory cap on held spans; the oldest traces are shipped first "
+                       f"(default: {DEFAULT_MAX_HELD_SPANS})")
     serve.add_argument("--auth-token", metavar="TOKEN",
                        help=f"require 'Authorization: Bearer TOKEN' on every request but /healthz, /metrics "
                        f"included (else ${AUTH_TOKEN_ENV}, which, unlike a flag, other users cannot see in ps)")

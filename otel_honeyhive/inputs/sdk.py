@@ -30,7 +30,6 @@ from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError
 
 logger = logging.getLogger("otel_honeyhive.exporter")
 
-DEFAULT_SPOOL_MAX_BYTES = DEFAULT_MAX_BYTES
 DEFAULT_HOLD_SECONDS = 30.0
 DEFAULT_MAX_HELD_SPANS = 20_000
 
@@ -66,7 +65,7 @@ class HoneyHiveSpanExporter(SpanExporter):
         headers: dict[str, str] | None = None,
         verify: bool | str = True,
         spool_dir: str | os.PathLike[str] | None = None,
-        spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
+        spool_max_bytes: int = DEFAULT_MAX_BYTES,
         hold_timeout: float | None = None,
         max_held_spans: int = DEFAULT_MAX_HELD_SPANS,
         rules: Sequence[Any] = (),

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from otel_honeyhive.core.environment import HH_SOURCE, spool_path
+from otel_honeyhive.core.environment import HH_SOURCE, OTEL_HONEYHIVE_AUTH_TOKEN, spool_path
 from otel_honeyhive.core.events import DEFAULT_SOURCE
 from otel_honeyhive.core.secrets import Secret, shown_url
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 4318
@@ -23,7 +24,11 @@ DEFAULT_GRPC_PORT = 4317
 DEFAULT_DB = Path("otel-honeyhive.db")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 """The OTLP specification's recommended request limit, applied after decompression."""
-AUTH_TOKEN_ENV = "OTEL_HONEYHIVE_AUTH_TOKEN"
+DEFAULT_HOLD_SECONDS = 30.0
+DEFAULT_SPOOL_MAX_BYTES = DEFAULT_MAX_BYTES
+DEFAULT_MAX_HELD_SPANS = 100_000
+"""The server holds more than the exporter (20,000): it assembles the traces of many apps at once."""
+AUTH_TOKEN_ENV = OTEL_HONEYHIVE_AUTH_TOKEN
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 """Mirrors `otel_honeyhive.outputs.otlp.PROTOCOLS` (not imported: it would load protobuf and the SDK)."""
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -175,10 +180,10 @@ class ServerConfig:
     """Where to forward events; None (no API key) keeps them in the local store at `db_path`."""
     otlp: OtlpSettings | None = None
     """Forward events as OTLP spans instead (never together with `honeyhive`: one output per server)."""
-    hold_timeout: float = 30.0
+    hold_timeout: float = DEFAULT_HOLD_SECONDS
     """Seconds spans are held waiting for their trace's root before being shipped in parts."""
-    max_held_spans: int = 100_000
-    spool_max_bytes: int = 1024 * 1024 * 1024
+    max_held_spans: int = DEFAULT_MAX_HELD_SPANS
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
     """Cap of the delivery spool and of the held-span journal (each); past it requests get 503 + Retry-After."""
     tls_cert: Path | None = None
     """PEM certificate chain: both ports serve TLS (HTTPS, gRPC over TLS) when set, together with `tls_key`."""
@@ -226,9 +231,9 @@ class ServerConfig:
         server_url: str | None = None,
         project: str | None = None,
         source: str | None = None,
-        hold_timeout: float = 30.0,
-        max_held_spans: int = 100_000,
-        spool_max_bytes: int = 1024 * 1024 * 1024,
+        hold_timeout: float = DEFAULT_HOLD_SECONDS,
+        max_held_spans: int = DEFAULT_MAX_HELD_SPANS,
+        spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
         otlp_endpoint: str | None = None,
         otlp_protocol: str | None = None,
         otlp_headers: Sequence[str] | Mapping[str, str] | None = None,
