@@ -115,8 +115,9 @@ class HoneyHiveSpanExporter(SpanExporter):
             spool_max_bytes=spool_max_bytes,
         ))
         self._pipeline.start()
-        logger.debug("otel-honeyhive %s (%s build) exporting to %s", VERSION,
-                     "compiled" if compiled() else "pure-Python", getattr(output, "name", type(output).__name__))
+        if logger.isEnabledFor(logging.DEBUG):  # compiled() looks the build up: only when it is shown
+            logger.debug("otel-honeyhive %s (%s build) exporting to %s", VERSION,
+                         "compiled" if compiled() else "pure-Python", getattr(output, "name", type(output).__name__))
         self._spans_invalid = 0
         self._export_errors = 0
         self._shutdown = False
