@@ -1,4 +1,4 @@
-"""A durable on-disk FIFO queue between intake and a remote output.
+"""A durable on-disk FIFO queue between intake and a remote output, which many processes may share.
 
 Why it exists: the stock `BatchSpanProcessor` drops spans when its queue is full and ignores export
 results, and an OTLP client that gets a 503 may never retry. So the bridge acknowledges a batch only once
@@ -15,22 +15,23 @@ Guarantees:
   so does a full disk (`DiskFullError`); an unusable directory raises `SpoolError` naming the directory and
   the OS error; a record the receiver refused for good is moved to `dead/` with a `.reason` file; a torn or
   corrupt file is moved to `corrupt/` (and logged), never deleted.
-- One process per directory: an exclusive `flock` on `<dir>/.lock` (two writers would reuse sequence
-  numbers). A forked child cannot use its parent's spool either.
+- Any number of processes may open the same directory: each writes a segment of its own (`segments.py`), and
+  the records of a process that died or exited with records pending are adopted by a live one
+  (`adopt_orphans`, which the shipper calls) or by the next to open the directory. A forked child gets a
+  segment of its own on its first use (`after_fork_in_child`); the parent's records stay the parent's.
 
 On-disk layout (all under the spool directory)::
 
-    .lock                        flock'ed by the owning process; holds its pid (for the error message)
-    00000000000000000042.rec     a pending record; the name is a zero-padded, increasing sequence number
-    .tmp-<hex>                   a record being written; left over only by a crash, removed on open
-    dead/<seq>.rec + .reason     records the output rejected for good, kept for a human
-    corrupt/<seq>.rec + .reason  records that failed their checksum or did not decode
+    segments/<pid>-<hex>/        one process's segment: `.lock`, and its pending records, `<seq>.rec`
+    dead/<segment>-<seq>.rec     records the output rejected for good, with a `.reason`, kept for a human
+    corrupt/<segment>-<seq>.rec  records that failed their checksum or did not decode, with a `.reason`
 
 A record file's format (a header with a checksum, then the payload) is `records.py`'s.
 
 Records hold events only, never credentials.
-Files are created 0600 in a 0700 directory: events may carry prompts and outputs. `max_bytes` caps the
-pending records only; `dead/` and `corrupt/` are not counted (nor pruned: they are for a human to handle).
+Files are created 0600 in 0700 directories: events may carry prompts and outputs. `max_bytes` caps the
+pending records of the whole directory (other processes' segments are counted from a snapshot at most a second
+old); `dead/` and `corrupt/` are not counted (nor pruned: they are for a human to handle).
 """
 
 from __future__ import annotations
@@ -38,17 +39,17 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
-import fcntl
 import logging
 import os
-import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NewType
 
+from otel_honeyhive.shipping import segments
+from otel_honeyhive.shipping.locking import LockingUnavailable
 from otel_honeyhive.shipping.records import CorruptRecordError, SpoolRecord
 
 log = logging.getLogger(__name__)
@@ -59,14 +60,11 @@ RecordId = NewType("RecordId", int)
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
 DEFAULT_FULL_RETRY_AFTER = 5.0
 
-_RECORD_SUFFIX = ".rec"
 _REASON_SUFFIX = ".reason"
-_TMP_PREFIX = ".tmp-"
-_LOCK_NAME = ".lock"
 DEAD_DIR = "dead"
 CORRUPT_DIR = "corrupt"
-_SEQ_WIDTH = 20
-_RECORD_NAME = re.compile(r"^(\d{" + str(_SEQ_WIDTH) + r"})\.rec$")
+OTHERS_REFRESH_SECONDS = 1.0
+"""How old the snapshot of other processes' pending bytes (for the directory's cap) may be."""
 
 
 class SpoolError(Exception):
@@ -105,23 +103,11 @@ def _describe(exc: OSError) -> str:
     return str(exc)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _record_name(seq: int) -> str:
-    return f"{seq:0{_SEQ_WIDTH}d}{_RECORD_SUFFIX}"
-
-
 class Spool:
-    """A directory of records, one file each, delivered oldest first. Thread-safe; one process per directory.
+    """A directory of records, delivered oldest first. Thread-safe; shared with other processes by segments.
 
-    Producers may `put` from many threads; one consumer (the shipper) uses `peek_oldest`, `ack` and
-    `dead_letter`.
+    Producers may `put` from many threads; one consumer (the shipper) uses `peek_oldest`, `ack`,
+    `dead_letter` and `adopt_orphans`.
     """
 
     def __init__(
@@ -130,28 +116,39 @@ class Spool:
         max_bytes: int = DEFAULT_MAX_BYTES,
         *,
         full_retry_after: float = DEFAULT_FULL_RETRY_AFTER,
+        legacy_dirs: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
+        """Open (creating) `directory` and adopt what dead processes left there. `legacy_dirs`: directories
+        where an earlier version kept this spool's records (one-process layout), adopted too."""
         if max_bytes <= 0:
             raise ValueError(f"spool max_bytes must be > 0, got {max_bytes!r}")
         self._dir = Path(directory).absolute()
+        self._legacy_dirs = [Path(d).absolute() for d in legacy_dirs]
         self._max_bytes = max_bytes
         self._full_retry_after = full_retry_after
+        self._listeners: list[Callable[[], None]] = []
+        self._closed = False
+        self._segment: segments.Segment | None = None
+        self._reset_state()
+        self._open()
+
+    def _reset_state(self) -> None:
         self._lock = threading.Lock()
-        self._index: list[int] = []  # pending sequence numbers, ascending
+        self._index: list[int] = []  # pending sequence numbers of the own segment, ascending
         self._sizes: dict[int, int] = {}
         self._pending_bytes = 0
         self._reserved_bytes = 0  # bytes of puts being written right now
         self._next_seq = 1
         self._corrupt_count = 0
-        self._listeners: list[Callable[[], None]] = []
-        self._closed = False
+        self._others_bytes = 0
+        self._others_at = float("-inf")
         self._pid = os.getpid()
-        self._lock_fd = -1
-        self._open()
 
-    # -- opening and recovery -------------------------------------------------------------------------------
+    # -- opening and adoption -------------------------------------------------------------------------------
 
     def _fail(self, action: str, exc: OSError) -> SpoolError:
+        if isinstance(exc, LockingUnavailable):
+            return SpoolError(f"cannot use spool directory {self._dir}: {exc.strerror}")
         message = f"cannot {action} in spool directory {self._dir}: {_describe(exc)}"
         if exc.errno in _DISK_FULL_ERRNOS:
             return DiskFullError(message, retry_after=self._full_retry_after)
@@ -163,75 +160,94 @@ class Spool:
             self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             if created:
                 with contextlib.suppress(OSError):
-                    _fsync_dir(self._dir.parent)
+                    segments.fsync_dir(self._dir.parent)
         except OSError as exc:
             raise SpoolError(f"cannot create spool directory {self._dir}: {_describe(exc)}") from exc
         if not self._dir.is_dir():
             raise SpoolError(f"spool directory {self._dir} is not a directory")
-        self._take_lock()
+        self._start_segment()
         try:
-            self._recover()
-        except OSError as exc:
-            self._release()
-            raise self._fail("read records", exc) from exc
+            self.adopt_orphans()
         except BaseException:
-            self._release()
+            self._let_go()
             raise
 
-    def _take_lock(self) -> None:
-        path = self._dir / _LOCK_NAME
+    def _start_segment(self) -> None:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._segment = segments.create(self._dir)
         except OSError as exc:
-            raise self._fail("open the lock file", exc) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            try:
-                holder = os.read(fd, 32).decode("ascii", "replace").strip()
-            except OSError:
-                holder = ""
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                who = f" (pid {holder})" if holder else ""
-                raise SpoolError(
-                    f"spool directory {self._dir} is in use by another process{who}; "
-                    "each process needs its own spool directory"
-                ) from exc
-            raise self._fail("lock", exc) from exc
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except OSError:
-            pass  # the pid is only a hint for the "in use" message
-        self._lock_fd = fd
+            raise self._fail("create this process's segment", exc) from exc
 
-    def _recover(self) -> None:
-        """Pick up the records a previous run left, remove its torn temp files, continue its sequence."""
-        highest = 0
-        for entry in os.scandir(self._dir):
-            name = entry.name
-            if name.startswith(_TMP_PREFIX):
-                log.warning("spool %s: removing %s, a record whose write never completed", self._dir, name)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                continue
-            match = _RECORD_NAME.match(name)
-            if match is None or not entry.is_file(follow_symlinks=False):
-                continue
-            seq = int(match.group(1))
-            self._sizes[seq] = entry.stat(follow_symlinks=False).st_size
-            highest = max(highest, seq)
-        self._index = sorted(self._sizes)
-        self._pending_bytes = sum(self._sizes.values())
-        self._next_seq = highest + 1
-        if self._index:
-            log.info(
-                "spool %s: recovered %d pending records (%d bytes)",
-                self._dir,
-                len(self._index),
-                self._pending_bytes,
-            )
+    def _own(self) -> segments.Segment:
+        if self._segment is None:
+            raise SpoolError(f"spool {self._dir} is closed")
+        return self._segment
+
+    def adopt_orphans(self) -> int:
+        """Move the records of segments no live process holds into this process's segment, oldest first, and
+        remove those segments; return how many records were adopted. Safe against every other process doing the
+        same at once (a segment is adopted by whoever takes its lock), and against a crash at any point."""
+        if self._closed:
+            return 0
+        self._check_pid()
+        own = self._own()
+        adopted = 0
+        found = [*segments.orphans(self._dir, own.name)]
+        for legacy in self._legacy_dirs:
+            found += [seg for seg in segments.orphans(legacy, own.name) if seg.legacy]
+        for orphan in found:
+            try:
+                moved, size = self._adopt(orphan, own)
+            except OSError as exc:
+                orphan.let_go()
+                raise self._fail(f"adopt the records of {orphan.path}", exc) from exc
+            orphan.remove()
+            adopted += moved
+            if moved:
+                log.info("spool %s: adopted %d pending records (%d bytes) left in %s", self._dir, moved, size,
+                         orphan.path)
+        return adopted
+
+    def _adopt(self, orphan: segments.Segment, own: segments.Segment) -> tuple[int, int]:
+        moved = size = 0
+        for _, path in orphan.records():
+            with self._lock:
+                if self._closed or self._segment is not own:
+                    break
+                seq = self._next_seq
+                try:
+                    length = path.stat().st_size
+                    os.rename(path, own.path / segments.record_name(seq))
+                except FileNotFoundError:
+                    continue
+                self._next_seq = seq + 1
+                self._index.append(seq)
+                self._sizes[seq] = length
+                self._pending_bytes += length
+            moved += 1
+            size += length
+        if moved:
+            segments.fsync_dir(own.path)
+            with contextlib.suppress(OSError):
+                segments.fsync_dir(orphan.path)
+        self._others_at = float("-inf")
+        return moved, size
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: let go of the parent's segment (its records stay the parent's to ship) and open an
+        empty segment of the child's own. Called by the pipeline's fork hook, or on first use in the child.
+        Raises `SpoolError` when the child cannot create its segment."""
+        old = self._segment
+        if old is not None:
+            old.let_go()  # the child's copy of the descriptor; the parent keeps its lock
+        self._segment = None
+        self._reset_state()
+        if not self._closed:
+            self._start_segment()
+
+    def _check_pid(self) -> None:
+        if os.getpid() != self._pid:
+            self.after_fork_in_child()
 
     # -- properties -----------------------------------------------------------------------------------------
 
@@ -279,29 +295,42 @@ class Spool:
 
     # -- producing ------------------------------------------------------------------------------------------
 
-    def _check_usable(self) -> None:
+    def _check_usable(self) -> segments.Segment:
         if self._closed:
             raise SpoolError(f"spool {self._dir} is closed")
-        if os.getpid() != self._pid:
-            # After fork the child shares the parent's lock; two writers would reuse sequence numbers.
-            raise SpoolError(
-                f"spool {self._dir} was opened by process {self._pid} and cannot be used after fork "
-                f"(in process {os.getpid()}); open a separate spool directory in the child"
-            )
+        return self._own()
+
+    def _others(self) -> int:
+        """Other processes' pending bytes, from a snapshot refreshed at most every `OTHERS_REFRESH_SECONDS`."""
+        now = time.monotonic()
+        if now - self._others_at >= OTHERS_REFRESH_SECONDS:
+            self._others_bytes = segments.others_bytes(self._dir, self._own().name)
+            self._others_at = now
+        return self._others_bytes
+
+    @property
+    def directory_bytes(self) -> int:
+        """Pending bytes of the whole directory, every process's segment counted: what the cap applies to."""
+        others = self._others()
+        with self._lock:
+            return self._pending_bytes + self._reserved_bytes + others
 
     def put(self, record: SpoolRecord) -> RecordId:
         """Write `record` durably; return only once it is on disk (the caller's acknowledgement point)."""
         data = record.encode()
         size = len(data)
+        self._check_pid()
+        others = self._others() if not self._closed else 0
         with self._lock:
-            self._check_usable()
+            segment = self._check_usable()
             if size > self._max_bytes:
                 raise RecordTooLargeError(
                     f"a record of {size} bytes is larger than the whole spool {self._dir} "
                     f"(max_bytes={self._max_bytes}); split the batch or raise the cap"
                 )
-            used = self._pending_bytes + self._reserved_bytes
+            used = self._pending_bytes + self._reserved_bytes + others
             if used + size > self._max_bytes:
+                self._others_at = float("-inf")  # look again next time: other processes may have shipped
                 raise SpoolFullError(
                     f"spool {self._dir} is full: {used} bytes pending + {size} new > cap {self._max_bytes}",
                     retry_after=self._full_retry_after,
@@ -309,7 +338,7 @@ class Spool:
                     max_bytes=self._max_bytes,
                 )
             self._reserved_bytes += size
-        tmp = self._dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp = segment.path / f"{segments.TMP_PREFIX}{uuid.uuid4().hex}"
         seq = 0
         try:
             self._write_file(tmp, data)
@@ -317,7 +346,7 @@ class Spool:
                 self._check_usable()
                 seq = self._next_seq
                 try:
-                    os.rename(tmp, self._dir / _record_name(seq))
+                    os.rename(tmp, segment.path / segments.record_name(seq))
                 except OSError as exc:
                     raise self._fail("rename a record", exc) from exc
                 self._next_seq = seq + 1
@@ -332,7 +361,7 @@ class Spool:
             with self._lock:
                 self._reserved_bytes -= size
         try:
-            _fsync_dir(self._dir)
+            segments.fsync_dir(segment.path)
         except OSError as exc:
             # The record may or may not survive a crash: it stays queued (it may be delivered), but the
             # caller is told it failed and resends; a duplicate is harmless, a false acknowledgement is not.
@@ -369,9 +398,13 @@ class Spool:
         with self._lock:
             return [RecordId(seq) for seq in self._index]
 
+    def pending_path(self, record_id: RecordId) -> Path:
+        """Where a pending record's file is (in this process's segment)."""
+        return self._own().path / segments.record_name(record_id)
+
     def get(self, record_id: RecordId) -> SpoolRecord | None:
         """The record, or None if it is no longer pending. A corrupt record is moved aside and yields None."""
-        path = self._dir / _record_name(record_id)
+        path = self.pending_path(record_id)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -423,7 +456,7 @@ class Spool:
             if not self._forget(record_id):
                 return
         try:
-            os.unlink(self._dir / _record_name(record_id))
+            os.unlink(self.pending_path(record_id))
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -446,28 +479,28 @@ class Spool:
         log.error(
             "spool %s: record %s is corrupt (%s); moved to %s",
             self._dir,
-            _record_name(seq),
+            segments.record_name(seq),
             reason,
             target or f"{self._dir / CORRUPT_DIR} (move failed, left in place)",
         )
 
     def _move_aside(self, seq: int, folder: str, reason: str) -> Path | None:
-        source = self._dir / _record_name(seq)
+        segment = self._own()
+        source = segment.path / segments.record_name(seq)
         dest_dir = self._dir / folder
         try:
             dest_dir.mkdir(mode=0o700, exist_ok=True)
-            base = f"{seq:0{_SEQ_WIDTH}d}"
+            base = f"{segment.name}-{seq:0{segments.SEQ_WIDTH}d}"
             name, n = base, 0
-            # A sequence number is reused once the spool has emptied and restarted: never overwrite.
-            while (dest_dir / f"{name}{_RECORD_SUFFIX}").exists():
+            while (dest_dir / f"{name}{segments.RECORD_SUFFIX}").exists():  # never overwrite
                 n += 1
                 name = f"{base}-{n}"
             note = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f" {reason.strip()}\n"
             (dest_dir / f"{name}{_REASON_SUFFIX}").write_text(note, encoding="utf-8")
-            target = dest_dir / f"{name}{_RECORD_SUFFIX}"
+            target = dest_dir / f"{name}{segments.RECORD_SUFFIX}"
             os.rename(source, target)
-            _fsync_dir(dest_dir)
-            _fsync_dir(self._dir)
+            segments.fsync_dir(dest_dir)
+            segments.fsync_dir(segment.path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -477,19 +510,31 @@ class Spool:
 
     # -- closing --------------------------------------------------------------------------------------------
 
-    def _release(self) -> None:
-        if self._lock_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._lock_fd)  # closing the last descriptor releases the flock
-        self._lock_fd = -1
+    def _let_go(self) -> None:
+        if self._segment is not None:
+            self._segment.let_go()
 
     def close(self) -> None:
-        """Release the directory lock; pending records stay on disk for the next run. Safe to call twice."""
+        """Remove this process's segment if it is empty, else leave it (unlocked) for a live process or the next
+        start to adopt. Safe to call twice."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._release()
+            segment, self._segment = self._segment, None
+            empty = not self._index and not self._reserved_bytes
+        if segment is None:
+            return
+        if os.getpid() != self._pid:
+            segment.let_go()  # a forked child that never used the spool: the segment is the parent's
+        elif empty:
+            try:
+                segment.remove()
+            except OSError as exc:
+                log.warning("spool %s: cannot remove the empty segment %s: %s", self._dir, segment.path, exc)
+                segment.let_go()
+        else:
+            segment.let_go()
 
     def __enter__(self) -> Spool:
         return self
@@ -502,6 +547,8 @@ class Spool:
 
 
 __all__ = [
+    "CORRUPT_DIR",
+    "DEAD_DIR",
     "DEFAULT_MAX_BYTES",
     "DiskFullError",
     "RecordId",

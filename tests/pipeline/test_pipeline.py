@@ -25,6 +25,7 @@ from otel_honeyhive.shipping.journal import Journal
 from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.spans import one_trace
+from tests.support.spool_files import pending_files
 
 
 class Unavailable:
@@ -113,7 +114,7 @@ def test_a_request_mixing_both_journals_only_the_waiting_spans(tmp_path: Path, b
     whole, open_ = trace("whole"), trace("open")
     waiting = open_[:-1]
     assert bridge.intake.accept_spans([*whole, *waiting]) is DELIVERED
-    (path,) = (tmp_path / "held").glob("*.rec")
+    (path,) = pending_files(tmp_path / "held")
     assert [s.span_id for s in SpoolRecord.decode(path.read_bytes()).spans] == [s.span_id for s in waiting]
     assert bridge.outbox_records == 1
 

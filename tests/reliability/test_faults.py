@@ -37,6 +37,7 @@ from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.metrics import scrape, value
 from tests.support.server import RunningServer
 from tests.support.spans import SPANS_PER_TRACE, batches, event_ids, llm_traces
+from tests.support.spool_files import pending_files
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # thousands of spans through faults, servers killed and restarted
@@ -135,7 +136,7 @@ def test_the_exporter_with_a_spool_delivers_every_span_through_every_fault(
     assert figures.lost == 0
     assert plan.every_kind_given
     assert exporter.stats.events_failed == 0
-    assert not list((tmp_path / "spool").glob("*.rec")) and not (tmp_path / "spool" / "dead").exists()
+    assert not pending_files(tmp_path / "spool") and not (tmp_path / "spool" / "dead").exists()
 
 
 # -- (b) the server -----------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def test_kill_9_in_the_middle_of_a_stream_loses_no_acknowledged_span(
     half = len(parts) // 2  # 16 batches of 96: the last ends inside a trace of 5, whose root is in the next one
     stream = Stream(server, parts, pause_after=half)
     held = tmp_path / "spool" / "held"  # spans acknowledged while their trace's root has not arrived yet
-    wait_until(lambda: len(stream.acknowledged) == half and any(held.glob("*.rec")), 60,
+    wait_until(lambda: len(stream.acknowledged) == half and pending_files(held), 60,
                explain=f"{half} batches acknowledged and spans journaled", diagnose=server.stderr)
     server.stop(signal.SIGKILL)
     stream.resume()

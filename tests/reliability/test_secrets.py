@@ -41,6 +41,7 @@ from tests.support.event_files import cli_env, stream_events, write_ndjson
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.server import free_port
 from tests.support.spans import batches, llm_traces
+from tests.support.spool_files import pending_files
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # a whole session of servers, exporters and CLI runs
@@ -105,7 +106,7 @@ def test_no_secret_in_anything_a_realistic_session_produces(
         captured["gRPC refusal"] = str(unauthenticated.value).encode()
         stub.Export(encode_spans(spans[:2]), metadata=(("authorization", f"Bearer {AUTH_TOKEN}"),), timeout=10)
     outbox = tmp_path / "spool" / "outbox"
-    wait_until(lambda: not list(outbox.glob("*.rec")) and (outbox / "dead").exists(), 30,
+    wait_until(lambda: not pending_files(outbox) and (outbox / "dead").exists(), 30,
                explain="the outbox to empty through the 503s into the dead letter", diagnose=server.stderr)
     assert server.stop() == 0
     captured["server stderr"] = server.stderr().encode()

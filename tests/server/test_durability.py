@@ -24,6 +24,7 @@ from otel_honeyhive import spans_to_events
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.server import RunningServer, free_port, start_server
 from tests.support.spans import traces as support_traces
+from tests.support.spool_files import pending_files
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # servers killed, restarted, and waited on through backoffs
@@ -126,7 +127,7 @@ def test_sigterm_stops_quickly_and_keeps_what_it_could_not_ship(tmp_path: Path, 
     started = time.monotonic()
     assert server.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 15
-    assert list((tmp_path / "spool" / "outbox").glob("*.rec")), "undelivered batches stay in the spool"
+    assert list(pending_files(tmp_path / "spool" / "outbox")), "undelivered batches stay in the spool"
 
     honeyhive.default = Reply(200)
     restarted = bridge(tmp_path, honeyhive)
@@ -152,7 +153,7 @@ def test_a_trace_held_past_the_hold_time_is_shipped_in_parts(tmp_path: Path, hon
                    explain="the late root's session event", diagnose=server.stderr)
         twin = next(e for e in honeyhive.events if e["event_type"] == "chain" and e["event_name"] == root.name)
         assert all(e["parent_id"] == twin["event_id"] for e in honeyhive.events[:2])
-        assert not list((tmp_path / "spool" / "held").glob("*.rec")), "the journal empties once all is shipped"
+        assert not list(pending_files(tmp_path / "spool" / "held")), "the journal empties once all is shipped"
     finally:
         assert server.stop() == 0
 

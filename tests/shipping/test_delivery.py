@@ -20,7 +20,8 @@ from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.delivery import Delivery, DeliveryStats
 from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.spool import Spool, SpoolError
+from otel_honeyhive.shipping.spool import SpoolError
+from tests.support.spool_files import pending_files
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
 Step = SendResult | BaseException
@@ -144,7 +145,7 @@ def test_spooled_acknowledges_once_on_disk_and_ships_in_the_background(tmp_path:
         assert result is DELIVERED
         assert time.monotonic() - started < 1.0  # did not wait for the receiver
         assert delivery.spool is not None and delivery.spool.pending_count == 1
-        (path,) = (tmp_path / "spool").glob("*.rec")
+        (path,) = pending_files(tmp_path / "spool")
         assert SpoolRecord.decode(path.read_bytes()).events == EVENTS
         assert output.sent == []
         output.gate.set()
@@ -277,14 +278,19 @@ def test_close_leaves_undelivered_records_for_the_next_start(tmp_path: Path) -> 
         again.close()
 
 
-def test_two_deliveries_cannot_share_a_spool(tmp_path: Path) -> None:
-    first = Delivery.spooled(ScriptedOutput(), tmp_path / "spool", FAST)
+def test_two_deliveries_share_a_spool_directory_and_both_deliver(tmp_path: Path) -> None:
+    one, two = ScriptedOutput(), ScriptedOutput()
+    first = Delivery.spooled(one, tmp_path / "spool", FAST)
+    second = Delivery.spooled(two, tmp_path / "spool", FAST)
     try:
-        with pytest.raises(SpoolError, match="in use"):
-            Delivery.spooled(ScriptedOutput(), tmp_path / "spool", FAST)
+        assert first.submit_events([{"event_id": "a", "event_type": "tool"}]).ok
+        assert second.submit_events([{"event_id": "b", "event_type": "tool"}]).ok
+        assert first.flush(5) and second.flush(5)
+        assert [e["event_id"] for batch in one.sent for e in batch] == ["a"]
+        assert [e["event_id"] for batch in two.sent for e in batch] == ["b"]
     finally:
         first.close()
-    Spool(tmp_path / "spool").close()
+        second.close()
 
 
 def test_rejected_spooled_batch_is_kept_as_a_dead_letter(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import SERVER_ERROR_ATTEMPTS, ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import Spool
+from tests.support.spool_files import pending_files
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
 
@@ -119,7 +120,7 @@ def test_delivers_oldest_first_and_acks(spool: Spool, shippers: list[SpoolShippe
     assert shipper.flush(5)
     assert output.called_with == [0, 1, 2, 3, 4]
     assert spool.pending_count == 0
-    assert list(spool.directory.glob("*.rec")) == []
+    assert pending_files(spool.directory) == []
     stats = shipper.stats
     assert isinstance(stats, ShipperStats)
     assert (stats.delivered_records, stats.delivered_events) == (5, 10)
@@ -218,7 +219,7 @@ def test_corrupt_record_is_set_aside_and_shipping_continues(
     spool.put(batch(0))
     bad = spool.put(batch(1))
     spool.put(batch(2))
-    path = spool.directory / f"{bad:020d}.rec"
+    path = spool.pending_path(bad)
     data = bytearray(path.read_bytes())
     data[-3] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -228,7 +229,7 @@ def test_corrupt_record_is_set_aside_and_shipping_continues(
         assert shipper.flush(5)
     assert output.called_with == [0, 2]
     assert shipper.stats.corrupt == 1
-    assert (spool.directory / "corrupt" / path.name).exists()
+    assert (spool.directory / "corrupt" / f"{path.parent.name}-{path.name}").exists()
     assert shipper.running
 
 

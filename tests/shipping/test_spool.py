@@ -1,4 +1,5 @@
-"""The durable spool: codec, FIFO, recovery after kill -9, corruption, caps, unusable directories, locking."""
+"""The durable spool: codec, FIFO, recovery after kill -9, corruption, caps, unusable directories, and many
+processes sharing one directory (segments, adoption, forks)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from otel_honeyhive.core.encoded import EncodedEvents
 from otel_honeyhive.core.results import Update
 from otel_honeyhive.shipping.records import HEADER_SIZE, CorruptRecordError, RecordEncodeError, SpoolRecord
 from otel_honeyhive.shipping.spool import DiskFullError, RecordId, Spool, SpoolError, SpoolFullError
+from tests.support.spool_files import pending_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +34,7 @@ def batch(n: int, **extra: Any) -> SpoolRecord:
 
 
 def record_files(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.glob("*.rec"))
+    return [p.name for p in pending_files(directory)]
 
 
 # -- codec ------------------------------------------------------------------------------------------------
@@ -203,7 +205,7 @@ def test_put_peek_ack_in_fifo_order(tmp_path: Path) -> None:
         ids = [spool.put(batch(n)) for n in range(5)]
         assert ids == sorted(ids)
         assert spool.pending_count == 5
-        assert spool.pending_bytes == sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.rec"))
+        assert spool.pending_bytes == sum(p.stat().st_size for p in pending_files(tmp_path / "spool"))
         assert [r.events[0]["n"] for _, r in spool] == [0, 1, 2, 3, 4]
         seen = []
         while (head := spool.peek_oldest()) is not None:
@@ -219,9 +221,11 @@ def test_put_peek_ack_in_fifo_order(tmp_path: Path) -> None:
 def test_files_are_private(tmp_path: Path) -> None:
     with Spool(tmp_path / "spool") as spool:
         spool.put(batch(1))
-        (path,) = (tmp_path / "spool").glob("*.rec")
+        (path,) = pending_files(tmp_path / "spool")
         assert path.stat().st_mode & 0o077 == 0
-        assert (tmp_path / "spool").stat().st_mode & 0o077 == 0
+        for directory in (tmp_path / "spool", path.parent, path.parent.parent):
+            assert directory.stat().st_mode & 0o077 == 0
+        assert (path.parent / ".lock").stat().st_mode & 0o077 == 0
 
 
 def test_update_records(tmp_path: Path) -> None:
@@ -234,18 +238,25 @@ def test_update_records(tmp_path: Path) -> None:
         )
 
 
-def test_reopen_recovers_records_and_continues_the_sequence(tmp_path: Path) -> None:
+def test_reopen_adopts_what_the_last_run_left_in_order(tmp_path: Path) -> None:
     directory = tmp_path / "spool"
     with Spool(directory) as spool:
         ids = [spool.put(batch(n)) for n in range(3)]
         spool.ack(ids[0])
-    (directory / ".tmp-deadbeef").write_bytes(b"OHHS\x01half a rec")  # torn write from a crash
+        first_segment = spool.pending_path(ids[1]).parent
+    (first_segment / ".tmp-deadbeef").write_bytes(b"OHHS\x01half a rec")  # torn write from a crash
     with Spool(directory) as spool:
-        assert not (directory / ".tmp-deadbeef").exists()
-        assert spool.pending_ids() == ids[1:]
-        new = spool.put(batch(3))
-        assert new > ids[-1]
+        assert not first_segment.exists(), "the adopted segment is removed, torn files and all"
+        assert [r.events[0]["n"] for _, r in spool] == [1, 2]
+        spool.put(batch(3))
         assert [r.events[0]["n"] for _, r in spool] == [1, 2, 3]
+
+
+def test_an_emptied_spool_leaves_no_segment_behind(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as spool:
+        spool.ack(spool.put(batch(1)))
+    assert list((directory / "segments").iterdir()) == []
 
 
 def test_dead_letter_keeps_the_record_and_the_reason(tmp_path: Path) -> None:
@@ -261,7 +272,7 @@ def test_dead_letter_keeps_the_record_and_the_reason(tmp_path: Path) -> None:
         head = spool.peek_oldest()
         assert head is not None and head[1] == batch(2)
         spool.ack(head[0])
-    # The sequence restarts once the spool is empty: a second dead letter must not overwrite the first.
+    # Another run (another segment, the same sequence numbers): a second dead letter overwrites nothing.
     with Spool(directory) as spool:
         rid2 = spool.put(batch(3))
         assert rid2 == rid
@@ -275,15 +286,16 @@ def test_corrupt_record_is_moved_aside_and_logged(tmp_path: Path, caplog: pytest
     with Spool(directory) as spool:
         bad = spool.put(batch(1))
         spool.put(batch(2))
-    path = directory / f"{bad:020d}.rec"
+    path = pending_files(directory)[0]
     path.write_bytes(path.read_bytes()[:-5])  # torn
     with Spool(directory) as spool, caplog.at_level(logging.ERROR):
+        adopted = spool.pending_path(bad)
         head = spool.peek_oldest()
         assert head is not None and head[1] == batch(2)
         assert spool.corrupt_count == 1
         assert spool.pending_count == 1
-    assert not path.exists()
-    moved = directory / "corrupt" / path.name
+    assert not adopted.exists()
+    moved = directory / "corrupt" / f"{adopted.parent.name}-{adopted.name}"
     assert moved.exists() and moved.with_suffix(".reason").exists()
     assert any("corrupt" in r.message and r.levelno == logging.ERROR for r in caplog.records)
 
@@ -292,7 +304,7 @@ def test_a_record_that_vanished_is_skipped(tmp_path: Path) -> None:
     with Spool(tmp_path / "spool") as spool:
         rid = spool.put(batch(1))
         spool.put(batch(2))
-        (tmp_path / "spool" / f"{rid:020d}.rec").unlink()
+        spool.pending_path(rid).unlink()
         head = spool.peek_oldest()
         assert head is not None and head[1] == batch(2)
         assert spool.pending_count == 1
@@ -319,7 +331,7 @@ def test_full_spool_refuses_and_loses_nothing(tmp_path: Path) -> None:
         assert "full" in str(info.value) and str(tmp_path) in str(info.value)
         assert spool.pending_ids() == ids
         assert record_files(tmp_path / "spool") == [f"{i:020d}.rec" for i in ids]
-        assert list(tmp_path.glob("spool/.tmp-*")) == []
+        assert list(tmp_path.glob("spool/segments/*/.tmp-*")) == []
         spool.ack(ids[0])
         spool.put(batch(3))  # room again
         assert [r.events[0]["n"] for _, r in spool] == [1, 2, 3]
@@ -366,7 +378,7 @@ def test_disk_full_while_writing_is_reported_and_leaves_nothing(
         message = str(info.value)
         assert str(tmp_path / "spool") in message and "No space left on device" in message
         assert spool.pending_count == 1
-        assert list((tmp_path / "spool").glob(".tmp-*")) == []
+        assert list((tmp_path / "spool").glob("segments/*/.tmp-*")) == []
         spool.put(batch(3))  # the reserved bytes were given back
         assert [r.events[0]["n"] for _, r in spool] == [1, 3]
 
@@ -382,7 +394,7 @@ def test_read_only_file_system_on_rename_is_reported(tmp_path: Path, monkeypatch
             spool.put(batch(1))
         monkeypatch.undo()
         assert spool.pending_count == 0
-        assert list((tmp_path / "spool").glob(".tmp-*")) == []
+        assert list((tmp_path / "spool").glob("segments/*/.tmp-*")) == []
 
 
 def test_closed_spool_refuses(tmp_path: Path) -> None:
@@ -393,54 +405,127 @@ def test_closed_spool_refuses(tmp_path: Path) -> None:
         spool.put(batch(1))
 
 
-def test_use_after_fork_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Spool(tmp_path / "spool") as spool:
-        real = os.getpid()
-        monkeypatch.setattr(os, "getpid", lambda: real + 1)
-        with pytest.raises(SpoolError, match="after fork"):
-            spool.put(batch(1))
+def test_a_forked_child_writes_a_segment_of_its_own_and_leaves_the_parents_records(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as spool:
+        spool.put(batch(1))
+        pid = os.fork()
+        if pid == 0:  # the child: exit with a code, never raise out of the test's frame
+            code = 1
+            try:
+                code = 0 if spool.pending_count == 1 else 2  # the parent's records are not the child's to ship
+                spool.put(batch(2))
+                code = 0 if (code == 0 and [r.events[0]["n"] for _, r in spool] == [2]) else 3
+                spool.close()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert [r.events[0]["n"] for _, r in spool] == [1], "the child never touches the parent's segment"
+        spool.put(batch(3))  # the parent's lock survived the child's exit
+        assert spool.adopt_orphans() == 1  # the child exited with a record pending: adopted
+        assert sorted(r.events[0]["n"] for _, r in spool) == [1, 2, 3]
 
 
-# -- one process per directory ----------------------------------------------------------------------------
+# -- many processes, one directory ------------------------------------------------------------------------
 
 
-def test_second_open_in_the_same_process_is_refused(tmp_path: Path) -> None:
-    with Spool(tmp_path / "spool"), pytest.raises(SpoolError, match="in use by another process"):
-        Spool(tmp_path / "spool")
-    Spool(tmp_path / "spool").close()  # free again once closed
+def test_two_spools_on_one_directory_write_apart(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as one, Spool(directory) as two:
+        one.put(batch(1))
+        two.put(batch(2))
+        assert one.pending_path(RecordId(1)).parent != two.pending_path(RecordId(1)).parent
+        assert [r.events[0]["n"] for _, r in one] == [1]
+        assert [r.events[0]["n"] for _, r in two] == [2]
+        assert one.adopt_orphans() == 0 == two.adopt_orphans(), "a live segment is never adopted"
+    assert len(pending_files(directory)) == 2  # closed with records pending: kept for whoever comes next
 
 
-def test_lock_held_by_another_process(tmp_path: Path) -> None:
+def test_the_cap_applies_to_the_whole_directory(tmp_path: Path) -> None:
+    size = len(batch(0).encode())
+    with Spool(tmp_path / "spool", max_bytes=size * 3) as one, Spool(tmp_path / "spool", max_bytes=size * 3) as two:
+        one.put(batch(1))
+        one.put(batch(2))
+        two.put(batch(3))
+        with pytest.raises(SpoolFullError, match="full"):
+            two.put(batch(4))
+        time.sleep(1.05)  # the snapshot of the other process's bytes is at most a second old
+        assert one.directory_bytes == two.directory_bytes == size * 3
+        one.ack(one.pending_ids()[0])
+        time.sleep(1.05)
+        two.put(batch(4))
+
+
+def test_a_live_processes_segment_is_left_alone_and_a_dead_ones_adopted(tmp_path: Path) -> None:
     directory = tmp_path / "spool"
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import sys
+        from otel_honeyhive.shipping.records import SpoolRecord
         from otel_honeyhive.shipping.spool import Spool
         s = Spool({str(directory)!r})
-        print("locked", flush=True)
+        s.put(SpoolRecord.of_events([{{"event_id": "child", "n": 7}}]))
+        print("written", flush=True)
         sys.stdin.readline()
         """
     )
     child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
         env=_child_env(),
     )
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
-        with pytest.raises(SpoolError) as info:
-            Spool(directory)
-        assert "in use by another process" in str(info.value)
-        assert f"pid {child.pid}" in str(info.value)
-        assert str(directory) in str(info.value)
+        assert child.stdout is not None and child.stdout.readline().strip() == "written"
+        with Spool(directory) as spool:
+            assert spool.pending_count == 0 and spool.adopt_orphans() == 0
+            assert spool.directory_bytes > 0, "the live process's record counts against the cap"
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
+            assert spool.adopt_orphans() == 1
+            assert [r.events[0]["n"] for _, r in spool] == [7]
+            assert len(list((directory / "segments").iterdir())) == 1, "the dead segment is gone"
     finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(timeout=10)
-    Spool(directory).close()  # the lock died with the process
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+
+
+def test_records_of_the_one_process_layout_are_adopted(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    for n in (1, 2):
+        (directory / f"{n:020d}.rec").write_bytes(batch(n).encode())
+    (directory / ".lock").write_text("12345\n")
+    legacy = tmp_path / "older"
+    legacy.mkdir()
+    (legacy / f"{1:020d}.rec").write_bytes(batch(3).encode())
+    with Spool(directory, legacy_dirs=[legacy]) as spool:
+        assert [r.events[0]["n"] for _, r in spool] == [1, 2, 3]
+    assert not list(directory.glob("*.rec")) and not list(legacy.glob("*.rec"))
+
+
+def test_processes_adopting_at_once_adopt_each_record_once(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    for round_ in range(10):
+        with Spool(directory) as dead:  # closed with records pending: an orphan, as a process that exited
+            for n in range(20):
+                dead.put(batch(round_ * 100 + n))
+    script = textwrap.dedent(
+        f"""
+        from otel_honeyhive.shipping.spool import Spool
+        with Spool({str(directory)!r}) as s:
+            s.adopt_orphans()
+            print(" ".join(str(r.events[0]["n"]) for _, r in s))
+            for rid in s.pending_ids():
+                s.ack(rid)
+        """
+    )
+    children = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                                 env=_child_env()) for _ in range(4)]
+    adopted = [int(n) for child in children for n in child.communicate(timeout=60)[0].split()]
+    assert all(child.returncode == 0 for child in children)
+    assert sorted(adopted) == [r * 100 + n for r in range(10) for n in range(20)]
+    assert pending_files(directory) == []
 
 
 # -- crash safety -----------------------------------------------------------------------------------------
@@ -469,7 +554,7 @@ def _child_env() -> dict[str, str]:
 
 def test_every_acknowledged_put_survives_kill_9(tmp_path: Path) -> None:
     directory = tmp_path / "spool"
-    acknowledged: dict[int, int] = {}
+    acknowledged: set[int] = set()
     start = 0
     for _round in range(3):  # kill, recover, keep writing, kill again
         child = subprocess.Popen(
@@ -491,24 +576,17 @@ def test_every_acknowledged_put_survives_kill_9(tmp_path: Path) -> None:
         assert child.returncode == -signal.SIGKILL
         for line in [*lines, *rest.splitlines()]:
             if line.strip():
-                acked_id, acked_n = line.split()
-                acknowledged[int(acked_id)] = int(acked_n)
-        start = max(acknowledged.values()) + 1 + 1000  # new events from a range that cannot collide
+                acknowledged.add(int(line.split()[1]))
+        start = max(acknowledged) + 1 + 1000  # new events from a range that cannot collide
 
         # Whether or not the kill landed inside a write, make sure a torn temp file is there to clean up.
-        (directory / ".tmp-torn").write_bytes(batch(0).encode()[:20])
+        (pending_files(directory)[0].parent / ".tmp-torn").write_bytes(batch(0).encode()[:20])
         with Spool(directory) as spool:
-            assert list(directory.glob(".tmp-*")) == []
-            present = {int(rid): record for rid, record in spool}
+            assert list(directory.glob("segments/*/.tmp-*")) == []
+            present = [record.events[0]["n"] for _, record in spool]
             assert spool.corrupt_count == 0
-            for rid, n in acknowledged.items():
-                assert rid in present, f"acknowledged record {rid} lost"
-                assert present[rid].events[0]["n"] == n
-            ids = spool.pending_ids()
-            assert ids == sorted(ids)
-            new_id = spool.put(batch(-1))
-            assert new_id > max(ids)  # the sequence continues after the crash
-            acknowledged[new_id] = -1
+            assert acknowledged <= set(present), "an acknowledged record was lost"
+            assert present == sorted(present), "adopted in the order they were written"
 
 
 # -- concurrency ------------------------------------------------------------------------------------------
@@ -532,4 +610,4 @@ def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
             assert ids == sorted(ids)  # each producer's records keep its order
         decoded = {r.events[0]["n"] for _, r in spool}
         assert decoded == {t * 1000 + i for t in range(6) for i in range(25)}
-        assert spool.pending_bytes == sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.rec"))
+        assert spool.pending_bytes == sum(p.stat().st_size for p in pending_files(tmp_path / "spool"))

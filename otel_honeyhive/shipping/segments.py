@@ -1,0 +1,218 @@
+"""Segments: how many processes share one spool directory. Each process writes records into a segment of its
+own, a subdirectory it holds locked while it lives; a segment whose lock can be taken belongs to no live process
+and is adopted (its records moved into the adopter's segment) by any process using the directory.
+
+Layout under the spool directory::
+
+    segments/<pid>-<hex>/.lock       held (flock / msvcrt) by the owning process; holds its pid, for a human
+    segments/<pid>-<hex>/<seq>.rec   the segment's pending records (records.py's format)
+    segments/.new-<hex>/             a segment being created: locked before it gets its name, so nobody adopts it
+    segments/.gone-<hex>/            a segment being removed: renamed first, so nobody sees it half-deleted
+    .lock, <seq>.rec                 the one-process layout of earlier versions: adopted like a dead segment
+
+Renames are atomic within a file system: a record is in exactly one segment at any instant, so adoption can be
+cut short by a crash anywhere and lose or duplicate nothing. docs/delivery.md#many-processes-one-spool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from otel_honeyhive.shipping.locking import try_lock
+
+SEGMENTS_DIR = "segments"
+LOCK_NAME = ".lock"
+RECORD_SUFFIX = ".rec"
+TMP_PREFIX = ".tmp-"
+_NEW_PREFIX = ".new-"
+_GONE_PREFIX = ".gone-"
+SEQ_WIDTH = 20
+RECORD_NAME = re.compile(r"^(\d{" + str(SEQ_WIDTH) + r"})\.rec$")
+STALE_NEW_SECONDS = 60.0
+"""A `.new-` segment older than this whose lock is free was left by a crash during creation."""
+
+
+def record_name(seq: int) -> str:
+    return f"{seq:0{SEQ_WIDTH}d}{RECORD_SUFFIX}"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or an unlink in `path` durable. Windows cannot open a directory (nor needs to)."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_pid(fd: int) -> None:
+    with contextlib.suppress(OSError):  # the pid is only a hint for a human
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
+
+
+@dataclass
+class Segment:
+    """A segment this process holds: its directory and the descriptor that keeps it locked."""
+
+    path: Path
+    lock_fd: int
+    legacy: bool = False
+    """The spool directory itself, in the one-process layout: adopted, never removed."""
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def records(self) -> list[tuple[int, Path]]:
+        """The segment's records, oldest first. Torn temporary files are not records."""
+        found: list[tuple[int, Path]] = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.path):
+                match = RECORD_NAME.match(entry.name)
+                if match is not None and entry.is_file(follow_symlinks=False):
+                    found.append((int(match.group(1)), Path(entry.path)))
+        found.sort()
+        return found
+
+    def let_go(self) -> None:
+        """Close the lock's descriptor. Closing, never unlocking: in a forked child the descriptor is a copy of
+        the parent's, and the parent's lock must stay."""
+        if self.lock_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.lock_fd)
+        self.lock_fd = -1
+
+    def remove(self) -> None:
+        """Delete an emptied segment: renamed out of sight first, then its leftovers (lock, torn temp files)."""
+        if self.legacy:
+            self.let_go()
+            return
+        self.let_go()  # first: Windows renames no directory with an open file in it
+        gone = self.path.with_name(f"{_GONE_PREFIX}{secrets.token_hex(6)}")
+        try:
+            os.rename(self.path, gone)
+        except FileNotFoundError:
+            return  # another process that claimed it in between removed it
+        shutil.rmtree(gone, ignore_errors=True)
+
+
+def create(root: Path) -> Segment:
+    """A new segment of this process's own, locked before it is named, so no other process can adopt it."""
+    segments = root / SEGMENTS_DIR
+    segments.mkdir(mode=0o700, exist_ok=True)
+    token = secrets.token_hex(6)
+    staging = segments / f"{_NEW_PREFIX}{token}"
+    staging.mkdir(mode=0o700)
+    fd = -1
+    try:
+        fd = os.open(staging / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        if not try_lock(fd):
+            raise OSError(f"a new lock file in {staging} is locked by another process")
+        _write_pid(fd)
+        final = segments / f"{os.getpid()}-{token}"
+        os.rename(staging, final)
+        fsync_dir(segments)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Segment(final, fd)
+
+
+def _claim(path: Path, *, legacy: bool = False) -> Segment | None:
+    """Take `path`'s lock if no live process holds it."""
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # removed meanwhile
+    try:
+        locked = try_lock(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not locked:
+        os.close(fd)
+        return None
+    if not path.is_dir():  # removed between our open and our lock: we hold the lock of a deleted file
+        os.close(fd)
+        return None
+    return Segment(path, fd, legacy=legacy)
+
+
+def orphans(root: Path, own: str) -> Iterator[Segment]:
+    """Segments of `root` that no live process holds (each yielded locked: the caller adopts, then removes or
+    lets go), the one-process layout's records included. Stale half-created segments are cleared on the way."""
+    if any(RECORD_NAME.match(name) for name in _names(root)):
+        legacy = _claim(root, legacy=True)
+        if legacy is not None:
+            yield legacy
+    segments = root / SEGMENTS_DIR
+    for name in _names(segments):
+        if name == own or name.startswith(TMP_PREFIX):
+            continue
+        path = segments / name
+        if name.startswith(_NEW_PREFIX):
+            _clear_stale_new(path)
+            continue
+        claimed = _claim(path)
+        if claimed is not None:
+            yield claimed
+
+
+def _clear_stale_new(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if time.time() - path.stat().st_mtime < STALE_NEW_SECONDS:
+            return
+        claimed = _claim(path)
+        if claimed is not None:
+            claimed.remove()
+
+
+def _names(directory: Path) -> list[str]:
+    try:
+        return [entry.name for entry in os.scandir(directory)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def others_bytes(root: Path, own: str) -> int:
+    """Bytes of pending records in every segment but `own` (and in the one-process layout): for the cap on the
+    whole directory. A snapshot: other processes keep writing."""
+    total = 0
+    directories = [root] + [root / SEGMENTS_DIR / name for name in _names(root / SEGMENTS_DIR) if name != own]
+    for directory in directories:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for entry in os.scandir(directory):
+                if RECORD_NAME.match(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+__all__ = [
+    "LOCK_NAME",
+    "RECORD_NAME",
+    "RECORD_SUFFIX",
+    "SEGMENTS_DIR",
+    "SEQ_WIDTH",
+    "TMP_PREFIX",
+    "Segment",
+    "create",
+    "fsync_dir",
+    "orphans",
+    "others_bytes",
+    "record_name",
+]
