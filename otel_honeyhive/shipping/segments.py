@@ -152,13 +152,16 @@ def _claim(path: Path, *, legacy: bool = False) -> Segment | None:
     return Segment(path, fd, legacy=legacy)
 
 
-def orphans(root: Path, own: str) -> Iterator[Segment]:
+def orphans(root: Path, own: str, *, legacy_only: bool = False) -> Iterator[Segment]:
     """Segments of `root` that no live process holds (each yielded locked: the caller adopts, then removes or
-    lets go), the one-process layout's records included. Stale half-created segments are cleared on the way."""
+    lets go), the one-process layout's records included (only those, with `legacy_only`). Stale half-created
+    segments are cleared on the way."""
     if any(RECORD_NAME.match(name) for name in _names(root)):
         legacy = _claim(root, legacy=True)
         if legacy is not None:
             yield legacy
+    if legacy_only:
+        return
     segments = root / SEGMENTS_DIR
     for name in _names(segments):
         if name == own or name.startswith(TMP_PREFIX):

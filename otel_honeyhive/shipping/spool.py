@@ -194,7 +194,7 @@ class Spool:
         adopted = 0
         found = [*segments.orphans(self._dir, own.name)]
         for legacy in self._legacy_dirs:
-            found += [seg for seg in segments.orphans(legacy, own.name) if seg.legacy]
+            found += segments.orphans(legacy, own.name, legacy_only=True)
         for orphan in found:
             try:
                 moved, size = self._adopt(orphan, own)
