@@ -3,7 +3,9 @@
 export() hands spans to the pipeline, which maps and delivers every trace whose local root has ended before
 export() returns (so the BatchSpanProcessor's worker, not the application, carries the cost, and the result it
 gets is meaningful); the pipeline's own thread releases traces that outlive the hold time. Nothing here raises
-into the application: failures are logged (never with the API key) and counted.
+into the application: failures are logged (never with the API key) and counted. A spool directory that cannot
+be used is one error line, and the exporter ships directly (docs/delivery.md#forks-and-exits covers forks,
+workers and exits).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -32,15 +35,33 @@ logger = logging.getLogger("otel_honeyhive.exporter")
 
 DEFAULT_HOLD_SECONDS = 30.0
 DEFAULT_MAX_HELD_SPANS = 20_000
+SPANS_INVALID = "otel_honeyhive_exporter_spans_invalid"
+EXPORT_ERRORS = "otel_honeyhive_exporter_export_errors"
+"""Counted in the pipeline's counters, which start from zero in a forked child like every other figure."""
 
 
 @dataclass(frozen=True)
 class ExporterStats:
+    """Counts since the exporter was made, or, in a forked child, since the fork."""
+
     spans_received: int = 0
     spans_invalid: int = 0
     events_delivered: int = 0
     events_failed: int = 0
     export_errors: int = 0
+    spooled: bool = False
+    """Whether batches go through a spool now (False when `spool_dir` was given but cannot be used)."""
+    spool_fallbacks: int = 0
+    """Batches the spool could not take (unusable, full) that were sent directly instead."""
+    spool_error: str | None = None
+    """Why the spool asked for is not in use."""
+
+
+def _report_unusable_spool(directory: Path, exc: SpoolError) -> None:
+    cause = exc.__cause__
+    why = f"[Errno {cause.errno}] {cause.strerror}" if isinstance(cause, OSError) and cause.strerror else str(exc)
+    logger.error("otel-honeyhive: cannot use spool directory %s: %s; shipping directly without a spool "
+                 "(set HH_SPOOL_DIR / spool_dir= to a writable directory)", directory, why)
 
 
 class HoneyHiveSpanExporter(SpanExporter):
@@ -104,6 +125,7 @@ class HoneyHiveSpanExporter(SpanExporter):
 
             output = HoneyHiveOutput(self.settings, policy)
         self._output = output
+        spool = spool_path(spool_dir)  # its `outbox/`, as `serve --spool-dir` uses: either drains the other's
         self._pipeline = build_pipeline(output, PipelineSettings(
             project=self.settings.project,
             source=self.settings.source,
@@ -111,15 +133,15 @@ class HoneyHiveSpanExporter(SpanExporter):
             hold_seconds=hold,
             max_held_spans=max_held_spans,
             retry_policy=policy,
-            outbox_dir=spool_path(spool_dir),
+            outbox_dir=spool / "outbox" if spool is not None else None,
+            outbox_legacy_dirs=(spool,) if spool is not None else (),
             spool_max_bytes=spool_max_bytes,
-        ))
+            exit_timeout=self.settings.timeout,
+        ), on_spool_error=lambda outbox, exc: _report_unusable_spool(outbox.parent, exc))
         self._pipeline.start()
         if logger.isEnabledFor(logging.DEBUG):  # compiled() looks the build up: only when it is shown
             logger.debug("otel-honeyhive %s (%s build) exporting to %s", VERSION,
                          "compiled" if compiled() else "pure-Python", getattr(output, "name", type(output).__name__))
-        self._spans_invalid = 0
-        self._export_errors = 0
         self._shutdown = False
 
     def __repr__(self) -> str:
@@ -129,12 +151,16 @@ class HoneyHiveSpanExporter(SpanExporter):
     def stats(self) -> ExporterStats:
         """What became of the spans exported so far (a snapshot)."""
         pipeline = self._pipeline.stats
+        delivery = self._pipeline.delivery.stats
         return ExporterStats(
             spans_received=pipeline.spans_received,
-            spans_invalid=self._spans_invalid,
+            spans_invalid=int(self._pipeline.counters.total(SPANS_INVALID)),
             events_delivered=pipeline.events_delivered,
             events_failed=pipeline.events_failed,
-            export_errors=self._export_errors,
+            export_errors=int(self._pipeline.counters.total(EXPORT_ERRORS)),
+            spooled=delivery.mode == "spooled",
+            spool_fallbacks=delivery.direct_fallbacks,
+            spool_error=delivery.spool_error,
         )
 
     # -- SpanExporter -----------------------------------------------------------------------------------------
@@ -145,7 +171,7 @@ class HoneyHiveSpanExporter(SpanExporter):
         try:
             result = self._pipeline.accept_spans(self._views(spans))
         except Exception:  # export() must never raise into the application
-            self._export_errors += 1
+            self._pipeline.counters.add(EXPORT_ERRORS)
             logger.exception("otel-honeyhive: export failed")
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS if result.ok else SpanExportResult.FAILURE
@@ -176,7 +202,7 @@ class HoneyHiveSpanExporter(SpanExporter):
             try:
                 views.append(span if isinstance(span, SpanView) else from_readable_span(span))
             except Exception as exc:
-                self._spans_invalid += 1
+                self._pipeline.counters.add(SPANS_INVALID)
                 logger.warning("otel-honeyhive: skipped a span that cannot be mapped: %s", exc)
         return views
 

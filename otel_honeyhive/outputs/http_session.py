@@ -31,6 +31,15 @@ class PinnedSession:
     def close(self) -> None:
         self.session.close()
 
+    def renewed(self) -> PinnedSession:
+        """The same settings on a new session with an empty connection pool: what a forked child uses, since the
+        pooled keep-alive sockets (and the pool's lock) are its parent's. The old session is dropped, not closed:
+        nothing is sent on the parent's sockets."""
+        session = requests.Session()
+        session.headers.update(self.session.headers)
+        session.trust_env = False
+        return PinnedSession(session, self.proxies, self.verify)
+
 
 def pinned_session(url: str, headers: Mapping[str, str], verify: bool | str = True) -> PinnedSession:
     session = requests.Session()

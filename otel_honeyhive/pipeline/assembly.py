@@ -111,6 +111,14 @@ class TraceAssembler:
                 self.stats.released_expired += 1
         return ready
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock (the parent's may have been held at the fork) and an empty hold buffer,
+        since the held spans are the parent's to ship; counts start from zero."""
+        self._lock = threading.Lock()
+        self._held = OrderedDict()
+        self._count = 0
+        self.stats = AssemblyStats()
+
     def drain(self) -> list[Trace]:
         """Everything held (force_flush / shutdown)."""
         with self._lock:

@@ -4,6 +4,7 @@ through the spool) and the held-span journal together, for the exporter, the ser
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +14,11 @@ from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import TraceAssembler
-from otel_honeyhive.pipeline.pipeline import Pipeline
+from otel_honeyhive.pipeline.pipeline import DEFAULT_EXIT_TIMEOUT, Pipeline
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES
+from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,14 @@ class PipelineSettings:
     """How one delivery retries (the default: `RetryPolicy()`)."""
     outbox_dir: Path | None = None
     """A durable spool that events pass through before the output; None delivers directly."""
+    outbox_legacy_dirs: tuple[Path, ...] = ()
+    """Where an earlier version kept the outbox's records (adopted when it opens)."""
     journal_dir: Path | None = None
     """Where spans held for assembly are made durable before they are acknowledged; None keeps them in memory."""
     spool_max_bytes: int = DEFAULT_MAX_BYTES
     """The cap of the outbox and of the journal, each."""
+    exit_timeout: float = DEFAULT_EXIT_TIMEOUT
+    """How long a process exiting without closing the pipeline spends handing on what it holds."""
 
 
 def build_pipeline(
@@ -50,17 +55,17 @@ def build_pipeline(
     *,
     stop: threading.Event | None = None,
     counters: Counters | None = None,
+    on_spool_error: Callable[[Path, SpoolError], None] | None = None,
 ) -> Pipeline:
     """A pipeline delivering to `output`, which it then owns (closed with it). Raises `SpoolError` when a spool
     directory cannot be used, after closing whatever it had opened (the output included): a misconfiguration
-    fails at start-up, not on the first span. Call `start()` on the result."""
+    fails at start-up, not on the first span. Call `start()` on the result.
+
+    `on_spool_error` (the exporter's choice): an unusable outbox directory is reported to it instead, and the
+    pipeline delivers directly; a batch the outbox cannot take later is sent directly too (`fallback_direct`)."""
     policy = settings.retry_policy or RetryPolicy()
     try:
-        delivery = (
-            Delivery.spooled(output, settings.outbox_dir, policy, settings.spool_max_bytes)
-            if settings.outbox_dir is not None
-            else Delivery.direct(output, policy)
-        )
+        delivery = _delivery(output, settings, policy, on_spool_error)
     except BaseException:
         output.close()
         raise
@@ -71,7 +76,22 @@ def build_pipeline(
         raise
     mapper = TraceMapper(settings.ruleset, project=settings.project, source=settings.source)
     assembler = TraceAssembler(hold_seconds=settings.hold_seconds, max_spans=settings.max_held_spans)
-    return Pipeline(delivery, mapper, assembler, journal=journal, stop=stop, counters=counters)
+    return Pipeline(delivery, mapper, assembler, journal=journal, stop=stop, counters=counters,
+                    exit_timeout=settings.exit_timeout)
+
+
+def _delivery(output: Output, settings: PipelineSettings, policy: RetryPolicy,
+              on_spool_error: Callable[[Path, SpoolError], None] | None) -> Delivery:
+    if settings.outbox_dir is None:
+        return Delivery.direct(output, policy)
+    try:
+        return Delivery.spooled(output, settings.outbox_dir, policy, settings.spool_max_bytes,
+                                fallback_direct=on_spool_error is not None, legacy_dirs=settings.outbox_legacy_dirs)
+    except SpoolError as exc:
+        if on_spool_error is None:
+            raise
+        on_spool_error(settings.outbox_dir, exc)
+        return Delivery.direct(output, policy, spool_error=str(exc))
 
 
 __all__ = ["PipelineSettings", "build_pipeline"]

@@ -9,12 +9,22 @@ Durability: with a journal (the server's `--spool-dir`), spans are acknowledged 
 disk, each written once: the traces a request completes as events, in the delivery spool; the spans left waiting
 for their trace's root in the journal, removed only once the events they became are durably handed on (after a
 crash they are replayed into the assembler). Without one, held spans live in memory (docs/delivery.md).
+
+Processes (docs/delivery.md#forks-and-exits): every live pipeline is known weakly to this module. After a fork
+the child's copy is made usable (`after_fork_in_child`: fresh locks, an empty hold buffer, its own threads,
+spool segment and connections); when the process exits without `close()` (a script, a `multiprocessing` or
+Celery child), what is held is handed on (`drain_at_exit`), after the SDK's global tracer provider has flushed
+its queue into it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import sys
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +42,9 @@ logger = logging.getLogger("otel_honeyhive.pipeline")
 
 RETRY_HELD_SECONDS = 2.0
 """How soon journaled spans whose hand-off failed (a full outbox) are tried again."""
+
+DEFAULT_EXIT_TIMEOUT = 10.0
+"""How long, by default, a process exiting without `close()` spends handing on what a pipeline holds."""
 
 
 @dataclass
@@ -67,10 +80,12 @@ class Pipeline:
         journal: Journal | None = None,
         stop: threading.Event | None = None,
         counters: Counters | None = None,
+        exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
     ) -> None:
         """Prefer `build_pipeline`. The pipeline owns (and closes) the delivery and the journal. `stop`, set by
         whoever runs the pipeline (a signal handler, `close`), cuts short any backoff a hand-off waits in.
-        `counters`: shared with the inputs (requests, rejected spans); the pipeline adds dropped spans."""
+        `counters`: shared with the inputs (requests, rejected spans); the pipeline adds dropped spans.
+        `exit_timeout`: the bound on `drain_at_exit`."""
         self.delivery = delivery
         self.mapper = mapper
         self.assembler = assembler
@@ -78,10 +93,12 @@ class Pipeline:
         self.stop = stop or threading.Event()
         self.stats = PipelineStats()
         self.counters = counters or Counters()
+        self.exit_timeout = exit_timeout
         self._stats_lock = threading.Lock()
         self._map_lock = threading.Lock()
         self._closed = threading.Event()
         self._releaser: threading.Thread | None = None
+        _track(self)
 
     @property
     def output_name(self) -> str:
@@ -98,11 +115,14 @@ class Pipeline:
             for views in self.journal.replay():
                 self._release(self.assembler.add(views))
         if release_expired and self._releaser is None:
-            interval = release_interval(self.assembler.hold_seconds)
-            self._releaser = threading.Thread(
-                target=self._release_expired, args=(interval,), name="otel-honeyhive-hold", daemon=True
-            )
-            self._releaser.start()
+            self._start_releaser()
+
+    def _start_releaser(self) -> None:
+        interval = release_interval(self.assembler.hold_seconds)
+        self._releaser = threading.Thread(
+            target=self._release_expired, args=(interval,), name="otel-honeyhive-hold", daemon=True
+        )
+        self._releaser.start()
 
     # -- inputs -----------------------------------------------------------------------------------------------
 
@@ -220,6 +240,45 @@ class Pipeline:
             except Exception:
                 logger.exception("otel-honeyhive: releasing held traces failed")
 
+    # -- processes --------------------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def after_fork_in_child(self) -> None:
+        """Make the child's copy usable (called by the fork hook, in the child, with only the forking thread
+        alive): new locks and events (the parent's may have been held by a thread that does not exist here), an
+        empty hold buffer (the held spans are the parent's to ship, never twice), zeroed stats and counters,
+        then the delivery's own reset and a running release thread if the parent had one. A closed pipeline stays
+        closed. The journal (the server's, which never forks) is left as it is."""
+        closed, stopped = self._closed.is_set(), self.stop.is_set()
+        self._stats_lock = threading.Lock()
+        self._map_lock = threading.Lock()
+        self._closed = threading.Event()
+        self.stop = threading.Event()
+        if closed:
+            self._closed.set()
+        if stopped:
+            self.stop.set()
+        self.stats = PipelineStats()
+        self.counters = Counters()
+        if closed:
+            return
+        self.assembler.after_fork_in_child()
+        self.delivery.after_fork_in_child()
+        if self._releaser is not None:
+            self._start_releaser()
+
+    def drain_at_exit(self) -> None:
+        """The process is exiting without `close()`: hand on everything held, as `close()` would but without
+        waiting for a spool to drain (a direct delivery sends it within the output's deadline; a spooled one
+        writes it to disk, where a live process or the next start picks it up). Nothing is closed: a later
+        `shutdown()` still works."""
+        if self._closed.is_set() or self.journal is not None:
+            return  # journaled spans are on disk already; the next start replays them
+        self._release(self.assembler.drain())
+
     # -- lifecycle --------------------------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -249,4 +308,99 @@ class Pipeline:
                 self.journal.close()
 
 
-__all__ = ["RETRY_HELD_SECONDS", "Pipeline", "PipelineStats", "release_interval"]
+# -- every live pipeline, for the fork and exit hooks ----------------------------------------------------------
+
+class _Hooks:
+    """What multiprocessing's after-fork registry refers to (weakly: this module keeps it alive)."""
+
+
+_live: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+_hooks_lock = threading.Lock()
+_hooks = _Hooks()
+_hooked: set[str] = set()
+"""What is registered once, for this process and its children: "process" (atexit, os.register_at_fork),
+"multiprocessing", "celery"."""
+_EXIT_PRIORITY = 100
+"""A multiprocessing finalizer's priority: run before those of lower priority (queues, pools) are."""
+
+
+def _track(pipeline: Pipeline) -> None:
+    with _hooks_lock:
+        _live.add(pipeline)
+        if "process" in _hooked:
+            return
+        _hooked.add("process")
+    atexit.register(_at_exit)
+    if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+        os.register_at_fork(before=_hook_workers, after_in_child=_after_fork_in_child)
+    _hook_workers()
+
+
+def _hook_workers() -> None:
+    """When the first pipeline is made, and in the parent before every fork: when multiprocessing (or billiard,
+    which shares its registries) or Celery is in use, make their children run `_at_exit`: they leave by
+    `os._exit`, so atexit does not run there. Looked up in `sys.modules`, never imported: a process that forks
+    through them has imported them. A pipeline made in such a child (a pool's initializer) hooks that child."""
+    try:
+        if "multiprocessing" not in _hooked and (util := sys.modules.get("multiprocessing.util")) is not None:
+            _hooked.add("multiprocessing")
+            util.register_after_fork(_hooks, _in_multiprocessing_child)
+            if sys.modules["multiprocessing.process"].parent_process() is not None:
+                _in_multiprocessing_child(_hooks)
+        if "celery" not in _hooked and (signals := sys.modules.get("celery.signals")) is not None:
+            _hooked.add("celery")
+            signals.worker_process_shutdown.connect(_at_celery_child_exit, weak=False)
+    except Exception:
+        logger.exception("otel-honeyhive: cannot register the exit hook for worker processes")
+
+
+def _after_fork_in_child() -> None:
+    global _hooks_lock
+    _hooks_lock = threading.Lock()
+    for pipeline in list(_live):
+        try:
+            pipeline.after_fork_in_child()
+        except Exception:
+            logger.exception("otel-honeyhive: making the pipeline usable after fork failed")
+
+
+def _in_multiprocessing_child(_: object) -> None:
+    """Run by multiprocessing in a child it forked, after it cleared the parent's finalizers: run `_at_exit` when
+    the child's `run()` returns (its `util._exit_function` runs finalizers; then it leaves by `os._exit`)."""
+    util = sys.modules["multiprocessing.util"]
+    util.Finalize(None, _at_exit, exitpriority=_EXIT_PRIORITY)
+
+
+def _at_celery_child_exit(**_: object) -> None:
+    """Celery's `worker_process_shutdown`: a prefork child about to leave by `os._exit`."""
+    _at_exit()
+
+
+def _at_exit() -> None:
+    """Hand on what live pipelines hold, after flushing the SDK's global tracer provider (whose batch queue
+    would otherwise die with the process, unexported) into them; bounded by their `exit_timeout`."""
+    pipelines = [pipeline for pipeline in list(_live) if not pipeline.closed and pipeline.journal is None]
+    if not pipelines:
+        return
+    timeout = max(pipeline.exit_timeout for pipeline in pipelines)
+    try:
+        _flush_sdk_provider(timeout)
+    except Exception:
+        logger.exception("otel-honeyhive: flushing the tracer provider at exit failed")
+    for pipeline in pipelines:
+        try:
+            pipeline.drain_at_exit()
+        except Exception:
+            logger.exception("otel-honeyhive: handing on held spans at exit failed")
+
+
+def _flush_sdk_provider(timeout: float) -> None:
+    api, sdk = sys.modules.get("opentelemetry.trace"), sys.modules.get("opentelemetry.sdk.trace")
+    if api is None or sdk is None:
+        return  # no SDK provider in this process
+    provider = api.get_tracer_provider()
+    if isinstance(provider, sdk.TracerProvider):
+        provider.force_flush(int(timeout * 1000))
+
+
+__all__ = ["DEFAULT_EXIT_TIMEOUT", "RETRY_HELD_SECONDS", "Pipeline", "PipelineStats", "release_interval"]

@@ -13,11 +13,17 @@
 `submit_*` never raise (an exporter's `export()` must not): every failure becomes a `SendResult`, and each
 distinct error is logged once so a broken disk does not flood the log. Only construction raises: `spooled()`
 raises `SpoolError` when the directory cannot be used, so a misconfiguration fails at start-up.
+
+`spooled(..., fallback_direct=True)` (the exporter's choice; the server pushes back instead): a batch the spool
+cannot take (full, disk full, directory gone or read-only) is sent directly rather than refused, since the SDK's
+`BatchSpanProcessor` never retries a failed export. After a fork, `after_fork_in_child` gives the child its
+own spool segment, shipper thread and output connections, or direct delivery when the spool cannot be used.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +66,10 @@ class DeliveryStats:
     """Events in the accepted submits (spooled: on disk; direct: delivered)."""
     failed_events: int = 0
     """Events in the submits answered RETRY_LATER or REJECTED (the caller was told: it still holds them)."""
+    direct_fallbacks: int = 0
+    """Submits the spool could not take that were sent directly instead (`fallback_direct`)."""
+    spool_error: str | None = None
+    """Why a delivery meant to be spooled is direct (its spool was unusable at start or in a forked child)."""
     shipper: ShipperStats | None = None
 
 
@@ -73,22 +83,33 @@ class Delivery:
         *,
         spool: Spool | None = None,
         shipper: SpoolShipper | None = None,
+        fallback_direct: bool = False,
+        spool_error: str | None = None,
     ) -> None:
         """Prefer `Delivery.direct` / `Delivery.spooled`; a Delivery owns (and closes) what it is given."""
         self._output = output
         self._policy = policy
         self._spool = spool
         self._shipper = shipper
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self._fallback_direct = fallback_direct
+        self._spool_error = spool_error
         self._closed = False
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._stop = threading.Event()
+        if self._closed:
+            self._stop.set()
+        self._lock = threading.Lock()
         self._accepted = self._retry_later = self._rejected = 0
-        self._accepted_events = self._failed_events = 0
+        self._accepted_events = self._failed_events = self._direct_fallbacks = 0
         self._logged: set[str] = set()
 
     @classmethod
-    def direct(cls, output: Output, policy: RetryPolicy | None = None) -> Delivery:
-        return cls(output, policy or RetryPolicy())
+    def direct(cls, output: Output, policy: RetryPolicy | None = None, *, spool_error: str | None = None
+               ) -> Delivery:
+        """`spool_error`: why a spool meant to be used is not (shown in `stats`)."""
+        return cls(output, policy or RetryPolicy(), spool_error=spool_error)
 
     @classmethod
     def spooled(
@@ -99,16 +120,20 @@ class Delivery:
         max_bytes: int = DEFAULT_MAX_BYTES,
         *,
         name: str | None = None,
+        fallback_direct: bool = False,
+        legacy_dirs: Sequence[str | Path] = (),
     ) -> Delivery:
-        """Open (or recover) the spool in `spool_dir` and start draining it; `SpoolError` if unusable."""
+        """Open (or recover) the spool in `spool_dir` and start draining it; `SpoolError` if unusable.
+        `fallback_direct`: send a batch the spool cannot take directly instead of refusing it. `legacy_dirs`:
+        where an earlier version kept these records (`Spool`)."""
         policy = policy or RetryPolicy()
-        spool = Spool(spool_dir, max_bytes)
+        spool = Spool(spool_dir, max_bytes, legacy_dirs=legacy_dirs)
         try:
             shipper = SpoolShipper(spool, output, policy, name=name or f"{output.name}-shipper")
         except BaseException:
             spool.close()
             raise
-        return cls(output, policy, spool=spool, shipper=shipper)
+        return cls(output, policy, spool=spool, shipper=shipper, fallback_direct=fallback_direct)
 
     @property
     def output(self) -> Output:
@@ -129,6 +154,7 @@ class Delivery:
         with self._lock:
             accepted, retry_later, rejected = self._accepted, self._retry_later, self._rejected
             accepted_events, failed_events = self._accepted_events, self._failed_events
+            direct_fallbacks = self._direct_fallbacks
         return DeliveryStats(
             mode="spooled" if self._spool is not None else "direct",
             accepted=accepted,
@@ -136,6 +162,8 @@ class Delivery:
             rejected=rejected,
             accepted_events=accepted_events,
             failed_events=failed_events,
+            direct_fallbacks=direct_fallbacks,
+            spool_error=self._spool_error,
             shipper=self._shipper.stats if self._shipper is not None else None,
         )
 
@@ -163,7 +191,7 @@ class Delivery:
         elif self._spool is None:
             result = self._send_now(record, stop or self._stop)
         else:
-            result = self._put(self._spool, record)
+            result = self._put(self._spool, record, stop or self._stop)
         with self._lock:
             if result.outcome is Outcome.DELIVERED:
                 self._accepted += 1
@@ -186,28 +214,26 @@ class Delivery:
             self._log_once(message, exc_info=True)
             return SendResult(Outcome.RETRY_LATER, message)
 
-    def _put(self, spool: Spool, record: SpoolRecord) -> SendResult:
+    def _put(self, spool: Spool, record: SpoolRecord, stop: threading.Event) -> SendResult:
         try:
             spool.put(record)
         except RecordTooLargeError as exc:
             if record.kind == "events" and len(record.events) > 1:
                 # Too large for the spool as one record, not as events: queue it in halves, in order.
                 half = len(record.events) // 2
-                first = self._put(spool, SpoolRecord.of_events(record.events[:half]))
-                return first if not first.ok else self._put(spool, SpoolRecord.of_events(record.events[half:]))
-            self._log_once(f"data not accepted: {exc}")
-            return SendResult(Outcome.REJECTED, str(exc))
+                first = self._put(spool, SpoolRecord.of_events(record.events[:half]), stop)
+                return first if not first.ok else self._put(spool, SpoolRecord.of_events(record.events[half:]), stop)
+            return self._unspooled(record, stop, exc, SendResult(Outcome.REJECTED, str(exc)))
         except SpoolFullError as exc:
-            self._log_once(f"{exc}; asking senders to retry in {exc.retry_after:g}s", level=logging.WARNING)
-            return SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after)
+            return self._unspooled(record, stop, exc, SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after),
+                                   full="the spool is full", level=logging.WARNING)
         except DiskFullError as exc:  # nothing was accepted: the sender keeps the data until space returns
-            self._log_once(f"{exc}; asking senders to retry in {exc.retry_after:g}s")
-            return SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after)
+            return self._unspooled(record, stop, exc, SendResult(Outcome.RETRY_LATER, str(exc), exc.retry_after),
+                                   full="the disk is full")
         except SpoolError as exc:
             if self._closed:  # closed while this put was on its way
                 return SendResult(Outcome.RETRY_LATER, "delivery is closed (shutting down)")
-            self._log_once(f"data not accepted: {exc}")
-            return SendResult(Outcome.REJECTED, str(exc))
+            return self._unspooled(record, stop, exc, SendResult(Outcome.REJECTED, str(exc)))
         except RecordEncodeError as exc:
             self._log_once(f"data not accepted: {exc}")
             return SendResult(Outcome.REJECTED, str(exc))
@@ -217,6 +243,24 @@ class Delivery:
             return SendResult(Outcome.REJECTED, message)
         return DELIVERED
 
+    def _unspooled(self, record: SpoolRecord, stop: threading.Event, exc: SpoolError, refusal: SendResult,
+                   *, full: str | None = None, level: int = logging.ERROR) -> SendResult:
+        """The spool did not take `record`: with `fallback_direct` send it directly (an exporter has nobody to
+        push back to: the SDK never retries a failed export), else refuse it. `full`: what is full, for a
+        refusal that waiting cures."""
+        if self._fallback_direct:
+            with self._lock:
+                self._direct_fallbacks += 1
+            where = self._spool.directory if self._spool is not None else "the spool"
+            self._log_once(f"otel-honeyhive: {full} ({where}); sending batches directly until there is room"
+                           if full else f"otel-honeyhive: {exc}; sending the batch directly", level=level)
+            return self._send_now(record, stop)
+        if refusal.retry_after is not None:
+            self._log_once(f"{exc}; asking senders to retry in {refusal.retry_after:g}s", level=level)
+        else:
+            self._log_once(f"data not accepted: {exc}", level=level)
+        return refusal
+
     def _log_once(self, message: str, *, level: int = logging.ERROR, exc_info: bool = False) -> None:
         with self._lock:
             if message in self._logged:
@@ -225,6 +269,30 @@ class Delivery:
                 self._logged.clear()
             self._logged.add(message)
         log.log(level, message, exc_info=exc_info)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks and counts; the output's connections renewed (`after_fork_in_child`, if
+        it has one); the spool given a segment of the child's own and a running shipper, or, when the spool cannot
+        be used here, direct delivery, logged once. A closed delivery stays closed."""
+        self._reset_state()
+        if self._closed:
+            return
+        renew = getattr(self._output, "after_fork_in_child", None)
+        if callable(renew):
+            renew()
+        spool, shipper = self._spool, self._shipper
+        if spool is None:
+            return
+        try:
+            spool.after_fork_in_child()
+        except SpoolError as exc:
+            self._spool = self._shipper = None
+            self._spool_error = str(exc)
+            log.error("otel-honeyhive: cannot use spool directory %s in this process (pid %d): %s; shipping "
+                      "directly without a spool", spool.directory, os.getpid(), exc)
+            return
+        if shipper is not None:
+            shipper.after_fork_in_child()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Direct: nothing is held, True. Spooled: wait until the shipper has emptied the spool."""

@@ -39,6 +39,10 @@ SERVER_ERROR_ATTEMPTS = 5
 IDLE_RECHECK = 5.0
 """An idle shipper is woken by every put; it also looks again this often, as a safety net."""
 
+ADOPT_INTERVAL = 5.0
+"""How often an idle shipper looks for records left in the spool directory by processes that died or exited (it
+also looks once when it starts)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ShipperStats:
@@ -83,17 +87,35 @@ class SpoolShipper:
         self._policy = policy
         self._name = name
         self._rng = rng or random.Random()
+        self._own_rng = rng is None
         self._server_error_attempts = server_error_attempts
         self._stop = threading.Event()
+        self._reset_state()
+        spool.add_listener(self.notify)
+        if start:
+            self.start()
+
+    def _reset_state(self) -> None:
         self._wake = threading.Event()
         self._progress = threading.Condition(threading.RLock())
         self._counts = {
             "delivered_records": 0, "delivered_events": 0, "retried": 0, "dead_lettered": 0, "dead_lettered_events": 0,
         }
-        self._thread = threading.Thread(target=self._run, name=f"otel-honeyhive-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"otel-honeyhive-{self._name}", daemon=True)
         self._started = False
-        spool.add_listener(self.notify)
-        if start:
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child, where the parent's thread does not exist: fresh events, lock and counts, a reseeded
+        jitter (so workers do not retry in step), and a running thread if the parent's was running."""
+        running = self._started and not self._stop.is_set()
+        stopped = self._stop.is_set()
+        self._stop = threading.Event()
+        if stopped:
+            self._stop.set()
+        self._reset_state()
+        if self._own_rng:
+            self._rng = random.Random()
+        if running:
             self.start()
 
     @property
@@ -171,18 +193,35 @@ class SpoolShipper:
                 self._counts[key] += delta
             self._progress.notify_all()
 
+    def _adopt_orphans(self) -> int:
+        """Take over what dead processes left in the spool directory; 0 when that failed (logged)."""
+        try:
+            return self._spool.adopt_orphans()
+        except SpoolError as exc:
+            log.error("%s: %s", self._name, exc)
+        except Exception:
+            log.exception("%s: unexpected error while adopting orphaned records", self._name)
+        return 0
+
     def _run(self) -> None:
         failures = 0  # consecutive RETRY_LATER results for the head record
         server_errors = 0  # 5xx refusals of the head record
         current: RecordId | None = None
+        self._adopt_orphans()
+        adopted_at = time.monotonic()
         while not self._stop.is_set():
             try:
                 self._wake.clear()
                 head = self._spool.peek_oldest()
                 if head is None:
+                    now = time.monotonic()
+                    if now - adopted_at >= ADOPT_INTERVAL:
+                        adopted_at = now
+                        if self._adopt_orphans():
+                            continue
                     with self._progress:
                         self._progress.notify_all()
-                    self._wake.wait(IDLE_RECHECK)
+                    self._wake.wait(min(IDLE_RECHECK, max(0.0, adopted_at + ADOPT_INTERVAL - now)))
                     continue
                 record_id, record = head
                 if record_id != current:
@@ -262,4 +301,4 @@ class SpoolShipper:
         return self._policy.backoff(min(failures, 32), self._rng)
 
 
-__all__ = ["MAX_RETRY_AFTER", "SERVER_ERROR_ATTEMPTS", "ShipperStats", "SpoolShipper"]
+__all__ = ["ADOPT_INTERVAL", "MAX_RETRY_AFTER", "SERVER_ERROR_ATTEMPTS", "ShipperStats", "SpoolShipper"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import shutil
 import threading
 import time
 import uuid
@@ -484,11 +485,60 @@ def test_with_a_spool_a_restart_delivers_what_the_last_process_accepted(server: 
     assert len({e["event_id"] for e in server.events}) == 10
 
 
-def test_an_unusable_spool_directory_is_a_clear_error_at_start(tmp_path: Any) -> None:
+def test_events_an_earlier_version_spooled_are_shipped(server: FakeHoneyHive, tmp_path: Any) -> None:
+    """It kept them at the root of `spool_dir`; the exporter now keeps its own in `spool_dir/outbox`, as `serve`."""
+    from otel_honeyhive.shipping.records import SpoolRecord
+
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    record = SpoolRecord.of_events([{"event_id": "left-by-0.x", "event_type": "tool", "event_name": "old"}])
+    (spool / f"{1:020d}.rec").write_bytes(record.encode())
+    exporter = make_exporter(server, spool_dir=spool)
+    assert exporter.force_flush(timeout_millis=5_000)
+    exporter.shutdown()
+    assert [e["event_id"] for e in server.events] == ["left-by-0.x"]
+    assert (spool / "outbox").is_dir()
+
+
+def test_an_unusable_spool_directory_is_one_line_and_the_exporter_ships_directly(
+    server: FakeHoneyHive, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    with pytest.raises(Exception, match="a-file"):
-        HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", spool_dir=blocker / "spool")
+    blocker.write_text("not a directory")  # root ignores permissions: a path under a file cannot be made by anyone
+    with caplog.at_level(logging.WARNING, logger="otel_honeyhive"):
+        exporter = make_exporter(server, spool_dir=blocker / "spool")
+        trace_id = rag_trace(provider_exporting_to(exporter))
+    (line,) = caplog.records
+    assert line.levelno == logging.ERROR and not line.exc_info
+    assert line.getMessage() == (
+        f"otel-honeyhive: cannot use spool directory {blocker / 'spool'}: [Errno 20] Not a directory; shipping "
+        "directly without a spool (set HH_SPOOL_DIR / spool_dir= to a writable directory)")
+    stats = exporter.stats
+    assert (stats.spooled, stats.events_delivered) == (False, 3)
+    assert stats.spool_error is not None and "a-file" in stats.spool_error
+    exporter.shutdown()
+    assert {e["session_id"] for e in server.events} == {session_id_for_trace(trace_id)}
+
+
+def test_a_spool_directory_removed_while_running_does_not_lose_spans(
+    server: FakeHoneyHive, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = make_exporter(server, spool_dir=tmp_path / "spool")
+    provider = provider_exporting_to(exporter)
+    first = rag_trace(provider)
+    assert exporter.force_flush(timeout_millis=5_000)
+    shutil.rmtree(tmp_path / "spool")
+    (tmp_path / "spool").write_text("gone")
+    with caplog.at_level(logging.WARNING, logger="otel_honeyhive"):
+        later = [rag_trace(provider) for _ in range(2)]
+    exporter.shutdown()
+    stats = exporter.stats
+    assert (stats.spooled, stats.spool_fallbacks, stats.events_delivered, stats.events_failed) == (True, 2, 9, 0)
+    assert {e["session_id"] for e in server.events} == {session_id_for_trace(t) for t in [first, *later]}
+    assert len(server.events) == 9
+    errors = [r for r in caplog.records if r.name.startswith("otel_honeyhive.shipping.delivery")]
+    assert len(errors) == 1 and "sending the batch directly" in errors[0].getMessage()
+    assert not errors[0].exc_info
 
 
 def test_credentials_in_the_server_url_are_redacted_from_reprs() -> None:

@@ -22,6 +22,7 @@ from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import SpoolError
 from tests.support.spool_files import pending_files
+from tests.support.waiting import wait_until
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
 Step = SendResult | BaseException
@@ -326,3 +327,60 @@ def test_concurrent_submitters(tmp_path: Path) -> None:
         assert delivery.stats.accepted == 80
     finally:
         delivery.close()
+
+
+# -- fallback_direct (the exporter's choice) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS], ids=["disk-full", "read-only"])
+def test_with_fallback_direct_what_the_spool_cannot_take_is_sent_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: int
+) -> None:
+    output = ScriptedOutput()
+    delivery = Delivery.spooled(output, tmp_path / "spool", FAST, fallback_direct=True)
+    try:
+        def failing(fd: int, data: Any) -> int:
+            raise OSError(error, os.strerror(error))
+
+        monkeypatch.setattr(os, "write", failing)
+        with caplog.at_level(logging.WARNING):
+            results = [delivery.submit_events(EVENTS) for _ in range(3)]
+        monkeypatch.undo()
+        assert all(result is DELIVERED for result in results)
+        assert output.sent == [EVENTS] * 3
+        stats = delivery.stats
+        assert (stats.mode, stats.accepted, stats.direct_fallbacks, stats.failed_events) == ("spooled", 3, 3, 0)
+        logged = [r for r in caplog.records if "directly" in r.getMessage()]
+        assert len(logged) == 1 and not logged[0].exc_info
+        assert str(tmp_path / "spool") in logged[0].getMessage()
+    finally:
+        delivery.close()
+
+
+def test_with_fallback_direct_a_full_spool_sends_directly(tmp_path: Path) -> None:
+    output = ScriptedOutput(SendResult(Outcome.RETRY_LATER, "503", retry_after=30.0))  # the shipper backs off
+    size = len(SpoolRecord.of_events(EVENTS).encode())
+    delivery = Delivery.spooled(output, tmp_path / "spool", FAST, max_bytes=size * 2, fallback_direct=True)
+    try:
+        assert delivery.submit_events(EVENTS) is DELIVERED
+        wait_until(lambda: output.stops, 5.0, explain="the shipper's first send, answered 503")
+        assert delivery.submit_events(EVENTS) is DELIVERED  # spooled: room for two
+        assert delivery.submit_events(EVENTS) is DELIVERED  # full: sent directly
+        assert output.sent == [EVENTS]
+        assert delivery.spool is not None and delivery.spool.pending_count == 2
+        assert delivery.stats.direct_fallbacks == 1
+    finally:
+        delivery.close(timeout=2)
+
+
+def test_without_fallback_direct_nothing_bypasses_the_spool(tmp_path: Path) -> None:
+    """The server's choice: it pushes back (503) and its client keeps the data."""
+    output = ScriptedOutput(default=SendResult(Outcome.RETRY_LATER, "503", retry_after=30.0))
+    size = len(SpoolRecord.of_events(EVENTS).encode())
+    delivery = Delivery.spooled(output, tmp_path / "spool", FAST, max_bytes=size)
+    try:
+        assert delivery.submit_events(EVENTS) is DELIVERED
+        assert delivery.submit_events(EVENTS).outcome is Outcome.RETRY_LATER
+        assert output.sent == [] and delivery.stats.direct_fallbacks == 0
+    finally:
+        delivery.close(timeout=2)

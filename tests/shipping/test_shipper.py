@@ -7,6 +7,8 @@ import itertools
 import logging
 import random
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,11 +19,13 @@ import pytest
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.shipping import shipper as shipper_module
 from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import SERVER_ERROR_ATTEMPTS, ShipperStats, SpoolShipper
-from otel_honeyhive.shipping.spool import Spool
+from otel_honeyhive.shipping.spool import Spool, SpoolError
 from tests.support.spool_files import pending_files
+from tests.support.waiting import wait_until
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
 
@@ -386,3 +390,96 @@ def test_concurrent_producers_with_faults_every_record_delivered_at_least_once(
     assert shipper.stats.delivered_records == len(expected)
     for ns in _per_producer(output.called_with).values():
         assert ns == sorted(ns)  # retries repeat a record but never reorder
+
+
+# -- records left by other processes -----------------------------------------------------------------------------
+
+
+def leave_records_and_die(directory: Path, numbers: Sequence[int]) -> None:
+    """Another process puts records in `directory` and dies without shipping them (`os._exit`)."""
+    code = (
+        "import os, sys\n"
+        "from otel_honeyhive.shipping.records import SpoolRecord\n"
+        "from otel_honeyhive.shipping.spool import Spool\n"
+        f"spool = Spool({str(directory)!r})\n"
+        f"for n in {list(numbers)!r}:\n"
+        "    spool.put(SpoolRecord.of_events([{'event_id': f'e{n}-0', 'n': n}]))\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_an_idle_shipper_adopts_what_a_dead_process_left(
+    spool: Spool, shippers: list[SpoolShipper], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shipper_module, "ADOPT_INTERVAL", 0.1)
+    output = ScriptedOutput()
+    shipper = ship(spool, output, shippers)
+    spool.put(batch(0))
+    assert shipper.flush(5)
+    leave_records_and_die(spool.directory, [1, 2])  # after this spool opened: only the shipper can find them
+    wait_until(lambda: output.called_with == [0, 1, 2], 5.0, explain="the dead process's records, in order",
+               diagnose=lambda: f"sent {output.called_with}")
+    assert shipper.flush(5)
+    assert shipper.stats.delivered_records == 3
+
+
+class CountingSpool(Spool):
+    """A spool that counts the shipper's looks for orphans, and fails the first `failures` of them."""
+
+    def __init__(self, directory: Path, failures: int = 0) -> None:
+        self.counting = False  # not the spool's own look when it opens
+        super().__init__(directory)
+        self.looks: list[float] = []
+        self.failures = failures
+        self.counting = True
+
+    def adopt_orphans(self) -> int:
+        if not self.counting:
+            return super().adopt_orphans()
+        self.looks.append(time.monotonic())
+        if len(self.looks) <= self.failures:
+            raise SpoolError(f"spool {self.directory}: cannot look for orphans (for the test)")
+        return super().adopt_orphans()
+
+
+def test_orphans_are_looked_for_at_start_then_at_most_every_interval(
+    tmp_path: Path, shippers: list[SpoolShipper], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shipper_module, "ADOPT_INTERVAL", 0.1)
+    spool = CountingSpool(tmp_path / "spool")
+    try:
+        shipper = ship(spool, ScriptedOutput(), shippers)
+        started = time.monotonic()
+        for n in range(16):  # puts wake the idle shipper often: they must not make it look more often
+            spool.put(batch(n))
+            time.sleep(0.03)
+        assert shipper.flush(5)
+        elapsed = time.monotonic() - started
+        looks = list(spool.looks)
+        assert looks and looks[0] - started < 0.1, "one look when the thread starts"
+        assert 2 <= len(looks) <= elapsed / 0.1 + 2
+        assert all(b - a >= 0.099 for a, b in itertools.pairwise(looks))
+    finally:
+        shipper.close(2)
+        spool.close()
+
+
+def test_a_failing_look_for_orphans_is_logged_and_does_not_stop_shipping(
+    tmp_path: Path, shippers: list[SpoolShipper], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(shipper_module, "ADOPT_INTERVAL", 0.05)
+    spool = CountingSpool(tmp_path / "spool", failures=2)
+    try:
+        output = ScriptedOutput()
+        with caplog.at_level(logging.ERROR):
+            shipper = ship(spool, output, shippers)
+            wait_until(lambda: len(spool.looks) >= 3, 5.0, explain="the shipper to look again after failures")
+            spool.put(batch(7))
+            assert shipper.flush(5)
+        assert shipper.running and output.called_with == [7]
+        failures = [r for r in caplog.records if "cannot look for orphans" in r.getMessage()]
+        assert len(failures) == 2 and not any(r.exc_info for r in failures)
+    finally:
+        shipper.close(2)
+        spool.close()

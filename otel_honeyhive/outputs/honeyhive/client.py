@@ -174,5 +174,14 @@ class HoneyHiveOutput:
             )
         return SendResult(outcome, detail, status=response.status_code)
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a new connection pool (the pooled keep-alive sockets are the parent's; nothing is
+        sent on them) and fresh lock and counts. Bodies the parent had acknowledged are the parent's to skip."""
+        self._http = self._http.renewed()
+        self._acknowledged_lock = threading.Lock()
+        self._acknowledged = OrderedDict()
+        self._acknowledged_lengths = Counter()
+        self.requests_sent = self.bodies_skipped = 0
+
     def close(self) -> None:
         self._http.close()
