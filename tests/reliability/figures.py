@@ -26,11 +26,13 @@ class StreamFigures:
     """Expected event ids that never arrived."""
     faults: int
     """Faulty answers the fake HoneyHive gave (or server kills, full disks)."""
+    detail: str = ""
+    """What the figures alone do not say (the faults by kind, who delivered), printed under the table."""
 
     @classmethod
     def tally(
         cls, scenario: str, *, sent: int, acknowledged: int, expected: Iterable[str], arrived: Iterable[str],
-        faults: int,
+        faults: int, detail: str = "",
     ) -> StreamFigures:
         wanted = set(expected)
         counts = Counter(arrived)
@@ -43,6 +45,7 @@ class StreamFigures:
             duplicates=sum(n - 1 for n in counts.values()),
             lost=len(wanted - counts.keys()),
             faults=faults,
+            detail=detail,
         )
 
 
@@ -77,6 +80,7 @@ class Figures:
                      sum(s.duplicates for s in self.streams), sum(s.lost for s in self.streams))
             out.append(f"total: {total[0]} spans sent, {total[1]} events delivered, {total[2]} duplicated, "
                        f"{total[3]} lost")
+            out += [f"{s.scenario}: {s.detail}" for s in self.streams if s.detail]
         if self.bad_inputs:
             detail = ", ".join(f"{name} {n}" for name, n in sorted(self.bad_inputs.items()))
             out.append(f"bad inputs tried: {sum(self.bad_inputs.values())} ({detail})")

@@ -1,0 +1,93 @@
+"""A Celery app run offline: kombu's filesystem transport as the broker (a directory, no server), no result
+backend. The test starts a prefork worker on it (`celery -A tests.reliability.workers.celery_app worker`) and
+publishes tasks with `make_app(...).send_task`.
+
+Tracing follows Celery's advice for resources that must not cross a fork: each pool child sets up its own
+tracer provider in `worker_process_init` (the README's snippet; the spool directory is `HH_SPOOL_DIR`, shared by
+every child) and shuts it down in `worker_process_shutdown` (a child recycled after
+`worker_max_tasks_per_child` tasks leaves through `os._exit`: no atexit handler runs there).
+
+Tasks trace their work and never flush. Each writes its report (traces.Report) to `$WORKERS_REPORT_DIR`, as a
+result backend would keep it. The `victim` task waits for the test's go (`victim.json.go`), traces, flushes (its
+spans are then acknowledged: on disk in its process's spool), writes its report and pid, and waits to be killed.
+
+Environment: WORKERS_BROKER_DIR (the broker's directory), WORKERS_REPORT_DIR, and the HH_* settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from otel_honeyhive import HoneyHiveSpanExporter
+from tests.reliability.workers.traces import make_trace, traced_and_killed, write_json
+
+TASK_SECONDS = 0.25
+MAX_TASKS_PER_CHILD = 2
+CONCURRENCY = 4
+
+
+def make_app(broker_dir: str | os.PathLike[str]) -> Celery:
+    """The app, its broker a directory (`queue/` for messages, `processed/`), tasks acknowledged on receipt and
+    fetched one at a time per child."""
+    queue = Path(broker_dir) / "queue"
+    processed = Path(broker_dir) / "processed"
+    for folder in (queue, processed):
+        folder.mkdir(parents=True, exist_ok=True)
+    app = Celery("reliability_workers", broker="filesystem://", set_as_current=False)
+    app.conf.update(
+        broker_transport_options={"data_folder_in": str(queue), "data_folder_out": str(queue),
+                                  "processed_folder": str(processed), "store_processed": False,
+                                  "polling_interval": 0.1},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=MAX_TASKS_PER_CHILD,
+        worker_concurrency=CONCURRENCY,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_app(os.environ.get("WORKERS_BROKER_DIR", "celery-broker"))
+tracer = trace.get_tracer("tests.reliability.workers.celery_app")
+_provider: TracerProvider | None = None
+
+
+@worker_process_init.connect(weak=False)
+def start_tracing(**_: Any) -> None:
+    global _provider
+    _provider = TracerProvider(resource=Resource.create({"service.name": "celery-worker"}))
+    _provider.add_span_processor(BatchSpanProcessor(HoneyHiveSpanExporter()))
+    trace.set_tracer_provider(_provider)
+
+
+@worker_process_shutdown.connect(weak=False)
+def stop_tracing(**_: Any) -> None:
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def _report_path(label: str) -> Path:
+    return Path(os.environ["WORKERS_REPORT_DIR"]) / f"{label}.json"
+
+
+@app.task(name="reliability.job")
+def job(label: str) -> None:
+    report = make_trace(tracer, label, work_seconds=TASK_SECONDS)
+    write_json(_report_path(label), report)
+
+
+@app.task(name="reliability.victim")
+def victim(label: str) -> None:
+    traced_and_killed(label, _report_path(label))
