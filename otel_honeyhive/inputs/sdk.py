@@ -10,6 +10,7 @@ workers and exits).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -126,6 +127,9 @@ class HoneyHiveSpanExporter(SpanExporter):
             output = HoneyHiveOutput(self.settings, policy)
         self._output = output
         spool = spool_path(spool_dir)  # its `outbox/`, as `serve --spool-dir` uses: either drains the other's
+        if spool is not None:
+            with contextlib.suppress(OSError):  # private like the spool inside it; if unusable, the spool says why
+                spool.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._pipeline = build_pipeline(output, PipelineSettings(
             project=self.settings.project,
             source=self.settings.source,

@@ -500,6 +500,13 @@ def test_events_an_earlier_version_spooled_are_shipped(server: FakeHoneyHive, tm
     assert (spool / "outbox").is_dir()
 
 
+def test_the_spool_directory_is_created_private(server: FakeHoneyHive, tmp_path: Any) -> None:
+    exporter = make_exporter(server, spool_dir=tmp_path / "new" / "spool")
+    exporter.shutdown()
+    assert {oct(path.stat().st_mode & 0o777) for path in [tmp_path / "new" / "spool", tmp_path / "new" / "spool" /
+                                                           "outbox"]} == {"0o700"}
+
+
 def test_an_unusable_spool_directory_is_one_line_and_the_exporter_ships_directly(
     server: FakeHoneyHive, tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
