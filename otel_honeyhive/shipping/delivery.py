@@ -178,7 +178,7 @@ class Delivery:
         """RETRY_LATER (with a hint) while the spool is full, so intake can refuse before accepting anything;
         None when there is room (direct delivery never pushes back here)."""
         spool = self._spool
-        if spool is None or spool.pending_bytes < spool.max_bytes:
+        if spool is None or spool.directory_bytes < spool.max_bytes:
             return None
         return SendResult(Outcome.RETRY_LATER, f"spool {spool.directory} is full", spool.full_retry_after)
 

@@ -302,9 +302,9 @@ class Spool:
 
     def _others(self) -> int:
         """Other processes' pending bytes, from a snapshot refreshed at most every `OTHERS_REFRESH_SECONDS`."""
-        now = time.monotonic()
-        if now - self._others_at >= OTHERS_REFRESH_SECONDS:
-            self._others_bytes = segments.others_bytes(self._dir, self._own().name)
+        segment, now = self._segment, time.monotonic()
+        if segment is not None and now - self._others_at >= OTHERS_REFRESH_SECONDS:
+            self._others_bytes = segments.others_bytes(self._dir, segment.name)
             self._others_at = now
         return self._others_bytes
 
@@ -320,7 +320,7 @@ class Spool:
         data = record.encode()
         size = len(data)
         self._check_pid()
-        others = self._others() if not self._closed else 0
+        others = self._others()
         with self._lock:
             segment = self._check_usable()
             if size > self._max_bytes:
