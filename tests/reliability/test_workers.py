@@ -636,18 +636,21 @@ CELERY_TASKS = 120
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("shutdown_hook", [False, True], ids=["init-only", "init-and-shutdown"])
 def test_celery_prefork_recycled_children_lose_no_span(
-    tmp_path: Path, flaky: FlakyHoneyHive, processes: Processes
+    tmp_path: Path, flaky: FlakyHoneyHive, processes: Processes, shutdown_hook: bool
 ) -> None:
     """Celery's prefork pool (concurrency 4, `worker_max_tasks_per_child=2`) on kombu's filesystem broker, no
-    result backend; each child traces per Celery's advice (celery_app.py). The victim child is killed during the
-    outage."""
+    result backend; each child sets tracing up in `worker_process_init`, and shuts it down in
+    `worker_process_shutdown` or leaves that to the exporter (celery_app.py). The victim child is killed during
+    the outage."""
     from tests.reliability.workers.celery_app import make_app
 
     spool, broker, reports_dir = tmp_path / "spool", tmp_path / "broker", tmp_path / "reports"
     for folder in (broker / "queue", broker / "processed", reports_dir):
         folder.mkdir(parents=True)
-    env = environment(flaky, spool, WORKERS_BROKER_DIR=str(broker), WORKERS_REPORT_DIR=str(reports_dir))
+    env = environment(flaky, spool, WORKERS_BROKER_DIR=str(broker), WORKERS_REPORT_DIR=str(reports_dir),
+                      WORKERS_CELERY_SHUTDOWN_HOOK="1" if shutdown_hook else "0")
     worker = processes.start("celery", [
         str(BIN / "celery"), "-A", "tests.reliability.workers.celery_app", "worker", "--pool", "prefork",
         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
@@ -679,7 +682,8 @@ def test_celery_prefork_recycled_children_lose_no_span(
     how = await_delivery(flaky, event_ids_of(reports), processes, spool, env, lambda: stopped.append(worker.stop()))
     children = len({r["pid"] for r in reports})
     figures = record(
-        "celery prefork (4, max-tasks-per-child 2)", flaky, reports, kills=1,
+        "celery prefork (4, max-tasks-per-child 2)" + (", shutdown hook" if shutdown_hook else ""), flaky, reports,
+        kills=1,
         detail=(f"{CELERY_TASKS} tasks + the victim's in {children} children (filesystem broker); faults: "
                 f"{flaky.describe()}, SIGKILL of {faults.killed} (its trace flushed during the outage); "
                 f"{{unexpected}} unexpected events; delivered {how}"),

@@ -4,14 +4,17 @@ publishes tasks with `make_app(...).send_task`.
 
 Tracing follows Celery's advice for resources that must not cross a fork: each pool child sets up its own
 tracer provider in `worker_process_init` (the README's snippet; the spool directory is `HH_SPOOL_DIR`, shared by
-every child) and shuts it down in `worker_process_shutdown` (a child recycled after
-`worker_max_tasks_per_child` tasks leaves through `os._exit`: no atexit handler runs there).
+every child), as OpenTelemetry's Celery instrumentation shows it. With `WORKERS_CELERY_SHUTDOWN_HOOK=1` the
+child also shuts its provider down in `worker_process_shutdown`; without it, what the child still holds when it
+is recycled (it leaves by `os._exit`, no atexit handler runs, and billiard sends it SIGTERM once it reports its
+exit) is the exporter's own exit hook's to save.
 
 Tasks trace their work and never flush. Each writes its report (traces.Report) to `$WORKERS_REPORT_DIR`, as a
 result backend would keep it. The `victim` task waits for the test's go (`victim.json.go`), traces, flushes (its
 spans are then acknowledged: on disk in its process's spool), writes its report and pid, and waits to be killed.
 
-Environment: WORKERS_BROKER_DIR (the broker's directory), WORKERS_REPORT_DIR, and the HH_* settings.
+Environment: WORKERS_BROKER_DIR (the broker's directory, with `queue/` and `processed/` made by the test),
+WORKERS_REPORT_DIR, WORKERS_CELERY_SHUTDOWN_HOOK, and the HH_* settings.
 """
 
 from __future__ import annotations
@@ -36,12 +39,10 @@ CONCURRENCY = 4
 
 
 def make_app(broker_dir: str | os.PathLike[str]) -> Celery:
-    """The app, its broker a directory (`queue/` for messages, `processed/`), tasks acknowledged on receipt and
-    fetched one at a time per child."""
+    """The app, its broker a directory (`queue/` for messages, `processed/`: they must exist), tasks
+    acknowledged on receipt and fetched one at a time per child."""
     queue = Path(broker_dir) / "queue"
     processed = Path(broker_dir) / "processed"
-    for folder in (queue, processed):
-        folder.mkdir(parents=True, exist_ok=True)
     app = Celery("reliability_workers", broker="filesystem://", set_as_current=False)
     app.conf.update(
         broker_transport_options={"data_folder_in": str(queue), "data_folder_out": str(queue),
@@ -59,7 +60,7 @@ def make_app(broker_dir: str | os.PathLike[str]) -> Celery:
     return app
 
 
-app = make_app(os.environ.get("WORKERS_BROKER_DIR", "celery-broker"))
+app = make_app(os.environ.get("WORKERS_BROKER_DIR", "."))
 tracer = trace.get_tracer("tests.reliability.workers.celery_app")
 _provider: TracerProvider | None = None
 
@@ -72,10 +73,13 @@ def start_tracing(**_: Any) -> None:
     trace.set_tracer_provider(_provider)
 
 
-@worker_process_shutdown.connect(weak=False)
 def stop_tracing(**_: Any) -> None:
     if _provider is not None:
         _provider.shutdown()
+
+
+if os.environ.get("WORKERS_CELERY_SHUTDOWN_HOOK") == "1":
+    worker_process_shutdown.connect(stop_tracing, weak=False)
 
 
 def _report_path(label: str) -> Path:
