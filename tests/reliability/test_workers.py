@@ -16,9 +16,14 @@ connections, outages, kills). No process may print a traceback.
 What counts as made: every span of a trace the app reported. The gunicorn app calls the provider's
 `force_flush()` before it answers (with a spool, the spans are on disk when it returns), so every span the client
 saw acknowledged is durable; a request cut by the SIGKILL is sent again under the same id, and the spans of the
-cut attempt are unknown to the test (they are not counted either way). In the pool and Celery, tasks never flush
-(as users write them); the victim task that is killed flushes first, so its spans were acknowledged before the
-kill.
+cut attempt are unknown to the test (they are not counted either way). Under `opentelemetry-instrument` the
+exporter is built in gunicorn's master, with or without `--preload` (which only moves the app's import there), so
+every worker inherits it through a fork. In the pool and Celery, tasks never flush (as users write them); the
+victim task that is killed flushes during the outage, so its spans were acknowledged, and not yet deliverable,
+when it dies. At the end, with every process stopped, no record may be left in the spool directory.
+
+Two plain processes also share a directory with HoneyHive healthy, and a process killed while HoneyHive is down
+has its acknowledged batches delivered by another one started on the same directory.
 """
 
 from __future__ import annotations
@@ -397,6 +402,13 @@ def await_delivery(
             f"then a sweep (a fresh exporter on the directory) delivered {swept} of those")
 
 
+def leftovers(spool: Path) -> str:
+    """Records still in the directory once every process has stopped, everything having been delivered: none
+    should be (one would be sent again by the next start: a duplicate), nor any set aside as refused or corrupt."""
+    left = [path.relative_to(spool).as_posix() for path in spool.rglob("*.rec")]
+    return f"{len(left)} records left in the spool directory" + (f": {left[:5]}" if left else "")
+
+
 def record(
     scenario: str, honeyhive: FlakyHoneyHive, reports: list[Report], *, kills: int, detail: str,
 ) -> StreamFigures:
@@ -553,6 +565,7 @@ def test_gunicorn_sync_workers_recycled_and_killed_lose_no_acknowledged_span(
 
     stopped: list[int | None] = []
     how = await_delivery(flaky, expected, processes, spool, env, lambda: stopped.append(gunicorn.stop()))
+    left = leftovers(spool)
     workers = len(load.served_by())
     killed = [r for r in load.reports if r["pid"] == victim.get("pid")]
     figures = record(
@@ -561,7 +574,7 @@ def test_gunicorn_sync_workers_recycled_and_killed_lose_no_acknowledged_span(
                 f"{load.cut} attempts cut by the kill and sent again (their spans not counted: {{unexpected}} "
                 f"such events arrived); faults: {flaky.describe()}, SIGKILL of {faults.killed} after "
                 f"{victim.get('answered', 0)} answered requests, {victim.get('during_faults', 0)} of them since "
-                f"HoneyHive began failing; delivered {how}"),
+                f"HoneyHive began failing; delivered {how}; {left}"),
     )
     assert stopped == [0], f"gunicorn's master did not stop cleanly (status {stopped})\n{gunicorn.tail()}"
     assert not untraced(load.reports), f"requests served untraced:\n{processes.diagnose()}"
@@ -576,6 +589,7 @@ def test_gunicorn_sync_workers_recycled_and_killed_lose_no_acknowledged_span(
     unexpected = set(flaky.arrived()) - expected
     assert len(unexpected) <= load.cut * SPANS_PER_TRACE, f"{len(unexpected)} events arrived that no request made"
     assert_no_tracebacks(processes)
+    assert left.startswith("0 records"), left
 
 
 # -- multiprocessing --------------------------------------------------------------------------------------------
@@ -614,11 +628,12 @@ def test_a_fork_pool_with_maxtasksperchild_1_loses_no_span(
     stopped: list[int | None] = []
 
     how = await_delivery(flaky, event_ids_of(reports), processes, spool, env, lambda: stopped.append(job.finish()))
+    left = leftovers(spool)
     figures = record(
         "multiprocessing fork Pool(4, maxtasksperchild=1)", flaky, reports, kills=1,
         detail=(f"{len(results['tasks'])} tasks in {results['children']} children + the parent's trace + the "
                 f"victim's; faults: {flaky.describe()}, SIGKILL of {faults.killed} (its trace flushed during "
-                f"the outage); {{unexpected}} unexpected events; delivered {how}"),
+                f"the outage); {{unexpected}} unexpected events; delivered {how}; {left}"),
     )
     assert stopped == [0], f"the pool's parent did not exit cleanly (status {stopped})\n{job.tail()}"
     assert not untraced(reports), f"tasks ran untraced:\n{processes.diagnose()}"
@@ -628,6 +643,7 @@ def test_a_fork_pool_with_maxtasksperchild_1_loses_no_span(
     assert figures.lost == 0, missing_report(flaky, reports) + "\n" + processes.diagnose()
     assert set(flaky.arrived()) <= event_ids_of(reports), "events arrived that no task made"
     assert_no_tracebacks(processes)
+    assert left.startswith("0 records"), left
 
 
 # -- Celery -----------------------------------------------------------------------------------------------------
@@ -680,13 +696,14 @@ def test_celery_prefork_recycled_children_lose_no_span(
 
     stopped: list[int | None] = []  # SIGTERM: a warm shutdown, the children shut down (worker_process_shutdown)
     how = await_delivery(flaky, event_ids_of(reports), processes, spool, env, lambda: stopped.append(worker.stop()))
+    left = leftovers(spool)
     children = len({r["pid"] for r in reports})
     figures = record(
         "celery prefork (4, max-tasks-per-child 2)" + (", shutdown hook" if shutdown_hook else ""), flaky, reports,
         kills=1,
         detail=(f"{CELERY_TASKS} tasks + the victim's in {children} children (filesystem broker); faults: "
                 f"{flaky.describe()}, SIGKILL of {faults.killed} (its trace flushed during the outage); "
-                f"{{unexpected}} unexpected events; delivered {how}"),
+                f"{{unexpected}} unexpected events; delivered {how}; {left}"),
     )
     assert stopped == [0], f"the Celery worker did not stop cleanly (status {stopped})\n{worker.tail()}"
     assert not untraced(reports), f"tasks ran untraced:\n{processes.diagnose()}"
@@ -696,6 +713,7 @@ def test_celery_prefork_recycled_children_lose_no_span(
     assert figures.lost == 0, missing_report(flaky, reports) + "\n" + processes.diagnose()
     assert set(flaky.arrived()) <= event_ids_of(reports), "events arrived that no task made"
     assert_no_tracebacks(processes)
+    assert left.startswith("0 records"), left
 
 
 # -- plain processes sharing a directory ------------------------------------------------------------------------
@@ -724,22 +742,24 @@ def test_two_processes_given_the_same_spool_directory_both_deliver_everything(
     acked = {event for result in results.values() for event in result["acked"]}
     with contextlib.suppress(AssertionError):
         wait_until(lambda: acked <= set(flaky.arrived()), 30, explain="both processes' events")
-    for process in started:
-        assert process.finish() == 0, process.tail()
+    stopped = [process.finish() for process in started]
+    left = leftovers(spool)
     spans = sum(result["spans"] for result in results.values())
     figures = StreamFigures.tally(
         "2 processes, one spool directory", sent=spans, acknowledged=sum(len(r["acked"]) for r in results.values()),
         expected=acked, arrived=flaky.arrived(), faults=0,
-        detail="; ".join(f"{name}: {len(r['acked'])} events acknowledged, {r['refused_spans']} spans refused, "
-                         f"force_flush {r['flushed']}" for name, r in results.items()),
+        detail="; ".join([*(f"{name}: {len(r['acked'])} events acknowledged, {r['refused_spans']} spans refused, "
+                            f"force_flush {r['flushed']}" for name, r in results.items()), left]),
     )
     FIGURES.streams.append(figures)
+    assert stopped == [0, 0], processes.diagnose()
     for name, result in results.items():
         assert result["refused_spans"] == 0, f"{name}'s exporter refused spans:\n{processes.diagnose()}"
         assert len(result["acked"]) == result["spans"], name
         assert result["flushed"], f"{name}'s force_flush() did not see its spool drain"
     assert figures.lost == 0, processes.diagnose()
     assert_no_tracebacks(processes)
+    assert left.startswith("0 records"), left
     private = {path: oct(mode) for path, mode in modes.items() if mode != (0o700 if path.endswith("/") else 0o600)}
     assert not private, f"a shared spool directory stays private (0700 folders, 0600 files): {private}"
 
@@ -766,11 +786,13 @@ def test_a_process_killed_mid_run_has_its_acknowledged_batches_delivered_by_anot
 
     stopped: list[int | None] = []
     how = await_delivery(flaky, a_acked | b_acked, processes, spool, env, lambda: stopped.append(b.finish()))
+    left = leftovers(spool)
     figures = StreamFigures.tally(
         "kill -9 of A, B on the same directory", sent=a_result["spans"] + b_result["spans"],
         acknowledged=len(a_acked) + len(b_acked), expected=a_acked | b_acked, arrived=flaky.arrived(),
         faults=1 + len(flaky.outages) + flaky.answered(RESET),
-        detail=f"A: {len(a_acked)} events acknowledged while HoneyHive was down, then SIGKILL; delivered {how}",
+        detail=(f"A: {len(a_acked)} events acknowledged while HoneyHive was down, then SIGKILL; delivered {how}; "
+                f"{left}"),
     )
     FIGURES.streams.append(figures)
     assert stopped == [0], b.tail()
@@ -778,3 +800,4 @@ def test_a_process_killed_mid_run_has_its_acknowledged_batches_delivered_by_anot
     assert a_acked <= set(flaky.arrived()), f"A's acknowledged batches were not delivered:\n{processes.diagnose()}"
     assert figures.lost == 0, processes.diagnose()
     assert_no_tracebacks(processes)
+    assert left.startswith("0 records"), left
