@@ -44,6 +44,7 @@ from typing import Any
 import pytest
 import requests
 
+from otel_honeyhive.mapper.identity import session_id_for_trace
 from tests.reliability.figures import FIGURES, StreamFigures
 from tests.reliability.workers.traces import GO_SUFFIX, SPANS_PER_TRACE, Report, event_ids_of
 from tests.support.fake_honeyhive import RESET, FakeHoneyHive, Reply
@@ -129,8 +130,11 @@ class FlakyHoneyHive:
         self.outages.append(self.back_at - self._down_since)
         self._down_since = None
 
+    def events(self) -> list[dict[str, Any]]:
+        return [event for fake in self._lives for event in fake.events]
+
     def arrived(self) -> list[str]:
-        return [event["event_id"] for fake in self._lives for event in fake.events]
+        return [event["event_id"] for event in self.events()]
 
     def complete_at(self, expected: set[str]) -> float | None:
         """When the last of `expected` arrived (time.monotonic()); None if some never did."""
@@ -434,6 +438,19 @@ def missing_report(honeyhive: FlakyHoneyHive, reports: list[Report]) -> str:
             f"first: {[r['label'] for r in lost[:10]]}")
 
 
+def mislabelled(honeyhive: FlakyHoneyHive, reports: list[Report]) -> list[str]:
+    """Labels of traces whose session event arrived without the project of the processes' environment
+    (HH_PROJECT) or without its root's `job.id`: what a forked child ships must be mapped as its parent would."""
+    sessions = {event["event_id"]: event for event in honeyhive.events() if event.get("event_type") == "session"}
+    wrong = []
+    for report in reports:
+        event = sessions.get(session_id_for_trace(int(report["trace_id"], 16)))
+        if event is not None and (event.get("project") != PROJECT
+                                  or (event.get("metadata") or {}).get("job.id") != report["label"]):
+            wrong.append(report["label"])
+    return wrong
+
+
 def untraced(reports: list[Report]) -> list[Report]:
     """Reports of traces made with tracing off (a no-op tracer: all-zero ids)."""
     return [r for r in reports if int(r["trace_id"], 16) == 0]
@@ -578,6 +595,7 @@ def test_gunicorn_sync_workers_recycled_and_killed_lose_no_acknowledged_span(
     )
     assert stopped == [0], f"gunicorn's master did not stop cleanly (status {stopped})\n{gunicorn.tail()}"
     assert not untraced(load.reports), f"requests served untraced:\n{processes.diagnose()}"
+    assert not mislabelled(flaky, load.reports)
     assert not load.failed, f"requests that never got an answer: {load.failed}"
     assert len(load.reports) == REQUESTS
     assert all(r["flushed"] for r in load.reports), "force_flush() returned False in a worker"
@@ -637,6 +655,7 @@ def test_a_fork_pool_with_maxtasksperchild_1_loses_no_span(
     )
     assert stopped == [0], f"the pool's parent did not exit cleanly (status {stopped})\n{job.tail()}"
     assert not untraced(reports), f"tasks ran untraced:\n{processes.diagnose()}"
+    assert not mislabelled(flaky, reports)
     assert victim["flushed"]
     assert event_ids_of([victim]) <= set(flaky.arrived()), (
         "the SIGKILLed child's acknowledged spans did not arrive")
@@ -707,6 +726,7 @@ def test_celery_prefork_recycled_children_lose_no_span(
     )
     assert stopped == [0], f"the Celery worker did not stop cleanly (status {stopped})\n{worker.tail()}"
     assert not untraced(reports), f"tasks ran untraced:\n{processes.diagnose()}"
+    assert not mislabelled(flaky, reports)
     assert reports[-1]["flushed"]
     assert children > 4 + 1, f"children were not recycled: {children} processes ran the tasks"
     assert event_ids_of(reports[-1:]) <= set(flaky.arrived()), "the SIGKILLed child's acknowledged spans did not arrive"
