@@ -494,11 +494,13 @@ def start_gunicorn(processes: Processes, env: dict[str, str], *, preload: bool) 
 
 
 class Load:
-    """`REQUESTS` requests to `/job?id=req-<n>`, evenly spread over `LOAD_SECONDS` from `CLIENT_THREADS` threads.
-    A request cut short (its worker killed) is sent again under the same id, up to 3 times."""
+    """`count` requests to `/job?id=req-<n>`, evenly spread over `seconds` from `CLIENT_THREADS` threads. A
+    request cut short (its worker killed) is sent again under the same id, up to 3 times."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, count: int = REQUESTS, seconds: float = LOAD_SECONDS) -> None:
         self.url = url
+        self.count = count
+        self.seconds = seconds
         self.reports: list[Report] = []
         self.cut = 0
         self.failed: list[str] = []
@@ -509,9 +511,9 @@ class Load:
             thread.start()
 
     def _run(self, k: int) -> None:
-        interval = LOAD_SECONDS / REQUESTS
+        interval = self.seconds / self.count
         with requests.Session() as session:
-            for n in range(k, REQUESTS, CLIENT_THREADS):
+            for n in range(k, self.count, CLIENT_THREADS):
                 time.sleep(max(0.0, self._start + n * interval - time.monotonic()))
                 self._one(session, f"req-{n}")
 
@@ -543,7 +545,7 @@ class Load:
 
     def join(self) -> None:
         for thread in self._threads:
-            thread.join(LOAD_SECONDS + 120)
+            thread.join(self.seconds + 120)
             assert not thread.is_alive(), "the load did not finish"
 
 
@@ -608,6 +610,33 @@ def test_gunicorn_sync_workers_recycled_and_killed_lose_no_acknowledged_span(
     assert len(unexpected) <= load.cut * SPANS_PER_TRACE, f"{len(unexpected)} events arrived that no request made"
     assert_no_tracebacks(processes)
     assert left.startswith("0 records"), left
+
+
+@pytest.mark.timeout(120)
+def test_gunicorn_workers_with_an_unusable_spool_directory_ship_directly_after_one_line(
+    tmp_path: Path, flaky: FlakyHoneyHive, processes: Processes
+) -> None:
+    """`HH_SPOOL_DIR` names a directory that cannot be made (its parent is a file): one error line naming it and
+    the fix, no traceback, and every worker, recycled ones included, ships directly (HoneyHive healthy)."""
+    (tmp_path / "not-a-dir").write_text("")
+    spool = tmp_path / "not-a-dir" / "spool"
+    gunicorn, url = start_gunicorn(processes, environment(flaky, spool), preload=False)
+    load = Load(url, count=100, seconds=3.0)
+    load.join()
+    expected = event_ids_of(load.reports)
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: expected <= set(flaky.arrived()), 30, explain="direct delivery")
+    status = gunicorn.stop()
+    lines = [line for line in gunicorn.output().splitlines() if "cannot use spool directory" in line]
+    figures = record("gunicorn, unusable HH_SPOOL_DIR (direct)", flaky, load.reports, kills=0,
+                     detail=(f"{len(load.reports)} requests answered by {len(load.served_by())} worker processes; "
+                             f"{len(lines)} error line(s) about the directory"))
+    assert status == 0, gunicorn.tail()
+    assert len(load.reports) == 100 and not untraced(load.reports), gunicorn.tail()
+    assert figures.lost == 0, missing_report(flaky, load.reports) + "\n" + gunicorn.tail()
+    assert_no_tracebacks(processes)
+    assert len(lines) == 1, "one line, not one per process:\n" + "\n".join(lines)
+    assert str(tmp_path / "not-a-dir") in lines[0] and "HH_SPOOL_DIR" in lines[0], lines[0]
 
 
 # -- multiprocessing --------------------------------------------------------------------------------------------
