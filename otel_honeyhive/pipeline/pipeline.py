@@ -43,6 +43,9 @@ logger = logging.getLogger("otel_honeyhive.pipeline")
 RETRY_HELD_SECONDS = 2.0
 """How soon journaled spans whose hand-off failed (a full outbox) are tried again."""
 
+EXIT_SHIP_SECONDS = 2.0
+"""How long a spooled pipeline waits, at an exit without `close()`, for its spool to ship what it holds."""
+
 DEFAULT_EXIT_TIMEOUT = 10.0
 """How long, by default, a process exiting without `close()` spends handing on what a pipeline holds."""
 
@@ -271,13 +274,16 @@ class Pipeline:
             self._start_releaser()
 
     def drain_at_exit(self) -> None:
-        """The process is exiting without `close()`: hand on everything held, as `close()` would but without
-        waiting for a spool to drain (a direct delivery sends it within the output's deadline; a spooled one
-        writes it to disk, where a live process or the next start picks it up). Nothing is closed: a later
+        """The process is exiting without `close()`: hand on everything held, as `close()` would (a direct
+        delivery sends it within the output's deadline; a spooled one writes it to disk), then give a spool up to
+        `EXIT_SHIP_SECONDS` to ship it: a record left mid-send when the process dies is sent again by whoever
+        adopts it, a duplicate (seen with Celery, which kills a recycled child right after its exit hooks).
+        What is still on disk then is for a live process or the next start. Nothing is closed: a later
         `shutdown()` still works."""
         if self._closed.is_set() or self.journal is not None:
             return  # journaled spans are on disk already; the next start replays them
         self._release(self.assembler.drain())
+        self.delivery.flush(min(self.exit_timeout, EXIT_SHIP_SECONDS))
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -403,4 +409,4 @@ def _flush_sdk_provider(timeout: float) -> None:
         provider.force_flush(int(timeout * 1000))
 
 
-__all__ = ["DEFAULT_EXIT_TIMEOUT", "RETRY_HELD_SECONDS", "Pipeline", "PipelineStats", "release_interval"]
+__all__ = ["DEFAULT_EXIT_TIMEOUT", "EXIT_SHIP_SECONDS", "RETRY_HELD_SECONDS", "Pipeline", "PipelineStats", "release_interval"]

@@ -30,7 +30,6 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_honeyhive import HoneyHiveSpanExporter
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.spool import SpoolError
 from tests.reliability.conftest import Servers
 from tests.reliability.figures import FIGURES, StreamFigures
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply
@@ -293,12 +292,6 @@ def test_a_full_disk_answers_503_naming_the_cause_and_loses_nothing(
                                   expected=expected, arrived=arrived(honeyhive), faults=len(refused))
     FIGURES.streams.append(figures)
     assert figures.lost == 0
-
-
-def test_an_unusable_spool_is_a_clear_error_for_the_exporter(tmp_path: Path) -> None:
-    (tmp_path / "not-a-dir").write_text("")
-    with pytest.raises(SpoolError, match=r"not-a-dir.*(Not a directory|not a directory)"):
-        HoneyHiveSpanExporter(api_key=API_KEY, server_url="http://127.0.0.1:9", spool_dir=tmp_path / "not-a-dir" / "s")
 
 
 def test_a_spool_that_breaks_while_serving_is_refused_with_its_cause(
