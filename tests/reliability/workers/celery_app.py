@@ -39,7 +39,8 @@ CONCURRENCY = 4
 
 
 def make_app(broker_dir: str | os.PathLike[str]) -> Celery:
-    """The app, its broker a directory (`queue/` for messages, `processed/`: they must exist), tasks
+    """The app, its broker a directory (`queue/` for messages, `processed/`: they must exist; `control/` for
+    the exchange tables, made by kombu, which would otherwise write them to the working directory), tasks
     acknowledged on receipt and fetched one at a time per child."""
     queue = Path(broker_dir) / "queue"
     processed = Path(broker_dir) / "processed"
@@ -47,6 +48,7 @@ def make_app(broker_dir: str | os.PathLike[str]) -> Celery:
     app.conf.update(
         broker_transport_options={"data_folder_in": str(queue), "data_folder_out": str(queue),
                                   "processed_folder": str(processed), "store_processed": False,
+                                  "control_folder": str(Path(broker_dir) / "control"),
                                   "polling_interval": 0.1},
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
