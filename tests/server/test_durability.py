@@ -1,4 +1,5 @@
-"""The server's spool: acknowledged spans survive `kill -9`, backpressure instead of loss, graceful SIGTERM.
+"""The server's spool: acknowledged spans survive `kill -9`, backpressure instead of loss, graceful SIGTERM, and
+what an application's exporter left in the same directory is shipped.
 
 A real `otel-honeyhive serve` forwards to a fake HoneyHive (a real HTTP server in this process) that is down
 (503) or up on cue."""
@@ -20,7 +21,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_honeyhive import spans_to_events
+from otel_honeyhive import HoneyHiveSpanExporter, spans_to_events
+from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.server import RunningServer, free_port, start_server
 from tests.support.spans import traces as support_traces
@@ -169,3 +171,24 @@ def test_an_unusable_spool_directory_is_a_clear_error(tmp_path: Path, honeyhive:
     assert done.returncode == 1
     assert "cannot use the spool" in done.stderr and "not-a-dir" in done.stderr
     assert "hh-secret-key" not in done.stderr
+
+
+def test_serve_on_an_exporters_spool_directory_ships_what_the_exporter_left(
+    tmp_path: Path, honeyhive: FakeHoneyHive
+) -> None:
+    """An application's exporter spooled while HoneyHive was down and exited; `serve --spool-dir` on the same
+    directory (the sidecar, or a one-off drain) adopts the exporter's segment and ships it."""
+    honeyhive.default = Reply(503)
+    exporter = HoneyHiveSpanExporter(api_key="hh-key", server_url=honeyhive.url, spool_dir=tmp_path / "spool",
+                                     retry_policy=RetryPolicy(deadline=0.5, initial_backoff=0.05))
+    spans = [span for trace in traces(4, seed_name="app") for span in trace]
+    assert exporter.export(spans).name == "SUCCESS"  # on disk
+    exporter.shutdown()
+    left = pending_files(tmp_path / "spool" / "outbox")
+    assert left, "the exporter left its batches in the directory"
+    expected = {e["event_id"] for e in spans_to_events(spans)}
+    honeyhive.default = Reply(200)
+    server = bridge(tmp_path, honeyhive)
+    wait_until(lambda: expected <= set(delivered_ids(honeyhive)), 30, explain="the exporter's events shipped",
+               diagnose=server.stderr)
+    wait_until(lambda: not any(path.exists() for path in left), 10, explain="the exporter's segment adopted")
