@@ -409,4 +409,6 @@ def _flush_sdk_provider(timeout: float) -> None:
         provider.force_flush(int(timeout * 1000))
 
 
-__all__ = ["DEFAULT_EXIT_TIMEOUT", "EXIT_SHIP_SECONDS", "RETRY_HELD_SECONDS", "Pipeline", "PipelineStats", "release_interval"]
+__all__ = [
+    "DEFAULT_EXIT_TIMEOUT", "EXIT_SHIP_SECONDS", "RETRY_HELD_SECONDS", "Pipeline", "PipelineStats", "release_interval",
+]
