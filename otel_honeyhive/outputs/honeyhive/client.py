@@ -40,6 +40,18 @@ REMEMBERED_BODIES = 4096
 batch is sent again."""
 
 
+def _hint(method: str, status: int) -> str:
+    """What to fix when HoneyHive refuses for a reason that is the configuration's, not the data's: the refusal's
+    detail ends up in the log line an operator reads (and in a dead letter's reason)."""
+    if status in (401, 403):
+        return "; check HH_API_KEY (--api-key): HoneyHive did not accept it"
+    if status == 404 and method == "PUT":
+        return "; the event is unknown to HoneyHive, or check HH_API_URL (--server-url)"
+    if status in (404, 405):
+        return "; check HH_API_URL (--server-url): no HoneyHive API answers this route there"
+    return ""
+
+
 class HoneyHiveOutput:
     """Posts events to `{server_url}/events/batch`; `PUT {server_url}/events` for updates.
 
@@ -167,7 +179,7 @@ class HoneyHiveOutput:
         outcome = classify_status(response.status_code)
         if outcome is Outcome.DELIVERED:
             return DELIVERED
-        detail = f"{where}: HTTP {response.status_code} {response.text[:300]!r}"
+        detail = f"{where}: HTTP {response.status_code} {response.text[:300]!r}{_hint(method, response.status_code)}"
         if outcome is Outcome.RETRY_LATER:
             return SendResult(
                 outcome, detail, parse_retry_after(response.headers.get("Retry-After")), response.status_code
