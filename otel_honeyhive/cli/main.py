@@ -267,7 +267,65 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_held(replay)
     replay.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     replay.set_defaults(run=_replay)
+    _add_spool(commands)
     return parser
+
+
+def _add_spool(commands: Any) -> None:
+    spool = commands.add_parser(
+        "spool", help="look at a spool directory, and send again what it kept",
+        description="DIR is an exporter's spool_dir (HH_SPOOL_DIR), a server's --spool-dir, or the outbox/ "
+        "inside either.",
+    )
+    actions = spool.add_subparsers(dest="action", metavar="ACTION")
+    status = actions.add_parser(
+        "status", help="what waits, and what was set aside (dead letters, corrupt records) and why",
+        description="Show the records waiting in each segment (the process that owns it and whether it still "
+        "runs, records, bytes, the oldest record's age) and the dead letters and corrupt records with their "
+        "reasons, newest first. Reads only: safe while exporters and servers use the directory.",
+    )
+    status.add_argument("directory", type=_path, metavar="DIR", help="the spool directory")
+    status.add_argument("--json", action="store_true", help="everything as one JSON object, reasons whole")
+    status.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                        help="dead letters and corrupt records shown in the tables (default: 20)")
+    status.set_defaults(run=_spool_status)
+    redrive = actions.add_parser(
+        "redrive", help="ship what processes that are gone left, or (--dead) send dead letters again",
+        description="Without --dead: adopt and ship the records of segments whose process is gone (a running "
+        "process's segment is left to it). With --dead: send the dead letters again, oldest first; those "
+        "accepted leave dead/, those refused again stay with the new reason appended. An outage or a refusal "
+        "of the key or URL (401, 403, 404, 405) stops the run; what was not sent stays. Exit status 1 when "
+        "something was refused or not sent.",
+    )
+    redrive.add_argument("directory", type=_path, metavar="DIR", help="the spool directory")
+    redrive.add_argument("--dead", action="store_true", help="send the dead letters (dead/) again")
+    redrive.add_argument("--to", choices=("honeyhive", "otlp", "store"), default="honeyhive",
+                         help="where to send: HoneyHive (--server-url, --api-key), an OTLP endpoint "
+                         "(--otlp-endpoint), or the local store (--db) (default: honeyhive)")
+    redrive.add_argument("--server-url", metavar="URL",
+                         help="HoneyHive API URL (else $HH_API_URL, else https://api.honeyhive.ai)")
+    redrive.add_argument("--api-key", help="HoneyHive API key (else $HH_API_KEY); never written anywhere")
+    redrive.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
+    redrive.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'dev')")
+    redrive.add_argument("--otlp-endpoint", metavar="URL",
+                         help="OTLP endpoint for --to otlp (OTLP/HTTP: a base URL; gRPC: host:port)")
+    redrive.add_argument("--otlp-protocol", choices=OTLP_PROTOCOLS, default="http/protobuf", metavar="PROTOCOL",
+                         help=f"{' or '.join(OTLP_PROTOCOLS)} (default: http/protobuf)")
+    redrive.add_argument("--otlp-header", action="append", metavar="KEY=VALUE",
+                         help="header (gRPC: metadata) on every OTLP request; repeatable; never logged")
+    redrive.add_argument("--otlp-compression", choices=("gzip", "none"),
+                         help="compress OTLP requests (default: none)")
+    _add_db(redrive)
+    redrive.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                         help="how long one record may be retried before the run stops (default: 30)")
+    redrive.add_argument("-q", "--quiet", action="store_true", help="only what went wrong")
+    redrive.set_defaults(run=_spool_redrive)
+    spool.set_defaults(run=lambda args: _usage(spool))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
 
 
 def _add_formats(parser: argparse.ArgumentParser, name: str) -> None:
@@ -416,6 +474,18 @@ def _replay(args: argparse.Namespace) -> int:
     from otel_honeyhive.cli.replay import run_replay
 
     return run_replay(args)
+
+
+def _spool_status(args: argparse.Namespace) -> int:
+    from otel_honeyhive.cli.spool import run_status
+
+    return run_status(args)
+
+
+def _spool_redrive(args: argparse.Namespace) -> int:
+    from otel_honeyhive.cli.spool import run_redrive
+
+    return run_redrive(args)
 
 
 def missing_server_extra() -> list[str]:

@@ -29,6 +29,18 @@ class SendResult:
 
 DELIVERED = SendResult(Outcome.DELIVERED)
 
+CONFIGURATION_STATUSES = frozenset({401, 403, 404, 405})
+"""Refusals that say the sender is configured wrongly (credentials: 401, 403; URL or route: 404, 405), not that
+the data is bad: sent again once the configuration is fixed, the same data is accepted."""
+
+
+def is_configuration_refusal(result: SendResult, *, update: bool = False) -> bool:
+    """Whether `result` is a refusal to keep until the configuration is fixed rather than to set aside as bad data.
+    `update`: the refused request was a `PUT /events`, whose 404 says the event is unknown there (the data's)."""
+    if result.outcome is not Outcome.REJECTED or result.status not in CONFIGURATION_STATUSES:
+        return False
+    return not (update and result.status == 404)
+
 MERGED_ON_UPDATE = ("metadata", "feedback", "metrics", "config", "user_properties")
 """The buckets an update merges key by key; every other field it names is replaced."""
 

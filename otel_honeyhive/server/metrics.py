@@ -108,6 +108,10 @@ def families(pipeline: Pipeline) -> list[Family]:
             "503/502/500, or the spans count in otel_honeyhive_spans_dropped_total.", delivery.failed_events),
         single("otel_honeyhive_delivery_retries_total", "counter",
             "Deliveries of outbox records that failed transiently and were scheduled again.", shipper.retried),
+        single("otel_honeyhive_delivery_config_refusals_total", "counter",
+            "Deliveries of outbox records refused for a configuration reason (401, 403: the API key; 404, 405: "
+            "the URL): the record is kept and tried again every minute, never dead-lettered.",
+            shipper.config_refusals),
         single("otel_honeyhive_events_dead_lettered_total", "counter",
             "Events the output refused for good, kept under outbox/dead/ with the reason.",
             shipper.dead_lettered_events),

@@ -7,7 +7,10 @@ a RETRY_LATER record stays at the head and is tried again after a backoff (the r
 when it gave one, else exponential with jitter capped at `policy.max_backoff`). A refusal with a 5xx status
 (500, 501, 505 …) is the receiver's fault, not the data's: the record is tried `server_error_attempts` times
 in all before it is dead-lettered (a direct send fails at once, as OTLP exporters do; a spooled record has
-time, and a poison record still cannot block the queue forever). A spooled record has no
+time, and a poison record still cannot block the queue forever). A refusal that says the configuration is wrong
+(401, 403, 404/405 on the route: `is_configuration_refusal`) is never the data's fault: the record stays at the
+head and is tried again every `configuration_retry` seconds, with one error line each time saying what to check,
+so fixing the key or the URL (and restarting, which tries at once) delivers it. A spooled record has no
 deadline: it waits until it is delivered or refused. An exception raised by an output is logged and treated
 as RETRY_LATER, so it never kills the thread. Every wait is on an Event, so `close()` returns promptly and
 a `put` wakes an idle shipper at once.
@@ -22,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from otel_honeyhive.core.protocols import Output
-from otel_honeyhive.core.results import Outcome, SendResult
+from otel_honeyhive.core.results import Outcome, SendResult, is_configuration_refusal
 from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import RecordId, Spool, SpoolError
@@ -35,6 +38,13 @@ MAX_RETRY_AFTER = 900.0
 
 SERVER_ERROR_ATTEMPTS = 5
 """How many times a record refused with a 5xx status is tried before it is dead-lettered."""
+
+CONFIGURATION_RETRY = 60.0
+"""Seconds between tries of a record refused for a configuration reason (401, 403, 404/405). A key or a URL is
+fixed by a person, in minutes, usually with a restart (which tries at once); once a minute keeps a misconfigured
+fleet at one request and one error line per process per minute, yet a fix made without a restart (a key
+re-enabled at HoneyHive, a proxy route repaired) still delivers within about a minute. The policy's backoff
+(16 s at most) would log four lines a minute for nothing new."""
 
 IDLE_RECHECK = 5.0
 """An idle shipper is woken by every put; it also looks again this often, as a safety net."""
@@ -57,6 +67,9 @@ class ShipperStats:
     """Records moved to `dead/`."""
     dead_lettered_events: int = 0
     """Events in the records moved to `dead/` (not delivered; kept for a human)."""
+    config_refusals: int = 0
+    """Attempts refused for a configuration reason (401, 403, 404/405): the record was kept at the head and tried
+    again after `configuration_retry` seconds, never dead-lettered."""
     corrupt: int = 0
     """Records that failed their checksum and were moved to `corrupt/` (since the spool was opened)."""
     pending_records: int = 0
@@ -79,9 +92,13 @@ class SpoolShipper:
         start: bool = True,
         rng: random.Random | None = None,
         server_error_attempts: int = SERVER_ERROR_ATTEMPTS,
+        configuration_retry: float = CONFIGURATION_RETRY,
     ) -> None:
         if server_error_attempts < 1:
             raise ValueError(f"server_error_attempts must be at least 1, got {server_error_attempts!r}")
+        if not configuration_retry > 0:
+            raise ValueError(f"configuration_retry must be > 0 seconds, got {configuration_retry!r}")
+        self._configuration_retry = configuration_retry
         self._spool = spool
         self._output = output
         self._policy = policy
@@ -100,6 +117,7 @@ class SpoolShipper:
         self._progress = threading.Condition(threading.RLock())
         self._counts = {
             "delivered_records": 0, "delivered_events": 0, "retried": 0, "dead_lettered": 0, "dead_lettered_events": 0,
+            "config_refusals": 0,
         }
         self._thread = threading.Thread(target=self._run, name=f"otel-honeyhive-{self._name}", daemon=True)
         self._started = False
@@ -227,6 +245,14 @@ class SpoolShipper:
                 if record_id != current:
                     current, server_errors = record_id, 0
                 result = self._send(record)
+                if is_configuration_refusal(result, update=record.kind == "update"):
+                    if self._stop.is_set():
+                        break
+                    self._count(config_refusals=1)
+                    wait = self._configuration_wait(result)
+                    self._log_configuration_refusal(record, result, wait)
+                    self._stop.wait(wait)
+                    continue
                 if result.outcome is Outcome.REJECTED and result.status is not None and result.status >= 500:
                     server_errors += 1
                     if server_errors < self._server_error_attempts:
@@ -294,6 +320,40 @@ class SpoolShipper:
             where or "dead/",
         )
 
+    def _configuration_wait(self, result: SendResult) -> float:
+        """`configuration_retry`, jittered like the policy's backoff (processes sharing one wrong key do not
+        knock in step); a longer Retry-After is honoured up to `MAX_RETRY_AFTER`."""
+        base = self._configuration_retry
+        if result.retry_after is not None:
+            base = max(base, min(result.retry_after, MAX_RETRY_AFTER))
+        jitter = self._policy.jitter
+        return base * self._rng.uniform(1 - jitter, 1 + jitter)
+
+    def _log_configuration_refusal(self, record: SpoolRecord, result: SendResult, wait: float) -> None:
+        """One error line per try (so once per `configuration_retry`): the status, what to check, and that the
+        data is kept."""
+        status = result.status
+        output = getattr(self._output, "name", "output")
+        if status in (401, 403):
+            check = "the API key (HH_API_KEY, --api-key)" if output == "honeyhive" else "the credentials (headers)"
+        else:
+            check = "the URL and route (HH_API_URL, --server-url)" if output == "honeyhive" else "the endpoint URL"
+        log.error(
+            "%s: %s refused a %s record (%d events) with HTTP %s: the configuration is wrong, not the data; check "
+            "%s and restart. The record stays in %s (%d records wait), tried again in %.0fs, never dead-lettered. "
+            "%s",
+            self._name,
+            output,
+            record.kind,
+            record.event_count,
+            status,
+            check,
+            self._spool.directory,
+            self._spool.pending_count,
+            wait,
+            result.detail or "",
+        )
+
     def _backoff(self, failures: int, result: SendResult | None) -> float:
         if result is not None and result.retry_after is not None:
             return min(max(result.retry_after, 0.0), MAX_RETRY_AFTER)
@@ -301,4 +361,11 @@ class SpoolShipper:
         return self._policy.backoff(min(failures, 32), self._rng)
 
 
-__all__ = ["ADOPT_INTERVAL", "MAX_RETRY_AFTER", "SERVER_ERROR_ATTEMPTS", "ShipperStats", "SpoolShipper"]
+__all__ = [
+    "ADOPT_INTERVAL",
+    "CONFIGURATION_RETRY",
+    "MAX_RETRY_AFTER",
+    "SERVER_ERROR_ATTEMPTS",
+    "ShipperStats",
+    "SpoolShipper",
+]

@@ -45,11 +45,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType
 
 from otel_honeyhive.shipping import segments
-from otel_honeyhive.shipping.locking import LockingUnavailable
+from otel_honeyhive.shipping.locking import LockingUnavailable, try_lock
 from otel_honeyhive.shipping.records import CorruptRecordError, SpoolRecord
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
 DEFAULT_FULL_RETRY_AFTER = 5.0
 
 _REASON_SUFFIX = ".reason"
+REASON_SUFFIX = _REASON_SUFFIX
+"""Beside each record in `dead/` and `corrupt/`: when and why it was set aside (a line per refusal)."""
 DEAD_DIR = "dead"
 CORRUPT_DIR = "corrupt"
 OTHERS_REFRESH_SECONDS = 1.0
@@ -546,13 +549,100 @@ class Spool:
         return f"Spool({str(self._dir)!r}, pending={len(self._index)}, bytes={self._pending_bytes})"
 
 
+# -- looking without opening ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSnapshot:
+    """What one segment of a spool directory holds, seen from outside (`snapshot_segments`)."""
+
+    name: str
+    """`<pid>-<hex>`, or "." for records at the directory's root (the one-process layout of earlier versions)."""
+    path: Path
+    pid: int | None
+    """The process that wrote it, from its name (a hint: pids are reused; `owned` is what tells)."""
+    owned: bool | None
+    """A live process holds its lock (True), nobody does (False: adopted by the next process to use the
+    directory), or it cannot be told (None: the lock file cannot be opened)."""
+    records: int
+    bytes: int
+    oldest: float | None
+    """Modification time (epoch seconds) of its oldest record, written when the record was: none when empty."""
+
+
+def _owned(lock: Path) -> bool | None:
+    """Whether a live process holds `lock`. Opened read-only and never created; when nobody holds it the probe
+    holds it for the instant between `flock` and `close` (an adopter trying then skips it and looks again on its
+    next round, within seconds)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # nobody can hold a lock file that does not exist
+    except OSError:
+        return None
+    try:
+        return not try_lock(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _snapshot(name: str, path: Path, pid: int | None) -> SegmentSnapshot | None:
+    records = size = 0
+    oldest: float | None = None
+    try:
+        entries = list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # removed meanwhile: adopted, or emptied and closed
+    for entry in entries:
+        if segments.RECORD_NAME.match(entry.name) is None:
+            continue
+        try:
+            stat = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # shipped meanwhile
+        records += 1
+        size += stat.st_size
+        oldest = stat.st_mtime if oldest is None else min(oldest, stat.st_mtime)
+    if name == "." and not records:
+        return None
+    return SegmentSnapshot(name, path, pid, _owned(path / segments.LOCK_NAME), records, size, oldest)
+
+
+def snapshot_segments(directory: str | os.PathLike[str]) -> list[SegmentSnapshot]:
+    """The segments of a spool directory and what waits in each, without opening it: nothing is created, adopted
+    or locked that a live process holds (opening a `Spool` would create a segment and adopt the orphans). A
+    snapshot: other processes keep writing and shipping. Segments being created or removed are left out."""
+    root = Path(directory)
+    found: list[SegmentSnapshot] = []
+    legacy = _snapshot(".", root, None)
+    if legacy is not None:
+        found.append(legacy)
+    try:
+        names = sorted(entry.name for entry in os.scandir(root / segments.SEGMENTS_DIR) if entry.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        names = []
+    for name in names:
+        if name.startswith("."):
+            continue  # `.new-` (being created, locked) and `.gone-` (being removed)
+        head = name.split("-", 1)[0]
+        snap = _snapshot(name, root / segments.SEGMENTS_DIR / name, int(head) if head.isdigit() else None)
+        if snap is not None:
+            found.append(snap)
+    return found
+
+
 __all__ = [
     "CORRUPT_DIR",
     "DEAD_DIR",
     "DEFAULT_MAX_BYTES",
+    "REASON_SUFFIX",
     "DiskFullError",
     "RecordId",
+    "SegmentSnapshot",
     "Spool",
     "SpoolError",
     "SpoolFullError",
+    "snapshot_segments",
 ]

@@ -39,6 +39,7 @@ FAMILIES = {
     "otel_honeyhive_events_delivered": "counter",
     "otel_honeyhive_events_undelivered": "counter",
     "otel_honeyhive_delivery_retries": "counter",
+    "otel_honeyhive_delivery_config_refusals": "counter",
     "otel_honeyhive_events_dead_lettered": "counter",
     "otel_honeyhive_spool_corrupt_records": "counter",
     "otel_honeyhive_held_spans": "gauge",

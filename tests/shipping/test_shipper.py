@@ -483,3 +483,158 @@ def test_a_failing_look_for_orphans_is_logged_and_does_not_stop_shipping(
     finally:
         shipper.close(2)
         spool.close()
+
+
+# -- refusals by cause: the configuration's (401, 403, 404/405) keep the data --------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 405])
+def test_a_configuration_refusal_keeps_the_record_and_tries_it_again_after_the_long_wait(
+    spool: Spool, shippers: list[SpoolShipper], caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    """A wrong key or URL is not the data's fault: never dead-lettered, tried again every `configuration_retry`
+    seconds (not the policy's short backoff), one error line per try naming the status and what to check."""
+    refused = SendResult(Outcome.REJECTED, f"HTTP {status} no", status=status)
+    output = ScriptedOutput(refused, refused)
+    spool.put(batch(0))
+    spool.put(batch(1))
+    with caplog.at_level(logging.ERROR):
+        shipper = SpoolShipper(spool, output, FAST, name="test-shipper", configuration_retry=0.3)
+        shippers.append(shipper)
+        assert shipper.flush(5)
+    assert output.called_with == [0, 0, 0, 1]
+    (t0, _), (t1, _), (t2, _), _ = output.calls
+    assert 0.3 * 0.99 <= t1 - t0 < 1.5 and 0.3 * 0.99 <= t2 - t1 < 1.5  # FAST's jitter is 0
+    assert not (spool.directory / "dead").exists()
+    stats = shipper.stats
+    assert (stats.config_refusals, stats.dead_lettered, stats.retried, stats.delivered_records) == (2, 0, 0, 2)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(lines) == 2
+    check = "credentials" if status in (401, 403) else "endpoint URL"  # the scripted output is not HoneyHive's
+    assert all(f"HTTP {status}" in line and check in line and "never dead-lettered" in line for line in lines)
+
+
+def test_a_configuration_refusal_waits_while_a_put_arrives(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    """A put wakes an idle shipper, never one waiting out a configuration refusal: records queue behind it."""
+    refused = SendResult(Outcome.REJECTED, "HTTP 401", status=401)
+    output = ScriptedOutput(refused)
+    spool.put(batch(0))
+    shipper = SpoolShipper(spool, output, FAST, name="test-shipper", configuration_retry=0.5)
+    shippers.append(shipper)
+    wait_until(lambda: len(output.calls) == 1, 5.0, explain="the first try")
+    spool.put(batch(1))
+    time.sleep(0.2)
+    assert output.called_with == [0]
+    assert shipper.flush(5)
+    assert output.called_with == [0, 0, 1]
+
+
+def test_a_404_to_an_update_is_the_datas_an_unknown_event(spool: Spool, shippers: list[SpoolShipper]) -> None:
+    output = ScriptedOutput(SendResult(Outcome.REJECTED, "HTTP 404 unknown event", status=404),
+                            SendResult(Outcome.REJECTED, "HTTP 405", status=405))
+    spool.put(SpoolRecord.of_update(Update("e-unknown", {"metadata": {"a": 1}})))
+    spool.put(SpoolRecord.of_update(Update("e-known", {"metadata": {"a": 1}})))
+    shipper = SpoolShipper(spool, output, FAST, name="test-shipper", configuration_retry=0.05)
+    shippers.append(shipper)
+    assert shipper.flush(5)
+    assert [u.event_id for u in output.called_with] == ["e-unknown", "e-known", "e-known"]
+    assert len(list((spool.directory / "dead").glob("*.rec"))) == 1
+    assert (shipper.stats.dead_lettered, shipper.stats.config_refusals) == (1, 1)
+
+
+def test_configuration_retry_must_be_positive(spool: Spool) -> None:
+    with pytest.raises(ValueError, match="configuration_retry"):
+        SpoolShipper(spool, ScriptedOutput(), FAST, start=False, configuration_retry=0)
+
+
+def test_a_wrong_key_keeps_every_batch_until_a_restart_with_the_right_one(tmp_path: Path) -> None:
+    """The shipper and HoneyHive's real client against a real server: 401 for as long as the key is wrong,
+    nothing dead-lettered; a new process (here: a new spool and shipper) with the right key delivers it all."""
+    from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
+    from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+    from tests.support.fake_honeyhive import Reply, fake_honeyhive
+
+    directory = tmp_path / "spool"
+    with fake_honeyhive() as honeyhive:
+        honeyhive.default = Reply(401, body=b'{"error": "invalid api key"}')
+        wrong = HoneyHiveOutput(HoneyHiveSettings.resolve(api_key="wrong", server_url=honeyhive.url, environ={}))
+        spool = Spool(directory)
+        for n in range(4):
+            spool.put(batch(n, size=3))
+        shipper = SpoolShipper(spool, wrong, FAST, name="wrong-key")
+        wait_until(lambda: len(honeyhive.requests) >= 1, 5.0, explain="a first try")
+        time.sleep(0.3)
+        assert len(honeyhive.requests) == 1, "one try per minute, not the policy's backoff"
+        assert shipper.stats.config_refusals == 1
+        shipper.close(2)
+        spool.close()
+        wrong.close()
+        assert not (directory / "dead").exists()
+        assert len(pending_files(directory)) == 4
+
+        honeyhive.default = Reply(200)
+        right = HoneyHiveOutput(HoneyHiveSettings.resolve(api_key="right", server_url=honeyhive.url, environ={}))
+        spool = Spool(directory)  # adopts what the last process left
+        shipper = SpoolShipper(spool, right, FAST, name="right-key")
+        try:
+            assert shipper.flush(10)
+        finally:
+            shipper.close(2)
+            spool.close()
+            right.close()
+    assert sorted(e["n"] for e in honeyhive.events) == sorted([0, 1, 2, 3] * 3)
+    accepted = [r for r in honeyhive.requests if r.status == 200]
+    assert {r.headers.get("Authorization") for r in accepted} == {"Bearer right"}
+    assert pending_files(directory) == [] and not (directory / "dead").exists()
+
+
+def test_the_exporter_with_a_spool_keeps_what_a_wrong_key_was_refused(tmp_path: Path) -> None:
+    """The issue's scenario: `spool_dir` and a wrong key; every batch answered 401, none reaches `dead/`; after a
+    restart with the right key, every event arrives."""
+    from otel_honeyhive import HoneyHiveSpanExporter
+    from tests.support.fake_honeyhive import Reply, fake_honeyhive
+    from tests.support.spans import batches, event_ids, llm_traces
+
+    spans = llm_traces(12)
+    directory = tmp_path / "spool"
+    policy = RetryPolicy(deadline=2.0, initial_backoff=0.05, max_backoff=0.1)
+    with fake_honeyhive() as honeyhive:
+        honeyhive.default = Reply(401, body=b'{"error": "invalid api key"}')
+        exporter = HoneyHiveSpanExporter(api_key="wrong", server_url=honeyhive.url, spool_dir=directory,
+                                         retry_policy=policy)
+        for part in batches(spans, 10):
+            assert exporter.export(part).name == "SUCCESS"
+        exporter.force_flush(timeout_millis=100)  # hands on what it holds; the spool cannot drain
+        wait_until(lambda: len(honeyhive.requests) >= 1, 5.0, explain="a first try with the wrong key")
+        exporter.shutdown()
+        assert honeyhive.events == []
+        assert not (directory / "outbox" / "dead").exists()
+        assert pending_files(directory / "outbox")
+
+        honeyhive.default = Reply(200)
+        exporter = HoneyHiveSpanExporter(api_key="right", server_url=honeyhive.url, spool_dir=directory,
+                                         retry_policy=policy)
+        try:
+            assert exporter.force_flush(timeout_millis=10_000)
+        finally:
+            exporter.shutdown()
+    assert {e["event_id"] for e in honeyhive.events} == event_ids(spans)
+    assert {r.headers.get("Authorization") for r in honeyhive.requests if r.status == 200} == {"Bearer right"}
+    assert pending_files(directory / "outbox") == [] and not (directory / "outbox" / "dead").exists()
+
+
+def test_without_a_spool_a_wrong_key_fails_the_export_and_the_log_says_what_to_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from otel_honeyhive import HoneyHiveSpanExporter
+    from tests.support.fake_honeyhive import Reply, fake_honeyhive
+    from tests.support.spans import llm_traces
+
+    with fake_honeyhive() as honeyhive, caplog.at_level(logging.WARNING, logger="otel_honeyhive"):
+        honeyhive.default = Reply(401, body=b'{"error": "invalid api key"}')
+        exporter = HoneyHiveSpanExporter(api_key="wrong", server_url=honeyhive.url)
+        try:
+            assert exporter.export(llm_traces(1)).name == "FAILURE"
+        finally:
+            exporter.shutdown()
+    assert any("HTTP 401" in r.getMessage() and "check HH_API_KEY" in r.getMessage() for r in caplog.records)
