@@ -17,8 +17,18 @@ Decisions (from HoneyHive's create-event and create-event-batch API pages, and i
   event), `duration` = `end_time - start_time` when both are known.
 - A session event is its session's root: its `event_id` is its `session_id` (either one fills the other)
   and it has no parent; a contradiction is refused rather than silently repaired.
-- `event_id`, `session_id` and `parent_id` must be UUIDs in canonical 8-4-4-4-12 form and are lowercased,
-  so one event has one spelling; `children_ids` is a list of strings, as the page says.
+- Every id the server stores — `event_id`, `session_id`, `parent_id` and each of `children_ids`, on every route,
+  a session's own `event_id` included — must be a UUID in canonical 8-4-4-4-12 form and is lowercased, so one
+  event has one spelling. A missing (or null) id is generated, as the pages say HoneyHive does ("if not set, it
+  will be auto-generated": https://docs.honeyhive.ai/v2/api-reference-autogen/events/create-a-batch-of-events-deprecated);
+  an invalid one is refused with 400 rather than replaced, because a replaced id would silently detach the
+  client's later updates and children from the event it meant. Nothing the store would refuse gets past here:
+  such an event was once answered 500, blaming the server for the client's input.
+- Times (`start_time`, `end_time`, `duration`) are numbers of milliseconds within ±(2^53 - 1), the integers
+  every JSON reader keeps exact (RFC 8259, section 6: https://www.rfc-editor.org/rfc/rfc8259#section-6); beyond
+  it a computed duration could exceed the 64-bit integers the store writes.
+- A field's value nests at most `MAX_NESTING` (128) levels: events are written as JSON by orjson, which stops at
+  255 levels counting the event and what wraps it (a spool record, a batch), while the parser takes 1,024.
 - Fields the pages do not document are kept as sent.
 """
 
@@ -47,6 +57,8 @@ class Kind:
 
     expected: str
     check: Callable[[Any], bool]
+    limit: Callable[[Any], str | None] | None = None
+    """For a value of the right type: what is wrong with it beyond its type, or None."""
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -57,7 +69,17 @@ BOOLEAN = Kind("true or false", lambda v: isinstance(v, bool))
 NUMBER = Kind("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool))
 UUID = Kind("a UUID string (8-4-4-4-12 hex digits)",
             lambda v: isinstance(v, str) and bool(_UUID.fullmatch(v)))
-STRING_LIST = Kind("a list of strings", lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v))
+UUID_LIST = Kind("a list of UUID strings", lambda v: isinstance(v, list), lambda v: _first_non_uuid(v))
+MAX_SAFE_MS = 2**53 - 1
+"""The largest time (milliseconds) accepted: every JSON reader keeps integers up to it exact (RFC 8259 §6)."""
+MILLISECONDS = Kind(
+    "a number", NUMBER.check,
+    lambda v: None if -MAX_SAFE_MS <= v <= MAX_SAFE_MS else f"must be within ±{MAX_SAFE_MS} milliseconds "
+    f"(2^53 - 1, the integers every JSON reader keeps exact), got {_describe(v)}",
+)
+MAX_NESTING = 128
+"""Levels a field's value may nest (`{}` is one): well within the 255 orjson writes, with room for the event
+and what wraps it on the way out."""
 STRING_OR_NULL = Kind("a string or null", lambda v: v is None or isinstance(v, str))
 _ANYTHING = Kind("an object or a JSON-encoded object", lambda v: True)
 EVENT_TYPE = Kind(f"one of {', '.join(EVENT_TYPES)}", lambda v: v in EVENT_TYPES)
@@ -72,7 +94,7 @@ _BUCKETS: dict[str, Kind] = {
     "feedback": OBJECT,
     "user_properties": OBJECT,
 }
-_TIMES: dict[str, Kind] = {"start_time": NUMBER, "end_time": NUMBER, "duration": NUMBER}
+_TIMES: dict[str, Kind] = {"start_time": MILLISECONDS, "end_time": MILLISECONDS, "duration": MILLISECONDS}
 
 EVENT_FIELDS: dict[str, Kind] = {
     "event_type": EVENT_TYPE,
@@ -82,24 +104,31 @@ EVENT_FIELDS: dict[str, Kind] = {
     "event_id": UUID,
     "session_id": UUID,
     "parent_id": UUID,
-    "children_ids": STRING_LIST,
+    "children_ids": UUID_LIST,
     **_BUCKETS,
     "error": STRING_OR_NULL,
     **_TIMES,
 }
 EVENT_REQUIRED = ("event_type", "inputs")
 
+SESSION_EVENT_TYPE = Kind("session", lambda v: v == "session")
+
 SESSION_FIELDS: dict[str, Kind] = {
     "session_name": STRING,
+    "event_name": STRING,
+    "event_type": SESSION_EVENT_TYPE,
     "project": STRING,
     "source": STRING,
     "session_id": UUID,
-    "children_ids": STRING_LIST,
+    "event_id": UUID,
+    "children_ids": UUID_LIST,
     **_BUCKETS,
     "error": STRING_OR_NULL,
     **_TIMES,
 }
-"""`POST /session/start`'s `session` and a batch's `session_properties`."""
+"""`POST /session/start`'s `session` and a batch's `session_properties`. They describe a session event, so its
+event fields are ruled too (`event_id` equal to `session_id`, `event_type` "session"): kept as sent, they once
+reached the store unchecked."""
 
 UPDATE_FIELDS: dict[str, Kind] = {
     "event_id": UUID,
@@ -109,9 +138,9 @@ UPDATE_FIELDS: dict[str, Kind] = {
     "config": OBJECT,
     "user_properties": OBJECT,
     "outputs": OBJECT,
-    "duration": NUMBER,
-    "end_time": NUMBER,
-    "children_ids": STRING_LIST,
+    "duration": MILLISECONDS,
+    "end_time": MILLISECONDS,
+    "children_ids": UUID_LIST,
 }
 """`PUT /events`: exactly these fields; anything else is refused (it would otherwise be silently lost)."""
 
@@ -151,16 +180,49 @@ def _describe(value: Any) -> str:
     return "an object"
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
 def _at(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+    """The path of field `name`; an unknown field's name is the client's: quoted unless plain (so an empty one
+    shows), and kept short."""
+    shown = name if _PLAIN_NAME.fullmatch(name) else repr(name if len(name) <= 60 else name[:57] + "...")
+    return f"{path}.{shown}" if path else shown
+
+
+def _first_non_uuid(ids: list[Any]) -> str | None:
+    """The error for the first item of `ids` that is not a UUID string (its index named), or None."""
+    for i, item in enumerate(ids):
+        if not UUID.check(item):
+            return f"[{i}]: must be {UUID.expected}, got {_describe(item)}"
+    return None
+
+
+def _depth(value: Any, stop_past: int | None = None) -> int:
+    """How many levels of lists and objects `value` nests (a scalar: 0); iterative, since the parser lets 1,024
+    levels through and Python's recursion stops at 1,000. Stops counting once past `stop_past`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if stop_past is not None and deepest > stop_past:
+            break
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def check_fields(
-    body: Any, path: str, rules: Mapping[str, Kind], required: tuple[str, ...] = (), *, closed: bool = False
+    body: Any, path: str, rules: Mapping[str, Kind], required: tuple[str, ...] = (), *, closed: bool = False,
+    nested_freely: bool = False,
 ) -> dict[str, Any]:
     """A copy of `body` with every ruled field checked, nulls of optional fields dropped and ids lowercased.
 
-    `closed=True` refuses fields that have no rule."""
+    `closed=True` refuses fields that have no rule. Every field's value nests at most `MAX_NESTING` levels, unless
+    `nested_freely` (a wrapper whose values are checked as fields of their own: a batch's `events`)."""
     if not isinstance(body, dict):
         raise ValidationError(f"{path or 'body'}: must be an object, got {_describe(body)}")
     checked: dict[str, Any] = {}
@@ -176,8 +238,17 @@ def check_fields(
             continue  # an optional field sent as null: not given
         elif not kind.check(value):
             raise ValidationError(f"{_at(path, name)}: must be {kind.expected}, got {_describe(value)}")
+        elif kind.limit is not None and (wrong := kind.limit(value)) is not None:
+            raise ValidationError(f"{_at(path, name)}{'' if wrong.startswith('[') else ': '}{wrong}")
+        elif kind is UUID:
+            checked[name] = value.lower()
+        elif kind is UUID_LIST:
+            checked[name] = [item.lower() for item in value]
         else:
-            checked[name] = value.lower() if kind is UUID else value
+            checked[name] = value
+        if isinstance(value, dict | list) and not nested_freely and _depth(value, MAX_NESTING) > MAX_NESTING:
+            raise ValidationError(f"{_at(path, name)}: nested {_depth(value)} levels deep; at most {MAX_NESTING} "
+                                  "(events are stored as JSON, which has a depth limit)")
     for name in required:
         if name not in checked:
             raise ValidationError(f"{_at(path, name)}: required; must be {rules[name].expected}")
@@ -239,7 +310,7 @@ def session_from_properties(
 def parse_create(body: Any, defaults: EventDefaults) -> Event:
     """`POST /events`: `{"event": {...}}`, the event as an object or as a JSON-encoded string (the API page
     says string; HoneyHive's SDK sends an object)."""
-    top = check_fields(body, "", {"event": _ANYTHING}, ("event",))
+    top = check_fields(body, "", {"event": _ANYTHING}, ("event",), nested_freely=True)
     raw = top["event"]
     if isinstance(raw, str):
         try:
@@ -251,7 +322,7 @@ def parse_create(body: Any, defaults: EventDefaults) -> Event:
 
 def parse_session_start(body: Any, defaults: EventDefaults, now_ms: float | None = None) -> Event:
     """`POST /session/start`: `{"session": {...}}`."""
-    top = check_fields(body, "", {"session": OBJECT}, ("session",))
+    top = check_fields(body, "", {"session": OBJECT}, ("session",), nested_freely=True)
     start = time.time() * 1000 if now_ms is None else now_ms
     return session_from_properties(top["session"], "session", defaults, start_now_ms=start)
 
@@ -265,7 +336,7 @@ def parse_batch(body: Any, defaults: EventDefaults) -> Batch:
     one, their project) unless the properties
     only name an existing session (`{"session_id": ...}`), whose session event is then left as it is. Session
     events inside `events` are refused in that mode: the properties describe the session."""
-    top = check_fields(body, "", BATCH_FIELDS, ("events",))
+    top = check_fields(body, "", BATCH_FIELDS, ("events",), nested_freely=True)
     raw_events: list[Any] = top["events"]
     if not top.get("is_single_session", False):
         events = [normalize_event(raw, f"events[{i}]", defaults) for i, raw in enumerate(raw_events)]
@@ -322,6 +393,8 @@ def parse_update(body: Any) -> Update:
 
 __all__ = [
     "EVENT_FIELDS",
+    "MAX_NESTING",
+    "MAX_SAFE_MS",
     "SESSION_FIELDS",
     "UPDATE_FIELDS",
     "Batch",

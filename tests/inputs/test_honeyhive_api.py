@@ -110,6 +110,14 @@ class TestCreateEvent:
         assert (event["session_id"], event["parent_id"]) == (session_id, parent_id)
         assert event["duration"] == 1000.5
 
+    def test_children_ids_are_lowercased_and_limits_are_inclusive(self, local_api: RunningServer) -> None:
+        child, limit = new_id(), 2**53 - 1
+        response = post(local_api, "/events", {"event": tool(children_ids=[child.upper()], start_time=-limit,
+                                                             end_time=limit, inputs=nested(128))})
+        assert response.status_code == 200, response.text
+        event = stored(local_api, response.json()["event_id"])
+        assert event["children_ids"] == [child] and event["duration"] == 2 * limit
+
     def test_a_given_duration_is_kept(self, local_api: RunningServer) -> None:
         response = post(local_api, "/events", {"event": tool(start_time=0, end_time=10, duration=7)})
         assert stored(local_api, response.json()["event_id"])["duration"] == 7
@@ -235,6 +243,16 @@ class TestSessionStart:
         session = stored(local_api, response.json()["session_id"])
         assert (session["inputs"], session["event_name"]) == ({}, "unknown")
 
+    def test_a_session_event_id_given_as_null_is_not_given_and_a_uuid_names_the_session(
+        self, local_api: RunningServer
+    ) -> None:
+        fresh = post(local_api, "/session/start", {"session": {"event_id": None}}).json()
+        assert uuid.UUID(fresh["event_id"]) and fresh["event_id"] == fresh["session_id"]
+        session_id = new_id()
+        named = post(local_api, "/session/start", {"session": {"event_id": session_id.upper()}}).json()
+        assert named["event_id"] == named["session_id"] == session_id
+        assert stored(local_api, session_id)["event_type"] == "session"
+
     def test_the_sdk_flow_start_log_update_builds_one_session(self, local_api: RunningServer) -> None:
         session_id = post(local_api, "/session/start", {"session": {"session_name": "agent"}}).json()["session_id"]
         start = stored(local_api, session_id)["start_time"]
@@ -251,16 +269,16 @@ class TestSessionStart:
 
 class TestUpdate:
     def test_buckets_merge_while_outputs_and_plain_fields_are_replaced(self, local_api: RunningServer) -> None:
-        event_id = new_id()
+        event_id, child = new_id(), new_id()
         post(local_api, "/events", {"event": tool(
             event_id=event_id, metadata={"a": 1, "b": 1}, feedback={"rating": 3}, metrics={"m": 1},
-            config={"model": "x"}, user_properties={"u": 1}, outputs={"old": 1}, children_ids=["c1"],
+            config={"model": "x"}, user_properties={"u": 1}, outputs={"old": 1}, children_ids=[new_id()],
             start_time=100, end_time=200,
         )})
         response = put(local_api, {
             "event_id": event_id.upper(), "metadata": {"b": 2}, "feedback": {"comment": "ok"},
             "metrics": {"n": 2}, "config": {"temperature": 0}, "user_properties": {"v": 2},
-            "outputs": {"new": 2}, "children_ids": ["c2"], "duration": 5, "end_time": 105,
+            "outputs": {"new": 2}, "children_ids": [child], "duration": 5, "end_time": 105,
         })
         assert response.json() == {"success": True, "event_id": event_id}
         event = stored(local_api, event_id)
@@ -270,7 +288,7 @@ class TestUpdate:
         assert event["config"] == {"model": "x", "temperature": 0}
         assert event["user_properties"] == {"u": 1, "v": 2}
         assert event["outputs"] == {"new": 2}
-        assert (event["children_ids"], event["duration"], event["end_time"]) == (["c2"], 5, 105)
+        assert (event["children_ids"], event["duration"], event["end_time"]) == ([child], 5, 105)
 
     def test_updating_an_unknown_event_is_404_and_creates_nothing(self, local_api: RunningServer) -> None:
         missing = new_id()
@@ -284,6 +302,14 @@ class TestUpdate:
         response = put(local_api, {"event_id": event_id, "metadata": {"a": 2}, "inputs": {"x": 1}})
         assert_refused(response, 400, "inputs: unknown field; allowed: children_ids, config, duration")
         assert stored(local_api, event_id) == before
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """An object `depth` levels deep."""
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
 
 
 def _event_with(**fields: Any) -> dict[str, Any]:
@@ -301,8 +327,10 @@ VALIDATION_CASES: list[tuple[str, str, Any, str]] = [
     ("POST", "/events", _event_with(inputs="text"), "event.inputs: must be an object, got the string 'text'"),
     *[("POST", "/events", _event_with(**{bucket: [1]}), f"event.{bucket}: must be an object, got a list")
       for bucket in BUCKETS if bucket != "inputs"],
-    ("POST", "/events", _event_with(children_ids="c1"), "event.children_ids: must be a list of strings"),
-    ("POST", "/events", _event_with(children_ids=["c1", 2]), "event.children_ids: must be a list of strings"),
+    ("POST", "/events", _event_with(children_ids="c1"), "event.children_ids: must be a list of UUID strings"),
+    ("POST", "/events", _event_with(children_ids=[new_id(), 2]),
+     "event.children_ids[1]: must be a UUID string (8-4-4-4-12 hex digits), got the number 2"),
+    ("POST", "/events", _event_with(children_ids=["c1"]), "event.children_ids[0]: must be a UUID string"),
     ("POST", "/events", _event_with(start_time="1714978764301"), "event.start_time: must be a number, got the str"),
     ("POST", "/events", _event_with(end_time=True), "event.end_time: must be a number, got a boolean"),
     ("POST", "/events", _event_with(duration={}), "event.duration: must be a number, got an object"),
@@ -339,10 +367,41 @@ VALIDATION_CASES: list[tuple[str, str, Any, str]] = [
     ("POST", "/session/start", {"session": "s"}, "session: must be an object"),
     ("POST", "/session/start", {"session": {"inputs": 1}}, "session.inputs: must be an object"),
     ("POST", "/session/start", {"session": {"session_name": 5}}, "session.session_name: must be a string"),
+    # The session event's own ids: once let through to the store, which refused them with a 500.
+    *[("POST", "/session/start", {"session": {"event_id": wrong}},
+       f"session.event_id: must be a UUID string (8-4-4-4-12 hex digits), got {shown}")
+      for wrong, shown in [(5, "the number 5"), (1.5, "the number 1.5"), (True, "a boolean"), ([new_id()], "a list"),
+                           ({"id": 1}, "an object"), ("", "the string ''"), ("s-1", "the string 's-1'")]],
+    ("POST", "/session/start", {"session": {"event_id": 5, "session_id": new_id()}},
+     "session.event_id: must be a UUID"),
+    ("POST", "/session/start", {"session": {"event_type": "model"}},
+     "session.event_type: must be session, got the string 'model'"),
+    ("POST", "/session/start", {"session": {"event_type": 5, "event_id": 7}}, "session.event_type: must be session"),
+    ("POST", "/session/start", {"session": {"event_name": ["x"]}}, "session.event_name: must be a string"),
+    ("POST", "/session/start", {"session": {"children_ids": [5]}}, "session.children_ids[0]: must be a UUID string"),
+    ("POST", "/events/batch", {"events": [], "is_single_session": True, "session_properties": {"event_id": 5}},
+     "session_properties.event_id: must be a UUID string"),
+    ("POST", "/events/batch", {"events": [], "is_single_session": True,
+                               "session_properties": {"event_type": "model", "event_id": 5}},
+     "session_properties.event_type: must be session"),
+    ("POST", "/events/batch", {"events": [{**tool(), "children_ids": ["a"]}]},
+     "events[0].children_ids[0]: must be a UUID string"),
+    # Times whose difference (the duration) overflowed what the store writes: once a 500.
+    ("POST", "/events", _event_with(start_time=-(2**63), end_time=2**64 - 1),
+     "event.start_time: must be within ±9007199254740991 milliseconds"),
+    ("POST", "/events", _event_with(end_time=1e300), "event.end_time: must be within ±9007199254740991"),
+    ("POST", "/session/start", {"session": {"start_time": 2**64 - 1, "end_time": 0}},
+     "session.start_time: must be within ±9007199254740991"),
+    ("PUT", "/events", {"event_id": new_id(), "duration": -(2**63)}, "duration: must be within ±9007199254740991"),
+    # Values nested deeper than the store can write (orjson stops at 255 levels): once a 500.
+    ("POST", "/events", _event_with(inputs=nested(300)), "event.inputs: nested 300 levels deep; at most 128"),
+    ("POST", "/events", _event_with(anything=nested(129)), "event.anything: nested 129 levels deep; at most 128"),
+    ("POST", "/session/start", {"session": {"metadata": nested(200)}}, "session.metadata: nested 200 levels deep"),
+    ("PUT", "/events", {"event_id": new_id(), "outputs": nested(255)}, "outputs: nested 255 levels deep"),
     ("PUT", "/events", {}, "event_id: required; must be a UUID string"),
     ("PUT", "/events", {"event_id": "abc"}, "event_id: must be a UUID string"),
     ("PUT", "/events", {"event_id": new_id(), "metadata": []}, "metadata: must be an object, got a list"),
-    ("PUT", "/events", {"event_id": new_id(), "children_ids": [1]}, "children_ids: must be a list of strings"),
+    ("PUT", "/events", {"event_id": new_id(), "children_ids": [1]}, "children_ids[0]: must be a UUID string"),
     ("PUT", "/events", {"event_id": new_id(), "end_time": "now"}, "end_time: must be a number"),
 ]
 

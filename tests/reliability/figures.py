@@ -61,12 +61,19 @@ class Figures:
     secrets_checked: list[tuple[str, int]] = field(default_factory=list)
     """(what was searched, bytes searched) for the secret-leak check."""
 
+    api_fuzz: Counter[tuple[str, int]] = field(default_factory=Counter)
+    """The structural fuzz of the HoneyHive-compatible API: answers by (route, HTTP status)."""
+
     def tried(self, entry_point: str, n: int = 1) -> None:
         self.bad_inputs[entry_point] += n
 
+    def answered(self, route: str, status: int) -> None:
+        self.api_fuzz[(route, status)] += 1
+
     @property
     def empty(self) -> bool:
-        return not (self.streams or self.bad_inputs or self.memory or self.servers_started or self.secrets_checked)
+        return not (self.streams or self.bad_inputs or self.memory or self.servers_started or self.secrets_checked
+                    or self.api_fuzz)
 
     def lines(self) -> list[str]:
         out: list[str] = []
@@ -84,6 +91,8 @@ class Figures:
         if self.bad_inputs:
             detail = ", ".join(f"{name} {n}" for name, n in sorted(self.bad_inputs.items()))
             out.append(f"bad inputs tried: {sum(self.bad_inputs.values())} ({detail})")
+        if self.api_fuzz:
+            out.append(_fuzz_line(self.api_fuzz))
         for what, before, after in self.memory:
             out.append(f"server memory, {what}: VmRSS {_mib(before)} before, {_mib(after)} after "
                        f"({_mib(after - before, sign=True)})")
@@ -92,6 +101,18 @@ class Figures:
                        "found 0 times")
         out.append(f"servers started: {self.servers_started}; server crashes: {self.server_crashes}")
         return out
+
+
+def _fuzz_line(answers: Counter[tuple[str, int]]) -> str:
+    by_route: Counter[str] = Counter()
+    by_class: Counter[str] = Counter()
+    for (route, status), n in answers.items():
+        by_route[route] += n
+        by_class[f"{status // 100}xx"] += n
+    routes = ", ".join(f"{route} {n}" for route, n in sorted(by_route.items()))
+    classes = ", ".join(f"{cls} {n}" for cls, n in sorted(by_class.items()))
+    return (f"HoneyHive API structural fuzz: {sum(by_route.values())} requests ({routes}); answers: {classes}; "
+            f"5xx: {by_class['5xx']}")
 
 
 def _mib(n: int, sign: bool = False) -> str:
