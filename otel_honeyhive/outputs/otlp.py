@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import urllib.parse
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -61,6 +61,12 @@ DEFAULT_REMEMBERED_BYTES = 64 * 1024 * 1024
 RETRYABLE_GRPC_CODES = frozenset(
     {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED", "CANCELLED"}
 )
+MIN_REQUEST_BYTES = 1024
+"""The floor of a limit learned from 413s."""
+TRUNCATED_KEY = "otel_honeyhive.truncated"
+"""The attribute listing the keys of a span's values cut to fit a receiver's limit (sorted)."""
+_CUT_MIN = 128
+"""String values shorter than this are never cut (ids, names): what is left to cut is the data."""
 _CONNECT_TIMEOUT = 5.0
 _GRPC_MAX_RECONNECT_BACKOFF_MS = 5000
 """grpcio backs off reconnecting up to 120 s by default; a receiver that comes back is found within 5 s."""
@@ -122,6 +128,12 @@ class OtlpOutput:
         self.policy = policy or RetryPolicy(deadline=timeout)
         self.resource = resource or Resource.create({"service.name": "honeyhive"})
         self.max_request_bytes = max_request_bytes
+        """Requests are split below this: the `max_request_bytes` given, or less once the receiver refused a
+        request as too large (413) and a smaller one passed (`_deliver`)."""
+        self.configured_request_bytes = max_request_bytes
+        self.too_large_refusals = 0
+        """413 answers (gRPC: RESOURCE_EXHAUSTED, message larger than max) met, each split and sent again."""
+        self._limit_logged = False
         self._headers = dict(headers or {})
         self._lock = threading.Lock()
         self._update_lock = threading.Lock()
@@ -168,6 +180,11 @@ class OtlpOutput:
         # gRPC metadata keys must be lowercase.
         self._metadata = tuple((key.lower(), value) for key, value in self._headers.items())
         self._grpc_compression = grpc.Compression.Gzip if self.compression == "gzip" else None
+
+    @property
+    def request_bytes_limit(self) -> int:
+        """What requests are built under now (the name the HoneyHive output uses too, for `/metrics`)."""
+        return self.max_request_bytes
 
     def __repr__(self) -> str:
         return (
@@ -248,37 +265,98 @@ class OtlpOutput:
         except Exception as exc:
             return [], [], [*refused, f"{len(good)} other events: {exc}"]
 
-    def _requests(self, spans: Sequence[ReadableSpan]) -> list[ExportTraceServiceRequest]:
-        """Encoded requests, halved until each is under `max_request_bytes` (a single span is sent whatever
-        its size: the receiver decides)."""
+    def _requests(
+        self, spans: Sequence[ReadableSpan], limit: int | None = None
+    ) -> list[tuple[ExportTraceServiceRequest, Sequence[ReadableSpan]]]:
+        """Encoded requests (with their spans), halved until each is under `limit` (default: the output's
+        `max_request_bytes`); a single span is sent whatever its size: the receiver decides."""
         request = encode_spans(spans)
-        if len(spans) <= 1 or request.ByteSize() <= self.max_request_bytes:
-            return [request]
+        if len(spans) <= 1 or request.ByteSize() <= (self.max_request_bytes if limit is None else limit):
+            return [(request, spans)]
         half = len(spans) // 2
-        return self._requests(spans[:half]) + self._requests(spans[half:])
+        return self._requests(spans[:half], limit) + self._requests(spans[half:], limit)
 
     def _deliver(self, spans: Sequence[ReadableSpan], stop: threading.Event | None) -> SendResult:
-        """Every request, in order; one deadline bounds them all (as for the HoneyHive output)."""
+        """Every request, in order; one deadline bounds them all (as for the HoneyHive output).
+
+        A request refused as too large (HTTP 413; gRPC RESOURCE_EXHAUSTED "larger than max") is split by spans
+        and sent again at once, no backoff, no failure counted; one span still too large has its longest
+        string values cut. The limit that passed is kept for later requests (`max_request_bytes`); as for the
+        HoneyHive output (`HoneyHiveOutput._split`), a span that cannot get smaller is REJECTED (status 413)."""
         deadline = time.monotonic() + self.policy.deadline
-        result = DELIVERED
-        for request in self._requests(spans):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return SendResult(Outcome.RETRY_LATER, f"OTLP {self._shown}: deadline passed before every request")
-            policy = RetryPolicy(
-                deadline=remaining,
-                initial_backoff=self.policy.initial_backoff,
-                max_backoff=self.policy.max_backoff,
-                jitter=self.policy.jitter,
-                max_attempts=self.policy.max_attempts,
-            )
-            count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-            result = run_with_retry(self._attempt(request, count), policy, stop)
-            if not result.ok:
-                return result
-            with self._lock:
-                self.spans_sent += count
-        return result
+        queue = deque(self._requests(spans))
+        probe = self.max_request_bytes
+        refused_size = passed = 0
+        try:
+            while queue:
+                request, part = queue.popleft()
+                limit = min(probe, self.max_request_bytes)
+                size = request.ByteSize()
+                if size > limit and limit < self.configured_request_bytes:  # over what the receiver takes
+                    if len(part) > 1:
+                        queue.extendleft(reversed(self._requests(part, limit)))
+                        continue
+                    cut = cut_request(request, limit)
+                    if cut is not None and cut.ByteSize() < size:
+                        request, size = cut, cut.ByteSize()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return SendResult(Outcome.RETRY_LATER,
+                                      f"OTLP {self._shown}: deadline passed before every request")
+                policy = RetryPolicy(
+                    deadline=remaining,
+                    initial_backoff=self.policy.initial_backoff,
+                    max_backoff=self.policy.max_backoff,
+                    jitter=self.policy.jitter,
+                    max_attempts=self.policy.max_attempts,
+                )
+                count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+                result = run_with_retry(self._attempt(request, count), policy, stop)
+                if result.status == 413:
+                    with self._lock:
+                        self.too_large_refusals += 1
+                    refused_size = size
+                    probe = max(MIN_REQUEST_BYTES, min(probe, self.max_request_bytes, size // 2))
+                    if len(part) > 1:
+                        queue.extendleft(reversed(self._requests(part, probe)))
+                        continue
+                    cut = cut_request(request, probe)
+                    if cut is None or cut.ByteSize() >= size:
+                        return SendResult(
+                            Outcome.REJECTED,
+                            f"the OTLP receiver {self._shown} refused a {size}-byte request of one span as too "
+                            f"large (413) even with its longest strings cut; the span cannot be sent there: "
+                            f"{result.detail}",
+                            status=413,
+                        )
+                    queue.appendleft((cut, part))
+                    continue
+                if not result.ok:
+                    return result
+                with self._lock:
+                    self.spans_sent += count
+                if refused_size and size <= probe:
+                    passed = max(passed, size)
+            return DELIVERED
+        finally:
+            if passed:
+                self._learn(max(MIN_REQUEST_BYTES, passed), refused_size)
+
+    def _learn(self, limit: int, refused_size: int) -> None:
+        """Build later requests under `limit`, the largest request that passed after requests down to
+        `refused_size` bytes were refused (413): known to pass, within a factor of two of the receiver's limit.
+        Said once at warning level, later lowerings at info."""
+        with self._lock:
+            if limit >= self.max_request_bytes:
+                return
+            self.max_request_bytes = limit
+            first, self._limit_logged = not self._limit_logged, True
+        if first:
+            logger.warning("OTLP receiver %s refused a %d-byte request (413); requests are now built under %d "
+                           "bytes", self._shown, refused_size, limit)
+        else:
+            logger.info("OTLP receiver %s refused a %d-byte request (413); requests are now built under %d bytes",
+                        self._shown, refused_size, limit)
 
     def _partial_success(self, rejected: int, message: str, count: int) -> None:
         """The receiver took the request but not every span: retrying cannot change that, so warn and count."""
@@ -343,6 +421,8 @@ class OtlpOutput:
             code_name = getattr(code, "name", "UNKNOWN")
             details = exc.details() if callable(getattr(exc, "details", None)) else None
             detail = f"{where}: {code_name} {str(details or '')[:300]!r}"
+            if code_name == "RESOURCE_EXHAUSTED" and "larger than max" in str(details or ""):
+                return SendResult(Outcome.REJECTED, detail, status=413)  # the receive limit: split, as a 413
             if code_name in RETRYABLE_GRPC_CODES:
                 return SendResult(Outcome.RETRY_LATER, detail, _grpc_retry_after(exc))
             return SendResult(Outcome.REJECTED, detail)
@@ -387,6 +467,44 @@ class OtlpOutput:
             self._remembered.move_to_end(event_id)
         event: Event = orjson.loads(data)
         return event
+
+
+def cut_request(request: ExportTraceServiceRequest, budget: int) -> ExportTraceServiceRequest | None:
+    """A copy of a one-span `request` within about `budget` bytes: the span's longest string attribute values
+    (its own and its events') cut, each ending in `…[truncated N chars]`, their keys listed in the
+    `otel_honeyhive.truncated` attribute. Ids and short values are kept. None when there is nothing to cut."""
+    cut = ExportTraceServiceRequest()
+    cut.CopyFrom(request)
+    spans = [span for rs in cut.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    if len(spans) != 1:
+        return None
+    span = spans[0]
+    values = [(len(kv.value.string_value), kv) for kv in span.attributes if kv.key != TRUNCATED_KEY]
+    values += [(len(kv.value.string_value), kv) for event in span.events for kv in event.attributes]
+    values = [(n, kv) for n, kv in values if n >= _CUT_MIN and kv.value.WhichOneof("value") == "string_value"]
+    if not values:
+        return None
+    values.sort(key=lambda item: -item[0])
+    keys: set[str] = {v.string_value for kv in span.attributes if kv.key == TRUNCATED_KEY
+                      for v in kv.value.array_value.values}
+    excess = cut.ByteSize() - budget + 256
+    for length, kv in values:
+        if excess <= 0:
+            break
+        keep = max(_CUT_MIN // 2, length - excess - 64)
+        if keep >= length:
+            continue
+        kv.value.string_value = kv.value.string_value[:keep] + f"…[truncated {length - keep} chars]"
+        excess -= length - keep - 32
+        keys.add(kv.key)
+    marker = next((kv for kv in span.attributes if kv.key == TRUNCATED_KEY), None)
+    if marker is None:
+        marker = span.attributes.add()
+        marker.key = TRUNCATED_KEY
+    marker.value.array_value.Clear()
+    for key in sorted(keys):
+        marker.value.array_value.values.add().string_value = key
+    return cut
 
 
 def _http_partial_success(response: requests.Response) -> tuple[int, str]:
@@ -450,4 +568,4 @@ def _grpc_retry_after(error: Any) -> float | None:
     return None
 
 
-__all__ = ["PROTOCOLS", "OtlpOutput", "OtlpProtocol", "grpc_target", "traces_url"]
+__all__ = ["PROTOCOLS", "OtlpOutput", "OtlpProtocol", "cut_request", "grpc_target", "traces_url"]

@@ -133,6 +133,7 @@ def families(pipeline: Pipeline) -> list[Family]:
         spool_bytes.append(Sample({"spool": "held"}, journal.pending_bytes))
         spool_records.append(Sample({"spool": "held"}, journal.stored_records))
         capacity.append(Sample({"spool": "held"}, journal.max_bytes))
+    result += _size_limit(pipeline)
     result += [
         Family("otel_honeyhive_spool_bytes", "gauge", "Bytes waiting on disk: spool=outbox (events to deliver), "
                "spool=held (the journal of held spans).", spool_bytes),
@@ -141,6 +142,24 @@ def families(pipeline: Pipeline) -> list[Family]:
                "The cap of each spool (--spool-max-bytes); past it requests get 503 with Retry-After.", capacity),
     ]
     return result
+
+
+def _size_limit(pipeline: Pipeline) -> list[Family]:
+    """The body size the output builds requests under, lowered when the receiver answers 413, and how many
+    413s it split: a gateway's limit shows here before anyone reads a log. Outputs that send no bodies (the
+    store) have neither."""
+    output = pipeline.delivery.output
+    limit = getattr(output, "request_bytes_limit", None)
+    if not isinstance(limit, int):
+        return []
+    return [
+        single("otel_honeyhive_output_request_limit_bytes", "gauge",
+               "Bytes the output builds each request under: the configured maximum, or less once the receiver "
+               "refused a body as too large (413) and a smaller one passed.", limit),
+        single("otel_honeyhive_output_too_large_total", "counter",
+               "Requests the receiver refused as too large (413), each split and sent again at once.",
+               int(getattr(output, "too_large_refusals", 0))),
+    ]
 
 
 __all__ = ["INPUT_OF_PATH", "RequestCounter", "families"]

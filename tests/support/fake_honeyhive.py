@@ -42,6 +42,9 @@ class Reply:
     byte_delay: float = 0.05
 
 
+TOO_LARGE = Reply(413, body=b'{"success": false, "error": "request entity too large"}')
+"""The answer to a body over `FakeHoneyHive.max_body_bytes`."""
+
 Policy = Callable[[int], Reply]
 """Chooses the reply to the n-th request (0-based) when the script is empty: a fault plan."""
 
@@ -58,9 +61,14 @@ class Received:
 
 
 class FakeHoneyHive:
-    def __init__(self, port: int = 0, *, announce: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, port: int = 0, *, announce: Callable[[str], None] | None = None, max_body_bytes: int | None = None
+    ) -> None:
         """A fake on `127.0.0.1:port` (0: any free port). `announce`, when given, is told of every batch it
-        accepts, one line each (the command line prints them)."""
+        accepts, one line each (the command line prints them). `max_body_bytes`: a body longer than this (as
+        received) is answered 413, as a gateway in front of HoneyHive would, before the script or policy is
+        consulted (None: no limit)."""
+        self.max_body_bytes = max_body_bytes
         self.requests: list[Received] = []
         self.script: list[Reply] = []
         self.default = Reply()
@@ -87,7 +95,9 @@ class FakeHoneyHive:
                     body = None
                 with outer._lock:
                     n, outer._count = outer._count, outer._count + 1
-                    if outer.script:
+                    if outer.max_body_bytes is not None and len(raw) > outer.max_body_bytes:
+                        reply = TOO_LARGE
+                    elif outer.script:
                         reply = outer.script.pop(0)
                     else:
                         reply = outer.policy(n) if outer.policy is not None else outer.default
@@ -142,6 +152,12 @@ class FakeHoneyHive:
             self.script.extend(replies)
 
     @property
+    def too_large(self) -> int:
+        """Requests answered 413."""
+        with self._lock:
+            return sum(1 for r in self.requests if r.status == 413)
+
+    @property
     def batches(self) -> list[Received]:
         return [r for r in self.requests if r.path == "/events/batch"]
 
@@ -183,11 +199,14 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m tests.support.fake_honeyhive", description=main.__doc__)
     parser.add_argument("--port", type=int, default=8181, help="loopback port to listen on (default: 8181)")
+    parser.add_argument("--max-body-bytes", type=int, default=None,
+                        help="answer 413 to bodies longer than this, as a gateway would (default: no limit)")
     args = parser.parse_args(argv)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    server = FakeHoneyHive(args.port, announce=lambda line: print(f"fake HoneyHive: {line}", flush=True)).start()
+    server = FakeHoneyHive(args.port, announce=lambda line: print(f"fake HoneyHive: {line}", flush=True),
+                           max_body_bytes=args.max_body_bytes).start()
     print(f"fake HoneyHive: listening on {server.url}", flush=True)
     done.wait()
     server.stop()

@@ -53,7 +53,10 @@ class Received:
 
 
 class FakeOtlpHttp:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, max_body_bytes: int | None = None) -> None:
+        """`max_body_bytes`: a body longer than this (as received) is answered 413 before the script is
+        consulted, as a gateway's limit would (None: no limit)."""
+        self.max_body_bytes = max_body_bytes
         self.requests: list[Received] = []
         self.script: list[Reply] = []
         self.default = Reply()
@@ -72,7 +75,10 @@ class FakeOtlpHttp:
                 raw = self.rfile.read(length)
                 data = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
                 with outer._lock:
-                    reply = outer.script.pop(0) if outer.script else outer.default
+                    if outer.max_body_bytes is not None and len(raw) > outer.max_body_bytes:
+                        reply = Reply(413, body=b"request entity too large", content_type="text/plain")
+                    else:
+                        reply = outer.script.pop(0) if outer.script else outer.default
                     outer.requests.append(
                         Received(self.path, dict(self.headers), data, time.monotonic(), reply.status)
                     )
@@ -103,6 +109,12 @@ class FakeOtlpHttp:
         with self._lock:
             self.script.extend(replies)
 
+    @property
+    def too_large(self) -> int:
+        """Requests answered 413."""
+        with self._lock:
+            return sum(1 for r in self.requests if r.status == 413)
+
     def spans(self) -> list[Span]:
         """Every span of every request answered 2xx, in arrival order."""
         with self._lock:
@@ -111,8 +123,8 @@ class FakeOtlpHttp:
 
 
 @contextmanager
-def fake_otlp_http(port: int = 0) -> Iterator[FakeOtlpHttp]:
-    server = FakeOtlpHttp(port).start()
+def fake_otlp_http(port: int = 0, *, max_body_bytes: int | None = None) -> Iterator[FakeOtlpHttp]:
+    server = FakeOtlpHttp(port, max_body_bytes=max_body_bytes).start()
     try:
         yield server
     finally:

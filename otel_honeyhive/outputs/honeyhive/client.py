@@ -10,15 +10,17 @@ only when its length matches a remembered one, so a send that goes through costs
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from functools import partial
 
+import orjson
 import requests
 
 from otel_honeyhive._version import VERSION
@@ -26,7 +28,7 @@ from otel_honeyhive.core.encoded import dumps
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
-from otel_honeyhive.outputs.honeyhive.payload import Body, encode
+from otel_honeyhive.outputs.honeyhive.payload import Body, encode, resplit
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
@@ -35,6 +37,8 @@ logger = logging.getLogger("otel_honeyhive.outputs.honeyhive")
 
 USER_AGENT = f"otel-honeyhive/{VERSION}"
 _CONNECT_TIMEOUT = 5.0
+MIN_REQUEST_BYTES = 1024
+"""The floor of a limit learned from 413s (as of `max_request_bytes`): below it nothing useful is sent."""
 REMEMBERED_BODIES = 4096
 """How many bodies acknowledged in unfinished sends are remembered (16-byte digests) to be skipped when their
 batch is sent again."""
@@ -79,44 +83,155 @@ class HoneyHiveOutput:
         """(length, digest) of bodies acknowledged in sends that did not finish, oldest first."""
         self._acknowledged_lengths: Counter[int] = Counter()
         self._acknowledged_lock = threading.Lock()
+        self.request_bytes_limit = settings.max_request_bytes
+        """Bodies are built under this: `max_request_bytes`, or less once a body was refused as too large (413)
+        and a smaller one passed (`_split`)."""
+        self.too_large_refusals = 0
+        """413 answers met, each answered by splitting the body and sending it again at once."""
+        self._limit_logged = False
+        self._limit_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"HoneyHiveOutput({self.settings!r})"
 
     def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
         """Deliver every body; one deadline bounds the whole send. Bodies already accepted stay accepted, and are
-        skipped when the same batch is sent again (see the module docstring)."""
+        skipped when the same batch is sent again (see the module docstring). A body refused as too large (413)
+        is split and sent at once (`_split`)."""
         s = self.settings
         deadline = time.monotonic() + self.policy.deadline
         result = DELIVERED
         acknowledged: list[Body] = []
         skipped: list[tuple[int, bytes]] = []
-        for body in encode(events, s.batch_mode, s.max_events_per_request, s.max_request_bytes):
-            known = self._acknowledged_key(body)
-            if known is not None:
-                self.bodies_skipped += 1
-                skipped.append(known)
-                continue
-            # A Body goes as its chunks (requests streams an iterable with a length under a Content-Length).
-            data: bytes | Body = gzip.compress(body.data, compresslevel=5) if s.compression == "gzip" else body
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._remember(acknowledged)
-                return SendResult(Outcome.RETRY_LATER, "deadline passed before every batch was sent")
-            policy = RetryPolicy(
-                deadline=remaining,
-                initial_backoff=self.policy.initial_backoff,
-                max_backoff=self.policy.max_backoff,
-                jitter=self.policy.jitter,
-                max_attempts=self.policy.max_attempts,
-            )
-            result = run_with_retry(partial(self._request, "POST", self._batch_url, data), policy, stop)
+        for body in encode(events, s.batch_mode, s.max_events_per_request, self.request_bytes_limit):
+            if len(body) > self.request_bytes_limit:  # made before a 413 lowered the limit (another thread)
+                result = self._split(body, None, deadline, stop, acknowledged, skipped)
+            else:
+                result = self._send_body(body, deadline, stop, acknowledged, skipped)
+                if result.status == 413:
+                    result = self._split(body, result, deadline, stop, acknowledged, skipped)
             if not result.ok:
                 self._remember(acknowledged)
                 return result
-            acknowledged.append(body)
         self._forget(skipped)  # the batch is through: what it left behind has served
         return result
+
+    def _send_body(
+        self, body: Body, deadline: float, stop: threading.Event | None, acknowledged: list[Body],
+        skipped: list[tuple[int, bytes]],
+    ) -> SendResult:
+        """One body, retried under what is left of the deadline; skipped when acknowledged in an earlier send."""
+        known = self._acknowledged_key(body)
+        if known is not None:
+            self.bodies_skipped += 1
+            skipped.append(known)
+            return DELIVERED
+        # A Body goes as its chunks (requests streams an iterable with a length under a Content-Length).
+        data: bytes | Body = gzip.compress(body.data, compresslevel=5) if self.settings.compression == "gzip" else body
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return SendResult(Outcome.RETRY_LATER, "deadline passed before every batch was sent")
+        policy = RetryPolicy(
+            deadline=remaining,
+            initial_backoff=self.policy.initial_backoff,
+            max_backoff=self.policy.max_backoff,
+            jitter=self.policy.jitter,
+            max_attempts=self.policy.max_attempts,
+        )
+        result = run_with_retry(partial(self._request, "POST", self._batch_url, data), policy, stop)
+        if result.ok:
+            acknowledged.append(body)
+        return result
+
+    def _split(
+        self, body: Body, refusal: SendResult | None, deadline: float, stop: threading.Event | None,
+        acknowledged: list[Body], skipped: list[tuple[int, bytes]],
+    ) -> SendResult:
+        """Send `body` as smaller bodies: it was refused as too large (`refusal`, a 413), or is larger than the
+        limit learned since it was made. Why not fail: a gateway's body limit (nginx's default is 1 MiB) says
+        nothing about the data, and halves get through. Each refused piece is made again under half its size
+        (`payload.resplit`: down to one event, then that event's longest strings cut) and sent at once, with no
+        backoff and no failure counted; the order is kept, so a session event still goes first. The limit that
+        passed is kept for later requests (`request_bytes_limit`). A piece that cannot get smaller (one event
+        cut as far as it goes, at the floor) is a refusal of the data: REJECTED, status 413."""
+        probe = self.request_bytes_limit
+        refused_size = passed = 0
+        queue: deque[Body] = deque([body])
+        try:
+            while queue:
+                piece = queue.popleft()
+                if refusal is not None:
+                    with self._limit_lock:
+                        self.too_large_refusals += 1
+                    refused_size = len(piece)
+                    probe = max(MIN_REQUEST_BYTES, min(probe, self.request_bytes_limit, len(piece) // 2))
+                    smaller = self._smaller(piece, probe)
+                    if not smaller:
+                        return self._too_large(piece, refusal)
+                    queue.extendleft(reversed(smaller))
+                    refusal = None
+                    continue
+                limit = min(probe, self.request_bytes_limit)
+                if len(piece) > limit:  # made under a larger limit: smaller first, when it can be
+                    smaller = self._smaller(piece, limit)
+                    if smaller:
+                        queue.extendleft(reversed(smaller))
+                        continue
+                result = self._send_body(piece, deadline, stop, acknowledged, skipped)
+                if result.status == 413:
+                    refusal = result
+                    queue.appendleft(piece)
+                    continue
+                if not result.ok:
+                    return result
+                if refused_size and len(piece) <= probe:
+                    passed = max(passed, len(piece))
+            return DELIVERED
+        finally:
+            if passed:
+                self._learn(max(MIN_REQUEST_BYTES, passed), refused_size)
+
+    def _smaller(self, body: Body, limit: int) -> list[Body]:
+        """`body` made again under `limit`; halved by event count when the bytes alone give nothing smaller (the
+        limit at its floor); [] when nothing can be smaller: one event, cut as far as it goes."""
+        s = self.settings
+        pieces = resplit(body, s.max_events_per_request, limit)
+        if len(pieces) > 1 or (pieces and len(pieces[0]) < len(body)):
+            return pieces
+        if body.event_count > 1:
+            pieces = resplit(body, (body.event_count + 1) // 2, limit)
+            if len(pieces) > 1:
+                return pieces
+        return []
+
+    def _learn(self, limit: int, refused_size: int) -> None:
+        """Build later requests under `limit`, the largest body that passed after bodies down to `refused_size`
+        bytes were refused: known to pass, and within a factor of two of the receiver's limit (pieces are made
+        under half the smallest refused size). Never raised again: a gateway's limit does not move. Said once at
+        warning level (a configuration worth knowing of), later lowerings at info."""
+        with self._limit_lock:
+            if limit >= self.request_bytes_limit:
+                return
+            self.request_bytes_limit = limit
+            first, self._limit_logged = not self._limit_logged, True
+        if first:
+            logger.warning(
+                "HoneyHive refused a %d-byte body (413); requests are now built under %d bytes "
+                "(set HH_MAX_REQUEST_BYTES=%d to start there)", refused_size, limit, limit)
+        else:
+            logger.info("HoneyHive refused a %d-byte body (413); requests are now built under %d bytes",
+                        refused_size, limit)
+
+    def _too_large(self, body: Body, refusal: SendResult | None) -> SendResult:
+        event_id: object = None
+        with contextlib.suppress(Exception):
+            event_id = orjson.loads(body.data)["events"][0].get("event_id")
+        which = f" (event {event_id})" if event_id is not None else ""
+        detail = (f"HoneyHive refused a {len(body)}-byte body of {body.event_count} event(s){which} as too large "
+                  f"(413) even with its longest strings cut to fit; the data cannot be sent to this receiver")
+        if refusal is not None:
+            detail += f": {refusal.detail}"
+        return SendResult(Outcome.REJECTED, detail, status=413)
 
     @staticmethod
     def _digest(body: Body) -> tuple[int, bytes]:
@@ -193,7 +308,8 @@ class HoneyHiveOutput:
         self._acknowledged_lock = threading.Lock()
         self._acknowledged = OrderedDict()
         self._acknowledged_lengths = Counter()
-        self.requests_sent = self.bodies_skipped = 0
+        self.requests_sent = self.bodies_skipped = self.too_large_refusals = 0
+        self._limit_lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()

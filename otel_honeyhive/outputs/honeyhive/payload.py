@@ -16,6 +16,9 @@ from otel_honeyhive.core.events import BUCKETS, Event
 
 _SESSION_FIELDS = (*BUCKETS, "error")
 
+Source = tuple[str, Sequence[Any]]
+"""What a body was made from: ("blocks", EventBlocks), ("multi", events) or ("session", events)."""
+
 
 GATHER_BYTES = 16 * 1024
 """Pieces of a body smaller than this are gathered into chunks of about this size; larger ones are sent as they
@@ -27,19 +30,26 @@ several percent of the exporter's time in perf. Small chunks keep the number of 
 class Body:
     """One request body, kept as the chunks it is written in: `requests` streams an iterable that has a length
     as it is, under a Content-Length (see `HoneyHiveOutput`). `data` joins the chunks, once, for what needs one
-    buffer (gzip)."""
+    buffer (gzip).
 
-    __slots__ = ("_data", "chunks", "event_count", "size")
+    `source` is what the body was made from (its blocks, or its events and whether one session per request), a
+    reference kept so a body the receiver refuses as too large (413) can be made again, smaller (`resplit`),
+    without decoding it."""
 
-    def __init__(self, chunks: Sequence[bytes | memoryview], event_count: int) -> None:
+    __slots__ = ("_data", "chunks", "event_count", "size", "source")
+
+    def __init__(
+        self, chunks: Sequence[bytes | memoryview], event_count: int, source: Source | None = None
+    ) -> None:
         self.chunks = chunks
         self.event_count = event_count
         self.size = sum(len(c) for c in chunks)
+        self.source = source
         self._data: bytes | None = None
 
     @classmethod
-    def of(cls, data: bytes, event_count: int) -> Body:
-        return cls((data,), event_count)
+    def of(cls, data: bytes, event_count: int, source: Source | None = None) -> Body:
+        return cls((data,), event_count, source)
 
     @property
     def data(self) -> bytes:
@@ -179,34 +189,42 @@ def encode_multi(events: Sequence[Event], max_events: int, max_bytes: int) -> It
         except TypeError:
             whole = None
         if whole is not None and len(whole) <= max_bytes:
-            yield Body.of(whole, len(run))
+            yield Body.of(whole, len(run), ("multi", run))
             continue
         encoded = [fit(e, max_bytes - len(head) - len(tail)) for e in run]
         for first, end in _pack(encoded, head, tail, max_events, max_bytes):
-            yield Body(_gather(head, encoded[first:end], tail), end - first)
+            yield Body(_gather(head, encoded[first:end], tail), end - first, ("multi", run[first:end]))
 
 
 def encode_per_session(events: Sequence[Event], max_events: int, max_bytes: int) -> Iterator[Body]:
     """One session per request (`is_single_session: true`); the session event travels as
     `session_properties` in the first request."""
+    head = b'{"events":['
     for group in group_sessions(events):
         session = group[0]
         is_session = session.get("event_type") == "session"
         children = group[1:] if is_session else group
         first_tail = b'],"is_single_session":true,"session_properties":' + dumps(session_properties(session)) + b"}"
+        if is_session and len(head) + len(first_tail) > max_bytes:
+            # A session event too large for a request alone is cut like any other event.
+            session = orjson.loads(fit(session, max_bytes - len(head) - 64))
+            first_tail = (b'],"is_single_session":true,"session_properties":'
+                          + dumps(session_properties(session)) + b"}")
         later_tail = (
             b'],"is_single_session":true,"session_properties":'
             + dumps({"session_id": session.get("session_id")})
             + b"}"
         )
-        head = b'{"events":['
-        encoded = [fit(e, max_bytes - len(head) - len(first_tail)) for e in children]
+        encoded = [fit(e, max(max_bytes - len(head) - len(first_tail), 256)) for e in children]
         if not encoded:
-            yield Body.of(head + first_tail, 1 if is_session else 0)
+            yield Body.of(head + first_tail, 1 if is_session else 0, ("session", group))
             continue
         for n, (start, end) in enumerate(_pack(encoded, head, first_tail, max_events, max_bytes)):
             tail = first_tail if n == 0 else later_tail
-            yield Body(_gather(head, encoded[start:end], tail), end - start + (1 if is_session and n == 0 else 0))
+            # A later body's source holds no session event: made again, it names the session by id only.
+            source = [group[0], *children[start:end]] if is_session and n == 0 else children[start:end]
+            yield Body(_gather(head, encoded[start:end], tail), end - start + (1 if is_session and n == 0 else 0),
+                       ("session", source))
 
 
 def encode_blocks(blocks: Sequence[EventBlock], max_events: int, max_bytes: int) -> Iterator[Body]:
@@ -236,7 +254,22 @@ def encode_blocks(blocks: Sequence[EventBlock], max_events: int, max_bytes: int)
 
 
 def _blocks_body(head: bytes, blocks: list[EventBlock], tail: bytes, count: int) -> Body:
-    return Body(_gather(head, array_items(blocks), tail, separator=b""), count)
+    return Body(_gather(head, array_items(blocks), tail, separator=b""), count, ("blocks", blocks))
+
+
+def resplit(body: Body, max_events: int, max_bytes: int) -> list[Body]:
+    """`body` made again under smaller limits, from what it was made of, by the encoder that made it: its events
+    in the same order (a session event stays first), in bodies within the limits, a single event too large cut.
+    Made the way a batch of the same events is encoded under these limits, so bodies acknowledged here are
+    recognised when the batch is sent again (the client's digest memory). [] when the body has no source."""
+    if body.source is None:
+        return []
+    kind, items = body.source
+    if kind == "blocks":
+        return list(encode_blocks(items, max_events, max_bytes))
+    if kind == "session":
+        return list(encode_per_session(items, max_events, max_bytes))
+    return list(encode_multi(items, max_events, max_bytes))
 
 
 def encode(events: Sequence[Event], mode: str, max_events: int, max_bytes: int) -> Iterator[Body]:

@@ -1,0 +1,208 @@
+"""A receiver that refuses bodies as too large (413): the outputs split and send again, never drop.
+
+Real servers on 127.0.0.1 with a body limit (`max_body_bytes` of the fakes): every event arrives once, in order,
+each session event first; a single event too large alone has its longest strings cut; the size that passed is
+kept, so later requests meet no 413; one event that cannot get small enough is a refusal of the data (413).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import pytest
+
+from otel_honeyhive.core.encoded import EncodedEvents
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import Outcome
+from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
+from otel_honeyhive.outputs.honeyhive.payload import encode, resplit
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+from otel_honeyhive.outputs.otlp import TRUNCATED_KEY, OtlpOutput, cut_request
+from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.fake_honeyhive import FakeHoneyHive, Reply
+from tests.support.fake_otlp import attribute, fake_otlp_http, sample_session
+
+LIMIT = 8 * 1024
+NO_WAITING = RetryPolicy(deadline=2.0, initial_backoff=5.0, max_backoff=5.0)
+"""One attempt per body unless a 413 splits it: the first backoff would pass the deadline."""
+
+
+def sessions(n: int, children: int = 4, prompt: int = 600) -> list[Event]:
+    """`n` sessions, each a session event then `children` model events with a `prompt`-character message."""
+    out: list[Event] = []
+    for s in range(n):
+        sid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"session-{s}"))
+        out.append({"event_id": sid, "session_id": sid, "parent_id": None, "event_type": "session",
+                    "event_name": f"s{s}", "inputs": {}, "metadata": {}})
+        for c in range(children):
+            out.append({"event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{s}-{c}")), "session_id": sid,
+                        "parent_id": sid, "event_type": "model", "event_name": f"call-{c}",
+                        "inputs": {"chat_history": [{"role": "user", "content": f"{s}.{c} " + "x" * prompt}]},
+                        "metadata": {}})
+    return out
+
+
+def encoded(events: list[Event]) -> EncodedEvents:
+    """As the pipeline hands them over: one block per session."""
+    batch = EncodedEvents()
+    by_session: dict[str, list[Event]] = {}
+    for event in events:
+        by_session.setdefault(event["session_id"], []).append(event)
+    for group in by_session.values():
+        batch.add(group)
+    return batch
+
+
+def output(honeyhive: FakeHoneyHive, **settings: Any) -> HoneyHiveOutput:
+    resolved = HoneyHiveSettings.resolve(api_key="k", server_url=honeyhive.url, environ={}, **settings)
+    return HoneyHiveOutput(resolved, NO_WAITING)
+
+
+def arrived(honeyhive: FakeHoneyHive) -> list[str]:
+    return [e["event_id"] for e in honeyhive.events]
+
+
+def sessions_first(honeyhive: FakeHoneyHive) -> bool:
+    """Each session's session event arrived before any other event of it."""
+    seen: set[str] = set()
+    for event in honeyhive.events:
+        if event["event_type"] == "session":
+            seen.add(event["session_id"])
+        elif event["session_id"] not in seen:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("form", ["plain", "encoded", "session mode"])
+def test_a_batch_over_the_receivers_limit_is_split_and_arrives_whole_in_order(
+    honeyhive: FakeHoneyHive, form: str
+) -> None:
+    honeyhive.max_body_bytes = LIMIT
+    out = output(honeyhive, batch_mode="session" if form == "session mode" else "multi")
+    batch = sessions(6, children=14)  # each session alone over the limit (session mode sends one per request)
+    assert out.send(encoded(batch) if form == "encoded" else batch).ok
+    if form == "session mode":  # session events travel as session_properties
+        got = [e["event_id"] for e in honeyhive.events]
+        props = [r.body["session_properties"] for r in honeyhive.batches if r.status == 200]
+        assert sorted(got) == sorted(e["event_id"] for e in batch if e["event_type"] != "session")
+        assert {p["session_id"] for p in props if "session_name" in p} == {e["session_id"] for e in batch}
+    else:
+        assert arrived(honeyhive) == [e["event_id"] for e in batch]  # each once, in order
+        assert sessions_first(honeyhive)
+    assert honeyhive.too_large >= 1 and out.too_large_refusals == honeyhive.too_large
+    assert out.request_bytes_limit <= LIMIT
+    out.close()
+
+
+def test_the_size_that_passed_is_kept_so_later_requests_meet_no_413(
+    honeyhive: FakeHoneyHive, caplog: pytest.LogCaptureFixture
+) -> None:
+    honeyhive.max_body_bytes = LIMIT
+    out = output(honeyhive)
+    with caplog.at_level(logging.WARNING, "otel_honeyhive.outputs.honeyhive"):
+        assert out.send(encoded(sessions(6))).ok
+        refusals = honeyhive.too_large
+        for n in range(5):
+            batch = sessions(6, prompt=700 + n)  # other events, same shape
+            assert out.send(encoded(batch)).ok
+    assert honeyhive.too_large == refusals, "later requests are built under the kept size"
+    assert all(len(r.raw) <= LIMIT for r in honeyhive.batches if r.status == 200)
+    warnings = [r.getMessage() for r in caplog.records if "413" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert f"requests are now built under {out.request_bytes_limit} bytes" in warnings[0]
+    assert f"HH_MAX_REQUEST_BYTES={out.request_bytes_limit}" in warnings[0]
+    out.close()
+
+
+def test_a_single_event_too_large_alone_is_cut_to_fit_and_marked(honeyhive: FakeHoneyHive) -> None:
+    honeyhive.max_body_bytes = LIMIT
+    out = output(honeyhive)
+    batch = sessions(1, children=2)
+    batch[1]["inputs"]["chat_history"][0]["content"] = "y" * 50_000  # alone, far over the limit
+    assert out.send(batch).ok
+    assert arrived(honeyhive) == [e["event_id"] for e in batch] and sessions_first(honeyhive)
+    cut = honeyhive.events[1]
+    assert cut["metadata"]["otel_honeyhive_truncated"] == ["inputs.chat_history.0.content"]
+    assert "…[truncated " in cut["inputs"]["chat_history"][0]["content"]
+    assert honeyhive.events[2]["inputs"] == batch[2]["inputs"], "its neighbours are not cut"
+    out.close()
+
+
+def test_an_event_that_cannot_get_small_enough_is_refused_as_the_datas_fault(honeyhive: FakeHoneyHive) -> None:
+    honeyhive.max_body_bytes = 4096
+    out = output(honeyhive)
+    batch = sessions(1, children=2)
+    batch[2]["metrics"] = {f"m{i}": i for i in range(2000)}  # no string to cut
+    result = out.send(batch)
+    assert result.outcome is Outcome.REJECTED and result.status == 413
+    assert batch[2]["event_id"] in result.detail and "too large" in result.detail
+    assert arrived(honeyhive) == [e["event_id"] for e in batch[:2]], "what fits went through, in order"
+    result = out.send(batch)  # sent again: what was acknowledged is not sent twice
+    assert result.status == 413 and arrived(honeyhive) == [e["event_id"] for e in batch[:2]]
+    out.close()
+
+
+def test_pieces_acknowledged_before_a_failure_are_not_sent_again(honeyhive: FakeHoneyHive) -> None:
+    honeyhive.max_body_bytes = LIMIT
+    out = output(honeyhive)
+    batch = encoded(sessions(6))
+    # The whole batch is refused (413), the first half passes, then HoneyHive is unavailable.
+    honeyhive.then(Reply(200), Reply(503))
+    assert out.send(batch).outcome is Outcome.RETRY_LATER
+    delivered = len(honeyhive.events)
+    assert delivered > 0
+    assert out.send(batch).ok
+    assert sorted(arrived(honeyhive)) == sorted(e["event_id"] for e in batch), "each once"
+    assert out.bodies_skipped >= 1
+    out.close()
+
+
+def test_a_session_event_stays_first_when_its_session_is_split() -> None:
+    session = sessions(1, children=10)
+    (body,) = encode(encoded(session), "multi", 1000, 1 << 20)
+    pieces = resplit(body, 1000, 3000)
+    assert len(pieces) > 2 and all(len(p) <= 3000 for p in pieces)
+    import orjson
+
+    ids = [e["event_id"] for p in pieces for e in orjson.loads(p.data)["events"]]
+    assert ids == [e["event_id"] for e in session] and ids[0] == session[0]["session_id"]
+
+
+def test_a_body_made_again_under_a_limit_is_what_the_batch_encodes_to_under_it() -> None:
+    """Why the digest memory still recognises split bodies when the batch is sent again."""
+    batch = encoded(sessions(6))
+    (body,) = encode(batch, "multi", 1000, 1 << 20)
+    again = [p.data for p in resplit(body, 1000, 4000)]
+    assert again == [b.data for b in encode(batch, "multi", 1000, 4000)]
+
+
+def test_the_otlp_output_splits_by_spans_and_cuts_a_span_too_large_alone() -> None:
+    with fake_otlp_http(max_body_bytes=LIMIT) as fake:
+        out = OtlpOutput(fake.url, policy=NO_WAITING, remember_events=0)
+        batch = [e for _ in range(8) for e in sample_session("limit")]
+        for event in batch:
+            event.setdefault("metadata", {})["padding"] = "p" * 900
+        batch[5]["outputs"] = {"answer": "z" * 40_000}
+        assert out.send(batch).ok
+        assert [s.name for s in fake.spans()] == [e["event_name"] for e in batch]
+        assert fake.too_large >= 1 and out.too_large_refusals == fake.too_large
+        assert out.request_bytes_limit <= LIMIT
+        cut = fake.spans()[5]
+        assert "honeyhive_outputs" in list(attribute(cut, TRUNCATED_KEY).values[0].string_value for _ in [0])
+        refused = fake.too_large
+        assert out.send([e for _ in range(4) for e in sample_session("later")]).ok
+        assert fake.too_large == refused, "later requests are built under the kept size"
+        out.close()
+
+
+def test_a_request_of_one_span_with_nothing_to_cut_is_not_cut() -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from otel_honeyhive.mapper.reverse import events_to_spans
+
+    event = {"event_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "event_type": "tool",
+             "event_name": "t", "inputs": {}}
+    request = encode_spans(events_to_spans([event]))
+    assert cut_request(request, 100) is None
