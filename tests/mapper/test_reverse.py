@@ -25,7 +25,7 @@ from opentelemetry.trace import StatusCode
 
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper.reverse import events_to_spans, span_id_for_event_id
-from otel_honeyhive.mapper.values import to_int
+from otel_honeyhive.mapper.values import parse_json, to_int
 from tests.support.spans import Recorder
 
 # -- strategies ---------------------------------------------------------------------------------------------------
@@ -321,11 +321,19 @@ COUNTS = frozenset({"gen_ai.usage.input_tokens"})
 """Keys (of `attribute_keys`) whose convention reads a count: text that says a number becomes that number."""
 
 
+JSON_VALUES = frozenset({"traceloop.entity.input"})
+"""Keys whose value is always a JSON document (`json_bucket`): text that is JSON comes back decoded (`'0'` → 0)."""
+
+
 def carried_form(key: str, value: Any) -> set[Any]:
-    """What must come back of an attribute: its leaves, or for a count given as text, the count (`to_int`)."""
+    """What must come back of an attribute: its leaves; for a count given as text, the count (`to_int`); for a
+    JSON-valued key, the leaves of the document it holds."""
     if key in COUNTS and isinstance(value, str):
         with contextlib.suppress(ValueError):
             return {to_int(value)}
+    if key in JSON_VALUES and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return leaves(parse_json(value))
     return leaves(value)
 
 
