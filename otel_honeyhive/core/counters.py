@@ -19,6 +19,30 @@ SPANS_REJECTED = "otel_honeyhive_spans_rejected_total"
 (`partial_success`)."""
 SPANS_DROPPED = "otel_honeyhive_spans_dropped_total"
 """Acknowledged spans whose events could not be handed on, by `reason`."""
+LOG_RECORDS_RECEIVED = "otel_honeyhive_log_records_received_total"
+"""Log records handed to the pipeline (by the OTLP logs receiver or the in-process log exporter); counted by the
+pipeline."""
+LOG_RECORDS_JOINED = "otel_honeyhive_log_records_joined_total"
+"""GenAI log records that joined the event of the span they name; counted by the pipeline."""
+LOG_RECORDS_UNMATCHED = "otel_honeyhive_log_records_unmatched_total"
+"""Log records that joined no event (ordinary application logs, or no span of theirs appeared); counted by the
+pipeline."""
+LOG_RECORDS_REJECTED = "otel_honeyhive_log_records_rejected_total"
+"""Log records refused inside an accepted OTLP logs request (a trace or span id of the wrong length), by `input`;
+the client is told (`partial_success`)."""
+
+LOG_RECORDS_RECEIVED = "otel_honeyhive_log_records_received_total"
+"""Log records handed to the pipeline (`Pipeline.accept_records`), GenAI or not."""
+LOG_RECORDS_JOINED = "otel_honeyhive_log_records_joined_total"
+"""GenAI records joined to their span before its event was mapped (they arrived first, or while it was held)."""
+LOG_RECORDS_LATE = "otel_honeyhive_log_records_late_total"
+"""GenAI records that came after their span's event was shipped: delivered as an update of that event."""
+LOG_RECORDS_UNMATCHED = "otel_honeyhive_log_records_unmatched_total"
+"""GenAI records whose span never came within the hold time (or the memory cap): kept in their session's
+`metadata.unmatched_log_records`."""
+LOG_RECORDS_IGNORED = "otel_honeyhive_log_records_ignored_total"
+"""Records not turned into anything, by `reason`: `not_genai` (an ordinary log), `no_span` (a GenAI record
+emitted outside any span)."""
 
 LabelSet = tuple[tuple[str, str], ...]
 
@@ -61,4 +85,15 @@ class Counters:
         return [Sample(dict(labels), value) for labels, value in items]
 
 
-__all__ = ["REQUESTS", "SPANS_DROPPED", "SPANS_REJECTED", "Counters", "LabelSet", "Sample"]
+__all__ = [
+    "LOG_RECORDS_JOINED",
+    "LOG_RECORDS_RECEIVED",
+    "LOG_RECORDS_REJECTED",
+    "LOG_RECORDS_UNMATCHED",
+    "REQUESTS",
+    "SPANS_DROPPED",
+    "SPANS_REJECTED",
+    "Counters",
+    "LabelSet",
+    "Sample",
+]
