@@ -19,14 +19,6 @@ SPANS_REJECTED = "otel_honeyhive_spans_rejected_total"
 (`partial_success`)."""
 SPANS_DROPPED = "otel_honeyhive_spans_dropped_total"
 """Acknowledged spans whose events could not be handed on, by `reason`."""
-LOG_RECORDS_RECEIVED = "otel_honeyhive_log_records_received_total"
-"""Log records handed to the pipeline (by the OTLP logs receiver or the in-process log exporter); counted by the
-pipeline."""
-LOG_RECORDS_JOINED = "otel_honeyhive_log_records_joined_total"
-"""GenAI log records that joined the event of the span they name; counted by the pipeline."""
-LOG_RECORDS_UNMATCHED = "otel_honeyhive_log_records_unmatched_total"
-"""Log records that joined no event (ordinary application logs, or no span of theirs appeared); counted by the
-pipeline."""
 LOG_RECORDS_REJECTED = "otel_honeyhive_log_records_rejected_total"
 """Log records refused inside an accepted OTLP logs request (a trace or span id of the wrong length), by `input`;
 the client is told (`partial_success`)."""
@@ -86,7 +78,9 @@ class Counters:
 
 
 __all__ = [
+    "LOG_RECORDS_IGNORED",
     "LOG_RECORDS_JOINED",
+    "LOG_RECORDS_LATE",
     "LOG_RECORDS_RECEIVED",
     "LOG_RECORDS_REJECTED",
     "LOG_RECORDS_UNMATCHED",

@@ -179,6 +179,12 @@ class TraceMapper:
             events.insert(at + 1, stand_in)
         return events
 
+    def session_id_of(self, trace_id: int) -> str:
+        """The session a trace's events went to: an explicit session remembered from its spans, else the one
+        derived from the trace id (what records whose span never came are attached to)."""
+        memory = self._memory.get(trace_id)
+        return memory.session_id if memory is not None else session_id_for_trace(trace_id)
+
     # -- identity ---------------------------------------------------------------------------------------------
 
     def _remember(self, trace_id: int, spans: Sequence[SpanView]) -> _TraceMemory:

@@ -55,6 +55,16 @@ class TraceAssembler:
     def held_spans(self) -> int:
         return self._count
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock hold times are measured on (records waiting for their span use it too)."""
+        return self._clock
+
+    def is_held(self, trace_id: int) -> bool:
+        """Whether spans of this trace are waiting for their root (records for it wait with them)."""
+        with self._lock:
+            return trace_id in self._held
+
     def add(self, spans: Iterable[SpanView]) -> list[Trace]:
         """Hold `spans`; release every trace whose local root is among them, and the oldest traces when over
         the memory cap."""

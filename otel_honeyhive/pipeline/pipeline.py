@@ -25,16 +25,30 @@ import os
 import sys
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from otel_honeyhive.core.counters import SPANS_DROPPED, Counters
+from otel_honeyhive.core.counters import (
+    LOG_RECORDS_IGNORED,
+    LOG_RECORDS_JOINED,
+    LOG_RECORDS_LATE,
+    LOG_RECORDS_RECEIVED,
+    LOG_RECORDS_UNMATCHED,
+    SPANS_DROPPED,
+    Counters,
+)
 from otel_honeyhive.core.encoded import batch_of
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.mapper.identity import span_hex
+from otel_honeyhive.mapper.log_records import apply_evaluations, join, kind_of, late_update_fields, record_summary
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import Trace, TraceAssembler
+from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, SpanKey
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
 
@@ -48,6 +62,13 @@ EXIT_SHIP_SECONDS = 2.0
 
 DEFAULT_EXIT_TIMEOUT = 10.0
 """How long, by default, a process exiting without `close()` spends handing on what a pipeline holds."""
+
+UNMATCHED_KEY = "unmatched_log_records"
+"""The session's metadata key holding GenAI records whose span never came."""
+MAX_UNMATCHED_PER_SESSION = 100
+"""Records kept per session under `UNMATCHED_KEY` (an update merges metadata key by key, so the whole list is
+sent each time; past this, further records are counted and not kept)."""
+MAX_UNMATCHED_SESSIONS = 1_000
 
 
 @dataclass
@@ -101,6 +122,11 @@ class Pipeline:
         self._map_lock = threading.Lock()
         self._closed = threading.Event()
         self._releaser: threading.Thread | None = None
+        self.records = RecordJoiner(clock=assembler.clock)
+        self._records_expected = False
+        """Set by the first record (or `expect_records`): from then on, shipped spans are remembered for late
+        records. Until then a trace's mapping costs one attribute test more, nothing else."""
+        self._unmatched: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         _track(self)
 
     @property
@@ -167,6 +193,130 @@ class Pipeline:
     def accept_update(self, update: Update) -> SendResult:
         return self.delivery.submit_update(update, stop=self.stop)
 
+    def expect_records(self) -> None:
+        """Log records will come (a logs input is attached): remember shipped spans from now on, so that a record
+        arriving after its span's event was shipped becomes an update of it. Idempotent."""
+        self._records_expected = True
+
+    def accept_records(self, records: Sequence[LogRecordView]) -> SendResult:
+        """Take log records (docs/mapping.md#genai-content-in-log-records). GenAI records join their span: held
+        until it comes (bounded by the hold time and a memory cap), or, when its event was already shipped, sent
+        as an update of that event; one whose span never comes is kept in its session's metadata. Ordinary logs
+        are counted and dropped. DELIVERED once the records are held or handed on; a failed update is the
+        caller's to retry only when every record of the call was late (an update sent twice is the same update)."""
+        try:
+            return self._accept_records(records)
+        except Exception as exc:  # never into a caller
+            logger.exception("otel-honeyhive: accepting log records failed")
+            return SendResult(Outcome.RETRY_LATER, f"accepting log records failed: {type(exc).__name__}: {exc}")
+
+    def _accept_records(self, records: Sequence[LogRecordView]) -> SendResult:
+        self.counters.add(LOG_RECORDS_RECEIVED, len(records))
+        if not records:
+            return DELIVERED
+        if self._closed.is_set():
+            return SendResult(Outcome.RETRY_LATER, "the pipeline is closed (shutting down)")
+        self._records_expected = True  # a logs input is attached: its GenAI records may come after their spans
+        genai: list[LogRecordView] = []
+        not_genai = no_span = 0
+        for record in records:
+            if kind_of(record) is None:
+                not_genai += 1
+            elif not record.names_a_span:
+                no_span += 1
+            else:
+                genai.append(record)
+        if not_genai:
+            self.counters.add(LOG_RECORDS_IGNORED, not_genai, reason="not_genai")
+        if no_span:
+            self.counters.add(LOG_RECORDS_IGNORED, no_span, reason="no_span")
+        if not genai:
+            return DELIVERED
+        late: dict[SpanKey, tuple[Shipped, list[LogRecordView]]] = {}
+        given_up: list[LogRecordView] = []
+        waiting = 0
+        with self._map_lock:  # a record and its span's mapping never pass each other unseen
+            for record in genai:
+                key = (record.trace_id, record.span_id)
+                shipped = late.get(key, (self.records.shipped(*key), []))[0]
+                if shipped is not None:
+                    late.setdefault(key, (shipped, []))[1].append(record)
+                else:
+                    given_up.extend(self.records.wait(record))
+                    waiting += 1
+            updates = [self._late_update(key, shipped, recs) for key, (shipped, recs) in late.items()]
+            updates.extend(self._unmatched_updates(given_up))
+        late_count = sum(len(recs) for _, recs in late.values())
+        if late_count:
+            self.counters.add(LOG_RECORDS_LATE, late_count)
+        result = self._submit_updates(updates)
+        return result if waiting == 0 and not given_up else DELIVERED
+
+    def _late_update(self, key: SpanKey, shipped: Shipped, records: list[LogRecordView]) -> Update | None:
+        """The update a late record makes of its shipped event (under the mapping lock: it uses the ruleset)."""
+        fields = late_update_fields(
+            self.mapper.ruleset, SpanView(key[0], key[1], "", 0, 0), shipped.event_type, records,
+            had_outputs=shipped.had_outputs, had_chat_history=shipped.had_chat_history,
+        )
+        if not fields:
+            return None
+        metadata = fields.get("metadata")
+        self.records.remember(key, replace(
+            shipped, had_outputs=shipped.had_outputs or "outputs" in fields,
+            had_chat_history=shipped.had_chat_history or bool(
+                isinstance(metadata, dict) and "log_record_inputs" in metadata),
+        ))
+        return Update(shipped.event_id, fields)
+
+    def _unmatched_updates(self, records: list[LogRecordView]) -> list[Update | None]:
+        """Records whose span never came, as updates of their traces' sessions (the whole list kept so far for
+        each: an update merges metadata key by key). Under the mapping lock."""
+        if not records:
+            return []
+        self.counters.add(LOG_RECORDS_UNMATCHED, len(records))
+        by_session: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            session_id = self.mapper.session_id_of(record.trace_id)
+            kept = self._unmatched.get(session_id)
+            if kept is None:
+                kept = self._unmatched[session_id] = []
+                if len(self._unmatched) > MAX_UNMATCHED_SESSIONS:
+                    self._unmatched.popitem(last=False)
+            if len(kept) < MAX_UNMATCHED_PER_SESSION:
+                kept.append(record_summary(record))
+            by_session[session_id] = kept
+        return [Update(session_id, {"metadata": {UNMATCHED_KEY: list(kept)}})
+                for session_id, kept in by_session.items()]
+
+    def _submit_updates(self, updates: Sequence[Update | None]) -> SendResult:
+        """Hand updates on; the first failure is the result (each is logged)."""
+        result = DELIVERED
+        for update in updates:
+            if update is None:
+                continue
+            sent = self.delivery.submit_update(update, stop=self.stop)
+            if not sent.ok:
+                logger.warning("otel-honeyhive: update of event %s from log records not delivered: %s",
+                               update.event_id, sent.detail)
+                if result.ok:
+                    result = sent
+        return result
+
+    def _expire_records(self, *, everything: bool = False) -> None:
+        """Give up records whose span did not come within the hold time (all of them on flush and close),
+        except those of traces still held: those join when their trace is released."""
+        if not self._records_expected:
+            return
+        with self._map_lock:
+            if not self.records.waiting_records:
+                return
+            if everything:
+                expired = self.records.drain()
+            else:
+                expired = self.records.expired(self.assembler.hold_seconds, self.assembler.is_held)
+            updates = self._unmatched_updates(expired)
+        self._submit_updates(updates)
+
     # -- mapping and hand-off ---------------------------------------------------------------------------------
 
     def _release(self, traces: list[Trace], answered: Sequence[SpanView] = (), fresh: set[int] | None = None
@@ -181,7 +331,9 @@ class Pipeline:
         if not traces:
             return DELIVERED
         with self._map_lock:
-            events = batch_of((self.mapper.map_trace(t) for t in traces), encode=self.delivery.takes_encoded)
+            mapped = (self._map_joined(t) for t in traces) if self._records_expected else (
+                self.mapper.map_trace(t) for t in traces)
+            events = batch_of(mapped, encode=self.delivery.takes_encoded)
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
         with self._stats_lock:
             self.stats.events_mapped += len(events)
@@ -209,6 +361,43 @@ class Pipeline:
             logger.error("%d spans refused for good: %s", refused, result.detail)
             self.journal.released(traces)
         return result
+
+    def _map_joined(self, trace: Trace) -> list[Event]:
+        """Map a trace with the records waiting for its spans joined (the trace keeps the joined spans, so a
+        retried hand-off maps them again), and remember its spans as shipped for records that come later."""
+        records = self.records
+        joined: dict[int, SpanView] = {}
+        if trace and records.has_waiting(trace[0].trace_id):
+            count = 0
+            for i, span in enumerate(trace):
+                waiting = records.take(span.trace_id, span.span_id)
+                if waiting:
+                    count += len(waiting)
+                    trace[i] = joined[span.span_id] = join(span, waiting)
+            if count:
+                self.counters.add(LOG_RECORDS_JOINED, count)
+        events = self.mapper.map_trace(trace)
+        if not trace:
+            return events
+        trace_id = trace[0].trace_id
+        by_hex = {span_hex(span.span_id): span for span in trace}
+        seen: set[str] = set()
+        for event in events:
+            metadata = event.get("metadata")
+            hex_id = metadata.get("span_id") if isinstance(metadata, dict) else None
+            if not isinstance(hex_id, str) or hex_id in seen or hex_id not in by_hex:
+                continue  # a late root's stand-in comes after the real event: the real one is remembered
+            seen.add(hex_id)
+            span = by_hex[hex_id]
+            if span.span_id in joined:
+                apply_evaluations(event, span)
+            inputs, outputs = event.get("inputs"), event.get("outputs")
+            records.remember((trace_id, span.span_id), Shipped(
+                event_id=str(event.get("event_id")), event_type=str(event.get("event_type")),
+                had_chat_history=isinstance(inputs, dict) and bool(inputs.get("chat_history")),
+                had_outputs=bool(outputs),
+            ))
+        return events
 
     def _count_dropped(
         self, traces: list[Trace], events: int, answered: Sequence[SpanView], result: SendResult
@@ -240,6 +429,7 @@ class Pipeline:
         while not self._closed.wait(interval):
             try:
                 self._release(self.assembler.expired())
+                self._expire_records()
             except Exception:
                 logger.exception("otel-honeyhive: releasing held traces failed")
 
@@ -266,6 +456,8 @@ class Pipeline:
             self.stop.set()
         self.stats = PipelineStats()
         self.counters = Counters()
+        self.records.clear()
+        self._unmatched = OrderedDict()
         if closed:
             return
         self.assembler.after_fork_in_child()
@@ -283,6 +475,7 @@ class Pipeline:
         if self._closed.is_set() or self.journal is not None:
             return  # journaled spans are on disk already; the next start replays them
         self._release(self.assembler.drain())
+        self._expire_records(everything=True)
         self.delivery.flush(min(self.exit_timeout, EXIT_SHIP_SECONDS))
 
     # -- lifecycle --------------------------------------------------------------------------------------------
@@ -291,6 +484,7 @@ class Pipeline:
         """Map and hand on everything held (a trace still missing its root is shipped in parts), then wait up to
         `timeout` seconds for a spooled delivery to empty its spool. True when everything was delivered."""
         result = self._release(self.assembler.drain())
+        self._expire_records(everything=True)
         return self.delivery.flush(timeout) and result.ok
 
     def close(self, timeout: float, *, drain_spool: bool = True) -> None:
@@ -306,6 +500,7 @@ class Pipeline:
         try:
             if self.journal is None:
                 self._release(self.assembler.drain())  # in memory only: shipping it now is the best there is
+            self._expire_records(everything=True)  # records are in memory only, with or without a journal
             if drain_spool:
                 self.delivery.flush(timeout)
         finally:
@@ -390,6 +585,10 @@ def _at_exit() -> None:
         return
     timeout = max(pipeline.exit_timeout for pipeline in pipelines)
     try:
+        _flush_sdk_logger_provider(timeout)  # first: its records wait for spans the tracer provider still has
+    except Exception:
+        logger.exception("otel-honeyhive: flushing the logger provider at exit failed")
+    try:
         _flush_sdk_provider(timeout)
     except Exception:
         logger.exception("otel-honeyhive: flushing the tracer provider at exit failed")
@@ -409,6 +608,24 @@ def _flush_sdk_provider(timeout: float) -> None:
         provider.force_flush(int(timeout * 1000))
 
 
+def _flush_sdk_logger_provider(timeout: float) -> None:
+    """Flush the SDK's global logger provider (a `HoneyHiveLogExporter` behind it hands its records to a
+    pipeline); nothing when this process has none, or has not imported the SDK's logs."""
+    api, sdk = sys.modules.get("opentelemetry._logs"), sys.modules.get("opentelemetry.sdk._logs")
+    if api is None or sdk is None:
+        return
+    provider = api.get_logger_provider()
+    if isinstance(provider, sdk.LoggerProvider):
+        provider.force_flush(int(timeout * 1000))
+
+
 __all__ = [
-    "DEFAULT_EXIT_TIMEOUT", "EXIT_SHIP_SECONDS", "RETRY_HELD_SECONDS", "Pipeline", "PipelineStats", "release_interval",
+    "DEFAULT_EXIT_TIMEOUT",
+    "EXIT_SHIP_SECONDS",
+    "MAX_UNMATCHED_PER_SESSION",
+    "RETRY_HELD_SECONDS",
+    "UNMATCHED_KEY",
+    "Pipeline",
+    "PipelineStats",
+    "release_interval",
 ]

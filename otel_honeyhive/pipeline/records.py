@@ -1,0 +1,130 @@
+"""Where GenAI log records wait for their span, and what the pipeline remembers of spans already shipped
+(docs/mapping.md#genai-content-in-log-records, docs/delivery.md).
+
+Records usually come in another batch than their span, before or after it. One that comes first waits here,
+keyed by (trace id, span id), bounded in time (the pipeline's hold time) and in memory (`max_records`), and joins
+its span when the span's trace is mapped. One that comes after its span's event was shipped finds that event in
+a bounded LRU of shipped spans and becomes an update of it. Not thread-safe: the pipeline calls it under its
+mapping lock, so a record and its span can never pass each other unseen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from otel_honeyhive.core.log_records import LogRecordView
+
+SpanKey = tuple[int, int]
+"""(trace id, span id)."""
+
+DEFAULT_MAX_RECORDS = 10_000
+"""Records waiting for their span, at most; past it the oldest are given up as unmatched (kept on the session)."""
+DEFAULT_MAX_SHIPPED = 50_000
+"""Spans remembered as shipped (event id, type, what content the event had), for late records."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shipped:
+    """What is remembered of one shipped span's event: enough to address and shape an update of it."""
+
+    event_id: str
+    event_type: str
+    had_chat_history: bool
+    had_outputs: bool
+
+
+@dataclass(slots=True)
+class _Waiting:
+    records: list[LogRecordView]
+    since: float
+
+
+class RecordJoiner:
+    """Records waiting for their span, and the spans already shipped."""
+
+    def __init__(self, *, max_records: int = DEFAULT_MAX_RECORDS, max_shipped: int = DEFAULT_MAX_SHIPPED,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if max_records < 1 or max_shipped < 1:
+            raise ValueError("max_records and max_shipped must be >= 1")
+        self.max_records = max_records
+        self.max_shipped = max_shipped
+        self._clock = clock
+        self._waiting: OrderedDict[SpanKey, _Waiting] = OrderedDict()
+        self._waiting_traces: dict[int, int] = {}
+        """Trace id → how many of its spans have records waiting (a released trace looks itself up here once)."""
+        self._count = 0
+        self._shipped: OrderedDict[SpanKey, Shipped] = OrderedDict()
+
+    @property
+    def waiting_records(self) -> int:
+        return self._count
+
+    def has_waiting(self, trace_id: int) -> bool:
+        return trace_id in self._waiting_traces
+
+    def wait(self, record: LogRecordView) -> list[LogRecordView]:
+        """Keep `record` until its span comes. Returns the records given up to stay under the memory cap (the
+        oldest spans' first)."""
+        key = (record.trace_id, record.span_id)
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            waiting = self._waiting[key] = _Waiting([], self._clock())
+            self._waiting_traces[record.trace_id] = self._waiting_traces.get(record.trace_id, 0) + 1
+        waiting.records.append(record)
+        self._count += 1
+        given_up: list[LogRecordView] = []
+        while self._count > self.max_records and self._waiting:
+            given_up.extend(self._pop(next(iter(self._waiting))))
+        return given_up
+
+    def take(self, trace_id: int, span_id: int) -> list[LogRecordView]:
+        """The records waiting for this span (removed)."""
+        key = (trace_id, span_id)
+        return self._pop(key) if key in self._waiting else []
+
+    def _pop(self, key: SpanKey) -> list[LogRecordView]:
+        waiting = self._waiting.pop(key)
+        self._count -= len(waiting.records)
+        left = self._waiting_traces[key[0]] - 1
+        if left:
+            self._waiting_traces[key[0]] = left
+        else:
+            del self._waiting_traces[key[0]]
+        return waiting.records
+
+    def expired(self, hold_seconds: float, keep: Callable[[int], bool]) -> list[LogRecordView]:
+        """Records that waited longer than `hold_seconds` (removed), except those of traces `keep` names (held
+        by the assembler: they join when it releases the trace)."""
+        limit = self._clock() - hold_seconds
+        out: list[LogRecordView] = []
+        for key in [k for k, w in self._waiting.items() if w.since <= limit and not keep(k[0])]:
+            out.extend(self._pop(key))
+        return out
+
+    def drain(self) -> list[LogRecordView]:
+        """Every waiting record (removed)."""
+        out = [record for waiting in self._waiting.values() for record in waiting.records]
+        self._waiting.clear()
+        self._waiting_traces.clear()
+        self._count = 0
+        return out
+
+    def remember(self, key: SpanKey, shipped: Shipped) -> None:
+        self._shipped[key] = shipped
+        self._shipped.move_to_end(key)
+        if len(self._shipped) > self.max_shipped:
+            self._shipped.popitem(last=False)
+
+    def shipped(self, trace_id: int, span_id: int) -> Shipped | None:
+        return self._shipped.get((trace_id, span_id))
+
+    def clear(self) -> None:
+        """In a forked child: the parent's records and shipped spans are the parent's."""
+        self.drain()
+        self._shipped.clear()
+
+
+__all__ = ["DEFAULT_MAX_RECORDS", "DEFAULT_MAX_SHIPPED", "RecordJoiner", "Shipped", "SpanKey"]

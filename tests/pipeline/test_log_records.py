@@ -1,0 +1,323 @@
+"""GenAI log records joining their spans in the pipeline (docs/mapping.md#genai-content-in-log-records): a record
+that comes before its span, or while its trace is held, joins it before mapping; one that comes after its event
+was shipped becomes an update of that event (applied by the real SQLite store); one whose span never comes is
+kept in its session's metadata; ordinary logs are counted and nothing else."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_honeyhive.core.counters import (
+    LOG_RECORDS_IGNORED,
+    LOG_RECORDS_JOINED,
+    LOG_RECORDS_LATE,
+    LOG_RECORDS_RECEIVED,
+    LOG_RECORDS_UNMATCHED,
+)
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.log_records import LogRecordView
+from otel_honeyhive.core.results import DELIVERED, SendResult, Update
+from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.mapper.identity import event_id_for_span, session_id_for_trace
+from otel_honeyhive.mapper.trace import TraceMapper
+from otel_honeyhive.outputs.store import SQLiteStore
+from otel_honeyhive.pipeline.assembly import TraceAssembler
+from otel_honeyhive.pipeline.pipeline import UNMATCHED_KEY, Pipeline
+from otel_honeyhive.shipping.delivery import Delivery
+from otel_honeyhive.shipping.retry import RetryPolicy
+
+TRACE = 0x0AF7651916CD43DD8448EB211C80319C
+ROOT, CHAT = 0xB7AD6B7169203331, 0x00F067AA0BA902B7
+MS = 1_000_000
+SESSION = session_id_for_trace(TRACE)
+CHAT_EVENT = event_id_for_span(TRACE, CHAT)
+
+INPUT = [{"role": "user", "parts": [{"type": "text", "content": "What is the capital of France?"}]}]
+OUTPUT = [{"role": "assistant", "parts": [{"type": "text", "content": "Paris."}], "finish_reason": "stop"}]
+HISTORY = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the capital of France?"}]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Recording:
+    """An output keeping what it is sent, applying updates as HoneyHive does (`Update.apply_to`)."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.events: dict[str, Event] = {}
+        self.updates: list[Update] = []
+
+    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
+        for event in events:
+            self.events[event["event_id"]] = dict(event)
+        return DELIVERED
+
+    def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
+        self.updates.append(update)
+        if update.event_id in self.events:
+            self.events[update.event_id] = update.apply_to(self.events[update.event_id])
+        return DELIVERED
+
+    def close(self) -> None:
+        pass
+
+
+def pipeline_to(output: Any, clock: Clock | None = None, hold: float = 30.0) -> Pipeline:
+    assembler = TraceAssembler(hold_seconds=hold, clock=clock or Clock())
+    return Pipeline(Delivery.direct(output, RetryPolicy(deadline=1)), TraceMapper(), assembler)
+
+
+def root() -> SpanView:
+    return SpanView(TRACE, ROOT, "answer-question", 0, 100 * MS)
+
+
+def chat(**attributes: Any) -> SpanView:
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+             "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 3, **attributes}
+    return SpanView(TRACE, CHAT, "chat gpt-4o-mini", 10 * MS, 90 * MS, parent_span_id=ROOT, kind="client",
+                    attributes=attrs)
+
+
+def record(event_name: str | None, body: Any = None, span_id: int = CHAT, trace_id: int = TRACE,
+           **attributes: Any) -> LogRecordView:
+    return LogRecordView(trace_id, span_id, event_name, 50 * MS, body, attributes)
+
+
+def details() -> LogRecordView:
+    return record("gen_ai.client.inference.operation.details", None, **{
+        "gen_ai.input.messages": INPUT, "gen_ai.output.messages": OUTPUT,
+        "gen_ai.system_instructions": [{"type": "text", "content": "Be brief."}],
+        "gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 12,
+    })
+
+
+def per_message() -> list[LogRecordView]:
+    return [
+        record("gen_ai.system.message", {"content": "Be brief."}),
+        record("gen_ai.user.message", {"content": "What is the capital of France?"}),
+        record("gen_ai.choice", {"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "Paris."}}),
+    ]
+
+
+def evaluation(name: str = "relevance", **attributes: Any) -> LogRecordView:
+    return record("gen_ai.evaluation.result", None, **{
+        "gen_ai.evaluation.name": name, "gen_ai.evaluation.score.value": 0.9,
+        "gen_ai.evaluation.score.label": "relevant", "gen_ai.evaluation.explanation": "answers the question",
+        **attributes,
+    })
+
+
+@pytest.fixture
+def output() -> Iterator[Recording]:
+    yield Recording()
+
+
+# -- before the span ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("records", [[details()], per_message()], ids=["details", "per-message"])
+def test_a_record_before_its_span_joins_it(output: Recording, records: list[LogRecordView]) -> None:
+    pipeline = pipeline_to(output)
+    assert pipeline.accept_records(records).ok
+    assert pipeline.accept_spans([chat(), root()]).ok
+    event = output.events[CHAT_EVENT]
+    assert event["inputs"]["chat_history"] == HISTORY
+    assert event["outputs"]["content"] == "Paris."
+    assert event["outputs"]["role"] == "assistant"
+    assert event["event_type"] == "model"
+    assert pipeline.counters.total(LOG_RECORDS_JOINED) == len(records)
+    assert not output.updates
+    assert pipeline.records.waiting_records == 0
+
+
+def test_a_record_while_its_trace_is_held_joins_it(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    assert pipeline.accept_spans([chat()]).ok  # the root is still to come: the trace is held
+    assert pipeline.accept_records([details()]).ok
+    assert pipeline.accept_spans([root()]).ok
+    assert output.events[CHAT_EVENT]["inputs"]["chat_history"] == HISTORY
+    assert not output.updates
+
+
+def test_the_spans_own_content_wins_and_nothing_is_duplicated(output: Recording) -> None:
+    """SPAN_AND_EVENT: the span carries the messages and the record does too; the event has them once."""
+    own = [{"role": "user", "parts": [{"type": "text", "content": "the span's own"}]}]
+    pipeline = pipeline_to(output)
+    pipeline.accept_records([details(), *per_message()])
+    pipeline.accept_spans([chat(**{"gen_ai.input.messages": json.dumps(own),
+                                   "gen_ai.output.messages": json.dumps(OUTPUT)}), root()])
+    event = output.events[CHAT_EVENT]
+    assert event["inputs"]["chat_history"] == [{"role": "user", "content": "the span's own"}]
+    assert event["outputs"]["content"] == "Paris."
+    text = json.dumps(event)
+    assert text.count("Be brief.") == 0  # the record's system instructions do not shadow the span's messages
+    assert "event:" not in text  # no shadowed copy of the records' messages in metadata
+    assert "events" not in event["metadata"]
+
+
+def test_evaluation_records_land_in_metrics_and_feedback(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.accept_records([evaluation(), evaluation("toxicity", **{"gen_ai.evaluation.score.value": 0.01,
+                                                                     "gen_ai.evaluation.score.label": "clean"})])
+    pipeline.accept_spans([chat(), root()])
+    event = output.events[CHAT_EVENT]
+    assert event["metrics"] == {"relevance": 0.9, "toxicity": 0.01}
+    assert event["feedback"] == {"relevance": {"label": "relevant", "explanation": "answers the question"},
+                                 "toxicity": {"label": "clean", "explanation": "answers the question"}}
+
+
+# -- after the span ----------------------------------------------------------------------------------------------
+
+def test_a_record_after_its_event_was_shipped_is_an_update(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.expect_records()
+    pipeline.accept_spans([chat(), root()])
+    assert output.events[CHAT_EVENT]["outputs"] == {}
+    assert pipeline.accept_records([details(), evaluation()]).ok
+    (update,) = output.updates
+    assert update.event_id == CHAT_EVENT
+    assert set(update.fields) <= {"outputs", "metrics", "feedback", "metadata"}  # what PUT /events takes
+    event = output.events[CHAT_EVENT]
+    assert event["outputs"]["content"] == "Paris."
+    assert event["metadata"]["log_record_inputs"] == {"chat_history": HISTORY}
+    assert event["metrics"] == {"relevance": 0.9}
+    assert event["feedback"] == {"relevance": {"label": "relevant", "explanation": "answers the question"}}
+    assert event["metadata"]["trace_id"] == f"{TRACE:032x}"  # merged, not replaced
+    assert pipeline.counters.total(LOG_RECORDS_LATE) == 2
+
+
+def test_a_late_record_does_not_replace_the_spans_own_outputs(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.expect_records()
+    own = [{"role": "assistant", "parts": [{"type": "text", "content": "own"}], "finish_reason": "stop"}]
+    pipeline.accept_spans([chat(**{"gen_ai.output.messages": json.dumps(own)}), root()])
+    pipeline.accept_records([details()])
+    assert output.events[CHAT_EVENT]["outputs"]["content"] == "own"
+
+
+def test_the_first_record_starts_remembering_shipped_spans(output: Recording) -> None:
+    """Without a logs input nothing is remembered (the exporter's cost is unchanged); the first record, or
+    `expect_records`, starts it."""
+    pipeline = pipeline_to(output)
+    pipeline.accept_spans([chat(), root()])
+    assert pipeline.records.shipped(TRACE, CHAT) is None
+    pipeline.accept_records([record("app.log", "hello")])
+    trace2 = TRACE + 1
+    pipeline.accept_spans([SpanView(trace2, 7, "root", 0, MS)])
+    assert pipeline.records.shipped(trace2, 7) is not None
+
+
+def test_late_records_reach_the_sqlite_store(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "events.db")
+    pipeline = pipeline_to(store)
+    pipeline.expect_records()
+    pipeline.accept_spans([chat(), root()])
+    pipeline.accept_records(per_message())
+    pipeline.accept_records([evaluation()])
+    event = store.get_event(CHAT_EVENT)
+    assert event is not None
+    assert event["outputs"]["content"] == "Paris."
+    assert event["metadata"]["log_record_inputs"]["chat_history"] == HISTORY
+    assert event["metrics"] == {"relevance": 0.9}
+    assert event["feedback"]["relevance"]["label"] == "relevant"
+    pipeline.close(1)
+
+
+# -- never -------------------------------------------------------------------------------------------------------
+
+def test_a_record_whose_span_never_comes_is_kept_on_the_session(output: Recording) -> None:
+    clock = Clock()
+    pipeline = pipeline_to(output, clock, hold=30)
+    pipeline.accept_spans([root()])  # the session exists; the record names a span that never comes
+    stray = record("gen_ai.user.message", {"content": "lost?"}, span_id=0x1234)
+    pipeline.accept_records([stray])
+    pipeline._expire_records()
+    assert not output.updates  # not yet: within the hold time
+    clock.now += 31
+    pipeline._expire_records()
+    (update,) = output.updates
+    assert update.event_id == SESSION
+    (kept,) = output.events[SESSION]["metadata"][UNMATCHED_KEY]
+    assert kept["event_name"] == "gen_ai.user.message"
+    assert kept["span_id"] == "0000000000001234"
+    assert kept["body"] == {"content": "lost?"}
+    assert pipeline.counters.total(LOG_RECORDS_UNMATCHED) == 1
+
+
+def test_records_of_a_held_trace_wait_past_the_hold_time_with_it(output: Recording) -> None:
+    clock = Clock()
+    pipeline = pipeline_to(output, clock, hold=30)
+    pipeline.accept_spans([chat()])
+    pipeline.accept_records([details()])
+    clock.now += 31
+    pipeline._expire_records()  # the trace is still held: the record waits with it
+    assert not output.updates
+    pipeline.flush(1)  # released in part: joined
+    assert output.events[CHAT_EVENT]["inputs"]["chat_history"] == HISTORY
+
+
+def test_flush_keeps_waiting_records_on_their_session(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.accept_spans([root()])
+    pipeline.accept_records([record("gen_ai.choice", {"message": {"content": "x"}}, span_id=0x99)])
+    pipeline.flush(1)
+    assert UNMATCHED_KEY in output.events[SESSION]["metadata"]
+
+
+def test_the_memory_cap_gives_up_the_oldest_records_onto_their_session(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.records.max_records = 2
+    pipeline.accept_spans([root()])
+    pipeline.accept_records([record("gen_ai.user.message", {"content": str(i)}, span_id=0x10 + i)
+                             for i in range(3)])
+    (update,) = output.updates
+    assert [r["body"]["content"] for r in update.fields["metadata"][UNMATCHED_KEY]] == ["0"]
+    assert pipeline.records.waiting_records == 2
+
+
+# -- not GenAI ---------------------------------------------------------------------------------------------------
+
+def test_ordinary_logs_are_counted_and_ignored(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    result = pipeline.accept_records([
+        record(None, "GET /health 200"),
+        record("app.started", {"pid": 1}),
+        record("gen_ai.user.message", {"content": "outside any span"}, span_id=0, trace_id=0),
+    ])
+    assert result.ok
+    assert pipeline.counters.total(LOG_RECORDS_RECEIVED) == 3
+    assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="not_genai") == 2
+    assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="no_span") == 1
+    assert pipeline.records.waiting_records == 0
+    assert not output.events and not output.updates
+
+
+def test_the_event_name_attribute_names_the_kind(output: Recording) -> None:
+    """Older SDKs put the event name in the `event.name` attribute; the inputs resolve it (`event_name_of`)."""
+    from otel_honeyhive.core.log_records import event_name_of
+
+    attributes = {"event.name": "gen_ai.user.message"}
+    view = LogRecordView(TRACE, CHAT, event_name_of(None, attributes), 0, {"content": "hi"}, attributes)
+    pipeline = pipeline_to(output)
+    pipeline.accept_records([view])
+    pipeline.accept_spans([chat(), root()])
+    assert output.events[CHAT_EVENT]["inputs"]["chat_history"] == [{"role": "user", "content": "hi"}]
+
+
+def test_a_closed_pipeline_asks_for_the_records_again(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.close(1)
+    assert not pipeline.accept_records([details()]).ok
