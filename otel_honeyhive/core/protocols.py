@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.results import SendResult, Update
 from otel_honeyhive.core.spans import SpanView
 
@@ -24,6 +25,11 @@ class Sink(Protocol):
     def accept_events(self, events: list[Event]) -> SendResult: ...
 
     def accept_update(self, update: Update) -> SendResult: ...
+
+    def accept_records(self, records: Sequence[LogRecordView]) -> SendResult:
+        """Log records (the OTLP logs receiver, the in-process log exporter): GenAI ones join the events of the
+        spans they name; the others are counted."""
+        ...
 
 
 class Output(Protocol):

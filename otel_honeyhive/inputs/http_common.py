@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from otel_honeyhive.core.counters import Counters
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.protocols import Sink
 from otel_honeyhive.core.results import Outcome, SendResult, Update
 from otel_honeyhive.core.spans import SpanView
@@ -54,6 +55,9 @@ class ApiContext:
 
     async def spans(self, spans: Sequence[SpanView]) -> SendResult:
         return await run_in_threadpool(self._guarded, self.sink.accept_spans, spans)
+
+    async def records(self, records: Sequence[LogRecordView]) -> SendResult:
+        return await run_in_threadpool(self._guarded, self.sink.accept_records, records)
 
     def _guarded(self, call: Callable[[Any], SendResult], arg: object) -> SendResult:
         try:

@@ -16,7 +16,19 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.core.counters import REQUESTS, SPANS_DROPPED, SPANS_REJECTED, Counters, Sample
+from otel_honeyhive.core.counters import (
+    LOG_RECORDS_IGNORED,
+    LOG_RECORDS_JOINED,
+    LOG_RECORDS_LATE,
+    LOG_RECORDS_RECEIVED,
+    LOG_RECORDS_REJECTED,
+    LOG_RECORDS_UNMATCHED,
+    REQUESTS,
+    SPANS_DROPPED,
+    SPANS_REJECTED,
+    Counters,
+    Sample,
+)
 from otel_honeyhive.server.prometheus import Family, single
 from otel_honeyhive.shipping.shipper import ShipperStats
 
@@ -92,6 +104,24 @@ def families(pipeline: Pipeline) -> list[Family]:
                   "reason=delivery_failed: without --spool-dir, the output stayed down past its deadline when "
                   "held spans were released; reason=refused: the output or the spool refused the events for good.",
                   "reason", ("delivery_failed", "refused")),
+        single(LOG_RECORDS_RECEIVED, "counter",
+               "Log records decoded from OTLP logs requests (HTTP and gRPC) and handed to the pipeline, GenAI or "
+               "not.", counters.total(LOG_RECORDS_RECEIVED)),
+        single(LOG_RECORDS_JOINED, "counter",
+               "GenAI log records joined to their span before its event was mapped.",
+               counters.total(LOG_RECORDS_JOINED)),
+        single(LOG_RECORDS_LATE, "counter",
+               "GenAI log records that came after their span's event was shipped, delivered as an update of it.",
+               counters.total(LOG_RECORDS_LATE)),
+        single(LOG_RECORDS_UNMATCHED, "counter",
+               "GenAI log records whose span never came within the hold time, kept in their session's metadata.",
+               counters.total(LOG_RECORDS_UNMATCHED)),
+        _labelled(counters, LOG_RECORDS_IGNORED, "Log records not turned into anything: reason=not_genai (an "
+                  "ordinary application log), reason=no_span (a GenAI record emitted outside any span).", "reason",
+                  ("not_genai", "no_span")),
+        _labelled(counters, LOG_RECORDS_REJECTED, "Log records refused inside an accepted OTLP logs request (a "
+                  "trace or span id of the wrong length), reported to the client in partial_success.", "input",
+                  ("otlp_http", "otlp_grpc")),
         single("otel_honeyhive_events_received_total", "counter",
             "Events received on the HoneyHive-compatible API.", stats.events_received),
         single("otel_honeyhive_events_mapped_total", "counter",

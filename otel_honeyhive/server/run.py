@@ -129,6 +129,9 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
         print(f"otel-honeyhive serve: cannot use the spool: {exc}", file=sys.stderr)
         return 1
     pipeline.start()
+    # The server takes log records (`/v1/logs`, `LogsService`): shipped spans are remembered from the first trace
+    # on, so a GenAI record that comes after its span's event was shipped still updates that event.
+    pipeline.expect_records()
     grpc_server = None
     listening: list[str] = []
     try:

@@ -1,11 +1,11 @@
-"""OTLP/gRPC `TraceService/Export` on grpcio's own server, feeding the same pipeline as OTLP/HTTP; the metrics and
-logs services acknowledge what they are sent without keeping it (other_signals.py).
+"""OTLP/gRPC `TraceService/Export` and `LogsService/Export` on grpcio's own server, feeding the same pipeline as
+OTLP/HTTP; the metrics service acknowledges what it is sent without keeping it (other_signals.py).
 
 The receive limit is set explicitly (grpcio's default is 4 MiB); a bearer token, when configured, is checked in
 constant time (UNAUTHENTICATED otherwise); backpressure is UNAVAILABLE with a `retry-after` hint in the trailing
 metadata, which OTLP exporters treat as retryable. Requests arrive as bytes and are parsed here, so a body that
-is not an `ExportTraceServiceRequest` is INVALID_ARGUMENT with the parser's message (grpcio's own deserializer
-would answer INTERNAL). TLS: pass `credentials` (`grpc.ssl_server_credentials`).
+is not an `ExportTraceServiceRequest` (`ExportLogsServiceRequest`) is INVALID_ARGUMENT with the parser's message
+(grpcio's own deserializer would answer INTERNAL). TLS: pass `credentials` (`grpc.ssl_server_credentials`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -24,13 +25,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from otel_honeyhive.core.addresses import address
-from otel_honeyhive.core.counters import REQUESTS, SPANS_REJECTED, Counters
+from otel_honeyhive.core.counters import LOG_RECORDS_REJECTED, REQUESTS, SPANS_REJECTED, Counters
 from otel_honeyhive.core.protocols import Sink
 from otel_honeyhive.core.secrets import BearerToken, Secret
 from otel_honeyhive.core.status import refusal
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf, decode_request
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
-from otel_honeyhive.inputs.otlp.other_signals import OTHER_SIGNALS, Signal
+from otel_honeyhive.inputs.otlp.logs import decode_logs_protobuf
+from otel_honeyhive.inputs.otlp.other_signals import NOT_KEPT_SIGNALS, Signal
 
 logger = logging.getLogger("otel_honeyhive.server.grpc")
 
@@ -38,6 +40,7 @@ T = TypeVar("T")
 
 DEFAULT_WORKERS = 4
 SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE_NAME = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 class _Refused(Exception):
@@ -123,6 +126,41 @@ class TraceService(_Service, trace_service_pb2_grpc.TraceServiceServicer):
         return response
 
 
+class LogsService(_Service):
+    """`LogsService/Export` on raw bytes: every record decoded into a `LogRecordView` and handed to the pipeline;
+    records with unusable ids counted in `partial_success`; a body that is not a logs request INVALID_ARGUMENT."""
+
+    def __init__(
+        self, sink: Sink, auth_token: Secret | None, counters: Counters | None = None, *, remote: bool = False
+    ) -> None:
+        super().__init__(auth_token, counters)
+        self.sink = sink
+        self.remote = remote
+
+    def export_bytes(self, data: bytes, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
+        return self._answer(lambda: self._export(data), context)
+
+    def _export(self, data: bytes) -> ExportLogsServiceResponse:
+        try:
+            decoded = decode_logs_protobuf(data)
+        except OtlpDecodeError as exc:
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {exc}") from None
+        try:
+            result = self.sink.accept_records(decoded.records)
+        except Exception as exc:
+            logger.exception("the pipeline failed")
+            raise _Refused(grpc.StatusCode.UNAVAILABLE, f"the pipeline failed: {type(exc).__name__}") from None
+        if not result.ok:
+            answer = refusal(result, remote=self.remote)
+            raise _Refused(grpc.StatusCode[answer.grpc_code], answer.message, answer.trailing_metadata)
+        response = ExportLogsServiceResponse()
+        if decoded.rejected:
+            self.counters.add(LOG_RECORDS_REJECTED, decoded.rejected, input="otlp_grpc")
+            response.partial_success.rejected_log_records = decoded.rejected
+            response.partial_success.error_message = decoded.error_message
+        return response
+
+
 class NotKeptService(_Service):
     """`Export` of a signal the bridge does not keep: decoded (INVALID_ARGUMENT when it cannot be), then answered
     with every item counted in `partial_success` as not kept."""
@@ -170,10 +208,12 @@ def start_grpc_server(
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
                          options=options, maximum_concurrent_rpcs=workers * 16)
     traces = TraceService(sink, auth_token, counters, remote=remote)
+    logs = LogsService(sink, auth_token, traces.counters, remote=remote)
     server.add_generic_rpc_handlers((
         _export_handler(SERVICE_NAME, traces.export_bytes),
+        _export_handler(LOGS_SERVICE_NAME, logs.export_bytes),
         *(_export_handler(signal.service, NotKeptService(signal, auth_token, traces.counters).export_bytes)
-          for signal in OTHER_SIGNALS),
+          for signal in NOT_KEPT_SIGNALS),
     ))
     where = address(host, port)
     try:

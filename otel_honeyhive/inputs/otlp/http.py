@@ -1,9 +1,10 @@
-"""OTLP/HTTP `POST /v1/traces`, behaving like the Collector's otlpreceiver; `/v1/metrics` and `/v1/logs` are
+"""OTLP/HTTP `POST /v1/traces` and `POST /v1/logs`, behaving like the Collector's otlpreceiver; `/v1/metrics` is
 acknowledged and not kept (other_signals.py).
 
 protobuf or JSON (media-type parameters allowed; anything else 415), gzip/deflate, the body limit applied after
 decompression (413), undecodable data 400 with a `google.rpc.Status` body in the request's encoding, and an
-`ExportTraceServiceResponse` with `partial_success` when some spans were rejected. Backpressure is 503 with
+`ExportTraceServiceResponse` (`ExportLogsServiceResponse`) with `partial_success` when some spans (log records)
+were rejected. Backpressure is 503 with
 `Retry-After`. Decoding and mapping run in a worker thread, off the event loop.
 """
 
@@ -14,23 +15,29 @@ from collections.abc import Callable, Mapping
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from otel_honeyhive.core.counters import SPANS_REJECTED
+from otel_honeyhive.core.counters import LOG_RECORDS_REJECTED, SPANS_REJECTED
 from otel_honeyhive.core.status import GRPC_CODE_OF_HTTP, refusal
 from otel_honeyhive.inputs.http_common import ApiContext, BodyError, read_body
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
-from otel_honeyhive.inputs.otlp.other_signals import OTHER_SIGNALS, Signal
+from otel_honeyhive.inputs.otlp.logs import LogsDecodeResult, decode_logs_json, decode_logs_protobuf
+from otel_honeyhive.inputs.otlp.other_signals import NOT_KEPT_SIGNALS, Signal
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _DECODERS: dict[str, Callable[[bytes], DecodeResult]] = {PROTOBUF: decode_protobuf, JSON: decode_json}
+_LOGS_DECODERS: dict[str, Callable[[bytes], LogsDecodeResult]] = {
+    PROTOBUF: decode_logs_protobuf, JSON: decode_logs_json,
+}
+LOGS_PATH = "/v1/logs"
 
 
 HONEYHIVE_SDK_TRACES_PATH = "/opentelemetry/v1/traces"
@@ -95,6 +102,34 @@ class OtlpHttpReceiver:
         return Response(_encode(response, media_type), status_code=200, media_type=media_type)
 
 
+class OtlpLogsReceiver:
+    """`POST /v1/logs`: every record decoded into a `LogRecordView` and handed to the pipeline, which joins GenAI
+    records to their spans' events; records with unusable ids are told in `partial_success`."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    async def export(self, request: Request) -> Response:
+        read = await _read(request, self.ctx.max_body_bytes)
+        if isinstance(read, Response):
+            return read
+        media_type, body = read
+        try:
+            decoded = await run_in_threadpool(_LOGS_DECODERS[media_type], body)
+        except OtlpDecodeError as exc:
+            return status_response(400, f"cannot decode the request as OTLP logs ({media_type}): {exc}", media_type)
+        result = await self.ctx.records(decoded.records)
+        if not result.ok:
+            answer = refusal(result, remote=self.ctx.remote)
+            return status_response(answer.http_status, answer.message, media_type, answer.headers)
+        response = ExportLogsServiceResponse()
+        if decoded.rejected:
+            self.ctx.counters.add(LOG_RECORDS_REJECTED, decoded.rejected, input="otlp_http")
+            response.partial_success.rejected_log_records = decoded.rejected
+            response.partial_success.error_message = decoded.error_message
+        return Response(_encode(response, media_type), status_code=200, media_type=media_type)
+
+
 class NotKeptReceiver:
     """A signal the bridge does not keep: checked like traces (type, size, syntax), then acknowledged with every
     item counted in `partial_success` as not kept."""
@@ -115,7 +150,8 @@ class NotKeptReceiver:
         return Response(_encode(self.signal.not_kept(message), media_type), status_code=200, media_type=media_type)
 
 
-OTLP_PATHS = frozenset({"/v1/traces", HONEYHIVE_SDK_TRACES_PATH, *(signal.path for signal in OTHER_SIGNALS)})
+OTLP_PATHS = frozenset({"/v1/traces", HONEYHIVE_SDK_TRACES_PATH, LOGS_PATH,
+                        *(signal.path for signal in NOT_KEPT_SIGNALS)})
 """The routes answered as OTLP/HTTP answers: errors as a `google.rpc.Status` in the request's encoding."""
 
 
@@ -132,5 +168,6 @@ def otlp_http_routes(ctx: ApiContext) -> list[BaseRoute]:
     return [
         Route("/v1/traces", traces, methods=["POST"]),
         Route(HONEYHIVE_SDK_TRACES_PATH, traces, methods=["POST"]),
-        *(Route(signal.path, NotKeptReceiver(ctx, signal).export, methods=["POST"]) for signal in OTHER_SIGNALS),
+        Route(LOGS_PATH, OtlpLogsReceiver(ctx).export, methods=["POST"]),
+        *(Route(signal.path, NotKeptReceiver(ctx, signal).export, methods=["POST"]) for signal in NOT_KEPT_SIGNALS),
     ]

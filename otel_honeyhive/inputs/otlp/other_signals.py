@@ -1,6 +1,7 @@
-"""OTLP metrics and logs sent to the bridge: acknowledged, not kept, and said so in `partial_success`.
+"""OTLP metrics sent to the bridge: acknowledged, not kept, and said so in `partial_success`. (Logs are kept:
+`logs.py` decodes them for the pipeline, which joins GenAI log records to their spans' events.)
 
-An app run under `opentelemetry-instrument` exports its metrics and logs to the same endpoint as its traces unless
+An app run under `opentelemetry-instrument` exports its metrics to the same endpoint as its traces unless
 told otherwise. Answered with an unknown route (HTTP 404, gRPC UNIMPLEMENTED), its exporters would log an error
 at every interval; the OTLP answer to data a receiver drops on purpose is a success whose `partial_success`
 counts what was not kept and says why (https://opentelemetry.io/docs/specs/otlp/#partial-success). That is the
@@ -15,7 +16,6 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -35,16 +35,12 @@ def _data_points(request: Any) -> int:
     return total
 
 
-def _log_records(request: Any) -> int:
-    return sum(len(scope.log_records) for resource in request.resource_logs for scope in resource.scope_logs)
-
-
 @dataclass(frozen=True)
 class Signal:
     """An OTLP signal the bridge takes and does not keep."""
 
     name: str
-    """As the README and messages say it: "metrics", "logs"."""
+    """As the README and messages say it: "metrics"."""
     path: str
     """The OTLP/HTTP route."""
     service: str
@@ -78,7 +74,7 @@ class Signal:
             partial = response.partial_success  # type: ignore[attr-defined]
             setattr(partial, self.rejected_field, count)
             partial.error_message = (
-                f"otel-honeyhive keeps traces only: {count} {self.unit} not kept "
+                f"otel-honeyhive keeps traces and logs, not {self.name}: {count} {self.unit} not kept "
                 f"(set {self.switch_off}=none in the app to stop sending them)"
             )
         return response
@@ -95,17 +91,6 @@ METRICS = Signal(
     rejected_field="rejected_data_points",
     switch_off="OTEL_METRICS_EXPORTER",
 )
-LOGS = Signal(
-    name="logs",
-    path="/v1/logs",
-    service="opentelemetry.proto.collector.logs.v1.LogsService",
-    request=ExportLogsServiceRequest,
-    response=ExportLogsServiceResponse,
-    count=_log_records,
-    unit="log records",
-    rejected_field="rejected_log_records",
-    switch_off="OTEL_LOGS_EXPORTER",
-)
-OTHER_SIGNALS = (METRICS, LOGS)
+NOT_KEPT_SIGNALS = (METRICS,)
 
-__all__ = ["LOGS", "METRICS", "OTHER_SIGNALS", "Signal"]
+__all__ = ["METRICS", "NOT_KEPT_SIGNALS", "Signal"]
