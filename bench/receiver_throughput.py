@@ -8,17 +8,25 @@ default: a 200 means committed) and forwarding to HoneyHive (a loopback sink spe
 sidecar). Reported per row: spans/s, the server's CPU per span (and so spans per CPU-second: what one core
 sustains), request latency p50/p99, and the server's peak RSS.
 
+The logs rows (`logs-http-protobuf`, `logs-http-json`, `logs-grpc`) measure GenAI log records through the receiver
+as an app in EVENT_ONLY mode sends them: the same traces with each model call's messages moved off its span into a
+`gen_ai.client.inference.operation.details` log record (plus one ordinary log per trace), each request the logs
+body followed by the spans of the same traces, so every record waits for its span and joins it. Their rate is log
+records per second (the "spans" figures of those rows count records), with the spans' cost included.
+
 This machine's speed drifts by tens of percent from minute to minute, so every row is measured `--rounds` times,
 rounds interleaved (each round runs every row once), and the round with the median spans/s is reported, with
 the range of all rounds, and the share of the server core's time the hypervisor stole (`/proc/stat`) in each.
 
-    python bench/receiver_throughput.py [--protocols http-protobuf,http-json,grpc] [--outputs store,honeyhive]
+    python bench/receiver_throughput.py [--protocols http-protobuf,http-json,grpc,logs-http-protobuf]
+                                        [--outputs store,honeyhive]
                                         [--requests 200] [--rounds 3] [--connections 2] [--spool] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import pickle
@@ -37,7 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
 import requests
+from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from rich.console import Console
 from rich.table import Table
 from workload import Sink, batches, free_port, make_traces, peak_rss_mib, save
@@ -46,6 +58,12 @@ from otel_honeyhive.outputs.files import spans_to_otlp_json
 
 HERE = Path(__file__).resolve().parent
 PROTOCOLS = ("http-protobuf", "http-json", "grpc")
+LOG_PROTOCOLS = ("logs-http-protobuf", "logs-http-json", "logs-grpc")
+"""GenAI log records with their spans (EVENT_ONLY); by default only over OTLP/HTTP protobuf: one logs row."""
+DEFAULT_PROTOCOLS = (*PROTOCOLS, "logs-http-protobuf")
+DETAILS = "gen_ai.client.inference.operation.details"
+CONTENT = ("gen_ai.input.messages", "gen_ai.output.messages")
+"""What an EVENT_ONLY instrumentation puts in the details record instead of on the span."""
 OUTPUTS = ("store", "honeyhive", "honeyhive-spool")
 SPOOLED = "honeyhive-spool"
 """Forwarding to HoneyHive with `--spool-dir`, the durable sidecar: measured over OTLP/HTTP protobuf only (what the
@@ -77,19 +95,78 @@ def cpu_times(core: str) -> tuple[int, int]:
     return 0, 0
 
 
-def write_pool(path: Path, n_bodies: int, batch: int) -> float:
-    """Encode `n_bodies` requests of `batch` spans both ways, with the offsets of every trace id in each body;
-    returns the mean protobuf body size in KiB."""
-    pool: dict[str, Any] = {"protobuf": [], "protobuf_offsets": [], "json": [], "json_offsets": [], "spans": []}
+def event_only(spans: ExportTraceServiceRequest) -> tuple[ExportTraceServiceRequest, ExportLogsServiceRequest, int]:
+    """The request as an EVENT_ONLY instrumentation sends it: each model call's messages moved off its span into a
+    details log record with the span's ids, and an ordinary log line per trace (on its root); and the count of
+    records."""
+    spans_only = ExportTraceServiceRequest()
+    spans_only.CopyFrom(spans)
+    logs = ExportLogsServiceRequest()
+    records = 0
+    for rs in spans_only.resource_spans:
+        rl = logs.resource_logs.add()
+        rl.resource.CopyFrom(rs.resource)
+        for ss in rs.scope_spans:
+            sl = rl.scope_logs.add()
+            sl.scope.name = "opentelemetry.instrumentation.genai"
+            for span in ss.spans:
+                if not span.parent_span_id:
+                    sl.log_records.add(time_unix_nano=span.start_time_unix_nano, trace_id=span.trace_id,
+                                       span_id=span.span_id, severity_number=9, severity_text="INFO",
+                                       body=AnyValue(string_value=f"handling {span.name}"))
+                    records += 1
+                content = [kv for kv in span.attributes if kv.key in CONTENT]
+                if not content:
+                    continue
+                kept = [kv for kv in span.attributes if kv.key not in CONTENT]
+                del span.attributes[:]
+                span.attributes.extend(kept)
+                record = sl.log_records.add(time_unix_nano=span.end_time_unix_nano, trace_id=span.trace_id,
+                                            span_id=span.span_id, event_name=DETAILS)
+                record.attributes.extend([KeyValue(key="gen_ai.operation.name", value=AnyValue(string_value="chat")),
+                                          *content])
+                records += 1
+    return spans_only, logs, records
+
+
+def _hex_ids(doc: Any) -> Any:
+    """MessageToDict's base64 ids as the hex OTLP/JSON wants, throughout a document."""
+    if isinstance(doc, list):
+        return [_hex_ids(item) for item in doc]
+    if isinstance(doc, dict):
+        return {key: base64.b64decode(value).hex() if key in ("traceId", "spanId", "parentSpanId") and value
+                else _hex_ids(value) for key, value in doc.items()}
+    return doc
+
+
+def write_pool(path: Path, n_bodies: int, batch: int, logs: bool = False) -> float:
+    """Encode `n_bodies` requests of `batch` spans both ways, with the offsets of every trace id in each body (and,
+    with `logs`, the same requests as EVENT_ONLY log records and spans); returns the mean protobuf body size in
+    KiB."""
+    pool: dict[str, Any] = {"protobuf": [], "protobuf_offsets": [], "json": [], "json_offsets": [], "spans": [],
+                            "records": []}
     for part in batches(make_traces(n_bodies * batch), batch):
         trace_ids = {span.context.trace_id for span in part}
-        proto = encode_spans(part).SerializeToString()
+        binary_ids = [t.to_bytes(16, "big") for t in trace_ids]
+        hex_ids = [f"{t:032x}".encode() for t in trace_ids]
+        request = encode_spans(part)
+        proto = request.SerializeToString()
         text = orjson.dumps(spans_to_otlp_json(part))
         pool["protobuf"].append(proto)
-        pool["protobuf_offsets"].append(_offsets(proto, [t.to_bytes(16, "big") for t in trace_ids]))
+        pool["protobuf_offsets"].append(_offsets(proto, binary_ids))
         pool["json"].append(text)
-        pool["json_offsets"].append(_offsets(text, [f"{t:032x}".encode() for t in trace_ids]))
+        pool["json_offsets"].append(_offsets(text, hex_ids))
         pool["spans"].append(len(part))
+        if logs:
+            spans_only, records, count = event_only(request)
+            for name, message in (("event_only", spans_only), ("logs", records)):
+                binary = message.SerializeToString()
+                as_json = orjson.dumps(_hex_ids(MessageToDict(message)))
+                pool.setdefault(f"{name}_protobuf", []).append(binary)
+                pool.setdefault(f"{name}_protobuf_offsets", []).append(_offsets(binary, binary_ids))
+                pool.setdefault(f"{name}_json", []).append(as_json)
+                pool.setdefault(f"{name}_json_offsets", []).append(_offsets(as_json, hex_ids))
+            pool["records"].append(count)
     with path.open("wb") as f:
         pickle.dump(pool, f)
     os.sync()  # the pool's ~100 MB of writeback would otherwise land on the first row's store writes
@@ -111,6 +188,10 @@ class Server:
     proc: subprocess.Popen[bytes]
     http: str
     grpc: str
+
+    @property
+    def logs(self) -> str:
+        return self.http.removesuffix("/v1/traces") + "/v1/logs"
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -145,10 +226,12 @@ def server(workdir: Path, output: str, sink_url: str | None, spool: bool) -> Ite
         proc.wait(60)
 
 
-def generate(pool: Path, protocol: str, target: str, n_requests: int, connections: int) -> dict[str, Any]:
+def generate(pool: Path, protocol: str, target: str, n_requests: int, connections: int,
+             logs_target: str | None = None) -> dict[str, Any]:
     out = subprocess.run(
         [*pin(LOAD_CORE), sys.executable, str(HERE / "loadgen.py"), "--pool", str(pool), "--protocol", protocol,
-         "--target", target, "--requests", str(n_requests), "--connections", str(connections)],
+         "--target", target, "--requests", str(n_requests), "--connections", str(connections),
+         *(["--logs-target", logs_target] if logs_target else [])],
         check=True, capture_output=True, text=True,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -166,12 +249,13 @@ def measure(pool: Path, workdir: Path, protocol: str, output: str, n_requests: i
                 os.sched_setaffinity(sink._proc.pid, {int(LOAD_CORE)})
             sink_url = sink.url
         srv = stack.enter_context(server(workdir, output, sink_url, spool))
-        target = srv.grpc if protocol == "grpc" else srv.http
-        generate(pool, protocol, target, max(2, n_requests // 20), connections)  # warm-up
+        target = srv.grpc if protocol.endswith("grpc") else srv.http
+        logs_target = srv.logs if protocol.startswith("logs-http") else None
+        generate(pool, protocol, target, max(2, n_requests // 20), connections, logs_target)  # warm-up
         drain(workdir, spool)
         cpu0 = srv.cpu_seconds()
         steal0, total0 = cpu_times(SERVER_CORE)
-        result = generate(pool, protocol, target, n_requests, connections)
+        result = generate(pool, protocol, target, n_requests, connections, logs_target)
         drain_s = drain(workdir, spool)  # what was acknowledged onto the spool is shipped within the measurement
         cpu = srv.cpu_seconds() - cpu0
         steal1, total1 = cpu_times(SERVER_CORE)
@@ -216,7 +300,8 @@ def median_round(measured: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--protocols", default=",".join(PROTOCOLS))
+    parser.add_argument("--protocols", default=",".join(DEFAULT_PROTOCOLS),
+                        help=f"of {', '.join(PROTOCOLS + LOG_PROTOCOLS)}")
     parser.add_argument("--outputs", default=",".join(OUTPUTS))
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--batch", type=int, default=512)
@@ -231,8 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pool = workdir / "pool.pickle"
         console.print(f"preparing a pool of {args.pool} requests of {args.batch} spans …")
-        body_kib = write_pool(pool, args.pool, args.batch)
-        cases = [(protocol, output) for output in args.outputs.split(",") for protocol in args.protocols.split(",")
+        protocols = args.protocols.split(",")
+        unknown = set(protocols) - set(PROTOCOLS + LOG_PROTOCOLS)
+        if unknown:
+            parser.error(f"unknown protocol {sorted(unknown)[0]!r}; choose from {', '.join(PROTOCOLS + LOG_PROTOCOLS)}")
+        body_kib = write_pool(pool, args.pool, args.batch, logs=any(p in LOG_PROTOCOLS for p in protocols))
+        cases = [(protocol, output) for output in args.outputs.split(",") for protocol in protocols
                  if output != SPOOLED or protocol == "http-protobuf"]
         rounds: dict[tuple[str, str], list[dict[str, Any]]] = {case: [] for case in cases}
         for _ in range(args.rounds):
@@ -246,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"(~{body_kib:.0f} KiB protobuf), {args.connections} connections, server on "
                         f"{'one core' if TWO_CORES else 'any core'}{', --spool-dir' if args.spool else ''}; "
                         f"median of {args.rounds} rounds")
-    for column in ("input", "output", "spans", "spans/s", "rounds' range", "server CPU µs/span", "spans per CPU-s",
+    for column in ("input", "output", "spans (records)", "spans/s (records/s)", "rounds' range", "server CPU µs/span",
+                   "spans per CPU-s",
                    "p50 ms", "p99 ms", "peak RSS MiB", "steal %"):
         table.add_column(column, justify="left" if column in ("input", "output") else "right")
     for r in rows:
@@ -257,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['spans_per_cpu_second']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
                       f"{r['peak_rss_mib']:.0f}", f"{r['steal_pct']:.1f}")
     console.print(table)
-    console.print("target: ≥ 30,000 spans/s on one core")
+    console.print("target: ≥ 30,000 spans/s on one core; logs- rows: GenAI log records sent with their spans "
+                  "(EVENT_ONLY), counted in records")
     save(args.json, {"script": "receiver_throughput", "batch": args.batch, "connections": args.connections,
                      "requests": args.requests, "rounds": args.rounds, "body_kib": body_kib, "spool": args.spool,
                      "server_cores": 1 if TWO_CORES else None, "rows": rows})
