@@ -37,8 +37,10 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_honeyhive import spans_to_events
+from otel_honeyhive.core.results import Update
 from otel_honeyhive.core.spans import SpanView, from_readable_span
 from otel_honeyhive.mapper.identity import session_id_for_trace
+from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
 from tests.support.server import RunningServer, run_server
 from tests.support.spans import Recorder, agent_span, chat_span, user_message
 from tests.support.waiting import wait_until
@@ -293,3 +295,42 @@ def test_a_record_whose_span_never_comes_is_counted_unmatched_after_the_hold_tim
         wait_until(lambda: metric(server, "otel_honeyhive_log_records_unmatched_total") == 1, 10,
                    explain="the record to be given up as unmatched")
         assert metric(server, "otel_honeyhive_log_records_joined_total") == 0
+
+
+def applied(honeyhive: FakeHoneyHive) -> dict[str, dict[str, Any]]:
+    """Every event HoneyHive was sent, with every PUT /events applied in order (HoneyHive's rules)."""
+    events: dict[str, dict[str, Any]] = {}
+    for request in list(honeyhive.requests):
+        if request.path == "/events/batch":
+            for event in request.body["events"]:
+                events[event["event_id"]] = event
+        elif request.method == "PUT" and request.body["event_id"] in events:
+            body = dict(request.body)
+            event_id = body.pop("event_id")
+            events[event_id] = Update(event_id, body).apply_to(events[event_id])
+    return events
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["direct", "spool"])
+def test_to_honeyhive_a_late_record_is_an_update_of_the_shipped_event(tmp_path: Path, spool: bool) -> None:
+    """The order reversed on purpose, forwarding to HoneyHive (directly, and through the outbox spool): the spans'
+    events are shipped first, the record then reaches HoneyHive as `PUT /events` of the model event."""
+    with fake_honeyhive() as honeyhive:
+        args = ["--api-key", "k", "--server-url", honeyhive.url, "--source", SOURCE]
+        if spool:
+            args += ["--spool-dir", str(tmp_path / "spool")]
+        with run_server(tmp_path, *args) as server:
+            call = event_only_calls(1, plain_logs=0)
+            span_exporter, log_exporter = exporters(server, "http")
+            assert span_exporter.export(call.spans) is SpanExportResult.SUCCESS
+            (expected,) = model_events(expected_events(span_only_views(call)))
+            wait_until(lambda: expected["event_id"] in applied(honeyhive), 10, explain="the model event shipped")
+            assert not applied(honeyhive)[expected["event_id"]]["outputs"]
+            assert log_exporter.export(call.records) is LogRecordExportResult.SUCCESS
+            wait_until(lambda: applied(honeyhive)[expected["event_id"]]["outputs"], 10,
+                       explain="the late record's update of the model event")
+            model = applied(honeyhive)[expected["event_id"]]
+            assert model["outputs"] == expected["outputs"]
+            assert model["metadata"]["log_record_inputs"] == {"chat_history": expected["inputs"]["chat_history"]}
+            puts = [r for r in honeyhive.requests if r.method == "PUT"]
+            assert [r.body["event_id"] for r in puts] == [expected["event_id"]], "one update, of that event"
