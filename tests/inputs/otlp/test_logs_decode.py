@@ -5,12 +5,15 @@ the wrong length are rejected one by one; bodies that are not a logs request are
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 from typing import Any
 
 import orjson
 import pytest
 from google.protobuf.json_format import MessageToDict
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -193,3 +196,53 @@ def test_json_that_is_not_a_logs_request_is_refused_naming_where(body: bytes, me
 def test_protobuf_that_is_not_a_logs_request_is_refused() -> None:
     with pytest.raises(OtlpDecodeError, match="invalid OTLP logs protobuf"):
         decode_logs_protobuf(b"\xff\xff\xff garbage")
+
+
+# -- anything else never escapes as another exception ---------------------------------------------------------------
+
+_KEYS = [
+    "resourceLogs", "resource_logs", "scopeLogs", "scope_logs", "instrumentationLibraryLogs", "logRecords",
+    "log_records", "resource", "scope", "attributes", "key", "value", "values", "name", "traceId", "spanId",
+    "span_id", "timeUnixNano", "observed_time_unix_nano", "severityNumber", "severityText", "body", "eventName",
+    "event_name", "flags", "stringValue", "boolValue", "intValue", "doubleValue", "bytesValue", "arrayValue",
+    "kvlistValue", "other",
+]  # fmt: skip
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+    st.sampled_from([f"{TRACE_ID:032x}", f"{SPAN_ID:016x}", "0" * 32, "1700000000000000000", "-1",
+                     "SEVERITY_NUMBER_WARN", "NaN", "AP8=", DETAILS, "gen_ai.choice"]),
+)  # fmt: skip
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5),
+    max_leaves=40,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(_JSON)
+def test_arbitrary_json_decodes_or_raises_otlp_decode_error(doc: Any) -> None:
+    for body in (doc, {"resourceLogs": [{"scopeLogs": [{"logRecords": [doc]}]}]},
+                 {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": doc, "attributes": [
+                     {"key": "k", "value": doc}]}]}]}]}):
+        try:
+            result = decode_logs_json(orjson.dumps(body))
+        except OtlpDecodeError:
+            continue
+        assert result.rejected == len(result.errors)
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_decode_or_raise_otlp_decode_error(body: bytes) -> None:
+    for decode in (decode_logs_protobuf, decode_logs_json):
+        with contextlib.suppress(OtlpDecodeError):
+            decode(body)
+
+
+@given(st.binary(max_size=40), st.integers(min_value=0))
+def test_a_corrupted_real_request_decodes_or_raises_otlp_decode_error(noise: bytes, at: int) -> None:
+    body = encode_logs(sdk_records()).SerializeToString()
+    at %= len(body)
+    with contextlib.suppress(OtlpDecodeError):
+        decode_logs_protobuf(body[:at] + noise + body[at + len(noise):])
