@@ -27,7 +27,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from otel_honeyhive.core.counters import (
@@ -83,6 +83,14 @@ class PipelineStats:
     """Mapped events whose hand-off delivery accepted: delivered, or durable in the spool."""
     events_failed: int = 0
     """Mapped events whose hand-off failed (the caller was told, or the spans count as dropped)."""
+
+
+@dataclass
+class _Joining:
+    """What one hand-off took from the records waiting, and the spans it would ship (see `Pipeline._settle`)."""
+
+    taken: list[LogRecordView] = field(default_factory=list)
+    shipped: list[tuple[SpanKey, Shipped]] = field(default_factory=list)
 
 
 def release_interval(hold_seconds: float) -> float:
@@ -330,11 +338,15 @@ class Pipeline:
         in `traces` is); those that reach the disk (handed on, or journaled after all) are removed from it."""
         if not traces:
             return DELIVERED
+        joining = _Joining() if self._records_expected else None
         with self._map_lock:
-            mapped = (self._map_joined(t) for t in traces) if self._records_expected else (
-                self.mapper.map_trace(t) for t in traces)
-            events = batch_of(mapped, encode=self.delivery.takes_encoded)
+            if joining is None:  # no logs input: the path as it always was
+                events = batch_of((self.mapper.map_trace(t) for t in traces), encode=self.delivery.takes_encoded)
+            else:
+                events = batch_of((self._map_joined(t, joining) for t in traces), encode=self.delivery.takes_encoded)
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
+        if joining is not None:
+            self._settle(joining, result.ok)
         with self._stats_lock:
             self.stats.events_mapped += len(events)
             if result.ok:
@@ -362,25 +374,26 @@ class Pipeline:
             self.journal.released(traces)
         return result
 
-    def _map_joined(self, trace: Trace) -> list[Event]:
-        """Map a trace with the records waiting for its spans joined (the trace keeps the joined spans, so a
-        retried hand-off maps them again), and remember its spans as shipped for records that come later."""
+    def _map_joined(self, trace: Trace, joining: _Joining) -> list[Event]:
+        """Map a trace with the records waiting for its spans joined. The trace itself is left as it is (the
+        journal and the acknowledgement count its spans by identity); what was taken, and which spans would be
+        shipped, are noted in `joining`, settled once the hand-off's result is known (`_settle`)."""
         records = self.records
         joined: dict[int, SpanView] = {}
+        mapped: Sequence[SpanView] = trace
         if trace and records.has_waiting(trace[0].trace_id):
-            count = 0
-            for i, span in enumerate(trace):
+            copy = list(trace)
+            for i, span in enumerate(copy):
                 waiting = records.take(span.trace_id, span.span_id)
                 if waiting:
-                    count += len(waiting)
-                    trace[i] = joined[span.span_id] = join(span, waiting)
-            if count:
-                self.counters.add(LOG_RECORDS_JOINED, count)
-        events = self.mapper.map_trace(trace)
-        if not trace:
+                    joining.taken.extend(waiting)
+                    copy[i] = joined[span.span_id] = join(span, waiting)
+            mapped = copy
+        events = self.mapper.map_trace(mapped)
+        if not mapped:
             return events
-        trace_id = trace[0].trace_id
-        by_hex = {span_hex(span.span_id): span for span in trace}
+        trace_id = mapped[0].trace_id
+        by_hex = {span_hex(span.span_id): span for span in mapped}
         seen: set[str] = set()
         for event in events:
             metadata = event.get("metadata")
@@ -392,12 +405,38 @@ class Pipeline:
             if span.span_id in joined:
                 apply_evaluations(event, span)
             inputs, outputs = event.get("inputs"), event.get("outputs")
-            records.remember((trace_id, span.span_id), Shipped(
+            joining.shipped.append(((trace_id, span.span_id), Shipped(
                 event_id=str(event.get("event_id")), event_type=str(event.get("event_type")),
                 had_chat_history=isinstance(inputs, dict) and bool(inputs.get("chat_history")),
                 had_outputs=bool(outputs),
-            ))
+            )))
         return events
+
+    def _settle(self, joining: _Joining, delivered: bool) -> None:
+        """After a hand-off: delivered, its spans are remembered as shipped (and a record that came for one of them
+        while it was being handed on becomes an update); not delivered, the records taken wait again (for the
+        spans' next hand-off, or to be kept on their session)."""
+        updates: list[Update | None] = []
+        late = 0
+        with self._map_lock:
+            if delivered:
+                if joining.taken:
+                    self.counters.add(LOG_RECORDS_JOINED, len(joining.taken))
+                for key, shipped in joining.shipped:
+                    self.records.remember(key, shipped)
+                    if self.records.has_waiting(key[0]):
+                        stranded = self.records.take(*key)
+                        if stranded:
+                            late += len(stranded)
+                            updates.append(self._late_update(key, shipped, stranded))
+            else:
+                given_up: list[LogRecordView] = []
+                for record in joining.taken:
+                    given_up.extend(self.records.wait(record))
+                updates.extend(self._unmatched_updates(given_up))
+        if late:
+            self.counters.add(LOG_RECORDS_LATE, late)
+        self._submit_updates(updates)
 
     def _count_dropped(
         self, traces: list[Trace], events: int, answered: Sequence[SpanView], result: SendResult

@@ -321,3 +321,80 @@ def test_a_closed_pipeline_asks_for_the_records_again(output: Recording) -> None
     pipeline = pipeline_to(output)
     pipeline.close(1)
     assert not pipeline.accept_records([details()]).ok
+
+
+# -- hand-offs ---------------------------------------------------------------------------------------------------
+
+class Down(Recording):
+    """Refuses every batch for now (to be retried later)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+
+    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
+        if not self.up:
+            from otel_honeyhive.core.results import Outcome
+
+            return SendResult(Outcome.RETRY_LATER, "down for the test")
+        return super().send(events, stop=stop)
+
+
+def test_a_failed_hand_off_puts_the_records_back_and_remembers_nothing() -> None:
+    output = Down()
+    pipeline = Pipeline(Delivery.direct(output, RetryPolicy(deadline=0.05, initial_backoff=0.01)), TraceMapper(),
+                        TraceAssembler(hold_seconds=30, clock=Clock()))
+    pipeline.accept_records([details()])
+    assert not pipeline.accept_spans([chat(), root()]).ok  # the caller keeps the spans and sends them again
+    assert pipeline.records.waiting_records == 1
+    assert pipeline.records.shipped(TRACE, CHAT) is None
+    output.up = True
+    assert pipeline.accept_spans([chat(), root()]).ok
+    assert output.events[CHAT_EVENT]["inputs"]["chat_history"] == HISTORY
+    assert pipeline.counters.total(LOG_RECORDS_JOINED) == 1
+
+
+def test_joining_leaves_the_journaled_spans_as_they_are(tmp_path: Path) -> None:
+    """The journal (and the acknowledgement) count spans by identity: joining maps copies, the journal still
+    forgets the spans once their events are handed on."""
+    from otel_honeyhive.shipping.journal import Journal
+
+    output = Recording()
+    journal = Journal(tmp_path / "held", 1 << 20)
+    pipeline = Pipeline(Delivery.direct(output, RetryPolicy(deadline=1)), TraceMapper(),
+                        TraceAssembler(hold_seconds=30, clock=Clock()), journal=journal)
+    pipeline.accept_spans([chat()])  # journaled: its root is not in the request
+    assert journal.pending_records == 1
+    pipeline.accept_records([details()])
+    pipeline.accept_spans([root()])
+    assert output.events[CHAT_EVENT]["inputs"]["chat_history"] == HISTORY
+    assert journal.pending_records == 0
+    pipeline.close(1)
+
+
+def test_a_record_that_comes_while_its_span_is_handed_on_becomes_an_update() -> None:
+    """Taken, mapped, not yet remembered as shipped: a record arriving then waits, and the hand-off's settling
+    finds it (it would otherwise be kept on the session when its hold time passed)."""
+    gate = threading.Event()
+    arrived = threading.Event()
+
+    class Slow(Recording):
+        def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
+            arrived.set()
+            gate.wait(5)
+            return super().send(events, stop=stop)
+
+    output = Slow()
+    pipeline = pipeline_to(output)
+    pipeline.expect_records()
+    shipping = threading.Thread(target=pipeline.accept_spans, args=([chat(), root()],))
+    shipping.start()
+    assert arrived.wait(5)
+    pipeline.accept_records([details()])  # the span is being handed on: not yet known as shipped
+    gate.set()
+    shipping.join(5)
+    (update,) = output.updates
+    assert update.event_id == CHAT_EVENT
+    assert output.events[CHAT_EVENT]["outputs"]["content"] == "Paris."
+    assert pipeline.records.waiting_records == 0
+    assert pipeline.counters.total(LOG_RECORDS_LATE) == 1
