@@ -13,6 +13,7 @@ __version__ = VERSION
 
 if TYPE_CHECKING:
     from otel_honeyhive.inputs.sdk import HoneyHiveSpanExporter
+    from otel_honeyhive.inputs.sdk_logs import HoneyHiveLogExporter
     from otel_honeyhive.mapper import spans_to_events
     from otel_honeyhive.mapper.reverse import events_to_spans
     from otel_honeyhive.mapper.rules import Convention, Field, Group
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "HoneyHiveSpanExporter": "otel_honeyhive.inputs.sdk",
+    "HoneyHiveLogExporter": "otel_honeyhive.inputs.sdk_logs",
     "spans_to_events": "otel_honeyhive.mapper",
     "events_to_spans": "otel_honeyhive.mapper.reverse",
     "Convention": "otel_honeyhive.mapper.rules",
@@ -44,6 +46,7 @@ __all__ = [
     "Convention",
     "Field",
     "Group",
+    "HoneyHiveLogExporter",
     "HoneyHiveSpanExporter",
     "Ruleset",
     "__version__",

@@ -25,3 +25,10 @@ def test_the_traces_exporter_entry_point_names_the_exporter() -> None:
 
     (point,) = entry_points(group="opentelemetry_traces_exporter", name="honeyhive")
     assert issubclass(point.load(), importlib.import_module("otel_honeyhive").HoneyHiveSpanExporter)
+
+
+def test_the_logs_exporter_entry_point_names_the_log_exporter() -> None:
+    from importlib.metadata import entry_points
+
+    (point,) = entry_points(group="opentelemetry_logs_exporter", name="honeyhive")
+    assert issubclass(point.load(), importlib.import_module("otel_honeyhive").HoneyHiveLogExporter)

@@ -26,9 +26,11 @@ from otel_honeyhive.core import environment as env_names
 from otel_honeyhive.core.environment import env_float, spool_path
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.spans import SpanView, from_readable_span
+from otel_honeyhive.inputs import bridge
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.honeyhive.settings import DEFAULT_SERVER_URL, HoneyHiveSettings
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
+from otel_honeyhive.pipeline.pipeline import Pipeline
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError
 
@@ -143,6 +145,7 @@ class HoneyHiveSpanExporter(SpanExporter):
             exit_timeout=self.settings.timeout,
         ), on_spool_error=lambda outbox, exc: _report_unusable_spool(outbox.parent, exc))
         self._pipeline.start()
+        bridge.register(self._pipeline)  # the pipeline this process's log exporter feeds (once, not per span)
         if logger.isEnabledFor(logging.DEBUG):  # compiled() looks the build up: only when it is shown
             logger.debug("otel-honeyhive %s (%s build) exporting to %s", VERSION,
                          "compiled" if compiled() else "pure-Python", getattr(output, "name", type(output).__name__))
@@ -150,6 +153,11 @@ class HoneyHiveSpanExporter(SpanExporter):
 
     def __repr__(self) -> str:
         return f"HoneyHiveSpanExporter({self.settings!r})"
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline spans (and, through `HoneyHiveLogExporter`, log records) are handed to."""
+        return self._pipeline
 
     @property
     def stats(self) -> ExporterStats:
@@ -193,6 +201,8 @@ class HoneyHiveSpanExporter(SpanExporter):
         if self._shutdown:
             return
         self._shutdown = True
+        bridge.flush_logs(self.settings.timeout)  # queued GenAI records join their spans before the close
+        bridge.unregister(self._pipeline)
         try:
             self._pipeline.close(self.settings.timeout, drain_spool=False)  # closes the output too
         except Exception:
@@ -225,6 +235,11 @@ class AutoConfiguredSpanExporter(HoneyHiveSpanExporter):
             self._off = True
             self._shutdown = True
             logger.error("otel-honeyhive: %s; tracing to HoneyHive is off in this process until that is fixed", exc)
+
+    @property
+    def off(self) -> bool:
+        """Whether a bad configuration turned this exporter off."""
+        return self._off
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return not self._off and super().force_flush(timeout_millis)
