@@ -13,7 +13,7 @@ the HoneyHive payload and the spool join its bytes without encoding anything aga
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, TypeGuard, TypeVar, overload
 
 import orjson
 
@@ -169,6 +169,13 @@ class EncodedEvents(Sequence[Event]):
 
     def __repr__(self) -> str:
         return f"EncodedEvents({self._count} events in {len(self.blocks)} blocks)"
+
+
+def is_encoded(events: object) -> TypeGuard[EncodedEvents]:
+    """Whether `events` is an `EncodedEvents`. Not `isinstance`: compiled by mypyc, the class shares the ABC
+    caches of `collections.abc.Sequence`, so once any code has asked whether a list is a `Sequence`,
+    `isinstance([], EncodedEvents)` answers True (docs/architecture.md#the-compiled-build)."""
+    return type(events) is EncodedEvents
 
 
 def batch_of(traces: Iterable[Sequence[Event]], *, encode: bool) -> Sequence[Event]:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import orjson
 
-from otel_honeyhive.core.encoded import EncodedEvents, EventBlock
+from otel_honeyhive.core.encoded import EncodedEvents, EventBlock, is_encoded
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import Update
 from otel_honeyhive.core.spans import SpanView
@@ -77,7 +77,7 @@ class SpoolRecord:
 
     @classmethod
     def of_events(cls, events: Sequence[Event]) -> SpoolRecord:
-        return cls("events", events if isinstance(events, EncodedEvents) else list(events))
+        return cls("events", events if is_encoded(events) else list(events))
 
     @classmethod
     def of_update(cls, update: Update) -> SpoolRecord:
@@ -89,7 +89,7 @@ class SpoolRecord:
 
     def encode(self) -> bytes:
         """Header + payload, ready to write; raises `RecordEncodeError` for values JSON cannot carry."""
-        if self.kind == "events" and isinstance(self.events, EncodedEvents) and self.events.blocks:
+        if self.kind == "events" and is_encoded(self.events) and self.events.blocks:
             version, payload = BLOCKS_VERSION, _blocks_payload(self.events.blocks)
         else:
             version, payload = FORMAT_VERSION, self._payload()

@@ -3,13 +3,23 @@ by session with the session event first, as the HoneyHive payload needs them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_honeyhive.core.encoded import EncodedEvents, array_items, batch_of, blocks_of, dumps, group_sessions
+from otel_honeyhive.core.encoded import (
+    EncodedEvents,
+    array_items,
+    batch_of,
+    blocks_of,
+    dumps,
+    group_sessions,
+    is_encoded,
+)
+from otel_honeyhive.shipping.records import SpoolRecord
 
 SESSIONS = ["5b0f7f3e-5f4c-4d33-9a4e-0c6f2a8e9d11", "a3c1e9d2-7b64-4f0e-8c2d-6e1f4b9a7c35", None]
 
@@ -67,3 +77,14 @@ def test_a_batch_is_encoded_only_for_a_consumer_that_reads_bytes() -> None:
     assert isinstance(batch_of(iter([trace]), encode=True), EncodedEvents)
     plain = batch_of(iter([trace, trace]), encode=False)
     assert plain == [trace[0], trace[0]] and isinstance(plain, list)
+
+
+def test_only_an_encoded_batch_is_encoded_whatever_was_asked_of_sequence_before() -> None:
+    """Compiled by mypyc, `EncodedEvents` shares `collections.abc.Sequence`'s ABC caches: after a list or a tuple
+    has been checked against `Sequence`, `isinstance([], EncodedEvents)` says True. The compiled pass of
+    scripts/test runs this; `is_encoded` is what the package asks."""
+    assert isinstance([], Sequence) and isinstance((), Sequence)
+    assert not is_encoded([]) and not is_encoded(()) and not is_encoded([{"event_id": "e"}])
+    assert is_encoded(EncodedEvents()) and is_encoded(batch_of(iter([[{"event_id": "e"}]]), encode=True))
+    record = SpoolRecord.of_events([{"event_id": "e", "event_type": "tool"}])
+    assert SpoolRecord.decode(record.encode()) == record  # a list of events is written as one JSON object

@@ -11,7 +11,14 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.core.encoded import EncodedEvents, EventBlock, array_items, dumps, group_sessions, session_ordered
+from otel_honeyhive.core.encoded import (
+    EventBlock,
+    array_items,
+    dumps,
+    group_sessions,
+    is_encoded,
+    session_ordered,
+)
 from otel_honeyhive.core.events import BUCKETS, Event
 
 _SESSION_FIELDS = (*BUCKETS, "error")
@@ -275,6 +282,6 @@ def resplit(body: Body, max_events: int, max_bytes: int) -> list[Body]:
 def encode(events: Sequence[Event], mode: str, max_events: int, max_bytes: int) -> Iterator[Body]:
     if mode == "session":
         return encode_per_session(events, max_events, max_bytes)
-    if isinstance(events, EncodedEvents):
+    if is_encoded(events):
         return encode_blocks(events.blocks, max_events, max_bytes)
     return encode_multi(events, max_events, max_bytes)
