@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 import requests
 from google.protobuf.json_format import MessageToDict
+from grpc import Compression
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -180,6 +182,19 @@ def test_raw_otlp_json_records_join_their_spans(server: RunningServer) -> None:
     answer = requests.post(server.url + "/v1/logs", json=doc, timeout=10)
     assert answer.status_code == 200 and answer.json() == {}, answer.text
     span_exporter, _ = exporters(server, "http")
+    assert span_exporter.export(call.spans) is SpanExportResult.SUCCESS
+    assert stored_events(server, call.spans) == expected_events(span_only_views(call))
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_gzip_compressed_exports(server: RunningServer, protocol: str) -> None:
+    call = event_only_calls(1)
+    if protocol == "grpc":
+        log_exporter: Any = GrpcLogExporter(endpoint=server.grpc_target, insecure=True, compression=Compression.Gzip)
+    else:
+        log_exporter = HttpLogExporter(endpoint=server.url + "/v1/logs", compression=HttpCompression.Gzip)
+    assert log_exporter.export(call.records) is LogRecordExportResult.SUCCESS
+    span_exporter, _ = exporters(server, protocol)
     assert span_exporter.export(call.spans) is SpanExportResult.SUCCESS
     assert stored_events(server, call.spans) == expected_events(span_only_views(call))
 
