@@ -95,7 +95,7 @@ def _body_attributes(record: LogRecordView) -> dict[str, Any]:
 
 EVALUATIONS_KEY = "otel_honeyhive.log_record_evaluations"
 """Where a joined span carries its evaluation records' fields (in `SpanView.extra`) until its event is mapped:
-the span, not a side table, so a trace mapped again (a retried hand-off) keeps them."""
+on the span itself, not in a side table, so they travel with it to wherever it is mapped."""
 
 
 def join(span: SpanView, records: Iterable[LogRecordView]) -> SpanView:
@@ -127,7 +127,7 @@ def join(span: SpanView, records: Iterable[LogRecordView]) -> SpanView:
     extra = span.extra
     if evaluations:
         earlier = extra.get(EVALUATIONS_KEY)
-        if isinstance(earlier, dict):  # joined before (records in two batches): the first keeps its values
+        if isinstance(earlier, dict):  # a span joined twice: what it already had wins
             merged = {bucket: dict(values) for bucket, values in evaluations.items()}
             for bucket, values in earlier.items():
                 merged.setdefault(bucket, {}).update(values)

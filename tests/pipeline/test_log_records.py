@@ -236,6 +236,25 @@ def test_late_records_reach_the_sqlite_store(tmp_path: Path) -> None:
     pipeline.close(1)
 
 
+def test_show_displays_the_updated_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`otel-honeyhive show` reads the store: the event as the late records updated it, in full and as JSON."""
+    from otel_honeyhive.cli.main import main
+
+    db = tmp_path / "events.db"
+    pipeline = pipeline_to(SQLiteStore(db))
+    pipeline.expect_records()
+    pipeline.accept_spans([chat(), root()])
+    pipeline.accept_records([details(), evaluation()])
+    pipeline.close(1)
+    assert main(["show", CHAT_EVENT, "--db", str(db), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["outputs"]["content"] == "Paris."
+    assert shown["metrics"] == {"relevance": 0.9}
+    assert main(["show", SESSION, "--db", str(db), "--full"]) == 0
+    text = capsys.readouterr().out
+    assert "Paris." in text and "relevance" in text and "log_record_inputs" in text
+
+
 # -- never -------------------------------------------------------------------------------------------------------
 
 def test_a_record_whose_span_never_comes_is_kept_on_the_session(output: Recording) -> None:
