@@ -27,7 +27,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from otel_honeyhive.core.counters import (
@@ -44,11 +44,10 @@ from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.spans import SpanView
-from otel_honeyhive.mapper.identity import span_hex
 from otel_honeyhive.mapper.log_records import apply_evaluations, join, kind_of, late_update_fields, record_summary
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import Trace, TraceAssembler
-from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, SpanKey
+from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, ShippedFields, SpanKey
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
 
@@ -90,7 +89,7 @@ class _Joining:
     """What one hand-off took from the records waiting, and the spans it would ship (see `Pipeline._settle`)."""
 
     taken: list[LogRecordView] = field(default_factory=list)
-    shipped: list[tuple[SpanKey, Shipped]] = field(default_factory=list)
+    shipped: list[tuple[SpanKey, ShippedFields]] = field(default_factory=list)
 
 
 def release_interval(hold_seconds: float) -> float:
@@ -269,11 +268,11 @@ class Pipeline:
         if not fields:
             return None
         metadata = fields.get("metadata")
-        self.records.remember(key, replace(
-            shipped, had_outputs=shipped.had_outputs or "outputs" in fields,
-            had_chat_history=shipped.had_chat_history or bool(
-                isinstance(metadata, dict) and "log_record_inputs" in metadata),
-        ))
+        self.records.remember([(key, (
+            shipped.event_id, shipped.event_type,
+            shipped.had_chat_history or (isinstance(metadata, dict) and "log_record_inputs" in metadata),
+            shipped.had_outputs or "outputs" in fields,
+        ))])
         return Update(shipped.event_id, fields)
 
     def _unmatched_updates(self, records: list[LogRecordView]) -> list[Update | None]:
@@ -393,23 +392,29 @@ class Pipeline:
         if not mapped:
             return events
         trace_id = mapped[0].trace_id
-        by_hex = {span_hex(span.span_id): span for span in mapped}
+        shipped = joining.shipped
         seen: set[str] = set()
         for event in events:
             metadata = event.get("metadata")
             hex_id = metadata.get("span_id") if isinstance(metadata, dict) else None
-            if not isinstance(hex_id, str) or hex_id in seen or hex_id not in by_hex:
+            if not isinstance(hex_id, str) or hex_id in seen:
                 continue  # a late root's stand-in comes after the real event: the real one is remembered
             seen.add(hex_id)
-            span = by_hex[hex_id]
-            if span.span_id in joined:
-                apply_evaluations(event, span)
-            inputs, outputs = event.get("inputs"), event.get("outputs")
-            joining.shipped.append(((trace_id, span.span_id), Shipped(
-                event_id=str(event.get("event_id")), event_type=str(event.get("event_type")),
-                had_chat_history=isinstance(inputs, dict) and bool(inputs.get("chat_history")),
-                had_outputs=bool(outputs),
-            )))
+            try:
+                span_id = int(hex_id, 16)
+            except ValueError:
+                continue
+            if joined:
+                joined_span = joined.get(span_id)
+                if joined_span is not None:
+                    apply_evaluations(event, joined_span)
+            event_id, event_type, inputs = event.get("event_id"), event.get("event_type"), event.get("inputs")
+            if isinstance(event_id, str) and isinstance(event_type, str):
+                shipped.append(((trace_id, span_id), (
+                    event_id, event_type,
+                    bool(inputs.get("chat_history")) if isinstance(inputs, dict) else False,
+                    bool(event.get("outputs")),
+                )))
         return events
 
     def _settle(self, joining: _Joining, delivered: bool) -> None:
@@ -422,13 +427,13 @@ class Pipeline:
             if delivered:
                 if joining.taken:
                     self.counters.add(LOG_RECORDS_JOINED, len(joining.taken))
-                for key, shipped in joining.shipped:
-                    self.records.remember(key, shipped)
-                    if self.records.has_waiting(key[0]):
-                        stranded = self.records.take(*key)
+                self.records.remember(joining.shipped)
+                if self.records.waiting_records:  # rare: a record came while its span was handed on
+                    for key, fields in joining.shipped:
+                        stranded = self.records.take(*key) if self.records.has_waiting(key[0]) else []
                         if stranded:
                             late += len(stranded)
-                            updates.append(self._late_update(key, shipped, stranded))
+                            updates.append(self._late_update(key, Shipped(*fields), stranded))
             else:
                 given_up: list[LogRecordView] = []
                 for record in joining.taken:

@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from otel_honeyhive.core.log_records import LogRecordView
 
@@ -26,8 +27,12 @@ DEFAULT_MAX_SHIPPED = 50_000
 """Spans remembered as shipped (event id, type, what content the event had), for late records."""
 
 
-@dataclass(frozen=True, slots=True)
-class Shipped:
+ShippedFields = tuple[str, str, bool, bool]
+"""`Shipped` as a plain tuple: what is kept per shipped event (made for every event while a logs input is
+attached, so the cheapest object there is)."""
+
+
+class Shipped(NamedTuple):
     """What is remembered of one shipped span's event: enough to address and shape an update of it."""
 
     event_id: str
@@ -56,7 +61,7 @@ class RecordJoiner:
         self._waiting_traces: dict[int, int] = {}
         """Trace id → how many of its spans have records waiting (a released trace looks itself up here once)."""
         self._count = 0
-        self._shipped: OrderedDict[SpanKey, Shipped] = OrderedDict()
+        self._shipped: OrderedDict[SpanKey, ShippedFields] = OrderedDict()
 
     @property
     def waiting_records(self) -> int:
@@ -112,14 +117,16 @@ class RecordJoiner:
         self._count = 0
         return out
 
-    def remember(self, key: SpanKey, shipped: Shipped) -> None:
-        self._shipped[key] = shipped
-        self._shipped.move_to_end(key)
-        if len(self._shipped) > self.max_shipped:
-            self._shipped.popitem(last=False)
+    def remember(self, shipped: list[tuple[SpanKey, ShippedFields]]) -> None:
+        """Spans whose events were handed on (the oldest remembered are forgotten past `max_shipped`)."""
+        remembered = self._shipped
+        remembered.update(shipped)
+        while len(remembered) > self.max_shipped:
+            remembered.popitem(last=False)
 
     def shipped(self, trace_id: int, span_id: int) -> Shipped | None:
-        return self._shipped.get((trace_id, span_id))
+        fields = self._shipped.get((trace_id, span_id))
+        return Shipped(*fields) if fields is not None else None
 
     def clear(self) -> None:
         """In a forked child: the parent's records and shipped spans are the parent's."""
@@ -127,4 +134,4 @@ class RecordJoiner:
         self._shipped.clear()
 
 
-__all__ = ["DEFAULT_MAX_RECORDS", "DEFAULT_MAX_SHIPPED", "RecordJoiner", "Shipped", "SpanKey"]
+__all__ = ["DEFAULT_MAX_RECORDS", "DEFAULT_MAX_SHIPPED", "RecordJoiner", "Shipped", "ShippedFields", "SpanKey"]
