@@ -36,6 +36,9 @@ class LogRecordView:
     severity_text: str | None = None
     resource: Attributes = field(default_factory=dict)
     scope_name: str | None = None
+    sampled: bool = True
+    """False when the record says its span was not sampled (W3C trace flags): that span is never exported, so
+    the record would wait for it in vain. Inputs that cannot tell leave it True."""
 
     @property
     def names_a_span(self) -> bool:

@@ -59,6 +59,14 @@ def _plain_attributes(attributes: Any) -> dict[str, Any]:
             for key, value in attribute_dict(attributes).items()}
 
 
+def _sampled(record: Any) -> bool:
+    """The sampled bit of the record's trace flags; True when it names no span or has no flags."""
+    flags = getattr(record, "trace_flags", None)
+    if flags is None or not record.span_id:
+        return True
+    return bool(int(flags) & 0x01)
+
+
 def from_sdk_record(item: Any) -> LogRecordView:
     """An SDK log record as a `LogRecordView`: `ReadableLogRecord` (SDK 1.39+: `log_record`, `resource`,
     `instrumentation_scope`) or the older `LogData` (`log_record` carrying its own `resource`)."""
@@ -77,6 +85,7 @@ def from_sdk_record(item: Any) -> LogRecordView:
         severity_text=record.severity_text or None,
         resource=attribute_dict(resource.attributes) if resource is not None else {},
         scope_name=scope.name if scope is not None else None,
+        sampled=_sampled(record),
     )
 
 

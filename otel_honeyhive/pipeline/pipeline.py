@@ -67,7 +67,8 @@ UNMATCHED_KEY = "unmatched_log_records"
 MAX_UNMATCHED_PER_SESSION = 100
 """Records kept per session under `UNMATCHED_KEY` (an update merges metadata key by key, so the whole list is
 sent each time; past this, further records are counted and not kept)."""
-MAX_UNMATCHED_SESSIONS = 1_000
+MAX_UNMATCHED_SESSIONS = 256
+"""Sessions whose unmatched records are remembered (to be sent whole again when another comes for one)."""
 
 
 @dataclass
@@ -225,18 +226,22 @@ class Pipeline:
             return SendResult(Outcome.RETRY_LATER, "the pipeline is closed (shutting down)")
         self._records_expected = True  # a logs input is attached: its GenAI records may come after their spans
         genai: list[LogRecordView] = []
-        not_genai = no_span = 0
+        not_genai = no_span = unsampled = 0
         for record in records:
             if kind_of(record) is None:
                 not_genai += 1
             elif not record.names_a_span:
                 no_span += 1
+            elif not record.sampled:
+                unsampled += 1
             else:
                 genai.append(record)
         if not_genai:
             self.counters.add(LOG_RECORDS_IGNORED, not_genai, reason="not_genai")
         if no_span:
             self.counters.add(LOG_RECORDS_IGNORED, no_span, reason="no_span")
+        if unsampled:
+            self.counters.add(LOG_RECORDS_IGNORED, unsampled, reason="unsampled")
         if not genai:
             return DELIVERED
         late: dict[SpanKey, tuple[Shipped, list[LogRecordView]]] = {}

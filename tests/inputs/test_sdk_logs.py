@@ -140,6 +140,21 @@ def test_the_event_name_attribute_of_older_sdks_names_the_record() -> None:
     assert (view.trace_id, view.span_id) == (0, 0)
 
 
+def test_a_record_of_an_unsampled_span_says_so() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    memory = InMemoryLogRecordExporter()
+    loggers = LoggerProvider()
+    loggers.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    for sampler_off in (True, False):
+        tracer = (TracerProvider(sampler=ALWAYS_OFF) if sampler_off else TracerProvider()).get_tracer("t")
+        with tracer.start_as_current_span("s"):
+            loggers.get_logger("x").emit(LogRecord(event_name=DETAILS))
+    unsampled, sampled = (from_sdk_record(item) for item in memory.get_finished_logs())
+    assert unsampled.span_id and not unsampled.sampled
+    assert sampled.sampled
+
+
 @pytest.mark.parametrize("logs_first", [True, False], ids=["logs-flushed-first", "spans-flushed-first"])
 def test_a_details_record_joins_its_span_whichever_signal_comes_first(server: FakeHoneyHive, logs_first: bool
                                                                       ) -> None:

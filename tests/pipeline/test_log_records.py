@@ -315,9 +315,11 @@ def test_ordinary_logs_are_counted_and_ignored(output: Recording) -> None:
         record(None, "GET /health 200"),
         record("app.started", {"pid": 1}),
         record("gen_ai.user.message", {"content": "outside any span"}, span_id=0, trace_id=0),
+        LogRecordView(TRACE, CHAT, "gen_ai.choice", 0, {"message": {"content": "x"}}, sampled=False),
     ])
     assert result.ok
-    assert pipeline.counters.total(LOG_RECORDS_RECEIVED) == 3
+    assert pipeline.counters.total(LOG_RECORDS_RECEIVED) == 4
+    assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="unsampled") == 1  # its span is never exported
     assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="not_genai") == 2
     assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="no_span") == 1
     assert pipeline.records.waiting_records == 0
