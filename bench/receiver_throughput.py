@@ -232,8 +232,10 @@ def generate(pool: Path, protocol: str, target: str, n_requests: int, connection
         [*pin(LOAD_CORE), sys.executable, str(HERE / "loadgen.py"), "--pool", str(pool), "--protocol", protocol,
          "--target", target, "--requests", str(n_requests), "--connections", str(connections),
          *(["--logs-target", logs_target] if logs_target else [])],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"loadgen {protocol} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

@@ -121,6 +121,8 @@ class _Sink(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    do_PUT = do_POST  # `PUT /events`: the updates late log records become
+
 
 def _serve(port: int) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", port), _Sink)
