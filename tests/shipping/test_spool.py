@@ -442,6 +442,7 @@ def test_two_spools_on_one_directory_write_apart(tmp_path: Path) -> None:
     assert len(pending_files(directory)) == 2  # closed with records pending: kept for whoever comes next
 
 
+@pytest.mark.slow  # waits out the one-second snapshot of other processes' bytes, twice
 def test_the_cap_applies_to_the_whole_directory(tmp_path: Path) -> None:
     size = len(batch(0).encode())
     with Spool(tmp_path / "spool", max_bytes=size * 3) as one, Spool(tmp_path / "spool", max_bytes=size * 3) as two:
