@@ -34,12 +34,16 @@ class DecodeResult:
 
     @property
     def error_message(self) -> str:
-        """One line for `partial_success.error_message` (the first few problems)."""
-        if not self.errors:
-            return ""
-        head = "; ".join(self.errors[:5])
-        more = len(self.errors) - 5
-        return f"{head}; and {more} more" if more > 0 else head
+        return partial_success_message(self.errors)
+
+
+def partial_success_message(errors: list[str]) -> str:
+    """One line for `partial_success.error_message`: the first few problems, and how many more (any signal)."""
+    if not errors:
+        return ""
+    head = "; ".join(errors[:5])
+    more = len(errors) - 5
+    return f"{head}; and {more} more" if more > 0 else head
 
 
 _ZERO16 = bytes(16)

@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_honeyhive.core.addresses import address
 from otel_honeyhive.core.counters import LOG_RECORDS_REJECTED, REQUESTS, SPANS_REJECTED, Counters
 from otel_honeyhive.core.protocols import Sink
+from otel_honeyhive.core.results import SendResult
 from otel_honeyhive.core.secrets import BearerToken, Secret
 from otel_honeyhive.core.status import refusal
 from otel_honeyhive.inputs.otlp.decode_proto import DecodeResult, decode_protobuf, decode_request
@@ -84,6 +85,26 @@ class _Service:
         return response
 
 
+def _decoded(decode: Callable[[], T]) -> T:
+    """What `decode` gives, or INVALID_ARGUMENT naming why the request does not decode (any signal)."""
+    try:
+        return decode()
+    except OtlpDecodeError as exc:
+        raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {exc}") from None
+
+
+def _hand_on(accept: Callable[[], SendResult], *, remote: bool) -> None:
+    """Hand decoded data to the pipeline; a refusal (or a pipeline that raised) becomes the gRPC status."""
+    try:
+        result = accept()
+    except Exception as exc:
+        logger.exception("the pipeline failed")
+        raise _Refused(grpc.StatusCode.UNAVAILABLE, f"the pipeline failed: {type(exc).__name__}") from None
+    if not result.ok:
+        answer = refusal(result, remote=remote)
+        raise _Refused(grpc.StatusCode[answer.grpc_code], answer.message, answer.trailing_metadata)
+
+
 class TraceService(_Service, trace_service_pb2_grpc.TraceServiceServicer):
     """`Export`, counted in `counters` (requests by status code, rejected spans). Registered on raw bytes
     (`export_bytes`) so that a body protobuf cannot parse is INVALID_ARGUMENT with a message, as OTLP asks,
@@ -106,18 +127,8 @@ class TraceService(_Service, trace_service_pb2_grpc.TraceServiceServicer):
         return self._answer(lambda: self._export(lambda: decode_protobuf(data)), context)
 
     def _export(self, decode: Callable[[], DecodeResult]) -> ExportTraceServiceResponse:
-        try:
-            decoded = decode()
-        except OtlpDecodeError as exc:
-            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {exc}") from None
-        try:
-            result = self.sink.accept_spans(decoded.spans)
-        except Exception as exc:
-            logger.exception("the pipeline failed")
-            raise _Refused(grpc.StatusCode.UNAVAILABLE, f"the pipeline failed: {type(exc).__name__}") from None
-        if not result.ok:
-            answer = refusal(result, remote=self.remote)
-            raise _Refused(grpc.StatusCode[answer.grpc_code], answer.message, answer.trailing_metadata)
+        decoded = _decoded(decode)
+        _hand_on(lambda: self.sink.accept_spans(decoded.spans), remote=self.remote)
         response = ExportTraceServiceResponse()
         if decoded.rejected:
             self.counters.add(SPANS_REJECTED, decoded.rejected, input="otlp_grpc")
@@ -141,18 +152,8 @@ class LogsService(_Service):
         return self._answer(lambda: self._export(data), context)
 
     def _export(self, data: bytes) -> ExportLogsServiceResponse:
-        try:
-            decoded = decode_logs_protobuf(data)
-        except OtlpDecodeError as exc:
-            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {exc}") from None
-        try:
-            result = self.sink.accept_records(decoded.records)
-        except Exception as exc:
-            logger.exception("the pipeline failed")
-            raise _Refused(grpc.StatusCode.UNAVAILABLE, f"the pipeline failed: {type(exc).__name__}") from None
-        if not result.ok:
-            answer = refusal(result, remote=self.remote)
-            raise _Refused(grpc.StatusCode[answer.grpc_code], answer.message, answer.trailing_metadata)
+        decoded = _decoded(lambda: decode_logs_protobuf(data))
+        _hand_on(lambda: self.sink.accept_records(decoded.records), remote=self.remote)
         response = ExportLogsServiceResponse()
         if decoded.rejected:
             self.counters.add(LOG_RECORDS_REJECTED, decoded.rejected, input="otlp_grpc")

@@ -11,6 +11,7 @@ were rejected. Backpressure is 503 with
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from otel_honeyhive.core.counters import LOG_RECORDS_REJECTED, SPANS_REJECTED
+from otel_honeyhive.core.results import SendResult
 from otel_honeyhive.core.status import GRPC_CODE_OF_HTTP, refusal
 from otel_honeyhive.inputs.http_common import ApiContext, BodyError, read_body
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
@@ -33,6 +35,8 @@ from otel_honeyhive.inputs.otlp.other_signals import NOT_KEPT_SIGNALS, Signal
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+Decoded = TypeVar("Decoded")
+
 _DECODERS: dict[str, Callable[[bytes], DecodeResult]] = {PROTOBUF: decode_protobuf, JSON: decode_json}
 _LOGS_DECODERS: dict[str, Callable[[bytes], LogsDecodeResult]] = {
     PROTOBUF: decode_logs_protobuf, JSON: decode_logs_json,
@@ -77,23 +81,39 @@ async def _read(request: Request, limit: int) -> tuple[str, bytes] | Response:
         return status_response(exc.status, exc.message, media_type)
 
 
+async def _decode(request: Request, limit: int, decoders: Mapping[str, Callable[[bytes], Decoded]], what: str
+                  ) -> tuple[str, Decoded] | Response:
+    """Read and decode a request of any signal: (media type, what it decoded), or the error answer."""
+    read = await _read(request, limit)
+    if isinstance(read, Response):
+        return read
+    media_type, body = read
+    try:
+        return media_type, await run_in_threadpool(decoders[media_type], body)
+    except OtlpDecodeError as exc:
+        return status_response(400, f"cannot decode the request as {what} ({media_type}): {exc}", media_type)
+
+
+def _refused(result: SendResult, ctx: ApiContext, media_type: str) -> Response | None:
+    """The answer to a hand-off the pipeline did not take (None when it did)."""
+    if result.ok:
+        return None
+    answer = refusal(result, remote=ctx.remote)
+    return status_response(answer.http_status, answer.message, media_type, answer.headers)
+
+
 class OtlpHttpReceiver:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
 
     async def export(self, request: Request) -> Response:
-        read = await _read(request, self.ctx.max_body_bytes)
-        if isinstance(read, Response):
-            return read
-        media_type, body = read
-        try:
-            decoded = await run_in_threadpool(_DECODERS[media_type], body)
-        except OtlpDecodeError as exc:
-            return status_response(400, f"cannot decode the request as OTLP ({media_type}): {exc}", media_type)
-        result = await self.ctx.spans(decoded.spans)
-        if not result.ok:
-            answer = refusal(result, remote=self.ctx.remote)
-            return status_response(answer.http_status, answer.message, media_type, answer.headers)
+        decoding = await _decode(request, self.ctx.max_body_bytes, _DECODERS, "OTLP")
+        if isinstance(decoding, Response):
+            return decoding
+        media_type, decoded = decoding
+        refused = _refused(await self.ctx.spans(decoded.spans), self.ctx, media_type)
+        if refused is not None:
+            return refused
         response = ExportTraceServiceResponse()
         if decoded.rejected:
             self.ctx.counters.add(SPANS_REJECTED, decoded.rejected, input="otlp_http")
@@ -110,18 +130,13 @@ class OtlpLogsReceiver:
         self.ctx = ctx
 
     async def export(self, request: Request) -> Response:
-        read = await _read(request, self.ctx.max_body_bytes)
-        if isinstance(read, Response):
-            return read
-        media_type, body = read
-        try:
-            decoded = await run_in_threadpool(_LOGS_DECODERS[media_type], body)
-        except OtlpDecodeError as exc:
-            return status_response(400, f"cannot decode the request as OTLP logs ({media_type}): {exc}", media_type)
-        result = await self.ctx.records(decoded.records)
-        if not result.ok:
-            answer = refusal(result, remote=self.ctx.remote)
-            return status_response(answer.http_status, answer.message, media_type, answer.headers)
+        decoding = await _decode(request, self.ctx.max_body_bytes, _LOGS_DECODERS, "OTLP logs")
+        if isinstance(decoding, Response):
+            return decoding
+        media_type, decoded = decoding
+        refused = _refused(await self.ctx.records(decoded.records), self.ctx, media_type)
+        if refused is not None:
+            return refused
         response = ExportLogsServiceResponse()
         if decoded.rejected:
             self.ctx.counters.add(LOG_RECORDS_REJECTED, decoded.rejected, input="otlp_http")

@@ -29,7 +29,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from otel_honeyhive.core.log_records import LogRecordView, event_name_of
 from otel_honeyhive.inputs.otlp import decode_json as json_values
 from otel_honeyhive.inputs.otlp import decode_proto as proto_values
-from otel_honeyhive.inputs.otlp.decoded import MAX_DEPTH
+from otel_honeyhive.inputs.otlp.decoded import MAX_DEPTH, partial_success_message
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 
 _SEVERITY_BY_NAME: dict[str, int] = {str(name): int(number) for name, number in logs_pb2.SeverityNumber.items()}
@@ -46,12 +46,7 @@ class LogsDecodeResult:
 
     @property
     def error_message(self) -> str:
-        """One line for `partial_success.error_message` (the first few problems)."""
-        if not self.errors:
-            return ""
-        head = "; ".join(self.errors[:5])
-        more = len(self.errors) - 5
-        return f"{head}; and {more} more" if more > 0 else head
+        return partial_success_message(self.errors)
 
 
 def _plain(value: Any) -> Any:
