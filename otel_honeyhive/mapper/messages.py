@@ -189,10 +189,54 @@ def system_instructions(value: Any) -> dict[str, Any]:
     return _parts_message({"role": "system", "parts": data})
 
 
+_ASSEMBLED_KEYS = ("content", "tool_calls", "parts")
+
+
+def _chunks_of_one_answer(messages: Sequence[dict[str, Any]]) -> bool:
+    """Whether several output messages are the chunks of one streamed answer rather than alternative choices:
+    every one but the last says explicitly that it did not finish (an empty finish reason, as
+    opentelemetry-instrumentation-google-genai records each chunk of a stream), all in one role and at one
+    choice index, and their contents are text."""
+    if len(messages) < 2:
+        return False
+    if any("finish_reason" not in m or m["finish_reason"] not in ("", None) for m in messages[:-1]):
+        return False
+    role, index = messages[0].get("role"), messages[0].get("index")
+    return all(m.get("role") == role and m.get("index") == index and isinstance(m.get("content", ""), str)
+               for m in messages)
+
+
+def _assembled(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One message from the chunks of a streamed answer: texts joined, tool calls and other parts in order, every
+    other field from the last chunk that has it (the finish reason is the last chunk's)."""
+    answer: dict[str, Any] = {"role": messages[0].get("role")}
+    texts: list[str] = []
+    calls: list[Any] = []
+    parts: list[Any] = []
+    for message in messages:
+        if "content" in message:
+            texts.append(message["content"])
+        calls.extend(message.get("tool_calls") or ())
+        parts.extend(message.get("parts") or ())
+        for key, value in message.items():
+            if key not in _ASSEMBLED_KEYS and (value not in ("", None) or key not in answer):
+                answer[key] = value
+    if texts or not (calls or parts):
+        answer["content"] = "".join(texts)
+    if parts:
+        answer["parts"] = parts
+    if calls:
+        answer["tool_calls"] = calls
+    return answer
+
+
 def output_from_messages(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """A model event's `outputs`: the first message; every choice under `choices` when there are several."""
+    """A model event's `outputs`: the first message; every choice under `choices` when there are several. The
+    chunks of one streamed answer, recorded as a message each, are assembled into that answer first."""
     if not messages:
         raise ValueError("no output message")
+    if _chunks_of_one_answer(messages):
+        messages = [_assembled(messages)]
     first = dict(messages[0])
     if "role" not in first or first["role"] is None:
         first["role"] = "assistant"
