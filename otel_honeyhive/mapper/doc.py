@@ -40,11 +40,16 @@ def _qualifiers(rule: Field | Group | Combine) -> str:
 def routing_table(ruleset: Ruleset) -> str:
     rows: dict[str, list[tuple[int, str]]] = {}
     consumed: list[str] = []
+    covered: list[str] = []
     for convention in ruleset.conventions:
         for rule in convention.rules:
             if isinstance(rule, Extract):
                 for target in rule.targets:
                     rows.setdefault(target, []).append((rule.rank, f"{_source(rule)} [{convention.name}]"))
+                continue
+            if isinstance(rule, Field) and rule.target is None and rule.covered_by:
+                covered.append(f"{_source(rule)}{_qualifiers(rule)} when "
+                               + " or ".join(f"`{k}`" for k in rule.covered_by) + f" is present [{convention.name}]")
                 continue
             if rule.target is None:
                 consumed.append(_source(rule))
@@ -56,7 +61,9 @@ def routing_table(ruleset: Ruleset) -> str:
     for target in sorted(rows):
         sources = sorted(rows[target], key=lambda r: r[0])
         lines.append(f"| `{target}` | " + " → ".join(f"{text} ({rank})" for rank, text in sources) + " |")
-    lines.append(f"| (identity, see docs/identity-and-assembly.md) | {', '.join(consumed)} |")
+    lines.append(f"| (read by identity (docs/identity-and-assembly.md) or an extract above; not kept) | {', '.join(consumed)} |")
+    if covered:
+        lines.append(f"| (not kept: the same content is in the event) | {'; '.join(covered)} |")
     lines.append("| `metadata.<key>` | every attribute no rule takes, and every shadowed value that differs |")
     return "\n".join(lines)
 

@@ -43,6 +43,10 @@ class Field:
     convert: Converter | None = None
     only: EventTypes = None
     merge: bool = False
+    covered_by: tuple[str, ...] = ()
+    """With target None: the key only repeats what these keys carry, so it is taken (and not kept in metadata)
+    when one of them is present, and left to metadata otherwise (OpenInference's raw `input.value` of a model
+    span, beside the messages it holds)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,8 @@ class Ruleset:
             for rule in self.matches(key):
                 if rule.only is not None and event_type not in rule.only:
                     continue
+                if isinstance(rule, Field) and rule.covered_by and present.isdisjoint(rule.covered_by):
+                    continue
                 taken = True
                 if isinstance(rule, Field):
                     if rule.target is None:
@@ -326,6 +328,8 @@ class Ruleset:
                 if rule.only is not None and event_type not in rule.only:
                     continue
                 if isinstance(rule, Field):
+                    if rule.covered_by and not any(k in attrs for k in rule.covered_by):
+                        continue
                     if rule.target is None:
                         if rule.convert is not None:  # a validator: a value it refuses lands in metadata
                             try:

@@ -67,7 +67,7 @@ VARIANTS = [
             content=False, tools=False),
     Variant("traceloop", "traceloop", ("openai.chat", "openai.embeddings"), embedding_inputs="chat_history"),
     Variant("openinference", "openinference", ("ChatCompletion", "CreateEmbeddings"), embedding_inputs="texts",
-            vectors=True, response_model="llm.model_name"),
+            vectors=True),
     Variant("honeyhive-sdk-attributes", "honeyhive", ("chat", "embeddings"), embedding_inputs="texts",
             vectors=True, response_model=None, explicit_session=True),
 ]

@@ -543,3 +543,46 @@ def test_retrieval_documents_cut_by_a_length_limit_are_kept_raw() -> None:
     event = child_event({"gen_ai.operation.name": "retrieval", "gen_ai.retrieval.documents": cut})
     assert event["outputs"] == {}
     assert event["metadata"]["gen_ai.retrieval.documents"] == cut
+
+
+# -- the model and the token details ------------------------------------------------------------------------------
+
+
+def test_a_span_naming_only_the_answering_model_has_it_as_the_model() -> None:
+    """Traceloop's agents instrumentation records `gen_ai.response.model` and no request model."""
+    event = child_event({"gen_ai.operation.name": "chat", "gen_ai.response.model": "gpt-4o-2024-08-06",
+                         "gen_ai.usage.input_tokens": 5})
+    assert event["config"]["model"] == "gpt-4o-2024-08-06"
+    assert event["metadata"]["response_model"] == "gpt-4o-2024-08-06"
+    assert "gen_ai.response.model" not in event["metadata"]
+
+
+def test_the_requested_model_wins_over_the_answering_one() -> None:
+    event = child_event({**CHAT, "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 5})
+    assert event["config"]["model"] == "gpt-4o"
+    assert event["metadata"]["response_model"] == "gpt-4o-2024-08-06"
+    assert "gen_ai.response.model" not in event["metadata"]
+
+
+def test_token_details_under_one_set_of_names() -> None:
+    event = child_event({**CHAT, "gen_ai.usage.input_tokens": 30, "gen_ai.usage.output_tokens": 20,
+                         "gen_ai.usage.cache_read.input_tokens": 10,
+                         "gen_ai.usage.cache_creation.input_tokens": 5,
+                         "gen_ai.usage.reasoning.output_tokens": 7})
+    meta = event["metadata"]
+    assert (meta["prompt_tokens"], meta["completion_tokens"]) == (30, 20)
+    assert (meta["cache_read_input_tokens"], meta["cache_creation_input_tokens"], meta["reasoning_tokens"]) == (
+        10, 5, 7)
+    assert not [k for k in meta if k.startswith("gen_ai.usage")]
+
+
+def test_openllmetry_token_detail_names_land_in_the_same_fields_once() -> None:
+    """OpenLLMetry's older names beside the GenAI ones (both set by some releases): one value each."""
+    event = child_event({**CHAT, "gen_ai.usage.input_tokens": 30, "gen_ai.usage.cache_read_input_tokens": 10,
+                         "gen_ai.usage.cache_read.input_tokens": 10,
+                         "gen_ai.usage.cache_creation_input_tokens": 5, "llm.usage.reasoning_tokens": 7})
+    meta = event["metadata"]
+    assert (meta["cache_read_input_tokens"], meta["cache_creation_input_tokens"], meta["reasoning_tokens"]) == (
+        10, 5, 7)
+    assert not [k for k in meta if "cache" in k and k.startswith("gen_ai.")]
+    assert "llm.usage.reasoning_tokens" not in meta

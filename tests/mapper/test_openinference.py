@@ -43,11 +43,61 @@ def test_llm_span_messages_tokens_and_parameters() -> None:
     meta = event["metadata"]
     assert (meta["prompt_tokens"], meta["completion_tokens"], meta["total_tokens"]) == (12, 1, 13)
     assert meta["cost"] == 0.0001
-    # On a model span the raw input/output values are not the event's inputs/outputs but are kept.
-    assert meta["input.value"] == json.dumps({"messages": []})
-    assert meta["output.value"] == "4"
-    assert meta["input.mime_type"] == "application/json"
+    # On a model span the raw request and response repeat the messages: not kept beside them.
+    assert not {"input.value", "output.value", "input.mime_type"} & set(meta)
     assert "llm.system" not in meta  # same as the winning provider
+
+
+def test_raw_values_of_a_model_span_without_messages_are_kept() -> None:
+    event = child_event({**LLM, "llm.token_count.prompt": 3, "input.value": "2+2?", "output.value": "4"})
+    assert event["event_type"] == "model"
+    assert (event["metadata"]["input.value"], event["metadata"]["output.value"]) == ("2+2?", "4")
+
+
+def test_the_answering_model_is_the_response_model() -> None:
+    """OpenAI's instrumentor: the requested model in the parameters, the dated one that answered in
+    `llm.model_name`."""
+    event = child_event({**LLM, "llm.model_name": "gpt-4o-mini-2024-07-18", "llm.token_count.prompt": 3,
+                         "llm.invocation_parameters": json.dumps({"model": "gpt-4o-mini", "temperature": 0})})
+    assert event["config"]["model"] == "gpt-4o-mini"
+    assert event["metadata"]["response_model"] == "gpt-4o-mini-2024-07-18"
+    assert "llm.model_name" not in event["metadata"]
+
+
+def test_without_a_requested_model_the_model_name_is_the_model() -> None:
+    event = child_event({**LLM, "llm.token_count.prompt": 3})
+    assert event["config"]["model"] == "gpt-4o-mini"
+    assert "response_model" not in event["metadata"] and "llm.model_name" not in event["metadata"]
+
+
+def test_hyperparameters_hold_only_generation_settings() -> None:
+    """LangChain's `_type`, the Agents SDK's response `id` and `created_at`, and the tools offered are not
+    hyperparameters: tools go to `config.tools`, the rest to `metadata.invocation_parameters`."""
+    tool = {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}
+    params = {"model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 64, "stop": ["\n"], "tools": [tool],
+              "_type": "openai-chat", "id": "resp_1", "created_at": 1700000000}
+    event = child_event({**LLM, "llm.token_count.prompt": 3, "llm.invocation_parameters": json.dumps(params)})
+    assert event["config"]["hyperparameters"] == {"temperature": 0.2, "max_tokens": 64, "stop": ["\n"]}
+    assert event["config"]["tools"] == [tool]
+    assert event["metadata"]["invocation_parameters"] == {"_type": "openai-chat", "id": "resp_1",
+                                                          "created_at": 1700000000}
+
+
+def test_invocation_parameters_that_are_not_an_object_stay_in_metadata() -> None:
+    event = child_event({**LLM, "llm.token_count.prompt": 3, "llm.invocation_parameters": "not json"})
+    assert event["metadata"]["llm.invocation_parameters"] == "not json"
+    assert event["config"]["model"] == "gpt-4o-mini"
+
+
+def test_token_details_under_one_set_of_names() -> None:
+    event = child_event({**LLM, "llm.token_count.prompt": 30, "llm.token_count.completion": 20,
+                         "llm.token_count.prompt_details.cache_read": 10,
+                         "llm.token_count.prompt_details.cache_write": 5,
+                         "llm.token_count.completion_details.reasoning": 7})
+    meta = event["metadata"]
+    assert (meta["cache_read_input_tokens"], meta["cache_creation_input_tokens"], meta["reasoning_tokens"]) == (
+        10, 5, 7)
+    assert not [k for k in meta if k.startswith("llm.token_count")]
 
 
 def test_input_message_tool_calls() -> None:
@@ -366,20 +416,6 @@ def test_embedding_texts_and_vectors_keep_their_index_order_and_parameters_becom
 # -- the model asked for, and how the answer ended -----------------------------------------------------------------
 
 
-def test_the_requested_model_in_the_invocation_parameters_wins_over_the_dated_model_that_answered() -> None:
-    # OpenInference's OpenAI instrumentor: `llm.model_name` is the response's model, the request's is only here.
-    event = child_event(
-        {
-            "openinference.span.kind": "LLM",
-            "llm.model_name": "gpt-4o-mini-2024-07-18",
-            "llm.invocation_parameters": json.dumps({"model": "gpt-4o-mini", "temperature": 0.2}),
-        }
-    )
-    assert event["config"]["model"] == "gpt-4o-mini"
-    assert event["config"]["hyperparameters"] == {"temperature": 0.2}  # the model is not a hyperparameter
-    assert event["metadata"]["llm.model_name"] == "gpt-4o-mini-2024-07-18"
-
-
 def test_invocation_parameters_with_only_the_model_give_no_hyperparameters() -> None:
     event = child_event({**LLM, "llm.invocation_parameters": json.dumps({"model": "gpt-4o-mini"})})
     assert event["config"] == {"model": "gpt-4o-mini", "provider": "openai"}
@@ -409,11 +445,3 @@ def test_user_id_wins_over_genai_user() -> None:
     event = child_event({**LLM, "user.id": "alice", "gen_ai.user": "bob"})
     assert event["user_properties"] == {"user_id": "alice"}
     assert event["metadata"]["gen_ai.user"] == "bob"
-
-
-def test_token_detail_keys_are_kept_in_metadata() -> None:
-    event = child_event(
-        {**LLM, "llm.token_count.prompt": 10, "llm.token_count.prompt_details.cache_read": 4}
-    )
-    assert event["metadata"]["prompt_tokens"] == 10
-    assert event["metadata"]["llm.token_count.prompt_details.cache_read"] == 4

@@ -79,6 +79,20 @@ def _embedding_total(facts: SpanFacts) -> tuple[Candidate, ...]:
     return ()
 
 
+_REQUESTED_MODEL_KEYS = ("gen_ai.request.model", "llm.request.model_name")
+
+
+def _response_model_fallback(facts: SpanFacts) -> tuple[Candidate, ...]:
+    """A model span that names only the model that answered (Traceloop's agents instrumentation) still has a
+    `config.model`; where a requested model exists, it wins and the answering one stays `metadata.response_model`
+    only."""
+    attrs = facts.span.attributes
+    model = attrs.get("gen_ai.response.model")
+    if not isinstance(model, str) or not model or any(k in attrs for k in _REQUESTED_MODEL_KEYS):
+        return ()
+    return (Candidate("config.model", model, 9, "gen_ai.response.model", keep_if_shadowed=False),)
+
+
 def _has_model_evidence(attrs: Mapping[str, Any]) -> str | None:
     if any(k in attrs for k in MODEL_NAME_KEYS) and (
         any(k in attrs for k in MESSAGE_KEYS) or any(k in attrs for k in TOKEN_KEYS)
@@ -93,6 +107,8 @@ CONVENTION: Convention = Convention(
     rules=(
         Field("gen_ai.request.model", "config.model", rank=1),
         Field("gen_ai.response.model", "metadata.response_model", rank=1),
+        Extract("response_model_fallback", _response_model_fallback,
+                "`gen_ai.response.model` when no model was requested", ("config.model",), rank=9),
         Field("gen_ai.provider.name", "config.provider", rank=1),
         Field("gen_ai.system", "config.provider", rank=2),
         Group("gen_ai.request.", "config.hyperparameters", flat_dict, rank=1, exclude=frozenset({"model"}),
@@ -112,6 +128,10 @@ CONVENTION: Convention = Convention(
         Field("gen_ai.usage.output_tokens", "metadata.completion_tokens", rank=1, convert=to_int),
         Field("gen_ai.usage.completion_tokens", "metadata.completion_tokens", rank=2, convert=to_int),
         Field("gen_ai.usage.total_tokens", "metadata.total_tokens", rank=2, convert=to_int),
+        Field("gen_ai.usage.cache_read.input_tokens", "metadata.cache_read_input_tokens", rank=1, convert=to_int),
+        Field("gen_ai.usage.cache_creation.input_tokens", "metadata.cache_creation_input_tokens", rank=1,
+              convert=to_int),
+        Field("gen_ai.usage.reasoning.output_tokens", "metadata.reasoning_tokens", rank=1, convert=to_int),
         Extract("embedding_total", _embedding_total, "`gen_ai.usage.input_tokens` of an `embeddings` operation",
                 ("metadata.total_tokens",), rank=4),
         Field("gen_ai.usage.cost", "metadata.cost", rank=2, convert=to_number),

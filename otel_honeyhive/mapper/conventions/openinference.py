@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.mapper.messages import indexed_messages, indexed_suffix, output_from_messages
-from otel_honeyhive.mapper.rules import MODEL, NOT_MODEL, Combine, Convention, Field, Group, by_value
+from otel_honeyhive.mapper.rules import (
+    MODEL,
+    NOT_MODEL,
+    Candidate,
+    Combine,
+    Convention,
+    Extract,
+    Field,
+    Group,
+    SpanFacts,
+    by_value,
+)
 from otel_honeyhive.mapper.values import (
     as_bucket,
     json_bucket,
@@ -64,25 +75,56 @@ def _documents(pairs: list[tuple[str, Any]]) -> list[Any]:
     return [docs[i] for i in sorted(docs)]
 
 
-def _invocation_model(value: Any) -> str:
-    """The requested model inside `llm.invocation_parameters` (OpenAI's instrumentor puts the dated model that
-    answered in `llm.model_name`, and the model the app asked for only here)."""
-    params = parse_json(value)
-    model = params.get("model") if isinstance(params, dict) else None
-    if not isinstance(model, str) or not model:
-        raise ValueError("no model in the invocation parameters")
-    return model
+NOT_HYPERPARAMETERS = frozenset({"model", "messages", "input", "instructions", "system", "tools", "functions",
+                                 "_type", "id", "created_at", "object"})
+"""Invocation-parameter keys that are not generation settings: the model (`config.model`), the request's content
+(in `inputs.chat_history`), the tools offered (`config.tools`), and what frameworks add (LangChain's `_type`, the
+Agents SDK's response `id` and `created_at`). The rest of them, tools aside, go to
+`metadata.invocation_parameters`."""
+_INVOCATION_KEYS = ("llm.invocation_parameters", "embedding.invocation_parameters")
 
 
-def _hyperparameters(value: Any) -> dict[str, Any]:
-    """Invocation parameters as hyperparameters: the model is `config.model`, not a hyperparameter."""
+def _invocation_object(value: Any) -> dict[str, Any]:
     params = parse_json(value)
     if not isinstance(params, dict):
         raise ValueError("invocation parameters must be a JSON object")
-    rest = {k: v for k, v in params.items() if k != "model"}
-    if not rest:
-        raise ValueError("no parameters besides the model")
-    return rest
+    return params
+
+
+def _models_and_parameters(facts: SpanFacts) -> Iterable[Candidate]:
+    """`llm.invocation_parameters` split by meaning, and `llm.model_name` placed by it: the model the app asked for
+    (in the parameters) is `config.model`, and a different `llm.model_name` (OpenAI's instrumentor puts the dated
+    model that answered there) is `metadata.response_model`; without a requested model, `llm.model_name` is the
+    model."""
+    attrs = facts.span.attributes
+    requested = None
+    for key in _INVOCATION_KEYS:
+        if key not in attrs:
+            continue
+        try:
+            params = _invocation_object(attrs[key])
+        except (ValueError, TypeError):
+            continue  # the validator below left it in metadata
+        model = params.get("model") or params.get("model_name")
+        if isinstance(model, str) and model:
+            requested = model
+            yield Candidate("config.model", model, 3, key)
+        hyper = {k: jsonable(v) for k, v in params.items() if k not in NOT_HYPERPARAMETERS and k != "model_name"}
+        if hyper:
+            yield Candidate("config.hyperparameters", hyper, 2, key, merge=True)
+        tools = params.get("tools") or params.get("functions")
+        if tools:
+            yield Candidate("config.tools", jsonable(tools), 5, key, keep_if_shadowed=False)
+        rest = {k: jsonable(v) for k, v in params.items()
+                if k in NOT_HYPERPARAMETERS and k not in ("model", "tools", "functions")}
+        if rest:
+            yield Candidate("metadata.invocation_parameters", rest, 50, key)
+    name = attrs.get("llm.model_name")
+    if isinstance(name, str) and name:
+        if requested is None:
+            yield Candidate("config.model", name, 4, "llm.model_name")
+        elif name != requested:
+            yield Candidate("metadata.response_model", name, 3, "llm.model_name")
 
 
 def _embedding_suffix(name: str) -> Callable[[str], bool]:
@@ -113,19 +155,25 @@ def _tool_schemas(pairs: list[tuple[str, Any]]) -> list[Any]:
     return out
 
 
+_INPUT_MESSAGES = ("llm.input_messages.0.message.role", "llm.input_messages.0.message.content")
+_OUTPUT_MESSAGES = ("llm.output_messages.0.message.role", "llm.output_messages.0.message.content")
+
 CONVENTION: Convention = Convention(
     name="openinference",
     description="OpenInference (Arize Phoenix)",
     rules=(
-        Field("llm.invocation_parameters", "config.model", rank=3, convert=_invocation_model),
-        Field("llm.model_name", "config.model", rank=4),
+        # Read by the extract below (a value that is not a JSON object stays in metadata as it is).
+        Field("llm.invocation_parameters", None, convert=_invocation_object),
+        Field("embedding.invocation_parameters", None, convert=_invocation_object),
+        Field("llm.model_name", None, convert=str),
+        Extract("invocation", _models_and_parameters,
+                "`llm.invocation_parameters` / `embedding.invocation_parameters` split by meaning, then "
+                "`llm.model_name`",
+                ("config.model", "config.hyperparameters", "config.tools", "metadata.response_model"), rank=3),
         Field("embedding.model_name", "config.model", rank=5),
         Field("llm.response.model_name", "metadata.response_model", rank=2),
         Field("llm.provider", "config.provider", rank=3),
         Field("llm.system", "config.provider", rank=4),
-        Field("llm.invocation_parameters", "config.hyperparameters", rank=2, convert=_hyperparameters, merge=True),
-        Field("embedding.invocation_parameters", "config.hyperparameters", rank=3, convert=_hyperparameters,
-              merge=True),
         Field("llm.finish_reason", "metadata.finish_reasons", rank=2, convert=lambda v: [jsonable(v)], only=MODEL),
         # Fills in the output message's finish reason (output messages carry none in OpenInference).
         Field("llm.finish_reason", "outputs.finish_reason", rank=14, only=MODEL),
@@ -142,7 +190,17 @@ CONVENTION: Convention = Convention(
         Field("llm.token_count.prompt", "metadata.prompt_tokens", rank=3, convert=to_int),
         Field("llm.token_count.completion", "metadata.completion_tokens", rank=3, convert=to_int),
         Field("llm.token_count.total", "metadata.total_tokens", rank=1, convert=to_int),
+        Field("llm.token_count.prompt_details.cache_read", "metadata.cache_read_input_tokens", rank=3,
+              convert=to_int),
+        Field("llm.token_count.prompt_details.cache_write", "metadata.cache_creation_input_tokens", rank=3,
+              convert=to_int),
+        Field("llm.token_count.completion_details.reasoning", "metadata.reasoning_tokens", rank=3, convert=to_int),
         Field("llm.cost.total", "metadata.cost", rank=1, convert=to_number),
+        # On a model span the raw request and response repeat the messages: taken when those are there.
+        Field("input.value", None, only=MODEL, covered_by=_INPUT_MESSAGES),
+        Field("input.mime_type", None, only=MODEL, covered_by=_INPUT_MESSAGES),
+        Field("output.value", None, only=MODEL, covered_by=_OUTPUT_MESSAGES),
+        Field("output.mime_type", None, only=MODEL, covered_by=_OUTPUT_MESSAGES),
         Combine(("input.value", "input.mime_type"), "inputs", _value_with_mime("input.value",
                 "input.mime_type", "input"), rank=2, only=NOT_MODEL),
         Combine(("output.value", "output.mime_type"), "outputs", _value_with_mime("output.value",

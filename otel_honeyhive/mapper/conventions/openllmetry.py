@@ -28,6 +28,12 @@ CONVENTION: Convention = Convention(
         Field("traceloop.entity.input", "inputs", rank=1, convert=json_bucket("input"), only=NOT_MODEL),
         Field("traceloop.entity.output", "outputs", rank=1, convert=json_bucket("result"), only=NOT_MODEL),
         Field("llm.usage.total_tokens", "metadata.total_tokens", rank=3, convert=to_int),
+        # The token details under the names OpenLLMetry used before the GenAI conventions named them.
+        Field("gen_ai.usage.cache_read_input_tokens", "metadata.cache_read_input_tokens", rank=2, convert=to_int),
+        Field("gen_ai.usage.cache_creation_input_tokens", "metadata.cache_creation_input_tokens", rank=2,
+              convert=to_int),
+        Field("gen_ai.usage.reasoning_tokens", "metadata.reasoning_tokens", rank=2, convert=to_int),
+        Field("llm.usage.reasoning_tokens", "metadata.reasoning_tokens", rank=3, convert=to_int),
         Group("traceloop.association.properties.", "user_properties", flat_dict, rank=5,
               exclude=frozenset({"session_id"}), merge=True),
         Field("traceloop.association.properties.session_id", "metadata.conversation_id", rank=3),

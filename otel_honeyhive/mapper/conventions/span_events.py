@@ -37,16 +37,17 @@ def _role_message(event: SpanEventView, role: str) -> dict[str, Any]:
     return message
 
 
-def _choice(event: SpanEventView) -> dict[str, Any]:
+def _choice(event: SpanEventView) -> tuple[int, dict[str, Any]]:
+    """The choice's place among the others, and its message (the `index` gives the order of `choices`; it is not
+    part of the output)."""
     attrs = event.attributes
     message = maybe_json(attrs.get("message", {}))
     out: dict[str, Any] = dict(message) if isinstance(message, dict) else {"content": message}
     out.setdefault("role", "assistant")
     if "finish_reason" in attrs:
         out["finish_reason"] = jsonable(attrs["finish_reason"])
-    if "index" in attrs:
-        out["index"] = jsonable(attrs["index"])
-    return out
+    index = attrs.get("index", 0)
+    return (index if isinstance(index, int) else 0), out
 
 
 def _event_record(event: SpanEventView, start_ns: int) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def message_events(facts: SpanFacts) -> Iterable[Candidate]:
 
 def _message_events(span: SpanView) -> Iterator[Candidate]:
     history: list[dict[str, Any]] = []
-    choices: list[dict[str, Any]] = []
+    choices: list[tuple[int, dict[str, Any]]] = []
     kept: list[dict[str, Any]] = []
     for event in span.events:
         name = event.name
@@ -102,8 +103,8 @@ def _message_events(span: SpanView) -> Iterator[Candidate]:
     if history:
         yield Candidate("inputs.chat_history", history, _ROLE_MESSAGES, "event:gen_ai.*.message")
     if choices:
-        choices.sort(key=lambda c: c.get("index", 0) if isinstance(c.get("index", 0), int) else 0)
-        yield Candidate("outputs", output_from_messages(choices), _CHOICES, "event:gen_ai.choice")
+        choices.sort(key=lambda c: c[0])
+        yield Candidate("outputs", output_from_messages([c for _, c in choices]), _CHOICES, "event:gen_ai.choice")
     if kept:
         yield Candidate("metadata.events", kept, 0, "span.events")
 
