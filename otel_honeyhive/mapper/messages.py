@@ -71,16 +71,26 @@ def _message(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
             message[_MESSAGE_FIELDS[key]] = _content(value) if key == "content" else jsonable(value)
         else:
             message[".".join(parts)] = jsonable(value)
+    part_calls: list[dict[str, Any]] = []
     if contents and "content" not in message:
         items = []
         for i in sorted(contents):
+            if any(parts[0] == "function" for parts, _ in contents[i]):
+                # A tool call carried as a content part (OpenInference's Anthropic instrumentation: `tool_use`
+                # parts with `tool_call.*` keys): a tool call like the others, not a part with dotted keys.
+                part_calls.append(_tool_call([(p, v) for p, v in contents[i] if p != ["type"]]))
+                continue
             item: dict[str, Any] = {}
             for parts, value in contents[i]:
                 item[".".join(parts)] = jsonable(value)
             items.append(item)
-        message["content"] = _join_text(items) if all(_is_text(i) for i in items) else items
-    if calls:
-        message["tool_calls"] = [_tool_call(calls[i]) for i in sorted(calls)]
+        if items:
+            message["content"] = _join_text(items) if all(_is_text(i) for i in items) else items
+    if calls or part_calls:
+        tool_calls = [_tool_call(calls[i]) for i in sorted(calls)]
+        known = {c.get("id") for c in tool_calls}  # the same call is often under `tool_calls` too: kept once
+        tool_calls += [c for c in part_calls if c.get("id") is None or c.get("id") not in known]
+        message["tool_calls"] = tool_calls
     return message
 
 
