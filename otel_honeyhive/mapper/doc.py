@@ -61,7 +61,8 @@ def routing_table(ruleset: Ruleset) -> str:
     for target in sorted(rows):
         sources = sorted(rows[target], key=lambda r: r[0])
         lines.append(f"| `{target}` | " + " → ".join(f"{text} ({rank})" for rank, text in sources) + " |")
-    lines.append(f"| (read by identity (docs/identity-and-assembly.md) or an extract above; not kept) | {', '.join(consumed)} |")
+    lines.append("| (read by identity (docs/identity-and-assembly.md) or an extract above; not kept) | "
+                 f"{', '.join(consumed)} |")
     if covered:
         lines.append(f"| (not kept: the same content is in the event) | {'; '.join(covered)} |")
     lines.append("| `metadata.<key>` | every attribute no rule takes, and every shadowed value that differs |")

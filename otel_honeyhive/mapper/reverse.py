@@ -137,6 +137,14 @@ def _parts(message: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _was_a_root_span(metadata: Mapping[str, Any]) -> bool:
+    """An event made from a span records its trace and span ids, and its parent's span id when it had one: with
+    the first two and not the third, the span was a root, whatever `parent_id` the event got (a root under an
+    explicit session is a chain whose parent is the session)."""
+    return (_hex_id(metadata.get("span_id"), 16) is not None and _hex_id(metadata.get("trace_id"), 32) is not None
+            and "parent_span_id" not in metadata)
+
+
 def event_to_span(
     event: Mapping[str, Any],
     span_ids: Mapping[str, int],
@@ -152,7 +160,7 @@ def event_to_span(
     metadata = _mapping(event, "metadata")
     parent_span_id = _hex_id(metadata.get("parent_span_id"), 16)
     parent_id = event.get("parent_id")
-    if parent_span_id is None and isinstance(parent_id, str):
+    if parent_span_id is None and isinstance(parent_id, str) and not _was_a_root_span(metadata):
         parent_span_id = span_ids.get(parent_id) or span_id_for_event_id(parent_id)
 
     start = _ns(event.get("start_time")) or 0

@@ -233,6 +233,27 @@ def test_a_chain_whose_session_is_elsewhere_keeps_its_parent() -> None:
     assert spans_to_events([span]) == [DATA_MODEL_EXAMPLES[3]]
 
 
+def test_a_root_under_an_explicit_session_comes_back_without_a_parent() -> None:
+    """HoneyHive's SDK names the session on the root span: the root becomes a chain whose `parent_id` is the
+    session, but the span it came from had no parent, and the way back must say so."""
+    session = str(uuid.uuid4())
+    recorder = Recorder(scope="tests.reverse")
+    with recorder.tracer.start_as_current_span("agent-run") as root:
+        root.set_attribute("honeyhive.session_id", session)
+        with recorder.tracer.start_as_current_span("step"):
+            pass
+    spans = recorder.spans()
+    events = spans_to_events(spans)
+    chain = next(e for e in events if e["event_name"] == "agent-run")
+    assert chain["parent_id"] == session  # forward: the chain sits under the session
+    back = {s.name: s for s in events_to_spans(events)}
+    original = {s.name: s for s in spans}
+    assert back["agent-run"].parent is None
+    step_parent = back["step"].parent
+    assert step_parent is not None and step_parent.span_id == original["agent-run"].context.span_id
+    assert spans_to_events(list(back.values())) == events
+
+
 # -- span → event → span ------------------------------------------------------------------------------------------
 
 attribute_values = (
