@@ -156,7 +156,8 @@ def _parts_message(raw: Any) -> dict[str, Any]:
         elif kind == "tool_call_response":
             message["tool_call_id"] = part.get("id")
             response = part.get("response", part.get("result"))
-            texts.append(response if isinstance(response, str) else _dump(response))
+            text = response if isinstance(response, str) else _text_blocks(response)
+            texts.append(text if text is not None else _dump(response))
         else:
             others.append(jsonable(part))
     if texts or not (calls or others):
@@ -184,7 +185,34 @@ def json_messages(value: Any) -> list[dict[str, Any]]:
         data = [data]
     if not isinstance(data, (list, tuple)):
         raise ValueError("messages must be a JSON array")
-    return [_parts_message(m if isinstance(m, dict) else maybe_json(m)) for m in data]
+    messages: list[dict[str, Any]] = []
+    for raw in data:
+        raw = raw if isinstance(raw, dict) else maybe_json(raw)
+        messages.extend(_tool_results(raw) or [_parts_message(raw)])
+    return messages
+
+
+def _text_blocks(value: Any) -> str | None:
+    """The text of a tool result given as Anthropic content blocks (`[{"type": "text", "text": …}]`), or None."""
+    if isinstance(value, list) and value and all(
+        isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in value
+    ):
+        return "".join(b["text"] for b in value)
+    return None
+
+
+def _tool_results(raw: Any) -> list[dict[str, Any]]:
+    """A user turn that only returns tool results (Anthropic's `tool_result` blocks, which the parts format
+    records as `tool_call_response` parts of a `user` message): one `tool` message per result, as OpenAI's
+    shape and OpenInference have them, so parallel results keep their own `tool_call_id`. Else nothing."""
+    if not isinstance(raw, dict) or raw.get("role") != "user" or set(raw) - {"role", "parts"}:
+        return []
+    parts = raw.get("parts")
+    if not isinstance(parts, list) or not parts or not all(
+        isinstance(p, dict) and p.get("type") == "tool_call_response" for p in parts
+    ):
+        return []
+    return [_parts_message({"role": "tool", "parts": [part]}) for part in parts]
 
 
 def system_instructions(value: Any) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""Anthropic's `tool_result` turns in the GenAI parts format, as Traceloop's instrumentation
+(`opentelemetry-instrumentation-anthropic` 0.62) and the `anthropic` SDK's own spans (2.17, content mode) record
+them: a `user` message of `tool_call_response` parts. In HoneyHive they are `tool` messages, one per result, as
+OpenAI's shape and OpenInference have them.
+
+The attribute values are those of a real run (tests/instrumentors/anthropic_app.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.mapper.otel import child_event
+
+ASK = {"role": "user", "parts": [{"type": "text", "content": "What is the weather in Paris?"}]}
+CALL = {"role": "assistant", "parts": [{"type": "text", "content": "Let me check that."},
+                                       {"type": "tool_call", "id": "toolu_01", "name": "get_weather",
+                                        "arguments": {"city": "Paris"}}]}
+SPAN = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-haiku-4-5", "gen_ai.usage.input_tokens": 27, "gen_ai.usage.output_tokens": 7}
+
+
+def history(*messages: dict[str, Any]) -> list[dict[str, Any]]:
+    event = child_event({**SPAN, "gen_ai.input.messages": json.dumps(list(messages))})
+    chat_history: list[dict[str, Any]] = event["inputs"]["chat_history"]
+    return chat_history
+
+
+def test_a_user_turn_of_one_tool_result_is_a_tool_message() -> None:
+    """Traceloop's record of the follow-up request."""
+    result = {"role": "user", "parts": [{"type": "tool_call_response", "id": "toolu_01", "response": "sunny, 21 C"}]}
+    assert history(ASK, CALL, result) == [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": "Let me check that.",
+         "tool_calls": [{"id": "toolu_01", "type": "function",
+                         "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "tool_call_id": "toolu_01", "content": "sunny, 21 C"},
+    ]
+
+
+def test_a_tool_result_given_as_text_blocks_is_their_text() -> None:
+    """The SDK's own spans keep the result's content blocks."""
+    result = {"role": "user", "parts": [{"type": "tool_call_response", "id": "toolu_01",
+                                         "response": [{"type": "text", "text": "sunny, 21 C"}]}]}
+    assert history(result) == [{"role": "tool", "tool_call_id": "toolu_01", "content": "sunny, 21 C"}]
+
+
+def test_parallel_tool_results_keep_their_own_ids() -> None:
+    results = {"role": "user", "parts": [
+        {"type": "tool_call_response", "id": "toolu_01", "response": "sunny, 21 C"},
+        {"type": "tool_call_response", "id": "toolu_02", "response": "rainy, 12 C"},
+    ]}
+    assert history(results) == [
+        {"role": "tool", "tool_call_id": "toolu_01", "content": "sunny, 21 C"},
+        {"role": "tool", "tool_call_id": "toolu_02", "content": "rainy, 12 C"},
+    ]
+
+
+def test_a_user_turn_with_text_beside_a_tool_result_stays_one_user_message() -> None:
+    mixed = {"role": "user", "parts": [{"type": "tool_call_response", "id": "toolu_01", "response": "sunny"},
+                                       {"type": "text", "content": " Thanks."}]}
+    assert history(mixed) == [{"role": "user", "tool_call_id": "toolu_01", "content": "sunny Thanks."}]
+
+
+def test_a_result_that_is_not_text_blocks_stays_json() -> None:
+    result = {"role": "user", "parts": [{"type": "tool_call_response", "id": "toolu_01",
+                                         "response": [{"type": "image", "source": {"type": "url", "url": "u"}}]}]}
+    [message] = history(result)
+    assert json.loads(message["content"]) == [{"type": "image", "source": {"type": "url", "url": "u"}}]
