@@ -5,7 +5,10 @@
 
 Routes: `POST /v1/chat/completions` (a plain answer; a `tool_calls` answer when the request offers `tools` and its
 last message is not a tool result; `stream: true` as server-sent events ending with `data: [DONE]`, preceded by a
-usage chunk when `stream_options.include_usage`) and `POST /v1/embeddings` (floats or base64, as asked).
+usage chunk when `stream_options.include_usage`), `POST /v1/embeddings` (floats or base64, as asked) and
+`POST /v1/responses` (the Responses API, which the OpenAI Agents SDK uses: a `function_call` item when the request
+offers function `tools` and its last input item is not a `function_call_output`, else an assistant `message`;
+`stream: true` as the Responses API's typed server-sent events, ending with `response.completed`).
 Every answer carries a `usage` block with token counts derived from the request (a whitespace word count, plus
 OpenAI's per-message overhead), and a dated response `model` as OpenAI returns.
 
@@ -123,6 +126,12 @@ class FakeOpenAI:
                         self._stream(chunks)
                 elif self.path.rstrip("/").endswith("/embeddings"):
                     self._json(200, outer._embeddings(self.path, body))
+                elif self.path.rstrip("/").endswith("/responses"):
+                    response, events = outer._responses(self.path, body)
+                    if events is None:
+                        self._json(200, response)
+                    else:
+                        self._typed_stream(events)
                 else:
                     self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
 
@@ -145,6 +154,18 @@ class FakeOpenAI:
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
+                self.close_connection = True
+
+            def _typed_stream(self, events: list[dict[str, Any]]) -> None:
+                """The Responses API's server-sent events: `event: <type>` lines, and no `[DONE]`."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for event in events:
+                    self.wfile.write(f"event: {event['type']}\n".encode() + b"data: " + orjson.dumps(event) + b"\n\n")
+                    self.wfile.flush()
                 self.close_connection = True
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -241,6 +262,112 @@ class FakeOpenAI:
         }
         self._record(Exchange(path, body, response))
         return response
+
+    def _responses(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+        """A Responses API answer, and for a stream the events to send instead."""
+        messages = _response_messages(body)
+        model = str(body.get("model", "gpt-4o-mini"))
+        tools = [t for t in body.get("tools") or [] if t.get("type") == "function"]
+        item: dict[str, Any]
+        if tools and not (messages and messages[-1]["role"] == "tool"):
+            tool = tools[0]
+            arguments = orjson.dumps(tool_arguments({"function": tool})).decode()
+            item = {"type": "function_call", "id": self._next_id("fc"), "call_id": self._next_id("call"),
+                    "name": tool["name"], "arguments": arguments, "status": "completed"}
+            output_tokens = 10 + count_tokens(arguments)
+        else:
+            text = answer_for(messages)
+            item = {"type": "message", "id": self._next_id("msg"), "status": "completed", "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+            output_tokens = count_tokens(text)
+        input_tokens = prompt_tokens_for(messages)
+        response = {
+            "id": self._next_id("resp"),
+            "object": "response",
+            "created_at": CREATED,
+            "status": "completed",
+            "error": None,
+            "incomplete_details": None,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "model": RESPONSE_MODELS.get(model, model),
+            "output": [item],
+            "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "previous_response_id": body.get("previous_response_id"),
+            "reasoning": {"effort": None, "summary": None},
+            "store": body.get("store", True),
+            "temperature": body.get("temperature", 1.0),
+            "text": {"format": {"type": "text"}},
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [],
+            "top_p": body.get("top_p", 1.0),
+            "truncation": body.get("truncation", "disabled"),
+            "usage": {
+                "input_tokens": input_tokens,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": output_tokens,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": input_tokens + output_tokens,
+            },
+            "user": None,
+            "metadata": {},
+        }
+        events = _response_stream_events(response) if body.get("stream") else None
+        self._record(Exchange(path, body, response, events or []))
+        return response, events
+
+
+def _response_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Responses API request's `instructions` and `input` items as chat messages (for `answer_for` and the token
+    count): message items keep their role and text, a `function_call_output` is a tool message."""
+    messages: list[dict[str, Any]] = []
+    if body.get("instructions"):
+        messages.append({"role": "system", "content": body["instructions"]})
+    raw = body.get("input") or []
+    for item in [{"role": "user", "content": raw}] if isinstance(raw, str) else raw:
+        kind = item.get("type", "message")
+        if kind == "message":
+            content = item.get("content")
+            if isinstance(content, list):  # input_text / output_text parts
+                content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            messages.append({"role": item.get("role", "user"), "content": content})
+        elif kind == "function_call_output":
+            messages.append({"role": "tool", "content": item.get("output")})
+        elif kind == "function_call":
+            messages.append({"role": "assistant", "content": None,
+                             "tool_calls": [{"function": {"name": item.get("name"),
+                                                          "arguments": item.get("arguments")}}]})
+    return messages
+
+
+def _response_stream_events(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The typed events the Responses API streams for `response`: created, in progress, each output item added,
+    its text (or arguments) in deltas, done, and `response.completed` carrying the whole response."""
+    events: list[dict[str, Any]] = []
+    pending = {**response, "status": "in_progress", "output": [], "usage": None}
+    events.append({"type": "response.created", "response": pending})
+    events.append({"type": "response.in_progress", "response": pending})
+    for index, item in enumerate(response["output"]):
+        events.append({"type": "response.output_item.added", "output_index": index,
+                       "item": {**item, "status": "in_progress",
+                                **({"content": []} if item["type"] == "message" else {"arguments": ""})}})
+        if item["type"] == "message":
+            part = item["content"][0]
+            text: str = part["text"]
+            ids = {"item_id": item["id"], "output_index": index, "content_index": 0}
+            events.append({"type": "response.content_part.added", **ids, "part": {**part, "text": ""}})
+            step = -(-len(text) // STREAM_PIECES)
+            events.extend({"type": "response.output_text.delta", **ids, "delta": text[i : i + step], "logprobs": []}
+                          for i in range(0, len(text), step))
+            events.append({"type": "response.output_text.done", **ids, "text": text, "logprobs": []})
+            events.append({"type": "response.content_part.done", **ids, "part": part})
+        else:
+            ids = {"item_id": item["id"], "output_index": index}
+            events.append({"type": "response.function_call_arguments.delta", **ids, "delta": item["arguments"]})
+            events.append({"type": "response.function_call_arguments.done", **ids, "arguments": item["arguments"]})
+        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+    events.append({"type": "response.completed", "response": response})
+    return [{**event, "sequence_number": i} for i, event in enumerate(events)]
 
 
 def _stream_chunks(completion: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
