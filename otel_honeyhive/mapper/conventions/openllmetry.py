@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from otel_honeyhive.mapper.rules import NOT_MODEL, Convention, Field, Group, by_value
+from otel_honeyhive.mapper.rules import NOT_MODEL, Candidate, Convention, Extract, Field, Group, SpanFacts, by_value
 from otel_honeyhive.mapper.values import as_bucket, flat_dict, json_bucket, maybe_json, nested_from_flat, to_int
 
 
@@ -13,6 +14,31 @@ def _functions(pairs: list[tuple[str, Any]]) -> list[Any]:
     if not isinstance(tools, list):
         raise ValueError("llm.request.functions.* must be indexed")
     return [{k: maybe_json(v) for k, v in t.items()} if isinstance(t, dict) else t for t in tools]
+
+
+_ASSOCIATION = "traceloop.association.properties."
+_LANGCHAIN_RUN_METADATA = ("ls_", "lc_")
+"""LangChain's own run metadata (its LangSmith parameters `ls_provider`, `ls_model_name`, ... and `lc_versions`),
+which Traceloop's LangChain instrumentation records as association properties: about the model, not the user."""
+
+
+def _user_property(suffix: str) -> bool:
+    return not suffix.startswith(_LANGCHAIN_RUN_METADATA)
+
+
+def _langchain_names(target: str, name: str, key: str, placeholder: str) -> Callable[[SpanFacts], Iterable[Candidate]]:
+    """What LangChain itself names (`ls_model_name`, `ls_provider`) where Traceloop's LangChain instrumentation
+    could not tell it: it records the model as "unknown" for a chat model LangChain cannot serialise (most custom
+    and community models), and the provider as "langchain" for a model class it does not know."""
+    source = _ASSOCIATION + name
+
+    def extract(facts: SpanFacts) -> Iterable[Candidate]:
+        attrs = facts.span.attributes
+        value = attrs.get(source)
+        if isinstance(value, str) and value and attrs.get(key, placeholder) == placeholder:
+            yield Candidate(target, value, 0, source)
+
+    return extract
 
 
 CONVENTION: Convention = Convention(
@@ -35,7 +61,17 @@ CONVENTION: Convention = Convention(
         Field("gen_ai.usage.reasoning_tokens", "metadata.reasoning_tokens", rank=2, convert=to_int),
         Field("llm.usage.reasoning_tokens", "metadata.reasoning_tokens", rank=3, convert=to_int),
         Group("traceloop.association.properties.", "user_properties", flat_dict, rank=5,
-              exclude=frozenset({"session_id"}), merge=True),
+              exclude=frozenset({"session_id"}), merge=True, accept=_user_property),
+        Extract("langchain_model", _langchain_names("config.model", "ls_model_name", "gen_ai.request.model", "unknown"),
+                f"`{_ASSOCIATION}ls_model_name` when `gen_ai.request.model` is absent or `unknown`",
+                ("config.model",), rank=0),
+        Extract("langchain_provider",
+                _langchain_names("config.provider", "ls_provider", "gen_ai.provider.name", "langchain"),
+                f"`{_ASSOCIATION}ls_provider` when `gen_ai.provider.name` is absent or `langchain`",
+                ("config.provider",), rank=0),
+        # Traceloop's LangChain instrumentation repeats the entity input and output under these names.
+        Field("gen_ai.task.input", None, covered_by=("traceloop.entity.input",)),
+        Field("gen_ai.task.output", None, covered_by=("traceloop.entity.output",)),
         Field("traceloop.association.properties.session_id", "metadata.conversation_id", rank=3),
     ),
     type_rules=(

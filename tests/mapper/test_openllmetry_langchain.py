@@ -1,0 +1,95 @@
+"""Traceloop's LangChain instrumentation (opentelemetry-instrumentation-langchain 0.62): what its spans carry
+besides the GenAI attributes, and where that lands.
+
+The attributes are those a real run recorded (`tests/instrumentors/langchain_app.py` under Traceloop): a chat model
+LangChain cannot serialise (as most custom and community models) and whose class Traceloop does not know.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.mapper.otel import child_event
+
+LANGSMITH = {
+    "traceloop.association.properties.ls_provider": "scripted",
+    "traceloop.association.properties.ls_model_type": "chat",
+    "traceloop.association.properties.ls_model_name": "scripted-chat-1",
+    "traceloop.association.properties.ls_temperature": 0.2,
+    "traceloop.association.properties.ls_max_tokens": 64,
+    "traceloop.association.properties.ls_integration": "langchain_chat_model",
+    "traceloop.association.properties.lc_versions": '{"langchain-core": "1.8.3"}',
+}
+"""LangChain's run metadata of a chat model call, as Traceloop records it."""
+
+CHAT = {
+    "traceloop.workflow.name": "RunnableSequence",
+    "traceloop.entity.path": "",
+    **LANGSMITH,
+    "gen_ai.provider.name": "langchain",
+    "gen_ai.operation.name": "chat",
+    "gen_ai.request.max_tokens": 64,
+    "gen_ai.request.temperature": 0.2,
+    "gen_ai.request.model": "unknown",
+    "gen_ai.response.model": "unknown",
+    "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Weather?"}]}]),
+    "gen_ai.usage.input_tokens": 42,
+    "gen_ai.usage.output_tokens": 9,
+    "gen_ai.usage.total_tokens": 51,
+    "gen_ai.output.messages": json.dumps(
+        [{"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}], "finish_reason": ""}]
+    ),
+}
+
+
+def test_an_unknown_model_is_the_model_langchain_names() -> None:
+    event = child_event(CHAT, name="ScriptedChatModel.chat")
+    assert event["event_type"] == "model"
+    assert event["config"]["model"] == "scripted-chat-1"
+    assert event["metadata"]["gen_ai.request.model"] == "unknown"  # what Traceloop said, kept
+
+
+def test_the_langchain_placeholder_provider_is_the_provider_langchain_names() -> None:
+    event = child_event(CHAT, name="ScriptedChatModel.chat")
+    assert event["config"]["provider"] == "scripted"
+    assert event["metadata"]["gen_ai.provider.name"] == "langchain"
+
+
+def test_a_model_and_provider_traceloop_knows_are_kept() -> None:
+    known = {**CHAT, "gen_ai.request.model": "gpt-4o-mini", "gen_ai.provider.name": "openai",
+             "traceloop.association.properties.ls_model_name": "gpt-4o-mini",
+             "traceloop.association.properties.ls_provider": "openai"}
+    event = child_event(known, name="ChatOpenAI.chat")
+    assert (event["config"]["model"], event["config"]["provider"]) == ("gpt-4o-mini", "openai")
+
+
+def test_langchain_run_metadata_is_not_a_user_property_but_metadata() -> None:
+    event = child_event({**CHAT, "traceloop.association.properties.user_id": "u-7"}, name="ScriptedChatModel.chat")
+    assert event["user_properties"] == {"user_id": "u-7"}
+    for key, value in LANGSMITH.items():
+        assert event["metadata"][key] == value
+
+
+def test_a_task_s_repeated_input_and_output_are_not_kept_twice() -> None:
+    entity_input = json.dumps({"inputs": "What is the weather in Paris?", "tags": [], "metadata": {}, "kwargs": {}})
+    entity_output = json.dumps({"outputs": "Sunny.", "kwargs": {"tags": []}})
+    event = child_event(
+        {
+            "traceloop.span.kind": "task",
+            "traceloop.entity.name": "RunnableSequence",
+            "gen_ai.operation.name": "execute_task",
+            "traceloop.entity.input": entity_input,
+            "gen_ai.task.input": entity_input,
+            "traceloop.entity.output": entity_output,
+            "gen_ai.task.output": entity_output,
+        },
+        name="execute_task RunnableSequence",
+    )
+    assert event["inputs"] == json.loads(entity_input)
+    assert event["outputs"] == json.loads(entity_output)
+    assert "gen_ai.task.input" not in event["metadata"] and "gen_ai.task.output" not in event["metadata"]
+
+
+def test_a_task_input_alone_is_kept() -> None:
+    event = child_event({"traceloop.span.kind": "task", "gen_ai.task.input": '{"a": 1}'})
+    assert event["metadata"]["gen_ai.task.input"] == '{"a": 1}'
