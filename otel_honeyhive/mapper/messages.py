@@ -208,7 +208,7 @@ def _tool_results(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, dict) or raw.get("role") != "user" or set(raw) - {"role", "parts"}:
         return []
     parts = raw.get("parts")
-    if not isinstance(parts, list) or not parts or not all(
+    if not isinstance(parts, (list, tuple)) or not parts or not all(
         isinstance(p, dict) and p.get("type") == "tool_call_response" for p in parts
     ):
         return []

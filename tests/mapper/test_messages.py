@@ -138,3 +138,12 @@ def test_output_from_messages_defaults_role_and_lists_choices() -> None:
     assert out["choices"] == [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]
     with pytest.raises(ValueError):
         output_from_messages([])
+
+
+def test_a_tool_result_turn_decoded_from_otlp_is_a_tool_message() -> None:
+    """The OTLP decoders give arrays as tuples: a `user` turn of `tool_call_response` parts (a Gemini
+    `functionResponse` in an EVENT_ONLY log record received over OTLP) is a `tool` message all the same."""
+    turn = {"role": "user", "parts": ({"type": "tool_call_response", "id": "get_weather_0",
+                                       "response": {"weather": "sunny, 21 C"}},)}
+    expected = [{"role": "tool", "tool_call_id": "get_weather_0", "content": '{"weather":"sunny, 21 C"}'}]
+    assert json_messages((turn,)) == json_messages([{**turn, "parts": list(turn["parts"])}]) == expected
