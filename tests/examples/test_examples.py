@@ -189,3 +189,31 @@ def test_the_sidecar_app_exports_plain_otlp_with_the_sidecars_bridge_settings(
     assert (model["config"]["model"], model["config"]["provider"]) == ("gpt-4o-mini", "openai")
     assert model["inputs"]["chat_history"] == fake_openai.exchanges[0].request["messages"]
     assert model["metadata"]["completion_tokens"] == fake_openai.exchanges[0].response["usage"]["completion_tokens"]
+
+
+@pytest.mark.parametrize(
+    ("instrumentation", "model_name"), [("openinference", "FakeChat"), ("traceloop", "FakeChat.chat")]
+)
+def test_the_langchain_example_delivers_chain_steps_model_calls_the_tool_and_the_retriever(
+    local_api: RunningServer, instrumentation: str, model_name: str
+) -> None:
+    env = example_env(local_api, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    session_id = run([sys.executable, "examples/langchain_app.py", instrumentation], env).strip()
+
+    with local_api.store() as store:
+        events = store.session_events(session_id)
+    ids = {e["event_id"] for e in events}
+    assert all(e["parent_id"] in ids for e in events if e["event_type"] != "session")
+    models = [e for e in events if e["event_type"] == "model"]
+    assert [m["event_name"] for m in models] == [model_name] * 2
+    for model in models:
+        assert (model["config"]["model"], model["config"]["provider"]) == ("fake-chat-1", "fake")
+        assert model["inputs"]["chat_history"][0]["role"] == "system"
+        assert (model["metadata"]["prompt_tokens"], model["metadata"]["completion_tokens"]) == (24, 8)
+    assert models[0]["outputs"]["tool_calls"][0]["function"]["name"] == "word_count"
+    assert models[1]["outputs"]["content"] == "The page has 4 words."
+    tools = {e["event_name"]: e for e in events if e["event_type"] == "tool"}
+    [retriever] = [e for name, e in tools.items() if name.endswith("Handbook")]
+    assert retriever["outputs"]["documents"][0]["page_content"] == "Spans become HoneyHive events."
+    assert any(name.endswith("word_count") for name in tools)
+    assert sum(e["event_type"] == "chain" for e in events) >= 5
