@@ -1,7 +1,10 @@
 """The Anthropic application the instrumentor tests run, each time in a process of its own (instrumentors patch
 the `anthropic` module globally).
 
-    python -m tests.instrumentors.anthropic_app openinference|traceloop
+    python -m tests.instrumentors.anthropic_app openinference|traceloop|sdk
+
+(`sdk`: no instrumentation, only the spans the `anthropic` client 2.17 makes itself; `ANTHROPIC_OPEN_TELEMETRY=false`
+turns those off beside an instrumentation.)
 
 It uses the real `anthropic` client (`ANTHROPIC_BASE_URL`, `ANTHROPIC_API_KEY`) inside one root span and exports
 with `HoneyHiveSpanExporter` in a `BatchSpanProcessor` (`HH_API_URL`, `HH_PROJECT`). It prints one JSON line:

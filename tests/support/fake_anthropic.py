@@ -13,8 +13,8 @@ usage) and `message_stop`. A request without `max_tokens` is refused with Anthro
 
 Usage is derived from the request (a whitespace word count). Prompt caching is simulated the way the API
 accounts for it: the tokens of system blocks marked `cache_control` are `cache_creation_input_tokens` the first
-time that text is seen and `cache_read_input_tokens` after, and `input_tokens` counts only the rest. Aliases
-answer with their dated model, as Anthropic does.
+time that text is seen with that API key (a cache is per organization) and `cache_read_input_tokens` after, and
+`input_tokens` counts only the rest. Aliases answer with their dated model, as Anthropic does.
 
 Every exchange is recorded (`fake.exchanges`): tests compare what reached HoneyHive with what the app sent and
 what this server answered, rather than with constants copied into the test.
@@ -117,7 +117,7 @@ class FakeAnthropic:
         self.exchanges: list[Exchange] = []
         self._lock = threading.Lock()
         self._counter = 0
-        self._cached: set[str] = set()
+        self._cached: set[tuple[str, str]] = set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -141,7 +141,9 @@ class FakeAnthropic:
                 if not isinstance(body, dict) or "max_tokens" not in body:
                     self._error(400, "invalid_request_error", "max_tokens: Field required")
                     return
-                message, events = outer._messages(self.path, body)
+                # The client sends its key as `x-api-key`, or (2.17) as a bearer token.
+                key = self.headers.get("x-api-key") or self.headers.get("authorization") or ""
+                message, events = outer._messages(self.path, body, key.removeprefix("Bearer "))
                 if events is None:
                     self._json(200, message)
                 else:
@@ -194,14 +196,14 @@ class FakeAnthropic:
             self._counter += 1
             return f"{prefix}_fake{self._counter:04d}"
 
-    def _usage(self, body: dict[str, Any], output_tokens: int) -> dict[str, Any]:
+    def _usage(self, body: dict[str, Any], output_tokens: int, api_key: str) -> dict[str, Any]:
         """Anthropic's accounting: cached system blocks count as cache creation (first sight) or cache read;
         `input_tokens` is everything else."""
         created = read = uncached = 0
         for block in _system_blocks(body.get("system")):
             tokens = count_tokens(str(block.get("text", "")))
             if block.get("cache_control"):
-                key = str(block.get("text", ""))
+                key = (api_key, str(block.get("text", "")))
                 with self._lock:
                     seen = key in self._cached
                     self._cached.add(key)
@@ -223,8 +225,8 @@ class FakeAnthropic:
             "service_tier": "standard",
         }
 
-    def _messages(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]
-                                                                 | None]:
+    def _messages(self, path: str, body: dict[str, Any],
+                  api_key: str) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]] | None]:
         """The message, and for a stream the events to send instead."""
         messages: list[dict[str, Any]] = body.get("messages") or []
         model = str(body.get("model", "claude-haiku-4-5"))
@@ -250,7 +252,7 @@ class FakeAnthropic:
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": self._usage(body, output_tokens),
+            "usage": self._usage(body, output_tokens, api_key),
         }
         events = _stream_events(message) if body.get("stream") else None
         with self._lock:
