@@ -278,6 +278,8 @@ def output_from_messages(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
     first = dict(messages[0])
     if "role" not in first or first["role"] is None:
         first["role"] = "assistant"
+    if first.get("finish_reason") == "":  # no reason given (Traceloop's LangChain instrumentation records "")
+        del first["finish_reason"]
     if len(messages) > 1:
         first["choices"] = [dict(m) for m in messages]
     return first

@@ -93,3 +93,10 @@ def test_a_task_s_repeated_input_and_output_are_not_kept_twice() -> None:
 def test_a_task_input_alone_is_kept() -> None:
     event = child_event({"traceloop.span.kind": "task", "gen_ai.task.input": '{"a": 1}'})
     assert event["metadata"]["gen_ai.task.input"] == '{"a": 1}'
+
+
+def test_an_empty_finish_reason_is_no_finish_reason() -> None:
+    """Traceloop reads finish reasons from `generation_info`, which chat models that put them in
+    `response_metadata` leave empty: it records `"finish_reason": ""`."""
+    event = child_event(CHAT, name="ScriptedChatModel.chat")
+    assert event["outputs"] == {"role": "assistant", "content": "Sunny."}
