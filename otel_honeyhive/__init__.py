@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from otel_honeyhive.inputs.sdk import HoneyHiveSpanExporter
     from otel_honeyhive.inputs.sdk_logs import HoneyHiveLogExporter
     from otel_honeyhive.mapper import spans_to_events
+    from otel_honeyhive.mapper.explain import explain
     from otel_honeyhive.mapper.reverse import events_to_spans
     from otel_honeyhive.mapper.rules import Convention, Field, Group
     from otel_honeyhive.mapper.ruleset import Ruleset
@@ -23,6 +24,7 @@ _LAZY = {
     "HoneyHiveSpanExporter": "otel_honeyhive.inputs.sdk",
     "HoneyHiveLogExporter": "otel_honeyhive.inputs.sdk_logs",
     "spans_to_events": "otel_honeyhive.mapper",
+    "explain": "otel_honeyhive.mapper.explain",
     "events_to_spans": "otel_honeyhive.mapper.reverse",
     "Convention": "otel_honeyhive.mapper.rules",
     "Field": "otel_honeyhive.mapper.rules",
@@ -52,5 +54,6 @@ __all__ = [
     "__version__",
     "compiled",
     "events_to_spans",
+    "explain",
     "spans_to_events",
 ]

@@ -231,6 +231,20 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     convert.set_defaults(run=_convert)
 
+    explain = commands.add_parser(
+        "explain", help="show the event each span of an OTLP file becomes, and why",
+        description="Map the spans of FILE (OTLP/JSON, one request or one per line, or an OTLP protobuf "
+        "ExportTraceServiceRequest; gzip or not; - for stdin) as the exporter does, and print per span the event "
+        "it becomes and, per attribute, the rule that took it, the value that won, the values that lost "
+        "(shadowed, kept in metadata) and what fell through to metadata.",
+    )
+    explain.add_argument("input", metavar="FILE", help="the OTLP file, or - for stdin")
+    explain.add_argument("--json", action="store_true", help="every decision and the events, as JSON")
+    explain.add_argument("--full", action="store_true", help="do not shorten long values in the table")
+    explain.add_argument("--project", help="project set on the events (as the exporter's project)")
+    explain.add_argument("--source", help="source set on the events (else 'dev')")
+    explain.set_defaults(run=_explain)
+
     replay = commands.add_parser(
         "replay", help="ship a file of events or OTLP/JSON traces to HoneyHive or an OTLP endpoint, resumably",
         description="Send FILE in batches to HoneyHive (/events/batch) or to an OTLP endpoint. OTLP files are "
@@ -462,6 +476,12 @@ def _export(args: argparse.Namespace) -> int:
     from otel_honeyhive.cli.export import run_export
 
     return run_export(args)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from otel_honeyhive.cli.explain import run_explain
+
+    return run_explain(args)
 
 
 def _convert(args: argparse.Namespace) -> int:

@@ -47,6 +47,19 @@ class _Layout(NamedTuple):
     """By event type."""
 
 
+PROPOSED, CONSUMED, REFUSED, UNROUTED = "proposed", "consumed", "refused", "unrouted"
+
+
+class Step(NamedTuple):
+    """One routing decision, as `route_generally` notes it for `explain`: a key, the rule that looked at it
+    (None: no rule took it), the candidate it gave (for `PROPOSED`) and what happened."""
+
+    key: str
+    rule: Field | Group | Combine | Extract | None
+    candidate: Candidate | None
+    what: str
+
+
 class _Plan(NamedTuple):
     """What routing does with one attribute-key layout and event type, worked out once by `Ruleset._compile`.
 
@@ -308,8 +321,9 @@ class Ruleset:
         apply_candidates(candidates, {key: attrs[key] for key in plan.unrouted}, event)
         return True
 
-    def route_generally(self, span: SpanView, event_type: str, event: Event) -> None:
-        """Routing without a plan: every attribute matched, converted and proposed as it comes."""
+    def route_generally(self, span: SpanView, event_type: str, event: Event, trail: list[Step] | None = None) -> None:
+        """Routing without a plan: every attribute matched, converted and proposed as it comes. With `trail`,
+        each decision is also noted there (`explain`; the exporter never passes one)."""
         candidates: list[Candidate] = []
         unrouted: dict[str, Any] = {}
         groups: dict[int, tuple[Group, list[tuple[str, Any]]]] = {}
@@ -335,14 +349,22 @@ class Ruleset:
                             try:
                                 rule.convert(value)
                             except (ValueError, TypeError, KeyError, IndexError):
+                                if trail is not None:
+                                    trail.append(Step(key, rule, None, REFUSED))
                                 continue
+                        if trail is not None:
+                            trail.append(Step(key, rule, None, CONSUMED))
                         taken = True
                         continue
                     try:
                         converted = rule.convert(value) if rule.convert is not None else jsonable(value)
                     except (ValueError, TypeError, KeyError, IndexError):
+                        if trail is not None:
+                            trail.append(Step(key, rule, None, REFUSED))
                         continue
                     candidates.append(Candidate(rule.target, converted, rule.rank, key, rule.merge))
+                    if trail is not None:
+                        trail.append(Step(key, rule, candidates[-1], PROPOSED))
                     taken = True
                 elif isinstance(rule, Group):
                     entry = groups.get(id(rule))
@@ -361,8 +383,12 @@ class Ruleset:
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
                 for suffix, value in pairs:
                     unrouted.setdefault(rule.prefix + suffix, value)
+                    if trail is not None:
+                        trail.append(Step(rule.prefix + suffix, rule, None, REFUSED))
                 continue
             candidates.append(Candidate(rule.target, built, rule.rank, rule.prefix + "*", rule.merge))
+            if trail is not None:
+                trail.extend(Step(rule.prefix + suffix, rule, candidates[-1], PROPOSED) for suffix, _ in pairs)
         for combine in combines.values():
             present = {k: attrs[k] for k in combine.keys if k in attrs}
             if (combine.requires or combine.keys[0]) not in present:
@@ -375,13 +401,22 @@ class Ruleset:
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
                 for k, v in present.items():
                     unrouted.setdefault(k, v)
+                    if trail is not None:
+                        trail.append(Step(k, combine, None, REFUSED))
                 continue
             candidates.append(Candidate(combine.target, built, combine.rank, combine.keys[0], combine.merge))
+            if trail is not None:
+                trail.extend(Step(k, combine, candidates[-1], PROPOSED) for k in present)
         if self._extracts:
             facts = SpanFacts(span, event_type)
             for extract in self._extracts:
-                candidates.extend(extract.fn(facts))
+                extracted = list(extract.fn(facts))
+                candidates.extend(extracted)
+                if trail is not None:
+                    trail.extend(Step(c.source, extract, c, PROPOSED) for c in extracted)
+        if trail is not None:
+            trail.extend(Step(key, None, None, UNROUTED) for key in unrouted if key in attrs)
         apply_candidates(candidates, unrouted, event)
 
 
-__all__ = ["Ruleset"]
+__all__ = ["CONSUMED", "PROPOSED", "REFUSED", "UNROUTED", "Ruleset", "Step"]

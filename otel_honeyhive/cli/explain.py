@@ -1,0 +1,151 @@
+"""`otel-honeyhive explain FILE`: the event each span of an OTLP file becomes, and why each attribute landed
+where it did (docs/mapping.md#explaining-a-mapping)."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.inputs.otlp.decode_json import decode_json
+from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
+from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
+from otel_honeyhive.mapper.explain import SpanExplanation, explain
+
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+"""An explanation is read whole: larger files are refused with a message, not read into memory."""
+_SHOWN_CHARS = 60
+_STYLES = {"won": "green", "merged": "green", "shadowed": "yellow", "same as the winner": "dim",
+           "metadata": "cyan", "read": "dim", "refused": "red"}
+
+
+class ExplainInputError(ValueError):
+    """The input is not an OTLP trace export (the message names the file and the problem)."""
+
+
+def read_spans(data: bytes, name: str) -> list[SpanView]:
+    """The spans of an OTLP/JSON request, OTLP/JSON lines (one request per line) or an OTLP protobuf
+    `ExportTraceServiceRequest`, gzip-compressed or not."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ExplainInputError(f"{name}: not a readable gzip file ({exc})") from None
+    text = data.lstrip()
+    if text[:1] in (b"{", b"["):
+        return _json_spans(text, name)
+    try:
+        result = decode_protobuf(data)
+    except OtlpDecodeError as exc:
+        raise ExplainInputError(f"{name}: neither OTLP/JSON nor an OTLP protobuf ExportTraceServiceRequest "
+                                f"({exc})") from None
+    if result.errors:
+        raise ExplainInputError(f"{name}: unusable span: {result.errors[0]}")
+    return result.spans
+
+
+def _json_spans(text: bytes, name: str) -> list[SpanView]:
+    try:
+        results = [decode_json(text)]
+    except OtlpDecodeError as whole:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise ExplainInputError(f"{name}: not an OTLP/JSON ExportTraceServiceRequest ({whole})") from None
+        results = []
+        for number, line in enumerate(lines, 1):
+            try:
+                results.append(decode_json(line))
+            except OtlpDecodeError as exc:
+                raise ExplainInputError(f"{name}: request {number}: not an OTLP/JSON ExportTraceServiceRequest "
+                                        f"({exc})") from None
+    spans: list[SpanView] = []
+    for result in results:
+        if result.errors:
+            raise ExplainInputError(f"{name}: unusable span: {result.errors[0]}")
+        spans.extend(result.spans)
+    return spans
+
+
+def _read(path: str) -> tuple[bytes, str]:
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        name = "stdin"
+    else:
+        file = Path(path)
+        try:
+            with file.open("rb") as f:
+                data = f.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise ExplainInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        name = path
+    if len(data) > MAX_INPUT_BYTES:
+        raise ExplainInputError(f"{name}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; split it "
+                                "(explain reads its input whole)")
+    return data, name
+
+
+def _shown(value: Any, full: bool) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    if not full and len(text) > _SHOWN_CHARS:
+        text = text[: _SHOWN_CHARS - 1] + "…"
+    return escape(text)
+
+
+def _table(explanation: SpanExplanation, full: bool) -> Table:
+    event = explanation.event
+    title = (f"[bold]{escape(explanation.span_name)}[/] (span {explanation.span_id}) → "
+             f"[bold]{event.get('event_type')}[/] event {event.get('event_id')}")
+    table = Table(title=title, title_justify="left", caption=escape(f"type: {explanation.type_reason}"),
+                  caption_justify="left", expand=False)
+    table.add_column("attribute", overflow="fold")
+    table.add_column("value", overflow="fold")
+    table.add_column("→ field", overflow="fold")
+    table.add_column("rule (rank)", overflow="fold")
+    table.add_column("outcome", overflow="fold")
+    for d in explanation.decisions:
+        if d.outcome == "shadowed":
+            outcome = f"shadowed: metadata[{d.kept_as}]"
+        elif d.outcome in ("metadata", "refused"):
+            outcome = f"{d.outcome}: metadata[{d.kept_as}]"
+        else:
+            outcome = d.outcome
+        rule = f"{d.rule} ({d.rank})" if d.rank is not None else d.rule
+        table.add_row(escape(d.key), _shown(d.value, full), escape(d.target or ""), escape(rule),
+                      f"[{_STYLES.get(d.outcome, '')}]{escape(outcome)}[/]")
+    return table
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    try:
+        data, name = _read(args.input)
+        spans = read_spans(data, name)
+    except ExplainInputError as exc:
+        print(f"otel-honeyhive explain: {exc}", file=sys.stderr)
+        return 1
+    explanations = explain(spans, project=args.project, source=args.source or "dev")
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps([e.as_dict() for e in explanations],
+                                             option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+        return 0
+    console = Console(highlight=False, soft_wrap=False)
+    if not explanations:
+        console.print(f"{escape(name)}: no spans")
+        return 0
+    for explanation in explanations:
+        console.print(_table(explanation, args.full))
+        console.print()
+    console.print(f"{len(spans)} spans, {len(explanations)} events explained; `--json` gives every decision "
+                  "and the events in full")
+    return 0
+
+
+__all__ = ["ExplainInputError", "read_spans", "run_explain"]

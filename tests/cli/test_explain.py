@@ -1,0 +1,134 @@
+"""`otel-honeyhive explain FILE`: the example's spans, as a table and as JSON that agrees with what the exporter
+ships (run as a user runs it: a subprocess, judged by its text and exit status)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_honeyhive import HoneyHiveSpanExporter
+from otel_honeyhive.outputs.files import spans_to_otlp_json
+from tests.support.server import RunningServer, run_server
+
+ROOT = Path(__file__).resolve().parents[2]
+SPANS = {"rag-pipeline", "retrieve documents", "chat gpt-4o-mini", "execute_tool word_count"}
+
+
+def explain_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "otel_honeyhive.cli", "explain", *args], input=stdin,
+                          capture_output=True, timeout=30, env={"COLUMNS": "200", "PATH": ""}, cwd=ROOT)
+
+
+def _rag_example() -> Any:
+    spec = importlib.util.spec_from_file_location("rag_pipeline_example", ROOT / "examples" / "rag_pipeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[ReadableSpan], list[dict[str, Any]]]]:
+    """The RAG example's workload, recorded once in memory and exported by the real exporter to a real local
+    server: the spans, and the events the server stored."""
+    example = _rag_example()
+    with run_server(tmp_path_factory.mktemp("explain")) as server:
+        memory = InMemorySpanExporter()
+        provider = TracerProvider(resource=Resource.create({"service.name": "rag-demo"}))
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        provider.add_span_processor(SimpleSpanProcessor(HoneyHiveSpanExporter(server_url=server.url,
+                                                                              project="explain")))
+        tracer = provider.get_tracer("examples.rag_pipeline", "1.0")
+        question = "How does the bridge relate OTel and HoneyHive?"
+        with tracer.start_as_current_span("rag-pipeline") as root:
+            root.set_attribute("traceloop.entity.input", json.dumps({"args": [question], "kwargs": {}}))
+            context = example.retrieve(tracer, question)
+            answer = example.generate(tracer, question, context)
+            example.word_count(tracer, answer)
+        provider.shutdown()
+        spans = list(memory.get_finished_spans())
+        yield spans, _stored(server, spans)
+
+
+def _stored(server: RunningServer, spans: list[ReadableSpan]) -> list[dict[str, Any]]:
+    from otel_honeyhive.mapper.identity import session_id_for_trace
+
+    with server.store() as store:
+        return store.session_events(session_id_for_trace(spans[0].context.trace_id))
+
+
+@pytest.mark.slow
+def test_the_table_names_every_span_and_decision(shipped: tuple[list[ReadableSpan], Any], tmp_path: Path) -> None:
+    spans, _ = shipped
+    path = tmp_path / "trace.otlp.json"
+    path.write_bytes(json.dumps(spans_to_otlp_json(spans)).encode())
+    done = explain_cli(str(path))
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    for name in SPANS:
+        assert name in out
+    assert "gen_ai.request.model" in out and "config.model" in out and "won" in out
+    assert "`gen_ai.operation.name`='chat' → model" in out
+    assert "4 spans, 4 events explained" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoding", ["json", "jsonl", "protobuf", "protobuf-gzip", "stdin"])
+def test_json_output_agrees_with_what_the_exporter_ships(
+    shipped: tuple[list[ReadableSpan], list[dict[str, Any]]], tmp_path: Path, encoding: str,
+) -> None:
+    spans, stored = shipped
+    request = json.dumps(spans_to_otlp_json(spans)).encode()
+    proto = encode_spans(spans).SerializeToString()
+    data = {"json": request, "jsonl": request + b"\n" + json.dumps(spans_to_otlp_json([])).encode() + b"\n",
+            "protobuf": proto, "protobuf-gzip": gzip.compress(proto), "stdin": request}[encoding]
+    path = tmp_path / "trace.bin"
+    path.write_bytes(data)
+    args = ("-", "--json", "--project", "explain") if encoding == "stdin" else (str(path), "--json", "--project",
+                                                                              "explain")
+    done = explain_cli(*args, stdin=data if encoding == "stdin" else None)
+    assert done.returncode == 0, done.stderr.decode()
+    explained = {e["event"]["event_id"]: e for e in json.loads(done.stdout)}
+    assert {e["span_name"] for e in explained.values()} == SPANS
+    assert set(explained) == {e["event_id"] for e in stored}
+    for event in stored:
+        mine = explained[event["event_id"]]["event"]
+        for field in ("session_id", "parent_id", "event_type", "event_name", "config", "inputs", "outputs"):
+            assert mine[field] == event[field], (event["event_name"], field)
+        assert {k: v for k, v in mine["metadata"].items() if k in event["metadata"]} == {
+            k: event["metadata"][k] for k in mine["metadata"] if k in event["metadata"]}
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"not otlp at all", "neither OTLP/JSON nor an OTLP protobuf ExportTraceServiceRequest"),
+    (b'{"resourceSpans": 3}', "not an OTLP/JSON ExportTraceServiceRequest"),
+    (b"\x1f\x8b broken gzip", "not a readable gzip file"),
+])
+def test_bad_input_is_one_line_naming_the_problem(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "bad.otlp"
+    path.write_bytes(data)
+    done = explain_cli(str(path))
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    assert message in err and str(path) in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_missing_file_is_named() -> None:
+    done = explain_cli("/nonexistent/trace.json")
+    assert done.returncode == 1
+    assert done.stderr.decode().strip() == ("otel-honeyhive explain: /nonexistent/trace.json: cannot read it "
+                                            "(No such file or directory)")
