@@ -70,7 +70,7 @@ VARIANTS = [
         # OpenInference records the tool's input string: the single argument's value.
         tool_inputs=lambda inputs: inputs["input"],
         tool_result=lambda outputs: outputs["data"]["content"],
-        document_text="page_content",
+        document_text="content",  # `retrieval.documents.*`
     ),
     Variant(
         "traceloop", "ScriptedChatModel.chat", "execute_tool get_weather", "vector_db_retrieve NotesRetriever",
@@ -132,12 +132,6 @@ def run(request: pytest.FixtureRequest, server: RunningServer) -> Run:
     with server.store() as store:
         events = store.session_events(session_id)
     return Run(variant, session_id, events)
-
-
-def xfail_for(request: pytest.FixtureRequest, run: Run, variant_id: str, reason: str) -> None:
-    """One instrumentation's value awaits a fix the lead engineer is making (strict: an XPASS fails)."""
-    if run.variant.id == variant_id:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 def as_json(value: Any) -> Any:
@@ -284,8 +278,6 @@ def test_the_retriever_is_a_tool_event_with_the_documents(run: Run) -> None:
     assert [d["metadata"] for d in documents] == [n.metadata for n in NOTES]
 
 
-def test_the_documents_are_not_repeated_in_metadata(request: pytest.FixtureRequest, run: Run) -> None:
-    xfail_for(request, run, "openinference", "not fixed: `output.value` holds LangChain's documents and wins "
-              "`outputs`; OpenInference's `retrieval.documents.*` are kept in metadata beside them")
+def test_the_documents_are_not_repeated_in_metadata(run: Run) -> None:
     retriever = run.one(run.variant.retriever_name)
     assert not [k for k in retriever["metadata"] if "documents" in k or k.endswith(("output", "output.value"))]

@@ -46,6 +46,19 @@ def _value_with_mime(value_key: str, mime_key: str, default_key: str) -> Any:
     return build
 
 
+_FIRST_DOCUMENT = "retrieval.documents.0.document.content"
+_plain_output_value = _value_with_mime("output.value", "output.mime_type", "result")
+
+
+def _output_value(present: Mapping[str, Any]) -> dict[str, Any]:
+    """`output.value`, less the `documents` a retriever returned when `retrieval.documents.*` carry them too
+    (OpenInference's LangChain instrumentation records a retriever's return value, its documents, in both)."""
+    built: dict[str, Any] = _plain_output_value(present)
+    if _FIRST_DOCUMENT in present and isinstance(built.get("documents"), list):
+        built = {k: v for k, v in built.items() if k != "documents"}
+    return built
+
+
 _DOCUMENT_KEYS: dict[str, tuple[int, str]] = {}
 
 
@@ -203,8 +216,8 @@ CONVENTION: Convention = Convention(
         Field("output.mime_type", None, only=MODEL, covered_by=_OUTPUT_MESSAGES),
         Combine(("input.value", "input.mime_type"), "inputs", _value_with_mime("input.value",
                 "input.mime_type", "input"), rank=2, only=NOT_MODEL),
-        Combine(("output.value", "output.mime_type"), "outputs", _value_with_mime("output.value",
-                "output.mime_type", "result"), rank=2, only=NOT_MODEL),
+        Combine(("output.value", "output.mime_type", _FIRST_DOCUMENT), "outputs", _output_value, rank=2,
+                only=NOT_MODEL),
         Field("tool.parameters", "inputs", rank=4, convert=as_bucket("parameters"), only=NOT_MODEL),
         Group("retrieval.documents.", "outputs.documents", _documents, rank=4),
         Field("user.id", "user_properties.user_id", rank=1),
