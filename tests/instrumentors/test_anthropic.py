@@ -52,7 +52,7 @@ class Variant:
     names: tuple[str, ...]
     """The event name of each call, in order."""
     finish_reason: bool = True
-    """The stop reason is the outputs' `finish_reason` (the SDK's spans keep it only in metadata)."""
+    """The stop reason is also the outputs' `finish_reason` (the SDK's spans: only `metadata.finish_reasons`)."""
     tools: bool = True
     """The tools offered are `config.tools`."""
     stop_sequences: bool = True
@@ -382,6 +382,13 @@ def test_a_streamed_answer_is_assembled(run: Run) -> None:
     assert (outputs["role"], outputs["content"]) == ("assistant", answer_text(call))
     if run.variant.finish_reason:
         assert outputs["finish_reason"] in FINISH_REASONS["end_turn"]
+
+
+def test_the_stop_reason_is_the_finish_reasons(run: Run) -> None:
+    """Every variant, the SDK's spans too (`anthropic.message.stop_reason`, the `anthropic` convention)."""
+    for call in run.calls.values():
+        [reason] = call.event["metadata"]["finish_reasons"]
+        assert reason in FINISH_REASONS[call.response["stop_reason"]]
 
 
 def test_raw_request_and_response_are_not_kept_beside_the_messages(run: Run) -> None:

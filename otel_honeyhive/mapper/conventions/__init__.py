@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otel_honeyhive.mapper.conventions import genai, honeyhive, openinference, openllmetry, span_events
+from otel_honeyhive.mapper.conventions import anthropic, genai, honeyhive, openinference, openllmetry, span_events
 from otel_honeyhive.mapper.rules import Convention
 
 DEFAULT_CONVENTIONS: tuple[Convention, ...] = (
@@ -11,4 +11,5 @@ DEFAULT_CONVENTIONS: tuple[Convention, ...] = (
     openllmetry.CONVENTION,
     openinference.CONVENTION,
     span_events.CONVENTION,
+    anthropic.CONVENTION,
 )
