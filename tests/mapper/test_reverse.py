@@ -251,7 +251,10 @@ def test_a_root_under_an_explicit_session_comes_back_without_a_parent() -> None:
     assert back["agent-run"].parent is None
     step_parent = back["step"].parent
     assert step_parent is not None and step_parent.span_id == original["agent-run"].context.span_id
-    assert spans_to_events(list(back.values())) == events
+    def by_id(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(items, key=lambda e: e["event_id"])
+
+    assert by_id(spans_to_events(list(back.values()))) == by_id(events)
 
 
 # -- span → event → span ------------------------------------------------------------------------------------------
