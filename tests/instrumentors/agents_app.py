@@ -4,15 +4,16 @@ register trace processors with the SDK globally).
     python -m tests.instrumentors.agents_app openinference|traceloop
 
 An agent with instructions and one function tool answers one question twice through the SDK's default model
-(the Responses API, at `OPENAI_BASE_URL` with `OPENAI_API_KEY`): `Runner.run`, then `Runner.run_streamed`. Each
-run is one Agents SDK trace, so one OpenTelemetry trace, so one HoneyHive session. Spans are exported with
-`HoneyHiveSpanExporter` in a `BatchSpanProcessor` (`HH_API_URL`, `HH_PROJECT`).
+(the Responses API, at `OPENAI_BASE_URL` with `OPENAI_API_KEY`): `Runner.run`, then `Runner.run_streamed`; then
+the same agent with a tool that raises answers it with `Runner.run` (the SDK tells the model the tool failed,
+and the run goes on). Each run is one Agents SDK trace, so one OpenTelemetry trace, so one HoneyHive session.
+Spans are exported with `HoneyHiveSpanExporter` in a `BatchSpanProcessor` (`HH_API_URL`, `HH_PROJECT`).
 
 The SDK's own trace processor, which exports every run to OpenAI's tracing backend, is removed before the
 instrumentation registers its own, so no trace leaves the machine (`agents.set_tracing_disabled(True)` is not
 an option: it disables the SDK's tracing altogether, and with it the instrumentations, which are trace
-processors). It prints one JSON line: `{"sessions": [plain, streamed], "processors": [...]}` (the class names of
-the SDK's trace processors while the agent ran).
+processors). It prints one JSON line: `{"sessions": [plain, streamed, failing], "processors": [...]}` (the
+class names of the SDK's trace processors while the agent ran).
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ def get_weather(city: str) -> str:
 
 
 AGENT = agents.Agent(name=AGENT_NAME, instructions=INSTRUCTIONS, model=MODEL, tools=[get_weather])
+
+FAILURE = "no weather station in"
+
+
+@agents.function_tool(name_override=TOOL_NAME, description_override=TOOL_DESCRIPTION)
+def get_weather_failing(city: str) -> str:
+    raise RuntimeError(f"{FAILURE} {city}")
+
+
+FAILING_AGENT = AGENT.clone(tools=[get_weather_failing])
+"""The same agent, but its tool raises."""
 
 
 class RootTraces(SpanProcessor):
@@ -95,6 +107,7 @@ async def workload() -> None:
     streamed = agents.Runner.run_streamed(AGENT, QUESTION)
     async for _ in streamed.stream_events():
         pass
+    await agents.Runner.run(FAILING_AGENT, QUESTION)
 
 
 def main(name: str) -> None:

@@ -7,7 +7,8 @@ answers one question with `Runner.run` and again with `Runner.run_streamed`. Spa
 `HoneyHiveSpanExporter` (BatchSpanProcessor) to a real `otel-honeyhive serve`, and each run's events in the
 server's store are compared with what the SDK sent and what the fake answered.
 
-Each run: the model asks for the tool (a `function_call`), the SDK calls it, the model answers with text.
+Each run: the model asks for the tool (a `function_call`), the SDK calls it, the model answers with text. A third
+run, with a tool that raises, shows a failing tool: the SDK tells the model so, and the run goes on.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ NOT_SETTINGS = frozenset({"model", "instructions", "input", "messages", "tools",
                           "object"})
 """What a model event's `config.hyperparameters` never holds: the model, the content, the tools, response ids."""
 MODES = ("plain", "streamed")
-"""The app's runs, in order: `Runner.run`, then `Runner.run_streamed`."""
+"""The app's runs of the agent, in order: `Runner.run`, then `Runner.run_streamed` (then the failing tool's run)."""
+FAILING = len(MODES)
+"""The index of the run whose tool raises."""
+TOOL_FAILED = "An error occurred while running the tool. Please try again."
+"""What the SDK tells the model when a function tool raises (its default `failure_error_function`)."""
 
 
 @dataclass(frozen=True)
@@ -162,14 +167,24 @@ def app_run(request: pytest.FixtureRequest, app_runs: Callable[[Variant], AppRun
     return request.param, app_runs(request.param)
 
 
+def _run(variant: Variant, app: AppRun, index: int, server: RunningServer) -> Run:
+    with server.store() as store:
+        events = store.session_events(app.sessions[index])
+    mode = MODES[index] if index < len(MODES) else "failing"
+    return Run(variant, mode, app.sessions[index], events, app.exchanges[2 * index : 2 * index + 2])
+
+
 @pytest.fixture(scope="module", params=MODES)
 def run(request: pytest.FixtureRequest, app_run: tuple[Variant, AppRun], server: RunningServer) -> Run:
     variant, app = app_run
-    index = MODES.index(request.param)
-    session_id = app.sessions[index]
-    with server.store() as store:
-        events = store.session_events(session_id)
-    return Run(variant, request.param, session_id, events, app.exchanges[2 * index : 2 * index + 2])
+    return _run(variant, app, MODES.index(request.param), server)
+
+
+@pytest.fixture(scope="module")
+def failing_run(app_run: tuple[Variant, AppRun], server: RunningServer) -> Run:
+    """The run whose tool raised."""
+    variant, app = app_run
+    return _run(variant, app, FAILING, server)
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
@@ -214,7 +229,7 @@ def output_item(exchange: Exchange) -> dict[str, Any]:
 def test_the_sdk_hands_its_traces_only_to_the_instrumentation(app_run: tuple[Variant, AppRun]) -> None:
     variant, app = app_run
     assert app.processors == [variant.processor]  # not the SDK's exporter to OpenAI's tracing backend
-    assert len(app.sessions) == len(MODES)  # one trace, so one session, per agent run
+    assert len(app.sessions) == len(set(app.sessions)) == FAILING + 1  # one trace, so one session, per agent run
 
 
 def test_each_run_asked_for_the_tool_then_answered_through_the_responses_api(run: Run) -> None:
@@ -362,6 +377,25 @@ def test_the_tool_runs_between_the_two_model_calls(run: Run) -> None:
     assert asking["end_time"] <= run.tool["start_time"] <= run.tool["end_time"] <= answering["start_time"]
 
 
+def test_a_failing_tool_is_a_tool_event_with_the_error_and_what_the_model_was_told(failing_run: Run) -> None:
+    run = failing_run
+    tool = run.tool
+    assert tool["inputs"] == {"city": "Paris"}
+    assert tool["outputs"] == {"result": TOOL_FAILED}
+    # The SDK's span error, {message, data}, as each instrumentation writes it into the span status (Traceloop:
+    # the dict's Python repr); the SDK redacts the exception's own text.
+    assert "Error running tool (non-fatal)" in tool["error"]
+    assert f"'tool_name': '{TOOL_NAME}'" in tool["error"]
+    history = run.models[1]["inputs"]["chat_history"]
+    assert history[-1]["role"] == "tool" and history[-1]["content"] == TOOL_FAILED
+    assert run.models[1]["outputs"]["content"] == f"According to the tool: {TOOL_FAILED}."
+
+
+def test_a_failing_tool_fails_only_its_own_event(failing_run: Run) -> None:
+    """The SDK recovers (the model is told), so the agent, the session and the model calls did not fail."""
+    assert [e["event_name"] for e in failing_run.events if e["error"] is not None] == [failing_run.variant.tool_name]
+
+
 # -- streaming changes nothing ---------------------------------------------------------------------------------------
 
 
@@ -384,5 +418,5 @@ def test_a_streamed_run_is_recorded_as_the_plain_one(variant: Variant, app_runs:
                                                      server: RunningServer) -> None:
     app = app_runs(variant)
     with server.store() as store:
-        plain, streamed = ([_comparable(e) for e in store.session_events(s)] for s in app.sessions)
+        plain, streamed = ([_comparable(e) for e in store.session_events(s)] for s in app.sessions[:FAILING])
     assert streamed == plain
