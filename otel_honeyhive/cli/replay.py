@@ -110,7 +110,7 @@ class ReplayState:
         """Written to a temporary file, synced, then renamed over the old state: a crash leaves the old state or
         the new one, never half of one."""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:  # owner-only
             f.write(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
             f.flush()
             os.fsync(f.fileno())

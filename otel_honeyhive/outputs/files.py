@@ -35,7 +35,9 @@ class OutputFile:
         self.path = path
         self.compress = is_gzip_name(path) if compress is None else compress
         self.tmp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self._raw: IO[bytes] = open(self.tmp_path, "wb")  # noqa: SIM115 - closed by commit()/abort()
+        # Owner-only, like the store and the spool: what is written here is prompts and completions.
+        fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._raw: IO[bytes] = os.fdopen(fd, "wb")  # closed by commit()/abort()
         self._stream: IO[bytes] = (
             cast(IO[bytes], gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6, mtime=0))
             if self.compress

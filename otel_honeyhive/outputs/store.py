@@ -15,6 +15,7 @@ Design choices, and why:
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -28,6 +29,8 @@ import orjson
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+
+logger = logging.getLogger("otel_honeyhive.store")
 
 SCHEMA_VERSION = 1
 
@@ -142,6 +145,28 @@ def _row(event: Event) -> tuple[Any, ...]:
     )
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite opens it: the store holds every prompt and
+    completion, and SQLite gives its `-wal` and `-shm` files the database file's permissions, whatever the umask.
+    An existing store is left as it is (someone may share it on purpose), with a warning when others can read
+    it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # SQLite's own open says why, in the words `_create` turns it into
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o066:
+        logger.warning("otel-honeyhive: the event store %s is open to other users (mode %o); it holds "
+                       "prompts: `chmod 600 %s %s-wal %s-shm` makes it private", path, mode & 0o777, path, path,
+                       path)
+
+
 class SQLiteStore:
     """The embedded default output, and the read side the CLI uses. Thread-safe."""
 
@@ -180,10 +205,11 @@ class SQLiteStore:
                     raise NotADirectoryError(f"{ancestor} is a file, not a directory, so {self.path} cannot be made")
                 break
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise OSError(f"cannot create the directory {self.path.parent}: {exc.strerror or exc}") from None
         try:
+            _create_private(self.path)
             return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.OperationalError as exc:
             writable = os.access(self.path.parent, os.W_OK | os.X_OK)
