@@ -168,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="PEM certificate (chain): serve HTTPS and gRPC over TLS on both ports; with --tls-key")
     serve.add_argument("--tls-key", type=Path, metavar="FILE",
                        help="PEM private key of --tls-cert (unencrypted; keep it readable by this user only)")
+    serve.add_argument("--redact", action="append", metavar="NAME",
+                       help="mask what a built-in redactor finds in every string value before anything is "
+                       "written or sent: email, credit_card, api_key, ip, or all; repeatable or comma-separated "
+                       "(else $HH_REDACT)")
+    serve.add_argument("--redact-regex", action="append", metavar="REGEX",
+                       help="mask every match of a regular expression (Python syntax) as <redacted>; repeatable")
     serve.set_defaults(run=_serve)
 
     sessions = commands.add_parser("sessions", help="list the sessions in the local store, newest first")
@@ -368,6 +374,7 @@ def _serve(args: argparse.Namespace) -> int:
             spool_max_bytes=args.spool_max_bytes,
             otlp_endpoint=args.otlp_endpoint, otlp_protocol=args.otlp_protocol, otlp_headers=args.otlp_header,
             otlp_compression=args.otlp_compression, tls_cert=args.tls_cert, tls_key=args.tls_key,
+            redact=args.redact, redact_regex=args.redact_regex,
         )
     except ValueError as exc:
         print(f"{PROG} serve: {exc}", file=sys.stderr)

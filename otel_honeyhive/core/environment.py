@@ -26,6 +26,8 @@ HH_SPOOL_DIR = "HH_SPOOL_DIR"
 """The durable on-disk queue's directory."""
 HH_HOLD_TIMEOUT = "HH_HOLD_TIMEOUT"
 """Seconds a trace is held waiting for its root."""
+HH_REDACT = "HH_REDACT"
+"""Built-in redactors to mask with, comma-separated (`email,credit_card,api_key,ip`, or `all`)."""
 OTEL_HONEYHIVE_AUTH_TOKEN = "OTEL_HONEYHIVE_AUTH_TOKEN"
 """The bearer token `serve` requires of its clients."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +26,13 @@ from otel_honeyhive._version import VERSION, compiled
 from otel_honeyhive.core import environment as env_names
 from otel_honeyhive.core.environment import env_float, spool_path
 from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.core.redactors import Redactor, parse_names, resolve
 from otel_honeyhive.core.spans import SpanView, from_readable_span
 from otel_honeyhive.inputs import bridge
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.honeyhive.settings import DEFAULT_SERVER_URL, HoneyHiveSettings
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
+from otel_honeyhive.pipeline.masking import Mask
 from otel_honeyhive.pipeline.pipeline import Pipeline
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError
@@ -67,12 +70,29 @@ def _report_unusable_spool(directory: Path, exc: SpoolError) -> None:
                  "(set HH_SPOOL_DIR / spool_dir= to a writable directory)", directory, why)
 
 
+def _redactors(redact: Sequence[str | re.Pattern[str] | Redactor] | None) -> tuple[Redactor, ...]:
+    """`redact=` when given (even empty: masking off), else `HH_REDACT`; ValueError names the one at fault."""
+    if redact is not None:
+        if isinstance(redact, str):
+            redact = parse_names(redact)
+        return resolve(redact)
+    raw = env_names.env_value(env_names.HH_REDACT)
+    if raw is None:
+        return ()
+    try:
+        return resolve(parse_names(raw))
+    except ValueError as exc:
+        raise ValueError(f"environment variable {env_names.HH_REDACT}: {exc}") from None
+
+
 class HoneyHiveSpanExporter(SpanExporter):
     """Maps spans into HoneyHive events and ships them to `/events/batch`.
 
     Keywords fall back to `HH_*` environment variables (see the README's configuration table). `rules` adds
     routing rules or whole conventions (see `otel_honeyhive.mapper.rules`); `output` replaces the HoneyHive
-    client with another `Output` (the local store, a test double)."""
+    client with another `Output` (the local store, a test double). `redact` (built-in redactor names, `all`,
+    compiled patterns; else `HH_REDACT`) and `mask` (a function from a string value to the string to ship) mask
+    every string value before anything is written or sent (docs/privacy.md)."""
 
     def __init__(
         self,
@@ -96,6 +116,8 @@ class HoneyHiveSpanExporter(SpanExporter):
         ruleset: Ruleset | None = None,
         retry_policy: RetryPolicy | None = None,
         output: Output | None = None,
+        mask: Mask | None = None,
+        redact: Sequence[str | re.Pattern[str] | Redactor] | None = None,
     ) -> None:
         self.settings = HoneyHiveSettings.resolve(
             source_label="HoneyHiveSpanExporter",
@@ -143,6 +165,8 @@ class HoneyHiveSpanExporter(SpanExporter):
             outbox_legacy_dirs=(spool,) if spool is not None else (),
             spool_max_bytes=spool_max_bytes,
             exit_timeout=self.settings.timeout,
+            redactors=_redactors(redact),
+            mask=mask,
         ), on_spool_error=lambda outbox, exc: _report_unusable_spool(outbox.parent, exc))
         self._pipeline.start()
         bridge.register(self._pipeline)  # the pipeline this process's log exporter feeds (once, not per span)

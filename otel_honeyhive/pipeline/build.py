@@ -11,9 +11,11 @@ from pathlib import Path
 from otel_honeyhive.core.counters import Counters
 from otel_honeyhive.core.events import DEFAULT_SOURCE
 from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import TraceAssembler
+from otel_honeyhive.pipeline.masking import Mask, Masker
 from otel_honeyhive.pipeline.pipeline import DEFAULT_EXIT_TIMEOUT, Pipeline
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
@@ -47,6 +49,10 @@ class PipelineSettings:
     """The cap of the outbox and of the journal, each."""
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     """How long a process exiting without closing the pipeline spends handing on what it holds."""
+    redactors: tuple[Redactor, ...] = ()
+    """Built-in or regex redactors applied to every string value as it enters (docs/privacy.md)."""
+    mask: Mask | None = None
+    """The user's masking function, applied to every string value after the redactors."""
 
 
 def build_pipeline(
@@ -76,8 +82,10 @@ def build_pipeline(
         raise
     mapper = TraceMapper(settings.ruleset, project=settings.project, source=settings.source)
     assembler = TraceAssembler(hold_seconds=settings.hold_seconds, max_spans=settings.max_held_spans)
+    masker = (Masker(settings.redactors, settings.mask, mapper.ruleset)
+              if settings.redactors or settings.mask is not None else None)
     return Pipeline(delivery, mapper, assembler, journal=journal, stop=stop, counters=counters,
-                    exit_timeout=settings.exit_timeout)
+                    exit_timeout=settings.exit_timeout, masker=masker)
 
 
 def _delivery(output: Output, settings: PipelineSettings, policy: RetryPolicy,

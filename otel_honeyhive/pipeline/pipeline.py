@@ -47,6 +47,7 @@ from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.log_records import apply_evaluations, join, kind_of, late_update_fields, record_summary
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import Trace, TraceAssembler
+from otel_honeyhive.pipeline.masking import Masker, note_masked
 from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, ShippedFields, SpanKey
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
@@ -113,11 +114,13 @@ class Pipeline:
         stop: threading.Event | None = None,
         counters: Counters | None = None,
         exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
+        masker: Masker | None = None,
     ) -> None:
         """Prefer `build_pipeline`. The pipeline owns (and closes) the delivery and the journal. `stop`, set by
         whoever runs the pipeline (a signal handler, `close`), cuts short any backoff a hand-off waits in.
         `counters`: shared with the inputs (requests, rejected spans); the pipeline adds dropped spans.
-        `exit_timeout`: the bound on `drain_at_exit`."""
+        `exit_timeout`: the bound on `drain_at_exit`. `masker`: masks every span, record, event and update as
+        it enters, before anything is journaled or mapped (pipeline/masking.py); None costs nothing."""
         self.delivery = delivery
         self.mapper = mapper
         self.assembler = assembler
@@ -126,6 +129,7 @@ class Pipeline:
         self.stats = PipelineStats()
         self.counters = counters or Counters()
         self.exit_timeout = exit_timeout
+        self.masker = masker
         self._stats_lock = threading.Lock()
         self._map_lock = threading.Lock()
         self._closed = threading.Event()
@@ -172,6 +176,8 @@ class Pipeline:
             return DELIVERED
         if self._closed.is_set():
             return SendResult(Outcome.RETRY_LATER, "the pipeline is closed (shutting down)")
+        if self.masker is not None:
+            views = self.masker.spans(views)  # before the journal: nothing unmasked is ever written
         if self.journal is not None:
             full = self.delivery.backpressure()
             if full is not None:
@@ -196,9 +202,13 @@ class Pipeline:
     def accept_events(self, events: list[Event]) -> SendResult:
         with self._stats_lock:
             self.stats.events_received += len(events)
+        if self.masker is not None:
+            events = self.masker.events(events)
         return self.delivery.submit_events(events, stop=self.stop)
 
     def accept_update(self, update: Update) -> SendResult:
+        if self.masker is not None:
+            update = self.masker.update(update)
         return self.delivery.submit_update(update, stop=self.stop)
 
     def expect_records(self) -> None:
@@ -224,6 +234,8 @@ class Pipeline:
             return DELIVERED
         if self._closed.is_set():
             return SendResult(Outcome.RETRY_LATER, "the pipeline is closed (shutting down)")
+        if self.masker is not None:
+            records = self.masker.records(records)
         self._records_expected = True  # a logs input is attached: its GenAI records may come after their spans
         genai: list[LogRecordView] = []
         not_genai = no_span = unsampled = 0
@@ -344,7 +356,9 @@ class Pipeline:
             return DELIVERED
         joining = _Joining() if self._records_expected else None
         with self._map_lock:
-            if joining is None:  # no logs input: the path as it always was
+            if joining is None and self.masker is not None:
+                events = batch_of((self._map_masked(t) for t in traces), encode=self.delivery.takes_encoded)
+            elif joining is None:  # no logs input: the path as it always was
                 events = batch_of((self.mapper.map_trace(t) for t in traces), encode=self.delivery.takes_encoded)
             else:
                 events = batch_of((self._map_joined(t, joining) for t in traces), encode=self.delivery.takes_encoded)
@@ -378,6 +392,12 @@ class Pipeline:
             self.journal.released(traces)
         return result
 
+    def _map_masked(self, trace: Trace) -> list[Event]:
+        """Map a trace of masked spans: the replacements each span counted go into its event's metadata."""
+        events = self.mapper.map_trace(trace)
+        note_masked(trace, events)
+        return events
+
     def _map_joined(self, trace: Trace, joining: _Joining) -> list[Event]:
         """Map a trace with the records waiting for its spans joined. The trace itself is left as it is (the
         journal and the acknowledgement count its spans by identity); what was taken, and which spans would be
@@ -394,6 +414,8 @@ class Pipeline:
                     copy[i] = joined[span.span_id] = join(span, waiting)
             mapped = copy
         events = self.mapper.map_trace(mapped)
+        if self.masker is not None:
+            note_masked(mapped, events)
         if not mapped:
             return events
         trace_id = mapped[0].trace_id

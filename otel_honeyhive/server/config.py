@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from otel_honeyhive.core.environment import HH_SOURCE, OTEL_HONEYHIVE_AUTH_TOKEN, spool_path
+from otel_honeyhive.core.environment import HH_REDACT, HH_SOURCE, OTEL_HONEYHIVE_AUTH_TOKEN, spool_path
 from otel_honeyhive.core.events import DEFAULT_SOURCE
+from otel_honeyhive.core.redactors import Redactor, parse_names, redactors_named, regex_redactor
 from otel_honeyhive.core.secrets import Secret, shown_url
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES
@@ -188,6 +189,8 @@ class ServerConfig:
     tls_cert: Path | None = None
     """PEM certificate chain: both ports serve TLS (HTTPS, gRPC over TLS) when set, together with `tls_key`."""
     tls_key: Path | None = None
+    redactors: tuple[Redactor, ...] = ()
+    """What masks every string value as it enters (`--redact`, `--redact-regex`, `HH_REDACT`; docs/privacy.md)."""
 
     @property
     def tls(self) -> bool:
@@ -240,6 +243,8 @@ class ServerConfig:
         otlp_compression: str | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        redact: Sequence[str] | None = None,
+        redact_regex: Sequence[str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
         """Flags win over environment variables: `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`,
@@ -272,6 +277,7 @@ class ServerConfig:
             )
         token = auth_token if auth_token is not None else env.get(AUTH_TOKEN_ENV)
         tls = check_tls_files(tls_cert, tls_key)
+        redactors = _redactors(redact, redact_regex, env)
         return cls(
             host=host,
             http_port=http_port,
@@ -289,4 +295,26 @@ class ServerConfig:
             spool_max_bytes=spool_max_bytes,
             tls_cert=tls[0] if tls else None,
             tls_key=tls[1] if tls else None,
+            redactors=redactors,
         )
+
+
+def _redactors(names: Sequence[str] | None, patterns: Sequence[str] | None,
+               env: Mapping[str, str]) -> tuple[Redactor, ...]:
+    """`--redact` names (each may be a comma-separated list; else `HH_REDACT`) and `--redact-regex` patterns,
+    checked now: an unknown name or a bad pattern is a ValueError naming the flag."""
+    if names:
+        given, flag = [name for item in names for name in parse_names(item)], "--redact"
+    else:
+        given, flag = list(parse_names(env.get(HH_REDACT) or "")), f"${HH_REDACT}"
+    try:
+        built_in = redactors_named(given)
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {exc}") from None
+    custom: list[Redactor] = []
+    for pattern in patterns or ():
+        try:
+            custom.append(regex_redactor(pattern))
+        except ValueError as exc:
+            raise ValueError(f"--redact-regex: {exc}") from None
+    return (*built_in, *custom)

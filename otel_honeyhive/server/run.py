@@ -83,6 +83,7 @@ def build_server_pipeline(config: ServerConfig, output: Output, stop: threading.
         outbox_dir=spool / "outbox" if spool is not None and config.remote else None,
         journal_dir=spool / "held" if spool is not None else None,
         spool_max_bytes=config.spool_max_bytes,
+        redactors=config.redactors,
     ), stop=stop)
 
 
