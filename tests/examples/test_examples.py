@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from otel_honeyhive.mapper.identity import session_id_for_trace
+from tests.support.fake_anthropic import run_fake_anthropic
 from tests.support.fake_openai import FakeOpenAI, run_fake_openai
 from tests.support.server import RunningServer, run_server
 
@@ -217,3 +218,35 @@ def test_the_langchain_example_delivers_chain_steps_model_calls_the_tool_and_the
     assert retriever["outputs"]["documents"][0]["page_content"] == "Spans become HoneyHive events."
     assert any(name.endswith("word_count") for name in tools)
     assert sum(e["event_type"] == "chain" for e in events) >= 5
+
+
+# -- Anthropic through each instrumentation, against a local Anthropic-compatible fake ----------------------------
+
+
+@pytest.mark.parametrize(("instrumentation", "event_name"),
+                         [("openinference", "messages.create"), ("traceloop", "anthropic.chat")])
+def test_the_anthropic_example_delivers_the_question_and_the_tool_use_round_trip(
+    local_api: RunningServer, instrumentation: str, event_name: str
+) -> None:
+    with run_fake_anthropic() as fake:
+        env = example_env(local_api, ANTHROPIC_BASE_URL=fake.base_url, ANTHROPIC_API_KEY="test",
+                          OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+        env = {k: v for k, v in env.items() if k != "ANTHROPIC_OPEN_TELEMETRY"}  # the example's own default
+        session_id = run([sys.executable, "examples/anthropic_app.py", instrumentation], env).strip()
+    with local_api.store() as store:
+        events = store.session_events(session_id)
+    models = sorted((e for e in events if e["event_type"] == "model"), key=lambda e: e["start_time"])
+    assert len(events) == 1 + len(models) == 1 + len(fake.exchanges) == 4  # the client's own spans are off
+    assert all(m["event_name"] == event_name and m["parent_id"] == session_id for m in models)
+    question, asked, answered = models
+    assert (question["config"]["model"], question["config"]["provider"]) == ("claude-haiku-4-5", "anthropic")
+    assert question["inputs"]["chat_history"][0] == {"role": "system", "content": "You are a terse assistant."}
+    [call] = asked["outputs"]["tool_calls"]
+    tool_use = fake.exchanges[1].response["content"][1]
+    assert (call["id"], call["function"]["name"]) == (tool_use["id"], "get_weather")
+    assert answered["inputs"]["chat_history"][-1] == {"role": "tool", "tool_call_id": tool_use["id"],
+                                                      "content": "sunny, 21 C in Paris"}
+    assert answered["outputs"]["content"] == fake.exchanges[2].response["content"][0]["text"]
+    usage = fake.exchanges[0].response["usage"]
+    assert (question["metadata"]["prompt_tokens"], question["metadata"]["completion_tokens"]) == (
+        usage["input_tokens"], usage["output_tokens"])
