@@ -12,8 +12,8 @@ stock OTLP span and log exporters, HTTP/protobuf or gRPC after `OTEL_EXPORTER_OT
 `OTEL_EXPORTER_OTLP_ENDPOINT` (a receiver). Content capture follows
 `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`. Prints one JSON line: `{"session_id": ...}`.
 
-The workload, in order: a call with a system instruction; a call offering a function, answered with a function
-call; the follow-up carrying the function's result; a streamed call.
+The workload, in order: a call with a system instruction and a thinking budget; a call offering a function,
+answered with a function call; the follow-up carrying the function's result; a streamed call.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ SYSTEM = "You are terse."
 QUESTION = "What is six times seven?"
 TEMPERATURE = 0.2
 MAX_OUTPUT_TOKENS = 50
+THINKING_BUDGET = 64
 WEATHER_QUESTION = "What is the weather in Paris?"
 WEATHER = types.FunctionDeclaration(
     name="get_weather",
@@ -55,7 +56,8 @@ def workload(client: genai.Client) -> None:
     client.models.generate_content(
         model=MODEL, contents=QUESTION,
         config=types.GenerateContentConfig(system_instruction=SYSTEM, temperature=TEMPERATURE,
-                                           max_output_tokens=MAX_OUTPUT_TOKENS))
+                                           max_output_tokens=MAX_OUTPUT_TOKENS,
+                                           thinking_config=types.ThinkingConfig(thinking_budget=THINKING_BUDGET)))
     tools = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[WEATHER])])
     question = types.Content(role="user", parts=[types.Part.from_text(text=WEATHER_QUESTION)])
     answer = client.models.generate_content(model=MODEL, contents=[question], config=tools)

@@ -3,8 +3,9 @@
 it on the spans or in log records.
 
 `tests/instrumentors/app_google_genai.py` runs in a process of its own per run, against the deterministic Gemini
-API of tests/support/fake_gemini.py, inside one root span: 1. a call with a system instruction, 2. one offering a
-function (answered with a function call), 3. the follow-up carrying the function's result, 4. a streamed call.
+API of tests/support/fake_gemini.py, inside one root span: 1. a call with a system instruction (and a thinking
+budget), 2. one offering a function (answered with a function call), 3. the follow-up carrying the function's
+result, 4. a streamed call.
 It exports to one real `otel-honeyhive serve`, whose store the tests read: in process with `HoneyHiveSpanExporter`
 and `HoneyHiveLogExporter` (to the server's HoneyHive-compatible API), or through the receiver with the stock OTLP
 span and log exporters (HTTP/protobuf and gRPC).
@@ -39,6 +40,7 @@ from tests.instrumentors.app_google_genai import (
     STREAM_QUESTION,
     SYSTEM,
     TEMPERATURE,
+    THINKING_BUDGET,
     TOOL_RESULT,
     WEATHER,
     WEATHER_QUESTION,
@@ -153,8 +155,8 @@ def test_model_provider_and_the_model_that_answered(spans: Run) -> None:
 
 def test_generation_parameters_are_the_hyperparameters(spans: Run) -> None:
     chat = spans.calls["chat"]
-    assert chat.exchange.request["generationConfig"] == {"temperature": TEMPERATURE,
-                                                          "maxOutputTokens": MAX_OUTPUT_TOKENS}
+    assert chat.exchange.request["generationConfig"]["temperature"] == TEMPERATURE
+    assert chat.exchange.request["generationConfig"]["maxOutputTokens"] == MAX_OUTPUT_TOKENS
     assert chat.event["config"]["hyperparameters"] == {"temperature": TEMPERATURE, "max_tokens": MAX_OUTPUT_TOKENS}
     for call in spans.calls.values():
         assert set(call.event["config"].get("hyperparameters", {})) <= SAMPLING, call.event["config"]
@@ -170,11 +172,28 @@ def test_offered_functions_are_the_config_tools(spans: Run) -> None:
 
 
 def test_token_counts_are_the_usage_metadata(spans: Run) -> None:
+    """Gemini counts thinking apart from the answer (`thoughtsTokenCount`); the completion is both, as the
+    GenAI conventions count output tokens."""
     for call in spans.calls.values():
         usage, metadata = call.exchange.response["usageMetadata"], call.event["metadata"]
         assert metadata["prompt_tokens"] == usage["promptTokenCount"]
-        assert metadata["completion_tokens"] == usage["candidatesTokenCount"]
+        assert metadata["completion_tokens"] == usage["candidatesTokenCount"] + usage.get("thoughtsTokenCount", 0)
         assert metadata["total_tokens"] == usage["totalTokenCount"]
+
+
+def test_cached_and_thinking_tokens_have_one_name_each(spans: Run) -> None:
+    """The lead's target 4: `metadata.cache_read_input_tokens` and `metadata.reasoning_tokens`, never doubled."""
+    chat = spans.calls["chat"]
+    usage, metadata = chat.exchange.response["usageMetadata"], chat.event["metadata"]
+    assert chat.exchange.request["generationConfig"]["thinkingConfig"] == {"thinking_budget": THINKING_BUDGET}
+    assert usage["thoughtsTokenCount"] and usage["cachedContentTokenCount"]  # the comparison is of something
+    assert metadata["cache_read_input_tokens"] == usage["cachedContentTokenCount"]
+    assert metadata["reasoning_tokens"] == usage["thoughtsTokenCount"]
+    counts = {k for k in metadata if "token" in k}
+    assert counts == {"prompt_tokens", "completion_tokens", "total_tokens", "cache_read_input_tokens",
+                      "reasoning_tokens"}, counts
+    for name in ("tool call", "tool result", "stream"):  # no system instruction, no thinking budget
+        assert not {"cache_read_input_tokens", "reasoning_tokens"} & set(spans.calls[name].event["metadata"])
 
 
 def test_the_system_instruction_heads_the_chat_history(spans: Run) -> None:

@@ -12,8 +12,10 @@ one piece of the text; only the last carries the finish reason and the full `usa
 A request offering `functionDeclarations` whose last turn is not a `functionResponse` is answered with a
 `functionCall` of the first declared function; otherwise with text derived from the last user turn.
 
-Every answer carries `usageMetadata` (token counts: whitespace words of the request's texts and the answer), a
-`modelVersion` and a `responseId`. Every exchange is recorded (`fake.exchanges`) so tests compare what reached
+Every answer carries `usageMetadata` (token counts: whitespace words of the request's texts and the answer;
+`thoughtsTokenCount` when the request sets a thinking budget; `cachedContentTokenCount`, the system instruction's
+words, when it has one, as Gemini's implicit caching reports a repeated prefix), a `modelVersion` and a
+`responseId`. Every exchange is recorded (`fake.exchanges`) so tests compare what reached
 HoneyHive with what the app sent and what this server answered.
 """
 
@@ -36,6 +38,8 @@ API_VERSIONS = ("v1beta", "v1")
 MODEL_VERSIONS = {"gemini-2.0-flash": "gemini-2.0-flash-001"}
 """The `modelVersion` Gemini answers with, for a requested model (others answer with their own name)."""
 _ROUTE = re.compile(r"/(?P<version>[^/]+)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)")
+THOUGHT_TOKENS = 7
+"""Thinking tokens of an answer whose request sets a thinking budget (at most the budget)."""
 STREAM_PIECES = 4
 """A streamed answer is cut into this many chunks, so assembling them is exercised."""
 LATENCY = 0.005
@@ -187,8 +191,15 @@ class FakeGemini:
             output_tokens = count_tokens(part["text"])
         system = body.get("systemInstruction")
         prompt_tokens = sum(count_tokens(t) for t in _texts(contents + ([system] if system else [])))
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        budget = thinking.get("thinkingBudget", thinking.get("thinking_budget"))  # proto JSON takes both spellings
+        thoughts = min(int(budget), THOUGHT_TOKENS) if budget else 0
         usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": output_tokens,
-                 "totalTokenCount": prompt_tokens + output_tokens}
+                 "totalTokenCount": prompt_tokens + output_tokens + thoughts}
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
+        if system:  # implicit caching: a system instruction is a prefix Gemini has seen before
+            usage["cachedContentTokenCount"] = sum(count_tokens(t) for t in _texts([system]))
         answer = {
             "candidates": [{"content": {"parts": [part], "role": "model"}, "finishReason": "STOP", "index": 0}],
             "usageMetadata": usage,
