@@ -167,6 +167,14 @@ def _create_private(path: Path) -> None:
                        path)
 
 
+@dataclass(slots=True)
+class _Write:
+    """A write waiting in a group commit, and its result once the group's transaction is over."""
+
+    work: Callable[[sqlite3.Connection], SendResult]
+    result: SendResult | None = None
+
+
 class SQLiteStore:
     """The embedded default output, and the read side the CLI uses. Thread-safe."""
 
@@ -182,6 +190,12 @@ class SQLiteStore:
         self.readonly = readonly
         self._busy_timeout_ms = max(0, round(busy_timeout * 1000))
         self._lock = threading.Lock()
+        """Held by the one thread using the connection (committing a group of writes, or querying)."""
+        self._pending_lock = threading.Lock()
+        self._pending: list[_Write] = []
+        """Writes waiting to be committed by whichever writer gets `_lock` next."""
+        self.transactions = 0
+        """Write transactions committed (each one fsync): fewer than writes when writes were grouped."""
         self._closed = False
         if readonly:
             if not self.path.is_file():
@@ -281,31 +295,74 @@ class SQLiteStore:
                 self._conn.close()
 
     def _write(self, work: Callable[[sqlite3.Connection], SendResult]) -> SendResult:
-        """Run `work` in one `BEGIN IMMEDIATE` transaction: committed when it returns, rolled back if it
-        raises. SQLite errors become results (an output never raises)."""
+        """Run `work` in a `BEGIN IMMEDIATE` transaction, committed before this returns; SQLite errors become
+        results (an output never raises).
+
+        Group commit: writes that arrive while another is committing wait for the lock, and the first of them to
+        get it commits all that are waiting in one transaction (one fsync), each in a savepoint of its own so
+        that one refused write does not undo the others. Every caller still returns only once its own rows are
+        durably committed (docs/delivery.md#the-local-store)."""
+        mine = _Write(work)
+        with self._pending_lock:
+            self._pending.append(mine)
         with self._lock:
-            if self._closed:
-                return SendResult(Outcome.RETRY_LATER, f"event store {self.path} is closed")
-            if self.readonly:
-                return SendResult(Outcome.REJECTED, f"event store {self.path} is open read-only")
-            conn = self._conn
+            if mine.result is None:
+                with self._pending_lock:
+                    group, self._pending = self._pending, []
+                self._commit(group)
+        assert mine.result is not None
+        return mine.result
+
+    def _commit(self, group: list[_Write]) -> None:
+        """One transaction for the whole group (called with the lock held)."""
+        if self._closed or self.readonly:
+            refusal = (SendResult(Outcome.RETRY_LATER, f"event store {self.path} is closed") if self._closed
+                       else SendResult(Outcome.REJECTED, f"event store {self.path} is open read-only"))
+            for item in group:
+                item.result = refusal
+            return
+        conn = self._conn
+        results: list[SendResult] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except TypeError as exc:
-                return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
-            except sqlite3.OperationalError as exc:
-                # Locked by another process, disk full, I/O error: nothing was written; worth another try.
-                return SendResult(Outcome.RETRY_LATER, f"event store {self.path}: {exc}", 1.0)
-            except sqlite3.Error as exc:
-                return SendResult(Outcome.REJECTED, f"event store {self.path}: {exc}")
+                for item in group:
+                    results.append(self._one(conn, item, alone=len(group) == 1))
+                conn.execute("COMMIT")
+                self.transactions += 1
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except (TypeError, sqlite3.Error) as exc:
+            # Locked by another process, disk full, I/O error: nothing was written; worth another try.
+            failed = (SendResult(Outcome.RETRY_LATER, f"event store {self.path}: {exc}", 1.0)
+                      if isinstance(exc, sqlite3.OperationalError) else self._refusal(exc))
+            results = [failed] * len(group)
+        for item, result in zip(group, results, strict=True):
+            item.result = result
+
+    def _one(self, conn: sqlite3.Connection, item: _Write, *, alone: bool) -> SendResult:
+        """One write of a group, in a savepoint: a write its data makes fail is rolled back alone; an
+        operational error (locked, full, I/O) fails the whole transaction."""
+        if alone:
+            return item.work(conn)
+        conn.execute("SAVEPOINT one_write")
+        try:
+            result = item.work(conn)
+        except sqlite3.OperationalError:
+            raise
+        except (TypeError, sqlite3.Error) as exc:
+            conn.execute("ROLLBACK TO one_write")
+            conn.execute("RELEASE one_write")
+            return self._refusal(exc)
+        conn.execute("RELEASE one_write")
         return result
+
+    def _refusal(self, exc: BaseException) -> SendResult:
+        if isinstance(exc, TypeError):
+            return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
+        return SendResult(Outcome.REJECTED, f"event store {self.path}: {exc}")
 
     # -- queries (the CLI and the tests) --------------------------------------------------------------------
 

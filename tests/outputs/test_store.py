@@ -297,3 +297,58 @@ class TestDurability:
             conn.execute("PRAGMA user_version = 99")
         with pytest.raises(RuntimeError, match="newer"):
             SQLiteStore(path)
+
+
+class TestGroupCommit:
+    """Writes that arrive while another commits are committed together (one fsync), each still acknowledged only
+    once its rows are durable, and one refused write does not undo its neighbours."""
+
+    @staticmethod
+    def _waiting_writers(store: SQLiteStore, works: list[Any]) -> list[Any]:
+        """Start one thread per write while the connection is busy (its lock held), so that they all queue."""
+        results: list[Any] = [None] * len(works)
+        threads = [threading.Thread(target=lambda i=i, w=w: results.__setitem__(i, w())) for i, w in enumerate(works)]
+        with store._lock:
+            for t in threads:
+                t.start()
+            while len(store._pending) < len(works):
+                threading.Event().wait(0.001)
+        for t in threads:
+            t.join(10)
+        return results
+
+    def test_writes_that_queue_are_committed_in_one_transaction(self, store: SQLiteStore, tmp_path: Path) -> None:
+        sid = new_id()
+        batches = [[event(sid) for _ in range(3)] for _ in range(8)]
+        before = store.transactions
+        results = self._waiting_writers(store, [lambda b=b: store.send(b) for b in batches])
+        assert all(r.ok for r in results)
+        assert store.transactions - before == 1
+        with SQLiteStore(tmp_path / "events.db", readonly=True) as other:  # durable: another connection sees it
+            assert len(other.session_events(sid)) == 24
+
+    def test_a_refused_write_does_not_undo_the_others(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        good = [event(sid) for _ in range(4)]
+
+        def broken(conn: sqlite3.Connection) -> Any:
+            conn.execute("INSERT INTO events (event_id) VALUES (?)", (new_id(),))  # body NOT NULL: refused
+            raise AssertionError("unreachable")
+
+        works = [lambda e=e: store.send([e]) for e in good[:2]]
+        works.append(lambda: store._write(broken))
+        works += [lambda e=e: store.send([e]) for e in good[2:]]
+        results = self._waiting_writers(store, works)
+        assert [r.outcome for r in results] == [Outcome.DELIVERED] * 2 + [Outcome.REJECTED] + [Outcome.DELIVERED] * 2
+        assert "NOT NULL" in results[2].detail
+        assert {e["event_id"] for e in store.session_events(sid)} == {e["event_id"] for e in good}
+
+    def test_an_update_of_an_unknown_event_is_refused_in_a_group_too(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        sent = event(sid)
+        results = self._waiting_writers(store, [
+            lambda: store.send([sent]),
+            lambda: store.update(Update(new_id(), {"outputs": {"x": 1}})),
+        ])
+        assert results[0].ok and results[1].outcome is Outcome.REJECTED
+        assert store.get_event(sent["event_id"]) is not None
