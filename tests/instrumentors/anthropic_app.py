@@ -12,7 +12,8 @@ with `HoneyHiveSpanExporter` in a `BatchSpanProcessor` (`HH_API_URL`, `HH_PROJEC
 
 The workload, in order: a message with a cached system prompt and sampling parameters; a message offering a tool,
 answered with text and a `tool_use` block; the follow-up carrying the `tool_result`; a streamed message
-(`stream=True`, the same cached system prompt: a cache read); the same through the `messages.stream()` helper.
+(`stream=True`, the same cached system prompt: a cache read); a message through the `messages.stream()` helper; a
+streamed answer with a `tool_use` block.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ def workload(client: anthropic.Anthropic) -> None:
 
     with client.messages.stream(model=MODEL, messages=HELPER_QUESTION, max_tokens=100) as helper:
         helper.get_final_message()
+
+    streamed_call = client.messages.create(model=MODEL, messages=WEATHER_QUESTION, tools=TOOLS, max_tokens=200,
+                                           stream=True)
+    for _ in streamed_call:
+        pass
 
 
 def instrument(name: str) -> None:

@@ -7,7 +7,8 @@ server's store are compared with what the app sent and what the fake answered:
 
 1. a message with a cached system prompt (`max_tokens`, `stop_sequences`), 2. one offering a tool, answered with
 text and a `tool_use` block, 3. the follow-up carrying the `tool_result`, 4. a streamed message (`stream=True`, the
-same cached system prompt: a cache read), 5. a message through the `messages.stream()` helper.
+same cached system prompt: a cache read), 5. a message through the `messages.stream()` helper, 6. a streamed
+answer with a `tool_use` block (its input arrives as `input_json_delta` pieces).
 
 The `anthropic` client 2.17 makes spans of its own (`anthropic.messages.create`, on by default, without content
 unless `ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE=content`). Beside an instrumentation they make a second model
@@ -38,7 +39,7 @@ from tests.support.server import RunningServer, run_server
 pytestmark = pytest.mark.slow  # an app process per variant, and a server
 
 ROOT = Path(__file__).resolve().parents[2]
-CALLS = ("message", "tool call", "tool result", "stream", "stream helper")
+CALLS = ("message", "tool call", "tool result", "stream", "stream helper", "streamed tool call")
 SDK_SPANS_OFF = {"ANTHROPIC_OPEN_TELEMETRY": "false"}
 CACHE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
 
@@ -67,10 +68,11 @@ class Variant:
 
 
 VARIANTS = [
-    Variant("openinference", "openinference", ("messages.create",) * 4 + ("messages.stream",), env=SDK_SPANS_OFF),
-    Variant("traceloop", "traceloop", ("anthropic.chat",) * 5, stop_sequences=False, stream_output_tokens_over=1,
+    Variant("openinference", "openinference", ("messages.create",) * 4 + ("messages.stream", "messages.create"),
             env=SDK_SPANS_OFF),
-    Variant("sdk", "sdk", ("anthropic.messages.create",) * 5, finish_reason=False, tools=False,
+    Variant("traceloop", "traceloop", ("anthropic.chat",) * 6, stop_sequences=False, stream_output_tokens_over=1,
+            env=SDK_SPANS_OFF),
+    Variant("sdk", "sdk", ("anthropic.messages.create",) * 6, finish_reason=False, tools=False,
             streamed_answer=False, env={"ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE": "content"}),
 ]
 LEAD_RESPONSE_MODEL = pytest.mark.xfail(strict=True, reason="lead: 3 (OpenInference's answering model only as "
@@ -295,7 +297,7 @@ def test_request_parameters_are_hyperparameters(run: Run) -> None:
 
 
 def test_offered_tools_are_the_config_tools(run: Run) -> None:
-    for name in ("tool call", "tool result"):
+    for name in ("tool call", "tool result", "streamed tool call"):
         call = run.calls[name]
         if run.variant.tools:
             assert call.event["config"]["tools"] == call.request["tools"] == TOOLS
@@ -353,9 +355,13 @@ def test_a_text_answer_is_the_outputs(run: Run) -> None:
             assert outputs["finish_reason"] in FINISH_REASONS[call.response["stop_reason"]] == {"end_turn", "stop"}
 
 
-def test_a_tool_use_answer_is_its_text_and_plain_tool_calls(run: Run) -> None:
-    call = run.calls["tool call"]
+@pytest.mark.parametrize("name", ["tool call", "streamed tool call"])
+def test_a_tool_use_answer_is_its_text_and_plain_tool_calls(run: Run, name: str) -> None:
+    call = run.calls[name]
     outputs = call.event["outputs"]
+    if name.startswith("stream") and not run.variant.streamed_answer:
+        assert outputs == {}
+        return
     assert outputs["role"] == "assistant"
     assert outputs["content"] == answer_text(call)
     assert json_arguments(outputs["tool_calls"]) == tool_calls(call.response["content"])
@@ -412,7 +418,7 @@ def test_with_the_sdks_own_spans_left_on_each_call_is_two_model_events(server: R
     assert len(events) == 1 + 2 * len(CALLS) and by_id[session_id]["event_type"] == "session"
     assert all(e["event_type"] == "model" for e in sdk + instrumented)
     parents = [by_id[e["parent_id"]]["event_name"] for e in sdk]
-    assert parents == ["messages.create"] * 4 + [ROOT_NAME]
+    assert parents == ["messages.create"] * 4 + [ROOT_NAME, "messages.create"]
     for own, exchange in zip(sdk, exchanges, strict=True):
         assert own["metadata"]["prompt_tokens"] > 0 and "chat_history" not in own["inputs"]  # no content
         assert own["metadata"]["response_model"] == exchange.response["model"]
