@@ -3,16 +3,17 @@ register trace processors with the SDK globally).
 
     python -m tests.instrumentors.agents_app openinference|traceloop
 
-An agent with instructions and one function tool answers one question twice through the SDK's default model
-(the Responses API, at `OPENAI_BASE_URL` with `OPENAI_API_KEY`): `Runner.run`, then `Runner.run_streamed`; then
-the same agent with a tool that raises answers it with `Runner.run` (the SDK tells the model the tool failed,
-and the run goes on). Each run is one Agents SDK trace, so one OpenTelemetry trace, so one HoneyHive session.
-Spans are exported with `HoneyHiveSpanExporter` in a `BatchSpanProcessor` (`HH_API_URL`, `HH_PROJECT`).
+An agent with instructions, model settings and one function tool answers one question through the SDK's default
+model (the Responses API, at `OPENAI_BASE_URL` with `OPENAI_API_KEY`), four times: `Runner.run`; `Runner.run_streamed`;
+`Runner.run` with a tool that raises (the SDK tells the model the tool failed, and the run goes on); `Runner.run` on
+`OpenAIChatCompletionsModel` (Chat Completions instead of the Responses API, as with other providers). Each run is
+one Agents SDK trace, so one OpenTelemetry trace, so one HoneyHive session. Spans are exported with
+`HoneyHiveSpanExporter` in a `BatchSpanProcessor` (`HH_API_URL`, `HH_PROJECT`).
 
 The SDK's own trace processor, which exports every run to OpenAI's tracing backend, is removed before the
 instrumentation registers its own, so no trace leaves the machine (`agents.set_tracing_disabled(True)` is not
 an option: it disables the SDK's tracing altogether, and with it the instrumentations, which are trace
-processors). It prints one JSON line: `{"sessions": [plain, streamed, failing], "processors": [...]}` (the
+processors). It prints one JSON line: `{"sessions": [plain, streamed, failing, chat], "processors": [...]}` (the
 class names of the SDK's trace processors while the agent ran).
 """
 
@@ -23,6 +24,7 @@ import json
 import sys
 
 import agents
+import openai
 from agents.tracing import get_trace_provider
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -51,7 +53,9 @@ def get_weather(city: str) -> str:
     return weather_in(city)
 
 
-AGENT = agents.Agent(name=AGENT_NAME, instructions=INSTRUCTIONS, model=MODEL, tools=[get_weather])
+SETTINGS = agents.ModelSettings(temperature=0.2, max_tokens=50)
+AGENT = agents.Agent(name=AGENT_NAME, instructions=INSTRUCTIONS, model=MODEL, tools=[get_weather],
+                     model_settings=SETTINGS)
 
 FAILURE = "no weather station in"
 
@@ -108,6 +112,8 @@ async def workload() -> None:
     async for _ in streamed.stream_events():
         pass
     await agents.Runner.run(FAILING_AGENT, QUESTION)
+    chat_model = agents.OpenAIChatCompletionsModel(model=MODEL, openai_client=openai.AsyncOpenAI())
+    await agents.Runner.run(AGENT.clone(model=chat_model), QUESTION)
 
 
 def main(name: str) -> None:

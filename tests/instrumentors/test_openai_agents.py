@@ -8,7 +8,8 @@ answers one question with `Runner.run` and again with `Runner.run_streamed`. Spa
 server's store are compared with what the SDK sent and what the fake answered.
 
 Each run: the model asks for the tool (a `function_call`), the SDK calls it, the model answers with text. A third
-run, with a tool that raises, shows a failing tool: the SDK tells the model so, and the run goes on.
+run, with a tool that raises, shows a failing tool: the SDK tells the model so, and the run goes on. A fourth, on
+`OpenAIChatCompletionsModel` (Chat Completions, as with other providers), shows the SDK's other kind of model span.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from typing import Any
 
 import pytest
 
-from tests.instrumentors.agents_app import AGENT_NAME, INSTRUCTIONS, TOOL_DESCRIPTION, TOOL_NAME, weather_in
+from tests.instrumentors.agents_app import (
+    AGENT_NAME,
+    INSTRUCTIONS,
+    MODEL,
+    SETTINGS,
+    TOOL_DESCRIPTION,
+    TOOL_NAME,
+    weather_in,
+)
+from tests.instrumentors.test_openai_instrumentors import honeyhive_message
 from tests.support.fake_openai import Exchange, FakeOpenAI, run_fake_openai
 from tests.support.server import RunningServer, run_server
 
@@ -38,6 +48,8 @@ MODES = ("plain", "streamed")
 """The app's runs of the agent, in order: `Runner.run`, then `Runner.run_streamed` (then the failing tool's run)."""
 FAILING = len(MODES)
 """The index of the run whose tool raises."""
+CHAT = FAILING + 1
+"""The index of the run on `OpenAIChatCompletionsModel`."""
 TOOL_FAILED = "An error occurred while running the tool. Please try again."
 """What the SDK tells the model when a function tool raises (its default `failure_error_function`)."""
 
@@ -55,6 +67,9 @@ class Variant:
     tool_name: str
     tool_call_finish_reason: str
     """The finish reason recorded for the answer asking for the tool."""
+    chat_completions_answers: bool
+    """With `OpenAIChatCompletionsModel`, the answers, token counts and settings are recorded (Traceloop records
+    only the model and the messages sent)."""
     history_call_id: str
     """The field of the SDK's `function_call` input item recorded as the id of the assistant's tool call in the
     follow-up's history: the `call_id` the tool result answers, or (Traceloop) the item's own `id`."""
@@ -63,9 +78,10 @@ class Variant:
 VARIANTS = [
     # OpenInference records OpenAI's `status` of the response as its finish reason: "stop" also for a tool call.
     Variant("openinference", "OpenInferenceTracingProcessor", "Agent workflow", AGENT_NAME, "response", TOOL_NAME,
-            tool_call_finish_reason="stop", history_call_id="call_id"),
+            tool_call_finish_reason="stop", chat_completions_answers=True, history_call_id="call_id"),
     Variant("traceloop", "OpenTelemetryTracingProcessor", "Agent Workflow", f"{AGENT_NAME}.agent",
-            "openai.response", f"{TOOL_NAME}.tool", tool_call_finish_reason="tool_call", history_call_id="id"),
+            "openai.response", f"{TOOL_NAME}.tool", tool_call_finish_reason="tool_call", chat_completions_answers=False,
+            history_call_id="id"),
 ]
 
 
@@ -170,7 +186,7 @@ def app_run(request: pytest.FixtureRequest, app_runs: Callable[[Variant], AppRun
 def _run(variant: Variant, app: AppRun, index: int, server: RunningServer) -> Run:
     with server.store() as store:
         events = store.session_events(app.sessions[index])
-    mode = MODES[index] if index < len(MODES) else "failing"
+    mode = MODES[index] if index < len(MODES) else "failing" if index == FAILING else "chat"
     return Run(variant, mode, app.sessions[index], events, app.exchanges[2 * index : 2 * index + 2])
 
 
@@ -178,6 +194,13 @@ def _run(variant: Variant, app: AppRun, index: int, server: RunningServer) -> Ru
 def run(request: pytest.FixtureRequest, app_run: tuple[Variant, AppRun], server: RunningServer) -> Run:
     variant, app = app_run
     return _run(variant, app, MODES.index(request.param), server)
+
+
+@pytest.fixture(scope="module")
+def chat_run(app_run: tuple[Variant, AppRun], server: RunningServer) -> Run:
+    """The run on `OpenAIChatCompletionsModel`."""
+    variant, app = app_run
+    return _run(variant, app, CHAT, server)
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +252,7 @@ def output_item(exchange: Exchange) -> dict[str, Any]:
 def test_the_sdk_hands_its_traces_only_to_the_instrumentation(app_run: tuple[Variant, AppRun]) -> None:
     variant, app = app_run
     assert app.processors == [variant.processor]  # not the SDK's exporter to OpenAI's tracing backend
-    assert len(app.sessions) == len(set(app.sessions)) == FAILING + 1  # one trace, so one session, per agent run
+    assert len(app.sessions) == len(set(app.sessions)) == CHAT + 1  # one trace, so one session, per agent run
 
 
 def test_each_run_asked_for_the_tool_then_answered_through_the_responses_api(run: Run) -> None:
@@ -286,8 +309,10 @@ def test_model_events_have_the_model_and_the_provider(run: Run) -> None:
 def test_model_events_hyperparameters_are_generation_settings_only(run: Run) -> None:
     for event, exchange in zip(run.models, run.exchanges, strict=True):
         hyperparameters = event["config"]["hyperparameters"]
-        assert hyperparameters["temperature"] == exchange.response["temperature"]
-        assert hyperparameters["top_p"] == exchange.response["top_p"]
+        assert hyperparameters["temperature"] == exchange.request["temperature"] == SETTINGS.temperature
+        # The Responses API's name, or (Traceloop) the GenAI conventions' `gen_ai.request.max_tokens`.
+        max_tokens = hyperparameters.get("max_output_tokens", hyperparameters.get("max_tokens"))
+        assert max_tokens == exchange.request["max_output_tokens"] == SETTINGS.max_tokens
         assert not NOT_SETTINGS & hyperparameters.keys()
 
 
@@ -394,6 +419,53 @@ def test_a_failing_tool_is_a_tool_event_with_the_error_and_what_the_model_was_to
 def test_a_failing_tool_fails_only_its_own_event(failing_run: Run) -> None:
     """The SDK recovers (the model is told), so the agent, the session and the model calls did not fail."""
     assert [e["event_name"] for e in failing_run.events if e["error"] is not None] == [failing_run.variant.tool_name]
+
+
+# -- the Chat Completions model ---------------------------------------------------------------------------------------
+
+
+def test_on_chat_completions_the_model_events_have_the_requested_model_and_the_messages_sent(chat_run: Run) -> None:
+    run = chat_run
+    assert all(e.path.endswith("/chat/completions") for e in run.exchanges)
+    assert len(run.models) == 2 and run.tool["outputs"] == {"result": weather_in("Paris")}
+    for event, exchange in zip(run.models, run.exchanges, strict=True):
+        assert event["config"]["model"] == exchange.request["model"] == MODEL  # the SDK's generation span has it
+        assert event["config"]["provider"] == "openai"
+        assert json_arguments(event["inputs"]["chat_history"]) == [
+            honeyhive_message(m) for m in exchange.request["messages"]]
+        assert event["inputs"]["chat_history"][0] == {"role": "system", "content": INSTRUCTIONS}
+    agent = run.agent
+    assert all(agent in run.ancestors(e) for e in (*run.models, run.tool))
+
+
+def test_on_chat_completions_answers_tokens_and_settings_are_what_was_recorded(chat_run: Run) -> None:
+    run = chat_run
+    asking, answering = run.models
+    if not run.variant.chat_completions_answers:  # Traceloop records neither answers nor usage nor settings here
+        for event in run.models:
+            assert event["outputs"] == {}
+            assert "prompt_tokens" not in event["metadata"] and "hyperparameters" not in event["config"]
+        return
+    call = run.exchanges[0].response["choices"][0]["message"]["tool_calls"][0]
+    assert json_arguments(asking["outputs"]["tool_calls"]) == json_arguments([call])
+    assert answering["outputs"]["content"] == run.exchanges[1].response["choices"][0]["message"]["content"]
+    for event, exchange in zip(run.models, run.exchanges, strict=True):
+        usage, metadata = exchange.response["usage"], event["metadata"]
+        assert (metadata["prompt_tokens"], metadata["completion_tokens"], metadata["total_tokens"]) == (
+            usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"])
+        hyperparameters = event["config"]["hyperparameters"]
+        assert hyperparameters["temperature"] == exchange.request["temperature"] == SETTINGS.temperature
+        assert hyperparameters["max_tokens"] == exchange.request["max_tokens"] == SETTINGS.max_tokens
+
+
+def test_on_chat_completions_the_client_base_url_is_no_hyperparameter(chat_run: Run,
+                                                                       request: pytest.FixtureRequest) -> None:
+    if chat_run.variant.id == "openinference":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="lead: 2 (OpenInference puts the Agents SDK's model_config, `base_url` included, in "
+                                "llm.invocation_parameters)"))
+    for event in chat_run.models:
+        assert "base_url" not in event["config"].get("hyperparameters", {})
 
 
 # -- streaming changes nothing ---------------------------------------------------------------------------------------
