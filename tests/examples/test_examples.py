@@ -250,3 +250,34 @@ def test_the_anthropic_example_delivers_the_question_and_the_tool_use_round_trip
     usage = fake.exchanges[0].response["usage"]
     assert (question["metadata"]["prompt_tokens"], question["metadata"]["completion_tokens"]) == (
         usage["input_tokens"], usage["output_tokens"])
+
+
+# -- an OpenAI Agents SDK agent through each instrumentation, on the fake's Responses API ----------------------------
+
+
+@pytest.mark.parametrize(("instrumentation", "agent_name", "tool_name"),
+                         [("openinference", "weather agent", "get_weather"),
+                          ("traceloop", "weather agent.agent", "get_weather.tool")])
+def test_the_openai_agents_example_delivers_the_agent_its_model_calls_and_its_tool(
+    local_api: RunningServer, fake_openai: FakeOpenAI, instrumentation: str, agent_name: str, tool_name: str
+) -> None:
+    session_id = run([sys.executable, "examples/openai_agents.py", instrumentation],
+                     openai_env(local_api, fake_openai)).strip()
+    with local_api.store() as store:
+        events = store.session_events(session_id)
+    by_id = {e["event_id"]: e for e in events}
+    session = by_id[session_id]
+    assert (session["event_type"], session["event_name"]) == ("session", "answer-question")
+    assert all(e["parent_id"] in by_id for e in events if e is not session)  # the agent's workflow is in it
+    [agent] = [e for e in events if e["event_name"] == agent_name]
+    [tool] = [e for e in events if e["event_type"] == "tool"]
+    asking, answering = sorted((e for e in events if e["event_type"] == "model"), key=lambda e: e["start_time"])
+    assert agent["event_type"] == "chain"
+    assert tool["event_name"] == tool_name
+    assert (tool["inputs"], tool["outputs"]) == ({"city": "Paris"}, {"result": "sunny, 21 C in Paris"})
+    assert asking["config"]["provider"] == "openai"
+    assert asking["inputs"]["chat_history"][0] == {"role": "system", "content": "You answer weather questions tersely."}
+    assert asking["outputs"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert answering["outputs"]["content"] == "According to the tool: sunny, 21 C in Paris."
+    assert all(e.path.endswith("/responses") for e in fake_openai.exchanges)
+    assert asking["metadata"]["prompt_tokens"] == fake_openai.exchanges[0].response["usage"]["input_tokens"]
