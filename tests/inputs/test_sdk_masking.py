@@ -1,0 +1,123 @@
+"""The in-process exporter with `redact=` / `mask=`: the seeded span set (and a GenAI log record joined to it)
+reaches HoneyHive, the spool, its dead letters and the logs with none of the seeded values, while every id,
+type, time and number is what the unmasked mapping gives (docs/privacy.md)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from opentelemetry._logs import LogRecord
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.trace import TraceFlags
+
+from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter, spans_to_events
+from otel_honeyhive.inputs import bridge
+from otel_honeyhive.pipeline.masking import MASK_FAILED, MASKED_KEY
+from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.fake_honeyhive import FakeHoneyHive, Reply
+from tests.support.seeded import (
+    EMAILS,
+    RECORD_MESSAGES,
+    SEEDED,
+    TOKEN_COUNT,
+    assert_ids_and_numbers_kept,
+    assert_nothing_seeded,
+    files_under,
+    seeded_spans,
+)
+from tests.support.spool_files import pending_files
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # real HTTP to a fake HoneyHive, a spool shipping on its own thread
+
+FAST = RetryPolicy(deadline=1.0, initial_backoff=0.05, max_backoff=0.1)
+DETAILS = "gen_ai.client.inference.operation.details"
+
+
+@pytest.fixture(autouse=True)
+def fresh_bridge() -> Iterator[None]:
+    bridge._reset_for_tests()
+    yield
+    bridge._reset_for_tests()
+
+
+def emit_record(exporter: HoneyHiveSpanExporter, trace_id: int, span_id: int) -> None:
+    """A details record for the span, through a real LoggerProvider into the exporter's pipeline."""
+    loggers = LoggerProvider(shutdown_on_exit=False)
+    loggers.add_log_record_processor(SimpleLogRecordProcessor(HoneyHiveLogExporter(exporter)))
+    loggers.get_logger("genai").emit(LogRecord(
+        trace_id=trace_id, span_id=span_id, trace_flags=TraceFlags(TraceFlags.SAMPLED), event_name=DETAILS,
+        attributes={"gen_ai.input.messages": orjson.dumps(RECORD_MESSAGES).decode()},
+    ))
+
+
+def test_nothing_seeded_reaches_honeyhive_the_spool_its_dead_letters_or_the_logs(
+    tmp_path: Path, honeyhive: FakeHoneyHive, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    honeyhive.then(Reply(503), Reply(400, body=b'{"success": false, "error": "bad event"}'))
+    spool = tmp_path / "spool"
+    exporter = HoneyHiveSpanExporter(api_key="k", server_url=honeyhive.url, project="p", spool_dir=spool,
+                                     redact=["all"], retry_policy=FAST, hold_timeout=30)
+    refused, shipped = seeded_spans(), seeded_spans()
+    assert exporter.export(refused).name == "SUCCESS"  # spooled; then 503, 400: a dead letter
+    outbox = spool / "outbox"
+    wait_until(lambda: (outbox / "dead").exists() and not pending_files(outbox), 15,
+               explain="the first batch to be dead-lettered")
+    late_chat = next(s for s in shipped if s.name == "chat gpt-4o-mini")
+    emit_record(exporter, late_chat.context.trace_id, late_chat.context.span_id)  # waits for its span
+    assert exporter.export(shipped).name == "SUCCESS"
+    assert exporter.force_flush(10_000)
+    exporter.shutdown()
+
+    received = [event for event in honeyhive.events]
+    assert len(received) == len(shipped)
+    assert_ids_and_numbers_kept(spans_to_events(shipped, project="p"), received)
+    by_name = {event["event_name"]: event for event in received}
+    root = by_name["handle request for <email>"]
+    assert root["metadata"][MASKED_KEY] >= 5 and root["error"] == "failed for <email>"
+    chat = by_name["chat gpt-4o"]
+    assert chat["metadata"]["prompt_tokens"] == TOKEN_COUNT
+    assert chat["inputs"]["chat_history"] == [{"role": "user", "content": "my key is <api_key>"}]
+    joined = by_name["chat gpt-4o-mini"]
+    assert joined["inputs"]["chat_history"] == [{"role": "user", "content": "I am <email>"}], \
+        "the log record's content was masked before it joined its span"
+
+    files = files_under(tmp_path)
+    assert any(p.suffix == ".rec" and "dead" in p.parts for p in files), "the search covers dead letters"
+    assert any(p.suffix == ".reason" for p in files)
+    for path in files:
+        assert_nothing_seeded(str(path.relative_to(tmp_path)), path.read_bytes(), (*SEEDED, EMAILS[5]))
+    for request in honeyhive.requests:
+        assert_nothing_seeded(f"{request.method} {request.path}", orjson.dumps(request.body))
+    log = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert_nothing_seeded("the log", log.encode())
+    assert "400" in log or "bad event" in log, "the refusal was logged (and searched)"
+
+
+def test_a_mask_that_raises_ships_every_event_with_the_marker_and_logs_once(
+    honeyhive: FakeHoneyHive, caplog: pytest.LogCaptureFixture
+) -> None:
+    def mask(value: str) -> str:
+        if "@" in value:
+            raise ValueError(f"will not mask {value}")
+        return value
+
+    caplog.set_level(logging.DEBUG)
+    exporter = HoneyHiveSpanExporter(api_key="k", server_url=honeyhive.url, project="p", mask=mask,
+                                     retry_policy=FAST)
+    spans = seeded_spans() + seeded_spans()
+    assert exporter.export(spans).name == "SUCCESS"
+    exporter.shutdown()
+    received = honeyhive.events
+    assert len(received) == len(spans)
+    assert {e["event_name"] for e in received if e["event_type"] == "session"} == {MASK_FAILED}
+    assert_nothing_seeded("the events", orjson.dumps(received), EMAILS)
+    failures = [r for r in caplog.records if "mask function" in r.getMessage()]
+    assert len(failures) == 1 and "ValueError" in failures[0].getMessage()
+    assert_nothing_seeded("the log", "\n".join(r.getMessage() for r in caplog.records).encode(), EMAILS)
