@@ -13,7 +13,7 @@ import pytest
 from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-from opentelemetry.trace import TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
 from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter, spans_to_events
 from otel_honeyhive.inputs import bridge
@@ -50,8 +50,10 @@ def emit_record(exporter: HoneyHiveSpanExporter, trace_id: int, span_id: int) ->
     """A details record for the span, through a real LoggerProvider into the exporter's pipeline."""
     loggers = LoggerProvider(shutdown_on_exit=False)
     loggers.add_log_record_processor(SimpleLogRecordProcessor(HoneyHiveLogExporter(exporter)))
+    span = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False,
+                                        trace_flags=TraceFlags(TraceFlags.SAMPLED)))
     loggers.get_logger("genai").emit(LogRecord(
-        trace_id=trace_id, span_id=span_id, trace_flags=TraceFlags(TraceFlags.SAMPLED), event_name=DETAILS,
+        context=set_span_in_context(span), event_name=DETAILS,
         attributes={"gen_ai.input.messages": orjson.dumps(RECORD_MESSAGES).decode()},
     ))
 
