@@ -174,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "(else $HH_REDACT)")
     serve.add_argument("--redact-regex", action="append", metavar="REGEX",
                        help="mask every match of a regular expression (Python syntax) as <redacted>; repeatable")
+    serve.add_argument("--span-filter", action="append", metavar="PRESET",
+                       help="keep only the spans a preset recognises, and the root: genai (a GenAI, OpenInference, "
+                       "Traceloop or HoneyHive convention recognises them) (else $HH_SPAN_FILTER)")
+    serve.add_argument("--drop-scope", action="append", metavar="NAME",
+                       help="drop the spans of an instrumentation scope (a name or a glob such as "
+                       "'opentelemetry.instrumentation.http*'); their children move up to the nearest kept "
+                       "ancestor; repeatable (else $HH_DROP_SCOPES, comma-separated)")
+    serve.add_argument("--drop-span", action="append", metavar="NAME",
+                       help="drop the spans of this name (or glob), children moved up likewise; repeatable "
+                       "(else $HH_DROP_SPANS, comma-separated)")
     serve.set_defaults(run=_serve)
 
     sessions = commands.add_parser("sessions", help="list the sessions in the local store, newest first")
@@ -375,6 +385,7 @@ def _serve(args: argparse.Namespace) -> int:
             otlp_endpoint=args.otlp_endpoint, otlp_protocol=args.otlp_protocol, otlp_headers=args.otlp_header,
             otlp_compression=args.otlp_compression, tls_cert=args.tls_cert, tls_key=args.tls_key,
             redact=args.redact, redact_regex=args.redact_regex,
+            span_filter=args.span_filter, drop_scopes=args.drop_scope, drop_spans=args.drop_span,
         )
     except ValueError as exc:
         print(f"{PROG} serve: {exc}", file=sys.stderr)

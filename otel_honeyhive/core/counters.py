@@ -19,6 +19,9 @@ SPANS_REJECTED = "otel_honeyhive_spans_rejected_total"
 (`partial_success`)."""
 SPANS_DROPPED = "otel_honeyhive_spans_dropped_total"
 """Acknowledged spans whose events could not be handed on, by `reason`."""
+SPANS_FILTERED = "otel_honeyhive_spans_filtered_total"
+"""Spans the span filter dropped (their children re-attached to the nearest kept ancestor), by `reason`: `scope`,
+`span_name`, `genai` (the preset did not recognise the span), `span_filter` (the predicate said so)."""
 LOG_RECORDS_REJECTED = "otel_honeyhive_log_records_rejected_total"
 """Log records refused inside an accepted OTLP logs request (a trace or span id of the wrong length), by `input`;
 the client is told (`partial_success`)."""
@@ -86,6 +89,7 @@ __all__ = [
     "LOG_RECORDS_UNMATCHED",
     "REQUESTS",
     "SPANS_DROPPED",
+    "SPANS_FILTERED",
     "SPANS_REJECTED",
     "Counters",
     "LabelSet",

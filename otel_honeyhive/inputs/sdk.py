@@ -24,11 +24,13 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_honeyhive._version import VERSION, compiled
 from otel_honeyhive.core import environment as env_names
+from otel_honeyhive.core.counters import SPANS_FILTERED
 from otel_honeyhive.core.environment import env_float, spool_path
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.redactors import Redactor, parse_names, resolve
 from otel_honeyhive.core.spans import SpanView, from_readable_span
 from otel_honeyhive.inputs import bridge
+from otel_honeyhive.mapper.filtering import SpanFilter, SpanPredicate, split_list
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.honeyhive.settings import DEFAULT_SERVER_URL, HoneyHiveSettings
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
@@ -61,6 +63,9 @@ class ExporterStats:
     """Batches the spool could not take (unusable, full) that were sent directly instead."""
     spool_error: str | None = None
     """Why the spool asked for is not in use."""
+    spans_filtered: int = 0
+    """Spans the span filter dropped (`span_filter`, `drop_scopes`, `drop_spans`); their children were
+    re-attached to the nearest kept ancestor."""
 
 
 def _report_unusable_spool(directory: Path, exc: SpoolError) -> None:
@@ -85,6 +90,20 @@ def _redactors(redact: Sequence[str | re.Pattern[str] | Redactor] | None) -> tup
         raise ValueError(f"environment variable {env_names.HH_REDACT}: {exc}") from None
 
 
+def _span_filter(span_filter: SpanPredicate | str | Sequence[str] | None, drop_scopes: Sequence[str] | None,
+                 drop_spans: Sequence[str] | None) -> SpanFilter | None:
+    """The keywords when given (an empty list turns that part off), else `HH_SPAN_FILTER`, `HH_DROP_SCOPES`,
+    `HH_DROP_SPANS`; None when nothing is asked (filtering off costs nothing). ValueError names an unknown preset
+    and lists the valid ones."""
+    from_env = span_filter is None
+    return SpanFilter.build(
+        env_names.env_value(env_names.HH_SPAN_FILTER) if from_env else span_filter,
+        drop_scopes if drop_scopes is not None else split_list(env_names.env_value(env_names.HH_DROP_SCOPES)),
+        drop_spans if drop_spans is not None else split_list(env_names.env_value(env_names.HH_DROP_SPANS)),
+        option=f"environment variable {env_names.HH_SPAN_FILTER}" if from_env else "span_filter",
+    )
+
+
 class HoneyHiveSpanExporter(SpanExporter):
     """Maps spans into HoneyHive events and ships them to `/events/batch`.
 
@@ -92,7 +111,10 @@ class HoneyHiveSpanExporter(SpanExporter):
     routing rules or whole conventions (see `otel_honeyhive.mapper.rules`); `output` replaces the HoneyHive
     client with another `Output` (the local store, a test double). `redact` (built-in redactor names, `all`,
     compiled patterns; else `HH_REDACT`) and `mask` (a function from a string value to the string to ship) mask
-    every string value before anything is written or sent (docs/privacy.md)."""
+    every string value before anything is written or sent (docs/privacy.md). `span_filter` (a predicate over the
+    `SpanView`, True keeps; or the preset `"genai"`; else `HH_SPAN_FILTER`), `drop_scopes` and `drop_spans`
+    (instrumentation scope or span names, globs allowed; else `HH_DROP_SCOPES`, `HH_DROP_SPANS`) drop spans, their
+    children re-attached to the nearest kept ancestor (docs/identity-and-assembly.md#span-filtering)."""
 
     def __init__(
         self,
@@ -118,7 +140,11 @@ class HoneyHiveSpanExporter(SpanExporter):
         output: Output | None = None,
         mask: Mask | None = None,
         redact: Sequence[str | re.Pattern[str] | Redactor] | None = None,
+        span_filter: SpanPredicate | str | Sequence[str] | None = None,
+        drop_scopes: Sequence[str] | None = None,
+        drop_spans: Sequence[str] | None = None,
     ) -> None:
+        span_filters = _span_filter(span_filter, drop_scopes, drop_spans)  # a bad preset fails before any I/O
         self.settings = HoneyHiveSettings.resolve(
             source_label="HoneyHiveSpanExporter",
             api_key=api_key,
@@ -167,6 +193,7 @@ class HoneyHiveSpanExporter(SpanExporter):
             exit_timeout=self.settings.timeout,
             redactors=_redactors(redact),
             mask=mask,
+            span_filter=span_filters,
         ), on_spool_error=lambda outbox, exc: _report_unusable_spool(outbox.parent, exc))
         self._pipeline.start()
         bridge.register(self._pipeline)  # the pipeline this process's log exporter feeds (once, not per span)
@@ -197,6 +224,7 @@ class HoneyHiveSpanExporter(SpanExporter):
             spooled=delivery.mode == "spooled",
             spool_fallbacks=delivery.direct_fallbacks,
             spool_error=delivery.spool_error,
+            spans_filtered=int(self._pipeline.counters.total(SPANS_FILTERED)),
         )
 
     # -- SpanExporter -----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ event those children already point at, so no event is left dangling.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ import orjson
 from otel_honeyhive.core.events import BUCKETS, DEFAULT_SOURCE, Event
 from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.core.spans import STATUS_OK, SpanView
+from otel_honeyhive.mapper.filtering import SpanFilter, select
 from otel_honeyhive.mapper.identity import (
     event_id_for_hex,
     event_id_for_span,
@@ -44,7 +45,8 @@ class _TraceMemory:
     """What is remembered of one trace. Thousands are kept and nearly all hold no explicit ids and no dangling
     parents, so those two maps exist only once something is put in them (fewer objects for the collector)."""
 
-    __slots__ = ("dangling", "event_ids", "explicit_session", "root_event_id", "root_span_id", "session_id")
+    __slots__ = ("dangling", "dropped", "event_ids", "explicit_session", "root_event_id", "root_span_id",
+                 "session_id")
 
     def __init__(self, session_id: str, explicit_session: bool) -> None:
         self.session_id = session_id
@@ -55,6 +57,18 @@ class _TraceMemory:
         """Span id → explicit `honeyhive_event_id`, for children that arrive later."""
         self.dangling: Mapping[int, list[str]] = _NOTHING
         """Parent span id not yet seen → event ids of children already shipped pointing at its derived id."""
+        self.dropped: Mapping[int, int] = _NOTHING
+        """Span id dropped by the span filter → its parent's span id, for children that arrive later."""
+
+    def remember_dropped(self, span_id: int, parent_span_id: int) -> bool:
+        if span_id in self.dropped:
+            return True
+        if not self.dropped:
+            self.dropped = {}
+        elif len(self.dropped) >= _MAX_REMEMBERED_PER_TRACE:
+            return False
+        cast(dict[int, int], self.dropped)[span_id] = parent_span_id
+        return True
 
     def remember_event_id(self, span_id: int, event_id: str) -> None:
         if not self.event_ids:
@@ -96,8 +110,13 @@ class TraceMapper:
         project: str | None = None,
         source: str = DEFAULT_SOURCE,
         memory_traces: int = 10_000,
+        span_filter: SpanFilter | None = None,
     ) -> None:
+        """`span_filter`: spans to drop before mapping, their children re-attached to the nearest kept ancestor
+        (`mapper/filtering.py`); `on_filtered` is then told how many were dropped, by reason."""
         self.ruleset = ruleset or Ruleset.default()
+        self.span_filter = span_filter
+        self.on_filtered: Callable[[Mapping[str, int]], None] | None = None
         self.project = project
         self.source = source
         self._memory: OrderedDict[int, _TraceMemory] = OrderedDict()
@@ -110,7 +129,13 @@ class TraceMapper:
         if not spans:
             return []
         trace_id = spans[0].trace_id
-        memory = self._remember(trace_id, spans)
+        memory = self._remember(trace_id, spans)  # every span: a dropped one may carry the explicit session
+        if self.span_filter is not None:
+            spans, counts = select(spans, self.span_filter, memory)
+            if counts and self.on_filtered is not None:
+                self.on_filtered(counts)
+            if not spans:
+                return []
         ordered = sorted(spans, key=_sort_key)
         by_id = {s.span_id: s for s in ordered}
         session_id = memory.session_id

@@ -12,6 +12,7 @@ from otel_honeyhive.core.counters import Counters
 from otel_honeyhive.core.events import DEFAULT_SOURCE
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.redactors import Redactor
+from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import TraceAssembler
@@ -49,6 +50,8 @@ class PipelineSettings:
     """The cap of the outbox and of the journal, each."""
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     """How long a process exiting without closing the pipeline spends handing on what it holds."""
+    span_filter: SpanFilter | None = None
+    """Spans to drop after assembly, before mapping (children re-attached to the nearest kept ancestor)."""
     redactors: tuple[Redactor, ...] = ()
     """Built-in or regex redactors applied to every string value as it enters (docs/privacy.md)."""
     mask: Mask | None = None
@@ -80,7 +83,8 @@ def build_pipeline(
     except BaseException:
         delivery.close(1.0)
         raise
-    mapper = TraceMapper(settings.ruleset, project=settings.project, source=settings.source)
+    mapper = TraceMapper(settings.ruleset, project=settings.project, source=settings.source,
+                         span_filter=settings.span_filter)
     assembler = TraceAssembler(hold_seconds=settings.hold_seconds, max_spans=settings.max_held_spans)
     masker = (Masker(settings.redactors, settings.mask, mapper.ruleset)
               if settings.redactors or settings.mask is not None else None)

@@ -26,7 +26,7 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from otel_honeyhive.core.counters import (
     LOG_RECORDS_RECEIVED,
     LOG_RECORDS_UNMATCHED,
     SPANS_DROPPED,
+    SPANS_FILTERED,
     Counters,
 )
 from otel_honeyhive.core.encoded import batch_of
@@ -139,7 +140,13 @@ class Pipeline:
         """Set by the first record (or `expect_records`): from then on, shipped spans are remembered for late
         records. Until then a trace's mapping costs one attribute test more, nothing else."""
         self._unmatched: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        mapper.on_filtered = self._count_filtered
         _track(self)
+
+    def _count_filtered(self, counts: Mapping[str, int]) -> None:
+        """The mapper's span filter dropped spans (mapped under the mapping lock: counted as they are dropped)."""
+        for reason, count in counts.items():
+            self.counters.add(SPANS_FILTERED, count, reason=reason)
 
     @property
     def output_name(self) -> str:

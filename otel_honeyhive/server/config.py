@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from otel_honeyhive.core.environment import HH_REDACT, HH_SOURCE, OTEL_HONEYHIVE_AUTH_TOKEN, spool_path
+from otel_honeyhive.core.environment import (
+    HH_DROP_SCOPES,
+    HH_DROP_SPANS,
+    HH_REDACT,
+    HH_SOURCE,
+    HH_SPAN_FILTER,
+    OTEL_HONEYHIVE_AUTH_TOKEN,
+    spool_path,
+)
 from otel_honeyhive.core.events import DEFAULT_SOURCE
 from otel_honeyhive.core.redactors import Redactor, parse_names, redactors_named, regex_redactor
 from otel_honeyhive.core.secrets import Secret, shown_url
@@ -191,6 +199,12 @@ class ServerConfig:
     tls_key: Path | None = None
     redactors: tuple[Redactor, ...] = ()
     """What masks every string value as it enters (`--redact`, `--redact-regex`, `HH_REDACT`; docs/privacy.md)."""
+    span_filter: tuple[str, ...] = ()
+    """Span filter presets (`--span-filter genai`, `HH_SPAN_FILTER`): spans they do not recognise are dropped."""
+    drop_scopes: tuple[str, ...] = ()
+    """Instrumentation scope names or globs whose spans are dropped (`--drop-scope`, `HH_DROP_SCOPES`)."""
+    drop_spans: tuple[str, ...] = ()
+    """Span names or globs whose spans are dropped (`--drop-span`, `HH_DROP_SPANS`)."""
 
     @property
     def tls(self) -> bool:
@@ -245,6 +259,9 @@ class ServerConfig:
         tls_key: str | os.PathLike[str] | None = None,
         redact: Sequence[str] | None = None,
         redact_regex: Sequence[str] | None = None,
+        span_filter: Sequence[str] | None = None,
+        drop_scopes: Sequence[str] | None = None,
+        drop_spans: Sequence[str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
         """Flags win over environment variables: `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`,
@@ -278,6 +295,7 @@ class ServerConfig:
         token = auth_token if auth_token is not None else env.get(AUTH_TOKEN_ENV)
         tls = check_tls_files(tls_cert, tls_key)
         redactors = _redactors(redact, redact_regex, env)
+        presets, scopes, span_names = _span_filter(span_filter, drop_scopes, drop_spans, env)
         return cls(
             host=host,
             http_port=http_port,
@@ -296,7 +314,28 @@ class ServerConfig:
             tls_cert=tls[0] if tls else None,
             tls_key=tls[1] if tls else None,
             redactors=redactors,
+            span_filter=presets,
+            drop_scopes=scopes,
+            drop_spans=span_names,
         )
+
+
+def _span_filter(presets: Sequence[str] | None, scopes: Sequence[str] | None, names: Sequence[str] | None,
+                 env: Mapping[str, str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """`--span-filter`, `--drop-scope`, `--drop-span` (each repeatable or comma-separated), else `HH_SPAN_FILTER`,
+    `HH_DROP_SCOPES`, `HH_DROP_SPANS`. An unknown preset is one line listing the valid ones."""
+    def items(given: Sequence[str] | None, variable: str) -> tuple[tuple[str, ...], bool]:
+        if given:
+            return tuple(part.strip() for item in given for part in item.split(",") if part.strip()), False
+        raw = env.get(variable) or ""
+        return tuple(part.strip() for part in raw.split(",") if part.strip()), True
+
+    chosen, from_env = items(presets, HH_SPAN_FILTER)
+    if chosen:
+        from otel_honeyhive.mapper.filtering import check_presets
+
+        chosen = check_presets(chosen, f"environment variable {HH_SPAN_FILTER}" if from_env else "--span-filter")
+    return chosen, items(scopes, HH_DROP_SCOPES)[0], items(names, HH_DROP_SPANS)[0]
 
 
 def _redactors(names: Sequence[str] | None, patterns: Sequence[str] | None,

@@ -25,6 +25,7 @@ from otel_honeyhive.core.counters import (
     LOG_RECORDS_UNMATCHED,
     REQUESTS,
     SPANS_DROPPED,
+    SPANS_FILTERED,
     SPANS_REJECTED,
     Counters,
     Sample,
@@ -104,6 +105,10 @@ def families(pipeline: Pipeline) -> list[Family]:
                   "reason=delivery_failed: without --spool-dir, the output stayed down past its deadline when "
                   "held spans were released; reason=refused: the output or the spool refused the events for good.",
                   "reason", ("delivery_failed", "refused")),
+        _labelled(counters, SPANS_FILTERED, "Spans the span filter dropped, their children re-attached to the "
+                  "nearest kept ancestor: reason=scope (--drop-scope), span_name (--drop-span), genai (the "
+                  "--span-filter preset did not recognise the span), span_filter (the exporter's predicate).",
+                  "reason", _filter_reasons(pipeline)),
         single(LOG_RECORDS_RECEIVED, "counter",
                "Log records decoded from OTLP logs requests (HTTP and gRPC) and handed to the pipeline, GenAI or "
                "not.", counters.total(LOG_RECORDS_RECEIVED)),
@@ -172,6 +177,17 @@ def families(pipeline: Pipeline) -> list[Family]:
                "The cap of each spool (--spool-max-bytes); past it requests get 503 with Retry-After.", capacity),
     ]
     return result
+
+
+def _filter_reasons(pipeline: Pipeline) -> tuple[str, ...]:
+    """The reasons the configured span filter can drop for (zero series for those, none without a filter)."""
+    span_filter = pipeline.mapper.span_filter
+    if span_filter is None:
+        return ()
+    return tuple(reason for reason, on in (("scope", bool(span_filter.drop_scopes)),
+                                           ("span_name", bool(span_filter.drop_spans)),
+                                           ("genai", "genai" in span_filter.presets),
+                                           ("span_filter", span_filter.predicate is not None)) if on)
 
 
 def _size_limit(pipeline: Pipeline) -> list[Family]:

@@ -23,6 +23,7 @@ import uvicorn
 
 from otel_honeyhive.core.addresses import bracketed
 from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.pipeline import Pipeline, PipelineSettings, build_pipeline
 from otel_honeyhive.server import metrics, ports
 from otel_honeyhive.server.app import build_app, describe_output, open_output
@@ -84,6 +85,7 @@ def build_server_pipeline(config: ServerConfig, output: Output, stop: threading.
         journal_dir=spool / "held" if spool is not None else None,
         spool_max_bytes=config.spool_max_bytes,
         redactors=config.redactors,
+        span_filter=SpanFilter.build(config.span_filter, config.drop_scopes, config.drop_spans),
     ), stop=stop)
 
 

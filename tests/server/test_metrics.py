@@ -33,6 +33,7 @@ FAMILIES = {
     "otel_honeyhive_spans_received": "counter",
     "otel_honeyhive_spans_rejected": "counter",
     "otel_honeyhive_spans_dropped": "counter",
+    "otel_honeyhive_spans_filtered": "counter",
     "otel_honeyhive_log_records_received": "counter",
     "otel_honeyhive_log_records_joined": "counter",
     "otel_honeyhive_log_records_late": "counter",
