@@ -103,6 +103,7 @@ def stored_session(server: RunningServer, trace_id: int, names: set[str]) -> dic
         return found if {event["event_name"] for event in found} >= names else None
 
     found = wait_until(events, 15, explain=f"the events {sorted(names)}", diagnose=server.stderr)
+    assert found is not None
     assert {event["event_name"] for event in found} == names
     ids = {event["event_id"] for event in found}
     sessions = [event for event in found if event["event_type"] == "session"]
