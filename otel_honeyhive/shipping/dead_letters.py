@@ -252,7 +252,8 @@ def _stops(result: SendResult, record: SpoolRecord) -> bool:
 
 def _note(path: Path, detail: str) -> None:
     line = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f" redrive: {detail.strip() or 'refused'}\n"
-    with open(reason_path(path), "a", encoding="utf-8") as note:
+    fd = os.open(reason_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # may quote what was sent
+    with os.fdopen(fd, "a", encoding="utf-8") as note:
         note.write(line)
 
 

@@ -499,7 +499,10 @@ class Spool:
                 n += 1
                 name = f"{base}-{n}"
             note = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f" {reason.strip()}\n"
-            (dest_dir / f"{name}{_REASON_SUFFIX}").write_text(note, encoding="utf-8")
+            # Owner-only like the record beside it: a refusal's reason may quote what was sent.
+            fd = os.open(dest_dir / f"{name}{_REASON_SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as reason_file:
+                reason_file.write(note)
             target = dest_dir / f"{name}{segments.RECORD_SUFFIX}"
             os.rename(source, target)
             segments.fsync_dir(dest_dir)

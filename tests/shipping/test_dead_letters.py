@@ -219,6 +219,7 @@ def test_dead_letters_refused_again_stay_with_the_new_reason_appended(tmp_path: 
     (left,) = (outbox / "dead").glob("*.rec")
     lines = reason_path(left).read_text().splitlines()
     assert len(lines) == 2 and "HTTP 422" in lines[0] and "redrive:" in lines[1] and "still wrong" in lines[1]
+    assert reason_path(left).stat().st_mode & 0o777 == 0o600, "a reason may quote what was sent: owner-only"
 
 
 def test_a_wrong_key_stops_the_redrive_and_keeps_every_dead_letter(tmp_path: Path) -> None:
