@@ -4,8 +4,8 @@ Users ask to keep noise out of their traces (HTTP client spans, database spans, 
 breaking the tree. A `SpanFilter` decides per span; `select` applies it to an assembled trace (or a part of one)
 and re-attaches each kept span whose parent was dropped to its nearest kept ancestor, so every `parent_id` still
 names an event. The trace mapper runs it before mapping, with its per-trace memory of dropped spans, so a child
-that arrives in a later part than its dropped parent is re-attached too (docs/identity-and-assembly.md#span-
-filtering).
+that arrives in a later part than its dropped parent is re-attached too
+(docs/identity-and-assembly.md#span-filtering).
 
 What is never dropped, whatever the filter says:
 - a local root (no parent, or a remote one): the root stays the session, and a process never re-parents onto a
