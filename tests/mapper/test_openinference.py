@@ -311,17 +311,20 @@ def test_json_mime_value_truncated_is_kept_raw() -> None:
 
 
 def test_tool_span_with_parameters() -> None:
+    """`tool.parameters` is the tool's parameter schema, not the call's arguments (`input.value`): metadata."""
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
     event = child_event(
         {
             "openinference.span.kind": "TOOL",
             "tool.name": "calculator",
             "tool.description": "adds",
-            "tool.parameters": json.dumps({"a": 1, "b": 2}),
+            "tool.parameters": json.dumps(schema),
             "output.value": "3",
         }
     )
     assert event["event_type"] == "tool"
-    assert event["inputs"] == {"a": 1, "b": 2}
+    assert event["inputs"] == {}
+    assert event["metadata"]["tool.parameters"] == schema
     assert event["outputs"] == {"result": "3"}
     assert event["metadata"]["tool.name"] == "calculator"
     assert event["metadata"]["tool.description"] == "adds"

@@ -74,7 +74,6 @@ ROWS = [
                "input.value"),
         Source({"gen_ai.tool.call.arguments": '{"from": "arguments"}'}, {"from": "arguments"},
                "gen_ai.tool.call.arguments"),
-        Source({"tool.parameters": '{"from": "parameters"}'}, {"from": "parameters"}, "tool.parameters"),
     ]),
     Row("outputs", MODEL, [
         Source({"gen_ai.output.messages": _parts("assistant", "o1")}, {"role": "assistant", "content": "o1"},

@@ -151,6 +151,14 @@ def _embedding_suffix(name: str) -> Callable[[str], bool]:
     return accept
 
 
+def _tool_parameters(value: Any) -> dict[str, Any]:
+    """`tool.parameters` is the tool's definition (the JSON schema of its parameters, as OpenInference's
+    `@tracer.tool` and its Agents SDK instrumentation record it), not the arguments of the call (`input.value`):
+    kept, parsed, in metadata under its own key, so a span whose arguments are hidden gets no inputs rather than
+    the schema passed off as them."""
+    return {"tool.parameters": maybe_json(value)}
+
+
 def _embedding_items(pairs: list[tuple[str, Any]]) -> list[Any]:
     """`{i}.embedding.text` (or `.vector`) values as a list in index order."""
     items = {int(suffix.partition(".")[0]): jsonable(value) for suffix, value in pairs}
@@ -218,7 +226,7 @@ CONVENTION: Convention = Convention(
                 "input.mime_type", "input"), rank=2, only=NOT_MODEL),
         Combine(("output.value", "output.mime_type", _FIRST_DOCUMENT), "outputs", _output_value, rank=2,
                 only=NOT_MODEL),
-        Field("tool.parameters", "inputs", rank=4, convert=as_bucket("parameters"), only=NOT_MODEL),
+        Field("tool.parameters", "metadata", rank=4, convert=_tool_parameters, merge=True),
         Group("retrieval.documents.", "outputs.documents", _documents, rank=4),
         Field("user.id", "user_properties.user_id", rank=1),
         Field("session.id", "metadata.conversation_id", rank=1),
