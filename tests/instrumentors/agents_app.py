@@ -4,16 +4,17 @@ register trace processors with the SDK globally).
     python -m tests.instrumentors.agents_app openinference|traceloop
 
 An agent with instructions, model settings and one function tool answers one question through the SDK's default
-model (the Responses API, at `OPENAI_BASE_URL` with `OPENAI_API_KEY`), four times: `Runner.run`; `Runner.run_streamed`;
+model (the Responses API, at `OPENAI_BASE_URL` with `OPENAI_API_KEY`), five times: `Runner.run`; `Runner.run_streamed`;
 `Runner.run` with a tool that raises (the SDK tells the model the tool failed, and the run goes on); `Runner.run` on
-`OpenAIChatCompletionsModel` (Chat Completions instead of the Responses API, as with other providers). Each run is
+`OpenAIChatCompletionsModel` (Chat Completions instead of the Responses API, as with other providers); `Runner.run`
+with `RunConfig(trace_include_sensitive_data=False)` (no content in the SDK's traces). Each run is
 one Agents SDK trace, so one OpenTelemetry trace, so one HoneyHive session. Spans are exported with
 `HoneyHiveSpanExporter` in a `BatchSpanProcessor` (`HH_API_URL`, `HH_PROJECT`).
 
 The SDK's own trace processor, which exports every run to OpenAI's tracing backend, is removed before the
 instrumentation registers its own, so no trace leaves the machine (`agents.set_tracing_disabled(True)` is not
 an option: it disables the SDK's tracing altogether, and with it the instrumentations, which are trace
-processors). It prints one JSON line: `{"sessions": [plain, streamed, failing, chat], "processors": [...]}` (the
+processors). It prints one JSON line: `{"sessions": [plain, streamed, failing, chat, hidden], "processors": [...]}` (the
 class names of the SDK's trace processors while the agent ran).
 """
 
@@ -114,6 +115,7 @@ async def workload() -> None:
     await agents.Runner.run(FAILING_AGENT, QUESTION)
     chat_model = agents.OpenAIChatCompletionsModel(model=MODEL, openai_client=openai.AsyncOpenAI())
     await agents.Runner.run(AGENT.clone(model=chat_model), QUESTION)
+    await agents.Runner.run(AGENT, QUESTION, run_config=agents.RunConfig(trace_include_sensitive_data=False))
 
 
 def main(name: str) -> None:

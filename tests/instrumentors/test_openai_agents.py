@@ -9,7 +9,8 @@ server's store are compared with what the SDK sent and what the fake answered.
 
 Each run: the model asks for the tool (a `function_call`), the SDK calls it, the model answers with text. A third
 run, with a tool that raises, shows a failing tool: the SDK tells the model so, and the run goes on. A fourth, on
-`OpenAIChatCompletionsModel` (Chat Completions, as with other providers), shows the SDK's other kind of model span.
+`OpenAIChatCompletionsModel` (Chat Completions, as with other providers), shows the SDK's other kind of model span; a
+fifth, with `trace_include_sensitive_data=False`, shows what is left when the SDK keeps content out of its traces.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ FAILING = len(MODES)
 """The index of the run whose tool raises."""
 CHAT = FAILING + 1
 """The index of the run on `OpenAIChatCompletionsModel`."""
+HIDDEN = CHAT + 1
+"""The index of the run with `RunConfig(trace_include_sensitive_data=False)`."""
 TOOL_FAILED = "An error occurred while running the tool. Please try again."
 """What the SDK tells the model when a function tool raises (its default `failure_error_function`)."""
 
@@ -186,7 +189,7 @@ def app_run(request: pytest.FixtureRequest, app_runs: Callable[[Variant], AppRun
 def _run(variant: Variant, app: AppRun, index: int, server: RunningServer) -> Run:
     with server.store() as store:
         events = store.session_events(app.sessions[index])
-    mode = MODES[index] if index < len(MODES) else "failing" if index == FAILING else "chat"
+    mode = MODES[index] if index < len(MODES) else {FAILING: "failing", CHAT: "chat", HIDDEN: "hidden"}[index]
     return Run(variant, mode, app.sessions[index], events, app.exchanges[2 * index : 2 * index + 2])
 
 
@@ -194,6 +197,13 @@ def _run(variant: Variant, app: AppRun, index: int, server: RunningServer) -> Ru
 def run(request: pytest.FixtureRequest, app_run: tuple[Variant, AppRun], server: RunningServer) -> Run:
     variant, app = app_run
     return _run(variant, app, MODES.index(request.param), server)
+
+
+@pytest.fixture(scope="module")
+def hidden_run(app_run: tuple[Variant, AppRun], server: RunningServer) -> Run:
+    """The run whose traces the SDK keeps content out of."""
+    variant, app = app_run
+    return _run(variant, app, HIDDEN, server)
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +262,7 @@ def output_item(exchange: Exchange) -> dict[str, Any]:
 def test_the_sdk_hands_its_traces_only_to_the_instrumentation(app_run: tuple[Variant, AppRun]) -> None:
     variant, app = app_run
     assert app.processors == [variant.processor]  # not the SDK's exporter to OpenAI's tracing backend
-    assert len(app.sessions) == len(set(app.sessions)) == CHAT + 1  # one trace, so one session, per agent run
+    assert len(app.sessions) == len(set(app.sessions)) == HIDDEN + 1  # one trace, so one session, per agent run
 
 
 def test_each_run_asked_for_the_tool_then_answered_through_the_responses_api(run: Run) -> None:
@@ -466,6 +476,31 @@ def test_on_chat_completions_the_client_base_url_is_no_hyperparameter(chat_run: 
                                 "llm.invocation_parameters)"))
     for event in chat_run.models:
         assert "base_url" not in event["config"].get("hyperparameters", {})
+
+
+# -- sensitive data kept out of the SDK's traces ----------------------------------------------------------------------
+
+
+def test_without_sensitive_data_no_event_carries_content_and_the_tool_no_stand_in_for_its_arguments(
+    hidden_run: Run,
+) -> None:
+    """OpenInference still records the tool's parameter schema (`tool.parameters`): it stays in metadata, and is
+    not taken for the arguments the call's inputs would hold."""
+    run = hidden_run
+    assert len(run.models) == 2 and run.agent["event_type"] == "chain"
+    for event in run.events:
+        assert event["inputs"] == {} and event["outputs"] == {}, event["event_name"]
+    assert run.tool["event_name"] == run.variant.tool_name
+    if run.variant.id == "openinference":
+        assert run.tool["metadata"]["tool.parameters"] == run.exchanges[0].request["tools"][0]["parameters"]
+
+
+def test_without_sensitive_data_model_events_keep_only_the_provider(hidden_run: Run) -> None:
+    """The SDK leaves the whole response out of its spans, so neither instrumentation has the model or the token
+    counts to record either."""
+    for event in hidden_run.models:
+        assert event["config"] == {"provider": "openai"}
+        assert "prompt_tokens" not in event["metadata"]
 
 
 # -- streaming changes nothing ---------------------------------------------------------------------------------------
