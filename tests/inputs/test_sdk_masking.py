@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_s
 
 from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter, spans_to_events
 from otel_honeyhive.inputs import bridge
+from otel_honeyhive.inputs.sdk import AutoConfiguredSpanExporter
 from otel_honeyhive.pipeline.masking import MASK_FAILED, MASKED_KEY
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply
@@ -32,8 +34,6 @@ from tests.support.seeded import (
 )
 from tests.support.spool_files import pending_files
 from tests.support.waiting import wait_until
-
-pytestmark = pytest.mark.slow  # real HTTP to a fake HoneyHive, a spool shipping on its own thread
 
 FAST = RetryPolicy(deadline=1.0, initial_backoff=0.05, max_backoff=0.1)
 DETAILS = "gen_ai.client.inference.operation.details"
@@ -58,6 +58,7 @@ def emit_record(exporter: HoneyHiveSpanExporter, trace_id: int, span_id: int) ->
     ))
 
 
+@pytest.mark.slow  # real HTTP to a fake HoneyHive, a spool shipping on its own thread
 def test_nothing_seeded_reaches_honeyhive_the_spool_its_dead_letters_or_the_logs(
     tmp_path: Path, honeyhive: FakeHoneyHive, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -102,6 +103,7 @@ def test_nothing_seeded_reaches_honeyhive_the_spool_its_dead_letters_or_the_logs
     assert "400" in log or "bad event" in log, "the refusal was logged (and searched)"
 
 
+@pytest.mark.slow
 def test_a_mask_that_raises_ships_every_event_with_the_marker_and_logs_once(
     honeyhive: FakeHoneyHive, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -123,3 +125,35 @@ def test_a_mask_that_raises_ships_every_event_with_the_marker_and_logs_once(
     failures = [r for r in caplog.records if "mask function" in r.getMessage()]
     assert len(failures) == 1 and "ValueError" in failures[0].getMessage()
     assert_nothing_seeded("the log", "\n".join(r.getMessage() for r in caplog.records).encode(), EMAILS)
+
+
+# -- configuration -----------------------------------------------------------------------------------------------
+
+
+def redactor_names(exporter: HoneyHiveSpanExporter) -> set[str]:
+    masker = exporter.pipeline.masker
+    return set() if masker is None else {redactor.name for redactor in masker.redactors}
+
+
+def test_hh_redact_turns_redactors_on_and_redact_wins_over_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HH_REDACT", "email, ip")
+    choices: list[dict[str, Any]] = [{}, {"redact": ["api_key"]}, {"redact": []}, {"redact": "credit_card,email"}]
+    made = [HoneyHiveSpanExporter(api_key="k", server_url="http://127.0.0.1:9", **kwargs) for kwargs in choices]
+    try:
+        assert [redactor_names(e) for e in made] == [{"email", "ip"}, {"api_key"}, set(), {"credit_card", "email"}]
+        assert made[2].pipeline.masker is None, "an empty redact= turns masking off"
+    finally:
+        for exporter in made:
+            exporter.shutdown()
+
+
+def test_an_unknown_redactor_is_refused_and_turns_the_auto_configured_exporter_off(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ValueError, match="unknown redactor 'phone'"):
+        HoneyHiveSpanExporter(api_key="k", server_url="http://127.0.0.1:9", redact=["phone"])
+    monkeypatch.setenv("HH_REDACT", "email,phone")
+    monkeypatch.setenv("HH_API_KEY", "k")
+    auto = AutoConfiguredSpanExporter()
+    assert auto.off
+    assert any("environment variable HH_REDACT: unknown redactor 'phone'" in r.getMessage() for r in caplog.records)

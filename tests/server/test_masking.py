@@ -24,6 +24,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_s
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper.identity import session_id_for_trace
 from otel_honeyhive.pipeline.masking import MASKED_KEY
+from otel_honeyhive.server.config import ServerConfig
 from tests.support.event_files import cli_env
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.seeded import (
@@ -44,8 +45,6 @@ from tests.support.server import free_port, run_server
 from tests.support.spool_files import pending_files
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.slow  # real `serve` processes
-
 ALL_SEEDED = (*SEEDED, EMAILS[5], EMPLOYEE)
 REDACT = ("--redact", "email,credit_card", "--redact", "api_key", "--redact", "ip", "--redact-regex", r"EMP-\d{6}")
 DETAILS = "gen_ai.client.inference.operation.details"
@@ -65,6 +64,7 @@ def send_record(url: str, trace_id: int, span_id: int) -> None:
     loggers.shutdown()
 
 
+@pytest.mark.slow  # a real `serve` process
 def test_serve_masks_spans_records_and_posted_events_before_the_journal_and_the_store(tmp_path: Path) -> None:
     spans = seeded_spans(employee=True)
     root = next(s for s in spans if s.parent is None)
@@ -120,6 +120,7 @@ def test_serve_masks_spans_records_and_posted_events_before_the_journal_and_the_
         assert_nothing_seeded(str(path.relative_to(tmp_path)), path.read_bytes(), ALL_SEEDED)
 
 
+@pytest.mark.slow
 def test_a_forwarding_server_spools_and_dead_letters_only_masked_events(
     tmp_path: Path, honeyhive: FakeHoneyHive
 ) -> None:
@@ -149,6 +150,7 @@ def test_a_forwarding_server_spools_and_dead_letters_only_masked_events(
         assert_nothing_seeded(f"{request.method} {request.path}", orjson.dumps(request.body))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "message"), [
     (("--redact-regex", "(unclosed"), b"--redact-regex: bad regular expression '(unclosed': missing ), "),
     (("--redact", "emails"), b"--redact: unknown redactor 'emails' (choose from email, credit_card, api_key, ip"),
@@ -158,3 +160,16 @@ def test_a_bad_redactor_is_one_clear_error_line_at_start(args: tuple[str, ...], 
                            "--grpc-port", "0", *args], capture_output=True, env=cli_env(), timeout=30)
     assert done.returncode == 2
     assert done.stderr.startswith(b"otel-honeyhive serve: " + message) and done.stderr.count(b"\n") == 1
+
+
+def test_the_flags_win_over_hh_redact_and_user_patterns_come_after_the_built_in_redactors() -> None:
+    def names(config: ServerConfig) -> list[str]:
+        return [redactor.name for redactor in config.redactors]
+
+    assert names(ServerConfig.resolve(environ={})) == []
+    assert names(ServerConfig.resolve(environ={"HH_REDACT": "all"})) == ["email", "credit_card", "api_key",
+                                                                        "api_key", "ip", "ip"]
+    flags = ServerConfig.resolve(redact=["ip,email"], redact_regex=[r"EMP-\d{6}"], environ={"HH_REDACT": "all"})
+    assert names(flags) == ["email", "ip", "ip", "regex"]
+    with pytest.raises(ValueError, match=r"^\$HH_REDACT: unknown redactor 'nope'"):
+        ServerConfig.resolve(environ={"HH_REDACT": "nope"})
