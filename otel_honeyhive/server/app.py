@@ -29,6 +29,7 @@ from otel_honeyhive.server.auth import BearerTokenAuth
 from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.server.metrics import RequestCounter
 from otel_honeyhive.server.prometheus import CONTENT_TYPE, Family, render
+from otel_honeyhive.server.viewer import viewer_routes
 
 RouteProvider = Callable[[ApiContext], Sequence[BaseRoute]]
 ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (honeyhive_api_routes, otlp_http_routes)
@@ -127,6 +128,10 @@ def build_app(
         routes.append(metrics_route(metrics))
     for provide in providers:
         routes.extend(provide(ctx))
+    # The read-only web viewer, at `/`, over the local store; with a remote output `/` says where events went.
+    local = config.honeyhive is None and config.otlp is None
+    routes.extend(viewer_routes(config.db_path if local else None, token=config.auth_token,
+                                elsewhere=describe_output(config)))
     middleware = [Middleware(RequestCounter, counters=counters)]  # outermost: 401s are counted too
     if config.auth_token:
         middleware.append(Middleware(BearerTokenAuth, token=config.auth_token))

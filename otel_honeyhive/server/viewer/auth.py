@@ -1,0 +1,75 @@
+"""The viewer's side of `--auth-token`: a browser cannot send an `Authorization` header on a link, so a token
+form puts the token in a cookie, and that cookie is honoured on the viewer's pages only.
+
+The cookie is a session cookie (no expiry), `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's
+page sends it), `Secure` over HTTPS, and compared in constant time. It opens reading pages (GET/HEAD of viewer
+paths) and nothing else: the ingestion routes still want the header, so a page can never be made to post events.
+"""
+
+from __future__ import annotations
+
+import hmac
+import urllib.parse
+from http.cookies import SimpleCookie
+
+from starlette.datastructures import Headers
+from starlette.types import Scope
+
+from otel_honeyhive.core.secrets import Secret
+
+COOKIE = "otel_honeyhive_viewer"
+LOGIN_PATH = "/viewer/login"
+STATIC_PREFIX = "/viewer/static/"
+_READING = frozenset({"GET", "HEAD"})
+
+
+def is_viewer_path(path: str) -> bool:
+    """The pages and assets the viewer serves (its routes in `routes.py`)."""
+    return path == "/" or path.startswith(("/sessions", "/viewer/"))
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after the form: a path on this server only (never `//host` or a scheme), else `/`."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    parsed = urllib.parse.urlsplit(target)
+    if parsed.scheme or parsed.netloc:
+        return "/"
+    return target
+
+
+class ViewerCookie:
+    """Checks and makes the cookie for one token."""
+
+    def __init__(self, token: Secret) -> None:
+        self._expected = token.reveal().encode()
+
+    def matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self._expected)
+
+    def allows(self, scope: Scope) -> bool:
+        """Whether this request reads a viewer page with the right cookie."""
+        if scope.get("method") not in _READING or not is_viewer_path(scope["path"]):
+            return False
+        header = Headers(scope=scope).get("cookie")
+        if not header:
+            return False
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(header)
+        except Exception:  # a malformed Cookie header is no cookie
+            return False
+        morsel = jar.get(COOKIE)
+        return morsel is not None and self.matches(urllib.parse.unquote(morsel.value))
+
+    @staticmethod
+    def header(token: str, *, secure: bool) -> str:
+        """The `Set-Cookie` value that keeps `token` for this browser session."""
+        value = urllib.parse.quote(token, safe="")
+        return f"{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if secure else "")
+
+    def __repr__(self) -> str:
+        return "ViewerCookie('***')"
+
+
+__all__ = ["COOKIE", "LOGIN_PATH", "STATIC_PREFIX", "ViewerCookie", "is_viewer_path", "safe_next"]

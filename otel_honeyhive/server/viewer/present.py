@@ -1,0 +1,388 @@
+"""From stored events to what the templates show: the session's tree with its waterfall geometry, an event's
+conversation, and JSON as readable, escaped HTML with long values collapsed.
+
+Event content is untrusted (prompts, tool output): every piece of it that becomes HTML here goes through
+`markupsafe.escape`, and the templates autoescape the rest.
+"""
+
+from __future__ import annotations
+
+import datetime
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from markupsafe import Markup, escape
+
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.server.viewer.queries import OutlineEvent
+
+LONG_TEXT = 1500
+"""Characters of a string shown before it is collapsed behind a "show all" link (fetched when asked for)."""
+LONG_LIST = 100
+"""Items of an array shown before the rest is collapsed the same way."""
+EVENT_TYPES = ("session", "model", "tool", "chain")
+
+
+def number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def format_duration(ms: Any) -> str:
+    """As the terminal shows it (`cli/render.py`, which the server layer may not import)."""
+    value = number(ms)
+    if value is None:
+        return "–"
+    if abs(value) < 10:
+        return f"{value:.1f} ms"
+    if abs(value) < 1000:
+        return f"{value:.0f} ms"
+    seconds = value / 1000
+    if abs(seconds) < 60:
+        return f"{seconds:.2f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def to_seconds(timestamp: Any) -> float | None:
+    """HoneyHive documents milliseconds, but its own examples also use seconds; below 1e11 is read as seconds
+    (as the terminal does)."""
+    value = number(timestamp)
+    if value is None:
+        return None
+    return value if abs(value) < 1e11 else value / 1000
+
+
+def format_start(timestamp: Any) -> str:
+    """UTC, said so: the server's local zone is not necessarily the reader's."""
+    seconds = to_seconds(timestamp)
+    if seconds is None:
+        return "–"
+    try:
+        moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return "–"
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso_start(timestamp: Any) -> str:
+    """The machine-readable form for `<time datetime=…>`."""
+    seconds = to_seconds(timestamp)
+    if seconds is None:
+        return ""
+    try:
+        return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def type_class(event_type: Any) -> str:
+    """A CSS class for the event's type; unknown types share one, so no stored text reaches a class name."""
+    return f"t-{event_type}" if event_type in EVENT_TYPES else "t-other"
+
+
+# -- the session: tree and waterfall -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the session view: the event, its depth in the tree, and its bar in the waterfall (percent of
+    the session's span of time)."""
+
+    event: OutlineEvent
+    depth: int
+    left: float
+    width: float
+    has_children: bool
+
+
+def session_rows(session_id: str, events: Sequence[OutlineEvent]) -> list[Row]:
+    """Depth-first, children in start order under their parent, the session event first. Events whose parent is
+    not stored (or caught in a cycle) hang under the session rather than being hidden (as `show` does)."""
+    root = next((e for e in events if e.event_id == session_id), None)
+    others = [e for e in events if e is not root]
+    known = {e.event_id for e in others} | {session_id}
+    children: dict[str, list[OutlineEvent]] = {}
+    for event in others:
+        parent = event.parent_id
+        key = parent if parent is not None and parent in known and parent != event.event_id else session_id
+        children.setdefault(key, []).append(event)
+
+    starts = [s for e in events if (s := number(e.start_time)) is not None]
+    ends = [end for e in events if (end := _end(e)) is not None]
+    begin = min(starts) if starts else 0.0
+    span = max((max(ends) if ends else begin) - begin, 1e-9)
+
+    def bar(event: OutlineEvent) -> tuple[float, float]:
+        start = number(event.start_time)
+        if start is None:
+            return 0.0, 0.0
+        end = _end(event) or start
+        return (start - begin) / span * 100, max(end - start, 0.0) / span * 100
+
+    rows: list[Row] = []
+    seen: set[str] = set()
+
+    def walk(event: OutlineEvent, depth: int) -> None:
+        stack = [(event, depth)]
+        while stack:
+            current, level = stack.pop()
+            if current.event_id in seen:
+                continue
+            seen.add(current.event_id)
+            kids = children.get(current.event_id, [])
+            left, width = bar(current)
+            rows.append(Row(current, level, round(left, 3), round(width, 3), bool(kids)))
+            stack.extend((kid, level + 1) for kid in reversed(kids))
+
+    if root is not None:
+        walk(root, 0)
+    base = 1 if root is not None else 0
+    for event in children.get(session_id, []):
+        walk(event, base)
+    for event in others:  # anything a cycle kept out of reach
+        walk(event, base)
+    return rows
+
+
+def _end(event: OutlineEvent) -> float | None:
+    end = number(event.end_time)
+    if end is not None:
+        return end
+    start, duration = number(event.start_time), number(event.duration)
+    return start + duration if start is not None and duration is not None else None
+
+
+# -- JSON as HTML ------------------------------------------------------------------------------------------
+
+
+def pointer(*parts: str | int) -> str:
+    """A JSON Pointer (RFC 6901) to a value inside the event."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def resolve(event: Any, at: str) -> Any:
+    """The value `at` (a JSON Pointer) points to; KeyError when there is none."""
+    if at == "":
+        return event
+    if not at.startswith("/"):
+        raise KeyError(at)
+    value = event
+    for raw in at[1:].split("/"):
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, str):  # tool-call arguments: JSON in a string, shown parsed
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise KeyError(at) from None
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise KeyError(at)
+    return value
+
+
+class JsonHtml:
+    """Renders values of one event; `value_url` is where a collapsed value is fetched whole."""
+
+    def __init__(self, value_url: str) -> None:
+        self.value_url = value_url
+
+    def more(self, at: str, label: str) -> Markup:
+        href = self.value_url + "?" + urllib.parse.urlencode({"at": at})
+        return Markup('<a class="more" href="{}" data-more>{}</a>').format(href, label)
+
+    def text(self, value: str, at: str) -> Markup:
+        """A string as text (messages): the first `LONG_TEXT` characters, then a link to the rest."""
+        if len(value) <= LONG_TEXT:
+            return escape(value)
+        rest = len(value) - LONG_TEXT
+        return Markup('<span class="collapsed">{}<span class="ellipsis">… </span>{}</span>').format(
+            value[:LONG_TEXT], self.more(at, f"show all ({rest:,} more characters)")
+        )
+
+    def json(self, value: Any, at: str) -> Markup:
+        """A value as indented JSON: keys, strings, numbers styled; long strings and lists collapsed."""
+        return Markup('<div class="json">{}</div>').format(self._value(value, at))
+
+    def _value(self, value: Any, at: str) -> Markup:
+        if isinstance(value, dict):
+            if not value:
+                return Markup('<span class="j-punct">{}</span>')
+            items = [
+                Markup('<div class="j-item"><span class="j-key">{}</span>: {}</div>').format(
+                    _json_text(str(key)), self._value(item, at + pointer(str(key)))
+                )
+                for key, item in value.items()
+            ]
+            return Markup('<span class="j-punct">{{</span><div class="j-body">{}</div><span class="j-punct">}}</span>'
+                          ).format(Markup("").join(items))
+        if isinstance(value, list):
+            if not value:
+                return Markup('<span class="j-punct">[]</span>')
+            items = [
+                Markup('<div class="j-item">{}</div>').format(self._value(item, at + pointer(i)))
+                for i, item in enumerate(value[:LONG_LIST])
+            ]
+            shown = Markup('<span class="j-punct">[</span><div class="j-body">{}</div><span class="j-punct">]</span>'
+                           ).format(Markup("").join(items))
+            if len(value) <= LONG_LIST:
+                return shown
+            return Markup('<span class="collapsed">{} {}</span>').format(
+                shown, self.more(at, f"show all {len(value):,} items"))
+        if isinstance(value, str):
+            if len(value) <= LONG_TEXT:
+                return Markup('<span class="j-str">{}</span>').format(_json_text(value))
+            rest = len(value) - LONG_TEXT
+            return Markup('<span class="collapsed"><span class="j-str">{}…</span> {}</span>').format(
+                _json_text(value[:LONG_TEXT])[:-1], self.more(at, f"show all ({rest:,} more characters)")
+            )
+        if value is None or isinstance(value, bool):
+            return Markup('<span class="j-lit">{}</span>').format("null" if value is None else str(value).lower())
+        return Markup('<span class="j-num">{}</span>').format(_json_text(value))
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# -- the conversation of a model event ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str | None
+    name: str
+    arguments: Any
+    """Parsed JSON when the arguments are a JSON string, else as given."""
+    at: str
+    """The arguments' pointer in the event (`resolve` reads into a JSON string)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str | None
+    """Text content; None when the content is not a string (see `other`)."""
+    at: str
+    """The message's pointer in the event, for collapsed content."""
+    tool_calls: list[ToolCall]
+    tool_call_id: str | None
+    name: str | None
+    other: dict[str, Any]
+    """Whatever else the message carries (content parts, finish reason…), shown as JSON."""
+
+    @property
+    def role_class(self) -> str:
+        role = self.role if self.role in ("system", "user", "assistant", "tool", "developer") else "other"
+        return f"m-{role}"
+
+
+_MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
+
+
+def _arguments(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _tool_calls(value: Any, at: str) -> list[ToolCall]:
+    calls = []
+    for i, call in enumerate(value if isinstance(value, list) else []):
+        if not isinstance(call, dict):
+            continue
+        nested = isinstance(call.get("function"), dict)
+        function = call["function"] if nested else call
+        name = function.get("name")
+        where = at + (pointer(i, "function", "arguments") if nested else pointer(i, "arguments"))
+        calls.append(ToolCall(
+            call.get("id") if isinstance(call.get("id"), str) else None,
+            name if isinstance(name, str) else "(unnamed)",
+            _arguments(function.get("arguments")),
+            where,
+        ))
+    return calls
+
+
+def message(value: Any, at: str) -> Message | None:
+    """A message in HoneyHive's shape (`{role, content, tool_calls?, tool_call_id?, name?}`), or None."""
+    if not isinstance(value, dict) or not isinstance(value.get("role"), str):
+        return None
+    content = value.get("content")
+    other = {k: v for k, v in value.items() if k not in _MESSAGE_KEYS and v not in (None, "", [], {})}
+    if content is not None and not isinstance(content, str):
+        other["content"] = content
+    return Message(
+        role=value["role"],
+        content=content if isinstance(content, str) else None,
+        at=at,
+        tool_calls=_tool_calls(value.get("tool_calls"), at + pointer("tool_calls")),
+        tool_call_id=value.get("tool_call_id") if isinstance(value.get("tool_call_id"), str) else None,
+        name=value.get("name") if isinstance(value.get("name"), str) else None,
+        other=other,
+    )
+
+
+def conversation(event: Event) -> list[Message]:
+    """The model event's input messages (`inputs.chat_history`)."""
+    inputs = event.get("inputs")
+    history = inputs.get("chat_history") if isinstance(inputs, dict) else None
+    if not isinstance(history, list):
+        return []
+    found = (message(m, pointer("inputs", "chat_history", i)) for i, m in enumerate(history))
+    return [m for m in found if m is not None]
+
+
+def answers(event: Event) -> list[Message]:
+    """The model's output as messages: `outputs` itself, or each of `outputs.choices`."""
+    outputs = event.get("outputs")
+    if not isinstance(outputs, dict):
+        return []
+    choices = outputs.get("choices")
+    if isinstance(choices, list):
+        found = [message(c, pointer("outputs", "choices", i)) for i, c in enumerate(choices)]
+        return [m for m in found if m is not None]
+    single = message(outputs, pointer("outputs"))
+    return [single] if single is not None else []
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt: float | None
+    completion: float | None
+    total: float | None
+
+
+def usage(event: Event) -> Usage | None:
+    metadata = event.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    prompt, completion = number(metadata.get("prompt_tokens")), number(metadata.get("completion_tokens"))
+    total = number(metadata.get("total_tokens"))
+    if total is None and (prompt is not None or completion is not None):
+        total = (prompt or 0) + (completion or 0)
+    if prompt is None and completion is None and total is None:
+        return None
+    return Usage(prompt, completion, total)
+
+
+def filled(value: Any) -> bool:
+    return value not in (None, "", [], {})
+
+
+__all__ = [
+    "LONG_LIST", "LONG_TEXT", "JsonHtml", "Message", "Row", "ToolCall", "Usage", "answers", "conversation",
+    "filled", "format_duration", "format_start", "iso_start", "message", "pointer", "resolve", "session_rows",
+    "type_class", "usage",
+]

@@ -1,0 +1,326 @@
+"""The viewer's routes: server-rendered pages (Jinja2, autoescaped) over the local store, read-only.
+
+Every route is a GET (the token form's POST sets a cookie and changes nothing stored). Pages work without
+JavaScript; `static/viewer.js` only makes them quicker: it swaps in an event's detail instead of loading the page,
+polls the first page of the list for new sessions, and fetches collapsed values and the raw JSON when asked.
+
+    /                                        sessions, newest first (?q= &since= &until= &errors=1 &page=)
+    /sessions/{session}                      a session: tree and waterfall, the session event's detail
+    /sessions/{session}/events/{event}       the same page with that event's detail (?part=detail: the panel)
+    /sessions/{session}/events/{event}/raw   the event as stored (JSON)
+    /sessions/{session}/events/{event}/value one value of it, whole (?at=JSON-Pointer)
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import urllib.parse
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+import otel_honeyhive.server.viewer.present as present
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.secrets import Secret
+from otel_honeyhive.server.viewer.auth import LOGIN_PATH, STATIC_PREFIX, ViewerCookie, safe_next
+from otel_honeyhive.server.viewer.queries import SessionFilter, StoreReader
+
+POLL_SECONDS = 5
+"""How often the first page of the list asks for new sessions."""
+MAX_FORM_BYTES = 4096
+"""The token form's body: a token and a path; anything longer is refused before it is read whole."""
+STATIC_FILES = {"viewer.css": "text/css; charset=utf-8", "viewer.js": "text/javascript; charset=utf-8"}
+SECURITY_HEADERS = {
+    # Scripts only from this server (no inline script, no eval): even a tag that slipped past escaping could not
+    # run. Inline style attributes are allowed for the waterfall's bar positions.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+RANGES = {"15m": 15 * 60_000, "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000}
+"""The list's "started within" choices, in milliseconds."""
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("otel_honeyhive.server.viewer", "templates"),
+        autoescape=True,  # every template, whatever its name: event content is untrusted
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        format_duration=present.format_duration,
+        format_start=present.format_start,
+        iso_start=present.iso_start,
+        type_class=present.type_class,
+        filled=present.filled,
+        quote=lambda text: urllib.parse.quote(str(text), safe=""),
+        static=lambda name: STATIC_PREFIX + name,
+        login_path=LOGIN_PATH,
+    )
+    return env
+
+
+@functools.lru_cache(maxsize=len(STATIC_FILES))
+def _asset(name: str) -> bytes:
+    return (resources.files("otel_honeyhive.server.viewer") / "static" / name).read_bytes()
+
+
+def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = environment().get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def not_found(message: str) -> HTMLResponse:
+    return page("not_found.html", 404, message=message)
+
+
+def _utc_ms(text: str | None) -> float | None:
+    """A `datetime-local` value (or any ISO 8601 time) as milliseconds; read as UTC when it names no zone."""
+    if not text:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp() * 1000
+
+
+def _now_ms() -> float:
+    return datetime.datetime.now(datetime.timezone.utc).timestamp() * 1000
+
+
+class Viewer:
+    """The routes over one store."""
+
+    def __init__(self, db_path: Path, token: Secret | None = None) -> None:
+        self.reader = StoreReader(db_path)
+        self.cookie = ViewerCookie(token) if token is not None else None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.sessions, methods=["GET"]),
+            Route("/sessions/{session_id}", self.session, methods=["GET"]),
+            Route("/sessions/{session_id}/events/{event_id}", self.event, methods=["GET"]),
+            Route("/sessions/{session_id}/events/{event_id}/raw", self.raw, methods=["GET"]),
+            Route("/sessions/{session_id}/events/{event_id}/value", self.value, methods=["GET"]),
+            *common_routes(self.cookie),
+        ]
+
+    # -- the list --------------------------------------------------------------------------------------
+
+    def sessions(self, request: Request) -> Response:
+        params = request.query_params
+        within = params.get("within", "")
+        since = _utc_ms(params.get("since"))
+        if within in RANGES:
+            since = max(since or 0.0, _now_ms() - RANGES[within])
+        where = SessionFilter(
+            query=params.get("q") or None,
+            since=since,
+            until=_utc_ms(params.get("until")),
+            errors_only=params.get("errors") == "1",
+        )
+        try:
+            number = max(1, int(params.get("page", "1")))
+        except ValueError:
+            number = 1
+        found = self.reader.sessions(where, number)
+        form = {k: params.get(k, "") for k in ("q", "since", "until", "within", "errors")}
+
+        def link(to_page: int) -> str:
+            kept = {k: v for k, v in form.items() if v}
+            return "/?" + urllib.parse.urlencode({**kept, "page": to_page}) if to_page > 1 or kept else "/"
+
+        rows_url = "/?" + urllib.parse.urlencode({**{k: v for k, v in form.items() if v}, "part": "rows"})
+        context: dict[str, Any] = dict(
+            page=found, form=form, ranges=RANGES, link=link, rows_url=rows_url,
+            poll_seconds=POLL_SECONDS if number == 1 else 0, filtered=any(form.values()),
+        )
+        if params.get("part") == "rows":
+            return page("session_rows.html", **context)
+        return page("sessions.html", **context)
+
+    # -- a session and its events ----------------------------------------------------------------------
+
+    def session(self, request: Request) -> Response:
+        return self._session_page(request, request.path_params["session_id"], None)
+
+    def event(self, request: Request) -> Response:
+        session_id, event_id = request.path_params["session_id"], request.path_params["event_id"]
+        if request.query_params.get("part") == "detail":
+            event = self._event_of(session_id, event_id)
+            if event is None:
+                return not_found(f"no event {event_id} in session {session_id}")
+            return page("event.html", **self._detail(session_id, event))
+        return self._session_page(request, session_id, event_id)
+
+    def _session_page(self, request: Request, session_id: str, event_id: str | None) -> Response:
+        outline = self.reader.outline(session_id)
+        if not outline:
+            return not_found(f"no session {session_id} in this store")
+        rows = present.session_rows(session_id, outline)
+        selected_id = event_id or rows[0].event.event_id
+        event = self._event_of(session_id, selected_id)
+        if event is None:
+            return not_found(f"no event {selected_id} in session {session_id}")
+        root = next((r.event for r in rows if r.event.event_id == session_id), None)
+        tokens = [r.event.tokens for r in rows if r.event.event_type == "model" and r.event.tokens is not None]
+        summary = dict(
+            name=root.event_name if root is not None else None,
+            start=min((s for r in rows if (s := present.number(r.event.start_time)) is not None), default=None),
+            duration=root.duration if root is not None else None,
+            events=sum(1 for r in rows if r.event is not root),
+            errors=sum(1 for r in rows if r.event.has_error),
+            tokens=sum(tokens) if tokens else None,
+        )
+        return page("session.html", session_id=session_id, rows=rows, selected=selected_id, summary=summary,
+                    **self._detail(session_id, event))
+
+    def _event_of(self, session_id: str, event_id: str) -> Event | None:
+        event = self.reader.event(event_id)
+        return event if event is not None and event.get("session_id") == session_id else None
+
+    def _detail(self, session_id: str, event: Event) -> dict[str, Any]:
+        event_id = str(event.get("event_id"))
+        base = f"/sessions/{_q(session_id)}/events/{_q(event_id)}"
+        renderer = present.JsonHtml(base + "/value")
+        inputs: dict[str, Any] = event["inputs"] if isinstance(event.get("inputs"), dict) else {}
+        is_model = event.get("event_type") == "model"
+        messages = present.conversation(event) if is_model else []
+        replies = present.answers(event) if is_model else []
+        other_inputs = {k: v for k, v in inputs.items() if not (is_model and k == "chat_history" and messages)}
+        outputs = event.get("outputs")
+        config: dict[str, Any] = event["config"] if isinstance(event.get("config"), dict) else {}
+        parent_id = event.get("parent_id")
+        parent_url = (f"/sessions/{_q(session_id)}/events/{_q(parent_id)}"
+                      if isinstance(parent_id, str) and parent_id and parent_id != event_id else None)
+        return dict(
+            event=event, event_id=event_id, base_url=base, render=renderer, pointer=present.pointer,
+            is_model=is_model, messages=messages, replies=replies,
+            other_inputs=other_inputs if inputs and other_inputs else None,
+            inputs_value=event.get("inputs"),
+            outputs=outputs if not replies else None,
+            model=config.get("model"), provider=config.get("provider"),
+            hyperparameters=config.get("hyperparameters") if isinstance(config.get("hyperparameters"), dict)
+            else None,
+            response_model=event["metadata"].get("response_model") if isinstance(event.get("metadata"), dict)
+            else None,
+            usage=present.usage(event),
+            parent_url=parent_url, parent_id=parent_id,
+            buckets=[(name, event.get(name)) for name in
+                     ("config", "metadata", "metrics", "feedback", "user_properties")],
+        )
+
+    def raw(self, request: Request) -> Response:
+        session_id, event_id = request.path_params["session_id"], request.path_params["event_id"]
+        event = self._event_of(session_id, event_id)
+        if event is None:
+            return not_found(f"no event {event_id} in session {session_id}")
+        return Response(orjson.dumps(event, option=orjson.OPT_INDENT_2), media_type="application/json",
+                        headers=SECURITY_HEADERS)
+
+    def value(self, request: Request) -> Response:
+        """One value of an event, whole: text as text, anything else as JSON (what a collapsed value expands
+        to)."""
+        session_id, event_id = request.path_params["session_id"], request.path_params["event_id"]
+        event = self._event_of(session_id, event_id)
+        if event is None:
+            return not_found(f"no event {event_id} in session {session_id}")
+        try:
+            found = present.resolve(event, request.query_params.get("at", ""))
+        except KeyError:
+            return not_found("no such value in this event")
+        if isinstance(found, str):
+            return Response(found, media_type="text/plain; charset=utf-8", headers=SECURITY_HEADERS)
+        return Response(orjson.dumps(found, option=orjson.OPT_INDENT_2), media_type="application/json",
+                        headers=SECURITY_HEADERS)
+
+
+def _q(text: Any) -> str:
+    return urllib.parse.quote(str(text), safe="")
+
+
+def common_routes(cookie: ViewerCookie | None) -> list[BaseRoute]:
+    """The assets and the token form, served whichever output the server has."""
+
+    def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC_FILES:
+            return not_found(f"no asset {name}")
+        return Response(_asset(name), media_type=STATIC_FILES[name],
+                        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+    def login_form(request: Request) -> Response:
+        target = safe_next(request.query_params.get("next"))
+        if cookie is None:
+            return RedirectResponse(target, status_code=303)
+        return login_page(target)
+
+    async def login(request: Request) -> Response:
+        if cookie is None:
+            return RedirectResponse("/", status_code=303)
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+            return login_page("/", "the form is too large", status=413)
+        body = await request.body()
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
+        token = (form.get("token") or [""])[0]
+        target = safe_next((form.get("next") or ["/"])[0])
+        if not cookie.matches(token):
+            return login_page(target, "that token is not the server's --auth-token", status=401)
+        response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+        response.headers["Set-Cookie"] = ViewerCookie.header(token, secure=request.url.scheme == "https")
+        return response
+
+    return [
+        Route(STATIC_PREFIX + "{name}", asset, methods=["GET"]),
+        Route(LOGIN_PATH, login_form, methods=["GET"]),
+        Route(LOGIN_PATH, login, methods=["POST"]),
+    ]
+
+
+def login_page(target: str, error: str | None = None, status: int = 401) -> HTMLResponse:
+    """The token form (what any viewer page answers without the token)."""
+    headers = {**SECURITY_HEADERS, "WWW-Authenticate": 'Bearer realm="otel-honeyhive"'}
+    html = environment().get_template("login.html").render(next=target, error=error)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def viewer_routes(db_path: Path | None, *, token: Secret | None = None,
+                  elsewhere: str | None = None) -> list[BaseRoute]:
+    """The viewer over the store at `db_path`; without a store, `/` says where the events go (`elsewhere`)."""
+    if db_path is not None:
+        return Viewer(db_path, token).routes()
+
+    def where(request: Request) -> Response:
+        return page("elsewhere.html", output=elsewhere or "another output")
+
+    return [Route("/", where, methods=["GET"]), *common_routes(ViewerCookie(token) if token else None)]
+
+
+def refusal(scope: Mapping[str, Any]) -> Response:
+    """What a viewer page answers without the token: the form, coming back here after."""
+    path = str(scope.get("path", "/"))
+    query = scope.get("query_string", b"")
+    target = path + ("?" + query.decode("latin-1") if query else "")
+    return login_page(safe_next(target))
+
+
+__all__ = ["POLL_SECONDS", "Viewer", "login_page", "refusal", "viewer_routes"]

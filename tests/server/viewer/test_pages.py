@@ -1,0 +1,228 @@
+"""The viewer's pages, read over the real app (Starlette's test client) from a real SQLite store: the session list
+(search, filters, pages, the polled rows), a session's tree and waterfall, an event's detail, escaping, collapsed
+values, and the read-only rule."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from otel_honeyhive.server.app import build_app
+from otel_honeyhive.server.config import OtlpSettings, ServerConfig
+from otel_honeyhive.server.viewer import viewer_routes
+from otel_honeyhive.server.viewer.queries import PAGE_SIZE
+from tests.server.viewer.stored import (
+    CHAIN,
+    FAILING_TOOL,
+    LONG,
+    MODEL,
+    SESSION,
+    T0,
+    TOOL,
+    StoreSink,
+    plain_session,
+    write,
+)
+from tests.server.viewer.stored import agent_session as agent_session
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "viewer.db"
+    write(path, agent_session())
+    write(path, [e for i in range(3) for e in plain_session(i, T0 - (i + 1) * 60_000, error=i == 1,
+                                                               user="user-7" if i == 2 else None)])
+    return path
+
+
+@pytest.fixture
+def client(db: Path) -> Iterator[TestClient]:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as test_client:
+        yield test_client
+
+
+def names_listed(html: str) -> list[str]:
+    return re.findall(r'<a href="/sessions/[^"]+">([^<]+)</a>', html)
+
+
+# -- the list ------------------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_sessions_newest_first_with_their_figures(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert names_listed(page.text) == ["checkout-agent", "job-0", "job-1", "job-2"]
+    row = page.text.split("checkout-agent", 1)[1].split("</tr>", 1)[0]
+    cells = re.findall(r'<td[^>]*>(.*?)</td>', row, re.S)
+    assert cells[0] == "viewer-test" and "2026-09-21 14:13:20 UTC" in cells[1]
+    assert cells[2:] == ["1.20 s", "4", '<span class="err-count">1</span>', "150"]  # events, errors, tokens
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("checkout", ["checkout-agent"]),  # part of the name
+    ("JOB-1", ["job-1"]),  # any case
+    (SESSION[:8], ["checkout-agent"]),  # the start of the session id
+    ("user-7", ["job-2"]),  # a user id, exactly
+    ("user-4", []),  # not a part of one
+    ("100%_", []),  # LIKE's wildcards are literal
+])
+def test_search_finds_sessions_by_name_id_or_user_id(client: TestClient, query: str, expected: list[str]) -> None:
+    page = client.get("/", params={"q": query})
+    assert names_listed(page.text) == expected
+    if not expected:
+        assert "No session matches these filters." in page.text
+
+
+def test_filters_narrow_the_list_to_errors_and_to_a_time_range(client: TestClient) -> None:
+    assert names_listed(client.get("/", params={"errors": "1"}).text) == ["checkout-agent", "job-1"]
+    window = {"since": "2026-09-21T14:11:00", "until": "2026-09-21T14:13:00"}  # UTC: job-0 (14:12:20), job-1 (14:11:20)
+    assert names_listed(client.get("/", params=window).text) == ["job-0", "job-1"]
+    window = {"since": "2026-09-21T14:12:00+00:00"}  # any ISO 8601 time
+    assert names_listed(client.get("/", params=window).text) == ["checkout-agent", "job-0"]
+    assert names_listed(client.get("/", params={"within": "24h"}).text) == []  # all of them are in the past
+
+
+def test_the_list_is_paginated(tmp_path: Path) -> None:
+    db = tmp_path / "many.db"
+    write(db, [e for i in range(PAGE_SIZE + 5) for e in plain_session(i, T0 + i * 1000)])
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+        first = client.get("/")
+        second = client.get("/", params={"page": "2"})
+    assert len(names_listed(first.text)) == PAGE_SIZE and names_listed(first.text)[0] == f"job-{PAGE_SIZE + 4}"
+    assert names_listed(second.text) == [f"job-{i}" for i in range(4, -1, -1)]
+    assert 'href="/?page=2" rel="next"' in first.text
+    assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+    assert "data-poll" in first.text and "data-poll" not in second.text  # only the first page follows new sessions
+
+
+def test_the_polled_rows_bring_a_new_session(client: TestClient, db: Path) -> None:
+    page = client.get("/")
+    rows_url = re.search(r'data-poll="([^"]+)"', page.text)
+    assert rows_url and rows_url.group(1) == "/?part=rows"
+    write(db, plain_session(99, T0 + 60_000))
+    rows = client.get(rows_url.group(1))
+    assert names_listed(rows.text)[0] == "job-99" and "<html" not in rows.text  # the table alone
+
+
+def test_an_empty_or_missing_store_says_how_sessions_arrive(tmp_path: Path) -> None:
+    db = tmp_path / "none-yet.db"
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+        page = client.get("/")
+    assert page.status_code == 200 and "No sessions yet" in page.text
+
+
+# -- a session -------------------------------------------------------------------------------------------------
+
+
+def test_a_session_shows_its_events_as_a_tree_beside_the_waterfall(client: TestClient) -> None:
+    page = client.get(f"/sessions/{SESSION}")
+    assert page.status_code == 200
+    rows = re.findall(r'<li class="row (t-\w+)( error)?">\s*<a class="label" data-event href="[^"]+/events/([^"]+)"'
+                      r'\s*style="padding-left: ([\d.]+)rem".*?'
+                      r'<span class="bar" style="left: ([\d.]+)%; width: ([\d.]+)%"', page.text, re.S)
+    assert [(kind, bool(error), eid) for kind, error, eid, *_ in rows] == [
+        ("t-session", False, SESSION), ("t-chain", False, CHAIN), ("t-model", False, MODEL), ("t-tool", False, TOOL),
+        ("t-tool", True, FAILING_TOOL),
+    ]
+    depths = [float(r[3]) for r in rows]
+    assert depths[0] < depths[1] < depths[2] == depths[3] == depths[4]  # indented by parent
+    bars = {r[2]: (float(r[4]), float(r[5])) for r in rows}
+    assert bars[SESSION] == (0.0, 100.0)
+    assert bars[MODEL] == pytest.approx((20 / 1200 * 100, 800 / 1200 * 100), abs=0.01)  # at its start, its length
+    assert 'class="err-mark">error</span>' in page.text
+    assert 'aria-current="true"' in page.text.split(SESSION + '"', 2)[1][:200], "the session event is selected"
+
+
+def test_an_events_page_selects_it_and_links_its_parent(client: TestClient) -> None:
+    page = client.get(f"/sessions/{SESSION}/events/{TOOL}")
+    detail = page.text.split('id="detail"', 1)[1]
+    assert 'lookup_order</h2>' in detail
+    assert f'href="/sessions/{SESSION}/events/{CHAIN}" data-event>{CHAIN}</a>' in detail
+    assert re.search(r'<span class="j-key">&#34;carrier&#34;</span>: <span class="j-str">&#34;DHL&#34;</span>', detail)
+    assert re.search(r'<details class="bucket" open>\s*<summary><h3>Feedback</h3>', detail)
+
+
+def test_a_model_event_shows_its_conversation_output_model_and_tokens(client: TestClient) -> None:
+    panel = client.get(f"/sessions/{SESSION}/events/{MODEL}", params={"part": "detail"})
+    html = panel.text
+    assert "<html" not in html and html.lstrip().startswith("<section class=\"detail\"")
+    roles = re.findall(r'<li class="message m-(\w+)">', html)
+    assert roles == ["system", "user", "assistant", "tool", "user", "assistant"]  # the conversation, then the output
+    assert "calls <code>lookup_order</code>" in html and '<span class="j-key">&#34;order_id&#34;</span>' in html
+    assert "result of <code>call_1</code>" in html
+    assert "Order 7 has shipped." in html.split('id="output-heading"', 1)[1]
+    assert "gpt-4o-mini-2024-07-18" in html and "150" in html and "(120 in," in html
+    assert re.search(r'<th scope="row">temperature</th><td><div class="json"><span class="j-num">0.2</span>', html)
+
+
+def test_event_content_is_escaped_never_markup(client: TestClient) -> None:
+    html = client.get(f"/sessions/{SESSION}/events/{MODEL}").text
+    assert "<script>window" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;window.__pwned = true&lt;/script&gt;&lt;img src=x onerror=" in html
+
+
+def test_long_values_are_collapsed_and_fetched_whole_on_demand(client: TestClient) -> None:
+    html = client.get(f"/sessions/{SESSION}/events/{MODEL}").text
+    more = re.search(r'<a class="more" href="([^"]+)" data-more>show all \(4,500 more characters\)</a>', html)
+    assert more and LONG not in html
+    whole = client.get(more.group(1).replace("&amp;", "&"))
+    assert whole.status_code == 200 and whole.headers["content-type"].startswith("text/plain") and whole.text == LONG
+
+
+def test_the_raw_event_and_any_value_of_it_are_served_as_stored(client: TestClient) -> None:
+    raw = client.get(f"/sessions/{SESSION}/events/{TOOL}/raw")
+    assert raw.headers["content-type"] == "application/json" and raw.json()["outputs"]["carrier"] == "DHL"
+    base = f"/sessions/{SESSION}/events/{MODEL}/value"
+    assert client.get(base, params={"at": "/inputs/chat_history/2/tool_calls/0/function/arguments/order_id"}
+                      ).json() == 7  # into the arguments' JSON string
+    assert client.get(base, params={"at": "/nothing"}).status_code == 404
+    assert client.get(f"/sessions/{SESSION}/events/{MODEL}-nope").status_code == 404
+    assert client.get(f"/sessions/{SESSION[:-1]}0/events/{MODEL}/raw").status_code == 404  # not in that session
+
+
+def test_an_unknown_session_is_a_404_page(client: TestClient) -> None:
+    page = client.get("/sessions/not-a-session")
+    assert page.status_code == 404 and "no session not-a-session in this store" in page.text
+
+
+# -- what the viewer never does --------------------------------------------------------------------------------
+
+
+def test_every_viewer_route_only_reads(db: Path) -> None:
+    """GET only: the token form's POST (which sets a cookie) is the one exception, and it changes nothing stored."""
+    methods = {r.path: sorted(r.methods or ()) for r in viewer_routes(db) if isinstance(r, Route)}
+    assert {path for path, m in methods.items() if m != ["GET", "HEAD"]} == {"/viewer/login"}
+    assert methods["/viewer/login"] in (["GET", "HEAD"], ["POST"])
+    app = build_app(ServerConfig(db_path=db), StoreSink(db))
+    with TestClient(app) as client:
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            assert client.request(method, f"/sessions/{SESSION}").status_code == 405
+            assert client.request(method, f"/sessions/{SESSION}/events/{MODEL}").status_code == 405
+
+
+def test_pages_forbid_inline_scripts_and_framing(client: TestClient) -> None:
+    headers = client.get("/").headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
+
+
+def test_assets_are_packaged_and_served(client: TestClient) -> None:
+    css, js = client.get("/viewer/static/viewer.css"), client.get("/viewer/static/viewer.js")
+    assert css.status_code == js.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert "http://" not in css.text + js.text and "https://" not in css.text + js.text  # nothing from elsewhere
+    assert client.get("/viewer/static/../app.py").status_code == 404
+
+
+def test_with_a_remote_output_the_root_says_where_the_events_went(tmp_path: Path) -> None:
+    config = ServerConfig(db_path=tmp_path / "unused.db", otlp=OtlpSettings("http://127.0.0.1:9/v1/traces"))
+    with TestClient(build_app(config, StoreSink(tmp_path / "unused.db"))) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and "No local store on this server" in page.text
+        assert "OTLP (http/protobuf) at http://127.0.0.1:9/v1/traces" in page.text
+        assert client.get(f"/sessions/{SESSION}").status_code == 404
