@@ -269,7 +269,8 @@ class HoneyHiveSpanExporter(SpanExporter):
                 views.append(span if isinstance(span, SpanView) else from_readable_span(span))
             except Exception as exc:
                 self._pipeline.counters.add(SPANS_INVALID)
-                logger.warning("otel-honeyhive: skipped a span that cannot be mapped: %s", exc)
+                shown = exc if self._pipeline.masker is None else type(exc).__name__  # it may quote the name
+                logger.warning("otel-honeyhive: skipped a span that cannot be mapped: %s", shown)
         return views
 
 

@@ -177,7 +177,8 @@ class HoneyHiveLogExporter(LogRecordExporter):
                 views.append(from_sdk_record(item))
             except Exception as exc:
                 pipeline.counters.add(RECORDS_INVALID)
-                logger.warning("otel-honeyhive: skipped a log record that cannot be read: %s", exc)
+                shown = exc if pipeline.masker is None else type(exc).__name__  # it may quote a value
+                logger.warning("otel-honeyhive: skipped a log record that cannot be read: %s", shown)
         return views
 
 

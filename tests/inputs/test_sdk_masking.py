@@ -14,6 +14,7 @@ import pytest
 from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
 from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter, spans_to_events
@@ -157,3 +158,15 @@ def test_an_unknown_redactor_is_refused_and_turns_the_auto_configured_exporter_o
     auto = AutoConfiguredSpanExporter()
     assert auto.off
     assert any("environment variable HH_REDACT: unknown redactor 'phone'" in r.getMessage() for r in caplog.records)
+
+
+def test_a_span_that_cannot_be_mapped_is_logged_without_its_name_when_masking(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    exporter = HoneyHiveSpanExporter(api_key="k", server_url="http://127.0.0.1:9", redact=["email"])
+    try:
+        exporter.export([ReadableSpan(name=f"for {EMAILS[0]}", context=None)])
+    finally:
+        exporter.shutdown()
+    skipped = [r.getMessage() for r in caplog.records if "cannot be mapped" in r.getMessage()]
+    assert skipped == ["otel-honeyhive: skipped a span that cannot be mapped: ValueError"]
