@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import pytest
 
 from tests.instrumentors.anthropic_app import MODEL, ROOT_NAME, SYSTEM_PROMPT, TOOL_RESULT, TOOLS
@@ -247,6 +248,14 @@ def test_streams_are_sent_as_anthropic_sends_them(run: Run) -> None:
     text = "".join(d["delta"]["text"] for n, d in events if n == "content_block_delta")
     assert text == answer_text(run.calls["stream"])
     assert run.calls["stream helper"].exchange.events
+
+
+def test_a_request_without_max_tokens_is_refused_as_anthropic_refuses_it(fake_anthropic: FakeAnthropic) -> None:
+    client = anthropic.Anthropic(base_url=fake_anthropic.base_url, api_key="test", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.post("/v1/messages", body={"model": MODEL, "messages": []}, cast_to=object)
+    assert refused.value.body == {"type": "error", "error": {"type": "invalid_request_error",
+                                                             "message": "max_tokens: Field required"}}
 
 
 # -- structure: one session, one model event per call -------------------------------------------------------------
