@@ -1,4 +1,13 @@
-"""The HoneyHive output: `/events/batch` bodies over HTTP with the shared retry policy.
+"""The HoneyHive output: batch bodies over HTTP with the shared retry policy.
+
+The route (docs/honeyhive-api.md): `api_version` "v1" posts to `/v1/events/batch`, "legacy" to the deprecated
+`/events/batch`, and "auto" (the default) starts on v1 and switches to legacy for the life of the output the first
+time the server answers the v1 route 404 or 405 (an older deployment): the batch goes again at once, by the legacy
+route, and only a refusal there is the configuration refusal the shipper keeps data for.
+
+A legacy 500 "events partially created" (an `errors` list beside the ids created) is retried like a transient
+fault: event ids are deterministic, so the events created the first time are not doubled; the errors are logged
+with the event ids they name.
 
 A batch larger than one request goes as several bodies, one after the other. When a later body fails, the batch
 is sent again later (by the spool shipper, or a client's resend); the bodies HoneyHive already acknowledged in
@@ -14,6 +23,7 @@ import contextlib
 import gzip
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -25,10 +35,11 @@ import requests
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.encoded import dumps
+from otel_honeyhive.core.environment import HH_API_VERSION
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
-from otel_honeyhive.outputs.honeyhive.payload import Body, encode, resplit
+from otel_honeyhive.outputs.honeyhive.payload import LEGACY, ROUTE_PATHS, V1, Body, encode, resplit
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
@@ -44,20 +55,48 @@ REMEMBERED_BODIES = 4096
 batch is sent again."""
 
 
-def _hint(method: str, status: int) -> str:
+SWITCH_STATUSES = frozenset({404, 405})
+"""Answers to the v1 route that, in "auto", mean an older deployment: the legacy route is used from then on."""
+MAX_LOGGED_ERRORS = 20
+"""Errors of one partially created batch that are logged one by one (the rest are counted)."""
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _hint(method: str, status: int, url: str = "") -> str:
     """What to fix when HoneyHive refuses for a reason that is the configuration's, not the data's: the refusal's
     detail ends up in the log line an operator reads (and in a dead letter's reason)."""
     if status in (401, 403):
         return "; check HH_API_KEY (--api-key): HoneyHive did not accept it"
     if status == 404 and method == "PUT":
         return "; the event is unknown to HoneyHive, or check HH_API_URL (--server-url)"
+    if status in (404, 405) and url.endswith(ROUTE_PATHS[V1]):
+        return (f"; check HH_API_URL (--server-url), or set {HH_API_VERSION}=auto or legacy (--api-version) for "
+                "a HoneyHive that serves only the legacy /events/batch")
     if status in (404, 405):
         return "; check HH_API_URL (--server-url): no HoneyHive API answers this route there"
     return ""
 
 
+def _failed_events(errors: list[object]) -> list[tuple[str, str]]:
+    """(event ids, message) for each item of a partial answer's `errors`: an object's `event_id` (or ids) and
+    message, or the UUIDs a plain message names ("?" when it names none)."""
+    failed: list[tuple[str, str]] = []
+    for item in errors:
+        if isinstance(item, dict):
+            ids = [str(v) for k in ("event_id", "id") if isinstance(v := item.get(k), str)]
+            message = next((str(item[k]) for k in ("error", "message", "detail") if k in item), "")
+            text = message or orjson.dumps(item).decode()
+            ids = ids or _UUID.findall(text)
+        else:
+            text = str(item)
+            ids = _UUID.findall(text)
+        failed.append((", ".join(ids) or "?", text[:300]))
+    return failed
+
+
 class HoneyHiveOutput:
-    """Posts events to `{server_url}/events/batch`; `PUT {server_url}/events` for updates.
+    """Posts events to `{server_url}/v1/events/batch` or `{server_url}/events/batch` (see the module docstring);
+    `PUT {server_url}/events` for updates.
 
     Thread-safe: requests go through one pooled `requests.Session` (urllib3's pool is thread-safe)."""
 
@@ -74,7 +113,9 @@ class HoneyHiveOutput:
             headers["Authorization"] = "Bearer " + settings.api_key.reveal()
         # The CA bundle given here wins over $REQUESTS_CA_BUNDLE; `verify=True` still takes it from there.
         self._http = pinned_session(settings.server_url, headers, settings.verify)
-        self._batch_url = settings.server_url + "/events/batch"
+        self._batch_urls = {route: settings.server_url + path for route, path in ROUTE_PATHS.items()}
+        self.route = LEGACY if settings.api_version == LEGACY else V1
+        """The route batches go by now: v1 unless configured legacy, or switched to it ("auto")."""
         self._events_url = settings.server_url + "/events"
         self.requests_sent = 0
         self.bodies_skipped = 0
@@ -97,13 +138,36 @@ class HoneyHiveOutput:
     def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
         """Deliver every body; one deadline bounds the whole send. Bodies already accepted stay accepted, and are
         skipped when the same batch is sent again (see the module docstring). A body refused as too large (413)
-        is split and sent at once (`_split`)."""
-        s = self.settings
+        is split and sent at once (`_split`). In "auto", a 404 or 405 on the v1 route switches to the legacy
+        route and the batch goes again at once (`_switch_to_legacy`)."""
         deadline = time.monotonic() + self.policy.deadline
+        route = self.route
+        result = self._send_by(route, events, deadline, stop)
+        if (route == V1 and self.settings.api_version == "auto" and result.outcome is Outcome.REJECTED
+                and result.status in SWITCH_STATUSES):
+            self._switch_to_legacy(result)
+            result = self._send_by(LEGACY, events, deadline, stop)
+        return result
+
+    def _switch_to_legacy(self, refusal: SendResult) -> None:
+        """Use the legacy route from now on; said once, at info level: an older deployment is not a fault (another
+        thread may have switched already)."""
+        with self._limit_lock:
+            first, self.route = self.route == V1, LEGACY
+        if first:
+            logger.info(
+                "HoneyHive answered the v1 batch route with %s; sending by the legacy POST %s from now on "
+                "(set %s=legacy to start there)", refusal.status,
+                shown_url(self._batch_urls[LEGACY]), HH_API_VERSION)
+
+    def _send_by(
+        self, route: str, events: Sequence[Event], deadline: float, stop: threading.Event | None
+    ) -> SendResult:
+        s = self.settings
         result = DELIVERED
         acknowledged: list[Body] = []
         skipped: list[tuple[int, bytes]] = []
-        for body in encode(events, s.batch_mode, s.max_events_per_request, self.request_bytes_limit):
+        for body in encode(events, s.batch_mode, s.max_events_per_request, self.request_bytes_limit, route):
             if len(body) > self.request_bytes_limit:  # made before a 413 lowered the limit (another thread)
                 result = self._split(body, None, deadline, stop, acknowledged, skipped)
             else:
@@ -138,7 +202,7 @@ class HoneyHiveOutput:
             jitter=self.policy.jitter,
             max_attempts=self.policy.max_attempts,
         )
-        result = run_with_retry(partial(self._request, "POST", self._batch_url, data), policy, stop)
+        result = run_with_retry(partial(self._request, "POST", self._batch_urls[body.route], data), policy, stop)
         if result.ok:
             acknowledged.append(body)
         return result
@@ -294,12 +358,40 @@ class HoneyHiveOutput:
         outcome = classify_status(response.status_code)
         if outcome is Outcome.DELIVERED:
             return DELIVERED
-        detail = f"{where}: HTTP {response.status_code} {response.text[:300]!r}{_hint(method, response.status_code)}"
+        if response.status_code == 500 and method == "POST":
+            partial_result = self._partially_created(where, response)
+            if partial_result is not None:
+                return partial_result
+        detail = (f"{where}: HTTP {response.status_code} {response.text[:300]!r}"
+                  f"{_hint(method, response.status_code, url)}")
         if outcome is Outcome.RETRY_LATER:
             return SendResult(
                 outcome, detail, parse_retry_after(response.headers.get("Retry-After")), response.status_code
             )
         return SendResult(outcome, detail, status=response.status_code)
+
+    @staticmethod
+    def _partially_created(where: str, response: requests.Response) -> SendResult | None:
+        """A 500 "events partially created" (an `errors` list, one message per failed event, beside the ids that
+        were created): logged with the event ids the errors name, and answered RETRY_LATER so the batch goes
+        again (ids are deterministic: the events created already are not doubled). None for any other 500."""
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return None
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        if not isinstance(errors, list) or not errors:
+            return None
+        created = answer.get("event_ids")
+        failed = _failed_events(errors)
+        shown = "; ".join(f"{ids}: {message}" for ids, message in failed[:MAX_LOGGED_ERRORS])
+        more = f"; and {len(failed) - MAX_LOGGED_ERRORS} more" if len(failed) > MAX_LOGGED_ERRORS else ""
+        made = f"{len(created)} created, " if isinstance(created, list) else ""
+        logger.warning("%s: HTTP 500, events partially created (%s%d failed); the batch is sent again: %s%s",
+                       where, made, len(failed), shown, more)
+        return SendResult(Outcome.RETRY_LATER,
+                          f"{where}: HTTP 500, events partially created ({len(failed)} failed): {shown[:300]}",
+                          status=500)
 
     def after_fork_in_child(self) -> None:
         """In a forked child: a new connection pool (the pooled keep-alive sockets are the parent's; nothing is

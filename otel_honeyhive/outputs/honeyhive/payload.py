@@ -1,7 +1,9 @@
-"""Encoding events into `POST /events/batch` bodies (docs/batches.md), separate from the transport.
+"""Encoding events into batch bodies (docs/batches.md), separate from the transport.
 
-A session's events travel together, its session event first. Bodies are split by event count and by bytes;
-each event is serialised once and bodies are joined from the encoded pieces, so sizes are exact.
+Two routes (docs/honeyhive-api.md): the current `POST /v1/events/batch` (`V1`), which takes only documented
+fields, and the deprecated `POST /events/batch` (`LEGACY`). A session's events travel together, its session
+event first. Bodies are split by event count and by bytes; each event is serialised once and bodies are joined
+from the encoded pieces, so sizes are exact.
 """
 
 from __future__ import annotations
@@ -23,6 +25,51 @@ from otel_honeyhive.core.events import BUCKETS, Event
 
 _SESSION_FIELDS = (*BUCKETS, "error")
 
+V1 = "v1"
+LEGACY = "legacy"
+ROUTE_PATHS = {V1: "/v1/events/batch", LEGACY: "/events/batch"}
+"""Where each route's bodies go, below the server URL."""
+
+V1_EVENT_FIELDS = frozenset({
+    "event_type", "inputs", "project_id", "source", "event_name", "event_id", "session_id", "parent_id",
+    "children_ids", "config", "outputs", "error", "start_time", "end_time", "duration", "metadata", "feedback",
+    "metrics", "user_properties",
+})
+"""The per-event fields `POST /v1/events/batch` documents
+(https://docs.honeyhive.ai/v2/api-reference-autogen/events/create-a-batch-of-events); it refuses any other."""
+V1_SESSION_PROPERTIES = ("session_name", "start_time", "user_properties", "metadata")
+"""What `session_properties` may hold on the v1 route."""
+
+
+def v1_event(event: Event) -> Event:
+    """`event` as the v1 route takes it: documented fields as they are, any other field (the legacy `project`,
+    a client's own field passed through the HoneyHive-compatible API) moved into `metadata` under its name
+    (a key metadata already has wins), and `inputs` always an object (`{}` when missing). The event itself
+    when nothing needs to change (no copy); never modified in place: a batch may go again by the legacy
+    route."""
+    inputs = event.get("inputs")
+    metadata = event.get("metadata")
+    if isinstance(inputs, dict) and (metadata is None or isinstance(metadata, dict)) and all(
+            key in V1_EVENT_FIELDS for key in event):
+        return event
+    converted: Event = {}
+    moved: dict[str, Any] = {}
+    for key, value in event.items():
+        if key in V1_EVENT_FIELDS:
+            converted[key] = value
+        elif value is not None:
+            moved[key] = value
+    if not isinstance(converted.get("inputs"), dict):
+        if converted.get("inputs") is not None:
+            moved.setdefault("inputs", converted["inputs"])
+        converted["inputs"] = {}
+    if metadata is not None and not isinstance(metadata, dict):
+        moved.setdefault("metadata", metadata)
+        metadata = None
+    if moved:
+        converted["metadata"] = {**moved, **(metadata or {})}
+    return converted
+
 Source = tuple[str, Sequence[Any]]
 """What a body was made from: ("blocks", EventBlocks), ("multi", events) or ("session", events)."""
 
@@ -43,20 +90,23 @@ class Body:
     reference kept so a body the receiver refuses as too large (413) can be made again, smaller (`resplit`),
     without decoding it."""
 
-    __slots__ = ("_data", "chunks", "event_count", "size", "source")
+    __slots__ = ("_data", "chunks", "event_count", "route", "size", "source")
 
     def __init__(
-        self, chunks: Sequence[bytes | memoryview], event_count: int, source: Source | None = None
+        self, chunks: Sequence[bytes | memoryview], event_count: int, source: Source | None = None,
+        route: str = LEGACY,
     ) -> None:
         self.chunks = chunks
         self.event_count = event_count
         self.size = sum(len(c) for c in chunks)
         self.source = source
+        self.route = route
+        """The route the body is shaped for (`V1` or `LEGACY`), and so where it goes."""
         self._data: bytes | None = None
 
     @classmethod
-    def of(cls, data: bytes, event_count: int, source: Source | None = None) -> Body:
-        return cls((data,), event_count, source)
+    def of(cls, data: bytes, event_count: int, source: Source | None = None, route: str = LEGACY) -> Body:
+        return cls((data,), event_count, source, route)
 
     @property
     def data(self) -> bytes:
@@ -181,31 +231,42 @@ def _gather(
     return chunks
 
 
-def encode_multi(events: Sequence[Event], max_events: int, max_bytes: int) -> Iterator[Body]:
-    """Several sessions per request (`is_single_session: false`): fewest requests.
+_MULTI_TAILS = {LEGACY: b'],"is_single_session":false}', V1: b'],"single_session":false}'}
+_SINGLE_KEYS = {LEGACY: "is_single_session", V1: "single_session"}
+
+
+def encode_multi(events: Sequence[Event], max_events: int, max_bytes: int, route: str = LEGACY) -> Iterator[Body]:
+    """Several sessions per request (`is_single_session: false`, on v1 `single_session: false`): fewest requests.
 
     Each run of `max_events` events is encoded in one call when it fits in a request (the common case: half the
     cost of encoding events one by one and joining them, measured); a run too large, or holding a value orjson
     cannot take as it is, is packed event by event, cutting any single event larger than a request."""
     ordered = [e for group in group_sessions(events) for e in group]
-    head, tail = b'{"events":[', b'],"is_single_session":false}'
+    if route == V1:
+        ordered = [v1_event(e) for e in ordered]
+    head, tail = b'{"events":[', _MULTI_TAILS[route]
     for start in range(0, len(ordered), max_events):
         run = ordered[start : start + max_events]
         try:
-            whole = orjson.dumps({"events": run, "is_single_session": False})
+            whole = orjson.dumps({"events": run, _SINGLE_KEYS[route]: False})
         except TypeError:
             whole = None
         if whole is not None and len(whole) <= max_bytes:
-            yield Body.of(whole, len(run), ("multi", run))
+            yield Body.of(whole, len(run), ("multi", run), route)
             continue
         encoded = [fit(e, max_bytes - len(head) - len(tail)) for e in run]
         for first, end in _pack(encoded, head, tail, max_events, max_bytes):
-            yield Body(_gather(head, encoded[first:end], tail), end - first, ("multi", run[first:end]))
+            yield Body(_gather(head, encoded[first:end], tail), end - first, ("multi", run[first:end]), route)
 
 
-def encode_per_session(events: Sequence[Event], max_events: int, max_bytes: int) -> Iterator[Body]:
+def encode_per_session(
+    events: Sequence[Event], max_events: int, max_bytes: int, route: str = LEGACY
+) -> Iterator[Body]:
     """One session per request (`is_single_session: true`); the session event travels as
-    `session_properties` in the first request."""
+    `session_properties` in the first request. On v1, see `encode_v1_per_session`."""
+    if route == V1:
+        yield from encode_v1_per_session(events, max_events, max_bytes)
+        return
     head = b'{"events":['
     for group in group_sessions(events):
         session = group[0]
@@ -234,11 +295,49 @@ def encode_per_session(events: Sequence[Event], max_events: int, max_bytes: int)
                        ("session", source))
 
 
-def encode_blocks(blocks: Sequence[EventBlock], max_events: int, max_bytes: int) -> Iterator[Body]:
+def encode_v1_per_session(events: Sequence[Event], max_events: int, max_bytes: int) -> Iterator[Body]:
+    """One session per request on the v1 route: `single_session: true`, which HoneyHive allows only when every
+    event of the body shares one `session_id`, as here. The session event travels as an ordinary event, first
+    (v1's `session_properties` has no session id, inputs or outputs to carry it); the session's first body also
+    names it in `session_properties` (its name, start time, metadata and user properties)."""
+    head = b'{"events":['
+    later_tail = b'],"single_session":true}'
+    for group in group_sessions(events):
+        converted = [v1_event(e) for e in group]
+        session = converted[0]
+        first_tail = later_tail
+        if session.get("event_type") == "session":
+            props = {k: session[k] for k in ("start_time", "user_properties") if session.get(k)}
+            if isinstance(session.get("event_name"), str):
+                props = {"session_name": session["event_name"], **props}
+            first_tail = b'],"single_session":true,"session_properties":' + dumps(props) + b"}"
+            if len(head) + len(first_tail) + 256 > max_bytes:  # properties too large: the event carries them
+                first_tail = later_tail
+        encoded = [fit(e, max(max_bytes - len(head) - len(first_tail), 256)) for e in converted]
+        for n, (start, end) in enumerate(_pack(encoded, head, first_tail, max_events, max_bytes)):
+            tail = first_tail if n == 0 else later_tail
+            yield Body(_gather(head, encoded[start:end], tail), end - start, ("session", converted[start:end]), V1)
+
+
+def _v1_block(block: EventBlock) -> EventBlock:
+    """`block` with its events as the v1 route takes them; the block itself when they already are (decoded to
+    check, encoded again only when an event changed)."""
+    events = block.events()
+    converted = [v1_event(e) for e in events]
+    if all(c is e for c, e in zip(converted, events, strict=True)):
+        return block
+    return EventBlock.of(converted)
+
+
+def encode_blocks(
+    blocks: Sequence[EventBlock], max_events: int, max_bytes: int, route: str = LEGACY
+) -> Iterator[Body]:
     """`encode_multi` for events already encoded (`EncodedEvents`): a body is the blocks' own bytes, sliced (each
     block carries its separator, see `EventBlock`), so nothing is encoded or copied again; a block too large for
-    one request is split event by event as `encode_multi` does."""
-    head, tail = b'{"events":[', b'],"is_single_session":false}'
+    one request is split event by event as `encode_multi` does. On v1 each block is first made v1 (`_v1_block`)."""
+    if route == V1:
+        blocks = [_v1_block(b) for b in blocks]
+    head, tail = b'{"events":[', _MULTI_TAILS[route]
     budget = max_bytes - len(head) - len(tail)
     pending: list[EventBlock] = []
     count = size = 0
@@ -246,22 +345,22 @@ def encode_blocks(blocks: Sequence[EventBlock], max_events: int, max_bytes: int)
         inner = len(block.inner)
         if block.count > max_events or inner > budget:
             if pending:
-                yield _blocks_body(head, pending, tail, count)
+                yield _blocks_body(head, pending, tail, count, route)
                 pending, count, size = [], 0, 0
-            yield from encode_multi(block.events(), max_events, max_bytes)
+            yield from encode_multi(block.events(), max_events, max_bytes, route)
             continue
         if pending and (count + block.count > max_events or size + 1 + inner > budget):
-            yield _blocks_body(head, pending, tail, count)
+            yield _blocks_body(head, pending, tail, count, route)
             pending, count, size = [], 0, 0
         size += inner + (1 if pending else 0)
         pending.append(block)
         count += block.count
     if pending:
-        yield _blocks_body(head, pending, tail, count)
+        yield _blocks_body(head, pending, tail, count, route)
 
 
-def _blocks_body(head: bytes, blocks: list[EventBlock], tail: bytes, count: int) -> Body:
-    return Body(_gather(head, array_items(blocks), tail, separator=b""), count, ("blocks", blocks))
+def _blocks_body(head: bytes, blocks: list[EventBlock], tail: bytes, count: int, route: str) -> Body:
+    return Body(_gather(head, array_items(blocks), tail, separator=b""), count, ("blocks", blocks), route)
 
 
 def resplit(body: Body, max_events: int, max_bytes: int) -> list[Body]:
@@ -273,15 +372,18 @@ def resplit(body: Body, max_events: int, max_bytes: int) -> list[Body]:
         return []
     kind, items = body.source
     if kind == "blocks":
-        return list(encode_blocks(items, max_events, max_bytes))
+        return list(encode_blocks(items, max_events, max_bytes, body.route))
     if kind == "session":
-        return list(encode_per_session(items, max_events, max_bytes))
-    return list(encode_multi(items, max_events, max_bytes))
+        return list(encode_per_session(items, max_events, max_bytes, body.route))
+    return list(encode_multi(items, max_events, max_bytes, body.route))
 
 
-def encode(events: Sequence[Event], mode: str, max_events: int, max_bytes: int) -> Iterator[Body]:
+def encode(
+    events: Sequence[Event], mode: str, max_events: int, max_bytes: int, route: str = LEGACY
+) -> Iterator[Body]:
+    """The bodies for `events` on `route` (`V1` or `LEGACY`) in batch mode `mode` ("multi" or "session")."""
     if mode == "session":
-        return encode_per_session(events, max_events, max_bytes)
+        return encode_per_session(events, max_events, max_bytes, route)
     if is_encoded(events):
-        return encode_blocks(events.blocks, max_events, max_bytes)
-    return encode_multi(events, max_events, max_bytes)
+        return encode_blocks(events.blocks, max_events, max_bytes, route)
+    return encode_multi(events, max_events, max_bytes, route)

@@ -18,6 +18,9 @@ from otel_honeyhive.core.secrets import Secret, shown_url
 
 DEFAULT_SERVER_URL = "https://api.honeyhive.ai"
 DEFAULT_MAX_EVENTS = 1000
+API_VERSIONS = ("auto", "v1", "legacy")
+"""auto: `POST /v1/events/batch`, switching to the legacy `POST /events/batch` for the life of the process when
+the server answers the v1 route 404 or 405 (docs/honeyhive-api.md)."""
 
 
 def _server_url(text: str, where: str) -> str:
@@ -73,6 +76,8 @@ class HoneyHiveSettings:
     headers: Mapping[str, str] = field(default_factory=dict)
     verify: bool | str = True
     """TLS verification: True, False, or a CA bundle path."""
+    api_version: str = "auto"
+    """One of `API_VERSIONS`: which batch route events go by."""
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -127,6 +132,10 @@ class HoneyHiveSettings:
         max_bytes, where = pick("max_request_bytes", env_names.HH_MAX_REQUEST_BYTES)
         max_bytes = _number("max_request_bytes", 5 * 1024 * 1024 if max_bytes is None else max_bytes,
                             kind=int, minimum=1024, source=where, example="5242880")
+        api_version, where = pick("api_version", env_names.HH_API_VERSION)
+        api_version = str(api_version or "auto").strip().lower()
+        if api_version not in API_VERSIONS:
+            raise ValueError(f"{where}: api_version must be one of {', '.join(API_VERSIONS)}, got {api_version!r}")
         headers = dict(kwargs.get("headers") or {})
         verify = kwargs.get("verify", True)
         return cls(
@@ -141,4 +150,5 @@ class HoneyHiveSettings:
             max_request_bytes=max_bytes,
             headers=headers,
             verify=verify,
+            api_version=api_version,
         )
