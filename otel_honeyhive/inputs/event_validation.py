@@ -29,7 +29,13 @@ Decisions (from HoneyHive's create-event and create-event-batch API pages, and i
   it a computed duration could exceed the 64-bit integers the store writes.
 - A field's value nests at most `MAX_NESTING` (128) levels: events are written as JSON by orjson, which stops at
   255 levels counting the event and what wraps it (a spool record, a batch), while the parser takes 1,024.
-- Fields the pages do not document are kept as sent.
+- Fields the pages do not document are kept as sent, on every route but `POST /v1/events/batch`.
+- `POST /v1/events/batch` (https://docs.honeyhive.ai/v2/api-reference-autogen/events/create-a-batch-of-events)
+  is checked as HoneyHive documents it: unknown top-level and per-event fields are refused, the legacy aliases
+  (`is_single_session`, `session`, a per-event `project`) included, all named in one 400. An event's project
+  comes from the server's `--project` (HoneyHive takes it from the API key), else from `metadata.project`, where
+  this bridge's exporter moves the legacy `project` on that route (docs/honeyhive-api.md); it is moved back, so
+  an event stores the same by either route.
 """
 
 from __future__ import annotations
@@ -145,6 +151,21 @@ UPDATE_FIELDS: dict[str, Kind] = {
 """`PUT /events`: exactly these fields; anything else is refused (it would otherwise be silently lost)."""
 
 BATCH_FIELDS: dict[str, Kind] = {"events": LIST, "is_single_session": BOOLEAN, "session_properties": OBJECT}
+
+V1_BATCH_FIELDS: dict[str, Kind] = {"events": LIST, "single_session": BOOLEAN, "session_properties": OBJECT}
+V1_EVENT_FIELDS: dict[str, Kind] = {
+    **{name: kind for name, kind in EVENT_FIELDS.items() if name != "project"},
+    "project_id": STRING,
+}
+"""The per-event fields of `POST /v1/events/batch`; nothing else is accepted."""
+V1_SESSION_PROPERTIES: dict[str, Kind] = {
+    "session_name": STRING, "start_time": MILLISECONDS, "user_properties": OBJECT, "metadata": OBJECT,
+}
+V1_LEGACY_ALIASES = {"is_single_session": "single_session", "session": "session_properties",
+                     "project": "the API key's project (or project_id)"}
+"""Names the legacy route takes and the v1 route refuses, with what replaces each."""
+MAX_NAMED_FIELDS = 20
+"""Unknown fields named in one refusal (the rest are counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +390,71 @@ def parse_batch(body: Any, defaults: EventDefaults) -> Batch:
     return Batch(events, event_ids, session_id)
 
 
+def _unknown_on_v1(body: dict[str, Any]) -> list[str]:
+    """Every field of a v1 batch body that the route does not take, by its path, a legacy alias said so."""
+    def named(path: str, name: str) -> str:
+        alias = V1_LEGACY_ALIASES.get(name)
+        return f"{_at(path, name)} (legacy alias; use {alias})" if alias else _at(path, name)
+
+    unknown = [named("", name) for name in body if name not in V1_BATCH_FIELDS]
+    props = body.get("session_properties")
+    if isinstance(props, dict):
+        unknown += [named("session_properties", k) for k in props if k not in V1_SESSION_PROPERTIES]
+    events = body.get("events")
+    for i, raw in enumerate(events if isinstance(events, list) else []):
+        if isinstance(raw, dict):
+            unknown += [named(f"events[{i}]", k) for k in raw if k not in V1_EVENT_FIELDS]
+    return unknown
+
+
+def parse_batch_v1(body: Any, defaults: EventDefaults) -> Batch:
+    """`POST /v1/events/batch`: `{"events": [...], "single_session": bool, "session_properties": {...}}`.
+
+    Unknown fields anywhere are refused, all named at once. With `single_session`, every event joins one session:
+    the one the events name when they all name the same, else a new one; a session event is written from
+    `session_properties` when the batch has none of its own (an exporter sends the session event itself)."""
+    if isinstance(body, dict):
+        unknown = _unknown_on_v1(body)
+        if unknown:
+            more = f" and {len(unknown) - MAX_NAMED_FIELDS} more" if len(unknown) > MAX_NAMED_FIELDS else ""
+            raise ValidationError(f"unknown field(s), not accepted on /v1/events/batch: "
+                                  f"{', '.join(unknown[:MAX_NAMED_FIELDS])}{more}")
+    top = check_fields(body, "", V1_BATCH_FIELDS, ("events",), nested_freely=True, closed=True)
+    props = check_fields(top.get("session_properties") or {}, "session_properties", V1_SESSION_PROPERTIES,
+                         closed=True)
+    checked = [check_fields(raw, f"events[{i}]", V1_EVENT_FIELDS, EVENT_REQUIRED, closed=True)
+               for i, raw in enumerate(top["events"])]
+    for event in checked:
+        _project_from_metadata(event)
+    session_id: str | None = None
+    if top.get("single_session", False):
+        named = {e["session_id"] for e in checked if "session_id" in e}
+        session_id = named.pop() if len(named) == 1 else _new_id()
+        for event in checked:
+            event["session_id"] = session_id
+    events = [_complete(event, f"events[{i}]", defaults) for i, event in enumerate(checked)]
+    event_ids = [e["event_id"] for e in events]
+    if session_id is not None and props and not any(
+            e["event_type"] == "session" and e["event_id"] == session_id for e in events):
+        session = session_from_properties({**props, "session_id": session_id}, "session_properties", defaults)
+        _summarise_children(session, events)
+        events.insert(0, session)
+    if session_id is None:
+        sessions = {e["session_id"] for e in events}
+        session_id = sessions.pop() if len(sessions) == 1 else None
+    return Batch(events, event_ids, session_id)
+
+
+def _project_from_metadata(event: dict[str, Any]) -> None:
+    """The event's project on the v1 route: `metadata.project` (moved back out), else the server's
+    (`_complete`)."""
+    metadata = event.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("project"), str):
+        metadata = dict(metadata)
+        event["project"] = metadata.pop("project")
+        event["metadata"] = metadata
+
+
 def _summarise_children(session: Event, children: list[Event]) -> None:
     """Complete a session event from the batch's events: times span them, top-level ones are its children."""
     starts = [e["start_time"] for e in children if "start_time" in e]
@@ -397,6 +483,7 @@ __all__ = [
     "MAX_SAFE_MS",
     "SESSION_FIELDS",
     "UPDATE_FIELDS",
+    "V1_EVENT_FIELDS",
     "Batch",
     "EventDefaults",
     "Kind",
@@ -404,6 +491,7 @@ __all__ = [
     "check_fields",
     "normalize_event",
     "parse_batch",
+    "parse_batch_v1",
     "parse_create",
     "parse_session_start",
     "parse_update",

@@ -1,5 +1,7 @@
-"""The HoneyHive-compatible API (`POST /events`, `POST /events/batch`, `POST /session/start`, `PUT /events`),
-so code written for HoneyHive's SDK or REST API can point at the bridge instead.
+"""The HoneyHive-compatible API (`POST /events`, `POST /v1/events/batch`, the legacy `POST /events/batch`,
+`POST /session/start`, `PUT /events`), so code written for HoneyHive's SDK or REST API can point at the bridge
+instead. Each batch route validates as HoneyHive documents it (`event_validation`): the v1 route refuses unknown
+fields and the legacy aliases, so a client that gets past the local API gets past HoneyHive.
 
 Every request is read within the body limit, parsed, and validated whole (`event_validation`) before the
 output sees any of it; the client gets 200 only once the output said DELIVERED (for the local store: the
@@ -20,8 +22,10 @@ from starlette.routing import BaseRoute, Route
 from otel_honeyhive.core.results import SendResult
 from otel_honeyhive.core.status import refusal
 from otel_honeyhive.inputs.event_validation import (
+    Batch,
     ValidationError,
     parse_batch,
+    parse_batch_v1,
     parse_create,
     parse_session_start,
     parse_update,
@@ -83,7 +87,12 @@ class HoneyHiveApi:
         return json_response({"success": True, "event_id": event["event_id"]})
 
     async def create_batch(self, request: Request) -> Response:
-        batch = parse_batch(await self._body(request), self.ctx.defaults)
+        return await self._store_batch(request, parse_batch(await self._body(request), self.ctx.defaults))
+
+    async def create_batch_v1(self, request: Request) -> Response:
+        return await self._store_batch(request, parse_batch_v1(await self._body(request), self.ctx.defaults))
+
+    async def _store_batch(self, request: Request, batch: Batch) -> Response:
         if batch.events:
             result = await self.ctx.send(batch.events)
             if not result.ok:
@@ -133,6 +142,7 @@ def honeyhive_api_routes(ctx: ApiContext) -> list[BaseRoute]:
     return [
         Route("/events", _refusing_bad_requests(api.events), methods=["POST", "PUT"]),
         Route("/events/batch", _refusing_bad_requests(api.create_batch), methods=["POST"]),
+        Route("/v1/events/batch", _refusing_bad_requests(api.create_batch_v1), methods=["POST"]),
         Route("/session/start", _refusing_bad_requests(api.start_session), methods=["POST"]),
     ]
 
