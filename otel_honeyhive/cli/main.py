@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="HoneyHive API URL (else $HH_API_URL, else https://api.honeyhive.ai)")
     serve.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
     serve.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'dev')")
+    serve.add_argument("--api-version", choices=("auto", "v1", "legacy"),
+                       help="HoneyHive batch route: v1 (/v1/events/batch), legacy (/events/batch) or auto: v1, "
+                       "then legacy if HoneyHive answers v1 with 404/405 (else $HH_API_VERSION, else auto)")
     serve.add_argument("--otlp-endpoint", metavar="URL",
                        help="forward events as OTLP spans to this endpoint instead (OTLP/HTTP: a base URL, "
                        "/v1/traces is added unless given; gRPC: host:port or http(s)://host:port); not "
@@ -380,7 +383,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host, http_port=args.http_port, grpc_port=args.grpc_port, db_path=args.db,
             spool_dir=args.spool_dir, auth_token=args.auth_token, max_body_bytes=args.max_body_bytes,
             api_key=args.api_key, server_url=args.server_url, project=args.project, source=args.source,
-            hold_timeout=args.hold_timeout, max_held_spans=args.max_held_spans,
+            api_version=args.api_version, hold_timeout=args.hold_timeout, max_held_spans=args.max_held_spans,
             spool_max_bytes=args.spool_max_bytes,
             otlp_endpoint=args.otlp_endpoint, otlp_protocol=args.otlp_protocol, otlp_headers=args.otlp_header,
             otlp_compression=args.otlp_compression, tls_cert=args.tls_cert, tls_key=args.tls_key,
