@@ -46,7 +46,7 @@ _GRPC_TARGET = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]@]+):\d{1,5}$")
 
 
 HONEYHIVE_FLAGS = {"api_key": "--api-key", "server_url": "--server-url", "project": "--project", "source": "--source",
-                   "timeout": "--timeout"}
+                   "timeout": "--timeout", "api_version": "--api-version"}
 """The commands' flags for `HoneyHiveSettings`' keywords, so that messages name what the user typed."""
 
 
@@ -248,6 +248,7 @@ class ServerConfig:
         server_url: str | None = None,
         project: str | None = None,
         source: str | None = None,
+        api_version: str | None = None,
         hold_timeout: float = DEFAULT_HOLD_SECONDS,
         max_held_spans: int = DEFAULT_MAX_HELD_SPANS,
         spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
@@ -265,7 +266,7 @@ class ServerConfig:
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
         """Flags win over environment variables: `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`,
-        `HH_SPOOL_DIR`, `OTEL_HONEYHIVE_AUTH_TOKEN`. ValueError names the option at fault.
+        `HH_API_VERSION`, `HH_SPOOL_DIR`, `OTEL_HONEYHIVE_AUTH_TOKEN`. ValueError names the option at fault.
 
         `otlp_headers`: `KEY=VALUE` strings (the repeated `--otlp-header` flag) or a mapping. An OTLP endpoint
         together with an API key (flag or `HH_API_KEY`) is refused: a server has one output, and silently
@@ -284,6 +285,7 @@ class ServerConfig:
             raise ValueError(f"--spool-max-bytes must be at least 1024, got {spool_max_bytes}")
         settings = HoneyHiveSettings.resolve(
             environ=env, flags=HONEYHIVE_FLAGS, api_key=api_key, server_url=server_url, project=project, source=source,
+            api_version=api_version,
         )
         otlp = _otlp_settings(otlp_endpoint, otlp_protocol, otlp_headers, otlp_compression)
         if otlp is not None and settings.api_key:
