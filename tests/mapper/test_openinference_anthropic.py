@@ -107,3 +107,12 @@ def test_a_content_part_that_is_not_a_tool_call_is_kept_as_a_part() -> None:
         {"type": "image", "image.image.url": "data:image/png;base64,AA=="},
     ]
     assert event["outputs"]["tool_calls"] == [TOOL_CALL]
+
+
+def test_with_outputs_hidden_the_finish_reason_makes_no_outputs() -> None:
+    """`OPENINFERENCE_HIDE_OUTPUTS`: no output messages, `output.value` redacted. The finish reason stays in
+    `metadata.finish_reasons`; an `outputs` holding only it would look like an answer that said nothing."""
+    hidden = {k: v for k, v in SPAN.items() if not k.startswith("llm.output_messages.")}
+    event = child_event({**hidden, "output.value": "__REDACTED__", "input.value": "__REDACTED__"})
+    assert event["outputs"] == {}
+    assert event["metadata"]["finish_reasons"] == ["tool_use"]

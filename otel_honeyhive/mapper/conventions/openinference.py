@@ -104,6 +104,19 @@ def _invocation_object(value: Any) -> dict[str, Any]:
     return params
 
 
+def _output_finish_reason(facts: SpanFacts) -> tuple[Candidate, ...]:
+    """Fills in the output message's finish reason (OpenInference's output messages carry none), only where there
+    is an output message: with outputs hidden, `outputs` holding only a finish reason would be an empty answer (it
+    stays in `metadata.finish_reasons`)."""
+    if facts.event_type != "model":
+        return ()
+    attrs = facts.span.attributes
+    reason = attrs.get("llm.finish_reason")
+    if reason is None or not any(k.startswith("llm.output_messages.") for k in attrs):
+        return ()
+    return (Candidate("outputs.finish_reason", jsonable(reason), 14, "llm.finish_reason", keep_if_shadowed=False),)
+
+
 def _models_and_parameters(facts: SpanFacts) -> Iterable[Candidate]:
     """`llm.invocation_parameters` split by meaning, and `llm.model_name` placed by it: the model the app asked for
     (in the parameters) is `config.model`, and a different `llm.model_name` (OpenAI's instrumentor puts the dated
@@ -196,8 +209,8 @@ CONVENTION: Convention = Convention(
         Field("llm.provider", "config.provider", rank=3),
         Field("llm.system", "config.provider", rank=4),
         Field("llm.finish_reason", "metadata.finish_reasons", rank=2, convert=lambda v: [jsonable(v)], only=MODEL),
-        # Fills in the output message's finish reason (output messages carry none in OpenInference).
-        Field("llm.finish_reason", "outputs.finish_reason", rank=14, only=MODEL),
+        Extract("output_finish_reason", _output_finish_reason, "`llm.finish_reason`, beside output messages",
+                ("outputs.finish_reason",), rank=14),
         Group("embedding.embeddings.", "inputs.texts", _embedding_items, rank=2, accept=_embedding_suffix("text"),
               label="embedding.embeddings.{i}.embedding.text"),
         Group("embedding.embeddings.", "outputs.embeddings", _embedding_items, rank=2,
