@@ -13,7 +13,8 @@ answer with a `tool_use` block (its input arrives as `input_json_delta` pieces).
 The `anthropic` client 2.17 makes spans of its own (`anthropic.messages.create`, on by default, without content
 unless `ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE=content`). Beside an instrumentation they make a second model
 event per call, so the instrumentation variants turn them off (`ANTHROPIC_OPEN_TELEMETRY=false`, what the example
-recommends); the `sdk` variant uses them alone, and one test shows what the default gives.
+recommends); the `sdk` variant uses them alone, and one test shows what the default gives. Two variants hide the
+content (`OPENINFERENCE_HIDE_INPUTS` / `_OUTPUTS`, `TRACELOOP_TRACE_CONTENT=false`).
 
 The client 2.17 takes no `temperature`, `top_p` or `top_k` any more: `max_tokens` and `stop_sequences` are the
 sampling parameters it sends.
@@ -53,6 +54,8 @@ class Variant:
     app: str
     names: tuple[str, ...]
     """The event name of each call, in order."""
+    content: bool = True
+    """Messages captured (inputs.chat_history, outputs, config.tools)."""
     finish_reason: bool = True
     """The stop reason is also the outputs' `finish_reason` (the SDK's spans: only `metadata.finish_reasons`)."""
     tools: bool = True
@@ -73,6 +76,11 @@ VARIANTS = [
             env=SDK_SPANS_OFF),
     Variant("traceloop", "traceloop", ("anthropic.chat",) * 6, stop_sequences=False, stream_output_tokens_over=1,
             env=SDK_SPANS_OFF),
+    Variant("openinference-hidden", "openinference", ("messages.create",) * 4 + ("messages.stream", "messages.create"),
+            content=False, env={**SDK_SPANS_OFF, "OPENINFERENCE_HIDE_INPUTS": "true",
+                                "OPENINFERENCE_HIDE_OUTPUTS": "true"}),
+    Variant("traceloop-no-content", "traceloop", ("anthropic.chat",) * 6, content=False, stop_sequences=False,
+            stream_output_tokens_over=1, env={**SDK_SPANS_OFF, "TRACELOOP_TRACE_CONTENT": "false"}),
     Variant("sdk", "sdk", ("anthropic.messages.create",) * 6, finish_reason=False, tools=False,
             streamed_answer=False, env={"ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE": "content"}),
 ]
@@ -124,7 +132,8 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 def run_app(app: str, env_extra: dict[str, str], server: RunningServer,
             fake: FakeAnthropic) -> tuple[str, list[dict[str, Any]], list[Exchange]]:
     """Runs the app; its session id, the session's events (by start time) and the exchanges it had."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "OTEL_", "ANTHROPIC_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HH_", "OTEL_", "ANTHROPIC_", "OPENINFERENCE_", "TRACELOOP_"))}
     env.update(
         HH_API_URL=server.url,
         HH_PROJECT="anthropic",
@@ -171,6 +180,18 @@ def _variants(predicate: Callable[[Variant], bool] = lambda v: True,
 
 @pytest.fixture(scope="module", params=_variants())
 def run(request: pytest.FixtureRequest, runs: Callable[[Variant], Run]) -> Run:
+    return runs(request.param)
+
+
+@pytest.fixture(scope="module", params=_variants(lambda v: v.content))
+def content_run(request: pytest.FixtureRequest, runs: Callable[[Variant], Run]) -> Run:
+    """Variants that capture messages."""
+    return runs(request.param)
+
+
+@pytest.fixture(scope="module", params=_variants(lambda v: not v.content))
+def blind_run(request: pytest.FixtureRequest, runs: Callable[[Variant], Run]) -> Run:
+    """Variants told not to capture messages."""
     return runs(request.param)
 
 
@@ -289,7 +310,8 @@ def test_the_model_that_answered_is_the_response_model(run: Run) -> None:
         assert call.event["metadata"]["response_model"] == call.response["model"] == "claude-haiku-4-5-20251001"
 
 
-@pytest.mark.parametrize("variant", _variants(marks={"openinference": LEAD_RESPONSE_MODEL}))
+@pytest.mark.parametrize("variant", _variants(marks={"openinference": LEAD_RESPONSE_MODEL,
+                                                      "openinference-hidden": LEAD_RESPONSE_MODEL}))
 def test_the_answering_model_is_kept_once(variant: Variant, runs: Callable[[Variant], Run]) -> None:
     for call in runs(variant).calls.values():
         assert "llm.model_name" not in call.event["metadata"]
@@ -305,7 +327,8 @@ def test_request_parameters_are_hyperparameters(run: Run) -> None:
         assert first.event["config"]["hyperparameters"]["stop_sequences"] == first.request["stop_sequences"]
 
 
-def test_offered_tools_are_the_config_tools(run: Run) -> None:
+def test_offered_tools_are_the_config_tools(content_run: Run) -> None:
+    run = content_run
     for name in ("tool call", "tool result", "streamed tool call"):
         call = run.calls[name]
         if run.variant.tools:
@@ -348,13 +371,27 @@ def test_cache_tokens_are_the_cache_read_and_creation_tokens(variant: Variant,
 # -- content -----------------------------------------------------------------------------------------------------
 
 
-def test_the_messages_sent_are_the_chat_history_system_prompt_first(run: Run) -> None:
+def test_without_content_events_still_carry_model_provider_parameters_and_tokens(blind_run: Run) -> None:
+    """`OPENINFERENCE_HIDE_INPUTS` / `_OUTPUTS`, `TRACELOOP_TRACE_CONTENT=false`: no messages, no tools, and no
+    `outputs` made of a finish reason alone; the rest is all there."""
+    for call in blind_run.calls.values():
+        event = call.event
+        assert (event["inputs"], event["outputs"]) == ({}, {})
+        assert (event["config"]["model"], event["config"]["provider"]) == (MODEL, "anthropic")
+        assert "tools" not in event["config"]
+        assert event["config"]["hyperparameters"]["max_tokens"] == call.request["max_tokens"]
+        assert event["metadata"]["prompt_tokens"] > 0 and event["metadata"]["finish_reasons"]
+
+
+def test_the_messages_sent_are_the_chat_history_system_prompt_first(content_run: Run) -> None:
+    run = content_run
     for call in run.calls.values():
         assert json_arguments(call.event["inputs"]["chat_history"]) == json_arguments(expected_history(call.request))
     assert run.calls["message"].event["inputs"]["chat_history"][0] == {"role": "system", "content": SYSTEM_PROMPT}
 
 
-def test_a_text_answer_is_the_outputs(run: Run) -> None:
+def test_a_text_answer_is_the_outputs(content_run: Run) -> None:
+    run = content_run
     for name in ("message", "tool result", "stream helper"):
         call = run.calls[name]
         outputs = call.event["outputs"]
@@ -365,7 +402,8 @@ def test_a_text_answer_is_the_outputs(run: Run) -> None:
 
 
 @pytest.mark.parametrize("name", ["tool call", "streamed tool call"])
-def test_a_tool_use_answer_is_its_text_and_plain_tool_calls(run: Run, name: str) -> None:
+def test_a_tool_use_answer_is_its_text_and_plain_tool_calls(content_run: Run, name: str) -> None:
+    run = content_run
     call = run.calls[name]
     outputs = call.event["outputs"]
     if name.startswith("stream") and not run.variant.streamed_answer:
@@ -380,7 +418,8 @@ def test_a_tool_use_answer_is_its_text_and_plain_tool_calls(run: Run, name: str)
         assert outputs["finish_reason"] in FINISH_REASONS["tool_use"]
 
 
-def test_the_tool_result_round_trip_is_in_the_follow_up_history(run: Run) -> None:
+def test_the_tool_result_round_trip_is_in_the_follow_up_history(content_run: Run) -> None:
+    run = content_run
     asked = tool_calls(run.calls["tool call"].response["content"])[0]
     history = run.calls["tool result"].event["inputs"]["chat_history"]
     assert [m["role"] for m in history] == ["user", "assistant", "tool"]
@@ -388,7 +427,8 @@ def test_the_tool_result_round_trip_is_in_the_follow_up_history(run: Run) -> Non
     assert (history[2]["tool_call_id"], history[2]["content"]) == (asked["id"], TOOL_RESULT)
 
 
-def test_a_streamed_answer_is_assembled(run: Run) -> None:
+def test_a_streamed_answer_is_assembled(content_run: Run) -> None:
+    run = content_run
     call = run.calls["stream"]
     if not run.variant.streamed_answer:
         assert call.event["outputs"] == {}
@@ -406,7 +446,8 @@ def test_the_stop_reason_is_the_finish_reasons(run: Run) -> None:
         assert reason in FINISH_REASONS[call.response["stop_reason"]]
 
 
-def test_raw_request_and_response_are_not_kept_beside_the_messages(run: Run) -> None:
+def test_raw_request_and_response_are_not_kept_beside_the_messages(content_run: Run) -> None:
+    run = content_run
     for call in run.calls.values():
         assert not {"input.value", "output.value"} & set(call.event["metadata"])
 
