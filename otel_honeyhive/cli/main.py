@@ -43,6 +43,7 @@ SERVER_EXTRA = {
     "grpc": "grpcio",
     "rich": "rich",
     "google.rpc": "googleapis-common-protos",
+    "jinja2": "jinja2",
     "opentelemetry.proto": "opentelemetry-proto",
     "opentelemetry.exporter.otlp.proto.common": "opentelemetry-exporter-otlp-proto-common",
 }
@@ -105,6 +106,14 @@ def _path(text: str) -> Path:
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=_path, default=DEFAULT_DB, metavar="PATH",
                         help=f"the local event store (default: ./{DEFAULT_DB})")
+
+
+def _add_open(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--open", action="store_true",
+                        help="print the web viewer's address for this and open it in a browser (the viewer is "
+                        "`serve` itself, on the same store: see --viewer)")
+    parser.add_argument("--viewer", default=f"http://{DEFAULT_HOST}:{DEFAULT_HTTP_PORT}", metavar="URL",
+                        help="where `serve` runs, for --open (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--limit", type=_positive_int, default=20, metavar="N",
                           help="how many sessions to show (default: 20)")
     sessions.add_argument("--json", action="store_true", help="print them as a JSON array, for scripts")
+    _add_open(sessions)
     sessions.set_defaults(run=_sessions)
 
     show = commands.add_parser(
@@ -208,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true",
                       help="print the events as stored, as a JSON array (an event id: that event's object)")
     _add_db(show)
+    _add_open(show)
     show.set_defaults(run=_show)
 
     export = commands.add_parser(
@@ -439,6 +450,8 @@ def _sessions(args: argparse.Namespace) -> int:
         return 1
     with store:
         sessions = store.list_sessions(limit=args.limit)
+    if args.open:
+        _open_viewer(args.viewer, "/")
     if args.json:
         _print_json([dataclasses.asdict(s) for s in sessions])
         return 0
@@ -448,6 +461,20 @@ def _sessions(args: argparse.Namespace) -> int:
         return 0
     console.print(sessions_table(sessions))
     return 0
+
+
+def _open_viewer(base: str, path: str) -> None:
+    """Say the page's address (on stderr, so `--json` stays parsable) and ask for a browser to open it."""
+    import webbrowser
+
+    url = base.rstrip("/") + path
+    print(f"viewer: {url}", file=sys.stderr)
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        print(f"{PROG}: no browser to open here; open the address above yourself", file=sys.stderr)
 
 
 def _ambiguous(given: str, kind: str, matches: list[str]) -> int:
@@ -480,6 +507,14 @@ def _show(args: argparse.Namespace) -> int:
             if len(found) > 1:
                 return _ambiguous(args.id, "event", found)
             event = store.get_event(found[0])
+    if args.open:
+        from urllib.parse import quote
+
+        if event is None:
+            _open_viewer(args.viewer, f"/sessions/{quote(sessions[0], safe='')}")
+        else:
+            where = f"/sessions/{quote(str(event.get('session_id')), safe='')}/events/{quote(found[0], safe='')}"
+            _open_viewer(args.viewer, where)
     if event is not None:
         if args.json:
             _print_json(event)
