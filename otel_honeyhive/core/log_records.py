@@ -39,6 +39,8 @@ class LogRecordView:
     sampled: bool = True
     """False when the record says its span was not sampled (W3C trace flags): that span is never exported, so
     the record would wait for it in vain. Inputs that cannot tell leave it True."""
+    masked: int = 0
+    """Replacements masking made in the record (pipeline/masking.py), added to its span's count when it joins."""
 
     @property
     def names_a_span(self) -> bool:

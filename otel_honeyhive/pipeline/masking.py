@@ -165,7 +165,7 @@ class Masker:
             trace_id=record.trace_id, span_id=record.span_id, event_name=record.event_name, time_ns=record.time_ns,
             body=body, attributes=attributes, severity_number=record.severity_number,
             severity_text=record.severity_text, resource=resource, scope_name=record.scope_name,
-            sampled=record.sampled,
+            sampled=record.sampled, masked=record.masked + run.count,
         )
 
     def events(self, events: Sequence[Event]) -> list[Event]:
@@ -308,6 +308,23 @@ def _json(text: str) -> Any:
     return parsed if isinstance(parsed, dict | list) else _NOT_JSON
 
 
+def with_record_counts(span: SpanView, records: Sequence[LogRecordView]) -> SpanView:
+    """`span` (a joined one) with the replacements made in the records joined to it added to its count."""
+    added = sum(record.masked for record in records)
+    if not added:
+        return span
+    extra = dict(span.extra)
+    extra[MASKED_EXTRA] = extra.get(MASKED_EXTRA, 0) + added
+    return SpanView(
+        trace_id=span.trace_id, span_id=span.span_id, name=span.name, start_ns=span.start_ns, end_ns=span.end_ns,
+        parent_span_id=span.parent_span_id, parent_is_remote=span.parent_is_remote, kind=span.kind,
+        status_code=span.status_code, status_message=span.status_message, attributes=span.attributes,
+        events=span.events, links=span.links, resource=span.resource, scope_name=span.scope_name,
+        scope_version=span.scope_version, dropped_attributes=span.dropped_attributes,
+        dropped_events=span.dropped_events, dropped_links=span.dropped_links, extra=extra,
+    )
+
+
 def note_masked(spans: Sequence[SpanView], events: list[Event]) -> None:
     """Put each masked span's count in the metadata of the events made from it (matched by span id, so a late
     root's stand-in gets it too)."""
@@ -327,4 +344,5 @@ def note_masked(spans: Sequence[SpanView], events: list[Event]) -> None:
                 metadata[MASKED_KEY] = count
 
 
-__all__ = ["MASKED_EXTRA", "MASKED_KEY", "MASK_FAILED", "NEVER_KEYS", "Mask", "Masker", "note_masked"]
+__all__ = ["MASKED_EXTRA", "MASKED_KEY", "MASK_FAILED", "NEVER_KEYS", "Mask", "Masker", "note_masked",
+           "with_record_counts"]

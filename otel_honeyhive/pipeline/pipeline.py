@@ -48,7 +48,7 @@ from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.log_records import apply_evaluations, join, kind_of, late_update_fields, record_summary
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import Trace, TraceAssembler
-from otel_honeyhive.pipeline.masking import Masker, note_masked
+from otel_honeyhive.pipeline.masking import Masker, note_masked, with_record_counts
 from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, ShippedFields, SpanKey
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
@@ -418,7 +418,10 @@ class Pipeline:
                 waiting = records.take(span.trace_id, span.span_id)
                 if waiting:
                     joining.taken.extend(waiting)
-                    copy[i] = joined[span.span_id] = join(span, waiting)
+                    with_records = join(span, waiting)
+                    if self.masker is not None:  # the records' replacements count on the event they join
+                        with_records = with_record_counts(with_records, waiting)
+                    copy[i] = joined[span.span_id] = with_records
             mapped = copy
         events = self.mapper.map_trace(mapped)
         if self.masker is not None:

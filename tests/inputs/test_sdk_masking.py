@@ -91,6 +91,7 @@ def test_nothing_seeded_reaches_honeyhive_the_spool_its_dead_letters_or_the_logs
     joined = by_name["chat gpt-4o-mini"]
     assert joined["inputs"]["chat_history"] == [{"role": "user", "content": "I am <email>"}], \
         "the log record's content was masked before it joined its span"
+    assert joined["metadata"][MASKED_KEY] == 1
 
     files = files_under(tmp_path)
     assert any(p.suffix == ".rec" and "dead" in p.parts for p in files), "the search covers dead letters"

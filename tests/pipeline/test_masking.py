@@ -201,6 +201,22 @@ def test_log_records_are_masked_before_they_join_their_spans() -> None:
     assert masker.record(masked) is masked
 
 
+def test_a_joined_log_records_replacements_count_on_its_spans_event() -> None:
+    pipeline, output = memory_pipeline(redactors=EVERY)
+    child, root = seeded_spans()
+    record = LogRecordView(TRACE, CHILD, "gen_ai.client.inference.operation.details", 5, None, {
+        "gen_ai.output.messages": orjson.dumps([{"role": "assistant", "parts": [
+            {"type": "text", "content": f"sent to {EMAIL} from {IP}"}]}]).decode(),
+    })
+    assert pipeline.accept_records([record]).ok  # waits for its span
+    assert pipeline.accept_spans([child, root]).ok
+    events = output.take()
+    pipeline.close(1)
+    chat = next(e for e in events if e["event_type"] == "model")
+    assert chat["outputs"]["content"] == "sent to <email> from <ip>"
+    assert chat["metadata"][MASKED_KEY] == 4 + 2
+
+
 def test_posted_events_are_masked_in_their_content_fields_and_counted() -> None:
     event: dict[str, Any] = {
         "event_id": SESSION, "session_id": SESSION, "parent_id": None, "event_type": "tool",
