@@ -114,6 +114,8 @@ class Masker:
         return [self.span(view) for view in views]
 
     def span(self, view: SpanView) -> SpanView:
+        """The span masked, its count in `extra` (the resource's counted on a local root only: only its event
+        shows the whole resource). Its resource is masked on every span: the journal keeps each span's."""
         run = _Run(self)
         name = run.text(view.name) if view.name else view.name
         status_message = run.text(view.status_message) if view.status_message else view.status_message
@@ -151,6 +153,7 @@ class Masker:
     # -- log records, events, updates ------------------------------------------------------------------------
 
     def records(self, records: Sequence[LogRecordView]) -> list[LogRecordView]:
+        """The records masked (see `record`)."""
         return [self.record(record) for record in records]
 
     def record(self, record: LogRecordView) -> LogRecordView:
@@ -169,6 +172,7 @@ class Masker:
         )
 
     def events(self, events: Sequence[Event]) -> list[Event]:
+        """The posted events masked (see `event`)."""
         return [self.event(event) for event in events]
 
     def event(self, event: Event) -> Event:
@@ -220,6 +224,7 @@ class _Run:
         self.count = 0
 
     def attributes(self, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Attribute values masked, those of `never` keys kept; the same mapping when nothing was replaced."""
         if not attributes:
             return attributes
         before = self.count
@@ -268,6 +273,7 @@ class _Run:
         return value
 
     def text(self, text: str) -> str:
+        """A non-empty string: JSON masked leaf by leaf, anything else through the redactors, then `mask`."""
         first = text[0]
         if first in "{[" or (first in " \t\r\n" and text.lstrip()[:1] in ("{", "[")):
             parsed = _json(text)
