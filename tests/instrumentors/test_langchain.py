@@ -67,7 +67,7 @@ class Variant:
 VARIANTS = [
     Variant(
         "openinference", "ScriptedChatModel", "get_weather", "NotesRetriever", "RunnableSequence",
-        # OpenInference records the tool's input string: the single argument's value.
+        # OpenInference records a one-argument tool's input as that argument's value: its name is not kept.
         tool_inputs=lambda inputs: inputs["input"],
         tool_result=lambda outputs: outputs["data"]["content"],
         document_text="content",  # `retrieval.documents.*`
