@@ -131,44 +131,57 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
         yield fake
 
 
-def run_app(app: str, env_extra: dict[str, str], server: RunningServer,
-            fake: FakeAnthropic) -> tuple[str, list[dict[str, Any]], list[Exchange]]:
-    """Runs the app; its session id, the session's events (by start time) and the exchanges it had."""
+def start_app(app: str, env_extra: dict[str, str], server: RunningServer, fake: FakeAnthropic,
+              api_key: str) -> subprocess.Popen[str]:
+    """Starts the app with its own API key (the fake tells runs at the same time apart, and caches, by key)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("HH_", "OTEL_", "ANTHROPIC_", "OPENINFERENCE_", "TRACELOOP_"))}
     env.update(
         HH_API_URL=server.url,
         HH_PROJECT="anthropic",
         ANTHROPIC_BASE_URL=fake.base_url,
-        ANTHROPIC_API_KEY=f"test-{len(fake.exchanges)}",  # a key per run: the fake's prompt cache is per key
+        ANTHROPIC_API_KEY=api_key,
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="none",
         **env_extra,
     )
-    first = len(fake.exchanges)
-    done = subprocess.run([sys.executable, "-m", "tests.instrumentors.anthropic_app", app], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    session_id: str = json.loads(done.stdout.strip().splitlines()[-1])["session_id"]
+    return subprocess.Popen([sys.executable, "-m", "tests.instrumentors.anthropic_app", app], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_app(proc: subprocess.Popen[str], api_key: str, server: RunningServer,
+               fake: FakeAnthropic) -> tuple[str, list[dict[str, Any]], list[Exchange]]:
+    """Waits for the app; its session id, the session's events (by start time) and the exchanges it had."""
+    stdout, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 0, stderr
+    session_id: str = json.loads(stdout.strip().splitlines()[-1])["session_id"]
     with server.store() as store:
         events = store.session_events(session_id)
     # The fake answers in no less than its latency, so sequential calls start in distinct milliseconds.
-    return session_id, sorted(events, key=lambda e: e["start_time"]), fake.exchanges[first:]
+    return (session_id, sorted(events, key=lambda e: e["start_time"]),
+            [e for e in fake.exchanges if e.api_key == api_key])
 
 
 @pytest.fixture(scope="module")
 def runs(server: RunningServer, fake_anthropic: FakeAnthropic) -> Callable[[Variant], Run]:
-    """Runs the app once per variant (each run is shared by the tests of that variant)."""
+    """Runs the app once per variant, all variants at the same time on first use (each run is shared by the
+    tests of its variant)."""
     done: dict[str, Run] = {}
 
-    def get(variant: Variant) -> Run:
-        if variant.id not in done:
-            session_id, events, exchanges = run_app(variant.app, variant.env, server, fake_anthropic)
+    def run_all() -> None:
+        started = {v.id: start_app(v.app, v.env, server, fake_anthropic, f"test-{v.id}") for v in VARIANTS}
+        for variant in VARIANTS:
+            session_id, events, exchanges = finish_app(started[variant.id], f"test-{variant.id}", server,
+                                                       fake_anthropic)
             models = [e for e in events if e["event_type"] == "model"]
             assert len(models) == len(exchanges) == len(CALLS), [e["event_name"] for e in events]
             calls = {name: Call(event, exchange) for name, event, exchange in zip(CALLS, models, exchanges,
                                                                                   strict=True)}
             done[variant.id] = Run(variant, session_id, events, calls)
+
+    def get(variant: Variant) -> Run:
+        if not done:
+            run_all()
         return done[variant.id]
 
     return get
@@ -462,7 +475,8 @@ def test_with_the_sdks_own_spans_left_on_each_call_is_two_model_events(server: R
     """OpenInference's span of each call, and the client's own `anthropic.messages.create` span: under it for
     `messages.create`, beside it for the `messages.stream()` helper. Both are model events of the same exchange,
     which is why the example turns the client's spans off."""
-    session_id, events, exchanges = run_app("openinference", {}, server, fake_anthropic)
+    proc = start_app("openinference", {}, server, fake_anthropic, "test-default")
+    session_id, events, exchanges = finish_app(proc, "test-default", server, fake_anthropic)
     by_id = {e["event_id"]: e for e in events}
     sdk = [e for e in events if e["event_name"] == "anthropic.messages.create"]
     instrumented = [e for e in events if e["event_name"] in ("messages.create", "messages.stream")]

@@ -109,6 +109,8 @@ class Exchange:
     """The message answered; for a stream, the message its events add up to."""
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """For a stream: every (event name, data) sent, in order."""
+    api_key: str = ""
+    """The key the client sent: apps running at the same time tell their exchanges apart by it."""
 
 
 class FakeAnthropic:
@@ -256,7 +258,7 @@ class FakeAnthropic:
         }
         events = _stream_events(message) if body.get("stream") else None
         with self._lock:
-            self.exchanges.append(Exchange(path, body, message, events or []))
+            self.exchanges.append(Exchange(path, body, message, events or [], api_key))
         return message, events
 
 
