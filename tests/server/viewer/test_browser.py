@@ -1,0 +1,201 @@
+"""The viewer in a real browser (headless Chromium from the system's packages, driven by Selenium): the page
+`scripts/demo` prints shows the session's waterfall and, once the model call is selected, its conversation; event
+content stays text; the token form lets a browser in and nothing else does.
+
+`scripts/demo` runs for real (it installs into .venv, starts `serve`, runs the instrumented example); with
+KEEP_SERVING=1 its server stays up for the browser until the test stops it. UPDATE_VIEWER_SCREENSHOT=1 also
+writes the session page's screenshot to docs/images/viewer-session.png (the README shows it).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server.viewer.browser import chromium, require_browser
+from tests.server.viewer.stored import HOSTILE, LONG, MODEL, SESSION, agent_session, write
+from tests.support.server import run_server
+
+pytestmark = pytest.mark.slow  # a browser, the demo and servers in subprocesses
+
+ROOT = Path(__file__).resolve().parents[3]
+SCREENSHOT = ROOT / "docs" / "images" / "viewer-session.png"
+DEMO_TIMEOUT = 240.0
+WAIT = 10.0
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_browser()
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The viewer address `scripts/demo` prints for the session it made (its server kept running)."""
+    if not (ROOT / ".venv").exists():
+        pytest.skip("scripts/demo installs into the project's .venv")
+    if os.environ.get("OTEL_HONEYHIVE_EXPECT_COMPILED") == "1":
+        pytest.skip("scripts/demo runs the source tree, which the first pass tested; this pass is the wheel's")
+    where = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "OTEL_"))}
+    env.update(DB=str(where / "demo.db"), KEEP_SERVING="1")
+    stderr = (where / "demo.stderr").open("w")
+    demo = subprocess.Popen(["bash", "scripts/demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr,
+                            text=True, start_new_session=True)
+    lines: queue.Queue[str] = queue.Queue()
+    assert demo.stdout is not None
+    stdout = demo.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    printed: list[str] = []
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=DEMO_TIMEOUT)
+            except queue.Empty:
+                raise AssertionError(f"scripts/demo printed no viewer address:\n{''.join(printed)}") from None
+            printed.append(line)
+            found = re.match(r"viewer: (http://127\.0\.0\.1:\d+/sessions/[0-9a-f-]{36})$", line.strip())
+            if found:
+                break
+        session = re.search(r"session rag-pipeline .*?([0-9a-f]{8}-[0-9a-f-]{27})", "".join(printed))
+        assert session and found.group(1).endswith(session.group(1)), "the address is the session it made"
+        yield found.group(1)
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)  # the demo's trap stops its server
+        try:
+            demo.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+        stderr.close()
+
+
+def wait_for(driver: Any, condition: Any, what: str) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT).until(condition, message=f"waited {WAIT}s for {what}")
+
+
+def by_css(driver: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return list(driver.find_elements(By.CSS_SELECTOR, selector))
+
+
+def detail_title(driver: Any) -> str:
+    return " ".join(by_css(driver, "#detail-heading")[0].text.split())
+
+
+def test_the_demos_page_shows_the_waterfall_and_the_model_calls_conversation(browser: Any, demo_url: str,
+                                                                            tmp_path: Path) -> None:
+    browser.get(demo_url)
+    rows = wait_for(browser, lambda d: by_css(d, "#waterfall li.row") if len(by_css(d, "#waterfall li.row")) == 4
+                    else None, "the session's four events")
+    labels = [" ".join(r.find_element("css selector", f".label {part}").text for part in (".type", ".name"))
+              for r in rows]
+    assert labels == ["SESSION rag-pipeline", "TOOL retrieve documents", "MODEL chat gpt-4o-mini",
+                      "TOOL execute_tool word_count"]
+    bars = [r.find_element("css selector", ".bar").rect for r in rows]
+    track = rows[0].find_element("css selector", ".track").rect
+    assert bars[0]["width"] == pytest.approx(track["width"], abs=2)  # the session spans the timeline
+    assert bars[1]["x"] < bars[2]["x"] < bars[3]["x"] and 0 < bars[1]["width"] < bars[2]["width"]  # in time order
+    assert [r.get_attribute("class").split()[1] for r in rows] == ["t-session", "t-tool", "t-model", "t-tool"]
+
+    model_link = rows[2].find_element("css selector", "a.label")
+    model_link.click()
+    wait_for(browser, lambda d: detail_title(d) == "MODEL chat gpt-4o-mini", "the model call's detail")
+    assert re.search(r"/events/[0-9a-f-]{36}$", browser.current_url), "the address follows the selection"
+    assert model_link.get_attribute("aria-current") == "true"
+    messages = by_css(browser, "#conversation-heading ~ ol .message")
+    assert [m.find_element("css selector", ".role").text for m in messages] == ["SYSTEM", "USER"]
+    assert messages[0].find_element("css selector", ".content").text == "Answer only from the context."
+    assert messages[1].find_element("css selector", ".content").text.startswith(
+        "How does the bridge relate OTel and HoneyHive?")
+    answer = by_css(browser, "#output-heading ~ ol .message")[0]
+    assert answer.find_element("css selector", ".role").text == "ASSISTANT"
+    assert answer.find_element("css selector", ".content").text.startswith("OpenTelemetry is a vendor-neutral")
+    facts = by_css(browser, "#model-heading ~ dl")[0].text
+    assert "gpt-4o-mini" in facts and "89" in facts
+
+    from selenium.webdriver.common.keys import Keys
+
+    model_link.send_keys(Keys.ARROW_DOWN)  # keyboard: ↓ from the model call selects the next event
+    wait_for(browser, lambda d: detail_title(d) == "TOOL execute_tool word_count", "the next event by keyboard")
+    browser.switch_to.active_element.send_keys(Keys.ARROW_UP)  # focus moved along with the selection
+    wait_for(browser, lambda d: detail_title(d) == "MODEL chat gpt-4o-mini", "the model call again")
+
+    browser.set_window_size(1440, 1040)  # the conversation and the answer in view
+    browser.execute_script("document.activeElement.blur()")
+    shot = tmp_path / "viewer-session.png"
+    assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("UPDATE_VIEWER_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
+
+    browser.back()  # history: the session event again
+    wait_for(browser, lambda d: detail_title(d).startswith("TOOL"), "the previous selection after Back")
+
+
+def test_the_list_links_to_the_demos_session(browser: Any, demo_url: str) -> None:
+    base = demo_url.split("/sessions/")[0]
+    browser.get(base + "/")
+    link = wait_for(browser, lambda d: [a for a in by_css(d, "table.sessions a") if a.text == "rag-pipeline"],
+                    "the demo's session in the list")[0]
+    link.click()
+    wait_for(browser, lambda d: d.current_url == demo_url, "the session page")
+    assert by_css(browser, "h1")[0].text == "rag-pipeline"
+
+
+def test_event_content_stays_text_in_the_browser(browser: Any, tmp_path: Path) -> None:
+    db = tmp_path / "hostile.db"
+    write(db, agent_session())
+    with run_server(tmp_path, "--db", str(db)) as server:
+        browser.get(f"{server.url}/sessions/{SESSION}/events/{MODEL}")
+        user = wait_for(browser, lambda d: by_css(d, ".message.m-user .content"), "the user messages")[0]
+        assert HOSTILE in user.text  # shown, as written
+        assert browser.execute_script("return window.__pwned === undefined")  # and never run
+        assert not by_css(browser, ".message img")
+
+        more = by_css(browser, "a[data-more]")[0]  # the long message, collapsed
+        more.click()
+        wait_for(browser, lambda d: any(e.text.strip() == LONG.strip() for e in by_css(d, ".expanded")),
+                 "the whole long message")
+
+        raw = by_css(browser, "details.raw")[0]
+        raw.find_element("css selector", "summary").click()
+        wait_for(browser, lambda d: '"event_id": "' + MODEL in raw.find_element("css selector", "pre").text,
+                 "the raw event JSON, fetched when opened")
+
+
+def test_with_a_token_the_browser_gets_the_form_then_the_pages(browser: Any, tmp_path: Path) -> None:
+    db = tmp_path / "guarded.db"
+    write(db, agent_session())
+    with run_server(tmp_path, "--db", str(db), "--auth-token", "browser-token-123") as server:
+        browser.delete_all_cookies()
+        browser.get(f"{server.url}/sessions/{SESSION}")
+        assert "checkout-agent" not in browser.page_source
+        field = wait_for(browser, lambda d: by_css(d, "input#token"), "the token form")[0]
+        field.send_keys("wrong")
+        field.submit()
+        wait_for(browser, lambda d: by_css(d, "p.error"), "the refusal")
+        assert "checkout-agent" not in browser.page_source
+        field = by_css(browser, "input#token")[0]
+        field.send_keys("browser-token-123")
+        field.submit()
+        wait_for(browser, lambda d: d.current_url == f"{server.url}/sessions/{SESSION}", "the page asked for")
+        assert by_css(browser, "h1")[0].text == "checkout-agent"
+        cookie = next(c for c in browser.get_cookies() if c["name"] == "otel_honeyhive_viewer")
+        assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict" and "expiry" not in cookie
+        assert browser.execute_script("return document.cookie") == ""  # no script can read it
