@@ -4,9 +4,11 @@ Why its own connection: the server's `SQLiteStore` serialises everything behind 
 never wait behind (or hold up) an ingestion transaction. In WAL mode readers and the writer do not block each
 other, so each request opens `mode=ro`, reads, and closes (opening a SQLite file costs microseconds).
 
-Every query goes through the store's columns and its one index (`events_by_session`): the list is filtered,
-ordered and paginated in SQL, bodies are decoded only for the event on screen, and the few body fields a listing
-shows (tokens, model) are read with `json_extract` for the rows on the page only.
+The list is the store's own `list_sessions` where the store keeps a summary row per session (schema 2: one small
+indexed table, filtered, ordered and paginated in SQL); on an older store, the same summary grouped from the
+events here, paginated likewise. A session's events are read through the `events_by_session` index, bodies
+decoded only for the event on screen, and the few body fields the tree shows (tokens, model) read with
+`json_extract`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import orjson
 
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.outputs import store as event_store
 
 PAGE_SIZE = 50
 """Sessions per page of the list."""
@@ -175,6 +178,13 @@ class StoreReader:
         """One page of sessions, newest first (one row more is read to know whether a next page exists)."""
         page = max(1, page)
         query = where.query.strip() if where.query and where.query.strip() else None
+        if event_store.SCHEMA_VERSION >= 2:
+            try:
+                return self._summaries(where, query, page, page_size)
+            except FileNotFoundError:
+                return SessionPage([], page, False)
+            except RuntimeError:  # a store the server has not upgraded yet: grouped from its events below
+                pass
         params = {
             "since": where.since,
             "until": where.until,
@@ -195,6 +205,19 @@ class StoreReader:
         rows = [
             SessionRow(sid, name, source, start, duration, int(n), int(errors), tokens.get(sid))
             for sid, name, source, start, duration, n, errors in shown
+        ]
+        return SessionPage(rows, page, len(found) > page_size)
+
+    def _summaries(self, where: SessionFilter, query: str | None, page: int, page_size: int) -> SessionPage:
+        """The page from the store's summary table (`SQLiteStore.list_sessions`, schema 2)."""
+        with event_store.SQLiteStore(self.path, readonly=True) as store:
+            list_sessions: Any = store.list_sessions  # its filtering keywords come with schema 2
+            found = list_sessions(page_size + 1, offset=(page - 1) * page_size, search=query, since=where.since,
+                                  until=where.until, errors_only=where.errors_only)
+        rows = [
+            SessionRow(s.session_id, s.name, s.source, s.start_time, s.duration, s.events, s.errors,
+                       getattr(s, "tokens", None))
+            for s in found[:page_size]
         ]
         return SessionPage(rows, page, len(found) > page_size)
 
