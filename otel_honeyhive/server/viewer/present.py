@@ -112,6 +112,8 @@ def session_rows(session_id: str, events: Sequence[OutlineEvent]) -> list[Row]:
         parent = event.parent_id
         key = parent if parent is not None and parent in known and parent != event.event_id else session_id
         children.setdefault(key, []).append(event)
+    for group in children.values():  # stable: ties keep the store's order, the order spans started
+        group.sort(key=lambda e: (number(e.start_time) is None, number(e.start_time) or 0.0))
 
     starts = [s for e in events if (s := number(e.start_time)) is not None]
     ends = [end for e in events if (end := _end(e)) is not None]

@@ -51,6 +51,7 @@ SECURITY_HEADERS = {
 }
 RANGES = {"15m": 15 * 60_000, "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000}
 """The list's "started within" choices, in milliseconds."""
+RANGE_LABELS = {"15m": "15 minutes", "1h": "hour", "24h": "24 hours", "7d": "7 days"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,7 +151,7 @@ class Viewer:
 
         rows_url = "/?" + urllib.parse.urlencode({**{k: v for k, v in form.items() if v}, "part": "rows"})
         context: dict[str, Any] = dict(
-            page=found, form=form, ranges=RANGES, link=link, rows_url=rows_url,
+            page=found, form=form, ranges=RANGE_LABELS, link=link, rows_url=rows_url,
             poll_seconds=POLL_SECONDS if number == 1 else 0, filtered=any(form.values()),
         )
         if params.get("part") == "rows":
