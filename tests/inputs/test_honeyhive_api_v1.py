@@ -1,0 +1,73 @@
+"""`serve`'s HoneyHive-compatible API over real HTTP: `POST /v1/events/batch` refuses what HoneyHive's v1 route
+refuses, with a 400 naming every offending field, and stores what it takes; `POST /events/batch` is as before."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.server import RunningServer, run_server
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 10
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with run_server(tmp_path_factory.mktemp("v1")) as server:
+        yield server
+
+
+def post(server: RunningServer, path: str, body: Any) -> requests.Response:
+    return requests.post(server.url + path, json=body, timeout=TIMEOUT)
+
+
+def tool(**fields: Any) -> dict[str, Any]:
+    return {"event_type": "tool", "event_name": "search", "inputs": {"query": "q"}, "event_id": str(uuid.uuid4()),
+            **fields}
+
+
+def stored(server: RunningServer, event_id: str) -> dict[str, Any] | None:
+    with server.store() as store:
+        return store.get_event(event_id)
+
+
+def test_unknown_fields_and_legacy_aliases_are_a_400_naming_them_and_nothing_is_stored(api: RunningServer) -> None:
+    event = tool(project="p", colour="red")
+    response = post(api, "/v1/events/batch", {"events": [event], "is_single_session": False})
+    assert response.status_code == 400 and response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert answer["success"] is False
+    assert answer["error"] == (
+        "unknown field(s), not accepted on /v1/events/batch: is_single_session (legacy alias; use single_session), "
+        "events[0].project (legacy alias; use the API key's project (or project_id)), events[0].colour")
+    assert stored(api, event["event_id"]) is None
+
+
+def test_an_event_without_inputs_is_a_400(api: RunningServer) -> None:
+    event = tool()
+    del event["inputs"]
+    response = post(api, "/v1/events/batch", {"events": [event]})
+    assert response.status_code == 400 and "events[0].inputs: required" in response.json()["error"]
+
+
+def test_a_good_v1_batch_is_stored_and_answered_as_honeyhive_answers(api: RunningServer) -> None:
+    session = str(uuid.uuid4())
+    events = [tool(session_id=session, metadata={"project": "demo"}), tool(session_id=session)]
+    response = post(api, "/v1/events/batch", {"events": events, "single_session": False})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"success": True, "event_ids": [e["event_id"] for e in events], "session_id": session}
+    first = stored(api, events[0]["event_id"])
+    assert first is not None and first["project"] == "demo" and first["metadata"] == {}
+
+
+def test_the_legacy_route_takes_its_aliases_and_fields_as_before(api: RunningServer) -> None:
+    event = tool(project="p", colour="red")
+    response = post(api, "/events/batch", {"events": [event], "is_single_session": False})
+    assert response.status_code == 200, response.text
+    kept = stored(api, event["event_id"])
+    assert kept is not None and (kept["project"], kept["colour"]) == ("p", "red")
