@@ -32,7 +32,7 @@ from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 
 logger = logging.getLogger("otel_honeyhive.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 """`PUT /events` merges these buckets into the stored ones (shallow); any other field it carries replaces."""
 
@@ -55,13 +55,41 @@ CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, start_time);
 # One secondary index only: every query goes by event id or by session, and each index is another B-tree
 # insert per event on the receiver's hot path.
 
+# Version 2: a summary row per session, refreshed in the same transaction as every write that touches the session
+# (so listing and searching 100,000 sessions reads one small table instead of grouping every event), and the two
+# event columns it sums and searches.
+_SCHEMA_2 = """
+ALTER TABLE events ADD COLUMN tokens INTEGER;
+ALTER TABLE events ADD COLUMN user_id TEXT;
+UPDATE events SET
+    tokens = CASE WHEN event_type = 'model'
+                  THEN CAST(json_extract(CAST(body AS TEXT), '$.metadata.total_tokens') AS INTEGER) END,
+    user_id = json_extract(CAST(body AS TEXT), '$.user_properties.user_id');
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id        TEXT PRIMARY KEY,
+    name              TEXT,
+    source            TEXT,
+    user_id           TEXT,
+    start_time        REAL,
+    end_time          REAL,
+    duration          REAL,
+    events            INTEGER NOT NULL,
+    errors            INTEGER NOT NULL,
+    tokens            INTEGER,
+    has_session_event INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (start_time, session_id);
+"""
+_MIGRATIONS = ((1, _SCHEMA), (2, _SCHEMA_2))
+"""(version, statements): a store at version v runs every step above v, in one transaction."""
+
 PAGE_SIZE = 65536
 """Event bodies are 1–30 KB (prompts): 64 KiB pages hold most of them whole, where the 4 KiB default would
 spread each over a chain of overflow pages. Applies to new stores only."""
 
 _COLUMNS = (
     "event_id", "session_id", "parent_id", "event_type", "event_name", "source",
-    "start_time", "end_time", "duration", "has_error", "body",
+    "start_time", "end_time", "duration", "has_error", "body", "tokens", "user_id",
 )
 _UPSERT = (
     f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
@@ -71,7 +99,47 @@ _UPSERT = (
 
 # A session's summary: its session event when one exists (event_type 'session' whose id is the session id),
 # otherwise what its other events say. "events" counts the events in the session besides the session event.
-_LIST_SESSIONS = """
+# Version 2 keeps it in `sessions`, refreshed for the sessions a write touched (given as a JSON array).
+_REFRESH_SESSIONS = """
+INSERT INTO sessions (session_id, name, source, user_id, start_time, end_time, duration, events, errors, tokens,
+                      has_session_event)
+SELECT g.session_id,
+       s.event_name,
+       COALESCE(s.source, g.any_source),
+       COALESCE(s.user_id, g.any_user),
+       COALESCE(s.start_time, g.first_start),
+       COALESCE(s.end_time, g.last_end),
+       COALESCE(s.duration, g.last_end - g.first_start),
+       g.events,
+       g.errors,
+       g.tokens,
+       s.event_id IS NOT NULL
+FROM (
+    SELECT session_id,
+           SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
+           SUM(has_error) AS errors,
+           MIN(start_time) AS first_start,
+           MAX(end_time) AS last_end,
+           MIN(source) AS any_source,
+           MIN(user_id) AS any_user,
+           SUM(tokens) AS tokens
+    FROM events
+    WHERE session_id IN (SELECT value FROM json_each(?))
+    GROUP BY session_id
+) AS g
+LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
+WHERE true
+ON CONFLICT(session_id) DO UPDATE SET
+    name = excluded.name, source = excluded.source, user_id = excluded.user_id,
+    start_time = excluded.start_time, end_time = excluded.end_time, duration = excluded.duration,
+    events = excluded.events, errors = excluded.errors, tokens = excluded.tokens,
+    has_session_event = excluded.has_session_event
+"""
+_SESSION_COLUMNS = ("session_id, name, source, start_time, duration, events, errors, has_session_event, end_time, "
+                    "tokens, user_id")
+
+# Version 1 stores opened read-only (an older server still owns them) are listed the old way.
+_LIST_SESSIONS_V1 = """
 WITH grouped AS (
     SELECT session_id,
            SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
@@ -112,6 +180,11 @@ class SessionSummary:
     errors: int
     """Events (the session event included) whose `error` is set."""
     has_session_event: bool
+    end_time: float | None = None
+    tokens: int | None = None
+    """Total tokens of the session's model events (those that report them)."""
+    user_id: str | None = None
+    """The session's `user_properties.user_id` (else one of its events')."""
 
 
 def _number(value: Any) -> float | None:
@@ -142,7 +215,22 @@ def _row(event: Event) -> tuple[Any, ...]:
         _number(event.get("duration")),
         0 if error is None or error == "" else 1,
         orjson.dumps(event),
+        _tokens(event),
+        _user_id(event),
     )
+
+
+def _tokens(event: Event) -> int | None:
+    if event.get("event_type") != "model":
+        return None
+    metadata = event.get("metadata")
+    total = metadata.get("total_tokens") if isinstance(metadata, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _user_id(event: Event) -> str | None:
+    properties = event.get("user_properties")
+    return _text(properties.get("user_id")) if isinstance(properties, dict) else None
 
 
 def _create_private(path: Path) -> None:
@@ -165,6 +253,33 @@ def _create_private(path: Path) -> None:
         logger.warning("otel-honeyhive: the event store %s is open to other users (mode %o); it holds "
                        "prompts: `chmod 600 %s %s-wal %s-shm` makes it private", path, mode & 0o777, path, path,
                        path)
+
+
+def _session_filter(
+    search: str | None, since: float | None, until: float | None, errors_only: bool,
+) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its parameters) of a sessions query."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    text = (search or "").strip()
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append("(session_id GLOB ? OR user_id = ? OR name LIKE ? ESCAPE '\\')")
+        params += [_glob_literal(text.lower()) + "*", text, pattern]
+    if since is not None:
+        conditions.append("start_time >= ?")
+        params.append(since)
+    if until is not None:
+        conditions.append("start_time < ?")
+        params.append(until)
+    if errors_only:
+        conditions.append("errors > 0")
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), tuple(params)
+
+
+def _glob_literal(text: str) -> str:
+    """`text` matched literally by GLOB (its wildcards bracketed)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 @dataclass(slots=True)
@@ -239,6 +354,7 @@ class SQLiteStore:
                 f"{self.path}: store schema version {version} is newer than this otel-honeyhive "
                 f"understands ({SCHEMA_VERSION}); upgrade otel-honeyhive"
             )
+        self._version = version
         if self.readonly:
             if version == 0:
                 raise RuntimeError(f"{self.path} is not an otel-honeyhive event store")
@@ -249,10 +365,20 @@ class SQLiteStore:
         conn.execute("PRAGMA synchronous = FULL")
         if version < SCHEMA_VERSION:
             conn.execute("BEGIN IMMEDIATE")
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
+            try:
+                for step, statements in _MIGRATIONS:
+                    if version < step:
+                        for statement in filter(str.strip, statements.split(";")):
+                            conn.execute(statement)
+                if version >= 1:  # events stored before the sessions table: summarise them all, once
+                    conn.execute(_REFRESH_SESSIONS.replace(
+                        "session_id IN (SELECT value FROM json_each(?))", "session_id IS NOT NULL"))
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self._version = SCHEMA_VERSION
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
@@ -272,8 +398,11 @@ class SQLiteStore:
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
             return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
 
+        sessions = orjson.dumps(sorted({row[1] for row in rows if row[1] is not None}))
+
         def store_all(conn: sqlite3.Connection) -> SendResult:
             conn.executemany(_UPSERT, rows)
+            conn.execute(_REFRESH_SESSIONS, (sessions,))
             return DELIVERED
 
         return self._write(store_all)
@@ -283,7 +412,10 @@ class SQLiteStore:
             row = conn.execute("SELECT body FROM events WHERE event_id = ?", (update.event_id,)).fetchone()
             if row is None:
                 return SendResult(Outcome.REJECTED, f"unknown event_id {update.event_id}")
-            conn.execute(_UPSERT, _row(update.apply_to(orjson.loads(row[0]))))
+            updated = _row(update.apply_to(orjson.loads(row[0])))
+            conn.execute(_UPSERT, updated)
+            if updated[1] is not None:
+                conn.execute(_REFRESH_SESSIONS, (orjson.dumps([updated[1]]),))
             return DELIVERED
 
         return self._write(merge)
@@ -385,14 +517,46 @@ class SQLiteStore:
         )
         return [orjson.loads(body) for (body,) in rows]
 
-    def list_sessions(self, limit: int = 20) -> list[SessionSummary]:
-        """The most recent sessions first, including sessions known only from their child events."""
+    def list_sessions(
+        self, limit: int = 20, *, offset: int = 0, search: str | None = None, since: float | None = None,
+        until: float | None = None, errors_only: bool = False,
+    ) -> list[SessionSummary]:
+        """The most recent sessions first, including sessions known only from their child events. `search`
+        matches a session id prefix, a user id, or a part of the name (case-insensitive); `since` / `until`
+        bound the start (milliseconds, [since, until)); `errors_only` keeps sessions with an error."""
+        if self._version < 2:
+            if search or since is not None or until is not None or errors_only or offset:
+                raise RuntimeError(f"{self.path}: searching needs a store written by this version; open it with "
+                                   "a running `otel-honeyhive serve` (which upgrades it) first")
+            return [
+                SessionSummary(sid, name, source, start, duration, int(n), int(errors or 0), bool(has_session))
+                for sid, name, source, start, duration, n, errors, has_session in self._query(
+                    _LIST_SESSIONS_V1, (max(0, limit),)
+                )
+            ]
+        where, params = _session_filter(search, since, until, errors_only)
+        rows = self._query(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions{where} "
+            # Newest first, sessions without a start last (SQLite sorts NULL lowest): the index, read backwards.
+            "ORDER BY start_time DESC, session_id DESC LIMIT ? OFFSET ?",
+            (*params, max(0, limit), max(0, offset)),
+        )
         return [
-            SessionSummary(sid, name, source, start, duration, int(n), int(errors or 0), bool(has_session))
-            for sid, name, source, start, duration, n, errors, has_session in self._query(
-                _LIST_SESSIONS, (max(0, limit),)
-            )
+            SessionSummary(sid, name, source, start, duration, int(n), int(errors or 0), bool(has_session), end,
+                           None if tokens is None else int(tokens), user)
+            for sid, name, source, start, duration, n, errors, has_session, end, tokens, user in rows
         ]
+
+    def count_sessions(
+        self, *, search: str | None = None, since: float | None = None, until: float | None = None,
+        errors_only: bool = False,
+    ) -> int:
+        """How many sessions `list_sessions` would page through with the same filters."""
+        if self._version < 2:
+            return int(self._query(
+                "SELECT COUNT(DISTINCT session_id) FROM events WHERE session_id IS NOT NULL")[0][0])
+        where, params = _session_filter(search, since, until, errors_only)
+        return int(self._query(f"SELECT COUNT(*) FROM sessions{where}", params)[0][0])
 
     def match_sessions(self, prefix: str, limit: int = 10) -> list[str]:
         """Session ids starting with `prefix` (case-insensitive), like a git commit prefix."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -247,6 +248,88 @@ class TestQueries:
 
     def test_get_event_of_an_unknown_id_is_none(self, store: SQLiteStore) -> None:
         assert store.get_event(new_id()) is None
+
+    def test_a_session_row_sums_its_model_tokens_and_names_its_user(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        store.send([session_event(sid, start_time=1.0, user_properties={"user_id": "ada"})])
+        store.send([event(sid, "model", metadata={"total_tokens": 30}),
+                    event(sid, "model", metadata={"total_tokens": 12}), event(sid, metadata={"total_tokens": 99})])
+        [summary] = store.list_sessions()
+        assert (summary.tokens, summary.user_id, summary.events) == (42, "ada", 3)
+
+
+class TestSearch:
+    """Listing and searching read one row per session (a summary kept in the write's own transaction)."""
+
+    @pytest.fixture
+    def sessions(self, store: SQLiteStore) -> dict[str, str]:
+        ids = {"chat": "aaaa1111-0000-4000-8000-000000000001", "agent": "bbbb2222-0000-4000-8000-000000000002",
+               "batch": "cccc3333-0000-4000-8000-000000000003"}
+        store.send([session_event(ids["chat"], event_name="Support chat", start_time=1000.0,
+                                  user_properties={"user_id": "ada"})])
+        store.send([session_event(ids["agent"], event_name="Planning agent_v2", start_time=2000.0),
+                    event(ids["agent"], start_time=2100.0, error="tool failed")])
+        store.send([session_event(ids["batch"], event_name="nightly 100% run", start_time=3000.0)])
+        return ids
+
+    def test_search_by_name_part_id_prefix_or_user(self, store: SQLiteStore, sessions: dict[str, str]) -> None:
+        def found(text: str) -> list[str]:
+            return [s.session_id for s in store.list_sessions(search=text)]
+
+        assert found("CHAT") == [sessions["chat"]]
+        assert found("bbbb22") == [sessions["agent"]]
+        assert found("ada") == [sessions["chat"]]
+        assert found("agent_v") == [sessions["agent"]]
+        assert found("t_v") == [sessions["agent"]]
+        assert found("100%") == [sessions["batch"]]
+        assert found("_") == [sessions["agent"]]  # LIKE's wildcards are literal
+        assert found("%") == [sessions["batch"]]
+        assert found("*") == []
+        assert store.count_sessions(search="T") == 3
+
+    def test_time_range_errors_and_pages(self, store: SQLiteStore, sessions: dict[str, str]) -> None:
+        assert [s.session_id for s in store.list_sessions(since=1500.0, until=3000.0)] == [sessions["agent"]]
+        assert [s.session_id for s in store.list_sessions(errors_only=True)] == [sessions["agent"]]
+        assert store.count_sessions(errors_only=True) == 1
+        pages = [store.list_sessions(limit=2, offset=0), store.list_sessions(limit=2, offset=2)]
+        assert [s.session_id for page in pages for s in page] == [sessions["batch"], sessions["agent"],
+                                                                   sessions["chat"]]
+
+    def test_a_version_1_store_is_upgraded_with_its_sessions_summarised(self, tmp_path: Path) -> None:
+        """A store written before the summary table: opening it for writing adds the table, filled from the
+        events already stored; read-only, it is listed the old way."""
+        path = tmp_path / "old.db"
+        sid = new_id()
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.executescript(_V1_SCHEMA)
+        for e in (session_event(sid, event_name="old chat", start_time=5.0, user_properties={"user_id": "bo"}),
+                  event(sid, "model", metadata={"total_tokens": 7}, error="x")):
+            conn.execute("INSERT INTO events (event_id, session_id, parent_id, event_type, event_name, source, "
+                         "start_time, has_error, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (e["event_id"], sid, e["parent_id"], e["event_type"], e["event_name"], "test",
+                          e.get("start_time"), 1 if e.get("error") else 0, json.dumps(e).encode()))
+        conn.execute("PRAGMA user_version = 1")
+        conn.close()
+        with SQLiteStore(path, readonly=True) as old:
+            [summary] = old.list_sessions()
+            assert (summary.name, summary.events, summary.errors) == ("old chat", 1, 1)
+            with pytest.raises(RuntimeError, match="searching needs a store written by this version"):
+                old.list_sessions(search="old")
+        with SQLiteStore(path) as upgraded:
+            [summary] = upgraded.list_sessions(search="old")
+            assert (summary.name, summary.events, summary.errors, summary.tokens, summary.user_id) == (
+                "old chat", 1, 1, 7, "bo")
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+_V1_SCHEMA = """
+CREATE TABLE events (
+    event_id TEXT PRIMARY KEY, session_id TEXT, parent_id TEXT, event_type TEXT, event_name TEXT, source TEXT,
+    start_time REAL, end_time REAL, duration REAL, has_error INTEGER NOT NULL DEFAULT 0, body BLOB NOT NULL
+);
+CREATE INDEX events_by_session ON events (session_id, start_time);
+"""
 
 
 class TestDurability:
