@@ -84,12 +84,7 @@ VARIANTS = [
     Variant("sdk", "sdk", ("anthropic.messages.create",) * 6, finish_reason=False, tools=False,
             streamed_answer=False, env={"ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE": "content"}),
 ]
-LEAD_RESPONSE_MODEL = pytest.mark.xfail(
-    strict=True, reason="lead: 3 (OpenInference's answering model only as metadata.response_model, no "
-    "metadata['llm.model_name']): the Anthropic instrumentation asks for its model in llm.request.model_name, not "
-    "in llm.invocation_parameters, which openinference._models_and_parameters does not read as the requested model")
-LEAD_TOKEN_NAMES = pytest.mark.xfail(strict=True, reason="lead: 4 (token details under one set of names: the "
-                                     "anthropic SDK's gen_ai.usage.cache_write.input_tokens is not mapped)")
+
 
 
 @dataclass
@@ -187,10 +182,8 @@ def runs(server: RunningServer, fake_anthropic: FakeAnthropic) -> Callable[[Vari
     return get
 
 
-def _variants(predicate: Callable[[Variant], bool] = lambda v: True,
-              marks: dict[str, pytest.MarkDecorator] | None = None) -> list[Any]:
-    return [pytest.param(v, id=v.id, marks=[(marks or {})[v.id]] if v.id in (marks or {}) else [])
-            for v in VARIANTS if predicate(v)]
+def _variants(predicate: Callable[[Variant], bool] = lambda v: True) -> list[Any]:
+    return [pytest.param(v, id=v.id) for v in VARIANTS if predicate(v)]
 
 
 @pytest.fixture(scope="module", params=_variants())
@@ -325,8 +318,7 @@ def test_the_model_that_answered_is_the_response_model(run: Run) -> None:
         assert call.event["metadata"]["response_model"] == call.response["model"] == "claude-haiku-4-5-20251001"
 
 
-@pytest.mark.parametrize("variant", _variants(marks={"openinference": LEAD_RESPONSE_MODEL,
-                                                      "openinference-hidden": LEAD_RESPONSE_MODEL}))
+@pytest.mark.parametrize("variant", _variants())
 def test_the_answering_model_is_kept_once(variant: Variant, runs: Callable[[Variant], Run]) -> None:
     for call in runs(variant).calls.values():
         assert "llm.model_name" not in call.event["metadata"]
@@ -368,7 +360,7 @@ def test_token_counts_are_what_the_server_reported(run: Run) -> None:
         assert metadata["total_tokens"] == prompt + completion
 
 
-@pytest.mark.parametrize("variant", _variants(marks={"sdk": LEAD_TOKEN_NAMES}))
+@pytest.mark.parametrize("variant", _variants())
 def test_cache_tokens_are_the_cache_read_and_creation_tokens(variant: Variant,
                                                              runs: Callable[[Variant], Run]) -> None:
     """The cached system prompt is written by the first call and read by the stream. OpenInference records a

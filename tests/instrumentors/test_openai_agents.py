@@ -326,12 +326,7 @@ def test_model_events_hyperparameters_are_generation_settings_only(run: Run) -> 
         assert not NOT_SETTINGS & hyperparameters.keys()
 
 
-def test_the_responses_metadata_and_store_flag_are_not_hyperparameters(run: Run,
-                                                                       request: pytest.FixtureRequest) -> None:
-    if run.variant.id == "openinference":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="lead: 2 (OpenInference's invocation parameters for the Agents SDK are the response's "
-                                "fields: its `metadata` and `store` flag are no generation settings)"))
+def test_the_responses_metadata_and_store_flag_are_not_hyperparameters(run: Run) -> None:
     for event in run.models:
         assert not {"metadata", "store"} & event["config"]["hyperparameters"].keys()
 
@@ -468,12 +463,7 @@ def test_on_chat_completions_answers_tokens_and_settings_are_what_was_recorded(c
         assert hyperparameters["max_tokens"] == exchange.request["max_tokens"] == SETTINGS.max_tokens
 
 
-def test_on_chat_completions_the_client_base_url_is_no_hyperparameter(chat_run: Run,
-                                                                       request: pytest.FixtureRequest) -> None:
-    if chat_run.variant.id == "openinference":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="lead: 2 (OpenInference puts the Agents SDK's model_config, `base_url` included, in "
-                                "llm.invocation_parameters)"))
+def test_on_chat_completions_the_client_base_url_is_no_hyperparameter(chat_run: Run) -> None:
     for event in chat_run.models:
         assert "base_url" not in event["config"].get("hyperparameters", {})
 

@@ -60,7 +60,7 @@ def test_request_model_wins_over_openinference_and_openllmetry_model_names() -> 
     assert event["config"]["model"] == "gpt-4o"
     # The losing values differ, so each is kept in metadata under its own key.
     assert event["metadata"]["llm.request.model_name"] == "legacy-name"
-    assert event["metadata"]["llm.model_name"] == "oi-name"
+    assert event["metadata"]["response_model"] == "oi-name"  # OpenInference's name of the answering model
     assert event["metadata"]["embedding.model_name"] == "embed-name"
 
 

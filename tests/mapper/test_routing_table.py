@@ -38,7 +38,8 @@ ROWS = [
     Row("config.model", MODEL, [
         Source({"gen_ai.request.model": "m1"}, "m1", "gen_ai.request.model"),
         Source({"llm.request.model_name": "m2"}, "m2", "llm.request.model_name"),
-        Source({"llm.model_name": "m3"}, "m3", "llm.model_name"),
+        # OpenInference's `llm.model_name` names the model that answered when another key names the one asked for.
+        Source({"llm.model_name": "m3"}, "m3", "response_model"),
         Source({"embedding.model_name": "m4"}, "m4", "embedding.model_name"),
     ]),
     Row("metadata.response_model", MODEL, [

@@ -88,13 +88,18 @@ def _documents(pairs: list[tuple[str, Any]]) -> list[Any]:
     return [docs[i] for i in sorted(docs)]
 
 
-NOT_HYPERPARAMETERS = frozenset({"model", "messages", "input", "instructions", "system", "tools", "functions",
-                                 "_type", "id", "created_at", "object"})
+_CONTENT_KEYS = frozenset({"messages", "input", "instructions", "system"})
+NOT_HYPERPARAMETERS = frozenset({"model", "tools", "functions", "_type", "id", "created_at", "object", "metadata",
+                                 "store", "base_url", "stream", "stream_options", "user"}) | _CONTENT_KEYS
 """Invocation-parameter keys that are not generation settings: the model (`config.model`), the request's content
-(in `inputs.chat_history`), the tools offered (`config.tools`), and what frameworks add (LangChain's `_type`, the
-Agents SDK's response `id` and `created_at`). The rest of them, tools aside, go to
-`metadata.invocation_parameters`."""
+(in `inputs.chat_history`), the tools offered (`config.tools`), how the request is sent and kept (`stream`,
+`store`, the client's `base_url`, the Responses API's request `metadata`, `user`), and what frameworks add
+(LangChain's `_type`, the Agents SDK's response `id` and `created_at`). The rest of them, tools aside, go to
+`metadata.invocation_parameters` — the content only when the span records no input messages (else it repeats
+them). A setting given as null (LangChain's `"stop": null`) is not one."""
 _INVOCATION_KEYS = ("llm.invocation_parameters", "embedding.invocation_parameters")
+_OTHER_REQUESTED_MODEL_KEYS = ("llm.request.model_name", "gen_ai.request.model")
+"""Where else a span may name the model asked for, when its invocation parameters do not."""
 
 
 def _invocation_object(value: Any) -> dict[str, Any]:
@@ -135,16 +140,22 @@ def _models_and_parameters(facts: SpanFacts) -> Iterable[Candidate]:
         if isinstance(model, str) and model:
             requested = model
             yield Candidate("config.model", model, 3, key)
-        hyper = {k: jsonable(v) for k, v in params.items() if k not in NOT_HYPERPARAMETERS and k != "model_name"}
+        hyper = {k: jsonable(v) for k, v in params.items()
+                 if k not in NOT_HYPERPARAMETERS and k != "model_name" and v is not None}
         if hyper:
             yield Candidate("config.hyperparameters", hyper, 2, key, merge=True)
         tools = params.get("tools") or params.get("functions")
         if tools:
             yield Candidate("config.tools", jsonable(tools), 5, key, keep_if_shadowed=False)
+        repeated = _CONTENT_KEYS if any(k in attrs for k in _INPUT_MESSAGES) else frozenset()
         rest = {k: jsonable(v) for k, v in params.items()
-                if k in NOT_HYPERPARAMETERS and k not in ("model", "tools", "functions")}
+                if k in NOT_HYPERPARAMETERS and k not in ("model", "tools", "functions") and k not in repeated}
         if rest:
             yield Candidate("metadata.invocation_parameters", rest, 50, key)
+    for key in _OTHER_REQUESTED_MODEL_KEYS:  # Anthropic's OpenInference instrumentation uses the first
+        asked = attrs.get(key)
+        if requested is None and isinstance(asked, str) and asked:
+            requested = asked
     name = attrs.get("llm.model_name")
     if isinstance(name, str) and name:
         if requested is None:
