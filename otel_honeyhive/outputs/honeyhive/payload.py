@@ -49,8 +49,8 @@ def v1_event(event: Event) -> Event:
     route."""
     inputs = event.get("inputs")
     metadata = event.get("metadata")
-    if isinstance(inputs, dict) and (metadata is None or isinstance(metadata, dict)) and all(
-            key in V1_EVENT_FIELDS for key in event):
+    if isinstance(inputs, dict) and (metadata is None or isinstance(metadata, dict)) and V1_EVENT_FIELDS.issuperset(
+            event):
         return event
     converted: Event = {}
     moved: dict[str, Any] = {}
