@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.redactors import redactors_named
@@ -117,6 +119,35 @@ def test_json_that_arrived_as_a_string_is_masked_inside_and_stays_valid_json() -
     text = orjson.dumps({"a": f"\n{EMAIL}", "b": [f"{IP}", {"c": f'"{CARD}"'}], "id": EMAIL}).decode()
     masked = masker.span(SpanView(1, 2, "s", 0, 0, attributes={"payload": text})).attributes["payload"]
     assert orjson.loads(masked) == {"a": "\n<email>", "b": ["<ip>", {"c": '"<credit_card>"'}], "id": EMAIL}
+
+
+json_strings = st.one_of(st.text(max_size=20), st.sampled_from(SECRETS),
+                        st.builds(lambda a, secret, b: f"{a}\n{secret}\\{b}", st.text(max_size=8),
+                                  st.sampled_from(SECRETS), st.text(max_size=8)))
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | json_strings,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in leaves(item)]
+    return [value]
+
+
+@given(st.lists(json_values, max_size=4) | st.dictionaries(st.text(max_size=8), json_values, max_size=4))
+def test_masked_json_strings_stay_valid_json_with_every_non_string_leaf_kept(document: Any) -> None:
+    text = orjson.dumps(document).decode()
+    masked = Masker(EVERY).span(SpanView(1, 2, "s", 0, 0, attributes={"payload": text})).attributes["payload"]
+    parsed = orjson.loads(masked)
+    assert [leaf for leaf in leaves(parsed) if not isinstance(leaf, str)] == [
+        leaf for leaf in leaves(document) if not isinstance(leaf, str)]
+    assert_clean("the masked JSON", masked.encode())
 
 
 def test_a_span_with_nothing_to_mask_is_handed_on_as_it_is() -> None:
