@@ -1,8 +1,8 @@
-"""`serve --redact … --redact-regex …`: the seeded span set over OTLP/HTTP (children first, so they are journaled
-while they wait for their root), a GenAI log record, events and an update posted to the HoneyHive-compatible API
-reach the held-span journal, the local store (database, WAL, shared memory), a forwarding server's spool and
-dead letters, HoneyHive and the server's log with none of the seeded values, every id and number unchanged
-(docs/privacy.md)."""
+"""`serve --redact … --redact-regex …`: the seeded span set over OTLP/HTTP and gRPC (children first, so they are
+journaled while they wait for their root), a GenAI log record, events and an update posted to the
+HoneyHive-compatible API reach the held-span journal, the local store's files, a forwarding
+server's spool and dead letters, HoneyHive and the server's log with none of the seeded values, every id and
+number unchanged (docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import orjson
 import pytest
 import requests
 from opentelemetry._logs import LogRecord
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider
@@ -128,16 +129,18 @@ def test_a_forwarding_server_spools_and_dead_letters_only_masked_events(
     spool = tmp_path / "spool"
     refused, shipped = seeded_spans(), seeded_spans()
     with run_server(tmp_path, "--api-key", "k", "--server-url", honeyhive.url, "--spool-dir", str(spool),
-                    "--redact", "all", env={"HH_TIMEOUT": "0.5"}) as server:
+                    "--redact", "all", env={"HH_TIMEOUT": "0.5"}, grpc=True) as server:
         exporter = OTLPSpanExporter(endpoint=server.url + "/v1/traces")
         assert exporter.export(refused) is SpanExportResult.SUCCESS
         outbox = spool / "outbox"
         wait_until(lambda: (outbox / "dead").exists() and not pending_files(outbox), 20,
                    explain="the first batch to be dead-lettered", diagnose=server.stderr)
-        assert exporter.export(shipped) is SpanExportResult.SUCCESS
+        exporter.shutdown()  # type: ignore[no-untyped-call]
+        over_grpc = GrpcSpanExporter(endpoint=server.grpc_target, insecure=True)
+        assert over_grpc.export(shipped) is SpanExportResult.SUCCESS  # the gRPC input is masked alike
+        over_grpc.shutdown()
         wait_until(lambda: len(honeyhive.events) == len(shipped), 20, explain="the second batch to arrive",
                    diagnose=server.stderr)
-        exporter.shutdown()  # type: ignore[no-untyped-call]
         log = server.stderr()
 
     assert_ids_and_numbers_kept(spans_to_events(shipped), honeyhive.events)
