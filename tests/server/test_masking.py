@@ -1,6 +1,6 @@
 """`serve --redact … --redact-regex …`: the seeded span set over OTLP/HTTP and gRPC (children first, so they are
 journaled while they wait for their root), a GenAI log record, events and an update posted to the
-HoneyHive-compatible API reach the held-span journal, the local store's files, a forwarding
+HoneyHive-compatible API reach the held-span journal, the local store (its WAL too), a forwarding
 server's spool and dead letters, HoneyHive and the server's log with none of the seeded values, every id and
 number unchanged (docs/privacy.md)."""
 
@@ -100,6 +100,10 @@ def test_serve_masks_spans_records_and_posted_events_before_the_journal_and_the_
         with server.store() as store:
             stored = store.session_events(session_id_for_trace(trace_id))
             posted_event = store.get_event(event_id)
+        running = files_under(tmp_path)  # while it runs: the store's -wal and -shm files too
+        assert any(p.name.endswith("-wal") for p in running)
+        for path in running:
+            assert_nothing_seeded(f"{path.relative_to(tmp_path)} (server running)", path.read_bytes(), ALL_SEEDED)
 
     assert_ids_and_numbers_kept(spans_to_events(spans), stored)
     by_name = {event["event_name"]: event for event in stored}
