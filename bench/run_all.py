@@ -27,6 +27,7 @@ RUNS: tuple[tuple[str, list[str], list[str]], ...] = (
      ["--requests", "4", "--pool", "2", "--batch", "64", "--rounds", "1"]),
     ("scaling", ["--sizes", "1000,10000,100000,1000000"], ["--sizes", "1000"]),
     ("stage_costs", ["--spans", "10000", "--rounds", "5"], ["--spans", "1000", "--rounds", "1"]),
+    ("store_queries", ["--sessions", "100000", "--rounds", "7"], ["--sessions", "2000", "--rounds", "1"]),
 )
 
 
