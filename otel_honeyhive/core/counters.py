@@ -37,7 +37,8 @@ LOG_RECORDS_UNMATCHED = "otel_honeyhive_log_records_unmatched_total"
 `metadata.unmatched_log_records`."""
 LOG_RECORDS_IGNORED = "otel_honeyhive_log_records_ignored_total"
 """Records not turned into anything, by `reason`: `not_genai` (an ordinary log), `no_span` (a GenAI record
-emitted outside any span), `unsampled` (a GenAI record of a span the sampler dropped)."""
+emitted outside any span), `unsampled` (a GenAI record of a span the sampler dropped), `span_filtered` (a GenAI
+record that came after the span filter dropped its span)."""
 
 LabelSet = tuple[tuple[str, str], ...]
 

@@ -204,6 +204,11 @@ class TraceMapper:
             events.insert(at + 1, stand_in)
         return events
 
+    def was_dropped(self, trace_id: int, span_id: int) -> bool:
+        """Whether the span filter dropped this span (as far as the memory of recent traces goes)."""
+        memory = self._memory.get(trace_id)
+        return memory is not None and span_id in memory.dropped
+
     def session_id_of(self, trace_id: int) -> str:
         """The session a trace's events went to: an explicit session remembered from its spans, else the one
         derived from the trace id (what records whose span never came are attached to)."""

@@ -265,18 +265,23 @@ class Pipeline:
             return DELIVERED
         late: dict[SpanKey, tuple[Shipped, list[LogRecordView]]] = {}
         given_up: list[LogRecordView] = []
-        waiting = 0
+        waiting = filtered = 0
+        filtering = self.mapper.span_filter is not None
         with self._map_lock:  # a record and its span's mapping never pass each other unseen
             for record in genai:
                 key = (record.trace_id, record.span_id)
                 shipped = late.get(key, (self.records.shipped(*key), []))[0]
                 if shipped is not None:
                     late.setdefault(key, (shipped, []))[1].append(record)
+                elif filtering and self.mapper.was_dropped(*key):
+                    filtered += 1  # its span was filtered out: the record goes with it, as one joined before
                 else:
                     given_up.extend(self.records.wait(record))
                     waiting += 1
             updates = [self._late_update(key, shipped, recs) for key, (shipped, recs) in late.items()]
             updates.extend(self._unmatched_updates(given_up))
+        if filtered:
+            self.counters.add(LOG_RECORDS_IGNORED, filtered, reason="span_filtered")
         late_count = sum(len(recs) for _, recs in late.values())
         if late_count:
             self.counters.add(LOG_RECORDS_LATE, late_count)

@@ -122,7 +122,8 @@ def families(pipeline: Pipeline) -> list[Family]:
                "GenAI log records whose span never came within the hold time, kept in their session's metadata.",
                counters.total(LOG_RECORDS_UNMATCHED)),
         _labelled(counters, LOG_RECORDS_IGNORED, "Log records not turned into anything: reason=not_genai (an "
-                  "ordinary application log), reason=no_span (a GenAI record emitted outside any span).", "reason",
+                  "ordinary application log), reason=no_span (a GenAI record emitted outside any span), "
+                  "reason=span_filtered (a GenAI record of a span the span filter dropped).", "reason",
                   ("not_genai", "no_span")),
         _labelled(counters, LOG_RECORDS_REJECTED, "Log records refused inside an accepted OTLP logs request (a "
                   "trace or span id of the wrong length), reported to the client in partial_success.", "input",
