@@ -3,12 +3,13 @@ module per convention (conventions/)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive.core.events import DEFAULT_SOURCE, Event
 from otel_honeyhive.core.spans import SpanView, as_span_view
+from otel_honeyhive.mapper.filtering import SpanFilter, SpanPredicate
 from otel_honeyhive.mapper.rules import (
     Candidate,
     Combine,
@@ -31,12 +32,15 @@ def spans_to_events(
     project: str | None = None,
     source: str = DEFAULT_SOURCE,
     ruleset: Ruleset | None = None,
+    span_filter: SpanFilter | SpanPredicate | str | Sequence[str] | None = None,
 ) -> list[Event]:
     """Map finished spans to HoneyHive events. Pure: no I/O, no state kept between calls.
 
     The spans are grouped by trace and each trace is mapped as a whole, so give it every span of a trace
-    you want mapped exactly (docs/identity-and-assembly.md#trace-assembly)."""
-    mapper = TraceMapper(ruleset, project=project, source=source)
+    you want mapped exactly (docs/identity-and-assembly.md#trace-assembly). `span_filter`: as the exporter's
+    (a predicate, a preset name, or a `SpanFilter`); dropped spans' children go to their nearest kept ancestor."""
+    chosen = span_filter if isinstance(span_filter, SpanFilter) else SpanFilter.build(span_filter)
+    mapper = TraceMapper(ruleset, project=project, source=source, span_filter=chosen)
     views = [as_span_view(s) for s in spans]
     events: list[Event] = []
     for trace in group_by_trace(views):
@@ -53,6 +57,7 @@ __all__ = [
     "Group",
     "Ruleset",
     "SpanFacts",
+    "SpanFilter",
     "TraceMapper",
     "TypeRule",
     "by_value",

@@ -16,6 +16,7 @@ import pytest
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.mapper import spans_to_events
 from otel_honeyhive.mapper.filtering import SpanFilter, check_presets
 from otel_honeyhive.mapper.identity import session_id_for_trace
 from otel_honeyhive.mapper.markers import ORIGIN_KEY
@@ -167,6 +168,13 @@ def test_counts_by_reason_once_per_span_even_when_mapped_again() -> None:
 def test_filtering_off_maps_every_span() -> None:
     assert SpanFilter.build() is None
     assert len(TraceMapper().map_trace(agent_trace())) == 6
+
+
+def test_spans_to_events_filters_as_the_exporter_does() -> None:
+    shuffled = list(reversed(agent_trace()))
+    by_predicate = spans_to_events(shuffled, span_filter=lambda view: view.scope_name != HTTP_SCOPE)
+    assert by_predicate == filtered(drop_scopes=[HTTP_SCOPE]).map_trace(agent_trace())
+    assert spans_to_events(shuffled, span_filter="genai") == filtered(span_filter="genai").map_trace(agent_trace())
 
 
 def test_an_unknown_preset_is_one_line_listing_the_valid_ones() -> None:
