@@ -25,6 +25,7 @@ from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import Format, detect_format, parse_format
 from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
+from otel_honeyhive.mapper.filtering import SpanFilter, split_list
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
 
@@ -62,6 +63,10 @@ def run_convert(args: argparse.Namespace) -> int:
     if input_path.exists() and output_path.exists() and input_path.resolve() == output_path.resolve():
         return _fail("INPUT and OUTPUT are the same file", 2)
     try:
+        span_filter = _span_filter(args, src, dst)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    try:
         source = InputFile(input_path, src)
     except OSError as exc:
         return _fail(f"cannot read {input_path}: {exc.strerror or exc}")
@@ -73,7 +78,7 @@ def run_convert(args: argparse.Namespace) -> int:
             elif dst.is_otlp:
                 _events_to_otlp(source, out, dst, counts, args)
             else:
-                _to_events(source, out, dst, counts, args)
+                _to_events(source, out, dst, counts, args, span_filter)
     except InputError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -89,10 +94,25 @@ def _count(n: int, fmt: Format) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _to_events(source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace) -> None:
+def _span_filter(args: argparse.Namespace, src: Format, dst: Format) -> SpanFilter | None:
+    """`--span-filter`, `--drop-scope`, `--drop-span`: spans are filtered where they are mapped, so only for OTLP
+    input written as events; ValueError for a bad preset, or for flags that would do nothing."""
+    flags = [flag for flag, given in (("--span-filter", args.span_filter), ("--drop-scope", args.drop_scope),
+                                      ("--drop-span", args.drop_span)) if given]
+    if not flags:
+        return None
+    if not src.is_otlp or dst.is_otlp:
+        raise ValueError(f"{', '.join(flags)}: spans are filtered when OTLP input is converted to events; "
+                         f"this is {src.value} to {dst.value}")
+    return SpanFilter.build(split_list(",".join(args.span_filter or ())), split_list(",".join(args.drop_scope or ())),
+                            split_list(",".join(args.drop_span or ())), option="--span-filter")
+
+
+def _to_events(source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace,
+               span_filter: SpanFilter | None = None) -> None:
     writer = event_writer(out, dst)
     stream = EventStream(source, project=args.project, event_source=args.source,
-                         max_held_spans=args.max_held_spans)
+                         max_held_spans=args.max_held_spans, span_filter=span_filter)
     for chunk in stream.chunks():
         for event in chunk.events:
             writer.write(event)

@@ -258,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--source", help="source for events made from spans (else 'dev'), and for events "
                          "without one")
     _add_max_held(convert)
+    convert.add_argument("--span-filter", action="append", metavar="PRESET",
+                         help="OTLP input to events: keep only the spans a preset recognises, and the root: genai")
+    convert.add_argument("--drop-scope", action="append", metavar="NAME",
+                         help="OTLP input to events: drop the spans of an instrumentation scope (a name or a glob), "
+                         "their children moved up to the nearest kept ancestor; repeatable")
+    convert.add_argument("--drop-span", action="append", metavar="NAME",
+                         help="OTLP input to events: drop the spans of this name (or glob), likewise; repeatable")
     convert.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     convert.set_defaults(run=_convert)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from otel_honeyhive.core.events import DEFAULT_SOURCE, Event
 from otel_honeyhive.inputs.files.readers import START, InputFile, Position
+from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.memory import MemoryOutput
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
@@ -46,8 +47,11 @@ class EventStream:
         event_source: str | None = None,
         max_held_spans: int = DEFAULT_MAX_HELD_SPANS,
         ruleset: Ruleset | None = None,
+        span_filter: SpanFilter | None = None,
     ) -> None:
+        """`span_filter`: spans of an OTLP file to drop before mapping (docs/identity-and-assembly.md)."""
         self.source = source
+        self.span_filter = span_filter
         self.project = project
         self.event_source = event_source
         self.max_held_spans = max_held_spans
@@ -80,6 +84,7 @@ class EventStream:
             ruleset=self.ruleset,
             hold_seconds=0.0,  # never consulted: a file has no clock, so nothing is released for its age
             max_held_spans=self.max_held_spans,
+            span_filter=self.span_filter,
         ))
         pipeline.start(release_expired=False)
         try:
