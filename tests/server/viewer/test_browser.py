@@ -95,7 +95,9 @@ def by_css(driver: Any, selector: str) -> list[Any]:
 
 
 def detail_title(driver: Any) -> str:
-    return " ".join(by_css(driver, "#detail-heading")[0].text.split())
+    """The detail panel's heading (type and name), read in one step: the panel is replaced as events are selected."""
+    text = driver.execute_script("const h = document.getElementById('detail-heading'); return h && h.textContent")
+    return " ".join(str(text or "").split())
 
 
 def test_the_demos_page_shows_the_waterfall_and_the_model_calls_conversation(browser: Any, demo_url: str,
@@ -115,7 +117,7 @@ def test_the_demos_page_shows_the_waterfall_and_the_model_calls_conversation(bro
 
     model_link = rows[2].find_element("css selector", "a.label")
     model_link.click()
-    wait_for(browser, lambda d: detail_title(d) == "MODEL chat gpt-4o-mini", "the model call's detail")
+    wait_for(browser, lambda d: detail_title(d) == "model chat gpt-4o-mini", "the model call's detail")
     assert re.search(r"/events/[0-9a-f-]{36}$", browser.current_url), "the address follows the selection"
     assert model_link.get_attribute("aria-current") == "true"
     messages = by_css(browser, "#conversation-heading ~ ol .message")
@@ -132,9 +134,9 @@ def test_the_demos_page_shows_the_waterfall_and_the_model_calls_conversation(bro
     from selenium.webdriver.common.keys import Keys
 
     model_link.send_keys(Keys.ARROW_DOWN)  # keyboard: ↓ from the model call selects the next event
-    wait_for(browser, lambda d: detail_title(d) == "TOOL execute_tool word_count", "the next event by keyboard")
+    wait_for(browser, lambda d: detail_title(d) == "tool execute_tool word_count", "the next event by keyboard")
     browser.switch_to.active_element.send_keys(Keys.ARROW_UP)  # focus moved along with the selection
-    wait_for(browser, lambda d: detail_title(d) == "MODEL chat gpt-4o-mini", "the model call again")
+    wait_for(browser, lambda d: detail_title(d) == "model chat gpt-4o-mini", "the model call again")
 
     browser.set_window_size(1440, 1040)  # the conversation and the answer in view
     browser.execute_script("document.activeElement.blur()")
@@ -145,7 +147,7 @@ def test_the_demos_page_shows_the_waterfall_and_the_model_calls_conversation(bro
         shutil.copyfile(shot, SCREENSHOT)
 
     browser.back()  # history: the session event again
-    wait_for(browser, lambda d: detail_title(d).startswith("TOOL"), "the previous selection after Back")
+    wait_for(browser, lambda d: detail_title(d).startswith("tool "), "the previous selection after Back")
 
 
 def test_the_list_links_to_the_demos_session(browser: Any, demo_url: str) -> None:
