@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import urllib.parse
-from http.cookies import SimpleCookie
 
 from starlette.datastructures import Headers
 from starlette.types import Scope
@@ -51,16 +50,14 @@ class ViewerCookie:
         """Whether this request reads a viewer page with the right cookie."""
         if scope.get("method") not in _READING or not is_viewer_path(scope["path"]):
             return False
-        header = Headers(scope=scope).get("cookie")
-        if not header:
-            return False
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(header)
-        except Exception:  # a malformed Cookie header is no cookie
-            return False
-        morsel = jar.get(COOKIE)
-        return morsel is not None and self.matches(urllib.parse.unquote(morsel.value))
+        # Split by hand: `http.cookies` stops at the first cookie it finds malformed (another app's, on the
+        # same host), which would hide ours.
+        for header in Headers(scope=scope).getlist("cookie"):
+            for pair in header.split(";"):
+                name, _, value = pair.strip().partition("=")
+                if name == COOKIE and self.matches(urllib.parse.unquote(value.strip().strip('"'))):
+                    return True
+        return False
 
     @staticmethod
     def header(token: str, *, secure: bool) -> str:

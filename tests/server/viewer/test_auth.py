@@ -69,6 +69,13 @@ def test_the_form_sets_a_strict_httponly_session_cookie_that_opens_the_viewer(cl
         assert client.get(path).status_code == 200, path  # the client keeps the cookie
 
 
+def test_the_cookie_is_found_beside_other_apps_cookies(client: TestClient) -> None:
+    other = 'prefs={"theme": "dark"}; junk=a,b'  # what http.cookies would stop parsing at
+    client.cookies.clear()
+    assert client.get("/", headers={"Cookie": f"{other}; {COOKIE}={TOKEN}"}).status_code == 200
+    assert client.get("/", headers={"Cookie": f"{other}; {COOKIE}=x{TOKEN}"}).status_code == 401
+
+
 def test_the_cookie_opens_no_ingestion_route(client: TestClient, db: Path) -> None:
     """A page (or another site) cannot make a browser post events with it."""
     client.post("/viewer/login", data={"token": TOKEN, "next": "/"})
