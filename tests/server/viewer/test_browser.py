@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.server.viewer.browser import chromium, require_browser
-from tests.server.viewer.stored import HOSTILE, LONG, MODEL, SESSION, agent_session, write
+from tests.server.viewer.stored import HOSTILE, LONG, MODEL, SESSION, T0, agent_session, plain_session, write
 from tests.support.server import run_server
 
 pytestmark = pytest.mark.slow  # a browser, the demo and servers in subprocesses
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOT = ROOT / "docs" / "images" / "viewer-session.png"
 DEMO_TIMEOUT = 240.0
 WAIT = 10.0
+"""Seconds any one thing may take to appear (the list polls every 5)."""
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +159,19 @@ def test_the_list_links_to_the_demos_session(browser: Any, demo_url: str) -> Non
     link.click()
     wait_for(browser, lambda d: d.current_url == demo_url, "the session page")
     assert by_css(browser, "h1")[0].text == "rag-pipeline"
+
+
+def test_the_list_shows_a_new_session_without_a_reload(browser: Any, tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    write(db, agent_session())
+    with run_server(tmp_path, "--db", str(db)) as server:
+        browser.get(server.url + "/")
+        wait_for(browser, lambda d: by_css(d, "table.sessions a"), "the list")
+        browser.execute_script("window.__sameDocument = true")
+        write(db, plain_session(99, T0 + 60_000))  # newer than any: the top row
+        first = wait_for(browser, lambda d: [a.text for a in by_css(d, "table.sessions a")][:1] == ["job-99"],
+                         "the new session (the list asks every 5 s)")
+        assert first and browser.execute_script("return window.__sameDocument === true"), "no reload"
 
 
 def test_event_content_stays_text_in_the_browser(browser: Any, tmp_path: Path) -> None:
