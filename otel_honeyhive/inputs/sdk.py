@@ -105,7 +105,8 @@ def _span_filter(span_filter: SpanPredicate | str | Sequence[str] | None, drop_s
 
 
 class HoneyHiveSpanExporter(SpanExporter):
-    """Maps spans into HoneyHive events and ships them to `/events/batch`.
+    """Maps spans into HoneyHive events and ships them to `/v1/events/batch` or the legacy `/events/batch`
+    (`api_version`: "auto", the default, "v1" or "legacy"; else `HH_API_VERSION`; docs/honeyhive-api.md).
 
     Keywords fall back to `HH_*` environment variables (see the README's configuration table). `rules` adds
     routing rules or whole conventions (see `otel_honeyhive.mapper.rules`); `output` replaces the HoneyHive
@@ -130,6 +131,7 @@ class HoneyHiveSpanExporter(SpanExporter):
         max_request_bytes: int | None = None,
         headers: dict[str, str] | None = None,
         verify: bool | str = True,
+        api_version: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = DEFAULT_MAX_BYTES,
         hold_timeout: float | None = None,
@@ -158,6 +160,7 @@ class HoneyHiveSpanExporter(SpanExporter):
             max_request_bytes=max_request_bytes,
             headers=headers,
             verify=verify,
+            api_version=api_version,
         )
         if self.settings.api_key is None and self.settings.server_url == DEFAULT_SERVER_URL and output is None:
             logger.warning(

@@ -241,3 +241,16 @@ def test_a_bad_api_version_names_the_variable_and_the_allowed_values() -> None:
         HoneyHiveSettings.resolve(environ={"HH_API_VERSION": "v2"})
     assert str(caught.value) == (
         "environment variable HH_API_VERSION: api_version must be one of auto, v1, legacy, got 'v2'")
+
+
+def test_the_exporter_takes_api_version_as_a_keyword() -> None:
+    from otel_honeyhive import HoneyHiveSpanExporter
+
+    exporter = HoneyHiveSpanExporter(api_key="k", server_url="http://127.0.0.1:9", api_version="legacy")
+    try:
+        assert exporter.settings.api_version == "legacy"
+    finally:
+        exporter.shutdown()
+    with pytest.raises(ValueError, match=r"^HoneyHiveSpanExporter option 'api_version': api_version must be one of "
+                                         r"auto, v1, legacy, got 'v2'$"):
+        HoneyHiveSpanExporter(api_key="k", server_url="http://127.0.0.1:9", api_version="v2")

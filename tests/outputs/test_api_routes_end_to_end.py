@@ -63,11 +63,20 @@ def assert_everything_arrived(honeyhive: FakeHoneyHive, spans: list[ReadableSpan
         "v1: nothing refused (no unknown field); legacy: the v1 route asked once, then never again")
 
 
-def test_the_exporter_with_its_defaults_delivers_everything(honeyhive: FakeHoneyHive) -> None:
-    exporter = HoneyHiveSpanExporter(api_key="k", server_url=honeyhive.url, project="demo")
+@pytest.mark.parametrize("spooled", [False, True], ids=["direct", "spooled"])
+def test_the_exporter_with_its_defaults_delivers_everything(
+    tmp_path: Path, honeyhive: FakeHoneyHive, spooled: bool
+) -> None:
+    """Spooled, the switch happens inside one send: the shipper never sees the v1 route's 404, which it would
+    hold the data for (60 s) as a configuration refusal."""
+    exporter = HoneyHiveSpanExporter(api_key="k", server_url=honeyhive.url, project="demo",
+                                     spool_dir=tmp_path / "spool" if spooled else None)
     memory = InMemorySpanExporter()
     provider = provider_exporting_to(exporter, memory)
     traces(provider)
+    if spooled:  # the shipper delivers in the background: a switch held for 60 s would time this out
+        wait_until(lambda: len(honeyhive.events) >= len(memory.get_finished_spans()), 10,
+                   explain="the shipper to deliver every event")
     provider.shutdown()
     assert_everything_arrived(honeyhive, list(memory.get_finished_spans()))
     project = [e.get("project") or e["metadata"].get("project") for e in honeyhive.events]
