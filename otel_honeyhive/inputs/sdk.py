@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,11 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_honeyhive._version import VERSION, compiled
 from otel_honeyhive.core import environment as env_names
-from otel_honeyhive.core.counters import SPANS_FILTERED
+from otel_honeyhive.core.counters import SPANS_DROPPED, SPANS_FILTERED
 from otel_honeyhive.core.environment import env_float, spool_path
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.redactors import Redactor, parse_names, resolve
+from otel_honeyhive.core.routing import RoutingTable
 from otel_honeyhive.core.spans import SpanView, from_readable_span
 from otel_honeyhive.inputs import bridge
 from otel_honeyhive.mapper.filtering import SpanFilter, SpanPredicate, split_list
@@ -66,6 +67,8 @@ class ExporterStats:
     spans_filtered: int = 0
     """Spans the span filter dropped (`span_filter`, `drop_scopes`, `drop_spans`); their children were
     re-attached to the nearest kept ancestor."""
+    spans_unrouted: int = 0
+    """Spans of traces the routing table (`routes=`) refused: no rule matched and `unrouted` is "refuse"."""
 
 
 def _report_unusable_spool(directory: Path, exc: SpoolError) -> None:
@@ -115,7 +118,9 @@ class HoneyHiveSpanExporter(SpanExporter):
     every string value before anything is written or sent (docs/privacy.md). `span_filter` (a predicate over the
     `SpanView`, True keeps; or the preset `"genai"`; else `HH_SPAN_FILTER`), `drop_scopes` and `drop_spans`
     (instrumentation scope or span names, globs allowed; else `HH_DROP_SCOPES`, `HH_DROP_SPANS`) drop spans, their
-    children re-attached to the nearest kept ancestor (docs/identity-and-assembly.md#span-filtering)."""
+    children re-attached to the nearest kept ancestor (docs/identity-and-assembly.md#span-filtering). `routes`
+    (a routing table, as `serve --config`'s `[routing]`: a mapping or a `RoutingTable`) sends each trace to the
+    project its attributes choose, each project's events with its own key (docs/routing.md)."""
 
     def __init__(
         self,
@@ -145,6 +150,7 @@ class HoneyHiveSpanExporter(SpanExporter):
         span_filter: SpanPredicate | str | Sequence[str] | None = None,
         drop_scopes: Sequence[str] | None = None,
         drop_spans: Sequence[str] | None = None,
+        routes: RoutingTable | Mapping[str, Any] | None = None,
     ) -> None:
         span_filters = _span_filter(span_filter, drop_scopes, drop_spans)  # a bad preset fails before any I/O
         self.settings = HoneyHiveSettings.resolve(
@@ -162,7 +168,8 @@ class HoneyHiveSpanExporter(SpanExporter):
             verify=verify,
             api_version=api_version,
         )
-        if self.settings.api_key is None and self.settings.server_url == DEFAULT_SERVER_URL and output is None:
+        if (self.settings.api_key is None and self.settings.server_url == DEFAULT_SERVER_URL and output is None
+                and routes is None):
             logger.warning(
                 "otel-honeyhive: no API key (api_key= or HH_API_KEY) for %s: HoneyHive will refuse the events; "
                 "set HH_API_URL to a local `otel-honeyhive serve` to work offline",
@@ -174,7 +181,13 @@ class HoneyHiveSpanExporter(SpanExporter):
         )
         base = ruleset or Ruleset.default()
         policy = retry_policy or RetryPolicy(deadline=self.settings.timeout)
-        if output is None:
+        table = (routes if isinstance(routes, RoutingTable) or routes is None else RoutingTable.parse(
+            routes, where="HoneyHiveSpanExporter(routes=)", fallback_key=self.settings.api_key))
+        if output is None and table is not None:
+            from otel_honeyhive.outputs.honeyhive.routed import RoutedHoneyHiveOutput
+
+            output = RoutedHoneyHiveOutput(self.settings, table, policy)
+        elif output is None:
             from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
 
             output = HoneyHiveOutput(self.settings, policy)
@@ -197,6 +210,7 @@ class HoneyHiveSpanExporter(SpanExporter):
             redactors=_redactors(redact),
             mask=mask,
             span_filter=span_filters,
+            routes=table,
         ), on_spool_error=lambda outbox, exc: _report_unusable_spool(outbox.parent, exc))
         self._pipeline.start()
         bridge.register(self._pipeline)  # the pipeline this process's log exporter feeds (once, not per span)
@@ -228,6 +242,7 @@ class HoneyHiveSpanExporter(SpanExporter):
             spool_fallbacks=delivery.direct_fallbacks,
             spool_error=delivery.spool_error,
             spans_filtered=int(self._pipeline.counters.total(SPANS_FILTERED)),
+            spans_unrouted=int(self._pipeline.counters.value(SPANS_DROPPED, reason="unrouted")),
         )
 
     # -- SpanExporter -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import orjson
 
 from otel_honeyhive.core.events import BUCKETS, DEFAULT_SOURCE, Event
 from otel_honeyhive.core.jsonable import jsonable
+from otel_honeyhive.core.routing import TraceRouter
 from otel_honeyhive.core.spans import STATUS_OK, SpanView
 from otel_honeyhive.mapper.filtering import SpanFilter, select
 from otel_honeyhive.mapper.identity import (
@@ -111,12 +112,17 @@ class TraceMapper:
         source: str = DEFAULT_SOURCE,
         memory_traces: int = 10_000,
         span_filter: SpanFilter | None = None,
+        router: TraceRouter | None = None,
     ) -> None:
         """`span_filter`: spans to drop before mapping, their children re-attached to the nearest kept ancestor
-        (`mapper/filtering.py`); `on_filtered` is then told how many were dropped, by reason."""
+        (`mapper/filtering.py`); `on_filtered` is then told how many were dropped, by reason. `router`: the
+        project of each trace from a routing table (core/routing.py, docs/routing.md), set on every event and
+        winning over `project`; a trace it refuses maps to no events, and `on_unrouted` is told its span count."""
         self.ruleset = ruleset or Ruleset.default()
         self.span_filter = span_filter
         self.on_filtered: Callable[[Mapping[str, int]], None] | None = None
+        self.router = router
+        self.on_unrouted: Callable[[int], None] | None = None
         self.project = project
         self.source = source
         self._memory: OrderedDict[int, _TraceMemory] = OrderedDict()
@@ -129,6 +135,13 @@ class TraceMapper:
         if not spans:
             return []
         trace_id = spans[0].trace_id
+        routed: str | None = None
+        if self.router is not None:
+            routed = self.router.project_for(spans)
+            if routed is None:
+                if self.on_unrouted is not None:
+                    self.on_unrouted(len(spans))
+                return []
         memory = self._remember(trace_id, spans)  # every span: a dropped one may carry the explicit session
         if self.span_filter is not None:
             spans, counts = select(spans, self.span_filter, memory)
@@ -202,6 +215,9 @@ class TraceMapper:
         for stand_in in stand_ins:
             at = next(i for i, e in enumerate(events) if e["event_id"] == stand_in["parent_id"])
             events.insert(at + 1, stand_in)
+        if routed is not None:  # the routing table decides, over the default project and a span's own
+            for event in events:
+                event["project"] = routed
         return events
 
     def was_dropped(self, trace_id: int, span_id: int) -> bool:

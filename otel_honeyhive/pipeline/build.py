@@ -12,6 +12,7 @@ from otel_honeyhive.core.counters import Counters
 from otel_honeyhive.core.events import DEFAULT_SOURCE
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.redactors import Redactor
+from otel_honeyhive.core.routing import RoutingTable, TraceRouter
 from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.mapper.trace import TraceMapper
@@ -56,6 +57,9 @@ class PipelineSettings:
     """Built-in or regex redactors applied to every string value as it enters (docs/privacy.md)."""
     mask: Mask | None = None
     """The user's masking function, applied to every string value after the redactors."""
+    routes: RoutingTable | None = None
+    """Each trace's project from a routing table (docs/routing.md); the output must send each project's events
+    with its key (`outputs/honeyhive/routed.py`)."""
 
 
 def build_pipeline(
@@ -84,7 +88,8 @@ def build_pipeline(
         delivery.close(1.0)
         raise
     mapper = TraceMapper(settings.ruleset, project=settings.project, source=settings.source,
-                         span_filter=settings.span_filter)
+                         span_filter=settings.span_filter,
+                         router=TraceRouter(settings.routes) if settings.routes is not None else None)
     assembler = TraceAssembler(hold_seconds=settings.hold_seconds, max_spans=settings.max_held_spans)
     masker = (Masker(settings.redactors, settings.mask, mapper.ruleset)
               if settings.redactors or settings.mask is not None else None)

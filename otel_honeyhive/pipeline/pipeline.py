@@ -141,12 +141,17 @@ class Pipeline:
         records. Until then a trace's mapping costs one attribute test more, nothing else."""
         self._unmatched: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         mapper.on_filtered = self._count_filtered
+        mapper.on_unrouted = self._count_unrouted
         _track(self)
 
     def _count_filtered(self, counts: Mapping[str, int]) -> None:
         """The mapper's span filter dropped spans (mapped under the mapping lock: counted as they are dropped)."""
         for reason, count in counts.items():
             self.counters.add(SPANS_FILTERED, count, reason=reason)
+
+    def _count_unrouted(self, spans: int) -> None:
+        """The routing table refused a trace (no rule matched, `unrouted = "refuse"`; docs/routing.md)."""
+        self.counters.add(SPANS_DROPPED, spans, reason="unrouted")
 
     @property
     def output_name(self) -> str:

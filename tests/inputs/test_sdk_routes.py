@@ -1,0 +1,75 @@
+"""`HoneyHiveSpanExporter(routes=...)`: an app whose traces carry a tenant attribute sends each tenant's traces to
+its own project with its own key, in the one pipeline; a trace no rule matches is refused and counted when the
+table says so, or goes to the default project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from otel_honeyhive import HoneyHiveSpanExporter
+from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
+from tests.support.routing import KEYS, events_by_key
+
+FAST = RetryPolicy(deadline=2.0, initial_backoff=0.01, max_backoff=0.05)
+
+
+def tenant_table(unrouted: str) -> dict[str, Any]:
+    return {
+        "rules": [{"span": {"tenant": "acme"}, "project": "acme"},
+                  {"span": {"tenant": "globex-*"}, "project": "billing"}],
+        "projects": {"acme": {"api_key_env": "TEST_KEY_ACME"}, "billing": {"api_key": KEYS["billing"]}},
+        "default": "main",
+        "unrouted": unrouted,
+    }
+
+
+def run_tenants(honeyhive: FakeHoneyHive, unrouted: str, *, api_version: str = "v1") -> HoneyHiveSpanExporter:
+    exporter = HoneyHiveSpanExporter(api_key=KEYS["main"], server_url=honeyhive.url, retry_policy=FAST,
+                                     api_version=api_version, routes=tenant_table(unrouted))
+    provider = TracerProvider(resource=Resource.create({"service.name": "web"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("app")
+    for tenant in ("acme", "globex-east", "initech", "acme"):
+        with tracer.start_as_current_span("request", attributes={"tenant": tenant}), \
+                tracer.start_as_current_span("chat gpt-4o", attributes={"gen_ai.operation.name": "chat"}):
+            pass
+    provider.force_flush()
+    provider.shutdown()
+    return exporter
+
+
+@pytest.fixture(autouse=True)
+def _acme_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_KEY_ACME", KEYS["acme"])
+
+
+@pytest.mark.parametrize("routes", ["v1", "legacy"])
+def test_each_tenants_traces_reach_its_project_with_its_key(routes: str) -> None:
+    with fake_honeyhive("v1" if routes == "v1" else "legacy") as honeyhive:
+        exporter = run_tenants(honeyhive, "default", api_version=routes)
+        received = events_by_key(honeyhive)
+    assert {project: len(events) for project, events in received.items()} == {"acme": 4, "billing": 2, "main": 2}
+    assert exporter.stats.spans_unrouted == 0
+
+
+def test_an_unrouted_trace_is_refused_and_counted() -> None:
+    with fake_honeyhive("v1") as honeyhive:
+        exporter = run_tenants(honeyhive, "refuse")
+        received = events_by_key(honeyhive)
+    assert set(received) == {"acme", "billing"}
+    assert exporter.stats.spans_unrouted == 2  # initech's request and chat spans
+    assert exporter.stats.events_failed == 0
+
+
+def test_a_table_problem_fails_at_construction_naming_it() -> None:
+    table = tenant_table("refuse")
+    table["projects"]["acme"] = {"api_key_env": "TEST_KEY_UNSET"}
+    with pytest.raises(ValueError, match=r"^HoneyHiveSpanExporter\(routes=\): routing.projects.acme.api_key_env: "
+                       "environment variable TEST_KEY_UNSET is not set$"):
+        HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", routes=table)
