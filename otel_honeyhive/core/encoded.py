@@ -13,7 +13,7 @@ the HoneyHive payload and the spool join its bytes without encoding anything aga
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeGuard, TypeVar, overload
+from typing import Any, NamedTuple, TypeGuard, TypeVar, overload
 
 import orjson
 
@@ -69,23 +69,33 @@ separator are then a slice of it (`listed`), and a body is sent as slices of the
 between them and nothing copied."""
 
 
+class EventShape(NamedTuple):
+    """How an output wants events before they are encoded (HoneyHive's v1 route takes only its documented fields):
+    shaped as they are encoded, they need not be decoded again to be checked (docs/honeyhive-api.md)."""
+
+    name: str
+    convert: Callable[[Event], Event]
+
+
 class EventBlock:
     """Events of one session from one trace, encoded once as a JSON array (plus the sentinel above), its session
-    event (if any) first."""
+    event (if any) first. `shape`: the `EventShape` name they were converted to before encoding ("" when as
+    mapped)."""
 
-    __slots__ = ("count", "data", "opens_session", "session_id")
+    __slots__ = ("count", "data", "opens_session", "session_id", "shape")
 
-    def __init__(self, session_id: Any, data: bytes, count: int, opens_session: bool) -> None:
+    def __init__(self, session_id: Any, data: bytes, count: int, opens_session: bool, shape: str = "") -> None:
         self.session_id = session_id
         self.data = data
         self.count = count
         self.opens_session = opens_session
+        self.shape = shape
 
     @classmethod
-    def of(cls, events: Sequence[Event]) -> EventBlock:
+    def of(cls, events: Sequence[Event], shape: str = "") -> EventBlock:
         """`events` must share one session and have no session event after the first (see `blocks_of`)."""
         data = dumps([*events, 0])
-        return cls(events[0].get("session_id"), data, len(events), events[0].get("event_type") == "session")
+        return cls(events[0].get("session_id"), data, len(events), events[0].get("event_type") == "session", shape)
 
     @classmethod
     def stored(cls, session_id: Any, data: bytes, count: int, opens_session: bool) -> EventBlock:
@@ -110,7 +120,7 @@ class EventBlock:
         return decoded[:-1]
 
 
-def blocks_of(events: Sequence[Event]) -> list[EventBlock]:
+def blocks_of(events: Sequence[Event], shape: str = "") -> list[EventBlock]:
     """The blocks for one trace's events: one, unless the trace carries several sessions (explicit session ids,
     events given back by `events_to_spans`) or a session event that is not first."""
     if not events:
@@ -118,8 +128,8 @@ def blocks_of(events: Sequence[Event]) -> list[EventBlock]:
     session_id = events[0].get("session_id")
     for i, event in enumerate(events):
         if event.get("session_id") != session_id or (i and event.get("event_type") == "session"):
-            return [EventBlock.of(group) for group in group_sessions(events)]
-    return [EventBlock.of(events)]
+            return [EventBlock.of(group, shape) for group in group_sessions(events)]
+    return [EventBlock.of(events, shape)]
 
 
 class EncodedEvents(Sequence[Event]):
@@ -137,9 +147,13 @@ class EncodedEvents(Sequence[Event]):
         batch._extend(blocks)
         return batch
 
-    def add(self, events: Sequence[Event]) -> None:
-        """Encode one trace's events now (then the caller lets the dicts go)."""
-        self._extend(blocks_of(events))
+    def add(self, events: Sequence[Event], shape: EventShape | None = None) -> None:
+        """Encode one trace's events now (then the caller lets the dicts go), shaped first when told."""
+        if shape is None:
+            self._extend(blocks_of(events))
+        else:
+            convert = shape.convert
+            self._extend(blocks_of([convert(e) for e in events], shape.name))
 
     def _extend(self, blocks: Iterable[EventBlock]) -> None:
         for block in blocks:
@@ -178,13 +192,15 @@ def is_encoded(events: object) -> TypeGuard[EncodedEvents]:
     return type(events) is EncodedEvents
 
 
-def batch_of(traces: Iterable[Sequence[Event]], *, encode: bool) -> Sequence[Event]:
+def batch_of(
+    traces: Iterable[Sequence[Event]], *, encode: bool, shape: EventShape | None = None
+) -> Sequence[Event]:
     """One batch from the events of mapped traces (pass a generator: each trace is mapped, then encoded, before
     the next): `EncodedEvents` when `encode`, which is when the consumer reads bytes (see
-    `Delivery.takes_encoded`), else a plain list."""
+    `Delivery.takes_encoded`), shaped as the consumer wants them when `shape` says how; else a plain list."""
     if not encode:
         return [event for events in traces for event in events]
     batch = EncodedEvents()
     for events in traces:
-        batch.add(events)
+        batch.add(events, shape)
     return batch

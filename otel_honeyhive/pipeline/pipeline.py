@@ -372,13 +372,14 @@ class Pipeline:
         if not traces:
             return DELIVERED
         joining = _Joining() if self._records_expected else None
+        encode, shape = self.delivery.takes_encoded, self.delivery.event_shape
         with self._map_lock:
             if joining is None and self.masker is not None:
-                events = batch_of((self._map_masked(t) for t in traces), encode=self.delivery.takes_encoded)
+                events = batch_of((self._map_masked(t) for t in traces), encode=encode, shape=shape)
             elif joining is None:  # no logs input: the path as it always was
-                events = batch_of((self.mapper.map_trace(t) for t in traces), encode=self.delivery.takes_encoded)
+                events = batch_of((self.mapper.map_trace(t) for t in traces), encode=encode, shape=shape)
             else:
-                events = batch_of((self._map_joined(t, joining) for t in traces), encode=self.delivery.takes_encoded)
+                events = batch_of((self._map_joined(t, joining) for t in traces), encode=encode, shape=shape)
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
         if joining is not None:
             self._settle(joining, result.ok)

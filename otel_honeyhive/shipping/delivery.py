@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from otel_honeyhive.core.encoded import EventShape
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
@@ -148,6 +149,16 @@ class Delivery:
         """Whether `EncodedEvents` save work here: the spool writes their bytes as they are, and so does an
         output that declares `reads_encoded` (HoneyHive's). Others would only decode them again."""
         return self._spool is not None or bool(getattr(self._output, "reads_encoded", False))
+
+    @property
+    def event_shape(self) -> EventShape | None:
+        """How the output wants events shaped before they are encoded (its `event_shape`, when it has one), for
+        direct delivery only: the spool keeps events as mapped, since they may be sent another way later
+        (another route, `otel-honeyhive spool redrive`)."""
+        if self._spool is not None:
+            return None
+        shape = getattr(self._output, "event_shape", None)
+        return shape if isinstance(shape, EventShape) else None
 
     @property
     def stats(self) -> DeliveryStats:

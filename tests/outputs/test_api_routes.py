@@ -254,3 +254,38 @@ def test_the_exporter_takes_api_version_as_a_keyword() -> None:
     with pytest.raises(ValueError, match=r"^HoneyHiveSpanExporter option 'api_version': api_version must be one of "
                                          r"auto, v1, legacy, got 'v2'$"):
         HoneyHiveSpanExporter(api_key="k", server_url="http://127.0.0.1:9", api_version="v2")
+
+
+# -- events shaped for v1 as they are encoded ----------------------------------------------------------------------
+
+
+def _shaped_batch(out: HoneyHiveOutput, *events: Event) -> EncodedEvents:
+    """A batch as the pipeline encodes it for this output (`batch_of(..., shape=delivery.event_shape)`)."""
+    batch = EncodedEvents()
+    batch.add(list(events), out.event_shape)
+    return batch
+
+
+def test_on_the_v1_route_events_are_shaped_as_they_are_encoded(v1_only: FakeHoneyHive) -> None:
+    out = output(v1_only)
+    assert out.event_shape is not None
+    batch = _shaped_batch(out, session_event(), event(1))
+    assert all(block.shape == V1 for block in batch.blocks)
+    assert b'"project"' in batch.blocks[0].data and b'"metadata":{"project":"proj"' in batch.blocks[0].data
+    assert out.send(batch).ok
+    assert [e["metadata"]["project"] for e in v1_only.events] == ["proj", "proj"]
+    assert not v1_only.refused
+
+
+def test_blocks_shaped_for_v1_go_by_the_legacy_route_with_their_project_back(legacy_only: FakeHoneyHive) -> None:
+    """Shaped before the switch (the route changed while they were on their way): the legacy bodies still carry
+    each event's `project`, and the output shapes nothing once it is on the legacy route."""
+    out = output(legacy_only)
+    batch = _shaped_batch(out, session_event(), event(1))
+    assert out.send(batch).ok
+    assert out.route == LEGACY and out.event_shape is None
+    assert [(e["project"], "project" in e["metadata"]) for e in legacy_only.events] == [("proj", False)] * 2
+
+
+def test_one_session_per_request_takes_events_as_they_are(v1_only: FakeHoneyHive) -> None:
+    assert output(v1_only, batch_mode="session").event_shape is None

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from otel_honeyhive.core.encoded import EncodedEvents
+from otel_honeyhive.core.encoded import EncodedEvents, EventShape
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.shipping.delivery import Delivery, DeliveryStats
@@ -177,6 +177,23 @@ def test_events_are_handed_over_encoded_only_where_bytes_are_read(tmp_path: Path
         assert output.sent == [[{**EVENTS[0], "session_id": "s"}]]
     finally:
         delivery.close()
+
+
+def test_an_output_shapes_events_before_encoding_only_when_delivered_directly(tmp_path: Path) -> None:
+    """The spool keeps events as mapped: they may leave by another route, or be redriven elsewhere."""
+    shape = EventShape("upper", lambda e: {**e, "event_name": str(e.get("event_name")).upper()})
+
+    class ShapingOutput(ScriptedOutput):
+        reads_encoded = True
+        event_shape = shape
+
+    assert Delivery.direct(ShapingOutput()).event_shape is shape
+    assert Delivery.direct(ScriptedOutput()).event_shape is None
+    spooled = Delivery.spooled(ShapingOutput(), tmp_path / "spool", FAST)
+    try:
+        assert spooled.event_shape is None
+    finally:
+        spooled.close()
 
 
 def test_spooled_update(tmp_path: Path) -> None:

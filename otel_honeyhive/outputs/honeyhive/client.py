@@ -34,12 +34,12 @@ import orjson
 import requests
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.core.encoded import dumps
+from otel_honeyhive.core.encoded import EventShape, dumps
 from otel_honeyhive.core.environment import HH_API_VERSION
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
-from otel_honeyhive.outputs.honeyhive.payload import LEGACY, ROUTE_PATHS, V1, Body, encode, resplit
+from otel_honeyhive.outputs.honeyhive.payload import LEGACY, ROUTE_PATHS, V1, V1_SHAPE, Body, encode, resplit
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
@@ -134,6 +134,12 @@ class HoneyHiveOutput:
 
     def __repr__(self) -> str:
         return f"HoneyHiveOutput({self.settings!r})"
+
+    @property
+    def event_shape(self) -> EventShape | None:
+        """Events bound for the v1 route are shaped for it as they are encoded (`V1_SHAPE`), which spares
+        decoding each block to check it; a body for the legacy route puts back what the shape moved."""
+        return V1_SHAPE if self.route == V1 and self.reads_encoded else None
 
     def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
         """Deliver every body; one deadline bounds the whole send. Bodies already accepted stay accepted, and are

@@ -15,6 +15,7 @@ import orjson
 
 from otel_honeyhive.core.encoded import (
     EventBlock,
+    EventShape,
     array_items,
     dumps,
     group_sessions,
@@ -37,6 +38,7 @@ V1_EVENT_FIELDS = frozenset({
 })
 """The per-event fields `POST /v1/events/batch` documents
 (https://docs.honeyhive.ai/v2/api-reference-autogen/events/create-a-batch-of-events); it refuses any other."""
+_PROJECT_ONLY = frozenset({"project"})
 V1_SESSION_PROPERTIES = ("session_name", "start_time", "user_properties", "metadata")
 """What `session_properties` may hold on the v1 route."""
 
@@ -49,9 +51,16 @@ def v1_event(event: Event) -> Event:
     route."""
     inputs = event.get("inputs")
     metadata = event.get("metadata")
-    if isinstance(inputs, dict) and (metadata is None or isinstance(metadata, dict)) and V1_EVENT_FIELDS.issuperset(
-            event):
-        return event
+    if isinstance(inputs, dict) and (metadata is None or isinstance(metadata, dict)):
+        extra = event.keys() - V1_EVENT_FIELDS
+        if not extra:
+            return event
+        if extra == _PROJECT_ONLY:  # the mapper's events when a project is set: the common case, kept cheap
+            shaped = dict(event)
+            project = shaped.pop("project")
+            if project is not None:
+                shaped["metadata"] = {"project": project, **(metadata or {})}
+            return shaped
     converted: Event = {}
     moved: dict[str, Any] = {}
     for key, value in event.items():
@@ -319,9 +328,33 @@ def encode_v1_per_session(events: Sequence[Event], max_events: int, max_bytes: i
             yield Body(_gather(head, encoded[start:end], tail), end - start, ("session", converted[start:end]), V1)
 
 
+V1_SHAPE = EventShape(V1, v1_event)
+"""What `HoneyHiveOutput.event_shape` gives the pipeline while the route is v1: events converted as they are
+encoded, so their blocks need no decoding here (`_v1_block`)."""
+
+
+def legacy_event(event: Event) -> Event:
+    """An event shaped for v1 (`v1_event`) as the legacy route takes it: its `project` back in place (the
+    other fields v1 moved into `metadata` stay there: the legacy route ignores them)."""
+    metadata = event.get("metadata")
+    if "project" in event or not isinstance(metadata, dict) or "project" not in metadata:
+        return event
+    rest = dict(metadata)
+    return {**event, "project": rest.pop("project"), "metadata": rest}
+
+
+def _legacy_block(block: EventBlock) -> EventBlock:
+    """`block` for the legacy route: as it is unless it was shaped for v1 (the route switched since)."""
+    if block.shape != V1:
+        return block
+    return EventBlock.of([legacy_event(e) for e in block.events()])
+
+
 def _v1_block(block: EventBlock) -> EventBlock:
-    """`block` with its events as the v1 route takes them; the block itself when they already are (decoded to
-    check, encoded again only when an event changed)."""
+    """`block` with its events as the v1 route takes them; the block itself when they already are (shaped as they
+    were encoded, or decoded to check and encoded again only when an event changed)."""
+    if block.shape == V1:
+        return block
     events = block.events()
     converted = [v1_event(e) for e in events]
     if all(c is e for c, e in zip(converted, events, strict=True)):
@@ -335,8 +368,7 @@ def encode_blocks(
     """`encode_multi` for events already encoded (`EncodedEvents`): a body is the blocks' own bytes, sliced (each
     block carries its separator, see `EventBlock`), so nothing is encoded or copied again; a block too large for
     one request is split event by event as `encode_multi` does. On v1 each block is first made v1 (`_v1_block`)."""
-    if route == V1:
-        blocks = [_v1_block(b) for b in blocks]
+    blocks = [_v1_block(b) for b in blocks] if route == V1 else [_legacy_block(b) for b in blocks]
     head, tail = b'{"events":[', _MULTI_TAILS[route]
     budget = max_bytes - len(head) - len(tail)
     pending: list[EventBlock] = []
