@@ -31,6 +31,8 @@ pytestmark = pytest.mark.slow  # a browser, the demo and servers in subprocesses
 ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOT = ROOT / "docs" / "images" / "viewer-session.png"
 DEMO_TIMEOUT = 240.0
+"""Seconds scripts/demo may take to print the address: most of it is pip, slower while another pip runs."""
+demo_time = pytest.mark.timeout(DEMO_TIMEOUT + 60)  # the fixture's time counts against the first test using it
 WAIT = 10.0
 """Seconds any one thing may take to appear (the list polls every 5)."""
 
@@ -101,6 +103,7 @@ def detail_title(driver: Any) -> str:
     return " ".join(str(text or "").split())
 
 
+@demo_time
 def test_the_demos_page_shows_the_waterfall_and_the_model_calls_conversation(browser: Any, demo_url: str,
                                                                             tmp_path: Path) -> None:
     browser.get(demo_url)
@@ -121,6 +124,8 @@ def test_the_demos_page_shows_the_waterfall_and_the_model_calls_conversation(bro
     wait_for(browser, lambda d: detail_title(d) == "model chat gpt-4o-mini", "the model call's detail")
     assert re.search(r"/events/[0-9a-f-]{36}$", browser.current_url), "the address follows the selection"
     assert model_link.get_attribute("aria-current") == "true"
+    status = by_css(browser, "#detail-status")[0]  # what a screen reader is told
+    assert status.get_attribute("role") == "status" and status.text == "Showing model chat gpt-4o-mini"
     messages = by_css(browser, "#conversation-heading ~ ol .message")
     assert [m.find_element("css selector", ".role").text for m in messages] == ["SYSTEM", "USER"]
     assert messages[0].find_element("css selector", ".content").text == "Answer only from the context."
@@ -151,6 +156,7 @@ def test_the_demos_page_shows_the_waterfall_and_the_model_calls_conversation(bro
     wait_for(browser, lambda d: detail_title(d).startswith("tool "), "the previous selection after Back")
 
 
+@demo_time
 def test_the_list_links_to_the_demos_session(browser: Any, demo_url: str) -> None:
     base = demo_url.split("/sessions/")[0]
     browser.get(base + "/")

@@ -48,6 +48,9 @@
       markCurrent(url);
       if (push) { history.pushState({ event: url }, "", url); }
       var detail = document.getElementById("detail");
+      var heading = document.getElementById("detail-heading");
+      var status = document.getElementById("detail-status");
+      if (status && heading) { status.textContent = "Showing " + heading.textContent.replace(/\s+/g, " ").trim(); }
       if (focusDetail && detail) { detail.focus(); }
     }).catch(function () { location.href = url; });
   }
