@@ -49,6 +49,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+MAX_PAGE = 1_000_000
+"""Beyond this the offset would not fit SQLite's integers; nobody pages that far by hand."""
 RANGES = {"15m": 15 * 60_000, "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000}
 """The list's "started within" choices, in milliseconds."""
 RANGE_LABELS = {"15m": "15 minutes", "1h": "hour", "24h": "24 hours", "7d": "7 days"}
@@ -139,7 +141,7 @@ class Viewer:
             errors_only=params.get("errors") == "1",
         )
         try:
-            number = max(1, int(params.get("page", "1")))
+            number = min(max(1, int(params.get("page", "1"))), MAX_PAGE)
         except ValueError:
             number = 1
         found = self.reader.sessions(where, number)
@@ -183,10 +185,14 @@ class Viewer:
             return not_found(f"no event {selected_id} in session {session_id}")
         root = next((r.event for r in rows if r.event.event_id == session_id), None)
         tokens = [r.event.tokens for r in rows if r.event.event_type == "model" and r.event.tokens is not None]
+        start = min((s for r in rows if (s := present.number(r.event.start_time)) is not None), default=None)
+        end = max((e for r in rows if (e := present.number(r.event.end_time)) is not None), default=None)
         summary = dict(
             name=root.event_name if root is not None else None,
-            start=min((s for r in rows if (s := present.number(r.event.start_time)) is not None), default=None),
-            duration=root.duration if root is not None else None,
+            start=start,
+            # without a session event, what its events span (as the list says)
+            duration=root.duration if root is not None else (end - start if start is not None and end is not None
+                                                               else None),
             events=sum(1 for r in rows if r.event is not root),
             errors=sum(1 for r in rows if r.event.has_error),
             tokens=sum(tokens) if tokens else None,

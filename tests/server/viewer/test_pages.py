@@ -185,6 +185,18 @@ def test_the_raw_event_and_any_value_of_it_are_served_as_stored(client: TestClie
     assert client.get(f"/sessions/{SESSION[:-1]}0/events/{MODEL}/raw").status_code == 404  # not in that session
 
 
+def test_a_session_known_only_from_its_events_still_has_a_page(client: TestClient, db: Path) -> None:
+    write(db, [e for e in agent_session("5e551011-0000-4000-8000-00000000000f") if e["event_type"] != "session"])
+    page = client.get("/sessions/5e551011-0000-4000-8000-00000000000f")
+    assert page.status_code == 200 and "Session (no session event)" in page.text
+    assert "<dd>1.10 s</dd>" in page.text  # what its events span: the chain's 1,100 ms
+
+
+def test_odd_page_numbers_are_read_as_a_page(client: TestClient) -> None:
+    for given in ("0", "-3", "x", "9" * 40):
+        assert client.get("/", params={"page": given}).status_code == 200
+
+
 def test_an_unknown_session_is_a_404_page(client: TestClient) -> None:
     page = client.get("/sessions/not-a-session")
     assert page.status_code == 404 and "no session not-a-session in this store" in page.text
