@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--drop-span", action="append", metavar="NAME",
                        help="drop the spans of this name (or glob), children moved up likewise; repeatable "
                        "(else $HH_DROP_SPANS, comma-separated)")
+    serve.add_argument("--config", type=_path, metavar="FILE",
+                       help="a TOML or YAML file holding any of these options (same names, - or _) and a "
+                       "[routing] table sending each service to its own HoneyHive project and key "
+                       "(docs/routing.md); flags given here win over the file")
     serve.set_defaults(run=_serve)
 
     sessions = commands.add_parser("sessions", help="list the sessions in the local store, newest first")
@@ -395,6 +399,77 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _serve_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices["serve"]
+            return found
+    raise LookupError("no serve command")  # pragma: no cover
+
+
+def _apply_config_file(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> None:
+    """`serve --config FILE`: the file's options fill in what the command line did not give (flags win), each
+    converted and checked as its flag is; its `[routing]` table is kept for `ServerConfig.resolve`. ValueError:
+    one line naming the file and the key."""
+    from otel_honeyhive.server.config_file import load_config_file
+
+    serve = _serve_parser(parser)
+    actions = {a.dest: a for a in serve._actions if a.option_strings and a.dest not in ("help", "config")}
+    known = {}
+    for dest, action in actions.items():
+        for flag in action.option_strings:
+            if flag.startswith("--"):
+                known[flag[2:]] = dest
+                known[flag[2:].replace("-", "_")] = dest
+    known.update({dest: dest for dest in actions})
+    options, routing = load_config_file(args.config, known)
+    # What the command line gave: the same arguments parsed again with every default suppressed.
+    given = set(vars(_given_options(argv)))
+    for dest, value in options.items():
+        if dest in given:
+            continue
+        action = actions[dest]
+        setattr(args, dest, _option_value(args.config, action, value))
+    args.routing = routing
+
+
+def _given_options(argv: list[str]) -> argparse.Namespace:
+    parser = build_parser()
+    serve = _serve_parser(parser)
+    for action in serve._actions:
+        action.default = argparse.SUPPRESS
+    serve.set_defaults(run=argparse.SUPPRESS)
+    namespace = argparse.Namespace()
+    serve.parse_known_args(argv[argv.index("serve") + 1:] if "serve" in argv else argv, namespace)
+    return namespace
+
+
+def _option_value(file: Path, action: argparse.Action, value: Any) -> Any:
+    """A file's value for `action`, converted by the flag's own type and checked against its choices."""
+    name = action.option_strings[-1].lstrip("-")
+    many = isinstance(action, argparse._AppendAction)
+    items = value if isinstance(value, list) else [value]
+    if not many and isinstance(value, list):
+        raise ValueError(f"{file}: {name}: takes one value, got a list")
+    converted = []
+    for item in items:
+        if isinstance(item, (dict, list)) or item is None:
+            raise ValueError(f"{file}: {name}: must be a string or a number, got {type(item).__name__}")
+        if isinstance(item, bool):
+            raise ValueError(f"{file}: {name}: must be a string or a number, got {str(item).lower()}")
+        if action.type is not None and callable(action.type):
+            try:
+                item = action.type(str(item))
+            except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+                raise ValueError(f"{file}: {name}: {exc}") from None
+        elif not isinstance(item, str):
+            item = str(item)
+        if action.choices is not None and item not in action.choices:
+            raise ValueError(f"{file}: {name}: must be one of {', '.join(map(str, action.choices))}, got {item!r}")
+        converted.append(item)
+    return converted if many else converted[0]
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         config = ServerConfig.resolve(
@@ -407,6 +482,7 @@ def _serve(args: argparse.Namespace) -> int:
             otlp_compression=args.otlp_compression, tls_cert=args.tls_cert, tls_key=args.tls_key,
             redact=args.redact, redact_regex=args.redact_regex,
             span_filter=args.span_filter, drop_scopes=args.drop_scope, drop_spans=args.drop_span,
+            routing=getattr(args, "routing", None), config_file=str(args.config) if args.config else None,
         )
     except ValueError as exc:
         print(f"{PROG} serve: {exc}", file=sys.stderr)
@@ -597,6 +673,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         return _fail(f"`{PROG} {args.command}` needs the server extra: pip install 'otel-honeyhive[server]' "
                      f"(not installed: {', '.join(missing)})")
+    if args.command == "serve" and args.config is not None:
+        try:
+            _apply_config_file(parser, args, sys.argv[1:] if argv is None else list(argv))
+        except ValueError as exc:
+            print(f"{PROG} serve: {exc}", file=sys.stderr)
+            return 2
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -38,6 +38,10 @@ ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (honeyhive_api_routes, otlp_http_ro
 def open_output(config: ServerConfig) -> Output:
     """HoneyHive when an API key is configured, an OTLP endpoint when one is, else the local store (the config
     never has both remote outputs). Raises when it cannot be opened."""
+    if config.honeyhive is not None and config.routing is not None:
+        from otel_honeyhive.outputs.honeyhive.routed import RoutedHoneyHiveOutput
+
+        return RoutedHoneyHiveOutput(config.honeyhive, config.routing)
     if config.honeyhive is not None:
         from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
 
@@ -60,7 +64,9 @@ def describe_output(config: ServerConfig) -> str:
     """For the start-up line: where events go, without any secret (credentials in the URL, a query string,
     headers)."""
     if config.honeyhive is not None:
-        return f"output: HoneyHive at {shown_url(config.honeyhive.server_url)}"
+        routed = (f", projects routed by {config.routing.where} ({', '.join(config.routing.projects)})"
+                  if config.routing is not None else "")
+        return f"output: HoneyHive at {shown_url(config.honeyhive.server_url)}{routed}"
     if config.otlp is not None:
         return f"output: OTLP ({config.otlp.protocol}) at {shown_url(config.otlp.endpoint)}"
     return f"store: {config.db_path}"

@@ -23,6 +23,7 @@ from otel_honeyhive.core.environment import (
 )
 from otel_honeyhive.core.events import DEFAULT_SOURCE
 from otel_honeyhive.core.redactors import Redactor, parse_names, redactors_named, regex_redactor
+from otel_honeyhive.core.routing import RoutingTable
 from otel_honeyhive.core.secrets import Secret, shown_url
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES
@@ -205,6 +206,8 @@ class ServerConfig:
     """Instrumentation scope names or globs whose spans are dropped (`--drop-scope`, `HH_DROP_SCOPES`)."""
     drop_spans: tuple[str, ...] = ()
     """Span names or globs whose spans are dropped (`--drop-span`, `HH_DROP_SPANS`)."""
+    routing: RoutingTable | None = None
+    """Each trace's project and key from a routing table (`[routing]` of `--config`; docs/routing.md)."""
 
     @property
     def tls(self) -> bool:
@@ -263,6 +266,8 @@ class ServerConfig:
         span_filter: Sequence[str] | None = None,
         drop_scopes: Sequence[str] | None = None,
         drop_spans: Sequence[str] | None = None,
+        routing: Mapping[str, object] | None = None,
+        config_file: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
         """Flags win over environment variables: `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`,
@@ -270,7 +275,10 @@ class ServerConfig:
 
         `otlp_headers`: `KEY=VALUE` strings (the repeated `--otlp-header` flag) or a mapping. An OTLP endpoint
         together with an API key (flag or `HH_API_KEY`) is refused: a server has one output, and silently
-        ignoring either would send events somewhere the user did not expect."""
+        ignoring either would send events somewhere the user did not expect.
+
+        `routing`: the `[routing]` table of `config_file` (docs/routing.md), checked here; it forwards to HoneyHive
+        with each project's key, so it is refused together with an OTLP endpoint."""
         env = os.environ if environ is None else environ
         for name, port in (("--http-port", http_port), ("--grpc-port", grpc_port)):
             if not 0 <= port <= 65535:
@@ -294,6 +302,13 @@ class ServerConfig:
                 f"--otlp-endpoint cannot be combined with {given}: a server has one output (run one "
                 "`otel-honeyhive serve` per destination)"
             )
+        table = None
+        if routing is not None:
+            table = RoutingTable.parse(routing, where=config_file or "routing", environ=env,
+                                       fallback_key=settings.api_key)
+            if otlp is not None:
+                raise ValueError(f"{config_file or 'routing'}: routing: cannot be combined with --otlp-endpoint: "
+                                 "routing chooses HoneyHive projects and their keys")
         token = auth_token if auth_token is not None else env.get(AUTH_TOKEN_ENV)
         tls = check_tls_files(tls_cert, tls_key)
         redactors = _redactors(redact, redact_regex, env)
@@ -308,7 +323,7 @@ class ServerConfig:
             max_body_bytes=max_body_bytes,
             event_source=source or env.get(HH_SOURCE) or DEFAULT_SOURCE,
             project=settings.project,
-            honeyhive=settings if settings.api_key else None,
+            honeyhive=settings if settings.api_key or table is not None else None,
             otlp=otlp,
             hold_timeout=hold_timeout,
             max_held_spans=max_held_spans,
@@ -319,6 +334,7 @@ class ServerConfig:
             span_filter=presets,
             drop_scopes=scopes,
             drop_spans=span_names,
+            routing=table,
         )
 
 

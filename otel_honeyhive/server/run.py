@@ -86,6 +86,7 @@ def build_server_pipeline(config: ServerConfig, output: Output, stop: threading.
         spool_max_bytes=config.spool_max_bytes,
         redactors=config.redactors,
         span_filter=SpanFilter.build(config.span_filter, config.drop_scopes, config.drop_spans),
+        routes=config.routing,
     ), stop=stop)
 
 

@@ -1,0 +1,83 @@
+"""`serve --config FILE`: every `serve` option, and the routing table, in one TOML or YAML file (docs/routing.md).
+
+The file holds options under the flags' names (`api-key` or `api_key`, `http-port`, `redact = ["email"]`) and
+the routing table under `[routing]`. This module only reads and checks the file's shape; the values are checked
+as the flags' are (the CLI converts them with the same functions), and the routing table by
+`core.routing.RoutingTable.parse`. Every problem is one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROUTING_KEY = "routing"
+TOML_SUFFIXES = (".toml",)
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class ConfigFileError(ValueError):
+    """A config file that cannot be used: the message is one line naming the file and what is wrong."""
+
+
+def _read(path: Path) -> Any:
+    suffix = path.suffix.lower()
+    if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
+        raise ConfigFileError(f"{path}: unknown config file type {suffix or '(none)'!r}: use .toml, .yaml or .yml")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if suffix in TOML_SUFFIXES:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+        try:
+            return tomllib.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigFileError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - the server extra installs it
+        raise ConfigFileError(f"{path}: reading YAML needs PyYAML (pip install 'otel-honeyhive[server]')") from None
+    try:
+        return yaml.safe_load(raw) or {}
+    except yaml.YAMLError as exc:
+        shown = " ".join(str(exc).split())
+        raise ConfigFileError(f"{path}: not valid YAML: {shown}") from None
+
+
+def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
+    """The file's options, by the name `known` maps them to (`known`: every accepted spelling of an option,
+    `api-key` and `api_key`, → its name), and its `[routing]` table (None when it has none). Unknown keys are
+    an error naming all of them."""
+    file = Path(path)
+    data = _read(file)
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"{file}: must hold a table of options (key = value), got {type(data).__name__}")
+    routing = data.get(ROUTING_KEY)
+    if routing is not None and not isinstance(routing, dict):
+        raise ConfigFileError(f"{file}: routing: must be a table ([routing])")
+    options: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in data.items():
+        if key == ROUTING_KEY:
+            continue
+        name = known.get(str(key)) if isinstance(key, str) else None
+        if name is None:
+            unknown.append(str(key))
+            continue
+        if name in options:
+            raise ConfigFileError(f"{file}: {key}: given twice (as {name.replace('_', '-')} and {key})")
+        options[name] = value
+    if unknown:
+        shown = ", ".join(repr(k) for k in unknown)
+        raise ConfigFileError(f"{file}: unknown key(s) {shown}: a config file takes the serve options (the flags' "
+                              "names, with - or _) and [routing]")
+    return options, routing
+
+
+__all__ = ["ConfigFileError", "load_config_file"]
