@@ -360,6 +360,9 @@ def _add_spool(commands: Any) -> None:
     redrive.add_argument("--server-url", metavar="URL",
                          help="HoneyHive API URL (else $HH_API_URL, else https://api.honeyhive.ai)")
     redrive.add_argument("--api-key", help="HoneyHive API key (else $HH_API_KEY); never written anywhere")
+    redrive.add_argument("--config", type=_path, metavar="FILE",
+                         help="the `serve --config` file whose [routing] table names each project's key: each "
+                         "event goes with its project's key (docs/routing.md)")
     redrive.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
     redrive.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'dev')")
     redrive.add_argument("--otlp-endpoint", metavar="URL",

@@ -212,10 +212,38 @@ def _open_output(args: argparse.Namespace) -> tuple[Output, str]:
             return SQLiteStore(args.db), f"the local store {args.db}"
         except (OSError, RuntimeError) as exc:
             raise ValueError(f"cannot open the event store {args.db}: {exc}") from None
+    if args.to == "honeyhive" and getattr(args, "config", None) is not None:
+        return _routed_output(args)
     from otel_honeyhive.cli.replay import open_target
 
     target = open_target(args)
     return target.output, target.description
+
+
+def _routed_output(args: argparse.Namespace) -> tuple[Output, str]:
+    """`--config FILE`: each spooled event goes with its project's key from the file's `[routing]` table (keys are
+    never spooled: docs/routing.md); the file's server URL and route unless flags give them."""
+    from otel_honeyhive.core.routing import RoutingTable
+    from otel_honeyhive.core.secrets import shown_url
+    from otel_honeyhive.outputs.honeyhive.routed import RoutedHoneyHiveOutput
+    from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+    from otel_honeyhive.server.config import HONEYHIVE_FLAGS
+    from otel_honeyhive.server.config_file import read_config_file
+
+    options, routing = read_config_file(args.config)
+    if routing is None:
+        raise ValueError(f"{args.config}: has no [routing] table: give --api-key instead")
+
+    def option(name: str) -> Any:
+        return next((options[k] for k in (name, name.replace("_", "-")) if k in options), None)
+
+    settings = HoneyHiveSettings.resolve(
+        flags=HONEYHIVE_FLAGS, api_key=args.api_key, server_url=args.server_url or option("server_url"),
+        source=args.source, timeout=args.timeout, api_version=option("api_version"),
+    )
+    table = RoutingTable.parse(routing, where=str(args.config), fallback_key=settings.api_key)
+    return (RoutedHoneyHiveOutput(settings, table),
+            f"honeyhive {shown_url(settings.server_url)}, projects routed by {args.config}")
 
 
 def _report(report: RedriveReport, what: str, target: str, quiet: bool) -> None:

@@ -50,10 +50,9 @@ def _read(path: Path) -> Any:
         raise ConfigFileError(f"{path}: not valid YAML: {shown}") from None
 
 
-def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
-    """The file's options, by the name `known` maps them to (`known`: every accepted spelling of an option,
-    `api-key` and `api_key`, → its name), and its `[routing]` table (None when it has none). Unknown keys are
-    an error naming all of them."""
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
+    """The file's top-level keys as written (options not checked) and its `[routing]` table (None when it has
+    none): for `spool redrive --config`, which takes only the routing and the server URL from a serve file."""
     file = Path(path)
     data = _read(file)
     if not isinstance(data, dict):
@@ -61,11 +60,18 @@ def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[s
     routing = data.get(ROUTING_KEY)
     if routing is not None and not isinstance(routing, dict):
         raise ConfigFileError(f"{file}: routing: must be a table ([routing])")
+    return {k: v for k, v in data.items() if k != ROUTING_KEY}, routing
+
+
+def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
+    """The file's options, by the name `known` maps them to (`known`: every accepted spelling of an option,
+    `api-key` and `api_key`, → its name), and its `[routing]` table (None when it has none). Unknown keys are
+    an error naming all of them."""
+    file = Path(path)
+    data, routing = read_config_file(file)
     options: dict[str, Any] = {}
     unknown: list[str] = []
     for key, value in data.items():
-        if key == ROUTING_KEY:
-            continue
         name = known.get(str(key)) if isinstance(key, str) else None
         if name is None:
             unknown.append(str(key))
@@ -80,4 +86,4 @@ def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[s
     return options, routing
 
 
-__all__ = ["ConfigFileError", "load_config_file"]
+__all__ = ["ConfigFileError", "load_config_file", "read_config_file"]

@@ -134,12 +134,31 @@ def test_unrouted_traces_are_refused_counted_and_logged_once(tmp_path: Path, hon
 @pytest.mark.slow
 def test_the_spool_keeps_the_project_and_the_restarted_server_sends_with_its_key(tmp_path: Path) -> None:
     with fake_honeyhive("legacy") as honeyhive:  # the legacy route: each event names its project as well
-        spooled_then_sent(tmp_path, honeyhive)
+        config, spool = spool_while_down(tmp_path, honeyhive)
+        with run_server(tmp_path, "--config", str(config), "--spool-dir", str(spool), env=ENV) as server:
+            wait_until(lambda: counts(honeyhive) == {"support": 4, "billing": 4}, 15,
+                       explain="the spooled events delivered",
+                       diagnose=lambda: f"{counts(honeyhive)}\n{server.stderr()}")
 
 
-def spooled_then_sent(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
+@pytest.mark.slow
+def test_spool_redrive_with_the_config_sends_each_event_with_its_projects_key(
+    tmp_path: Path, honeyhive: FakeHoneyHive, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, spool = spool_while_down(tmp_path, honeyhive)
+    for name, key in ENV.items():
+        monkeypatch.setenv(name, key)
+    assert main(["spool", "redrive", str(spool), "--config", str(config), "--timeout", "5"]) == 0, \
+        capsys.readouterr().err
+    assert counts(honeyhive) == {"support": 4, "billing": 4}
+
+
+def spool_while_down(tmp_path: Path, honeyhive: FakeHoneyHive) -> tuple[Path, Path]:
+    """Two services' traces spooled by a server that is then killed while HoneyHive is down; HoneyHive is up
+    again on return. The config file and the spool directory."""
     spool = tmp_path / "spool"
-    config = write_config(tmp_path, honeyhive, api_version="legacy")
+    route = "legacy" if honeyhive.routes == "legacy" else "v1"
+    config = write_config(tmp_path, honeyhive, api_version=route)
     honeyhive.default = Reply(503, headers={"Retry-After": "30"})  # HoneyHive is down: events wait in the spool
     server = start_server(tmp_path, "--config", str(config), "--spool-dir", str(spool), env=ENV)
     try:
@@ -151,9 +170,7 @@ def spooled_then_sent(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
     assert b"billing" in written  # the spooled events name their project ...
     assert not any(key.encode() in written for key in KEYS.values())  # ... and never a key
     honeyhive.default = Reply(200)
-    with run_server(tmp_path, "--config", str(config), "--spool-dir", str(spool), env=ENV) as server:
-        wait_until(lambda: counts(honeyhive) == {"support": 4, "billing": 4}, 15,
-                   explain="the spooled events delivered", diagnose=lambda: f"{counts(honeyhive)}\n{server.stderr()}")
+    return config, spool
 
 
 def test_flags_win_over_the_file(tmp_path: Path, honeyhive: FakeHoneyHive, capsys: pytest.CaptureFixture[str],
