@@ -322,7 +322,7 @@ class ServerConfig:
             auth_token=Secret(token) if token else None,
             max_body_bytes=max_body_bytes,
             event_source=source or env.get(HH_SOURCE) or DEFAULT_SOURCE,
-            project=settings.project,
+            project=settings.project or (table.default if table is not None else None),
             honeyhive=settings if settings.api_key or table is not None else None,
             otlp=otlp,
             hold_timeout=hold_timeout,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -118,6 +119,20 @@ def test_two_services_reach_two_projects_with_two_keys_none_crossing(
                    diagnose=lambda: f"{counts(honeyhive)}\n{server.stderr()}")
         assert all(e["metadata"]["project"] == "support" for e in events_by_key(honeyhive)["support"])
         assert "projects routed by" in server.stderr() and "key-" not in server.stderr()
+
+
+@pytest.mark.slow
+def test_events_posted_to_the_api_go_with_their_projects_key(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
+    """Events that arrive as events keep the project they name (else the routing's default project)."""
+    config = write_config(tmp_path, honeyhive)
+    with run_server(tmp_path, "--config", str(config), env=ENV) as server:
+        for i, project in enumerate((None, "billing")):
+            event = {"event_id": f"00000000-0000-4000-8000-00000000000{i}", "event_type": "tool",
+                     "event_name": "lookup", "inputs": {}, **({"project": project} if project else {})}
+            answer = requests.post(server.url + "/events/batch", json={"events": [event]}, timeout=10)
+            assert answer.status_code == 200, answer.text
+        wait_until(lambda: counts(honeyhive) == {"main": 1, "billing": 1}, 10, explain="one event per project",
+                   diagnose=lambda: f"{counts(honeyhive)}\n{server.stderr()}")
 
 
 @pytest.mark.slow
