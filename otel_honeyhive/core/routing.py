@@ -180,7 +180,7 @@ class RoutingTable:
         if default and default not in keys:
             if fallback_key is None:
                 raise fail("routing.default", f"project {default!r} has no key: add [routing.projects.{default}] "
-                           "with api_key_env, or give --api-key / HH_API_KEY")
+                           "with api_key_env, or give the process its own key (--api-key, api_key=, HH_API_KEY)")
             keys[default] = fallback_key
         for i, rule in enumerate(rules):
             if rule.project not in keys:
@@ -269,6 +269,7 @@ class TraceRouter:
                        "service are dropped silently", name[:200], self.table.where)
 
     def after_fork_in_child(self) -> None:
+        """A new lock: the parent's may have been held by a thread that does not exist in the child."""
         self._lock = threading.Lock()
 
 

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from otel_honeyhive import HoneyHiveSpanExporter
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
+from tests.support.forking import in_child
 from tests.support.routing import KEYS, events_by_key
 
 FAST = RetryPolicy(deadline=2.0, initial_backoff=0.01, max_backoff=0.05)
@@ -73,3 +74,29 @@ def test_a_table_problem_fails_at_construction_naming_it() -> None:
     with pytest.raises(ValueError, match=r"^HoneyHiveSpanExporter\(routes=\): routing.projects.acme.api_key_env: "
                        "environment variable TEST_KEY_UNSET is not set$"):
         HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", routes=table)
+
+
+def test_a_child_forked_while_the_router_is_busy_routes_with_the_right_keys() -> None:
+    """The router's lock held by a parent's thread at the fork (as if mid-decision) does not stall the child, and
+    the child's own traces go to their projects with their keys."""
+    with fake_honeyhive("v1") as honeyhive:
+        exporter = HoneyHiveSpanExporter(api_key=KEYS["main"], server_url=honeyhive.url, retry_policy=FAST,
+                                         routes=tenant_table("refuse"))
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("app")
+        router = exporter.pipeline.mapper.router
+        assert router is not None
+
+        def child() -> dict[str, Any]:
+            for tenant in ("acme", "globex-west"):
+                with tracer.start_as_current_span("request", attributes={"tenant": tenant}):
+                    pass
+            return {"flushed": exporter.force_flush(5_000), "delivered": exporter.stats.events_delivered}
+
+        with router._lock:
+            seen = in_child(child)
+        assert seen == {"flushed": True, "delivered": 2}
+        assert {project: len(events) for project, events in events_by_key(honeyhive).items()} == {
+            "acme": 1, "billing": 1}
+        exporter.shutdown()
