@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from otel_honeyhive.core.results import Outcome, SendResult
 from otel_honeyhive.core.secrets import Secret
 from otel_honeyhive.core.spans import SpanView
 
@@ -267,6 +268,17 @@ class TraceRouter:
         logger.warning("a trace of service.name=%r matched no routing rule (%s) and unrouted traces are refused: "
                        "it is dropped (counted as spans_dropped{reason=\"unrouted\"}); further traces of this "
                        "service are dropped silently", name[:200], self.table.where)
+
+    def unkeyed(self, events: Sequence[Mapping[str, Any]]) -> SendResult | None:
+        """For events that arrive as events (the HoneyHive-compatible API): a refusal naming the projects among
+        them that the table has no key for (no project at all included), else None. Refused as they arrive, they
+        are never spooled, where they would wait at the head of the queue until the table changed."""
+        missing = {str(e.get("project")) for e in events if self.table.key_for(e.get("project")) is None}
+        if not missing:
+            return None
+        return SendResult(Outcome.REJECTED, f"events of project(s) {', '.join(sorted(missing))} refused: the routing "
+                          f"table ({self.table.where}) has no API key for them (projects: "
+                          f"{', '.join(self.table.projects)})")
 
     def after_fork_in_child(self) -> None:
         """A new lock: the parent's may have been held by a thread that does not exist in the child."""

@@ -214,6 +214,10 @@ class Pipeline:
     def accept_events(self, events: list[Event]) -> SendResult:
         with self._stats_lock:
             self.stats.events_received += len(events)
+        if self.mapper.router is not None:
+            refused = self.mapper.router.unkeyed(events)
+            if refused is not None:  # refused now: spooled, it would hold up the queue as a wrong key does
+                return refused
         if self.masker is not None:
             events = self.masker.events(events)
         return self.delivery.submit_events(events, stop=self.stop)

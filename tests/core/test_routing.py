@@ -152,3 +152,11 @@ def test_refused_traces_are_logged_once_per_service_name(caplog: pytest.LogCaptu
     assert len(lines) == 2
     assert "service.name='stray'" in lines[0]
     assert "hunter2" not in " ".join(lines)
+
+
+def test_events_that_arrive_as_events_are_refused_when_their_project_has_no_key() -> None:
+    router = TraceRouter(parse(table()))
+    assert router.unkeyed([{"project": "billing"}, {"project": "main"}]) is None
+    refused = router.unkeyed([{"project": "billing"}, {"project": "marketing"}, {}])
+    assert refused is not None and not refused.ok
+    assert "project(s) None, marketing refused" in refused.detail and "key-" not in refused.detail

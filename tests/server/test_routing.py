@@ -123,7 +123,8 @@ def test_two_services_reach_two_projects_with_two_keys_none_crossing(
 
 @pytest.mark.slow
 def test_events_posted_to_the_api_go_with_their_projects_key(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
-    """Events that arrive as events keep the project they name (else the routing's default project)."""
+    """Events that arrive as events keep the project they name (else the routing's default project); one naming
+    a project the table has no key for is refused as it arrives."""
     config = write_config(tmp_path, honeyhive)
     with run_server(tmp_path, "--config", str(config), env=ENV) as server:
         for i, project in enumerate((None, "billing")):
@@ -133,6 +134,11 @@ def test_events_posted_to_the_api_go_with_their_projects_key(tmp_path: Path, hon
             assert answer.status_code == 200, answer.text
         wait_until(lambda: counts(honeyhive) == {"main": 1, "billing": 1}, 10, explain="one event per project",
                    diagnose=lambda: f"{counts(honeyhive)}\n{server.stderr()}")
+        stray = {"event_id": "00000000-0000-4000-8000-000000000009", "event_type": "tool", "event_name": "x",
+                 "inputs": {}, "project": "marketing"}
+        answer = requests.post(server.url + "/events/batch", json={"events": [stray]}, timeout=10)
+        assert answer.status_code == 502 and "marketing" in answer.text  # refused as it arrives, never sent
+        assert counts(honeyhive) == {"main": 1, "billing": 1}
 
 
 @pytest.mark.slow
