@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--drop-span", action="append", metavar="NAME",
                        help="drop the spans of this name (or glob), children moved up likewise; repeatable "
                        "(else $HH_DROP_SPANS, comma-separated)")
+    serve.add_argument("--sessions", choices=("trace", "conversation"), metavar="MODE",
+                       help="what a session is: trace (a trace's root span; the default) or conversation (every "
+                       "trace carrying the same conversation id: session.id, gen_ai.conversation.id, Traceloop's "
+                       "session_id) (else $HH_SESSIONS)")
     serve.add_argument("--config", type=_path, metavar="FILE",
                        help="a TOML or YAML file holding any of these options (same names, - or _) and a "
                        "[routing] table sending each service to its own HoneyHive project and key "
@@ -485,6 +489,7 @@ def _serve(args: argparse.Namespace) -> int:
             otlp_compression=args.otlp_compression, tls_cert=args.tls_cert, tls_key=args.tls_key,
             redact=args.redact, redact_regex=args.redact_regex,
             span_filter=args.span_filter, drop_scopes=args.drop_scope, drop_spans=args.drop_span,
+            sessions=args.sessions,
             routing=getattr(args, "routing", None), config_file=str(args.config) if args.config else None,
         )
     except ValueError as exc:

@@ -31,6 +31,7 @@ from otel_honeyhive.core.redactors import Redactor, parse_names, resolve
 from otel_honeyhive.core.routing import RoutingTable
 from otel_honeyhive.core.spans import SpanView, from_readable_span
 from otel_honeyhive.inputs import bridge
+from otel_honeyhive.mapper.conversations import check_sessions_mode
 from otel_honeyhive.mapper.filtering import SpanFilter, SpanPredicate, split_list
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.honeyhive.settings import DEFAULT_SERVER_URL, HoneyHiveSettings
@@ -93,6 +94,16 @@ def _redactors(redact: Sequence[str | re.Pattern[str] | Redactor] | None) -> tup
         raise ValueError(f"environment variable {env_names.HH_REDACT}: {exc}") from None
 
 
+def _sessions(sessions: str | None) -> str:
+    """The keyword when given, else `HH_SESSIONS`, else "trace"; ValueError naming the valid modes."""
+    from_env = sessions is None
+    chosen = env_names.env_value(env_names.HH_SESSIONS) if from_env else sessions
+    try:
+        return check_sessions_mode(chosen or "trace")
+    except ValueError as exc:
+        raise ValueError(f"environment variable {env_names.HH_SESSIONS}: {exc}" if from_env else str(exc)) from None
+
+
 def _span_filter(span_filter: SpanPredicate | str | Sequence[str] | None, drop_scopes: Sequence[str] | None,
                  drop_spans: Sequence[str] | None) -> SpanFilter | None:
     """The keywords when given (an empty list turns that part off), else `HH_SPAN_FILTER`, `HH_DROP_SCOPES`,
@@ -120,7 +131,10 @@ class HoneyHiveSpanExporter(SpanExporter):
     (instrumentation scope or span names, globs allowed; else `HH_DROP_SCOPES`, `HH_DROP_SPANS`) drop spans, their
     children re-attached to the nearest kept ancestor (docs/identity-and-assembly.md#span-filtering). `routes`
     (a routing table, as `serve --config`'s `[routing]`: a mapping or a `RoutingTable`) sends each trace to the
-    project its attributes choose, each project's events with its own key (docs/routing.md)."""
+    project its attributes choose, each project's events with its own key (docs/routing.md). `sessions`
+    ("trace", the default, or "conversation"; else `HH_SESSIONS`): with "conversation", the traces carrying the
+    same conversation id (`session.id`, `gen_ai.conversation.id` …) form one session
+    (docs/identity-and-assembly.md#conversations)."""
 
     def __init__(
         self,
@@ -151,7 +165,9 @@ class HoneyHiveSpanExporter(SpanExporter):
         drop_scopes: Sequence[str] | None = None,
         drop_spans: Sequence[str] | None = None,
         routes: RoutingTable | Mapping[str, Any] | None = None,
+        sessions: str | None = None,
     ) -> None:
+        sessions_mode = _sessions(sessions)  # a bad mode fails before any I/O
         span_filters = _span_filter(span_filter, drop_scopes, drop_spans)  # a bad preset fails before any I/O
         self.settings = HoneyHiveSettings.resolve(
             source_label="HoneyHiveSpanExporter",
@@ -211,6 +227,7 @@ class HoneyHiveSpanExporter(SpanExporter):
             mask=mask,
             span_filter=span_filters,
             routes=table,
+            sessions=sessions_mode,
         ), on_spool_error=lambda outbox, exc: _report_unusable_spool(outbox.parent, exc))
         self._pipeline.start()
         bridge.register(self._pipeline)  # the pipeline this process's log exporter feeds (once, not per span)

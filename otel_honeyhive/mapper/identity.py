@@ -18,6 +18,8 @@ from typing import Any
 
 SESSION_NAMESPACE = uuid.UUID("5b0f7f3e-5f4c-4d33-9a4e-0c6f2a8e9d11")
 EVENT_NAMESPACE = uuid.UUID("a3c1e9d2-7b64-4f0e-8c2d-6e1f4b9a7c35")
+CONVERSATION_NAMESPACE = uuid.UUID("e7d4c2a1-3f58-4b96-a0d7-9c2e5f1b8a64")
+"""For `sessions="conversation"`: the session of a conversation id that is not itself a UUID."""
 
 _SESSION_NS = hashlib.sha1(SESSION_NAMESPACE.bytes)
 _EVENT_NS = hashlib.sha1(EVENT_NAMESPACE.bytes)
@@ -40,6 +42,12 @@ def _uuid5(namespace: hashlib._Hash, name: str) -> str:
 
 def session_id_for_trace(trace_id: int) -> str:
     return _uuid5(_SESSION_NS, trace_hex(trace_id))
+
+
+def session_id_for_conversation(conversation_id: str) -> str:
+    """A conversation's session: the id itself when it is a canonical UUID (lowercased), else
+    `uuid5(CONVERSATION_NAMESPACE, conversation_id)` (UTF-8), so every process and every replay agrees."""
+    return normalise_uuid(conversation_id) or str(uuid.uuid5(CONVERSATION_NAMESPACE, conversation_id))
 
 
 def event_id_for_span(trace_id: int, span_id: int) -> str:

@@ -18,13 +18,16 @@ import orjson
 
 from otel_honeyhive.core.events import BUCKETS, DEFAULT_SOURCE, Event
 from otel_honeyhive.core.jsonable import jsonable
+from otel_honeyhive.core.results import Update
 from otel_honeyhive.core.routing import TraceRouter
 from otel_honeyhive.core.spans import STATUS_OK, SpanView
+from otel_honeyhive.mapper.conversations import ConversationSessions, check_sessions_mode, conversation_of
 from otel_honeyhive.mapper.filtering import SpanFilter, select
 from otel_honeyhive.mapper.identity import (
     event_id_for_hex,
     event_id_for_span,
     normalise_uuid,
+    session_id_for_conversation,
     session_id_for_trace,
     span_hex,
     trace_hex,
@@ -46,12 +49,14 @@ class _TraceMemory:
     """What is remembered of one trace. Thousands are kept and nearly all hold no explicit ids and no dangling
     parents, so those two maps exist only once something is put in them (fewer objects for the collector)."""
 
-    __slots__ = ("dangling", "dropped", "event_ids", "explicit_session", "root_event_id", "root_span_id",
-                 "session_id")
+    __slots__ = ("conversation", "dangling", "dropped", "event_ids", "explicit_session", "root_event_id",
+                 "root_span_id", "session_id")
 
-    def __init__(self, session_id: str, explicit_session: bool) -> None:
+    def __init__(self, session_id: str, explicit_session: bool, conversation: str | None = None) -> None:
         self.session_id = session_id
         self.explicit_session = explicit_session
+        self.conversation = conversation
+        """The conversation id whose session the trace went to (`sessions="conversation"`): the bridge starts it."""
         self.root_span_id = 0
         self.root_event_id: str | None = None
         self.event_ids: Mapping[int, str] = _NOTHING
@@ -113,11 +118,14 @@ class TraceMapper:
         memory_traces: int = 10_000,
         span_filter: SpanFilter | None = None,
         router: TraceRouter | None = None,
+        sessions: str = "trace",
     ) -> None:
         """`span_filter`: spans to drop before mapping, their children re-attached to the nearest kept ancestor
         (`mapper/filtering.py`); `on_filtered` is then told how many were dropped, by reason. `router`: the
         project of each trace from a routing table (core/routing.py, docs/routing.md), set on every event and
-        winning over `project`; a trace it refuses maps to no events, and `on_unrouted` is told its span count."""
+        winning over `project`; a trace it refuses maps to no events, and `on_unrouted` is told its span count.
+        `sessions`: "trace" (a root span becomes the session) or "conversation" (mapper/conversations.py): the
+        session events and updates that makes are collected in `updates` (taken by `take_updates`)."""
         self.ruleset = ruleset or Ruleset.default()
         self.span_filter = span_filter
         self.on_filtered: Callable[[Mapping[str, int]], None] | None = None
@@ -127,6 +135,9 @@ class TraceMapper:
         self.source = source
         self._memory: OrderedDict[int, _TraceMemory] = OrderedDict()
         self._memory_traces = memory_traces
+        self.sessions = check_sessions_mode(sessions)
+        self.conversations = ConversationSessions() if sessions == "conversation" else None
+        self._updates: list[Update] = []
 
     # -- public -----------------------------------------------------------------------------------------------
 
@@ -215,10 +226,39 @@ class TraceMapper:
         for stand_in in stand_ins:
             at = next(i for i, e in enumerate(events) if e["event_id"] == stand_in["parent_id"])
             events.insert(at + 1, stand_in)
+        if memory.conversation is not None and self.conversations is not None and ordered:
+            self._conversation_session(memory, ordered, events, hex_trace_id, hexes)
         if routed is not None:  # the routing table decides, over the default project and a span's own
             for event in events:
                 event["project"] = routed
         return events
+
+    def take_updates(self) -> list[Update]:
+        """The session updates mapping made since the last call (`sessions="conversation"`: later turns extend
+        their conversation's session), to be handed on after the events of the same traces."""
+        updates, self._updates = self._updates, []
+        return updates
+
+    def _conversation_session(self, memory: _TraceMemory, ordered: Sequence[SpanView], events: list[Event],
+                              hex_trace_id: str, hexes: dict[int, str]) -> None:
+        """Start the trace's conversation session (first turn seen here: the session event, first in `events`)
+        or extend it (any later turn: an update)."""
+        assert self.conversations is not None and memory.conversation is not None
+        session_id = memory.session_id
+        root = next((s for s in ordered if s.parent_span_id == 0), ordered[0])
+        session = self._event(root, "session", session_id, session_id, None, hex_trace_id, hexes)
+        metadata = session["metadata"]
+        metadata.pop("span_id", None)  # the root's span is the turn's chain event, not the session
+        metadata.pop("parent_span_id", None)
+        turns = [e["event_id"] for e in events
+                 if e.get("parent_id") == session_id and isinstance(e.get("event_id"), str)]
+        ends = [e["end_time"] for e in events if isinstance(e.get("end_time"), int | float)]
+        outcome = self.conversations.on_turn(root.trace_id, session_id, memory.conversation, session, turns,
+                                             max(ends, default=session["end_time"]))
+        if isinstance(outcome, Update):
+            self._updates.append(outcome)
+        else:
+            events.insert(0, outcome)
 
     def was_dropped(self, trace_id: int, span_id: int) -> bool:
         """Whether the span filter dropped this span (as far as the memory of recent traces goes)."""
@@ -244,9 +284,15 @@ class TraceMapper:
                 explicit = _explicit(span.attributes, SESSION_KEYS)
                 if explicit is not None:
                     break
+        conversation = None
+        if explicit is None and self.conversations is not None and (memory is None or not memory.explicit_session):
+            conversation = conversation_of(spans)
+            if conversation is not None:
+                explicit = session_id_for_conversation(conversation)
         if memory is None:
             memory = _TraceMemory(
-                session_id=explicit or session_id_for_trace(trace_id), explicit_session=explicit is not None
+                session_id=explicit or session_id_for_trace(trace_id), explicit_session=explicit is not None,
+                conversation=conversation,
             )
             self._memory[trace_id] = memory
             if len(self._memory) > self._memory_traces:
@@ -255,6 +301,7 @@ class TraceMapper:
             self._memory.move_to_end(trace_id)
             if explicit is not None and not memory.explicit_session:
                 memory.session_id, memory.explicit_session = explicit, True
+                memory.conversation = conversation
         return memory
 
     @staticmethod

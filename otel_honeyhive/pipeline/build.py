@@ -60,6 +60,9 @@ class PipelineSettings:
     routes: RoutingTable | None = None
     """Each trace's project from a routing table (docs/routing.md); the output must send each project's events
     with its key (`outputs/honeyhive/routed.py`)."""
+    sessions: str = "trace"
+    """What a session is: "trace" (a trace's root span) or "conversation" (every trace carrying the same
+    conversation id; mapper/conversations.py, docs/identity-and-assembly.md#conversations)."""
 
 
 def build_pipeline(
@@ -88,7 +91,7 @@ def build_pipeline(
         delivery.close(1.0)
         raise
     mapper = TraceMapper(settings.ruleset, project=settings.project, source=settings.source,
-                         span_filter=settings.span_filter,
+                         span_filter=settings.span_filter, sessions=settings.sessions,
                          router=TraceRouter(settings.routes) if settings.routes is not None else None)
     assembler = TraceAssembler(hold_seconds=settings.hold_seconds, max_spans=settings.max_held_spans)
     masker = (Masker(settings.redactors, settings.mask, mapper.ruleset)

@@ -384,7 +384,10 @@ class Pipeline:
                 events = batch_of((self.mapper.map_trace(t) for t in traces), encode=encode, shape=shape)
             else:
                 events = batch_of((self._map_joined(t, joining) for t in traces), encode=encode, shape=shape)
+            sessions = self.mapper.take_updates() if self.mapper.conversations is not None else []
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
+        if sessions and result.ok:  # later turns extend their conversation's session (mapped again on a retry)
+            self._submit_updates(sessions)
         if joining is not None:
             self._settle(joining, result.ok)
         with self._stats_lock:

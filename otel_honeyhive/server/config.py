@@ -16,6 +16,7 @@ from otel_honeyhive.core.environment import (
     HH_DROP_SCOPES,
     HH_DROP_SPANS,
     HH_REDACT,
+    HH_SESSIONS,
     HH_SOURCE,
     HH_SPAN_FILTER,
     OTEL_HONEYHIVE_AUTH_TOKEN,
@@ -208,6 +209,8 @@ class ServerConfig:
     """Span names or globs whose spans are dropped (`--drop-span`, `HH_DROP_SPANS`)."""
     routing: RoutingTable | None = None
     """Each trace's project and key from a routing table (`[routing]` of `--config`; docs/routing.md)."""
+    sessions: str = "trace"
+    """What a session is (`--sessions`, `HH_SESSIONS`): `trace` or `conversation` (mapper/conversations.py)."""
 
     @property
     def tls(self) -> bool:
@@ -267,6 +270,7 @@ class ServerConfig:
         drop_scopes: Sequence[str] | None = None,
         drop_spans: Sequence[str] | None = None,
         routing: Mapping[str, object] | None = None,
+        sessions: str | None = None,
         config_file: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
@@ -313,6 +317,7 @@ class ServerConfig:
         tls = check_tls_files(tls_cert, tls_key)
         redactors = _redactors(redact, redact_regex, env)
         presets, scopes, span_names = _span_filter(span_filter, drop_scopes, drop_spans, env)
+        sessions_mode = _sessions(sessions, env)
         return cls(
             host=host,
             http_port=http_port,
@@ -335,7 +340,19 @@ class ServerConfig:
             drop_scopes=scopes,
             drop_spans=span_names,
             routing=table,
+            sessions=sessions_mode,
         )
+
+
+def _sessions(given: str | None, env: Mapping[str, str]) -> str:
+    """`--sessions`, else `HH_SESSIONS`, else `trace`; an unknown mode is one line naming the valid ones."""
+    from otel_honeyhive.mapper.conversations import check_sessions_mode
+
+    chosen = given or env.get(HH_SESSIONS) or "trace"
+    try:
+        return check_sessions_mode(chosen)
+    except ValueError as exc:
+        raise ValueError(f"{'--sessions' if given else f'environment variable {HH_SESSIONS}'}: {exc}") from None
 
 
 def _span_filter(presets: Sequence[str] | None, scopes: Sequence[str] | None, names: Sequence[str] | None,

@@ -87,6 +87,7 @@ def build_server_pipeline(config: ServerConfig, output: Output, stop: threading.
         redactors=config.redactors,
         span_filter=SpanFilter.build(config.span_filter, config.drop_scopes, config.drop_spans),
         routes=config.routing,
+        sessions=config.sessions,
     ), stop=stop)
 
 

@@ -1,0 +1,152 @@
+"""Conversations as sessions (`sessions="conversation"`, docs/identity-and-assembly.md#conversations).
+
+A chat application handles each user turn as its own request, so each turn is its own trace. The
+instrumentations say which conversation a trace belongs to; with `sessions="conversation"` every trace that
+carries a conversation id goes to that conversation's session: its root becomes an ordinary event (typically a
+`chain`) under the session, exactly as an explicit `honeyhive.session_id` makes it.
+
+Nobody else starts such a session (except for `honeyhive.session_id`, whose session HoneyHive's SDK starts),
+so the bridge does: `ConversationSessions` remembers, per process and bounded (LRU), which conversations it
+has started. The first trace of a conversation seen here yields the session event; every later one an update
+(`PUT /events` semantics) extending the session's end time and duration. Another process, or this one after a
+restart, starting the same session again sends the same id: an upsert, never a second session.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.results import Update
+from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.mapper.identity import session_id_for_conversation
+
+SESSIONS_MODES = ("trace", "conversation")
+"""`trace` (the default): a trace's root span becomes its session. `conversation`: a trace carrying a
+conversation id belongs to that conversation's session."""
+
+CONVERSATION_KEYS = (
+    "honeyhive.session_id",
+    "session.id",
+    "gen_ai.conversation.id",
+    "traceloop.association.properties.session_id",
+)
+"""Where a conversation id is found, first key first (on any span of the trace, roots first, then by start)."""
+
+CONVERSATION_KEY = "conversation_id"
+"""The session event's metadata key holding the conversation id as the instrumentation gave it."""
+
+DEFAULT_MAX_CONVERSATIONS = 10_000
+"""Conversations whose session this process remembers having started (least recently seen forgotten first)."""
+
+MAX_TURNS_REMEMBERED = 1_024
+"""Turn roots listed in a session's `children_ids` (past this, turns still extend the session's end)."""
+
+
+def check_sessions_mode(mode: str) -> str:
+    """The mode, or ValueError naming the valid ones (for settings, variables and command-line options)."""
+    if mode not in SESSIONS_MODES:
+        raise ValueError(f"sessions must be one of {', '.join(SESSIONS_MODES)}, not {mode!r}")
+    return mode
+
+
+def _as_id(value: Any) -> str | None:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def conversation_of(spans: Sequence[SpanView]) -> str | None:
+    """The conversation id a trace (or a part of one) carries: the first key of `CONVERSATION_KEYS` found on any
+    of its spans, looking at roots first, then at the others in start order."""
+    ordered = sorted(spans, key=lambda s: (s.parent_span_id != 0, s.start_ns, s.span_id))
+    for key in CONVERSATION_KEYS:
+        for span in ordered:
+            found = _as_id(span.attributes.get(key))
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass
+class _Started:
+    """One conversation's session as this process started it."""
+
+    first_trace_id: int
+    start_time: float
+    end_time: float
+    turns: list[str] = field(default_factory=list)
+
+
+class ConversationSessions:
+    """Which conversations' sessions this process has started, bounded (LRU). Used under the mapper's lock."""
+
+    def __init__(self, max_conversations: int = DEFAULT_MAX_CONVERSATIONS) -> None:
+        self._started: OrderedDict[str, _Started] = OrderedDict()
+        self._max = max_conversations
+
+    def __len__(self) -> int:
+        return len(self._started)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._started
+
+    def on_turn(self, trace_id: int, session_id: str, conversation_id: str, session: Event,
+                turn_ids: Sequence[str], end_time: float) -> Event | Update:
+        """A trace of the conversation was mapped. `session`: the session event it would start (named from its
+        root, with the conversation's user and metadata); `turn_ids`: its events directly under the session.
+
+        The first trace seen of a conversation (and the same trace mapped again: a retried hand-off, a later
+        part) gets the session event; any other an update of it: the end time and duration it extends to, and
+        the turns seen so far."""
+        started = self._started.get(session_id)
+        if started is None:
+            start, end = _time(session.get("start_time")), _time(session.get("end_time"))
+            started = _Started(trace_id, end_time if start is None else start,
+                               end_time if end is None else max(end_time, end))
+            self._started[session_id] = started
+            if len(self._started) > self._max:
+                self._started.popitem(last=False)
+        else:
+            self._started.move_to_end(session_id)
+            started.end_time = max(started.end_time, end_time)
+        for turn in turn_ids:
+            if turn not in started.turns and len(started.turns) < MAX_TURNS_REMEMBERED:
+                started.turns.append(turn)
+        if started.first_trace_id == trace_id:
+            session["children_ids"] = list(started.turns)
+            session["end_time"] = started.end_time
+            session["duration"] = started.end_time - started.start_time
+            metadata = session.get("metadata")
+            if isinstance(metadata, dict):
+                metadata[CONVERSATION_KEY] = conversation_id
+            return session
+        return Update(session_id, {
+            "end_time": started.end_time,
+            "duration": started.end_time - started.start_time,
+            "children_ids": list(started.turns),
+        })
+
+
+def _time(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+__all__ = [
+    "CONVERSATION_KEY",
+    "CONVERSATION_KEYS",
+    "DEFAULT_MAX_CONVERSATIONS",
+    "SESSIONS_MODES",
+    "ConversationSessions",
+    "check_sessions_mode",
+    "conversation_of",
+    "session_id_for_conversation",
+]
