@@ -201,11 +201,14 @@ def _text_blocks(value: Any) -> str | None:
     return None
 
 
+_ROLE_AND_PARTS = frozenset({"role", "parts"})
+
+
 def _tool_results(raw: Any) -> list[dict[str, Any]]:
     """A user turn that only returns tool results (Anthropic's `tool_result` blocks, which the parts format
     records as `tool_call_response` parts of a `user` message): one `tool` message per result, as OpenAI's
     shape and OpenInference have them, so parallel results keep their own `tool_call_id`. Else nothing."""
-    if not isinstance(raw, dict) or raw.get("role") != "user" or set(raw) - {"role", "parts"}:
+    if not isinstance(raw, dict) or raw.get("role") != "user" or not raw.keys() <= _ROLE_AND_PARTS:
         return []
     parts = raw.get("parts")
     if not isinstance(parts, (list, tuple)) or not parts or not all(

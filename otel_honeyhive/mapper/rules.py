@@ -98,6 +98,9 @@ class Extract:
     rank: int = 50
     """Where the README's routing table lists it among its targets' sources (its candidates carry their own
     ranks, which are what the engine uses)."""
+    keys: tuple[str, ...] | None = None
+    """The attributes `fn` needs one of to propose anything: spans that carry none of them are not asked (worked
+    out once per attribute-key layout). None: asked about every span (what it reads is not an attribute)."""
 
 
 @dataclass(frozen=True, slots=True)

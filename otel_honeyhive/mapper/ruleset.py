@@ -81,6 +81,8 @@ class _Plan(NamedTuple):
     setters: tuple[tuple[str, str | None, str, bool], ...]
     """Per slot, for direct plans: (bucket, key) to set `event[bucket][key]` at once, or (target, None, target,
     merge) for `set_path`."""
+    extracts: tuple[Extract, ...]
+    """The extracts worth asking about spans of this layout (`Extract.keys`)."""
 
     def overlaps(self, target: str) -> bool:
         """Whether a value for `target` would meet one of the plan's: the same target, inside or around one."""
@@ -275,6 +277,7 @@ class Ruleset:
             frozenset(targets),
             frozenset(enclosing),
             tuple(_setter(target, merge) for target, _, _, merge in slots),
+            tuple(e for e in self._extracts if e.keys is None or not present.isdisjoint(e.keys)),
         )
 
     def _route_planned(self, plan: _Plan, span: SpanView, event_type: str, event: Event) -> bool:
@@ -295,9 +298,9 @@ class Ruleset:
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return False
         extracted: list[Candidate] = []
-        if self._extracts:
+        if plan.extracts:
             facts = SpanFacts(span, event_type)
-            for extract in self._extracts:
+            for extract in plan.extracts:
                 extracted.extend(extract.fn(facts))
         if plan.direct and not (extracted and any(plan.overlaps(c.target) for c in extracted)):
             for (head, leaf, target, merge), value in zip(plan.setters, values):  # noqa: B905 (same length)
@@ -410,6 +413,8 @@ class Ruleset:
         if self._extracts:
             facts = SpanFacts(span, event_type)
             for extract in self._extracts:
+                if extract.keys is not None and not any(k in attrs for k in extract.keys):
+                    continue
                 extracted = list(extract.fn(facts))
                 candidates.extend(extracted)
                 if trail is not None:

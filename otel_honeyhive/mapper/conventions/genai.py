@@ -79,16 +79,13 @@ def _embedding_total(facts: SpanFacts) -> tuple[Candidate, ...]:
     return ()
 
 
-_REQUESTED_MODEL_KEYS = ("gen_ai.request.model", "llm.request.model_name")
-
-
 def _response_model_fallback(facts: SpanFacts) -> tuple[Candidate, ...]:
     """A model span that names only the model that answered (Traceloop's agents instrumentation) still has a
     `config.model`; where a requested model exists, it wins and the answering one stays `metadata.response_model`
     only."""
     attrs = facts.span.attributes
     model = attrs.get("gen_ai.response.model")
-    if not isinstance(model, str) or not model or any(k in attrs for k in _REQUESTED_MODEL_KEYS):
+    if not isinstance(model, str) or not model or "gen_ai.request.model" in attrs or "llm.request.model_name" in attrs:
         return ()
     return (Candidate("config.model", model, 9, "gen_ai.response.model", keep_if_shadowed=False),)
 
@@ -108,7 +105,8 @@ CONVENTION: Convention = Convention(
         Field("gen_ai.request.model", "config.model", rank=1),
         Field("gen_ai.response.model", "metadata.response_model", rank=1),
         Extract("response_model_fallback", _response_model_fallback,
-                "`gen_ai.response.model` when no model was requested", ("config.model",), rank=9),
+                "`gen_ai.response.model` when no model was requested", ("config.model",), rank=9,
+                keys=("gen_ai.response.model",)),
         Field("gen_ai.provider.name", "config.provider", rank=1),
         Field("gen_ai.system", "config.provider", rank=2),
         Group("gen_ai.request.", "config.hyperparameters", flat_dict, rank=1, exclude=frozenset({"model"}),
@@ -133,7 +131,7 @@ CONVENTION: Convention = Convention(
               convert=to_int),
         Field("gen_ai.usage.reasoning.output_tokens", "metadata.reasoning_tokens", rank=1, convert=to_int),
         Extract("embedding_total", _embedding_total, "`gen_ai.usage.input_tokens` of an `embeddings` operation",
-                ("metadata.total_tokens",), rank=4),
+                ("metadata.total_tokens",), rank=4, keys=("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
         Field("gen_ai.usage.cost", "metadata.cost", rank=2, convert=to_number),
         Field("gen_ai.tool.call.arguments", "inputs", rank=3, convert=as_bucket("arguments"), only=NOT_MODEL),
         Field("gen_ai.tool.call.result", "outputs", rank=3, convert=as_bucket("result"), only=NOT_MODEL),

@@ -64,11 +64,11 @@ CONVENTION: Convention = Convention(
               exclude=frozenset({"session_id"}), merge=True, accept=_user_property),
         Extract("langchain_model", _langchain_names("config.model", "ls_model_name", "gen_ai.request.model", "unknown"),
                 f"`{_ASSOCIATION}ls_model_name` when `gen_ai.request.model` is absent or `unknown`",
-                ("config.model",), rank=0),
+                ("config.model",), rank=0, keys=(_ASSOCIATION + "ls_model_name",)),
         Extract("langchain_provider",
                 _langchain_names("config.provider", "ls_provider", "gen_ai.provider.name", "langchain"),
                 f"`{_ASSOCIATION}ls_provider` when `gen_ai.provider.name` is absent or `langchain`",
-                ("config.provider",), rank=0),
+                ("config.provider",), rank=0, keys=(_ASSOCIATION + "ls_provider",)),
         # Traceloop's LangChain instrumentation repeats the entity input and output under these names.
         Field("gen_ai.task.input", None, covered_by=("traceloop.entity.input",)),
         Field("gen_ai.task.output", None, covered_by=("traceloop.entity.output",)),
