@@ -166,6 +166,11 @@ def session_tree(session_id: str, events: Sequence[Event], *, full: bool = False
     if root_event is not None:
         label.append(f"  {root_event.get('source', '-')}  {format_start(root_event.get('start_time'))}",
                      style="dim")
+    metadata = root_event.get("metadata") if root_event is not None else None
+    if isinstance(metadata, dict) and metadata.get("conversation_id") is not None:  # its turns are its children
+        turns = sum(1 for e in events if e.get("parent_id") == session_id and e is not root_event)
+        label.append(f"  conversation {metadata['conversation_id']}  {turns} turn{'s' if turns != 1 else ''}",
+                     style="dim")
     tree = Tree(label)
     if full and root_event is not None:
         for field in event_fields(root_event):

@@ -33,18 +33,23 @@ def spans_to_events(
     source: str = DEFAULT_SOURCE,
     ruleset: Ruleset | None = None,
     span_filter: SpanFilter | SpanPredicate | str | Sequence[str] | None = None,
+    sessions: str = "trace",
 ) -> list[Event]:
     """Map finished spans to HoneyHive events. Pure: no I/O, no state kept between calls.
 
     The spans are grouped by trace and each trace is mapped as a whole, so give it every span of a trace
     you want mapped exactly (docs/identity-and-assembly.md#trace-assembly). `span_filter`: as the exporter's
-    (a predicate, a preset name, or a `SpanFilter`); dropped spans' children go to their nearest kept ancestor."""
+    (a predicate, a preset name, or a `SpanFilter`); dropped spans' children go to their nearest kept ancestor.
+    `sessions`: "trace" or "conversation" (the traces of one conversation in one session, the session event's end
+    extended to the last turn; docs/identity-and-assembly.md#conversations)."""
     chosen = span_filter if isinstance(span_filter, SpanFilter) else SpanFilter.build(span_filter)
-    mapper = TraceMapper(ruleset, project=project, source=source, span_filter=chosen)
+    mapper = TraceMapper(ruleset, project=project, source=source, span_filter=chosen, sessions=sessions)
     views = [as_span_view(s) for s in spans]
     events: list[Event] = []
     for trace in group_by_trace(views):
         events.extend(mapper.map_trace(trace))
+    for update in mapper.take_updates():  # a later turn extends its conversation's session
+        events = [update.apply_to(e) if e.get("event_id") == update.event_id else e for e in events]
     return events
 
 

@@ -103,8 +103,9 @@ class ConversationSessions:
         root, with the conversation's user and metadata); `turn_ids`: its events directly under the session.
 
         The first trace seen of a conversation (and the same trace mapped again: a retried hand-off, a later
-        part) gets the session event; any other an update of it: the end time and duration it extends to, and
-        the turns seen so far."""
+        part) gets the session event; any other an update of it: the end time and duration it extends to. The
+        session's `children_ids` are the turns seen when it was sent (the tree is told by each turn's
+        `parent_id`)."""
         started = self._started.get(session_id)
         if started is None:
             start, end = _time(session.get("start_time")), _time(session.get("end_time"))
@@ -127,11 +128,8 @@ class ConversationSessions:
             if isinstance(metadata, dict):
                 metadata[CONVERSATION_KEY] = conversation_id
             return session
-        return Update(session_id, {
-            "end_time": started.end_time,
-            "duration": started.end_time - started.start_time,
-            "children_ids": list(started.turns),
-        })
+        # No `children_ids`: an update replaces them, and another process's list would lose this one's turns.
+        return Update(session_id, {"end_time": started.end_time, "duration": started.end_time - started.start_time})
 
 
 def _time(value: Any) -> float | None:

@@ -12,6 +12,11 @@ Each event becomes one `ReadableSpan`:
   Phoenix users see the model, provider, tokens and messages.
 
 `events_to_spans` then `spans_to_events` gives back every event unchanged (property-tested).
+
+With `sessions="conversation"` (docs/identity-and-assembly.md#conversations) a multi-turn session becomes one
+trace per turn: an event without a recorded trace id takes the trace of its turn (derived from the event id of
+its ancestor directly under the session, which becomes a root span), and every span carries the session as
+`gen_ai.conversation.id`, so mapping the spans forward (in that mode) puts the turns back in the same session.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.events import BUCKETS
+from otel_honeyhive.mapper.conversations import check_sessions_mode
 from otel_honeyhive.mapper.markers import EVENT_KEY, ORIGIN_KEY
 
 SCOPE = InstrumentationScope("otel-honeyhive.reverse", VERSION)
@@ -145,22 +151,49 @@ def _was_a_root_span(metadata: Mapping[str, Any]) -> bool:
             and "parent_span_id" not in metadata)
 
 
+CONVERSATION_ATTRIBUTE = "gen_ai.conversation.id"
+"""Carries the session of a conversation's spans (`sessions="conversation"`)."""
+
+
+def _turn_of(event: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The event's ancestor directly under its session (itself, for a turn's root), within the batch; None for
+    the session event and for an event whose chain leaves the batch or loops."""
+    session_id, current, seen = event.get("session_id"), event, 0
+    while seen <= len(by_id):
+        parent = current.get("parent_id")
+        if current.get("event_id") == session_id or not isinstance(parent, str):
+            return None
+        if parent == session_id:
+            return current
+        found = by_id.get(parent)
+        if found is None:
+            return None
+        current, seen = found, seen + 1
+    return None
+
+
 def event_to_span(
     event: Mapping[str, Any],
     span_ids: Mapping[str, int],
     *,
     resource: Resource,
+    turn: Mapping[str, Any] | None = None,
+    conversation: bool = False,
 ) -> ReadableSpan:
-    """One event as a span. `span_ids` maps event ids to span ids for the events of the same batch."""
+    """One event as a span. `span_ids` maps event ids to span ids for the events of the same batch. `turn`: the
+    event's turn (`_turn_of`), whose event id gives its trace when none is recorded, the turn's root then being a
+    root span; `conversation`: the session named as `gen_ai.conversation.id`."""
     event_id = event.get("event_id")
-    trace_id = trace_id_for(event)
+    metadata = _mapping(event, "metadata")
+    per_turn = turn is not None and _hex_id(metadata.get("trace_id"), 32) is None
+    trace_id = (_uuid_int(turn.get("event_id")) if turn is not None and per_turn else None) or trace_id_for(event)
     span_id = span_ids.get(event_id) if isinstance(event_id, str) else None
     if span_id is None:
         span_id = span_id_for_event_id(event_id)
-    metadata = _mapping(event, "metadata")
     parent_span_id = _hex_id(metadata.get("parent_span_id"), 16)
     parent_id = event.get("parent_id")
-    if parent_span_id is None and isinstance(parent_id, str) and not _was_a_root_span(metadata):
+    if (parent_span_id is None and isinstance(parent_id, str) and not _was_a_root_span(metadata)
+            and not (per_turn and turn is event)):  # a turn's root: its session lives in another trace
         parent_span_id = span_ids.get(parent_id) or span_id_for_event_id(parent_id)
 
     start = _ns(event.get("start_time")) or 0
@@ -187,6 +220,8 @@ def event_to_span(
     if event.get("event_type") == "model":
         for key, value in _genai(event).items():
             attributes.setdefault(key, value)
+    if conversation and isinstance(event.get("session_id"), str):
+        attributes[CONVERSATION_ATTRIBUTE] = event["session_id"]
     attributes = {k: v for k, v in attributes.items() if v is not None}
 
     error = event.get("error")
@@ -214,10 +249,13 @@ def event_to_span(
     )
 
 
-def events_to_spans(events: Iterable[Mapping[str, Any]], *, resource: Resource | None = None) -> list[ReadableSpan]:
+def events_to_spans(events: Iterable[Mapping[str, Any]], *, resource: Resource | None = None,
+                    sessions: str = "trace") -> list[ReadableSpan]:
     """HoneyHive event dicts → `ReadableSpan`s, ready for any SpanExporter (OTLP, console, in-memory).
+    `sessions`: "trace" (a session is one trace) or "conversation" (one trace per turn, see above).
 
     Raises ValueError naming the event when one has no usable id."""
+    check_sessions_mode(sessions)
     batch: list[Mapping[str, Any]] = list(events)
     span_ids: dict[str, int] = {}
     for event in batch:
@@ -227,7 +265,11 @@ def events_to_spans(events: Iterable[Mapping[str, Any]], *, resource: Resource |
         if isinstance(event_id, str):
             span_ids[event_id] = known or span_id_for_event_id(event_id)
     res = resource or Resource.create({"service.name": "honeyhive"})
-    return [event_to_span(event, span_ids, resource=res) for event in batch]
+    if sessions != "conversation":
+        return [event_to_span(event, span_ids, resource=res) for event in batch]
+    by_id = {e["event_id"]: e for e in batch if isinstance(e.get("event_id"), str)}
+    return [event_to_span(event, span_ids, resource=res, turn=_turn_of(event, by_id), conversation=True)
+            for event in batch]
 
 
 __all__ = ["EVENT_KEY", "ORIGIN_KEY", "event_to_span", "events_to_spans", "span_id_for_event_id", "trace_id_for"]

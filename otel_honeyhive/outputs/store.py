@@ -220,6 +220,37 @@ def _row(event: Event) -> tuple[Any, ...]:
     )
 
 
+def _starts_conversation(event: Event) -> bool:
+    """A conversation's session event, as the bridge starts it (mapper/conversations.py)."""
+    metadata = event.get("metadata")
+    return (event.get("event_type") == "session" and isinstance(metadata, dict)
+            and "conversation_id" in metadata)
+
+
+def _extended(conn: sqlite3.Connection, event: Event, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A conversation's session event sent again by another process (or after a restart), which saw later turns:
+    the stored one keeps its start and turns, and ends at the later of the two ends (docs/identity-and-assembly.md
+    #conversations)."""
+    stored = conn.execute("SELECT body FROM events WHERE event_id = ?", (row[0],)).fetchone()
+    if stored is None:
+        return row
+    old = orjson.loads(stored[0])
+    start_old, start_new = _number(old.get("start_time")), _number(event.get("start_time"))
+    end_old, end_new = _number(old.get("end_time")), _number(event.get("end_time"))
+    merged = dict(event)
+    if start_old is not None and (start_new is None or start_old < start_new):
+        merged["start_time"] = old["start_time"]
+        merged["event_name"] = old.get("event_name", merged.get("event_name"))
+    if end_old is not None and (end_new is None or end_old > end_new):
+        merged["end_time"] = old["end_time"]
+    start, end = _number(merged.get("start_time")), _number(merged.get("end_time"))
+    if start is not None and end is not None:
+        merged["duration"] = end - start
+    turns = [*(old.get("children_ids") or []), *(event.get("children_ids") or [])]
+    merged["children_ids"] = list(dict.fromkeys(t for t in turns if isinstance(t, str)))
+    return _row(merged)
+
+
 def _tokens(event: Event) -> int | None:
     if event.get("event_type") != "model":
         return None
@@ -399,8 +430,11 @@ class SQLiteStore:
             return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
 
         sessions = orjson.dumps(sorted({row[1] for row in rows if row[1] is not None}))
+        started = [i for i, event in enumerate(events) if _starts_conversation(event)]
 
         def store_all(conn: sqlite3.Connection) -> SendResult:
+            for i in started:  # a conversation's session started again (a restart): extended, not replaced
+                rows[i] = _extended(conn, events[i], rows[i])
             conn.executemany(_UPSERT, rows)
             conn.execute(_REFRESH_SESSIONS, (sessions,))
             return DELIVERED

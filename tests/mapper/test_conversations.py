@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from otel_honeyhive import events_to_spans, spans_to_events
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import Update
 from otel_honeyhive.core.spans import SpanView
@@ -108,8 +109,7 @@ def test_three_turns_make_one_session_event_three_chains_and_two_updates() -> No
     assert all(e["parent_id"] in ids for events in turns for e in events if e["parent_id"] is not None)
 
     assert [u.event_id for u in updates] == [session_id, session_id]
-    assert updates[-1].fields == {"end_time": 2_100, "duration": 2_100,
-                                  "children_ids": [r["event_id"] for r in roots]}
+    assert updates[-1].fields == {"end_time": 2_100, "duration": 2_100}
     assert mapper.take_updates() == []
 
 
@@ -175,3 +175,55 @@ def test_the_memory_of_started_sessions_is_bounded_least_recently_seen_forgotten
     started.on_turn(2, "a", "a", dict(session), [], 5)  # `a` seen again: `b` is now the oldest
     started.on_turn(3, "c", "c", dict(session), [], 1)
     assert len(started) == 2 and "a" in started and "c" in started and "b" not in started
+
+
+# -- the reverse direction --------------------------------------------------------------------------------------
+
+
+def sdk_session(turns: int = 3) -> list[Event]:
+    """A multi-turn session as HoneyHive's SDK records it (no OpenTelemetry ids kept): a session event, one chain
+    per turn under it, a model event under each chain."""
+    session_id = str(uuid.UUID(int=0x5E55_1011))
+    events: list[Event] = [{"event_id": session_id, "session_id": session_id, "parent_id": None,
+                            "event_type": "session", "event_name": "support chat", "start_time": 0,
+                            "end_time": turns * 1_000, "inputs": {}, "outputs": {}, "metadata": {}}]
+    for n in range(turns):
+        chain, model = str(uuid.UUID(int=0xC4A1_0000 + n)), str(uuid.UUID(int=0x30DE_0000 + n))
+        events.append({"event_id": chain, "session_id": session_id, "parent_id": session_id, "event_type": "chain",
+                       "event_name": f"turn {n + 1}", "start_time": n * 1_000, "end_time": n * 1_000 + 900,
+                       "inputs": {}, "outputs": {}, "metadata": {}})
+        events.append({"event_id": model, "session_id": session_id, "parent_id": chain, "event_type": "model",
+                       "event_name": "chat", "start_time": n * 1_000 + 10, "end_time": n * 1_000 + 800,
+                       "inputs": {}, "outputs": {}, "metadata": {}, "config": {"model": "gpt-4o"}})
+    return events
+
+
+def test_events_of_a_multi_turn_session_become_one_trace_per_turn_linked_by_the_conversation() -> None:
+    events = sdk_session()
+    session_id = events[0]["session_id"]
+    spans = events_to_spans(events, sessions="conversation")
+    by_name: dict[str, list[Any]] = {}
+    for span in spans:
+        by_name.setdefault(span.name, []).append(span)
+    turns = [by_name[f"turn {n}"][0] for n in (1, 2, 3)]
+    assert len({t.context.trace_id for t in turns}) == 3  # one trace per turn
+    assert all(t.parent is None for t in turns)  # each turn's root is its trace's root
+    for turn_span, model in zip(turns, by_name["chat"], strict=True):
+        assert model.context.trace_id == turn_span.context.trace_id
+        assert model.parent is not None and model.parent.span_id == turn_span.context.span_id
+    assert {(s.attributes or {}).get("gen_ai.conversation.id") for s in spans} == {session_id}
+    # forward again, in either mode: the same events, in the same session, no session started by the bridge
+    assert sorted(spans_to_events(spans, sessions="conversation"), key=lambda e: e["event_id"]) == sorted(
+        events, key=lambda e: e["event_id"])
+    assert {s.context.trace_id for s in events_to_spans(events)} == {uuid.UUID(session_id).int}  # the default
+
+
+def test_a_conversation_the_bridge_made_goes_back_to_its_turns_traces_and_comes_back_unchanged() -> None:
+    views = [span for i in range(3) for span in turn(0xA0 + i, 1_000 * i, {"session.id": "chat-42"})]
+    events = spans_to_events(views, sessions="conversation")
+    session = next(e for e in events if e["event_type"] == "session")
+    assert (session["start_time"], session["end_time"]) == (0, 2_100)  # the later turns' updates applied
+    spans = events_to_spans(events, sessions="conversation")
+    turn_traces = {s.context.trace_id for s in spans if s.name == "turn"}
+    assert turn_traces == {0xA0, 0xA1, 0xA2}
+    assert spans_to_events(spans, sessions="conversation") == events

@@ -1,0 +1,93 @@
+"""A conversation through the pipeline into the local store (`sessions="conversation"`,
+docs/identity-and-assembly.md#conversations): turns handed on one by one make one session whose end follows the
+last turn (an update of the session event); a second process (a restart) starting the same session again keeps
+one session, its start and its turns; the session summary and `show` tell the turns in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from otel_honeyhive.cli.render import session_tree
+from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.mapper.identity import session_id_for_conversation
+from otel_honeyhive.outputs.store import SQLiteStore
+from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
+from otel_honeyhive.pipeline.pipeline import Pipeline
+
+MS = 1_000_000
+CONVERSATION = "support-chat-7"
+SESSION = session_id_for_conversation(CONVERSATION)
+
+
+def turn(n: int) -> list[SpanView]:
+    """Turn `n` (1-based): a root `turn n` span at n seconds with a chat child, `session.id` on the child."""
+    start, trace_id = n * 1_000, 0xC0 + n
+    return [
+        SpanView(trace_id, 2, "chat gpt-4o", (start + 10) * MS, (start + 90) * MS, parent_span_id=1,
+                 attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                             "session.id": CONVERSATION, "user.id": "ada"}),
+        SpanView(trace_id, 1, f"turn {n}", start * MS, (start + 100) * MS),
+    ]
+
+
+def pipeline(db: Path) -> Pipeline:
+    built = build_pipeline(SQLiteStore(db), PipelineSettings(sessions="conversation"))
+    built.start(release_expired=False)
+    return built
+
+
+def test_turns_handed_on_one_by_one_are_one_session_ending_with_the_last(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    first = pipeline(db)
+    for n in (1, 2, 3):
+        assert first.accept_spans(turn(n)).ok
+    first.close(5)
+    with SQLiteStore(db) as store:
+        events = store.session_events(SESSION)
+        (summary,) = store.list_sessions()
+    (session,) = [e for e in events if e["event_type"] == "session"]
+    turns = [e for e in events if e["parent_id"] == SESSION]
+    assert [t["event_name"] for t in turns] == ["turn 1", "turn 2", "turn 3"]
+    assert (session["start_time"], session["end_time"], session["duration"]) == (1_000, 3_100, 2_100)
+    assert session["children_ids"] == [turns[0]["event_id"]]  # the turns seen when it was sent
+    assert (summary.session_id, summary.name, summary.events, summary.user_id) == (SESSION, "turn 1", 6, "ada")
+    assert (summary.start_time, summary.end_time, summary.duration) == (1_000, 3_100, 2_100)
+
+
+def test_a_restart_starting_the_session_again_keeps_one_session_its_start_and_turns(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    before = pipeline(db)
+    for n in (1, 2):
+        before.accept_spans(turn(n))
+    before.close(5)
+    after = pipeline(db)  # a new process: it has started no session yet
+    after.accept_spans(turn(3))
+    after.accept_spans(turn(2))  # a turn sent again (a client's retry): the same events, no harm
+    after.close(5)
+    with SQLiteStore(db) as store:
+        events = store.session_events(SESSION)
+        (summary,) = store.list_sessions()
+    sessions = [e for e in events if e["event_type"] == "session"]
+    assert len(sessions) == 1 and sessions[0]["event_name"] == "turn 1"
+    assert (sessions[0]["start_time"], sessions[0]["end_time"]) == (1_000, 3_100)
+    turns = {e["event_name"]: e["event_id"] for e in events if e["parent_id"] == SESSION}
+    assert sessions[0]["children_ids"] == [turns["turn 1"], turns["turn 3"]]  # each process's first turn kept
+    assert (summary.events, summary.start_time, summary.end_time) == (6, 1_000, 3_100)
+
+
+def test_show_lists_the_turns_in_order_under_the_session(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    run = pipeline(db)
+    for n in (1, 2, 3):
+        run.accept_spans(turn(n))
+    run.close(5)
+    with SQLiteStore(db) as store:
+        events = store.session_events(SESSION)
+    console = Console(width=200, record=True, color_system=None)
+    console.print(session_tree(SESSION, events))
+    lines = console.export_text().splitlines()
+    assert "conversation support-chat-7" in lines[0] and "3 turns" in lines[0]
+    shown = [line.strip(" │├└─") for line in lines[1:] if "turn" in line]
+    assert [s.split("  ")[0] for s in shown] == ["chain turn 1", "chain turn 2", "chain turn 3"]
