@@ -125,7 +125,7 @@ class TraceMapper:
         project of each trace from a routing table (core/routing.py, docs/routing.md), set on every event and
         winning over `project`; a trace it refuses maps to no events, and `on_unrouted` is told its span count.
         `sessions`: "trace" (a root span becomes the session) or "conversation" (mapper/conversations.py): the
-        session events and updates that makes are collected in `updates` (taken by `take_updates`)."""
+        session updates that makes are handed out by `take_updates`."""
         self.ruleset = ruleset or Ruleset.default()
         self.span_filter = span_filter
         self.on_filtered: Callable[[Mapping[str, int]], None] | None = None
@@ -250,6 +250,10 @@ class TraceMapper:
         metadata = session["metadata"]
         metadata.pop("span_id", None)  # the root's span is the turn's chain event, not the session
         metadata.pop("parent_span_id", None)
+        if not session["user_properties"]:  # the conversation's user, when only the turn's spans name it
+            session["user_properties"] = next((dict(e["user_properties"]) for e in events
+                                               if isinstance(e.get("user_properties"), dict) and e["user_properties"]),
+                                              {})
         turns = [e["event_id"] for e in events
                  if e.get("parent_id") == session_id and isinstance(e.get("event_id"), str)]
         ends = [e["end_time"] for e in events if isinstance(e.get("end_time"), int | float)]

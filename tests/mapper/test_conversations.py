@@ -113,6 +113,13 @@ def test_three_turns_make_one_session_event_three_chains_and_two_updates() -> No
     assert mapper.take_updates() == []
 
 
+def test_the_session_has_the_conversations_user_when_only_a_child_span_names_it() -> None:
+    """OpenInference's `using_session` / `using_user` name them on its own spans, not on the app's root."""
+    events = TraceMapper(sessions="conversation").map_trace(
+        turn(0xA0, 0, {"session.id": "chat-42", "user.id": "ada"}, on_child=True))
+    assert by_type(events, "session")[0]["user_properties"] == {"user_id": "ada"}
+
+
 def test_the_same_trace_mapped_again_gives_the_session_event_again() -> None:
     mapper = TraceMapper(sessions="conversation")
     once = mapper.map_trace(turn(0xA0, 0, {"gen_ai.conversation.id": "c"}))
