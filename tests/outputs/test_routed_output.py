@@ -124,3 +124,12 @@ def test_an_update_goes_with_the_key_of_its_events_project() -> None:
         assert not is_configuration_refusal(refused, update=True)  # the data's: set aside, not retried forever
         assert len([r for r in honeyhive.requests if r.method == "PUT"]) == 1
         out.close()
+
+
+def test_an_event_whose_project_is_not_a_name_is_refused_like_one_without_a_key(server: FakeHoneyHive) -> None:
+    out = routed(server)
+    odd = [{**event, "project": {"name": "support"}} for event in session("support", 1, "o1")]
+    result = out.send([*odd, *session("billing", 1, "b1")])
+    assert is_configuration_refusal(result)
+    assert set(events_by_key(server)) == {"billing"}
+    out.close()

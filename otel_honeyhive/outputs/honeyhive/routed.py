@@ -69,20 +69,21 @@ class RoutedHoneyHiveOutput:
         """Each project's events through its output, in order of first appearance. A project that fails does not
         stop the others; the result is the first failure (the batch is sent again as a whole: event ids are
         deterministic, and each output skips the bodies it had acknowledged in an unfinished send)."""
-        groups: dict[object, list[Event]] = {}
+        groups: dict[str | None, list[Event]] = {}
         for event in events:
-            groups.setdefault(event.get("project"), []).append(event)
+            project = event.get("project")
+            groups.setdefault(project if isinstance(project, str) else None, []).append(event)
         failure: SendResult | None = None
         delivered: list[tuple[object, ...]] = []
         for project, group in groups.items():
-            output = self.outputs.get(project) if isinstance(project, str) else None
+            output = self.outputs.get(project) if project is not None else None
             mark = _mark(project, group)
             with self._lock:
                 done = mark in self._delivered
             if done:  # delivered in an earlier send of this batch that failed for another project
                 delivered.append(mark)
                 continue
-            if output is None:
+            if output is None or project is None:
                 with self._lock:
                     self.refused_unkeyed += len(group)
                 result = SendResult(
@@ -94,7 +95,7 @@ class RoutedHoneyHiveOutput:
             else:
                 result = output.send(group, stop=stop)
                 if result.ok:
-                    self._remember(project, group)  # type: ignore[arg-type]
+                    self._remember(project, group)
                     delivered.append(mark)
             if not result.ok and (failure is None or _worse(result, failure)):
                 failure = result
