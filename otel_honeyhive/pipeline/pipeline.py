@@ -557,11 +557,11 @@ class Pipeline:
         self.counters = Counters()
         self.records.clear()
         self._unmatched = OrderedDict()
+        if self.mapper.router is not None:  # its lock may have been held by a thread of the parent's
+            self.mapper.router.after_fork_in_child()
         if closed:
             return
         self.assembler.after_fork_in_child()
-        if self.mapper.router is not None:  # its lock may have been held by a thread of the parent's
-            self.mapper.router.after_fork_in_child()
         self.delivery.after_fork_in_child()
         if self._releaser is not None:
             self._start_releaser()
