@@ -29,6 +29,7 @@ import orjson
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.outputs.session_summaries import summarise
 
 logger = logging.getLogger("otel_honeyhive.store")
 
@@ -429,14 +430,13 @@ class SQLiteStore:
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
             return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
 
-        sessions = orjson.dumps(sorted({row[1] for row in rows if row[1] is not None}))
         started = [i for i, event in enumerate(events) if _starts_conversation(event)]
 
         def store_all(conn: sqlite3.Connection) -> SendResult:
             for i in started:  # a conversation's session started again (a restart): extended, not replaced
                 rows[i] = _extended(conn, events[i], rows[i])
             conn.executemany(_UPSERT, rows)
-            conn.execute(_REFRESH_SESSIONS, (sessions,))
+            summarise(conn, rows, _REFRESH_SESSIONS)
             return DELIVERED
 
         return self._write(store_all)
