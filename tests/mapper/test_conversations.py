@@ -120,6 +120,12 @@ def test_the_session_has_the_conversations_user_when_only_a_child_span_names_it(
     assert by_type(events, "session")[0]["user_properties"] == {"user_id": "ada"}
 
 
+def test_the_session_is_named_by_honeyhive_session_name_when_the_turn_gives_one() -> None:
+    events = TraceMapper(sessions="conversation").map_trace(
+        turn(0xA0, 0, {"session.id": "chat-42", "honeyhive_session_name": "Support chat"}))
+    assert by_type(events, "session")[0]["event_name"] == "Support chat"
+
+
 def test_the_same_trace_mapped_again_gives_the_session_event_again() -> None:
     mapper = TraceMapper(sessions="conversation")
     once = mapper.map_trace(turn(0xA0, 0, {"gen_ai.conversation.id": "c"}))
