@@ -333,16 +333,16 @@ class Pipeline:
         return [Update(session_id, {"metadata": {UNMATCHED_KEY: list(kept)}})
                 for session_id, kept in by_session.items()]
 
-    def _submit_updates(self, updates: Sequence[Update | None]) -> SendResult:
-        """Hand updates on; the first failure is the result (each is logged)."""
+    def _submit_updates(self, updates: Sequence[Update | None], what: str = "from log records") -> SendResult:
+        """Hand updates on; the first failure is the result (each is logged, saying `what` the update was)."""
         result = DELIVERED
         for update in updates:
             if update is None:
                 continue
             sent = self.delivery.submit_update(update, stop=self.stop)
             if not sent.ok:
-                logger.warning("otel-honeyhive: update of event %s from log records not delivered: %s",
-                               update.event_id, sent.detail)
+                logger.warning("otel-honeyhive: update of event %s %s not delivered: %s",
+                               update.event_id, what, sent.detail)
                 if result.ok:
                     result = sent
         return result
@@ -387,7 +387,7 @@ class Pipeline:
             sessions = self.mapper.take_updates() if self.mapper.conversations is not None else []
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
         if sessions and result.ok:  # later turns extend their conversation's session (mapped again on a retry)
-            self._submit_updates(sessions)
+            self._submit_updates(sessions, "extending its conversation's session")
         if joining is not None:
             self._settle(joining, result.ok)
         with self._stats_lock:
