@@ -189,6 +189,10 @@ def test_serve_on_an_exporters_spool_directory_ships_what_the_exporter_left(
     expected = {e["event_id"] for e in spans_to_events(spans)}
     honeyhive.default = Reply(200)
     server = bridge(tmp_path, honeyhive)
-    wait_until(lambda: expected <= set(delivered_ids(honeyhive)), 30, explain="the exporter's events shipped",
-               diagnose=server.stderr)
-    wait_until(lambda: not any(path.exists() for path in left), 10, explain="the exporter's segment adopted")
+    try:
+        wait_until(lambda: expected <= set(delivered_ids(honeyhive)), 30, explain="the exporter's events shipped",
+                   diagnose=server.stderr)
+        wait_until(lambda: not any(path.exists() for path in left), 10, explain="the exporter's segment adopted")
+    finally:
+        status = server.stop()
+    assert status == 0, server.stderr()
