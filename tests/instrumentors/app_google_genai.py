@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_honeyhive.mapper.identity import session_id_for_trace
+from tests.instrumentors.app_with_logs import held_until_shutdown
 
 MODEL = "gemini-2.0-flash"
 ROOT_NAME = "ask-gemini"
@@ -101,7 +102,9 @@ def main(exporters: str, order: str = "logs-first") -> None:
     tracers.add_span_processor(BatchSpanProcessor(spans))
     trace.set_tracer_provider(tracers)
     loggers = LoggerProvider(resource=resource)
-    loggers.add_log_record_processor(BatchLogRecordProcessor(records))
+    # spans-first: no record may leave before the spans have (the processor's timer would otherwise export them
+    # while their trace is still held, and they would join it instead of coming late).
+    loggers.add_log_record_processor(BatchLogRecordProcessor(records, **held_until_shutdown(order)))
     _logs.set_logger_provider(loggers)
 
     from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor

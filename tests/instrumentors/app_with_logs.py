@@ -28,13 +28,20 @@ from otel_honeyhive.mapper.identity import session_id_for_trace
 from tests.instrumentors.app import ROOT_NAME, workload
 
 
+def held_until_shutdown(order: str) -> dict[str, int]:
+    """BatchLogRecordProcessor settings that keep every record until the provider shuts down, for `spans-first`."""
+    return {"schedule_delay_millis": 3_600_000, "max_export_batch_size": 2048} if order == "spans-first" else {}
+
+
 def main(order: str) -> None:
     resource = Resource.create({"service.name": "openai-official-logs"})
     tracers = TracerProvider(resource=resource)
     tracers.add_span_processor(BatchSpanProcessor(HoneyHiveSpanExporter()))
     trace.set_tracer_provider(tracers)
     loggers = LoggerProvider(resource=resource)
-    loggers.add_log_record_processor(BatchLogRecordProcessor(HoneyHiveLogExporter()))
+    # spans-first: no record may leave before the spans have (the processor's timer would otherwise export them
+    # while their trace is still held, and they would join it instead of coming late).
+    loggers.add_log_record_processor(BatchLogRecordProcessor(HoneyHiveLogExporter(), **held_until_shutdown(order)))
     _logs.set_logger_provider(loggers)
 
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
