@@ -75,6 +75,7 @@ class EventShape(NamedTuple):
 
     name: str
     convert: Callable[[Event], Event]
+    """May change the event it is given: the pipeline's events are encoded at once and let go."""
 
 
 class EventBlock:

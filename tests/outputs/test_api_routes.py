@@ -271,7 +271,8 @@ def test_on_the_v1_route_events_are_shaped_as_they_are_encoded(v1_only: FakeHone
     assert out.event_shape is not None
     batch = _shaped_batch(out, session_event(), event(1))
     assert all(block.shape == V1 for block in batch.blocks)
-    assert b'"project"' in batch.blocks[0].data and b'"metadata":{"project":"proj"' in batch.blocks[0].data
+    encoded = [e for block in batch.blocks for e in block.events()]
+    assert [("project" in e, e["metadata"]["project"]) for e in encoded] == [(False, "proj")] * 2
     assert out.send(batch).ok
     assert [e["metadata"]["project"] for e in v1_only.events] == ["proj", "proj"]
     assert not v1_only.refused
@@ -289,3 +290,12 @@ def test_blocks_shaped_for_v1_go_by_the_legacy_route_with_their_project_back(leg
 
 def test_one_session_per_request_takes_events_as_they_are(v1_only: FakeHoneyHive) -> None:
     assert output(v1_only, batch_mode="session").event_shape is None
+
+
+def test_in_place_shaping_gives_what_v1_event_gives() -> None:
+    from otel_honeyhive.outputs.honeyhive.payload import v1_event_in_place
+
+    for original in (event(1), event(2, metadata={"project": "own"}), event(3, project=None),
+                     event(4, extra_field=True), {**event(5), "inputs": None}):
+        expected = v1_event(original)
+        assert v1_event_in_place(orjson.loads(orjson.dumps(original))) == expected

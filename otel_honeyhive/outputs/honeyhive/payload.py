@@ -328,7 +328,20 @@ def encode_v1_per_session(events: Sequence[Event], max_events: int, max_bytes: i
             yield Body(_gather(head, encoded[start:end], tail), end - start, ("session", converted[start:end]), V1)
 
 
-V1_SHAPE = EventShape(V1, v1_event)
+def v1_event_in_place(event: Event) -> Event:
+    """`v1_event` for an event no one else holds (the pipeline's, encoded at once and let go): the mapper's
+    `project` moves into its `metadata` without copying either dict; anything else is left to `v1_event`."""
+    metadata = event.get("metadata")
+    if "project" in event and isinstance(metadata, dict) and isinstance(event.get("inputs"), dict):
+        project = event.pop("project")
+        if project is not None:
+            metadata.setdefault("project", project)
+        if V1_EVENT_FIELDS.issuperset(event):
+            return event
+    return v1_event(event)
+
+
+V1_SHAPE = EventShape(V1, v1_event_in_place)
 """What `HoneyHiveOutput.event_shape` gives the pipeline while the route is v1: events converted as they are
 encoded, so their blocks need no decoding here (`_v1_block`)."""
 
