@@ -12,6 +12,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -405,6 +406,26 @@ def section_store(r: dict[str, Any]) -> str:
             + table(["query", "median ms", "slowest ms", "rows / count"], rows, {1, 2, 3}))
 
 
+def section_optional(what: str) -> Callable[[dict[str, Any]], str]:
+    """A table of exporters with a feature off and on (`bench/masking.py`, `bench/span_filtering.py`)."""
+
+    def render_section(r: dict[str, Any]) -> str:
+        rows = [[row["exporter"], f"{row['cpu_us_per_span']:.1f}", f"{row['wall_us_per_span']:.1f}",
+                 f"{row['ratio_cpu_vs_off']:.2f}×", _range_x(row["ratio_cpu_rounds"])] for row in r["rows"]]
+        return (f"The exporter with {what} off and on, on the exporter benchmark's spans ({r['spans']:,}, batches "
+                f"of {r['batch_size']}), the contenders taking turns batch by batch; median of {r['rounds']} rounds "
+                f"(`bench/{r['script']}.py`). Off, the pipeline holds nothing for it: one `is None` test per "
+                "call.\n\n"
+                + table(["exporter", "CPU µs/span", "wall µs/span", "CPU vs off", "rounds' range"], rows,
+                        {1, 2, 3, 4}))
+
+    return render_section
+
+
+def _range_x(ratios: list[float]) -> str:
+    return f"{min(ratios):.2f}–{max(ratios):.2f}×" if ratios else ""
+
+
 def render(res: dict[str, dict[str, Any]]) -> str:
     parts = [PREAMBLE.format(machine=machine_line(res), measured=measured_span(res)),
              "## Headline\n\n" + headline(res)]
@@ -417,6 +438,8 @@ def render(res: dict[str, dict[str, Any]]) -> str:
         ("4. Scaling: 1k to 1M spans", "scaling", section_scaling),
         ("5. Where the time goes", "stage_costs", section_stages),
         ("6. The local store at scale", "store_queries", section_store),
+        ("7. Masking in the exporter", "masking", section_optional("masking")),
+        ("8. Span filtering in the exporter", "span_filtering", section_optional("span filtering")),
     )
     for title, script, render_section in sections:
         if script in res:

@@ -28,6 +28,8 @@ RUNS: tuple[tuple[str, list[str], list[str]], ...] = (
     ("scaling", ["--sizes", "1000,10000,100000,1000000"], ["--sizes", "1000"]),
     ("stage_costs", ["--spans", "10000", "--rounds", "5"], ["--spans", "1000", "--rounds", "1"]),
     ("store_queries", ["--sessions", "100000", "--rounds", "7"], ["--sessions", "2000", "--rounds", "1"]),
+    ("masking", ["--spans", "20000", "--rounds", "5"], ["--spans", "1000", "--rounds", "1"]),
+    ("span_filtering", ["--spans", "20000", "--rounds", "5"], ["--spans", "1000", "--rounds", "1"]),
 )
 
 

@@ -21,14 +21,15 @@ def test_every_bench_script_runs_on_small_sizes() -> None:
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     for script in ("exporter_overhead", "batch_size", "payload_modes", "mapper_conventions", "receiver_throughput",
-                   "scaling", "stage_costs", "store_queries"):
+                   "scaling", "stage_costs", "store_queries", "masking", "span_filtering"):
         assert f"== {script}:" in done.stdout
 
 
 def test_benchmarks_md_is_rendered_from_the_committed_results() -> None:
     results = report.load(report.RESULTS)
     assert {"exporter_overhead", "batch_size", "payload_modes", "mapper_conventions", "receiver_throughput",
-            "scaling", "stage_costs", "store_queries"} <= set(results), "run scripts/bench to produce bench/results/"
+            "scaling", "stage_costs", "store_queries", "masking", "span_filtering"} <= set(results), (
+        "run scripts/bench to produce bench/results/")
     assert (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8") == report.render(results), (
         "BENCHMARKS.md is out of date: run python bench/report.py"
     )
