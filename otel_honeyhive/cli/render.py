@@ -16,6 +16,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from otel_honeyhive.core.durations import format_duration
+from otel_honeyhive.core.durations import number as _number
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.outputs.store import SessionSummary
 
@@ -23,28 +25,6 @@ _TYPE_STYLES = {"session": "bold magenta", "model": "cyan", "tool": "green", "ch
 _MAX_ERROR_CHARS = 80
 _DETAIL_FIELDS = ("inputs", "outputs", "error", "config", "metadata", "metrics", "feedback", "user_properties")
 """What `--full` shows of an event, in this order (empty ones are left out)."""
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def format_duration(ms: Any) -> str:
-    value = _number(ms)
-    if value is None:
-        return "-"
-    if abs(value) < 10:
-        return f"{value:.1f} ms"
-    if abs(value) < 1000:
-        return f"{value:.0f} ms"
-    seconds = value / 1000
-    if abs(seconds) < 60:
-        return f"{seconds:.2f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def format_start(timestamp: Any) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 from markupsafe import Markup, escape
 
+from otel_honeyhive.core import durations
+from otel_honeyhive.core.durations import number as number
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.server.viewer.queries import OutlineEvent
 
@@ -26,27 +28,9 @@ LONG_LIST = 100
 EVENT_TYPES = ("session", "model", "tool", "chain")
 
 
-def number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def format_duration(ms: Any) -> str:
-    """As the terminal shows it (`cli/render.py`, which the server layer may not import)."""
-    value = number(ms)
-    if value is None:
-        return "–"
-    if abs(value) < 10:
-        return f"{value:.1f} ms"
-    if abs(value) < 1000:
-        return f"{value:.0f} ms"
-    seconds = value / 1000
-    if abs(seconds) < 60:
-        return f"{seconds:.2f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
+    """As the terminal shows it, with an en dash for none."""
+    return durations.format_duration(ms, missing="–")
 
 
 def to_seconds(timestamp: Any) -> float | None:
