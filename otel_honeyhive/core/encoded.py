@@ -71,11 +71,16 @@ between them and nothing copied."""
 
 class EventShape(NamedTuple):
     """How an output wants events before they are encoded (HoneyHive's v1 route takes only its documented fields):
-    shaped as they are encoded, they need not be decoded again to be checked (docs/honeyhive-api.md)."""
+    shaped as they are encoded, they need not be decoded again to be checked (docs/honeyhive-api.md). And what it
+    keeps of each event beside its bytes (the local store's columns), read while the event is still a dict."""
 
     name: str
-    convert: Callable[[Event], Event]
+    convert: Callable[[Event], Event] | None = None
     """May change the event it is given: the pipeline's events are encoded at once and let go."""
+    describe: Callable[[Event], tuple[Any, ...]] | None = None
+    """With it, each event is encoded on its own, so a block knows where each event's bytes are (`bounds`), and
+    the block keeps what `describe` said of each (`described`): an output that stores events one by one then
+    needs neither to decode nor to encode them again."""
 
 
 class EventBlock:
@@ -83,7 +88,7 @@ class EventBlock:
     event (if any) first. `shape`: the `EventShape` name they were converted to before encoding ("" when as
     mapped)."""
 
-    __slots__ = ("count", "data", "opens_session", "session_id", "shape")
+    __slots__ = ("bounds", "count", "data", "described", "opens_session", "session_id", "shape")
 
     def __init__(self, session_id: Any, data: bytes, count: int, opens_session: bool, shape: str = "") -> None:
         self.session_id = session_id
@@ -91,12 +96,38 @@ class EventBlock:
         self.count = count
         self.opens_session = opens_session
         self.shape = shape
+        self.bounds: list[int] | None = None
+        """When known (`described`): where each event starts in `data`, and where the sentinel starts; event i is
+        `data[bounds[i] : bounds[i + 1] - 1]` (a separator follows every event)."""
+        self.described: list[tuple[Any, ...]] | None = None
+        """`EventShape.describe` of each event, when the shape had one."""
 
     @classmethod
     def of(cls, events: Sequence[Event], shape: str = "") -> EventBlock:
         """`events` must share one session and have no session event after the first (see `blocks_of`)."""
         data = dumps([*events, 0])
         return cls(events[0].get("session_id"), data, len(events), events[0].get("event_type") == "session", shape)
+
+    @classmethod
+    def described_by(cls, events: Sequence[Event], describe: Callable[[Event], tuple[Any, ...]],
+                     shape: str = "") -> EventBlock:
+        """As `of`, each event encoded on its own and described (same bytes: orjson writes no spaces)."""
+        pieces = [b"["]
+        bounds = []
+        at = 1
+        for event in events:
+            part = dumps(event)
+            bounds.append(at)
+            at += len(part) + 1
+            pieces.append(part)
+            pieces.append(b",")
+        bounds.append(at)
+        pieces.append(b"0]")
+        block = cls(events[0].get("session_id"), b"".join(pieces), len(events),
+                    events[0].get("event_type") == "session", shape)
+        block.bounds = bounds
+        block.described = [describe(event) for event in events]
+        return block
 
     @classmethod
     def stored(cls, session_id: Any, data: bytes, count: int, opens_session: bool) -> EventBlock:
@@ -121,16 +152,21 @@ class EventBlock:
         return decoded[:-1]
 
 
-def blocks_of(events: Sequence[Event], shape: str = "") -> list[EventBlock]:
+def blocks_of(events: Sequence[Event], shape: str = "",
+              describe: Callable[[Event], tuple[Any, ...]] | None = None) -> list[EventBlock]:
     """The blocks for one trace's events: one, unless the trace carries several sessions (explicit session ids,
     events given back by `events_to_spans`) or a session event that is not first."""
     if not events:
         return []
+    groups: Sequence[Sequence[Event]] = [events]
     session_id = events[0].get("session_id")
     for i, event in enumerate(events):
         if event.get("session_id") != session_id or (i and event.get("event_type") == "session"):
-            return [EventBlock.of(group, shape) for group in group_sessions(events)]
-    return [EventBlock.of(events, shape)]
+            groups = group_sessions(events)
+            break
+    if describe is None:
+        return [EventBlock.of(group, shape) for group in groups]
+    return [EventBlock.described_by(group, describe, shape) for group in groups]
 
 
 class EncodedEvents(Sequence[Event]):
@@ -152,9 +188,11 @@ class EncodedEvents(Sequence[Event]):
         """Encode one trace's events now (then the caller lets the dicts go), shaped first when told."""
         if shape is None:
             self._extend(blocks_of(events))
-        else:
-            convert = shape.convert
-            self._extend(blocks_of([convert(e) for e in events], shape.name))
+            return
+        convert = shape.convert
+        if convert is not None:
+            events = [convert(e) for e in events]
+        self._extend(blocks_of(events, shape.name, shape.describe))
 
     def _extend(self, blocks: Iterable[EventBlock]) -> None:
         for block in blocks:

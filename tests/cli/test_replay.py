@@ -20,6 +20,7 @@ import pytest
 
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.outputs.files import spans_to_otlp_json
+from otel_honeyhive.outputs.store import SQLiteStore
 from tests.support.event_files import (
     Event,
     assert_same_events,
@@ -39,12 +40,14 @@ SECRET = "hh-secret-key-2b7e151628aed2a6"
 
 
 def stored_events(db: Path) -> list[Event]:
-    """Every event the server's store holds (read-only, straight from SQLite)."""
+    """Every event the server's store holds (read-only, while the server writes)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return [orjson.loads(body) for (body,) in conn.execute("SELECT body FROM events")]
+        ids = [event_id for (event_id,) in conn.execute("SELECT event_id FROM events")]
     finally:
         conn.close()
+    with SQLiteStore(db, readonly=True) as store:
+        return [event for event in map(store.get_event, ids) if event is not None]
 
 
 def stored_count(db: Path) -> int:

@@ -52,11 +52,13 @@ def test_a_new_store_its_wal_and_its_shared_memory_are_owner_only(tmp_path: Path
         store.send([{"event_id": session, "session_id": session, "parent_id": None, "event_type": "session",
                      "event_name": "s", "source": "test", "inputs": {"prompt": "a secret prompt"}}])
         # while the store is open: SQLite removes -wal and -shm when the last connection closes
-        print(orjson.dumps({p: stat.S_IMODE(os.stat(p).st_mode) for p in (path, path + "-wal", path + "-shm")}
-                           ).decode())
+        files = (path, path + "-wal", path + "-shm", path + "-bodies", path + "-bodies/000001.seg")
+        print(orjson.dumps({p: stat.S_IMODE(os.stat(p).st_mode) for p in files}).decode())
         store.close()
     """, str(tmp_path / "new" / "events.db"))
-    assert modes == {str(tmp_path / "new" / "events.db") + suffix: 0o600 for suffix in ("", "-wal", "-shm")}
+    db = str(tmp_path / "new" / "events.db")
+    assert modes == {**{db + suffix: 0o600 for suffix in ("", "-wal", "-shm", "-bodies/000001.seg")},
+                     db + "-bodies": 0o700}  # the events' bodies (the prompts) in a private directory
     assert mode(tmp_path / "new") == 0o700  # the directory made for it is private too
 
 
@@ -134,8 +136,9 @@ def test_serve_db_under_a_common_umask_is_owner_only_while_it_serves(tmp_path: P
         assert answer.status_code == 200, answer.text
         with SQLiteStore(db, readonly=True) as store:
             wait_until(lambda: store.list_sessions(), 10, explain="the trace to be stored")
-        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
+        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}-bodies/000001.seg")]
         assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
+        assert mode(Path(f"{db}-bodies")) == 0o700
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

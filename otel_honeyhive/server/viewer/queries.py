@@ -7,8 +7,8 @@ other, so each request opens `mode=ro`, reads, and closes (opening a SQLite file
 The list is the store's own `list_sessions` over its summary table (a row per session, schema 2; `serve` opens
 the store, and so upgrades it, before the viewer reads it): filtered, ordered and paginated in SQL, on a
 read-only `SQLiteStore` of the request's own. A session's events are read through the `events_by_session` index,
-bodies decoded only for the event on screen, and the few body fields the tree shows (tokens, model) read with
-`json_extract`.
+from their columns (the tree's model and tokens included, schema 3); a body is read and decoded only for the event
+on screen.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.outputs.store import SQLiteStore
@@ -30,11 +27,7 @@ PAGE_SIZE = 50
 """Sessions per page of the list."""
 
 _OUTLINE = """
-SELECT event_id, parent_id, event_type, event_name, start_time, end_time, duration, has_error,
-       json_extract(CAST(body AS TEXT), '$.config.model'),
-       json_extract(CAST(body AS TEXT), '$.metadata.total_tokens'),
-       json_extract(CAST(body AS TEXT), '$.metadata.prompt_tokens'),
-       json_extract(CAST(body AS TEXT), '$.metadata.completion_tokens')
+SELECT event_id, parent_id, event_type, event_name, start_time, end_time, duration, has_error, model, event_tokens
 FROM events
 WHERE session_id = ?
 ORDER BY start_time IS NULL, start_time, rowid
@@ -89,16 +82,6 @@ class OutlineEvent:
     tokens: int | None
 
 
-def _tokens(total: Any, prompt: Any, completion: Any) -> int | None:
-    def number(value: Any) -> float | None:
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-    if number(total) is not None:
-        return int(total)
-    parts = [p for p in (number(prompt), number(completion)) if p is not None]
-    return int(sum(parts)) if parts else None
-
-
 class StoreReader:
     """Read-only queries on the store at `path`. Each call opens its own connection, so it is thread-safe."""
 
@@ -144,23 +127,16 @@ class StoreReader:
         except FileNotFoundError:
             return []
         return [
-            OutlineEvent(
-                eid, parent, kind, name, start, end, duration, bool(error),
-                model if isinstance(model, str) and model else None, _tokens(total, prompt, completion),
-            )
-            for eid, parent, kind, name, start, end, duration, error, model, total, prompt, completion in rows
+            OutlineEvent(eid, parent, kind, name, start, end, duration, bool(error), model, tokens)
+            for eid, parent, kind, name, start, end, duration, error, model, tokens in rows
         ]
 
     def event(self, event_id: str) -> Event | None:
         try:
-            with self._connect() as conn:
-                row = conn.execute("SELECT body FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            with SQLiteStore(self.path, readonly=True) as store:
+                return store.get_event(event_id)
         except FileNotFoundError:
             return None
-        if row is None:
-            return None
-        event: Event = orjson.loads(row[0])
-        return event
 
 
 __all__ = ["PAGE_SIZE", "OutlineEvent", "SessionFilter", "SessionPage", "SessionRow", "StoreReader"]

@@ -1,5 +1,5 @@
 """A new session's summary row, summed from the events being written, is the one the store's refresh query
-computes from the stored events (`outputs/session_summaries.py`)."""
+computes from the stored events (`outputs/store/summaries.py`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_honeyhive.outputs.session_summaries import new_summaries
-from otel_honeyhive.outputs.store import _REFRESH_SESSIONS, SQLiteStore, _row
+from otel_honeyhive.outputs.store import SQLiteStore
+from otel_honeyhive.outputs.store.rows import describe
+from otel_honeyhive.outputs.store.schema import REFRESH_SESSIONS
+from otel_honeyhive.outputs.store.summaries import new_summaries
 
 SESSIONS = [str(uuid.UUID(int=i, version=4)) for i in range(1, 4)]
 maybe_number = st.none() | st.floats(min_value=0, max_value=1e6, allow_nan=False)
@@ -44,10 +46,10 @@ def test_new_sessions_are_summed_as_the_refresh_query_sums_them(tmp_path_factory
         assert store.send(batch).ok
         conn = store._conn
         conn.execute("DELETE FROM sessions")
-        conn.execute(_REFRESH_SESSIONS.replace("session_id IN (SELECT value FROM json_each(?))",
+        conn.execute(REFRESH_SESSIONS.replace("session_id IN (SELECT value FROM json_each(?))",
                                                "session_id IS NOT NULL"))
         by_query = {row[0]: row for row in conn.execute(
             "SELECT session_id, name, source, user_id, start_time, end_time, duration, events, errors, tokens, "
             "has_session_event FROM sessions")}
-    by_rows = {row[0]: row for row in new_summaries([_row(e) for e in batch])}
+    by_rows = {row[0]: row for row in new_summaries([describe(e) for e in batch])}
     assert by_rows == by_query

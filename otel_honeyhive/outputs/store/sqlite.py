@@ -2,13 +2,15 @@
 
 Design choices, and why:
 
-- One table keyed by `event_id`, the whole event kept as orjson bytes, plus a few columns copied out of it
-  (session, parent, type, name, source, times, an error flag) so the CLI's listings are plain SQL and never
-  decode every event. Those columns are always re-derived from the event on write, so they cannot drift.
+- One table keyed by `event_id`, with a few columns copied out of each event (`rows.py`: session, parent,
+  type, name, source, times, an error flag, tokens, model) so listings are plain SQL and never decode a body.
+  Those columns are always re-derived from the event on write, so they cannot drift. The event itself, as
+  orjson bytes, is appended to a segment file beside the database (`bodies.py`), written once.
 - Writes are upserts (`INSERT … ON CONFLICT(event_id) DO UPDATE`): event ids are deterministic, so a resent
   event replaces its earlier copy instead of duplicating it, and at-least-once delivery stays harmless.
-- A `send` is one transaction committed before it returns DELIVERED, in WAL mode with `synchronous=FULL`:
-  an acknowledged event survives a crash and a power loss, and readers (the CLI) never block the writer.
+- A `send` is one transaction committed before it returns DELIVERED, in WAL mode with `synchronous=FULL`, its
+  bodies `fdatasync`ed before the commit: an acknowledged event survives a crash and a power loss, and readers
+  (the CLI, the viewer) never block the writer.
 - One connection guarded by a lock: the server calls in from worker threads and SQLite serialises writers
   anyway; `BEGIN IMMEDIATE` also keeps a second process on the same file from interleaving an update.
 """
@@ -27,145 +29,24 @@ from typing import Any
 
 import orjson
 
+from otel_honeyhive.core.encoded import EventBlock, EventShape, is_encoded
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
-from otel_honeyhive.outputs.session_summaries import summarise
+from otel_honeyhive.outputs.store.bodies import BodySegments
+from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, describe
+from otel_honeyhive.outputs.store.schema import (
+    BODY,
+    LIST_SESSIONS_V1,
+    MIGRATIONS,
+    PAGE_SIZE,
+    REFRESH_SESSIONS,
+    SCHEMA_VERSION,
+    SESSION_COLUMNS,
+    UPSERT,
+)
+from otel_honeyhive.outputs.store.summaries import summarise
 
 logger = logging.getLogger("otel_honeyhive.store")
-
-SCHEMA_VERSION = 2
-
-"""`PUT /events` merges these buckets into the stored ones (shallow); any other field it carries replaces."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    event_id   TEXT PRIMARY KEY,
-    session_id TEXT,
-    parent_id  TEXT,
-    event_type TEXT,
-    event_name TEXT,
-    source     TEXT,
-    start_time REAL,
-    end_time   REAL,
-    duration   REAL,
-    has_error  INTEGER NOT NULL DEFAULT 0,
-    body       BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, start_time);
-"""
-# One secondary index only: every query goes by event id or by session, and each index is another B-tree
-# insert per event on the receiver's hot path.
-
-# Version 2: a summary row per session, refreshed in the same transaction as every write that touches the session
-# (so listing and searching 100,000 sessions reads one small table instead of grouping every event), and the two
-# event columns it sums and searches.
-_SCHEMA_2 = """
-ALTER TABLE events ADD COLUMN tokens INTEGER;
-ALTER TABLE events ADD COLUMN user_id TEXT;
-UPDATE events SET
-    tokens = CASE WHEN event_type = 'model'
-                  THEN CAST(json_extract(CAST(body AS TEXT), '$.metadata.total_tokens') AS INTEGER) END,
-    user_id = json_extract(CAST(body AS TEXT), '$.user_properties.user_id');
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id        TEXT PRIMARY KEY,
-    name              TEXT,
-    source            TEXT,
-    user_id           TEXT,
-    start_time        REAL,
-    end_time          REAL,
-    duration          REAL,
-    events            INTEGER NOT NULL,
-    errors            INTEGER NOT NULL,
-    tokens            INTEGER,
-    has_session_event INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (start_time, session_id);
-"""
-_MIGRATIONS = ((1, _SCHEMA), (2, _SCHEMA_2))
-"""(version, statements): a store at version v runs every step above v, in one transaction."""
-
-PAGE_SIZE = 65536
-"""Event bodies are 1–30 KB (prompts): 64 KiB pages hold most of them whole, where the 4 KiB default would
-spread each over a chain of overflow pages. Applies to new stores only."""
-
-_COLUMNS = (
-    "event_id", "session_id", "parent_id", "event_type", "event_name", "source",
-    "start_time", "end_time", "duration", "has_error", "body", "tokens", "user_id",
-)
-_UPSERT = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
-    "ON CONFLICT(event_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
-)
-
-# A session's summary: its session event when one exists (event_type 'session' whose id is the session id),
-# otherwise what its other events say. "events" counts the events in the session besides the session event.
-# Version 2 keeps it in `sessions`, refreshed for the sessions a write touched (given as a JSON array).
-_REFRESH_SESSIONS = """
-INSERT INTO sessions (session_id, name, source, user_id, start_time, end_time, duration, events, errors, tokens,
-                      has_session_event)
-SELECT g.session_id,
-       s.event_name,
-       COALESCE(s.source, g.any_source),
-       COALESCE(s.user_id, g.any_user),
-       COALESCE(s.start_time, g.first_start),
-       COALESCE(s.end_time, g.last_end),
-       COALESCE(s.duration, g.last_end - g.first_start),
-       g.events,
-       g.errors,
-       g.tokens,
-       s.event_id IS NOT NULL
-FROM (
-    SELECT session_id,
-           SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
-           SUM(has_error) AS errors,
-           MIN(start_time) AS first_start,
-           MAX(end_time) AS last_end,
-           MIN(source) AS any_source,
-           MIN(user_id) AS any_user,
-           SUM(tokens) AS tokens
-    FROM events
-    WHERE session_id IN (SELECT value FROM json_each(?))
-    GROUP BY session_id
-) AS g
-LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
-WHERE true
-ON CONFLICT(session_id) DO UPDATE SET
-    name = excluded.name, source = excluded.source, user_id = excluded.user_id,
-    start_time = excluded.start_time, end_time = excluded.end_time, duration = excluded.duration,
-    events = excluded.events, errors = excluded.errors, tokens = excluded.tokens,
-    has_session_event = excluded.has_session_event
-"""
-_SESSION_COLUMNS = ("session_id, name, source, start_time, duration, events, errors, has_session_event, end_time, "
-                    "tokens, user_id")
-
-# Version 1 stores opened read-only (an older server still owns them) are listed the old way.
-_LIST_SESSIONS_V1 = """
-WITH grouped AS (
-    SELECT session_id,
-           SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
-           SUM(has_error) AS errors,
-           MIN(start_time) AS first_start,
-           MAX(end_time) AS last_end,
-           MIN(source) AS any_source
-    FROM events
-    WHERE session_id IS NOT NULL
-    GROUP BY session_id
-)
-SELECT g.session_id,
-       s.event_name,
-       COALESCE(s.source, g.any_source),
-       COALESCE(s.start_time, g.first_start) AS start,
-       COALESCE(s.duration, g.last_end - g.first_start),
-       g.events,
-       g.errors,
-       s.event_id IS NOT NULL
-FROM grouped AS g
-LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
-ORDER BY start IS NULL, start DESC, g.session_id
-LIMIT ?
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
@@ -194,48 +75,86 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _row(event: Event) -> tuple[Any, ...]:
-    """The row for an event; raises TypeError when the event cannot be stored (no string id, not JSON)."""
-    event_id = event.get("event_id")
+def _checked(described: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`described` when its event can be stored; TypeError saying why not."""
+    event_id = described[EVENT_ID]
     if not isinstance(event_id, str) or not event_id:
         raise TypeError(f"event has no event_id (got {event_id!r})")
-    error = event.get("error")
-    return (
-        event_id,
-        _text(event.get("session_id")),
-        _text(event.get("parent_id")),
-        _text(event.get("event_type")),
-        _text(event.get("event_name")),
-        _text(event.get("source")),
-        _number(event.get("start_time")),
-        _number(event.get("end_time")),
-        _number(event.get("duration")),
-        0 if error is None or error == "" else 1,
-        orjson.dumps(event),
-        _tokens(event),
-        _user_id(event),
-    )
+    return described
 
 
-def _starts_conversation(event: Event) -> bool:
-    """A conversation's session event, as the bridge starts it (mapper/conversations.py)."""
-    metadata = event.get("metadata")
-    return (event.get("event_type") == "session" and isinstance(metadata, dict)
-            and "conversation_id" in metadata)
+class _Rows:
+    """What one write puts in the store: the rows (`rows.describe`'s columns) and the buffers holding their
+    bodies; `spans[i]` is (buffer, start, length) of row i's body."""
+
+    __slots__ = ("buffers", "described", "spans")
+
+    def __init__(self) -> None:
+        self.buffers: list[bytes] = []
+        self.described: list[tuple[Any, ...]] = []
+        self.spans: list[tuple[int, int, int]] = []
+
+    def add_event(self, event: Event) -> None:
+        """An event given as a dict (the HoneyHive-compatible API, updates, the spool's batches)."""
+        described = _checked(describe(event))
+        body = orjson.dumps(event)
+        self.spans.append((len(self.buffers), 0, len(body)))
+        self.buffers.append(body)
+        self.described.append(described)
+
+    def add_block(self, block: EventBlock, described: list[tuple[Any, ...]], bounds: list[int]) -> None:
+        """A block the pipeline encoded and described: its bytes are written as they are, each row pointing at
+        its event inside them."""
+        index = len(self.buffers)
+        self.buffers.append(block.data)
+        for i, columns in enumerate(described):
+            self.described.append(_checked(columns))
+            self.spans.append((index, bounds[i], bounds[i + 1] - 1 - bounds[i]))
+
+    def body(self, i: int) -> bytes:
+        buffer, start, length = self.spans[i]
+        return self.buffers[buffer][start : start + length]
+
+    def replace(self, i: int, event: Event) -> None:
+        """Row i stores `event` instead (a conversation's session event, extended)."""
+        body = orjson.dumps(event)
+        self.spans[i] = (len(self.buffers), 0, len(body))
+        self.buffers.append(body)
+        self.described[i] = _checked(describe(event))
+
+    def stored(self, segment: int, at: int) -> list[tuple[Any, ...]]:
+        """The rows to upsert, their buffers written one after the other from `at` in `segment`."""
+        offsets = []
+        for buffer in self.buffers:
+            offsets.append(at)
+            at += len(buffer)
+        return [(*columns[:STARTS_CONVERSATION], b"", segment, offsets[buffer] + start, length)
+                for columns, (buffer, start, length) in zip(self.described, self.spans, strict=True)]
 
 
-def _extended(conn: sqlite3.Connection, event: Event, row: tuple[Any, ...]) -> tuple[Any, ...]:
+def _of(events: Sequence[Event]) -> _Rows:
+    """The rows of a send; TypeError when an event cannot be stored (no string id, not JSON)."""
+    rows = _Rows()
+    if is_encoded(events):
+        for block in events.blocks:
+            if block.described is not None and block.bounds is not None:
+                rows.add_block(block, block.described, block.bounds)
+            else:
+                for event in block.events():
+                    rows.add_event(event)
+    else:
+        for event in events:
+            rows.add_event(event)
+    return rows
+
+
+def _extended(stored: bytes | None, event: Event) -> Event:
     """A conversation's session event sent again by another process (or after a restart), which saw later turns:
     the stored one keeps its start and turns, and ends at the later of the two ends (docs/identity-and-assembly.md
     #conversations)."""
-    stored = conn.execute("SELECT body FROM events WHERE event_id = ?", (row[0],)).fetchone()
     if stored is None:
-        return row
-    old = orjson.loads(stored[0])
+        return event
+    old = orjson.loads(stored)
     start_old, start_new = _number(old.get("start_time")), _number(event.get("start_time"))
     end_old, end_new = _number(old.get("end_time")), _number(event.get("end_time"))
     merged = dict(event)
@@ -249,20 +168,7 @@ def _extended(conn: sqlite3.Connection, event: Event, row: tuple[Any, ...]) -> t
         merged["duration"] = end - start
     turns = [*(old.get("children_ids") or []), *(event.get("children_ids") or [])]
     merged["children_ids"] = list(dict.fromkeys(t for t in turns if isinstance(t, str)))
-    return _row(merged)
-
-
-def _tokens(event: Event) -> int | None:
-    if event.get("event_type") != "model":
-        return None
-    metadata = event.get("metadata")
-    total = metadata.get("total_tokens") if isinstance(metadata, dict) else None
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
-
-
-def _user_id(event: Event) -> str | None:
-    properties = event.get("user_properties")
-    return _text(properties.get("user_id")) if isinstance(properties, dict) else None
+    return merged
 
 
 def _create_private(path: Path) -> None:
@@ -326,6 +232,10 @@ class SQLiteStore:
     """The embedded default output, and the read side the CLI uses. Thread-safe."""
 
     name = "sqlite"
+    reads_encoded = True
+    """The pipeline hands over events encoded as it mapped them (`EncodedEvents`), with their rows described
+    (`event_shape`): the store writes those bytes as they are."""
+    event_shape = EventShape("", describe=describe)
 
     def __init__(
         self, path: str | os.PathLike[str], *, readonly: bool = False, busy_timeout: float = 5.0
@@ -344,6 +254,8 @@ class SQLiteStore:
         self.transactions = 0
         """Write transactions committed (each one fsync): fewer than writes when writes were grouped."""
         self._closed = False
+        self.bodies = BodySegments(self.path.with_name(self.path.name + "-bodies"), readonly=readonly)
+        """Where the events' bodies are (`bodies.py`)."""
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no event store at {self.path}")
@@ -387,6 +299,7 @@ class SQLiteStore:
                 f"understands ({SCHEMA_VERSION}); upgrade otel-honeyhive"
             )
         self._version = version
+        self._body_sql = BODY if version >= 3 else "SELECT body, NULL, NULL, NULL FROM events"
         if self.readonly:
             if version == 0:
                 raise RuntimeError(f"{self.path} is not an otel-honeyhive event store")
@@ -398,12 +311,12 @@ class SQLiteStore:
         if version < SCHEMA_VERSION:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for step, statements in _MIGRATIONS:
+                for step, statements in MIGRATIONS:
                     if version < step:
                         for statement in filter(str.strip, statements.split(";")):
                             conn.execute(statement)
                 if version >= 1:  # events stored before the sessions table: summarise them all, once
-                    conn.execute(_REFRESH_SESSIONS.replace(
+                    conn.execute(REFRESH_SESSIONS.replace(
                         "session_id IN (SELECT value FROM json_each(?))", "session_id IS NOT NULL"))
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
@@ -411,6 +324,8 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
         self._version = SCHEMA_VERSION
+        self._body_sql = BODY
+        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the indexes of a few hundred thousand events
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
@@ -426,39 +341,56 @@ class SQLiteStore:
     def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
         """Store every event in one transaction, or none of them."""
         try:
-            rows = [_row(event) for event in events]
+            rows = _of(events)
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
             return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
 
-        started = [i for i, event in enumerate(events) if _starts_conversation(event)]
-
         def store_all(conn: sqlite3.Connection) -> SendResult:
-            for i in started:  # a conversation's session started again (a restart): extended, not replaced
-                rows[i] = _extended(conn, events[i], rows[i])
-            conn.executemany(_UPSERT, rows)
-            summarise(conn, rows, _REFRESH_SESSIONS)
+            for i, columns in enumerate(rows.described):
+                if columns[STARTS_CONVERSATION]:  # started again (a restart): extended, not replaced
+                    event = orjson.loads(rows.body(i))
+                    rows.replace(i, _extended(self._body(conn, columns[EVENT_ID]), event))
+            stored = rows.stored(*self.bodies.append(rows.buffers))
+            conn.executemany(UPSERT, stored)
+            summarise(conn, stored, REFRESH_SESSIONS)
             return DELIVERED
 
         return self._write(store_all)
 
     def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
         def merge(conn: sqlite3.Connection) -> SendResult:
-            row = conn.execute("SELECT body FROM events WHERE event_id = ?", (update.event_id,)).fetchone()
-            if row is None:
+            body = self._body(conn, update.event_id)
+            if body is None:
                 return SendResult(Outcome.REJECTED, f"unknown event_id {update.event_id}")
-            updated = _row(update.apply_to(orjson.loads(row[0])))
-            conn.execute(_UPSERT, updated)
-            if updated[1] is not None:
-                conn.execute(_REFRESH_SESSIONS, (orjson.dumps([updated[1]]),))
+            rows = _Rows()
+            rows.add_event(update.apply_to(orjson.loads(body)))
+            stored = rows.stored(*self.bodies.append(rows.buffers))
+            conn.executemany(UPSERT, stored)
+            session_id = stored[0][1]
+            if session_id is not None:
+                conn.execute(REFRESH_SESSIONS, (orjson.dumps([session_id]),))
             return DELIVERED
 
         return self._write(merge)
+
+    def _body(self, conn: sqlite3.Connection, event_id: str) -> bytes | None:
+        """The stored event's bytes, wherever they are kept; None when there is no such event."""
+        row = conn.execute(self._body_sql + " WHERE event_id = ?", (event_id,)).fetchone()
+        return None if row is None else self._bytes(row)
+
+    def _bytes(self, row: tuple[Any, ...]) -> bytes:
+        """The body a `BODY` row points at: in its segment, or inline (rows written before schema 3)."""
+        body, segment, at, length = row
+        if length is None:
+            return bytes(body)
+        return self.bodies.read(segment, at, length)
 
     def close(self) -> None:
         with self._lock:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                self.bodies.close()
 
     def _write(self, work: Callable[[sqlite3.Connection], SendResult]) -> SendResult:
         """Run `work` in a `BEGIN IMMEDIATE` transaction, committed before this returns; SQLite errors become
@@ -494,16 +426,17 @@ class SQLiteStore:
             try:
                 for item in group:
                     results.append(self._one(conn, item, alone=len(group) == 1))
+                self.bodies.sync()  # the bodies before the rows that point at them
                 conn.execute("COMMIT")
                 self.transactions += 1
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except (TypeError, sqlite3.Error) as exc:
-            # Locked by another process, disk full, I/O error: nothing was written; worth another try.
+        except (TypeError, sqlite3.Error, OSError) as exc:
+            # Locked by another process, disk full, I/O error: nothing was committed; worth another try.
             failed = (SendResult(Outcome.RETRY_LATER, f"event store {self.path}: {exc}", 1.0)
-                      if isinstance(exc, sqlite3.OperationalError) else self._refusal(exc))
+                      if isinstance(exc, sqlite3.OperationalError | OSError) else self._refusal(exc))
             results = [failed] * len(group)
         for item, result in zip(group, results, strict=True):
             item.result = result
@@ -516,7 +449,7 @@ class SQLiteStore:
         conn.execute("SAVEPOINT one_write")
         try:
             result = item.work(conn)
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, OSError):
             raise
         except (TypeError, sqlite3.Error) as exc:
             conn.execute("ROLLBACK TO one_write")
@@ -539,17 +472,14 @@ class SQLiteStore:
             return self._conn.execute(sql, tuple(params)).fetchall()
 
     def get_event(self, event_id: str) -> Event | None:
-        rows = self._query("SELECT body FROM events WHERE event_id = ?", (event_id,))
-        return orjson.loads(rows[0][0]) if rows else None
+        rows = self._query(self._body_sql + " WHERE event_id = ?", (event_id,))
+        return orjson.loads(self._bytes(rows[0])) if rows else None
 
     def session_events(self, session_id: str) -> list[Event]:
         """Every event of the session (its session event included), earliest first; no start time last."""
-        rows = self._query(
-            "SELECT body FROM events WHERE session_id = ? "
-            "ORDER BY start_time IS NULL, start_time, rowid",
-            (session_id,),
-        )
-        return [orjson.loads(body) for (body,) in rows]
+        rows = self._query(self._body_sql + " WHERE session_id = ? ORDER BY start_time IS NULL, start_time, rowid",
+                           (session_id,))
+        return [orjson.loads(self._bytes(row)) for row in rows]
 
     def list_sessions(
         self, limit: int = 20, *, offset: int = 0, search: str | None = None, since: float | None = None,
@@ -565,12 +495,12 @@ class SQLiteStore:
             return [
                 SessionSummary(sid, name, source, start, duration, int(n), int(errors or 0), bool(has_session))
                 for sid, name, source, start, duration, n, errors, has_session in self._query(
-                    _LIST_SESSIONS_V1, (max(0, limit),)
+                    LIST_SESSIONS_V1, (max(0, limit),)
                 )
             ]
         where, params = _session_filter(search, since, until, errors_only)
         rows = self._query(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions{where} "
+            f"SELECT {SESSION_COLUMNS} FROM sessions{where} "
             # Newest first, sessions without a start last (SQLite sorts NULL lowest): the index, read backwards.
             "ORDER BY start_time DESC, session_id DESC LIMIT ? OFFSET ?",
             (*params, max(0, limit), max(0, offset)),
@@ -627,4 +557,4 @@ class SQLiteStore:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore", "SessionSummary"]
+__all__ = ["SQLiteStore", "SessionSummary"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from otel_honeyhive.core.results import Outcome, Update
-from otel_honeyhive.outputs.store import SQLiteStore
+from otel_honeyhive.outputs.store import SCHEMA_VERSION, SQLiteStore
 
 
 def new_id() -> str:
@@ -319,8 +319,17 @@ class TestSearch:
             [summary] = upgraded.list_sessions(search="old")
             assert (summary.name, summary.events, summary.errors, summary.tokens, summary.user_id) == (
                 "old chat", 1, 1, 7, "bo")
+            later = event(sid, "tool", start_time=9.0)
+            assert upgraded.send([later]).ok
+            # Bodies written before the upgrade stay where they were; new ones go to the segments.
+            assert sorted(e["event_type"] for e in upgraded.session_events(sid)) == ["model", "session", "tool"]
+            assert upgraded.get_event(later["event_id"]) == later
         with sqlite3.connect(path) as conn:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            inline = conn.execute("SELECT COUNT(*) FROM events WHERE body_len IS NULL").fetchone()[0]
+            assert inline == 2
+            [(model_tokens,)] = conn.execute("SELECT event_tokens FROM events WHERE event_type = 'model'")
+            assert model_tokens == 7
 
 
 _V1_SCHEMA = """

@@ -1,0 +1,168 @@
+"""Event bodies in append-only segment files beside the store's database (`<db>-bodies/000001.seg`, …).
+
+Why not in SQLite: a body is 1–30 KB of prompt, and SQLite in WAL mode writes every page twice, once to the log
+at commit and again to the database at each checkpoint, reading it back in between; the receiver spent more time
+on that copying than on mapping. Here a body is written once, and the database keeps small rows that point at it
+(segment, offset, length). The store appends and `fdatasync`s the bodies of a transaction before committing the
+rows that point at them, so a committed row never points at bytes a crash could lose; bytes a crash or a
+rolled-back write leaves behind are never pointed at, and cost only their space (docs/delivery.md#the-local-store).
+
+Writers append only inside the database's write transaction (`BEGIN IMMEDIATE`), so several processes on one
+store never interleave: each appends at the end of a segment as it finds it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+SEGMENT_BYTES = 1 << 30
+"""A segment is closed for appends once it holds this much; the next one is started."""
+
+_IOV_MAX = 1024
+"""Buffers per `writev` (Linux's limit)."""
+
+
+class CorruptBodyError(RuntimeError):
+    """A row points past the end of its segment, or at a segment that is gone."""
+
+
+def _segment_name(number: int) -> str:
+    return f"{number:06d}.seg"
+
+
+class BodySegments:
+    """The segment files of one store. Appends are the caller's to serialise (the database's write lock);
+    reads are thread-safe."""
+
+    def __init__(self, directory: Path, *, readonly: bool = False) -> None:
+        self.directory = directory
+        self.readonly = readonly
+        self._readers: dict[int, int] = {}
+        self._readers_lock = threading.Lock()
+        self._writing: tuple[int, int] | None = None
+        """(segment number, descriptor) of the segment appended to."""
+        self._unsynced = False
+
+    # -- writing --------------------------------------------------------------------------------------------
+
+    def append(self, buffers: Sequence[bytes | memoryview]) -> tuple[int, int]:
+        """Write `buffers` one after the other at the end of a segment; (segment, offset of the first byte).
+        Not durable until `sync`. OSError when the disk refuses (full, read-only, I/O error)."""
+        number, fd = self._writer()
+        at = os.fstat(fd).st_size
+        if at >= SEGMENT_BYTES:
+            self._close_writer()
+            number, fd = self._writer(after=number)
+            at = os.fstat(fd).st_size
+        expected = sum(len(b) for b in buffers)
+        written = 0
+        for i in range(0, len(buffers), _IOV_MAX):
+            written += self._write_all(fd, buffers[i : i + _IOV_MAX])
+        if written != expected:  # pragma: no cover - _write_all raises first
+            raise OSError(f"short write to {self.directory / _segment_name(number)}")
+        self._unsynced = True
+        return number, at
+
+    @staticmethod
+    def _write_all(fd: int, buffers: Sequence[bytes | memoryview]) -> int:
+        """`writev` until every byte is written (a signal or a full pipe may cut a write short)."""
+        pending = [memoryview(b) for b in buffers]
+        total = 0
+        while pending:
+            n = os.writev(fd, pending)
+            total += n
+            while pending and n >= len(pending[0]):
+                n -= len(pending[0])
+                pending.pop(0)
+            if pending and n:
+                pending[0] = pending[0][n:]
+        return total
+
+    def sync(self) -> None:
+        """Make what was appended since the last `sync` durable."""
+        if self._unsynced and self._writing is not None:
+            os.fdatasync(self._writing[1])
+        self._unsynced = False
+
+    def _writer(self, after: int = 0) -> tuple[int, int]:
+        if self._writing is not None:
+            return self._writing
+        if self.readonly:
+            raise OSError(f"{self.directory} is open read-only")
+        created = False
+        if not self.directory.is_dir():
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            created = True
+        numbers = self._numbers()
+        number = max(numbers[-1] if numbers else 1, after + 1 if after else 1)
+        path = self.directory / _segment_name(number)
+        created = created or not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        if created:  # the new name must survive a crash as well as the bytes behind it
+            self._sync_directory()
+        self._writing = (number, fd)
+        return self._writing
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self.directory.parent.is_dir():
+            parent = os.open(self.directory.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(parent)
+            finally:
+                os.close(parent)
+
+    def _close_writer(self) -> None:
+        if self._writing is not None:
+            if self._unsynced:
+                os.fdatasync(self._writing[1])
+                self._unsynced = False
+            os.close(self._writing[1])
+            self._writing = None
+
+    def _numbers(self) -> list[int]:
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        return sorted(int(n[:-4]) for n in names if n.endswith(".seg") and n[:-4].isdigit())
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def read(self, segment: int, at: int, length: int) -> bytes:
+        """The bytes a row points at; CorruptBodyError when they are not there."""
+        fd = self._reader(segment)
+        data = os.pread(fd, length, at)
+        if len(data) != length:
+            raise CorruptBodyError(f"{self.directory / _segment_name(segment)} ends before byte {at + length} "
+                                   f"(a stored event's body)")
+        return data
+
+    def _reader(self, segment: int) -> int:
+        with self._readers_lock:
+            fd = self._readers.get(segment)
+            if fd is None:
+                try:
+                    fd = os.open(self.directory / _segment_name(segment), os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    raise CorruptBodyError(f"{self.directory / _segment_name(segment)} is missing "
+                                           "(stored events' bodies)") from None
+                self._readers[segment] = fd
+            return fd
+
+    def close(self) -> None:
+        self._close_writer()
+        with self._readers_lock:
+            for fd in self._readers.values():
+                os.close(fd)
+            self._readers.clear()
+
+
+__all__ = ["SEGMENT_BYTES", "BodySegments", "CorruptBodyError"]

@@ -1,0 +1,169 @@
+"""The store's schema: its tables, the steps from each older version, and the statements the store runs.
+
+Version 1: one table keyed by `event_id`, the whole event as orjson bytes, and the columns copied out of it
+(`rows.py`). Version 2: a summary row per session (`summaries.py`). Version 3: bodies move to segment files
+(`bodies.py`; rows written before keep theirs in `body`), and the two columns the viewer's outline showed from
+the body (model, tokens).
+"""
+
+from __future__ import annotations
+
+from otel_honeyhive.outputs.store.rows import COLUMNS
+
+SCHEMA_VERSION = 3
+
+_SCHEMA_1 = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id   TEXT PRIMARY KEY,
+    session_id TEXT,
+    parent_id  TEXT,
+    event_type TEXT,
+    event_name TEXT,
+    source     TEXT,
+    start_time REAL,
+    end_time   REAL,
+    duration   REAL,
+    has_error  INTEGER NOT NULL DEFAULT 0,
+    body       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, start_time);
+"""
+# One secondary index only: every query goes by event id or by session, and each index is another B-tree
+# insert per event on the receiver's hot path.
+
+# Version 2: a summary row per session, refreshed in the same transaction as every write that touches the session
+# (so listing and searching 100,000 sessions reads one small table instead of grouping every event), and the two
+# event columns it sums and searches.
+_SCHEMA_2 = """
+ALTER TABLE events ADD COLUMN tokens INTEGER;
+ALTER TABLE events ADD COLUMN user_id TEXT;
+UPDATE events SET
+    tokens = CASE WHEN event_type = 'model'
+                  THEN CAST(json_extract(CAST(body AS TEXT), '$.metadata.total_tokens') AS INTEGER) END,
+    user_id = json_extract(CAST(body AS TEXT), '$.user_properties.user_id');
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id        TEXT PRIMARY KEY,
+    name              TEXT,
+    source            TEXT,
+    user_id           TEXT,
+    start_time        REAL,
+    end_time          REAL,
+    duration          REAL,
+    events            INTEGER NOT NULL,
+    errors            INTEGER NOT NULL,
+    tokens            INTEGER,
+    has_session_event INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (start_time, session_id);
+"""
+_SCHEMA_3 = """
+ALTER TABLE events ADD COLUMN model TEXT;
+ALTER TABLE events ADD COLUMN event_tokens INTEGER;
+ALTER TABLE events ADD COLUMN body_segment INTEGER;
+ALTER TABLE events ADD COLUMN body_at INTEGER;
+ALTER TABLE events ADD COLUMN body_len INTEGER;
+UPDATE events SET
+    model = CASE WHEN json_type(CAST(body AS TEXT), '$.config.model') = 'text'
+                 THEN NULLIF(json_extract(CAST(body AS TEXT), '$.config.model'), '') END,
+    event_tokens = CASE
+        WHEN json_type(CAST(body AS TEXT), '$.metadata.total_tokens') IN ('integer', 'real')
+            THEN CAST(json_extract(CAST(body AS TEXT), '$.metadata.total_tokens') AS INTEGER)
+        WHEN json_type(CAST(body AS TEXT), '$.metadata.prompt_tokens') IN ('integer', 'real')
+          OR json_type(CAST(body AS TEXT), '$.metadata.completion_tokens') IN ('integer', 'real')
+            THEN CAST(
+                (CASE WHEN json_type(CAST(body AS TEXT), '$.metadata.prompt_tokens') IN ('integer', 'real')
+                      THEN json_extract(CAST(body AS TEXT), '$.metadata.prompt_tokens') ELSE 0 END)
+              + (CASE WHEN json_type(CAST(body AS TEXT), '$.metadata.completion_tokens') IN ('integer', 'real')
+                      THEN json_extract(CAST(body AS TEXT), '$.metadata.completion_tokens') ELSE 0 END)
+                AS INTEGER)
+        END
+"""
+MIGRATIONS = ((1, _SCHEMA_1), (2, _SCHEMA_2), (3, _SCHEMA_3))
+"""(version, statements): a store at version v runs every step above v, in one transaction."""
+
+PAGE_SIZE = 4096
+"""Rows are small now that bodies live in segments: SQLite's default page, so that an index leaf changed by a
+commit costs 4 KiB of log, not the 64 KiB that stores made before version 3 use. Applies to new stores only."""
+
+STORED_COLUMNS = (*COLUMNS, "body", "body_segment", "body_at", "body_len")
+"""A stored row: `rows.describe`'s columns, then the body (inline, empty when it is in a segment) and where."""
+UPSERT = (
+    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' for _ in STORED_COLUMNS)}) "
+    "ON CONFLICT(event_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in STORED_COLUMNS[1:])
+)
+BODY = "SELECT body, body_segment, body_at, body_len FROM events"
+"""Where a body is (`SQLiteStore._body`); a WHERE clause follows."""
+
+# A session's summary: its session event when one exists (event_type 'session' whose id is the session id),
+# otherwise what its other events say. "events" counts the events in the session besides the session event.
+# Version 2 keeps it in `sessions`, refreshed for the sessions a write touched (given as a JSON array).
+REFRESH_SESSIONS = """
+INSERT INTO sessions (session_id, name, source, user_id, start_time, end_time, duration, events, errors, tokens,
+                      has_session_event)
+SELECT g.session_id,
+       s.event_name,
+       COALESCE(s.source, g.any_source),
+       COALESCE(s.user_id, g.any_user),
+       COALESCE(s.start_time, g.first_start),
+       COALESCE(s.end_time, g.last_end),
+       COALESCE(s.duration, g.last_end - g.first_start),
+       g.events,
+       g.errors,
+       g.tokens,
+       s.event_id IS NOT NULL
+FROM (
+    SELECT session_id,
+           SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
+           SUM(has_error) AS errors,
+           MIN(start_time) AS first_start,
+           MAX(end_time) AS last_end,
+           MIN(source) AS any_source,
+           MIN(user_id) AS any_user,
+           SUM(tokens) AS tokens
+    FROM events
+    WHERE session_id IN (SELECT value FROM json_each(?))
+    GROUP BY session_id
+) AS g
+LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
+WHERE true
+ON CONFLICT(session_id) DO UPDATE SET
+    name = excluded.name, source = excluded.source, user_id = excluded.user_id,
+    start_time = excluded.start_time, end_time = excluded.end_time, duration = excluded.duration,
+    events = excluded.events, errors = excluded.errors, tokens = excluded.tokens,
+    has_session_event = excluded.has_session_event
+"""
+SESSION_COLUMNS = ("session_id, name, source, start_time, duration, events, errors, has_session_event, end_time, "
+                    "tokens, user_id")
+
+# Version 1 stores opened read-only (an older server still owns them) are listed the old way.
+LIST_SESSIONS_V1 = """
+WITH grouped AS (
+    SELECT session_id,
+           SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
+           SUM(has_error) AS errors,
+           MIN(start_time) AS first_start,
+           MAX(end_time) AS last_end,
+           MIN(source) AS any_source
+    FROM events
+    WHERE session_id IS NOT NULL
+    GROUP BY session_id
+)
+SELECT g.session_id,
+       s.event_name,
+       COALESCE(s.source, g.any_source),
+       COALESCE(s.start_time, g.first_start) AS start,
+       COALESCE(s.duration, g.last_end - g.first_start),
+       g.events,
+       g.errors,
+       s.event_id IS NOT NULL
+FROM grouped AS g
+LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
+ORDER BY start IS NULL, start DESC, g.session_id
+LIMIT ?
+"""
+
+
+
+__all__ = ["BODY", "LIST_SESSIONS_V1", "MIGRATIONS", "PAGE_SIZE", "REFRESH_SESSIONS", "SCHEMA_VERSION",
+           "SESSION_COLUMNS", "STORED_COLUMNS", "UPSERT"]

@@ -1,0 +1,173 @@
+"""Event bodies live in segment files beside the database (`outputs/store/bodies.py`): written once, pointed at by
+rows committed only after them, readable by any reader, never half there."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_honeyhive.core.encoded import batch_of
+from otel_honeyhive.core.results import Outcome
+from otel_honeyhive.outputs.store import CorruptBodyError, SQLiteStore, bodies
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def trace(n: int, prompt: str = "a prompt") -> list[dict[str, Any]]:
+    sid = new_id()
+    events: list[dict[str, Any]] = [{"event_id": sid, "session_id": sid, "parent_id": None,
+                                      "event_type": "session", "event_name": "chat", "start_time": 1.0}]
+    for i in range(n):
+        events.append({"event_id": new_id(), "session_id": sid, "parent_id": sid, "event_type": "model",
+                       "event_name": f"call {i}", "start_time": 2.0 + i, "config": {"model": "gpt-4o"},
+                       "inputs": {"chat_history": [{"role": "user", "content": prompt * (i + 1)}]},
+                       "metadata": {"total_tokens": 10 + i}})
+    return events
+
+
+def test_bodies_are_written_once_to_a_segment_and_the_database_keeps_rows(tmp_path: Path) -> None:
+    events = trace(20, prompt="x" * 1000)
+    with SQLiteStore(tmp_path / "events.db") as store:
+        assert store.send(events).ok
+        assert [store.get_event(e["event_id"]) for e in events] == events
+    segment = tmp_path / "events.db-bodies" / "000001.seg"
+    assert segment.stat().st_size >= sum(len(e["inputs"]["chat_history"][0]["content"]) for e in events[1:])
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM events WHERE length(body) > 0").fetchone()[0] == 0
+
+
+def test_events_the_pipeline_encoded_and_described_are_stored_from_their_bytes(tmp_path: Path) -> None:
+    """The store's `event_shape` makes the pipeline describe each event as it encodes it: the store then writes
+    those bytes as they are, and reads back exactly the events, with the same rows as events given as dicts."""
+    first, second = trace(3), trace(2)
+    with SQLiteStore(tmp_path / "encoded.db") as encoded, SQLiteStore(tmp_path / "dicts.db") as dicts:
+        batch = batch_of([first, second], encode=True, shape=encoded.event_shape)
+        assert all(block.described is not None for block in batch.blocks)  # type: ignore[attr-defined]
+        assert encoded.send(batch).ok
+        assert dicts.send([*first, *second]).ok
+        for events in (first, second):
+            sid = events[0]["session_id"]
+            assert encoded.session_events(sid) == dicts.session_events(sid) == events
+        assert encoded.list_sessions() == dicts.list_sessions()
+    columns = "event_id, session_id, parent_id, event_type, event_name, start_time, has_error, tokens, model, " \
+              "event_tokens"
+    with sqlite3.connect(tmp_path / "encoded.db") as a, sqlite3.connect(tmp_path / "dicts.db") as b:
+        query = f"SELECT {columns} FROM events ORDER BY event_id"
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
+def test_a_refused_write_leaves_bytes_nobody_points_at_and_the_rest_reads_back(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "events.db") as store:
+        kept = trace(2)
+        assert store.send(kept).ok
+        assert store.send([*trace(1), {"event_id": None, "event_type": "tool"}]).outcome is Outcome.REJECTED
+        assert store.send(trace(1, prompt="after")).ok
+        assert store.session_events(kept[0]["session_id"]) == kept
+        assert store.count_events() == 3 + 2
+
+
+def test_segments_roll_over_and_every_one_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bodies, "SEGMENT_BYTES", 2048)
+    sent = [trace(2, prompt="y" * 700) for _ in range(4)]
+    with SQLiteStore(tmp_path / "events.db") as store:
+        for events in sent:
+            assert store.send(events).ok
+        for events in sent:
+            assert store.session_events(events[0]["session_id"]) == events
+    assert len(list((tmp_path / "events.db-bodies").glob("*.seg"))) >= 3
+
+
+def test_a_body_cut_short_is_a_clear_error_naming_the_segment(tmp_path: Path) -> None:
+    events = trace(1)
+    with SQLiteStore(tmp_path / "events.db") as store:
+        assert store.send(events).ok
+    segment = tmp_path / "events.db-bodies" / "000001.seg"
+    os.truncate(segment, 10)
+    with SQLiteStore(tmp_path / "events.db", readonly=True) as store, \
+            pytest.raises(CorruptBodyError, match="000001.seg ends before byte"):
+        store.get_event(events[1]["event_id"])
+
+
+def test_bodies_that_cannot_be_written_ask_to_retry_and_commit_no_row(tmp_path: Path) -> None:
+    """Whatever refuses the bytes (a full disk, a read-only mount, here a file where the segments should be): the
+    rows are rolled back with them and the send is RETRY_LATER, naming where."""
+    with SQLiteStore(tmp_path / "events.db") as store:
+        assert store.send(trace(1)).ok
+        store.bodies.close()
+        segments = tmp_path / "events.db-bodies"
+        moved = tmp_path / "moved"
+        segments.rename(moved)
+        segments.write_text("not a directory")
+        result = store.send(trace(1))
+        assert result.outcome is Outcome.RETRY_LATER
+        assert "events.db-bodies" in result.detail
+        assert store.count_events() == 2
+        segments.unlink()
+        moved.rename(segments)
+        assert store.send(trace(1)).ok
+        assert store.count_events() == 4
+
+
+def _writer(path: str, rounds: int, seed: int) -> None:
+    with SQLiteStore(path, busy_timeout=30) as store:
+        for i in range(rounds):
+            assert store.send(trace(3, prompt=f"writer {seed} round {i} ")).ok
+
+
+def test_processes_writing_one_store_never_interleave_their_bodies(tmp_path: Path) -> None:
+    path = str(tmp_path / "events.db")
+    SQLiteStore(path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(path, 15, seed)) for seed in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    with SQLiteStore(path, readonly=True) as store:
+        sessions = store.list_sessions(limit=100)
+        assert len(sessions) == 45
+        for summary in sessions:
+            events = store.session_events(summary.session_id)
+            assert len(events) == 4
+            prompts = {e["inputs"]["chat_history"][0]["content"].split(" round ")[0] for e in events[1:]}
+            assert len(prompts) == 1  # each event reads back as its own writer wrote it
+
+
+def test_what_was_acknowledged_survives_a_kill_mid_stream(tmp_path: Path) -> None:
+    """A writer killed (SIGKILL) while storing: every send it reported DELIVERED reads back whole, and the store
+    opens and takes writes again."""
+    path = tmp_path / "events.db"
+    script = textwrap.dedent("""
+        import sys, uuid
+        from otel_honeyhive.outputs.store import SQLiteStore
+        store = SQLiteStore(sys.argv[1])
+        while True:
+            sid = str(uuid.uuid4())
+            events = [{"event_id": sid, "session_id": sid, "event_type": "session", "event_name": "s",
+                       "inputs": {"prompt": "p" * 20000}}]
+            if store.send(events).ok:
+                print(sid, flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    acknowledged = [proc.stdout.readline().strip() for _ in range(30)]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    with SQLiteStore(path) as store:
+        for sid in acknowledged:
+            event = store.get_event(sid)
+            assert event is not None and event["inputs"]["prompt"] == "p" * 20000
+        assert store.send(trace(1)).ok
