@@ -96,7 +96,7 @@ def test_a_body_cut_short_is_a_clear_error_naming_the_segment(tmp_path: Path) ->
     segment = tmp_path / "events.db-bodies" / "000001.seg"
     os.truncate(segment, 10)
     with SQLiteStore(tmp_path / "events.db", readonly=True) as store, \
-            pytest.raises(CorruptBodyError, match="000001.seg ends before byte"):
+            pytest.raises(CorruptBodyError, match=r"000001\.seg ends before byte"):
         store.get_event(events[1]["event_id"])
 
 
