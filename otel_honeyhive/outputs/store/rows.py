@@ -43,9 +43,12 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_INT64 = 1 << 63
+
+
 def _count(value: Any) -> int | None:
-    """A token count as the viewer shows it: any JSON number, truncated."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A token count as the viewer shows it: any JSON number, truncated, that SQLite can hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -_INT64 < value < _INT64:
         return None
     return int(value)
 
@@ -72,7 +75,7 @@ def describe(event: Event) -> tuple[Any, ...]:
     shown = _count(total)
     if shown is None:
         parts = [n for n in (_number(prompt), _number(completion)) if n is not None]
-        shown = int(sum(parts)) if parts else None
+        shown = _count(sum(parts)) if parts else None
     return (
         event.get("event_id"),
         _text(event.get("session_id")),
@@ -84,7 +87,7 @@ def describe(event: Event) -> tuple[Any, ...]:
         _number(event.get("end_time")),
         _number(event.get("duration")),
         0 if error is None or error == "" else 1,
-        total if event_type == "model" and isinstance(total, int) and not isinstance(total, bool) else None,
+        total if event_type == "model" and isinstance(total, int) and _count(total) is not None else None,
         _text(user),
         model if isinstance(model, str) and model else None,
         shown,

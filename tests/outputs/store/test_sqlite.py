@@ -78,6 +78,14 @@ class TestSend:
         assert result.outcome is Outcome.REJECTED and "event_id" in result.detail
         assert store.count_events() == 0
 
+    def test_numbers_sqlite_cannot_hold_are_kept_in_the_event_not_its_columns(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        huge = event(sid, "model", metadata={"prompt_tokens": 1e300, "completion_tokens": 1e300})
+        assert store.send([huge]).ok
+        assert store.get_event(huge["event_id"]) == huge
+        with sqlite3.connect(store.path) as conn:
+            assert conn.execute("SELECT event_tokens FROM events").fetchall() == [(None,)]
+
     def test_an_empty_batch_is_delivered(self, store: SQLiteStore) -> None:
         assert store.send([]).ok
 
