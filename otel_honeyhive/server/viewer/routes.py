@@ -119,10 +119,7 @@ class Viewer:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/", self.sessions, methods=["GET"]),
-            Route("/sessions/{session_id}", self.session, methods=["GET"]),
-            Route("/sessions/{session_id}/events/{event_id}", self.event, methods=["GET"]),
-            Route("/sessions/{session_id}/events/{event_id}/raw", self.raw, methods=["GET"]),
-            Route("/sessions/{session_id}/events/{event_id}/value", self.value, methods=["GET"]),
+            Route("/sessions/{rest:path}", self.under_session, methods=["GET"]),
             *common_routes(self.cookie),
         ]
 
@@ -162,11 +159,25 @@ class Viewer:
 
     # -- a session and its events ----------------------------------------------------------------------
 
-    def session(self, request: Request) -> Response:
-        return self._session_page(request, request.path_params["session_id"], None)
+    def under_session(self, request: Request) -> Response:
+        """`/sessions/{session_id}[/events/{event_id}[/raw|/value]]`, read from the path as it was sent: ids are
+        any strings (the HoneyHive-compatible API takes them as given), so one holding a `/` arrives as `%2F`,
+        which the decoded path would have turned into a separator."""
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        parts = [urllib.parse.unquote(p) for p in raw.decode("latin-1").split("?", 1)[0].split("/")[2:]]
+        if len(parts) == 1 and parts[0]:
+            return self._session_page(request, parts[0], None)
+        if len(parts) >= 3 and parts[1] == "events" and parts[0] and parts[2]:
+            session_id, event_id = parts[0], parts[2]
+            if len(parts) == 3:
+                return self.event(request, session_id, event_id)
+            if parts[3:] == ["raw"]:
+                return self.raw(session_id, event_id)
+            if parts[3:] == ["value"]:
+                return self.value(request, session_id, event_id)
+        return not_found("no such page")
 
-    def event(self, request: Request) -> Response:
-        session_id, event_id = request.path_params["session_id"], request.path_params["event_id"]
+    def event(self, request: Request, session_id: str, event_id: str) -> Response:
         if request.query_params.get("part") == "detail":
             event = self._event_of(session_id, event_id)
             if event is None:
@@ -235,18 +246,16 @@ class Viewer:
                      ("config", "metadata", "metrics", "feedback", "user_properties")],
         )
 
-    def raw(self, request: Request) -> Response:
-        session_id, event_id = request.path_params["session_id"], request.path_params["event_id"]
+    def raw(self, session_id: str, event_id: str) -> Response:
         event = self._event_of(session_id, event_id)
         if event is None:
             return not_found(f"no event {event_id} in session {session_id}")
         return Response(orjson.dumps(event, option=orjson.OPT_INDENT_2), media_type="application/json",
                         headers=SECURITY_HEADERS)
 
-    def value(self, request: Request) -> Response:
+    def value(self, request: Request, session_id: str, event_id: str) -> Response:
         """One value of an event, whole: text as text, anything else as JSON (what a collapsed value expands
         to)."""
-        session_id, event_id = request.path_params["session_id"], request.path_params["event_id"]
         event = self._event_of(session_id, event_id)
         if event is None:
             return not_found(f"no event {event_id} in session {session_id}")

@@ -25,6 +25,7 @@ from tests.server.viewer.stored import (
     T0,
     TOOL,
     StoreSink,
+    event,
     plain_session,
     write,
 )
@@ -190,6 +191,24 @@ def test_a_session_known_only_from_its_events_still_has_a_page(client: TestClien
     page = client.get("/sessions/5e551011-0000-4000-8000-00000000000f")
     assert page.status_code == 200 and "Session (no session event)" in page.text
     assert "<dd>1.10 s</dd>" in page.text  # what its events span: the chain's 1,100 ms
+
+
+def test_ids_of_any_text_open_from_their_links(client: TestClient, db: Path) -> None:
+    """Ids are whatever a client gave the HoneyHive-compatible API: a `/`, `%`, `?`, `#` or space in one is
+    quoted in every link and read back exactly."""
+    sid, child = "tenant/a?b#c 100%", "tenant/a/events/call/raw"
+    write(db, [event(sid, sid, "session", "odd ids", T0 + 5_000, 100.0),
+               event(sid, child, "tool", "lookup", T0 + 5_001, 10.0, sid, inputs={"q": "odd"})])
+    listed = re.search(r'<a href="(/sessions/[^"]+)">odd ids</a>', client.get("/").text)
+    assert listed is not None
+    session_page = client.get(listed.group(1))
+    assert session_page.status_code == 200 and "lookup" in session_page.text
+    link = re.search(r'href="(/sessions/[^"/]+/events/tenant%2Fa%2Fevents%2Fcall%2Fraw)"', session_page.text)
+    assert link is not None
+    assert client.get(link.group(1)).status_code == 200
+    assert client.get(link.group(1) + "/raw").json()["event_id"] == child
+    assert client.get(link.group(1) + "/value", params={"at": "/inputs/q"}).text == "odd"
+    assert client.get("/sessions/" + "tenant/a").status_code == 404  # unquoted, it is another path
 
 
 def test_odd_page_numbers_are_read_as_a_page(client: TestClient) -> None:
