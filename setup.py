@@ -39,6 +39,7 @@ HOT_PATH = [
     "otel_honeyhive/mapper/conventions/span_events.py",
     "otel_honeyhive/outputs/honeyhive/payload.py",
     "otel_honeyhive/outputs/store/rows.py",
+    "otel_honeyhive/outputs/store/summaries.py",
     "otel_honeyhive/inputs/otlp/decoded.py",
     "otel_honeyhive/inputs/otlp/wire.py",
     "otel_honeyhive/inputs/otlp/decode_proto.py",

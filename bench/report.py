@@ -394,12 +394,14 @@ switching threads ~2 %.
   full garbage collections (~10 %). Bodies now go to append-only segment files, written once and fdatasynced
   before the rows that point at them commit; rows use 4 KiB pages; and the pipeline hands the store its events
   encoded and described as mapped (`EventShape.describe`), so nothing is encoded twice and the dicts die young.
-  Paired runs of 150 requests in one hour, one core: 14.3k → 18.5k spans/s (62.0 → 49.0 µs); the full run
-  below (200 requests, so a larger store by its end) gives 14.5k against the previous run's 12.1k, still
-  half the 30,000 target. Then the bodies were written with `O_DIRECT` (no copy into fresh page-cache pages):
-  in paired runs the server's system time per span fell from 11.2–11.5 to 5.9–6.5 µs. What remains, measured
-  on the store alone per event: ~1 µs gathering and writing the body, ~5 µs inserting its row into three B-trees (one keyed by a
-  random UUID: ~2 KB of WAL per event), ~3 µs committing (WAL write and fsync), ~1.4 µs the session summaries.
+  Paired runs of 150 requests in one hour, one core: 14.3k → 18.5k spans/s (62.0 → 49.0 µs). Then the bodies
+  were written with `O_DIRECT` (no copy into fresh page-cache pages): in paired runs the server's system time
+  per span fell from 11.2–11.5 to 5.9–6.5 µs. Full runs of 200 requests: 12.1k (before), 14.5k (segments),
+  18.8k (segments written directly, the table below, in a faster hour: the sidecar made 37.6k in it): the
+  store needs about 1.8 times the sidecar's CPU per span, and 30,000 spans/s is not reached. What remains,
+  measured on the store alone per event: ~1 µs gathering and writing the body, ~5 µs inserting its row into
+  three B-trees (one keyed by a random UUID: ~2 KB of WAL per event), ~3 µs committing (WAL write and fsync),
+  ~1.4 µs the session summaries (now compiled).
 - Tried and left out for the store: 1 KiB pages (less WAL per index change, deeper trees: no better); a
   64 MiB WAL before checkpoints (+10 % in one pair of runs, within the spread); all of a write's rows as one
   `INSERT … SELECT FROM json_each(?)` (one GIL release instead of one per row, but `json_extract` parses each row
