@@ -12,6 +12,7 @@ written to a temporary file and renamed into place only on success.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,11 +24,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import Format, detect_format, parse_format
+from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.mapper.filtering import SpanFilter, split_list
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
+from otel_honeyhive.server.config import resolve_redactors
 
 T = TypeVar("T")
 
@@ -64,6 +67,7 @@ def run_convert(args: argparse.Namespace) -> int:
         return _fail("INPUT and OUTPUT are the same file", 2)
     try:
         span_filter = _span_filter(args, src, dst)
+        redactors = _redactors(args, src, dst)
     except ValueError as exc:
         return _fail(str(exc), 2)
     try:
@@ -76,9 +80,9 @@ def run_convert(args: argparse.Namespace) -> int:
             if dst.is_otlp and src.is_otlp:
                 _otlp_to_otlp(source, out, dst, counts)
             elif dst.is_otlp:
-                _events_to_otlp(source, out, dst, counts, args)
+                _events_to_otlp(source, out, dst, counts, args, redactors)
             else:
-                _to_events(source, out, dst, counts, args, span_filter)
+                _to_events(source, out, dst, counts, args, span_filter, redactors)
     except InputError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -108,11 +112,22 @@ def _span_filter(args: argparse.Namespace, src: Format, dst: Format) -> SpanFilt
                             split_list(",".join(args.drop_span or ())), option="--span-filter")
 
 
+def _redactors(args: argparse.Namespace, src: Format, dst: Format) -> tuple[Redactor, ...]:
+    """`--redact`, `--redact-regex` (else `$HH_REDACT`): values are masked as the file goes through events, so
+    an OTLP to OTLP copy, which never does, is refused rather than written unmasked."""
+    redactors = resolve_redactors(args.redact, args.redact_regex, os.environ)
+    if redactors and src.is_otlp and dst.is_otlp:
+        given = "--redact" if args.redact or args.redact_regex else "$HH_REDACT"
+        raise ValueError(f"{given}: values are masked when a file is converted to or from events; {src.value} to "
+                         f"{dst.value} is copied as it is")
+    return redactors
+
+
 def _to_events(source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace,
-               span_filter: SpanFilter | None = None) -> None:
+               span_filter: SpanFilter | None = None, redactors: tuple[Redactor, ...] = ()) -> None:
     writer = event_writer(out, dst)
     stream = EventStream(source, project=args.project, event_source=args.source,
-                         max_held_spans=args.max_held_spans, span_filter=span_filter)
+                         max_held_spans=args.max_held_spans, span_filter=span_filter, redactors=redactors)
     for chunk in stream.chunks():
         for event in chunk.events:
             writer.write(event)
@@ -137,10 +152,11 @@ def otlp_requests(items: Iterable[T], spans_of: Callable[[list[T]], list[Readabl
 
 
 def _events_to_otlp(
-    source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace
+    source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace,
+    redactors: tuple[Redactor, ...] = (),
 ) -> None:
     writer = otlp_writer(out, dst)
-    stream = EventStream(source, project=args.project, event_source=args.source)
+    stream = EventStream(source, project=args.project, event_source=args.source, redactors=redactors)
     lined = ((event, chunk.line) for chunk in stream.chunks() for event in chunk.events)
     for request, _ in otlp_requests(lined, lambda batch: _spans(source, batch)):
         writer.write(request)

@@ -180,12 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="PEM certificate (chain): serve HTTPS and gRPC over TLS on both ports; with --tls-key")
     serve.add_argument("--tls-key", type=Path, metavar="FILE",
                        help="PEM private key of --tls-cert (unencrypted; keep it readable by this user only)")
-    serve.add_argument("--redact", action="append", metavar="NAME",
-                       help="mask what a built-in redactor finds in every string value before anything is "
-                       "written or sent: email, credit_card, api_key, ip, or all; repeatable or comma-separated "
-                       "(else $HH_REDACT)")
-    serve.add_argument("--redact-regex", action="append", metavar="REGEX",
-                       help="mask every match of a regular expression (Python syntax) as <redacted>; repeatable")
+    _add_masking(serve)
     serve.add_argument("--span-filter", action="append", metavar="PRESET",
                        help="keep only the spans a preset recognises, and the root: genai (a GenAI, OpenInference, "
                        "Traceloop or HoneyHive convention recognises them) (else $HH_SPAN_FILTER)")
@@ -273,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "their children moved up to the nearest kept ancestor; repeatable")
     convert.add_argument("--drop-span", action="append", metavar="NAME",
                          help="OTLP input to events: drop the spans of this name (or glob), likewise; repeatable")
+    _add_masking(convert)
     convert.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     convert.set_defaults(run=_convert)
 
@@ -324,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--state", type=Path, metavar="PATH",
                         help="the state file (default: FILE.replay-state.json)")
     _add_max_held(replay)
+    _add_masking(replay)
     replay.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     replay.set_defaults(run=_replay)
     _add_spool(commands)
@@ -393,6 +390,15 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _add_formats(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--from", dest="from_format", metavar="FORMAT",
                         help=f"format of {name} when its name does not tell: " + FORMAT_HELP)
+
+
+def _add_masking(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redact", action="append", metavar="NAME",
+                        help="mask what a built-in redactor finds in every string value before anything is "
+                        "written or sent: email, credit_card, api_key, ip, or all; repeatable or comma-separated "
+                        "(else $HH_REDACT)")
+    parser.add_argument("--redact-regex", action="append", metavar="REGEX",
+                        help="mask every match of a regular expression (Python syntax) as <redacted>; repeatable")
 
 
 def _add_max_held(parser: argparse.ArgumentParser) -> None:

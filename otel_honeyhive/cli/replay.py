@@ -32,12 +32,13 @@ import orjson
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import detect_format, parse_format
 from otel_honeyhive.core.protocols import Output
+from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.core.results import SendResult
 from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.inputs.files.readers import InputError, InputFile, Position
 from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
-from otel_honeyhive.server.config import HONEYHIVE_FLAGS
+from otel_honeyhive.server.config import HONEYHIVE_FLAGS, resolve_redactors
 
 PROG = "otel-honeyhive replay"
 STATE_VERSION = 1
@@ -228,8 +229,10 @@ class Replay:
     delivered. Positions come from the reader as `(events produced before it, position)` marks."""
 
     def __init__(self, source: InputFile, target: Target, state: ReplayState, state_path: Path,
-                 args: argparse.Namespace) -> None:
+                 args: argparse.Namespace, redactors: tuple[Redactor, ...] = ()) -> None:
+        """`redactors`: what masks the events before they are sent (`--redact`, `--redact-regex`)."""
         self.source = source
+        self.redactors = redactors
         self.target = target
         self.state = state
         self.sent_before = state.events_sent
@@ -252,7 +255,7 @@ class Replay:
     def run(self, progress: Progress) -> bool:
         """True when every event was delivered; False when a batch was not (see `failure`)."""
         stream = EventStream(self.source, project=self.target.project, event_source=self.target.source,
-                             max_held_spans=self.max_held_spans)
+                             max_held_spans=self.max_held_spans, redactors=self.redactors)
         last = self.state.position
         for chunk in stream.chunks(self.state.position):
             self.pending.extend(chunk.events)
@@ -333,6 +336,7 @@ def run_replay(args: argparse.Namespace) -> int:
     path: Path = args.file
     try:
         fmt = parse_format(args.from_format) if args.from_format else detect_format(path)
+        redactors = resolve_redactors(args.redact, args.redact_regex, os.environ)
         target = open_target(args)
     except (ValueError, TypeError) as exc:
         return _fail(str(exc), 2)
@@ -354,7 +358,7 @@ def run_replay(args: argparse.Namespace) -> int:
             except OSError as exc:
                 return _fail(f"cannot write the replay state {state_path}: {exc.strerror or exc} (--state PATH "
                              "puts it elsewhere)")
-            replay = Replay(source, target, state, state_path, args)
+            replay = Replay(source, target, state, state_path, args, redactors)
             show = not args.quiet and sys.stderr.isatty()
             progress = Progress(show, source.size, f"{path.name} → {args.to}")
             try:

@@ -315,7 +315,7 @@ class ServerConfig:
                                  "routing chooses HoneyHive projects and their keys")
         token = auth_token if auth_token is not None else env.get(AUTH_TOKEN_ENV)
         tls = check_tls_files(tls_cert, tls_key)
-        redactors = _redactors(redact, redact_regex, env)
+        redactors = resolve_redactors(redact, redact_regex, env)
         presets, scopes, span_names = _span_filter(span_filter, drop_scopes, drop_spans, env)
         sessions_mode = _sessions(sessions, env)
         return cls(
@@ -373,8 +373,8 @@ def _span_filter(presets: Sequence[str] | None, scopes: Sequence[str] | None, na
     return chosen, items(scopes, HH_DROP_SCOPES)[0], items(names, HH_DROP_SPANS)[0]
 
 
-def _redactors(names: Sequence[str] | None, patterns: Sequence[str] | None,
-               env: Mapping[str, str]) -> tuple[Redactor, ...]:
+def resolve_redactors(names: Sequence[str] | None, patterns: Sequence[str] | None,
+                      env: Mapping[str, str]) -> tuple[Redactor, ...]:
     """`--redact` names (each may be a comma-separated list; else `HH_REDACT`) and `--redact-regex` patterns,
     checked now: an unknown name or a bad pattern is a ValueError naming the flag."""
     if names:

@@ -13,15 +13,17 @@ not yet mapped would be lost. So a position is offered only after a request that
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from otel_honeyhive.core.events import DEFAULT_SOURCE, Event
+from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.inputs.files.readers import START, InputFile, Position
 from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.memory import MemoryOutput
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
+from otel_honeyhive.pipeline.masking import Masker
 
 DEFAULT_MAX_HELD_SPANS = 100_000
 
@@ -48,9 +50,12 @@ class EventStream:
         max_held_spans: int = DEFAULT_MAX_HELD_SPANS,
         ruleset: Ruleset | None = None,
         span_filter: SpanFilter | None = None,
+        redactors: Sequence[Redactor] = (),
     ) -> None:
-        """`span_filter`: spans of an OTLP file to drop before mapping (docs/identity-and-assembly.md)."""
+        """`span_filter`: spans of an OTLP file to drop before mapping (docs/identity-and-assembly.md).
+        `redactors`: what masks every string value of the spans, or of the events read (docs/privacy.md)."""
         self.source = source
+        self.redactors = tuple(redactors)
         self.span_filter = span_filter
         self.project = project
         self.event_source = event_source
@@ -67,12 +72,15 @@ class EventStream:
 
     def _from_events(self, start: Position) -> Iterator[Chunk]:
         project, event_source = self.project, self.event_source
+        masker = Masker(self.redactors, ruleset=self.ruleset) if self.redactors else None
         for record in self.source.events(start):
             event = record.value
             if project is not None and event.get("project") is None:
                 event["project"] = project
             if event_source is not None and event.get("source") is None:
                 event["source"] = event_source
+            if masker is not None:
+                event = masker.event(event)
             self.items_read += 1
             yield Chunk([event], record.end, record.line)
 
@@ -85,6 +93,7 @@ class EventStream:
             hold_seconds=0.0,  # never consulted: a file has no clock, so nothing is released for its age
             max_held_spans=self.max_held_spans,
             span_filter=self.span_filter,
+            redactors=self.redactors,
         ))
         pipeline.start(release_expired=False)
         try:
