@@ -402,8 +402,13 @@ switching threads ~2 %.
   measured on the store alone per event: ~1 µs gathering and writing the body, ~5 µs inserting its row into
   three B-trees (one keyed by a random UUID: ~2 KB of WAL per event), ~3 µs committing (WAL write and fsync),
   ~1.4 µs the session summaries (now compiled).
-- Tried and left out for the store: 1 KiB pages (less WAL per index change, deeper trees: no better); a
-  64 MiB WAL before checkpoints (+10 % in one pair of runs, within the spread); all of a write's rows as one
+- **Fewer checkpoints** (`outputs/store/schema.py`): perf still put ~3 µs per span in the kernel's page-cache
+  work for SQLite's log and checkpoints. A commit changes index pages all over the random event-id index, and a
+  checkpoint copies each changed page once however many commits changed it: letting the log grow to 64 MiB
+  (SQLite's default is 1,000 pages) before one took the receiver into the store from 18.9k and 18.7k to 22.3k
+  and 21.4k spans/s in alternating runs (46.4 → 39.7 and 41.3 µs CPU per span); 256 MiB gave no more.
+- Tried and left out for the store: 1 KiB pages (less WAL per index change, deeper trees: no better); all of a
+  write's rows as one
   `INSERT … SELECT FROM json_each(?)` (one GIL release instead of one per row, but `json_extract` parses each row
   again per column: 5 → 13 µs per event).
 """

@@ -2,13 +2,18 @@
 the viewer's outline are plain SQL and never decode a body.
 
 `describe` runs in the pipeline, for every event, while the event is still a dict (the store's `EventShape`), and
-in the store for events that reach it as dicts; it is compiled with the hot path (setup.py).
+in the store for events that reach it as dicts. `Rows` gathers one write's rows and the bytes of their bodies.
+Both are compiled with the hot path (setup.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
+import orjson
+
+from otel_honeyhive.core.encoded import EventBlock, is_encoded
 from otel_honeyhive.core.events import Event
 
 COLUMNS: Final = (
@@ -93,3 +98,76 @@ def describe(event: Event) -> tuple[Any, ...]:
         shown,
         conversation,
     )
+
+
+def _checked(described: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`described` when its event can be stored; TypeError saying why not."""
+    event_id = described[EVENT_ID]
+    if not isinstance(event_id, str) or not event_id:
+        raise TypeError(f"event has no event_id (got {event_id!r})")
+    return described
+
+
+class Rows:
+    """What one write puts in the store: the rows (`rows.describe`'s columns) and the buffers holding their
+    bodies; `places[i]` is (buffer, start, length) of row i's body."""
+
+    __slots__ = ("buffers", "described", "places")
+
+    def __init__(self) -> None:
+        self.buffers: list[bytes] = []
+        self.described: list[tuple[Any, ...]] = []
+        self.places: list[tuple[int, int, int]] = []
+
+    def add_event(self, event: Event) -> None:
+        """An event given as a dict (the HoneyHive-compatible API, updates, the spool's batches)."""
+        described = _checked(describe(event))
+        body = orjson.dumps(event)
+        self.places.append((len(self.buffers), 0, len(body)))
+        self.buffers.append(body)
+        self.described.append(described)
+
+    def add_block(self, block: EventBlock, described: list[tuple[Any, ...]], bounds: list[int]) -> None:
+        """A block the pipeline encoded and described: its bytes are written as they are, each row pointing at
+        its event inside them."""
+        index = len(self.buffers)
+        self.buffers.append(block.data)
+        for i, columns in enumerate(described):
+            self.described.append(_checked(columns))
+            self.places.append((index, bounds[i], bounds[i + 1] - 1 - bounds[i]))
+
+    def body(self, i: int) -> bytes:
+        buffer, start, length = self.places[i]
+        return self.buffers[buffer][start : start + length]
+
+    def replace(self, i: int, event: Event) -> None:
+        """Row i stores `event` instead (a conversation's session event, extended)."""
+        body = orjson.dumps(event)
+        self.places[i] = (len(self.buffers), 0, len(body))
+        self.buffers.append(body)
+        self.described[i] = _checked(describe(event))
+
+    def stored(self, segment: int, at: int) -> list[tuple[Any, ...]]:
+        """The rows to upsert, their buffers written one after the other from `at` in `segment`."""
+        offsets = []
+        for buffer in self.buffers:
+            offsets.append(at)
+            at += len(buffer)
+        return [(*columns[:STARTS_CONVERSATION], b"", segment, offsets[buffer] + start, length)
+                for columns, (buffer, start, length) in zip(self.described, self.places, strict=True)]
+
+
+def rows_of(events: Sequence[Event]) -> Rows:
+    """The rows of a send; TypeError when an event cannot be stored (no string id, not JSON)."""
+    rows = Rows()
+    if is_encoded(events):
+        for block in events.blocks:
+            if block.described is not None and block.bounds is not None:
+                rows.add_block(block, block.described, block.bounds)
+            else:
+                for event in block.events():
+                    rows.add_event(event)
+    else:
+        for event in events:
+            rows.add_event(event)
+    return rows

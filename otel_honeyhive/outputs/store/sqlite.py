@@ -29,11 +29,11 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.core.encoded import EventBlock, EventShape, is_encoded
+from otel_honeyhive.core.encoded import EventShape
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.outputs.store.bodies import BodySegments
-from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, describe
+from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, Rows, describe, rows_of
 from otel_honeyhive.outputs.store.schema import (
     BODY,
     LIST_SESSIONS_V1,
@@ -43,6 +43,7 @@ from otel_honeyhive.outputs.store.schema import (
     SCHEMA_VERSION,
     SESSION_COLUMNS,
     UPSERT,
+    WAL_BYTES,
 )
 from otel_honeyhive.outputs.store.summaries import summarise
 
@@ -73,79 +74,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def _checked(described: tuple[Any, ...]) -> tuple[Any, ...]:
-    """`described` when its event can be stored; TypeError saying why not."""
-    event_id = described[EVENT_ID]
-    if not isinstance(event_id, str) or not event_id:
-        raise TypeError(f"event has no event_id (got {event_id!r})")
-    return described
-
-
-class _Rows:
-    """What one write puts in the store: the rows (`rows.describe`'s columns) and the buffers holding their
-    bodies; `spans[i]` is (buffer, start, length) of row i's body."""
-
-    __slots__ = ("buffers", "described", "spans")
-
-    def __init__(self) -> None:
-        self.buffers: list[bytes] = []
-        self.described: list[tuple[Any, ...]] = []
-        self.spans: list[tuple[int, int, int]] = []
-
-    def add_event(self, event: Event) -> None:
-        """An event given as a dict (the HoneyHive-compatible API, updates, the spool's batches)."""
-        described = _checked(describe(event))
-        body = orjson.dumps(event)
-        self.spans.append((len(self.buffers), 0, len(body)))
-        self.buffers.append(body)
-        self.described.append(described)
-
-    def add_block(self, block: EventBlock, described: list[tuple[Any, ...]], bounds: list[int]) -> None:
-        """A block the pipeline encoded and described: its bytes are written as they are, each row pointing at
-        its event inside them."""
-        index = len(self.buffers)
-        self.buffers.append(block.data)
-        for i, columns in enumerate(described):
-            self.described.append(_checked(columns))
-            self.spans.append((index, bounds[i], bounds[i + 1] - 1 - bounds[i]))
-
-    def body(self, i: int) -> bytes:
-        buffer, start, length = self.spans[i]
-        return self.buffers[buffer][start : start + length]
-
-    def replace(self, i: int, event: Event) -> None:
-        """Row i stores `event` instead (a conversation's session event, extended)."""
-        body = orjson.dumps(event)
-        self.spans[i] = (len(self.buffers), 0, len(body))
-        self.buffers.append(body)
-        self.described[i] = _checked(describe(event))
-
-    def stored(self, segment: int, at: int) -> list[tuple[Any, ...]]:
-        """The rows to upsert, their buffers written one after the other from `at` in `segment`."""
-        offsets = []
-        for buffer in self.buffers:
-            offsets.append(at)
-            at += len(buffer)
-        return [(*columns[:STARTS_CONVERSATION], b"", segment, offsets[buffer] + start, length)
-                for columns, (buffer, start, length) in zip(self.described, self.spans, strict=True)]
-
-
-def _of(events: Sequence[Event]) -> _Rows:
-    """The rows of a send; TypeError when an event cannot be stored (no string id, not JSON)."""
-    rows = _Rows()
-    if is_encoded(events):
-        for block in events.blocks:
-            if block.described is not None and block.bounds is not None:
-                rows.add_block(block, block.described, block.bounds)
-            else:
-                for event in block.events():
-                    rows.add_event(event)
-    else:
-        for event in events:
-            rows.add_event(event)
-    return rows
 
 
 def _extended(stored: bytes | None, event: Event) -> Event:
@@ -326,6 +254,9 @@ class SQLiteStore:
         self._version = SCHEMA_VERSION
         self._body_sql = BODY
         conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the indexes of a few hundred thousand events
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]  # 64 KiB in stores made before schema 3
+        conn.execute(f"PRAGMA wal_autocheckpoint = {max(1000, WAL_BYTES // page_size)}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_BYTES}")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
@@ -341,7 +272,7 @@ class SQLiteStore:
     def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
         """Store every event in one transaction, or none of them."""
         try:
-            rows = _of(events)
+            rows = rows_of(events)
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
             return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
 
@@ -362,7 +293,7 @@ class SQLiteStore:
             body = self._body(conn, update.event_id)
             if body is None:
                 return SendResult(Outcome.REJECTED, f"unknown event_id {update.event_id}")
-            rows = _Rows()
+            rows = Rows()
             rows.add_event(update.apply_to(orjson.loads(body)))
             stored = rows.stored(*self.bodies.append(rows.buffers))
             conn.executemany(UPSERT, stored)

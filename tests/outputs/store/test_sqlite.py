@@ -354,6 +354,20 @@ class TestDurability:
         with sqlite3.connect(store.path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
+    def test_the_log_holds_64_mib_before_a_checkpoint_whatever_the_page_size(self, tmp_path: Path) -> None:
+        """Checkpoints copy each changed page once however many commits changed it: the log may grow to 64 MiB
+        (16,384 pages of a new store, 1,024 of a store made with 64 KiB pages) and is cut back to that."""
+        with SQLiteStore(tmp_path / "new.db") as new:
+            assert new._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16384
+            assert new._conn.execute("PRAGMA journal_size_limit").fetchone()[0] == 64 << 20
+        conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+        conn.execute("PRAGMA page_size = 65536")
+        conn.executescript(_V1_SCHEMA)
+        conn.execute("PRAGMA user_version = 1")
+        conn.close()
+        with SQLiteStore(tmp_path / "old.db") as old:
+            assert old._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1024
+
     def test_everything_survives_a_reopen(self, tmp_path: Path) -> None:
         path = tmp_path / "nested" / "dir" / "events.db"
         sid = new_id()
