@@ -397,8 +397,9 @@ switching threads ~2 %.
   Paired runs of 150 requests in one hour, one core: 14.3k → 18.5k spans/s (62.0 → 49.0 µs). Then the bodies
   were written with `O_DIRECT` (no copy into fresh page-cache pages): in paired runs the server's system time
   per span fell from 11.2–11.5 to 5.9–6.5 µs. Full runs of 200 requests: 12.1k (before), 14.5k (segments),
-  18.8k (segments written directly, the table below, in a faster hour: the sidecar made 37.6k in it): the
-  store needs about 1.8 times the sidecar's CPU per span, and 30,000 spans/s is not reached. What remains,
+  18.8k (written directly; the sidecar made 37.6k in that run), 21.3k with fewer checkpoints (below; the
+  sidecar 35.5k): the store needs about 1.5 times the sidecar's CPU per span (41.6 against 27.1 µs), and
+  30,000 spans/s is not reached. What remains,
   measured on the store alone per event: ~1 µs gathering and writing the body, ~5 µs inserting its row into
   three B-trees (one keyed by a random UUID: ~2 KB of WAL per event), ~3 µs committing (WAL write and fsync),
   ~1.4 µs the session summaries (now compiled).
