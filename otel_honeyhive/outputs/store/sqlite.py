@@ -49,6 +49,7 @@ from otel_honeyhive.outputs.store.summaries import summarise
 
 logger = logging.getLogger("otel_honeyhive.store")
 
+
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     """One row of `otel-honeyhive sessions`. Times are milliseconds, as in the events."""
