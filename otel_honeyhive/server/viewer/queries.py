@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otel_honeyhive.core.events import Event
-from otel_honeyhive.outputs.store import SQLiteStore
+from otel_honeyhive.outputs.store import SessionSummary, SQLiteStore
 
 PAGE_SIZE = 50
 """Sessions per page of the list."""
@@ -46,22 +46,8 @@ class SessionFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionRow:
-    """One row of the session list."""
-
-    session_id: str
-    name: str | None
-    source: str | None
-    start_time: float | None
-    duration: float | None
-    events: int
-    errors: int
-    tokens: int | None
-
-
-@dataclass(frozen=True, slots=True)
 class SessionPage:
-    rows: list[SessionRow]
+    rows: list[SessionSummary]
     page: int
     has_next: bool
 
@@ -113,11 +99,7 @@ class StoreReader:
                 )
         except FileNotFoundError:
             return SessionPage([], page, False)
-        rows = [
-            SessionRow(s.session_id, s.name, s.source, s.start_time, s.duration, s.events, s.errors, s.tokens)
-            for s in found[:page_size]
-        ]
-        return SessionPage(rows, page, len(found) > page_size)
+        return SessionPage(found[:page_size], page, len(found) > page_size)
 
     def outline(self, session_id: str) -> list[OutlineEvent]:
         """Every event of the session, earliest first, without decoding a body."""
@@ -139,4 +121,4 @@ class StoreReader:
             return None
 
 
-__all__ = ["PAGE_SIZE", "OutlineEvent", "SessionFilter", "SessionPage", "SessionRow", "StoreReader"]
+__all__ = ["PAGE_SIZE", "OutlineEvent", "SessionFilter", "SessionPage", "StoreReader"]
