@@ -38,7 +38,8 @@ STARTS_CONVERSATION: Final = 14
 replaces (docs/identity-and-assembly.md#conversations)."""
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A JSON number as a float (a time, a duration); None for anything else, booleans included."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -79,7 +80,7 @@ def describe(event: Event) -> tuple[Any, ...]:
     user = properties.get("user_id") if isinstance(properties, dict) else None
     shown = _count(total)
     if shown is None:
-        parts = [n for n in (_number(prompt), _number(completion)) if n is not None]
+        parts = [n for n in (number(prompt), number(completion)) if n is not None]
         shown = _count(sum(parts)) if parts else None
     return (
         event.get("event_id"),
@@ -88,9 +89,9 @@ def describe(event: Event) -> tuple[Any, ...]:
         _text(event_type),
         _text(event.get("event_name")),
         _text(event.get("source")),
-        _number(event.get("start_time")),
-        _number(event.get("end_time")),
-        _number(event.get("duration")),
+        number(event.get("start_time")),
+        number(event.get("end_time")),
+        number(event.get("duration")),
         0 if error is None or error == "" else 1,
         total if event_type == "model" and isinstance(total, int) and _count(total) is not None else None,
         _text(user),

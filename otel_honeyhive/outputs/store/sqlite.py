@@ -33,7 +33,7 @@ from otel_honeyhive.core.encoded import EventShape
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.outputs.store.bodies import BodySegments
-from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, Rows, describe, rows_of
+from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, Rows, describe, number, rows_of
 from otel_honeyhive.outputs.store.schema import (
     BODY,
     LIST_SESSIONS_V1,
@@ -71,12 +71,6 @@ class SessionSummary:
     """The session's `user_properties.user_id` (else one of its events')."""
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def _extended(stored: bytes | None, event: Event) -> Event:
     """A conversation's session event sent again by another process (or after a restart), which saw later turns:
     the stored one keeps its start and turns, and ends at the later of the two ends (docs/identity-and-assembly.md
@@ -84,15 +78,15 @@ def _extended(stored: bytes | None, event: Event) -> Event:
     if stored is None:
         return event
     old = orjson.loads(stored)
-    start_old, start_new = _number(old.get("start_time")), _number(event.get("start_time"))
-    end_old, end_new = _number(old.get("end_time")), _number(event.get("end_time"))
+    start_old, start_new = number(old.get("start_time")), number(event.get("start_time"))
+    end_old, end_new = number(old.get("end_time")), number(event.get("end_time"))
     merged = dict(event)
     if start_old is not None and (start_new is None or start_old < start_new):
         merged["start_time"] = old["start_time"]
         merged["event_name"] = old.get("event_name", merged.get("event_name"))
     if end_old is not None and (end_new is None or end_old > end_new):
         merged["end_time"] = old["end_time"]
-    start, end = _number(merged.get("start_time")), _number(merged.get("end_time"))
+    start, end = number(merged.get("start_time")), number(merged.get("end_time"))
     if start is not None and end is not None:
         merged["duration"] = end - start
     turns = [*(old.get("children_ids") or []), *(event.get("children_ids") or [])]
