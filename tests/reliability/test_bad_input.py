@@ -468,6 +468,9 @@ def test_convert_refuses_bad_files_with_file_line_and_reason_never_a_traceback()
         with contextlib.redirect_stderr(err):
             assert cli(["convert", str(Path(tmp) / "in.ndjson.gz"), str(Path(tmp) / "o.ndjson")]) == 1
         assert "otel-honeyhive convert:" in err.getvalue() and "Traceback" not in err.getvalue()
+    for damaged in (b"\x1f\x8b", gzip.compress(VALID_LINES["events"])[:-12]):  # gzip's magic alone; cut short
+        status, stderr = convert("in.ndjson", "out.otlp.jsonl", damaged)
+        assert status == 1 and "not a complete gzip file" in stderr and "Traceback" not in stderr, stderr
 
 
 # -- memory --------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ CHUNK_BYTES = 1 << 20
 """How much of a JSON array is read at a time."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What a cut or corrupt gzip stream raises while it is read (the magic bytes alone make a file "compressed")."""
 _BOM = b"\xef\xbb\xbf"
 _WS = b" \t\r\n"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -144,6 +147,10 @@ class InputFile:
     def _error(self, line: int, message: str) -> InputError:
         return InputError(self.display, line, message)
 
+    def _gzip_error(self, line: int, exc: BaseException) -> InputError:
+        """A gzip file cut short or corrupt, at the line reading had reached, never a traceback."""
+        return self._error(line, f"not a complete gzip file ({exc})")
+
     def _json_error(self, data: bytes, line: int, exc: orjson.JSONDecodeError) -> InputError:
         """Where in the file the JSON breaks (orjson counts lines and columns from the start of the item)."""
         data = data.rstrip(b"\r\n")  # an NDJSON line's own newline is not where it breaks
@@ -162,15 +169,20 @@ class InputFile:
             items = self._array_items(start)
         else:
             raise ValueError(f"{self.display}: {self.format.value} holds OTLP requests, not events")
-        for data, line, end in items:
-            try:
-                value = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                raise self._json_error(data, line, exc) from None
-            problem = check_event(value)
-            if problem is not None:
-                raise self._error(line, problem)
-            yield Record(value, line, end)
+        reached = start.line
+        try:
+            for data, line, end in items:
+                try:
+                    value = orjson.loads(data)
+                except orjson.JSONDecodeError as exc:
+                    raise self._json_error(data, line, exc) from None
+                problem = check_event(value)
+                if problem is not None:
+                    raise self._error(line, problem)
+                yield Record(value, line, end)
+                reached = end.line
+        except _GZIP_ERRORS as exc:
+            raise self._gzip_error(reached, exc) from None
 
     # -- OTLP ----------------------------------------------------------------------------------------------------
 
@@ -182,8 +194,13 @@ class InputFile:
             items = self._whole(start)
         else:
             raise ValueError(f"{self.display}: {self.format.value} holds events, not OTLP requests")
-        for data, line, end in items:
-            yield Record(OtlpRequest(self._decode(data, line), data), line, end)
+        reached = start.line
+        try:
+            for data, line, end in items:
+                yield Record(OtlpRequest(self._decode(data, line), data), line, end)
+                reached = end.line
+        except _GZIP_ERRORS as exc:
+            raise self._gzip_error(reached, exc) from None
 
     def _decode(self, data: bytes, line: int) -> list[SpanView]:
         try:

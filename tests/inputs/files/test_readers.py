@@ -194,6 +194,28 @@ def test_gzip_is_told_by_its_bytes_and_resumes_at_an_uncompressed_offset(tmp_pat
         assert [r.value for r in read_all(p, records[99].end)] == events[100:]
 
 
+@pytest.mark.parametrize("name", ["events.ndjson.gz", "events.json.gz", "traces.otlp.jsonl.gz", "traces.otlp.json.gz"])
+@pytest.mark.parametrize("damage", ["magic only", "cut short", "corrupt"])
+def test_a_cut_or_corrupt_gzip_file_is_an_input_error_naming_the_line(tmp_path: Path, name: str,
+                                                                       damage: str) -> None:
+    if ".otlp." in name:
+        spans = sdk_spans(2)
+        body = b"".join(orjson.dumps(spans_to_otlp_json(spans[i:i + 2])) + b"\n" for i in range(0, len(spans), 2))
+        if name.endswith(".json.gz"):
+            body = orjson.dumps(spans_to_otlp_json(spans))
+    else:
+        events = [event(i) for i in range(400)]
+        body = (orjson.dumps(events) if name.endswith(".json.gz")
+                else b"".join(orjson.dumps(e) + b"\n" for e in events))
+    whole = gzip.compress(body)
+    damaged = {"magic only": whole[:2], "cut short": whole[: len(whole) * 2 // 3],
+               "corrupt": whole[:10] + bytes(b ^ 0x55 for b in whole[10:-8]) + whole[-8:]}[damage]
+    path = tmp_path / name
+    path.write_bytes(damaged)
+    message = error_of(path)
+    assert message.startswith(f"{path}:") and "not a complete gzip file (" in message, message
+
+
 # -- OTLP ----------------------------------------------------------------------------------------------------------
 
 
