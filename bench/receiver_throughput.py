@@ -208,17 +208,21 @@ def server(workdir: Path, output: str, sink_url: str | None, spool: bool) -> Ite
     if spool:
         cmd += ["--spool-dir", str(workdir / "spool")]
     # From bench/, so `-m` does not put the source tree (pure Python) ahead of the installed, compiled package.
-    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, cwd=HERE)
+    # Its stderr goes to a file (a pipe nobody reads could fill and stall it), shown if it does not start.
+    log = workdir / f"serve-{http_port}.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(cmd, stderr=stderr, cwd=HERE)
     try:
         url = f"http://127.0.0.1:{http_port}"
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while True:
             try:
                 requests.get(url + "/healthz", timeout=0.5)
                 break
             except requests.RequestException:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("server did not start") from None
+                    said = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"server did not start ({' '.join(cmd)}):\n{said}") from None
                 time.sleep(0.05)
         yield Server(proc, url + "/v1/traces", f"127.0.0.1:{grpc_port}")
     finally:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
 
 import otel_honeyhive
+from tests.reliability.figures import FIGURES
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
 from tests.support.server import RunningServer, run_server
 
@@ -38,6 +41,32 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get(EXPECT_COMPILED) == "1" and not otel_honeyhive.compiled():
         raise pytest.UsageError(f"{EXPECT_COMPILED}=1 but otel_honeyhive is pure Python here: "
                                 f"{otel_honeyhive.__file__}")
+
+
+# The reliability suite's figures (tests/reliability/figures.py): a pytest-xdist worker hands its own to the
+# controller when it finishes, and the process that prints the summary prints them all.
+_FIGURES_KEY = "reliability_figures"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_FIGURES_KEY] = pickle.dumps(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    data = getattr(node, "workeroutput", {}).get(_FIGURES_KEY)
+    if data is not None:
+        FIGURES.merge(pickle.loads(data))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES.empty:
+        return
+    terminalreporter.section("reliability figures")
+    for line in FIGURES.lines():
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite, and the table of its figures printed at the end of the run."""
+"""Fixtures of the reliability suite (its figures are printed by `tests/conftest.py`)."""
 
 from __future__ import annotations
 
@@ -43,10 +43,3 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     crashed = pool.close()
     assert not crashed, "a server crashed:\n" + "\n".join(s.stderr() for s in crashed)
 
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES.empty:
-        return
-    terminalreporter.section("reliability figures")
-    for line in FIGURES.lines():
-        terminalreporter.write_line(line)

@@ -1,6 +1,7 @@
-"""What the reliability suite measured, printed at the end of the run by `conftest.pytest_terminal_summary`.
+"""What the reliability suite measured, printed at the end of the run by `tests/conftest.py`.
 
-Tests record here as they go; nothing is printed when no reliability test ran.
+Tests record here as they go, in whichever process runs them; under pytest-xdist each worker hands its figures to
+the controller, which prints the sum. Nothing is printed when no reliability test ran.
 """
 
 from __future__ import annotations
@@ -69,6 +70,16 @@ class Figures:
 
     def answered(self, route: str, status: int) -> None:
         self.api_fuzz[(route, status)] += 1
+
+    def merge(self, other: Figures) -> None:
+        """Add what another process measured (a pytest-xdist worker's figures, gathered by the controller)."""
+        self.streams += other.streams
+        self.bad_inputs.update(other.bad_inputs)
+        self.memory += other.memory
+        self.servers_started += other.servers_started
+        self.server_crashes += other.server_crashes
+        self.secrets_checked += other.secrets_checked
+        self.api_fuzz.update(other.api_fuzz)
 
     @property
     def empty(self) -> bool:
