@@ -238,6 +238,8 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path, *, stdin: bool = False) -> None:
         self.name = name
+        self.stuck = ""
+        """What each process of its group was doing when it did not stop in time (`group_state`)."""
         self.stdout_path = logs / f"{name}.stdout"
         self.stderr_path = logs / f"{name}.stderr"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
@@ -255,7 +257,15 @@ class Process:
                        if path.exists())
 
     def tail(self, lines: int = 40) -> str:
-        return f"--- {self.name} (last {lines} lines) ---\n" + "\n".join(self.output().splitlines()[-lines:])
+        """The last lines of each stream (Celery says "Warm shutdown" on stdout, and logs on stderr)."""
+        parts = []
+        for path in (self.stdout_path, self.stderr_path):
+            text = path.read_text(errors="replace") if path.exists() else ""
+            shown = "\n".join(text.splitlines()[-lines:])
+            parts.append(f"--- {self.name} {path.suffix[1:]} (last {lines} lines) ---\n{shown}")
+        if self.stuck:
+            parts.append(f"--- {self.name}: its processes when it did not stop ---\n{self.stuck}")
+        return "\n".join(parts)
 
     def close_stdin(self) -> None:
         if self.proc.stdin is not None and not self.proc.stdin.closed:
@@ -276,6 +286,7 @@ class Process:
                 self.proc.send_signal(sig)
         status = self.wait(timeout)
         if status is None:
+            self.stuck = group_state(self.proc.pid)
             self.kill_group()
         return status
 
@@ -285,6 +296,7 @@ class Process:
         self.close_stdin()
         status = self.wait(timeout)
         if status is None:
+            self.stuck = group_state(self.proc.pid)
             self.kill_group()
         return status
 
@@ -293,6 +305,24 @@ class Process:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.wait(10)
         self.close_stdin()
+
+
+def group_state(pgid: int) -> str:
+    """One line per live process of a process group: pid, state and the kernel function it waits in."""
+    lines = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[2]) != pgid:  # fields after the command: state, ppid, pgrp, ...
+                continue
+            wchan = (proc / "wchan").read_text()
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
+        except (OSError, ValueError, IndexError):
+            continue
+        lines.append(f"{proc.name} {stat[0]} {wchan or '-'} {cmd}")
+    return "\n".join(sorted(lines)) or "(none left)"
 
 
 class Processes:
