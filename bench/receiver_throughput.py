@@ -267,6 +267,7 @@ def measure(pool: Path, workdir: Path, protocol: str, output: str, n_requests: i
         steal1, total1 = cpu_times(SERVER_CORE)
         rss = peak_rss_mib(srv.proc.pid)
     shutil.rmtree(workdir / "spool", ignore_errors=True)
+    shutil.rmtree(workdir / "bench.db-bodies", ignore_errors=True)  # the store's body segments
     for name in ("bench.db", "bench.db-wal", "bench.db-shm"):
         (workdir / name).unlink(missing_ok=True)
     latencies = sorted(result["latencies"])
