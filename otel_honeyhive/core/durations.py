@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def number(value: Any) -> float | None:
-    """A JSON number as a float; None for anything else (booleans included)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+from otel_honeyhive.core.jsonable import number
 
 
 def format_duration(ms: Any, missing: str = "-") -> str:

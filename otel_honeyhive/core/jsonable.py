@@ -9,6 +9,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
+def number(value: Any) -> float | None:
+    """A JSON number as a float (a time, a duration, a count); None for anything else, booleans included."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
 def jsonable(value: Any) -> Any:
     """Make any attribute value representable in JSON, losslessly where JSON allows it.
 

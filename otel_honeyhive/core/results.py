@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_honeyhive.core.jsonable import number
+
 
 class Outcome(enum.Enum):
     DELIVERED = "delivered"
@@ -65,13 +67,7 @@ class Update:
                 updated[key] = {**current, **value}
             else:
                 updated[key] = value
-        start, end = _number(updated.get("start_time")), _number(self.fields.get("end_time"))
+        start, end = number(updated.get("start_time")), number(self.fields.get("end_time"))
         if "duration" not in self.fields and start is not None and end is not None:
             updated["duration"] = end - start
         return updated
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)

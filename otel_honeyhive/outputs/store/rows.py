@@ -15,6 +15,7 @@ import orjson
 
 from otel_honeyhive.core.encoded import EventBlock, is_encoded
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.jsonable import number
 
 COLUMNS: Final = (
     "event_id", "session_id", "parent_id", "event_type", "event_name", "source", "start_time", "end_time",
@@ -36,13 +37,6 @@ USER_ID: Final = 11
 STARTS_CONVERSATION: Final = 14
 """Past the columns: whether the event is a conversation's session event, which a write extends rather than
 replaces (docs/identity-and-assembly.md#conversations)."""
-
-
-def number(value: Any) -> float | None:
-    """A JSON number as a float (a time, a duration); None for anything else, booleans included."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _text(value: Any) -> str | None:

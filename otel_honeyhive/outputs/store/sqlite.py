@@ -31,9 +31,10 @@ import orjson
 
 from otel_honeyhive.core.encoded import EventShape
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.jsonable import number
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.outputs.store.bodies import BodySegments
-from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, Rows, describe, number, rows_of
+from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, Rows, describe, rows_of
 from otel_honeyhive.outputs.store.schema import (
     BODY,
     LIST_SESSIONS_V1,
