@@ -147,9 +147,17 @@ class InputFile:
     def _error(self, line: int, message: str) -> InputError:
         return InputError(self.display, line, message)
 
-    def _gzip_error(self, line: int, exc: BaseException) -> InputError:
-        """A gzip file cut short or corrupt, at the line reading had reached, never a traceback."""
-        return self._error(line, f"not a complete gzip file ({exc})")
+    def _decompressed(self, items: Iterator[tuple[bytes, int, Position]],
+                      start: Position) -> Iterator[tuple[bytes, int, Position]]:
+        """`items` as they are read; a gzip stream cut short or corrupt is an InputError at the line reading had
+        reached, never a traceback."""
+        reached = start.line
+        try:
+            for item in items:
+                yield item
+                reached = item[2].line
+        except _GZIP_ERRORS as exc:
+            raise self._error(reached, f"not a complete gzip file ({exc})") from None
 
     def _json_error(self, data: bytes, line: int, exc: orjson.JSONDecodeError) -> InputError:
         """Where in the file the JSON breaks (orjson counts lines and columns from the start of the item)."""
@@ -169,20 +177,15 @@ class InputFile:
             items = self._array_items(start)
         else:
             raise ValueError(f"{self.display}: {self.format.value} holds OTLP requests, not events")
-        reached = start.line
-        try:
-            for data, line, end in items:
-                try:
-                    value = orjson.loads(data)
-                except orjson.JSONDecodeError as exc:
-                    raise self._json_error(data, line, exc) from None
-                problem = check_event(value)
-                if problem is not None:
-                    raise self._error(line, problem)
-                yield Record(value, line, end)
-                reached = end.line
-        except _GZIP_ERRORS as exc:
-            raise self._gzip_error(reached, exc) from None
+        for data, line, end in self._decompressed(items, start):
+            try:
+                value = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise self._json_error(data, line, exc) from None
+            problem = check_event(value)
+            if problem is not None:
+                raise self._error(line, problem)
+            yield Record(value, line, end)
 
     # -- OTLP ----------------------------------------------------------------------------------------------------
 
@@ -194,13 +197,8 @@ class InputFile:
             items = self._whole(start)
         else:
             raise ValueError(f"{self.display}: {self.format.value} holds events, not OTLP requests")
-        reached = start.line
-        try:
-            for data, line, end in items:
-                yield Record(OtlpRequest(self._decode(data, line), data), line, end)
-                reached = end.line
-        except _GZIP_ERRORS as exc:
-            raise self._gzip_error(reached, exc) from None
+        for data, line, end in self._decompressed(items, start):
+            yield Record(OtlpRequest(self._decode(data, line), data), line, end)
 
     def _decode(self, data: bytes, line: int) -> list[SpanView]:
         try:

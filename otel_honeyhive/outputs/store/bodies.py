@@ -141,6 +141,9 @@ class BodySegments:
     def _fall_back_to_buffered(self) -> None:
         self.direct = False
         self._close_writer()
+        self._release_staging()
+
+    def _release_staging(self) -> None:
         if self._staging is not None:
             self._staging.close()
             self._staging = None
@@ -230,9 +233,7 @@ class BodySegments:
 
     def close(self) -> None:
         self._close_writer()
-        if self._staging is not None:
-            self._staging.close()
-            self._staging = None
+        self._release_staging()
         with self._readers_lock:
             for fd in self._readers.values():
                 os.close(fd)
