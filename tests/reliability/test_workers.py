@@ -236,8 +236,12 @@ class Process:
     directory: Python, gunicorn and Celery put the working directory first on the import path, and it must not
     be this repository's root (the run against the compiled wheel puts the wheel first on PYTHONPATH)."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path, *, stdin: bool = False) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path, *, stdin: bool = False,
+                 dumps_stacks: bool = False) -> None:
         self.name = name
+        self.dumps_stacks = dumps_stacks
+        """Its processes write every thread's Python stack to stderr on SIGUSR2 (`faulthandler.register`), which
+        a stop that times out asks for before killing them."""
         self.stuck = ""
         """What each process of its group was doing when it did not stop in time (`group_state`)."""
         self.stdout_path = logs / f"{name}.stdout"
@@ -259,6 +263,8 @@ class Process:
     def tail(self, lines: int = 40) -> str:
         """The last lines of each stream (Celery says "Warm shutdown" on stdout, and logs on stderr)."""
         parts = []
+        if self.stuck and self.dumps_stacks:
+            lines = max(lines, 200)  # the stacks it dumped
         for path in (self.stdout_path, self.stderr_path):
             text = path.read_text(errors="replace") if path.exists() else ""
             shown = "\n".join(text.splitlines()[-lines:])
@@ -286,8 +292,7 @@ class Process:
                 self.proc.send_signal(sig)
         status = self.wait(timeout)
         if status is None:
-            self.stuck = group_state(self.proc.pid)
-            self.kill_group()
+            self.record_stuck()
         return status
 
     def finish(self, timeout: float = STOP_BOUND) -> int | None:
@@ -296,9 +301,17 @@ class Process:
         self.close_stdin()
         status = self.wait(timeout)
         if status is None:
-            self.stuck = group_state(self.proc.pid)
-            self.kill_group()
+            self.record_stuck()
         return status
+
+    def record_stuck(self) -> None:
+        """Note what its processes wait in (and their Python stacks, when they dump them), then kill them."""
+        self.stuck = group_state(self.proc.pid)
+        if self.dumps_stacks:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGUSR2)
+            time.sleep(2.0)
+        self.kill_group()
 
     def kill_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -330,8 +343,9 @@ class Processes:
         self.logs = logs
         self.started: list[Process] = []
 
-    def start(self, name: str, argv: list[str], env: dict[str, str], *, stdin: bool = False) -> Process:
-        process = Process(name, argv, env, self.logs, stdin=stdin)
+    def start(self, name: str, argv: list[str], env: dict[str, str], *, stdin: bool = False,
+              dumps_stacks: bool = False) -> Process:
+        process = Process(name, argv, env, self.logs, stdin=stdin, dumps_stacks=dumps_stacks)
         self.started.append(process)
         return process
 
@@ -748,7 +762,7 @@ def test_celery_prefork_recycled_children_lose_no_span(
     worker = processes.start("celery", [
         str(BIN / "celery"), "-A", "tests.reliability.workers.celery_app", "worker", "--pool", "prefork",
         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--hostname", "reliability@localhost"], env)
+        "--hostname", "reliability@localhost"], env, dumps_stacks=True)
     wait_until(lambda: "ready." in worker.output() or worker.proc.poll() is not None, START_BOUND,
                explain="the Celery worker ready", diagnose=worker.tail)
     assert worker.proc.poll() is None, worker.tail()

@@ -19,7 +19,9 @@ WORKERS_REPORT_DIR, WORKERS_CELERY_SHUTDOWN_HOOK, and the HH_* settings.
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,8 @@ def make_app(broker_dir: str | os.PathLike[str]) -> Celery:
 
 
 app = make_app(os.environ.get("WORKERS_BROKER_DIR", "."))
+# Every thread's stack on SIGUSR2 (Celery leaves that signal alone), for a worker that does not stop in time.
+faulthandler.register(signal.SIGUSR2, all_threads=True)
 tracer = trace.get_tracer("tests.reliability.workers.celery_app")
 _provider: TracerProvider | None = None
 
