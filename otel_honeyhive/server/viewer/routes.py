@@ -9,6 +9,9 @@ polls the first page of the list for new sessions, and fetches collapsed values 
     /sessions/{session}/events/{event}       the same page with that event's detail (?part=detail: the panel)
     /sessions/{session}/events/{event}/raw   the event as stored (JSON)
     /sessions/{session}/events/{event}/value one value of it, whole (?at=JSON-Pointer)
+
+Every link, form and redirect the viewer writes is relative to the page it is on (`root_of`), so the pages work
+unchanged behind a proxy that serves them under a path prefix (docs/viewer.md#behind-a-proxy).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import datetime
 import functools
 import urllib.parse
-from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
 import otel_honeyhive.server.viewer.present as present
 from otel_honeyhive.core.events import Event
@@ -72,8 +75,8 @@ def environment() -> Environment:
         type_class=present.type_class,
         filled=present.filled,
         quote=lambda text: urllib.parse.quote(str(text), safe=""),
-        static=lambda name: STATIC_PREFIX + name,
-        login_path=LOGIN_PATH,
+        static=lambda name: STATIC_PREFIX[1:] + name,  # after `root`, as every path the templates write
+        login_path=LOGIN_PATH[1:],
     )
     return env
 
@@ -83,13 +86,28 @@ def _asset(name: str) -> bytes:
     return (resources.files("otel_honeyhive.server.viewer") / "static" / name).read_bytes()
 
 
-def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = environment().get_template(template).render(**context)
+def root_of(scope: Scope) -> str:
+    """The way from the page at this request's path back to the viewer's root, as a relative URL ("./", "../",
+    "../../../"): every path the viewer writes starts with it. Counted on the path as sent, where an id's `/` is
+    `%2F` and so no step."""
+    raw = scope.get("raw_path") or str(scope.get("path", "/")).encode()
+    depth = raw.split(b"?", 1)[0].count(b"/") - 1
+    return "../" * depth if depth > 0 else "./"
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = environment().get_template(template).render(root=root_of(request.scope), **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def not_found(message: str) -> HTMLResponse:
-    return page("not_found.html", 404, message=message)
+def not_found(request: Request, message: str) -> HTMLResponse:
+    return page(request, "not_found.html", 404, message=message)
+
+
+def back_to(root: str, target: str) -> str:
+    """`target`, a path from the viewer's root (`safe_next`), as a relative URL from a page whose way back to
+    the root is `root`."""
+    return root + target.lstrip("/") if target.lstrip("/") else root
 
 
 def _utc_ms(text: str | None) -> float | None:
@@ -143,19 +161,20 @@ class Viewer:
             number = 1
         found = self.reader.sessions(where, number)
         form = {k: params.get(k, "") for k in ("q", "since", "until", "within", "errors")}
+        root = root_of(request.scope)
 
         def link(to_page: int) -> str:
             kept = {k: v for k, v in form.items() if v}
-            return "/?" + urllib.parse.urlencode({**kept, "page": to_page}) if to_page > 1 or kept else "/"
+            return root + "?" + urllib.parse.urlencode({**kept, "page": to_page}) if to_page > 1 or kept else root
 
-        rows_url = "/?" + urllib.parse.urlencode({**{k: v for k, v in form.items() if v}, "part": "rows"})
+        rows_url = root + "?" + urllib.parse.urlencode({**{k: v for k, v in form.items() if v}, "part": "rows"})
         context: dict[str, Any] = dict(
             page=found, form=form, ranges=RANGE_LABELS, link=link, rows_url=rows_url,
             poll_seconds=POLL_SECONDS if number == 1 else 0, filtered=any(form.values()),
         )
         if params.get("part") == "rows":
-            return page("session_rows.html", **context)
-        return page("sessions.html", **context)
+            return page(request, "session_rows.html", **context)
+        return page(request, "sessions.html", **context)
 
     # -- a session and its events ----------------------------------------------------------------------
 
@@ -172,28 +191,28 @@ class Viewer:
             if len(parts) == 3:
                 return self.event(request, session_id, event_id)
             if parts[3:] == ["raw"]:
-                return self.raw(session_id, event_id)
+                return self.raw(request, session_id, event_id)
             if parts[3:] == ["value"]:
                 return self.value(request, session_id, event_id)
-        return not_found("no such page")
+        return not_found(request, "no such page")
 
     def event(self, request: Request, session_id: str, event_id: str) -> Response:
         if request.query_params.get("part") == "detail":
             event = self._event_of(session_id, event_id)
             if event is None:
-                return not_found(f"no event {event_id} in session {session_id}")
-            return page("event.html", **self._detail(session_id, event))
+                return not_found(request, f"no event {event_id} in session {session_id}")
+            return page(request, "event.html", **self._detail(root_of(request.scope), session_id, event))
         return self._session_page(request, session_id, event_id)
 
     def _session_page(self, request: Request, session_id: str, event_id: str | None) -> Response:
         outline = self.reader.outline(session_id)
         if not outline:
-            return not_found(f"no session {session_id} in this store")
+            return not_found(request, f"no session {session_id} in this store")
         rows = present.session_rows(session_id, outline)
         selected_id = event_id or rows[0].event.event_id
         event = self._event_of(session_id, selected_id)
         if event is None:
-            return not_found(f"no event {selected_id} in session {session_id}")
+            return not_found(request, f"no event {selected_id} in session {session_id}")
         root = next((r.event for r in rows if r.event.event_id == session_id), None)
         tokens = [r.event.tokens for r in rows if r.event.event_type == "model" and r.event.tokens is not None]
         start = min((s for r in rows if (s := present.number(r.event.start_time)) is not None), default=None)
@@ -208,16 +227,17 @@ class Viewer:
             errors=sum(1 for r in rows if r.event.has_error),
             tokens=sum(tokens) if tokens else None,
         )
-        return page("session.html", session_id=session_id, rows=rows, selected=selected_id, summary=summary,
-                    **self._detail(session_id, event))
+        return page(request, "session.html", session_id=session_id, rows=rows, selected=selected_id,
+                    summary=summary, **self._detail(root_of(request.scope), session_id, event))
 
     def _event_of(self, session_id: str, event_id: str) -> Event | None:
         event = self.reader.event(event_id)
         return event if event is not None and event.get("session_id") == session_id else None
 
-    def _detail(self, session_id: str, event: Event) -> dict[str, Any]:
+    def _detail(self, root: str, session_id: str, event: Event) -> dict[str, Any]:
+        """What event.html shows of `event`, its links starting with `root` (the page's way back to the root)."""
         event_id = str(event.get("event_id"))
-        base = f"/sessions/{_q(session_id)}/events/{_q(event_id)}"
+        base = f"{root}sessions/{_q(session_id)}/events/{_q(event_id)}"
         renderer = present.JsonHtml(base + "/value")
         inputs: dict[str, Any] = event["inputs"] if isinstance(event.get("inputs"), dict) else {}
         is_model = event.get("event_type") == "model"
@@ -227,7 +247,7 @@ class Viewer:
         outputs = event.get("outputs")
         config: dict[str, Any] = event["config"] if isinstance(event.get("config"), dict) else {}
         parent_id = event.get("parent_id")
-        parent_url = (f"/sessions/{_q(session_id)}/events/{_q(parent_id)}"
+        parent_url = (f"{root}sessions/{_q(session_id)}/events/{_q(parent_id)}"
                       if isinstance(parent_id, str) and parent_id and parent_id != event_id else None)
         return dict(
             event=event, event_id=event_id, base_url=base, render=renderer, pointer=present.pointer,
@@ -246,10 +266,10 @@ class Viewer:
                      ("config", "metadata", "metrics", "feedback", "user_properties")],
         )
 
-    def raw(self, session_id: str, event_id: str) -> Response:
+    def raw(self, request: Request, session_id: str, event_id: str) -> Response:
         event = self._event_of(session_id, event_id)
         if event is None:
-            return not_found(f"no event {event_id} in session {session_id}")
+            return not_found(request, f"no event {event_id} in session {session_id}")
         return Response(orjson.dumps(event, option=orjson.OPT_INDENT_2), media_type="application/json",
                         headers=SECURITY_HEADERS)
 
@@ -258,11 +278,11 @@ class Viewer:
         to)."""
         event = self._event_of(session_id, event_id)
         if event is None:
-            return not_found(f"no event {event_id} in session {session_id}")
+            return not_found(request, f"no event {event_id} in session {session_id}")
         try:
             found = present.resolve(event, request.query_params.get("at", ""))
         except KeyError:
-            return not_found("no such value in this event")
+            return not_found(request, "no such value in this event")
         if isinstance(found, str):
             return Response(found, media_type="text/plain; charset=utf-8", headers=SECURITY_HEADERS)
         return Response(orjson.dumps(found, option=orjson.OPT_INDENT_2), media_type="application/json",
@@ -279,29 +299,31 @@ def common_routes(cookie: ViewerCookie | None) -> list[BaseRoute]:
     def asset(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in STATIC_FILES:
-            return not_found(f"no asset {name}")
+            return not_found(request, f"no asset {name}")
         return Response(_asset(name), media_type=STATIC_FILES[name],
                         headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
     def login_form(request: Request) -> Response:
         target = safe_next(request.query_params.get("next"))
+        root = root_of(request.scope)
         if cookie is None:
-            return RedirectResponse(target, status_code=303)
-        return login_page(target)
+            return RedirectResponse(back_to(root, target), status_code=303)
+        return login_page(root, target)
 
     async def login(request: Request) -> Response:
+        root = root_of(request.scope)
         if cookie is None:
-            return RedirectResponse("/", status_code=303)
+            return RedirectResponse(root, status_code=303)
         declared = request.headers.get("content-length", "")
         if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-            return login_page("/", "the form is too large", status=413)
+            return login_page(root, "/", "the form is too large", status=413)
         body = await request.body()
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
         token = (form.get("token") or [""])[0]
         target = safe_next((form.get("next") or ["/"])[0])
         if not cookie.matches(token):
-            return login_page(target, "that token is not the server's --auth-token", status=401)
-        response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+            return login_page(root, target, "that token is not the server's --auth-token", status=401)
+        response = RedirectResponse(back_to(root, target), status_code=303, headers=SECURITY_HEADERS)
         response.headers["Set-Cookie"] = ViewerCookie.header(token, secure=request.url.scheme == "https")
         return response
 
@@ -312,10 +334,11 @@ def common_routes(cookie: ViewerCookie | None) -> list[BaseRoute]:
     ]
 
 
-def login_page(target: str, error: str | None = None, status: int = 401) -> HTMLResponse:
-    """The token form (what any viewer page answers without the token)."""
+def login_page(root: str, target: str, error: str | None = None, status: int = 401) -> HTMLResponse:
+    """The token form (what any viewer page answers without the token), on a page whose way back to the root is
+    `root`; `target` is where to go once the token is given, from the root."""
     headers = {**SECURITY_HEADERS, "WWW-Authenticate": 'Bearer realm="otel-honeyhive"'}
-    html = environment().get_template("login.html").render(next=target, error=error)
+    html = environment().get_template("login.html").render(root=root, next=target, error=error)
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
@@ -326,17 +349,17 @@ def viewer_routes(db_path: Path | None, *, token: Secret | None = None,
         return Viewer(db_path, token).routes()
 
     def where(request: Request) -> Response:
-        return page("elsewhere.html", output=elsewhere or "another output")
+        return page(request, "elsewhere.html", output=elsewhere or "another output")
 
     return [Route("/", where, methods=["GET"]), *common_routes(ViewerCookie(token) if token else None)]
 
 
-def refusal(scope: Mapping[str, Any]) -> Response:
+def refusal(scope: Scope) -> Response:
     """What a viewer page answers without the token: the form, coming back here after."""
-    path = str(scope.get("path", "/"))
+    raw = scope.get("raw_path") or str(scope.get("path", "/")).encode()
     query = scope.get("query_string", b"")
-    target = path + ("?" + query.decode("latin-1") if query else "")
-    return login_page(safe_next(target))
+    target = raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+    return login_page(root_of(scope), safe_next(target))
 
 
 __all__ = ["POLL_SECONDS", "Viewer", "login_page", "refusal", "viewer_routes"]

@@ -4,6 +4,8 @@ whose cookie (HttpOnly, SameSite=Strict, session-only) opens the viewer's readin
 from __future__ import annotations
 
 import html
+import re
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from otel_honeyhive.server.viewer.auth import COOKIE, safe_next
 from tests.server.viewer.stored import MODEL, SESSION, StoreSink, agent_session, write
 
 TOKEN = "s3cret-viewer-token"
+SERVER = "http://testserver"
 PAGES = ["/", "/?part=rows", f"/sessions/{SESSION}", f"/sessions/{SESSION}/events/{MODEL}",
          f"/sessions/{SESSION}/events/{MODEL}?part=detail", f"/sessions/{SESSION}/events/{MODEL}/raw",
          f"/sessions/{SESSION}/events/{MODEL}/value?at=/inputs"]
@@ -42,7 +45,8 @@ def test_without_the_token_no_page_or_data_is_served_only_the_form(client: TestC
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": f"{COOKIE}=wrong"}):
         answer = client.get(path, headers=headers)
         assert answer.status_code == 401
-        assert '<form method="post" action="/viewer/login">' in answer.text
+        action = re.search(r'<form method="post" action="([^"]+)">', answer.text)
+        assert action and urllib.parse.urljoin(SERVER + path, action.group(1)) == SERVER + "/viewer/login"
         back_here = f'<input type="hidden" name="next" value="{html.escape(path)}">'
         assert back_here in answer.text  # the address asked for, nothing read from the store
         rest = answer.text.replace(back_here, "")
@@ -60,13 +64,29 @@ def test_the_form_sets_a_strict_httponly_session_cookie_that_opens_the_viewer(cl
     assert wrong.status_code == 401 and "set-cookie" not in wrong.headers and "not the server" in wrong.text
 
     right = client.post("/viewer/login", data={"token": TOKEN, "next": target})
-    assert right.status_code == 303 and right.headers["location"] == target
+    assert right.status_code == 303
+    assert urllib.parse.urljoin(SERVER + "/viewer/login", right.headers["location"]) == SERVER + target
     cookie = right.headers["set-cookie"]
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
     assert attributes == {"path", "httponly", "samesite"} and "SameSite=Strict" in cookie  # no Expires: session
     assert "Secure" not in cookie  # plain HTTP here; over HTTPS it is Secure
     for path in PAGES:
         assert client.get(path).status_code == 200, path  # the client keeps the cookie
+
+
+def test_behind_a_proxys_prefix_the_form_and_its_answer_stay_under_it(client: TestClient) -> None:
+    """A proxy serving the viewer at /proxy/4318/ and stripping that: the form posts, and its answer sends the
+    browser back, within the prefix."""
+    proxied = "https://dev.example/proxy/4318"
+    target = f"/sessions/{SESSION}/events/{MODEL}"
+    form = client.get(target).text
+    action = re.search(r'<form method="post" action="([^"]+)">', form)
+    stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)">', form)
+    assert action and stylesheet
+    assert urllib.parse.urljoin(proxied + target, action.group(1)) == proxied + "/viewer/login"
+    assert urllib.parse.urljoin(proxied + target, stylesheet.group(1)) == proxied + "/viewer/static/viewer.css"
+    answer = client.post("/viewer/login", data={"token": TOKEN, "next": target})
+    assert urllib.parse.urljoin(proxied + "/viewer/login", answer.headers["location"]) == proxied + target
 
 
 def test_the_cookie_is_found_beside_other_apps_cookies(client: TestClient) -> None:
@@ -104,4 +124,5 @@ def test_after_the_form_the_browser_only_goes_to_a_path_of_this_server(given: st
 def test_without_a_token_configured_the_form_is_not_needed(db: Path) -> None:
     with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), follow_redirects=False) as client:
         assert client.get("/").status_code == 200
-        assert client.get("/viewer/login?next=/sessions").headers["location"] == "/sessions"
+        location = client.get("/viewer/login?next=/sessions").headers["location"]
+        assert urllib.parse.urljoin(SERVER + "/viewer/login", location) == SERVER + "/sessions"

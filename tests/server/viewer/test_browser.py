@@ -23,7 +23,18 @@ from typing import Any
 import pytest
 
 from tests.server.viewer.browser import chromium, require_browser
-from tests.server.viewer.stored import HOSTILE, LONG, MODEL, SESSION, T0, agent_session, plain_session, write
+from tests.server.viewer.stored import (
+    CHAIN,
+    HOSTILE,
+    LONG,
+    MODEL,
+    SESSION,
+    T0,
+    agent_session,
+    plain_session,
+    write,
+)
+from tests.support.prefix_proxy import prefix_proxy
 from tests.support.server import run_server
 
 pytestmark = pytest.mark.slow  # a browser, the demo and servers in subprocesses
@@ -221,3 +232,45 @@ def test_with_a_token_the_browser_gets_the_form_then_the_pages(browser: Any, tmp
         cookie = next(c for c in browser.get_cookies() if c["name"] == "otel_honeyhive_viewer")
         assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict" and "expiry" not in cookie
         assert browser.execute_script("return document.cookie") == ""  # no script can read it
+
+
+def test_under_a_proxys_path_prefix_every_page_and_link_stays_under_it(browser: Any, tmp_path: Path) -> None:
+    """Served at /proxy/4318/ by a proxy that strips the prefix (remote development environments do): the token
+    form, the session, selecting events, the parent link, the raw JSON and the way back to the list all work
+    without the server knowing the prefix."""
+    db = tmp_path / "proxied.db"
+    write(db, agent_session())
+    with run_server(tmp_path, "--db", str(db), "--auth-token", "proxied-token-42") as server, \
+            prefix_proxy(server.url) as base:
+        assert base.endswith("/proxy/4318/")
+        browser.delete_all_cookies()
+        browser.get(f"{base}sessions/{SESSION}")
+        field = wait_for(browser, lambda d: by_css(d, "input#token"), "the token form")[0]
+        assert browser.execute_script("return document.styleSheets[0].cssRules.length") > 0, "its stylesheet"
+        field.send_keys("proxied-token-42")
+        field.submit()
+        wait_for(browser, lambda d: d.current_url == f"{base}sessions/{SESSION}", "the session, under the prefix")
+        assert by_css(browser, "h1")[0].text == "checkout-agent"
+
+        model = wait_for(browser, lambda d: [a for a in by_css(d, "#waterfall a.label")
+                                             if a.get_attribute("href").endswith(MODEL)], "the model call")[0]
+        model.click()
+        wait_for(browser, lambda d: detail_title(d) == "model chat gpt-4o-mini", "the model call's detail")
+        assert browser.current_url == f"{base}sessions/{SESSION}/events/{MODEL}"
+        assert by_css(browser, "#conversation-heading ~ ol .message"), "its conversation"
+        links = browser.execute_script(
+            "return Array.from(document.querySelectorAll('a[href], [data-src]'), e => e.href || e.dataset.src)")
+        assert links and all(link.startswith(base) for link in links), links
+
+        parent = next(a for a in by_css(browser, "#detail a[data-event]") if a.text == CHAIN)
+        parent.click()  # a link inside a part fetched for another address than the page's
+        wait_for(browser, lambda d: detail_title(d) == "chain plan", "the parent's detail")
+        assert browser.current_url == f"{base}sessions/{SESSION}/events/{CHAIN}"
+        raw = by_css(browser, "details.raw")[0]
+        raw.find_element("css selector", "summary").click()
+        wait_for(browser, lambda d: '"event_id": "' + CHAIN in raw.find_element("css selector", "pre").text,
+                 "the raw event JSON")
+
+        by_css(browser, "nav.crumbs a")[0].click()
+        wait_for(browser, lambda d: d.current_url == base, "the list, under the prefix")
+        assert "checkout-agent" in [a.text for a in by_css(browser, "table.sessions a")]

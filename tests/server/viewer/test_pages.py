@@ -4,7 +4,9 @@ values, and the read-only rule."""
 
 from __future__ import annotations
 
+import html
 import re
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,7 +50,7 @@ def client(db: Path) -> Iterator[TestClient]:
 
 
 def names_listed(html: str) -> list[str]:
-    return re.findall(r'<a href="/sessions/[^"]+">([^<]+)</a>', html)
+    return re.findall(r'<a href="\./sessions/[^"]+">([^<]+)</a>', html)
 
 
 # -- the list ------------------------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def test_the_list_is_paginated(tmp_path: Path) -> None:
         second = client.get("/", params={"page": "2"})
     assert len(names_listed(first.text)) == PAGE_SIZE and names_listed(first.text)[0] == f"job-{PAGE_SIZE + 4}"
     assert names_listed(second.text) == [f"job-{i}" for i in range(4, -1, -1)]
-    assert 'href="/?page=2" rel="next"' in first.text
+    assert 'href="./?page=2" rel="next"' in first.text
     assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
     assert "data-poll" in first.text and "data-poll" not in second.text  # only the first page follows new sessions
 
@@ -104,9 +106,9 @@ def test_the_list_is_paginated(tmp_path: Path) -> None:
 def test_the_polled_rows_bring_a_new_session(client: TestClient, db: Path) -> None:
     page = client.get("/")
     rows_url = re.search(r'data-poll="([^"]+)"', page.text)
-    assert rows_url and rows_url.group(1) == "/?part=rows"
+    assert rows_url and rows_url.group(1) == "./?part=rows"
     write(db, plain_session(99, T0 + 60_000))
-    rows = client.get(rows_url.group(1))
+    rows = client.get("/" + rows_url.group(1)[2:])
     assert names_listed(rows.text)[0] == "job-99" and "<html" not in rows.text  # the table alone
 
 
@@ -143,7 +145,7 @@ def test_an_events_page_selects_it_and_links_its_parent(client: TestClient) -> N
     page = client.get(f"/sessions/{SESSION}/events/{TOOL}")
     detail = page.text.split('id="detail"', 1)[1]
     assert 'lookup_order</h2>' in detail
-    assert f'href="/sessions/{SESSION}/events/{CHAIN}" data-event>{CHAIN}</a>' in detail
+    assert f'href="../../../sessions/{SESSION}/events/{CHAIN}" data-event>{CHAIN}</a>' in detail
     assert re.search(r'<span class="j-key">&#34;carrier&#34;</span>: <span class="j-str">&#34;DHL&#34;</span>', detail)
     assert re.search(r'<details class="bucket" open>\s*<summary><h3>Feedback</h3>', detail)
 
@@ -199,11 +201,11 @@ def test_ids_of_any_text_open_from_their_links(client: TestClient, db: Path) -> 
     sid, child = "tenant/a?b#c 100%", "tenant/a/events/call/raw"
     write(db, [event(sid, sid, "session", "odd ids", T0 + 5_000, 100.0),
                event(sid, child, "tool", "lookup", T0 + 5_001, 10.0, sid, inputs={"q": "odd"})])
-    listed = re.search(r'<a href="(/sessions/[^"]+)">odd ids</a>', client.get("/").text)
+    listed = re.search(r'<a href="\.(/sessions/[^"]+)">odd ids</a>', client.get("/").text)
     assert listed is not None
     session_page = client.get(listed.group(1))
     assert session_page.status_code == 200 and "lookup" in session_page.text
-    link = re.search(r'href="(/sessions/[^"/]+/events/tenant%2Fa%2Fevents%2Fcall%2Fraw)"', session_page.text)
+    link = re.search(r'href="\.\.(/sessions/[^"/]+/events/tenant%2Fa%2Fevents%2Fcall%2Fraw)"', session_page.text)
     assert link is not None
     assert client.get(link.group(1)).status_code == 200
     assert client.get(link.group(1) + "/raw").json()["event_id"] == child
@@ -257,3 +259,28 @@ def test_with_a_remote_output_the_root_says_where_the_events_went(tmp_path: Path
         assert page.status_code == 200 and "No local store on this server" in page.text
         assert "OTLP (http/protobuf) at http://127.0.0.1:9/v1/traces" in page.text
         assert client.get(f"/sessions/{SESSION}").status_code == 404
+
+
+# -- behind a proxy ---------------------------------------------------------------------------------------------
+
+PROXIED = "https://dev.example/proxy/4318"
+"""Where a proxy that strips its prefix would serve the viewer (JupyterHub's and code-server's `/proxy/<port>`)."""
+ADDRESSES = re.compile(r'\s(?:href|src|action|data-src|data-poll)="([^"]*)"')
+
+
+@pytest.mark.parametrize("path", [
+    "/", "/?page=2&q=job", "/?part=rows", f"/sessions/{SESSION}", f"/sessions/{SESSION}/events/{MODEL}",
+    f"/sessions/{SESSION}/events/{MODEL}?part=detail", "/sessions/nope", f"/sessions/{SESSION}/events/nope/",
+])
+def test_every_address_a_page_writes_stays_under_a_proxys_prefix_and_opens(client: TestClient, path: str) -> None:
+    """The viewer writes each link relative to the page it is on, so one served under a prefix it does not know
+    still links within it; each address, the prefix taken off as the proxy does, is a page of this server."""
+    page = client.get(path)
+    written = [html.unescape(a) for a in ADDRESSES.findall(page.text)]
+    assert written
+    for address in written:
+        seen = urllib.parse.urljoin(PROXIED + path, address)
+        assert seen.startswith(PROXIED + "/"), f"{address!r} on {path} leaves the prefix: {seen}"
+        if address.startswith("#"):
+            continue
+        assert client.get(seen[len(PROXIED):]).status_code == 200, f"{address!r} on {path}: {seen}"

@@ -6,6 +6,30 @@
 (function () {
   "use strict";
 
+  // -- addresses -------------------------------------------------------------------------------------------
+  // The server writes every link relative to the page it renders (so the viewer works under any path prefix a
+  // proxy adds). This page changes its address (history.pushState) and takes in parts rendered for other
+  // addresses, so each link is made whole once, against the address it was written for.
+  function resolve(root, from) {
+    root.querySelectorAll("a[href]").forEach(function (a) {
+      a.setAttribute("href", new URL(a.getAttribute("href"), from).href);
+    });
+    root.querySelectorAll("[data-src]").forEach(function (e) { e.dataset.src = new URL(e.dataset.src, from).href; });
+    root.querySelectorAll("[data-poll]").forEach(function (e) { e.dataset.poll = new URL(e.dataset.poll, from).href; });
+    root.querySelectorAll("form[action]").forEach(function (f) {
+      f.setAttribute("action", new URL(f.getAttribute("action"), from).href);
+    });
+    return root;
+  }
+
+  function rendered(html, from) {
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    return resolve(t.content, from);
+  }
+
+  resolve(document, location.href);
+
   function get(url) {
     return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
       if (!r.ok) { throw new Error(r.status + " " + url); }
@@ -18,11 +42,14 @@
     var box = document.getElementById("session-rows");
     if (!box || !box.dataset.poll) { return; }
     var seconds = parseInt(box.dataset.pollSeconds || "5", 10);
-    var last = box.innerHTML;
+    var last = null;
     setInterval(function () {
       if (document.hidden) { return; }
       get(box.dataset.poll).then(function (html) {
-        if (html !== last && !box.contains(document.activeElement)) { box.innerHTML = html; last = box.innerHTML; }
+        if (html !== last && !box.contains(document.activeElement)) {
+          box.replaceChildren(rendered(html, box.dataset.poll));
+          last = html;
+        }
       }).catch(function () { /* the server is gone or restarting: try again later */ });
     }, seconds * 1000);
   }
@@ -44,7 +71,7 @@
     var target = new URL(url, location.href);
     target.searchParams.set("part", "detail");
     get(target.toString()).then(function (html) {
-      column.innerHTML = html;
+      column.replaceChildren(rendered(html, target.toString()));
       markCurrent(url);
       if (push) { history.pushState({ event: url }, "", url); }
       var detail = document.getElementById("detail");
