@@ -89,6 +89,21 @@ def _byte_size(text: str) -> int:
     return value
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+
+
+def _duration(text: str) -> float:
+    """A length of time in seconds, as a number with a unit: 90s, 30m, 12h, 7d, 2w (a bare number: seconds)."""
+    found = _DURATION.match(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (a number with a unit: 90s, 30m, 12h, 7d, 2w)")
+    seconds = float(found.group(1)) * _DURATION_UNITS[found.group(2).lower()]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be longer than 0, got {text!r}")
+    return seconds
+
+
 def _shown_size(size: int) -> str:
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size % factor == 0:
@@ -195,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what a session is: trace (a trace's root span; the default) or conversation (every "
                        "trace carrying the same conversation id: session.id, gen_ai.conversation.id, Traceloop's "
                        "session_id) (else $HH_SESSIONS)")
+    serve.add_argument("--retention", type=_duration, metavar="DURATION",
+                       help="local store: delete each session, whole, once it has had no new event for this long "
+                       "(7d, 12h, 90m), and give its space back; checked at start and then every few minutes "
+                       "(default: keep everything)")
     serve.add_argument("--config", type=_path, metavar="FILE",
                        help="a TOML or YAML file holding any of these options (same names, - or _) and a "
                        "[routing] table sending each service to its own HoneyHive project and key "
@@ -223,6 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(show)
     _add_open(show)
     show.set_defaults(run=_show)
+
+    prune = commands.add_parser(
+        "prune", help="delete old sessions from the local store and give their space back",
+        description="Delete every session of the local store whose last event ended more than DURATION ago, "
+        "whole (a conversation with a recent turn stays), and events without a session likewise; then delete "
+        "the body segments nothing points into any more. Safe while `serve` writes the same store. `serve "
+        "--retention DURATION` does the same as it runs.",
+    )
+    prune.add_argument("--older-than", type=_duration, required=True, metavar="DURATION",
+                       help="how long a session must have been quiet to go: 90m, 12h, 7d, 2w")
+    prune.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+    _add_db(prune)
+    prune.set_defaults(run=_prune)
 
     export = commands.add_parser(
         "export", help="write the local store's events to a file (events or OTLP/JSON)",
@@ -495,7 +527,7 @@ def _serve(args: argparse.Namespace) -> int:
             otlp_compression=args.otlp_compression, tls_cert=args.tls_cert, tls_key=args.tls_key,
             redact=args.redact, redact_regex=args.redact_regex,
             span_filter=args.span_filter, drop_scopes=args.drop_scope, drop_spans=args.drop_span,
-            sessions=args.sessions,
+            sessions=args.sessions, retention=args.retention,
             routing=getattr(args, "routing", None), config_file=str(args.config) if args.config else None,
         )
     except ValueError as exc:
@@ -622,6 +654,25 @@ def _show(args: argparse.Namespace) -> int:
         _print_json(events)
         return 0
     _console().print(session_tree(sessions[0], events, full=args.full))
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    import sqlite3
+    import time
+
+    from otel_honeyhive.outputs.store import SQLiteStore
+    from otel_honeyhive.server.retention import describe_pruned
+
+    if not args.db.is_file():
+        return _fail(f"no event store at {args.db} (pass --db PATH)")
+    before = time.time() * 1000 - args.older_than * 1000
+    try:
+        with SQLiteStore(args.db) as store:
+            pruned = store.prune(before, dry_run=args.dry_run)
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        return _fail(f"cannot prune {args.db}: {exc}")
+    print(describe_pruned(pruned, before, dry_run=args.dry_run))
     return 0
 
 

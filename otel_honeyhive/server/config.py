@@ -211,6 +211,8 @@ class ServerConfig:
     """Each trace's project and key from a routing table (`[routing]` of `--config`; docs/routing.md)."""
     sessions: str = "trace"
     """What a session is (`--sessions`, `HH_SESSIONS`): `trace` or `conversation` (mapper/conversations.py)."""
+    retention: float | None = None
+    """Seconds the local store keeps a session after its last event (`--retention`); None keeps everything."""
 
     @property
     def tls(self) -> bool:
@@ -271,6 +273,7 @@ class ServerConfig:
         drop_spans: Sequence[str] | None = None,
         routing: Mapping[str, object] | None = None,
         sessions: str | None = None,
+        retention: float | None = None,
         config_file: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
@@ -318,6 +321,12 @@ class ServerConfig:
         redactors = resolve_redactors(redact, redact_regex, env)
         presets, scopes, span_names = _span_filter(span_filter, drop_scopes, drop_spans, env)
         sessions_mode = _sessions(sessions, env)
+        if retention is not None:
+            if not retention > 0:
+                raise ValueError(f"--retention must be longer than 0 seconds, got {retention}")
+            if settings.api_key or otlp is not None or table is not None:
+                raise ValueError("--retention applies to the local store, and this server forwards its events "
+                                 f"({'to an OTLP endpoint' if otlp is not None else 'to HoneyHive'}); leave it out")
         return cls(
             host=host,
             http_port=http_port,
@@ -341,6 +350,7 @@ class ServerConfig:
             drop_spans=span_names,
             routing=table,
             sessions=sessions_mode,
+            retention=retention,
         )
 
 

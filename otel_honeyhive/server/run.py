@@ -24,11 +24,13 @@ import uvicorn
 from otel_honeyhive.core.addresses import bracketed
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.mapper.filtering import SpanFilter
+from otel_honeyhive.outputs.store import SQLiteStore
 from otel_honeyhive.pipeline import Pipeline, PipelineSettings, build_pipeline
 from otel_honeyhive.server import metrics, ports
 from otel_honeyhive.server.app import build_app, describe_output, open_output
 from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.server.memory import tune_malloc
+from otel_honeyhive.server.retention import Retention
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import SpoolError
 
@@ -134,6 +136,8 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
         print(f"otel-honeyhive serve: cannot use the spool: {exc}", file=sys.stderr)
         return 1
     pipeline.start()
+    retention = (Retention(output, config.retention, stop).start()
+                 if config.retention is not None and isinstance(output, SQLiteStore) else None)
     # The server takes log records (`/v1/logs`, `LogsService`): shipped spans are remembered from the first trace
     # on, so a GenAI record that comes after its span's event was shipped still updates that event.
     pipeline.expect_records()
@@ -191,6 +195,8 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
         stop.set()
         if grpc_server is not None:
             grpc_server.stop(grace=GRACEFUL_SHUTDOWN_SECONDS / 2).wait()
+        if retention is not None:
+            retention.join(SHUTDOWN_FLUSH_SECONDS)  # a batch of deletions in progress ends before the store closes
         pipeline.close(SHUTDOWN_FLUSH_SECONDS)  # closes delivery and output; what cannot ship stays spooled
 
 

@@ -2,6 +2,6 @@
 
 from otel_honeyhive.outputs.store.bodies import CorruptBodyError
 from otel_honeyhive.outputs.store.schema import SCHEMA_VERSION
-from otel_honeyhive.outputs.store.sqlite import SessionSummary, SQLiteStore
+from otel_honeyhive.outputs.store.sqlite import Pruned, SessionSummary, SQLiteStore
 
-__all__ = ["SCHEMA_VERSION", "CorruptBodyError", "SQLiteStore", "SessionSummary"]
+__all__ = ["SCHEMA_VERSION", "CorruptBodyError", "Pruned", "SQLiteStore", "SessionSummary"]

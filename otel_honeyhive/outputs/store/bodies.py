@@ -26,8 +26,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-SEGMENT_BYTES = 1 << 30
-"""A segment is closed for appends once it holds this much; the next one is started."""
+SEGMENT_BYTES = 64 << 20
+"""A segment is closed for appends once it holds this much; the next one is started. Space comes back a whole
+segment at a time once no row points into it (`reclaim`), so segments are kept small enough for a store's
+retention to give space back as it goes."""
 
 _IOV_MAX = 1024
 """Buffers per `pwritev` (Linux's limit)."""
@@ -230,6 +232,41 @@ class BodySegments:
                                            "(stored events' bodies)") from None
                 self._readers[segment] = fd
             return fd
+
+    # -- giving space back ---------------------------------------------------------------------------------------
+
+    def newest(self) -> int:
+        """The newest segment's number (0: none yet). Read while no write transaction is open, every segment
+        below it is closed for good and every row pointing into one is committed (`reclaim`)."""
+        numbers = self._numbers()
+        return numbers[-1] if numbers else 0
+
+    def reclaim(self, referenced: set[int], below: int) -> tuple[int, int]:
+        """Delete the segments below `below` (`newest()`, taken before the rows were read) that no row points
+        into (`referenced`: the segment numbers the rows name); (segments deleted, bytes freed). Appends only
+        ever go to the newest segment, so one below it that no committed row points into never gets a row
+        again."""
+        if self.readonly:
+            raise OSError(f"{self.directory} is open read-only")
+        deleted = freed = 0
+        for number in self._numbers():
+            if number >= below or number in referenced or (self._writing is not None and self._writing[0] == number):
+                continue
+            path = self.directory / _segment_name(number)
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:  # another process on this store reclaimed it first
+                continue
+            with self._readers_lock:
+                fd = self._readers.pop(number, None)
+            if fd is not None:
+                os.close(fd)
+            deleted += 1
+            freed += size
+        if deleted:
+            self._sync_directory()
+        return deleted, freed
 
     def close(self) -> None:
         self._close_writer()

@@ -140,6 +140,27 @@ ON CONFLICT(session_id) DO UPDATE SET
     events = excluded.events, errors = excluded.errors, tokens = excluded.tokens,
     has_session_event = excluded.has_session_event
 """
+# Retention (`SQLiteStore.prune`): whole sessions whose last activity is before a time go, with their events.
+# Last activity is the latest end of any of its events, the session event's included (whose own end may be
+# older: a session event sent once, children added later). A session that ended before the cutoff started before
+# it, so the start index narrows the search; sessions with no time at all are never taken for old.
+EXPIRED = """
+SELECT session_id FROM sessions
+WHERE start_time < ?1 AND COALESCE(end_time, start_time) < ?1
+  AND NOT EXISTS (SELECT 1 FROM events AS e
+                  WHERE e.session_id = sessions.session_id AND COALESCE(e.end_time, e.start_time, ?1) >= ?1)
+"""
+EXPIRED_SESSIONS = EXPIRED + "LIMIT ?2"
+DELETE_SESSIONS_EVENTS = "DELETE FROM events WHERE session_id IN (SELECT value FROM json_each(?))"
+DELETE_SESSIONS = "DELETE FROM sessions WHERE session_id IN (SELECT value FROM json_each(?))"
+DELETE_LOOSE_EVENTS = """
+DELETE FROM events
+WHERE rowid IN (SELECT rowid FROM events
+                WHERE session_id IS NULL AND start_time < ?1 AND COALESCE(end_time, start_time) < ?1 LIMIT ?2)
+"""
+"""Events without a session, by their own times."""
+SEGMENTS_IN_USE = "SELECT DISTINCT body_segment FROM events WHERE body_segment IS NOT NULL"
+
 SESSION_COLUMNS = ("session_id, name, source, start_time, duration, events, errors, has_session_event, end_time, "
                     "tokens, user_id")
 
@@ -172,6 +193,6 @@ LIMIT ?
 
 
 
-__all__ = ["BODY", "LIST_SESSIONS_V1", "MIGRATIONS", "PAGE_SIZE", "REFRESH_SESSIONS", "SCHEMA_VERSION",
-           "SESSION_COLUMNS", "STORED_COLUMNS", "UPSERT",
-           "WAL_BYTES"]
+__all__ = ["BODY", "DELETE_LOOSE_EVENTS", "DELETE_SESSIONS", "DELETE_SESSIONS_EVENTS", "EXPIRED", "EXPIRED_SESSIONS",
+           "LIST_SESSIONS_V1", "MIGRATIONS", "PAGE_SIZE", "REFRESH_SESSIONS", "SCHEMA_VERSION", "SEGMENTS_IN_USE",
+           "SESSION_COLUMNS", "STORED_COLUMNS", "UPSERT", "WAL_BYTES"]

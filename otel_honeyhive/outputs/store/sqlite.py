@@ -37,11 +37,17 @@ from otel_honeyhive.outputs.store.bodies import BodySegments
 from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, Rows, describe, rows_of
 from otel_honeyhive.outputs.store.schema import (
     BODY,
+    DELETE_LOOSE_EVENTS,
+    DELETE_SESSIONS,
+    DELETE_SESSIONS_EVENTS,
+    EXPIRED,
+    EXPIRED_SESSIONS,
     LIST_SESSIONS_V1,
     MIGRATIONS,
     PAGE_SIZE,
     REFRESH_SESSIONS,
     SCHEMA_VERSION,
+    SEGMENTS_IN_USE,
     SESSION_COLUMNS,
     UPSERT,
     WAL_BYTES,
@@ -49,6 +55,9 @@ from otel_honeyhive.outputs.store.schema import (
 from otel_honeyhive.outputs.store.summaries import summarise
 
 logger = logging.getLogger("otel_honeyhive.store")
+
+PRUNE_BATCH = 200
+"""Sessions deleted per transaction by `prune`: ingestion waits for one batch at most, never for a whole prune."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,17 @@ class SessionSummary:
     """Total tokens of the session's model events (those that report them)."""
     user_id: str | None = None
     """The session's `user_properties.user_id` (else one of its events')."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What `SQLiteStore.prune` removed (or, for a dry run, would remove; segments and bytes are then 0)."""
+
+    sessions: int
+    events: int
+    """Every event of those sessions (their session events included), and events without a session."""
+    segments: int = 0
+    bytes_freed: int = 0
 
 
 def _extended(stored: bytes | None, event: Event) -> Event:
@@ -300,6 +320,67 @@ class SQLiteStore:
 
         return self._write(merge)
 
+    # -- retention ---------------------------------------------------------------------------------------------
+
+    def prune(self, before: float, *, dry_run: bool = False) -> Pruned:
+        """Delete every session whose last activity (its end, else its start; milliseconds) is before `before`,
+        whole, with all its events, and events without a session by their own times; then give back the body
+        segments no row points into any more. A long conversation stays as long as it has new turns. Sessions
+        with no time at all are kept. OSError when the store cannot be written (locked, full, read-only)."""
+        if dry_run:
+            sessions, events = self._query(
+                f"SELECT (SELECT COUNT(*) FROM ({EXPIRED})), "
+                f"(SELECT COUNT(*) FROM events WHERE session_id IN ({EXPIRED})) + "
+                "(SELECT COUNT(*) FROM events WHERE session_id IS NULL AND start_time < ?1 "
+                "AND COALESCE(end_time, start_time) < ?1)", (before,))[0]
+            return Pruned(int(sessions), int(events))
+        counts = [0, 0, 0]  # sessions, events, rows the last batch deleted
+
+        def one_batch(conn: sqlite3.Connection) -> SendResult:
+            ids = [sid for (sid,) in conn.execute(EXPIRED_SESSIONS, (before, PRUNE_BATCH))]
+            if ids:
+                batch = orjson.dumps(ids)
+                events = conn.execute(DELETE_SESSIONS_EVENTS, (batch,)).rowcount
+                sessions = conn.execute(DELETE_SESSIONS, (batch,)).rowcount
+            else:
+                events, sessions = conn.execute(DELETE_LOOSE_EVENTS, (before, PRUNE_BATCH * 10)).rowcount, 0
+            counts[0] += sessions
+            counts[1] += events
+            counts[2] = sessions + events
+            return DELIVERED
+
+        while True:
+            result = self._write(one_batch)
+            if not result.ok:
+                raise OSError(result.detail)
+            if not counts[2]:
+                break
+        segments, freed = self._reclaim() if counts[1] else (0, 0)
+        return Pruned(counts[0], counts[1], segments, freed)
+
+    def _reclaim(self) -> tuple[int, int]:
+        """Delete the body segments no row points into: which segments are closed is read in a write transaction
+        (so no write is half done anywhere), which are still named is read after it, on a connection of its own,
+        without holding up ingestion."""
+        newest = [0]
+
+        def note_newest(conn: sqlite3.Connection) -> SendResult:
+            newest[0] = self.bodies.newest()
+            return DELIVERED
+
+        result = self._write(note_newest)
+        if not result.ok:
+            raise OSError(result.detail)
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+        reader = sqlite3.connect(uri, uri=True, isolation_level=None)
+        try:
+            reader.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            referenced = {int(n) for (n,) in reader.execute(SEGMENTS_IN_USE)}
+        finally:
+            reader.close()
+        with self._lock:
+            return self.bodies.reclaim(referenced, below=newest[0])
+
     def _body(self, conn: sqlite3.Connection, event_id: str) -> bytes | None:
         """The stored event's bytes, wherever they are kept; None when there is no such event."""
         row = conn.execute(self._body_sql + " WHERE event_id = ?", (event_id,)).fetchone()
@@ -484,4 +565,4 @@ class SQLiteStore:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 
 
-__all__ = ["SQLiteStore", "SessionSummary"]
+__all__ = ["PRUNE_BATCH", "Pruned", "SQLiteStore", "SessionSummary"]
