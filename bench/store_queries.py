@@ -8,6 +8,10 @@ queries), written through `SQLiteStore.send` in batches of `--batch` events, as 
 each query runs `--rounds` times on the filled store (a fresh connection, warm OS cache, as a viewer sees it);
 the median and the slowest are reported, in milliseconds.
 
+Last, retention: the older half of the sessions is pruned (`SQLiteStore.prune`, what `serve --retention` runs)
+while a writer keeps sending batches of new sessions; how long it took, the body segments it gave back, and the
+writer's send times before and during it.
+
 Ingestion through the whole receiver (OTLP in, events committed) is `receiver_throughput.py`'s store row; the
 fill rate here is the store alone, one writer.
 
@@ -20,6 +24,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,6 +90,43 @@ def fill(store: SQLiteStore, sessions: int, batch: int) -> float:
     return written / (time.perf_counter() - started)
 
 
+def retention(store: SQLiteStore, sessions: int, batch: int) -> dict[str, Any]:
+    """Prune the older half of the sessions (`SQLiteStore.prune`, what `serve --retention` runs) while a writer
+    goes on sending batches of new sessions; what went, how long it took, and how long the writer's sends took
+    before and during it."""
+    ids = (uuid.UUID(int=n, version=4) for n in range(1 << 40, 1 << 62))
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        number = sessions
+        while not stop.is_set():
+            pending = [e for i in range(batch // 5) for e in _session(number + i, ids)]
+            number += batch // 5
+            started = time.perf_counter()
+            if not store.send(pending).ok:
+                raise RuntimeError("the store refused a batch while pruning")
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    time.sleep(2.0)
+    before = list(latencies)
+    started = time.perf_counter()
+    pruned = store.prune(START_MS + sessions / 2 * 1000.0)
+    seconds = time.perf_counter() - started
+    during = latencies[len(before):]
+    stop.set()
+    writer.join()
+    def spread(times: list[float]) -> dict[str, float]:
+        return {"median": statistics.median(times) if times else 0.0, "max": max(times, default=0.0),
+                "sends": len(times)}
+
+    return {"sessions": pruned.sessions, "events": pruned.events, "segments": pruned.segments,
+            "freed_mib": pruned.bytes_freed / 2**20, "seconds": seconds,
+            "send_ms_before": spread(before), "send_ms_during": spread(during)}
+
+
 def queries(sessions: int) -> list[tuple[str, Callable[[SQLiteStore], Any]]]:
     last_hour = START_MS + sessions * 1000.0 - 3_600_000
     return [
@@ -125,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 size = found if isinstance(found, int) else len(found)
                 rows.append({"query": name, "median_ms": statistics.median(times), "max_ms": max(times),
                              "result": size})
+        with SQLiteStore(path) as store:
+            pruning = retention(store, args.sessions, args.batch)
 
     table = Table(title=f"{args.sessions:,} sessions ({args.sessions * 5:,} events, {size_mib:,.0f} MiB): "
                         f"filled at {fill_rate:,.0f} events/s")
@@ -133,9 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         table.add_row(row["query"], f"{row['median_ms']:.1f}", f"{row['max_ms']:.1f}", f"{row['result']:,}")
     Console().print(table)
+    Console().print(
+        f"retention: pruned the older half, {pruning['sessions']:,} sessions ({pruning['events']:,} events), in "
+        f"{pruning['seconds']:.1f} s, freeing {pruning['segments']} body segments ({pruning['freed_mib']:,.0f} MiB), "
+        f"while a writer sent {pruning['send_ms_during']['sends']} batches of {args.batch} events: "
+        f"{pruning['send_ms_during']['median']:.1f} ms median, {pruning['send_ms_during']['max']:.0f} ms slowest "
+        f"(before: {pruning['send_ms_before']['median']:.1f} / {pruning['send_ms_before']['max']:.0f} ms)")
     save(args.json, {"script": "store_queries", "sessions": args.sessions, "events": args.sessions * 5,
                      "batch": args.batch, "rounds": args.rounds, "fill_events_per_s": fill_rate,
-                     "size_mib": size_mib, "rows": rows})
+                     "size_mib": size_mib, "rows": rows, "retention": pruning})
     return 0
 
 
