@@ -35,6 +35,7 @@ from otel_honeyhive.shipping.shipper import ShipperStats
 
 if TYPE_CHECKING:
     from otel_honeyhive.pipeline.pipeline import Pipeline
+    from otel_honeyhive.server.retention import Retention
 
 INPUT_OF_PATH = {
     "/v1/traces": "otlp_http",
@@ -85,8 +86,8 @@ def _labelled(counters: Counters, name: str, type_help: str, label: str, always:
     return Family(name, "counter", type_help, samples)
 
 
-def families(pipeline: Pipeline) -> list[Family]:
-    """Every metric, as of now."""
+def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Family]:
+    """Every metric, as of now (the retention's with `serve --retention`)."""
     stats = pipeline.stats
     delivery = pipeline.delivery.stats
     shipper = delivery.shipper or ShipperStats()
@@ -177,7 +178,28 @@ def families(pipeline: Pipeline) -> list[Family]:
         Family("otel_honeyhive_spool_capacity_bytes", "gauge",
                "The cap of each spool (--spool-max-bytes); past it requests get 503 with Retry-After.", capacity),
     ]
+    if retention is not None:
+        result += _retention(retention)
     return result
+
+
+def _retention(retention: Retention) -> list[Family]:
+    """What `--retention` removed from the local store since start, and the setting itself."""
+    total = retention.total
+    return [
+        single("otel_honeyhive_store_retention_seconds", "gauge",
+               "How long the local store keeps a session after its last event (--retention).", retention.seconds),
+        single("otel_honeyhive_store_pruned_sessions_total", "counter",
+               "Sessions the retention deleted from the local store, whole.", total.sessions),
+        single("otel_honeyhive_store_pruned_events_total", "counter",
+               "Events the retention deleted from the local store (those sessions' and events without one).",
+               total.events),
+        single("otel_honeyhive_store_freed_bytes_total", "counter",
+               "Bytes of body segments the retention gave back once no row pointed into them.", total.bytes_freed),
+        single("otel_honeyhive_store_prune_failures_total", "counter",
+               "Retention passes that failed (the reason is logged); each is tried again at the next pass.",
+               retention.failures),
+    ]
 
 
 def _filter_reasons(pipeline: Pipeline) -> tuple[str, ...]:

@@ -49,6 +49,9 @@ class Retention:
         self.seconds = seconds
         self.stop = stop
         self.passes = 0
+        self.failures = 0
+        self.total = Pruned(0, 0)
+        """Everything pruned since the server started (`/metrics`)."""
         self._thread = threading.Thread(target=self._run, name="otel-honeyhive-retention", daemon=True)
 
     def start(self) -> Retention:
@@ -61,8 +64,11 @@ class Retention:
     def run_once(self) -> Pruned:
         """One pass: what went."""
         before = time.time() * 1000 - self.seconds * 1000
-        pruned = self.store.prune(before)
+        pruned = self.store.prune(before, stop=self.stop)
         self.passes += 1
+        total = self.total
+        self.total = Pruned(total.sessions + pruned.sessions, total.events + pruned.events,
+                            total.segments + pruned.segments, total.bytes_freed + pruned.bytes_freed)
         if pruned.sessions or pruned.events:
             print(f"otel-honeyhive serve: retention: {describe_pruned(pruned, before)}", file=sys.stderr, flush=True)
         return pruned
@@ -74,6 +80,7 @@ class Retention:
             except (OSError, sqlite3.Error, RuntimeError) as exc:  # said, and tried again: the thread never dies
                 if self.stop.is_set():
                     return
+                self.failures += 1
                 logger.warning("retention: could not prune %s: %s (tried again in %.0f s)", self.store.path, exc,
                                interval_for(self.seconds))
             self.stop.wait(interval_for(self.seconds))

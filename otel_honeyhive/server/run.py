@@ -163,7 +163,7 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
                   flush=True)
             return _wait_for_signal(stop)
         app = build_app(config, pipeline, stop=stop, counters=pipeline.counters,
-                        metrics=functools.partial(metrics.families, pipeline))
+                        metrics=functools.partial(metrics.families, pipeline, retention=retention))
         uv_config = uvicorn.Config(
             app,
             host=config.host,

@@ -44,6 +44,10 @@ def test_the_server_prunes_what_is_older_than_the_retention_and_keeps_the_rest(t
         assert answer.status_code == 200, answer.text
         wait_until(lambda: names(db) == {"session-3", "session-5"}, 3 * interval_for(30) + 5,
                    explain="an old session sent later, pruned at a later pass", diagnose=server.stderr)
+        scraped = requests.get(server.url + "/metrics", timeout=10).text
+        for line in ("otel_honeyhive_store_retention_seconds 30", "otel_honeyhive_store_pruned_sessions_total 3",
+                     "otel_honeyhive_store_pruned_events_total 6", "otel_honeyhive_store_prune_failures_total 0"):
+            assert line in scraped.splitlines(), scraped
         assert server.stop() == 0
 
 

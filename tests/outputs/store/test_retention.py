@@ -159,3 +159,15 @@ def test_pruning_while_writing_loses_no_acknowledged_event(tmp_path: Path, small
         for sid in acknowledged:
             events = store.session_events(sid)
             assert len(events) == 3 and all(len(str(e["inputs"]["text"])) == 5_000 for e in events)
+
+
+def test_a_prune_told_to_stop_begins_no_further_batch(tmp_path: Path) -> None:
+    """How a server that is shutting down ends its retention pass quickly: what went stays gone."""
+    from otel_honeyhive.outputs.store.sqlite import PRUNE_BATCH
+
+    stop = threading.Event()
+    stop.set()
+    with SQLiteStore(tmp_path / "events.db") as store:
+        store.send([e for i in range(PRUNE_BATCH * 3) for e in session_at(i, CUTOFF - HOUR, events=2)])
+        assert store.prune(CUTOFF, stop=stop).sessions == PRUNE_BATCH  # the batch begun, no other
+        assert store.prune(CUTOFF).sessions == PRUNE_BATCH * 2
