@@ -137,7 +137,7 @@ def build_app(
     # The read-only web viewer, at `/`, over the local store; with a remote output `/` says where events went.
     local = config.honeyhive is None and config.otlp is None
     routes.extend(viewer_routes(config.db_path if local else None, token=config.auth_token,
-                                elsewhere=describe_output(config)))
+                                elsewhere=describe_output(config), retention=config.retention))
     middleware = [Middleware(RequestCounter, counters=counters)]  # outermost: 401s are counted too
     if config.auth_token:
         middleware.append(Middleware(BearerTokenAuth, token=config.auth_token))

@@ -33,6 +33,18 @@ def format_duration(ms: Any) -> str:
     return durations.format_duration(ms, missing="–")
 
 
+_SPANS = ((86_400, "day"), (3_600, "hour"), (60, "minute"), (1, "second"))
+
+
+def format_span(seconds: float) -> str:
+    """A setting's length in words, in the largest unit it is a whole number of: 7 days, 36 hours, 90 minutes."""
+    for size, unit in _SPANS:
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
 def to_seconds(timestamp: Any) -> float | None:
     """HoneyHive documents milliseconds, but its own examples also use seconds; below 1e11 is read as seconds
     (as the terminal does)."""
@@ -369,6 +381,6 @@ def filled(value: Any) -> bool:
 
 __all__ = [
     "LONG_LIST", "LONG_TEXT", "JsonHtml", "Message", "Row", "ToolCall", "Usage", "answers", "conversation",
-    "filled", "format_duration", "format_start", "iso_start", "message", "pointer", "resolve", "session_rows",
-    "type_class", "usage",
+    "filled", "format_duration", "format_span", "format_start", "iso_start", "message", "pointer", "resolve",
+    "session_rows", "type_class", "usage",
 ]

@@ -130,9 +130,11 @@ def _now_ms() -> float:
 class Viewer:
     """The routes over one store."""
 
-    def __init__(self, db_path: Path, token: Secret | None = None) -> None:
+    def __init__(self, db_path: Path, token: Secret | None = None, retention: float | None = None) -> None:
         self.reader = StoreReader(db_path)
         self.cookie = ViewerCookie(token) if token is not None else None
+        self.kept_for = present.format_span(retention) if retention is not None else None
+        """How long sessions are kept (`serve --retention`), said under the list; None: for good."""
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -170,7 +172,7 @@ class Viewer:
         rows_url = root + "?" + urllib.parse.urlencode({**{k: v for k, v in form.items() if v}, "part": "rows"})
         context: dict[str, Any] = dict(
             page=found, form=form, ranges=RANGE_LABELS, link=link, rows_url=rows_url,
-            poll_seconds=POLL_SECONDS if number == 1 else 0, filtered=any(form.values()),
+            poll_seconds=POLL_SECONDS if number == 1 else 0, filtered=any(form.values()), kept_for=self.kept_for,
         )
         if params.get("part") == "rows":
             return page(request, "session_rows.html", **context)
@@ -343,10 +345,11 @@ def login_page(root: str, target: str, error: str | None = None, status: int = 4
 
 
 def viewer_routes(db_path: Path | None, *, token: Secret | None = None,
-                  elsewhere: str | None = None) -> list[BaseRoute]:
-    """The viewer over the store at `db_path`; without a store, `/` says where the events go (`elsewhere`)."""
+                  elsewhere: str | None = None, retention: float | None = None) -> list[BaseRoute]:
+    """The viewer over the store at `db_path`; without a store, `/` says where the events go (`elsewhere`).
+    `retention`: seconds the store keeps a session after its last event, said under the list."""
     if db_path is not None:
-        return Viewer(db_path, token).routes()
+        return Viewer(db_path, token, retention).routes()
 
     def where(request: Request) -> Response:
         return page(request, "elsewhere.html", output=elsewhere or "another output")

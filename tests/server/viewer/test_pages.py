@@ -284,3 +284,16 @@ def test_every_address_a_page_writes_stays_under_a_proxys_prefix_and_opens(clien
         if address.startswith("#"):
             continue
         assert client.get(seen[len(PROXIED):]).status_code == 200, f"{address!r} on {path}: {seen}"
+
+
+def test_with_a_retention_the_list_says_how_long_sessions_are_kept(db: Path) -> None:
+    config = ServerConfig(db_path=db, retention=7 * 86_400.0)
+    with TestClient(build_app(config, StoreSink(db))) as client:
+        page = client.get("/")
+    assert "deletes a session once it has had no new event for 7 days" in page.text
+    assert "no new event for" not in client_page_without_retention(db)
+
+
+def client_page_without_retention(db: Path) -> str:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+        return client.get("/").text

@@ -12,6 +12,7 @@ from otel_honeyhive.server.viewer.present import (
     answers,
     conversation,
     format_duration,
+    format_span,
     pointer,
     resolve,
     session_rows,
@@ -92,3 +93,8 @@ def test_pointers_escape_slashes_and_tildes_and_resolve_back() -> None:
                                            (125_000, "2m 05s"), (7_380_000, "2h 03m")])
 def test_durations_read_as_in_the_terminal(ms: float | None, shown: str) -> None:
     assert format_duration(ms) == shown
+
+
+def test_a_settings_length_is_said_in_its_largest_whole_unit() -> None:
+    assert [format_span(s) for s in (7 * 86_400, 86_400, 36 * 3_600, 5_400, 90, 1, 2.5)] == [
+        "7 days", "1 day", "36 hours", "90 minutes", "90 seconds", "1 second", "2.5 seconds"]
