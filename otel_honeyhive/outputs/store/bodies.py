@@ -13,8 +13,9 @@ store never interleave: each appends at the end of a segment as it finds it.
 Appends bypass the page cache (`O_DIRECT`) where the file system allows it: the bytes are gathered into an aligned
 buffer and written from there, so the kernel neither copies them into freshly allocated cache pages nor tracks
 them as dirty; each write starts at a 4 KiB boundary and its last block is padded with zeros. That costs a
-fifth of the CPU a buffered write did (docs/delivery.md#the-local-store). A file system that refuses it (tmpfs)
-gets ordinary writes.
+fifth of the CPU a buffered write did (docs/delivery.md#the-local-store). Small appends are page-cached all the
+same (`DIRECT_MIN_BYTES`), through a second descriptor of the segment, so that small writes pack end to end; the
+two kinds never share a block. A file system that refuses `O_DIRECT` (tmpfs) gets ordinary writes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ _IOV_MAX = 1024
 
 ALIGN = 4096
 """Where direct writes start and how their length is rounded: the largest logical block size of common disks."""
+
+DIRECT_MIN_BYTES = 64 << 10
+"""Appends smaller than this are page-cached even where `O_DIRECT` works: a direct write starts on a block boundary
+and pads its last block, so one small event per transaction (the HoneyHive-compatible API's single events,
+updates) would take 4 KiB each; page-cached, they pack end to end. A request's worth of events goes direct."""
 
 STAGING_BYTES = 8 << 20
 """The aligned buffer direct writes are gathered in: a larger write goes out in pieces of this size."""
@@ -64,8 +70,9 @@ class BodySegments:
         self._staging: mmap.mmap | None = None
         self._readers: dict[int, int] = {}
         self._readers_lock = threading.Lock()
-        self._writing: tuple[int, int] | None = None
-        """(segment number, descriptor) of the segment appended to."""
+        self._writing: tuple[int, int, int] | None = None
+        """(segment number, descriptor, page-cached descriptor) of the segment appended to: the first opened with
+        `O_DIRECT` when `direct`, else both the same."""
         self._unsynced = False
 
     # -- writing --------------------------------------------------------------------------------------------
@@ -73,25 +80,25 @@ class BodySegments:
     def append(self, buffers: Sequence[bytes | memoryview]) -> tuple[int, int]:
         """Write `buffers` one after the other at the end of a segment; (segment, offset of the first byte).
         Not durable until `sync`. OSError when the disk refuses (full, read-only, I/O error)."""
-        number, fd = self._writer()
+        number, fd, plain = self._writer()
         end = os.fstat(fd).st_size
         if end >= SEGMENT_BYTES:
             self._close_writer()
-            number, fd = self._writer(after=number)
+            number, fd, plain = self._writer(after=number)
             end = os.fstat(fd).st_size
-        if self.direct:
-            at = -(-end // ALIGN) * ALIGN
+        if self.direct and sum(memoryview(b).nbytes for b in buffers) >= DIRECT_MIN_BYTES:
+            at = -(-end // ALIGN) * ALIGN  # past the block a page-cached write may have left half full
             try:
                 self._write_direct(fd, buffers, at)
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
                     raise
                 self._fall_back_to_buffered()  # the file system takes O_DIRECT opens but not these writes
-                number, fd = self._writer()
-                self._write_buffered(fd, buffers, at)
+                number, fd, plain = self._writer()
+                self._write_buffered(plain, buffers, at)
         else:
             at = end
-            self._write_buffered(fd, buffers, at)
+            self._write_buffered(plain, buffers, at)
         self._unsynced = True
         return number, at
 
@@ -153,10 +160,10 @@ class BodySegments:
     def sync(self) -> None:
         """Make what was appended since the last `sync` durable."""
         if self._unsynced and self._writing is not None:
-            os.fdatasync(self._writing[1])
+            os.fdatasync(self._writing[1])  # the file's data, whichever descriptor wrote it
         self._unsynced = False
 
-    def _writer(self, after: int = 0) -> tuple[int, int]:
+    def _writer(self, after: int = 0) -> tuple[int, int, int]:
         if self._writing is not None:
             return self._writing
         if self.readonly:
@@ -177,9 +184,10 @@ class BodySegments:
                 raise
             self.direct = False  # tmpfs and a few others: no O_DIRECT at all
             fd = os.open(path, flags, 0o600)
+        plain = os.open(path, os.O_WRONLY | os.O_CLOEXEC) if self.direct else fd
         if created:  # the new name must survive a crash as well as the bytes behind it
             self._sync_directory()
-        self._writing = (number, fd)
+        self._writing = (number, fd, plain)
         return self._writing
 
     def _sync_directory(self) -> None:
@@ -200,7 +208,10 @@ class BodySegments:
             if self._unsynced:
                 os.fdatasync(self._writing[1])
                 self._unsynced = False
-            os.close(self._writing[1])
+            _, fd, plain = self._writing
+            os.close(fd)
+            if plain != fd:
+                os.close(plain)
             self._writing = None
 
     def _numbers(self) -> list[int]:

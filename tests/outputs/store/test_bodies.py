@@ -53,9 +53,11 @@ def test_both_ways_of_writing_read_back_the_same_bytes_wherever_a_write_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
 ) -> None:
     """Direct writes start on a block boundary, are gathered in a staging buffer (here 8 KiB, so one write goes
-    out in pieces) and pad their last block; page-cached writes go where the file ends. Either way every body reads
-    back exactly, across many writes of odd sizes."""
+    out in pieces) and pad their last block; page-cached writes go where the file ends (with `direct`, the small
+    ones: here under 6 KiB, so the two kinds alternate in one file). Either way every body reads back exactly,
+    across many writes of odd sizes."""
     monkeypatch.setattr(bodies, "STAGING_BYTES", 8192)
+    monkeypatch.setattr(bodies, "DIRECT_MIN_BYTES", 6144)
     segments = bodies.BodySegments(tmp_path / "bodies", direct=direct)
     written: list[tuple[int, int, bytes]] = []
     try:
@@ -67,10 +69,29 @@ def test_both_ways_of_writing_read_back_the_same_bytes_wherever_a_write_ends(
         assert segments.direct is direct
         for segment, at, data in written:
             assert segments.read(segment, at, len(data)) == data
-            if direct:
+            if direct and len(data) >= 6144:
                 assert at % bodies.ALIGN == 0
     finally:
         segments.close()
+
+
+def test_small_writes_pack_end_to_end_where_direct_writes_would_pad_each(tmp_path: Path) -> None:
+    """One small event per transaction (the HoneyHive-compatible API, updates): page-cached, so a segment holds
+    their bytes and not a 4 KiB block each; a large write after them still goes direct, on a block boundary."""
+    with SQLiteStore(tmp_path / "events.db") as store:
+        sent = [trace(0)[0] for _ in range(200)]
+        for event in sent:
+            assert store.send([event]).ok
+        segment = tmp_path / "events.db-bodies" / "000001.seg"
+        small = segment.stat().st_size
+        assert small < 200 * 300 < 200 * bodies.ALIGN  # each is about 200 bytes
+        big = trace(80, prompt="y" * 1000)
+        assert store.send(big).ok
+        direct = store.bodies.direct  # False where the file system refuses O_DIRECT (tmpfs)
+        assert [store.get_event(e["event_id"]) for e in [*sent, *big]] == [*sent, *big]
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        first_big = conn.execute("SELECT body_at FROM events WHERE event_id = ?", (big[0]["event_id"],)).fetchone()
+    assert first_big[0] >= small and (first_big[0] % bodies.ALIGN == 0 or not direct)
 
 
 def test_events_the_pipeline_encoded_and_described_are_stored_from_their_bytes(tmp_path: Path) -> None:
