@@ -153,12 +153,9 @@ WHERE start_time < ?1 AND COALESCE(end_time, start_time) < ?1
 EXPIRED_SESSIONS = EXPIRED + "LIMIT ?2"
 DELETE_SESSIONS_EVENTS = "DELETE FROM events WHERE session_id IN (SELECT value FROM json_each(?))"
 DELETE_SESSIONS = "DELETE FROM sessions WHERE session_id IN (SELECT value FROM json_each(?))"
-DELETE_LOOSE_EVENTS = """
-DELETE FROM events
-WHERE rowid IN (SELECT rowid FROM events
-                WHERE session_id IS NULL AND start_time < ?1 AND COALESCE(end_time, start_time) < ?1 LIMIT ?2)
-"""
+LOOSE_EXPIRED = "session_id IS NULL AND start_time < ?1 AND COALESCE(end_time, start_time) < ?1"
 """Events without a session, by their own times."""
+DELETE_LOOSE_EVENTS = f"DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE {LOOSE_EXPIRED} LIMIT ?2)"
 SEGMENTS_IN_USE = "SELECT DISTINCT body_segment FROM events WHERE body_segment IS NOT NULL"
 
 SESSION_COLUMNS = ("session_id, name, source, start_time, duration, events, errors, has_session_event, end_time, "
@@ -194,5 +191,5 @@ LIMIT ?
 
 
 __all__ = ["BODY", "DELETE_LOOSE_EVENTS", "DELETE_SESSIONS", "DELETE_SESSIONS_EVENTS", "EXPIRED", "EXPIRED_SESSIONS",
-           "LIST_SESSIONS_V1", "MIGRATIONS", "PAGE_SIZE", "REFRESH_SESSIONS", "SCHEMA_VERSION", "SEGMENTS_IN_USE",
-           "SESSION_COLUMNS", "STORED_COLUMNS", "UPSERT", "WAL_BYTES"]
+           "LIST_SESSIONS_V1", "LOOSE_EXPIRED", "MIGRATIONS", "PAGE_SIZE", "REFRESH_SESSIONS", "SCHEMA_VERSION",
+           "SEGMENTS_IN_USE", "SESSION_COLUMNS", "STORED_COLUMNS", "UPSERT", "WAL_BYTES"]

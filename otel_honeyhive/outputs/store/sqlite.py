@@ -43,6 +43,7 @@ from otel_honeyhive.outputs.store.schema import (
     EXPIRED,
     EXPIRED_SESSIONS,
     LIST_SESSIONS_V1,
+    LOOSE_EXPIRED,
     MIGRATIONS,
     PAGE_SIZE,
     REFRESH_SESSIONS,
@@ -113,6 +114,11 @@ def _extended(stored: bytes | None, event: Event) -> Event:
     turns = [*(old.get("children_ids") or []), *(event.get("children_ids") or [])]
     merged["children_ids"] = list(dict.fromkeys(t for t in turns if isinstance(t, str)))
     return merged
+
+
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI opening the store at `path` for reading only (never creating or changing it)."""
+    return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
 
 
 def _create_private(path: Path) -> None:
@@ -203,8 +209,8 @@ class SQLiteStore:
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no event store at {self.path}")
-            uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
-            self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(read_only_uri(self.path), uri=True, isolation_level=None,
+                                         check_same_thread=False)
         else:
             self._conn = self._create()
         try:
@@ -332,8 +338,7 @@ class SQLiteStore:
             sessions, events = self._query(
                 f"SELECT (SELECT COUNT(*) FROM ({EXPIRED})), "
                 f"(SELECT COUNT(*) FROM events WHERE session_id IN ({EXPIRED})) + "
-                "(SELECT COUNT(*) FROM events WHERE session_id IS NULL AND start_time < ?1 "
-                "AND COALESCE(end_time, start_time) < ?1)", (before,))[0]
+                f"(SELECT COUNT(*) FROM events WHERE {LOOSE_EXPIRED})", (before,))[0]
             return Pruned(int(sessions), int(events))
         counts = [0, 0, 0]  # sessions, events, rows the last batch deleted
 
@@ -372,8 +377,7 @@ class SQLiteStore:
         result = self._write(note_newest)
         if not result.ok:
             raise OSError(result.detail)
-        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
-        reader = sqlite3.connect(uri, uri=True, isolation_level=None)
+        reader = sqlite3.connect(read_only_uri(self.path), uri=True, isolation_level=None)
         try:
             reader.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             referenced = {int(n) for (n,) in reader.execute(SEGMENTS_IN_USE)}
@@ -566,4 +570,4 @@ class SQLiteStore:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 
 
-__all__ = ["PRUNE_BATCH", "Pruned", "SQLiteStore", "SessionSummary"]
+__all__ = ["PRUNE_BATCH", "Pruned", "SQLiteStore", "SessionSummary", "read_only_uri"]

@@ -14,7 +14,6 @@ on screen.
 from __future__ import annotations
 
 import sqlite3
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.outputs.store import SessionSummary, SQLiteStore
+from otel_honeyhive.outputs.store.sqlite import read_only_uri
 
 PAGE_SIZE = 50
 """Sessions per page of the list."""
@@ -78,8 +78,7 @@ class StoreReader:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if not self.path.is_file():
             raise FileNotFoundError(f"no event store at {self.path}")
-        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(read_only_uri(self.path), uri=True, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             yield conn
