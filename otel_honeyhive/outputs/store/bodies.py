@@ -205,9 +205,7 @@ class BodySegments:
 
     def _close_writer(self) -> None:
         if self._writing is not None:
-            if self._unsynced:
-                os.fdatasync(self._writing[1])
-                self._unsynced = False
+            self.sync()
             _, fd, plain = self._writing
             os.close(fd)
             if plain != fd:

@@ -329,11 +329,12 @@ class SQLiteStore:
     # -- retention ---------------------------------------------------------------------------------------------
 
     def prune(self, before: float, *, dry_run: bool = False, stop: threading.Event | None = None) -> Pruned:
-        """Delete every session whose last activity (its end, else its start; milliseconds) is before `before`,
-        whole, with all its events, and events without a session by their own times; then give back the body
-        segments no row points into any more. A long conversation stays as long as it has new turns. Sessions
-        with no time at all are kept. OSError when the store cannot be written (locked, full, read-only).
-        `stop`: once set, no further batch is begun (what was deleted stays deleted; the rest waits)."""
+        """Delete every session whose last activity (the latest end, else start, of any of its events;
+        milliseconds) is before `before`, whole, with all its events, and events without a session by their own
+        times; then give back the body segments no row points into any more. A long conversation stays as long as
+        it has new turns. Sessions with no time at all are kept. OSError when the store cannot be written
+        (locked, full, read-only). `stop`: once set, no further batch is begun (what was deleted stays deleted;
+        the rest waits)."""
         if dry_run:
             sessions, events = self._query(
                 f"SELECT (SELECT COUNT(*) FROM ({EXPIRED})), "
@@ -359,9 +360,10 @@ class SQLiteStore:
             result = self._write(one_batch)
             if not result.ok:
                 raise OSError(result.detail)
-            if not counts[2] or (stop is not None and stop.is_set()):
+            stopped = stop is not None and stop.is_set()
+            if not counts[2] or stopped:
                 break
-        segments, freed = self._reclaim() if counts[1] and not (stop is not None and stop.is_set()) else (0, 0)
+        segments, freed = self._reclaim() if counts[1] and not stopped else (0, 0)
         return Pruned(counts[0], counts[1], segments, freed)
 
     def _reclaim(self) -> tuple[int, int]:

@@ -107,7 +107,7 @@ def not_found(request: Request, message: str) -> HTMLResponse:
 def back_to(root: str, target: str) -> str:
     """`target`, a path from the viewer's root (`safe_next`), as a relative URL from a page whose way back to
     the root is `root`."""
-    return root + target.lstrip("/") if target.lstrip("/") else root
+    return root + target.lstrip("/")
 
 
 def _utc_ms(text: str | None) -> float | None:
