@@ -412,6 +412,15 @@ switching threads ~2 %.
   write's rows as one
   `INSERT … SELECT FROM json_each(?)` (one GIL release instead of one per row, but `json_extract` parses each row
   again per column: 5 → 13 µs per event).
+- **Bodies written behind** (`outputs/store/bodies.py`): the store's work timed while it holds its connection
+  (thread CPU and wall per event, 300 requests): gathering and writing the body 5.7 µs of wall (1.3 of CPU; the
+  rest waiting on the device for the direct write), its `fdatasync` 6.6, the upsert 11.2 (5.8), the summaries
+  7.4 (1.0), the commit 9.5 (5.1). Writes take that section in turn, and at 23k spans/s it was busy ~94 % of the
+  time: the section, not only the core, was full. The direct write and its `fdatasync` now run in a worker
+  thread while the rows are upserted, and the commit waits for them: in alternating runs 21.0–21.7k → 22.2–23.3k
+  spans/s at the same CPU per span (40.5–43.1 µs). Tried with it and left out: a shorter switch interval for the
+  interpreter (1 and 0.5 ms), so that the store's thread gets the GIL back sooner after each SQLite call: within
+  the spread.
 - **Where 30,000 spans/s into the store stands** (experiments on the installed build, one core, 150 requests
   each; not shipped). With the store's `send` returning at once, nothing written, the receiver made 41.0k and
   43.0k spans/s at 23.8 and 23.0 µs of CPU per span: decoding, mapping, encoding and describing leave about 8.5 µs

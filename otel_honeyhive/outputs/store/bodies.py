@@ -16,15 +16,21 @@ them as dirty; each write starts at a 4 KiB boundary and its last block is padde
 fifth of the CPU a buffered write did (docs/delivery.md#the-local-store). Small appends are page-cached all the
 same (`DIRECT_MIN_BYTES`), through a second descriptor of the segment, so that small writes pack end to end; the
 two kinds never share a block. A file system that refuses `O_DIRECT` (tmpfs) gets ordinary writes.
+
+A direct write of a request's events is written behind: once its bytes are gathered, a worker thread writes and
+`fdatasync`s them while the store goes on with the rows that point at them, and `sync` (before the commit) waits
+for it. The disk's time then overlaps the database's instead of adding to the time the store holds its lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 SEGMENT_BYTES = 64 << 20
@@ -44,7 +50,8 @@ and pads its last block, so one small event per transaction (the HoneyHive-compa
 updates) would take 4 KiB each; page-cached, they pack end to end. A request's worth of events goes direct."""
 
 STAGING_BYTES = 8 << 20
-"""The aligned buffer direct writes are gathered in: a larger write goes out in pieces of this size."""
+"""The aligned buffers direct writes are gathered in (two, used in turn, so that the next write can be gathered
+while the last is written behind): a larger write goes out in pieces of this size, and is not written behind."""
 
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
@@ -67,27 +74,46 @@ class BodySegments:
         self.readonly = readonly
         self.direct = direct and bool(_O_DIRECT)
         """Whether appends bypass the page cache; turned off for good the first time the file system refuses."""
-        self._staging: mmap.mmap | None = None
+        self._staging: list[mmap.mmap] = []
+        self._behind: list[Future[None] | None] = [None, None]
+        """The write behind from each staging buffer, until `sync` has seen it done."""
+        self._turn = 0
+        """The staging buffer the next write behind gathers in."""
+        self._worker: ThreadPoolExecutor | None = None
+        self._pid = os.getpid()
+        self._refused = False
+        """A write behind found that the file system takes `O_DIRECT` opens but not these writes."""
+        self._end = 0
+        """Where the last write since `sync` ends: a write behind may not have reached the file yet."""
         self._readers: dict[int, int] = {}
         self._readers_lock = threading.Lock()
         self._writing: tuple[int, int, int] | None = None
         """(segment number, descriptor, page-cached descriptor) of the segment appended to: the first opened with
         `O_DIRECT` when `direct`, else both the same."""
         self._unsynced = False
+        """Page-cached bytes were appended since the last `sync` (a write behind syncs its own)."""
 
     # -- writing --------------------------------------------------------------------------------------------
 
     def append(self, buffers: Sequence[bytes | memoryview]) -> tuple[int, int]:
         """Write `buffers` one after the other at the end of a segment; (segment, offset of the first byte).
-        Not durable until `sync`. OSError when the disk refuses (full, read-only, I/O error)."""
+        Not durable (nor, when written behind, necessarily written) until `sync`. OSError when the disk refuses
+        (full, read-only, I/O error), here or at `sync`."""
+        self._check_fork()
         number, fd, plain = self._writer()
-        end = os.fstat(fd).st_size
+        end = max(os.fstat(fd).st_size, self._end)
         if end >= SEGMENT_BYTES:
             self._close_writer()
             number, fd, plain = self._writer(after=number)
             end = os.fstat(fd).st_size
-        if self.direct and sum(memoryview(b).nbytes for b in buffers) >= DIRECT_MIN_BYTES:
+        size = sum(memoryview(b).nbytes for b in buffers)
+        if self.direct and size >= DIRECT_MIN_BYTES:
             at = -(-end // ALIGN) * ALIGN  # past the block a page-cached write may have left half full
+            if size <= STAGING_BYTES:
+                self._write_behind(fd, plain, buffers, size, at)
+                self._end = at + -(-size // ALIGN) * ALIGN
+                return number, at
+            self.settle()  # the staging buffers are free, and what is behind was written
             try:
                 self._write_direct(fd, buffers, at)
             except OSError as exc:
@@ -99,15 +125,96 @@ class BodySegments:
         else:
             at = end
             self._write_buffered(plain, buffers, at)
+        self._end = at + size
         self._unsynced = True
         return number, at
+
+    def _write_behind(self, fd: int, plain: int, buffers: Sequence[bytes | memoryview], size: int, at: int) -> None:
+        """Gather `buffers` into the next staging buffer (once what it held last is written) and hand it to the
+        worker, which writes it at `at`, padded to a whole block, and `fdatasync`s it."""
+        turn = self._turn
+        self._turn ^= 1
+        self._wait(turn)
+        staging = self._staging_buffer(turn)
+        filled = 0
+        for buffer in buffers:
+            view = memoryview(buffer).cast("B")
+            staging[filled : filled + len(view)] = view
+            filled += len(view)
+        padded = -(-size // ALIGN) * ALIGN
+        staging[size:padded] = bytes(padded - size)
+        data = memoryview(staging)[:padded]
+        self._behind[turn] = self._pool().submit(self._write_out, fd, plain, data, size, at)
+
+    def _write_out(self, fd: int, plain: int, data: memoryview, size: int, at: int) -> None:
+        """A write behind, in the worker thread."""
+        error: OSError | None = None
+        try:
+            try:
+                self._pwrite_all(fd, data, at)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._refused = True  # `sync` turns direct writes off for good
+                self._write_buffered(plain, [data[:size]], at)
+            os.fdatasync(fd)
+        except OSError as exc:
+            error = OSError(exc.errno, exc.strerror)  # not `exc`: its frames hold views of the staging buffer
+        finally:
+            data.release()
+        if error is not None:
+            raise error
+
+    def _wait(self, turn: int) -> None:
+        """Until the write behind from staging buffer `turn` is done; its OSError, if it failed."""
+        behind = self._behind[turn]
+        if behind is not None:
+            self._behind[turn] = None
+            behind.result()
+
+    def settle(self) -> None:
+        """Until every write behind is done (so that its bytes can be read back); the first OSError among them,
+        once all are."""
+        failure: OSError | None = None
+        for turn in (0, 1):
+            try:
+                self._wait(turn)
+            except OSError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def abandon(self) -> None:
+        """After a transaction rolled back: let its writes behind finish, whatever became of them (their bytes
+        are pointed at by no row), so that none is taken for the next transaction's."""
+        with contextlib.suppress(OSError):
+            self.settle()
+        self._end = 0
+
+    def _staging_buffer(self, turn: int) -> mmap.mmap:
+        while len(self._staging) <= turn:
+            self._staging.append(mmap.mmap(-1, STAGING_BYTES))  # page-aligned, as O_DIRECT needs
+        return self._staging[turn]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="otel-honeyhive-bodies")
+        return self._worker
+
+    def _check_fork(self) -> None:
+        """In a forked child: no worker thread, the parent's writes behind are the parent's, and the staging
+        buffers (shared memory) are the parent's too."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._worker = None
+            self._behind = [None, None]
+            self._staging = []
+            self._end = 0
 
     def _write_direct(self, fd: int, buffers: Sequence[bytes | memoryview], at: int) -> None:
         """Gather `buffers` into the aligned staging buffer and write it out, a full buffer at a time, the last
         piece padded with zeros to a whole block."""
-        if self._staging is None:
-            self._staging = mmap.mmap(-1, STAGING_BYTES)  # page-aligned, as O_DIRECT needs
-        staging = memoryview(self._staging)
+        staging = memoryview(self._staging_buffer(0))
         try:
             filled = 0
             for buffer in buffers:
@@ -153,15 +260,24 @@ class BodySegments:
         self._release_staging()
 
     def _release_staging(self) -> None:
-        if self._staging is not None:
-            self._staging.close()
-            self._staging = None
+        for staging in self._staging:
+            staging.close()
+        self._staging = []
 
     def sync(self) -> None:
-        """Make what was appended since the last `sync` durable."""
+        """Make what was appended since the last `sync` durable: wait for the writes behind (OSError if one
+        failed), and `fdatasync` what was page-cached."""
+        self._check_fork()
+        try:
+            self.settle()
+        finally:
+            self._end = 0
         if self._unsynced and self._writing is not None:
             os.fdatasync(self._writing[1])  # the file's data, whichever descriptor wrote it
         self._unsynced = False
+        if self._refused:
+            self._refused = False
+            self._fall_back_to_buffered()
 
     def _writer(self, after: int = 0) -> tuple[int, int, int]:
         if self._writing is not None:
@@ -205,12 +321,15 @@ class BodySegments:
 
     def _close_writer(self) -> None:
         if self._writing is not None:
-            self.sync()
-            _, fd, plain = self._writing
-            os.close(fd)
-            if plain != fd:
-                os.close(plain)
-            self._writing = None
+            try:
+                self.sync()
+            finally:
+                if self._writing is not None:  # (a sync that turned direct writes off has closed it)
+                    _, fd, plain = self._writing
+                    self._writing = None
+                    os.close(fd)
+                    if plain != fd:
+                        os.close(plain)
 
     def _numbers(self) -> list[int]:
         try:
@@ -278,8 +397,13 @@ class BodySegments:
         return deleted, freed
 
     def close(self) -> None:
-        self._close_writer()
-        self._release_staging()
+        try:
+            self._close_writer()
+        finally:
+            if self._worker is not None:
+                self._worker.shutdown(wait=True)
+                self._worker = None
+            self._release_staging()
         with self._readers_lock:
             for fd in self._readers.values():
                 os.close(fd)

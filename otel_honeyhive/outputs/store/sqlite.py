@@ -389,7 +389,9 @@ class SQLiteStore:
             return self.bodies.reclaim(referenced, below=newest[0])
 
     def _body(self, conn: sqlite3.Connection, event_id: str) -> bytes | None:
-        """The stored event's bytes, wherever they are kept; None when there is no such event."""
+        """The stored event's bytes, wherever they are kept; None when there is no such event. Inside a write
+        transaction: the event may have been written by an earlier write of the same group, still behind."""
+        self.bodies.settle()
         row = conn.execute(self._body_sql + " WHERE event_id = ?", (event_id,)).fetchone()
         return None if row is None else self._bytes(row)
 
@@ -447,6 +449,7 @@ class SQLiteStore:
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                self.bodies.abandon()
                 raise
         except (TypeError, sqlite3.Error, OSError) as exc:
             # Locked by another process, disk full, I/O error: nothing was committed; worth another try.

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from otel_honeyhive.core.encoded import batch_of
-from otel_honeyhive.core.results import Outcome
+from otel_honeyhive.core.results import Outcome, Update
 from otel_honeyhive.outputs.store import CorruptBodyError, SQLiteStore, bodies
 
 
@@ -204,6 +205,8 @@ def test_what_was_acknowledged_survives_a_kill_mid_stream(tmp_path: Path) -> Non
             sid = str(uuid.uuid4())
             events = [{"event_id": sid, "session_id": sid, "event_type": "session", "event_name": "s",
                        "inputs": {"prompt": "p" * 20000}}]
+            events += [{"event_id": str(uuid.uuid4()), "session_id": sid, "event_type": "tool",
+                        "inputs": {"prompt": "q" * 20000}} for _ in range(4)]  # 100 KB: a direct write, behind
             if store.send(events).ok:
                 print(sid, flush=True)
     """)
@@ -216,4 +219,56 @@ def test_what_was_acknowledged_survives_a_kill_mid_stream(tmp_path: Path) -> Non
         for sid in acknowledged:
             event = store.get_event(sid)
             assert event is not None and event["inputs"]["prompt"] == "p" * 20000
+            assert [e["inputs"]["prompt"] for e in store.session_events(sid)] == ["p" * 20000] + ["q" * 20000] * 4
         assert store.send(trace(1)).ok
+
+
+def test_a_later_write_of_the_same_transaction_reads_a_body_still_being_written_behind(tmp_path: Path) -> None:
+    """A request's events go to disk behind the store's back (a worker writes them while the rows are upserted);
+    an update committed in the same group reads the event it changes back whole, wherever its bytes are."""
+    with SQLiteStore(tmp_path / "events.db") as store:
+        big = trace(80, prompt="z" * 1000)  # ~100 KB: one direct write
+        target = big[5]
+        results: list[Any] = [None, None]
+        works = [lambda: store.send(big), lambda: store.update(Update(target["event_id"], {"outputs": {"ok": 1}}))]
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, works[i]())) for i in (0, 1)]
+        with store._lock:  # both queue, in this order, and commit as one group
+            for i, thread in enumerate(threads):
+                thread.start()
+                while len(store._pending) <= i:
+                    threading.Event().wait(0.001)
+        for thread in threads:
+            thread.join(10)
+        assert [r.outcome for r in results] == [Outcome.DELIVERED, Outcome.DELIVERED]
+        assert store.transactions == 1
+        assert store.get_event(target["event_id"]) == {**target, "outputs": {"ok": 1}}
+        assert store.session_events(big[0]["session_id"])[:5] == big[:5]
+
+
+def test_a_write_behind_the_disk_refuses_commits_no_row_and_the_store_goes_on(tmp_path: Path) -> None:
+    """The disk refuses a request's bytes while they are written behind (here the file-size limit, EFBIG): the
+    send is RETRY_LATER naming the store, no row points at them, and once there is room again it is stored."""
+    script = textwrap.dedent("""
+        import resource, signal, sys, uuid
+        from otel_honeyhive.outputs.store import SQLiteStore
+        def trace(size):
+            sid = str(uuid.uuid4())
+            return [{"event_id": sid, "session_id": sid, "event_type": "session", "inputs": {"p": "p" * size}}]
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        with SQLiteStore(sys.argv[1]) as store:
+            assert store.send(trace(100)).ok
+            hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+            resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, hard))
+            refused = trace(1_000_000)
+            result = store.send(refused)
+            print(result.outcome.name, result.detail, store.count_events())
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+            assert store.send(refused).ok and store.get_event(refused[0]["event_id"]) == refused[0]
+            assert store.count_events() == 2
+    """)
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "events.db")], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    outcome, *detail, count = out.stdout.split()
+    assert outcome == "RETRY_LATER" and "events.db" in " ".join(detail) and "File too large" in " ".join(detail)
+    assert count == "1"
