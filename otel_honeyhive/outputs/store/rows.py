@@ -8,6 +8,7 @@ Both are compiled with the hot path (setup.py).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -21,7 +22,8 @@ COLUMNS: Final = (
     "event_id", "session_id", "parent_id", "event_type", "event_name", "source", "start_time", "end_time",
     "duration", "has_error", "tokens", "user_id", "model", "event_tokens",
 )
-"""The columns `describe` gives, in its order; a stored row adds where its body is (`store/sqlite.py`)."""
+"""The columns `describe` gives, in its order; a stored row adds where its body is and the keys its ids are
+indexed by (`STORED_COLUMNS`)."""
 
 EVENT_ID: Final = 0
 SESSION_ID: Final = 1
@@ -37,6 +39,46 @@ USER_ID: Final = 11
 STARTS_CONVERSATION: Final = 14
 """Past the columns: whether the event is a conversation's session event, which a write extends rather than
 replaces (docs/identity-and-assembly.md#conversations)."""
+STORED_COLUMNS: Final = (*COLUMNS, "body", "body_segment", "body_at", "body_len", "id_key", "session_key")
+"""A stored row (`Rows.stored`): `describe`'s columns, the body (inline, empty when it is in a segment), where it
+is, and the keys of its event id and session id (`key`)."""
+ID_KEY: Final = 18
+
+
+KEY_HEX_DIGITS: Final = 12
+"""How much of a UUID its key keeps: the first 12 hex digits (48 bits), the `xxxxxxxx-xxxx` that starts it."""
+
+
+def key(text: str | None) -> int | None:
+    """The integer the store indexes an event id or a session id by (schema 4): a third of the UUID text's size
+    in an index, so a commit's random inserts dirty fewer pages (docs/delivery.md#the-local-store). A canonical
+    UUID keeps its first 48 bits, in order (so a prefix of the id is a range of keys); any other text a 48-bit
+    hash of it, below zero. Not unique: a lookup matches the key, then the text."""
+    if text is None:
+        return None
+    if len(text) == 36 and text[8] == "-" and text[13] == "-" and text[18] == "-" and text[23] == "-":
+        digits = text[:8] + text[9:13]
+        if digits.isascii() and digits.isalnum():
+            try:
+                return int(digits, 16)
+            except ValueError:
+                pass
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=6).digest()
+    return -1 - int.from_bytes(digest, "big")
+
+
+def key_range(prefix: str) -> tuple[int, int] | None:
+    """The keys of the canonical UUIDs that start with `prefix` (lower-case hex and dashes), [low, high]; None
+    when no UUID can start with it."""
+    digits = ""
+    for i, c in enumerate(prefix[:13]):
+        if (c == "-") != (i == 8):
+            return None
+        if c != "-":
+            digits += c
+    rest = 4 * (KEY_HEX_DIGITS - len(digits))
+    low = int(digits, 16) << rest if digits else 0
+    return low, low + (1 << rest) - 1
 
 
 def _text(value: Any) -> str | None:
@@ -143,12 +185,14 @@ class Rows:
         self.described[i] = _checked(describe(event))
 
     def stored(self, segment: int, at: int) -> list[tuple[Any, ...]]:
-        """The rows to upsert, their buffers written one after the other from `at` in `segment`."""
+        """The rows to upsert (`STORED_COLUMNS`), their buffers written one after the other from `at` in
+        `segment`."""
         offsets = []
         for buffer in self.buffers:
             offsets.append(at)
             at += len(buffer)
-        return [(*columns[:STARTS_CONVERSATION], b"", segment, offsets[buffer] + start, length)
+        return [(*columns[:STARTS_CONVERSATION], b"", segment, offsets[buffer] + start, length,
+                 key(columns[EVENT_ID]), key(columns[SESSION_ID]))
                 for columns, (buffer, start, length) in zip(self.described, self.places, strict=True)]
 
 

@@ -3,14 +3,16 @@
 Version 1: one table keyed by `event_id`, the whole event as orjson bytes, and the columns copied out of it
 (`rows.py`). Version 2: a summary row per session (`summaries.py`). Version 3: bodies move to segment files
 (`bodies.py`; rows written before keep theirs in `body`), and the two columns the viewer's outline showed from
-the body (model, tokens).
+the body (model, tokens). Version 4: events are indexed by integer keys of their ids (`rows.key`) instead of the
+ids' text, which takes rebuilding the table (SQLite cannot drop a primary key); the store keeps an event id
+unique itself (`SQLiteStore._upsert`).
 """
 
 from __future__ import annotations
 
-from otel_honeyhive.outputs.store.rows import COLUMNS
+from otel_honeyhive.outputs.store.rows import STORED_COLUMNS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS events (
@@ -78,7 +80,41 @@ UPDATE events SET
                 AS INTEGER)
         END
 """
-MIGRATIONS = ((1, _SCHEMA_1), (2, _SCHEMA_2), (3, _SCHEMA_3))
+_V3_COLUMNS = ("event_id, session_id, parent_id, event_type, event_name, source, start_time, end_time, duration, "
+               "has_error, body, tokens, user_id, model, event_tokens, body_segment, body_at, body_len")
+_SCHEMA_4 = f"""
+CREATE TABLE events_v4 (
+    event_id     TEXT NOT NULL,
+    id_key       INTEGER NOT NULL,
+    session_id   TEXT,
+    session_key  INTEGER,
+    parent_id    TEXT,
+    event_type   TEXT,
+    event_name   TEXT,
+    source       TEXT,
+    start_time   REAL,
+    end_time     REAL,
+    duration     REAL,
+    has_error    INTEGER NOT NULL DEFAULT 0,
+    tokens       INTEGER,
+    user_id      TEXT,
+    model        TEXT,
+    event_tokens INTEGER,
+    body         BLOB NOT NULL,
+    body_segment INTEGER,
+    body_at      INTEGER,
+    body_len     INTEGER
+);
+INSERT INTO events_v4 (rowid, {_V3_COLUMNS}, id_key, session_key)
+    SELECT rowid, {_V3_COLUMNS}, store_key(event_id), store_key(session_id) FROM events;
+DROP TABLE events;
+ALTER TABLE events_v4 RENAME TO events;
+CREATE INDEX events_by_id ON events (id_key);
+CREATE INDEX events_by_session ON events (session_key)
+"""
+# The rows keep their rowids, so events that start together keep their order. A session's events are few and
+# are sorted when read, so the session index holds the key alone.
+MIGRATIONS = ((1, _SCHEMA_1), (2, _SCHEMA_2), (3, _SCHEMA_3), (4, _SCHEMA_4))
 """(version, statements): a store at version v runs every step above v, in one transaction."""
 
 PAGE_SIZE = 4096
@@ -92,20 +128,24 @@ changed page once however many commits changed it, so fewer checkpoints copy far
 receiver into the store went from 18.7–18.9k to 21.4–22.3k spans/s). The log is cut back to this size after each
 checkpoint (`journal_size_limit`)."""
 
-STORED_COLUMNS = (*COLUMNS, "body", "body_segment", "body_at", "body_len")
-"""A stored row: `rows.describe`'s columns, then the body (inline, empty when it is in a segment) and where."""
-UPSERT = (
-    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' for _ in STORED_COLUMNS)}) "
-    "ON CONFLICT(event_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in STORED_COLUMNS[1:])
-)
+INSERT = f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' for _ in STORED_COLUMNS)})"
+REPLACE = f"UPDATE events SET {', '.join(f'{c} = ?' for c in STORED_COLUMNS)} WHERE rowid = ?"
+"""An event stored again: its row keeps its place (rowid)."""
+STORED_BY_KEYS = "SELECT rowid, event_id FROM events WHERE id_key IN (SELECT value FROM json_each(?))"
+"""The rows whose event ids have these keys (the events among them are told apart by their ids)."""
 BODY = "SELECT body, body_segment, body_at, body_len FROM events"
 """Where a body is (`SQLiteStore._body`); a WHERE clause follows."""
+BY_EVENT = "id_key = ? AND event_id = ?"
+BY_SESSION = "session_key = ? AND session_id = ?"
+"""An event, a session's events: the key then the id (`rows.key`)."""
+_IN_SESSIONS = "session_key IN (SELECT store_key(value) FROM json_each(?1)) AND session_id IN (SELECT value FROM " \
+               "json_each(?1))"
+"""The events of the sessions given as a JSON array; `store_key` is `rows.key`, registered on the connection."""
 
 # A session's summary: its session event when one exists (event_type 'session' whose id is the session id),
 # otherwise what its other events say. "events" counts the events in the session besides the session event.
 # Version 2 keeps it in `sessions`, refreshed for the sessions a write touched (given as a JSON array).
-REFRESH_SESSIONS = """
+_REFRESH = """
 INSERT INTO sessions (session_id, name, source, user_id, start_time, end_time, duration, events, errors, tokens,
                       has_session_event)
 SELECT g.session_id,
@@ -129,10 +169,10 @@ FROM (
            MIN(user_id) AS any_user,
            SUM(tokens) AS tokens
     FROM events
-    WHERE session_id IN (SELECT value FROM json_each(?))
+    WHERE {which}
     GROUP BY session_id
 ) AS g
-LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
+LEFT JOIN events AS s ON s.id_key = store_key(g.session_id) AND s.event_id = g.session_id AND s.event_type = 'session'
 WHERE true
 ON CONFLICT(session_id) DO UPDATE SET
     name = excluded.name, source = excluded.source, user_id = excluded.user_id,
@@ -140,6 +180,9 @@ ON CONFLICT(session_id) DO UPDATE SET
     events = excluded.events, errors = excluded.errors, tokens = excluded.tokens,
     has_session_event = excluded.has_session_event
 """
+REFRESH_SESSIONS = _REFRESH.replace("{which}", _IN_SESSIONS)
+REFRESH_ALL_SESSIONS = _REFRESH.replace("{which}", "session_id IS NOT NULL")
+"""Every session, from its events (a store upgraded from version 1)."""
 # Retention (`SQLiteStore.prune`): whole sessions whose last activity is before a time go, with their events.
 # Last activity is the latest end of any of its events, the session event's included (whose own end may be
 # older: a session event sent once, children added later). A session that ended before the cutoff started before
@@ -148,10 +191,15 @@ EXPIRED = """
 SELECT session_id FROM sessions
 WHERE start_time < ?1 AND COALESCE(end_time, start_time) < ?1
   AND NOT EXISTS (SELECT 1 FROM events AS e
-                  WHERE e.session_id = sessions.session_id AND COALESCE(e.end_time, e.start_time, ?1) >= ?1)
+                  WHERE e.session_key = store_key(sessions.session_id) AND e.session_id = sessions.session_id
+                    AND COALESCE(e.end_time, e.start_time, ?1) >= ?1)
 """
 EXPIRED_SESSIONS = EXPIRED + "LIMIT ?2"
-DELETE_SESSIONS_EVENTS = "DELETE FROM events WHERE session_id IN (SELECT value FROM json_each(?))"
+EXPIRED_EVENTS = f"""
+SELECT COUNT(*) FROM events
+WHERE session_key IN (SELECT store_key(session_id) FROM ({EXPIRED})) AND session_id IN ({EXPIRED})
+"""
+DELETE_SESSIONS_EVENTS = f"DELETE FROM events WHERE {_IN_SESSIONS}"
 DELETE_SESSIONS = "DELETE FROM sessions WHERE session_id IN (SELECT value FROM json_each(?))"
 LOOSE_EXPIRED = "session_id IS NULL AND start_time < ?1 AND COALESCE(end_time, start_time) < ?1"
 """Events without a session, by their own times."""
@@ -190,6 +238,7 @@ LIMIT ?
 
 
 
-__all__ = ["BODY", "DELETE_LOOSE_EVENTS", "DELETE_SESSIONS", "DELETE_SESSIONS_EVENTS", "EXPIRED", "EXPIRED_SESSIONS",
-           "LIST_SESSIONS_V1", "LOOSE_EXPIRED", "MIGRATIONS", "PAGE_SIZE", "REFRESH_SESSIONS", "SCHEMA_VERSION",
-           "SEGMENTS_IN_USE", "SESSION_COLUMNS", "STORED_COLUMNS", "UPSERT", "WAL_BYTES"]
+__all__ = ["BODY", "BY_EVENT", "BY_SESSION", "DELETE_LOOSE_EVENTS", "DELETE_SESSIONS", "DELETE_SESSIONS_EVENTS",
+           "EXPIRED", "EXPIRED_EVENTS", "EXPIRED_SESSIONS", "INSERT", "LIST_SESSIONS_V1", "LOOSE_EXPIRED",
+           "MIGRATIONS", "PAGE_SIZE", "REFRESH_ALL_SESSIONS", "REFRESH_SESSIONS", "REPLACE", "SCHEMA_VERSION",
+           "SEGMENTS_IN_USE", "SESSION_COLUMNS", "STORED_BY_KEYS", "WAL_BYTES"]

@@ -34,23 +34,38 @@ from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.jsonable import number
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.outputs.store.bodies import BodySegments
-from otel_honeyhive.outputs.store.rows import EVENT_ID, STARTS_CONVERSATION, Rows, describe, rows_of
+from otel_honeyhive.outputs.store.rows import (
+    EVENT_ID,
+    ID_KEY,
+    STARTS_CONVERSATION,
+    Rows,
+    describe,
+    key,
+    key_range,
+    rows_of,
+)
 from otel_honeyhive.outputs.store.schema import (
     BODY,
+    BY_EVENT,
+    BY_SESSION,
     DELETE_LOOSE_EVENTS,
     DELETE_SESSIONS,
     DELETE_SESSIONS_EVENTS,
     EXPIRED,
+    EXPIRED_EVENTS,
     EXPIRED_SESSIONS,
+    INSERT,
     LIST_SESSIONS_V1,
     LOOSE_EXPIRED,
     MIGRATIONS,
     PAGE_SIZE,
+    REFRESH_ALL_SESSIONS,
     REFRESH_SESSIONS,
+    REPLACE,
     SCHEMA_VERSION,
     SEGMENTS_IN_USE,
     SESSION_COLUMNS,
-    UPSERT,
+    STORED_BY_KEYS,
     WAL_BYTES,
 )
 from otel_honeyhive.outputs.store.summaries import summarise
@@ -170,6 +185,21 @@ def _glob_literal(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
+def _upsert(conn: sqlite3.Connection, stored: list[tuple[Any, ...]]) -> None:
+    """Store `stored` (`rows.STORED_COLUMNS`), an event already stored replaced in its row, an event twice in
+    the batch stored once, as it was last. Event ids are unique by this alone since schema 4: the index holds
+    their keys, which are not."""
+    latest = {row[EVENT_ID]: row for row in stored}
+    if len(latest) < len(stored):
+        stored = list(latest.values())
+    keys = orjson.dumps(sorted({row[ID_KEY] for row in stored}))
+    found = {event_id: rowid for rowid, event_id in conn.execute(STORED_BY_KEYS, (keys,)) if event_id in latest}
+    if found:
+        conn.executemany(REPLACE, [(*row, found[row[EVENT_ID]]) for row in stored if row[EVENT_ID] in found])
+        stored = [row for row in stored if row[EVENT_ID] not in found]
+    conn.executemany(INSERT, stored)
+
+
 @dataclass(slots=True)
 class _Write:
     """A write waiting in a group commit, and its result once the group's transaction is over."""
@@ -241,6 +271,7 @@ class SQLiteStore:
 
     def _prepare(self) -> None:
         conn = self._conn
+        conn.create_function("store_key", 1, key, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -250,6 +281,8 @@ class SQLiteStore:
             )
         self._version = version
         self._body_sql = BODY if version >= 3 else "SELECT body, NULL, NULL, NULL FROM events"
+        self._by_event, self._by_session = (BY_EVENT, BY_SESSION) if version >= 4 else ("event_id = ?",
+                                                                                      "session_id = ?")
         if self.readonly:
             if version == 0:
                 raise RuntimeError(f"{self.path} is not an otel-honeyhive event store")
@@ -265,9 +298,8 @@ class SQLiteStore:
                     if version < step:
                         for statement in filter(str.strip, statements.split(";")):
                             conn.execute(statement)
-                if version >= 1:  # events stored before the sessions table: summarise them all, once
-                    conn.execute(REFRESH_SESSIONS.replace(
-                        "session_id IN (SELECT value FROM json_each(?))", "session_id IS NOT NULL"))
+                if version == 1:  # events stored before the sessions table: summarise them all, once
+                    conn.execute(REFRESH_ALL_SESSIONS)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
@@ -275,6 +307,7 @@ class SQLiteStore:
                 raise
         self._version = SCHEMA_VERSION
         self._body_sql = BODY
+        self._by_event, self._by_session = BY_EVENT, BY_SESSION
         conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the indexes of a few hundred thousand events
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]  # 64 KiB in stores made before schema 3
         conn.execute(f"PRAGMA wal_autocheckpoint = {max(1000, WAL_BYTES // page_size)}")
@@ -304,7 +337,7 @@ class SQLiteStore:
                     event = orjson.loads(rows.body(i))
                     rows.replace(i, _extended(self._body(conn, columns[EVENT_ID]), event))
             stored = rows.stored(*self.bodies.append(rows.buffers))
-            conn.executemany(UPSERT, stored)
+            _upsert(conn, stored)
             summarise(conn, stored, REFRESH_SESSIONS)
             return DELIVERED
 
@@ -318,7 +351,7 @@ class SQLiteStore:
             rows = Rows()
             rows.add_event(update.apply_to(orjson.loads(body)))
             stored = rows.stored(*self.bodies.append(rows.buffers))
-            conn.executemany(UPSERT, stored)
+            _upsert(conn, stored)
             session_id = stored[0][1]
             if session_id is not None:
                 conn.execute(REFRESH_SESSIONS, (orjson.dumps([session_id]),))
@@ -337,8 +370,7 @@ class SQLiteStore:
         the rest waits)."""
         if dry_run:
             sessions, events = self._query(
-                f"SELECT (SELECT COUNT(*) FROM ({EXPIRED})), "
-                f"(SELECT COUNT(*) FROM events WHERE session_id IN ({EXPIRED})) + "
+                f"SELECT (SELECT COUNT(*) FROM ({EXPIRED})), ({EXPIRED_EVENTS}) + "
                 f"(SELECT COUNT(*) FROM events WHERE {LOOSE_EXPIRED})", (before,))[0]
             return Pruned(int(sessions), int(events))
         counts = [0, 0, 0]  # sessions, events, rows the last batch deleted
@@ -392,8 +424,15 @@ class SQLiteStore:
         """The stored event's bytes, wherever they are kept; None when there is no such event. Inside a write
         transaction: the event may have been written by an earlier write of the same group, still behind."""
         self.bodies.settle()
-        row = conn.execute(self._body_sql + " WHERE event_id = ?", (event_id,)).fetchone()
+        row = conn.execute(self._body_sql + " WHERE " + self._by_event, self._event_params(event_id)).fetchone()
         return None if row is None else self._bytes(row)
+
+    def _event_params(self, event_id: str) -> tuple[Any, ...]:
+        """The parameters of `_by_event`: the event id's key and the id, or (before schema 4) the id."""
+        return (key(event_id), event_id) if self._version >= 4 else (event_id,)
+
+    def _session_params(self, session_id: str) -> tuple[Any, ...]:
+        return (key(session_id), session_id) if self._version >= 4 else (session_id,)
 
     def _bytes(self, row: tuple[Any, ...]) -> bytes:
         """The body a `BODY` row points at: in its segment, or inline (rows written before schema 3)."""
@@ -490,13 +529,13 @@ class SQLiteStore:
             return self._conn.execute(sql, tuple(params)).fetchall()
 
     def get_event(self, event_id: str) -> Event | None:
-        rows = self._query(self._body_sql + " WHERE event_id = ?", (event_id,))
+        rows = self._query(self._body_sql + " WHERE " + self._by_event, self._event_params(event_id))
         return orjson.loads(self._bytes(rows[0])) if rows else None
 
     def session_events(self, session_id: str) -> list[Event]:
         """Every event of the session (its session event included), earliest first; no start time last."""
-        rows = self._query(self._body_sql + " WHERE session_id = ? ORDER BY start_time IS NULL, start_time, rowid",
-                           (session_id,))
+        rows = self._query(self._body_sql + f" WHERE {self._by_session} ORDER BY start_time IS NULL, start_time, rowid",
+                           self._session_params(session_id))
         return [orjson.loads(self._bytes(row)) for row in rows]
 
     def list_sessions(
@@ -545,8 +584,9 @@ class SQLiteStore:
         prefix = prefix.strip().lower()
         if not prefix or any(c not in "0123456789abcdef-" for c in prefix):
             return []
+        table = "sessions" if self._version >= 2 else "events"  # (its primary key, or the session index)
         rows = self._query(
-            "SELECT DISTINCT session_id FROM events WHERE session_id GLOB ? ORDER BY session_id LIMIT ?",
+            f"SELECT DISTINCT session_id FROM {table} WHERE session_id GLOB ? ORDER BY session_id LIMIT ?",
             (prefix + "*", limit),
         )
         return [sid for (sid,) in rows]
@@ -556,8 +596,13 @@ class SQLiteStore:
         prefix = prefix.strip().lower()
         if not prefix or any(c not in "0123456789abcdef-" for c in prefix):
             return []
-        rows = self._query("SELECT event_id FROM events WHERE event_id GLOB ? ORDER BY event_id LIMIT ?",
-                           (prefix + "*", limit))
+        if self._version < 4:
+            rows = self._query("SELECT event_id FROM events WHERE event_id GLOB ? ORDER BY event_id LIMIT ?",
+                               (prefix + "*", limit))
+        else:  # the UUIDs' keys in order, and ids that are not UUIDs (keys below zero)
+            low, high = key_range(prefix) or (-1, -2)
+            rows = self._query("SELECT event_id FROM events WHERE (id_key BETWEEN ? AND ? OR id_key < 0) "
+                               "AND event_id GLOB ? ORDER BY event_id LIMIT ?", (low, high, prefix + "*", limit))
         return [eid for (eid,) in rows]
 
     def sessions_started(self, since: float | None = None, until: float | None = None) -> list[str]:

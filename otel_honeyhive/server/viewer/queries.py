@@ -6,9 +6,9 @@ other, so each request opens `mode=ro`, reads, and closes (opening a SQLite file
 
 The list is the store's own `list_sessions` over its summary table (a row per session, schema 2; `serve` opens
 the store, and so upgrades it, before the viewer reads it): filtered, ordered and paginated in SQL, on a
-read-only `SQLiteStore` of the request's own. A session's events are read through the `events_by_session` index,
-from their columns (the tree's model and tokens included, schema 3); a body is read and decoded only for the event
-on screen.
+read-only `SQLiteStore` of the request's own. A session's events are read through the `events_by_session` index
+(by the session id's key, schema 4), from their columns (the tree's model and tokens included, schema 3); a body
+is read and decoded only for the event on screen.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ from pathlib import Path
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.outputs.store import SessionSummary, SQLiteStore
+from otel_honeyhive.outputs.store.rows import key
+from otel_honeyhive.outputs.store.schema import BY_SESSION
 from otel_honeyhive.outputs.store.sqlite import read_only_uri
 
 PAGE_SIZE = 50
 """Sessions per page of the list."""
 
-_OUTLINE = """
+_OUTLINE = f"""
 SELECT event_id, parent_id, event_type, event_name, start_time, end_time, duration, has_error, model, event_tokens
 FROM events
-WHERE session_id = ?
+WHERE {BY_SESSION}
 ORDER BY start_time IS NULL, start_time, rowid
 """
 
@@ -104,7 +106,7 @@ class StoreReader:
         """Every event of the session, earliest first, without decoding a body."""
         try:
             with self._connect() as conn:
-                rows = conn.execute(_OUTLINE, (session_id,)).fetchall()
+                rows = conn.execute(_OUTLINE, (key(session_id), session_id)).fetchall()
         except FileNotFoundError:
             return []
         return [

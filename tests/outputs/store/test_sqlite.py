@@ -14,6 +14,7 @@ import pytest
 
 from otel_honeyhive.core.results import Outcome, Update
 from otel_honeyhive.outputs.store import SCHEMA_VERSION, SQLiteStore
+from otel_honeyhive.outputs.store.schema import MIGRATIONS
 
 
 def new_id() -> str:
@@ -61,6 +62,39 @@ class TestSend:
         assert store.send([second]).ok
         assert store.count_events() == 1
         assert store.get_event(first["event_id"]) == second
+
+    def test_an_event_twice_in_one_batch_is_stored_once_as_it_came_last(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        first = event(sid, outputs={"answer": "draft"})
+        other = event(sid)
+        assert store.send([first, other, {**first, "outputs": {"answer": "final"}}]).ok
+        assert store.count_events() == 2
+        assert store.get_event(first["event_id"]) == {**first, "outputs": {"answer": "final"}}
+        assert [e["event_id"] for e in store.session_events(sid)] == [first["event_id"], other["event_id"]]
+
+    def test_ids_that_share_a_key_are_still_told_apart(self, store: SQLiteStore) -> None:
+        """The index holds 48 bits of each id (schema 4): ids equal in those, UUIDs or not, stay events of their
+        own, each read back, replaced and listed as itself."""
+        sid = "0192f0c1-7e3a-7000-8000-000000000000"
+        twins = [f"0192f0c1-7e3a-7abc-8def-00000000000{i}" for i in range(3)]
+        sent = [session_event(sid), *(event(sid, event_id=t, outputs={"n": i}) for i, t in enumerate(twins)),
+                event(sid, event_id="not-a-uuid"), event(sid, event_id="NOT-A-UUID")]
+        assert store.send(sent).ok
+        assert store.send([{**sent[2], "outputs": {"n": "again"}}]).ok
+        assert store.count_events() == len(sent)
+        assert [store.get_event(e["event_id"]) for e in sent] == [
+            *sent[:2], {**sent[2], "outputs": {"n": "again"}}, *sent[3:]]
+        assert store.match_events("0192f0c1-7e3a-7abc") == twins
+        assert store.match_events("0192f0c1-7e3a-7") == [sid, *twins]
+        assert store.get_event("0192f0c1-7e3a-7abc-8def-000000000009") is None
+
+    def test_ids_that_are_not_uuids_are_found_by_prefix_too(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        assert store.send([event(sid, event_id="abc-1"), event(sid, event_id="abcd0000-0000-4000-8000-000000000000"),
+                           event(sid, event_id="beef")]).ok
+        assert store.match_events("abc") == ["abc-1", "abcd0000-0000-4000-8000-000000000000"]
+        assert store.match_events("abc-") == ["abc-1"]
+        assert store.match_events("be") == ["beef"]
 
     def test_a_batch_that_cannot_be_stored_changes_nothing(self, store: SQLiteStore) -> None:
         sid = new_id()
@@ -338,6 +372,48 @@ class TestSearch:
             assert inline == 2
             [(model_tokens,)] = conn.execute("SELECT event_tokens FROM events WHERE event_type = 'model'")
             assert model_tokens == 7
+
+
+    def test_a_version_3_store_is_rebuilt_with_keys_and_keeps_every_row_and_its_order(self, tmp_path: Path) -> None:
+        """Schema 4 indexes ids by integer keys, which takes rebuilding the events table: each row keeps its
+        rowid (events that start together keep their order), its body, inline or in a segment, and its columns."""
+        path = tmp_path / "v3.db"
+        sid = new_id()
+        sent = [session_event(sid, start_time=1.0), *(event(sid, start_time=2.0) for _ in range(3)),
+                event(sid, event_id="cafe-1", start_time=2.0)]
+        conn = sqlite3.connect(path, isolation_level=None)
+        for step, statements in MIGRATIONS:
+            if step <= 3:
+                for statement in filter(str.strip, statements.split(";")):
+                    conn.execute(statement)
+        for e in reversed(sent):  # rowids against the ids' order, so that only the rowid can keep it
+            conn.execute("INSERT INTO events (event_id, session_id, parent_id, event_type, event_name, start_time, "
+                         "has_error, body) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                         (e["event_id"], sid, e["parent_id"], e["event_type"], e["event_name"], e["start_time"],
+                          json.dumps(e).encode()))
+        conn.execute("INSERT INTO sessions VALUES (?, 'old', 'test', NULL, 1.0, NULL, NULL, 4, 0, NULL, 1)", (sid,))
+        conn.execute("PRAGMA user_version = 3")
+        conn.close()
+        with SQLiteStore(path, readonly=True) as old:  # an older server still owns it: read as it is
+            assert old.get_event("cafe-1") == sent[-1]
+            assert old.session_events(sid) == [sent[0], *reversed(sent[1:])]
+        with SQLiteStore(path) as upgraded:
+            assert upgraded.session_events(sid) == [sent[0], *reversed(sent[1:])]
+            assert [upgraded.get_event(e["event_id"]) for e in sent] == sent
+            assert upgraded.match_events("cafe") == ["cafe-1"]
+            [summary] = upgraded.list_sessions()
+            assert (summary.name, summary.events) == ("old", 4)  # the summaries are kept as they were
+            again = {**sent[2], "outputs": {"x": 1}}
+            assert upgraded.send([again]).ok and upgraded.count_events() == len(sent)
+            assert upgraded.get_event(again["event_id"]) == again
+            [summary] = upgraded.list_sessions()  # and refreshed from the rows, through the new keys
+            assert (summary.name, summary.events, summary.start_time) == ("session-step", 4, 1.0)
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+            indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            assert {"events_by_id", "events_by_session"} <= indexes
+            assert not any(name.startswith("sqlite_autoindex_events") for name in indexes)
+            assert conn.execute("SELECT COUNT(*) FROM events WHERE id_key IS NULL").fetchone()[0] == 0
 
 
 _V1_SCHEMA = """

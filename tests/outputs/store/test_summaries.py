@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from otel_honeyhive.outputs.store import SQLiteStore
 from otel_honeyhive.outputs.store.rows import describe
-from otel_honeyhive.outputs.store.schema import REFRESH_SESSIONS
+from otel_honeyhive.outputs.store.schema import REFRESH_ALL_SESSIONS
 from otel_honeyhive.outputs.store.summaries import new_summaries
 
 SESSIONS = [str(uuid.UUID(int=i, version=4)) for i in range(1, 4)]
@@ -46,8 +46,7 @@ def test_new_sessions_are_summed_as_the_refresh_query_sums_them(tmp_path_factory
         assert store.send(batch).ok
         conn = store._conn
         conn.execute("DELETE FROM sessions")
-        conn.execute(REFRESH_SESSIONS.replace("session_id IN (SELECT value FROM json_each(?))",
-                                               "session_id IS NOT NULL"))
+        conn.execute(REFRESH_ALL_SESSIONS)
         by_query = {row[0]: row for row in conn.execute(
             "SELECT session_id, name, source, user_id, start_time, end_time, duration, events, errors, tokens, "
             "has_session_event FROM sessions")}

@@ -1,0 +1,68 @@
+"""The keys the store indexes ids by (`outputs/store/rows.py`, schema 4): a UUID's first 48 bits in order, so a
+prefix of an id is a range of keys; any other text a hash below zero. A key is never taken for the id: lookups
+match the key, then the text."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from otel_honeyhive.outputs.store.rows import key, key_range
+
+uuids = st.uuids().map(str)
+
+
+@given(uuids, uuids)
+def test_a_uuid_keeps_its_first_48_bits_in_the_order_of_its_text(a: str, b: str) -> None:
+    assert key(a) == int(a.replace("-", "")[:12], 16)
+    assert 0 <= key(a) < 1 << 48  # type: ignore[operator]
+    if a[:13] < b[:13]:
+        assert key(a) < key(b)  # type: ignore[operator]
+    assert key(a.upper()) == key(a)
+
+
+@given(st.text(max_size=60).filter(lambda t: not _is_uuid(t)))
+def test_any_other_text_has_a_fixed_key_below_zero(text: str) -> None:
+    assert -(1 << 48) <= key(text) < 0  # type: ignore[operator]
+    assert key(text) == key(str(text))
+
+
+def test_keys_are_stored_so_they_never_change() -> None:
+    """A store written by one version is read by the next: the hash is BLAKE2b's first 6 bytes, for ever."""
+    assert key("evt-1") == -110960257468066
+    assert key("session 7") == -112503028130600
+    assert key("0192f0c1-7e3a-7abc-8def-0123456789ab") == 0x0192F0C17E3A
+
+
+def test_text_shaped_like_a_uuid_but_not_one_is_hashed() -> None:
+    for text in ("1234_678-1234-1234-1234-123456789abc", "+2345678-1234-1234-1234-123456789abc",
+                 "1234567g-1234-1234-1234-123456789abc", "١٢٣٤٥٦٧٨-1234-1234-1234-123456789abc"):
+        assert key(text) < 0  # type: ignore[operator]
+    assert key(None) is None
+
+
+@given(uuids, uuids, st.integers(1, 36))
+def test_a_prefix_of_uuids_is_the_range_of_their_keys(a: str, b: str, n: int) -> None:
+    prefix = a[:n]
+    found = key_range(prefix)
+    assert found is not None
+    low, high = found
+    assert low <= key(a) <= high  # type: ignore[operator]
+    if n <= 13:  # the part a key keeps: in the range exactly when the text starts so
+        assert (low <= key(b) <= high) == b.startswith(prefix)  # type: ignore[operator]
+
+
+def test_a_prefix_no_uuid_can_start_with_has_no_range() -> None:
+    assert key_range("abc-") is None
+    assert key_range("12345678a") is None
+    assert key_range("12345678-") == (0x12345678 << 16, (0x12345678 << 16) + 0xFFFF)
+    assert key_range("") == (0, (1 << 48) - 1)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower() and len(text) == 36
+    except ValueError:
+        return False
