@@ -45,19 +45,22 @@ is, and the keys of its event id and session id (`key`)."""
 ID_KEY: Final = 18
 
 
-KEY_HEX_DIGITS: Final = 12
-"""How much of a UUID its key keeps: the first 12 hex digits (48 bits), the `xxxxxxxx-xxxx` that starts it."""
+KEY_PREFIX_DIGITS: Final = 6
+"""How many of a UUID's leading hex digits its key keeps in order (a prefix of up to this many is a range of
+keys); its last 6 digits follow, so that ids alike at the start (time-ordered UUIDs, sequential test ids) still
+get keys of their own."""
 
 
 def key(text: str | None) -> int | None:
     """The integer the store indexes an event id or a session id by (schema 4): a third of the UUID text's size
     in an index, so a commit's random inserts dirty fewer pages (docs/delivery.md#the-local-store). A canonical
-    UUID keeps its first 48 bits, in order (so a prefix of the id is a range of keys); any other text a 48-bit
-    hash of it, below zero. Not unique: a lookup matches the key, then the text."""
+    UUID gives its first 6 hex digits then its last 6 (48 bits, 0 or more; ordered by the first six, so a short
+    prefix of an id is a range of keys); any other text a 48-bit hash of it, below zero. Not unique: a lookup
+    matches the key, then the text."""
     if text is None:
         return None
     if len(text) == 36 and text[8] == "-" and text[13] == "-" and text[18] == "-" and text[23] == "-":
-        digits = text[:8] + text[9:13]
+        digits = text[:6] + text[30:]
         if digits.isascii() and digits.isalnum():
             try:
                 return int(digits, 16)
@@ -68,15 +71,14 @@ def key(text: str | None) -> int | None:
 
 
 def key_range(prefix: str) -> tuple[int, int] | None:
-    """The keys of the canonical UUIDs that start with `prefix` (lower-case hex and dashes), [low, high]; None
+    """The keys of the canonical UUIDs that start with `prefix` (lower-case hex and dashes), [low, high]: exact
+    for a prefix of up to `KEY_PREFIX_DIGITS` digits, wider for a longer one (whose first digits it keeps). None
     when no UUID can start with it."""
-    digits = ""
     for i, c in enumerate(prefix[:13]):
         if (c == "-") != (i == 8):
             return None
-        if c != "-":
-            digits += c
-    rest = 4 * (KEY_HEX_DIGITS - len(digits))
+    digits = prefix[:KEY_PREFIX_DIGITS]
+    rest = 4 * (2 * KEY_PREFIX_DIGITS - len(digits))
     low = int(digits, 16) << rest if digits else 0
     return low, low + (1 << rest) - 1
 

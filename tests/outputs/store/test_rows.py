@@ -1,6 +1,6 @@
-"""The keys the store indexes ids by (`outputs/store/rows.py`, schema 4): a UUID's first 48 bits in order, so a
-prefix of an id is a range of keys; any other text a hash below zero. A key is never taken for the id: lookups
-match the key, then the text."""
+"""The keys the store indexes ids by (`outputs/store/rows.py`, schema 4): a UUID's first 6 hex digits, in order (so
+a short prefix of an id is a range of keys), then its last 6; any other text a hash below zero. A key is never
+taken for the id: lookups match the key, then the text."""
 
 from __future__ import annotations
 
@@ -15,12 +15,22 @@ uuids = st.uuids().map(str)
 
 
 @given(uuids, uuids)
-def test_a_uuid_keeps_its_first_48_bits_in_the_order_of_its_text(a: str, b: str) -> None:
-    assert key(a) == int(a.replace("-", "")[:12], 16)
+def test_a_uuid_keeps_its_first_and_last_six_digits_in_the_order_of_its_text(a: str, b: str) -> None:
+    assert key(a) == int(a[:6] + a[-6:], 16)
     assert 0 <= key(a) < 1 << 48  # type: ignore[operator]
-    if a[:13] < b[:13]:
+    if a[:6] < b[:6]:
         assert key(a) < key(b)  # type: ignore[operator]
     assert key(a.upper()) == key(a)
+
+
+def test_ids_alike_at_the_start_still_get_keys_of_their_own() -> None:
+    """Sequential ids (tests, benchmarks) share every leading digit, and time-ordered UUIDs (version 7) those of
+    the same millisecond: their keys differ by the last digits, so no lookup walks a long run of equal keys."""
+    sequential = [str(uuid.UUID(int=n, version=4)) for n in range(1, 5001)]
+    assert len({key(i) for i in sequential}) == len(sequential)
+    same_millisecond = [str(uuid.UUID(int=(0x0192F0C17E3A << 80) | (0x7 << 76) | (0x2 << 62) | n))
+                        for n in range(0, 5000 * 7919, 7919)]
+    assert len({key(i) for i in same_millisecond}) == len(same_millisecond)
 
 
 @given(st.text(max_size=60).filter(lambda t: not _is_uuid(t)))
@@ -33,12 +43,13 @@ def test_keys_are_stored_so_they_never_change() -> None:
     """A store written by one version is read by the next: the hash is BLAKE2b's first 6 bytes, for ever."""
     assert key("evt-1") == -110960257468066
     assert key("session 7") == -112503028130600
-    assert key("0192f0c1-7e3a-7abc-8def-0123456789ab") == 0x0192F0C17E3A
+    assert key("0192f0c1-7e3a-7abc-8def-0123456789ab") == 0x0192F0_6789AB
 
 
 def test_text_shaped_like_a_uuid_but_not_one_is_hashed() -> None:
     for text in ("1234_678-1234-1234-1234-123456789abc", "+2345678-1234-1234-1234-123456789abc",
-                 "1234567g-1234-1234-1234-123456789abc", "١٢٣٤٥٦٧٨-1234-1234-1234-123456789abc"):
+                 "12g45678-1234-1234-1234-123456789abc", "12345678-1234-1234-1234-123456789abg",
+                 "١٢٣٤٥٦٧٨-1234-1234-1234-123456789abc"):
         assert key(text) < 0  # type: ignore[operator]
     assert key(None) is None
 
@@ -50,14 +61,17 @@ def test_a_prefix_of_uuids_is_the_range_of_their_keys(a: str, b: str, n: int) ->
     assert found is not None
     low, high = found
     assert low <= key(a) <= high  # type: ignore[operator]
-    if n <= 13:  # the part a key keeps: in the range exactly when the text starts so
+    if n <= 6:  # the digits a key keeps in order: in the range exactly when the text starts so
         assert (low <= key(b) <= high) == b.startswith(prefix)  # type: ignore[operator]
+    else:  # a longer prefix: the range of its first six digits
+        assert (low <= key(b) <= high) == b.startswith(prefix[:6])  # type: ignore[operator]
 
 
 def test_a_prefix_no_uuid_can_start_with_has_no_range() -> None:
     assert key_range("abc-") is None
     assert key_range("12345678a") is None
-    assert key_range("12345678-") == (0x12345678 << 16, (0x12345678 << 16) + 0xFFFF)
+    assert key_range("123456") == (0x123456 << 24, (0x123456 << 24) + 0xFFFFFF)
+    assert key_range("12345678-") == key_range("123456")
     assert key_range("") == (0, (1 << 48) - 1)
 
 
