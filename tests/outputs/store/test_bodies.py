@@ -169,8 +169,9 @@ def test_bodies_that_cannot_be_written_ask_to_retry_and_commit_no_row(tmp_path: 
 
 def _writer(path: str, rounds: int, seed: int) -> None:
     with SQLiteStore(path, busy_timeout=30) as store:
-        for i in range(rounds):
-            assert store.send(trace(3, prompt=f"writer {seed} round {i} ")).ok
+        for i in range(rounds):  # odd rounds small (page-cached), even ones ~180 KB (direct, written behind)
+            padding = "x" * (30_000 if i % 2 == 0 else 10)
+            assert store.send(trace(3, prompt=f"writer {seed} round {i} {padding}")).ok
 
 
 def test_processes_writing_one_store_never_interleave_their_bodies(tmp_path: Path) -> None:
