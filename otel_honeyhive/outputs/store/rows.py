@@ -39,10 +39,15 @@ USER_ID: Final = 11
 STARTS_CONVERSATION: Final = 14
 """Past the columns: whether the event is a conversation's session event, which a write extends rather than
 replaces (docs/identity-and-assembly.md#conversations)."""
-STORED_COLUMNS: Final = (*COLUMNS, "body", "body_segment", "body_at", "body_len", "id_key", "session_key")
-"""A stored row (`Rows.stored`): `describe`'s columns, the body (inline, empty when it is in a segment), where it
-is, and the keys of its event id and session id (`key`)."""
-ID_KEY: Final = 18
+STORED_COLUMNS: Final = (*COLUMNS, "body_segment", "body_at", "body_len", "id_key", "session_key")
+"""A row as the store binds it (`Rows.stored`): `describe`'s columns, where the body is (the `body` column, for
+rows written before schema 3, is left empty), and the keys of its event id and session id (`key`)."""
+ID_KEY: Final = 17
+
+_NULL: Final = float("nan")
+"""What a row binds for SQL NULL: SQLite binds a NaN as NULL (sqlite3VdbeMemSetDouble; SQLite's nan.test), and
+Python's sqlite3 binds a float directly, where for None it first looks for an adapter (a dictionary lookup and two
+failed attribute lookups: about 0.25 µs each, six or so per row, a tenth of an insert)."""
 
 
 KEY_PREFIX_DIGITS: Final = 6
@@ -187,15 +192,22 @@ class Rows:
         self.described[i] = _checked(describe(event))
 
     def stored(self, segment: int, at: int) -> list[tuple[Any, ...]]:
-        """The rows to upsert (`STORED_COLUMNS`), their buffers written one after the other from `at` in
-        `segment`."""
+        """The rows to upsert, as bound (`STORED_COLUMNS`, NULL as `_NULL`), their buffers written one after the
+        other from `at` in `segment`."""
         offsets = []
         for buffer in self.buffers:
             offsets.append(at)
             at += len(buffer)
-        return [(*columns[:STARTS_CONVERSATION], b"", segment, offsets[buffer] + start, length,
-                 key(columns[EVENT_ID]), key(columns[SESSION_ID]))
-                for columns, (buffer, start, length) in zip(self.described, self.places, strict=True)]
+        out = []
+        for columns, (index, start, length) in zip(self.described, self.places, strict=True):
+            session_id = columns[SESSION_ID]
+            out.append((
+                columns[EVENT_ID], _NULL if session_id is None else session_id, *[
+                    _NULL if value is None else value for value in columns[2:STARTS_CONVERSATION]],
+                segment, offsets[index] + start, length, key(columns[EVENT_ID]),
+                _NULL if session_id is None else key(session_id),
+            ))
+        return out
 
 
 def rows_of(events: Sequence[Event]) -> Rows:

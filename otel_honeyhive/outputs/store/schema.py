@@ -128,8 +128,9 @@ changed page once however many commits changed it, so fewer checkpoints copy far
 receiver into the store went from 18.7–18.9k to 21.4–22.3k spans/s). The log is cut back to this size after each
 checkpoint (`journal_size_limit`)."""
 
-INSERT = f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' for _ in STORED_COLUMNS)})"
-REPLACE = f"UPDATE events SET {', '.join(f'{c} = ?' for c in STORED_COLUMNS)} WHERE rowid = ?"
+INSERT = (f"INSERT INTO events (body, {', '.join(STORED_COLUMNS)}) "
+          f"VALUES (x'', {', '.join('?' for _ in STORED_COLUMNS)})")
+REPLACE = f"UPDATE events SET body = x'', {', '.join(f'{c} = ?' for c in STORED_COLUMNS)} WHERE rowid = ?"
 """An event stored again: its row keeps its place (rowid)."""
 STORED_BY_KEYS = "SELECT rowid, event_id FROM events WHERE id_key IN (SELECT value FROM json_each(?))"
 """The rows whose event ids have these keys (the events among them are told apart by their ids)."""

@@ -37,6 +37,7 @@ from otel_honeyhive.outputs.store.bodies import BodySegments
 from otel_honeyhive.outputs.store.rows import (
     EVENT_ID,
     ID_KEY,
+    SESSION_ID,
     STARTS_CONVERSATION,
     Rows,
     describe,
@@ -186,7 +187,7 @@ def _glob_literal(text: str) -> str:
 
 
 def _upsert(conn: sqlite3.Connection, stored: list[tuple[Any, ...]]) -> None:
-    """Store `stored` (`rows.STORED_COLUMNS`), an event already stored replaced in its row, an event twice in
+    """Store `stored` (`Rows.stored`), an event already stored replaced in its row, an event twice in
     the batch stored once, as it was last. Event ids are unique by this alone since schema 4: the index holds
     their keys, which are not."""
     latest = {row[EVENT_ID]: row for row in stored}
@@ -336,9 +337,8 @@ class SQLiteStore:
                 if columns[STARTS_CONVERSATION]:  # started again (a restart): extended, not replaced
                     event = orjson.loads(rows.body(i))
                     rows.replace(i, _extended(self._body(conn, columns[EVENT_ID]), event))
-            stored = rows.stored(*self.bodies.append(rows.buffers))
-            _upsert(conn, stored)
-            summarise(conn, stored, REFRESH_SESSIONS)
+            _upsert(conn, rows.stored(*self.bodies.append(rows.buffers)))
+            summarise(conn, rows.described, REFRESH_SESSIONS)
             return DELIVERED
 
         return self._write(store_all)
@@ -350,9 +350,8 @@ class SQLiteStore:
                 return SendResult(Outcome.REJECTED, f"unknown event_id {update.event_id}")
             rows = Rows()
             rows.add_event(update.apply_to(orjson.loads(body)))
-            stored = rows.stored(*self.bodies.append(rows.buffers))
-            _upsert(conn, stored)
-            session_id = stored[0][1]
+            _upsert(conn, rows.stored(*self.bodies.append(rows.buffers)))
+            session_id = rows.described[0][SESSION_ID]
             if session_id is not None:
                 conn.execute(REFRESH_SESSIONS, (orjson.dumps([session_id]),))
             return DELIVERED
