@@ -202,8 +202,9 @@ WHERE session_key IN (SELECT store_key(session_id) FROM ({EXPIRED})) AND session
 """
 DELETE_SESSIONS_EVENTS = f"DELETE FROM events WHERE {_IN_SESSIONS}"
 DELETE_SESSIONS = "DELETE FROM sessions WHERE session_id IN (SELECT value FROM json_each(?))"
-LOOSE_EXPIRED = "session_id IS NULL AND start_time < ?1 AND COALESCE(end_time, start_time) < ?1"
-"""Events without a session, by their own times."""
+LOOSE_EXPIRED = ("session_key IS NULL AND session_id IS NULL AND start_time < ?1 "
+                 "AND COALESCE(end_time, start_time) < ?1")
+"""Events without a session, by their own times (through the session index: a NULL session has a NULL key)."""
 DELETE_LOOSE_EVENTS = f"DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE {LOOSE_EXPIRED} LIMIT ?2)"
 SEGMENTS_IN_USE = "SELECT DISTINCT body_segment FROM events WHERE body_segment IS NOT NULL"
 
