@@ -50,6 +50,10 @@ Python's sqlite3 binds a float directly, where for None it first looks for an ad
 failed attribute lookups: about 0.25 µs each, six or so per row, a tenth of an insert)."""
 
 
+def _bound(value: Any) -> Any:
+    return _NULL if value is None else value
+
+
 KEY_PREFIX_DIGITS: Final = 6
 """How many of a UUID's leading hex digits its key keeps in order (a prefix of up to this many is a range of
 keys); its last 6 digits follow, so that ids alike at the start (time-ordered UUIDs, sequential test ids) still
@@ -198,16 +202,9 @@ class Rows:
         for buffer in self.buffers:
             offsets.append(at)
             at += len(buffer)
-        out = []
-        for columns, (index, start, length) in zip(self.described, self.places, strict=True):
-            session_id = columns[SESSION_ID]
-            out.append((
-                columns[EVENT_ID], _NULL if session_id is None else session_id, *[
-                    _NULL if value is None else value for value in columns[2:STARTS_CONVERSATION]],
-                segment, offsets[index] + start, length, key(columns[EVENT_ID]),
-                _NULL if session_id is None else key(session_id),
-            ))
-        return out
+        return [(columns[EVENT_ID], *[_bound(value) for value in columns[SESSION_ID:STARTS_CONVERSATION]],
+                 segment, offsets[index] + start, length, key(columns[EVENT_ID]), _bound(key(columns[SESSION_ID])))
+                for columns, (index, start, length) in zip(self.described, self.places, strict=True)]
 
 
 def rows_of(events: Sequence[Event]) -> Rows:

@@ -280,10 +280,7 @@ class SQLiteStore:
                 f"{self.path}: store schema version {version} is newer than this otel-honeyhive "
                 f"understands ({SCHEMA_VERSION}); upgrade otel-honeyhive"
             )
-        self._version = version
-        self._body_sql = BODY if version >= 3 else "SELECT body, NULL, NULL, NULL FROM events"
-        self._by_event, self._by_session = (BY_EVENT, BY_SESSION) if version >= 4 else ("event_id = ?",
-                                                                                      "session_id = ?")
+        self._use_version(version)
         if self.readonly:
             if version == 0:
                 raise RuntimeError(f"{self.path} is not an otel-honeyhive event store")
@@ -306,13 +303,18 @@ class SQLiteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        self._version = SCHEMA_VERSION
-        self._body_sql = BODY
-        self._by_event, self._by_session = BY_EVENT, BY_SESSION
+        self._use_version(SCHEMA_VERSION)
         conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the indexes of a few hundred thousand events
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]  # 64 KiB in stores made before schema 3
         conn.execute(f"PRAGMA wal_autocheckpoint = {max(1000, WAL_BYTES // page_size)}")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_BYTES}")
+
+    def _use_version(self, version: int) -> None:
+        """Read the store as schema `version` lays it out (a store opened read-only keeps an older one)."""
+        self._version = version
+        self._body_sql = BODY if version >= 3 else "SELECT body, NULL, NULL, NULL FROM events"
+        self._by_event, self._by_session = (BY_EVENT, BY_SESSION) if version >= 4 else ("event_id = ?",
+                                                                                      "session_id = ?")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
