@@ -1,4 +1,5 @@
-"""glibc malloc settings for the server process, so that a request's large buffers are reused, not mapped afresh.
+"""Memory settings for the server process: glibc's malloc, so that a request's large buffers are reused, not mapped
+afresh, and Python's garbage collector, so that it runs in proportion to the work.
 
 Every OTLP request brings buffers of megabytes: the body as it arrives and whole, the encoded events, the
 prompts inside. glibc serves an allocation above its mmap threshold (which it moves between 128 KiB and 32 MiB
@@ -8,6 +9,13 @@ pays a page fault for every 4 KiB of them. Fixed thresholds make the heap keep u
 freed memory for the next request, at the cost of a few MiB of peak RSS (the figures are in BENCHMARKS.md, *What
 was profiled*).
 
+Decoding and mapping a request of 512 spans makes tens of thousands of short-lived containers; at the
+interpreter's default threshold (700) the collector's youngest generation is walked dozens of times per request,
+each time finding them still in use (BENCHMARKS.md, *What was profiled*). The server collects it every
+`YOUNG_THRESHOLD` allocations instead. What this could cost is garbage in reference cycles waiting longer to be
+freed; the server makes none per request (a refused request's exception is not raised through a thread's future:
+`inputs/otlp/http.py`), and the hostile-input tests hold its memory to that.
+
 This is done for `otel-honeyhive serve` only: the exporter runs inside the user's application, whose memory
 settings are not ours to change. An operator's own `MALLOC_*` environment settings (or `GLIBC_TUNABLES`) win.
 """
@@ -15,6 +23,7 @@ settings are not ours to change. An operator's own `MALLOC_*` environment settin
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 from collections.abc import Mapping
@@ -25,6 +34,10 @@ MMAP_THRESHOLD = 32 * 1024 * 1024
 """Allocations below this come from the heap, where freed memory is reused; larger ones are still mapped."""
 TRIM_THRESHOLD = 64 * 1024 * 1024
 """Free memory the heap keeps at its top before giving it back to the kernel."""
+
+YOUNG_THRESHOLD = 10_000
+"""Allocations (less deallocations) of containers between two collections of the youngest generation; the older
+generations keep the interpreter's ratios."""
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
@@ -51,3 +64,10 @@ def tune_malloc(environ: Mapping[str, str] = os.environ) -> bool:
     if not tuned:
         logger.debug("glibc refused the malloc thresholds; running with its defaults")
     return tuned
+
+
+def tune_collector() -> None:
+    """Collect the youngest generation every `YOUNG_THRESHOLD` allocations (unless the collector is off)."""
+    if gc.isenabled():
+        _, middle, oldest = gc.get_threshold()
+        gc.set_threshold(YOUNG_THRESHOLD, middle, oldest)

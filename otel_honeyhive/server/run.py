@@ -29,7 +29,7 @@ from otel_honeyhive.pipeline import Pipeline, PipelineSettings, build_pipeline
 from otel_honeyhive.server import metrics, ports
 from otel_honeyhive.server.app import build_app, describe_output, open_output
 from otel_honeyhive.server.config import ServerConfig
-from otel_honeyhive.server.memory import tune_malloc
+from otel_honeyhive.server.memory import tune_collector, tune_malloc
 from otel_honeyhive.server.retention import Retention
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import SpoolError
@@ -106,6 +106,7 @@ def serve(config: ServerConfig) -> int:
     """Serve until told to stop; the process exit status."""
     logging.basicConfig(level=logging.WARNING, format="otel-honeyhive serve: %(levelname)s %(message)s")
     tune_malloc()  # before the first request's buffers: see server/memory.py
+    tune_collector()
     try:  # before anything is opened: a taken port is one line naming it and its flag
         http_socket = ports.bind(config.host, config.http_port, what="HTTP", flag="--http-port") \
             if config.http_port else None

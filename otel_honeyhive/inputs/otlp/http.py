@@ -11,7 +11,8 @@ were rejected. Backpressure is 503 with
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from functools import partial
+from typing import NamedTuple, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -47,6 +48,20 @@ LOGS_PATH = "/v1/logs"
 HONEYHIVE_SDK_TRACES_PATH = "/opentelemetry/v1/traces"
 """Where HoneyHive's own SDK posts OTLP/JSON (`{HH_API_URL}/opentelemetry/v1/traces`): served as `/v1/traces` is, so
 an app instrumented with that SDK works against the local server by changing only `HH_API_URL`."""
+
+
+class _Undecodable(NamedTuple):
+    reason: str
+
+
+def _decoded(decode: Callable[[bytes], Decoded], body: bytes) -> Decoded | _Undecodable:
+    """`decode(body)`, run in a worker thread, with its refusal returned rather than raised: an exception raised
+    through the thread's future is kept in a reference cycle (future, exception, traceback, the awaiting frame)
+    with the request's body, freed only when the garbage collector next looks (server/memory.py)."""
+    try:
+        return decode(body)
+    except OtlpDecodeError as exc:
+        return _Undecodable(str(exc))
 
 
 def _encode(message: Message, media_type: str) -> bytes:
@@ -88,10 +103,11 @@ async def _decode(request: Request, limit: int, decoders: Mapping[str, Callable[
     if isinstance(read, Response):
         return read
     media_type, body = read
-    try:
-        return media_type, await run_in_threadpool(decoders[media_type], body)
-    except OtlpDecodeError as exc:
-        return status_response(400, f"cannot decode the request as {what} ({media_type}): {exc}", media_type)
+    decoded = await run_in_threadpool(_decoded, decoders[media_type], body)
+    if isinstance(decoded, _Undecodable):
+        return status_response(400, f"cannot decode the request as {what} ({media_type}): {decoded.reason}",
+                               media_type)
+    return media_type, decoded
 
 
 def _refused(result: SendResult, ctx: ApiContext, media_type: str) -> Response | None:
@@ -158,10 +174,9 @@ class NotKeptReceiver:
         if isinstance(read, Response):
             return read
         media_type, body = read
-        try:
-            message = await run_in_threadpool(self.signal.decode, body, media_type == JSON)
-        except OtlpDecodeError as exc:
-            return status_response(400, str(exc), media_type)
+        message = await run_in_threadpool(_decoded, partial(self.signal.decode, json=media_type == JSON), body)
+        if isinstance(message, _Undecodable):
+            return status_response(400, message.reason, media_type)
         return Response(_encode(self.signal.not_kept(message), media_type), status_code=200, media_type=media_type)
 
 
