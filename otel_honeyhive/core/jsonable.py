@@ -11,7 +11,7 @@ from typing import Any
 
 def number(value: Any) -> float | None:
     """A JSON number as a float (a time, a duration, a count); None for anything else, booleans included."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
 

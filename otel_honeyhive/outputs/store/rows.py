@@ -101,7 +101,7 @@ _INT64 = 1 << 63
 
 def _count(value: Any) -> int | None:
     """A token count as the viewer shows it: any JSON number, truncated, that SQLite can hold."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not -_INT64 < value < _INT64:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -_INT64 < value < _INT64:
         return None
     return int(value)
 
@@ -202,9 +202,20 @@ class Rows:
         for buffer in self.buffers:
             offsets.append(at)
             at += len(buffer)
-        return [(columns[EVENT_ID], *[_bound(value) for value in columns[SESSION_ID:STARTS_CONVERSATION]],
-                 segment, offsets[index] + start, length, key(columns[EVENT_ID]), _bound(key(columns[SESSION_ID])))
-                for columns, (index, start, length) in zip(self.described, self.places, strict=True)]
+        session_keys: dict[str, Any] = {}  # a session's events come together: its key is worked out once
+        stored = []
+        for c, (index, start, length) in zip(self.described, self.places, strict=True):
+            session = c[SESSION_ID]
+            if session is None:
+                session_key: Any = _NULL
+            else:
+                session_key = session_keys.get(session)
+                if session_key is None:
+                    session_key = session_keys[session] = key(session)
+            stored.append((c[0], _bound(c[1]), _bound(c[2]), _bound(c[3]), _bound(c[4]), _bound(c[5]), _bound(c[6]),
+                           _bound(c[7]), _bound(c[8]), _bound(c[9]), _bound(c[10]), _bound(c[11]), _bound(c[12]),
+                           _bound(c[13]), segment, offsets[index] + start, length, key(c[EVENT_ID]), session_key))
+        return stored
 
 
 def rows_of(events: Sequence[Event]) -> Rows:

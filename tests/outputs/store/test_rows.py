@@ -1,15 +1,25 @@
 """The keys the store indexes ids by (`outputs/store/rows.py`, schema 4): a UUID's first 6 hex digits, in order (so
 a short prefix of an id is a range of keys), then its last 6; any other text a hash below zero. A key is never
-taken for the id: lookups match the key, then the text."""
+taken for the id: lookups match the key, then the text. And the rows as the store binds them."""
 
 from __future__ import annotations
 
 import uuid
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_honeyhive.outputs.store.rows import key, key_range
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.outputs.store.rows import (
+    COLUMNS,
+    STARTS_CONVERSATION,
+    STORED_COLUMNS,
+    Rows,
+    describe,
+    key,
+    key_range,
+)
 
 uuids = st.uuids().map(str)
 
@@ -80,3 +90,33 @@ def _is_uuid(text: str) -> bool:
         return str(uuid.UUID(text)) == text.lower() and len(text) == 36
     except ValueError:
         return False
+
+
+@given(st.lists(st.fixed_dictionaries({
+    "event_id": st.uuids().map(str),
+    "event_type": st.sampled_from(["model", "tool", "chain", "session"]),
+}, optional={
+    "session_id": st.sampled_from(["5b0d6f0e-1111-4222-8333-444455556666", "not-a-uuid", None]),
+    "parent_id": st.none() | st.uuids().map(str),
+    "start_time": st.none() | st.floats(0, 2e12) | st.integers(0, 2**40) | st.booleans(),
+    "source": st.none() | st.text(max_size=5),
+    "metadata": st.fixed_dictionaries({}, optional={"total_tokens": st.integers(-5, 2**70) | st.floats()}),
+    "config": st.fixed_dictionaries({}, optional={"model": st.none() | st.text(max_size=5)}),
+}), min_size=1, max_size=8))
+def test_a_stored_row_is_the_described_row_bound_then_where_its_body_is_and_its_keys(events: list[Event]) -> None:
+    """What `Rows.stored` binds: `describe`'s columns with NULL bound as NaN, then the body's place and the ids'
+    keys, one value per column of `STORED_COLUMNS`."""
+    rows = Rows()
+    for event in events:
+        rows.add_event(event)
+    stored = rows.stored(3, 100)
+    at = 100
+    for event, row in zip(events, stored, strict=True):
+        described = describe(event)[:STARTS_CONVERSATION]
+        assert len(row) == len(STORED_COLUMNS)
+        assert [None if v != v else v for v in row[:len(COLUMNS)]] == list(described)  # NaN is NULL
+        length = len(orjson.dumps(event))
+        assert row[len(COLUMNS):] == (3, at, length, key(event["event_id"]),
+                                      row[-1] if event.get("session_id") is None else key(event["session_id"]))
+        assert event.get("session_id") is not None or row[-1] != row[-1]
+        at += length
