@@ -23,6 +23,7 @@ HOT_PATH = [
     "otel_honeyhive/core/jsonable.py",
     "otel_honeyhive/core/encoded.py",
     "otel_honeyhive/pipeline/assembly.py",
+    "otel_honeyhive/pipeline/records.py",
     "otel_honeyhive/shipping/span_codec.py",
     "otel_honeyhive/mapper/identity.py",
     "otel_honeyhive/mapper/values.py",

@@ -49,7 +49,7 @@ from otel_honeyhive.mapper.log_records import apply_evaluations, join, kind_of, 
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import Trace, TraceAssembler
 from otel_honeyhive.pipeline.masking import Masker, note_masked, with_record_counts
-from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, ShippedFields, SpanKey
+from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, ShippedFields, SpanKey, shipped_of, span_events
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
 
@@ -446,30 +446,12 @@ class Pipeline:
             note_masked(mapped, events)
         if not mapped:
             return events
-        trace_id = mapped[0].trace_id
-        shipped = joining.shipped
-        seen: set[str] = set()
-        for event in events:
-            metadata = event.get("metadata")
-            hex_id = metadata.get("span_id") if isinstance(metadata, dict) else None
-            if not isinstance(hex_id, str) or hex_id in seen:
-                continue  # a late root's stand-in comes after the real event: the real one is remembered
-            seen.add(hex_id)
-            try:
-                span_id = int(hex_id, 16)
-            except ValueError:
-                continue
-            if joined:
+        if joined:
+            for span_id, event in span_events(events):
                 joined_span = joined.get(span_id)
                 if joined_span is not None:
                     apply_evaluations(event, joined_span)
-            event_id, event_type, inputs = event.get("event_id"), event.get("event_type"), event.get("inputs")
-            if isinstance(event_id, str) and isinstance(event_type, str):
-                shipped.append(((trace_id, span_id), (
-                    event_id, event_type,
-                    bool(inputs.get("chat_history")) if isinstance(inputs, dict) else False,
-                    bool(event.get("outputs")),
-                )))
+        joining.shipped.extend(shipped_of(mapped[0].trace_id, events))
         return events
 
     def _settle(self, joining: _Joining, delivered: bool) -> None:

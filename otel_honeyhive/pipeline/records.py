@@ -6,16 +6,20 @@ keyed by (trace id, span id), bounded in time (the pipeline's hold time) and in 
 its span when the span's trace is mapped. One that comes after its span's event was shipped finds that event in
 a bounded LRU of shipped spans and becomes an update of it. Not thread-safe: the pipeline calls it under its
 mapping lock, so a record and its span can never pass each other unseen.
+
+Compiled with the hot path (setup.py): while a logs input is attached (always, in the server), what is
+remembered of every shipped event is worked out here, event by event.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.log_records import LogRecordView
 
 SpanKey = tuple[int, int]
@@ -39,6 +43,37 @@ class Shipped(NamedTuple):
     event_type: str
     had_chat_history: bool
     had_outputs: bool
+
+
+def span_events(events: Sequence[Event]) -> Iterator[tuple[int, Event]]:
+    """The events of one mapped trace that stand for a span, with its id (from `metadata.span_id`): the first
+    event of each span only (a late root's stand-in comes after the real event, which is the one remembered)."""
+    seen: set[str] = set()
+    for event in events:
+        metadata = event.get("metadata")
+        hex_id = metadata.get("span_id") if isinstance(metadata, dict) else None
+        if not isinstance(hex_id, str) or hex_id in seen:
+            continue
+        seen.add(hex_id)
+        try:
+            span_id = int(hex_id, 16)
+        except ValueError:
+            continue
+        yield span_id, event
+
+
+def shipped_of(trace_id: int, events: Sequence[Event]) -> list[tuple[SpanKey, ShippedFields]]:
+    """What `RecordJoiner.remember` keeps of one mapped trace's events, once they are handed on."""
+    shipped: list[tuple[SpanKey, ShippedFields]] = []
+    for span_id, event in span_events(events):
+        event_id, event_type, inputs = event.get("event_id"), event.get("event_type"), event.get("inputs")
+        if isinstance(event_id, str) and isinstance(event_type, str):
+            shipped.append(((trace_id, span_id), (
+                event_id, event_type,
+                bool(inputs.get("chat_history")) if isinstance(inputs, dict) else False,
+                bool(event.get("outputs")),
+            )))
+    return shipped
 
 
 @dataclass(slots=True)
@@ -134,4 +169,5 @@ class RecordJoiner:
         self._shipped.clear()
 
 
-__all__ = ["DEFAULT_MAX_RECORDS", "DEFAULT_MAX_SHIPPED", "RecordJoiner", "Shipped", "ShippedFields", "SpanKey"]
+__all__ = ["DEFAULT_MAX_RECORDS", "DEFAULT_MAX_SHIPPED", "RecordJoiner", "Shipped", "ShippedFields", "SpanKey",
+           "shipped_of", "span_events"]

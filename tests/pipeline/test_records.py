@@ -1,0 +1,48 @@
+"""What the pipeline remembers of shipped spans, for log records that come after their span's event
+(`pipeline/records.py`): the first event of each span, addressed by (trace id, span id), with what content it had;
+the oldest forgotten past the bound. The joining itself, end to end, is in test_log_records.py."""
+
+from __future__ import annotations
+
+from otel_honeyhive.core.events import Event
+from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, shipped_of, span_events
+
+TRACE = 0x0AF7651916CD43DD8448EB211C80319C
+
+
+def event(span_hex: str | None, event_id: str, event_type: str = "model", **fields: object) -> Event:
+    metadata = {} if span_hex is None else {"span_id": span_hex}
+    return {"event_id": event_id, "event_type": event_type, "metadata": metadata, **fields}
+
+
+def test_each_span_is_remembered_by_its_first_event_with_what_content_it_had() -> None:
+    events = [
+        event("00000000000000aa", "e-root", "chain"),
+        event("00000000000000bb", "e-chat", inputs={"chat_history": [{"role": "user", "content": "hi"}]},
+              outputs={"content": "hello"}),
+        event("00000000000000aa", "e-stand-in", "chain"),  # a late root's stand-in, after the real event
+        event("00000000000000cc", "e-tool", "tool", inputs={"chat_history": []}, outputs={}),
+    ]
+    assert shipped_of(TRACE, events) == [
+        ((TRACE, 0xAA), ("e-root", "chain", False, False)),
+        ((TRACE, 0xBB), ("e-chat", "model", True, True)),
+        ((TRACE, 0xCC), ("e-tool", "tool", False, False)),
+    ]
+
+
+def test_events_that_stand_for_no_span_are_not_remembered() -> None:
+    events = [
+        event(None, "e-session", "session"),
+        event("not-hex", "e-odd"),
+        {"event_id": "e-no-metadata", "event_type": "model", "metadata": "span 1"},
+        {"event_id": 7, "event_type": "model", "metadata": {"span_id": "00000000000000dd"}},
+    ]
+    assert [span_id for span_id, _ in span_events(events)] == [0xDD]
+    assert shipped_of(TRACE, events) == []
+
+
+def test_the_oldest_shipped_spans_are_forgotten_past_the_bound() -> None:
+    joiner = RecordJoiner(max_shipped=2)
+    joiner.remember(shipped_of(TRACE, [event(f"{n:016x}", f"e-{n}") for n in (1, 2, 3)]))
+    assert joiner.shipped(TRACE, 1) is None
+    assert joiner.shipped(TRACE, 3) == Shipped("e-3", "model", False, False)
