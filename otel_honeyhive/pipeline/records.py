@@ -28,7 +28,8 @@ SpanKey = tuple[int, int]
 DEFAULT_MAX_RECORDS = 10_000
 """Records waiting for their span, at most; past it the oldest are given up as unmatched (kept on the session)."""
 DEFAULT_MAX_SHIPPED = 50_000
-"""Spans remembered as shipped (event id, type, what content the event had), for late records."""
+"""Spans remembered as shipped (event id, type, what content the event had), for late records: the newest half of
+this many at least, this many at most (`RecordJoiner.remember`)."""
 
 
 ShippedFields = tuple[str, str, bool, bool]
@@ -96,7 +97,10 @@ class RecordJoiner:
         self._waiting_traces: dict[int, int] = {}
         """Trace id → how many of its spans have records waiting (a released trace looks itself up here once)."""
         self._count = 0
-        self._shipped: OrderedDict[SpanKey, ShippedFields] = OrderedDict()
+        self._shipped: dict[SpanKey, ShippedFields] = {}
+        self._shipped_before: dict[SpanKey, ShippedFields] = {}
+        """Two generations of shipped spans: the newer is filled to half of `max_shipped`, then takes the older's
+        place (forgetting the older), so remembering a span costs a dictionary insert and nothing else."""
 
     @property
     def waiting_records(self) -> int:
@@ -153,20 +157,25 @@ class RecordJoiner:
         return out
 
     def remember(self, shipped: list[tuple[SpanKey, ShippedFields]]) -> None:
-        """Spans whose events were handed on (the oldest remembered are forgotten past `max_shipped`)."""
-        remembered = self._shipped
-        remembered.update(shipped)
-        while len(remembered) > self.max_shipped:
-            remembered.popitem(last=False)
+        """Spans whose events were handed on (the oldest remembered are forgotten, past half of `max_shipped`
+        newer ones)."""
+        self._shipped.update(shipped)
+        if len(self._shipped) * 2 >= self.max_shipped:
+            self._shipped_before = self._shipped
+            self._shipped = {}
 
     def shipped(self, trace_id: int, span_id: int) -> Shipped | None:
-        fields = self._shipped.get((trace_id, span_id))
+        key = (trace_id, span_id)
+        fields = self._shipped.get(key)
+        if fields is None:
+            fields = self._shipped_before.get(key)
         return Shipped(*fields) if fields is not None else None
 
     def clear(self) -> None:
         """In a forked child: the parent's records and shipped spans are the parent's."""
         self.drain()
         self._shipped.clear()
+        self._shipped_before.clear()
 
 
 __all__ = ["DEFAULT_MAX_RECORDS", "DEFAULT_MAX_SHIPPED", "RecordJoiner", "Shipped", "ShippedFields", "SpanKey",

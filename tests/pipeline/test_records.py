@@ -41,8 +41,11 @@ def test_events_that_stand_for_no_span_are_not_remembered() -> None:
     assert shipped_of(TRACE, events) == []
 
 
-def test_the_oldest_shipped_spans_are_forgotten_past_the_bound() -> None:
-    joiner = RecordJoiner(max_shipped=2)
-    joiner.remember(shipped_of(TRACE, [event(f"{n:016x}", f"e-{n}") for n in (1, 2, 3)]))
-    assert joiner.shipped(TRACE, 1) is None
-    assert joiner.shipped(TRACE, 3) == Shipped("e-3", "model", False, False)
+def test_the_newest_half_of_the_bound_is_remembered_at_least_and_the_bound_at_most() -> None:
+    joiner = RecordJoiner(max_shipped=10)
+    for n in range(1, 101):  # one trace of one span per hand-off
+        joiner.remember(shipped_of(n, [event(f"{n:016x}", f"e-{n}")]))
+        remembered = [t for t in range(1, n + 1) if joiner.shipped(t, t) is not None]
+        assert remembered == list(range(n - len(remembered) + 1, n + 1))  # the newest, none missing
+        assert min(n, 5) <= len(remembered) <= 10
+    assert joiner.shipped(100, 100) == Shipped("e-100", "model", False, False)
