@@ -159,6 +159,15 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
         return _from_public_api(span)
 
 
+def _entries(container: Any) -> Any:
+    """A `BoundedList`'s deque, read directly: its `__len__` and `__iter__` are Python-level (the latter copies
+    under a lock), and an ended span's lists no longer change. Anything else as it is."""
+    if type(container) is not BoundedList:
+        return container
+    bounded: Any = container  # the SDK declares `_dq` by a type comment only
+    return bounded._dq
+
+
 def _dropped(container: Any) -> int:
     """What a `BoundedAttributes`/`BoundedList` evicted (a type test: a failed getattr costs an exception)."""
     return int(container.dropped) if type(container) is BoundedAttributes or type(container) is BoundedList else 0
@@ -191,6 +200,8 @@ def _from_sdk_fields(span: ReadableSpan, fields: dict[str, Any]) -> SpanView:
     attributes = fields["_attributes"]
     events = fields["_events"]
     links = fields["_links"]
+    event_entries = _entries(events)
+    link_entries = _entries(links)
     start = fields["_start_time"] or 0
     seen_resource = _shared.resource
     if resource is None:
@@ -222,11 +233,11 @@ def _from_sdk_fields(span: ReadableSpan, fields: dict[str, Any]) -> SpanView:
         status_message=status._description or None,
         attributes=attribute_dict(attributes),
         events=tuple(
-            SpanEventView(e.name, e.timestamp or 0, attribute_dict(e.attributes)) for e in events
-        ) if events else (),
+            SpanEventView(e.name, e.timestamp or 0, attribute_dict(e.attributes)) for e in event_entries
+        ) if event_entries else (),
         links=tuple(
-            LinkView(link.context[0], link.context[1], attribute_dict(link.attributes)) for link in links
-        ) if links else (),
+            LinkView(link.context[0], link.context[1], attribute_dict(link.attributes)) for link in link_entries
+        ) if link_entries else (),
         resource=resource_attributes,
         scope_name=scope_name,
         scope_version=scope_version,
