@@ -56,6 +56,11 @@ while the last is written behind): a larger write goes out in pieces of this siz
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
 
+def _aligned(size: int) -> int:
+    """`size` rounded up to a whole block (`ALIGN`)."""
+    return -(-size // ALIGN) * ALIGN
+
+
 class CorruptBodyError(RuntimeError):
     """A row points past the end of its segment, or at a segment that is gone."""
 
@@ -108,10 +113,10 @@ class BodySegments:
             end = os.fstat(fd).st_size
         size = sum(memoryview(b).nbytes for b in buffers)
         if self.direct and size >= DIRECT_MIN_BYTES:
-            at = -(-end // ALIGN) * ALIGN  # past the block a page-cached write may have left half full
+            at = _aligned(end)  # past the block a page-cached write may have left half full
             if size <= STAGING_BYTES:
                 self._write_behind(fd, plain, buffers, size, at)
-                self._end = at + -(-size // ALIGN) * ALIGN
+                self._end = at + _aligned(size)
                 return number, at
             self.settle()  # the staging buffers are free, and what is behind was written
             try:
@@ -141,7 +146,7 @@ class BodySegments:
             view = memoryview(buffer).cast("B")
             staging[filled : filled + len(view)] = view
             filled += len(view)
-        padded = -(-size // ALIGN) * ALIGN
+        padded = _aligned(size)
         staging[size:padded] = bytes(padded - size)
         data = memoryview(staging)[:padded]
         self._behind[turn] = self._pool().submit(self._write_out, fd, plain, data, size, at)
@@ -229,7 +234,7 @@ class BodySegments:
                         at += filled
                         filled = 0
             if filled:
-                padded = -(-filled // ALIGN) * ALIGN
+                padded = _aligned(filled)
                 staging[filled:padded] = bytes(padded - filled)
                 self._pwrite_all(fd, staging[:padded], at)
         finally:

@@ -79,6 +79,11 @@ def key(text: str | None) -> int | None:
     return -1 - int.from_bytes(digest, "big")
 
 
+def keyed(text: str) -> tuple[int | None, str]:
+    """The parameters of a lookup by an id (schema 4's `BY_EVENT`, `BY_SESSION`): its key, then the id."""
+    return key(text), text
+
+
 def key_range(prefix: str) -> tuple[int, int] | None:
     """The keys of the canonical UUIDs that start with `prefix` (lower-case hex and dashes), [low, high]: exact
     for a prefix of up to `KEY_PREFIX_DIGITS` digits, wider for a longer one (whose first digits it keeps). None

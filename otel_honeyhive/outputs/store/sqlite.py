@@ -43,6 +43,7 @@ from otel_honeyhive.outputs.store.rows import (
     describe,
     key,
     key_range,
+    keyed,
     rows_of,
 )
 from otel_honeyhive.outputs.store.schema import (
@@ -425,15 +426,13 @@ class SQLiteStore:
         """The stored event's bytes, wherever they are kept; None when there is no such event. Inside a write
         transaction: the event may have been written by an earlier write of the same group, still behind."""
         self.bodies.settle()
-        row = conn.execute(self._body_sql + " WHERE " + self._by_event, self._event_params(event_id)).fetchone()
+        row = conn.execute(self._body_sql + " WHERE " + self._by_event, self._id_params(event_id)).fetchone()
         return None if row is None else self._bytes(row)
 
-    def _event_params(self, event_id: str) -> tuple[Any, ...]:
-        """The parameters of `_by_event`: the event id's key and the id, or (before schema 4) the id."""
-        return (key(event_id), event_id) if self._version >= 4 else (event_id,)
-
-    def _session_params(self, session_id: str) -> tuple[Any, ...]:
-        return (key(session_id), session_id) if self._version >= 4 else (session_id,)
+    def _id_params(self, text: str) -> tuple[Any, ...]:
+        """The parameters of `_by_event` and `_by_session`: the id's key and the id, or (before schema 4) the
+        id."""
+        return keyed(text) if self._version >= 4 else (text,)
 
     def _bytes(self, row: tuple[Any, ...]) -> bytes:
         """The body a `BODY` row points at: in its segment, or inline (rows written before schema 3)."""
@@ -530,13 +529,13 @@ class SQLiteStore:
             return self._conn.execute(sql, tuple(params)).fetchall()
 
     def get_event(self, event_id: str) -> Event | None:
-        rows = self._query(self._body_sql + " WHERE " + self._by_event, self._event_params(event_id))
+        rows = self._query(self._body_sql + " WHERE " + self._by_event, self._id_params(event_id))
         return orjson.loads(self._bytes(rows[0])) if rows else None
 
     def session_events(self, session_id: str) -> list[Event]:
         """Every event of the session (its session event included), earliest first; no start time last."""
         rows = self._query(self._body_sql + f" WHERE {self._by_session} ORDER BY start_time IS NULL, start_time, rowid",
-                           self._session_params(session_id))
+                           self._id_params(session_id))
         return [orjson.loads(self._bytes(row)) for row in rows]
 
     def list_sessions(

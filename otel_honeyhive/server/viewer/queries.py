@@ -21,7 +21,7 @@ from pathlib import Path
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.outputs.store import SessionSummary, SQLiteStore
-from otel_honeyhive.outputs.store.rows import key
+from otel_honeyhive.outputs.store.rows import keyed
 from otel_honeyhive.outputs.store.schema import BY_SESSION
 from otel_honeyhive.outputs.store.sqlite import read_only_uri
 
@@ -106,7 +106,7 @@ class StoreReader:
         """Every event of the session, earliest first, without decoding a body."""
         try:
             with self._connect() as conn:
-                rows = conn.execute(_OUTLINE, (key(session_id), session_id)).fetchall()
+                rows = conn.execute(_OUTLINE, keyed(session_id)).fetchall()
         except FileNotFoundError:
             return []
         return [
