@@ -1,6 +1,8 @@
 """`otel-honeyhive convert INPUT OUTPUT`: events ↔ OTLP/JSON files, streamed.
 
-- OTLP → events: trace assembly + mapping, exactly as the receiver does (files/pipeline.py).
+- OTLP → events: trace assembly + mapping, exactly as the receiver does (inputs/files/stream.py). With
+  `--sessions conversation` a conversation's session event is written once, after its last turn, with the
+  session's final end time (held until then: at most as many as the mapper remembers starting).
 - events → OTLP: `events_to_spans` per chunk of `EVENTS_PER_REQUEST` events, encoded by the OTLP exporter's
   own encoder, one `ExportTraceServiceRequest` per output line (or all of them in one `.otlp.json` document).
 - events → events and OTLP → OTLP: re-framed (NDJSON ↔ JSON array; request per line ↔ one request), unchanged.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +30,11 @@ from otel_honeyhive.core.file_formats import Format, detect_format, parse_format
 from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
+from otel_honeyhive.mapper.conversations import DEFAULT_MAX_CONVERSATIONS, is_conversation_session
 from otel_honeyhive.mapper.filtering import SpanFilter, split_list
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
-from otel_honeyhive.server.config import resolve_redactors
+from otel_honeyhive.server.config import resolve_redactors, resolve_sessions
 
 T = TypeVar("T")
 
@@ -68,6 +72,7 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         span_filter = _span_filter(args, src, dst)
         redactors = _redactors(args, src, dst)
+        sessions = _sessions(args, src, dst)
     except ValueError as exc:
         return _fail(str(exc), 2)
     try:
@@ -82,7 +87,7 @@ def run_convert(args: argparse.Namespace) -> int:
             elif dst.is_otlp:
                 _events_to_otlp(source, out, dst, counts, args, redactors)
             else:
-                _to_events(source, out, dst, counts, args, span_filter, redactors)
+                _to_events(source, out, dst, counts, args, span_filter, redactors, sessions)
     except InputError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -123,17 +128,61 @@ def _redactors(args: argparse.Namespace, src: Format, dst: Format) -> tuple[Reda
     return redactors
 
 
+def _sessions(args: argparse.Namespace, src: Format, dst: Format) -> str:
+    """`--sessions` (else `$HH_SESSIONS`, where it applies): sessions are made when OTLP input is mapped to
+    events, so the flag is refused for any other conversion; ValueError for an unknown mode."""
+    if args.sessions and (not src.is_otlp or dst.is_otlp):
+        raise ValueError(f"--sessions: sessions are made when OTLP input is converted to events; this is "
+                         f"{src.value} to {dst.value}")
+    return resolve_sessions(args.sessions, os.environ)
+
+
 def _to_events(source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace,
-               span_filter: SpanFilter | None = None, redactors: tuple[Redactor, ...] = ()) -> None:
+               span_filter: SpanFilter | None = None, redactors: tuple[Redactor, ...] = (),
+               sessions: str = "trace") -> None:
     writer = event_writer(out, dst)
-    stream = EventStream(source, project=args.project, event_source=args.source,
-                         max_held_spans=args.max_held_spans, span_filter=span_filter, redactors=redactors)
+    stream = EventStream(source, project=args.project, event_source=args.source, max_held_spans=args.max_held_spans,
+                         span_filter=span_filter, redactors=redactors, sessions=sessions)
+    held = _HeldSessions() if sessions == "conversation" and source.format.is_otlp else None
     for chunk in stream.chunks():
-        for event in chunk.events:
+        for event in chunk.events if held is None else held.passed(chunk.events):
             writer.write(event)
-        counts.written += len(chunk.events)
+            counts.written += 1
+    for event in held.remaining() if held is not None else ():
+        writer.write(event)
+        counts.written += 1
     counts.read = stream.items_read
     writer.finish()
+
+
+class _HeldSessions:
+    """Conversation session events kept back until the end of the file, so each is written once, as its last
+    turn left it (the stream gives every extension as the session event again). Past the limit the least recently
+    extended is written, and a later extension of it (after the mapper, which forgets in the same order, started
+    it anew) is written as a second copy: the same id, an upsert where it lands."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_CONVERSATIONS) -> None:
+        self._limit = limit
+        self._held: OrderedDict[str, Event] = OrderedDict()
+
+    def passed(self, events: list[Event]) -> list[Event]:
+        """The events to write now; the conversation sessions among `events` are held instead."""
+        passed: list[Event] = []
+        for event in events:
+            if not is_conversation_session(event):
+                passed.append(event)
+                continue
+            event_id = event["event_id"]
+            self._held[event_id] = event
+            self._held.move_to_end(event_id)
+            if len(self._held) > self._limit:
+                passed.append(self._held.popitem(last=False)[1])
+        return passed
+
+    def remaining(self) -> list[Event]:
+        """What is held, in the order the sessions were last extended."""
+        events, self._held = list(self._held.values()), OrderedDict()
+        return events
 
 
 def otlp_requests(items: Iterable[T], spans_of: Callable[[list[T]], list[ReadableSpan]]) -> Iterator[

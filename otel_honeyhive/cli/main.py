@@ -206,10 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--drop-span", action="append", metavar="NAME",
                        help="drop the spans of this name (or glob), children moved up likewise; repeatable "
                        "(else $HH_DROP_SPANS, comma-separated)")
-    serve.add_argument("--sessions", choices=("trace", "conversation"), metavar="MODE",
-                       help="what a session is: trace (a trace's root span; the default) or conversation (every "
-                       "trace carrying the same conversation id: session.id, gen_ai.conversation.id, Traceloop's "
-                       "session_id) (else $HH_SESSIONS)")
+    _add_sessions(serve)
     serve.add_argument("--retention", type=_duration, metavar="DURATION",
                        help="local store: delete each session, whole, once it has had no new event for this long "
                        "(7d, 12h, 90m), and give its space back; checked at start and then every few minutes "
@@ -293,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--source", help="source for events made from spans (else 'dev'), and for events "
                          "without one")
     _add_max_held(convert)
+    _add_sessions(convert, "OTLP input: ")
     convert.add_argument("--span-filter", action="append", metavar="PRESET",
                          help="OTLP input to events: keep only the spans a preset recognises, and the root: genai")
     convert.add_argument("--drop-scope", action="append", metavar="NAME",
@@ -352,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--state", type=Path, metavar="PATH",
                         help="the state file (default: FILE.replay-state.json)")
     _add_max_held(replay)
+    _add_sessions(replay, "OTLP input: ")
     _add_masking(replay)
     replay.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     replay.set_defaults(run=_replay)
@@ -431,6 +430,13 @@ def _add_masking(parser: argparse.ArgumentParser) -> None:
                         "(else $HH_REDACT)")
     parser.add_argument("--redact-regex", action="append", metavar="REGEX",
                         help="mask every match of a regular expression (Python syntax) as <redacted>; repeatable")
+
+
+def _add_sessions(parser: argparse.ArgumentParser, where: str = "") -> None:
+    parser.add_argument("--sessions", choices=("trace", "conversation"), metavar="MODE",
+                        help=f"{where}what a session is: trace (a trace's root span; the default) or conversation "
+                        "(every trace carrying the same conversation id: session.id, gen_ai.conversation.id, "
+                        "Traceloop's session_id) (else $HH_SESSIONS)")
 
 
 def _add_max_held(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,8 @@
 - OTLP files are mapped to events first (trace assembly + mapping, as the receiver does), then shipped the same
   way. To an OTLP endpoint that means spans made from the events, not the original spans forwarded: one code
   path, and what arrives is what a HoneyHive user would see (the HoneyHive attributes plus GenAI conventions).
+  With `--sessions conversation`, a later turn's extension of its session is sent as the session event again,
+  merged (same id), in the order the file gave it.
 
 Resuming: after every batch the output acknowledged, `{file, size, mtime, offset, items}` is written atomically
 to a state file (default `FILE.replay-state.json`). A later run on the same, unchanged file (same size and mtime)
@@ -38,7 +40,7 @@ from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.inputs.files.readers import InputError, InputFile, Position
 from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
-from otel_honeyhive.server.config import HONEYHIVE_FLAGS, resolve_redactors
+from otel_honeyhive.server.config import HONEYHIVE_FLAGS, resolve_redactors, resolve_sessions
 
 PROG = "otel-honeyhive replay"
 STATE_VERSION = 1
@@ -76,6 +78,8 @@ class ReplayState:
     array_depth: int = 0
     events_sent: int = 0
     complete: bool = False
+    sessions: str = "trace"
+    """The sessions mode the events were made with: another one makes other events, so it starts over."""
     version: int = STATE_VERSION
 
     @property
@@ -105,6 +109,8 @@ class ReplayState:
                    state.events_sent)
         if not all(type(n) is int and n >= 0 for n in numbers):
             raise ValueError("a position field is not a whole number")
+        if not isinstance(state.sessions, str):
+            raise ValueError("sessions is not a string")
         return state
 
     def save(self, path: Path) -> None:
@@ -230,7 +236,8 @@ class Replay:
 
     def __init__(self, source: InputFile, target: Target, state: ReplayState, state_path: Path,
                  args: argparse.Namespace, redactors: tuple[Redactor, ...] = ()) -> None:
-        """`redactors`: what masks the events before they are sent (`--redact`, `--redact-regex`)."""
+        """`redactors`: what masks the events before they are sent (`--redact`, `--redact-regex`); the sessions
+        mode is the state's."""
         self.source = source
         self.redactors = redactors
         self.target = target
@@ -255,7 +262,8 @@ class Replay:
     def run(self, progress: Progress) -> bool:
         """True when every event was delivered; False when a batch was not (see `failure`)."""
         stream = EventStream(self.source, project=self.target.project, event_source=self.target.source,
-                             max_held_spans=self.max_held_spans, redactors=self.redactors)
+                             max_held_spans=self.max_held_spans, redactors=self.redactors,
+                             sessions=self.state.sessions)
         last = self.state.position
         for chunk in stream.chunks(self.state.position):
             self.pending.extend(chunk.events)
@@ -320,6 +328,10 @@ def _starting_state(
         _say(f"warning: the replay state {state_path} is for another target ({stored.target}); starting from "
              "the beginning")
         return fresh
+    if stored.sessions != fresh.sessions:
+        _say(f"warning: the replay state {state_path} is for --sessions {stored.sessions}; starting from the "
+             "beginning")
+        return fresh
     if stored.complete:
         _say(f"nothing to do: {source.display} was replayed completely ({stored.events_sent} events) according "
              f"to {state_path}; --no-resume replays it again")
@@ -336,6 +348,10 @@ def run_replay(args: argparse.Namespace) -> int:
     path: Path = args.file
     try:
         fmt = parse_format(args.from_format) if args.from_format else detect_format(path)
+        if args.sessions and not fmt.is_otlp:
+            raise ValueError(f"--sessions: sessions are made when OTLP input is mapped to events; {path} is "
+                             f"{fmt.value}")
+        sessions = resolve_sessions(args.sessions, os.environ) if fmt.is_otlp else "trace"
         redactors = resolve_redactors(args.redact, args.redact_regex, os.environ)
         target = open_target(args)
     except (ValueError, TypeError) as exc:
@@ -349,7 +365,8 @@ def run_replay(args: argparse.Namespace) -> int:
     began = time.monotonic()
     with source:
         try:
-            fresh = ReplayState(str(path.resolve()), source.size, source.mtime_ns, fmt.value, target.description)
+            fresh = ReplayState(str(path.resolve()), source.size, source.mtime_ns, fmt.value, target.description,
+                                sessions=sessions)
             state = _starting_state(source, fresh, state_path, args.resume, args.quiet)
             if state is None:
                 return 0

@@ -132,6 +132,13 @@ class ConversationSessions:
         return Update(session_id, {"end_time": started.end_time, "duration": started.end_time - started.start_time})
 
 
+def is_conversation_session(event: Event) -> bool:
+    """Whether `event` is a session event the bridge started for a conversation (its metadata names it)."""
+    metadata = event.get("metadata")
+    return (event.get("event_type") == "session" and isinstance(event.get("event_id"), str)
+            and isinstance(metadata, dict) and CONVERSATION_KEY in metadata)
+
+
 def _time(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -146,5 +153,6 @@ __all__ = [
     "ConversationSessions",
     "check_sessions_mode",
     "conversation_of",
+    "is_conversation_session",
     "session_id_for_conversation",
 ]

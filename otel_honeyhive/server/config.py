@@ -320,7 +320,7 @@ class ServerConfig:
         tls = check_tls_files(tls_cert, tls_key)
         redactors = resolve_redactors(redact, redact_regex, env)
         presets, scopes, span_names = _span_filter(span_filter, drop_scopes, drop_spans, env)
-        sessions_mode = _sessions(sessions, env)
+        sessions_mode = resolve_sessions(sessions, env)
         if retention is not None:
             if not retention > 0:
                 raise ValueError(f"--retention must be longer than 0 seconds, got {retention}")
@@ -354,7 +354,7 @@ class ServerConfig:
         )
 
 
-def _sessions(given: str | None, env: Mapping[str, str]) -> str:
+def resolve_sessions(given: str | None, env: Mapping[str, str]) -> str:
     """`--sessions`, else `HH_SESSIONS`, else `trace`; an unknown mode is one line naming the valid ones."""
     from otel_honeyhive.mapper.conversations import check_sessions_mode
 

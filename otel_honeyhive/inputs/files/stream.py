@@ -9,16 +9,28 @@ receiver does), and whatever is held at the end of the file is mapped then.
 
 Resuming in the middle of an OTLP file is safe only where nothing is held: a span read before that point but
 not yet mapped would be lost. So a position is offered only after a request that leaves the assembler empty.
+
+With `sessions="conversation"` a later turn of a conversation extends the session event an earlier turn made
+(an update, in the pipeline). A file's events are final when written, so the stream gives the update as the
+session event again, merged (same id: an upsert wherever it lands, as when two processes start one session);
+`convert` keeps only the last copy of each.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from otel_honeyhive.core.events import DEFAULT_SOURCE, Event
 from otel_honeyhive.core.redactors import Redactor
+from otel_honeyhive.core.results import Update
 from otel_honeyhive.inputs.files.readers import START, InputFile, Position
+from otel_honeyhive.mapper.conversations import (
+    DEFAULT_MAX_CONVERSATIONS,
+    MAX_TURNS_REMEMBERED,
+    is_conversation_session,
+)
 from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.memory import MemoryOutput
@@ -51,10 +63,13 @@ class EventStream:
         ruleset: Ruleset | None = None,
         span_filter: SpanFilter | None = None,
         redactors: Sequence[Redactor] = (),
+        sessions: str = "trace",
     ) -> None:
         """`span_filter`: spans of an OTLP file to drop before mapping (docs/identity-and-assembly.md).
-        `redactors`: what masks every string value of the spans, or of the events read (docs/privacy.md)."""
+        `redactors`: what masks every string value of the spans, or of the events read (docs/privacy.md).
+        `sessions`: what a session is for an OTLP file's spans, "trace" or "conversation" (see above)."""
         self.source = source
+        self.sessions = sessions
         self.redactors = tuple(redactors)
         self.span_filter = span_filter
         self.project = project
@@ -94,7 +109,9 @@ class EventStream:
             max_held_spans=self.max_held_spans,
             span_filter=self.span_filter,
             redactors=self.redactors,
+            sessions=self.sessions,
         ))
+        sessions = _SessionEvents() if self.sessions == "conversation" else None
         pipeline.start(release_expired=False)
         try:
             last, line = start, start.line
@@ -104,11 +121,47 @@ class EventStream:
                 self.items_read += 1
                 pipeline.accept_spans(spans)
                 last, line = record.end, record.line
-                yield Chunk(memory.take(), record.end if pipeline.held_spans == 0 else None, record.line)
+                events = memory.take() if sessions is None else sessions.merged(memory.take(), memory.take_updates())
+                yield Chunk(events, record.end if pipeline.held_spans == 0 else None, record.line)
             pipeline.flush()
-            yield Chunk(memory.take(), last, line)
+            events = memory.take() if sessions is None else sessions.merged(memory.take(), memory.take_updates())
+            yield Chunk(events, last, line)
         finally:
             pipeline.close(0.0)
+
+
+class _SessionEvents:
+    """The conversation sessions this stream gave, newest last, as many as the mapper remembers starting: an
+    update of one is given as the session event again, merged, its `children_ids` extended by the turns the
+    update came with (the mapper forgets in the same order, and starts a forgotten conversation's session anew)."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_CONVERSATIONS) -> None:
+        self._limit = limit
+        self._events: OrderedDict[str, Event] = OrderedDict()
+
+    def merged(self, events: list[Event], updates: list[Update]) -> list[Event]:
+        for event in events:
+            if is_conversation_session(event):
+                self._keep(event["event_id"], event)
+        for update in updates:
+            known = self._events.get(update.event_id)
+            if known is None:
+                continue
+            event = update.apply_to(known)
+            turns = event.get("children_ids")
+            if isinstance(turns, list):
+                added = [e["event_id"] for e in events if e.get("parent_id") == update.event_id
+                         and e.get("event_id") not in turns]
+                event["children_ids"] = (turns + added)[:MAX_TURNS_REMEMBERED]
+            self._keep(update.event_id, event)
+            events.append(event)
+        return events
+
+    def _keep(self, event_id: str, event: Event) -> None:
+        self._events[event_id] = event
+        self._events.move_to_end(event_id)
+        if len(self._events) > self._limit:
+            self._events.popitem(last=False)
 
 
 __all__ = ["DEFAULT_MAX_HELD_SPANS", "Chunk", "EventStream"]
