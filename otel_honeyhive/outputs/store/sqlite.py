@@ -18,6 +18,7 @@ Design choices, and why:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -606,14 +607,25 @@ class SQLiteStore:
         return [eid for (eid,) in rows]
 
     def sessions_started(self, since: float | None = None, until: float | None = None) -> list[str]:
-        """Every session whose first event started in [`since`, `until`) (milliseconds; None: unbounded),
-        oldest first; sessions without any start time only when neither bound is given."""
-        rows = self._query(
-            "SELECT session_id FROM events WHERE session_id IS NOT NULL GROUP BY session_id "
-            "HAVING (?1 IS NULL OR MIN(start_time) >= ?1) AND (?2 IS NULL OR MIN(start_time) < ?2) "
-            "ORDER BY MIN(start_time) IS NULL, MIN(start_time), session_id",
-            (since, until),
-        )
+        """Every session whose start (as `list_sessions` gives it: its session event's, else its first event's)
+        is in [`since`, `until`) (milliseconds; None: unbounded), oldest first; sessions without any start time
+        only when neither bound is given. Read from the summaries through their start index: a time range never
+        reads the events table."""
+        if self._version < 2:
+            rows = self._query(
+                "SELECT session_id FROM events WHERE session_id IS NOT NULL GROUP BY session_id "
+                "HAVING (?1 IS NULL OR MIN(start_time) >= ?1) AND (?2 IS NULL OR MIN(start_time) < ?2) "
+                "ORDER BY MIN(start_time) IS NULL, MIN(start_time), session_id",
+                (since, until),
+            )
+        elif since is None and until is None:
+            rows = self._query("SELECT session_id FROM sessions ORDER BY start_time IS NULL, start_time, session_id")
+        else:
+            rows = self._query(
+                "SELECT session_id FROM sessions WHERE start_time >= ?1 AND start_time < ?2 "
+                "ORDER BY start_time, session_id",
+                (-math.inf if since is None else since, math.inf if until is None else until),
+            )
         return [sid for (sid,) in rows]
 
     def count_events(self) -> int:

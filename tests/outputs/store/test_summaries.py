@@ -52,3 +52,21 @@ def test_new_sessions_are_summed_as_the_refresh_query_sums_them(tmp_path_factory
             "has_session_event FROM sessions")}
     by_rows = {row[0]: row for row in new_summaries([describe(e) for e in batch])}
     assert by_rows == by_query
+
+
+@settings(max_examples=40, deadline=None)
+@given(events(), maybe_number, maybe_number)
+def test_sessions_started_in_a_time_range_are_those_the_listing_shows_for_it(
+    tmp_path_factory: Any, batch: list[Any], since: float | None, until: float | None
+) -> None:
+    """`export --since/--until` picks the sessions the viewer's and `sessions`' time filter shows, oldest first;
+    with no bound, every session, those without a start time last."""
+    path: Path = tmp_path_factory.mktemp("started") / "events.db"
+    with SQLiteStore(path) as store:
+        assert store.send(batch).ok
+        listed = store.list_sessions(limit=100, since=since, until=until)
+        expected = [s.session_id for s in sorted(listed, key=lambda s: (s.start_time is None, s.start_time or 0,
+                                                                           s.session_id))]
+        assert store.sessions_started(since, until) == expected
+        if since is None and until is None:
+            assert sorted(expected) == sorted({e["session_id"] for e in batch})
