@@ -164,10 +164,12 @@ def open_target(args: argparse.Namespace) -> Target:
         headers[key.strip()] = value.strip()
     from otel_honeyhive.outputs.otlp import OtlpOutput
 
-    # Nothing is remembered for `PUT /events` updates: a replay sends no updates, and memory stays flat.
+    # Nothing is remembered for `PUT /events` updates: a replay sends no updates (a session a later turn extends
+    # goes out again whole), and memory stays flat.
     output: Output = OtlpOutput(
         args.otlp_endpoint, protocol=args.otlp_protocol, headers=headers, timeout=args.timeout,
         compression="gzip" if args.otlp_compression == "gzip" else None, remember_events=0, remember_bytes=0,
+        remember_sessions=0,
     )
     return Target(output, f"otlp {args.otlp_protocol} {shown_url(args.otlp_endpoint)}", args.project,
                   args.source)

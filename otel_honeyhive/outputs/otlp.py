@@ -9,7 +9,9 @@ channel (OTLP/gRPC).
 Updates: a span is immutable once exported, but a backend keyed by span id shows the newest copy. So the
 output remembers recently sent events (a bounded LRU) and answers a `PUT /events` for one of them by
 re-sending the merged event with the same ids; an event it does not remember cannot be patched (REJECTED,
-HTTP status 404 so the server answers 404).
+HTTP status 404 so the server answers 404). Session events are remembered apart, in an LRU of their own: they
+are the ones updated late (a conversation's later turn minutes on, feedback on a whole session), by when a busy
+sidecar has sent far more child events than the general memory keeps.
 
 Headers may carry credentials: they are never logged, shown in a repr or put in an error message.
 """
@@ -58,6 +60,9 @@ grpcio servers, and so of a stock Collector's OTLP/gRPC receiver."""
 DEFAULT_REMEMBERED_EVENTS = 10_000
 DEFAULT_REMEMBERED_BYTES = 64 * 1024 * 1024
 """The update LRU is bounded by count and by bytes (events with prompts weigh tens of KB each)."""
+DEFAULT_REMEMBERED_SESSIONS = 10_000
+DEFAULT_REMEMBERED_SESSION_BYTES = 32 * 1024 * 1024
+"""Session events have their own LRU, bounded alike: as many as conversations a process remembers starting."""
 RETRYABLE_GRPC_CODES = frozenset(
     {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED", "CANCELLED"}
 )
@@ -114,10 +119,13 @@ class OtlpOutput:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         remember_events: int = DEFAULT_REMEMBERED_EVENTS,
         remember_bytes: int = DEFAULT_REMEMBERED_BYTES,
+        remember_sessions: int = DEFAULT_REMEMBERED_SESSIONS,
+        remember_session_bytes: int = DEFAULT_REMEMBERED_SESSION_BYTES,
     ) -> None:
         """`timeout`: seconds one delivery may take, all attempts and backoffs included (the retry deadline),
         used when no `policy` is given. `insecure` applies to a gRPC endpoint given as bare `host:port`.
-        `remember_events` / `remember_bytes` bound the memory `update` works from (0: no updates)."""
+        `remember_events` / `remember_bytes` bound the memory `update` works from (0: no updates), and
+        `remember_sessions` / `remember_session_bytes` that of session events."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
         if compression not in (None, "gzip"):
@@ -138,10 +146,8 @@ class OtlpOutput:
         self._lock = threading.Lock()
         self._update_lock = threading.Lock()
         self._closed = False
-        self._remembered: OrderedDict[str, bytes] = OrderedDict()
-        self._remembered_bytes = 0
-        self._remember_events = remember_events
-        self._remember_bytes = remember_bytes
+        self._remembered = _Remembered(remember_events, remember_bytes)
+        self._sessions_remembered = _Remembered(remember_sessions, remember_session_bytes)
         self.requests_sent = 0
         self.spans_sent = 0
         self.spans_rejected_by_receiver = 0
@@ -435,38 +441,57 @@ class OtlpOutput:
     # -- the update memory -----------------------------------------------------------------------------------
 
     def _remember(self, events: Sequence[Event]) -> None:
-        """Keep what was delivered (as compact JSON), newest last; evict the oldest past either bound.
-        A bound of 0 remembers nothing (a one-shot sender such as `replay` never updates)."""
-        if self._remember_events <= 0 or self._remember_bytes <= 0:
+        """Keep what was delivered (as compact JSON), session events apart (see the module's docstring)."""
+        if not (self._remembered.enabled or self._sessions_remembered.enabled):
             return
-        encoded: list[tuple[str, bytes]] = []
+        encoded: list[tuple[_Remembered, str, bytes]] = []
         for event in events:
             event_id = event.get("event_id")
-            if isinstance(event_id, str):
+            memory = self._sessions_remembered if event.get("event_type") == "session" else self._remembered
+            if isinstance(event_id, str) and memory.enabled:
                 try:
-                    encoded.append((event_id, orjson.dumps(event)))
+                    encoded.append((memory, event_id, orjson.dumps(event)))
                 except TypeError:
                     continue
         with self._lock:
-            memory = self._remembered
-            for event_id, data in encoded:
-                old = memory.pop(event_id, None)
-                if old is not None:
-                    self._remembered_bytes -= len(old)
-                memory[event_id] = data
-                self._remembered_bytes += len(data)
-            while memory and (len(memory) > self._remember_events or self._remembered_bytes > self._remember_bytes):
-                _, dropped = memory.popitem(last=False)
-                self._remembered_bytes -= len(dropped)
+            for memory, event_id, data in encoded:
+                memory.put(event_id, data)
 
     def _recall(self, event_id: str) -> Event | None:
         with self._lock:
-            data = self._remembered.get(event_id)
-            if data is None:
-                return None
-            self._remembered.move_to_end(event_id)
+            data = self._sessions_remembered.get(event_id) or self._remembered.get(event_id)
+        if data is None:
+            return None
         event: Event = orjson.loads(data)
         return event
+
+
+class _Remembered:
+    """Events as compact JSON by id, newest last, the oldest evicted past either bound (0: nothing kept).
+    Not locked: the output's lock guards it."""
+
+    def __init__(self, max_events: int, max_bytes: int) -> None:
+        self.enabled = max_events > 0 and max_bytes > 0
+        self._max_events = max_events
+        self._max_bytes = max_bytes
+        self._events: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+
+    def put(self, event_id: str, data: bytes) -> None:
+        old = self._events.pop(event_id, None)
+        if old is not None:
+            self._bytes -= len(old)
+        self._events[event_id] = data
+        self._bytes += len(data)
+        while self._events and (len(self._events) > self._max_events or self._bytes > self._max_bytes):
+            _, dropped = self._events.popitem(last=False)
+            self._bytes -= len(dropped)
+
+    def get(self, event_id: str) -> bytes | None:
+        data = self._events.get(event_id)
+        if data is not None:
+            self._events.move_to_end(event_id)
+        return data
 
 
 def cut_request(request: ExportTraceServiceRequest, budget: int) -> ExportTraceServiceRequest | None:

@@ -373,10 +373,11 @@ def test_an_update_of_an_unknown_event_is_refused_as_not_found(fake: FakeOtlpHtt
 
 def test_the_update_memory_is_bounded_and_updates_keep_the_span_ids(fake: FakeOtlpHttp) -> None:
     events = sample_session(SOURCE)
+    assert [e["event_type"] for e in events] == ["session", "chain", "model", "tool"]
     output = OtlpOutput(fake.url, policy=FAST, remember_events=2)
     for event in events:
         assert output.send([event]) == DELIVERED
-    assert output.update(Update(events[0]["event_id"], {"metadata": {"x": 1}})).status == 404  # forgotten
+    assert output.update(Update(events[1]["event_id"], {"metadata": {"x": 1}})).status == 404  # forgotten
     assert output.update(Update(events[3]["event_id"], {"outputs": {"hits": 0}})) == DELIVERED
     before, after = fake.requests[3].spans()[0], fake.requests[4].spans()[0]
     assert (after.trace_id, after.span_id, after.parent_span_id) == (
@@ -384,6 +385,24 @@ def test_the_update_memory_is_bounded_and_updates_keep_the_span_ids(fake: FakeOt
     )
     assert attribute(after, "honeyhive_outputs") == '{"hits":0}'
     assert after.status.message == "search backend timed out"
+
+
+def test_session_events_are_remembered_apart_so_a_late_update_finds_its_session(fake: FakeOtlpHttp) -> None:
+    """A conversation's later turn extends its session minutes on, after a busy sidecar sent many more events
+    than the general memory keeps: the session is still known. Its own memory is bounded too."""
+    events = sample_session(SOURCE)
+    session, children = events[0], events[1:]
+    output = OtlpOutput(fake.url, policy=FAST, remember_events=2, remember_sessions=1)
+    assert output.send(events) == DELIVERED
+    for _ in range(3):  # more child events than the general memory keeps
+        assert output.send(children) == DELIVERED
+    assert output.update(Update(session["event_id"], {"end_time": session["end_time"] + 60_000})) == DELIVERED
+    assert attribute(fake.requests[-1].spans()[0], "honeyhive_event_type") == "session"
+    other_id = str(uuid.uuid4())
+    other = {**session, "event_id": other_id, "session_id": other_id}
+    assert output.send([other]) == DELIVERED  # a second session: the first one is forgotten
+    assert output.update(Update(session["event_id"], {"metadata": {"x": 1}})).status == 404
+    output.close()
 
 
 def test_a_closed_output_keeps_the_data_for_later(fake: FakeOtlpHttp) -> None:
