@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
 import zlib
 from pathlib import Path
@@ -20,6 +21,7 @@ from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 from otel_honeyhive.mapper.explain import SpanExplanation, explain
+from otel_honeyhive.server.config import resolve_sessions
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 """An explanation is read whole: larger files are refused with a message, not read into memory."""
@@ -104,8 +106,10 @@ def _table(explanation: SpanExplanation, full: bool) -> Table:
     event = explanation.event
     title = (f"[bold]{escape(explanation.span_name)}[/] (span {explanation.span_id}) → "
              f"[bold]{event.get('event_type')}[/] event {event.get('event_id')}")
-    table = Table(title=title, title_justify="left", caption=escape(f"type: {explanation.type_reason}"),
-                  caption_justify="left", expand=False)
+    caption = f"type: {explanation.type_reason}"
+    if explanation.session_reason:
+        caption += f"\nsession: {explanation.session_reason}"
+    table = Table(title=title, title_justify="left", caption=escape(caption), caption_justify="left", expand=False)
     table.add_column("attribute", overflow="fold")
     table.add_column("value", overflow="fold")
     table.add_column("→ field", overflow="fold")
@@ -131,7 +135,12 @@ def run_explain(args: argparse.Namespace) -> int:
     except ExplainInputError as exc:
         print(f"otel-honeyhive explain: {exc}", file=sys.stderr)
         return 1
-    explanations = explain(spans, project=args.project, source=args.source or "dev")
+    try:
+        sessions = resolve_sessions(args.sessions, os.environ)
+    except ValueError as exc:
+        print(f"otel-honeyhive explain: {exc}", file=sys.stderr)
+        return 2
+    explanations = explain(spans, project=args.project, source=args.source or "dev", sessions=sessions)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps([e.as_dict() for e in explanations],
                                              option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")

@@ -314,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--full", action="store_true", help="do not shorten long values in the table")
     explain.add_argument("--project", help="project set on the events (as the exporter's project)")
     explain.add_argument("--source", help="source set on the events (else 'dev')")
+    _add_sessions(explain)
     explain.set_defaults(run=_explain)
 
     replay = commands.add_parser(

@@ -65,12 +65,18 @@ def _as_id(value: Any) -> str | None:
 def conversation_of(spans: Sequence[SpanView]) -> str | None:
     """The conversation id a trace (or a part of one) carries: the first key of `CONVERSATION_KEYS` found on any
     of its spans, looking at roots first, then at the others in start order."""
+    found = conversation_source(spans)
+    return None if found is None else found[0]
+
+
+def conversation_source(spans: Sequence[SpanView]) -> tuple[str, str, SpanView] | None:
+    """`conversation_of`'s id with where it was found: the key and the span (for `explain`)."""
     ordered = sorted(spans, key=lambda s: (s.parent_span_id != 0, s.start_ns, s.span_id))
     for key in CONVERSATION_KEYS:
         for span in ordered:
             found = _as_id(span.attributes.get(key))
             if found is not None:
-                return found
+                return found, key, span
     return None
 
 
@@ -153,6 +159,7 @@ __all__ = [
     "ConversationSessions",
     "check_sessions_mode",
     "conversation_of",
+    "conversation_source",
     "is_conversation_session",
     "session_id_for_conversation",
 ]

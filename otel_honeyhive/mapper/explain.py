@@ -19,8 +19,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_honeyhive.core.events import DEFAULT_SOURCE, Event
 from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.core.spans import SpanView, as_span_view
+from otel_honeyhive.mapper.conversations import conversation_source
 from otel_honeyhive.mapper.doc import source_label
-from otel_honeyhive.mapper.identity import span_hex
+from otel_honeyhive.mapper.identity import session_id_for_conversation, session_id_for_trace, span_hex
 from otel_honeyhive.mapper.rules import Candidate, Combine, Extract, Field, Group
 from otel_honeyhive.mapper.ruleset import CONSUMED, PROPOSED, REFUSED, Ruleset, Step
 from otel_honeyhive.mapper.trace import TraceMapper, group_by_trace
@@ -64,11 +65,13 @@ class SpanExplanation:
     event: Event
     type_reason: str
     decisions: tuple[Decision, ...]
+    session_reason: str = ""
+    """How the span's trace got its session (the trace rule, an explicit session, a conversation id)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"span_name": self.span_name, "span_id": self.span_id, "event_type": self.event.get("event_type"),
-                "type_reason": self.type_reason, "decisions": [d.as_dict() for d in self.decisions],
-                "event": self.event}
+                "type_reason": self.type_reason, "session_reason": self.session_reason,
+                "decisions": [d.as_dict() for d in self.decisions], "event": self.event}
 
 
 def explain(
@@ -77,17 +80,21 @@ def explain(
     project: str | None = None,
     source: str = DEFAULT_SOURCE,
     ruleset: Ruleset | None = None,
+    sessions: str = "trace",
 ) -> list[SpanExplanation]:
-    """The mapping of `spans` (as `spans_to_events` does it), explained span by span, in the events' order."""
+    """The mapping of `spans` (as `spans_to_events` does it, with the same `sessions` mode), explained span by
+    span, in the events' order."""
     ruleset = ruleset or Ruleset.default()
-    mapper = TraceMapper(ruleset, project=project, source=source)
+    mapper = TraceMapper(ruleset, project=project, source=source, sessions=sessions)
     views = [as_span_view(s) for s in spans]
     by_id = {span_hex(v.span_id): v for v in views}
     owners = _owners(ruleset)
     out: list[SpanExplanation] = []
     for trace in group_by_trace(views):
         has_children = {s.parent_span_id for s in trace}
-        for event in mapper.map_trace(trace):
+        events = mapper.map_trace(trace)
+        session_reason = _session_reason(trace, events, sessions)
+        for event in events:
             metadata = event.get("metadata")
             hex_id = metadata.get("span_id") if isinstance(metadata, dict) else None
             span = by_id.get(hex_id) if isinstance(hex_id, str) else None
@@ -99,9 +106,30 @@ def explain(
             out.append(SpanExplanation(
                 span.name, hex_id if isinstance(hex_id, str) else "", event,
                 _type_reason(ruleset, span, event_type, span.span_id in has_children),
-                tuple(_decisions(trail, owners, span.attributes, event)),
+                tuple(_decisions(trail, owners, span.attributes, event)), session_reason,
             ))
     return out
+
+
+def _session_reason(trace: list[SpanView], events: list[Event], sessions: str) -> str:
+    """Which rule gave the trace its session (docs/identity-and-assembly.md), and, when the trace rule did
+    although the trace names a conversation, what `sessions="conversation"` would do."""
+    session_id = next((e.get("session_id") for e in events if isinstance(e.get("session_id"), str)), None)
+    if session_id is None:
+        return ""
+    found = conversation_source(trace)
+    if session_id == session_id_for_trace(trace[0].trace_id):
+        reason = f"the trace's root span → session {session_id}"
+        if found is not None:
+            conversation, key, span = found
+            reason += (f"; it names conversation {conversation!r} (`{key}` on span {span.name!r}): with sessions "
+                       "mode conversation its turns would share one session")
+        return reason
+    if found is not None and sessions == "conversation" and session_id == session_id_for_conversation(found[0]):
+        conversation, key, span = found
+        return (f"conversation {conversation!r} (`{key}` on span {span.name!r}) → session {session_id}; the "
+                "root span is a turn under it")
+    return f"an explicit `honeyhive.session_id` → session {session_id}; the root span is an event under it"
 
 
 def _blank(event: Event) -> Event:

@@ -132,3 +132,39 @@ def test_a_missing_file_is_named() -> None:
     assert done.returncode == 1
     assert done.stderr.decode().strip() == ("otel-honeyhive explain: /nonexistent/trace.json: cannot read it "
                                             "(No such file or directory)")
+
+
+def _chat_turn() -> list[ReadableSpan]:
+    """One turn of a chat app: a `turn` root with a chat child naming its conversation (OpenInference's
+    `session.id`)."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("turn"), tracer.start_as_current_span(
+        "chat gpt-4o", attributes={"gen_ai.operation.name": "chat", "session.id": "support-chat-7"}
+    ):
+        pass
+    provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+def test_each_span_says_how_its_trace_got_its_session_and_what_conversation_mode_would_do(tmp_path: Path) -> None:
+    from otel_honeyhive.mapper.identity import session_id_for_conversation, session_id_for_trace
+
+    spans = _chat_turn()
+    path = tmp_path / "turn.otlp.json"
+    path.write_bytes(json.dumps(spans_to_otlp_json(spans)).encode())
+    by_trace, by_conversation = (json.loads(explain_cli(str(path), "--json", *mode).stdout)
+                                 for mode in ((), ("--sessions", "conversation")))
+    trace_session = session_id_for_trace(spans[0].context.trace_id)
+    assert {e["session_reason"] for e in by_trace} == {
+        f"the trace's root span → session {trace_session}; it names conversation 'support-chat-7' (`session.id` "
+        "on span 'chat gpt-4o'): with sessions mode conversation its turns would share one session"}
+    assert [e["event_type"] for e in by_trace] == ["session", "model"]
+    assert {e["session_reason"] for e in by_conversation} == {
+        f"conversation 'support-chat-7' (`session.id` on span 'chat gpt-4o') → session "
+        f"{session_id_for_conversation('support-chat-7')}; the root span is a turn under it"}
+    assert [e["event_type"] for e in by_conversation] == ["chain", "model"]
+    table = explain_cli(str(path), "--sessions", "conversation")
+    assert table.returncode == 0 and "session: conversation 'support-chat-7'" in table.stdout.decode()
