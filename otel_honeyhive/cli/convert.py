@@ -106,13 +106,20 @@ def _count(n: int, fmt: Format) -> str:
 def _span_filter(args: argparse.Namespace, src: Format, dst: Format) -> SpanFilter | None:
     """`--span-filter`, `--drop-scope`, `--drop-span`: spans are filtered where they are mapped, so only for OTLP
     input written as events; ValueError for a bad preset, or for flags that would do nothing."""
+    return file_span_filter(args, src.is_otlp and not dst.is_otlp,
+                            f"spans are filtered when OTLP input is converted to events; this is {src.value} to "
+                            f"{dst.value}")
+
+
+def file_span_filter(args: argparse.Namespace, applies: bool, why_not: str) -> SpanFilter | None:
+    """The span filter of `--span-filter`, `--drop-scope`, `--drop-span` (`convert`, `replay`); ValueError for a
+    bad preset, or, when the flags cannot apply, naming them and `why_not`."""
     flags = [flag for flag, given in (("--span-filter", args.span_filter), ("--drop-scope", args.drop_scope),
                                       ("--drop-span", args.drop_span)) if given]
     if not flags:
         return None
-    if not src.is_otlp or dst.is_otlp:
-        raise ValueError(f"{', '.join(flags)}: spans are filtered when OTLP input is converted to events; "
-                         f"this is {src.value} to {dst.value}")
+    if not applies:
+        raise ValueError(f"{', '.join(flags)}: {why_not}")
     return SpanFilter.build(split_list(",".join(args.span_filter or ())), split_list(",".join(args.drop_scope or ())),
                             split_list(",".join(args.drop_span or ())), option="--span-filter")
 
@@ -236,4 +243,4 @@ def _otlp_to_otlp(source: InputFile, out: OutputFile, dst: Format, counts: Count
     writer.finish()
 
 
-__all__ = ["EVENTS_PER_REQUEST", "otlp_requests", "run_convert"]
+__all__ = ["EVENTS_PER_REQUEST", "file_span_filter", "otlp_requests", "run_convert"]

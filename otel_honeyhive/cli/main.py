@@ -291,13 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "without one")
     _add_max_held(convert)
     _add_sessions(convert, "OTLP input: ")
-    convert.add_argument("--span-filter", action="append", metavar="PRESET",
-                         help="OTLP input to events: keep only the spans a preset recognises, and the root: genai")
-    convert.add_argument("--drop-scope", action="append", metavar="NAME",
-                         help="OTLP input to events: drop the spans of an instrumentation scope (a name or a glob), "
-                         "their children moved up to the nearest kept ancestor; repeatable")
-    convert.add_argument("--drop-span", action="append", metavar="NAME",
-                         help="OTLP input to events: drop the spans of this name (or glob), likewise; repeatable")
+    _add_file_span_filter(convert, "OTLP input to events: ")
     _add_masking(convert)
     convert.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     convert.set_defaults(run=_convert)
@@ -352,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the state file (default: FILE.replay-state.json)")
     _add_max_held(replay)
     _add_sessions(replay, "OTLP input: ")
+    _add_file_span_filter(replay, "OTLP input: ")
     _add_masking(replay)
     replay.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     replay.set_defaults(run=_replay)
@@ -431,6 +426,16 @@ def _add_masking(parser: argparse.ArgumentParser) -> None:
                         "(else $HH_REDACT)")
     parser.add_argument("--redact-regex", action="append", metavar="REGEX",
                         help="mask every match of a regular expression (Python syntax) as <redacted>; repeatable")
+
+
+def _add_file_span_filter(parser: argparse.ArgumentParser, where: str) -> None:
+    parser.add_argument("--span-filter", action="append", metavar="PRESET",
+                        help=f"{where}keep only the spans a preset recognises, and the root: genai")
+    parser.add_argument("--drop-scope", action="append", metavar="NAME",
+                        help=f"{where}drop the spans of an instrumentation scope (a name or a glob), their children "
+                        "moved up to the nearest kept ancestor; repeatable")
+    parser.add_argument("--drop-span", action="append", metavar="NAME",
+                        help=f"{where}drop the spans of this name (or glob), likewise; repeatable")
 
 
 def _add_sessions(parser: argparse.ArgumentParser, where: str = "") -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from otel_honeyhive.cli.convert import file_span_filter
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import detect_format, parse_format
 from otel_honeyhive.core.protocols import Output
@@ -39,6 +40,7 @@ from otel_honeyhive.core.results import SendResult
 from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.inputs.files.readers import InputError, InputFile, Position
 from otel_honeyhive.inputs.files.stream import EventStream
+from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.server.config import HONEYHIVE_FLAGS, resolve_redactors, resolve_sessions
 
@@ -237,11 +239,13 @@ class Replay:
     delivered. Positions come from the reader as `(events produced before it, position)` marks."""
 
     def __init__(self, source: InputFile, target: Target, state: ReplayState, state_path: Path,
-                 args: argparse.Namespace, redactors: tuple[Redactor, ...] = ()) -> None:
-        """`redactors`: what masks the events before they are sent (`--redact`, `--redact-regex`); the sessions
-        mode is the state's."""
+                 args: argparse.Namespace, redactors: tuple[Redactor, ...] = (),
+                 span_filter: SpanFilter | None = None) -> None:
+        """`redactors`: what masks the events before they are sent (`--redact`, `--redact-regex`);
+        `span_filter`: the spans of an OTLP file to drop before mapping; the sessions mode is the state's."""
         self.source = source
         self.redactors = redactors
+        self.span_filter = span_filter
         self.target = target
         self.state = state
         self.sent_before = state.events_sent
@@ -265,7 +269,7 @@ class Replay:
         """True when every event was delivered; False when a batch was not (see `failure`)."""
         stream = EventStream(self.source, project=self.target.project, event_source=self.target.source,
                              max_held_spans=self.max_held_spans, redactors=self.redactors,
-                             sessions=self.state.sessions)
+                             span_filter=self.span_filter, sessions=self.state.sessions)
         last = self.state.position
         for chunk in stream.chunks(self.state.position):
             self.pending.extend(chunk.events)
@@ -354,6 +358,8 @@ def run_replay(args: argparse.Namespace) -> int:
             raise ValueError(f"--sessions: sessions are made when OTLP input is mapped to events; {path} is "
                              f"{fmt.value}")
         sessions = resolve_sessions(args.sessions, os.environ) if fmt.is_otlp else "trace"
+        span_filter = file_span_filter(args, fmt.is_otlp, f"spans are filtered when OTLP input is mapped to "
+                                       f"events; {path} is {fmt.value}")
         redactors = resolve_redactors(args.redact, args.redact_regex, os.environ)
         target = open_target(args)
     except (ValueError, TypeError) as exc:
@@ -377,7 +383,7 @@ def run_replay(args: argparse.Namespace) -> int:
             except OSError as exc:
                 return _fail(f"cannot write the replay state {state_path}: {exc.strerror or exc} (--state PATH "
                              "puts it elsewhere)")
-            replay = Replay(source, target, state, state_path, args, redactors)
+            replay = Replay(source, target, state, state_path, args, redactors, span_filter)
             show = not args.quiet and sys.stderr.isatty()
             progress = Progress(show, source.size, f"{path.name} → {args.to}")
             try:

@@ -127,6 +127,22 @@ def test_otlp_file_to_the_honeyhive_api_gives_the_mapped_events(tmp_path: Path) 
 # -- resuming --------------------------------------------------------------------------------------------------------
 
 
+def test_an_otlp_file_is_filtered_as_convert_filters_it(tmp_path: Path) -> None:
+    """`--drop-span` / `--drop-scope` / `--span-filter` as `convert` and `serve` take them: the spans dropped,
+    their children under the nearest kept ancestor."""
+    spans = sdk_spans(6, seed=5)
+    dropped = {span.name for span in spans if span.parent is not None}
+    name = sorted(dropped)[0]
+    path = tmp_path / "traces.otlp.jsonl"
+    path.write_bytes(orjson.dumps(spans_to_otlp_json(spans)) + b"\n")
+    with run_server(tmp_path) as server:
+        result = run_cli("replay", str(path), "--to", "honeyhive", "--server-url", server.url, "--drop-span", name)
+    assert result.returncode == 0, result.stderr
+    expected = spans_to_events(spans, span_filter=lambda span: span.name != name)
+    assert len(expected) < len(spans)
+    assert_same_events(stored_events(server.db_path), expected)
+
+
 def test_a_refused_batch_stops_the_replay_and_the_next_run_resumes_after_the_last_delivered(
     tmp_path: Path, events_file: Path, honeyhive: FakeHoneyHive
 ) -> None:
@@ -288,6 +304,8 @@ def test_bad_line_mid_file_stops_after_the_delivered_batches(tmp_path: Path, hon
         (["--to", "otlp", "--otlp-endpoint", "http://127.0.0.1:1", "--otlp-header", "novalue"],
          "--otlp-header must be KEY=VALUE"),
         (["--to", "honeyhive", "--server-url", "ftp://x"], "server URL must start with http"),
+        (["--to", "honeyhive", "--server-url", "http://127.0.0.1:9", "--drop-span", "x"],
+         "--drop-span: spans are filtered when OTLP input is mapped to events;"),
     ],
 )
 def test_usage_errors(events_file: Path, args: list[str], message: str) -> None:
