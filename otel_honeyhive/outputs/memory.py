@@ -11,7 +11,7 @@ from otel_honeyhive.core.results import DELIVERED, SendResult, Update
 
 
 class MemoryOutput:
-    """Thread-safe. Unbounded: whoever sends to it takes the events after every hand-off."""
+    """Thread-safe. Unbounded: whoever sends to it takes the events (and the updates) after every hand-off."""
 
     name = "memory"
 

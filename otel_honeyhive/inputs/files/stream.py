@@ -121,13 +121,18 @@ class EventStream:
                 self.items_read += 1
                 pipeline.accept_spans(spans)
                 last, line = record.end, record.line
-                events = memory.take() if sessions is None else sessions.merged(memory.take(), memory.take_updates())
-                yield Chunk(events, record.end if pipeline.held_spans == 0 else None, record.line)
+                yield Chunk(_taken(memory, sessions), record.end if pipeline.held_spans == 0 else None, record.line)
             pipeline.flush()
-            events = memory.take() if sessions is None else sessions.merged(memory.take(), memory.take_updates())
-            yield Chunk(events, last, line)
+            yield Chunk(_taken(memory, sessions), last, line)
         finally:
             pipeline.close(0.0)
+
+
+def _taken(memory: MemoryOutput, sessions: _SessionEvents | None) -> list[Event]:
+    """The events the pipeline made since the last call; its updates (conversation sessions extended) folded in
+    as session events, or, in the trace mode, which makes none, dropped rather than kept."""
+    events, updates = memory.take(), memory.take_updates()
+    return events if sessions is None else sessions.merged(events, updates)
 
 
 class _SessionEvents:
