@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive.core.events import DEFAULT_SOURCE, Event
 from otel_honeyhive.core.spans import SpanView, as_span_view
+from otel_honeyhive.mapper.conversations import extended_session
 from otel_honeyhive.mapper.filtering import SpanFilter, SpanPredicate
 from otel_honeyhive.mapper.rules import (
     Candidate,
@@ -47,9 +48,11 @@ def spans_to_events(
     views = [as_span_view(s) for s in spans]
     events: list[Event] = []
     for trace in group_by_trace(views):
-        events.extend(mapper.map_trace(trace))
-    for update in mapper.take_updates():  # a later turn extends its conversation's session
-        events = [update.apply_to(e) if e.get("event_id") == update.event_id else e for e in events]
+        mapped = mapper.map_trace(trace)
+        events.extend(mapped)
+        for update in mapper.take_updates():  # a later turn extends its conversation's session
+            events = [extended_session(e, update, mapped) if e.get("event_id") == update.event_id else e
+                      for e in events]
     return events
 
 

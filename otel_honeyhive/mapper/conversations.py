@@ -138,6 +138,19 @@ class ConversationSessions:
         return Update(session_id, {"end_time": started.end_time, "duration": started.end_time - started.start_time})
 
 
+def extended_session(session: Event, update: Update, events: Sequence[Event]) -> Event:
+    """`session` with a later turn's `update` applied and that turn's roots (the events of `events` directly
+    under it) added to its `children_ids`: the session as one process saw the whole conversation (files,
+    `spans_to_events`), where the update alone leaves the list to each process's first turn."""
+    extended = update.apply_to(session)
+    turns = extended.get("children_ids")
+    if isinstance(turns, list):
+        added = [e["event_id"] for e in events
+                 if e.get("parent_id") == update.event_id and e.get("event_id") not in turns]
+        extended["children_ids"] = (turns + added)[:MAX_TURNS_REMEMBERED]
+    return extended
+
+
 def is_conversation_session(event: Event) -> bool:
     """Whether `event` is a session event the bridge started for a conversation (its metadata names it)."""
     metadata = event.get("metadata")
@@ -160,6 +173,7 @@ __all__ = [
     "check_sessions_mode",
     "conversation_of",
     "conversation_source",
+    "extended_session",
     "is_conversation_session",
     "session_id_for_conversation",
 ]

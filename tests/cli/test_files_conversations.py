@@ -10,9 +10,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_honeyhive import spans_to_events
 from otel_honeyhive.cli.main import main
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.mapper.identity import session_id_for_conversation
@@ -166,3 +169,36 @@ def test_convert_holds_at_most_its_limit_of_sessions_and_writes_the_least_recent
     assert held.passed([session("b", 2)]) == [session("a", 1)]
     assert held.passed([session("a", 3)]) == [session("b", 2)]
     assert held.remaining() == [session("a", 3)] and held.remaining() == []
+
+
+def _conversation_spans() -> list[ReadableSpan]:
+    """Both conversations' turns and the lone trace, in the order the app exported them (children first)."""
+    recorder = Recorder("chat-app")
+    first, second = (turns(recorder, conversation, 3, 30 * i) for i, conversation in enumerate(CONVERSATIONS))
+    return [span for pair in zip(first, second, strict=True) for spans in pair for span in spans] + [
+        span for spans in turns(recorder, "", 1, 500) for span in spans]
+
+
+SPANS = _conversation_spans()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(1, 4), min_size=len(SPANS), max_size=len(SPANS)))
+def test_convert_gives_what_spans_to_events_gives_however_the_lines_split_the_turns(
+    tmp_path: Path, sizes: list[int]
+) -> None:
+    """The file's lines cut the export stream anywhere (a turn's spans over several lines, two turns in one):
+    the events are those of `spans_to_events(spans, sessions="conversation")`, each session once, final."""
+    lines, at = [], 0
+    for size in sizes:
+        if at >= len(SPANS):
+            break
+        lines.append(SPANS[at:at + size])
+        at += size
+    source, out = tmp_path / f"traces-{len(lines)}.otlp.jsonl", tmp_path / f"events-{len(lines)}.ndjson"
+    source.write_bytes(b"".join(orjson.dumps(spans_to_otlp_json(line)) + b"\n" for line in lines))
+    assert main(["convert", "-q", str(source), str(out), "--sessions", "conversation"]) == 0
+    written = read_ndjson(out)
+    assert len(written) == len({e["event_id"] for e in written})
+    expected = spans_to_events(SPANS, sessions="conversation")
+    assert {e["event_id"]: e for e in written} == {e["event_id"]: e for e in expected}

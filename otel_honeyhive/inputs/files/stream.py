@@ -28,7 +28,7 @@ from otel_honeyhive.core.results import Update
 from otel_honeyhive.inputs.files.readers import START, InputFile, Position
 from otel_honeyhive.mapper.conversations import (
     DEFAULT_MAX_CONVERSATIONS,
-    MAX_TURNS_REMEMBERED,
+    extended_session,
     is_conversation_session,
 )
 from otel_honeyhive.mapper.filtering import SpanFilter
@@ -152,12 +152,7 @@ class _SessionEvents:
             known = self._events.get(update.event_id)
             if known is None:
                 continue
-            event = update.apply_to(known)
-            turns = event.get("children_ids")
-            if isinstance(turns, list):
-                added = [e["event_id"] for e in events if e.get("parent_id") == update.event_id
-                         and e.get("event_id") not in turns]
-                event["children_ids"] = (turns + added)[:MAX_TURNS_REMEMBERED]
+            event = extended_session(known, update, events)
             self._keep(update.event_id, event)
             events.append(event)
         return events
