@@ -10,7 +10,8 @@
 
 Resuming: after every batch the output acknowledged, `{file, size, mtime, offset, items}` is written atomically
 to a state file (default `FILE.replay-state.json`). A later run on the same, unchanged file (same size and mtime)
-and the same target continues from that offset; a changed file or another target starts over with a warning.
+and the same target continues from that offset; a changed file, another target or other options that shape the
+events (sessions mode, span filter, masking, project, source; recorded as flags) start over with a warning.
 A batch that is not delivered (refused, or still failing when its retry deadline passes) stops the replay with
 exit status 1, the state left at the last acknowledged batch. Event ids are deterministic, so a batch sent again
 after a crash between delivery and the state write is harmless. No secret is ever written to the state file.
@@ -81,7 +82,11 @@ class ReplayState:
     events_sent: int = 0
     complete: bool = False
     sessions: str = "trace"
-    """The sessions mode the events were made with: another one makes other events, so it starts over."""
+    """The sessions mode the events are made with (what `Replay` uses when it resumes)."""
+    options: tuple[str, ...] | None = None
+    """The options that shape the events (sessions mode, span filter, masking, project, source), as flags: a run
+    with others would make other events, so it starts over rather than mix them (None: a state written before
+    they were recorded, not compared)."""
     version: int = STATE_VERSION
 
     @property
@@ -113,7 +118,11 @@ class ReplayState:
             raise ValueError("a position field is not a whole number")
         if not isinstance(state.sessions, str):
             raise ValueError("sessions is not a string")
-        return state
+        if state.options is None:
+            return state
+        if not isinstance(state.options, list | tuple) or not all(isinstance(o, str) for o in state.options):
+            raise ValueError("options is not a list of strings")
+        return replace(state, options=tuple(state.options))
 
     def save(self, path: Path) -> None:
         """Written to a temporary file, synced, then renamed over the old state: a crash leaves the old state or
@@ -309,6 +318,24 @@ class Replay:
         return True
 
 
+def event_options(args: argparse.Namespace, target: Target, sessions: str,
+                  redactors: tuple[Redactor, ...]) -> tuple[str, ...]:
+    """The options that shape the events sent, as flags, for the state file (no secret among them)."""
+    options = [f"--sessions {sessions}"]
+    for flag, values in (("--span-filter", args.span_filter), ("--drop-scope", args.drop_scope),
+                         ("--drop-span", args.drop_span)):
+        options += [f"{flag} {value}" for value in values or ()]
+    options += [f"--redact-regex {r.pattern.pattern}" if r.name == "regex" else f"--redact {r.name}"
+                for r in redactors]
+    options += [f"{flag} {value}" for flag, value in (("--project", target.project), ("--source", target.source))
+                if value is not None]
+    return tuple(dict.fromkeys(options))  # a built-in redactor has several patterns: named once
+
+
+def _shown(options: tuple[str, ...] | None) -> str:
+    return " ".join(options or ()) or "none"
+
+
 def _starting_state(
     source: InputFile, fresh: ReplayState, state_path: Path, resume: bool, quiet: bool
 ) -> ReplayState | None:
@@ -334,7 +361,11 @@ def _starting_state(
         _say(f"warning: the replay state {state_path} is for another target ({stored.target}); starting from "
              "the beginning")
         return fresh
-    if stored.sessions != fresh.sessions:
+    if stored.options is not None and stored.options != fresh.options:
+        _say(f"warning: the replay state {state_path} was made with other options ({_shown(stored.options)}, not "
+             f"{_shown(fresh.options)}); starting from the beginning")
+        return fresh
+    if stored.options is None and stored.sessions != fresh.sessions:
         _say(f"warning: the replay state {state_path} is for --sessions {stored.sessions}; starting from the "
              "beginning")
         return fresh
@@ -374,7 +405,7 @@ def run_replay(args: argparse.Namespace) -> int:
     with source:
         try:
             fresh = ReplayState(str(path.resolve()), source.size, source.mtime_ns, fmt.value, target.description,
-                                sessions=sessions)
+                                sessions=sessions, options=event_options(args, target, sessions, redactors))
             state = _starting_state(source, fresh, state_path, args.resume, args.quiet)
             if state is None:
                 return 0
@@ -413,4 +444,5 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["STATE_SUFFIX", "Progress", "Replay", "ReplayState", "default_state_path", "open_target", "run_replay"]
+__all__ = ["STATE_SUFFIX", "Progress", "Replay", "ReplayState", "default_state_path", "event_options", "open_target",
+           "run_replay"]

@@ -142,7 +142,8 @@ def test_a_replay_state_of_another_sessions_mode_starts_over(tmp_path: Path) -> 
         again = run_cli("replay", str(source), "--to", "honeyhive", "--server-url", server.url,
                         "--sessions", "conversation")
     assert again.returncode == 0, again.stderr
-    assert "is for --sessions trace; starting from the beginning" in again.stderr
+    assert ("was made with other options (--sessions trace --source dev, not --sessions conversation --source "
+            "dev); starting from the beginning") in again.stderr
     assert "nothing to do" not in again.stderr
 
 
@@ -202,3 +203,23 @@ def test_convert_gives_what_spans_to_events_gives_however_the_lines_split_the_tu
     assert len(written) == len({e["event_id"] for e in written})
     expected = spans_to_events(SPANS, sessions="conversation")
     assert {e["event_id"]: e for e in written} == {e["event_id"]: e for e in expected}
+
+
+def test_a_replay_resumes_only_with_the_options_its_events_were_made_with(tmp_path: Path) -> None:
+    """Another span filter, masking, project or source makes other events: the state records them (as flags,
+    no secret) and a run with other ones starts over instead of mixing the two."""
+    source = tmp_path / "traces.otlp.jsonl"
+    write_file(source)
+    state_path = tmp_path / "traces.otlp.jsonl.replay-state.json"
+    with run_server(tmp_path) as server:
+        base = ("replay", str(source), "--to", "honeyhive", "--server-url", server.url)
+        first = run_cli(*base, "--drop-span", "chat*", "--redact", "email", "--project", "p1")
+        assert first.returncode == 0, first.stderr
+        assert orjson.loads(state_path.read_bytes())["options"] == [
+            "--sessions trace", "--drop-span chat*", "--redact email", "--project p1", "--source dev"]
+        same = run_cli(*base, "--drop-span", "chat*", "--redact", "email", "--project", "p1")
+        other = run_cli(*base, "--redact", "email", "--project", "p1")
+    assert "nothing to do" in same.stderr
+    assert ("was made with other options (--sessions trace --drop-span chat* --redact email --project p1 --source "
+            "dev, not --sessions trace --redact email --project p1 --source dev); starting from the beginning"
+            ) in other.stderr
