@@ -21,10 +21,15 @@ from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.core.spans import SpanView, as_span_view
 from otel_honeyhive.mapper.conversations import conversation_source
 from otel_honeyhive.mapper.doc import source_label
-from otel_honeyhive.mapper.identity import session_id_for_conversation, session_id_for_trace, span_hex
+from otel_honeyhive.mapper.identity import (
+    normalise_uuid,
+    session_id_for_conversation,
+    session_id_for_trace,
+    span_hex,
+)
 from otel_honeyhive.mapper.rules import Candidate, Combine, Extract, Field, Group
 from otel_honeyhive.mapper.ruleset import CONSUMED, PROPOSED, REFUSED, Ruleset, Step
-from otel_honeyhive.mapper.trace import TraceMapper, group_by_trace
+from otel_honeyhive.mapper.trace import SESSION_KEYS, TraceMapper, group_by_trace
 
 WON, MERGED, SHADOWED, SAME, TO_METADATA, READ, REFUSED_TO_METADATA = (
     "won", "merged", "shadowed", "same as the winner", "metadata", "read", "refused",
@@ -125,7 +130,10 @@ def _session_reason(trace: list[SpanView], events: list[Event], sessions: str) -
             reason += (f"; it names conversation {conversation!r} (`{key}` on span {span.name!r}): with sessions "
                        "mode conversation its turns would share one session")
         return reason
-    if found is not None and sessions == "conversation" and session_id == session_id_for_conversation(found[0]):
+    explicit = any(normalise_uuid(str(span.attributes.get(key))) == session_id
+                   for span in trace for key in SESSION_KEYS if key in span.attributes)
+    if not explicit and found is not None and sessions == "conversation" and (
+            session_id == session_id_for_conversation(found[0])):
         conversation, key, span = found
         return (f"conversation {conversation!r} (`{key}` on span {span.name!r}) → session {session_id}; the "
                 "root span is a turn under it")

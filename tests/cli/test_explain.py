@@ -168,3 +168,18 @@ def test_each_span_says_how_its_trace_got_its_session_and_what_conversation_mode
     assert [e["event_type"] for e in by_conversation] == ["chain", "model"]
     table = explain_cli(str(path), "--sessions", "conversation")
     assert table.returncode == 0 and "session: conversation 'support-chat-7'" in table.stdout.decode()
+
+
+def test_an_explicit_honeyhive_session_is_named_as_the_reason() -> None:
+    from otel_honeyhive import explain
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    session = "0b7f3c1e-2d4a-4f6b-9c8d-1e2f3a4b5c6d"
+    with provider.get_tracer("tests").start_as_current_span("turn", attributes={"honeyhive.session_id": session}):
+        pass
+    provider.shutdown()
+    (explained,) = explain(memory.get_finished_spans(), sessions="conversation")
+    assert explained.session_reason == (f"an explicit `honeyhive.session_id` → session {session}; the root span is "
+                                        "an event under it")
