@@ -355,6 +355,60 @@ def answers(event: Event) -> list[Message]:
     return [single] if single is not None else []
 
 
+MAX_TRANSCRIPT_TURNS = 100
+"""Turns shown in a session's conversation (each reads two event bodies); past it, the page says how many more."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnModels:
+    """A turn of the session (an event directly under it) and the model calls that open and close it."""
+
+    turn: OutlineEvent
+    first_model: str
+    last_model: str
+
+
+def turns_with_models(session_id: str, rows: Sequence[Row]) -> list[TurnModels]:
+    """The session's turns that made a model call, in order, each with its first and last model event (in the
+    tree's order): what the session's conversation is read from."""
+    base = 1 if rows and rows[0].event.event_id == session_id else 0
+    found: list[TurnModels] = []
+    turn: OutlineEvent | None = None
+    models: list[str] = []
+
+    def close() -> None:
+        if turn is not None and models:
+            found.append(TurnModels(turn, models[0], models[-1]))
+
+    for row in rows[base:]:
+        if row.depth <= base:
+            close()
+            turn, models = row.event, []
+        if row.event.event_type == "model":
+            models.append(row.event.event_id)
+    close()
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One turn of a conversation as the session page shows it: what the user asked (the last user message the
+    turn's first model call was given) and what was answered (the first answer of its last model call), each
+    with the event it is read from, so a long text opens whole from there."""
+
+    turn: OutlineEvent
+    asked: Message | None
+    asked_in: str
+    answered: Message | None
+    answered_in: str
+
+
+def exchange(turn: TurnModels, first: Event | None, last: Event | None) -> Exchange:
+    asked = next((m for m in reversed(conversation(first)) if m.role == "user"), None) if first else None
+    answered = next(iter(answers(last)), None) if last else None
+    return Exchange(turn.turn, asked, turn.first_model, answered, turn.last_model)
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     prompt: float | None

@@ -229,8 +229,31 @@ class Viewer:
             errors=sum(1 for r in rows if r.event.has_error),
             tokens=sum(tokens) if tokens else None,
         )
+        root_url = root_of(request.scope)
+        exchanges, more_turns = self._conversation(root_url, session_id, rows)
         return page(request, "session.html", session_id=session_id, rows=rows, selected=selected_id,
-                    summary=summary, **self._detail(root_of(request.scope), session_id, event))
+                    summary=summary, exchanges=exchanges, more_turns=more_turns,
+                    **self._detail(root_url, session_id, event))
+
+    def _conversation(self, root: str, session_id: str, rows: list[present.Row]) -> tuple[
+        list[tuple[present.Exchange, present.JsonHtml, present.JsonHtml]], int
+    ]:
+        """The session's conversation, turn by turn, when at least two turns made a model call (one turn is the
+        model event's own conversation, in its detail), each with the renderers of the events its texts come
+        from; and how many turns were left out past `MAX_TRANSCRIPT_TURNS`."""
+        turns = present.turns_with_models(session_id, rows)
+        if len(turns) < 2:
+            return [], 0
+        shown = turns[:present.MAX_TRANSCRIPT_TURNS]
+        base = f"{root}sessions/{_q(session_id)}/events/"
+        exchanges = []
+        for turn in shown:
+            first = self._event_of(session_id, turn.first_model)
+            last = first if turn.last_model == turn.first_model else self._event_of(session_id, turn.last_model)
+            found = present.exchange(turn, first, last)
+            exchanges.append((found, present.JsonHtml(f"{base}{_q(found.asked_in)}/value"),
+                              present.JsonHtml(f"{base}{_q(found.answered_in)}/value")))
+        return exchanges, len(turns) - len(shown)
 
     def _event_of(self, session_id: str, event_id: str) -> Event | None:
         event = self.reader.event(event_id)

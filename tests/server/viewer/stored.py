@@ -77,6 +77,41 @@ def plain_session(index: int, start: float, *, error: bool = False, user: str | 
     ]
 
 
+CONVERSATION = "c0de0000-0000-4000-8000-000000000010"
+
+
+def conversation_session(turns: int = 3, start: float = T0 - 3_600_000) -> list[Event]:
+    """A chat conversation as `sessions="conversation"` stores it: a session event, then per turn a `turn n` chain
+    under it whose model call was given the history so far and answered; the second turn calls a tool first, so
+    its answer comes from a second model call, and its question carries a `<script>`."""
+    events = [event(CONVERSATION, CONVERSATION, "session", "support chat", start, turns * 60_000.0,
+                    metadata={"conversation_id": "support-chat-7"})]
+    history: list[dict[str, Any]] = [{"role": "system", "content": "You are a support agent."}]
+    for n in range(1, turns + 1):
+        at = start + (n - 1) * 60_000
+        turn = f"7a000000-0000-4000-8000-{n:012d}"
+        question = f"question {n}" + (" " + HOSTILE if n == 2 else "")
+        history = [*history, {"role": "user", "content": question}]
+        events.append(event(CONVERSATION, turn, "chain", f"turn {n}", at, 5_000.0, CONVERSATION))
+        first = f"30de0000-0000-4000-8000-{n:012d}"
+        if n == 2:
+            events.append(event(CONVERSATION, first, "model", "chat", at + 10, 900.0, turn,
+                                inputs={"chat_history": list(history)},
+                                outputs={"role": "assistant", "content": None, "tool_calls": [
+                                    {"id": "call_2", "type": "function",
+                                     "function": {"name": "lookup", "arguments": "{}"}}]}))
+            events.append(event(CONVERSATION, f"7001c000-0000-4000-8000-{n:012d}", "tool", "lookup", at + 950,
+                                20.0, turn))
+            first = f"30de1000-0000-4000-8000-{n:012d}"
+            history = [*history, {"role": "tool", "tool_call_id": "call_2", "content": "found"}]
+        answer = f"answer {n}"
+        events.append(event(CONVERSATION, first, "model", "chat", at + 1_000, 900.0, turn,
+                            inputs={"chat_history": list(history)},
+                            outputs={"role": "assistant", "content": answer}))
+        history = [*history, {"role": "assistant", "content": answer}]
+    return events
+
+
 def write(path: Path, events: Sequence[Event]) -> None:
     with SQLiteStore(path) as store:
         result = store.send(list(events))

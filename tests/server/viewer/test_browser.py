@@ -25,12 +25,14 @@ import pytest
 from tests.server.viewer.browser import chromium, require_browser
 from tests.server.viewer.stored import (
     CHAIN,
+    CONVERSATION,
     HOSTILE,
     LONG,
     MODEL,
     SESSION,
     T0,
     agent_session,
+    conversation_session,
     plain_session,
     write,
 )
@@ -210,6 +212,23 @@ def test_event_content_stays_text_in_the_browser(browser: Any, tmp_path: Path) -
         raw.find_element("css selector", "summary").click()
         wait_for(browser, lambda d: '"event_id": "' + MODEL in raw.find_element("css selector", "pre").text,
                  "the raw event JSON, fetched when opened")
+
+
+def test_a_conversations_turn_opens_in_the_detail_beside_the_timeline(browser: Any, tmp_path: Path) -> None:
+    """The conversation, turn by turn, above the timeline; a turn's link shows that turn in the detail column
+    without leaving the page, its question still text."""
+    db = tmp_path / "conversation.db"
+    write(db, conversation_session())
+    with run_server(tmp_path, "--db", str(db)) as server:
+        browser.get(f"{server.url}/sessions/{CONVERSATION}")
+        asked = wait_for(browser, lambda d: by_css(d, ".transcript .message.m-user .content"), "the turns")
+        assert [e.text.split(" <")[0] for e in asked] == ["question 1", "question 2", "question 3"]
+        assert HOSTILE in asked[1].text and browser.execute_script("return window.__pwned === undefined")
+        before = browser.current_url
+        by_css(browser, ".transcript .turn-head a")[2].click()
+        wait_for(browser, lambda d: "turn 3" in by_css(d, "#detail-heading")[0].text, "turn 3 in the detail")
+        assert browser.current_url != before and browser.current_url.endswith("-000000000003")
+        assert by_css(browser, "#waterfall"), "still the session page"
 
 
 def test_with_a_token_the_browser_gets_the_form_then_the_pages(browser: Any, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from otel_honeyhive.server.viewer import viewer_routes
 from otel_honeyhive.server.viewer.queries import PAGE_SIZE
 from tests.server.viewer.stored import (
     CHAIN,
+    CONVERSATION,
     FAILING_TOOL,
     LONG,
     MODEL,
@@ -27,6 +28,7 @@ from tests.server.viewer.stored import (
     T0,
     TOOL,
     StoreSink,
+    conversation_session,
     event,
     plain_session,
     write,
@@ -148,6 +150,28 @@ def test_an_events_page_selects_it_and_links_its_parent(client: TestClient) -> N
     assert f'href="../../../sessions/{SESSION}/events/{CHAIN}" data-event>{CHAIN}</a>' in detail
     assert re.search(r'<span class="j-key">&#34;carrier&#34;</span>: <span class="j-str">&#34;DHL&#34;</span>', detail)
     assert re.search(r'<details class="bucket" open>\s*<summary><h3>Feedback</h3>', detail)
+
+
+def test_a_conversation_session_reads_turn_by_turn_above_its_timeline(tmp_path: Path) -> None:
+    """Each turn: what the user asked its first model call and what its last answered (a tool call between the
+    two is skipped), in order, escaped, the turn linked to its event; a one-turn session has no such section."""
+    db = tmp_path / "viewer.db"
+    write(db, conversation_session())
+    write(db, agent_session())
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+        page = client.get(f"/sessions/{CONVERSATION}").text
+        single = client.get(f"/sessions/{SESSION}").text
+    section = page.split('id="transcript-heading"', 1)[1].split("</section>", 1)[0]
+    assert page.index('id="transcript-heading"') < page.index('id="waterfall"')
+    turns = re.findall(r'/events/(7a000000-[^"]+)" data-event>(turn \d)</a>', section)
+    assert [name for _, name in turns] == ["turn 1", "turn 2", "turn 3"]
+    said = re.findall(r'<li class="message m-(\w+)"><div class="role">\w+</div>\s*<div class="content">([^<]*)',
+                      section)
+    assert [(role, text.split(" &lt;")[0]) for role, text in said] == [
+        ("user", "question 1"), ("assistant", "answer 1"), ("user", "question 2"), ("assistant", "answer 2"),
+        ("user", "question 3"), ("assistant", "answer 3")]
+    assert "&lt;script&gt;" in section and "<script>window" not in page
+    assert 'id="transcript-heading"' not in single
 
 
 def test_a_model_event_shows_its_conversation_output_model_and_tokens(client: TestClient) -> None:
