@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ from otel_honeyhive.core.file_formats import Format, detect_format, parse_format
 from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
-from otel_honeyhive.mapper.conversations import DEFAULT_MAX_CONVERSATIONS, is_conversation_session
 from otel_honeyhive.mapper.filtering import SpanFilter, split_list
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
@@ -149,47 +147,13 @@ def _to_events(source: InputFile, out: OutputFile, dst: Format, counts: Counts, 
                sessions: str = "trace") -> None:
     writer = event_writer(out, dst)
     stream = EventStream(source, project=args.project, event_source=args.source, max_held_spans=args.max_held_spans,
-                         span_filter=span_filter, redactors=redactors, sessions=sessions)
-    held = _HeldSessions() if sessions == "conversation" and source.format.is_otlp else None
+                         span_filter=span_filter, redactors=redactors, sessions=sessions, sessions_at_end=True)
     for chunk in stream.chunks():
-        for event in chunk.events if held is None else held.passed(chunk.events):
+        for event in chunk.events:
             writer.write(event)
-            counts.written += 1
-    for event in held.remaining() if held is not None else ():
-        writer.write(event)
-        counts.written += 1
+        counts.written += len(chunk.events)
     counts.read = stream.items_read
     writer.finish()
-
-
-class _HeldSessions:
-    """Conversation session events kept back until the end of the file, so each is written once, as its last
-    turn left it (the stream gives every extension as the session event again). Past the limit the least recently
-    extended is written, and a later extension of it (after the mapper, which forgets in the same order, started
-    it anew) is written as a second copy: the same id, an upsert where it lands."""
-
-    def __init__(self, limit: int = DEFAULT_MAX_CONVERSATIONS) -> None:
-        self._limit = limit
-        self._held: OrderedDict[str, Event] = OrderedDict()
-
-    def passed(self, events: list[Event]) -> list[Event]:
-        """The events to write now; the conversation sessions among `events` are held instead."""
-        passed: list[Event] = []
-        for event in events:
-            if not is_conversation_session(event):
-                passed.append(event)
-                continue
-            event_id = event["event_id"]
-            self._held[event_id] = event
-            self._held.move_to_end(event_id)
-            if len(self._held) > self._limit:
-                passed.append(self._held.popitem(last=False)[1])
-        return passed
-
-    def remaining(self) -> list[Event]:
-        """What is held, in the order the sessions were last extended."""
-        events, self._held = list(self._held.values()), OrderedDict()
-        return events
 
 
 def otlp_requests(items: Iterable[T], spans_of: Callable[[list[T]], list[ReadableSpan]]) -> Iterator[

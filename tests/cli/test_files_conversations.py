@@ -156,20 +156,24 @@ def test_replay_refuses_sessions_for_an_events_file(tmp_path: Path) -> None:
     assert "--sessions: sessions are made when OTLP input is mapped to events" in result.stderr
 
 
-def test_convert_holds_at_most_its_limit_of_sessions_and_writes_the_least_recently_extended_first() -> None:
+def test_sessions_held_to_the_end_are_bounded_and_the_least_recently_extended_goes_first() -> None:
     """Past the limit (the mapper's own: it forgets in the same order and starts such a session anew), the
-    oldest held session is written; its later copy is written again at the end, the same id (an upsert)."""
-    from otel_honeyhive.cli.convert import _HeldSessions
+    oldest held session is given at once; a later copy of it is given again at the end, the same id."""
+    from otel_honeyhive.core.results import Update
+    from otel_honeyhive.inputs.files.stream import _SessionEvents
 
     def session(event_id: str, end: int) -> Event:
-        return {"event_id": event_id, "event_type": "session", "end_time": end, "metadata": {"conversation_id": "c"}}
+        return {"event_id": event_id, "event_type": "session", "start_time": 0, "end_time": end,
+                "children_ids": [], "metadata": {"conversation_id": "c"}}
 
-    held = _HeldSessions(limit=1)
-    child = {"event_id": "x", "event_type": "model", "metadata": {}}
-    assert held.passed([session("a", 1), child]) == [child]
-    assert held.passed([session("b", 2)]) == [session("a", 1)]
-    assert held.passed([session("a", 3)]) == [session("b", 2)]
-    assert held.remaining() == [session("a", 3)] and held.remaining() == []
+    held = _SessionEvents(at_end=True, limit=1)
+    child = {"event_id": "x", "event_type": "model", "parent_id": "a", "metadata": {}}
+    assert held.merged([session("a", 1), child], []) == [child] and held.holding
+    assert held.merged([session("b", 2)], []) == [session("a", 1)]
+    assert held.merged([session("a", 3)], []) == [session("b", 2)]
+    assert held.merged([child], [Update("a", {"end_time": 4})]) == [child]  # extended, still held
+    assert held.remaining() == [{**session("a", 4), "duration": 4, "children_ids": ["x"]}]
+    assert held.remaining() == [] and not held.holding
 
 
 def _conversation_spans() -> list[ReadableSpan]:

@@ -12,8 +12,8 @@ not yet mapped would be lost. So a position is offered only after a request that
 
 With `sessions="conversation"` a later turn of a conversation extends the session event an earlier turn made
 (an update, in the pipeline). A file's events are final when written, so the stream gives the update as the
-session event again, merged (same id: an upsert wherever it lands, as when two processes start one session);
-`convert` keeps only the last copy of each.
+session event again, merged (same id: an upsert wherever it lands, as when two processes start one session),
+or, for `convert`, holds each such session and gives it once, at the end.
 """
 
 from __future__ import annotations
@@ -64,12 +64,17 @@ class EventStream:
         span_filter: SpanFilter | None = None,
         redactors: Sequence[Redactor] = (),
         sessions: str = "trace",
+        sessions_at_end: bool = False,
     ) -> None:
         """`span_filter`: spans of an OTLP file to drop before mapping (docs/identity-and-assembly.md).
         `redactors`: what masks every string value of the spans, or of the events read (docs/privacy.md).
-        `sessions`: what a session is for an OTLP file's spans, "trace" or "conversation" (see above)."""
+        `sessions`: what a session is for an OTLP file's spans, "trace" or "conversation" (see above);
+        `sessions_at_end`: a conversation's session given once, in the last chunk, as its last turn left it
+        (`convert`), rather than again at each later turn (`replay`). No chunk before the last then offers a
+        resume position while a session is held."""
         self.source = source
         self.sessions = sessions
+        self.sessions_at_end = sessions_at_end
         self.redactors = tuple(redactors)
         self.span_filter = span_filter
         self.project = project
@@ -111,7 +116,7 @@ class EventStream:
             redactors=self.redactors,
             sessions=self.sessions,
         ))
-        sessions = _SessionEvents() if self.sessions == "conversation" else None
+        sessions = _SessionEvents(at_end=self.sessions_at_end) if self.sessions == "conversation" else None
         pipeline.start(release_expired=False)
         try:
             last, line = start, start.line
@@ -121,9 +126,12 @@ class EventStream:
                 self.items_read += 1
                 pipeline.accept_spans(spans)
                 last, line = record.end, record.line
-                yield Chunk(_taken(memory, sessions), record.end if pipeline.held_spans == 0 else None, record.line)
+                events = _taken(memory, sessions)
+                resumable = pipeline.held_spans == 0 and not (sessions is not None and sessions.holding)
+                yield Chunk(events, record.end if resumable else None, record.line)
             pipeline.flush()
-            yield Chunk(_taken(memory, sessions), last, line)
+            events = _taken(memory, sessions)
+            yield Chunk(events + sessions.remaining() if sessions is not None else events, last, line)
         finally:
             pipeline.close(0.0)
 
@@ -136,32 +144,55 @@ def _taken(memory: MemoryOutput, sessions: _SessionEvents | None) -> list[Event]
 
 
 class _SessionEvents:
-    """The conversation sessions this stream gave, newest last, as many as the mapper remembers starting: an
-    update of one is given as the session event again, merged, its `children_ids` extended by the turns the
-    update came with (the mapper forgets in the same order, and starts a forgotten conversation's session anew)."""
+    """The conversation sessions this stream gave (or holds), newest last, as many as the mapper remembers
+    starting: an update of one is that session event merged, its `children_ids` extended by the turns the update
+    came with (the mapper forgets in the same order, and starts a forgotten conversation's session anew).
 
-    def __init__(self, limit: int = DEFAULT_MAX_CONVERSATIONS) -> None:
+    Given again at each update, or, `at_end`, held and given once: when the file ends (`remaining`), or when it
+    is the least recently extended past the limit (a later copy of it is then given too: the same id)."""
+
+    def __init__(self, *, at_end: bool, limit: int = DEFAULT_MAX_CONVERSATIONS) -> None:
+        self._at_end = at_end
         self._limit = limit
         self._events: OrderedDict[str, Event] = OrderedDict()
 
+    @property
+    def holding(self) -> bool:
+        return self._at_end and bool(self._events)
+
     def merged(self, events: list[Event], updates: list[Update]) -> list[Event]:
+        out: list[Event] = []
         for event in events:
-            if is_conversation_session(event):
-                self._keep(event["event_id"], event)
+            if not is_conversation_session(event):
+                out.append(event)
+                continue
+            if not self._at_end:
+                out.append(event)
+            self._keep(event["event_id"], event, out)
         for update in updates:
             known = self._events.get(update.event_id)
             if known is None:
                 continue
-            event = extended_session(known, update, events)
-            self._keep(update.event_id, event)
-            events.append(event)
+            extended = extended_session(known, update, events)
+            if not self._at_end:
+                out.append(extended)
+            self._keep(update.event_id, extended, out)
+        return out
+
+    def remaining(self) -> list[Event]:
+        """The sessions still held (`at_end`), in the order they were last extended; nothing otherwise."""
+        if not self._at_end:
+            return []
+        events, self._events = list(self._events.values()), OrderedDict()
         return events
 
-    def _keep(self, event_id: str, event: Event) -> None:
+    def _keep(self, event_id: str, event: Event, out: list[Event]) -> None:
         self._events[event_id] = event
         self._events.move_to_end(event_id)
         if len(self._events) > self._limit:
-            self._events.popitem(last=False)
+            _, evicted = self._events.popitem(last=False)
+            if self._at_end:
+                out.append(evicted)
 
 
 __all__ = ["DEFAULT_MAX_HELD_SPANS", "Chunk", "EventStream"]
