@@ -14,7 +14,7 @@ is read and decoded only for the event on screen.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +120,15 @@ class StoreReader:
                 return store.get_event(event_id)
         except FileNotFoundError:
             return None
+
+    def events(self, event_ids: Sequence[str]) -> dict[str, Event]:
+        """The events of `event_ids` that are stored, by id, read on one connection (a page that shows many)."""
+        try:
+            with SQLiteStore(self.path, readonly=True) as store:
+                found = ((event_id, store.get_event(event_id)) for event_id in dict.fromkeys(event_ids))
+                return {event_id: event for event_id, event in found if event is not None}
+        except FileNotFoundError:
+            return {}
 
 
 __all__ = ["PAGE_SIZE", "OutlineEvent", "SessionFilter", "SessionPage", "StoreReader"]

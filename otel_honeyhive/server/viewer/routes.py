@@ -246,11 +246,12 @@ class Viewer:
             return [], 0
         shown = turns[:present.MAX_TRANSCRIPT_TURNS]
         base = f"{root}sessions/{_q(session_id)}/events/"
+        bodies = {event_id: event for event_id, event in self.reader.events(
+            [event_id for turn in shown for event_id in (turn.first_model, turn.last_model)]
+        ).items() if event.get("session_id") == session_id}
         exchanges = []
         for turn in shown:
-            first = self._event_of(session_id, turn.first_model)
-            last = first if turn.last_model == turn.first_model else self._event_of(session_id, turn.last_model)
-            found = present.exchange(turn, first, last)
+            found = present.exchange(turn, bodies.get(turn.first_model), bodies.get(turn.last_model))
             exchanges.append((found, present.JsonHtml(f"{base}{_q(found.asked_in)}/value"),
                               present.JsonHtml(f"{base}{_q(found.answered_in)}/value")))
         return exchanges, len(turns) - len(shown)
