@@ -226,7 +226,7 @@ def test_a_conversations_turn_opens_in_the_detail_beside_the_timeline(browser: A
         assert HOSTILE in asked[1].text and browser.execute_script("return window.__pwned === undefined")
         before = browser.current_url
         by_css(browser, ".transcript .turn-head a")[2].click()
-        wait_for(browser, lambda d: "turn 3" in by_css(d, "#detail-heading")[0].text, "turn 3 in the detail")
+        wait_for(browser, lambda d: "turn 3" in detail_title(d), "turn 3 in the detail")
         assert browser.current_url != before and browser.current_url.endswith("-000000000003")
         assert by_css(browser, "#waterfall"), "still the session page"
 
