@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from otel_honeyhive.cli.convert import file_span_filter
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
@@ -128,6 +129,10 @@ def _table(explanation: SpanExplanation, full: bool) -> Table:
     return table
 
 
+def _many(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def run_explain(args: argparse.Namespace) -> int:
     try:
         data, name = _read(args.input)
@@ -137,10 +142,12 @@ def run_explain(args: argparse.Namespace) -> int:
         return 1
     try:
         sessions = resolve_sessions(args.sessions, os.environ)
+        span_filter = file_span_filter(args, True, "")
     except ValueError as exc:
         print(f"otel-honeyhive explain: {exc}", file=sys.stderr)
         return 2
-    explanations = explain(spans, project=args.project, source=args.source or "dev", sessions=sessions)
+    explanations = explain(spans, project=args.project, source=args.source or "dev", sessions=sessions,
+                           span_filter=span_filter)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps([e.as_dict() for e in explanations],
                                              option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
@@ -152,8 +159,9 @@ def run_explain(args: argparse.Namespace) -> int:
     for explanation in explanations:
         console.print(_table(explanation, args.full))
         console.print()
-    console.print(f"{len(spans)} spans, {len(explanations)} events explained; `--json` gives every decision "
-                  "and the events in full")
+    dropped = f", {len(spans) - len(explanations)} dropped by the span filter" if span_filter is not None else ""
+    console.print(f"{_many(len(spans), 'span')}, {_many(len(explanations), 'event')} explained{dropped}; `--json` "
+                  "gives every decision and the events in full")
     return 0
 
 

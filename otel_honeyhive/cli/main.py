@@ -309,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--project", help="project set on the events (as the exporter's project)")
     explain.add_argument("--source", help="source set on the events (else 'dev')")
     _add_sessions(explain)
+    _add_file_span_filter(explain, "")
     explain.set_defaults(run=_explain)
 
     replay = commands.add_parser(

@@ -21,6 +21,7 @@ from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.core.spans import SpanView, as_span_view
 from otel_honeyhive.mapper.conversations import conversation_source
 from otel_honeyhive.mapper.doc import source_label
+from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.mapper.identity import (
     normalise_uuid,
     session_id_for_conversation,
@@ -86,11 +87,12 @@ def explain(
     source: str = DEFAULT_SOURCE,
     ruleset: Ruleset | None = None,
     sessions: str = "trace",
+    span_filter: SpanFilter | None = None,
 ) -> list[SpanExplanation]:
-    """The mapping of `spans` (as `spans_to_events` does it, with the same `sessions` mode), explained span by
-    span, in the events' order."""
+    """The mapping of `spans` (as `spans_to_events` does it, with the same `sessions` mode and `span_filter`),
+    explained span by span, in the events' order; a span the filter drops has no event, so no explanation."""
     ruleset = ruleset or Ruleset.default()
-    mapper = TraceMapper(ruleset, project=project, source=source, sessions=sessions)
+    mapper = TraceMapper(ruleset, project=project, source=source, sessions=sessions, span_filter=span_filter)
     views = [as_span_view(s) for s in spans]
     by_id = {span_hex(v.span_id): v for v in views}
     owners = _owners(ruleset)

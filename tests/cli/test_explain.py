@@ -183,3 +183,17 @@ def test_an_explicit_honeyhive_session_is_named_as_the_reason() -> None:
     (explained,) = explain(memory.get_finished_spans(), sessions="conversation")
     assert explained.session_reason == (f"an explicit `honeyhive.session_id` → session {session}; the root span is "
                                         "an event under it")
+
+
+def test_a_span_filter_explains_what_the_exporter_with_it_ships(tmp_path: Path) -> None:
+    """`--drop-span` as the exporter's and `convert`'s: the dropped span has no event and is counted."""
+    spans = _chat_turn()
+    path = tmp_path / "turn.otlp.json"
+    path.write_bytes(json.dumps(spans_to_otlp_json(spans)).encode())
+    explained = json.loads(explain_cli(str(path), "--json", "--drop-span", "chat*").stdout)
+    assert [e["span_name"] for e in explained] == ["turn"]
+    table = explain_cli(str(path), "--drop-span", "chat*")
+    assert table.returncode == 0
+    assert "2 spans, 1 event explained, 1 dropped by the span filter" in table.stdout.decode()
+    bad = explain_cli(str(path), "--span-filter", "nonsense")
+    assert bad.returncode == 2 and "--span-filter" in bad.stderr.decode() and b"Traceback" not in bad.stderr
