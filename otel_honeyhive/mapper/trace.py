@@ -235,8 +235,11 @@ class TraceMapper:
 
     def take_updates(self) -> list[Update]:
         """The session updates mapping made since the last call (`sessions="conversation"`: later turns extend
-        their conversation's session), to be handed on after the events of the same traces."""
+        their conversation's session), to be handed on after the events of the same traces. Several turns of one
+        conversation mapped together give one update, the last: each holds the session's whole extent so far."""
         updates, self._updates = self._updates, []
+        if len(updates) > 1:
+            return list({update.event_id: update for update in updates}.values())
         return updates
 
     def _conversation_session(self, memory: _TraceMemory, ordered: Sequence[SpanView], events: list[Event],

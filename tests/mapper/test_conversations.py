@@ -85,9 +85,10 @@ def test_an_unknown_mode_is_refused_naming_the_valid_ones() -> None:
 def test_three_turns_make_one_session_event_three_chains_and_two_updates() -> None:
     mapper = TraceMapper(sessions="conversation")
     session_id = session_id_for_conversation("chat-42")
-    turns = [mapper.map_trace(turn(0xA0 + i, 1_000 * i, {"session.id": "chat-42", "user.id": "ada"}))
-             for i in range(3)]
-    updates = mapper.take_updates()
+    turns, updates = [], []
+    for i in range(3):  # handed on one by one, as turns come minutes apart
+        turns.append(mapper.map_trace(turn(0xA0 + i, 1_000 * i, {"session.id": "chat-42", "user.id": "ada"})))
+        updates += mapper.take_updates()
 
     first, second, third = turns
     (session,) = by_type(first, "session")
@@ -111,6 +112,18 @@ def test_three_turns_make_one_session_event_three_chains_and_two_updates() -> No
     assert [u.event_id for u in updates] == [session_id, session_id]
     assert updates[-1].fields == {"end_time": 2_100, "duration": 2_100}
     assert mapper.take_updates() == []
+
+
+def test_turns_of_one_conversation_mapped_together_give_one_update_the_last() -> None:
+    """A burst (a backlog drained, a file replayed): one `PUT /events` per conversation, not one per turn; each
+    conversation's update in the order it was first extended."""
+    mapper = TraceMapper(sessions="conversation")
+    for i, chat in enumerate(["chat-1", "chat-2", "chat-1", "chat-2", "chat-1"]):
+        mapper.map_trace(turn(0xB0 + i, 1_000 * i, {"session.id": chat}))
+    updates = mapper.take_updates()
+    assert [u.event_id for u in updates] == [session_id_for_conversation("chat-1"),
+                                             session_id_for_conversation("chat-2")]
+    assert [u.fields["end_time"] for u in updates] == [4_100, 3_100]
 
 
 def test_the_session_has_the_conversations_user_when_only_a_child_span_names_it() -> None:
