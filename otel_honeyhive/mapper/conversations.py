@@ -96,6 +96,10 @@ class ConversationSessions:
     def __init__(self, max_conversations: int = DEFAULT_MAX_CONVERSATIONS) -> None:
         self._started: OrderedDict[str, _Started] = OrderedDict()
         self._max = max_conversations
+        self.sessions_started = 0
+        """Conversations whose session this process started (a session event made), for `/metrics`."""
+        self.turns = 0
+        """Traces mapped into a conversation's session (a retried hand-off counts again), for `/metrics`."""
 
     def __len__(self) -> int:
         return len(self._started)
@@ -113,7 +117,9 @@ class ConversationSessions:
         session's `children_ids` are the turns seen when it was sent (the tree is told by each turn's
         `parent_id`)."""
         started = self._started.get(session_id)
+        self.turns += 1
         if started is None:
+            self.sessions_started += 1
             start, end = _time(session.get("start_time")), _time(session.get("end_time"))
             started = _Started(trace_id, end_time if start is None else start,
                                end_time if end is None else max(end_time, end))

@@ -92,6 +92,7 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
     delivery = pipeline.delivery.stats
     shipper = delivery.shipper or ShipperStats()
     counters = pipeline.counters
+    conversations = pipeline.mapper.conversations
     spooled = delivery.mode == "spooled"
     result = [
         Family("otel_honeyhive_build_info", "gauge", "The bridge's version (the value is always 1).",
@@ -129,6 +130,14 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
         _labelled(counters, LOG_RECORDS_REJECTED, "Log records refused inside an accepted OTLP logs request (a "
                   "trace or span id of the wrong length), reported to the client in partial_success.", "input",
                   ("otlp_http", "otlp_grpc")),
+        single("otel_honeyhive_conversation_sessions_started_total", "counter",
+               "Conversations whose session this server started (--sessions conversation): the session event "
+               "made at the first turn seen; a restart starts them again, under the same id.",
+               conversations.sessions_started if conversations is not None else 0),
+        single("otel_honeyhive_conversation_turns_total", "counter",
+               "Traces mapped into a conversation's session (--sessions conversation); every turn after a "
+               "conversation's first extends its session by an update.",
+               conversations.turns if conversations is not None else 0),
         single("otel_honeyhive_events_received_total", "counter",
             "Events received on the HoneyHive-compatible API.", stats.events_received),
         single("otel_honeyhive_events_mapped_total", "counter",

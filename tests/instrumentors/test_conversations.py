@@ -25,6 +25,7 @@ from otel_honeyhive.core.results import Update
 from otel_honeyhive.mapper.identity import session_id_for_conversation
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
 from tests.support.fake_openai import FakeOpenAI, run_fake_openai
+from tests.support.metrics import scrape, value
 from tests.support.server import RunningServer, run_server
 
 pytestmark = pytest.mark.slow  # app processes, a fake HoneyHive, a server
@@ -144,8 +145,13 @@ def test_three_turns_through_serve_are_one_session_in_the_store(
     instrumentation: str, server: RunningServer, fake_openai: FakeOpenAI
 ) -> None:
     session_id = session_id_for_conversation(CONVERSATIONS[instrumentation])
+    before = scrape(server)
     trace_ids = run_app(instrumentation, {"OPENAI_BASE_URL": fake_openai.base_url}, "--otlp", server.url,
                         "--gap", "0.5")  # past the hold: each turn released (and mapped) on its own
+    after = scrape(server)
+    for name, grew in (("otel_honeyhive_conversation_sessions_started_total", 1),
+                       ("otel_honeyhive_conversation_turns_total", 3)):
+        assert value(after, name) - value(before, name) == grew, name
     with server.store() as store:
         events = store.session_events(session_id)
         summary = next(s for s in store.list_sessions() if s.session_id == session_id)

@@ -40,6 +40,8 @@ FAMILIES = {
     "otel_honeyhive_log_records_unmatched": "counter",
     "otel_honeyhive_log_records_ignored": "counter",
     "otel_honeyhive_log_records_rejected": "counter",
+    "otel_honeyhive_conversation_sessions_started": "counter",
+    "otel_honeyhive_conversation_turns": "counter",
     "otel_honeyhive_events_received": "counter",
     "otel_honeyhive_events_mapped": "counter",
     "otel_honeyhive_events_spooled": "counter",
