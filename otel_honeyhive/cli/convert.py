@@ -29,6 +29,7 @@ from otel_honeyhive.core.file_formats import Format, detect_format, parse_format
 from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
+from otel_honeyhive.mapper.conversations import DEFAULT_SESSIONS
 from otel_honeyhive.mapper.filtering import SpanFilter, split_list
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
@@ -136,9 +137,17 @@ def _redactors(args: argparse.Namespace, src: Format, dst: Format) -> tuple[Reda
 def _sessions(args: argparse.Namespace, src: Format, dst: Format) -> str:
     """`--sessions` (else `$HH_SESSIONS`, where it applies): sessions are made when OTLP input is mapped to
     events, so the flag is refused for any other conversion; ValueError for an unknown mode."""
-    if args.sessions and (not src.is_otlp or dst.is_otlp):
-        raise ValueError(f"--sessions: sessions are made when OTLP input is converted to events; this is "
-                         f"{src.value} to {dst.value}")
+    return file_sessions(args, src.is_otlp and not dst.is_otlp, f"sessions are made when OTLP input is converted "
+                         f"to events; this is {src.value} to {dst.value}")
+
+
+def file_sessions(args: argparse.Namespace, applies: bool, why_not: str) -> str:
+    """The sessions mode of `--sessions`, else `$HH_SESSIONS` (`convert`, `replay`), where it applies, else the
+    default; ValueError for an unknown mode, or for the flag where it cannot apply, with `why_not`."""
+    if not applies:
+        if args.sessions:
+            raise ValueError(f"--sessions: {why_not}")
+        return DEFAULT_SESSIONS
     return resolve_sessions(args.sessions, os.environ)
 
 
@@ -207,4 +216,4 @@ def _otlp_to_otlp(source: InputFile, out: OutputFile, dst: Format, counts: Count
     writer.finish()
 
 
-__all__ = ["EVENTS_PER_REQUEST", "file_span_filter", "otlp_requests", "run_convert"]
+__all__ = ["EVENTS_PER_REQUEST", "file_sessions", "file_span_filter", "otlp_requests", "run_convert"]

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.cli.convert import file_span_filter
+from otel_honeyhive.cli.convert import file_sessions, file_span_filter
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import detect_format, parse_format
 from otel_honeyhive.core.protocols import Output
@@ -41,9 +41,10 @@ from otel_honeyhive.core.results import SendResult
 from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.inputs.files.readers import InputError, InputFile, Position
 from otel_honeyhive.inputs.files.stream import EventStream
+from otel_honeyhive.mapper.conversations import DEFAULT_SESSIONS
 from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
-from otel_honeyhive.server.config import HONEYHIVE_FLAGS, resolve_redactors, resolve_sessions
+from otel_honeyhive.server.config import HONEYHIVE_FLAGS, resolve_redactors
 
 PROG = "otel-honeyhive replay"
 STATE_VERSION = 1
@@ -81,12 +82,10 @@ class ReplayState:
     array_depth: int = 0
     events_sent: int = 0
     complete: bool = False
-    sessions: str = "trace"
-    """The sessions mode the events are made with (what `Replay` uses when it resumes)."""
     options: tuple[str, ...] | None = None
     """The options that shape the events (sessions mode, span filter, masking, project, source), as flags: a run
     with others would make other events, so it starts over rather than mix them (None: a state written before
-    they were recorded, not compared)."""
+    they were recorded, all in the default sessions mode)."""
     version: int = STATE_VERSION
 
     @property
@@ -116,8 +115,6 @@ class ReplayState:
                    state.events_sent)
         if not all(type(n) is int and n >= 0 for n in numbers):
             raise ValueError("a position field is not a whole number")
-        if not isinstance(state.sessions, str):
-            raise ValueError("sessions is not a string")
         if state.options is None:
             return state
         if not isinstance(state.options, list | tuple) or not all(isinstance(o, str) for o in state.options):
@@ -249,12 +246,13 @@ class Replay:
 
     def __init__(self, source: InputFile, target: Target, state: ReplayState, state_path: Path,
                  args: argparse.Namespace, redactors: tuple[Redactor, ...] = (),
-                 span_filter: SpanFilter | None = None) -> None:
+                 span_filter: SpanFilter | None = None, sessions: str = "trace") -> None:
         """`redactors`: what masks the events before they are sent (`--redact`, `--redact-regex`);
-        `span_filter`: the spans of an OTLP file to drop before mapping; the sessions mode is the state's."""
+        `span_filter`: the spans of an OTLP file to drop before mapping; `sessions`: what a session is."""
         self.source = source
         self.redactors = redactors
         self.span_filter = span_filter
+        self.sessions = sessions
         self.target = target
         self.state = state
         self.sent_before = state.events_sent
@@ -278,7 +276,7 @@ class Replay:
         """True when every event was delivered; False when a batch was not (see `failure`)."""
         stream = EventStream(self.source, project=self.target.project, event_source=self.target.source,
                              max_held_spans=self.max_held_spans, redactors=self.redactors,
-                             span_filter=self.span_filter, sessions=self.state.sessions)
+                             span_filter=self.span_filter, sessions=self.sessions)
         last = self.state.position
         for chunk in stream.chunks(self.state.position):
             self.pending.extend(chunk.events)
@@ -365,8 +363,8 @@ def _starting_state(
         _say(f"warning: the replay state {state_path} was made with other options ({_shown(stored.options)}, not "
              f"{_shown(fresh.options)}); starting from the beginning")
         return fresh
-    if stored.options is None and stored.sessions != fresh.sessions:
-        _say(f"warning: the replay state {state_path} is for --sessions {stored.sessions}; starting from the "
+    if stored.options is None and f"--sessions {DEFAULT_SESSIONS}" not in (fresh.options or ()):
+        _say(f"warning: the replay state {state_path} is for --sessions {DEFAULT_SESSIONS}; starting from the "
              "beginning")
         return fresh
     if stored.complete:
@@ -385,10 +383,8 @@ def run_replay(args: argparse.Namespace) -> int:
     path: Path = args.file
     try:
         fmt = parse_format(args.from_format) if args.from_format else detect_format(path)
-        if args.sessions and not fmt.is_otlp:
-            raise ValueError(f"--sessions: sessions are made when OTLP input is mapped to events; {path} is "
-                             f"{fmt.value}")
-        sessions = resolve_sessions(args.sessions, os.environ) if fmt.is_otlp else "trace"
+        sessions = file_sessions(args, fmt.is_otlp, f"sessions are made when OTLP input is mapped to events; "
+                                 f"{path} is {fmt.value}")
         span_filter = file_span_filter(args, fmt.is_otlp, f"spans are filtered when OTLP input is mapped to "
                                        f"events; {path} is {fmt.value}")
         redactors = resolve_redactors(args.redact, args.redact_regex, os.environ)
@@ -405,7 +401,7 @@ def run_replay(args: argparse.Namespace) -> int:
     with source:
         try:
             fresh = ReplayState(str(path.resolve()), source.size, source.mtime_ns, fmt.value, target.description,
-                                sessions=sessions, options=event_options(args, target, sessions, redactors))
+                                options=event_options(args, target, sessions, redactors))
             state = _starting_state(source, fresh, state_path, args.resume, args.quiet)
             if state is None:
                 return 0
@@ -414,7 +410,7 @@ def run_replay(args: argparse.Namespace) -> int:
             except OSError as exc:
                 return _fail(f"cannot write the replay state {state_path}: {exc.strerror or exc} (--state PATH "
                              "puts it elsewhere)")
-            replay = Replay(source, target, state, state_path, args, redactors, span_filter)
+            replay = Replay(source, target, state, state_path, args, redactors, span_filter, sessions)
             show = not args.quiet and sys.stderr.isatty()
             progress = Progress(show, source.size, f"{path.name} → {args.to}")
             try:

@@ -25,6 +25,7 @@ from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.identity import session_id_for_conversation
 
 SESSIONS_MODES = ("trace", "conversation")
+DEFAULT_SESSIONS = "trace"
 """`trace` (the default): a trace's root span becomes its session. `conversation`: a trace carrying a
 conversation id belongs to that conversation's session."""
 
@@ -174,6 +175,7 @@ __all__ = [
     "CONVERSATION_KEY",
     "CONVERSATION_KEYS",
     "DEFAULT_MAX_CONVERSATIONS",
+    "DEFAULT_SESSIONS",
     "SESSIONS_MODES",
     "ConversationSessions",
     "check_sessions_mode",
