@@ -47,12 +47,16 @@ def spans_to_events(
     mapper = TraceMapper(ruleset, project=project, source=source, span_filter=chosen, sessions=sessions)
     views = [as_span_view(s) for s in spans]
     events: list[Event] = []
+    session_at: dict[str, list[int]] = {}  # where each session event is, for the updates later turns make of it
     for trace in group_by_trace(views):
         mapped = mapper.map_trace(trace)
-        events.extend(mapped)
+        for event in mapped:
+            if event.get("event_type") == "session" and isinstance(event.get("event_id"), str):
+                session_at.setdefault(event["event_id"], []).append(len(events))
+            events.append(event)
         for update in mapper.take_updates():  # a later turn extends its conversation's session
-            events = [extended_session(e, update, mapped) if e.get("event_id") == update.event_id else e
-                      for e in events]
+            for at in session_at.get(update.event_id, ()):
+                events[at] = extended_session(events[at], update, mapped)
     return events
 
 
