@@ -70,6 +70,12 @@ class ExporterStats:
     re-attached to the nearest kept ancestor."""
     spans_unrouted: int = 0
     """Spans of traces the routing table (`routes=`) refused: no rule matched and `unrouted` is "refuse"."""
+    conversation_sessions_started: int = 0
+    """Conversations whose session event this process made (`sessions="conversation"`); a conversation a forked
+    child goes on with was started by its parent, and counts there."""
+    conversation_turns: int = 0
+    """Traces mapped into a conversation's session (`sessions="conversation"`; a retried hand-off counts
+    again)."""
 
 
 def _report_unusable_spool(directory: Path, exc: SpoolError) -> None:
@@ -249,6 +255,7 @@ class HoneyHiveSpanExporter(SpanExporter):
         """What became of the spans exported so far (a snapshot)."""
         pipeline = self._pipeline.stats
         delivery = self._pipeline.delivery.stats
+        conversations = self._pipeline.mapper.conversations
         return ExporterStats(
             spans_received=pipeline.spans_received,
             spans_invalid=int(self._pipeline.counters.total(SPANS_INVALID)),
@@ -260,6 +267,8 @@ class HoneyHiveSpanExporter(SpanExporter):
             spool_error=delivery.spool_error,
             spans_filtered=int(self._pipeline.counters.total(SPANS_FILTERED)),
             spans_unrouted=int(self._pipeline.counters.value(SPANS_DROPPED, reason="unrouted")),
+            conversation_sessions_started=conversations.sessions_started if conversations is not None else 0,
+            conversation_turns=conversations.turns if conversations is not None else 0,
         )
 
     # -- SpanExporter -----------------------------------------------------------------------------------------

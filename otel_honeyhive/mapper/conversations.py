@@ -105,6 +105,11 @@ class ConversationSessions:
     def __len__(self) -> int:
         return len(self._started)
 
+    def after_fork_in_child(self) -> None:
+        """Counts start from zero in a forked child; the conversations its parent started stay started (the
+        parent sent their session events; the child's turns extend them)."""
+        self.sessions_started = self.turns = 0
+
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._started
 

@@ -541,6 +541,8 @@ class Pipeline:
         self._unmatched = OrderedDict()
         if self.mapper.router is not None:  # its lock may have been held by a thread of the parent's
             self.mapper.router.after_fork_in_child()
+        if self.mapper.conversations is not None:
+            self.mapper.conversations.after_fork_in_child()
         if closed:
             return
         self.assembler.after_fork_in_child()

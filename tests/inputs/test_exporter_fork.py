@@ -117,6 +117,40 @@ def test_a_child_forked_while_the_exporter_is_busy_does_not_deadlock(honeyhive: 
     assert names(honeyhive) == {"in-child": 1}
 
 
+def test_a_forked_child_goes_on_with_its_parents_conversation_and_counts_its_own_turns(
+    honeyhive: FakeHoneyHive,
+) -> None:
+    exporter = HoneyHiveSpanExporter(api_key="k", server_url=honeyhive.url, retry_policy=FAST,
+                                     sessions="conversation")
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("tests.fork")
+
+    def turn(name: str) -> None:
+        with tracer.start_as_current_span(name, attributes={"gen_ai.conversation.id": "chat-42"}):
+            pass
+
+    turn("turn 1")
+    assert exporter.force_flush(5_000)
+    parent = exporter.stats
+    assert (parent.conversation_sessions_started, parent.conversation_turns) == (1, 1)
+
+    def child() -> dict[str, Any]:
+        turn("turn 2")
+        flushed = exporter.force_flush(5_000)
+        stats = exporter.stats
+        return {"flushed": flushed, "started": stats.conversation_sessions_started,
+                "turns": stats.conversation_turns}
+
+    assert in_child(child) == {"flushed": True, "started": 0, "turns": 1}, "the parent started the session"
+    exporter.shutdown()
+    sessions = [e for e in honeyhive.events if e["event_type"] == "session"]
+    assert len(sessions) == 1 and sessions[0]["event_name"] == "turn 1"
+    updates = [r for r in honeyhive.requests if r.method == "PUT"]
+    assert [r.body["event_id"] for r in updates] == [sessions[0]["event_id"]]  # type: ignore[index]
+    assert names(honeyhive) == {"turn 1": 2, "turn 2": 1}  # the session event is named from turn 1
+
+
 SCRIPT_HEADER = """\
     import json, sys
     from opentelemetry import trace
