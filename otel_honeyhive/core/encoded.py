@@ -18,18 +18,9 @@ from typing import Any, NamedTuple, TypeGuard, TypeVar, overload
 import orjson
 
 from otel_honeyhive.core.events import Event
-from otel_honeyhive.core.jsonable import jsonable
+from otel_honeyhive.core.jsonable import dumps
 
 T = TypeVar("T")
-
-
-def dumps(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        # Values from outside the mapper (the HoneyHive-compatible API) can hold anything JSON can parse into;
-        # a last resort keeps them representable instead of failing the whole batch.
-        return orjson.dumps(jsonable(value))
 
 
 def _by_session(items: Iterable[T], session_of: Callable[[T], Any], opens: Callable[[T], bool]) -> list[list[T]]:

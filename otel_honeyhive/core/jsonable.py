@@ -8,6 +8,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
+MAX_NESTING = 100
+"""How deep containers may nest in what we encode. orjson writes at most 255 levels but reads 1,024 (and
+Python's recursion stops near 1,000): JSON an attribute carried as text can parse into more than can be written
+again. Anything deeper is written as its own JSON text, a string, by `jsonable` (so `dumps`): docs/mapping.md."""
+
 
 def number(value: Any) -> float | None:
     """A JSON number as a float (a time, a duration, a count); None for anything else, booleans included."""
@@ -16,11 +23,12 @@ def number(value: Any) -> float | None:
     return float(value)
 
 
-def jsonable(value: Any) -> Any:
+def jsonable(value: Any, depth: int = 0) -> Any:
     """Make any attribute value representable in JSON, losslessly where JSON allows it.
 
     NaN and infinities become the strings "NaN", "Infinity", "-Infinity"; bytes become text when they are
-    UTF-8, else a `base64:`-prefixed string; tuples become lists; mapping keys become strings."""
+    UTF-8, else a `base64:`-prefixed string; tuples become lists; mapping keys become strings; a container
+    more than `MAX_NESTING` levels down becomes its JSON text (`depth`: how deep `value` already is)."""
     kind = type(value)
     if kind is str or kind is bool or value is None:  # the common cases, by exact type, first
         return value
@@ -38,8 +46,60 @@ def jsonable(value: Any) -> Any:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             return "base64:" + base64.b64encode(raw).decode("ascii")
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (Sequence, set, frozenset)):
-        return [jsonable(v) for v in value]
+    if isinstance(value, (Mapping, Sequence, set, frozenset)):
+        if depth >= MAX_NESTING:
+            return json_text(value)
+        if isinstance(value, Mapping):
+            return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+        return [jsonable(v, depth + 1) for v in value]
     return str(value)
+
+
+def dumps(value: Any) -> bytes:
+    """`value` as compact JSON, whatever it holds: orjson's own encoding when it can (the hot path pays
+    nothing more); otherwise every value made representable (`jsonable`, which also writes any part nested
+    deeper than `MAX_NESTING` levels as its JSON text), rather than failing a whole batch for one value."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return orjson.dumps(jsonable(value))
+
+
+class _Token(str):
+    """Punctuation on `json_text`'s stack, told apart from the string values beside it."""
+
+    __slots__ = ()
+
+
+_CLOSE_OBJECT, _CLOSE_ARRAY, _COMMA = _Token("}"), _Token("]"), _Token(",")
+
+
+def json_text(value: Any) -> str:
+    """The compact JSON text of `value` however deep it nests (an explicit stack: no recursion to run out of,
+    and the text grows with the value, where JSON written inside JSON again and again would double its escapes
+    at every level). Scalars are written as `jsonable` makes them; keys become strings."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is _Token:
+            out.append(item)
+        elif isinstance(item, Mapping):
+            out.append("{")
+            stack.append(_CLOSE_OBJECT)
+            for i, (key, member) in enumerate(reversed(list(item.items()))):
+                stack.append(member)
+                stack.append(_Token(orjson.dumps(str(key)).decode() + ":"))
+                if i < len(item) - 1:
+                    stack.append(_COMMA)
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            out.append("[")
+            stack.append(_CLOSE_ARRAY)
+            members = list(item)
+            for i, member in enumerate(reversed(members)):
+                stack.append(member)
+                if i < len(members) - 1:
+                    stack.append(_COMMA)
+        else:
+            out.append(orjson.dumps(jsonable(item)).decode())
+    return "".join(out)

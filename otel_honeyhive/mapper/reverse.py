@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -34,6 +33,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.events import BUCKETS
+from otel_honeyhive.core.jsonable import dumps
 from otel_honeyhive.mapper.conversations import check_sessions_mode
 from otel_honeyhive.mapper.markers import EVENT_KEY, ORIGIN_KEY
 
@@ -99,7 +99,7 @@ def _ns(ms: Any) -> int | None:
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return dumps(value).decode()
 
 
 def _genai(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import Format, is_gzip_name
+from otel_honeyhive.core.jsonable import dumps
 
 FLUSH_BYTES = 1 << 20
 """Small writes are gathered up to this size: one gzip `write` per chunk instead of one per event."""
@@ -120,7 +121,7 @@ class NdjsonEventWriter:
         self.count = 0
 
     def write(self, event: Event) -> None:
-        self.out.write(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+        self.out.write(dumps(event) + b"\n")
         self.count += 1
 
     def finish(self) -> None:
@@ -136,7 +137,7 @@ class JsonArrayEventWriter:
 
     def write(self, event: Event) -> None:
         self.out.write(b",\n" if self.count else b"[\n")
-        self.out.write(orjson.dumps(event))
+        self.out.write(dumps(event))
         self.count += 1
 
     def finish(self) -> None:

@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.jsonable import dumps
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.mapper.reverse import events_to_spans
@@ -449,10 +450,7 @@ class OtlpOutput:
             event_id = event.get("event_id")
             memory = self._sessions_remembered if event.get("event_type") == "session" else self._remembered
             if isinstance(event_id, str) and memory.enabled:
-                try:
-                    encoded.append((memory, event_id, orjson.dumps(event)))
-                except TypeError:
-                    continue
+                encoded.append((memory, event_id, dumps(event)))
         with self._lock:
             for memory, event_id, data in encoded:
                 memory.put(event_id, data)

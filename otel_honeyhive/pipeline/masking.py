@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.jsonable import MAX_NESTING, dumps, json_text
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.core.results import Update
@@ -224,7 +225,8 @@ class _Run:
         self.count = 0
 
     def attributes(self, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Attribute values masked, those of `never` keys kept; the same mapping when nothing was replaced."""
+        """Attribute values masked, the flat values of `never` keys kept; the same mapping when nothing was
+        replaced."""
         if not attributes:
             return attributes
         before = self.count
@@ -233,7 +235,7 @@ class _Run:
         for key, value in attributes.items():
             if key == EVENT_KEY and isinstance(value, str):
                 masked[key] = self.origin_event(value)
-            elif type(value) in _UNTOUCHED or never(key):
+            elif type(value) in _UNTOUCHED or (never(key) and _flat(value)):
                 masked[key] = value
             else:
                 masked[key] = self.value(value)
@@ -249,38 +251,63 @@ class _Run:
             return self.text(text)
         before = self.count
         masked = {name: self.value(value) if name in EVENT_FIELDS_MASKED else value for name, value in event.items()}
-        return orjson.dumps(masked).decode() if self.count != before else text
+        return dumps(masked).decode() if self.count != before else text
 
-    def value(self, value: Any) -> Any:
-        """Strings masked, containers masked inside (keys kept, and values of `never` keys), the rest kept."""
+    def value(self, value: Any, depth: int = 0) -> Any:
+        """Strings (and UTF-8 bytes, which ship as text) masked; containers masked inside, their keys kept and
+        the flat values of `never` keys too (a container under one is content: `{"type": {"text": …}}`); the
+        rest kept. `depth`: how deep `value` sits; a container `MAX_NESTING` levels down is masked as the JSON
+        text it is written as (`jsonable`), so no nesting runs out of recursion."""
         kind = type(value)
         if kind is str:
-            return self.text(value) if value else value
+            return self.text(value, depth) if value else value
         if kind in _UNTOUCHED:
             return value
+        if kind is bytes or kind is bytearray:
+            return self.raw(value)
+        if isinstance(value, Mapping | list | tuple) and depth >= MAX_NESTING:
+            before = self.count
+            text = self.plain(json_text(value))
+            return text if self.count != before else value
         if isinstance(value, Mapping):
             before = self.count
             never = self.never
-            masked = {key: item if isinstance(key, str) and never(key) else self.value(item)
+            masked = {key: item if isinstance(key, str) and never(key) and key not in _TOP_LEVEL_ONLY
+                      and _flat(item) else self.value(item, depth + 1)
                       for key, item in value.items()}
             return masked if self.count != before else value
         if isinstance(value, list | tuple):
             before = self.count
-            items = [self.value(item) for item in value]
+            items = [self.value(item, depth + 1) for item in value]
             if self.count == before:
                 return value
             return items if isinstance(value, list) else tuple(items)
         return value
 
-    def text(self, text: str) -> str:
-        """A non-empty string: JSON masked leaf by leaf, anything else through the redactors, then `mask`."""
+    def raw(self, value: bytes | bytearray) -> Any:
+        """Bytes that are UTF-8 ship as that text: masked as text (then a string); others ship as base64 and
+        are kept."""
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+        before = self.count
+        masked = self.text(text) if text else text
+        return masked if self.count != before else value
+
+    def text(self, text: str, depth: int = 0) -> str:
+        """A non-empty string: JSON masked leaf by leaf (above `MAX_NESTING`), anything else as `plain` text."""
         first = text[0]
-        if first in "{[" or (first in " \t\r\n" and text.lstrip()[:1] in ("{", "[")):
+        if depth < MAX_NESTING and (first in "{[" or (first in " \t\r\n" and text.lstrip()[:1] in ("{", "["))):
             parsed = _json(text)
             if parsed is not _NOT_JSON:
                 before = self.count
-                masked = self.value(parsed)
-                return orjson.dumps(masked).decode() if self.count != before else text
+                masked = self.value(parsed, depth + 1)
+                return dumps(masked).decode() if self.count != before else text
+        return self.plain(text)
+
+    def plain(self, text: str) -> str:
+        """Text through the redactors, then `mask`."""
         result = text
         for redactor in self.redactors:
             result, replaced = redactor.redact(result)
@@ -301,8 +328,25 @@ class _Run:
         return result
 
 
-_UNTOUCHED = frozenset({int, float, bool, bytes, type(None)})
+_UNTOUCHED = frozenset({int, float, bool, type(None)})
+_TOP_LEVEL_ONLY = frozenset({"project", "source"})
+"""`NEVER_KEYS` that route an event only as its own fields or a span's attributes: inside content (a document's
+`metadata.source`, a path) they are masked like any key."""
+
+
+def _flat(value: Any) -> bool:
+    """A value a `never` key keeps: a scalar, or a list of scalars (`children_ids`, `finish_reasons`); never a
+    container of containers, nor a string holding JSON, which are content."""
+    kind = type(value)
+    if kind is str:
+        return value[:1] not in _JSON_START
+    if kind in _UNTOUCHED or kind is bytes:
+        return True
+    if kind is list or kind is tuple:
+        return all(_flat(item) and type(item) not in (list, tuple) for item in value)
+    return False
 _NOT_JSON = object()
+_JSON_START = frozenset("{[")
 
 
 def _json(text: str) -> Any:

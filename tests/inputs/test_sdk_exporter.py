@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_honeyhive import HoneyHiveSpanExporter, spans_to_events
@@ -349,6 +349,22 @@ def test_bad_attribute_values_still_deliver_valid_json(server: FakeHoneyHive) ->
     assert metadata["gen_ai.input.messages"].endswith("cut"), "truncated JSON is kept raw"
     assert metadata["gen_ai.usage.input_tokens"] == "not-a-number"
     assert event["event_type"] == "session", "an invalid explicit session id is ignored"
+
+
+def test_json_nested_deeper_than_json_encoders_write_ships_with_the_spans_beside_it(server: FakeHoneyHive) -> None:
+    exporter = make_exporter(server)
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    deep = "[" * 1_000 + '"bottom"' + "]" * 1_000  # parses (orjson reads 1,024 levels), deeper than it writes
+    for name in ("before", "deep", "after"):
+        with tracer.start_as_current_span(name) as span:
+            span.set_attribute("input.value", deep if name == "deep" else name)
+    provider.shutdown()
+    assert sorted(e["event_name"] for e in server.events) == ["after", "before", "deep"]
+    assert exporter.stats.export_errors == 0 and exporter.stats.events_failed == 0
+    (event,) = [e for e in server.events if e["event_name"] == "deep"]
+    assert 'bottom' in json.dumps(event), "the deepest levels are kept, as JSON text"
 
 
 def test_export_never_raises_even_when_the_output_does(server: FakeHoneyHive) -> None:

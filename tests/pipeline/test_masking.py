@@ -173,6 +173,85 @@ def test_ids_types_roles_and_the_attributes_that_decide_the_event_type_are_never
         assert masked[key] == span.attributes[key], key
 
 
+def test_a_container_under_an_id_or_type_key_is_content_and_masked() -> None:
+    masker = Masker(EVERY)
+    messages = orjson.dumps([{"role": "user", "content": [  # an Anthropic document block
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": f"DOC {EMAIL} {CARD}"}},
+    ]}]).decode()
+    documents = orjson.dumps([{"page_content": "notes", "metadata": {"source": f"/home/{EMAIL}/notes.txt"}}]).decode()
+    span = SpanView(1, 2, "s", 0, 0, attributes={
+        "gen_ai.input.messages": messages, "retrieval.documents": documents,
+        "output.value": orjson.dumps({"type": {"text": EMAIL}, "id": [{"note": IP}]}).decode(),
+        "honeyhive.source": "production", "gen_ai.response.finish_reasons": ("stop",),
+    })
+    masked = masker.span(span).attributes
+    assert_clean("the attributes", orjson.dumps(dict(masked)))
+    (block,) = orjson.loads(masked["gen_ai.input.messages"])[0]["content"]
+    assert block["type"] == "document" and block["source"]["type"] == "text"  # flat types stay
+    assert block["source"]["data"] == "DOC <email> <credit_card>"
+    assert orjson.loads(masked["retrieval.documents"])[0]["metadata"]["source"] == "/home/<email>/notes.txt"
+    assert orjson.loads(masked["output.value"]) == {"type": {"text": "<email>"}, "id": [{"note": "<ip>"}]}
+    assert masked["honeyhive.source"] == "production", "a span's routing attributes are never masked"
+    assert masked["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+NEVER_SAMPLE = ["id", "type", "role", "source", "project", "tool_call_id", "finish_reasons"]
+any_keys = st.sampled_from(NEVER_SAMPLE) | content_keys
+any_documents = st.recursive(
+    st.none() | st.integers(-(2**63), 2**63 - 1) | json_strings,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_keys, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def unmasked_secrets(value: Any, kept_here: bool = False) -> list[str]:
+    """Secret-bearing strings of `value` that masking was not allowed to keep: a string is kept only as the
+    flat value (or in a flat list) of an id or type key other than `project` and `source`."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            keeps = KEYS_OF.never(key) and key not in ("project", "source") and (
+                not isinstance(item, dict | list) or all(not isinstance(i, dict | list) for i in item))
+            found += unmasked_secrets(item, keeps)
+        return found
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in unmasked_secrets(item, kept_here)]
+    if isinstance(value, str) and not kept_here and any(secret in value for secret in SECRETS):
+        return [value]
+    return []
+
+
+@given(st.lists(any_documents, max_size=4) | st.dictionaries(any_keys, any_documents, max_size=4))
+def test_only_flat_values_of_id_and_type_keys_escape_masking(document: Any) -> None:
+    text = orjson.dumps(document).decode()
+    masked = Masker(EVERY).span(SpanView(1, 2, "s", 0, 0, attributes={"payload": text})).attributes["payload"]
+    assert unmasked_secrets(orjson.loads(masked)) == []
+
+
+def test_bytes_that_ship_as_text_are_masked_and_binary_is_kept() -> None:
+    span = SpanView(1, 2, "S", 0, 0, attributes={"note": f"BYTES {EMAIL}".encode(),
+                                                 "blob": b"\xff\x00" + EMAIL.encode()})
+    masked = Masker(EVERY, mask=str.upper).span(span)
+    assert masked.attributes["note"] == "BYTES <EMAIL>"
+    assert masked.attributes["blob"] == span.attributes["blob"], "not UTF-8: shipped as base64, never as text"
+    assert masked.extra[MASKED_EXTRA] == 2  # the note: redacted, then upper-cased
+
+
+def test_json_nested_deeper_than_python_recurses_is_masked_and_ships() -> None:
+    levels = 1_000  # orjson parses up to 1,024
+    pipeline, output = memory_pipeline(redactors=EVERY)
+    text = "[" * levels + orjson.dumps(f"write to {EMAIL}").decode() + "]" * levels
+    assert pipeline.accept_spans([
+        SpanView(TRACE, ROOT, "deep", 0, 1_000_000, attributes={"input.value": text}),
+        SpanView(TRACE + 1, ROOT, "beside it", 0, 1_000_000, attributes={"input.value": f"from {IP}"}),
+    ]).ok
+    events = output.take()
+    pipeline.close(1)
+    assert [e["event_name"] for e in events] == ["deep", "beside it"]
+    assert_clean("the events", orjson.dumps(events))
+    assert "write to <email>" in orjson.dumps(events).decode()
+
+
 def test_a_user_mask_runs_after_the_redactors_and_each_value_it_changes_counts_once() -> None:
     masker = Masker(EVERY, mask=lambda value: value.replace("Acme", "<org>"))
     span = masker.span(SpanView(1, 2, "s", 0, 0, attributes={"x": f"Acme: {EMAIL}", "y": "Acme", "z": "ok"}))

@@ -34,9 +34,10 @@ import orjson
 import requests
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.core.encoded import EventShape, dumps
+from otel_honeyhive.core.encoded import EventShape
 from otel_honeyhive.core.environment import HH_API_VERSION
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.jsonable import dumps
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.outputs.honeyhive.payload import LEGACY, ROUTE_PATHS, V1, V1_SHAPE, Body, encode, resplit

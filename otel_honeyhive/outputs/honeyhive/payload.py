@@ -17,12 +17,12 @@ from otel_honeyhive.core.encoded import (
     EventBlock,
     EventShape,
     array_items,
-    dumps,
     group_sessions,
     is_encoded,
     session_ordered,
 )
 from otel_honeyhive.core.events import BUCKETS, Event
+from otel_honeyhive.core.jsonable import dumps
 
 _SESSION_FIELDS = (*BUCKETS, "error")
 
