@@ -37,7 +37,7 @@ from otel_honeyhive.mapper.ruleset import Ruleset
 from otel_honeyhive.outputs.honeyhive.settings import DEFAULT_SERVER_URL, HoneyHiveSettings
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
 from otel_honeyhive.pipeline.masking import Mask
-from otel_honeyhive.pipeline.pipeline import Pipeline
+from otel_honeyhive.pipeline.pipeline import EXIT_SHIP_SECONDS, Pipeline
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError
 
@@ -292,15 +292,18 @@ class HoneyHiveSpanExporter(SpanExporter):
             return False
 
     def shutdown(self) -> None:
-        """Ship what is held (one attempt each, no backoff), then close. A spool keeps what could not be
-        shipped for the next start; shutdown does not wait for it to drain."""
+        """Ship what is held (one attempt each, no backoff), then close. With a spool, what is held is written
+        to it and the shipper gets up to `EXIT_SHIP_SECONDS` (or `timeout`, if shorter) to send it, as at an
+        exit without `shutdown()`: a script's last spans go now, not at the next start. What could not be sent
+        stays on disk."""
         if self._shutdown:
             return
         self._shutdown = True
         bridge.flush_logs(self.settings.timeout)  # queued GenAI records join their spans before the close
         bridge.unregister(self._pipeline)
         try:
-            self._pipeline.close(self.settings.timeout, drain_spool=False)  # closes the output too
+            self._pipeline.close(self.settings.timeout,  # closes the output too
+                                 spool_seconds=min(self.settings.timeout, EXIT_SHIP_SECONDS))
         except Exception:
             logger.exception("otel-honeyhive: shutdown failed")
 

@@ -572,10 +572,11 @@ class Pipeline:
         self._expire_records(everything=True)
         return self.delivery.flush(timeout) and result.ok
 
-    def close(self, timeout: float, *, drain_spool: bool = True) -> None:
+    def close(self, timeout: float, *, spool_seconds: float | None = None) -> None:
         """Shut down: stop releasing, cut backoffs short, hand on what is held in memory (journaled spans stay
-        on disk for the next start), give a spooled delivery up to `timeout` seconds to empty its spool when
-        `drain_spool` (what it cannot ship stays on disk), and close delivery, output and journal. Idempotent."""
+        on disk for the next start), give a spooled delivery up to `spool_seconds` (default: `timeout`) to
+        empty its spool (what it cannot ship stays on disk), and close delivery, output and journal.
+        Idempotent."""
         if self._closed.is_set():
             return
         self._closed.set()
@@ -586,8 +587,9 @@ class Pipeline:
             if self.journal is None:
                 self._release(self.assembler.drain())  # in memory only: shipping it now is the best there is
             self._expire_records(everything=True)  # records are in memory only, with or without a journal
-            if drain_spool:
-                self.delivery.flush(timeout)
+            drain = timeout if spool_seconds is None else spool_seconds
+            if drain > 0:
+                self.delivery.flush(drain)
         finally:
             self.delivery.close(timeout)
             if self.journal is not None:

@@ -184,6 +184,30 @@ def test_a_script_exiting_without_shutdown_ships_the_spans_it_held(
     assert names(honeyhive) == {"step-0": 1, "step-1": 1, "step-2": 1}
 
 
+@pytest.mark.parametrize("exporter_first", [True, False], ids=["exporter-first", "provider-first"])
+def test_a_script_with_a_spool_sends_its_last_spans_before_it_exits(
+    honeyhive: FakeHoneyHive, tmp_path: Path, exporter_first: bool
+) -> None:
+    """Whichever exit hook runs first, the provider's `shutdown()` or the pipeline's own, the spooled spans are
+    sent before the process is gone, not left for the next run (a cron job's next run may be a day later)."""
+    spool = tmp_path / "spool"
+    make_exporter = f"""exporter = HoneyHiveSpanExporter(api_key="k", server_url={honeyhive.url!r}, hold_timeout=60,
+                                     spool_dir={str(spool)!r}, retry_policy=RetryPolicy(deadline=3.0))"""
+    make_provider = "provider = TracerProvider()  # shut down at exit by the SDK's own atexit hook"
+    first, second = (make_exporter, make_provider) if exporter_first else (make_provider, make_exporter)
+    run_script(tmp_path, SCRIPT_HEADER + textwrap.indent(f"""{first}
+{second}
+provider.add_span_processor(BatchSpanProcessor(exporter))
+tracer = provider.get_tracer("script")
+with tracer.start_as_current_span("job"):
+    tracer.start_span("step").end()
+root = tracer.start_span("never-ends")
+tracer.start_span("held", context=trace.set_span_in_context(root)).end()
+""", "    "))
+    assert names(honeyhive) == {"job": 1, "step": 1, "held": 1}
+    assert not list(spool.rglob("*.rec")), "nothing left on disk for the next run"
+
+
 def test_a_multiprocessing_pool_recycling_its_workers_loses_no_span(honeyhive: FakeHoneyHive, tmp_path: Path) -> None:
     """The workers leave by `os._exit` after one task each: neither the SDK's batch queue nor the held spans would
     be flushed by anything but the exit hook multiprocessing runs."""

@@ -68,7 +68,7 @@ def pipelines() -> Iterator[list[Pipeline]]:
     made: list[Pipeline] = []
     yield made
     for pipeline in made:
-        pipeline.close(1.0, drain_spool=False)
+        pipeline.close(1.0, spool_seconds=0)
 
 
 def make(pipelines: list[Pipeline], delivery: Delivery, *, hold: float = 60.0, start: bool = True) -> Pipeline:
