@@ -44,10 +44,16 @@ def session_id_for_trace(trace_id: int) -> str:
     return _uuid5(_SESSION_NS, trace_hex(trace_id))
 
 
-def session_id_for_conversation(conversation_id: str) -> str:
+def session_id_for_conversation(conversation_id: str, project: str | None = None) -> str:
     """A conversation's session: the id itself when it is a canonical UUID (lowercased), else
-    `uuid5(CONVERSATION_NAMESPACE, conversation_id)` (UTF-8), so every process and every replay agrees."""
-    return normalise_uuid(conversation_id) or str(uuid.uuid5(CONVERSATION_NAMESPACE, conversation_id))
+    `uuid5(CONVERSATION_NAMESPACE, conversation_id)` (UTF-8), so every process and every replay agrees. With
+    `project` (the one a routing table chose for the trace), `uuid5(CONVERSATION_NAMESPACE, project + "/" +
+    conversation_id)`: the same conversation id in two projects is two sessions, each started in its own."""
+    explicit = normalise_uuid(conversation_id)
+    if explicit is not None:
+        return explicit
+    name = conversation_id if project is None else f"{project}/{conversation_id}"
+    return str(uuid.uuid5(CONVERSATION_NAMESPACE, name))
 
 
 def event_id_for_span(trace_id: int, span_id: int) -> str:

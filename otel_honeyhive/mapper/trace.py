@@ -153,7 +153,7 @@ class TraceMapper:
                 if self.on_unrouted is not None:
                     self.on_unrouted(len(spans))
                 return []
-        memory = self._remember(trace_id, spans)  # every span: a dropped one may carry the explicit session
+        memory = self._remember(trace_id, spans, routed)  # every span: a dropped one may carry the explicit session
         if self.span_filter is not None:
             spans, counts = select(spans, self.span_filter, memory)
             if counts and self.on_filtered is not None:
@@ -280,7 +280,7 @@ class TraceMapper:
 
     # -- identity ---------------------------------------------------------------------------------------------
 
-    def _remember(self, trace_id: int, spans: Sequence[SpanView]) -> _TraceMemory:
+    def _remember(self, trace_id: int, spans: Sequence[SpanView], project: str | None) -> _TraceMemory:
         memory = self._memory.get(trace_id)
         explicit = None
         first, second = SESSION_KEYS
@@ -295,7 +295,7 @@ class TraceMapper:
         if explicit is None and self.conversations is not None and (memory is None or not memory.explicit_session):
             conversation = conversation_of(spans)
             if conversation is not None:
-                explicit = session_id_for_conversation(conversation)
+                explicit = session_id_for_conversation(conversation, project)
         if memory is None:
             memory = _TraceMemory(
                 session_id=explicit or session_id_for_trace(trace_id), explicit_session=explicit is not None,

@@ -100,3 +100,29 @@ def test_a_child_forked_while_the_router_is_busy_routes_with_the_right_keys() ->
         assert {project: len(events) for project, events in events_by_key(honeyhive).items()} == {
             "acme": 1, "billing": 1}
         exporter.shutdown()
+
+
+def test_a_conversation_id_shared_by_two_projects_is_a_session_in_each_extended_with_its_own_key() -> None:
+    with fake_honeyhive("v1") as honeyhive:
+        exporter = HoneyHiveSpanExporter(api_key=KEYS["main"], server_url=honeyhive.url, retry_policy=FAST,
+                                         routes=tenant_table("refuse"), sessions="conversation")
+        provider = TracerProvider(resource=Resource.create({"service.name": "web"}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("app")
+        for turn in range(2):
+            for tenant in ("acme", "globex-east"):
+                with tracer.start_as_current_span(f"{tenant} turn {turn}", attributes={
+                        "tenant": tenant, "gen_ai.conversation.id": "chat-1"}):
+                    pass
+        provider.shutdown()
+        received = events_by_key(honeyhive)
+        updates = [(r.headers["Authorization"].removeprefix("Bearer "), (r.body or {})["event_id"])
+                   for r in honeyhive.requests if r.method == "PUT"]
+    sessions = {project: [e for e in events if e["event_type"] == "session"] for project, events in received.items()}
+    assert {project: [s["event_name"] for s in found] for project, found in sessions.items()} == {
+        "acme": ["acme turn 0"], "billing": ["globex-east turn 0"]}
+    acme, billing = sessions["acme"][0]["event_id"], sessions["billing"][0]["event_id"]
+    assert acme != billing
+    assert all(e["session_id"] == acme for e in received["acme"])
+    assert all(e["session_id"] == billing for e in received["billing"])
+    assert sorted(updates) == sorted([(KEYS["acme"], acme), (KEYS["billing"], billing)])
