@@ -355,6 +355,9 @@ def answers(event: Event) -> list[Message]:
     return [single] if single is not None else []
 
 
+MAX_TIMELINE_ROWS = 1_000
+"""Rows of a session's timeline on one page: a trace of 20,000 spans is 20 pages of about half a megabyte, not
+one of eleven."""
 MAX_TRANSCRIPT_TURNS = 100
 """Turns shown in a session's conversation (each reads two event bodies); past it, the page says how many more."""
 

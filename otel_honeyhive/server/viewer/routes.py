@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import functools
 import urllib.parse
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,36 @@ def _now_ms() -> float:
     return datetime.datetime.now(datetime.timezone.utc).timestamp() * 1000
 
 
+@dataclass(frozen=True)
+class TimelinePage:
+    """Which `MAX_TIMELINE_ROWS` rows of a session's timeline a page shows (1-based), of how many."""
+
+    page: int
+    pages: int
+    first: int
+    """The first row shown, counted from 1."""
+    last: int
+    total: int
+
+
+def _timeline_page(request: Request, rows: list[present.Row], event_id: str | None) -> TimelinePage:
+    """`?page=N` (clamped), else the page holding the event asked for, else the first."""
+    size = present.MAX_TIMELINE_ROWS
+    pages = max(1, -(-len(rows) // size))
+    asked = request.query_params.get("page")
+    number = 1
+    if asked is not None:
+        try:
+            number = min(max(1, int(asked)), pages)
+        except ValueError:
+            number = 1
+    elif event_id is not None and pages > 1:
+        at = next((i for i, row in enumerate(rows) if row.event.event_id == event_id), 0)
+        number = at // size + 1
+    first = (number - 1) * size
+    return TimelinePage(number, pages, first + 1, min(first + size, len(rows)), len(rows))
+
+
 class Viewer:
     """The routes over one store."""
 
@@ -211,7 +242,9 @@ class Viewer:
         if not outline:
             return not_found(request, f"no session {session_id} in this store")
         rows = present.session_rows(session_id, outline)
-        selected_id = event_id or rows[0].event.event_id
+        timeline = _timeline_page(request, rows, event_id)
+        shown = rows[(timeline.page - 1) * present.MAX_TIMELINE_ROWS : timeline.page * present.MAX_TIMELINE_ROWS]
+        selected_id = event_id or shown[0].event.event_id
         event = self._event_of(session_id, selected_id)
         if event is None:
             return not_found(request, f"no event {selected_id} in session {session_id}")
@@ -231,8 +264,8 @@ class Viewer:
         )
         root_url = root_of(request.scope)
         exchanges, more_turns = self._conversation(root_url, session_id, rows)
-        return page(request, "session.html", session_id=session_id, rows=rows, selected=selected_id,
-                    summary=summary, exchanges=exchanges, more_turns=more_turns,
+        return page(request, "session.html", session_id=session_id, rows=shown, timeline=timeline,
+                    selected=selected_id, summary=summary, exchanges=exchanges, more_turns=more_turns,
                     **self._detail(root_url, session_id, event))
 
     def _conversation(self, root: str, session_id: str, rows: list[present.Row]) -> tuple[

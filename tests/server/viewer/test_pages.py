@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from otel_honeyhive.server.app import build_app
 from otel_honeyhive.server.config import OtlpSettings, ServerConfig
 from otel_honeyhive.server.viewer import viewer_routes
+from otel_honeyhive.server.viewer.present import MAX_TIMELINE_ROWS
 from otel_honeyhive.server.viewer.queries import PAGE_SIZE
 from tests.server.viewer.stored import (
     CHAIN,
@@ -141,6 +142,30 @@ def test_a_session_shows_its_events_as_a_tree_beside_the_waterfall(client: TestC
     assert bars[MODEL] == pytest.approx((20 / 1200 * 100, 800 / 1200 * 100), abs=0.01)  # at its start, its length
     assert 'class="err-mark">error</span>' in page.text
     assert 'aria-current="true"' in page.text.split(SESSION + '"', 2)[1][:200], "the session event is selected"
+
+
+def test_a_long_timeline_is_shown_a_page_of_rows_at_a_time(tmp_path: Path) -> None:
+    db = tmp_path / "long.db"
+    count = 2 * MAX_TIMELINE_ROWS + 500
+    ids = [SESSION] + [f"70010000-0000-4000-8000-{i:012d}" for i in range(1, count)]
+    write(db, [event(SESSION, SESSION, "session", "crawl", T0, float(count))] + [
+        event(SESSION, ids[i], "tool", f"fetch {i}", T0 + i, 1.0, SESSION) for i in range(1, count)])
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+        first, third = client.get(f"/sessions/{SESSION}"), client.get(f"/sessions/{SESSION}", params={"page": "3"})
+        held = client.get(f"/sessions/{SESSION}/events/{ids[MAX_TIMELINE_ROWS + 7]}")
+        odd = [client.get(f"/sessions/{SESSION}", params={"page": p}).text for p in ("x", "-2", "99")]
+
+    def shown(page: str) -> list[str]:
+        return re.findall(r'<li class="row [^"]*">\s*<a class="label" data-event href="[^"]+/events/([^"]+)"', page)
+
+    assert shown(first.text) == ids[:MAX_TIMELINE_ROWS]
+    assert f"Events 1–{MAX_TIMELINE_ROWS:,} of {count:,}" in first.text and f"<dd>{count - 1}</dd>" in first.text
+    assert f'sessions/{SESSION}?page=2" rel="next"' in first.text and 'rel="prev"' not in first.text
+    assert shown(third.text) == ids[2 * MAX_TIMELINE_ROWS:] and 'rel="next"' not in third.text
+    assert 'aria-current="true"' in third.text.split(ids[2 * MAX_TIMELINE_ROWS] + '"', 1)[1][:200]
+    assert shown(held.text) == ids[MAX_TIMELINE_ROWS : 2 * MAX_TIMELINE_ROWS], "the page holding the event"
+    assert 'aria-current="true"' in held.text.split(ids[MAX_TIMELINE_ROWS + 7] + '"', 1)[1][:200]
+    assert [shown(page)[0] for page in odd] == [ids[0], ids[0], ids[2 * MAX_TIMELINE_ROWS]]
 
 
 def test_an_events_page_selects_it_and_links_its_parent(client: TestClient) -> None:
