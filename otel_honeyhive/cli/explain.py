@@ -22,7 +22,8 @@ from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 from otel_honeyhive.mapper.explain import SpanExplanation, explain
-from otel_honeyhive.server.config import resolve_sessions
+from otel_honeyhive.pipeline.masking import Masker
+from otel_honeyhive.server.config import resolve_redactors, resolve_sessions
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 """An explanation is read whole: larger files are refused with a message, not read into memory."""
@@ -143,9 +144,12 @@ def run_explain(args: argparse.Namespace) -> int:
     try:
         sessions = resolve_sessions(args.sessions, os.environ)
         span_filter = file_span_filter(args, True, "")
+        redactors = resolve_redactors(args.redact, args.redact_regex, os.environ)
     except ValueError as exc:
         print(f"otel-honeyhive explain: {exc}", file=sys.stderr)
         return 2
+    if redactors:  # as the exporter masks them, before mapping: what is shown is what would ship
+        spans = Masker(redactors).spans(spans)
     explanations = explain(spans, project=args.project, source=args.source or "dev", sessions=sessions,
                            span_filter=span_filter)
     if args.json:

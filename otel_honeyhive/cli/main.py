@@ -310,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--source", help="source set on the events (else 'dev')")
     _add_sessions(explain)
     _add_file_span_filter(explain, "")
+    _add_masking(explain)
     explain.set_defaults(run=_explain)
 
     replay = commands.add_parser(

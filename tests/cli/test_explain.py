@@ -27,9 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SPANS = {"rag-pipeline", "retrieve documents", "chat gpt-4o-mini", "execute_tool word_count"}
 
 
-def explain_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def explain_cli(*args: str, stdin: bytes | None = None,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "otel_honeyhive.cli", "explain", *args], input=stdin,
-                          capture_output=True, timeout=30, env={"COLUMNS": "200", "PATH": ""}, cwd=ROOT)
+                          capture_output=True, timeout=30, env={"COLUMNS": "200", "PATH": "", **(env or {})},
+                          cwd=ROOT)
 
 
 def _rag_example() -> Any:
@@ -197,3 +199,23 @@ def test_a_span_filter_explains_what_the_exporter_with_it_ships(tmp_path: Path) 
     assert "2 spans, 1 event explained, 1 dropped by the span filter" in table.stdout.decode()
     bad = explain_cli(str(path), "--span-filter", "nonsense")
     assert bad.returncode == 2 and "--span-filter" in bad.stderr.decode() and b"Traceback" not in bad.stderr
+
+
+def test_with_masking_it_shows_the_masked_values_that_would_ship(tmp_path: Path) -> None:
+    """`--redact` (else `$HH_REDACT`), as the exporter's and `convert`'s: never an unmasked value on screen."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("tests").start_as_current_span("ask", attributes={
+            "input.value": '{"question": "mail zed.x@example.com"}', "user.email": "zed.x@example.com"}):
+        pass
+    provider.shutdown()
+    path = tmp_path / "ask.otlp.json"
+    path.write_bytes(json.dumps(spans_to_otlp_json(list(memory.get_finished_spans()))).encode())
+    for shown in (explain_cli(str(path), "--redact", "email"), explain_cli(str(path), "--json", "--redact", "all"),
+                  explain_cli(str(path), env={"HH_REDACT": "email"})):
+        assert shown.returncode == 0, shown.stderr
+        assert b"zed.x@example.com" not in shown.stdout and b"<email>" in shown.stdout
+    assert b"zed.x@example.com" in explain_cli(str(path)).stdout, "without masking, the values as they are"
+    bad = explain_cli(str(path), "--redact", "nonsense")
+    assert bad.returncode == 2 and b"nonsense" in bad.stderr and b"Traceback" not in bad.stderr
