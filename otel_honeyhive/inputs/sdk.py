@@ -11,6 +11,7 @@ workers and exits).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -38,6 +39,7 @@ from otel_honeyhive.outputs.honeyhive.settings import DEFAULT_SERVER_URL, HoneyH
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
 from otel_honeyhive.pipeline.masking import Mask
 from otel_honeyhive.pipeline.pipeline import EXIT_SHIP_SECONDS, Pipeline
+from otel_honeyhive.shipping.locking import LockingUnavailable
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError
 
@@ -81,8 +83,18 @@ class ExporterStats:
 def _report_unusable_spool(directory: Path, exc: SpoolError) -> None:
     cause = exc.__cause__
     why = f"[Errno {cause.errno}] {cause.strerror}" if isinstance(cause, OSError) and cause.strerror else str(exc)
-    logger.error("otel-honeyhive: cannot use spool directory %s: %s; shipping directly without a spool "
-                 "(set HH_SPOOL_DIR / spool_dir= to a writable directory)", directory, why)
+    if isinstance(cause, LockingUnavailable):
+        fix = "no directory can help on this platform: leave HH_SPOOL_DIR / spool_dir= unset"
+    elif isinstance(cause, OSError) and cause.errno in _NO_LOCKS:
+        fix = "set HH_SPOOL_DIR / spool_dir= to a directory on a local file system, which has file locks"
+    else:
+        fix = "set HH_SPOOL_DIR / spool_dir= to a writable directory"
+    logger.error("otel-honeyhive: cannot use spool directory %s: %s; shipping directly without a spool (%s)",
+                 directory, why, fix)
+
+
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
+"""What a file system without working locks (some network file systems) answers `flock` with."""
 
 
 def _redactors(redact: Sequence[str | re.Pattern[str] | Redactor] | None) -> tuple[Redactor, ...]:

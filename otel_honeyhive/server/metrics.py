@@ -125,8 +125,9 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
                counters.total(LOG_RECORDS_UNMATCHED)),
         _labelled(counters, LOG_RECORDS_IGNORED, "Log records not turned into anything: reason=not_genai (an "
                   "ordinary application log), reason=no_span (a GenAI record emitted outside any span), "
+                  "reason=unsampled (a GenAI record of a span its sampler dropped, which is never exported), "
                   "reason=span_filtered (a GenAI record of a span the span filter dropped).", "reason",
-                  ("not_genai", "no_span")),
+                  ("not_genai", "no_span", "unsampled", "span_filtered")),
         _labelled(counters, LOG_RECORDS_REJECTED, "Log records refused inside an accepted OTLP logs request (a "
                   "trace or span id of the wrong length), reported to the client in partial_success.", "input",
                   ("otlp_http", "otlp_grpc")),
