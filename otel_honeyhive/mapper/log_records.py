@@ -19,6 +19,7 @@ from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.core.log_records import EVENT_NAME_ATTRIBUTE, LogRecordView
 from otel_honeyhive.core.spans import SpanEventView, SpanView
 from otel_honeyhive.mapper.ruleset import Ruleset
+from otel_honeyhive.mapper.values import to_number
 
 
 class RecordKind(enum.Enum):
@@ -62,7 +63,8 @@ EVALUATION_RULES: Sequence[tuple[str, str, str | None]] = (
     ("gen_ai.evaluation.explanation", "feedback", "explanation"),
 )
 """(record attribute, event bucket, key under the evaluation's name): the score is `metrics[<name>]`, the label
-and explanation `feedback[<name>] = {label, explanation}`. A record without a name is named `evaluation`."""
+and explanation `feedback[<name>] = {label, explanation}`. A record without a name is named `evaluation`; a
+score that is not a number (nor numeric text, nor a boolean) is `feedback[<name>].score`."""
 
 UPDATE_BUCKETS = ("outputs", "metrics", "feedback", "metadata")
 """What an update of an event already shipped can carry (HoneyHive's `PUT /events` takes no `inputs`: late input
@@ -172,6 +174,11 @@ def evaluation_fields(records: Iterable[LogRecordView]) -> dict[str, dict[str, A
             if attribute not in attrs:
                 continue
             value = jsonable(attrs[attribute])
+            if key is None and not isinstance(value, bool):
+                try:
+                    value = to_number(value)
+                except ValueError:  # not a score (the conventions say a double): the evaluation's feedback
+                    bucket, key = "feedback", "score"
             target = fields.setdefault(bucket, {})
             if key is None:
                 target[name] = value

@@ -31,6 +31,9 @@ EventTypes = frozenset[str] | None
 
 MODEL = frozenset({"model"})
 NOT_MODEL = frozenset({"tool", "chain", "session"})
+MODEL_CALL = frozenset({"model", "session"})
+"""A model event, or the session a model call's span became when it is its trace's root (a trace that is one
+call): what describes a call's answer, by the same names either way."""
 
 
 @dataclass(frozen=True, slots=True)

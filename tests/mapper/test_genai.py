@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.mapper.otel import child_event
+from tests.mapper.otel import Otel, child_event
 
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
 
@@ -586,3 +586,12 @@ def test_openllmetry_token_detail_names_land_in_the_same_fields_once() -> None:
         10, 5, 7)
     assert not [k for k in meta if "cache" in k and k.startswith("gen_ai.")]
     assert "llm.usage.reasoning_tokens" not in meta
+
+
+def test_a_model_call_that_is_its_traces_root_keeps_its_finish_reasons_by_the_same_name() -> None:
+    otel = Otel()
+    with otel.span("chat gpt-4o", {**CHAT, "gen_ai.response.finish_reasons": ("stop",)}, root=True):
+        pass
+    (session,) = otel.events()
+    assert session["event_type"] == "session" and session["metadata"]["finish_reasons"] == ["stop"]
+    assert "gen_ai.response.finish_reasons" not in session["metadata"]

@@ -179,6 +179,19 @@ def test_evaluation_records_land_in_metrics_and_feedback(output: Recording) -> N
                                  "toxicity": {"label": "clean", "explanation": "answers the question"}}
 
 
+def test_a_score_that_is_not_a_number_is_kept_as_feedback_and_a_numeric_text_is_a_metric(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.accept_records([
+        evaluation("tone", **{"gen_ai.evaluation.score.value": "high", "gen_ai.evaluation.score.label": "warm"}),
+        evaluation("recall", **{"gen_ai.evaluation.score.value": "0.75"}),
+        evaluation("safe", **{"gen_ai.evaluation.score.value": True}),
+    ])
+    pipeline.accept_spans([chat(), root()])
+    event = output.events[CHAT_EVENT]
+    assert event["metrics"] == {"recall": 0.75, "safe": True}  # metrics hold numbers HoneyHive can chart
+    assert event["feedback"]["tone"] == {"score": "high", "label": "warm", "explanation": "answers the question"}
+
+
 # -- after the span ----------------------------------------------------------------------------------------------
 
 def test_a_record_after_its_event_was_shipped_is_an_update(output: Recording) -> None:

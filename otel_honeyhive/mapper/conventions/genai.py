@@ -13,7 +13,7 @@ from otel_honeyhive.mapper.messages import (
     system_instructions,
 )
 from otel_honeyhive.mapper.rules import (
-    MODEL,
+    MODEL_CALL,
     NOT_MODEL,
     Candidate,
     Combine,
@@ -141,7 +141,7 @@ CONVENTION: Convention = Convention(
         Field("gen_ai.user", "user_properties.user_id", rank=2),
         Field("gen_ai.conversation.id", "metadata.conversation_id", rank=2),
         Field("gen_ai.response.finish_reasons", "metadata.finish_reasons", rank=1, convert=maybe_json,
-              only=MODEL),
+              only=MODEL_CALL),
     ),
     type_rules=(
         by_value(

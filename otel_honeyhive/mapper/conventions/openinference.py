@@ -9,6 +9,7 @@ from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.mapper.messages import indexed_messages, indexed_suffix, output_from_messages
 from otel_honeyhive.mapper.rules import (
     MODEL,
+    MODEL_CALL,
     NOT_MODEL,
     Candidate,
     Combine,
@@ -220,7 +221,8 @@ CONVENTION: Convention = Convention(
         Field("llm.response.model_name", "metadata.response_model", rank=2),
         Field("llm.provider", "config.provider", rank=3),
         Field("llm.system", "config.provider", rank=4),
-        Field("llm.finish_reason", "metadata.finish_reasons", rank=2, convert=lambda v: [jsonable(v)], only=MODEL),
+        Field("llm.finish_reason", "metadata.finish_reasons", rank=2, convert=lambda v: [jsonable(v)],
+              only=MODEL_CALL),
         Extract("output_finish_reason", _output_finish_reason, "`llm.finish_reason`, beside output messages",
                 ("outputs.finish_reason",), rank=14, keys=("llm.finish_reason",)),
         Group("embedding.embeddings.", "inputs.texts", _embedding_items, rank=2, accept=_embedding_suffix("text"),
