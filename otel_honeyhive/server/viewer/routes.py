@@ -128,6 +128,11 @@ def _now_ms() -> float:
     return datetime.datetime.now(datetime.timezone.utc).timestamp() * 1000
 
 
+_SHOWN_FIELDS: dict[str, Any] = dict.fromkeys(("event_type", "event_name", "duration", "start_time", "source", "error"))
+"""The fields event.html reads, for an event that lacks some (one posted to the HoneyHive-compatible API carries
+only what its client sent)."""
+
+
 @dataclass(frozen=True)
 class TimelinePage:
     """Which `MAX_TIMELINE_ROWS` rows of a session's timeline a page shows (1-based), of how many."""
@@ -309,7 +314,8 @@ class Viewer:
         parent_url = (f"{root}sessions/{_q(session_id)}/events/{_q(parent_id)}"
                       if isinstance(parent_id, str) and parent_id and parent_id != event_id else None)
         return dict(
-            event=event, event_id=event_id, base_url=base, render=renderer, pointer=present.pointer,
+            event={**_SHOWN_FIELDS, **event}, event_id=event_id, base_url=base, render=renderer,
+            pointer=present.pointer,
             is_model=is_model, messages=messages, replies=replies,
             other_inputs=other_inputs if inputs and other_inputs else None,
             inputs_value=event.get("inputs"),

@@ -244,6 +244,18 @@ def test_a_session_known_only_from_its_events_still_has_a_page(client: TestClien
     assert "<dd>1.10 s</dd>" in page.text  # what its events span: the chain's 1,100 ms
 
 
+def test_a_session_made_through_the_honeyhive_api_shows_whatever_fields_its_client_sent(client: TestClient) -> None:
+    started = client.post("/session/start", json={"session": {"project": "p", "session_name": "only-start"}})
+    session_id = started.json()["session_id"]
+    posted = client.post("/events", json={"event": {"project": "p", "session_id": session_id, "event_type": "tool",
+                                                    "event_name": "bare", "inputs": {"a": 1}}})
+    event_id = posted.json()["event_id"]
+    for path in (f"/sessions/{session_id}", f"/sessions/{session_id}/events/{event_id}"):
+        page = client.get(path)
+        assert page.status_code == 200, page.text
+        assert "only-start" in page.text and "bare" in page.text
+
+
 def test_ids_of_any_text_open_from_their_links(client: TestClient, db: Path) -> None:
     """Ids are whatever a client gave the HoneyHive-compatible API: a `/`, `%`, `?`, `#` or space in one is
     quoted in every link and read back exactly."""
