@@ -146,8 +146,9 @@ class HoneyHiveSpanExporter(SpanExporter):
     compiled patterns; else `HH_REDACT`) and `mask` (a function from a string value to the string to ship) mask
     every string value before anything is written or sent (docs/privacy.md). `span_filter` (a predicate over the
     `SpanView`, True keeps; or the preset `"genai"`; else `HH_SPAN_FILTER`), `drop_scopes` and `drop_spans`
-    (instrumentation scope or span names, globs allowed; else `HH_DROP_SCOPES`, `HH_DROP_SPANS`) drop spans, their
-    children re-attached to the nearest kept ancestor (docs/identity-and-assembly.md#span-filtering). `routes`
+    (instrumentation scope or span names, globs allowed: a list, or one comma-separated string; else
+    `HH_DROP_SCOPES`, `HH_DROP_SPANS`) drop spans, their children re-attached to the nearest kept ancestor
+    (docs/identity-and-assembly.md#span-filtering). `routes`
     (a routing table, as `serve --config`'s `[routing]`: a mapping or a `RoutingTable`) sends each trace to the
     project its attributes choose, each project's events with its own key (docs/routing.md). `sessions`
     ("trace", the default, or "conversation"; else `HH_SESSIONS`): with "conversation", the traces carrying the

@@ -182,13 +182,15 @@ class SpanFilter:
     def build(
         cls,
         span_filter: SpanPredicate | str | Sequence[str] | None = None,
-        drop_scopes: Iterable[str] = (),
-        drop_spans: Iterable[str] = (),
+        drop_scopes: Iterable[str] | str = (),
+        drop_spans: Iterable[str] | str = (),
         *,
         option: str = "span_filter",
     ) -> SpanFilter | None:
-        """A filter from the exporter's keywords (`span_filter` a predicate, a preset name, or several names);
-        None when nothing is asked, so that filtering off costs nothing. `option`: what an error names."""
+        """A filter from the exporter's keywords (`span_filter` a predicate, a preset name, or several names;
+        `drop_scopes` and `drop_spans` lists of globs, or one string of them, comma-separated, as their environment
+        variables take them: never its characters one by one); None when nothing is asked, so that filtering off
+        costs nothing. `option`: what an error names."""
         predicate: SpanPredicate | None = None
         presets: tuple[str, ...] = ()
         if isinstance(span_filter, str):
@@ -197,7 +199,8 @@ class SpanFilter:
             predicate = span_filter
         elif span_filter is not None:
             presets = check_presets(span_filter, option)
-        scopes, spans = tuple(drop_scopes), tuple(drop_spans)
+        scopes = split_list(drop_scopes) if isinstance(drop_scopes, str) else tuple(drop_scopes)
+        spans = split_list(drop_spans) if isinstance(drop_spans, str) else tuple(drop_spans)
         if predicate is None and not presets and not scopes and not spans:
             return None
         return cls(predicate, presets=presets, drop_scopes=scopes, drop_spans=spans)

@@ -154,6 +154,19 @@ def test_the_exporter_reads_the_environment_and_its_keywords_win(monkeypatch: py
         HoneyHiveSpanExporter(output=MemoryOutput())
 
 
+def test_a_string_of_names_is_names_never_its_characters() -> None:
+    """`drop_scopes="…http*"` is the glob, not `"…"`, `"h"` … `"*"` (which would drop every span)."""
+    output = MemoryOutput()
+    exporter = HoneyHiveSpanExporter(output=output, drop_scopes=HTTP_SCOPE, drop_spans="SELECT, health*")
+    span_filter = exporter.pipeline.mapper.span_filter
+    assert span_filter is not None
+    assert (span_filter.drop_scopes, span_filter.drop_spans) == ((HTTP_SCOPE,), ("SELECT", "health*"))
+    with provider_with(exporter) as provider:
+        AgentTrace(provider).run(in_parts=False, provider=provider)
+        assert {event["event_name"] for event in output.take()} == {"root", "agent", "chat gpt-4o"}
+        assert exporter.stats.spans_filtered == 3
+
+
 def test_without_filtering_the_exporter_maps_every_span() -> None:
     output = MemoryOutput()
     exporter = HoneyHiveSpanExporter(output=output)
