@@ -90,14 +90,19 @@ def _byte_size(text: str) -> int:
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
 
 def _duration(text: str) -> float:
-    """A length of time in seconds, as a number with a unit: 90s, 30m, 12h, 7d, 2w (a bare number: seconds)."""
+    """A length of time in seconds, as a number with a unit: 90s, 30m, 12h, 7d, 2w. A bare number is refused:
+    these durations decide what is deleted, and `7` read as seconds would delete everything."""
     found = _DURATION.match(text)
     if found is None:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (a number with a unit: 90s, 30m, 12h, 7d, 2w)")
+    if not found.group(2):
+        number = found.group(1)
+        raise argparse.ArgumentTypeError(f"{text!r} has no unit: {number}s, {number}m, {number}h, {number}d or "
+                                         f"{number}w?")
     seconds = float(found.group(1)) * _DURATION_UNITS[found.group(2).lower()]
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"must be longer than 0, got {text!r}")

@@ -49,6 +49,8 @@ def test_prune_works_beside_a_server_writing_the_same_store(tmp_path: Path) -> N
 def test_a_bad_duration_or_a_missing_store_is_one_line(tmp_path: Path) -> None:
     bad = run_cli("prune", "--older-than", "a week", "--db", str(tmp_path / "x.db"))
     assert bad.returncode == 2 and "--older-than: not a duration: 'a week'" in bad.stderr
+    bare = run_cli("prune", "--older-than", "7", "--db", str(tmp_path / "x.db"))  # 7 seconds would be everything
+    assert bare.returncode == 2 and "--older-than: '7' has no unit: 7s, 7m, 7h, 7d or 7w?" in bare.stderr
     missing = run_cli("prune", "--older-than", "7d", "--db", str(tmp_path / "none.db"))
     assert missing.returncode == 1 and f"no event store at {tmp_path / 'none.db'}" in missing.stderr
     assert not (tmp_path / "none.db").exists()
