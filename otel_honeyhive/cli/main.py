@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from otel_honeyhive._version import VERSION
+from otel_honeyhive.core.environment import MAX_SECONDS
 from otel_honeyhive.core.file_formats import FORMAT_HELP
 from otel_honeyhive.server.config import (
     AUTH_TOKEN_ENV,
@@ -87,6 +89,21 @@ def _byte_size(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 byte, got {text!r}")
     return value
+
+
+def _seconds(minimum: float) -> Callable[[str], float]:
+    """A number of seconds from `minimum` to a day (`MAX_SECONDS`): `inf` or `1e10` overflow the clocks a timeout
+    is added to, and a negative hold time means nothing."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not math.isfinite(value) or not minimum <= value <= MAX_SECONDS:
+            raise argparse.ArgumentTypeError(f"must be from {minimum:g} to {MAX_SECONDS:g} seconds, got {text!r}")
+        return value
+
+    return parse
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
@@ -184,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--spool-max-bytes", type=_byte_size, default=DEFAULT_SPOOL_MAX_BYTES, metavar="SIZE",
                        help="cap of the spool (bytes, or 512MiB, 2GiB); past it requests get 503 with Retry-After "
                        f"(default: {_shown_size(DEFAULT_SPOOL_MAX_BYTES)})")
-    serve.add_argument("--hold-timeout", type=float, default=DEFAULT_HOLD_SECONDS, metavar="SECONDS",
+    serve.add_argument("--hold-timeout", type=_seconds(0), default=DEFAULT_HOLD_SECONDS, metavar="SECONDS",
                        help="how long spans wait for their trace's root before being shipped in parts "
                        f"(default: {DEFAULT_HOLD_SECONDS:g})")
     serve.add_argument("--max-held-spans", type=_positive_int, default=DEFAULT_MAX_HELD_SPANS, metavar="N",
@@ -345,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: none)")
     replay.add_argument("--batch-size", type=_positive_int, default=500, metavar="N",
                         help="events per batch (default: 500)")
-    replay.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    replay.add_argument("--timeout", type=_seconds(0.001), default=30.0, metavar="SECONDS",
                         help="how long one batch may be retried before the replay stops (default: 30)")
     replay.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the saved position when FILE is unchanged (default: on)")
@@ -409,7 +426,7 @@ def _add_spool(commands: Any) -> None:
     redrive.add_argument("--otlp-compression", choices=("gzip", "none"),
                          help="compress OTLP requests (default: none)")
     _add_db(redrive)
-    redrive.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    redrive.add_argument("--timeout", type=_seconds(0.001), default=30.0, metavar="SECONDS",
                          help="how long one record may be retried before the run stops (default: 30)")
     redrive.add_argument("-q", "--quiet", action="store_true", help="only what went wrong")
     redrive.set_defaults(run=_spool_redrive)

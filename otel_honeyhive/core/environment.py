@@ -6,9 +6,11 @@ Keyword arguments and command-line flags always win over these; see the README's
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 HH_API_KEY = "HH_API_KEY"
 """HoneyHive API key, sent as `Authorization: Bearer …`."""
@@ -59,6 +61,26 @@ def env_float(name: str, default: float, environ: Mapping[str, str] | None = Non
     except ValueError:
         raise ValueError(f"environment variable {name}: must be a number (for example {default:g}), got {raw!r}"
                          ) from None
+
+
+MAX_SECONDS = 86_400.0
+"""The longest timeout or hold time taken (a day): anything longer is a mistake, and infinity or 1e10 overflow
+the clocks and `time_t`s they are added to."""
+
+
+def checked_number(name: str, value: Any, *, kind: type, minimum: float, source: str, example: str,
+                   maximum: float | None = None) -> Any:
+    """`value` as a finite `kind` between `minimum` and `maximum`; ValueError naming where it came from
+    (`source`: the keyword, flag or environment variable), the rule and a good value."""
+    what = "a whole number" if kind is int else "a number"
+    try:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{source}: {name} must be {what} (for example {example}), got {value!r}") from None
+    if not math.isfinite(number) or number < minimum or (maximum is not None and number > maximum):
+        rule = f">= {minimum:g}" if maximum is None else f"from {minimum:g} to {maximum:g}"
+        raise ValueError(f"{source}: {name} must be {what} {rule} (for example {example}), got {value!r}")
+    return number
 
 
 def spool_path(value: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Path | None:

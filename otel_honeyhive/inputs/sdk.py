@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from otel_honeyhive._version import VERSION, compiled
 from otel_honeyhive.core import environment as env_names
 from otel_honeyhive.core.counters import SPANS_DROPPED, SPANS_FILTERED
-from otel_honeyhive.core.environment import env_float, spool_path
+from otel_honeyhive.core.environment import checked_number, env_value, spool_path
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.redactors import Redactor, parse_names, resolve
 from otel_honeyhive.core.routing import RoutingTable
@@ -210,10 +210,16 @@ class HoneyHiveSpanExporter(SpanExporter):
                 "set HH_API_URL to a local `otel-honeyhive serve` to work offline",
                 DEFAULT_SERVER_URL,
             )
-        hold = (
-            hold_timeout if hold_timeout is not None
-            else env_float(env_names.HH_HOLD_TIMEOUT, DEFAULT_HOLD_SECONDS)
-        )
+        hold = checked_number(
+            "hold_timeout", hold_timeout if hold_timeout is not None
+            else env_value(env_names.HH_HOLD_TIMEOUT) or DEFAULT_HOLD_SECONDS, kind=float, minimum=0,
+            maximum=env_names.MAX_SECONDS, example=f"{DEFAULT_HOLD_SECONDS:g} seconds",
+            source="HoneyHiveSpanExporter option 'hold_timeout'" if hold_timeout is not None
+            else f"environment variable {env_names.HH_HOLD_TIMEOUT}")
+        checked_number("max_held_spans", max_held_spans, kind=int, minimum=1, example=f"{DEFAULT_MAX_HELD_SPANS}",
+                       source="HoneyHiveSpanExporter option 'max_held_spans'")
+        checked_number("spool_max_bytes", spool_max_bytes, kind=int, minimum=1, example=f"{DEFAULT_MAX_BYTES}",
+                       source="HoneyHiveSpanExporter option 'spool_max_bytes'")
         base = ruleset or Ruleset.default()
         policy = retry_policy or RetryPolicy(deadline=self.settings.timeout)
         table = (routes if isinstance(routes, RoutingTable) or routes is None else RoutingTable.parse(

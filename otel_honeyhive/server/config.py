@@ -19,6 +19,7 @@ from otel_honeyhive.core.environment import (
     HH_SESSIONS,
     HH_SOURCE,
     HH_SPAN_FILTER,
+    MAX_SECONDS,
     OTEL_HONEYHIVE_AUTH_TOKEN,
     spool_path,
 )
@@ -292,8 +293,8 @@ class ServerConfig:
                 raise ValueError(f"{name} must be between 0 (off) and 65535, got {port}")
         if max_body_bytes < 1:
             raise ValueError(f"--max-body-bytes must be at least 1, got {max_body_bytes}")
-        if not hold_timeout >= 0:
-            raise ValueError(f"--hold-timeout must be >= 0 seconds, got {hold_timeout}")
+        if not 0 <= hold_timeout <= MAX_SECONDS:  # NaN fails too
+            raise ValueError(f"--hold-timeout must be from 0 to {MAX_SECONDS:g} seconds, got {hold_timeout}")
         if max_held_spans < 1:
             raise ValueError(f"--max-held-spans must be at least 1, got {max_held_spans}")
         if spool_max_bytes < 1024:

@@ -5,6 +5,7 @@ on, untraced, with its own exit status: never the SDK configurator's tracebacks.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def _instrumented(tmp_path: Path, app: Path | None = None, **env: str) -> subpro
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("HH_TIMEOUT", "abc", "timeout must be a number (for example 10 seconds), got 'abc'"),
     ("HH_API_URL", "localhost:4318", "the server URL must start with http:// or https:// (for example"),
-    ("HH_HOLD_TIMEOUT", "soon", "must be a number (for example 30), got 'soon'"),
+    ("HH_HOLD_TIMEOUT", "soon", "hold_timeout must be a number (for example 30 seconds), got 'soon'"),
+    ("HH_TIMEOUT", "inf", "timeout must be a number from 0.001 to 86400 (for example 10 seconds), got 'inf'"),
     ("HH_BATCH_MODE", "all", "batch_mode must be 'multi' or 'session', got 'all'"),
 ])
 def test_a_bad_variable_is_one_line_and_the_app_runs_untraced(
@@ -88,3 +90,27 @@ def test_the_exporter_built_by_hand_still_refuses_a_bad_value() -> None:
 
     with pytest.raises(ValueError, match="HoneyHiveSpanExporter option 'timeout': timeout must be a number"):
         HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", timeout="abc")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("timeout", float("inf"), "option 'timeout': timeout must be a number from 0.001 to 86400"),
+    ("timeout", 1e10, "option 'timeout': timeout must be a number from 0.001 to 86400"),
+    ("hold_timeout", float("nan"), "option 'hold_timeout': hold_timeout must be a number from 0 to 86400"),
+    ("hold_timeout", -5, "option 'hold_timeout': hold_timeout must be a number from 0 to 86400"),
+    ("max_held_spans", 0, "option 'max_held_spans': max_held_spans must be a whole number >= 1"),
+    ("spool_max_bytes", -5, "option 'spool_max_bytes': spool_max_bytes must be a whole number >= 1"),
+])
+def test_numbers_out_of_range_are_refused_naming_the_option(option: str, value: float, says: str) -> None:
+    from otel_honeyhive import HoneyHiveSpanExporter
+
+    with pytest.raises(ValueError, match=re.escape(f"HoneyHiveSpanExporter {says}")):
+        HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", **{option: value})
+
+
+def test_a_hold_time_out_of_range_in_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otel_honeyhive import HoneyHiveSpanExporter
+
+    monkeypatch.setenv("HH_HOLD_TIMEOUT", "-5")
+    with pytest.raises(ValueError, match=r"^environment variable HH_HOLD_TIMEOUT: hold_timeout must be a number "
+                                         r"from 0 to 86400"):
+        HoneyHiveSpanExporter(server_url="http://127.0.0.1:9")

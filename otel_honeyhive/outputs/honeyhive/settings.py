@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_honeyhive.core import environment as env_names
-from otel_honeyhive.core.environment import env_value
+from otel_honeyhive.core.environment import checked_number, env_value
 from otel_honeyhive.core.events import DEFAULT_SOURCE
 from otel_honeyhive.core.secrets import Secret, shown_url
 
@@ -41,18 +41,6 @@ def _server_url(text: str, where: str) -> str:
         raise ValueError(f"{where}: the server URL {problem} (for example http://127.0.0.1:4318), got "
                          f"{shown_url(url)!r}")
     return url.rstrip("/")
-
-
-def _number(name: str, value: Any, *, kind: type, minimum: float, source: str, example: str) -> Any:
-    """`value` as a `kind` of at least `minimum`; ValueError naming the source, the rule and a good value."""
-    what = "a whole number" if kind is int else "a number"
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{source}: {name} must be {what} (for example {example}), got {value!r}") from None
-    if number != number or number < minimum:
-        raise ValueError(f"{source}: {name} must be {what} >= {minimum} (for example {example}), got {value!r}")
-    return number
 
 
 @dataclass(frozen=True)
@@ -113,8 +101,8 @@ class HoneyHiveSettings:
         project, _ = pick("project", env_names.HH_PROJECT)
         source, _ = pick("source", env_names.HH_SOURCE)
         timeout, where = pick("timeout", env_names.HH_TIMEOUT)
-        timeout = _number("timeout", 10.0 if timeout is None else timeout, kind=float, minimum=0.001,
-                          source=where, example="10 seconds")
+        timeout = checked_number("timeout", 10.0 if timeout is None else timeout, kind=float, minimum=0.001,
+                                 maximum=env_names.MAX_SECONDS, source=where, example="10 seconds")
         compression, where = pick("compression", env_names.HH_COMPRESSION)
         if isinstance(compression, str):
             compression = compression.strip().lower() or None
@@ -127,11 +115,12 @@ class HoneyHiveSettings:
         if batch_mode not in ("multi", "session"):
             raise ValueError(f"{where}: batch_mode must be 'multi' or 'session', got {batch_mode!r}")
         max_events, where = pick("max_events_per_request", env_names.HH_MAX_EVENTS_PER_REQUEST)
-        max_events = _number("max_events_per_request", DEFAULT_MAX_EVENTS if max_events is None else max_events,
-                             kind=int, minimum=1, source=where, example=str(DEFAULT_MAX_EVENTS))
+        max_events = checked_number("max_events_per_request",
+                                    DEFAULT_MAX_EVENTS if max_events is None else max_events,
+                                    kind=int, minimum=1, source=where, example=str(DEFAULT_MAX_EVENTS))
         max_bytes, where = pick("max_request_bytes", env_names.HH_MAX_REQUEST_BYTES)
-        max_bytes = _number("max_request_bytes", 5 * 1024 * 1024 if max_bytes is None else max_bytes,
-                            kind=int, minimum=1024, source=where, example="5242880")
+        max_bytes = checked_number("max_request_bytes", 5 * 1024 * 1024 if max_bytes is None else max_bytes,
+                                   kind=int, minimum=1024, source=where, example="5242880")
         api_version, where = pick("api_version", env_names.HH_API_VERSION)
         api_version = str(api_version or "auto").strip().lower()
         if api_version not in API_VERSIONS:
