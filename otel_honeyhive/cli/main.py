@@ -572,6 +572,10 @@ def _serve(args: argparse.Namespace) -> int:
     if config.http_port == 0 and config.grpc_port == 0:
         print(f"{PROG} serve: nothing to serve: --http-port and --grpc-port are both 0", file=sys.stderr)
         return 2
+    if config.http_port == config.grpc_port:
+        print(f"{PROG} serve: --http-port and --grpc-port are both {config.http_port}: HTTP and gRPC each need "
+              "their own port (the defaults are 4318 and 4317)", file=sys.stderr)
+        return 2
     from otel_honeyhive.server.run import serve
 
     return serve(config)

@@ -157,6 +157,8 @@ class TestServe:
         (["--http-port", "http"], "argument --http-port: not a port number"),
         (["--max-body-bytes", "0"], "argument --max-body-bytes: must be at least 1"),
         (["--http-port", "0", "--grpc-port", "0"], "nothing to serve: --http-port and --grpc-port are both 0"),
+        (["--http-port", "24380", "--grpc-port", "24380"], "--http-port and --grpc-port are both 24380: HTTP and "
+                                                           "gRPC each need their own port"),
         (["--hold-timeout", "-1"], "argument --hold-timeout: must be from 0 to 86400 seconds, got '-1'"),
         (["--hold-timeout", "inf"], "argument --hold-timeout: must be from 0 to 86400 seconds, got 'inf'"),
         (["--server-url", "ftp://example.com"], "server URL must start with http:// or https://"),

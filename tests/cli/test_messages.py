@@ -44,6 +44,14 @@ def test_a_store_under_a_file_says_that_file_is_not_a_directory(tmp_path: Path) 
     assert f"{tmp_path / 'notes.txt'} is a file, not a directory" in line and "--db" in line
 
 
+def test_a_store_given_as_a_directory_says_so_and_advises_no_chmod(tmp_path: Path) -> None:
+    (tmp_path / "stores").mkdir()
+    done = serve(tmp_path, "--db", str(tmp_path / "stores"))
+    line = one_line(done)
+    assert f"{tmp_path / 'stores'} is a directory: give the store's file, for example " in line and "--db" in line
+    assert "chmod" not in done.stderr
+
+
 def test_a_store_where_no_file_can_be_made_says_so_and_names_db(tmp_path: Path) -> None:
     line = one_line(serve(tmp_path, "--db", "/proc/events.db"))
     assert "cannot create or open /proc/events.db" in line and "choose another place with --db" in line

@@ -255,6 +255,9 @@ class SQLiteStore:
     def _create(self) -> sqlite3.Connection:
         """The connection to a store that may be created; OSError saying, in words, why it cannot be (a file where
         a directory should be, a directory this user cannot write), instead of SQLite's "unable to open"."""
+        if self.path.is_dir():
+            raise IsADirectoryError(f"{self.path} is a directory: give the store's file, for example "
+                                    f"{self.path / 'otel-honeyhive.db'}")
         for ancestor in (self.path.parent, *self.path.parent.parents):
             if ancestor.exists():
                 if not ancestor.is_dir():
