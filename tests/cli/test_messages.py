@@ -69,6 +69,9 @@ def test_an_empty_path_is_refused_not_read_as_the_working_directory(tmp_path: Pa
     ("http://exa mple.com:99999", "--server-url: the server URL has no valid host"),
     ("http://example.com:99999", "--server-url: the server URL has a port outside 1-65535"),
     ("localhost:4318", "--server-url: the server URL must start with http:// or https://"),
+    ("https://api.honeyhive.ai/v1", "--server-url: the server URL is the API's root, and the bridge adds each "
+                                    "route's path (so '/v1' would be sent to twice): drop '/v1'"),
+    ("http://127.0.0.1:4318/events/batch/", "drop '/events/batch'"),
 ])
 def test_a_bad_server_url_is_refused_at_start_up_as_typed(tmp_path: Path, url: str, says: str) -> None:
     line = one_line(serve(tmp_path, "--api-key", "k", "--server-url", url), status=2)

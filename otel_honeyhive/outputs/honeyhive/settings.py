@@ -40,7 +40,18 @@ def _server_url(text: str, where: str) -> str:
     if problem:
         raise ValueError(f"{where}: the server URL {problem} (for example http://127.0.0.1:4318), got "
                          f"{shown_url(url)!r}")
-    return url.rstrip("/")
+    url = url.rstrip("/")
+    route = next((r for r in _ROUTE_TAILS if urllib.parse.urlsplit(url).path.lower().endswith(r)), None)
+    if route is not None:
+        raise ValueError(f"{where}: the server URL is the API's root, and the bridge adds each route's path (so "
+                         f"{route!r} would be sent to twice): drop {route!r}, as in https://api.honeyhive.ai or "
+                         f"http://127.0.0.1:4318; got {shown_url(url)!r}")
+    return url
+
+
+_ROUTE_TAILS = ("/v1/events/batch", "/events/batch", "/v1/events", "/events", "/v1")
+"""Paths the bridge appends itself: a server URL ending in one sends to `/v1/v1/events/batch`, whose 404 then
+makes the route fallback post a legacy body where the v1 route refuses it (400: a dead letter for a typo)."""
 
 
 @dataclass(frozen=True)
