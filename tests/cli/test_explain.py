@@ -118,6 +118,9 @@ def test_json_output_agrees_with_what_the_exporter_ships(
     (b"not otlp at all", "neither OTLP/JSON nor an OTLP protobuf ExportTraceServiceRequest"),
     (b'{"resourceSpans": 3}', "not an OTLP/JSON ExportTraceServiceRequest"),
     (b"\x1f\x8b broken gzip", "not a readable gzip file"),
+    (b'{"foo": 1}', "not an OTLP/JSON ExportTraceServiceRequest: no resourceSpans"),
+    (b'{"event_id": "a", "event_type": "session"}\n{"event_id": "b", "event_type": "tool"}\n',
+     "no resourceSpans (a file of events? explain reads the OTLP spans events are made from)"),
 ])
 def test_bad_input_is_one_line_naming_the_problem(tmp_path: Path, data: bytes, message: str) -> None:
     path = tmp_path / "bad.otlp"
