@@ -49,8 +49,8 @@ HOT_PATH = [
 
 
 def _warn(message: str) -> None:
-    """Say it as a warning, not only on stderr: pip hides a build's output unless it fails, but shows the warnings
-    a build backend raises, so `pip install` itself tells the user they got the slower build."""
+    """Say it on stderr and as a warning: pip shows a build's output only with `-v` (or when it fails), so the
+    README points at `otel-honeyhive --version` to tell which build is installed."""
     text = (f"otel-honeyhive: {message}; building the pure-Python package (it works the same, only slower; "
             "`otel-honeyhive --version` says which build is installed)")
     print(text, file=sys.stderr)
