@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.environment import MAX_SECONDS
 from otel_honeyhive.core.file_formats import FORMAT_HELP
+from otel_honeyhive.core.sizes import shown_size
 from otel_honeyhive.server.config import (
     AUTH_TOKEN_ENV,
     DEFAULT_DB,
@@ -126,11 +127,12 @@ def _duration(text: str) -> float:
     return seconds
 
 
-def _shown_size(size: int) -> str:
-    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} bytes"
+def _name(text: str) -> str:
+    """A project or source name: an empty one would be sent as "" (HoneyHive's own default is `dev` for a source,
+    and a project has none), so it is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a name, or leave the flag out")
+    return text
 
 
 def _path(text: str) -> Path:
@@ -178,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "without one, events stay in the local store)")
     serve.add_argument("--server-url", metavar="URL",
                        help="HoneyHive API URL (else $HH_API_URL, else https://api.honeyhive.ai)")
-    serve.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
-    serve.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'dev')")
+    serve.add_argument("--project", type=_name, help="project for events that have none (else $HH_PROJECT)")
+    serve.add_argument("--source", type=_name, help="source for events that have none (else $HH_SOURCE, else 'dev')")
     serve.add_argument("--api-version", choices=("auto", "v1", "legacy"),
                        help="HoneyHive batch route: v1 (/v1/events/batch), legacy (/events/batch) or auto: v1, "
                        "then legacy if HoneyHive answers v1 with 404/405 (else $HH_API_VERSION, else auto)")
@@ -200,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "disk before a request is acknowledged (else $HH_SPOOL_DIR)")
     serve.add_argument("--spool-max-bytes", type=_byte_size, default=DEFAULT_SPOOL_MAX_BYTES, metavar="SIZE",
                        help="cap of the spool (bytes, or 512MiB, 2GiB); past it requests get 503 with Retry-After "
-                       f"(default: {_shown_size(DEFAULT_SPOOL_MAX_BYTES)})")
+                       f"(default: {shown_size(DEFAULT_SPOOL_MAX_BYTES)})")
     serve.add_argument("--hold-timeout", type=_seconds(0), default=DEFAULT_HOLD_SECONDS, metavar="SECONDS",
                        help="how long spans wait for their trace's root before being shipped in parts "
                        f"(default: {DEFAULT_HOLD_SECONDS:g})")
@@ -212,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                        f"included (else ${AUTH_TOKEN_ENV}, which, unlike a flag, other users cannot see in ps)")
     serve.add_argument("--max-body-bytes", type=_byte_size, default=DEFAULT_MAX_BODY_BYTES, metavar="SIZE",
                        help="largest request body after decompression (bytes, or 16MiB) (default: "
-                       f"{_shown_size(DEFAULT_MAX_BODY_BYTES)})")
+                       f"{shown_size(DEFAULT_MAX_BODY_BYTES)})")
     serve.add_argument("--tls-cert", type=Path, metavar="FILE",
                        help="PEM certificate (chain): serve HTTPS and gRPC over TLS on both ports; with --tls-key")
     serve.add_argument("--tls-key", type=Path, metavar="FILE",
@@ -308,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_formats(convert, "INPUT")
     convert.add_argument("--to", dest="to_format", metavar="FORMAT",
                          help="format of OUTPUT when its name does not tell (same names as --from)")
-    convert.add_argument("--project", help="project for events made from spans (and for events without one)")
-    convert.add_argument("--source", help="source for events made from spans (else 'dev'), and for events "
+    convert.add_argument("--project", type=_name,
+                         help="project for events made from spans (and for events without one)")
+    convert.add_argument("--source", type=_name, help="source for events made from spans (else 'dev'), and for events "
                          "without one")
     _add_max_held(convert)
     _add_sessions(convert, "OTLP input: ")
@@ -328,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("input", metavar="FILE", help="the OTLP file, or - for stdin")
     explain.add_argument("--json", action="store_true", help="every decision and the events, as JSON")
     explain.add_argument("--full", action="store_true", help="do not shorten long values in the table")
-    explain.add_argument("--project", help="project set on the events (as the exporter's project)")
-    explain.add_argument("--source", help="source set on the events (else 'dev')")
+    explain.add_argument("--project", type=_name, help="project set on the events (as the exporter's project)")
+    explain.add_argument("--source", type=_name, help="source set on the events (else 'dev')")
     _add_sessions(explain)
     _add_file_span_filter(explain, "")
     _add_masking(explain)
@@ -348,8 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--server-url", metavar="URL",
                         help="HoneyHive API URL (else $HH_API_URL, else https://api.honeyhive.ai)")
     replay.add_argument("--api-key", help="HoneyHive API key (else $HH_API_KEY); never written anywhere")
-    replay.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
-    replay.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'dev')")
+    replay.add_argument("--project", type=_name, help="project for events that have none (else $HH_PROJECT)")
+    replay.add_argument("--source", type=_name, help="source for events that have none (else $HH_SOURCE, else 'dev')")
     replay.add_argument("--otlp-endpoint", metavar="URL",
                         help="OTLP endpoint for --to otlp (OTLP/HTTP: a base URL, /v1/traces is added unless "
                         "given; gRPC: host:port or http(s)://host:port)")
@@ -415,8 +418,8 @@ def _add_spool(commands: Any) -> None:
     redrive.add_argument("--config", type=_path, metavar="FILE",
                          help="the `serve --config` file whose [routing] table names each project's key: each "
                          "event goes with its project's key (docs/routing.md)")
-    redrive.add_argument("--project", help="project for events that have none (else $HH_PROJECT)")
-    redrive.add_argument("--source", help="source for events that have none (else $HH_SOURCE, else 'dev')")
+    redrive.add_argument("--project", type=_name, help="project for events that have none (else $HH_PROJECT)")
+    redrive.add_argument("--source", type=_name, help="source for events that have none (else $HH_SOURCE, else 'dev')")
     redrive.add_argument("--otlp-endpoint", metavar="URL",
                          help="OTLP endpoint for --to otlp (OTLP/HTTP: a base URL; gRPC: host:port)")
     redrive.add_argument("--otlp-protocol", choices=OTLP_PROTOCOLS, default="http/protobuf", metavar="PROTOCOL",

@@ -334,6 +334,11 @@ def _shown(options: tuple[str, ...] | None) -> str:
     return " ".join(options or ()) or "none"
 
 
+def _again(args: argparse.Namespace) -> str:
+    """How to resume: the same command, or, after `--no-resume` (which starts over), that command without it."""
+    return "running the same command again" if args.resume else "running the command again without --no-resume"
+
+
 def _starting_state(
     source: InputFile, fresh: ReplayState, state_path: Path, resume: bool, quiet: bool
 ) -> ReplayState | None:
@@ -419,8 +424,8 @@ def run_replay(args: argparse.Namespace) -> int:
             except InputError as exc:
                 return _fail(f"{exc} ({replay.events_sent} events before it were delivered)")
             except KeyboardInterrupt:
-                _say(f"interrupted: {replay.events_sent} events delivered; running the same command again resumes "
-                     f"from {state_path}")
+                _say(f"interrupted: {replay.events_sent} events delivered; {_again(args)} resumes from "
+                     f"{state_path}")
                 return 130
         finally:
             target.output.close()
@@ -431,7 +436,7 @@ def run_replay(args: argparse.Namespace) -> int:
         return _fail(
             f"stopped: a batch of {replay.failed_count} events was not delivered ({failure.outcome.value}: "
             f"{failure.detail}). {replay.events_sent} events were delivered so far; {state_path} records where to "
-            f"continue ({source.display}:{at.line}, byte {at.offset}): run the same command again to resume there."
+            f"continue ({source.display}:{at.line}, byte {at.offset}): {_again(args)} resumes there."
         )
     if not args.quiet:
         batches = "1 batch" if replay.batches == 1 else f"{replay.batches} batches"

@@ -23,6 +23,7 @@ from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.protocols import Sink
 from otel_honeyhive.core.results import Outcome, SendResult, Update
+from otel_honeyhive.core.sizes import shown_size
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.inputs.event_validation import EventDefaults
 
@@ -121,7 +122,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> str:
-    return f"request body exceeds the limit of {limit} bytes (after decompression)"
+    return f"request body exceeds the limit of {shown_size(limit)} (after decompression; --max-body-bytes)"
 
 
 class _Inflater:

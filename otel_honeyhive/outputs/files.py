@@ -37,7 +37,10 @@ class OutputFile:
         self.compress = is_gzip_name(path) if compress is None else compress
         self.tmp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         # Owner-only, like the store and the spool: what is written here is prompts and completions.
-        fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:  # named as the file asked for, not the temporary one beside it
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         self._raw: IO[bytes] = os.fdopen(fd, "wb")  # closed by commit()/abort()
         self._stream: IO[bytes] = (
             cast(IO[bytes], gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6, mtime=0))

@@ -490,8 +490,11 @@ class Pipeline:
         reason = "delivery_failed" if result.outcome is Outcome.RETRY_LATER else "refused"
         if lost:
             self.counters.add(SPANS_DROPPED, lost, reason=reason)
-        logger.warning("otel-honeyhive: %d events not delivered (%d spans acknowledged earlier are dropped: %s): %s",
-                       events, lost, reason, result.detail)
+        if lost:
+            logger.warning("otel-honeyhive: %d events not delivered (%d %s acknowledged earlier dropped: %s): %s",
+                           events, lost, "span" if lost == 1 else "spans", reason, result.detail)
+        else:
+            logger.warning("otel-honeyhive: %d events not delivered: %s", events, result.detail)
 
     def _hold_again(self, journal: Journal, traces: list[Trace], fresh: set[int] | None) -> None:
         """The outbox is full: keep the traces to try again soon. Spans of the waiting request that were not

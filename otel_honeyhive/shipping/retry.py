@@ -114,7 +114,7 @@ def run_with_retry(
             # Do not start a sleep that would pass the deadline: the caller keeps the data (or counts it).
             return SendResult(
                 Outcome.RETRY_LATER,
-                f"{result.detail} (next try in {wait:.1f}s would pass the {policy.deadline:g}s deadline)",
+                f"{result.detail} (next try in {wait:.1f}s would pass the {round(policy.deadline, 1):g}s deadline)",
                 result.retry_after,
             )
         if stop.wait(wait):

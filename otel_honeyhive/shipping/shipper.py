@@ -339,13 +339,13 @@ class SpoolShipper:
         else:
             check = "the URL and route (HH_API_URL, --server-url)" if output == "honeyhive" else "the endpoint URL"
         log.error(
-            "%s: %s refused a %s record (%d events) with HTTP %s: the configuration is wrong, not the data; check "
+            "%s: %s refused a record (%s) with HTTP %s: the configuration is wrong, not the data; check "
             "%s and restart. The record stays in %s (%d records wait), tried again in %.0fs, never dead-lettered. "
             "%s",
             self._name,
             output,
-            record.kind,
-            record.event_count,
+            {"events": f"{record.event_count} event{'s' if record.event_count != 1 else ''}",
+             "update": "an update", "spans": "spans"}.get(record.kind, record.kind),
             status,
             check,
             self._spool.directory,

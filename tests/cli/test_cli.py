@@ -161,6 +161,8 @@ class TestServe:
                                                            "gRPC each need their own port"),
         (["--hold-timeout", "-1"], "argument --hold-timeout: must be from 0 to 86400 seconds, got '-1'"),
         (["--hold-timeout", "inf"], "argument --hold-timeout: must be from 0 to 86400 seconds, got 'inf'"),
+        (["--source", " "], "argument --source: is empty: give a name, or leave the flag out"),
+        (["--project", ""], "argument --project: is empty: give a name, or leave the flag out"),
         (["--server-url", "ftp://example.com"], "server URL must start with http:// or https://"),
     ])
     def test_bad_flags_are_refused_before_starting(self, args: list[str], message: str) -> None:
