@@ -65,41 +65,32 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(jsonable(value))
 
 
-class _Token(str):
-    """Punctuation on `json_text`'s stack, told apart from the string values beside it."""
-
-    __slots__ = ()
-
-
-_CLOSE_OBJECT, _CLOSE_ARRAY, _COMMA = _Token("}"), _Token("]"), _Token(",")
-
-
 def json_text(value: Any) -> str:
     """The compact JSON text of `value` however deep it nests (an explicit stack: no recursion to run out of,
     and the text grows with the value, where JSON written inside JSON again and again would double its escapes
     at every level). Scalars are written as `jsonable` makes them; keys become strings."""
     out: list[str] = []
-    stack: list[Any] = [value]
+    stack: list[tuple[bool, Any]] = [(False, value)]  # (True, punctuation) or (False, a value to write)
     while stack:
-        item = stack.pop()
-        if type(item) is _Token:
+        is_text, item = stack.pop()
+        if is_text:
             out.append(item)
         elif isinstance(item, Mapping):
             out.append("{")
-            stack.append(_CLOSE_OBJECT)
-            for i, (key, member) in enumerate(reversed(list(item.items()))):
-                stack.append(member)
-                stack.append(_Token(orjson.dumps(str(key)).decode() + ":"))
-                if i < len(item) - 1:
-                    stack.append(_COMMA)
+            stack.append((True, "}"))
+            members = list(item.items())
+            for i in range(len(members) - 1, -1, -1):
+                key, member = members[i]
+                stack.append((False, member))
+                stack.append((True, ("," if i else "") + orjson.dumps(str(key)).decode() + ":"))
         elif isinstance(item, (list, tuple, set, frozenset)):
             out.append("[")
-            stack.append(_CLOSE_ARRAY)
-            members = list(item)
-            for i, member in enumerate(reversed(members)):
-                stack.append(member)
-                if i < len(members) - 1:
-                    stack.append(_COMMA)
+            stack.append((True, "]"))
+            items = list(item)
+            for i in range(len(items) - 1, -1, -1):
+                stack.append((False, items[i]))
+                if i:
+                    stack.append((True, ","))
         else:
             out.append(orjson.dumps(jsonable(item)).decode())
     return "".join(out)

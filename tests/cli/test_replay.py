@@ -155,7 +155,8 @@ def test_a_refused_batch_stops_the_replay_and_the_next_run_resumes_after_the_las
     assert first.returncode == 1
     assert "stopped: a batch of 100 events was not delivered (rejected: POST" in first.stderr
     assert "HTTP 400" in first.stderr and "quota exceeded" in first.stderr
-    assert "300 events were delivered so far" in first.stderr and "running the same command again resumes" in first.stderr
+    assert "300 events were delivered so far" in first.stderr
+    assert "running the same command again resumes" in first.stderr
     state_path = tmp_path / "events.ndjson.replay-state.json"
     state = state_of(state_path)
     assert (state["offset"], state["line"], state["items"], state["events_sent"]) == (
