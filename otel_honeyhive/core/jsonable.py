@@ -46,11 +46,13 @@ def jsonable(value: Any, depth: int = 0) -> Any:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             return "base64:" + base64.b64encode(raw).decode("ascii")
-    if isinstance(value, (Mapping, Sequence, set, frozenset)):
+    if isinstance(value, Mapping):
         if depth >= MAX_NESTING:
             return json_text(value)
-        if isinstance(value, Mapping):
-            return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (Sequence, set, frozenset)):
+        if depth >= MAX_NESTING:
+            return json_text(value)
         return [jsonable(v, depth + 1) for v in value]
     return str(value)
 
