@@ -345,6 +345,8 @@ def _flat(value: Any) -> bool:
     if kind is list or kind is tuple:
         return all(_flat(item) and type(item) not in (list, tuple) for item in value)
     return False
+
+
 _NOT_JSON = object()
 _JSON_START = frozenset("{[")
 
