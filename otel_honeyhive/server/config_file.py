@@ -8,12 +8,16 @@ as the flags' are (the CLI converts them with the same functions), and the routi
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger("otel_honeyhive.server")
+
 ROUTING_KEY = "routing"
+_SECRET_OPTIONS = ("api-key", "api_key", "auth-token", "auth_token")
 TOML_SUFFIXES = (".toml",)
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -60,7 +64,28 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], Mapping[str, Any
     routing = data.get(ROUTING_KEY)
     if routing is not None and not isinstance(routing, dict):
         raise ConfigFileError(f"{file}: routing: must be a table ([routing])")
+    _warn_if_readable(file, data, routing)
     return {k: v for k, v in data.items() if k != ROUTING_KEY}, routing
+
+
+def _warn_if_readable(file: Path, data: Mapping[str, Any], routing: Mapping[str, Any] | None) -> None:
+    """A file holding a literal credential that others can read: one warning naming the fix (a Kubernetes
+    Secret is mounted 0644 unless told otherwise, so this warns rather than refuses)."""
+    projects = routing.get("projects") if routing is not None else None
+    literal = [key for key in _SECRET_OPTIONS if key in data]
+    if isinstance(projects, Mapping):
+        literal += [f"routing.projects.{name}.api_key" for name, spec in projects.items()
+                    if isinstance(spec, Mapping) and "api_key" in spec]
+    if not literal:
+        return
+    try:
+        mode = file.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o044:
+        logger.warning("otel-honeyhive: %s holds %s and other users can read it (mode %o): `chmod 600 %s`, or "
+                       "keep the keys in the environment (api_key_env, HH_API_KEY)", file, ", ".join(literal),
+                       mode & 0o777, file)
 
 
 def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[str, Any], Mapping[str, Any] | None]:

@@ -6,6 +6,7 @@ still the project's (and never on disk); YAML works as TOML does; a bad file is 
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,24 @@ def test_a_yaml_file_that_is_not_a_table_is_one_line(tmp_path: Path, capsys: pyt
     assert main(["serve", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert err == f"otel-honeyhive serve: {config}: must hold a table of options (key = value), got list\n"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600])
+def test_a_file_holding_a_literal_key_that_others_can_read_is_warned_about(
+    tmp_path: Path, honeyhive: FakeHoneyHive, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, mode: int,
+) -> None:
+    config = write_config(tmp_path, honeyhive)
+    config.chmod(mode)
+    for name, key in ENV.items():
+        monkeypatch.setenv(name, key)
+    with caplog.at_level(logging.WARNING, logger="otel_honeyhive"):
+        assert main(["serve", "--config", str(config), "--http-port", "0", "--grpc-port", "0"]) == 2
+    warned = [r.getMessage() for r in caplog.records if "other users can read it" in r.getMessage()]
+    if mode == 0o600:
+        assert warned == []
+    else:
+        assert warned == [f"otel-honeyhive: {config} holds routing.projects.main.api_key and other users can read "
+                          f"it (mode 644): `chmod 600 {config}`, or keep the keys in the environment (api_key_env, "
+                          "HH_API_KEY)"]
+    assert KEYS["main"] not in caplog.text + capsys.readouterr().err
