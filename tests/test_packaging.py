@@ -108,7 +108,7 @@ def test_the_commands_name_the_missing_extra_in_one_line(app_env: Path) -> None:
         done = subprocess.run([str(command), *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 1 and done.stdout == ""
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-        assert "pip install 'otel-honeyhive[server]'" in done.stderr and f"otel-honeyhive {args[0]}" in done.stderr
+        assert "pip install '.[server]' in a clone" in done.stderr and f"otel-honeyhive {args[0]}" in done.stderr
 
 
 def test_the_test_environment_is_not_the_one_checked() -> None:

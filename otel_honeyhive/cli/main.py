@@ -779,8 +779,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     missing = missing_server_extra()
     if missing:
-        return _fail(f"`{PROG} {args.command}` needs the server extra: pip install 'otel-honeyhive[server]' "
-                     f"(not installed: {', '.join(missing)})")
+        return _fail(f"`{PROG} {args.command}` needs the server extra: pip install '.[server]' in a clone, or "
+                     f"pip install 'otel-honeyhive[server] @ git+<URL>' (not installed: {', '.join(missing)})")
     if args.command == "serve" and args.config is not None:
         try:
             _apply_config_file(parser, args, sys.argv[1:] if argv is None else list(argv))

@@ -46,7 +46,8 @@ def _read(path: Path) -> Any:
     try:
         import yaml
     except ImportError:  # pragma: no cover - the server extra installs it
-        raise ConfigFileError(f"{path}: reading YAML needs PyYAML (pip install 'otel-honeyhive[server]')") from None
+        raise ConfigFileError(f"{path}: reading YAML needs PyYAML (the server extra: pip install '.[server]' in a "
+                              "clone)") from None
     try:
         return yaml.safe_load(raw) or {}
     except yaml.YAMLError as exc:
