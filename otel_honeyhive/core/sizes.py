@@ -12,4 +12,15 @@ def shown_size(size: int) -> str:
     return f"{size:,} bytes"
 
 
-__all__ = ["shown_size"]
+def utf8_size(text: str) -> int:
+    """How many bytes `text` takes in UTF-8: what a cut to fit a byte budget must count, not characters (an `é`
+    is two bytes, a `日` three)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def utf8_prefix(text: str, max_bytes: int) -> str:
+    """The longest prefix of `text` that takes at most `max_bytes` bytes in UTF-8 (never half a character)."""
+    return text.encode("utf-8", "surrogatepass")[: max(0, max_bytes)].decode("utf-8", "ignore")
+
+
+__all__ = ["shown_size", "utf8_prefix", "utf8_size"]

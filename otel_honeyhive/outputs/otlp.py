@@ -42,6 +42,7 @@ from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.jsonable import dumps
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
+from otel_honeyhive.core.sizes import utf8_prefix, utf8_size
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.http_session import PinnedSession, pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
@@ -502,8 +503,8 @@ def cut_request(request: ExportTraceServiceRequest, budget: int) -> ExportTraceS
     if len(spans) != 1:
         return None
     span = spans[0]
-    values = [(len(kv.value.string_value), kv) for kv in span.attributes if kv.key != TRUNCATED_KEY]
-    values += [(len(kv.value.string_value), kv) for event in span.events for kv in event.attributes]
+    values = [(utf8_size(kv.value.string_value), kv) for kv in span.attributes if kv.key != TRUNCATED_KEY]
+    values += [(utf8_size(kv.value.string_value), kv) for event in span.events for kv in event.attributes]
     values = [(n, kv) for n, kv in values if n >= _CUT_MIN and kv.value.WhichOneof("value") == "string_value"]
     if not values:
         return None
@@ -514,11 +515,13 @@ def cut_request(request: ExportTraceServiceRequest, budget: int) -> ExportTraceS
     for length, kv in values:
         if excess <= 0:
             break
-        keep = max(_CUT_MIN // 2, length - excess - 64)
+        keep = max(_CUT_MIN // 2, length - excess - 64)  # bytes: the budget counts UTF-8, not characters
         if keep >= length:
             continue
-        kv.value.string_value = kv.value.string_value[:keep] + f"…[truncated {length - keep} chars]"
-        excess -= length - keep - 32
+        text = kv.value.string_value
+        kept = utf8_prefix(text, keep)
+        kv.value.string_value = kept + f"…[truncated {len(text) - len(kept)} chars]"
+        excess -= length - utf8_size(kv.value.string_value)
         keys.add(kv.key)
     marker = next((kv for kv in span.attributes if kv.key == TRUNCATED_KEY), None)
     if marker is None:

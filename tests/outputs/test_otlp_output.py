@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from otel_honeyhive.core.results import DELIVERED, Outcome, Update
-from otel_honeyhive.outputs.otlp import OtlpOutput, OtlpProtocol, grpc_target, traces_url
+from otel_honeyhive.outputs.otlp import OtlpOutput, OtlpProtocol, cut_request, grpc_target, traces_url
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_otlp import FakeOtlpHttp, Reply, attribute, fake_otlp_http, low64, sample_session
 from tests.support.server import RunningServer, free_port, run_server
@@ -418,3 +418,18 @@ def test_the_difference_helper_is_strict() -> None:
     assert differences(sent, {"e": {"event_id": "e", "a": 1.0}}) == [
         "e.a: 1 != 1.0", "e.b: None != '<missing>'",
     ]
+
+
+@pytest.mark.parametrize("char", ["y", "é", "日"])
+def test_a_span_too_large_for_the_receiver_is_cut_by_bytes_in_any_script(char: str) -> None:
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = b"\x01" * 16, b"\x02" * 8, "chat"
+    prompt = span.attributes.add()
+    prompt.key, prompt.value.string_value = "gen_ai.prompt", char * 100_000
+    budget = 50_000
+    cut = cut_request(request, budget)
+    assert cut is not None and cut.ByteSize() <= budget
+    (kept,) = [kv.value.string_value for s in (cut.resource_spans[0].scope_spans[0].spans[0],)
+               for kv in s.attributes if kv.key == "gen_ai.prompt"]
+    assert len(kept.split("…[truncated ")[0].encode()) > budget // 2, "most of the budget is kept"

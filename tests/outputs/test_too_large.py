@@ -130,6 +130,24 @@ def test_a_single_event_too_large_alone_is_cut_to_fit_and_marked(honeyhive: Fake
     out.close()
 
 
+@pytest.mark.parametrize("char", ["y", "é", "日", "🙂"])
+def test_a_cut_counts_bytes_so_text_in_any_script_keeps_all_it_can_and_never_its_type(
+    honeyhive: FakeHoneyHive, char: str
+) -> None:
+    honeyhive.max_body_bytes = LIMIT
+    out = output(honeyhive)
+    batch = sessions(1, children=2)
+    batch[1]["inputs"]["chat_history"][0]["content"] = char * 50_000  # 50 to 200 KB, far over the limit
+    assert out.send(batch).ok
+    cut = honeyhive.events[1]
+    assert (cut["event_type"], cut["event_name"], cut.get("source")) == (
+        batch[1]["event_type"], batch[1]["event_name"], batch[1].get("source")), "only content is cut"
+    assert cut["metadata"]["otel_honeyhive_truncated"] == ["inputs.chat_history.0.content"]
+    kept = cut["inputs"]["chat_history"][0]["content"].split("…[truncated ")[0]
+    assert set(kept) == {char} and len(kept.encode()) > LIMIT // 4, "most of the (learned) budget is kept"
+    out.close()
+
+
 def test_an_event_that_cannot_get_small_enough_is_refused_as_the_datas_fault(honeyhive: FakeHoneyHive) -> None:
     honeyhive.max_body_bytes = 4096
     out = output(honeyhive)

@@ -23,6 +23,7 @@ from otel_honeyhive.core.encoded import (
 )
 from otel_honeyhive.core.events import BUCKETS, Event
 from otel_honeyhive.core.jsonable import dumps
+from otel_honeyhive.core.sizes import utf8_prefix, utf8_size
 
 _SESSION_FIELDS = (*BUCKETS, "error")
 
@@ -135,8 +136,9 @@ class Body:
 
 
 def _string_leaves(node: Any, path: tuple[Any, ...], out: list[tuple[int, tuple[Any, ...]]]) -> None:
+    """Every string under `node` with its size in bytes as UTF-8 (what the budget counts) and its path."""
     if isinstance(node, str):
-        out.append((len(node), path))
+        out.append((utf8_size(node), path))
     elif isinstance(node, dict):
         for k, v in node.items():
             _string_leaves(v, (*path, k), out)
@@ -145,9 +147,14 @@ def _string_leaves(node: Any, path: tuple[Any, ...], out: list[tuple[int, tuple[
             _string_leaves(v, (*path, i), out)
 
 
+CUTTABLE = (*BUCKETS, "error", "event_name")
+"""The fields `fit` may shorten: content, where a long string is a prompt, a document or a trace."""
+
+
 def fit(event: Event, budget: int) -> bytes:
     """The event encoded in at most `budget` bytes: an event too large for any request has its longest strings
-    cut (marked, and listed in `metadata.otel_honeyhive_truncated`) rather than being refused whole."""
+    cut (marked, and listed in `metadata.otel_honeyhive_truncated`) rather than being refused whole. Only content
+    is cut (`CUTTABLE`: never an id, the type, the name or a routing field), and cuts count bytes, not characters."""
     data = dumps(event)
     if len(data) <= budget:
         return data
@@ -156,8 +163,7 @@ def fit(event: Event, budget: int) -> bytes:
     for _ in range(8):
         excess = len(data) - budget + 256
         leaves: list[tuple[int, tuple[Any, ...]]] = []
-        _string_leaves({k: v for k, v in event.items() if k not in ("event_id", "session_id", "parent_id")},
-                       (), leaves)
+        _string_leaves({k: v for k, v in event.items() if k in CUTTABLE}, (), leaves)
         if not leaves:
             break
         leaves.sort(reverse=True)
@@ -167,9 +173,10 @@ def fit(event: Event, budget: int) -> bytes:
             node: Any = event
             for part in path[:-1]:
                 node = node[part]
-            keep = max(0, length - excess - 64)
-            node[path[-1]] = node[path[-1]][:keep] + f"…[truncated {length - keep} chars]"
-            excess -= length - keep - 32
+            text = node[path[-1]]
+            kept = utf8_prefix(text, length - excess - 64)
+            node[path[-1]] = kept + f"…[truncated {len(text) - len(kept)} chars]"
+            excess -= length - utf8_size(node[path[-1]])
             cut.append(".".join(str(p) for p in path))
         metadata = event.setdefault("metadata", {})
         if isinstance(metadata, dict):
