@@ -33,7 +33,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.events import BUCKETS
-from otel_honeyhive.core.jsonable import dumps
+from otel_honeyhive.core.jsonable import dumps, jsonable
 from otel_honeyhive.mapper.conversations import check_sessions_mode
 from otel_honeyhive.mapper.markers import EVENT_KEY, ORIGIN_KEY
 
@@ -78,10 +78,11 @@ def trace_id_for(event: Mapping[str, Any]) -> int:
     return derived
 
 
-def span_id_for_event_id(event_id: Any) -> int:
+def span_id_for_event_id(event_id: Any, field: str = "event_id") -> int:
+    """The span id an event id becomes (its low 64 bits); ValueError naming `field` when it is not a UUID."""
     number = _uuid_int(event_id)
     if number is None:
-        raise ValueError(f"event_id {event_id!r} is not a UUID")
+        raise ValueError(f"{field} {event_id!r} is not a UUID")
     return (number & 0xFFFF_FFFF_FFFF_FFFF) or 1
 
 
@@ -99,7 +100,8 @@ def _ns(ms: Any) -> int | None:
 
 
 def _json(value: Any) -> str:
-    return dumps(value).decode()
+    """As the forward mapping writes values (`jsonable`: NaN as "NaN", not orjson's null), so they come back."""
+    return dumps(jsonable(value)).decode()
 
 
 def _genai(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,7 +196,7 @@ def event_to_span(
     parent_id = event.get("parent_id")
     if (parent_span_id is None and isinstance(parent_id, str) and not _was_a_root_span(metadata)
             and not (per_turn and turn is event)):  # a turn's root: its session lives in another trace
-        parent_span_id = span_ids.get(parent_id) or span_id_for_event_id(parent_id)
+        parent_span_id = span_ids.get(parent_id) or span_id_for_event_id(parent_id, "parent_id")
 
     start = _ns(event.get("start_time")) or 0
     end = _ns(event.get("end_time"))

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import orjson
 
-from otel_honeyhive.core.events import BUCKETS, DEFAULT_SOURCE, Event
+from otel_honeyhive.core.events import BUCKETS, DEFAULT_SOURCE, EVENT_TYPES, Event
 from otel_honeyhive.core.jsonable import jsonable
 from otel_honeyhive.core.results import Update
 from otel_honeyhive.core.routing import TraceRouter
@@ -427,7 +427,19 @@ def _origin_event(span: SpanView) -> Event | None:
                 event[bucket] = orjson.loads(raw)
     except (KeyError, TypeError, orjson.JSONDecodeError):
         return None  # not a complete event: map it like any other span
-    return event
+    return event if _complete(event) else None
+
+
+def _complete(event: Event) -> bool:
+    """Whether a rebuilt event is one HoneyHive takes: a UUID id, a known type, buckets that are objects. A span
+    whose marker says "event" but whose attributes do not add up (a processor on the way dropped or rewrote one)
+    is mapped like any other span, never handed on broken."""
+    event_id = event.get("event_id")
+    session_id = event.get("session_id")
+    return (isinstance(event_id, str) and normalise_uuid(event_id) is not None
+            and event.get("event_type") in EVENT_TYPES
+            and (session_id is None or (isinstance(session_id, str) and normalise_uuid(session_id) is not None))
+            and all(isinstance(event.get(bucket), dict) for bucket in BUCKETS if event.get(bucket) is not None))
 
 
 def group_by_trace(spans: Iterable[SpanView]) -> list[list[SpanView]]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
@@ -233,6 +234,32 @@ def test_a_chain_whose_session_is_elsewhere_keeps_its_parent() -> None:
     assert spans_to_events([span]) == [DATA_MODEL_EXAMPLES[3]]
 
 
+def test_an_event_without_a_type_comes_back_as_a_span_mapped_like_any_other() -> None:
+    """`events_to_spans` takes what it is given; a span whose carried event is not one HoneyHive takes (no type)
+    is mapped by the conventions, never handed on broken (nor crashing the whole batch)."""
+    event_id, session_id = str(uuid.uuid4()), str(uuid.uuid4())
+    (event,) = spans_to_events(events_to_spans([{"event_id": event_id, "session_id": session_id}]))
+    assert event["event_type"] in ("session", "model", "tool", "chain")
+
+
+@given(st.sampled_from([
+    {"event_name": "n"},  # a processor dropped the rest
+    {"event_name": "n", "event_type": "tool"},  # no id
+    {"event_name": "n", "event_type": "tool", "event_id": "not-a-uuid"},
+    {"event_name": "n", "event_type": "gizmo", "event_id": "5e551011-0000-4000-8000-000000000001"},
+    {"event_name": "n", "event_type": "tool", "event_id": "5e551011-0000-4000-8000-000000000001", "inputs": [1]},
+]))
+def test_a_span_marked_as_an_event_that_does_not_add_up_is_mapped_like_any_other(carried: dict[str, Any]) -> None:
+    recorder = Recorder(scope="tests.reverse")
+    with recorder.tracer.start_as_current_span("root"), recorder.tracer.start_as_current_span("marked") as marked:
+        marked.set_attribute("honeyhive_event_origin", "event")
+        marked.set_attribute("honeyhive_event", orjson.dumps(carried).decode())
+    events = spans_to_events(recorder.spans())
+    assert [e["event_name"] for e in events] == ["root", "marked"]
+    assert all(e["event_type"] in ("session", "model", "tool", "chain") for e in events)
+    assert events[1]["event_id"] != carried.get("event_id"), "its own id, not the broken one"
+
+
 def test_a_root_under_an_explicit_session_comes_back_without_a_parent() -> None:
     """HoneyHive's SDK names the session on the root span: the root becomes a chain whose `parent_id` is the
     session, but the span it came from had no parent, and the way back must say so."""
@@ -381,3 +408,17 @@ def test_span_to_event_to_span_keeps_ids_times_status_and_attributes(spans: list
         carried = leaves(dict(again.attributes))
         for key, value in (original.attributes or {}).items():
             assert carried_form(key, value) <= carried, (key, value)
+
+
+def test_a_parent_id_that_is_not_a_uuid_is_named_as_the_parent_id() -> None:
+    event = {"event_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "parent_id": "nope",
+             "event_type": "tool", "event_name": "t"}
+    with pytest.raises(ValueError, match=r"^parent_id 'nope' is not a UUID"):
+        events_to_spans([event])
+
+
+def test_not_a_number_comes_back_as_the_forward_mapping_writes_it() -> None:
+    event = {"event_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "parent_id": None,
+             "event_type": "session", "event_name": "s", "metrics": {"score": float("nan")}}
+    (back,) = spans_to_events(events_to_spans([event]))
+    assert back["metrics"]["score"] == "NaN"
