@@ -76,11 +76,15 @@ def run_export(args: argparse.Namespace) -> int:
         fmt = parse_format(args.to_format) if args.to_format else detect_format(output, "--to")
     except ValueError as exc:
         return _fail(str(exc), 2)
+    db = Path(args.db)
+    if output.resolve() in {db.resolve(), *(Path(f"{db}{tail}").resolve() for tail in ("-wal", "-shm"))} or (
+            output.resolve().parent == Path(f"{db}-bodies").resolve()):
+        return _fail(f"{output} is the event store being exported (or one of its files): write elsewhere", 2)
     try:
         store = SQLiteStore(args.db, readonly=True)
     except FileNotFoundError:
         return _fail(f"no event store at {args.db} (start `otel-honeyhive serve` first, or pass --db PATH)")
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, RuntimeError, sqlite3.Error) as exc:  # not a store, or a store of another version
         return _fail(f"cannot read the event store {args.db}: {exc}")
     events = sessions = 0
     try:
@@ -105,6 +109,8 @@ def run_export(args: argparse.Namespace) -> int:
                     event_out.finish()
     except OSError as exc:
         return _fail(f"{exc.filename or output}: {exc.strerror or exc}")
+    except (RuntimeError, sqlite3.Error) as exc:  # a body segment missing or damaged (a .db copied alone)
+        return _fail(f"cannot read the event store {args.db}: {exc}")
     if not args.quiet:
         noun = "session" if sessions == 1 else "sessions"
         print(f"{PROG}: {sessions} {noun} ({events} events) from {args.db} → {output} ({fmt.value})",

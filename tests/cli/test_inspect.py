@@ -141,3 +141,29 @@ def test_export_refuses_bad_filters_with_one_line(
     done = run_cli("export", str(out), *args, "--db", str(stored[0]))
     assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1
     assert not out.exists()
+
+
+def test_export_never_writes_over_the_store_it_reads(stored: tuple[Path, list[dict[str, Any]]]) -> None:
+    db, events = stored
+    done = run_cli("export", str(db), "--to", "ndjson", "--db", str(db))
+    assert done.returncode == 2 and "is the event store being exported" in done.stderr
+    with SQLiteStore(db, readonly=True) as store:
+        assert store.count_events() == len(events)
+
+
+def test_export_of_something_that_is_not_a_whole_store_is_one_line(
+    stored: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    import shutil
+    import sqlite3
+
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    alone = tmp_path / "alone.db"  # copied without its -bodies/ directory
+    shutil.copy(stored[0], alone)
+    for db in (foreign, alone):
+        done = run_cli("export", str(tmp_path / "out.ndjson"), "--db", str(db))
+        assert done.returncode == 1 and f"cannot read the event store {db}" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "out.ndjson").exists()
