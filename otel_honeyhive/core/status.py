@@ -6,11 +6,14 @@ outcome becomes a status a client acts on:
 | outcome                                   | HTTP                | gRPC                                 |
 |-------------------------------------------|---------------------|--------------------------------------|
 | RETRY_LATER (an outage, a full spool)     | 503 + `Retry-After` | UNAVAILABLE + `retry-after` metadata |
-| REJECTED by a remote output (HoneyHive)   | 502                 | INTERNAL                             |
+| REJECTED by a remote output (HoneyHive)   | 502                 | UNAVAILABLE                          |
 | REJECTED by the local store               | 500                 | INTERNAL                             |
 | REJECTED: an update of an unknown event   | 404                 | NOT_FOUND                            |
 
-gRPC codes are given by name (`grpc.StatusCode[name]`), so this module needs no gRPC import.
+A remote refusal is retryable on both protocols (the OTLP specification retries 502 and UNAVAILABLE): the
+client keeps the spans, which a fixed key or route, or an operator, can still deliver; the HTTP answer's
+`Status` body carries the same code. gRPC codes are given by name (`grpc.StatusCode[name]`), so this module
+needs no gRPC import.
 """
 
 from __future__ import annotations
@@ -67,7 +70,9 @@ def refusal(result: SendResult, *, remote: bool, update: bool = False) -> Refusa
         return Refusal(503, "UNAVAILABLE", result.detail or "try again later", max(1, math.ceil(after)))
     if update and (result.status == 404 or not remote):
         return Refusal(404, "NOT_FOUND", message)
-    return Refusal(502 if remote else 500, "INTERNAL", message)
+    if remote:
+        return Refusal(502, "UNAVAILABLE", message)
+    return Refusal(500, "INTERNAL", message)
 
 
 __all__ = ["DEFAULT_RETRY_AFTER", "GRPC_CODE_OF_HTTP", "Refusal", "refusal"]

@@ -37,9 +37,9 @@ from otel_honeyhive.shipping.spool import SpoolError
 GRACEFUL_SHUTDOWN_SECONDS = 10
 SHUTDOWN_FLUSH_SECONDS = 5.0
 """How long shutdown may spend delivering what is held or queued; the rest stays in the spool."""
-MAX_CONCURRENCY = 64
-"""Connections plus in-flight requests before uvicorn answers 503: bounds memory to about this many
-request bodies (each at most --max-body-bytes)."""
+MAX_CONNECTIONS = 1024
+"""Open connections plus requests before uvicorn itself answers 503: a bound on file descriptors. Memory is
+bounded per request, inside the app (`server/in_flight.py`), where idle connections do not count."""
 
 
 class _Server(uvicorn.Server):
@@ -174,7 +174,7 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
             server_header=False,
             proxy_headers=False,
             lifespan="on",
-            limit_concurrency=MAX_CONCURRENCY,
+            limit_concurrency=MAX_CONNECTIONS,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
             ssl_keyfile=str(config.tls_key) if config.tls_key else None,

@@ -224,3 +224,29 @@ def test_grpc_retry_later_is_unavailable_with_a_retry_hint(sink: RecordingSink,
         channel.unary_unary(EXPORT)(body(), metadata=AUTH, timeout=10)
     assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
     assert ("retry-after", "2") in tuple(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("result", "remote", "status", "code"),
+    [
+        (SendResult(Outcome.RETRY_LATER, "spool full", retry_after=2.5), False, 503, grpc.StatusCode.UNAVAILABLE),
+        (SendResult(Outcome.REJECTED, "refused"), True, 502, grpc.StatusCode.UNAVAILABLE),
+        (SendResult(Outcome.REJECTED, "disk I/O error"), False, 500, grpc.StatusCode.INTERNAL),
+    ],
+)
+def test_http_and_grpc_clients_are_told_the_same_thing(
+    result: SendResult, remote: bool, status: int, code: grpc.StatusCode
+) -> None:
+    """Retryable on one protocol is retryable on the other (the OTLP specification retries 502/503 and
+    UNAVAILABLE, not 500 nor INTERNAL), and the HTTP answer's Status body carries the gRPC code."""
+    sink = RecordingSink(answer=result)
+    answer = TestClient(build_app(_config(remote=remote), sink)).post("/v1/logs", content=body(), headers=PROTOBUF)
+    assert answer.status_code == status
+    assert status_pb2.Status.FromString(answer.content).code == code.value[0]
+    server, port = start_grpc_server(sink, "127.0.0.1", 0, max_message_bytes=1 << 20, remote=remote)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel, pytest.raises(grpc.RpcError) as refused:
+            channel.unary_unary(EXPORT)(body(), timeout=10)
+    finally:
+        server.stop(None)
+    assert refused.value.code() is code
