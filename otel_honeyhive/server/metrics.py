@@ -152,8 +152,9 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
             "Events the output (HoneyHive, an OTLP endpoint or the local store) acknowledged.",
             shipper.delivered_events if spooled else delivery.accepted_events),
         single("otel_honeyhive_events_undelivered_total", "counter",
-            "Events a hand-off to the output (or to the outbox spool) did not take: the client was answered "
-            "503/502/500, or the spans count in otel_honeyhive_spans_dropped_total.", delivery.failed_events),
+            "Event hand-offs the output (or the outbox spool) did not take: the client was answered 503/502/500, "
+            "the spans count in otel_honeyhive_spans_dropped_total, or (with --spool-dir, the outbox full) the "
+            "trace stays journaled and is tried again, counting again each time.", delivery.failed_events),
         single("otel_honeyhive_delivery_retries_total", "counter",
             "Deliveries of outbox records that failed transiently and were scheduled again.", shipper.retried),
         single("otel_honeyhive_delivery_config_refusals_total", "counter",
