@@ -212,6 +212,7 @@ def test_the_otlp_output_splits_by_spans_and_cuts_a_span_too_large_alone() -> No
         refused = fake.too_large
         assert out.send([e for _ in range(4) for e in sample_session("later")]).ok
         assert fake.too_large == refused, "later requests are built under the kept size"
+        assert out.request_bytes_limit > LIMIT // 4, "learned from requests that tested it, not from small ones"
         out.close()
 
 
