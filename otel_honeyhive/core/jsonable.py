@@ -4,7 +4,9 @@ for values from elsewhere (the HoneyHive-compatible API)."""
 from __future__ import annotations
 
 import base64
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -55,6 +57,30 @@ def jsonable(value: Any, depth: int = 0) -> Any:
             return json_text(value)
         return [jsonable(v, depth + 1) for v in value]
     return str(value)
+
+
+_LONG_NUMBER = re.compile(rb"\d{19,}")
+"""A run of digits that may be an integer orjson reads as a float (beyond 64 bits, or, read signed, 63)."""
+
+
+def loads(data: bytes | str) -> Any:
+    """JSON as orjson reads it (which raises `orjson.JSONDecodeError` for what is not JSON), except that an
+    integer beyond 64 bits, which orjson turns into an inexact float, becomes its decimal string, as `jsonable`
+    writes one: a file or a request carrying one keeps every digit. Only text with a run of 19 or more digits
+    is read a second time (by the standard library), so the common case costs one regex scan."""
+    value = orjson.loads(data)
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_NUMBER.search(raw) is None:
+        return value
+    try:
+        return json.loads(raw, parse_int=_exact_int)
+    except (RecursionError, ValueError):  # deeper than the standard library reads: orjson's reading stands
+        return value
+
+
+def _exact_int(text: str) -> int | str:
+    number = int(text)
+    return number if -(2**63) <= number < 2**64 else text
 
 
 def dumps(value: Any) -> bytes:

@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from otel_honeyhive.core.counters import Counters
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.jsonable import loads
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.protocols import Sink
 from otel_honeyhive.core.results import Outcome, SendResult, Update
@@ -160,7 +161,7 @@ class _Inflater:
 def parse_json(data: bytes) -> Any:
     """The decoded JSON document; 400 naming where parsing failed."""
     try:
-        return orjson.loads(data)
+        return loads(data)  # integers beyond 64 bits kept exact, as decimal strings
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, f"invalid JSON: {exc}") from None
 

@@ -8,10 +8,11 @@ import sys
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_honeyhive.core.jsonable import MAX_NESTING, dumps, json_text, jsonable
+from otel_honeyhive.core.jsonable import MAX_NESTING, dumps, json_text, jsonable, loads
 
 
 def nested(levels: int, leaf: Any = "deep") -> Any:
@@ -103,3 +104,14 @@ def test_jsonable_takes_structures_deeper_than_python_recurses() -> None:
                                                                                 max_size=3)))
 def test_json_text_is_what_orjson_writes(value: Any) -> None:
     assert json_text(value) == orjson.dumps(value).decode()
+
+
+def test_integers_beyond_64_bits_are_read_as_their_decimal_strings_and_the_rest_as_orjson_reads_it() -> None:
+    text = ('{"big": 123456789012345678901234, "low": -9223372036854775809, "u64": 18446744073709551615, '
+            '"i64": -9223372036854775808, "id": "1234567890123456789012", "f": 1.5e300, "n": [1, 2]}')
+    assert loads(text) == {"big": "123456789012345678901234", "low": "-9223372036854775809",
+                           "u64": 18446744073709551615, "i64": -9223372036854775808,
+                           "id": "1234567890123456789012", "f": 1.5e300, "n": [1, 2]}
+    assert loads(b'{"a": 1}') == orjson.loads(b'{"a": 1}')
+    with pytest.raises(orjson.JSONDecodeError):
+        loads(b'{"a": 12345678901234567890123')  # not JSON: orjson's error, whatever the digits

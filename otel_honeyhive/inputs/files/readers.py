@@ -24,6 +24,7 @@ import orjson
 
 from otel_honeyhive.core.events import EVENT_TYPES, Event
 from otel_honeyhive.core.file_formats import Format, detect_format
+from otel_honeyhive.core.jsonable import loads
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
@@ -179,7 +180,7 @@ class InputFile:
             raise ValueError(f"{self.display}: {self.format.value} holds OTLP requests, not events")
         for data, line, end in self._decompressed(items, start):
             try:
-                value = orjson.loads(data)
+                value = loads(data)  # integers beyond 64 bits kept exact, as decimal strings
             except orjson.JSONDecodeError as exc:
                 raise self._json_error(data, line, exc) from None
             problem = check_event(value)
