@@ -372,6 +372,11 @@ def _starting_state(
         _say(f"warning: the replay state {state_path} is for --sessions {DEFAULT_SESSIONS}; starting from the "
              "beginning")
         return fresh
+    past_end = not source.compressed and stored.offset > fresh.size  # a gzip file's offsets are uncompressed
+    if stored.offset < 0 or past_end or stored.line < 0 or stored.events_sent < 0:
+        _say(f"warning: the replay state {state_path} points outside {source.display} (byte {stored.offset} of "
+             f"{fresh.size}); starting from the beginning")
+        return fresh
     if stored.complete:
         _say(f"nothing to do: {source.display} was replayed completely ({stored.events_sent} events) according "
              f"to {state_path}; --no-resume replays it again")

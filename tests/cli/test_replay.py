@@ -283,6 +283,12 @@ def test_resume_only_for_the_same_unchanged_file_and_target(
     assert run_cli(*args, "--state", str(custom)).returncode == 0
     assert state_of(custom)["complete"] and len(honeyhive.batches) == 12
 
+    edited = state_of(custom)  # an edited (or corrupted) state pointing past the file's end
+    edited.update(offset=edited["size"] + 10, complete=False)
+    custom.write_bytes(orjson.dumps(edited))
+    past_end = run_cli(*args, "--state", str(custom))
+    assert past_end.returncode == 0 and "points outside" in past_end.stderr and len(honeyhive.batches) == 15
+
 
 def test_bad_line_mid_file_stops_after_the_delivered_batches(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
     path = tmp_path / "events.ndjson"
