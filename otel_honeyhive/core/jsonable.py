@@ -90,7 +90,24 @@ def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except TypeError:
-        return orjson.dumps(jsonable(value))
+        pass
+    made = jsonable(value)
+    try:
+        return orjson.dumps(made)
+    except TypeError:  # text Python holds but UTF-8 cannot: a lone surrogate (bytes decoded with surrogateescape)
+        return orjson.dumps(_utf8_only(made))
+
+
+def _utf8_only(value: Any) -> Any:
+    """`value` (as `jsonable` made it: nested at most `MAX_NESTING` deep) with each lone surrogate written as its
+    escape, `\\udcff`: the text keeps what it said, and one value never fails a batch."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_utf8_only(k): _utf8_only(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_utf8_only(v) for v in value]
+    return value
 
 
 def json_text(value: Any) -> str:

@@ -115,3 +115,9 @@ def test_integers_beyond_64_bits_are_read_as_their_decimal_strings_and_the_rest_
     assert loads(b'{"a": 1}') == orjson.loads(b'{"a": 1}')
     with pytest.raises(orjson.JSONDecodeError):
         loads(b'{"a": 12345678901234567890123')  # not JSON: orjson's error, whatever the digits
+
+
+def test_a_lone_surrogate_is_written_as_its_escape_and_fails_nothing_beside_it() -> None:
+    """Bytes decoded with `surrogateescape` (file names, environment values) give text UTF-8 cannot hold."""
+    written = orjson.loads(dumps({"path": "file-\udcff.txt", "\udc80key": ["ok", "\ud800"], "n": 1}))
+    assert written == {"path": "file-\\udcff.txt", "\\udc80key": ["ok", "\\ud800"], "n": 1}

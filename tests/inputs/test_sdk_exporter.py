@@ -367,6 +367,21 @@ def test_json_nested_deeper_than_json_encoders_write_ships_with_the_spans_beside
     assert 'bottom' in json.dumps(event), "the deepest levels are kept, as JSON text"
 
 
+def test_text_utf8_cannot_hold_ships_escaped_with_the_spans_beside_it(server: FakeHoneyHive) -> None:
+    """A lone surrogate (bytes decoded with `surrogateescape`: a file name, an environment value)."""
+    exporter = make_exporter(server)
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    for name in ("before", "odd", "after"):
+        with tracer.start_as_current_span(name) as span:
+            span.set_attribute("path", "file-\udcff.txt" if name == "odd" else name)
+    provider.shutdown()
+    assert sorted(e["event_name"] for e in server.events) == ["after", "before", "odd"]
+    (odd,) = [e for e in server.events if e["event_name"] == "odd"]
+    assert odd["metadata"]["path"] == "file-\\udcff.txt"
+
+
 def test_export_never_raises_even_when_the_output_does(server: FakeHoneyHive) -> None:
     class Exploding:
         name = "exploding"
