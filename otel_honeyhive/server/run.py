@@ -29,6 +29,7 @@ from otel_honeyhive.pipeline import Pipeline, PipelineSettings, build_pipeline
 from otel_honeyhive.server import metrics, ports
 from otel_honeyhive.server.app import build_app, describe_output, open_output
 from otel_honeyhive.server.config import ServerConfig
+from otel_honeyhive.server.in_flight import MAX_IN_FLIGHT
 from otel_honeyhive.server.memory import tune_collector, tune_malloc
 from otel_honeyhive.server.retention import Retention
 from otel_honeyhive.shipping.retry import RetryPolicy
@@ -38,8 +39,23 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 SHUTDOWN_FLUSH_SECONDS = 5.0
 """How long shutdown may spend delivering what is held or queued; the rest stays in the spool."""
 MAX_CONNECTIONS = 1024
-"""Open connections plus requests before uvicorn itself answers 503: a bound on file descriptors. Memory is
-bounded per request, inside the app (`server/in_flight.py`), where idle connections do not count."""
+"""Open connections plus requests before uvicorn itself answers 503: a bound on file descriptors (lowered to half
+the process's own limit when that is smaller: `connection_limit`). Memory is bounded per request, inside the
+app (`server/in_flight.py`), where idle connections do not count."""
+
+
+def connection_limit() -> int:
+    """`MAX_CONNECTIONS`, or half the open-file limit when that is lower (the store, the spool and the gRPC
+    server need descriptors too), never below twice the requests in flight."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # no `resource` on Windows
+        return MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(2 * MAX_IN_FLIGHT, min(MAX_CONNECTIONS, soft // 2))
 
 
 class _Server(uvicorn.Server):
@@ -174,7 +190,7 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
             server_header=False,
             proxy_headers=False,
             lifespan="on",
-            limit_concurrency=MAX_CONNECTIONS,
+            limit_concurrency=connection_limit(),
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
             ssl_keyfile=str(config.tls_key) if config.tls_key else None,

@@ -68,3 +68,15 @@ def test_a_request_past_the_limit_is_refused_at_once_with_retry_after_but_health
 
 async def _no_body() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_the_connection_cap_leaves_descriptors_for_the_store_and_the_spool() -> None:
+    """uvicorn's own cap is half the process's open-file limit when that is lower than MAX_CONNECTIONS."""
+    import subprocess
+    import sys
+
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit("
+            "resource.RLIMIT_NOFILE)[1])); from otel_honeyhive.server.run import connection_limit; "
+            "print(connection_limit())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "128"
