@@ -76,7 +76,8 @@ def _json_spans(text: bytes, name: str) -> list[SpanView]:
         if result.errors:
             raise ExplainInputError(f"{name}: unusable span: {result.errors[0]}")
         spans.extend(result.spans)
-    if not spans and b"esourceSpans" not in text and b"resource_spans" not in text:  # JSON, but not OTLP
+    empty = not bytes(c for c in text if c not in b" \t\r\n{}")  # `{}`: an empty request, no spans
+    if not spans and not empty and b"esourceSpans" not in text and b"resource_spans" not in text:  # not OTLP
         raise ExplainInputError(f"{name}: not an OTLP/JSON ExportTraceServiceRequest: no resourceSpans (a file of "
                                 "events? explain reads the OTLP spans events are made from)")
     return spans

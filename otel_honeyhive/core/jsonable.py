@@ -137,5 +137,5 @@ def json_text(value: Any) -> str:
                 if i:
                     stack.append((True, ","))
         else:
-            out.append(orjson.dumps(jsonable(item)).decode())
+            out.append(dumps(jsonable(item)).decode())  # `dumps`: a lone surrogate written as its escape
     return "".join(out)

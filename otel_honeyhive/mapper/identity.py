@@ -48,7 +48,9 @@ def session_id_for_conversation(conversation_id: str, project: str | None = None
     """A conversation's session: the id itself when it is a canonical UUID (lowercased), else
     `uuid5(CONVERSATION_NAMESPACE, conversation_id)` (UTF-8), so every process and every replay agrees. With
     `project` (the one a routing table chose for the trace), `uuid5(CONVERSATION_NAMESPACE, project + "/" +
-    conversation_id)`: the same conversation id in two projects is two sessions, each started in its own."""
+    conversation_id)`: the same conversation id in two projects is two sessions, each started in its own; every
+    process with the same routing table agrees (a file converted or replayed, which routes nothing, gets the
+    first form)."""
     explicit = normalise_uuid(conversation_id)
     if explicit is not None:
         return explicit

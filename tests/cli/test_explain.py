@@ -132,6 +132,13 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path: Path, data: bytes, m
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_an_empty_request_has_no_spans_and_is_no_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.otlp.json"
+    path.write_bytes(b"{}\n")
+    done = explain_cli(str(path))
+    assert done.returncode == 0 and "no spans" in done.stdout.decode()
+
+
 def test_a_missing_file_is_named() -> None:
     done = explain_cli("/nonexistent/trace.json")
     assert done.returncode == 1

@@ -121,3 +121,8 @@ def test_a_lone_surrogate_is_written_as_its_escape_and_fails_nothing_beside_it()
     """Bytes decoded with `surrogateescape` (file names, environment values) give text UTF-8 cannot hold."""
     written = orjson.loads(dumps({"path": "file-\udcff.txt", "\udc80key": ["ok", "\ud800"], "n": 1}))
     assert written == {"path": "file-\\udcff.txt", "\\udc80key": ["ok", "\\ud800"], "n": 1}
+
+
+def test_a_lone_surrogate_below_the_nesting_limit_is_escaped_too() -> None:
+    written = dumps(nested(MAX_NESTING + 20, leaf="bad \udcff"))  # the deep part becomes JSON text
+    assert b"bad " + b"\\" * 4 + b"udcff" in written  # escaped in that text, which is escaped as a string
