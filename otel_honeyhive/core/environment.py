@@ -51,18 +51,6 @@ def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None
     return value if value else None
 
 
-def env_float(name: str, default: float, environ: Mapping[str, str] | None = None) -> float:
-    """A number from the environment; ValueError naming the variable and a good value when it is not one."""
-    raw = env_value(name, environ)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}: must be a number (for example {default:g}), got {raw!r}"
-                         ) from None
-
-
 MAX_SECONDS = 86_400.0
 """The longest timeout or hold time taken (a day): anything longer is a mistake, and infinity or 1e10 overflow
 the clocks and `time_t`s they are added to."""

@@ -1,8 +1,10 @@
-"""Keeping credentials out of logs, reprs, messages and files: `Secret` for values, `shown_url` for URLs."""
+"""Keeping credentials out of logs, reprs, messages and files: `Secret` for values, `shown_url` for URLs,
+`open_to_others` for files others can read."""
 
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 
 
 class Secret(str):
@@ -56,4 +58,16 @@ class BearerToken:
         return "BearerToken('***')"
 
 
-__all__ = ["BearerToken", "Secret", "shown_url"]
+
+
+def open_to_others(path: Path, bits: int = 0o044) -> int | None:
+    """The file's permission bits when any of `bits` (group and other: read by default) is set, else None (and
+    None when it cannot be looked at): for the one-line warnings about files that hold secrets or prompts."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    return mode if mode & bits else None
+
+
+__all__ = ["BearerToken", "Secret", "open_to_others", "shown_url"]

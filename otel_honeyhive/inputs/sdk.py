@@ -210,12 +210,14 @@ class HoneyHiveSpanExporter(SpanExporter):
                 "set HH_API_URL to a local `otel-honeyhive serve` to work offline",
                 DEFAULT_SERVER_URL,
             )
-        hold = checked_number(
-            "hold_timeout", hold_timeout if hold_timeout is not None
-            else env_value(env_names.HH_HOLD_TIMEOUT) or DEFAULT_HOLD_SECONDS, kind=float, minimum=0,
-            maximum=env_names.MAX_SECONDS, example=f"{DEFAULT_HOLD_SECONDS:g} seconds",
-            source="HoneyHiveSpanExporter option 'hold_timeout'" if hold_timeout is not None
-            else f"environment variable {env_names.HH_HOLD_TIMEOUT}")
+        hold_given: float | str
+        if hold_timeout is not None:
+            hold_given, hold_source = hold_timeout, "HoneyHiveSpanExporter option 'hold_timeout'"
+        else:
+            hold_given = env_value(env_names.HH_HOLD_TIMEOUT) or DEFAULT_HOLD_SECONDS
+            hold_source = f"environment variable {env_names.HH_HOLD_TIMEOUT}"
+        hold = checked_number("hold_timeout", hold_given, kind=float, minimum=0, maximum=env_names.MAX_SECONDS,
+                              example=f"{DEFAULT_HOLD_SECONDS:g} seconds", source=hold_source)
         checked_number("max_held_spans", max_held_spans, kind=int, minimum=1, example=f"{DEFAULT_MAX_HELD_SPANS}",
                        source="HoneyHiveSpanExporter option 'max_held_spans'")
         checked_number("spool_max_bytes", spool_max_bytes, kind=int, minimum=1, example=f"{DEFAULT_MAX_BYTES}",

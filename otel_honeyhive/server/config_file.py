@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from otel_honeyhive.core.secrets import open_to_others
+
 logger = logging.getLogger("otel_honeyhive.server")
 
 ROUTING_KEY = "routing"
@@ -77,16 +79,11 @@ def _warn_if_readable(file: Path, data: Mapping[str, Any], routing: Mapping[str,
     if isinstance(projects, Mapping):
         literal += [f"routing.projects.{name}.api_key" for name, spec in projects.items()
                     if isinstance(spec, Mapping) and "api_key" in spec]
-    if not literal:
-        return
-    try:
-        mode = file.stat().st_mode
-    except OSError:
-        return
-    if mode & 0o044:
+    mode = open_to_others(file) if literal else None
+    if mode is not None:
         logger.warning("otel-honeyhive: %s holds %s and other users can read it (mode %o): `chmod 600 %s`, or "
                        "keep the keys in the environment (api_key_env, HH_API_KEY)", file, ", ".join(literal),
-                       mode & 0o777, file)
+                       mode, file)
 
 
 def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[str, Any], Mapping[str, Any] | None]:

@@ -34,6 +34,7 @@ from otel_honeyhive.core.encoded import EventShape
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.jsonable import number
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.secrets import open_to_others
 from otel_honeyhive.outputs.store.bodies import BodySegments
 from otel_honeyhive.outputs.store.rows import (
     EVENT_ID,
@@ -151,14 +152,10 @@ def _create_private(path: Path) -> None:
         pass
     except OSError:
         return  # SQLite's own open says why, in the words `_create` turns it into
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return
-    if mode & 0o066:
+    mode = open_to_others(path, 0o066)
+    if mode is not None:
         logger.warning("otel-honeyhive: the event store %s is open to other users (mode %o); it holds "
-                       "prompts: `chmod 600 %s %s-wal %s-shm` makes it private", path, mode & 0o777, path, path,
-                       path)
+                       "prompts: `chmod 600 %s %s-wal %s-shm` makes it private", path, mode, path, path, path)
 
 
 def _session_filter(
