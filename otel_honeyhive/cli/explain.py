@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from otel_honeyhive.cli.convert import file_span_filter
+from otel_honeyhive.cli.render import many
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
@@ -134,10 +135,6 @@ def _table(explanation: SpanExplanation, full: bool) -> Table:
     return table
 
 
-def _many(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def run_explain(args: argparse.Namespace) -> int:
     try:
         data, name = _read(args.input)
@@ -168,7 +165,7 @@ def run_explain(args: argparse.Namespace) -> int:
         console.print(_table(explanation, args.full))
         console.print()
     dropped = f", {len(spans) - len(explanations)} dropped by the span filter" if span_filter is not None else ""
-    console.print(f"{_many(len(spans), 'span')}, {_many(len(explanations), 'event')} explained{dropped}; `--json` "
+    console.print(f"{many(len(spans), 'span')}, {many(len(explanations), 'event')} explained{dropped}; `--json` "
                   "gives every decision and the events in full")
     return 0
 

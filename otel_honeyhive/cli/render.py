@@ -27,6 +27,11 @@ _DETAIL_FIELDS = ("inputs", "outputs", "error", "config", "metadata", "metrics",
 """What `--full` shows of an event, in this order (empty ones are left out)."""
 
 
+def many(count: int, noun: str) -> str:
+    """`1 record`, `2 records`, `1 dead letter`: a count with its noun agreeing."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
 def format_start(timestamp: Any) -> str:
     """Local time of an event timestamp. HoneyHive documents milliseconds, but its own examples also use
     seconds; a value below 1e11 (in ms: March 1973) is read as seconds."""

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from otel_honeyhive.cli.render import many
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.shipping.dead_letters import (
     HELD,
@@ -246,29 +247,24 @@ def _routed_output(args: argparse.Namespace) -> tuple[Output, str]:
             f"honeyhive {shown_url(settings.server_url)}, projects routed by {args.config}")
 
 
-def _many(count: int, noun: str) -> str:
-    """`1 record`, `2 records`, `1 dead letter`."""
-    return f"{count} {noun if count == 1 else noun + 's'}"
-
-
 def _report(report: RedriveReport, what: str, target: str, quiet: bool) -> None:
     for segment in report.live:
         _say("redrive", f"segment {segment.name} is owned by running process {segment.pid}; left to it "
-             f"({_many(segment.records, 'record')})")
+             f"({many(segment.records, 'record')})")
     if report.held_records:
-        _say("redrive", f"{_many(report.held_records, 'record')} of held spans wait in {HELD}/: `otel-honeyhive "
+        _say("redrive", f"{many(report.held_records, 'record')} of held spans wait in {HELD}/: `otel-honeyhive "
              "serve --spool-dir` on this directory replays them; left")
     for name, detail in report.refused[:20]:
         _say("redrive", f"refused: {name}: {_shorten(detail, 400)}")
     if len(report.refused) > 20:
         _say("redrive", f"… and {len(report.refused) - 20} more refused")
     if report.stopped is not None:
-        _say("redrive", f"stopped: {_shorten(report.stopped, 400)}; {_many(report.not_tried, what)} not tried "
+        _say("redrive", f"stopped: {_shorten(report.stopped, 400)}; {many(report.not_tried, what)} not tried "
              "(kept)")
     if report.dead_lettered:
-        _say("redrive", f"{_many(report.dead_lettered, 'record')} refused for their data moved to {OUTBOX}/dead/")
+        _say("redrive", f"{many(report.dead_lettered, 'record')} refused for their data moved to {OUTBOX}/dead/")
     if not quiet or not report.ok:
-        _say("redrive", f"{_many(report.delivered_records, what)} ({_many(report.delivered_events, 'event')}) "
+        _say("redrive", f"{many(report.delivered_records, what)} ({many(report.delivered_events, 'event')}) "
              f"delivered to {target}; {len(report.refused)} refused")
 
 

@@ -23,4 +23,11 @@ def utf8_prefix(text: str, max_bytes: int) -> str:
     return text.encode("utf-8", "surrogatepass")[: max(0, max_bytes)].decode("utf-8", "ignore")
 
 
-__all__ = ["shown_size", "utf8_prefix", "utf8_size"]
+def cut_text(text: str, max_bytes: int) -> str:
+    """`text` cut to its first `max_bytes` bytes of UTF-8, marked `…[truncated N chars]` (N: the characters cut),
+    as both outputs cut a value too large for a request."""
+    kept = utf8_prefix(text, max_bytes)
+    return f"{kept}…[truncated {len(text) - len(kept)} chars]"
+
+
+__all__ = ["cut_text", "shown_size", "utf8_prefix", "utf8_size"]

@@ -42,7 +42,7 @@ from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.jsonable import dumps
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
-from otel_honeyhive.core.sizes import utf8_prefix, utf8_size
+from otel_honeyhive.core.sizes import cut_text, utf8_size
 from otel_honeyhive.mapper.reverse import events_to_spans
 from otel_honeyhive.outputs.http_session import PinnedSession, pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
@@ -518,9 +518,7 @@ def cut_request(request: ExportTraceServiceRequest, budget: int) -> ExportTraceS
         keep = max(_CUT_MIN // 2, length - excess - 64)  # bytes: the budget counts UTF-8, not characters
         if keep >= length:
             continue
-        text = kv.value.string_value
-        kept = utf8_prefix(text, keep)
-        kv.value.string_value = kept + f"…[truncated {len(text) - len(kept)} chars]"
+        kv.value.string_value = cut_text(kv.value.string_value, keep)
         excess -= length - utf8_size(kv.value.string_value)
         keys.add(kv.key)
     marker = next((kv for kv in span.attributes if kv.key == TRUNCATED_KEY), None)

@@ -23,7 +23,7 @@ from otel_honeyhive.core.encoded import (
 )
 from otel_honeyhive.core.events import BUCKETS, Event
 from otel_honeyhive.core.jsonable import dumps
-from otel_honeyhive.core.sizes import utf8_prefix, utf8_size
+from otel_honeyhive.core.sizes import cut_text, utf8_size
 
 _SESSION_FIELDS = (*BUCKETS, "error")
 
@@ -173,9 +173,7 @@ def fit(event: Event, budget: int) -> bytes:
             node: Any = event
             for part in path[:-1]:
                 node = node[part]
-            text = node[path[-1]]
-            kept = utf8_prefix(text, length - excess - 64)
-            node[path[-1]] = kept + f"…[truncated {len(text) - len(kept)} chars]"
+            node[path[-1]] = cut_text(node[path[-1]], length - excess - 64)
             excess -= length - utf8_size(node[path[-1]])
             cut.append(".".join(str(p) for p in path))
         metadata = event.setdefault("metadata", {})
