@@ -214,7 +214,8 @@ def event_to_span(
     }
     if isinstance(parent_id, str):
         attributes["honeyhive.parent_id"] = parent_id
-    rest = {k: v for k, v in event.items() if k not in BUCKETS and k not in _ATTRIBUTE_FIELDS}
+    # A null field cannot be an attribute: it travels in EVENT_KEY, so that it comes back as null, not absent.
+    rest = {k: v for k, v in event.items() if k not in BUCKETS and (k not in _ATTRIBUTE_FIELDS or v is None)}
     attributes[EVENT_KEY] = _json(rest)
     for bucket in BUCKETS:
         if bucket in event:

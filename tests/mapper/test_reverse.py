@@ -422,3 +422,10 @@ def test_not_a_number_comes_back_as_the_forward_mapping_writes_it() -> None:
              "event_type": "session", "event_name": "s", "metrics": {"score": float("nan")}}
     (back,) = spans_to_events(events_to_spans([event]))
     assert back["metrics"]["score"] == "NaN"
+
+
+def test_a_null_session_id_comes_back_as_null_not_absent() -> None:
+    """A field that cannot be a span attribute (null) travels in the carried event: a round trip keeps its key."""
+    event = {"event_id": str(uuid.uuid4()), "session_id": None, "parent_id": None, "event_type": "tool",
+             "event_name": "t", "inputs": {}, "outputs": {}}
+    assert spans_to_events(events_to_spans([event])) == [event]
