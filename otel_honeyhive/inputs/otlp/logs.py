@@ -13,7 +13,11 @@ What both produce, record by record:
 - `body`: the `AnyValue` as plain Python (arrays as lists, kvlists as dicts; None when unset); attributes and
   resource as the span decoders read them (arrays as tuples, as the SDK holds attributes);
 - ids: empty means the record names no span (0); a trace id that is not 16 bytes or a span id that is not 8 is
-  a record that cannot be used: counted as rejected with the reason (`partial_success`), the others kept.
+  a record that cannot be used: counted as rejected with the reason (`partial_success`), the others kept;
+- `sampled`: the W3C sampled bit of the record's `flags`, which the SDKs set from the span's context: a record
+  naming a span its sampler dropped would wait for a span that is never exported. Protobuf cannot tell flags
+  left unset from 0 (not sampled); OTLP/JSON, often written by hand, can: a JSON record without `flags` is
+  taken as sampled.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from otel_honeyhive.inputs.otlp import decode_json as json_values
 from otel_honeyhive.inputs.otlp import decode_proto as proto_values
 from otel_honeyhive.inputs.otlp.decoded import MAX_DEPTH, partial_success_message
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
+
+_SAMPLED = 0x01
+"""The W3C trace flags' sampled bit, the low byte of a log record's `flags`."""
 
 _SEVERITY_BY_NAME: dict[str, int] = {str(name): int(number) for name, number in logs_pb2.SeverityNumber.items()}
 """`SEVERITY_NUMBER_WARN` → 13, as OTLP/JSON may write the enum."""
@@ -62,10 +69,16 @@ def _record_name(event_name: str | None, index: int) -> str:
     return f"log record {event_name[:100]!r}" if event_name else f"log record #{index}"
 
 
+def _sampled(span_id: int, flags: int | None) -> bool:
+    """Whether the record's span was sampled: its flags' sampled bit; True when it names no span, or when the
+    flags are absent (None: an OTLP/JSON record without them)."""
+    return not span_id or flags is None or bool(flags & _SAMPLED)
+
+
 def _view(
     *, trace_id: int, span_id: int, event_name: str | None, attributes: Mapping[str, Any], time_ns: int,
     observed_ns: int, body: Any, severity_number: int, severity_text: str, resource: Mapping[str, Any],
-    scope_name: str | None,
+    scope_name: str | None, flags: int | None,
 ) -> LogRecordView:
     return LogRecordView(
         trace_id=trace_id,
@@ -78,6 +91,7 @@ def _view(
         severity_text=severity_text or None,
         resource=resource,
         scope_name=scope_name,
+        sampled=_sampled(span_id, flags),
     )
 
 
@@ -116,6 +130,7 @@ def decode_logs_request(request: ExportLogsServiceRequest) -> LogsDecodeResult:
                     attributes=attributes, time_ns=record.time_unix_nano,
                     observed_ns=record.observed_time_unix_nano, body=body, severity_number=record.severity_number,
                     severity_text=record.severity_text, resource=resource, scope_name=scope_name,
+                    flags=record.flags,
                 ))
     return result
 
@@ -163,7 +178,10 @@ def _json_record(
         return f"{_record_name(event_name_of(event_name, attributes), index)}: {problem}"
     severity, key = json_values._get(record, "severityNumber", "severity_number")
     raw_body = record.get("body")
-    body = None if raw_body is None else json_values._any_value(json_values._object(raw_body, "body"), 0)
+    try:
+        body = None if raw_body is None else json_values._any_value(json_values._object(raw_body, ""), 0)
+    except _Bad as bad:
+        raise bad.under("body") from None
     return _view(
         trace_id=tid, span_id=sid, event_name=event_name, attributes=attributes,
         time_ns=json_values._u64(record, "timeUnixNano", "time_unix_nano"),
@@ -173,6 +191,7 @@ def _json_record(
         severity_text=json_values._string(json_values._get(record, "severityText", "severity_text")[0],
                                           "severityText"),
         resource=resource, scope_name=scope_name,
+        flags=None if record.get("flags") is None else json_values._u32(record, "flags", "flags"),
     )
 
 

@@ -23,6 +23,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.trace import TraceFlags
 
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
@@ -31,6 +32,7 @@ from otel_honeyhive.inputs.otlp.logs import decode_logs_json, decode_logs_protob
 TRACE_ID = 0x5B8EFFF798038103D269B633813FC60C
 SPAN_ID = 0xEEE19B7EC3C1B173
 DETAILS = "gen_ai.client.inference.operation.details"
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 MESSAGES = [{"role": "user", "parts": [{"type": "text", "content": "hello"}]}]
 
 
@@ -43,12 +45,13 @@ def sdk_records() -> list[ReadableLogRecord]:
     genai = provider.get_logger("opentelemetry.instrumentation.genai", "1.0")
     genai.emit(LogRecord(
         timestamp=1_700_000_000_000_000_001, observed_timestamp=1_700_000_000_000_000_002,
-        trace_id=TRACE_ID, span_id=SPAN_ID, event_name=DETAILS, severity_number=SeverityNumber.INFO,
+        trace_id=TRACE_ID, span_id=SPAN_ID, trace_flags=SAMPLED, event_name=DETAILS,
+        severity_number=SeverityNumber.INFO,
         severity_text="INFO", body={"gen_ai.input.messages": MESSAGES, "tokens": 3, "ratio": 0.5, "ok": True},
         attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "tags": ("a", "b")},
     ))
     genai.emit(LogRecord(
-        timestamp=1_700_000_000_000_000_010, trace_id=TRACE_ID, span_id=SPAN_ID,
+        timestamp=1_700_000_000_000_000_010, trace_id=TRACE_ID, span_id=SPAN_ID, trace_flags=SAMPLED,
         body={"content": "hi there", "index": 0}, attributes={"event.name": "gen_ai.choice"},
     ))
     app = provider.get_logger("app")
@@ -246,3 +249,36 @@ def test_a_corrupted_real_request_decodes_or_raises_otlp_decode_error(noise: byt
     at %= len(body)
     with contextlib.suppress(OtlpDecodeError):
         decode_logs_protobuf(body[:at] + noise + body[at + len(noise):])
+
+
+def _flagged(flags: int | None) -> dict[str, Any]:
+    record: dict[str, Any] = {"traceId": f"{TRACE_ID:032x}", "spanId": f"{SPAN_ID:016x}", "eventName": DETAILS}
+    if flags is not None:
+        record["flags"] = flags
+    return {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+
+
+def test_the_sampled_bit_of_the_flags_says_whether_the_records_span_is_exported() -> None:
+    """The SDKs set a record's flags from its span's context: a record of a span the sampler dropped says so
+    (its span is never exported, so it is not waited for). Protobuf cannot tell unset flags from 0; a JSON
+    record without `flags` (often written by hand) is taken as sampled."""
+    def proto(flags: int) -> bool:
+        request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[
+            ProtoLogRecord(trace_id=TRACE_ID.to_bytes(16, "big"), span_id=SPAN_ID.to_bytes(8, "big"),
+                           event_name=DETAILS, flags=flags)])])])
+        (record,) = decode_logs_protobuf(request.SerializeToString()).records
+        return record.sampled
+
+    assert proto(0x01) and proto(0x0101)  # only the low byte is the trace flags
+    assert not proto(0) and not proto(0x0100)
+    assert [r.sampled for r in decode_logs_json(orjson.dumps(_flagged(1))).records] == [True]
+    assert [r.sampled for r in decode_logs_json(orjson.dumps(_flagged(0))).records] == [False]
+    assert [r.sampled for r in decode_logs_json(orjson.dumps(_flagged(None))).records] == [True]
+
+
+def test_a_bad_body_deep_down_is_named_by_its_path() -> None:
+    doc = _flagged(None)
+    doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"] = {
+        "kvlistValue": {"values": [{"key": "k", "value": {"intValue": "x"}}]}}
+    with pytest.raises(OtlpDecodeError, match=r"logRecords\[0\]\.body\.kvlistValue"):
+        decode_logs_json(orjson.dumps(doc))
