@@ -47,6 +47,9 @@ logger = logging.getLogger("otel_honeyhive.exporter")
 
 DEFAULT_HOLD_SECONDS = 30.0
 DEFAULT_MAX_HELD_SPANS = 20_000
+LOGS_FLUSH_SECONDS = 1.0
+"""How long an export that completes traces waits for the SDK's logger provider to hand on the GenAI records it
+still queues (a `BatchLogRecordProcessor` exports every second by default)."""
 SPANS_INVALID = "otel_honeyhive_exporter_spans_invalid"
 EXPORT_ERRORS = "otel_honeyhive_exporter_export_errors"
 """Counted in the pipeline's counters, which start from zero in a forked child like every other figure."""
@@ -298,7 +301,13 @@ class HoneyHiveSpanExporter(SpanExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         try:
-            result = self._pipeline.accept_spans(self._views(spans))
+            views = self._views(spans)
+            if bridge.logs_expected() and any(v.parent_span_id == 0 or v.parent_is_remote for v in views):
+                # Traces end here and are mapped now: the GenAI records of their spans that the logger provider
+                # still queues join them first, rather than coming after as updates (whatever order the
+                # application shuts its providers down in).
+                bridge.flush_logs(LOGS_FLUSH_SECONDS)
+            result = self._pipeline.accept_spans(views)
         except Exception:  # export() must never raise into the application
             self._pipeline.counters.add(EXPORT_ERRORS)
             logger.exception("otel-honeyhive: export failed")

@@ -5,8 +5,8 @@ operation.details` record and its kin), emitted with the model call's span ids. 
 that span, such a record joins the span's event (docs/mapping.md#genai-content-in-log-records); ordinary logs
 are counted and nothing else. One bridge per process: the pipeline is the one the process's
 `HoneyHiveSpanExporter` registered (inputs/bridge.py), whichever of the two was built first; with no span exporter
-at the first export, the log exporter builds one from the same keywords and `HH_*` settings and uses its pipeline.
-export() never raises.
+when the first GenAI record comes, the log exporter builds one from the same keywords and `HH_*` settings and uses
+its pipeline, until the application makes a span exporter of its own (then that one's). export() never raises.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from otel_honeyhive.core.log_records import LogRecordView, event_name_of
 from otel_honeyhive.core.spans import attribute_dict
 from otel_honeyhive.inputs import bridge
 from otel_honeyhive.inputs.sdk import AutoConfiguredSpanExporter, HoneyHiveSpanExporter
+from otel_honeyhive.mapper.log_records import kind_of
 from otel_honeyhive.pipeline.pipeline import Pipeline
 
 logger = logging.getLogger("otel_honeyhive.exporter")
@@ -103,6 +104,7 @@ class HoneyHiveLogExporter(LogRecordExporter):
         self._own: HoneyHiveSpanExporter | None = None
         self._build_failed = False
         self._shutdown = False
+        self._said_closed = False
         if span_exporter is not None:
             self._fixed = span_exporter.pipeline
             self._fixed.expect_records()
@@ -117,14 +119,31 @@ class HoneyHiveLogExporter(LogRecordExporter):
         if self._shutdown:
             return LogRecordExportResult.FAILURE
         try:
-            pipeline = self._pipeline()
+            views, unreadable = self._views(batch)
+            pipeline = self._pipeline(needed=any(kind_of(view) is not None for view in views))
             if pipeline is None:
-                return LogRecordExportResult.FAILURE
-            result = pipeline.accept_records(self._views(batch, pipeline))
+                if self._build_failed:
+                    return LogRecordExportResult.FAILURE  # said once, when the build failed
+                if self._fixed is None and not bridge.ever_registered():
+                    return LogRecordExportResult.SUCCESS  # ordinary logs, before any bridge exists: nothing to do
+                if any(kind_of(view) is not None and view.names_a_span for view in views):
+                    self._say_closed()
+                return LogRecordExportResult.FAILURE  # the span exporter has shut down: nowhere to go
+            if unreadable:
+                pipeline.counters.add(RECORDS_INVALID, unreadable)
+            result = pipeline.accept_records(views)
         except Exception:  # export() must never raise into the application
             logger.exception("otel-honeyhive: log export failed")
             return LogRecordExportResult.FAILURE
         return LogRecordExportResult.SUCCESS if result.ok else LogRecordExportResult.FAILURE
+
+    def _say_closed(self) -> None:
+        """GenAI records came after the span exporter shut down: said once (they cannot join anything now)."""
+        if self._said_closed:
+            return
+        self._said_closed = True
+        logger.warning("otel-honeyhive: GenAI log records came after the span exporter shut down and were not "
+                       "exported; shut the LoggerProvider down before the TracerProvider")
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Records are handed on as they are exported; what is left is the delivery's to finish."""
@@ -146,18 +165,28 @@ class HoneyHiveLogExporter(LogRecordExporter):
 
     # -- internals --------------------------------------------------------------------------------------------
 
-    def _pipeline(self) -> Pipeline | None:
+    def _pipeline(self, *, needed: bool) -> Pipeline | None:
+        """The pipeline to hand records to. One of our own is built only when `needed` (GenAI records came and
+        no span exporter exists: plain logs before tracing is set up build nothing), and given up for the
+        application's span exporter as soon as it registers one."""
         if self._fixed is not None:
             return None if self._fixed.closed else self._fixed
+        replaced: HoneyHiveSpanExporter | None = None
         with self._lock:
-            if self._own is not None:
-                return None if self._own.pipeline.closed else self._own.pipeline
             pipeline = bridge.current()
-            if pipeline is not None or bridge.ever_registered() or self._shutdown or self._build_failed:
-                return pipeline  # None: the span exporter has shut down (the process is ending)
-            self._own = self._build()
-            self._build_failed = self._own is None  # said once; the records are refused from now on
-            return self._own.pipeline if self._own is not None else None
+            own = self._own
+            if own is not None and (pipeline is None or pipeline is own.pipeline):
+                return None if own.pipeline.closed else own.pipeline
+            if own is not None:  # the application made its span exporter after all: one bridge, its
+                replaced, self._own = own, None
+            elif pipeline is None and needed and not (
+                    bridge.ever_registered() or self._shutdown or self._build_failed):
+                self._own = self._build()
+                self._build_failed = self._own is None  # said once; the records are refused from now on
+                pipeline = self._own.pipeline if self._own is not None else None
+        if replaced is not None:
+            replaced.shutdown()
+        return pipeline  # None: the span exporter has shut down (the process is ending), or nothing is needed
 
     def _build(self) -> HoneyHiveSpanExporter | None:
         """No span exporter in this process yet: one from the same settings, whose pipeline both use."""
@@ -170,16 +199,18 @@ class HoneyHiveLogExporter(LogRecordExporter):
         return exporter
 
     @staticmethod
-    def _views(batch: Sequence[Any], pipeline: Pipeline) -> list[LogRecordView]:
+    def _views(batch: Sequence[Any]) -> tuple[list[LogRecordView], int]:
+        """The records as views, and how many could not be read (each said by its exception's type only: the
+        message may quote a value masking would have hidden)."""
         views: list[LogRecordView] = []
+        unreadable = 0
         for item in batch:
             try:
                 views.append(from_sdk_record(item))
             except Exception as exc:
-                pipeline.counters.add(RECORDS_INVALID)
-                shown = exc if pipeline.masker is None else type(exc).__name__  # it may quote a value
-                logger.warning("otel-honeyhive: skipped a log record that cannot be read: %s", shown)
-        return views
+                unreadable += 1
+                logger.warning("otel-honeyhive: skipped a log record that cannot be read: %s", type(exc).__name__)
+        return views, unreadable
 
 
 class AutoConfiguredLogExporter(HoneyHiveLogExporter):

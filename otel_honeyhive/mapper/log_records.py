@@ -33,12 +33,14 @@ class RecordKind(enum.Enum):
     """`metrics` (score) and `feedback` (label, explanation) of the span's event."""
 
 
+CHOICE = "gen_ai.choice"
+
 RECORD_KINDS: Mapping[str, RecordKind] = {
     "gen_ai.system.message": RecordKind.INPUT_MESSAGE,
     "gen_ai.user.message": RecordKind.INPUT_MESSAGE,
     "gen_ai.assistant.message": RecordKind.INPUT_MESSAGE,
     "gen_ai.tool.message": RecordKind.INPUT_MESSAGE,
-    "gen_ai.choice": RecordKind.OUTPUT_MESSAGE,
+    CHOICE: RecordKind.OUTPUT_MESSAGE,
     "gen_ai.client.inference.operation.details": RecordKind.DETAILS,
     "gen_ai.evaluation.result": RecordKind.EVALUATION,
 }
@@ -101,7 +103,9 @@ def _body_attributes(record: LogRecordView) -> dict[str, Any]:
     body = record.body
     attributes: dict[str, Any] = dict(body) if isinstance(body, Mapping) else {}
     if body is not None and not isinstance(body, Mapping):
-        attributes["content"] = body
+        # Text where a map belongs: a message's content (a choice's is under `message`, where it is looked for).
+        attributes["message" if record.event_name == CHOICE else "content"] = (
+            {"content": body} if record.event_name == CHOICE else body)
     for key, value in record.attributes.items():  # e.g. `gen_ai.system`; the body's keys win
         if key != EVENT_NAME_ATTRIBUTE:
             attributes.setdefault(key, value)
@@ -206,11 +210,13 @@ def apply_evaluations(event: Event, span: SpanView) -> None:
 
 def late_update_fields(
     ruleset: Ruleset, span: SpanView, event_type: str, records: Sequence[LogRecordView], *, had_outputs: bool,
-    had_chat_history: bool,
+    had_chat_history: bool, own_metrics: Sequence[str] = (), own_feedback: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """What an update of an event already shipped carries for records that came after it: the records mapped as
+    """What an update of an event already shipped carries for the records that came after it — all of them, each
+    time, since an update replaces `outputs` and merges the other buckets one level deep: the records mapped as
     they would have been joined (on a span with the event's ids and none of its attributes), reduced to
-    `UPDATE_BUCKETS` and to what the shipped event lacked (its own outputs win)."""
+    `UPDATE_BUCKETS` and to what the shipped event lacked (its own outputs, and its own metrics and feedback of
+    the same name, win)."""
     joined = join(span, records)
     event: Event = {bucket: {} for bucket in ("config", "inputs", "outputs", "metadata", "metrics", "feedback",
                                               "user_properties")}
@@ -220,9 +226,12 @@ def late_update_fields(
     outputs = event.get("outputs")
     if outputs and not had_outputs:
         fields["outputs"] = outputs
-    for bucket in ("metrics", "feedback"):
-        if event.get(bucket):
-            fields[bucket] = event[bucket]
+    for bucket, own in (("metrics", own_metrics), ("feedback", own_feedback)):
+        values = event.get(bucket)
+        if isinstance(values, dict) and own:
+            values = {key: value for key, value in values.items() if key not in own}
+        if values:
+            fields[bucket] = values
     metadata = dict(event.get("metadata") or {})
     inputs = event.get("inputs")
     if isinstance(inputs, dict) and inputs.get("chat_history") and not had_chat_history:

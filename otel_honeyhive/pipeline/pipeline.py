@@ -49,7 +49,15 @@ from otel_honeyhive.mapper.log_records import apply_evaluations, join, kind_of, 
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.pipeline.assembly import Trace, TraceAssembler
 from otel_honeyhive.pipeline.masking import Masker, note_masked, with_record_counts
-from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, ShippedFields, SpanKey, shipped_of, span_events
+from otel_honeyhive.pipeline.records import (
+    RecordJoiner,
+    Shipped,
+    ShippedFields,
+    SpanKey,
+    content_size,
+    shipped_of,
+    span_events,
+)
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
 
@@ -71,6 +79,13 @@ MAX_UNMATCHED_PER_SESSION = 100
 sent each time; past this, further records are counted and not kept)."""
 MAX_UNMATCHED_SESSIONS = 256
 """Sessions whose unmatched records are remembered (to be sent whole again when another comes for one)."""
+MAX_UNMATCHED_BYTES = 16 << 20
+"""The content of the unmatched records remembered, at most (`content_size`); past it the oldest sessions'
+lists are forgotten (sent first, when they were waiting for their session)."""
+RECORD_WAIT_FACTOR = 10
+"""A GenAI record waits for its span this many times the hold time (5 minutes by default): a record is emitted
+while its model call runs, and the call's span comes only when it ends, which for a long call (a reasoning model,
+a long stream) is later than the hold time after the record."""
 
 
 @dataclass
@@ -93,6 +108,12 @@ class _Joining:
 
     taken: list[LogRecordView] = field(default_factory=list)
     shipped: list[tuple[SpanKey, ShippedFields]] = field(default_factory=list)
+    sessions: set[str] = field(default_factory=set)
+    """The sessions the hand-off's events belong to."""
+    folded: set[str] = field(default_factory=set)
+    """Sessions whose unmatched records went into their session event in this hand-off."""
+    filtered: int = 0
+    """Records taken for spans the span filter dropped (counted as such, not as joined)."""
 
 
 def release_interval(hold_seconds: float) -> float:
@@ -139,7 +160,13 @@ class Pipeline:
         self._records_expected = False
         """Set by the first record (or `expect_records`): from then on, shipped spans are remembered for late
         records. Until then a trace's mapping costs one attribute test more, nothing else."""
-        self._unmatched: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._unmatched: OrderedDict[str, tuple[list[dict[str, Any]], int]] = OrderedDict()
+        """Session id → the unmatched records kept for it (as `record_summary` gives them) and their size."""
+        self._unmatched_bytes = 0
+        self._unmatched_pending: set[str] = set()
+        """Sessions with unmatched records not yet sent: no event of theirs was shipped yet (an update of a
+        session that does not exist is refused), so they go into the session event, or an update once one of
+        its events has shipped, or at close."""
         mapper.on_filtered = self._count_filtered
         mapper.on_unrouted = self._count_unrouted
         _track(self)
@@ -274,7 +301,7 @@ class Pipeline:
             return DELIVERED
         late: dict[SpanKey, tuple[Shipped, list[LogRecordView]]] = {}
         given_up: list[LogRecordView] = []
-        waiting = filtered = 0
+        waiting = filtered = duplicates = late_count = 0
         filtering = self.mapper.span_filter is not None
         with self._map_lock:  # a record and its span's mapping never pass each other unseen
             for record in genai:
@@ -284,82 +311,143 @@ class Pipeline:
                     late.setdefault(key, (shipped, []))[1].append(record)
                 elif filtering and self.mapper.was_dropped(*key):
                     filtered += 1  # its span was filtered out: the record goes with it, as one joined before
+                elif self.records.is_waiting(record):
+                    duplicates += 1  # sent again (a client's retry): it waits once
                 else:
                     given_up.extend(self.records.wait(record))
                     waiting += 1
-            updates = [self._late_update(key, shipped, recs) for key, (shipped, recs) in late.items()]
+            updates: list[Update | None] = []
+            for key, (shipped, recs) in late.items():
+                update, new = self._late_update(key, shipped, recs)
+                updates.append(update)
+                late_count += new
+                duplicates += len(recs) - new
             updates.extend(self._unmatched_updates(given_up))
         if filtered:
             self.counters.add(LOG_RECORDS_IGNORED, filtered, reason="span_filtered")
-        late_count = sum(len(recs) for _, recs in late.values())
+        if duplicates:
+            self.counters.add(LOG_RECORDS_IGNORED, duplicates, reason="duplicate")
         if late_count:
             self.counters.add(LOG_RECORDS_LATE, late_count)
         result = self._submit_updates(updates)
         return result if waiting == 0 and not given_up else DELIVERED
 
-    def _late_update(self, key: SpanKey, shipped: Shipped, records: list[LogRecordView]) -> Update | None:
-        """The update a late record makes of its shipped event (under the mapping lock: it uses the ruleset)."""
+    def _late_update(self, key: SpanKey, shipped: Shipped, records: list[LogRecordView]) -> tuple[Update | None, int]:
+        """The update late records make of their shipped event, and how many of them were new. The update
+        carries every late record of the span so far (an update replaces `outputs` and merges the other buckets
+        one level deep), so one sent again, or lost, is made good by the next. Under the mapping lock (it uses
+        the ruleset)."""
+        every, new = self.records.add_late(key, records)
         fields = late_update_fields(
-            self.mapper.ruleset, SpanView(key[0], key[1], "", 0, 0), shipped.event_type, records,
+            self.mapper.ruleset, SpanView(key[0], key[1], "", 0, 0), shipped.event_type, every,
             had_outputs=shipped.had_outputs, had_chat_history=shipped.had_chat_history,
+            own_metrics=shipped.own_metrics, own_feedback=shipped.own_feedback,
         )
-        if not fields:
-            return None
-        metadata = fields.get("metadata")
-        self.records.remember([(key, (
-            shipped.event_id, shipped.event_type,
-            shipped.had_chat_history or (isinstance(metadata, dict) and "log_record_inputs" in metadata),
-            shipped.had_outputs or "outputs" in fields,
-        ))])
-        return Update(shipped.event_id, fields)
+        return (Update(shipped.event_id, fields) if fields else None), new
 
-    def _unmatched_updates(self, records: list[LogRecordView]) -> list[Update | None]:
-        """Records whose span never came, as updates of their traces' sessions (the whole list kept so far for
-        each: an update merges metadata key by key). Under the mapping lock."""
+    def _unmatched_updates(self, records: list[LogRecordView], *, final: bool = False) -> list[Update | None]:
+        """Records whose span never came, kept on their traces' sessions: as updates of the sessions an event was
+        shipped for (the whole list kept so far for each: an update merges metadata key by key); for the others
+        the records wait for the session (`_fold_unmatched`, `_send_pending`), or, when `final`, are sent
+        anyway. Under the mapping lock."""
         if not records:
             return []
         self.counters.add(LOG_RECORDS_UNMATCHED, len(records))
-        by_session: dict[str, list[dict[str, Any]]] = {}
+        touched: set[str] = set()
+        evicted: list[Update | None] = []
         for record in records:
             session_id = self.mapper.session_id_of(record.trace_id)
-            kept = self._unmatched.get(session_id)
-            if kept is None:
-                kept = self._unmatched[session_id] = []
-                if len(self._unmatched) > MAX_UNMATCHED_SESSIONS:
-                    self._unmatched.popitem(last=False)
+            kept, size = self._unmatched.pop(session_id, ([], 0))
             if len(kept) < MAX_UNMATCHED_PER_SESSION:
-                kept.append(record_summary(record))
-            by_session[session_id] = kept
-        return [Update(session_id, {"metadata": {UNMATCHED_KEY: list(kept)}})
-                for session_id, kept in by_session.items()]
+                summary = record_summary(record)
+                kept.append(summary)
+                grown = content_size(record)
+                size += grown
+                self._unmatched_bytes += grown
+            self._unmatched[session_id] = (kept, size)
+            touched.add(session_id)
+            while (len(self._unmatched) > MAX_UNMATCHED_SESSIONS
+                   or self._unmatched_bytes > MAX_UNMATCHED_BYTES) and len(self._unmatched) > 1:
+                oldest, (lost, lost_size) = self._unmatched.popitem(last=False)
+                self._unmatched_bytes -= lost_size
+                touched.discard(oldest)
+                if oldest in self._unmatched_pending:  # forgotten before its session came: sent as it is
+                    self._unmatched_pending.discard(oldest)
+                    evicted.append(Update(oldest, {"metadata": {UNMATCHED_KEY: lost}}))
+        updates = evicted
+        for session_id in touched:
+            if final or self.records.session_seen(session_id):
+                self._unmatched_pending.discard(session_id)
+                updates.append(self._unmatched_update(session_id))
+            else:
+                self._unmatched_pending.add(session_id)
+        return updates
+
+    def _fold_unmatched(self, events: list[Event], joining: _Joining) -> None:
+        """A session event being mapped carries the unmatched records waiting for it (no update needed)."""
+        for event in events:
+            session_id = event.get("event_id")
+            if event.get("event_type") != "session" or session_id not in self._unmatched_pending:
+                continue
+            metadata = event.get("metadata")
+            if not isinstance(metadata, dict):
+                metadata = event["metadata"] = {}
+            metadata[UNMATCHED_KEY] = list(self._unmatched[session_id][0])
+            joining.folded.add(session_id)
+
+    def _pending_updates(self, sessions: set[str] | None) -> list[Update | None]:
+        """Updates for the sessions (every one, when None) whose unmatched records were waiting for them."""
+        ready = self._unmatched_pending if sessions is None else self._unmatched_pending & sessions
+        updates: list[Update | None] = [self._unmatched_update(session_id) for session_id in ready
+                                        if session_id in self._unmatched]
+        self._unmatched_pending -= set(ready)
+        return updates
+
+    def _unmatched_update(self, session_id: str) -> Update:
+        return Update(session_id, {"metadata": {UNMATCHED_KEY: list(self._unmatched[session_id][0])}})
 
     def _submit_updates(self, updates: Sequence[Update | None], what: str = "from log records") -> SendResult:
-        """Hand updates on; the first failure is the result (each is logged, saying `what` the update was)."""
+        """Hand updates on; the first failure is the result, logged in one line for the whole call (a flood of
+        records must not become a flood of lines)."""
         result = DELIVERED
+        failed = 0
+        first = ""
         for update in updates:
             if update is None:
                 continue
             sent = self.delivery.submit_update(update, stop=self.stop)
             if not sent.ok:
-                logger.warning("otel-honeyhive: update of event %s %s not delivered: %s",
-                               update.event_id, what, sent.detail)
+                failed += 1
                 if result.ok:
-                    result = sent
+                    result, first = sent, update.event_id
+        if failed == 1:
+            logger.warning("otel-honeyhive: update of event %s %s not delivered: %s", first, what, result.detail)
+        elif failed:
+            logger.warning("otel-honeyhive: %d updates %s not delivered (the first, of event %s: %s)", failed, what,
+                           first, result.detail)
         return result
 
-    def _expire_records(self, *, everything: bool = False) -> None:
-        """Give up records whose span did not come within the hold time (all of them on flush and close),
-        except those of traces still held: those join when their trace is released."""
+    @property
+    def record_wait(self) -> float:
+        """How long a GenAI record waits for its span (`RECORD_WAIT_FACTOR` times the hold time)."""
+        return self.assembler.hold_seconds * RECORD_WAIT_FACTOR
+
+    def _expire_records(self, *, everything: bool = False, final: bool = False) -> None:
+        """Give up records whose span did not come within the record wait (all of them on flush and close),
+        except those of traces still held: those join when their trace is released. `final` (close, exit):
+        unmatched records still waiting for their session are sent to it anyway."""
         if not self._records_expected:
             return
         with self._map_lock:
-            if not self.records.waiting_records:
-                return
             if everything:
                 expired = self.records.drain()
+            elif self.records.waiting_records:
+                expired = self.records.expired(self.record_wait, self.assembler.is_held)
             else:
-                expired = self.records.expired(self.assembler.hold_seconds, self.assembler.is_held)
-            updates = self._unmatched_updates(expired)
+                return
+            updates = self._unmatched_updates(expired, final=final)
+            if final:
+                updates.extend(self._pending_updates(None))
         self._submit_updates(updates)
 
     # -- mapping and hand-off ---------------------------------------------------------------------------------
@@ -448,9 +536,18 @@ class Pipeline:
             return events
         if joined:
             for span_id, event in span_events(events):
-                joined_span = joined.get(span_id)
+                joined_span = joined.pop(span_id, None)
                 if joined_span is not None:
                     apply_evaluations(event, joined_span)
+            trace_id = mapped[0].trace_id
+            for left in joined:  # spans the filter dropped: their records went with them
+                joining.filtered += sum(1 for r in joining.taken if r.span_id == left and r.trace_id == trace_id)
+        if self._unmatched_pending:
+            self._fold_unmatched(events, joining)
+        for event in events:
+            session_id = event.get("session_id")
+            if isinstance(session_id, str):
+                joining.sessions.add(session_id)
         joining.shipped.extend(shipped_of(mapped[0].trace_id, events))
         return events
 
@@ -462,15 +559,22 @@ class Pipeline:
         late = 0
         with self._map_lock:
             if delivered:
-                if joining.taken:
-                    self.counters.add(LOG_RECORDS_JOINED, len(joining.taken))
+                if len(joining.taken) > joining.filtered:
+                    self.counters.add(LOG_RECORDS_JOINED, len(joining.taken) - joining.filtered)
+                if joining.filtered:
+                    self.counters.add(LOG_RECORDS_IGNORED, joining.filtered, reason="span_filtered")
                 self.records.remember(joining.shipped)
+                self.records.remember_sessions(joining.sessions)
+                if self._unmatched_pending:
+                    self._unmatched_pending -= joining.folded
+                    updates.extend(self._pending_updates(joining.sessions))
                 if self.records.waiting_records:  # rare: a record came while its span was handed on
                     for key, fields in joining.shipped:
                         stranded = self.records.take(*key) if self.records.has_waiting(key[0]) else []
                         if stranded:
-                            late += len(stranded)
-                            updates.append(self._late_update(key, Shipped(*fields), stranded))
+                            update, new = self._late_update(key, Shipped(*fields), stranded)
+                            late += new
+                            updates.append(update)
             else:
                 given_up: list[LogRecordView] = []
                 for record in joining.taken:
@@ -542,6 +646,8 @@ class Pipeline:
         self.counters = Counters()
         self.records.clear()
         self._unmatched = OrderedDict()
+        self._unmatched_bytes = 0
+        self._unmatched_pending = set()
         if self.mapper.router is not None:  # its lock may have been held by a thread of the parent's
             self.mapper.router.after_fork_in_child()
         if self.mapper.conversations is not None:
@@ -563,7 +669,7 @@ class Pipeline:
         if self._closed.is_set() or self.journal is not None:
             return  # journaled spans are on disk already; the next start replays them
         self._release(self.assembler.drain())
-        self._expire_records(everything=True)
+        self._expire_records(everything=True, final=True)
         self.delivery.flush(min(self.exit_timeout, EXIT_SHIP_SECONDS))
 
     # -- lifecycle --------------------------------------------------------------------------------------------
@@ -589,7 +695,7 @@ class Pipeline:
         try:
             if self.journal is None:
                 self._release(self.assembler.drain())  # in memory only: shipping it now is the best there is
-            self._expire_records(everything=True)  # records are in memory only, with or without a journal
+            self._expire_records(everything=True, final=True)  # records are in memory only, journal or not
             drain = timeout if spool_seconds is None else spool_seconds
             if drain > 0:
                 self.delivery.flush(drain)

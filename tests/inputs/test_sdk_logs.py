@@ -21,6 +21,7 @@ from opentelemetry.sdk._logs.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import TraceFlags
 
 from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter
 from otel_honeyhive.core.counters import LOG_RECORDS_IGNORED, LOG_RECORDS_JOINED, LOG_RECORDS_LATE
@@ -209,11 +210,36 @@ def test_with_no_span_exporter_the_log_exporter_builds_one_from_the_same_setting
     loggers = LoggerProvider()
     loggers.add_log_record_processor(SimpleLogRecordProcessor(logs))
     loggers.get_logger("x").emit(LogRecord(body="plain"))
+    assert bridge.current() is None  # ordinary logs (an app starting up, tracing not set up yet) build nothing
+    loggers.get_logger("x").emit(LogRecord(body={"content": "hi"}, event_name="gen_ai.user.message",
+                                           trace_id=1, span_id=2, trace_flags=TraceFlags(1)))
     pipeline = bridge.current()
     assert pipeline is not None
-    assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="not_genai") == 1
+    assert pipeline.records.waiting_records == 1
     loggers.shutdown()
     assert pipeline.closed
+
+
+def test_the_applications_span_exporter_made_later_takes_over_from_the_log_exporters_own(
+        server: FakeHoneyHive) -> None:
+    """One bridge per process: records that came before any span exporter built one of the log exporter's own;
+    once the application makes its span exporter, records go to that one's pipeline, where its spans are."""
+    logs = LogExporter(api_key="k", server_url=server.url, project="p", retry_policy=FAST)
+    loggers = LoggerProvider()
+    loggers.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    loggers.get_logger("x").emit(LogRecord(body={"content": "early"}, event_name="gen_ai.user.message",
+                                           trace_id=1, span_id=2, trace_flags=TraceFlags(1)))
+    own = bridge.current()
+    assert own is not None
+    spans = span_exporter(server)
+    tracers = TracerProvider()
+    tracers.add_span_processor(SimpleSpanProcessor(spans))
+    trace_id, chat_id = model_call(tracers, loggers)
+    assert own.closed
+    chat = events_with_updates(server)[event_id_for_span(trace_id, chat_id)]
+    assert chat["inputs"]["chat_history"][0]["content"] == "What is OTel?"
+    loggers.shutdown()
+    tracers.shutdown()
 
 
 def test_an_explicit_span_exporter_is_the_one_fed(server: FakeHoneyHive) -> None:
@@ -227,10 +253,10 @@ def test_an_explicit_span_exporter_is_the_one_fed(server: FakeHoneyHive) -> None
     assert spans.pipeline.counters.value(LOG_RECORDS_IGNORED, reason="not_genai") == 1
 
 
-def test_the_span_exporters_shutdown_flushes_queued_records_first(server: FakeHoneyHive) -> None:
-    """The SDK shuts the two providers down in either order; records still queued when the span exporter closes
-    its pipeline are flushed into it first (from the global logger provider). The tracer provider has exported
-    its spans by then: the records come as an update, not lost to the close."""
+def test_records_still_queued_join_their_spans_whatever_the_shutdown_order(server: FakeHoneyHive) -> None:
+    """The SDK shuts the two providers down in either order. An export that completes traces first flushes the
+    global logger provider, so records still queued when the tracer provider shuts down join their spans (the
+    input messages in `inputs.chat_history`, not an update)."""
     from opentelemetry import _logs
 
     spans = span_exporter(server)
@@ -248,7 +274,8 @@ def test_the_span_exporters_shutdown_flushes_queued_records_first(server: FakeHo
         tracers.shutdown()  # the records are still in the logs queue
         chat = events_with_updates(server)[event_id_for_span(trace_id, chat_id)]
         assert chat["outputs"]["content"] == "A standard."
-        assert chat["metadata"]["log_record_inputs"]["chat_history"][0]["content"] == "What is OTel?"
+        assert chat["inputs"]["chat_history"][0]["content"] == "What is OTel?"
+        assert spans.pipeline.counters.total(LOG_RECORDS_JOINED) >= 1
     finally:
         _logs._internal._LOGGER_PROVIDER = previous  # type: ignore[attr-defined]
         loggers.shutdown()
@@ -272,9 +299,13 @@ def test_the_auto_configured_log_exporter_with_a_bad_variable_stays_off(
     monkeypatch.setenv("HH_TIMEOUT", "abc")
     logs = AutoConfiguredLogExporter()
     MADE.append(logs)
+    loggers = LoggerProvider()
+    loggers.add_log_record_processor(SimpleLogRecordProcessor(logs))
     with caplog.at_level(logging.ERROR, logger="otel_honeyhive"):
-        assert logs.export([]) is LogRecordExportResult.FAILURE
-        assert logs.export([]) is LogRecordExportResult.FAILURE
+        assert logs.export([]) is LogRecordExportResult.SUCCESS  # nothing to hand on: nothing built yet
+        for _ in range(2):  # a GenAI record: the exporter would build its pipeline, and cannot
+            loggers.get_logger("x").emit(LogRecord(body={"content": "hi"}, event_name="gen_ai.user.message",
+                                                   trace_id=1, span_id=2, trace_flags=TraceFlags(1)))
     assert caplog.text.count("HH_TIMEOUT") == 1
     assert "Traceback" not in caplog.text
     logs.shutdown()
@@ -295,3 +326,21 @@ def test_records_reach_the_fake_honeyhive_as_json(server: FakeHoneyHive) -> None
     assert b"What is OTel?" in raw
     json.loads(server.batches[0].raw)
     assert_content(events_with_updates(server)[event_id_for_span(trace_id, chat_id)])
+
+
+def test_records_after_the_span_exporter_shut_down_are_said_once(
+        server: FakeHoneyHive, caplog: pytest.LogCaptureFixture) -> None:
+    """A logger provider the bridge cannot reach (not the global one), shut down after the tracer provider: its
+    records cannot join anything any more; the application is told once how to order the shutdown."""
+    spans = span_exporter(server)
+    logs = LogExporter(spans)
+    loggers = LoggerProvider()
+    loggers.add_log_record_processor(BatchLogRecordProcessor(logs, schedule_delay_millis=60_000))
+    tracers = TracerProvider()
+    tracers.add_span_processor(SimpleSpanProcessor(spans))
+    model_call(tracers, loggers)
+    tracers.shutdown()
+    with caplog.at_level(logging.WARNING, logger="otel_honeyhive"):
+        loggers.shutdown()
+    said = [r.getMessage() for r in caplog.records if "shut the LoggerProvider down before" in r.getMessage()]
+    assert len(said) == 1

@@ -6,8 +6,9 @@ content emitted as log records (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONT
 
 The same workload as tests/instrumentors/app.py. At the end the providers are shut down in the order named:
 `logs-first` is the order `opentelemetry-instrument` gives at exit (the logger provider is made after the tracer
-provider, and exit handlers run last-registered first); `spans-first` ships every span before any record, so the
-records come after their events. Prints one JSON line: `{"session_id": ...}`.
+provider, and exit handlers run last-registered first); `spans-first` shuts the tracer provider down while every
+record is still queued (the span exporter flushes the global logger provider before mapping the traces it ends).
+Prints one JSON line: `{"session_id": ...}`.
 """
 
 from __future__ import annotations

@@ -273,12 +273,14 @@ def test_show_displays_the_updated_event(tmp_path: Path, capsys: pytest.CaptureF
 def test_a_record_whose_span_never_comes_is_kept_on_the_session(output: Recording) -> None:
     clock = Clock()
     pipeline = pipeline_to(output, clock, hold=30)
+    pipeline.expect_records()
     pipeline.accept_spans([root()])  # the session exists; the record names a span that never comes
     stray = record("gen_ai.user.message", {"content": "lost?"}, span_id=0x1234)
     pipeline.accept_records([stray])
-    pipeline._expire_records()
-    assert not output.updates  # not yet: within the hold time
     clock.now += 31
+    pipeline._expire_records()
+    assert not output.updates  # not yet: a record waits ten times the hold time (a model call may be long)
+    clock.now += 270
     pipeline._expire_records()
     (update,) = output.updates
     assert update.event_id == SESSION
@@ -303,6 +305,7 @@ def test_records_of_a_held_trace_wait_past_the_hold_time_with_it(output: Recordi
 
 def test_flush_keeps_waiting_records_on_their_session(output: Recording) -> None:
     pipeline = pipeline_to(output)
+    pipeline.expect_records()
     pipeline.accept_spans([root()])
     pipeline.accept_records([record("gen_ai.choice", {"message": {"content": "x"}}, span_id=0x99)])
     pipeline.flush(1)
@@ -311,6 +314,7 @@ def test_flush_keeps_waiting_records_on_their_session(output: Recording) -> None
 
 def test_the_memory_cap_gives_up_the_oldest_records_onto_their_session(output: Recording) -> None:
     pipeline = pipeline_to(output)
+    pipeline.expect_records()
     pipeline.records.max_records = 2
     pipeline.accept_spans([root()])
     pipeline.accept_records([record("gen_ai.user.message", {"content": str(i)}, span_id=0x10 + i)
@@ -432,3 +436,129 @@ def test_a_record_that_comes_while_its_span_is_handed_on_becomes_an_update() -> 
     assert output.events[CHAT_EVENT]["outputs"]["content"] == "Paris."
     assert pipeline.records.waiting_records == 0
     assert pipeline.counters.total(LOG_RECORDS_LATE) == 1
+
+
+# -- late, in several parts -------------------------------------------------------------------------------------
+
+def test_late_records_in_several_batches_all_reach_the_event(output: Recording) -> None:
+    """An update replaces `outputs` and merges the other buckets one level deep: each update carries every late
+    record of the span so far, so the second message, the second choice and the second half of an evaluation
+    are not lost to the first."""
+    pipeline = pipeline_to(output)
+    pipeline.expect_records()
+    pipeline.accept_spans([chat(), root()])
+    batches = [
+        [record("gen_ai.system.message", {"content": "Be brief."})],
+        [record("gen_ai.user.message", {"content": "What is the capital of France?"})],
+        [record("gen_ai.choice", {"index": 0, "message": {"role": "assistant", "content": "Paris."}})],
+        [record("gen_ai.choice", {"index": 1, "message": {"role": "assistant", "content": "Paris, France."}})],
+        [evaluation(**{"gen_ai.evaluation.explanation": None})],
+        [record("gen_ai.evaluation.result", None, **{"gen_ai.evaluation.name": "relevance",
+                                                     "gen_ai.evaluation.explanation": "on topic"})],
+    ]
+    batches[4][0].attributes.pop("gen_ai.evaluation.explanation")
+    for batch in batches:
+        assert pipeline.accept_records(batch).ok
+    event = output.events[CHAT_EVENT]
+    assert event["metadata"]["log_record_inputs"]["chat_history"] == HISTORY
+    assert [c["content"] for c in event["outputs"]["choices"]] == ["Paris.", "Paris, France."]
+    assert event["feedback"]["relevance"] == {"label": "relevant", "explanation": "on topic"}
+    assert event["metrics"] == {"relevance": 0.9}
+    assert pipeline.counters.total(LOG_RECORDS_LATE) == 6
+
+
+def test_a_late_update_that_failed_is_made_again_when_its_records_are_sent_again() -> None:
+    """The client of a refused call sends the same records again: the update is made again, whole (nothing was
+    marked as sent before it was), and the records count once."""
+
+    class Flaky(Recording):
+        def __init__(self) -> None:
+            super().__init__()
+            self.refuse = True
+
+        def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
+            if self.refuse:
+                from otel_honeyhive.core.results import Outcome
+
+                return SendResult(Outcome.RETRY_LATER, "down for the test")
+            return super().update(update, stop=stop)
+
+    output = Flaky()
+    pipeline = Pipeline(Delivery.direct(output, RetryPolicy(deadline=0.05, initial_backoff=0.01)), TraceMapper(),
+                        TraceAssembler(hold_seconds=30, clock=Clock()))
+    pipeline.expect_records()
+    pipeline.accept_spans([chat(), root()])
+    assert not pipeline.accept_records(per_message()).ok  # every record late: the caller retries
+    output.refuse = False
+    assert pipeline.accept_records(per_message()).ok
+    event = output.events[CHAT_EVENT]
+    assert event["outputs"]["content"] == "Paris."
+    assert event["metadata"]["log_record_inputs"]["chat_history"] == HISTORY
+    assert pipeline.counters.total(LOG_RECORDS_LATE) == 3
+    assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="duplicate") == 3
+
+
+def test_a_late_evaluation_does_not_replace_the_spans_own_metric_or_feedback(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.expect_records()
+    pipeline.accept_spans([chat(**{"honeyhive_metrics.relevance": 1.0,
+                                   "honeyhive_feedback.relevance": "the span's own"}), root()])
+    pipeline.accept_records([evaluation(), evaluation("fluency")])
+    event = output.events[CHAT_EVENT]
+    assert event["metrics"]["relevance"] == 1.0
+    assert event["feedback"]["relevance"] == "the span's own"
+    assert event["metrics"]["fluency"] == 0.9  # another name is the evaluation's
+
+
+def test_a_record_sent_twice_before_its_span_joins_once(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.accept_records(per_message())
+    pipeline.accept_records(per_message())
+    pipeline.accept_spans([chat(), root()])
+    assert output.events[CHAT_EVENT]["inputs"]["chat_history"] == HISTORY
+    assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="duplicate") == 3
+    assert pipeline.counters.total(LOG_RECORDS_JOINED) == 3
+
+
+def test_a_choice_whose_body_is_text_is_the_answer(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.accept_records([record("gen_ai.choice", "Paris.")])
+    pipeline.accept_spans([chat(), root()])
+    assert output.events[CHAT_EVENT]["outputs"]["content"] == "Paris."
+
+
+# -- unmatched, before the session exists --------------------------------------------------------------------------
+
+def test_a_record_given_up_before_its_session_ships_goes_into_the_session_event(output: Recording) -> None:
+    """A long call: the record waited for its span longer than it may; the trace has not shipped anything, so an
+    update of its session would be refused (an unknown event). The record waits for the session instead and
+    goes into the session event itself."""
+    clock = Clock()
+    pipeline = pipeline_to(output, clock, hold=1)
+    pipeline.expect_records()
+    pipeline.accept_records([record("gen_ai.user.message", {"content": "asked at the start"})])
+    clock.now += 11
+    pipeline._expire_records()
+    assert not output.updates
+    assert pipeline.counters.total(LOG_RECORDS_UNMATCHED) == 1
+    pipeline.accept_spans([chat(), root()])
+    (kept,) = output.events[SESSION]["metadata"][UNMATCHED_KEY]
+    assert kept["body"] == {"content": "asked at the start"}
+    assert not output.updates
+    pipeline.accept_records([record("gen_ai.user.message", {"content": "and later"}, span_id=0x77)])
+    clock.now += 11
+    pipeline._expire_records()  # the session has shipped now: an update, with both
+    (update,) = output.updates
+    assert [r["body"]["content"] for r in update.fields["metadata"][UNMATCHED_KEY]] == [
+        "asked at the start", "and later"]
+
+
+def test_records_still_waiting_for_their_session_at_close_are_sent_to_it(output: Recording) -> None:
+    pipeline = pipeline_to(output)
+    pipeline.expect_records()
+    pipeline.accept_records([record("gen_ai.user.message", {"content": "x"})])
+    pipeline.flush(1)  # given up, but the session has not shipped: kept for it
+    assert not output.updates
+    pipeline.close(1)
+    (update,) = output.updates
+    assert update.event_id == SESSION

@@ -5,7 +5,8 @@ the oldest forgotten past the bound. The joining itself, end to end, is in test_
 from __future__ import annotations
 
 from otel_honeyhive.core.events import Event
-from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, shipped_of, span_events
+from otel_honeyhive.core.log_records import LogRecordView
+from otel_honeyhive.pipeline.records import RecordJoiner, Shipped, content_size, shipped_of, span_events
 
 TRACE = 0x0AF7651916CD43DD8448EB211C80319C
 
@@ -24,9 +25,9 @@ def test_each_span_is_remembered_by_its_first_event_with_what_content_it_had() -
         event("00000000000000cc", "e-tool", "tool", inputs={"chat_history": []}, outputs={}),
     ]
     assert shipped_of(TRACE, events) == [
-        ((TRACE, 0xAA), ("e-root", "chain", False, False)),
-        ((TRACE, 0xBB), ("e-chat", "model", True, True)),
-        ((TRACE, 0xCC), ("e-tool", "tool", False, False)),
+        ((TRACE, 0xAA), ("e-root", "chain", False, False, (), ())),
+        ((TRACE, 0xBB), ("e-chat", "model", True, True, (), ())),
+        ((TRACE, 0xCC), ("e-tool", "tool", False, False, (), ())),
     ]
 
 
@@ -49,3 +50,50 @@ def test_the_newest_half_of_the_bound_is_remembered_at_least_and_the_bound_at_mo
         assert remembered == list(range(n - len(remembered) + 1, n + 1))  # the newest, none missing
         assert min(n, 5) <= len(remembered) <= 10
     assert joiner.shipped(100, 100) == Shipped("e-100", "model", False, False)
+
+
+def record(span_id: int, content: str, time_ns: int = 1) -> LogRecordView:
+    return LogRecordView(TRACE, span_id, "gen_ai.user.message", time_ns, {"content": content})
+
+
+def test_a_record_sent_twice_is_recognised_as_waiting() -> None:
+    joiner = RecordJoiner()
+    joiner.wait(record(1, "hi"))
+    assert joiner.is_waiting(record(1, "hi"))
+    assert not joiner.is_waiting(record(1, "hi", time_ns=2))
+    assert not joiner.is_waiting(record(2, "hi"))
+
+
+def test_the_byte_budget_gives_up_the_oldest_spans_records_never_the_newest() -> None:
+    joiner = RecordJoiner(max_bytes=25_000)
+    assert joiner.wait(record(1, "a" * 10_000)) == []
+    assert joiner.wait(record(2, "b" * 10_000)) == []
+    given_up = joiner.wait(record(3, "c" * 10_000))
+    assert [r.span_id for r in given_up] == [1]
+    assert joiner.waiting_records == 2
+    assert [r.span_id for r in joiner.wait(record(4, "d" * 100_000))] == [2, 3]  # alone, however large
+    assert joiner.waiting_records == 1
+
+
+def test_the_content_size_counts_text_bytes_and_items() -> None:
+    small = LogRecordView(TRACE, 1, "gen_ai.choice", 1, {"message": {"content": "x" * 100}}, {"k": "v"})
+    assert 100 < content_size(small) < 200
+
+
+def test_late_records_accumulate_per_span_each_once() -> None:
+    joiner = RecordJoiner()
+    every, new = joiner.add_late((TRACE, 1), [record(1, "one")])
+    assert (len(every), new) == (1, 1)
+    every, new = joiner.add_late((TRACE, 1), [record(1, "one"), record(1, "two", time_ns=2)])
+    assert [r.body["content"] for r in every] == ["one", "two"]
+    assert new == 1
+    assert joiner.add_late((TRACE, 2), [record(2, "other")])[1] == 1
+
+
+def test_sessions_seen_are_remembered_and_forgotten_like_spans() -> None:
+    joiner = RecordJoiner(max_shipped=4)
+    joiner.remember_sessions({"s1"})
+    assert joiner.session_seen("s1") and not joiner.session_seen("s2")
+    for n in range(10):
+        joiner.remember_sessions({f"x{n}"})
+    assert not joiner.session_seen("s1")

@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Sequence
 
-from otel_honeyhive.core.counters import LOG_RECORDS_IGNORED, LOG_RECORDS_UNMATCHED, SPANS_FILTERED
+from otel_honeyhive.core.counters import LOG_RECORDS_IGNORED, LOG_RECORDS_JOINED, LOG_RECORDS_UNMATCHED, SPANS_FILTERED
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.results import DELIVERED, SendResult, Update
@@ -93,6 +93,8 @@ def test_a_record_before_its_span_goes_with_it_when_the_span_is_dropped() -> Non
     assert sorted(e["event_name"] for e in output.events.values()) == ["chat", "root"]
     assert pipeline.counters.total(LOG_RECORDS_UNMATCHED) == 0
     assert SECRET_PROMPT not in shipped_text(output)
+    assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="span_filtered") == 1  # not counted as joined
+    assert pipeline.counters.total(LOG_RECORDS_JOINED) == 0
 
 
 def test_a_record_of_a_kept_span_still_joins_it() -> None:
