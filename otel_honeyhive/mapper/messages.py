@@ -113,8 +113,13 @@ def _is_text(item: dict[str, Any]) -> bool:
     return item.get("type", "text") == "text" and "text" in item
 
 
+TEXT_SEPARATOR = "\n"
+"""Between the separate text parts of one message (system blocks, a reply's text blocks): they are paragraphs,
+not pieces of one (the chunks of a stream, which are, are joined with nothing)."""
+
+
 def _join_text(items: list[dict[str, Any]]) -> str:
-    return "".join(str(i["text"]) for i in items)
+    return TEXT_SEPARATOR.join(str(i["text"]) for i in items)
 
 
 def indexed_messages(pairs: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
@@ -161,7 +166,7 @@ def _parts_message(raw: Any) -> dict[str, Any]:
         else:
             others.append(jsonable(part))
     if texts or not (calls or others):
-        message["content"] = "".join(texts)
+        message["content"] = TEXT_SEPARATOR.join(texts)
     if others:
         message["parts"] = others
     if calls:
@@ -197,7 +202,7 @@ def _text_blocks(value: Any) -> str | None:
     if isinstance(value, list) and value and all(
         isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in value
     ):
-        return "".join(b["text"] for b in value)
+        return TEXT_SEPARATOR.join(b["text"] for b in value)
     return None
 
 
@@ -248,8 +253,9 @@ def _chunks_of_one_answer(messages: Sequence[dict[str, Any]]) -> bool:
 
 
 def _assembled(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One message from the chunks of a streamed answer: texts joined, tool calls and other parts in order, every
-    other field from the last chunk that has it (the finish reason is the last chunk's)."""
+    """One message from the chunks of a streamed answer: texts joined with nothing (a chunk is a piece of a text,
+    not a paragraph), tool calls and other parts in order, every other field from the last chunk that has it (the
+    finish reason is the last chunk's)."""
     answer: dict[str, Any] = {"role": messages[0].get("role")}
     texts: list[str] = []
     calls: list[Any] = []

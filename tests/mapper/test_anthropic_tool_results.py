@@ -60,7 +60,13 @@ def test_parallel_tool_results_keep_their_own_ids() -> None:
 def test_a_user_turn_with_text_beside_a_tool_result_stays_one_user_message() -> None:
     mixed = {"role": "user", "parts": [{"type": "tool_call_response", "id": "toolu_01", "response": "sunny"},
                                        {"type": "text", "content": " Thanks."}]}
-    assert history(mixed) == [{"role": "user", "tool_call_id": "toolu_01", "content": "sunny Thanks."}]
+    assert history(mixed) == [{"role": "user", "tool_call_id": "toolu_01", "content": "sunny\n Thanks."}]
+
+
+def test_a_result_of_several_text_blocks_is_their_text_one_block_a_line() -> None:
+    result = {"role": "user", "parts": [{"type": "tool_call_response", "id": "toolu_01", "response": [
+        {"type": "text", "text": "sunny"}, {"type": "text", "text": "21 C"}]}]}
+    assert history(result) == [{"role": "tool", "tool_call_id": "toolu_01", "content": "sunny\n21 C"}]
 
 
 def test_a_result_that_is_not_text_blocks_stays_json() -> None:

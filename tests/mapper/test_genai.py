@@ -172,12 +172,12 @@ def test_input_messages_in_parts_format_become_chat_history_with_system_instruct
     assert "gen_ai.system_instructions" not in event["metadata"]
 
 
-def test_text_parts_are_joined_and_other_parts_kept() -> None:
+def test_text_parts_are_joined_one_a_line_and_other_parts_kept() -> None:
     messages = [
         {
             "role": "user",
             "parts": [
-                {"type": "text", "content": "Describe "},
+                {"type": "text", "content": "Describe"},
                 {"type": "text", "content": "this image."},
                 {"type": "uri", "modality": "image", "uri": "https://example.com/cat.png"},
             ],
@@ -187,10 +187,20 @@ def test_text_parts_are_joined_and_other_parts_kept() -> None:
     assert event["inputs"]["chat_history"] == [
         {
             "role": "user",
-            "content": "Describe this image.",
+            "content": "Describe\nthis image.",
             "parts": [{"type": "uri", "modality": "image", "uri": "https://example.com/cat.png"}],
         }
     ]
+
+
+def test_separate_system_instruction_blocks_are_separate_lines() -> None:
+    """Anthropic's system blocks (and any instructions given as several parts) are paragraphs: not glued."""
+    instructions = [{"type": "text", "content": "You are terse."},
+                    {"type": "text", "content": "Always answer in French."}]
+    event = child_event({**CHAT, "gen_ai.input.messages": _dumps([{"role": "user", "parts": [
+        {"type": "text", "content": "hi"}]}]), "gen_ai.system_instructions": _dumps(instructions)})
+    assert event["inputs"]["chat_history"][0] == {"role": "system",
+                                                  "content": "You are terse.\nAlways answer in French."}
 
 
 def test_tool_call_response_given_as_result_is_understood() -> None:

@@ -126,7 +126,7 @@ def test_system_instructions_forms() -> None:
     assert system_instructions("plain") == {"role": "system", "content": "plain"}
     assert system_instructions('[{"type": "text", "content": "a"}, {"type": "text", "content": "b"}]') == {
         "role": "system",
-        "content": "ab",
+        "content": "a\nb",
     }
     assert system_instructions('{"type": "text", "content": "one"}') == {"role": "system", "content": "one"}
 

@@ -163,18 +163,18 @@ def test_multimodal_contents_become_a_content_list() -> None:
     ]
 
 
-def test_text_only_contents_are_joined_into_a_string() -> None:
+def test_text_only_contents_are_joined_into_a_string_one_part_a_line() -> None:
     event = child_event(
         {
             **LLM,
             "llm.input_messages.0.message.role": "user",
             "llm.input_messages.0.message.contents.0.message_content.type": "text",
-            "llm.input_messages.0.message.contents.0.message_content.text": "Hello ",
+            "llm.input_messages.0.message.contents.0.message_content.text": "Hello",
             "llm.input_messages.0.message.contents.1.message_content.type": "text",
             "llm.input_messages.0.message.contents.1.message_content.text": "world",
         }
     )
-    assert event["inputs"]["chat_history"] == [{"role": "user", "content": "Hello world"}]
+    assert event["inputs"]["chat_history"] == [{"role": "user", "content": "Hello\nworld"}]
 
 
 def test_input_messages_sorted_numerically() -> None:
