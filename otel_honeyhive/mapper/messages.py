@@ -131,6 +131,8 @@ def indexed_messages(pairs: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _parts_message(raw: Any) -> dict[str, Any]:
+    """One message in the parts format (or a plain one). Tool results never get here from `json_messages`
+    (`_turn` makes each its own message); where one does, it is kept as a part like any other."""
     if not isinstance(raw, dict):
         raise ValueError("a message must be an object")
     if "parts" not in raw:
@@ -158,11 +160,6 @@ def _parts_message(raw: Any) -> dict[str, Any]:
                     },
                 }
             )
-        elif kind == "tool_call_response":
-            message["tool_call_id"] = part.get("id")
-            response = part.get("response", part.get("result"))
-            text = response if isinstance(response, str) else _text_blocks(response)
-            texts.append(text if text is not None else _dump(response))
         else:
             others.append(jsonable(part))
     if texts or not (calls or others):
@@ -192,8 +189,7 @@ def json_messages(value: Any) -> list[dict[str, Any]]:
         raise ValueError("messages must be a JSON array")
     messages: list[dict[str, Any]] = []
     for raw in data:
-        raw = raw if isinstance(raw, dict) else maybe_json(raw)
-        messages.extend(_tool_results(raw) or [_parts_message(raw)])
+        messages.extend(_turn(raw if isinstance(raw, dict) else maybe_json(raw)))
     return messages
 
 
@@ -206,21 +202,58 @@ def _text_blocks(value: Any) -> str | None:
     return None
 
 
-_ROLE_AND_PARTS = frozenset({"role", "parts"})
+def _is_tool_result(part: Any) -> bool:
+    return isinstance(part, dict) and part.get("type") == "tool_call_response"
 
 
-def _tool_results(raw: Any) -> list[dict[str, Any]]:
-    """A user turn that only returns tool results (Anthropic's `tool_result` blocks, which the parts format
-    records as `tool_call_response` parts of a `user` message): one `tool` message per result, as OpenAI's
-    shape and OpenInference have them, so parallel results keep their own `tool_call_id`. Else nothing."""
-    if not isinstance(raw, dict) or raw.get("role") != "user" or not raw.keys() <= _ROLE_AND_PARTS:
-        return []
-    parts = raw.get("parts")
-    if not isinstance(parts, (list, tuple)) or not parts or not all(
-        isinstance(p, dict) and p.get("type") == "tool_call_response" for p in parts
-    ):
-        return []
-    return [_parts_message({"role": "tool", "parts": [part]}) for part in parts]
+def _turn(raw: Any) -> list[dict[str, Any]]:
+    """One turn's messages. A turn that returns tool results (Anthropic's `tool_result` blocks, which the parts
+    format records as `tool_call_response` parts of a `user` message, maybe beside text; several results in one
+    `tool` message) is split, in the order of its parts: one `tool` message per result, as OpenAI's shape and
+    OpenInference have them, so each result keeps its own `tool_call_id`; each run of other parts is a message
+    of the turn's own role. The turn's other fields go on its last message."""
+    parts = raw.get("parts") if isinstance(raw, dict) else None
+    if not isinstance(parts, (list, tuple)) or not any(_is_tool_result(p) for p in parts):
+        return [_parts_message(raw)]
+    role = raw.get("role")
+    messages: list[dict[str, Any]] = []
+    run: list[Any] = []
+    for part in parts:
+        if not _is_tool_result(part):
+            run.append(part)
+            continue
+        if run:
+            messages.append(_parts_message({"role": role, "parts": run}))
+            run = []
+        messages.append(_tool_result(part))
+    if run:
+        messages.append(_parts_message({"role": role, "parts": run}))
+    for key, value in raw.items():
+        if key not in ("role", "parts"):
+            messages[-1][key] = jsonable(value)
+    return messages
+
+
+def _tool_result(part: dict[str, Any]) -> dict[str, Any]:
+    """A `tool_call_response` part as a `tool` message: text stays text, text blocks (also as JSON text) become
+    their text, any other result its JSON."""
+    response = part.get("response", part.get("result"))
+    if isinstance(response, str):
+        # Traceloop's LangChain instrumentation records a result given as content blocks as their JSON text.
+        text = _json_text_blocks(response)
+        return {"role": "tool", "tool_call_id": part.get("id"), "content": response if text is None else text}
+    text = _text_blocks(response)
+    return {"role": "tool", "tool_call_id": part.get("id"), "content": text if text is not None else _dump(response)}
+
+
+def _json_text_blocks(value: str) -> str | None:
+    """The text of text blocks given as JSON text, or None (for any other text)."""
+    if value[:1] != "[":
+        return None
+    try:
+        return _text_blocks(parse_json(value))
+    except ValueError:
+        return None
 
 
 def system_instructions(value: Any) -> dict[str, Any]:

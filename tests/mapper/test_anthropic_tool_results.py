@@ -57,10 +57,57 @@ def test_parallel_tool_results_keep_their_own_ids() -> None:
     ]
 
 
-def test_a_user_turn_with_text_beside_a_tool_result_stays_one_user_message() -> None:
-    mixed = {"role": "user", "parts": [{"type": "tool_call_response", "id": "toolu_01", "response": "sunny"},
-                                       {"type": "text", "content": " Thanks."}]}
-    assert history(mixed) == [{"role": "user", "tool_call_id": "toolu_01", "content": "sunny\n Thanks."}]
+def test_results_and_text_in_one_user_turn_are_a_tool_message_each_then_the_text() -> None:
+    """Anthropic's turn after parallel tool calls: the results, then the user's words (the audit's case)."""
+    mixed = {"role": "user", "parts": [
+        {"type": "tool_call_response", "id": "toolu_1", "response": "sunny"},
+        {"type": "tool_call_response", "id": "toolu_2", "response": [{"type": "text", "text": "clock service down"}]},
+        {"type": "text", "content": "Be brief."},
+    ]}
+    assert history(mixed) == [
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "toolu_2", "content": "clock service down"},
+        {"role": "user", "content": "Be brief."},
+    ]
+
+
+def test_other_parts_keep_their_place_between_results() -> None:
+    """Each run of other parts is a message of the turn's own role, where it was."""
+    mixed = {"role": "user", "parts": [
+        {"type": "text", "content": "Here are the results."},
+        {"type": "tool_call_response", "id": "toolu_1", "response": "sunny"},
+        {"type": "text", "content": "And:"},
+        {"type": "uri", "modality": "image", "uri": "https://x/map.png"},
+        {"type": "tool_call_response", "id": "toolu_2", "response": "noon"},
+    ]}
+    assert history(mixed) == [
+        {"role": "user", "content": "Here are the results."},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"},
+        {"role": "user", "content": "And:", "parts": [{"type": "uri", "modality": "image", "uri": "https://x/map.png"}]},
+        {"role": "tool", "tool_call_id": "toolu_2", "content": "noon"},
+    ]
+
+
+def test_a_tool_message_with_several_results_is_one_message_per_result() -> None:
+    results = {"role": "tool", "parts": [
+        {"type": "tool_call_response", "id": "call_1", "response": "sunny"},
+        {"type": "tool_call_response", "id": "call_2", "result": {"time": "noon"}},
+    ]}
+    assert history(results) == [
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "call_2", "content": '{"time":"noon"}'},
+    ]
+
+
+def test_a_split_turn_s_other_fields_go_on_its_last_message() -> None:
+    turn = {"role": "user", "name": "ada", "parts": [
+        {"type": "tool_call_response", "id": "toolu_1", "response": "sunny"},
+        {"type": "text", "content": "Thanks."},
+    ]}
+    assert history(turn) == [
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"},
+        {"role": "user", "content": "Thanks.", "name": "ada"},
+    ]
 
 
 def test_a_result_of_several_text_blocks_is_their_text_one_block_a_line() -> None:

@@ -100,3 +100,20 @@ def test_an_empty_finish_reason_is_no_finish_reason() -> None:
     `response_metadata` leave empty: it records `"finish_reason": ""`."""
     event = child_event(CHAT, name="ScriptedChatModel.chat")
     assert event["outputs"] == {"role": "assistant", "content": "Sunny."}
+
+
+def test_a_tool_result_recorded_as_the_json_of_its_text_blocks_is_their_text() -> None:
+    """A `ToolMessage` whose content is a list of blocks (Anthropic's chat model) is recorded as their JSON."""
+    history = [
+        {"role": "user", "parts": [{"type": "text", "content": "Weather?"}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "toolu_1",
+                                    "response": '[{"type": "text", "text": "sunny"}]'}]},
+    ]
+    event = child_event({**CHAT, "gen_ai.input.messages": json.dumps(history)}, name="ChatAnthropic.chat")
+    assert event["inputs"]["chat_history"][1] == {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}
+
+
+def test_a_tool_result_that_merely_looks_like_json_stays_as_it_came() -> None:
+    history = [{"role": "tool", "parts": [{"type": "tool_call_response", "id": "t", "response": "[1, 2]"}]}]
+    event = child_event({**CHAT, "gen_ai.input.messages": json.dumps(history)}, name="ChatAnthropic.chat")
+    assert event["inputs"]["chat_history"] == [{"role": "tool", "tool_call_id": "t", "content": "[1, 2]"}]
