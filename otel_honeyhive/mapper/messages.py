@@ -73,19 +73,23 @@ def _message(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
             message[".".join(parts)] = jsonable(value)
     part_calls: list[dict[str, Any]] = []
     if contents and "content" not in message:
-        items = []
+        texts: list[str] = []
+        others: list[dict[str, Any]] = []
         for i in sorted(contents):
             if any(parts[0] == "function" for parts, _ in contents[i]):
                 # A tool call carried as a content part (OpenInference's Anthropic instrumentation: `tool_use`
                 # parts with `tool_call.*` keys): a tool call like the others, not a part with dotted keys.
                 part_calls.append(_tool_call([(p, v) for p, v in contents[i] if p != ["type"]]))
                 continue
-            item: dict[str, Any] = {}
-            for parts, value in contents[i]:
-                item[".".join(parts)] = jsonable(value)
-            items.append(item)
-        if items:
-            message["content"] = _join_text(items) if all(_is_text(i) for i in items) else items
+            item = _nested(contents[i])
+            if _is_text(item):
+                texts.append(str(item["text"]))
+            else:
+                others.append(_semconv_part(item))
+        if texts or not (others or part_calls):
+            message["content"] = TEXT_SEPARATOR.join(texts)
+        if others:
+            message["parts"] = others
     if calls or part_calls:
         tool_calls = [_tool_call(calls[i]) for i in sorted(calls)]
         known = {c.get("id") for c in tool_calls}  # the same call is often under `tool_calls` too: kept once
@@ -97,16 +101,59 @@ def _message(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
 def _content(value: Any) -> Any:
     """A flattened message's content. Text stays text, even text that looks like JSON (a user may well type
     `{"a": 1}`); a JSON list of typed parts, which is how instrumentations flatten multimodal content, becomes
-    that list."""
+    that list, or its text when it holds only text blocks."""
     if isinstance(value, str) and value[:1] == "[":
         try:
             parsed = parse_json(value)
         except ValueError:
             return value  # truncated, or not JSON after all: kept as it came
         if isinstance(parsed, list) and parsed and all(isinstance(p, dict) and "type" in p for p in parsed):
-            return parsed
+            text = _text_blocks(parsed)
+            return text if text is not None else parsed
         return value
     return jsonable(value)
+
+
+def _nested(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    """One content part from its keys (`image.image.url`) as nested objects, never a dotted key. A value whose
+    key is also the parent of others (rare) is kept under "" beside them."""
+    item: dict[str, Any] = {}
+    for parts, value in fields:
+        node = item
+        for segment in parts[:-1]:
+            child = node.get(segment)
+            if not isinstance(child, dict):
+                child = {} if child is None else {"": child}
+                node[segment] = child
+            node = child
+        leaf = parts[-1]
+        if isinstance(node.get(leaf), dict):
+            node[leaf][""] = jsonable(value)
+        else:
+            node[leaf] = jsonable(value)
+    return item
+
+
+def _semconv_part(item: dict[str, Any]) -> dict[str, Any]:
+    """A non-text OpenInference content part as the GenAI semantic conventions' part of that kind
+    (https://opentelemetry.io/docs/specs/semconv/gen-ai/): an image (`image.image.url`) is a `uri` part, a
+    reasoning part's text is its `content`; other fields are kept, and other kinds are kept as they came."""
+    kind = item.get("type")
+    if kind == "reasoning" and "text" in item and "content" not in item:
+        return {"type": "reasoning", "content": item["text"], **{k: v for k, v in item.items()
+                                                                  if k not in ("type", "text")}}
+    if kind == "image":
+        image = item.get("image")
+        inner = image.get("image") if isinstance(image, dict) else None
+        url = inner.get("url") if isinstance(inner, dict) else None
+        if isinstance(image, dict) and isinstance(inner, dict) and isinstance(url, str):
+            part: dict[str, Any] = {"type": "uri", "modality": "image", "uri": url}
+            for source, used in ((inner, ("url",)), (image, ("image",)), (item, ("type", "image"))):
+                for key, value in source.items():
+                    if key not in used:
+                        part.setdefault(key, value)
+            return part
+    return item
 
 
 def _is_text(item: dict[str, Any]) -> bool:
@@ -116,10 +163,6 @@ def _is_text(item: dict[str, Any]) -> bool:
 TEXT_SEPARATOR = "\n"
 """Between the separate text parts of one message (system blocks, a reply's text blocks): they are paragraphs,
 not pieces of one (the chunks of a stream, which are, are joined with nothing)."""
-
-
-def _join_text(items: list[dict[str, Any]]) -> str:
-    return TEXT_SEPARATOR.join(str(i["text"]) for i in items)
 
 
 def indexed_messages(pairs: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
@@ -136,7 +179,11 @@ def _parts_message(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValueError("a message must be an object")
     if "parts" not in raw:
-        return {k: jsonable(v) for k, v in raw.items()}
+        plain = {k: jsonable(v) for k, v in raw.items()}
+        text = _text_blocks(plain.get("content"))
+        if text is not None:
+            plain["content"] = text
+        return plain
     message: dict[str, Any] = {"role": raw.get("role")}
     texts: list[str] = []
     others: list[Any] = []
@@ -194,7 +241,8 @@ def json_messages(value: Any) -> list[dict[str, Any]]:
 
 
 def _text_blocks(value: Any) -> str | None:
-    """The text of a tool result given as Anthropic content blocks (`[{"type": "text", "text": …}]`), or None."""
+    """The text of content given as text blocks (`[{"type": "text", "text": …}]`, Anthropic's and OpenAI's
+    shape: a tool result, a flattened message's content), or None."""
     if isinstance(value, list) and value and all(
         isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in value
     ):

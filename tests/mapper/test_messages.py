@@ -69,9 +69,18 @@ def test_tool_call_values_are_made_representable() -> None:
     assert call["function"] == {"name": "f"}
 
 
-def test_json_content_that_is_a_list_is_parsed() -> None:
-    content = [{"type": "text", "text": "hi"}]
+def test_json_content_that_is_a_list_of_typed_parts_is_parsed() -> None:
+    content = [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]
     assert indexed_messages([("0.content", json.dumps(content))]) == [{"content": content}]
+
+
+@pytest.mark.parametrize("role", ["user", "assistant", "tool", "system"])
+def test_json_content_that_is_only_text_blocks_is_their_text(role: str) -> None:
+    """OpenInference's Anthropic instrumentation records a tool result's (or any message's) content blocks as
+    this JSON text: the text, one block a line."""
+    content = [{"type": "text", "text": "clock service"}, {"type": "text", "text": "down"}]
+    assert indexed_messages([("0.role", role), ("0.content", json.dumps(content))]) == [
+        {"role": role, "content": "clock service\ndown"}]
 
 
 @pytest.mark.parametrize("text", ['{"name": "x"}', "[1, 2, 3]", '["a", "b"]', "[]", '[{"no": "type"}]',
@@ -106,6 +115,11 @@ def test_plain_role_content_messages_are_accepted() -> None:
     raw = [{"role": "user", "content": "hi"}]
     assert json_messages(json.dumps(raw)) == raw
     assert json_messages(json.dumps(raw[0])) == raw
+
+
+def test_a_plain_message_s_text_blocks_are_its_text() -> None:
+    raw = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]
+    assert json_messages(json.dumps(raw)) == [{"role": "user", "content": "a\nb"}]
 
 
 def test_json_messages_refuses_truncated_json() -> None:

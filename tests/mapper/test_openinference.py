@@ -141,7 +141,9 @@ def test_output_message_tool_calls() -> None:
     }
 
 
-def test_multimodal_contents_become_a_content_list() -> None:
+def test_multimodal_contents_become_text_and_semconv_parts() -> None:
+    """The same shape the GenAI parts format gives: the text is `content`, an image is the semantic conventions'
+    `uri` part under `parts` (never a dotted key)."""
     event = child_event(
         {
             **LLM,
@@ -155,10 +157,8 @@ def test_multimodal_contents_become_a_content_list() -> None:
     assert event["inputs"]["chat_history"] == [
         {
             "role": "user",
-            "content": [
-                {"type": "text", "text": "What is in this picture?"},
-                {"type": "image", "image.image.url": "https://x/cat.png"},
-            ],
+            "content": "What is in this picture?",
+            "parts": [{"type": "uri", "modality": "image", "uri": "https://x/cat.png"}],
         }
     ]
 
@@ -175,6 +175,51 @@ def test_text_only_contents_are_joined_into_a_string_one_part_a_line() -> None:
         }
     )
     assert event["inputs"]["chat_history"] == [{"role": "user", "content": "Hello\nworld"}]
+
+
+def test_content_parts_take_the_shape_of_the_genai_parts_format() -> None:
+    """OpenInference's Anthropic instrumentation: an image and text in the question, a tool result recorded as its
+    content blocks, and a reply with a reasoning (thinking) part before its text."""
+    event = child_event({
+        **LLM,
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.contents.0.message_content.type": "image",
+        "llm.input_messages.0.message.contents.0.message_content.image.image.url": "data:image/png;base64,iVBORw0KGgo=",
+        "llm.input_messages.0.message.contents.1.message_content.type": "text",
+        "llm.input_messages.0.message.contents.1.message_content.text": "What is in this image?",
+        "llm.input_messages.1.message.role": "tool",
+        "llm.input_messages.1.message.tool_call_id": "toolu_2",
+        "llm.input_messages.1.message.content": '[{"type": "text", "text": "clock service down"}]',
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.contents.0.message_content.type": "reasoning",
+        "llm.output_messages.0.message.contents.0.message_content.text": "6*7=42.",
+        "llm.output_messages.0.message.contents.0.message_content.signature": "sig",
+        "llm.output_messages.0.message.contents.1.message_content.type": "text",
+        "llm.output_messages.0.message.contents.1.message_content.text": "42",
+    })
+    assert event["inputs"]["chat_history"] == [
+        {"role": "user", "content": "What is in this image?",
+         "parts": [{"type": "uri", "modality": "image", "uri": "data:image/png;base64,iVBORw0KGgo="}]},
+        {"role": "tool", "tool_call_id": "toolu_2", "content": "clock service down"},
+    ]
+    assert event["outputs"] == {"role": "assistant", "content": "42",
+                                "parts": [{"type": "reasoning", "content": "6*7=42.", "signature": "sig"}]}
+
+
+def test_unknown_content_part_fields_are_nested_never_dotted() -> None:
+    event = child_event({
+        **LLM,
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.contents.0.message_content.type": "document",
+        "llm.input_messages.0.message.contents.0.message_content.document.source.url": "https://x/a.pdf",
+        "llm.input_messages.0.message.contents.1.message_content.type": "image",
+        "llm.input_messages.0.message.contents.1.message_content.image.image.url": "https://x/cat.png",
+        "llm.input_messages.0.message.contents.1.message_content.image.image.detail": "low",
+    })
+    assert event["inputs"]["chat_history"] == [{"role": "user", "parts": [
+        {"type": "document", "document": {"source": {"url": "https://x/a.pdf"}}},
+        {"type": "uri", "modality": "image", "uri": "https://x/cat.png", "detail": "low"},
+    ]}]
 
 
 def test_input_messages_sorted_numerically() -> None:

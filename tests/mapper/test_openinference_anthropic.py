@@ -96,16 +96,14 @@ def test_the_follow_up_history_carries_the_assistant_tool_call_and_the_tool_resu
 
 
 def test_a_content_part_that_is_not_a_tool_call_is_kept_as_a_part() -> None:
-    """An image beside the text stays a typed part: only tool calls leave `content`."""
+    """An image beside the text stays a part (the semantic conventions' `uri` part): the text is `content`."""
     event = child_event({
         **_only_part_keys(SPAN, "llm.output_messages.0.message"),
         "llm.output_messages.0.message.contents.2.message_content.type": "image",
         "llm.output_messages.0.message.contents.2.message_content.image.image.url": "data:image/png;base64,AA==",
     })
-    assert event["outputs"]["content"] == [
-        {"type": "text", "text": "Let me check that."},
-        {"type": "image", "image.image.url": "data:image/png;base64,AA=="},
-    ]
+    assert event["outputs"]["content"] == "Let me check that."
+    assert event["outputs"]["parts"] == [{"type": "uri", "modality": "image", "uri": "data:image/png;base64,AA=="}]
     assert event["outputs"]["tool_calls"] == [TOOL_CALL]
 
 
