@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from otel_honeyhive.core.jsonable import jsonable
-from otel_honeyhive.mapper.values import maybe_json, parse_json
+from otel_honeyhive.mapper.values import maybe_json, parse_json, to_int
 
 _MESSAGE_FIELDS = {
     "role": "role",
@@ -334,9 +334,9 @@ def _chunks_of_one_answer(messages: Sequence[dict[str, Any]]) -> bool:
 
 
 def _assembled(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One message from the chunks of a streamed answer: texts joined with nothing (a chunk is a piece of a text,
-    not a paragraph), tool calls and other parts in order, every other field from the last chunk that has it (the
-    finish reason is the last chunk's)."""
+    """One message from several that are one answer (the chunks of a stream, or the parallel tool calls of a turn):
+    texts joined with nothing (a chunk is a piece of a text, not a paragraph), tool calls and other parts in order,
+    every other field from the last message that has it (the finish reason is the last chunk's)."""
     answer: dict[str, Any] = {"role": messages[0].get("role")}
     texts: list[str] = []
     calls: list[Any] = []
@@ -358,12 +358,44 @@ def _assembled(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return answer
 
 
-def output_from_messages(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+_ASSISTANT_ROLES = ("assistant", None)
+"""What an output message's role may be for it to be the model's own turn (some instrumentations record none)."""
+
+
+def _only_tool_calls(message: dict[str, Any]) -> bool:
+    return (message.get("role") in _ASSISTANT_ROLES and bool(message.get("tool_calls"))
+            and message.get("content") in ("", None) and not message.get("parts"))
+
+
+def _parallel_tool_calls(messages: Sequence[dict[str, Any]], choice_count: Any) -> bool:
+    """Whether several output messages are the parallel tool calls of one turn rather than alternative choices
+    (Traceloop's OpenAI Agents instrumentation records each `function_call` item of a Responses-API turn as an
+    output message of its own): the span did not ask for several choices (`gen_ai.request.choice.count`, which
+    the official instrumentations set for `n` / `candidate_count`), and every message is an assistant message
+    with tool calls and no text, all at one choice index."""
+    if len(messages) < 2 or _asked_for_choices(choice_count):
+        return False
+    index = messages[0].get("index")
+    return all(_only_tool_calls(m) and m.get("index") == index for m in messages)
+
+
+def _asked_for_choices(choice_count: Any) -> bool:
+    if choice_count is None:
+        return False
+    try:
+        return to_int(choice_count) > 1
+    except ValueError:
+        return False  # not a count: as if none was given
+
+
+def output_from_messages(messages: Sequence[dict[str, Any]], choice_count: Any = None) -> dict[str, Any]:
     """A model event's `outputs`: the first message; every choice under `choices` when there are several. The
-    chunks of one streamed answer, recorded as a message each, are assembled into that answer first."""
+    chunks of one streamed answer, recorded as a message each, are assembled into that answer first, and so are
+    the parallel tool calls of one turn recorded as a message each, unless `choice_count` (the span's
+    `gen_ai.request.choice.count`) says the span asked for several choices."""
     if not messages:
         raise ValueError("no output message")
-    if _chunks_of_one_answer(messages):
+    if _chunks_of_one_answer(messages) or _parallel_tool_calls(messages, choice_count):
         messages = [_assembled(messages)]
     first = dict(messages[0])
     if "role" not in first or first["role"] is None:
@@ -373,3 +405,29 @@ def output_from_messages(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if len(messages) > 1:
         first["choices"] = [dict(m) for m in messages]
     return first
+
+
+def history_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Input messages as a chat history: consecutive assistant messages that each carry only tool calls (the
+    Agents SDK's `function_call` items, one per call, as Traceloop's and OpenInference's instrumentations record
+    them) are the one turn that made those calls, as every chat API has it (tool results follow the turn that
+    asked for them), so they become one message with the calls in order."""
+    merged: list[dict[str, Any]] = []
+    for message in messages:
+        previous = merged[-1] if merged else None
+        if previous is not None and _bare_tool_calls(previous) and _bare_tool_calls(message):
+            merged[-1] = {"role": "assistant", "tool_calls": [*previous["tool_calls"], *message["tool_calls"]]}
+        else:
+            merged.append(message)
+    return merged
+
+
+def _bare_tool_calls(message: dict[str, Any]) -> bool:
+    """An assistant message made of tool calls and nothing else (not even a name or a finish reason)."""
+    calls = message.get("tool_calls")
+    return len(message) == 2 and message.get("role") == "assistant" and isinstance(calls, list) and bool(calls)
+
+
+def indexed_history(pairs: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """`indexed_messages` as a chat history (`history_messages`)."""
+    return history_messages(indexed_messages(pairs))

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_honeyhive.mapper.messages import (
+    history_messages,
+    indexed_history,
     indexed_messages,
     indexed_suffix,
     json_messages,
@@ -55,10 +57,17 @@ TOKEN_KEYS = (
 
 
 def chat_history(present: Mapping[str, Any]) -> list[dict[str, Any]]:
-    messages = json_messages(present["gen_ai.input.messages"])
+    messages = history_messages(json_messages(present["gen_ai.input.messages"]))
     if "gen_ai.system_instructions" in present:
         messages.insert(0, system_instructions(present["gen_ai.system_instructions"]))
     return messages
+
+
+def outputs(present: Mapping[str, Any]) -> dict[str, Any]:
+    """The output messages, read with the number of choices the span asked for: several messages are alternative
+    choices only then (else they may be the parallel tool calls of one turn)."""
+    return output_from_messages(json_messages(present["gen_ai.output.messages"]),
+                                present.get("gen_ai.request.choice.count"))
 
 
 def _embedding_total(facts: SpanFacts) -> tuple[Candidate, ...]:
@@ -114,11 +123,10 @@ CONVENTION: Convention = Convention(
         Field("gen_ai.tool.definitions", "config.tools", rank=1, convert=parse_json_strict),
         Combine(("gen_ai.input.messages", "gen_ai.system_instructions"), "inputs.chat_history", chat_history,
                 rank=1),
-        Group("gen_ai.prompt.", "inputs.chat_history", indexed_messages, rank=3, accept=indexed_suffix),
+        Group("gen_ai.prompt.", "inputs.chat_history", indexed_history, rank=3, accept=indexed_suffix),
         # Message outputs rank after the non-model `outputs` sources (ranks 1-4, only on tool/chain spans):
         # on a model span they are the only sources; on a workflow span `traceloop.entity.output` wins.
-        Field("gen_ai.output.messages", "outputs", rank=11,
-              convert=lambda v: output_from_messages(json_messages(v))),
+        Combine(("gen_ai.output.messages", "gen_ai.request.choice.count"), "outputs", outputs, rank=11),
         Group("gen_ai.completion.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=13,
               accept=indexed_suffix),
         Field("gen_ai.usage.input_tokens", "metadata.prompt_tokens", rank=1, convert=to_int),

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from otel_honeyhive.core.jsonable import jsonable
-from otel_honeyhive.mapper.messages import indexed_messages, indexed_suffix, output_from_messages
+from otel_honeyhive.mapper.messages import indexed_history, indexed_messages, indexed_suffix, output_from_messages
 from otel_honeyhive.mapper.rules import (
     MODEL,
     MODEL_CALL,
@@ -232,7 +232,7 @@ CONVENTION: Convention = Convention(
         Field("llm.prompt_template.template", "config.template", rank=1),
         Field("llm.prompt_template.variables", "inputs", rank=5, convert=as_bucket("variables"), merge=True),
         Group("llm.tools.", "config.tools", _tool_schemas, rank=2),
-        Group("llm.input_messages.", "inputs.chat_history", indexed_messages, rank=2, accept=indexed_suffix),
+        Group("llm.input_messages.", "inputs.chat_history", indexed_history, rank=2, accept=indexed_suffix),
         Group("llm.output_messages.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=12,
               accept=indexed_suffix),
         Field("llm.token_count.prompt", "metadata.prompt_tokens", rank=3, convert=to_int),
