@@ -358,8 +358,9 @@ def _assembled(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return answer
 
 
-_ASSISTANT_ROLES = ("assistant", None)
-"""What an output message's role may be for it to be the model's own turn (some instrumentations record none)."""
+_ASSISTANT_ROLES = ("assistant", "unknown", None)
+"""What an output message's role may be for it to be the model's own turn: Traceloop's LangChain instrumentation
+records a streamed reply's role as "unknown", and some instrumentations record none."""
 
 
 def _only_tool_calls(message: dict[str, Any]) -> bool:
@@ -397,14 +398,21 @@ def output_from_messages(messages: Sequence[dict[str, Any]], choice_count: Any =
         raise ValueError("no output message")
     if _chunks_of_one_answer(messages) or _parallel_tool_calls(messages, choice_count):
         messages = [_assembled(messages)]
-    first = dict(messages[0])
-    if "role" not in first or first["role"] is None:
-        first["role"] = "assistant"
+    choices = [_output_role(m) for m in messages]
+    first = dict(choices[0])
     if first.get("finish_reason") == "":  # no reason given (Traceloop's LangChain instrumentation records "")
         del first["finish_reason"]
-    if len(messages) > 1:
-        first["choices"] = [dict(m) for m in messages]
+    if len(choices) > 1:
+        first["choices"] = choices
     return first
+
+
+def _output_role(message: dict[str, Any]) -> dict[str, Any]:
+    """An output message is the model's: a missing role, or Traceloop's "unknown", is "assistant"."""
+    out = dict(message)
+    if out.get("role") in ("unknown", None):
+        out["role"] = "assistant"
+    return out
 
 
 def history_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -102,6 +102,14 @@ def test_an_empty_finish_reason_is_no_finish_reason() -> None:
     assert event["outputs"] == {"role": "assistant", "content": "Sunny."}
 
 
+def test_a_streamed_reply_s_unknown_role_is_the_assistant_s() -> None:
+    """A streamed reply (`.stream()` / `.astream()`) is recorded with the role "unknown": it is the model's answer."""
+    streamed = {**CHAT, "gen_ai.output.messages": json.dumps(
+        [{"role": "unknown", "parts": [{"type": "text", "content": "Streaming answer here"}], "finish_reason": ""}])}
+    event = child_event(streamed, name="ScriptedChatModel.chat")
+    assert event["outputs"] == {"role": "assistant", "content": "Streaming answer here"}
+
+
 def test_a_tool_result_recorded_as_the_json_of_its_text_blocks_is_their_text() -> None:
     """A `ToolMessage` whose content is a list of blocks (Anthropic's chat model) is recorded as their JSON."""
     history = [
