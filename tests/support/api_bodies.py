@@ -40,6 +40,12 @@ SESSION: dict[str, Any] = {
     "outputs": {}, "error": None, "user_properties": {}, "metrics": {}, "feedback": {}, "metadata": {},
     "start_time": 1714978764301, "end_time": 1714978765301, "duration": 1000,
 }
+V1_EVENT: dict[str, Any] = {k: v for k, v in EVENT.items() if k != "project"}
+"""An event as `POST /v1/events/batch` documents it: the legacy per-event `project` is not a field there."""
+V1_CHILD: dict[str, Any] = {**V1_EVENT, "event_type": "tool", "event_id": CHILD_ID, "parent_id": EVENT_ID,
+                            "children_ids": []}
+V1_SESSION_PROPERTIES: dict[str, Any] = {"session_name": "s", "start_time": 1714978764301, "metadata": {"k": 1},
+                                         "user_properties": {"u": 1}}
 UPDATE: dict[str, Any] = {
     "event_id": UPDATED_ID, "metadata": {"k": 1}, "feedback": {}, "metrics": {}, "config": {}, "outputs": {},
     "user_properties": {}, "duration": 5, "end_time": 1714978765301, "children_ids": [CHILD_ID],
@@ -63,6 +69,9 @@ ROUTES = [
     Route("POST", "/events/batch", {"events": [EVENT, CHILD], "is_single_session": False}),
     Route("POST", "/events/batch", {"events": [{k: v for k, v in EVENT.items() if k != "session_id"}, CHILD],
                                     "is_single_session": True, "session_properties": SESSION}),
+    Route("POST", "/v1/events/batch", {"events": [V1_EVENT, V1_CHILD], "single_session": False}),
+    Route("POST", "/v1/events/batch", {"events": [V1_EVENT], "single_session": True,
+                                       "session_properties": V1_SESSION_PROPERTIES}),
     Route("POST", "/session/start", {"session": SESSION}),
     Route("PUT", "/events", UPDATE),
 ]
@@ -181,4 +190,5 @@ def _apply(draw: st.DrawFn, doc: Any, edit: str, path: tuple[Any, ...]) -> Any:
     return doc
 
 
-__all__ = ["ANY_VALUE", "EVENT", "ROUTES", "SESSION", "UPDATE", "UPDATED_ID", "Deep", "Route", "dumps", "mutated"]
+__all__ = ["ANY_VALUE", "EVENT", "ROUTES", "SESSION", "UPDATE", "UPDATED_ID", "V1_CHILD", "V1_EVENT", "Deep", "Route",
+           "dumps", "mutated"]
