@@ -438,10 +438,15 @@ def run_replay(args: argparse.Namespace) -> int:
         failure = replay.failure
         assert failure is not None
         at = replay.state
+        # Bodies of the failed batch HoneyHive acknowledged before the failure were delivered too (and are sent
+        # again on resuming, from the last acknowledged batch: harmless, ids are deterministic).
+        through = min(failure.acknowledged, replay.failed_count)
+        which = (f"a batch of {replay.failed_count} events was not delivered" if not through else
+                 f"{replay.failed_count - through} of a batch of {replay.failed_count} events were not delivered")
         return _fail(
-            f"stopped: a batch of {replay.failed_count} events was not delivered ({failure.outcome.value}: "
-            f"{failure.detail}). {replay.events_sent} events were delivered so far; {state_path} records where to "
-            f"continue ({source.display}:{at.line}, byte {at.offset}): {_again(args)} resumes there."
+            f"stopped: {which} ({failure.outcome.value}: {failure.detail}). {replay.events_sent + through} events "
+            f"were delivered so far; {state_path} records where to continue ({source.display}:{at.line}, byte "
+            f"{at.offset}): {_again(args)} resumes there."
         )
     if not args.quiet:
         batches = "1 batch" if replay.batches == 1 else f"{replay.batches} batches"

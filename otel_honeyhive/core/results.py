@@ -23,6 +23,10 @@ class SendResult:
     detail: str = ""
     retry_after: float | None = None  # seconds the receiver asked us to wait, when it said so
     status: int | None = None  # the receiver's HTTP status, when there was one
+    acknowledged: int = 0
+    """Of a send that failed after some of its bodies went through: the events those bodies carried, newly
+    acknowledged by this send (bodies skipped as acknowledged by an earlier send of the same batch are not
+    counted again). The caller counts them delivered, and a shipper sees that a retried record made progress."""
 
     @property
     def ok(self) -> bool:

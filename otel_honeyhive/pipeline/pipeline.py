@@ -478,15 +478,15 @@ class Pipeline:
             self._submit_updates(sessions, "extending its conversation's session")
         if joining is not None:
             self._settle(joining, result.ok)
+        # A direct send that failed after some of its bodies went through: those events count as delivered.
+        delivered = len(events) if result.ok else min(result.acknowledged, len(events))
         with self._stats_lock:
             self.stats.events_mapped += len(events)
-            if result.ok:
-                self.stats.events_delivered += len(events)
-            else:
-                self.stats.events_failed += len(events)
+            self.stats.events_delivered += delivered
+            self.stats.events_failed += len(events) - delivered
         if self.journal is None:
             if not result.ok:
-                self._count_dropped(traces, len(events), answered, result)
+                self._count_dropped(traces, len(events), delivered, answered, result)
             return result
         if result.ok:
             self.journal.released(traces)
@@ -585,7 +585,7 @@ class Pipeline:
         self._submit_updates(updates)
 
     def _count_dropped(
-        self, traces: list[Trace], events: int, answered: Sequence[SpanView], result: SendResult
+        self, traces: list[Trace], events: int, delivered: int, answered: Sequence[SpanView], result: SendResult
     ) -> None:
         """Without a journal, spans acknowledged earlier (held, then released) whose hand-off failed are lost:
         count and log them. The spans of the waiting call are its caller's to retry or report."""
@@ -594,11 +594,12 @@ class Pipeline:
         reason = "delivery_failed" if result.outcome is Outcome.RETRY_LATER else "refused"
         if lost:
             self.counters.add(SPANS_DROPPED, lost, reason=reason)
+        undelivered = f"{events - delivered} of {events}" if delivered else f"{events}"
         if lost:
-            logger.warning("otel-honeyhive: %d events not delivered (%d %s acknowledged earlier dropped: %s): %s",
-                           events, lost, "span" if lost == 1 else "spans", reason, result.detail)
+            logger.warning("otel-honeyhive: %s events not delivered (%d %s acknowledged earlier dropped: %s): %s",
+                           undelivered, lost, "span" if lost == 1 else "spans", reason, result.detail)
         else:
-            logger.warning("otel-honeyhive: %d events not delivered: %s", events, result.detail)
+            logger.warning("otel-honeyhive: %s events not delivered: %s", undelivered, result.detail)
 
     def _hold_again(self, journal: Journal, traces: list[Trace], fresh: set[int] | None) -> None:
         """The outbox is full: keep the traces to try again soon. Spans of the waiting request that were not

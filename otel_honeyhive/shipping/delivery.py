@@ -64,9 +64,11 @@ class DeliveryStats:
     rejected: int = 0
     """Submits answered REJECTED: spool unusable, or (direct) the receiver refused the data."""
     accepted_events: int = 0
-    """Events in the accepted submits (spooled: on disk; direct: delivered)."""
+    """Events in the accepted submits (spooled: on disk; direct: delivered), and those of a direct submit that
+    failed which the output acknowledged before the failure (`SendResult.acknowledged`)."""
     failed_events: int = 0
-    """Events in the submits answered RETRY_LATER or REJECTED (the caller was told: it still holds them)."""
+    """The other events of the submits answered RETRY_LATER or REJECTED (the caller was told: it still holds
+    them)."""
     direct_fallbacks: int = 0
     """Submits the spool could not take that were sent directly instead (`fallback_direct`)."""
     spool_error: str | None = None
@@ -208,7 +210,9 @@ class Delivery:
                 self._accepted += 1
                 self._accepted_events += record.event_count
             else:
-                self._failed_events += record.event_count
+                acknowledged = min(result.acknowledged, record.event_count)  # bodies through before the failure
+                self._accepted_events += acknowledged
+                self._failed_events += record.event_count - acknowledged
                 if result.outcome is Outcome.RETRY_LATER:
                     self._retry_later += 1
                 else:

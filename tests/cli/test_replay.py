@@ -224,6 +224,21 @@ def test_a_batch_still_failing_at_its_deadline_stops_the_replay(
     assert (state["offset"], state["events_sent"]) == (0, 0)
 
 
+def test_a_batch_failing_after_some_of_its_bodies_counts_those_delivered(
+    tmp_path: Path, events_file: Path, honeyhive: FakeHoneyHive
+) -> None:
+    """A batch of 100 goes as bodies of 30, 30, 30 and 10 events; the third is refused: the 60 events of the first
+    two arrived, and the message says so."""
+    honeyhive.then(Reply(200), Reply(200), Reply(400, body=b'{"error": "bad event"}'))
+    result = run_cli("replay", str(events_file), "--to", "honeyhive", "--server-url", honeyhive.url,
+                     "--batch-size", "100", env={"HH_MAX_EVENTS_PER_REQUEST": "30"})
+    assert result.returncode == 1
+    assert len(honeyhive.events) == 60
+    assert "stopped: 40 of a batch of 100 events were not delivered (rejected:" in result.stderr
+    assert "60 events were delivered so far" in result.stderr
+    assert state_of(tmp_path / "events.ndjson.replay-state.json")["events_sent"] == 0, "resumed from the start"
+
+
 @pytest.mark.slow  # 20,000 events, a replay killed, run again
 def test_a_killed_replay_resumes_at_the_stored_offset_and_every_event_arrives(tmp_path: Path) -> None:
     path = tmp_path / "events.ndjson"

@@ -269,6 +269,23 @@ def test_400_is_not_retried(server: FakeHoneyHive) -> None:
     exporter.shutdown()
 
 
+def test_an_export_failing_after_some_bodies_counts_their_events_delivered(
+    server: FakeHoneyHive, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four traces of five spans, two events per request: the third body is refused, the first two arrived.
+    The stats and the log line count those four events delivered, not failed."""
+    from tests.support.spans import llm_traces
+
+    server.then(Reply(200), Reply(200), Reply(400, body=b'{"error": "bad event"}'))
+    exporter = make_exporter(server, max_events_per_request=2)
+    with caplog.at_level(logging.WARNING, logger="otel_honeyhive"):
+        assert exporter.export(llm_traces(4)) is SpanExportResult.FAILURE
+    assert len(server.events) == 4
+    assert (exporter.stats.events_delivered, exporter.stats.events_failed) == (4, 16)
+    assert any("16 of 20 events not delivered" in r.getMessage() for r in caplog.records)
+    exporter.shutdown()
+
+
 def test_the_deadline_bounds_all_attempts(server: FakeHoneyHive) -> None:
     server.default = Reply(503)
     exporter = make_exporter(server, retry_policy=RetryPolicy(deadline=1.0, initial_backoff=0.1, jitter=0))

@@ -41,6 +41,23 @@ def test_a_batch_sent_again_skips_the_bodies_already_acknowledged(honeyhive: Fak
     out.close()
 
 
+def test_a_send_that_fails_after_some_bodies_says_how_many_events_they_carried(honeyhive: FakeHoneyHive) -> None:
+    """Counted once: the bodies skipped when the batch is sent again were counted by the send that got them
+    through."""
+    out = output(honeyhive)
+    batch = events(7)  # bodies of 2, 2, 2 and 1 events
+    honeyhive.then(Reply(200), Reply(200), Reply(500))
+    first = out.send(batch)
+    assert first.outcome is Outcome.REJECTED and first.acknowledged == 4
+    honeyhive.then(Reply(200), Reply(503))
+    assert out.send(batch).acknowledged == 2, "the third body, newly through; the first two skipped"
+    honeyhive.then(Reply(503))
+    assert out.send(batch).acknowledged == 0, "no progress"
+    assert out.send(batch).ok
+    assert [e["event_id"] for e in honeyhive.events] == [e["event_id"] for e in batch]
+    out.close()
+
+
 def test_a_body_whose_answer_was_lost_is_sent_again(honeyhive: FakeHoneyHive) -> None:
     out = output(honeyhive)
     batch = events(2)

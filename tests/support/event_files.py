@@ -220,17 +220,19 @@ VmHWM belongs to the address space the CLI's exec created, so it measures the CL
 
 
 def start_cli(*args: str, cwd: Path | None = None, stdout: Any = subprocess.PIPE, stderr: Any = subprocess.PIPE,
-              report: Path | None = None) -> subprocess.Popen[bytes]:
+              report: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`otel-honeyhive ARGS` started in `cli_env()`, with `env` added (settings a test gives, such as HH_*)."""
     command = [sys.executable, "-c", _MEASURED, str(report)] if report else [sys.executable, "-m",
                                                                               "otel_honeyhive.cli"]
-    return subprocess.Popen([*command, *args], stdout=stdout, stderr=stderr, env=cli_env(), cwd=cwd)
+    return subprocess.Popen([*command, *args], stdout=stdout, stderr=stderr, env={**cli_env(), **(env or {})},
+                            cwd=cwd)
 
 
-def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None) -> CliRun:
+def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliRun:
     """Run `otel-honeyhive ARGS` to completion; its output, exit status and peak memory."""
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "vmhwm"
-        proc = start_cli(*args, cwd=cwd, report=report)
+        proc = start_cli(*args, cwd=cwd, report=report, env=env)
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -28,6 +28,7 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 import orjson
@@ -183,7 +184,8 @@ class HoneyHiveOutput:
                     result = self._split(body, result, deadline, stop, acknowledged, skipped)
             if not result.ok:
                 self._remember(acknowledged)
-                return result
+                return replace(result, acknowledged=sum(b.event_count for b in acknowledged)) if acknowledged \
+                    else result
         self._forget(skipped)  # the batch is through: what it left behind has served
         return result
 
