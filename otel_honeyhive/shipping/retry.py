@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult
 
@@ -91,7 +91,9 @@ def run_with_retry(
     rng: random.Random | None = None,
 ) -> SendResult:
     """Call `attempt` until it delivers, is rejected, the deadline passes or `stop` is set (a set `stop` still
-    allows one attempt: that is how shutdown ships what is left without waiting on a backoff)."""
+    allows one attempt: that is how shutdown ships what is left without waiting on a backoff). A RETRY_LATER
+    given up on keeps the last answer's status and Retry-After: the spool shipper counts a 5xx that keeps coming
+    back (a 500 "events partially created") by its status."""
     stop = stop or threading.Event()
     deadline = clock() + policy.deadline
     n = 0
@@ -103,22 +105,22 @@ def run_with_retry(
             return result
         if stop.is_set():
             # Shutdown still gets one attempt per batch, but never waits for another.
-            return SendResult(Outcome.RETRY_LATER, f"{result.detail} (stopping: not retried)", result.retry_after)
+            return replace(result, detail=f"{result.detail} (stopping: not retried)")
         if policy.max_attempts and n >= policy.max_attempts:
-            return SendResult(Outcome.RETRY_LATER, f"{result.detail} (gave up after {n} attempts)")
+            return replace(result, detail=f"{result.detail} (gave up after {n} attempts)")
         backoff = policy.backoff(n, rng)
         # Retry-After replaces the backoff, but a "0" (or a date in the past) must not become a busy loop.
         wait = backoff if result.retry_after is None else max(result.retry_after, backoff / 8)
         remaining = deadline - clock()
         if wait > remaining:
             # Do not start a sleep that would pass the deadline: the caller keeps the data (or counts it).
-            return SendResult(
-                Outcome.RETRY_LATER,
-                f"{result.detail} (next try in {wait:.1f}s would pass the {round(policy.deadline, 1):g}s deadline)",
-                result.retry_after,
+            return replace(
+                result,
+                detail=f"{result.detail} (next try in {wait:.1f}s would pass the {round(policy.deadline, 1):g}s "
+                "deadline)",
             )
         if stop.wait(wait):
-            return SendResult(Outcome.RETRY_LATER, f"{result.detail} (stopped during backoff)")
+            return replace(result, detail=f"{result.detail} (stopped during backoff)")
 
 
 __all__ = [

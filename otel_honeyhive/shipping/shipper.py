@@ -4,15 +4,19 @@ Guarantees (together with the spool's): records are sent oldest first and one at
 (an update never overtakes the events it patches). A record is acked only after the output reports
 DELIVERED; a REJECTED record is moved to the spool's `dead/` folder (kept for a human, logged, counted);
 a RETRY_LATER record stays at the head and is tried again after a backoff (the receiver's `retry_after`
-when it gave one, else exponential with jitter capped at `policy.max_backoff`). A refusal with a 5xx status
-(500, 501, 505 …) is the receiver's fault, not the data's: the record is tried `server_error_attempts` times
-in all before it is dead-lettered (a direct send fails at once, as OTLP exporters do; a spooled record has
-time, and a poison record still cannot block the queue forever). A refusal that says the configuration is wrong
-(401, 403, 404/405 on the route: `is_configuration_refusal`) is never the data's fault: the record stays at the
-head and is tried again every `configuration_retry` seconds, with one error line each time saying what to check,
-so fixing the key or the URL (and restarting, which tries at once) delivers it. A spooled record has no
-deadline: it waits until it is delivered or refused. An exception raised by an output is logged and treated
-as RETRY_LATER, so it never kills the thread. Every wait is on an Event, so `close()` returns promptly and
+when it gave one, else exponential with jitter capped at `policy.max_backoff`). An answer with a 5xx status other
+than 502, 503 and 504 (500, 501, 505 …, whether the output refused it or asked to retry, as for a 500 "events
+partially created") is the receiver's fault, not the data's: the record is tried `server_error_attempts` times
+before it is dead-lettered (a direct send fails at once, as OTLP exporters do; a spooled record has time, and a
+poison record still cannot block the queue forever). The count starts again whenever a try gets bodies of the
+record through that had not been before: a large record on a flaky receiver makes progress, and is not given up
+while it does. 502, 503, 504, 429 and connection failures are an outage or a gateway between, never counted: an
+outage never dead-letters data. A refusal that says the configuration is wrong (401, 403, 404/405 on the route:
+`is_configuration_refusal`) is never the data's fault: the record stays at the head and is tried again every
+`configuration_retry` seconds, with one error line each time
+saying what to check, so fixing the key or the URL (and restarting, which tries at once) delivers it. A spooled
+record has no deadline: it waits until it is delivered or refused. An exception raised by an output is logged and
+treated as RETRY_LATER, so it never kills the thread. Every wait is on an Event, so `close()` returns promptly and
 a `put` wakes an idle shipper at once.
 """
 
@@ -22,12 +26,12 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.results import Outcome, SendResult, is_configuration_refusal
 from otel_honeyhive.shipping.records import SpoolRecord
-from otel_honeyhive.shipping.retry import RetryPolicy
+from otel_honeyhive.shipping.retry import RETRYABLE_STATUSES, RetryPolicy
 from otel_honeyhive.shipping.spool import RecordId, Spool, SpoolError
 
 log = logging.getLogger(__name__)
@@ -37,7 +41,8 @@ MAX_RETRY_AFTER = 900.0
 
 
 SERVER_ERROR_ATTEMPTS = 5
-"""How many times a record refused with a 5xx status is tried before it is dead-lettered."""
+"""How many tries of a record answered with a 5xx status (not 502, 503, 504), with no progress in between, before
+it is dead-lettered."""
 
 CONFIGURATION_RETRY = 60.0
 """Seconds between tries of a record refused for a configuration reason (401, 403, 404/405). A key or a URL is
@@ -61,8 +66,8 @@ class ShipperStats:
     delivered_records: int = 0
     delivered_events: int = 0
     retried: int = 0
-    """Attempts that ended RETRY_LATER (or raised, or a 5xx within `server_error_attempts`) and were scheduled
-    again."""
+    """Attempts that ended RETRY_LATER (or raised, or a 5xx within `server_error_attempts` tries) and were
+    scheduled again."""
     dead_lettered: int = 0
     """Records moved to `dead/`."""
     dead_lettered_events: int = 0
@@ -223,7 +228,7 @@ class SpoolShipper:
 
     def _run(self) -> None:
         failures = 0  # consecutive RETRY_LATER results for the head record
-        server_errors = 0  # 5xx refusals of the head record
+        server_errors = 0  # tries of the head record since it last made progress, answered with a counted 5xx
         current: RecordId | None = None
         self._adopt_orphans()
         adopted_at = time.monotonic()
@@ -253,14 +258,12 @@ class SpoolShipper:
                     self._log_configuration_refusal(record, result, wait)
                     self._stop.wait(wait)
                     continue
-                if result.outcome is Outcome.REJECTED and result.status is not None and result.status >= 500:
+                if result.acknowledged:
+                    server_errors = 0  # bodies went through that had not before: the record makes progress
+                elif is_server_error(result):
                     server_errors += 1
-                    if server_errors < self._server_error_attempts:
-                        result = SendResult(
-                            Outcome.RETRY_LATER,
-                            f"{result.detail} (a server error: try {server_errors} of {self._server_error_attempts})",
-                            status=result.status,
-                        )
+                if is_server_error(result):
+                    result = self._server_error(result, server_errors)
                 if result.outcome is Outcome.RETRY_LATER:
                     if self._stop.is_set():
                         break
@@ -287,6 +290,20 @@ class SpoolShipper:
                 failures += 1
                 log.exception("%s: unexpected error while draining the spool", self._name)
                 self._stop.wait(self._backoff(failures, None))
+
+    def _server_error(self, result: SendResult, tries: int) -> SendResult:
+        """A counted 5xx (`is_server_error`) on the record's `tries`-th try without progress (0: this try made
+        some): tried again (RETRY_LATER, the receiver's Retry-After kept) until `server_error_attempts`, then
+        REJECTED, to be dead-lettered."""
+        attempts = self._server_error_attempts
+        if tries == 0:
+            return replace(result, outcome=Outcome.RETRY_LATER,
+                           detail=f"{result.detail} (a server error after progress: not counted)")
+        if tries < attempts:
+            return replace(result, outcome=Outcome.RETRY_LATER,
+                           detail=f"{result.detail} (a server error: try {tries} of {attempts})")
+        return replace(result, outcome=Outcome.REJECTED,
+                       detail=f"{result.detail} (a server error on {attempts} tries without progress)")
 
     def _send(self, record: SpoolRecord) -> SendResult:
         try:
@@ -361,6 +378,15 @@ class SpoolShipper:
         return self._policy.backoff(min(failures, 32), self._rng)
 
 
+def is_server_error(result: SendResult) -> bool:
+    """Whether `result` is a 5xx answer that is the receiver's fault (500, 501, 505 …), refused or to retry (a 500
+    "events partially created"): counted against `server_error_attempts`. 502, 503 and 504 are not: they are what
+    an outage or a gateway between answers, and an outage never dead-letters data."""
+    status = result.status
+    return (result.outcome is not Outcome.DELIVERED and status is not None and status >= 500
+            and status not in RETRYABLE_STATUSES)
+
+
 __all__ = [
     "ADOPT_INTERVAL",
     "CONFIGURATION_RETRY",
@@ -368,4 +394,5 @@ __all__ = [
     "SERVER_ERROR_ATTEMPTS",
     "ShipperStats",
     "SpoolShipper",
+    "is_server_error",
 ]

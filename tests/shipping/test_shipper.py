@@ -197,6 +197,59 @@ def test_a_server_error_is_tried_again_before_the_record_is_dead_lettered(
     assert len(list((spool.directory / "dead").glob("*.rec"))) == 1
 
 
+def test_a_500_the_output_asked_to_retry_is_counted_and_dead_lettered_after_the_last_try(
+    spool: Spool, shippers: list[SpoolShipper]
+) -> None:
+    """A 500 "events partially created" comes back RETRY_LATER with status 500: still the receiver's fault, and a
+    permanent one must not hold the queue forever."""
+    partial = SendResult(Outcome.RETRY_LATER, "HTTP 500, events partially created", status=500)
+    output = ScriptedOutput(*[partial] * SERVER_ERROR_ATTEMPTS)
+    spool.put(batch(0))
+    spool.put(batch(1))
+    shipper = ship(spool, output, shippers)
+    assert shipper.flush(5)
+    assert output.called_with == [*[0] * SERVER_ERROR_ATTEMPTS, 1]
+    (reason,) = (spool.directory / "dead").glob("*.reason")
+    assert "partially created" in reason.read_text() and f"{SERVER_ERROR_ATTEMPTS} tries" in reason.read_text()
+    assert (shipper.stats.dead_lettered, shipper.stats.retried) == (1, SERVER_ERROR_ATTEMPTS - 1)
+
+
+@pytest.mark.parametrize("status", [502, 503, 504, 429, None])
+def test_an_outage_never_dead_letters_however_long_it_lasts(
+    spool: Spool, shippers: list[SpoolShipper], status: int | None
+) -> None:
+    """What an outage answers (a gateway's 502, 503, 504, a 429, a refused connection: no status) is retried
+    with the backoff for as long as it lasts; only a 5xx that is the receiver's own is counted."""
+    down = SendResult(Outcome.RETRY_LATER, "HoneyHive is down", status=status)
+    tries = 4 * SERVER_ERROR_ATTEMPTS
+    output = ScriptedOutput(*[down] * tries)
+    spool.put(batch(0))
+    shipper = ship(spool, output, shippers, RetryPolicy(initial_backoff=0.001, max_backoff=0.002, jitter=0.0))
+    assert shipper.flush(10)
+    assert output.called_with == [0] * (tries + 1) and output.received == [0]
+    assert shipper.stats.dead_lettered == 0 and not (spool.directory / "dead").exists()
+
+
+def test_server_errors_are_counted_again_from_the_last_try_that_made_progress(
+    spool: Spool, shippers: list[SpoolShipper]
+) -> None:
+    """A large record on a flaky receiver: each try gets a few more bodies through before a 500. More 500s in all
+    than `server_error_attempts`, but never that many in a row without progress: delivered, not dead-lettered.
+    The same number without progress is dead-lettered."""
+    progress = SendResult(Outcome.REJECTED, "HTTP 500 flap", status=500, acknowledged=2)
+    stuck = SendResult(Outcome.REJECTED, "HTTP 500 flap", status=500)
+    output = ScriptedOutput(stuck, *[progress] * (2 * SERVER_ERROR_ATTEMPTS),
+                            *[stuck] * (SERVER_ERROR_ATTEMPTS - 1), DELIVERED,
+                            *[stuck] * SERVER_ERROR_ATTEMPTS)
+    spool.put(batch(0, size=40))
+    spool.put(batch(1))
+    shipper = ship(spool, output, shippers)
+    assert shipper.flush(5)
+    assert output.called_with == [0] * (3 * SERVER_ERROR_ATTEMPTS + 1) + [1] * SERVER_ERROR_ATTEMPTS
+    assert output.received == [0]
+    assert (shipper.stats.delivered_records, shipper.stats.dead_lettered) == (1, 1)
+
+
 def test_a_client_error_is_dead_lettered_at_once(spool: Spool, shippers: list[SpoolShipper]) -> None:
     output = ScriptedOutput(SendResult(Outcome.REJECTED, "HTTP 422", status=422))
     spool.put(batch(0, size=3))
@@ -540,6 +593,60 @@ def test_a_404_to_an_update_is_the_datas_an_unknown_event(spool: Spool, shippers
     assert [u.event_id for u in output.called_with] == ["e-unknown", "e-known", "e-known"]
     assert len(list((spool.directory / "dead").glob("*.rec"))) == 1
     assert (shipper.stats.dead_lettered, shipper.stats.config_refusals) == (1, 1)
+
+
+def test_a_permanent_partial_500_from_honeyhive_is_dead_lettered_and_the_queue_moves_on(tmp_path: Path) -> None:
+    """The legacy route answering 500 "events partially created" to every try of one batch: tried
+    SERVER_ERROR_ATTEMPTS times, then set aside in dead/, and the batch behind it delivered."""
+    from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
+    from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+    from tests.support.fake_honeyhive import Reply, fake_honeyhive
+
+    partial = Reply(500, body=b'{"errors": ["event 11111111-1111-4111-8111-111111111111 failed: bad"]}')
+    one_try = RetryPolicy(deadline=0.5, initial_backoff=5.0, max_backoff=5.0)  # one request per send
+    with fake_honeyhive() as honeyhive:
+        honeyhive.then(*[partial] * SERVER_ERROR_ATTEMPTS)
+        out = HoneyHiveOutput(HoneyHiveSettings.resolve(api_key="k", server_url=honeyhive.url, api_version="legacy",
+                                                        environ={}), one_try)
+        spool = Spool(tmp_path / "spool")
+        spool.put(batch(0, size=2))
+        spool.put(batch(1, size=2))
+        shipper = SpoolShipper(spool, out, FAST, name="partial")
+        try:
+            assert shipper.flush(10)
+        finally:
+            shipper.close(2)
+            spool.close()
+            out.close()
+    assert [r.status for r in honeyhive.batches] == [500] * SERVER_ERROR_ATTEMPTS + [200]
+    assert [e["n"] for e in honeyhive.events] == [1, 1]
+    assert len(list((tmp_path / "spool" / "dead").glob("*.rec"))) == 1
+
+
+def test_a_large_record_on_a_flaky_honeyhive_is_delivered_while_each_try_makes_progress(tmp_path: Path) -> None:
+    """Five bodies; a 500 before the first and after each body that goes through but the last: as many 500s as
+    SERVER_ERROR_ATTEMPTS in all, yet every try but the first gets a body further, so the record is delivered,
+    each event once."""
+    from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
+    from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+    from tests.support.fake_honeyhive import Reply, fake_honeyhive
+
+    with fake_honeyhive() as honeyhive:
+        honeyhive.then(Reply(500), *[r for _ in range(SERVER_ERROR_ATTEMPTS - 1) for r in (Reply(200), Reply(500))])
+        out = HoneyHiveOutput(HoneyHiveSettings.resolve(api_key="k", server_url=honeyhive.url, api_version="legacy",
+                                                        max_events_per_request=2, environ={}), FAST)
+        spool = Spool(tmp_path / "spool")
+        spool.put(batch(0, size=2 * SERVER_ERROR_ATTEMPTS))
+        shipper = SpoolShipper(spool, out, FAST, name="flaky")
+        try:
+            assert shipper.flush(10)
+        finally:
+            shipper.close(2)
+            spool.close()
+            out.close()
+    assert sum(r.status == 500 for r in honeyhive.batches) == SERVER_ERROR_ATTEMPTS
+    assert sorted(e["event_id"] for e in honeyhive.events) == sorted(f"e0-{i}" for i in range(10))
+    assert not (tmp_path / "spool" / "dead").exists()
 
 
 def test_configuration_retry_must_be_positive(spool: Spool) -> None:
