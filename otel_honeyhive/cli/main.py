@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--source", type=_name, help="source for events that have none (else $HH_SOURCE, else 'dev')")
     serve.add_argument("--api-version", choices=("auto", "v1", "legacy"),
                        help="HoneyHive batch route: v1 (/v1/events/batch), legacy (/events/batch) or auto: v1, "
-                       "then legacy if HoneyHive answers v1 with 404/405 (else $HH_API_VERSION, else auto)")
+                       "then legacy if HoneyHive answers v1 with 404/405 and legacy accepts (else $HH_API_VERSION, "
+                       "else auto)")
     serve.add_argument("--otlp-endpoint", metavar="URL",
                        help="forward events as OTLP spans to this endpoint instead (OTLP/HTTP: a base URL, "
                        "/v1/traces is added unless given; gRPC: host:port or http(s)://host:port); not "

@@ -169,6 +169,69 @@ def test_auto_applies_the_refusal_handling_only_when_the_legacy_route_refuses_to
     assert is_configuration_refusal(result), "the data is kept until the configuration is fixed"
 
 
+def test_when_both_routes_refuse_nothing_is_pinned_and_a_route_repaired_later_is_found_at_the_next_send(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A proxy that answers 404 on both routes, then is repaired to serve v1 only (no restart): the first sends
+    ask v1, then legacy, and switch to nothing; said in one warning, not one per send; the send after the repair
+    goes by v1 at once."""
+    for server in fake("none"):
+        out = output(server)
+        with caplog.at_level(logging.INFO, logger="otel_honeyhive.outputs.honeyhive"):
+            for i in (1, 2):
+                result = out.send([event(i)])
+                assert result.outcome is Outcome.REJECTED and result.status == 404
+                assert is_configuration_refusal(result) and "/v1/" not in result.detail
+            assert out.route == V1
+            server.routes = "v1"
+            assert out.send([event(3)]).ok
+        assert [(r.path, r.status) for r in server.refused] == [
+            ("/v1/events/batch", 404), ("/events/batch", 404)] * 2
+        assert [(r.path, r.status) for r in server.requests] == [("/v1/events/batch", 200)]
+        lines = [r.getMessage() for r in caplog.records]
+        assert len(lines) == 1 and "both batch routes" in lines[0] and "HH_API_URL" in lines[0]
+
+
+def test_when_both_routes_refuse_then_legacy_is_repaired_the_switch_is_made_when_legacy_accepts() -> None:
+    for server in fake("none"):
+        out = output(server)
+        assert out.send([event(1)]).status == 404
+        server.routes = "legacy"
+        assert out.send([event(2)]).ok
+        assert out.route == LEGACY
+        assert out.send([event(3)]).ok
+        assert [r.path for r in server.requests] == ["/events/batch"] * 2, "legacy from the switch on"
+        assert [e["event_id"] for e in server.events] == [event(2)["event_id"], event(3)["event_id"]]
+
+
+def test_a_legacy_route_gone_after_the_switch_sends_by_v1_again(
+    legacy_only: FakeHoneyHive, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Switched to legacy, then the deployment serves v1 only: the refused batch goes by v1 at once, and v1 is
+    used from then on (an upgrade must not need a restart either)."""
+    out = output(legacy_only)
+    assert out.send([event(1)]).ok and out.route == LEGACY
+    legacy_only.routes = "v1"
+    with caplog.at_level(logging.INFO, logger="otel_honeyhive.outputs.honeyhive"):
+        assert out.send([event(2)]).ok
+        assert out.send([event(3)]).ok
+    assert out.route == V1
+    assert [(r.path, r.status) for r in legacy_only.requests] == [
+        ("/events/batch", 200), ("/v1/events/batch", 200), ("/v1/events/batch", 200)]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "accepted the v1 route" in line
+
+
+def test_a_legacy_refusal_other_than_the_route_switches_to_nothing(legacy_only: FakeHoneyHive) -> None:
+    """v1 404, legacy 401 (a wrong key on an older deployment): the key's refusal is returned, and no route was
+    learnt, since none accepted."""
+    legacy_only.then(Reply(401, body=b'{"error": "bad key"}'))
+    out = output(legacy_only)
+    result = out.send([event(1)])
+    assert result.status == 401 and is_configuration_refusal(result) and out.route == V1
+    assert out.send([event(1)]).ok and out.route == LEGACY
+
+
 def test_an_explicit_v1_never_switches(legacy_only: FakeHoneyHive) -> None:
     out = output(legacy_only, api_version="v1")
     result = out.send([event(1)])

@@ -649,6 +649,33 @@ def test_a_large_record_on_a_flaky_honeyhive_is_delivered_while_each_try_makes_p
     assert not (tmp_path / "spool" / "dead").exists()
 
 
+def test_a_proxy_refusing_both_routes_then_repaired_delivers_at_the_next_try(tmp_path: Path) -> None:
+    """`api_version` auto behind a proxy that answers 404 on both batch routes: kept, never dead-lettered, and no
+    route is pinned; once the proxy serves v1 (no restart), the next configuration retry delivers."""
+    from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
+    from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+    from tests.support.fake_honeyhive import fake_honeyhive
+
+    with fake_honeyhive(routes="none") as honeyhive:
+        out = HoneyHiveOutput(HoneyHiveSettings.resolve(api_key="k", server_url=honeyhive.url, environ={}), FAST)
+        spool = Spool(tmp_path / "spool")
+        spool.put(SpoolRecord.of_events([{"event_id": f"e0-{i}", "event_type": "tool", "inputs": {}}
+                                         for i in range(2)]))
+        shipper = SpoolShipper(spool, out, FAST, name="proxy", configuration_retry=0.3)
+        try:
+            wait_until(lambda: len(honeyhive.refused) >= 2, 5.0, explain="a first try on both routes")
+            assert not shipper.flush(0.1)
+            honeyhive.routes = "v1"
+            assert shipper.flush(5)
+        finally:
+            shipper.close(2)
+            spool.close()
+            out.close()
+    assert [(r.path, r.status) for r in honeyhive.requests] == [("/v1/events/batch", 200)]
+    assert {e["event_id"] for e in honeyhive.events} == {"e0-0", "e0-1"}
+    assert not (tmp_path / "spool" / "dead").exists()
+
+
 def test_configuration_retry_must_be_positive(spool: Spool) -> None:
     with pytest.raises(ValueError, match="configuration_retry"):
         SpoolShipper(spool, ScriptedOutput(), FAST, start=False, configuration_retry=0)

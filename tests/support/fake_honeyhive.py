@@ -1,7 +1,8 @@
 """A small real HTTP server that speaks HoneyHive's batch routes and misbehaves on cue.
 
 Which batch routes it serves is `routes`: "legacy" (the default: `/events/batch` only, as an older deployment;
-`/v1/events/batch` is answered 404), "v1" (`/v1/events/batch` only; `/events/batch` is answered 404) or "both".
+`/v1/events/batch` is answered 404), "v1" (`/v1/events/batch` only; `/events/batch` is answered 404), "both", or
+"none" (both answered 404, as a misconfigured proxy in front would); tests may change it while it runs.
 On the v1 route it checks bodies as HoneyHive documents it (`v1_problems`: unknown fields, the legacy aliases, a
 missing `inputs`) and answers 400 naming them. Such refusals (a route not served, a v1 body refused) are answered
 before the script or policy is consulted and do not use up a scripted reply; they are kept in `refused`, not in
@@ -56,7 +57,7 @@ TOO_LARGE = Reply(413, body=b'{"success": false, "error": "request entity too la
 Policy = Callable[[int], Reply]
 """Chooses the reply to the n-th request (0-based) when the script is empty: a fault plan."""
 
-Routes = Literal["legacy", "v1", "both"]
+Routes = Literal["legacy", "v1", "both", "none"]
 LEGACY_BATCH = "/events/batch"
 V1_BATCH = "/v1/events/batch"
 BATCH_PATHS = (LEGACY_BATCH, V1_BATCH)
@@ -198,7 +199,8 @@ class FakeHoneyHive:
     def _refusal(self, path: str, body: Any) -> Reply | None:
         """The 404 for a batch route not served, the 400 for a v1 body HoneyHive would refuse; else None."""
         path = urllib.parse.urlsplit(path).path  # a proxy's request names the absolute URL
-        if (path == V1_BATCH and self.routes == "legacy") or (path == LEGACY_BATCH and self.routes == "v1"):
+        if path in BATCH_PATHS and (self.routes == "none" or (path == V1_BATCH and self.routes == "legacy")
+                                    or (path == LEGACY_BATCH and self.routes == "v1")):
             return Reply(404, body=b'{"success": false, "error": "Not Found"}')
         if path == V1_BATCH:
             problems = v1_problems(body)
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8181, help="loopback port to listen on (default: 8181)")
     parser.add_argument("--max-body-bytes", type=int, default=None,
                         help="answer 413 to bodies longer than this, as a gateway would (default: no limit)")
-    parser.add_argument("--routes", choices=("legacy", "v1", "both"), default="legacy",
+    parser.add_argument("--routes", choices=("legacy", "v1", "both", "none"), default="legacy",
                         help="which batch routes to serve (default: legacy)")
     args = parser.parse_args(argv)
     done = threading.Event()

@@ -1,9 +1,11 @@
 """The HoneyHive output: batch bodies over HTTP with the shared retry policy.
 
 The route (docs/honeyhive-api.md): `api_version` "v1" posts to `/v1/events/batch`, "legacy" to the deprecated
-`/events/batch`, and "auto" (the default) starts on v1 and switches to legacy for the life of the output the first
-time the server answers the v1 route 404 or 405 (an older deployment): the batch goes again at once, by the legacy
-route, and only a refusal there is the configuration refusal the shipper keeps data for.
+`/events/batch`, and "auto" (the default) starts on v1. In "auto", a 404 or 405 on the route in use sends the
+batch again at once by the other route, and the output keeps to the other route once it has accepted a body there
+(an older deployment: legacy; one upgraded since: v1 again). When both routes refuse (a proxy or URL that is wrong
+for both), nothing is switched: every later send asks v1 first, then legacy, so a route repaired without a restart
+is found at the next try; only then is the refusal the configuration refusal the shipper keeps data for.
 
 A legacy 500 "events partially created" (an `errors` list beside the ids created) is retried like a transient
 fault: event ids are deterministic, so the events created the first time are not doubled; the errors are logged
@@ -58,7 +60,8 @@ batch is sent again."""
 
 
 SWITCH_STATUSES = frozenset({404, 405})
-"""Answers to the v1 route that, in "auto", mean an older deployment: the legacy route is used from then on."""
+"""Answers to a batch route that, in "auto", send the batch again at once by the other route (the v1 route's mean
+an older deployment)."""
 MAX_LOGGED_ERRORS = 20
 """Errors of one partially created batch that are logged one by one (the rest are counted)."""
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -77,6 +80,11 @@ def _hint(method: str, status: int, url: str = "") -> str:
     if status in (404, 405):
         return "; check HH_API_URL (--server-url): no HoneyHive API answers this route there"
     return ""
+
+
+def _route_refused(result: SendResult) -> bool:
+    """A 404 or 405 to a batch: the route is not served there (in "auto", the other route is tried)."""
+    return result.outcome is Outcome.REJECTED and result.status in SWITCH_STATUSES
 
 
 def _failed_events(errors: list[object]) -> list[tuple[str, str]]:
@@ -133,6 +141,8 @@ class HoneyHiveOutput:
         """413 answers met, each answered by splitting the body and sending it again at once."""
         self._limit_logged = False
         self._limit_lock = threading.Lock()
+        self._both_refused = False
+        """In "auto": both batch routes refused the route since one last accepted (said once, in `_other_route`)."""
 
     def __repr__(self) -> str:
         return f"HoneyHiveOutput({self.settings!r})"
@@ -146,27 +156,61 @@ class HoneyHiveOutput:
     def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
         """Deliver every body; one deadline bounds the whole send. Bodies already accepted stay accepted, and are
         skipped when the same batch is sent again (see the module docstring). A body refused as too large (413)
-        is split and sent at once (`_split`). In "auto", a 404 or 405 on the v1 route switches to the legacy
-        route and the batch goes again at once (`_switch_to_legacy`)."""
+        is split and sent at once (`_split`). In "auto", a 404 or 405 on the route in use sends the batch again
+        at once by the other route (`_other_route`)."""
         deadline = time.monotonic() + self.policy.deadline
         route = self.route
         result = self._send_by(route, events, deadline, stop)
-        if (route == V1 and self.settings.api_version == "auto" and result.outcome is Outcome.REJECTED
-                and result.status in SWITCH_STATUSES):
-            self._switch_to_legacy(result)
-            result = self._send_by(LEGACY, events, deadline, stop)
+        if self.settings.api_version == "auto" and _route_refused(result):
+            return self._other_route(route, result, events, deadline, stop)
+        if result.ok and self._both_refused:
+            with self._limit_lock:
+                self._both_refused = False
         return result
 
-    def _switch_to_legacy(self, refusal: SendResult) -> None:
-        """Use the legacy route from now on; said once, at info level: an older deployment is not a fault (another
-        thread may have switched already)."""
+    def _other_route(
+        self, route: str, refusal: SendResult, events: Sequence[Event], deadline: float,
+        stop: threading.Event | None,
+    ) -> SendResult:
+        """`route` answered 404 or 405 ("auto"): the batch goes again at once by the other route, which is used
+        from then on only once it has accepted a body (a switch made on a refusal alone would pin a route that
+        answers no better, until a restart). When both refuse, the next send asks v1 first again, and the legacy
+        route's refusal is returned (the v1 one's hint is about `api_version`, which is right already)."""
+        other = LEGACY if route == V1 else V1
+        result = self._send_by(other, events, deadline, stop)
+        if result.ok or result.acknowledged:
+            self._use_route(other, refusal)
+            return result
+        if not _route_refused(result):
+            return result  # the other route is there but failed otherwise (down, a wrong key): nothing learned
         with self._limit_lock:
-            first, self.route = self.route == V1, LEGACY
+            self.route, first = V1, not self._both_refused
+            self._both_refused = True
+        v1, legacy = (refusal, result) if route == V1 else (result, refusal)
         if first:
+            logger.warning(
+                "HoneyHive answered both batch routes with a refusal of the route (POST %s: %s, POST %s: %s); check "
+                "HH_API_URL (--server-url) and any proxy in between. Each try asks the v1 route, then the legacy "
+                "one, until one accepts", shown_url(self._batch_urls[V1]), v1.status,
+                shown_url(self._batch_urls[LEGACY]), legacy.status)
+        return legacy
+
+    def _use_route(self, route: str, refusal: SendResult) -> None:
+        """Send by `route` from now on: it accepted a body after the other refused the route. Said once per switch,
+        at info level: an older deployment (or one upgraded since) is not a fault; another thread may have
+        switched already."""
+        with self._limit_lock:
+            switched, self.route, self._both_refused = self.route != route, route, False
+        if not switched:
+            return
+        if route == LEGACY:
             logger.info(
                 "HoneyHive answered the v1 batch route with %s; sending by the legacy POST %s from now on "
                 "(set %s=legacy to start there)", refusal.status,
                 shown_url(self._batch_urls[LEGACY]), HH_API_VERSION)
+        else:
+            logger.info("HoneyHive answered the legacy batch route with %s and accepted the v1 route; sending by "
+                        "POST %s from now on", refusal.status, shown_url(self._batch_urls[V1]))
 
     def _send_by(
         self, route: str, events: Sequence[Event], deadline: float, stop: threading.Event | None

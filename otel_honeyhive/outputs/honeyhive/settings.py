@@ -19,8 +19,8 @@ from otel_honeyhive.core.secrets import Secret, shown_url
 DEFAULT_SERVER_URL = "https://api.honeyhive.ai"
 DEFAULT_MAX_EVENTS = 1000
 API_VERSIONS = ("auto", "v1", "legacy")
-"""auto: `POST /v1/events/batch`, switching to the legacy `POST /events/batch` for the life of the process when
-the server answers the v1 route 404 or 405 (docs/honeyhive-api.md)."""
+"""auto: `POST /v1/events/batch`; a batch the route in use answers 404 or 405 goes again by the other route (the
+legacy `POST /events/batch`), which is kept once it accepts (docs/honeyhive-api.md)."""
 
 
 def _server_url(text: str, where: str) -> str:
