@@ -406,9 +406,8 @@ class OtlpOutput:
             self._partial_success(rejected, message, count)
             return DELIVERED
         detail = f"{where}: HTTP {status} {_http_error_message(response)!r}"
-        if outcome is Outcome.RETRY_LATER:
-            return SendResult(outcome, detail, parse_retry_after(response.headers.get("Retry-After")), status)
-        return SendResult(outcome, detail, status=status)
+        # Any refusal may say when to come back (a 401 while credentials rotate): the shipper honours it.
+        return SendResult(outcome, detail, parse_retry_after(response.headers.get("Retry-After")), status)
 
     # -- OTLP/gRPC -------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ record through that had not been before: a large record on a flaky receiver make
 while it does. 502, 503, 504, 429 and connection failures are an outage or a gateway between, never counted: an
 outage never dead-letters data. A refusal that says the configuration is wrong (401, 403, 404/405 on the route:
 `is_configuration_refusal`) is never the data's fault: the record stays at the head and is tried again every
-`configuration_retry` seconds, with one error line each time
+`configuration_retry` seconds (longer when the receiver's Retry-After says so), with one error line each time
 saying what to check, so fixing the key or the URL (and restarting, which tries at once) delivers it. A spooled
 record has no deadline: it waits until it is delivered or refused. An exception raised by an output is logged and
 treated as RETRY_LATER, so it never kills the thread. Every wait is on an Event, so `close()` returns promptly and

@@ -232,6 +232,14 @@ def test_a_legacy_refusal_other_than_the_route_switches_to_nothing(legacy_only: 
     assert out.send([event(1)]).ok and out.route == LEGACY
 
 
+@pytest.mark.parametrize("status", [401, 403, 404, 500])
+def test_a_refusal_carries_the_receivers_retry_after(legacy_only: FakeHoneyHive, status: int) -> None:
+    legacy_only.then(Reply(status, headers={"Retry-After": "300"}, body=b'{"error": "later"}'))
+    result = output(legacy_only, api_version="legacy").send([event(1)])
+    assert result.outcome is Outcome.REJECTED and result.status == status
+    assert result.retry_after == 300.0
+
+
 def test_an_explicit_v1_never_switches(legacy_only: FakeHoneyHive) -> None:
     out = output(legacy_only, api_version="v1")
     result = out.send([event(1)])

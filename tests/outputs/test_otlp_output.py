@@ -167,6 +167,14 @@ def test_other_errors_are_rejected_at_once_with_the_receivers_message(fake: Fake
     assert "sekrit" not in result.detail + repr(output)
 
 
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_refusal_carries_the_receivers_retry_after(fake: FakeOtlpHttp, status: int) -> None:
+    """The spool shipper waits that long before trying a configuration refusal again (within its cap)."""
+    fake.then(Reply(status, {"Retry-After": "300"}))
+    result = OtlpOutput(fake.url, policy=FAST).send(sample_session(SOURCE))
+    assert (result.outcome, result.status, result.retry_after) == (Outcome.REJECTED, status, 300.0)
+
+
 def test_partial_success_is_delivered_and_warned_about_and_counted(
     fake: FakeOtlpHttp, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -595,6 +595,33 @@ def test_a_404_to_an_update_is_the_datas_an_unknown_event(spool: Spool, shippers
     assert (shipper.stats.dead_lettered, shipper.stats.config_refusals) == (1, 1)
 
 
+def test_a_configuration_refusal_waits_a_longer_retry_after_the_receiver_gave(
+    spool: Spool, shippers: list[SpoolShipper], caplog: pytest.LogCaptureFixture
+) -> None:
+    """HoneyHive's real client against a real server: a 403 with `Retry-After: 1` while the configuration retry
+    is 0.2 s: the next try waits the receiver's second, and the log line says so."""
+    from otel_honeyhive.outputs.honeyhive import HoneyHiveOutput
+    from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
+    from tests.support.fake_honeyhive import Reply, fake_honeyhive
+
+    with fake_honeyhive() as honeyhive, caplog.at_level(logging.ERROR):
+        honeyhive.then(Reply(403, headers={"Retry-After": "1"}, body=b'{"error": "forbidden"}'))
+        out = HoneyHiveOutput(HoneyHiveSettings.resolve(api_key="k", server_url=honeyhive.url, api_version="legacy",
+                                                        environ={}), FAST)
+        spool.put(batch(0))
+        shipper = SpoolShipper(spool, out, FAST, name="test-shipper", configuration_retry=0.2)
+        shippers.append(shipper)
+        try:
+            assert shipper.flush(5)
+        finally:
+            out.close()
+    first, second = honeyhive.batches
+    assert (first.status, second.status) == (403, 200)
+    assert 0.99 <= second.at - first.at < 1.8
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "HTTP 403" in line and "tried again in 1s" in line
+
+
 def test_a_permanent_partial_500_from_honeyhive_is_dead_lettered_and_the_queue_moves_on(tmp_path: Path) -> None:
     """The legacy route answering 500 "events partially created" to every try of one batch: tried
     SERVER_ERROR_ATTEMPTS times, then set aside in dead/, and the batch behind it delivered."""

@@ -417,11 +417,10 @@ class HoneyHiveOutput:
                 return partial_result
         detail = (f"{where}: HTTP {response.status_code} {response.text[:300]!r}"
                   f"{_hint(method, response.status_code, url)}")
-        if outcome is Outcome.RETRY_LATER:
-            return SendResult(
-                outcome, detail, parse_retry_after(response.headers.get("Retry-After")), response.status_code
-            )
-        return SendResult(outcome, detail, status=response.status_code)
+        # Any refusal may say when to come back (a 403 from a gateway's rate plan, a 401 while a key rotates): the
+        # shipper honours it for configuration refusals too, within its cap.
+        return SendResult(outcome, detail, parse_retry_after(response.headers.get("Retry-After")),
+                          response.status_code)
 
     @staticmethod
     def _partially_created(where: str, response: requests.Response) -> SendResult | None:
@@ -444,7 +443,7 @@ class HoneyHiveOutput:
                        where, made, len(failed), shown, more)
         return SendResult(Outcome.RETRY_LATER,
                           f"{where}: HTTP 500, events partially created ({len(failed)} failed): {shown[:300]}",
-                          status=500)
+                          parse_retry_after(response.headers.get("Retry-After")), 500)
 
     def after_fork_in_child(self) -> None:
         """In a forked child: a new connection pool (the pooled keep-alive sockets are the parent's; nothing is
