@@ -328,11 +328,10 @@ class SpoolShipper:
             finally:
                 self._count(dead_lettered=1, dead_lettered_events=record.event_count)
         log.error(
-            "%s: %s rejected a %s record (%d events): %s; kept in %s",
+            "%s: %s rejected %s: %s; kept in %s",
             self._name,
             getattr(self._output, "name", "output"),
-            record.kind,
-            record.event_count,
+            _what(record),
             result.detail or "no detail",
             where or "dead/",
         )
@@ -356,13 +355,12 @@ class SpoolShipper:
         else:
             check = "the URL and route (HH_API_URL, --server-url)" if output == "honeyhive" else "the endpoint URL"
         log.error(
-            "%s: %s refused a record (%s) with HTTP %s: the configuration is wrong, not the data; check "
+            "%s: %s refused %s with HTTP %s: the configuration is wrong, not the data; check "
             "%s and restart. The record stays in %s (%d records wait), tried again in %.0fs, never dead-lettered. "
             "%s",
             self._name,
             output,
-            {"events": f"{record.event_count} event{'s' if record.event_count != 1 else ''}",
-             "update": "an update", "spans": "spans"}.get(record.kind, record.kind),
+            _what(record),
             status,
             check,
             self._spool.directory,
@@ -385,6 +383,14 @@ def is_server_error(result: SendResult) -> bool:
     status = result.status
     return (result.outcome is not Outcome.DELIVERED and status is not None and status >= 500
             and status not in RETRYABLE_STATUSES)
+
+
+def _what(record: SpoolRecord) -> str:
+    """A record as a log line names it: "a record of 3 events", "an update record" (an update has no events to
+    count)."""
+    if record.kind == "events":
+        return f"a record of {record.event_count} event{'s' if record.event_count != 1 else ''}"
+    return {"update": "an update record"}.get(record.kind, f"a {record.kind} record")
 
 
 __all__ = [

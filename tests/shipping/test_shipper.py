@@ -250,6 +250,22 @@ def test_server_errors_are_counted_again_from_the_last_try_that_made_progress(
     assert (shipper.stats.delivered_records, shipper.stats.dead_lettered) == (1, 1)
 
 
+def test_a_dead_lettered_update_is_named_an_update_record_without_an_event_count(
+    spool: Spool, shippers: list[SpoolShipper], caplog: pytest.LogCaptureFixture
+) -> None:
+    output = ScriptedOutput(SendResult(Outcome.REJECTED, "HTTP 404 unknown event", status=404),
+                            SendResult(Outcome.REJECTED, "HTTP 400 bad", status=400))
+    spool.put(SpoolRecord.of_update(Update("e-unknown", {"metadata": {"a": 1}})))
+    spool.put(batch(1, size=3))
+    with caplog.at_level(logging.ERROR):
+        shipper = ship(spool, output, shippers)
+        assert shipper.flush(5)
+        wait_until(lambda: len(caplog.records) == 2, 5.0, explain="the second line, logged after the record left")
+    update_line, events_line = [r.getMessage() for r in caplog.records]
+    assert "rejected an update record: HTTP 404" in update_line and "events" not in update_line
+    assert "rejected a record of 3 events: HTTP 400" in events_line
+
+
 def test_a_client_error_is_dead_lettered_at_once(spool: Spool, shippers: list[SpoolShipper]) -> None:
     output = ScriptedOutput(SendResult(Outcome.REJECTED, "HTTP 422", status=422))
     spool.put(batch(0, size=3))
