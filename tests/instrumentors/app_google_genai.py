@@ -1,7 +1,7 @@
 """The google-genai application the instrumentation tests run, each time in a process of its own (the official
 instrumentation patches `google.genai.models` globally).
 
-    python -m tests.instrumentors.app_google_genai honeyhive [logs-first|spans-first]
+    python -m tests.instrumentors.app_google_genai honeyhive [logs-first|spans-first] [calls|automatic]
     python -m tests.instrumentors.app_google_genai otlp
 
 The real `google-genai` client against `GEMINI_BASE_URL` (the fake, tests/support/fake_gemini.py), instrumented by
@@ -12,8 +12,10 @@ stock OTLP span and log exporters, HTTP/protobuf or gRPC after `OTEL_EXPORTER_OT
 `OTEL_EXPORTER_OTLP_ENDPOINT` (a receiver). Content capture follows
 `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`. Prints one JSON line: `{"session_id": ...}`.
 
-The workload, in order: a call with a system instruction and a thinking budget; a call offering a function,
-answered with a function call; the follow-up carrying the function's result; a streamed call.
+The workload (`calls`), in order: a call with a system instruction and a thinking budget; a call offering a
+function, answered with a function call; the follow-up carrying the function's result; a streamed call.
+`automatic` instead makes two calls offering a Python function, which the client calls itself (automatic function
+calling) and the instrumentation wraps in an `execute_tool` span: one returning an object, one a text.
 """
 
 from __future__ import annotations
@@ -51,6 +53,25 @@ WEATHER = types.FunctionDeclaration(
 )
 TOOL_RESULT = {"weather": "sunny, 21 C"}
 STREAM_QUESTION = "Tell me a very short story."
+FORECAST = "rain by evening"
+
+
+def get_weather(city: str) -> dict[str, str]:
+    """Current weather in a city."""
+    assert city
+    return dict(TOOL_RESULT)
+
+
+def get_forecast(city: str) -> str:
+    """Tomorrow's forecast for a city."""
+    assert city
+    return FORECAST
+
+
+def automatic_function_calling(client: genai.Client) -> None:
+    for function in (get_weather, get_forecast):
+        client.models.generate_content(model=MODEL, contents=WEATHER_QUESTION,
+                                       config=types.GenerateContentConfig(tools=[function]))
 
 
 def workload(client: genai.Client) -> None:
@@ -86,7 +107,7 @@ def otlp_exporters() -> tuple[SpanExporter, LogRecordExporter]:
     return OTLPSpanExporter(), OTLPLogExporter()
 
 
-def main(exporters: str, order: str = "logs-first") -> None:
+def main(exporters: str, order: str = "logs-first", calls: str = "calls") -> None:
     resource = Resource.create({"service.name": f"google-genai-{exporters}"})
     spans: Any
     records: Any
@@ -114,7 +135,7 @@ def main(exporters: str, order: str = "logs-first") -> None:
     client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=os.environ["GEMINI_BASE_URL"],
                                                                       api_version="v1beta"))
     with trace.get_tracer("tests.instrumentors.app_google_genai").start_as_current_span(ROOT_NAME) as root:
-        workload(client)
+        (automatic_function_calling if calls == "automatic" else workload)(client)
         trace_id = root.get_span_context().trace_id
     first, second = (loggers, tracers) if order == "logs-first" else (tracers, loggers)
     first.shutdown()

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from tests.instrumentors.app_google_genai import (
+    FORECAST,
     MAX_OUTPUT_TOKENS,
     MODEL,
     QUESTION,
@@ -297,3 +298,36 @@ def test_records_exported_after_their_spans_still_reach_the_events(runs: Callabl
         assert late.calls[call].event["outputs"] == on_spans.calls[call].event["outputs"], call
         assert late.calls[call].event["metadata"]["log_record_inputs"] == {
             "chat_history": on_spans.calls[call].event["inputs"]["chat_history"]}, call
+
+
+# -- automatic function calling: the client calls the function itself ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def automatic(server: RunningServer, fake_gemini: FakeGemini) -> list[dict[str, Any]]:
+    """The events of one `automatic` run (content on the spans, in process)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "OTEL_", "GEMINI_", "GOOGLE_"))}
+    env.update(GEMINI_BASE_URL=fake_gemini.base_url, HH_API_URL=server.url, HH_PROJECT="google-genai",
+               **{CAPTURE: "SPAN_ONLY"})
+    app = subprocess.run([sys.executable, "-m", "tests.instrumentors.app_google_genai", "honeyhive", "logs-first",
+                          "automatic"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert app.returncode == 0, app.stderr
+    session_id = json.loads(app.stdout.strip().splitlines()[-1])["session_id"]
+    with server.store() as store:
+        events: list[dict[str, Any]] = store.session_events(session_id)
+    return events
+
+
+def test_a_function_the_client_calls_is_a_tool_event_with_its_arguments_by_name(
+        automatic: list[dict[str, Any]]) -> None:
+    """The instrumentation records the arguments as `code.function.parameters.{name}.value` / `.type` keys (JSON in
+    `gen_ai.tool.call.arguments`): the inputs are the function's own arguments, the types metadata."""
+    tools = {e["event_name"]: e for e in automatic if e["event_type"] == "tool"}
+    assert set(tools) == {"execute_tool get_weather", "execute_tool get_forecast"}, [e["event_name"] for e in automatic]
+    weather, forecast = tools["execute_tool get_weather"], tools["execute_tool get_forecast"]
+    for event in (weather, forecast):
+        assert event["inputs"] == {"city": "Paris"}
+        assert event["metadata"]["parameter_types"] == {"city": "str"}
+        assert "gen_ai.tool.call.arguments" not in event["metadata"]
+    assert weather["outputs"] == TOOL_RESULT
+    assert forecast["outputs"] == {"result": FORECAST}  # the instrumentation JSON-encodes a returned text

@@ -504,6 +504,14 @@ def test_tool_call_result_that_is_an_object_becomes_the_outputs() -> None:
     assert event["outputs"] == {"temp": 14}
 
 
+def test_a_tool_call_result_that_is_a_json_string_is_its_text() -> None:
+    """The google-genai instrumentation (1.x) JSON-encodes every return value."""
+    event = child_event({"gen_ai.tool.name": "t", "gen_ai.tool.call.result": '"sunny in Paris"'})
+    assert event["outputs"] == {"result": "sunny in Paris"}
+    quoted = child_event({"gen_ai.tool.name": "t", "gen_ai.tool.call.result": '"cut'})
+    assert quoted["outputs"] == {"result": '"cut'}
+
+
 # -- users and conversations -------------------------------------------------------------------------------------
 
 

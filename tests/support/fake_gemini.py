@@ -65,8 +65,11 @@ def answer_for(contents: list[dict[str, Any]]) -> str:
 
 
 def function_arguments(declaration: dict[str, Any]) -> dict[str, Any]:
-    """Arguments for a call to `declaration`: every required parameter gets a deterministic value of its type."""
-    schema = declaration.get("parameters") or {}
+    """Arguments for a call to `declaration`: every required parameter gets a deterministic value of its type. The
+    schema is `parameters`, or `parametersJsonSchema` (how the client declares a Python function it calls itself;
+    it spells the key `parameters_json_schema`)."""
+    schema = (declaration.get("parameters") or declaration.get("parametersJsonSchema")
+              or declaration.get("parameters_json_schema") or {})
     properties = schema.get("properties") or {}
     arguments: dict[str, Any] = {}
     for name in schema.get("required") or list(properties):

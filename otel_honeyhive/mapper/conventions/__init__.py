@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from otel_honeyhive.mapper.conventions import anthropic, genai, honeyhive, openinference, openllmetry, span_events
+from otel_honeyhive.mapper.conventions import (
+    anthropic,
+    genai,
+    google_genai,
+    honeyhive,
+    openinference,
+    openllmetry,
+    span_events,
+)
 from otel_honeyhive.mapper.rules import Convention
 
 DEFAULT_CONVENTIONS: tuple[Convention, ...] = (
@@ -12,4 +20,5 @@ DEFAULT_CONVENTIONS: tuple[Convention, ...] = (
     openinference.CONVENTION,
     span_events.CONVENTION,
     anthropic.CONVENTION,
+    google_genai.CONVENTION,
 )

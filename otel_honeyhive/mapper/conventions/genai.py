@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from otel_honeyhive.mapper.conventions.google_genai import tool_arguments
 from otel_honeyhive.mapper.messages import (
     history_messages,
     indexed_history,
@@ -28,7 +29,15 @@ from otel_honeyhive.mapper.rules import (
     by_value,
     when_present,
 )
-from otel_honeyhive.mapper.values import as_bucket, flat_dict, maybe_json, parse_json_strict, to_int, to_number
+from otel_honeyhive.mapper.values import (
+    as_bucket,
+    flat_dict,
+    maybe_json,
+    parse_json,
+    parse_json_strict,
+    to_int,
+    to_number,
+)
 
 MODEL_NAME_KEYS = ("gen_ai.request.model", "llm.request.model_name", "llm.model_name", "embedding.model_name")
 MESSAGE_KEYS = (
@@ -88,6 +97,24 @@ def _embedding_total(facts: SpanFacts) -> tuple[Candidate, ...]:
     return ()
 
 
+_RESULT = as_bucket("result")
+
+
+def tool_result(value: Any) -> dict[str, Any]:
+    """`gen_ai.tool.call.result` as the `outputs` bucket. The google-genai instrumentation (1.x) JSON-encodes every
+    return value, so a returned text arrives quoted (`'"sunny"'`): a JSON string is decoded; the rest as
+    `as_bucket("result")` has it."""
+    if isinstance(value, str) and value[:1] == '"':
+        try:
+            text = parse_json(value)
+        except ValueError:
+            text = None
+        if isinstance(text, str):
+            return {"result": text}
+    built: dict[str, Any] = _RESULT(value)
+    return built
+
+
 def _response_model_fallback(facts: SpanFacts) -> tuple[Candidate, ...]:
     """A model span that names only the model that answered (Traceloop's agents instrumentation) still has a
     `config.model`; where a requested model exists, it wins and the answering one stays `metadata.response_model`
@@ -141,8 +168,8 @@ CONVENTION: Convention = Convention(
         Extract("embedding_total", _embedding_total, "`gen_ai.usage.input_tokens` of an `embeddings` operation",
                 ("metadata.total_tokens",), rank=4, keys=("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
         Field("gen_ai.usage.cost", "metadata.cost", rank=2, convert=to_number),
-        Field("gen_ai.tool.call.arguments", "inputs", rank=3, convert=as_bucket("arguments"), only=NOT_MODEL),
-        Field("gen_ai.tool.call.result", "outputs", rank=3, convert=as_bucket("result"), only=NOT_MODEL),
+        Field("gen_ai.tool.call.arguments", "inputs", rank=3, convert=tool_arguments, only=NOT_MODEL),
+        Field("gen_ai.tool.call.result", "outputs", rank=3, convert=tool_result, only=NOT_MODEL),
         # A `retrieval` span (a framework's retriever): the query and the documents it returned.
         Field("gen_ai.retrieval.query.text", "inputs.query", rank=3, only=NOT_MODEL),
         Field("gen_ai.retrieval.documents", "outputs.documents", rank=3, convert=parse_json_strict, only=NOT_MODEL),
