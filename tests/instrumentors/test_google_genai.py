@@ -57,7 +57,7 @@ CALLS = ("chat", "tool call", "tool result", "stream")
 IN_PROCESS, HTTP, GRPC = "in process", "http/protobuf", "grpc"
 PATHS = (IN_PROCESS, HTTP, GRPC)
 SAMPLING = frozenset({"temperature", "top_p", "top_k", "max_tokens", "max_output_tokens", "stop_sequences",
-                      "frequency_penalty", "presence_penalty", "seed", "n", "choice", "candidate_count"})
+                      "frequency_penalty", "presence_penalty", "seed", "n", "choice_count", "candidate_count"})
 """Generation parameters: all `config.hyperparameters` may hold (the lead's target 2)."""
 CALL_ID = "get_weather_0"
 """The id the instrumentation gives a Gemini function call (Gemini sends none): `{name}_{part index}`."""

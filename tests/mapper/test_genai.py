@@ -48,6 +48,25 @@ def test_model_provider_and_hyperparameters_go_to_config() -> None:
     assert "gen_ai.request.temperature" not in event["metadata"]
 
 
+def test_a_dotted_request_key_is_one_hyperparameter_with_underscores() -> None:
+    event = child_event({**CHAT, "gen_ai.request.choice.count": 2, "gen_ai.request.reasoning.level": "high",
+                         "gen_ai.request.temperature": 0.2})
+    assert event["config"]["hyperparameters"] == {"choice_count": 2, "reasoning_level": "high", "temperature": 0.2}
+    assert not [k for k in event["metadata"] if k.startswith("gen_ai.request.")]
+
+
+def test_how_a_request_travels_is_metadata_not_a_hyperparameter() -> None:
+    """The anthropic client's own spans set `gen_ai.request.stream` on every streamed call."""
+    event = child_event({**CHAT, "gen_ai.request.stream": True, "gen_ai.request.temperature": 0.2,
+                         "gen_ai.request.stream_cursor": "c-1", "gen_ai.request.extra_body": '{"x": 1}',
+                         "gen_ai.request.extra_query": '{"q": "v"}'})
+    assert event["config"]["hyperparameters"] == {"temperature": 0.2}
+    meta = event["metadata"]
+    assert (meta["stream"], meta["stream_cursor"], meta["extra_body"], meta["extra_query"]) == (
+        True, "c-1", {"x": 1}, {"q": "v"})
+    assert not [k for k in meta if k.startswith("gen_ai.request.")]
+
+
 def test_request_model_wins_over_openinference_and_openllmetry_model_names() -> None:
     event = child_event(
         {

@@ -31,7 +31,6 @@ from otel_honeyhive.mapper.rules import (
 )
 from otel_honeyhive.mapper.values import (
     as_bucket,
-    flat_dict,
     maybe_json,
     parse_json,
     parse_json_strict,
@@ -97,6 +96,18 @@ def _embedding_total(facts: SpanFacts) -> tuple[Candidate, ...]:
     return ()
 
 
+TRANSPORT = ("stream", "stream_cursor", "extra_body", "extra_query")
+"""`gen_ai.request.*` keys that say how a request travels, not how the answer is generated: `metadata.<key>`, not
+hyperparameters (the anthropic client's own spans set `stream` on every streamed call; opentelemetry-util-genai
+sets `stream_cursor`; LangSmith's OpenTelemetry export `extra_body` and `extra_query`)."""
+
+
+def hyperparameters(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`gen_ai.request.*` settings by their name under the prefix, with no dot inside it
+    (`gen_ai.request.choice.count` → `choice_count`): a dotted key in `config.hyperparameters` reads as a path."""
+    return {suffix.replace(".", "_"): maybe_json(value) for suffix, value in pairs}
+
+
 _RESULT = as_bucket("result")
 
 
@@ -145,8 +156,9 @@ CONVENTION: Convention = Convention(
                 keys=("gen_ai.response.model",)),
         Field("gen_ai.provider.name", "config.provider", rank=1),
         Field("gen_ai.system", "config.provider", rank=2),
-        Group("gen_ai.request.", "config.hyperparameters", flat_dict, rank=1, exclude=frozenset({"model"}),
-              merge=True),
+        Group("gen_ai.request.", "config.hyperparameters", hyperparameters, rank=1,
+              exclude=frozenset({"model", *TRANSPORT}), merge=True),
+        *(Field(f"gen_ai.request.{key}", f"metadata.{key}", rank=1, convert=maybe_json) for key in TRANSPORT),
         Field("gen_ai.tool.definitions", "config.tools", rank=1, convert=parse_json_strict),
         Combine(("gen_ai.input.messages", "gen_ai.system_instructions"), "inputs.chat_history", chat_history,
                 rank=1),
