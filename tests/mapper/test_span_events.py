@@ -165,6 +165,37 @@ def test_error_status_without_description_or_exception_still_marks_an_error() ->
     assert isinstance(event["error"], str)
 
 
+def test_an_error_type_names_a_failure_that_has_no_description() -> None:
+    """The anthropic client's own spans: ERROR status with no description and no exception event, the semantic
+    conventions' `error.type` and the HTTP status."""
+    event = child_event({**CHAT, "error.type": "overloaded_error", "http.response.status_code": 529},
+                        status=error_status())
+    assert event["error"] == "overloaded_error (HTTP 529)"
+    assert (event["metadata"]["error.type"], event["metadata"]["http.response.status_code"]) == (
+        "overloaded_error", 529)
+    assert child_event({**CHAT, "error.type": "ValueError"}, status=error_status())["error"] == "ValueError"
+
+
+def test_an_http_status_alone_names_a_failure_once() -> None:
+    """HTTP instrumentations set `error.type` to the status code itself."""
+    assert child_event({"error.type": "503", "http.response.status_code": 503}, status=error_status())["error"] == (
+        "HTTP 503")
+    assert child_event({"http.status_code": "502"}, status=error_status())["error"] == "HTTP 502"
+    assert child_event({"http.response.status_code": 200}, status=error_status())["error"] == "error"
+
+
+def test_an_error_type_comes_after_the_description_the_exception_and_honeyhive_error() -> None:
+    typed = {"error.type": "overloaded_error", "http.response.status_code": 529}
+    assert child_event(typed, status=error_status("529 Overloaded"))["error"] == "529 Overloaded"
+    assert child_event(typed, exception=_raised(RuntimeError("busy")), status=error_status())["error"] == (
+        "RuntimeError: busy")
+    assert child_event({**typed, "honeyhive_error": "sdk text"}, status=error_status())["error"] == "sdk text"
+
+
+def test_an_error_type_without_an_error_status_is_no_error() -> None:
+    assert child_event({"error.type": "overloaded_error"})["error"] is None
+
+
 def test_exception_on_an_unset_status_is_still_reported() -> None:
     event = child_event(exception=ValueError("handled but recorded"))
     assert event["error"] == "ValueError: handled but recorded"

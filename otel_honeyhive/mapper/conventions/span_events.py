@@ -141,25 +141,58 @@ def _exception_text(attrs: Mapping[str, Any]) -> str:
     return str(kind or message or "exception")
 
 
+_HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
+
+
 def error(facts: SpanFacts) -> Iterable[Candidate]:
-    """Status ERROR description → first exception event → (honeyhive_error, in the honeyhive convention)."""
+    """Status ERROR description → first exception event → (honeyhive_error, in the honeyhive convention) →
+    `error.type` with the HTTP status → the word "error"."""
     span = facts.span
     if span.status_code == STATUS_OK or (span.status_code != STATUS_ERROR and not span.events):
         return ()
     return _error(span)
 
 
+def _first_exception(span: SpanView) -> SpanEventView | None:
+    for event in span.events:
+        if event.name == "exception":
+            return event
+    return None
+
+
 def _error(span: SpanView) -> Iterator[Candidate]:
+    exception = _first_exception(span) if span.status_code != STATUS_OK else None
     if span.status_code == STATUS_ERROR and span.status_message:
         yield Candidate("error", span.status_message, 10, "status.description")
-    if span.status_code != STATUS_OK:
-        for event in span.events:
-            if event.name == "exception":
-                yield Candidate("error", _exception_text(event.attributes), 20, "event:exception",
-                                keep_if_shadowed=False)
-                break
+    if exception is not None:
+        yield Candidate("error", _exception_text(exception.attributes), 20, "event:exception", keep_if_shadowed=False)
     if span.status_code == STATUS_ERROR:
+        described = error_type(span.attributes)
+        if described:
+            yield Candidate("error", described, 40, "error.type", keep_if_shadowed=False)
         yield Candidate("error", "error", 90, "status.code", keep_if_shadowed=False)
+
+
+def error_type(attrs: Mapping[str, Any]) -> str:
+    """The semantic conventions' `error.type` (the class of error an operation ended with) with the HTTP status
+    when there is one: `overloaded_error (HTTP 529)`, `HTTP 503` (HTTP instrumentations set `error.type` to the
+    status code itself), or "" when neither says anything. Both attributes stay in metadata as they are."""
+    kind = attrs.get("error.type")
+    kind_text = kind.strip() if isinstance(kind, str) else ""
+    code = ""
+    for key in _HTTP_STATUS_KEYS:
+        value = attrs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 400:
+            code = str(value)
+            break
+        if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) >= 400:
+            code = value
+            break
+    if not code:
+        return kind_text
+    if not kind_text or kind_text == code:
+        return f"HTTP {code}"
+    return f"{kind_text} (HTTP {code})"
 
 
 CONVENTION: Convention = Convention(
@@ -168,6 +201,7 @@ CONVENTION: Convention = Convention(
     rules=(
         Extract("messages", message_events, "GenAI message events → chat_history / outputs",
                 ("inputs.chat_history", "outputs", "metadata.events")),
-        Extract("error", error, "status description → exception event → honeyhive_error", ("error",)),
+        Extract("error", error, "status description → exception event → honeyhive_error → `error.type` with the "
+                "HTTP status → \"error\"", ("error",)),
     ),
 )
