@@ -196,6 +196,33 @@ def test_an_error_type_without_an_error_status_is_no_error() -> None:
     assert child_event({"error.type": "overloaded_error"})["error"] is None
 
 
+TRACEBACK = 'Traceback (most recent call last):\n  File "tool.py", line 29, in run\nValueError: tool exploded\n'
+
+
+def test_a_description_that_is_a_traceback_comes_after_the_exception() -> None:
+    """OpenInference's LangChain instrumentation describes the status with the exception's repr and the whole
+    traceback; the exception event says the same in one line (and carries the traceback)."""
+    event = child_event({"openinference.span.kind": "TOOL", "tool.name": "broken"},
+                        exception=_raised(ValueError("tool exploded")),
+                        status=error_status("ValueError('tool exploded')" + TRACEBACK.replace("\n", "\n\n\n")))
+    assert event["error"] == "ValueError: tool exploded"
+    (record,) = event["metadata"]["events"]
+    assert "Traceback" in record["attributes"]["exception.stacktrace"]
+    assert "status.description" not in event["metadata"]  # the traceback is in the exception event
+
+
+def test_a_traceback_description_is_kept_when_the_exception_event_has_no_traceback() -> None:
+    description = "ValueError('tool exploded')" + TRACEBACK
+    event = child_event(events=[("exception", {"exception.type": "ValueError", "exception.message": "tool exploded"})],
+                        status=error_status(description))
+    assert event["error"] == "ValueError: tool exploded"
+    assert event["metadata"]["status.description"] == description
+
+
+def test_a_traceback_description_without_an_exception_event_is_the_error() -> None:
+    assert child_event(status=error_status(TRACEBACK))["error"] == TRACEBACK
+
+
 def test_exception_on_an_unset_status_is_still_reported() -> None:
     event = child_event(exception=ValueError("handled but recorded"))
     assert event["error"] == "ValueError: handled but recorded"

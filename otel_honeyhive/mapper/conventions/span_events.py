@@ -141,6 +141,7 @@ def _exception_text(attrs: Mapping[str, Any]) -> str:
     return str(kind or message or "exception")
 
 
+_TRACEBACK = "Traceback (most recent call last)"
 _HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
 
 
@@ -163,7 +164,15 @@ def _first_exception(span: SpanView) -> SpanEventView | None:
 def _error(span: SpanView) -> Iterator[Candidate]:
     exception = _first_exception(span) if span.status_code != STATUS_OK else None
     if span.status_code == STATUS_ERROR and span.status_message:
-        yield Candidate("error", span.status_message, 10, "status.description")
+        description = span.status_message
+        if exception is not None and _TRACEBACK in description:
+            # A description that is a whole traceback (OpenInference's LangChain instrumentation: the exception's
+            # repr, then the traceback) comes after the exception it repeats; kept in metadata unless the
+            # exception event carries the traceback itself (it stays in metadata.events).
+            yield Candidate("error", description, 25, "status.description",
+                            keep_if_shadowed="exception.stacktrace" not in exception.attributes)
+        else:
+            yield Candidate("error", description, 10, "status.description")
     if exception is not None:
         yield Candidate("error", _exception_text(exception.attributes), 20, "event:exception", keep_if_shadowed=False)
     if span.status_code == STATUS_ERROR:
@@ -201,7 +210,7 @@ CONVENTION: Convention = Convention(
     rules=(
         Extract("messages", message_events, "GenAI message events → chat_history / outputs",
                 ("inputs.chat_history", "outputs", "metadata.events")),
-        Extract("error", error, "status description → exception event → honeyhive_error → `error.type` with the "
-                "HTTP status → \"error\"", ("error",)),
+        Extract("error", error, "status description (after the exception event when it is a traceback) → "
+                "exception event → honeyhive_error → `error.type` with the HTTP status → \"error\"", ("error",)),
     ),
 )
