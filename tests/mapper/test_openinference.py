@@ -54,6 +54,29 @@ def test_raw_values_of_a_model_span_without_messages_are_kept() -> None:
     assert (event["metadata"]["input.value"], event["metadata"]["output.value"]) == ("2+2?", "4")
 
 
+def test_openinference_metadata_is_an_object_and_its_user_id_the_user() -> None:
+    """OpenInference's `metadata` is JSON text (LangChain's run metadata on every span of its LangChain
+    instrumentation)."""
+    event = child_event({**LLM, "llm.token_count.prompt": 3,
+                         "metadata": json.dumps({"user_id": "u-9", "ls_provider": "scripted"})})
+    assert event["metadata"]["metadata"] == {"user_id": "u-9", "ls_provider": "scripted"}
+    assert event["user_properties"] == {"user_id": "u-9"}
+
+
+def test_a_user_id_attribute_wins_over_the_one_in_metadata() -> None:
+    event = child_event({**LLM, "llm.token_count.prompt": 3, "user.id": "u-1",
+                         "metadata": json.dumps({"user_id": "u-9"})})
+    assert event["user_properties"] == {"user_id": "u-1"}
+    assert event["metadata"]["metadata"] == {"user_id": "u-9"}
+
+
+def test_metadata_that_is_not_a_json_object_is_kept_as_it_came() -> None:
+    for raw in ("not json", "[1, 2]", '{"cut": '):
+        event = child_event({**LLM, "llm.token_count.prompt": 3, "metadata": raw})
+        assert event["metadata"]["metadata"] == raw
+        assert event["user_properties"] == {}
+
+
 def test_the_answering_model_is_the_response_model() -> None:
     """OpenAI's instrumentor: the requested model in the parameters, the dated one that answered in
     `llm.model_name`."""

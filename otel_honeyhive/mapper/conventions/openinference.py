@@ -103,11 +103,30 @@ _OTHER_REQUESTED_MODEL_KEYS = ("llm.request.model_name", "gen_ai.request.model")
 """Where else a span may name the model asked for, when its invocation parameters do not."""
 
 
-def _invocation_object(value: Any) -> dict[str, Any]:
-    params = parse_json(value)
-    if not isinstance(params, dict):
-        raise ValueError("invocation parameters must be a JSON object")
-    return params
+def _json_object(value: Any) -> dict[str, Any]:
+    """A JSON object given as text (invocation parameters, `metadata`); anything else is refused (and kept in
+    metadata as it came)."""
+    parsed = parse_json(value)
+    if not isinstance(parsed, dict):
+        raise ValueError("not a JSON object")
+    return parsed
+
+
+def _metadata_user(facts: SpanFacts) -> tuple[Candidate, ...]:
+    """A `user_id` in the span's `metadata` (LangChain's run metadata, as OpenInference's LangChain instrumentation
+    records it) names the user, after every attribute that does (as Traceloop's path has the same `user_id` among
+    its association properties); the object stays whole in `metadata.metadata`."""
+    value = facts.span.attributes.get("metadata")
+    if not isinstance(value, str) or '"user_id"' not in value:
+        return ()
+    try:
+        parsed = _json_object(value)
+    except ValueError:
+        return ()
+    user = parsed.get("user_id")
+    if isinstance(user, bool) or not isinstance(user, (str, int)) or user == "":
+        return ()
+    return (Candidate("user_properties.user_id", user, 6, "metadata", keep_if_shadowed=False),)
 
 
 def _output_finish_reason(facts: SpanFacts) -> tuple[Candidate, ...]:
@@ -134,7 +153,7 @@ def _models_and_parameters(facts: SpanFacts) -> Iterable[Candidate]:
         if key not in attrs:
             continue
         try:
-            params = _invocation_object(attrs[key])
+            params = _json_object(attrs[key])
         except (ValueError, TypeError):
             continue  # the validator below left it in metadata
         model = params.get("model") or params.get("model_name")
@@ -209,8 +228,8 @@ CONVENTION: Convention = Convention(
     description="OpenInference (Arize Phoenix)",
     rules=(
         # Read by the extract below (a value that is not a JSON object stays in metadata as it is).
-        Field("llm.invocation_parameters", None, convert=_invocation_object),
-        Field("embedding.invocation_parameters", None, convert=_invocation_object),
+        Field("llm.invocation_parameters", None, convert=_json_object),
+        Field("embedding.invocation_parameters", None, convert=_json_object),
         Field("llm.model_name", None, convert=str),
         Extract("invocation", _models_and_parameters,
                 "`llm.invocation_parameters` / `embedding.invocation_parameters` split by meaning, then "
@@ -256,6 +275,10 @@ CONVENTION: Convention = Convention(
         Field("tool.parameters", "metadata", rank=4, convert=_tool_parameters, merge=True),
         Group("retrieval.documents.", "outputs.documents", _documents, rank=4),
         Field("user.id", "user_properties.user_id", rank=1),
+        # OpenInference's `metadata` is a JSON object (LangChain's run metadata, `using_metadata`).
+        Field("metadata", "metadata.metadata", rank=5, convert=_json_object),
+        Extract("metadata_user", _metadata_user, "`user_id` in OpenInference's `metadata`",
+                ("user_properties.user_id",), rank=6, keys=("metadata",)),
         Field("session.id", "metadata.conversation_id", rank=1),
     ),
     type_rules=(
