@@ -138,6 +138,21 @@ def json_bucket(default_key: str) -> Any:
     return convert
 
 
+def refusing(*placeholders: str) -> Any:
+    """A converter that takes a value as it is, except the placeholders an instrumentation records where it knows
+    nothing (Traceloop's LangChain instrumentation's model `"unknown"`): those it refuses, so the field is left to
+    the next source."""
+    refused = frozenset(placeholders)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) and value in refused:
+            raise ValueError(f"{value!r} is a placeholder")
+        return jsonable(value)
+
+    convert.__name__ = f"refusing{placeholders!r}"
+    return convert
+
+
 def json_or_raw(value: Any) -> Any:
     return maybe_json(value)
 

@@ -46,13 +46,39 @@ def test_an_unknown_model_is_the_model_langchain_names() -> None:
     event = child_event(CHAT, name="ScriptedChatModel.chat")
     assert event["event_type"] == "model"
     assert event["config"]["model"] == "scripted-chat-1"
-    assert event["metadata"]["gen_ai.request.model"] == "unknown"  # what Traceloop said, kept
+    # "unknown" is no model name: not the model that answered, and not kept beside LangChain's name.
+    assert "response_model" not in event["metadata"]
+    assert not {"gen_ai.request.model", "gen_ai.response.model"} & set(event["metadata"])
 
 
 def test_the_langchain_placeholder_provider_is_the_provider_langchain_names() -> None:
     event = child_event(CHAT, name="ScriptedChatModel.chat")
     assert event["config"]["provider"] == "scripted"
-    assert event["metadata"]["gen_ai.provider.name"] == "langchain"
+    assert "gen_ai.provider.name" not in event["metadata"]
+
+
+def test_an_unknown_model_without_langchain_s_name_is_no_model_but_kept() -> None:
+    anonymous = {k: v for k, v in CHAT.items() if not k.endswith(("ls_model_name", "ls_provider"))}
+    event = child_event(anonymous, name="ScriptedChatModel.chat")
+    assert "model" not in event["config"] and "response_model" not in event["metadata"]
+    assert (event["metadata"]["gen_ai.request.model"], event["metadata"]["gen_ai.response.model"]) == (
+        "unknown", "unknown")
+    assert "provider" not in event["config"] and event["metadata"]["gen_ai.provider.name"] == "langchain"
+
+
+def test_an_unknown_request_model_leaves_the_model_to_the_answering_one() -> None:
+    event = child_event({"gen_ai.operation.name": "chat", "gen_ai.request.model": "unknown",
+                         "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 5})
+    assert event["config"]["model"] == "gpt-4o-2024-08-06"
+    assert event["metadata"]["response_model"] == "gpt-4o-2024-08-06"
+
+
+def test_the_framework_named_as_provider_of_a_tool_span_is_kept() -> None:
+    """On Traceloop's LangChain tool and task spans `gen_ai.provider.name = "langchain"` names the framework."""
+    event = child_event({"gen_ai.operation.name": "execute_tool", "gen_ai.provider.name": "langchain",
+                         "gen_ai.tool.name": "get_weather"})
+    assert event["event_type"] == "tool"
+    assert event["config"]["provider"] == "langchain"
 
 
 def test_a_model_and_provider_traceloop_knows_are_kept() -> None:

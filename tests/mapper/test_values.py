@@ -10,7 +10,15 @@ import pytest
 from opentelemetry.sdk.trace import SpanLimits
 
 from otel_honeyhive.core.jsonable import jsonable
-from otel_honeyhive.mapper.values import as_bucket, maybe_json, nested_from_flat, parse_json, to_int, to_number
+from otel_honeyhive.mapper.values import (
+    as_bucket,
+    maybe_json,
+    nested_from_flat,
+    parse_json,
+    refusing,
+    to_int,
+    to_number,
+)
 from tests.mapper.otel import Otel, assert_serialisable, child_event
 
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
@@ -229,3 +237,10 @@ def test_nested_from_flat_rebuilds_objects_and_lists() -> None:
 def test_nested_from_flat_keeps_a_value_and_its_children() -> None:
     assert nested_from_flat([("a", "top"), ("a.b", "child")]) == {"a": {"": "top", "b": "child"}}
     assert nested_from_flat([("a.b", "child"), ("a", "top")]) == {"a": {"b": "child", "": "top"}}
+
+
+def test_a_placeholder_is_refused_and_anything_else_taken_as_it_is() -> None:
+    convert = refusing("unknown")
+    with pytest.raises(ValueError, match="placeholder"):
+        convert("unknown")
+    assert (convert("gpt-4o"), convert("Unknown"), convert(("a", "b"))) == ("gpt-4o", "Unknown", ["a", "b"])

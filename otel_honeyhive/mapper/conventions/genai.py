@@ -16,6 +16,7 @@ from otel_honeyhive.mapper.messages import (
     system_instructions,
 )
 from otel_honeyhive.mapper.rules import (
+    MODEL,
     MODEL_CALL,
     NOT_MODEL,
     Candidate,
@@ -34,6 +35,7 @@ from otel_honeyhive.mapper.values import (
     maybe_json,
     parse_json,
     parse_json_strict,
+    refusing,
     to_int,
     to_number,
 )
@@ -96,6 +98,13 @@ def _embedding_total(facts: SpanFacts) -> tuple[Candidate, ...]:
     return ()
 
 
+UNKNOWN_MODEL = "unknown"
+"""What Traceloop's LangChain instrumentation records as the requested and the answering model of a chat model
+LangChain cannot serialise (most custom and community models): no model name. Refused as one, so the field is left
+to the next source (LangChain's own `ls_model_name`, in openllmetry.py)."""
+PLACEHOLDER_PROVIDER = "langchain"
+"""What the same instrumentation records as the provider of a model class it does not know: refused on model
+events only (on its tool and chain spans it names the framework, and is kept)."""
 TRANSPORT = ("stream", "stream_cursor", "extra_body", "extra_query")
 """`gen_ai.request.*` keys that say how a request travels, not how the answer is generated: `metadata.<key>`, not
 hyperparameters (the anthropic client's own spans set `stream` on every streamed call; opentelemetry-util-genai
@@ -132,7 +141,9 @@ def _response_model_fallback(facts: SpanFacts) -> tuple[Candidate, ...]:
     only."""
     attrs = facts.span.attributes
     model = attrs.get("gen_ai.response.model")
-    if not isinstance(model, str) or not model or "gen_ai.request.model" in attrs or "llm.request.model_name" in attrs:
+    if not isinstance(model, str) or not model or model == UNKNOWN_MODEL or "llm.request.model_name" in attrs:
+        return ()
+    if attrs.get("gen_ai.request.model", UNKNOWN_MODEL) != UNKNOWN_MODEL:
         return ()
     return (Candidate("config.model", model, 9, "gen_ai.response.model", keep_if_shadowed=False),)
 
@@ -149,12 +160,13 @@ CONVENTION: Convention = Convention(
     name="genai",
     description="OpenTelemetry GenAI semantic conventions (gen_ai.*)",
     rules=(
-        Field("gen_ai.request.model", "config.model", rank=1),
-        Field("gen_ai.response.model", "metadata.response_model", rank=1),
+        Field("gen_ai.request.model", "config.model", rank=1, convert=refusing(UNKNOWN_MODEL)),
+        Field("gen_ai.response.model", "metadata.response_model", rank=1, convert=refusing(UNKNOWN_MODEL)),
         Extract("response_model_fallback", _response_model_fallback,
                 "`gen_ai.response.model` when no model was requested", ("config.model",), rank=9,
                 keys=("gen_ai.response.model",)),
-        Field("gen_ai.provider.name", "config.provider", rank=1),
+        Field("gen_ai.provider.name", "config.provider", rank=1, only=MODEL, convert=refusing(PLACEHOLDER_PROVIDER)),
+        Field("gen_ai.provider.name", "config.provider", rank=1, only=NOT_MODEL),
         Field("gen_ai.system", "config.provider", rank=2),
         Group("gen_ai.request.", "config.hyperparameters", hyperparameters, rank=1,
               exclude=frozenset({"model", *TRANSPORT}), merge=True),

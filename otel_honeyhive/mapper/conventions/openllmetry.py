@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from otel_honeyhive.mapper.rules import NOT_MODEL, Candidate, Convention, Extract, Field, Group, SpanFacts, by_value
+from otel_honeyhive.mapper.rules import (
+    MODEL,
+    NOT_MODEL,
+    Candidate,
+    Convention,
+    Extract,
+    Field,
+    Group,
+    SpanFacts,
+    by_value,
+)
 from otel_honeyhive.mapper.values import as_bucket, flat_dict, json_bucket, maybe_json, nested_from_flat, to_int
 
 
@@ -69,6 +79,11 @@ CONVENTION: Convention = Convention(
                 _langchain_names("config.provider", "ls_provider", "gen_ai.provider.name", "langchain"),
                 f"`{_ASSOCIATION}ls_provider` when `gen_ai.provider.name` is absent or `langchain`",
                 ("config.provider",), rank=0, keys=(_ASSOCIATION + "ls_provider",)),
+        # What those stand in for: the placeholders genai.py's rules refuse (`unknown`, `langchain`) are not kept
+        # beside LangChain's names; a real name Traceloop recorded is the field's already.
+        Field("gen_ai.request.model", None, covered_by=(_ASSOCIATION + "ls_model_name",)),
+        Field("gen_ai.response.model", None, covered_by=(_ASSOCIATION + "ls_model_name",)),
+        Field("gen_ai.provider.name", None, only=MODEL, covered_by=(_ASSOCIATION + "ls_provider",)),
         # Traceloop's LangChain instrumentation repeats the entity input and output under these names.
         Field("gen_ai.task.input", None, covered_by=("traceloop.entity.input",)),
         Field("gen_ai.task.output", None, covered_by=("traceloop.entity.output",)),
