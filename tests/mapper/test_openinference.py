@@ -48,10 +48,55 @@ def test_llm_span_messages_tokens_and_parameters() -> None:
     assert "llm.system" not in meta  # same as the winning provider
 
 
-def test_raw_values_of_a_model_span_without_messages_are_kept() -> None:
+def test_the_raw_request_of_a_model_span_without_messages_is_kept() -> None:
     event = child_event({**LLM, "llm.token_count.prompt": 3, "input.value": "2+2?", "output.value": "4"})
     assert event["event_type"] == "model"
-    assert (event["metadata"]["input.value"], event["metadata"]["output.value"]) == ("2+2?", "4")
+    assert event["metadata"]["input.value"] == "2+2?"
+
+
+def test_the_raw_response_of_a_model_span_without_output_messages_is_its_outputs() -> None:
+    """Anthropic's `messages.count_tokens` (and a LangChain model call that failed) record no output messages: the
+    response in `output.value` is the only answer there is."""
+    event = child_event({**LLM, "llm.input_messages.0.message.role": "user",
+                         "llm.input_messages.0.message.content": "count me",
+                         "output.value": '{"input_tokens": 17}', "output.mime_type": "application/json"})
+    assert event["outputs"] == {"input_tokens": 17}
+    assert not {"output.value", "output.mime_type"} & set(event["metadata"])
+    text = child_event({**LLM, "llm.token_count.prompt": 3, "input.value": "2+2?", "output.value": "4"})
+    assert text["outputs"] == {"result": "4"}
+    assert "output.value" not in text["metadata"]
+
+
+def test_output_messages_win_over_the_raw_response_which_is_not_kept_twice() -> None:
+    event = child_event({**LLM, "llm.output_messages.0.message.role": "assistant",
+                         "llm.output_messages.0.message.content": "4", "output.value": '{"id": "r1"}',
+                         "output.mime_type": "application/json"})
+    assert event["outputs"] == {"role": "assistant", "content": "4"}
+    assert not {"output.value", "output.mime_type"} & set(event["metadata"])
+
+
+def test_an_embeddings_call_s_raw_response_is_not_its_outputs() -> None:
+    """Its vectors are `outputs.embeddings` (or hidden); the raw response stays in metadata as before."""
+    raw = '{"data": [{"embedding": [0.1, 0.2]}]}'
+    event = child_event({"openinference.span.kind": "EMBEDDING", "embedding.model_name": "e",
+                         "embedding.embeddings.0.embedding.vector": (0.1, 0.2), "llm.token_count.prompt": 2,
+                         "output.value": raw, "output.mime_type": "application/json"})
+    assert event["outputs"] == {"embeddings": [[0.1, 0.2]]}
+    assert event["metadata"]["output.value"] == raw
+    assert event["metadata"]["output.mime_type"] == "application/json"
+
+
+def test_a_hidden_raw_response_is_no_outputs() -> None:
+    event = child_event({**LLM, "llm.input_messages.0.message.role": "user",
+                         "llm.input_messages.0.message.content": "hi", "output.value": "__REDACTED__"})
+    assert event["outputs"] == {}
+    assert event["metadata"]["output.value"] == "__REDACTED__"
+
+
+def test_a_raw_response_that_loses_to_message_events_is_kept_in_metadata() -> None:
+    event = child_event({**LLM, "output.value": "4"}, events=[("gen_ai.choice", {"message": '{"content": "4!"}'})])
+    assert event["outputs"] == {"role": "assistant", "content": "4!"}
+    assert event["metadata"]["output.value"] == {"result": "4"}
 
 
 def test_openinference_metadata_is_an_object_and_its_user_id_the_user() -> None:

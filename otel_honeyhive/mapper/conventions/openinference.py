@@ -26,6 +26,7 @@ from otel_honeyhive.mapper.values import (
     maybe_json,
     nested_from_flat,
     parse_json,
+    refusing,
     to_int,
     to_number,
 )
@@ -129,6 +130,22 @@ def _metadata_user(facts: SpanFacts) -> tuple[Candidate, ...]:
     return (Candidate("user_properties.user_id", user, 6, "metadata", keep_if_shadowed=False),)
 
 
+def _model_output_value(facts: SpanFacts) -> tuple[Candidate, ...]:
+    """`output.value` of an LLM call that records no output messages (Anthropic's `messages.count_tokens`, a
+    LangChain model call that failed): the only answer there is, so the outputs, after every message source. Not
+    an embeddings call's: its vectors are `outputs.embeddings` already (and it stays in metadata)."""
+    if facts.event_type != "model":
+        return ()
+    attrs = facts.span.attributes
+    value = attrs.get("output.value")
+    if value is None or value == REDACTED or any(k in attrs for k in _OUTPUT_MESSAGES):
+        return ()
+    if not any(k in attrs for k in _LLM_CALL):
+        return ()
+    present = {k: attrs[k] for k in ("output.value", "output.mime_type") if k in attrs}
+    return (Candidate("outputs", _plain_output_value(present), 18, "output.value"),)
+
+
 def _output_finish_reason(facts: SpanFacts) -> tuple[Candidate, ...]:
     """Fills in the output message's finish reason (OpenInference's output messages carry none), only where there
     is an output message: with outputs hidden, `outputs` holding only a finish reason would be an empty answer (it
@@ -222,6 +239,11 @@ def _tool_schemas(pairs: list[tuple[str, Any]]) -> list[Any]:
 
 _INPUT_MESSAGES = ("llm.input_messages.0.message.role", "llm.input_messages.0.message.content")
 _OUTPUT_MESSAGES = ("llm.output_messages.0.message.role", "llm.output_messages.0.message.content")
+REDACTED = "__REDACTED__"
+"""What OpenInference records in place of a value its configuration hides (`OPENINFERENCE_HIDE_OUTPUTS` …)."""
+_LLM_CALL = ("llm.model_name", "llm.invocation_parameters", *_INPUT_MESSAGES, *_OUTPUT_MESSAGES)
+"""Keys of an LLM call's span (an embeddings call's has `embedding.*` instead): where `output.value` is the
+answer, as messages or as itself (`_model_output_value`)."""
 
 CONVENTION: Convention = Convention(
     name="openinference",
@@ -263,11 +285,15 @@ CONVENTION: Convention = Convention(
               convert=to_int),
         Field("llm.token_count.completion_details.reasoning", "metadata.reasoning_tokens", rank=3, convert=to_int),
         Field("llm.cost.total", "metadata.cost", rank=1, convert=to_number),
-        # On a model span the raw request and response repeat the messages: taken when those are there.
+        # On a model span the raw request repeats the messages: taken when those are there. An LLM call's raw
+        # response repeats its output messages or, without them, is its outputs (the extract below); a hidden one
+        # is kept.
         Field("input.value", None, only=MODEL, covered_by=_INPUT_MESSAGES),
         Field("input.mime_type", None, only=MODEL, covered_by=_INPUT_MESSAGES),
-        Field("output.value", None, only=MODEL, covered_by=_OUTPUT_MESSAGES),
-        Field("output.mime_type", None, only=MODEL, covered_by=_OUTPUT_MESSAGES),
+        Field("output.value", None, only=MODEL, covered_by=_LLM_CALL, convert=refusing(REDACTED)),
+        Field("output.mime_type", None, only=MODEL, covered_by=_LLM_CALL),
+        Extract("model_output_value", _model_output_value, "`output.value` of an LLM call without output messages",
+                ("outputs",), rank=18, keys=("output.value",)),
         Combine(("input.value", "input.mime_type"), "inputs", _value_with_mime("input.value",
                 "input.mime_type", "input"), rank=2, only=NOT_MODEL),
         Combine(("output.value", "output.mime_type", _FIRST_DOCUMENT), "outputs", _output_value, rank=2,
