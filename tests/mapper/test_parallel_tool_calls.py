@@ -52,7 +52,7 @@ def test_they_stay_choices_when_the_span_asked_for_several() -> None:
     event = child_event({**SPAN, "gen_ai.request.choice.count": 2}, name="openai.response")
     assert event["outputs"]["tool_calls"] == [LOOKUP_CALL]
     assert [c["tool_calls"] for c in event["outputs"]["choices"]] == [[LOOKUP_CALL], [REFUND_CALL]]
-    assert event["config"]["hyperparameters"]["choice.count"] == 2  # still a generation setting
+    assert event["config"]["hyperparameters"]["choice_count"] == 2  # still a generation setting
 
 
 def test_a_choice_count_of_one_merges_them_as_none_does() -> None:
