@@ -34,6 +34,7 @@ HOT_PATH = [
     "otel_honeyhive/mapper/ruleset.py",
     "otel_honeyhive/mapper/trace.py",
     "otel_honeyhive/mapper/conventions/genai.py",
+    "otel_honeyhive/mapper/conventions/google_genai.py",
     "otel_honeyhive/mapper/conventions/honeyhive.py",
     "otel_honeyhive/mapper/conventions/openinference.py",
     "otel_honeyhive/mapper/conventions/openllmetry.py",
