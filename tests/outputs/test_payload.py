@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_honeyhive.core.encoded import EncodedEvents, group_sessions
-from otel_honeyhive.outputs.honeyhive.payload import GATHER_BYTES, _gather, encode, encode_multi
+from otel_honeyhive.outputs.honeyhive.payload import GATHER_BYTES, _gather, encode, encode_multi, fit
 
 HEAD, TAIL = b'{"events":[', b'],"is_single_session":false}'
 SESSIONS = ["5b0f7f3e-5f4c-4d33-9a4e-0c6f2a8e9d11", "a3c1e9d2-7b64-4f0e-8c2d-6e1f4b9a7c35", None]
@@ -63,6 +64,50 @@ def test_an_event_larger_than_a_request_is_cut_and_marked() -> None:
     assert len(body.data) <= 4096
     (event,) = _decoded([body.data])
     assert event["metadata"]["otel_honeyhive_truncated"] == ["inputs.text"]
+
+
+def test_an_event_too_large_for_its_numbers_has_its_arrays_shortened_and_its_text_kept() -> None:
+    """An embedding span's event: the size is in vectors of floats, where no string can be cut."""
+    vectors = [[i / 1536 + k for i in range(1536)] for k in range(50)]
+    big = {"event_id": "emb", "session_id": SESSIONS[0], "event_type": "model", "event_name": "embed",
+           "inputs": {"texts": [f"chunk {k}" for k in range(50)]}, "outputs": {"embeddings": vectors},
+           "metadata": {"model": "text-embedding-3-small"}}
+    for budget in (256 * 1024, 8192):
+        data = fit(big, budget)
+        event = orjson.loads(data)
+        assert len(data) <= budget
+        assert event["metadata"] == {"model": "text-embedding-3-small",
+                                     "otel_honeyhive_truncated": ["outputs.embeddings"]}
+        kept = event["outputs"]["embeddings"]
+        assert kept[:-1] == vectors[:len(kept) - 1], "the first vectors, whole"
+        assert kept[-1] == f"…[truncated {50 - (len(kept) - 1)} items]"
+        assert event["inputs"] == big["inputs"], "the short texts are not cut for nothing"
+
+
+def test_an_object_of_numbers_is_replaced_by_a_marker_and_a_list_of_short_strings_is_shortened() -> None:
+    counts = {f"token_{i}": i for i in range(600)}
+    big = {"event_id": "n", "session_id": SESSIONS[0], "event_type": "tool",
+           "outputs": {"usage": counts, "answer": "short"}, "metadata": {}}
+    event = orjson.loads(fit(big, 2048))
+    assert event["outputs"] == {"usage": f"…[truncated {len(orjson.dumps(counts))} bytes]", "answer": "short"}
+    assert event["metadata"]["otel_honeyhive_truncated"] == ["outputs.usage"]
+    docs = {"event_id": "d", "session_id": SESSIONS[0], "event_type": "tool",
+            "inputs": {"documents": [f"doc {i}" for i in range(2000)]}, "metadata": {}}
+    data = fit(docs, 2048)
+    event = orjson.loads(data)
+    assert len(data) <= 2048 and event["metadata"]["otel_honeyhive_truncated"] == ["inputs.documents"]
+    kept = event["inputs"]["documents"]
+    assert kept[:-1] == [f"doc {i}" for i in range(len(kept) - 1)]
+    assert kept[-1] == f"…[truncated {2000 - (len(kept) - 1)} items]"
+
+
+@pytest.mark.parametrize("metadata", [None, "a note", ["a", "list"]])
+def test_a_cut_event_is_marked_whatever_its_metadata_was(metadata: Any) -> None:
+    big = {"event_id": "m", "session_id": SESSIONS[0], "event_type": "model", "inputs": {"text": "x" * 20_000},
+           "metadata": metadata}
+    event = orjson.loads(fit(big, 4096))
+    expected = {"otel_honeyhive_truncated": ["inputs.text"]}
+    assert event["metadata"] == (expected if metadata is None else {"metadata": metadata, **expected})
 
 
 def test_a_value_json_cannot_hold_as_it_is_is_made_representable_not_refused() -> None:

@@ -8,6 +8,7 @@ from the encoded pieces, so sizes are exact.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -135,50 +136,156 @@ class Body:
         return f"Body({self.size} bytes in {len(self.chunks)} chunks, {self.event_count} events)"
 
 
-def _string_leaves(node: Any, path: tuple[Any, ...], out: list[tuple[int, tuple[Any, ...]]]) -> None:
-    """Every string under `node` with its size in bytes as UTF-8 (what the budget counts) and its path."""
-    if isinstance(node, str):
-        out.append((utf8_size(node), path))
-    elif isinstance(node, dict):
-        for k, v in node.items():
-            _string_leaves(v, (*path, k), out)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            _string_leaves(v, (*path, i), out)
-
-
 CUTTABLE = (*BUCKETS, "error", "event_name")
-"""The fields `fit` may shorten: content, where a long string is a prompt, a document or a trace."""
+"""The fields `fit` may shorten: content, where a long value is a prompt, a document, a vector or a trace."""
+CUT_MIN = 128
+"""Values smaller than this (bytes of JSON) are never cut: ids, names, roles and numbers are what is left of an event
+once its content is cut."""
+TRUNCATED_KEY = "otel_honeyhive_truncated"
+"""The `metadata` key listing, sorted, the paths of the values `fit` cut (e.g. `inputs.chat_history.0.content`)."""
+MOVED_METADATA_KEY = "metadata"
+"""Where a `metadata` that is not an object is kept when `fit` needs an object there for its list of cuts (as the v1
+route moves it, `v1_event`)."""
+_DROPPED = re.compile(r"…\[truncated (\d+) items\]")
+_STRING = 0
+"""What a cut does: a string keeps its first bytes (`_STRING`); an array its first items (`_ARRAY`); an object
+becomes a marker string (`_OBJECT`)."""
+_ARRAY = 1
+_OBJECT = 2
+
+Candidate = tuple[int, tuple[Any, ...], int]
+"""(bytes of JSON, path, what a cut does) of a value `fit` may cut."""
 
 
-def fit(event: Event, budget: int) -> bytes:
-    """The event encoded in at most `budget` bytes: an event too large for any request has its longest strings
-    cut (marked, and listed in `metadata.otel_honeyhive_truncated`) rather than being refused whole. Only content
-    is cut (`CUTTABLE`: never an id, the type, the name or a routing field), and cuts count bytes, not characters."""
+def _walk(node: Any, path: tuple[Any, ...], out: list[Candidate], arrays: list[Candidate]) -> tuple[int, bool]:
+    """The bytes of `node`'s JSON (escapes aside) and whether it holds a string; appends to `out` what may be cut
+    under it: strings, and the largest parts that hold no string (a vector of numbers, an object of counts) as a
+    whole, so that one array of a thousand numbers is one cut, not a thousand. Arrays holding strings go to
+    `arrays`: shortened only when nothing else is left to cut (a list of ten thousand short documents)."""
+    if isinstance(node, str):
+        size = utf8_size(node) + 2
+        if size >= CUT_MIN:
+            out.append((size, path, _STRING))
+        return size, True
+    if isinstance(node, list):
+        if not any(isinstance(v, (str, list, dict)) for v in node):  # numbers: measured in one call
+            size = len(orjson.dumps(node))
+            if size >= CUT_MIN:
+                out.append((size, path, _ARRAY))
+            return size, False
+        mark = len(out)
+        size, strings = 1 + max(1, len(node)), False
+        for i, value in enumerate(node):
+            part, has = _walk(value, (*path, i), out, arrays)
+            size, strings = size + part, strings or has
+        if size >= CUT_MIN:
+            if not strings:
+                del out[mark:]  # the array whole, not its parts
+                out.append((size, path, _ARRAY))
+            else:
+                arrays.append((size, path, _ARRAY))
+        return size, strings
+    if isinstance(node, dict):
+        mark = len(out)
+        size, strings = 1 + max(1, len(node)), False
+        for key, value in node.items():
+            part, has = _walk(value, (*path, key), out, arrays)
+            size, strings = size + part + utf8_size(str(key)) + 3, strings or has
+        if size >= CUT_MIN and len(out) == mark:  # nothing in it to cut but the object as a whole
+            out.append((size, path, _OBJECT))
+        return size, strings
+    return len(orjson.dumps(node)), False
+
+
+def _shorten(items: list[Any], target: int) -> list[Any] | None:
+    """`items`' first items that fit in `target` bytes of JSON, then one item saying how many were dropped
+    (counting those an earlier cut dropped); None when every item fits."""
+    dropped = 0
+    if items and isinstance(items[-1], str):
+        earlier = _DROPPED.fullmatch(items[-1])
+        if earlier is not None:
+            dropped, items = int(earlier.group(1)), items[:-1]
+    kept: list[Any] = []
+    size = 2 + 32  # the brackets and the marker
+    for item in items:
+        size += len(orjson.dumps(item)) + 1
+        if size > target:
+            break
+        kept.append(item)
+    if len(kept) == len(items):
+        return None
+    return [*kept, f"…[truncated {dropped + len(items) - len(kept)} items]"]
+
+
+def _cut(event: Event, candidate: Candidate, keep: int) -> int:
+    """Cut the value at the candidate's path to about `keep` bytes; the bytes saved."""
+    size, path, kind = candidate
+    node: Any = event
+    for part in path[:-1]:
+        node = node[part]
+    value = node[path[-1]]
+    if kind == _STRING:
+        node[path[-1]] = cut_text(value, keep)
+        return size - utf8_size(node[path[-1]]) - 2
+    if kind == _ARRAY:
+        shortened = _shorten(value, keep)
+        if shortened is None:
+            return 0
+        node[path[-1]] = shortened
+        return size - len(orjson.dumps(shortened))
+    node[path[-1]] = marker = f"…[truncated {size} bytes]"
+    return size - utf8_size(marker) - 2
+
+
+def _mark_truncated(event: Event, cut: set[str]) -> None:
+    """List the cut paths in `metadata.otel_honeyhive_truncated`; a `metadata` that is null becomes an object,
+    one that is not an object is kept in it under `MOVED_METADATA_KEY`."""
+    metadata = event.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {} if metadata is None else {MOVED_METADATA_KEY: metadata}
+        event["metadata"] = metadata
+    metadata[TRUNCATED_KEY] = sorted(cut)
+
+
+def fit(event: Event, budget: int, keep_under: int = 0) -> bytes:
+    """The event encoded in at most `budget` bytes: an event too large for any request has its largest values cut
+    (marked, and listed in `metadata.otel_honeyhive_truncated`) rather than being refused whole. Strings keep
+    their first bytes (`…[truncated N chars]`), arrays their first items (`…[truncated N items]`), and an object
+    that holds no string is replaced by `…[truncated N bytes]`; arrays of strings are shortened only when nothing
+    else is left to cut. Only content is cut (`CUTTABLE`: never an id, the type or a routing field; nothing under
+    `CUT_MIN` bytes), and cuts count bytes, not characters. An event no larger than `keep_under` is left whole: it
+    is under a size the receiver is not known to refuse (the client's bounds on its limit)."""
     data = dumps(event)
-    if len(data) <= budget:
+    if len(data) <= budget or len(data) <= keep_under:
         return data
     event = orjson.loads(data)  # a private copy to cut
-    cut: list[str] = []
+    cut: set[str] = set()
     for _ in range(8):
         excess = len(data) - budget + 256
-        leaves: list[tuple[int, tuple[Any, ...]]] = []
-        _string_leaves({k: v for k, v in event.items() if k in CUTTABLE}, (), leaves)
-        if not leaves:
-            break
-        leaves.sort(reverse=True)
-        for length, path in leaves:
+        candidates: list[Candidate] = []
+        arrays: list[Candidate] = []
+        for key in CUTTABLE:
+            value = event.get(key)
+            if isinstance(value, dict):  # a bucket stays an object: what is in it may be cut
+                for inner, part in value.items():
+                    if not (key == "metadata" and inner == TRUNCATED_KEY):
+                        _walk(part, (key, inner), candidates, arrays)
+            elif value is not None:
+                _walk(value, (key,), candidates, arrays)
+        if not candidates:  # the largest array of short values (arrays nest: one per pass)
+            candidates = sorted(arrays, key=lambda c: c[0], reverse=True)[:1]
+        candidates.sort(key=lambda c: c[0], reverse=True)
+        before = excess
+        for candidate in candidates:
             if excess <= 0:
                 break
-            node: Any = event
-            for part in path[:-1]:
-                node = node[part]
-            node[path[-1]] = cut_text(node[path[-1]], length - excess - 64)
-            excess -= length - utf8_size(node[path[-1]])
-            cut.append(".".join(str(p) for p in path))
-        metadata = event.setdefault("metadata", {})
-        if isinstance(metadata, dict):
-            metadata["otel_honeyhive_truncated"] = sorted(set(cut))
+            saved = _cut(event, candidate, candidate[0] - excess - 64)
+            if saved > 0:
+                excess -= saved
+                cut.add(".".join(str(p) for p in candidate[1]))
+        if excess == before:  # nothing left that a cut makes smaller
+            break
+        _mark_truncated(event, cut)
         data = dumps(event)
         if len(data) <= budget:
             break
