@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_honeyhive.core.encoded import EncodedEvents, group_sessions
-from otel_honeyhive.outputs.honeyhive.payload import GATHER_BYTES, _gather, encode, encode_multi, fit
+from otel_honeyhive.outputs.honeyhive.payload import GATHER_BYTES, LEGACY, _gather, encode, encode_multi, fit
 
 HEAD, TAIL = b'{"events":[', b'],"is_single_session":false}'
 SESSIONS = ["5b0f7f3e-5f4c-4d33-9a4e-0c6f2a8e9d11", "a3c1e9d2-7b64-4f0e-8c2d-6e1f4b9a7c35", None]
@@ -108,6 +108,28 @@ def test_a_cut_event_is_marked_whatever_its_metadata_was(metadata: Any) -> None:
     event = orjson.loads(fit(big, 4096))
     expected = {"otel_honeyhive_truncated": ["inputs.text"]}
     assert event["metadata"] == (expected if metadata is None else {"metadata": metadata, **expected})
+
+
+@given(st.integers(0, 30_000), st.integers(0, 3000), st.integers(0, 5), st.integers(0, 12), st.integers(1600, 9000))
+def test_in_session_mode_no_body_of_several_events_passes_the_limit(
+    question: int, message: int, children: int, grandchildren: int, max_bytes: int
+) -> None:
+    """The session event travels as `session_properties`: the first body leaves its children room beside them,
+    or carries them alone; later bodies name the session by id only and are packed as such. Children carry what
+    is never cut (`children_ids`), so they cannot all be cut small enough to squeeze in beside the properties."""
+    sid = SESSIONS[0]
+    ids = [f"{SESSIONS[1][:-4]}{i:04d}" for i in range(grandchildren)]
+    session = {"event_id": sid, "session_id": sid, "event_type": "session", "event_name": "run",
+               "inputs": {"question": "Q" * question}, "metadata": {},
+               "children_ids": [f"c{i}" for i in range(children)]}
+    batch = [session, *({"event_id": f"c{i}", "session_id": sid, "parent_id": sid, "event_type": "model",
+                         "children_ids": ids, "inputs": {"text": "m" * message}, "metadata": {}}
+                        for i in range(children))]
+    bodies = list(encode(batch, "session", 1000, max_bytes, LEGACY))
+    assert [e["event_id"] for b in bodies for e in orjson.loads(b.data)["events"]] == [e["event_id"]
+                                                                                      for e in batch[1:]]
+    for body in bodies:
+        assert len(body) <= max_bytes or body.event_count == 1, (len(body), body.event_count)
 
 
 def test_a_value_json_cannot_hold_as_it_is_is_made_representable_not_refused() -> None:

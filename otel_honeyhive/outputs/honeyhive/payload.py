@@ -307,11 +307,18 @@ def session_properties(session: Event) -> dict[str, Any]:
 
 
 def _pack(
-    encoded: list[bytes], head: bytes, tail: bytes, max_events: int, max_bytes: int
+    encoded: list[bytes], head: bytes, tail: bytes, max_events: int, max_bytes: int, first_tail: bytes | None = None
 ) -> Iterator[tuple[int, int]]:
-    """(start, end) slices of `encoded` whose bodies fit both limits (a lone oversized event goes alone)."""
+    """(start, end) slices of `encoded` whose bodies fit both limits (a lone oversized event goes alone). The first
+    body ends in `first_tail` when given (a session's properties); when its first event does not fit beside them,
+    the first slice is empty: the properties go alone."""
     start = 0
     size = len(head) + len(tail)
+    if first_tail is not None:
+        size = len(head) + len(first_tail)
+        if encoded and size + len(encoded[0]) > max_bytes:
+            yield 0, 0
+            size = len(head) + len(tail)
     for i, piece in enumerate(encoded):
         extra = len(piece) + (1 if i > start else 0)
         if i > start and (i - start >= max_events or size + extra > max_bytes):
@@ -356,12 +363,16 @@ _MULTI_TAILS = {LEGACY: b'],"is_single_session":false}', V1: b'],"single_session
 _SINGLE_KEYS = {LEGACY: "is_single_session", V1: "single_session"}
 
 
-def encode_multi(events: Sequence[Event], max_events: int, max_bytes: int, route: str = LEGACY) -> Iterator[Body]:
+def encode_multi(
+    events: Sequence[Event], max_events: int, max_bytes: int, route: str = LEGACY, keep_under: int = 0
+) -> Iterator[Body]:
     """Several sessions per request (`is_single_session: false`, on v1 `single_session: false`): fewest requests.
 
     Each run of `max_events` events is encoded in one call when it fits in a request (the common case: half the
     cost of encoding events one by one and joining them, measured); a run too large, or holding a value orjson
-    cannot take as it is, is packed event by event, cutting any single event larger than a request."""
+    cannot take as it is, is packed event by event, cutting any single event larger than a request. `keep_under`:
+    a body of one event up to this size is sent whole, not cut (`HoneyHiveOutput`'s bounds on a receiver's
+    limit: under the smallest body it refused, the event is tried as it is first)."""
     ordered = [e for group in group_sessions(events) for e in group]
     if route == V1:
         ordered = [v1_event(e) for e in ordered]
@@ -375,40 +386,45 @@ def encode_multi(events: Sequence[Event], max_events: int, max_bytes: int, route
         if whole is not None and len(whole) <= max_bytes:
             yield Body.of(whole, len(run), ("multi", run), route)
             continue
-        encoded = [fit(e, max_bytes - len(head) - len(tail)) for e in run]
+        room = len(head) + len(tail)
+        encoded = [fit(e, max_bytes - room, keep_under - room) for e in run]
         for first, end in _pack(encoded, head, tail, max_events, max_bytes):
             yield Body(_gather(head, encoded[first:end], tail), end - first, ("multi", run[first:end]), route)
 
 
 def encode_per_session(
-    events: Sequence[Event], max_events: int, max_bytes: int, route: str = LEGACY
+    events: Sequence[Event], max_events: int, max_bytes: int, route: str = LEGACY, keep_under: int = 0
 ) -> Iterator[Body]:
     """One session per request (`is_single_session: true`); the session event travels as
-    `session_properties` in the first request. On v1, see `encode_v1_per_session`."""
+    `session_properties` in the first request, alone when its first child does not fit beside it; later requests
+    name the session by id only, and are packed as such. On v1, see `encode_v1_per_session`."""
     if route == V1:
-        yield from encode_v1_per_session(events, max_events, max_bytes)
+        yield from encode_v1_per_session(events, max_events, max_bytes, keep_under)
         return
     head = b'{"events":['
     for group in group_sessions(events):
         session = group[0]
         is_session = session.get("event_type") == "session"
         children = group[1:] if is_session else group
-        first_tail = b'],"is_single_session":true,"session_properties":' + dumps(session_properties(session)) + b"}"
-        if is_session and len(head) + len(first_tail) > max_bytes:
-            # A session event too large for a request alone is cut like any other event.
-            session = orjson.loads(fit(session, max_bytes - len(head) - 64))
-            first_tail = (b'],"is_single_session":true,"session_properties":'
-                          + dumps(session_properties(session)) + b"}")
-        later_tail = (
-            b'],"is_single_session":true,"session_properties":'
-            + dumps({"session_id": session.get("session_id")})
-            + b"}"
-        )
-        encoded = [fit(e, max(max_bytes - len(head) - len(first_tail), 256)) for e in children]
+        first_tail = _legacy_session_tail(session_properties(session))
+        if is_session and len(head) + len(first_tail) > max(max_bytes, keep_under):
+            # A session event too large for a request alone is cut like any other event, until its properties fit.
+            budget = max_bytes - len(head) - 64
+            for _ in range(4):
+                session = orjson.loads(fit(group[0], budget))
+                first_tail = _legacy_session_tail(session_properties(session))
+                over = len(head) + len(first_tail) - max_bytes
+                if over <= 0:
+                    break
+                budget -= over
+        later_tail = _legacy_session_tail({"session_id": session.get("session_id")})
+        room = len(head) + len(later_tail)
+        encoded = [fit(e, max(max_bytes - room, 256), keep_under - room) for e in children]
         if not encoded:
             yield Body.of(head + first_tail, 1 if is_session else 0, ("session", group))
             continue
-        for n, (start, end) in enumerate(_pack(encoded, head, first_tail, max_events, max_bytes)):
+        packed = _pack(encoded, head, later_tail, max_events, max_bytes, first_tail if is_session else None)
+        for n, (start, end) in enumerate(packed):
             tail = first_tail if n == 0 else later_tail
             # A later body's source holds no session event: made again, it names the session by id only.
             source = [group[0], *children[start:end]] if is_session and n == 0 else children[start:end]
@@ -416,7 +432,13 @@ def encode_per_session(
                        ("session", source))
 
 
-def encode_v1_per_session(events: Sequence[Event], max_events: int, max_bytes: int) -> Iterator[Body]:
+def _legacy_session_tail(properties: dict[str, Any]) -> bytes:
+    return b'],"is_single_session":true,"session_properties":' + dumps(properties) + b"}"
+
+
+def encode_v1_per_session(
+    events: Sequence[Event], max_events: int, max_bytes: int, keep_under: int = 0
+) -> Iterator[Body]:
     """One session per request on the v1 route: `single_session: true`, which HoneyHive allows only when every
     event of the body shares one `session_id`, as here. The session event travels as an ordinary event, first
     (v1's `session_properties` has no session id, inputs or outputs to carry it); the session's first body also
@@ -434,7 +456,8 @@ def encode_v1_per_session(events: Sequence[Event], max_events: int, max_bytes: i
             first_tail = b'],"single_session":true,"session_properties":' + dumps(props) + b"}"
             if len(head) + len(first_tail) + 256 > max_bytes:  # properties too large: the event carries them
                 first_tail = later_tail
-        encoded = [fit(e, max(max_bytes - len(head) - len(first_tail), 256)) for e in converted]
+        room = len(head) + len(first_tail)
+        encoded = [fit(e, max(max_bytes - room, 256), keep_under - room) for e in converted]
         for n, (start, end) in enumerate(_pack(encoded, head, first_tail, max_events, max_bytes)):
             tail = first_tail if n == 0 else later_tail
             yield Body(_gather(head, encoded[start:end], tail), end - start, ("session", converted[start:end]), V1)
@@ -488,7 +511,7 @@ def _v1_block(block: EventBlock) -> EventBlock:
 
 
 def encode_blocks(
-    blocks: Sequence[EventBlock], max_events: int, max_bytes: int, route: str = LEGACY
+    blocks: Sequence[EventBlock], max_events: int, max_bytes: int, route: str = LEGACY, keep_under: int = 0
 ) -> Iterator[Body]:
     """`encode_multi` for events already encoded (`EncodedEvents`): a body is the blocks' own bytes, sliced (each
     block carries its separator, see `EventBlock`), so nothing is encoded or copied again; a block too large for
@@ -504,7 +527,7 @@ def encode_blocks(
             if pending:
                 yield _blocks_body(head, pending, tail, count, route)
                 pending, count, size = [], 0, 0
-            yield from encode_multi(block.events(), max_events, max_bytes, route)
+            yield from encode_multi(block.events(), max_events, max_bytes, route, keep_under)
             continue
         if pending and (count + block.count > max_events or size + 1 + inner > budget):
             yield _blocks_body(head, pending, tail, count, route)
@@ -520,27 +543,40 @@ def _blocks_body(head: bytes, blocks: list[EventBlock], tail: bytes, count: int,
     return Body(_gather(head, array_items(blocks), tail, separator=b""), count, ("blocks", blocks), route)
 
 
-def resplit(body: Body, max_events: int, max_bytes: int) -> list[Body]:
+def resplit(body: Body, max_events: int, max_bytes: int, keep_under: int = 0) -> list[Body]:
     """`body` made again under smaller limits, from what it was made of, by the encoder that made it: its events
-    in the same order (a session event stays first), in bodies within the limits, a single event too large cut.
-    Made the way a batch of the same events is encoded under these limits, so bodies acknowledged here are
-    recognised when the batch is sent again (the client's digest memory). [] when the body has no source."""
+    in the same order (a session event stays first), in bodies within the limits, a single event too large cut
+    (unless it is under `keep_under`). Made the way a batch of the same events is encoded under these limits, so
+    bodies acknowledged here are recognised when the batch is sent again (the client's digest memory). [] when
+    the body has no source."""
     if body.source is None:
         return []
     kind, items = body.source
     if kind == "blocks":
-        return list(encode_blocks(items, max_events, max_bytes, body.route))
+        return list(encode_blocks(items, max_events, max_bytes, body.route, keep_under))
     if kind == "session":
-        return list(encode_per_session(items, max_events, max_bytes, body.route))
-    return list(encode_multi(items, max_events, max_bytes, body.route))
+        return list(encode_per_session(items, max_events, max_bytes, body.route, keep_under))
+    return list(encode_multi(items, max_events, max_bytes, body.route, keep_under))
+
+
+def source_events(body: Body) -> list[Event]:
+    """The events `body` was made from (its session event included, in session mode), decoded from its blocks
+    when it was made of blocks: to name what a receiver refused. [] when the body has no source."""
+    if body.source is None:
+        return []
+    kind, items = body.source
+    if kind == "blocks":
+        return [e for block in items for e in block.events()]
+    return list(items)
 
 
 def encode(
-    events: Sequence[Event], mode: str, max_events: int, max_bytes: int, route: str = LEGACY
+    events: Sequence[Event], mode: str, max_events: int, max_bytes: int, route: str = LEGACY, keep_under: int = 0
 ) -> Iterator[Body]:
-    """The bodies for `events` on `route` (`V1` or `LEGACY`) in batch mode `mode` ("multi" or "session")."""
+    """The bodies for `events` on `route` (`V1` or `LEGACY`) in batch mode `mode` ("multi" or "session"), within
+    `max_bytes`; a body of one event up to `keep_under` bytes is left whole (see `encode_multi`)."""
     if mode == "session":
-        return encode_per_session(events, max_events, max_bytes, route)
+        return encode_per_session(events, max_events, max_bytes, route, keep_under)
     if is_encoded(events):
-        return encode_blocks(events.blocks, max_events, max_bytes, route)
-    return encode_multi(events, max_events, max_bytes, route)
+        return encode_blocks(events.blocks, max_events, max_bytes, route, keep_under)
+    return encode_multi(events, max_events, max_bytes, route, keep_under)
