@@ -27,10 +27,19 @@ class SendResult:
     """Of a send that failed after some of its bodies went through: the events those bodies carried, newly
     acknowledged by this send (bodies skipped as acknowledged by an earlier send of the same batch are not
     counted again). The caller counts them delivered, and a shipper sees that a retried record made progress."""
+    refused: tuple[str, ...] = ()
+    """On a REJECTED result for a batch: the ids of the only events refused, every other event of the batch having
+    been delivered (one event too large for the receiver even cut). Empty: the refusal is the whole batch's."""
 
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.DELIVERED
+
+    def failed_of(self, events: int) -> int:
+        """How many of a batch of `events` this result did not deliver: none, the refused ones, or all."""
+        if self.outcome is Outcome.DELIVERED:
+            return 0
+        return min(len(self.refused), events) if self.refused else events
 
 
 DELIVERED = SendResult(Outcome.DELIVERED)

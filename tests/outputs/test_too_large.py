@@ -11,6 +11,7 @@ import logging
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 
 from otel_honeyhive.core.encoded import EncodedEvents
@@ -225,3 +226,130 @@ def test_a_request_of_one_span_with_nothing_to_cut_is_not_cut() -> None:
              "event_name": "t", "inputs": {}}
     request = encode_spans(events_to_spans([event]))
     assert cut_request(request, 100) is None
+
+
+# -- the bounds on a receiver's limit --------------------------------------------------------------------------
+
+GATEWAY = 64 * 1024
+
+
+def model_event(session: Event, n: int, text: str) -> Event:
+    sid = session["session_id"]
+    return {"event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sid}-{n}")), "session_id": sid, "parent_id": sid,
+            "event_type": "model", "event_name": f"call-{n}", "inputs": {"chat_history": [
+                {"role": "user", "content": text}]}, "metadata": {}}
+
+
+def trace_of(name: str, *texts: str) -> list[Event]:
+    """A session event and one model event per text."""
+    sid = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+    session: Event = {"event_id": sid, "session_id": sid, "parent_id": None, "event_type": "session",
+                      "event_name": name, "inputs": {}, "metadata": {}}
+    return [session, *(model_event(session, n, text) for n, text in enumerate(texts))]
+
+
+def uncuttable(session: Event, n: int, ids: int) -> Event:
+    """An event nothing can make smaller: its size is in `children_ids`, which is never cut."""
+    event = model_event(session, n, "short")
+    event["children_ids"] = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"{n}-{i}")) for i in range(ids)]
+    return event
+
+
+def test_a_small_piece_accepted_before_a_failure_does_not_drag_the_limit_down(
+    honeyhive: FakeHoneyHive, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused body is split into a small session event (accepted) and a large event (then 503): the small
+    piece says nothing of the limit, so later requests are not built under it and nothing later is cut."""
+    honeyhive.max_body_bytes = GATEWAY
+    out = output(honeyhive)
+    honeyhive.then(Reply(200), Reply(503, headers={"Retry-After": "30"}))
+    with caplog.at_level(logging.WARNING, "otel_honeyhive.outputs.honeyhive"):
+        assert out.send(trace_of("first", "x" * 100_000)).outcome is Outcome.RETRY_LATER
+    assert out.request_bytes_limit > GATEWAY // 4, "built under half the refused size, not the small piece's"
+    (warning,) = [r.getMessage() for r in caplog.records if "413" in r.getMessage()]
+    assert "HH_MAX_REQUEST_BYTES" not in warning, "no size is suggested before one is known to pass"
+    later = trace_of("later", "y" * 30_000)
+    assert out.send(later).ok
+    arrived_later = [e for e in honeyhive.events if e["session_id"] == later[0]["session_id"]]
+    assert [e["inputs"] for e in arrived_later] == [e["inputs"] for e in later], "nothing later is cut"
+    out.close()
+
+
+def test_an_event_between_the_largest_accepted_and_the_smallest_refused_is_sent_whole_first(
+    honeyhive: FakeHoneyHive, caplog: pytest.LogCaptureFixture
+) -> None:
+    honeyhive.max_body_bytes = GATEWAY
+    out = output(honeyhive)
+    with caplog.at_level(logging.WARNING, "otel_honeyhive.outputs.honeyhive"):
+        assert out.send([e for n in range(10) for e in trace_of(f"t{n}", "x" * 20_000)]).ok
+    learned, refused = out.request_bytes_limit, out.refused_bytes
+    assert refused is not None and learned < 55_000 < refused
+    (warning,) = [r.getMessage() for r in caplog.records if "413" in r.getMessage()]
+    assert f"HH_MAX_REQUEST_BYTES={out.accepted_bytes}" in warning and "at least that" in warning
+    refusals = honeyhive.too_large
+    fits = trace_of("fits", "z" * 55_000)  # over the learned size, under the gateway's
+    assert out.send(fits).ok
+    assert honeyhive.events[-1]["inputs"] == fits[1]["inputs"], "sent whole: it would pass, and did"
+    assert honeyhive.too_large == refusals
+    assert out.request_bytes_limit == out.accepted_bytes > learned, "the lower bound rose to it"
+    too_big = trace_of("too-big", "w" * 70_000)  # under the smallest refused, over the gateway's limit
+    assert len(orjson.dumps({"events": too_big[1:], "is_single_session": False})) < refused
+    assert out.send(too_big).ok
+    assert honeyhive.too_large == refusals + 1, "tried whole once, then cut"
+    assert out.refused_bytes is not None and out.refused_bytes < refused, "the bounds narrow"
+    assert honeyhive.events[-1]["metadata"]["otel_honeyhive_truncated"] == ["inputs.chat_history.0.content"]
+    out.close()
+
+
+@pytest.mark.parametrize("gateway", [3000, 4096, 8192])
+def test_in_session_mode_every_event_arrives_and_no_body_of_several_passes_the_limit(
+    honeyhive: FakeHoneyHive, gateway: int
+) -> None:
+    """The session event's properties are large (a long question), and so are its children: the first body must
+    leave them room, or carry the properties alone, and later bodies are packed as what they are."""
+    honeyhive.max_body_bytes = gateway
+    out = output(honeyhive, batch_mode="session", api_version="legacy")
+    batch = []
+    for n in range(3):
+        session, *children = trace_of(f"s{n}", *["m" * 1500] * 4)
+        session["inputs"] = {"question": "Q" * 20_000}
+        batch += [session, *children]
+    assert out.send(batch).ok
+    got = sorted(e["event_id"] for e in honeyhive.events)
+    assert got == sorted(e["event_id"] for e in batch if e["event_type"] != "session")
+    props = [r.body["session_properties"] for r in honeyhive.batches if r.status == 200]
+    assert {p["session_id"] for p in props if "session_name" in p} == {e["session_id"] for e in batch[::5]}
+    refusals = honeyhive.too_large
+    limit = out.request_bytes_limit
+    sent = len(honeyhive.requests)
+    assert out.send(batch).ok  # again, under what was learned
+    assert honeyhive.too_large == refusals, "later requests fit"
+    for request in honeyhive.requests[sent:]:
+        several = len(request.body["events"]) + ("session_name" in request.body["session_properties"]) > 1
+        assert not several or len(request.raw) <= limit, "a body of several events within the learned limit"
+    out.close()
+
+
+def test_one_event_too_large_even_cut_is_refused_alone_and_the_rest_is_sent(honeyhive: FakeHoneyHive) -> None:
+    honeyhive.max_body_bytes = 4096
+    out = output(honeyhive)
+    first, middle, last = trace_of("a", "x" * 500), trace_of("b", "y" * 500), trace_of("c", "z" * 500)
+    middle.append(too_big := uncuttable(middle[0], 9, 150))
+    batch = first + middle + last
+    result = out.send(batch)
+    assert result.outcome is Outcome.REJECTED and result.status == 413
+    assert result.refused == (too_big["event_id"],)
+    assert arrived(honeyhive) == [e["event_id"] for e in batch if e is not too_big], "the rest, after it too"
+    assert "nothing in it can be cut" in result.detail and "cut to fit" not in result.detail
+    out.close()
+
+
+def test_an_event_under_the_floor_is_refused_saying_so_not_that_it_was_cut(honeyhive: FakeHoneyHive) -> None:
+    honeyhive.max_body_bytes = 900
+    out = output(honeyhive)
+    batch = trace_of("floor", "x" * 700)  # its model event's body: about 930 bytes
+    result = out.send(batch)
+    assert result.outcome is Outcome.REJECTED and result.refused == (batch[1]["event_id"],)
+    assert "no request is made smaller than 1,024 bytes" in result.detail
+    assert "cut" not in result.detail.split("no request")[0], result.detail
+    out.close()

@@ -21,7 +21,6 @@ only when its length matches a remembered one, so a send that goes through costs
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import logging
@@ -43,7 +42,18 @@ from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.jsonable import dumps
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
-from otel_honeyhive.outputs.honeyhive.payload import LEGACY, ROUTE_PATHS, V1, V1_SHAPE, Body, encode, resplit
+from otel_honeyhive.outputs.honeyhive.payload import (
+    CUT_MIN,
+    LEGACY,
+    ROUTE_PATHS,
+    TRUNCATED_KEY,
+    V1,
+    V1_SHAPE,
+    Body,
+    encode,
+    resplit,
+    source_events,
+)
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.outputs.http_session import pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
@@ -52,6 +62,7 @@ logger = logging.getLogger("otel_honeyhive.outputs.honeyhive")
 
 USER_AGENT = f"otel-honeyhive/{VERSION}"
 _CONNECT_TIMEOUT = 5.0
+_TRUNCATED_MARK = f'"{TRUNCATED_KEY}":'.encode()
 MIN_REQUEST_BYTES = 1024
 """The floor of a limit learned from 413s (as of `max_request_bytes`): below it nothing useful is sent."""
 REMEMBERED_BODIES = 4096
@@ -65,6 +76,17 @@ an older deployment)."""
 MAX_LOGGED_ERRORS = 20
 """Errors of one partially created batch that are logged one by one (the rest are counted)."""
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _combined_refusal(refusals: list[SendResult]) -> SendResult:
+    """One result for the events of a batch refused as too large, body by body: the others were delivered. When
+    one refusal could not name its events, the batch as a whole is refused."""
+    if len(refusals) == 1:
+        return refusals[0]
+    named = tuple(i for r in refusals for i in r.refused)
+    whole = any(not r.refused for r in refusals)
+    detail = f"{len(refusals)} bodies refused as too large (413); the first: {refusals[0].detail}"
+    return SendResult(Outcome.REJECTED, detail, status=413, refused=() if whole else named)
 
 
 def _hint(method: str, status: int, url: str = "") -> str:
@@ -135,8 +157,13 @@ class HoneyHiveOutput:
         self._acknowledged_lengths: Counter[int] = Counter()
         self._acknowledged_lock = threading.Lock()
         self.request_bytes_limit = settings.max_request_bytes
-        """Bodies are built under this: `max_request_bytes`, or less once a body was refused as too large (413)
-        and a smaller one passed (`_split`)."""
+        """Bodies are built under this: `max_request_bytes` until a body is refused as too large (413); then the
+        largest body accepted once one tested the limit, else half the smallest refused (`_bounds_changed`)."""
+        self.refused_bytes: int | None = None
+        """The smallest body refused as too large (413), the upper bound of the receiver's limit: a body of one
+        event under it is sent whole first, and cut only once refused (None: no 413 yet)."""
+        self.accepted_bytes = 0
+        """The largest body accepted under `refused_bytes`, the lower bound of the receiver's limit (0: none)."""
         self.too_large_refusals = 0
         """413 answers met, each answered by splitting the body and sending it again at once."""
         self._limit_logged = False
@@ -219,17 +246,24 @@ class HoneyHiveOutput:
         result = DELIVERED
         acknowledged: list[Body] = []
         skipped: list[tuple[int, bytes]] = []
-        for body in encode(events, s.batch_mode, s.max_events_per_request, self.request_bytes_limit, route):
-            if len(body) > self.request_bytes_limit:  # made before a 413 lowered the limit (another thread)
+        refusals: list[SendResult] = []
+        limit, keep_under = self._limits()
+        for body in encode(events, s.batch_mode, s.max_events_per_request, limit, route, keep_under):
+            if len(body) > self.request_bytes_limit:  # one event under the refused size, or the limit was lowered
                 result = self._split(body, None, deadline, stop, acknowledged, skipped)
             else:
                 result = self._send_body(body, deadline, stop, acknowledged, skipped)
                 if result.status == 413:
                     result = self._split(body, result, deadline, stop, acknowledged, skipped)
-            if not result.ok:
+            if result.refused:  # some events too large even cut: the others go on
+                refusals.append(result)
+            elif not result.ok:
                 self._remember(acknowledged)
                 return replace(result, acknowledged=sum(b.event_count for b in acknowledged)) if acknowledged \
                     else result
+        if refusals:
+            self._remember(acknowledged)
+            return _combined_refusal(refusals)
         self._forget(skipped)  # the batch is through: what it left behind has served
         return result
 
@@ -245,20 +279,28 @@ class HoneyHiveOutput:
             return DELIVERED
         # A Body goes as its chunks (requests streams an iterable with a length under a Content-Length).
         data: bytes | Body = gzip.compress(body.data, compresslevel=5) if self.settings.compression == "gzip" else body
+        policy = self._policy_until(deadline)
+        if policy is None:
+            return SendResult(Outcome.RETRY_LATER, "deadline passed before every batch was sent")
+        result = run_with_retry(partial(self._request, "POST", self._batch_urls[body.route], data), policy, stop)
+        if result.ok:
+            acknowledged.append(body)
+            if self.refused_bytes is not None and len(body) > self.accepted_bytes:
+                self._accepted(len(body))
+        return result
+
+    def _policy_until(self, deadline: float) -> RetryPolicy | None:
+        """The output's retry policy within what is left until `deadline`; None when nothing is left."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return SendResult(Outcome.RETRY_LATER, "deadline passed before every batch was sent")
-        policy = RetryPolicy(
+            return None
+        return RetryPolicy(
             deadline=remaining,
             initial_backoff=self.policy.initial_backoff,
             max_backoff=self.policy.max_backoff,
             jitter=self.policy.jitter,
             max_attempts=self.policy.max_attempts,
         )
-        result = run_with_retry(partial(self._request, "POST", self._batch_urls[body.route], data), policy, stop)
-        if result.ok:
-            acknowledged.append(body)
-        return result
 
     def _split(
         self, body: Body, refusal: SendResult | None, deadline: float, stop: threading.Event | None,
@@ -267,24 +309,25 @@ class HoneyHiveOutput:
         """Send `body` as smaller bodies: it was refused as too large (`refusal`, a 413), or is larger than the
         limit learned since it was made. Why not fail: a gateway's body limit (nginx's default is 1 MiB) says
         nothing about the data, and halves get through. Each refused piece is made again under half its size
-        (`payload.resplit`: down to one event, then that event's longest strings cut) and sent at once, with no
-        backoff and no failure counted; the order is kept, so a session event still goes first. The limit that
-        passed is kept for later requests (`request_bytes_limit`). A piece that cannot get smaller (one event
-        cut as far as it goes, at the floor) is a refusal of the data: REJECTED, status 413."""
+        (`payload.resplit`: down to one event, then that event's largest values cut) and sent at once, with no
+        backoff and no failure counted; the order is kept, so a session event still goes first. Every answer
+        narrows the bounds on the receiver's limit (`_refused`, `_accepted`) that later requests are built
+        under. A piece that cannot get smaller (one event cut as far as it goes, or at the floor) is a refusal of
+        that event's data: the other pieces are still sent, and the result names the refused events (REJECTED,
+        status 413, `refused`), so that only those are set aside."""
         probe = self.request_bytes_limit
-        refused_size = passed = 0
+        refused_before = self.refused_bytes
         queue: deque[Body] = deque([body])
+        refusals: list[SendResult] = []
         try:
             while queue:
                 piece = queue.popleft()
                 if refusal is not None:
-                    with self._limit_lock:
-                        self.too_large_refusals += 1
-                    refused_size = len(piece)
+                    self._refused(len(piece))
                     probe = max(MIN_REQUEST_BYTES, min(probe, self.request_bytes_limit, len(piece) // 2))
                     smaller = self._smaller(piece, probe)
                     if not smaller:
-                        return self._too_large(piece, refusal)
+                        refusals.append(self._too_large(piece, refusal))
                     queue.extendleft(reversed(smaller))
                     refusal = None
                     continue
@@ -301,54 +344,102 @@ class HoneyHiveOutput:
                     continue
                 if not result.ok:
                     return result
-                if refused_size and len(piece) <= probe:
-                    passed = max(passed, len(piece))
-            return DELIVERED
+            return _combined_refusal(refusals) if refusals else DELIVERED
         finally:
-            if passed:
-                self._learn(max(MIN_REQUEST_BYTES, passed), refused_size)
+            if self.refused_bytes != refused_before:
+                self._log_bounds()
+
+    def _limits(self) -> tuple[int, int]:
+        """(the size bodies are built under, the size under which a body of one event is sent whole)."""
+        with self._limit_lock:
+            limit, refused = self.request_bytes_limit, self.refused_bytes
+        return limit, (limit if refused is None else refused - 1)
 
     def _smaller(self, body: Body, limit: int) -> list[Body]:
-        """`body` made again under `limit`; halved by event count when the bytes alone give nothing smaller (the
-        limit at its floor); [] when nothing can be smaller: one event, cut as far as it goes."""
+        """`body` made again under `limit` (a single event left whole while under the smallest refused size);
+        halved by event count when the bytes alone give nothing smaller (the limit at its floor); [] when nothing
+        can be smaller: one event, cut as far as it goes."""
         s = self.settings
-        pieces = resplit(body, s.max_events_per_request, limit)
-        if len(pieces) > 1 or (pieces and len(pieces[0]) < len(body)):
+        keep_under = self._limits()[1]
+        pieces = resplit(body, s.max_events_per_request, limit, keep_under)
+        if all(p.event_count < body.event_count or len(p) < len(body) for p in pieces):  # each piece is progress
             return pieces
         if body.event_count > 1:
-            pieces = resplit(body, (body.event_count + 1) // 2, limit)
+            pieces = resplit(body, (body.event_count + 1) // 2, limit, keep_under)
             if len(pieces) > 1:
                 return pieces
         return []
 
-    def _learn(self, limit: int, refused_size: int) -> None:
-        """Build later requests under `limit`, the largest body that passed after bodies down to `refused_size`
-        bytes were refused: known to pass, and within a factor of two of the receiver's limit (pieces are made
-        under half the smallest refused size). Never raised again: a gateway's limit does not move. Said once at
-        warning level (a configuration worth knowing of), later lowerings at info."""
+    def _refused(self, size: int) -> None:
+        """A `size`-byte body was refused as too large: the upper bound falls to it (and a lower bound at or over
+        it is forgotten: the receiver's limit moved)."""
         with self._limit_lock:
-            if limit >= self.request_bytes_limit:
-                return
-            self.request_bytes_limit = limit
+            self.too_large_refusals += 1
+            if self.refused_bytes is None or size < self.refused_bytes:
+                self.refused_bytes = size
+            if self.accepted_bytes >= size:
+                self.accepted_bytes = 0
+            self._bounds_changed()
+
+    def _accepted(self, size: int) -> None:
+        """A `size`-byte body passed after a 413 was met: the lower bound rises to it, when under the upper."""
+        with self._limit_lock:
+            if self.refused_bytes is not None and self.accepted_bytes < size < self.refused_bytes:
+                self.accepted_bytes = size
+                self._bounds_changed()
+
+    def _bounds_changed(self) -> None:
+        """Bodies are built under the largest accepted, known to pass, once it tested the limit: over a quarter of
+        the smallest refused, as the pieces of a split are (made under half a refused size, each filled past half
+        of that). Until then under half the smallest refused, as the split makes its pieces: a body that happened
+        to be small (a lone session event beside a large one) says nothing of the limit, so it never drags the
+        size down. Lock held."""
+        refused = self.refused_bytes
+        if refused is None:
+            return
+        accepted = self.accepted_bytes
+        limit = max(MIN_REQUEST_BYTES, accepted if accepted * 4 > refused else refused // 2)
+        self.request_bytes_limit = min(limit, self.settings.max_request_bytes)
+
+    def _log_bounds(self) -> None:
+        """Said once at warning level (a configuration worth knowing of), later changes at info. A size to start
+        at is suggested only when known to pass: the largest body accepted, a lower bound of the limit."""
+        with self._limit_lock:
+            limit, refused, accepted = self.request_bytes_limit, self.refused_bytes, self.accepted_bytes
             first, self._limit_logged = not self._limit_logged, True
-        if first:
-            logger.warning(
-                "HoneyHive refused a %d-byte body (413); requests are now built under %d bytes "
-                "(set HH_MAX_REQUEST_BYTES=%d to start there)", refused_size, limit, limit)
+        if refused is None:
+            return
+        if accepted and accepted == limit:
+            known = (f"the largest body it accepted; its limit is at least that and under {refused} bytes (set "
+                     f"HH_MAX_REQUEST_BYTES={accepted} to start there)")
         else:
-            logger.info("HoneyHive refused a %d-byte body (413); requests are now built under %d bytes",
-                        refused_size, limit)
+            known = f"its limit is under {refused} bytes; no body that large has passed yet"
+        logger.log(logging.WARNING if first else logging.INFO,
+                   "HoneyHive refused a %d-byte body (413); requests are now built under %d bytes: %s",
+                   refused, limit, known)
 
     def _too_large(self, body: Body, refusal: SendResult | None) -> SendResult:
-        event_id: object = None
-        with contextlib.suppress(Exception):
-            event_id = orjson.loads(body.data)["events"][0].get("event_id")
-        which = f" (event {event_id})" if event_id is not None else ""
-        detail = (f"HoneyHive refused a {len(body)}-byte body of {body.event_count} event(s){which} as too large "
-                  f"(413) even with its longest strings cut to fit; the data cannot be sent to this receiver")
+        """The refusal of `body`'s events as data too large for this receiver, naming them (`refused`) and saying
+        what was tried: cut, not cut because nothing in it can be, or at the floor."""
+        events = source_events(body)
+        ids = [e.get("event_id") for e in events]
+        cut = _TRUNCATED_MARK in body.data
+        if len(body) <= MIN_REQUEST_BYTES:
+            tried = (f"{'even cut; ' if cut else ''}no request is made smaller than {MIN_REQUEST_BYTES:,} bytes, "
+                     "the floor of the size learned from 413s")
+        elif cut:
+            tried = "even with its largest values cut to fit (listed in metadata.otel_honeyhive_truncated)"
+        else:
+            tried = f"and nothing in it can be cut (ids, types, numbers and values under {CUT_MIN} bytes never are)"
+        which = ", ".join(str(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        detail = (f"HoneyHive refused a {len(body)}-byte body of {body.event_count} event(s)"
+                  f"{f' (event {which})' if which else ''} as too large (413), {tried}; the data cannot be sent "
+                  "to this receiver")
         if refusal is not None:
             detail += f": {refusal.detail}"
-        return SendResult(Outcome.REJECTED, detail, status=413)
+        named = tuple(i for i in ids if isinstance(i, str))
+        whole = not named or len(named) < len(ids)  # an event without an id cannot be named: the batch is refused
+        return SendResult(Outcome.REJECTED, detail, status=413, refused=() if whole else named)
 
     @staticmethod
     def _digest(body: Body) -> tuple[int, bytes]:
