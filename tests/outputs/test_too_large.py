@@ -16,7 +16,7 @@ import pytest
 
 from otel_honeyhive.core.encoded import EncodedEvents
 from otel_honeyhive.core.events import Event
-from otel_honeyhive.core.results import Outcome
+from otel_honeyhive.core.results import Outcome, Update
 from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
 from otel_honeyhive.outputs.honeyhive.payload import encode, resplit
 from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
@@ -352,4 +352,30 @@ def test_an_event_under_the_floor_is_refused_saying_so_not_that_it_was_cut(honey
     assert result.outcome is Outcome.REJECTED and result.refused == (batch[1]["event_id"],)
     assert "no request is made smaller than 1,024 bytes" in result.detail
     assert "cut" not in result.detail.split("no request")[0], result.detail
+    out.close()
+
+
+def test_an_update_too_large_for_the_receiver_is_cut_and_sent_again_at_once(honeyhive: FakeHoneyHive) -> None:
+    honeyhive.max_body_bytes = GATEWAY
+    out = output(honeyhive)
+    event_id = str(uuid.uuid4())
+    result = out.update(Update(event_id, {"outputs": {"content": "o" * 100_000}, "metadata": None}))
+    assert result.ok
+    puts = [r for r in honeyhive.requests if r.method == "PUT"]
+    assert [r.status for r in puts] == [413, 200] and len(puts[1].raw) <= GATEWAY
+    sent = puts[1].body
+    assert sent["event_id"] == event_id and sent["metadata"] == {"otel_honeyhive_truncated": ["outputs.content"]}
+    assert sent["outputs"]["content"].startswith("o" * 1000) and "…[truncated " in sent["outputs"]["content"]
+    assert out.too_large_refusals == 1
+    result = out.update(Update(event_id, {"outputs": {"content": "p" * 120_000}}))
+    assert result.ok and honeyhive.too_large == 1, "built under the learned size from then on"
+    out.close()
+
+
+def test_an_update_that_cannot_get_small_enough_is_refused_as_the_datas_fault(honeyhive: FakeHoneyHive) -> None:
+    honeyhive.max_body_bytes = 4096
+    out = output(honeyhive)
+    result = out.update(Update(str(uuid.uuid4()), {"children_ids": [str(uuid.uuid4()) for _ in range(200)]}))
+    assert result.outcome is Outcome.REJECTED and result.status == 413 and not result.refused
+    assert "too large" in result.detail
     out.close()

@@ -39,7 +39,6 @@ from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.encoded import EventShape
 from otel_honeyhive.core.environment import HH_API_VERSION
 from otel_honeyhive.core.events import Event
-from otel_honeyhive.core.jsonable import dumps
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.outputs.honeyhive.payload import (
@@ -51,6 +50,7 @@ from otel_honeyhive.outputs.honeyhive.payload import (
     V1_SHAPE,
     Body,
     encode,
+    fit,
     resplit,
     source_events,
 )
@@ -482,8 +482,34 @@ class HoneyHiveOutput:
             del self._acknowledged_lengths[key[0]]
 
     def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
-        data = dumps({"event_id": update.event_id, **update.fields})
-        return run_with_retry(lambda t: self._request("PUT", self._events_url, data, t), self.policy, stop)
+        """`PUT /events`, built under the same size as batches: an update too large has its largest values cut
+        (`payload.fit`, listed in `metadata.otel_honeyhive_truncated`, which HoneyHive merges into the event's),
+        and one refused as too large (413) is cut to half its size and sent again at once, as an event would be;
+        one that cannot get smaller is a refusal of the data (REJECTED, status 413)."""
+        deadline = time.monotonic() + self.policy.deadline
+        patch = {"event_id": update.event_id, **update.fields}
+        limit, keep_under = self._limits()
+        data = fit(patch, limit, keep_under)
+        policy: RetryPolicy | None = self.policy
+        refused_before = self.refused_bytes
+        try:
+            while policy is not None:
+                body = data
+                result = run_with_retry(partial(self._request, "PUT", self._events_url, body), policy, stop)
+                if result.ok and self.refused_bytes is not None and len(body) > self.accepted_bytes:
+                    self._accepted(len(body))
+                if result.status != 413:
+                    return result
+                self._refused(len(body))
+                smaller = fit(patch, max(MIN_REQUEST_BYTES, min(self.request_bytes_limit, len(body) // 2)))
+                if len(smaller) >= len(body):  # the update as a whole: there are no other events to send
+                    refusal = self._too_large(Body.of(body, 1, ("multi", [patch])), result)
+                    return SendResult(Outcome.REJECTED, refusal.detail, status=413)
+                data, policy = smaller, self._policy_until(deadline)
+            return SendResult(Outcome.RETRY_LATER, "deadline passed before the update was sent")
+        finally:
+            if self.refused_bytes != refused_before:
+                self._log_bounds()
 
     def _request(self, method: str, url: str, data: bytes | Body, timeout: float) -> SendResult:
         where = f"{method} {shown_url(url)}"
