@@ -344,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send FILE in batches to HoneyHive (/events/batch) or to an OTLP endpoint. OTLP files are "
         "mapped to events first (to an OTLP endpoint they then go as spans made from those events). After every "
         "acknowledged batch the position is saved to a state file; running the same command again resumes "
-        "there if FILE is unchanged. A batch that is not delivered stops the replay (exit status 1).",
+        "there if FILE is unchanged. A batch that is not delivered stops the replay (exit status 1); events refused "
+        "alone as too large even cut are named at the end (exit status 1).",
     )
     replay.add_argument("file", type=Path, metavar="FILE", help="events or OTLP/JSON file (format from its name)")
     _add_formats(replay, "FILE")

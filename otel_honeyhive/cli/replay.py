@@ -13,7 +13,9 @@ to a state file (default `FILE.replay-state.json`). A later run on the same, unc
 and the same target continues from that offset; a changed file, another target or other options that shape the
 events (sessions mode, span filter, masking, project, source; recorded as flags) start over with a warning.
 A batch that is not delivered (refused, or still failing when its retry deadline passes) stops the replay with
-exit status 1, the state left at the last acknowledged batch. Event ids are deterministic, so a batch sent again
+exit status 1, the state left at the last acknowledged batch. A batch of which only some events are refused (one
+too large for the receiver even cut, `SendResult.refused`) counts as sent: the replay goes on, and ends with exit
+status 1 naming the refused events. Event ids are deterministic, so a batch sent again
 after a crash between delivery and the state write is harmless. No secret is ever written to the state file.
 """
 
@@ -266,6 +268,9 @@ class Replay:
         self.batches = 0
         self.failure: SendResult | None = None
         self.failed_count = 0
+        self.refusals: list[SendResult] = []
+        """Refusals of some events of a batch (`SendResult.refused`: too large even cut), the others delivered:
+        the replay goes on, and reports them at the end."""
 
     @property
     def events_sent(self) -> int:
@@ -299,7 +304,9 @@ class Replay:
     def _send(self, n: int) -> bool:
         batch = self.pending[:n]
         result = self.target.output.send(batch)
-        if not result.ok:
+        if result.refused:  # the data's fault, and the rest was delivered: sending it again cannot help
+            self.refusals.append(result)
+        elif not result.ok:
             self.failure, self.failed_count = result, len(batch)
             return False
         del self.pending[:n]
@@ -447,6 +454,13 @@ def run_replay(args: argparse.Namespace) -> int:
             f"stopped: {which} ({failure.outcome.value}: {failure.detail}). {replay.events_sent + through} events "
             f"were delivered so far; {state_path} records where to continue ({source.display}:{at.line}, byte "
             f"{at.offset}): {_again(args)} resumes there."
+        )
+    if replay.refusals:
+        refused = [i for r in replay.refusals for i in r.refused]
+        return _fail(
+            f"{len(refused)} event(s) refused for good, the rest delivered: {replay.refusals[0].detail}"
+            f"{f' (and {len(replay.refusals) - 1} more refusals)' if len(replay.refusals) > 1 else ''}; refused "
+            f"ids: {', '.join(refused[:20])}{' …' if len(refused) > 20 else ''}"
         )
     if not args.quiet:
         batches = "1 batch" if replay.batches == 1 else f"{replay.batches} batches"

@@ -474,12 +474,15 @@ class Pipeline:
                 events = batch_of((self._map_joined(t, joining) for t in traces), encode=encode, shape=shape)
             sessions = self.mapper.take_updates() if self.mapper.conversations is not None else []
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
-        if sessions and result.ok:  # later turns extend their conversation's session (mapped again on a retry)
+        failed = result.failed_of(len(events))  # a partial refusal names the only events not delivered
+        handed = failed < len(events) or not events
+        if sessions and handed:  # later turns extend their conversation's session (mapped again on a retry)
             self._submit_updates(sessions, "extending its conversation's session")
         if joining is not None:
-            self._settle(joining, result.ok)
-        # A direct send that failed after some of its bodies went through: those events count as delivered.
-        delivered = len(events) if result.ok else min(result.acknowledged, len(events))
+            self._settle(joining, handed)
+        # Not delivered: the events a partial refusal named, or (a direct send that failed after some of its
+        # bodies went through) those its acknowledged bodies did not carry.
+        delivered = len(events) - failed if result.ok or result.refused else min(result.acknowledged, len(events))
         with self._stats_lock:
             self.stats.events_mapped += len(events)
             self.stats.events_delivered += delivered
@@ -500,6 +503,8 @@ class Pipeline:
             self._hold_again(self.journal, traces, fresh)
         else:
             refused = sum(len(t) for t in traces)
+            if result.refused:  # the others were delivered
+                refused = min(refused, len(result.refused))
             self.counters.add(SPANS_DROPPED, refused, reason="refused")
             logger.error("%d spans refused for good: %s", refused, result.detail)
             self.journal.released(traces)
@@ -591,6 +596,8 @@ class Pipeline:
         count and log them. The spans of the waiting call are its caller's to retry or report."""
         waiting = {id(view) for view in answered}
         lost = sum(1 for trace in traces for view in trace if id(view) not in waiting)
+        if result.refused:  # a partial refusal: at most its events' spans are lost
+            lost = min(lost, len(result.refused))
         reason = "delivery_failed" if result.outcome is Outcome.RETRY_LATER else "refused"
         if lost:
             self.counters.add(SPANS_DROPPED, lost, reason=reason)

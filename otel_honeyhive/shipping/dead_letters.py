@@ -250,6 +250,21 @@ def _stops(result: SendResult, record: SpoolRecord) -> bool:
     return result.outcome is Outcome.RETRY_LATER or is_configuration_refusal(result, update=record.kind == "update")
 
 
+def _rewrite(path: Path, record: SpoolRecord) -> None:
+    """Replace the dead letter at `path` with `record`, atomically (written, synced, renamed over it)."""
+    tmp = path.with_name(f"{segments.TMP_PREFIX}{path.name}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(record.encode())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _note(path: Path, detail: str) -> None:
     line = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f" redrive: {detail.strip() or 'refused'}\n"
     fd = os.open(reason_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # may quote what was sent
@@ -271,7 +286,8 @@ def _redrive_lock(dead: Path) -> Iterator[None]:
 
 def redrive_dead(spool_dir: Path, output: Output, *, stop: threading.Event | None = None) -> RedriveReport:
     """Send every dead letter of `spool_dir/dead` again, oldest first. Accepted: removed with its `.reason`.
-    Refused again: kept, the refusal appended to its `.reason`. An outage or a configuration refusal stops the
+    Refused again: kept, the refusal appended to its `.reason` (a refusal that names its events keeps only those
+    in the letter: the others were delivered). An outage or a configuration refusal stops the
     run (every later letter would get it too): those not tried stay as they were. `RedriveBusyError` when another
     redrive of the same folder runs."""
     report = RedriveReport(corrupt=len(set_aside(spool_dir, CORRUPT, decode=False)))
@@ -299,6 +315,10 @@ def redrive_dead(spool_dir: Path, output: Output, *, stop: threading.Event | Non
                 report.delivered_records += 1
                 report.delivered_events += record.event_count
                 continue
+            part = record.refused_part(result.refused)
+            if part is not None:  # the others were delivered: the letter keeps only what was refused
+                _rewrite(letter.path, part)
+                report.delivered_events += record.event_count - part.event_count
             _note(letter.path, result.detail)
             report.refused.append((letter.path.name, result.detail or result.outcome.value))
             if _stops(result, record):
@@ -333,14 +353,18 @@ def redrive_pending(spool_dir: Path, output: Output, *, legacy_dirs: tuple[Path,
                 report.delivered_records += 1
                 report.delivered_events += record.event_count
                 continue
-            report.refused.append((f"record {record_id} ({record.event_count} events)",
+            part = record.refused_part(result.refused)
+            report.refused.append((f"record {record_id} ({record.event_count if part is None else part.event_count}"
+                                   f"{'' if part is None else f' of {record.event_count}'} events)",
                                    result.detail or result.outcome.value))
             if _stops(result, record) or (result.status is not None and result.status >= 500):
                 # The receiver's fault or the configuration's, not the data's: kept, in order, for later.
                 report.stopped, report.not_tried = result.detail or result.outcome.value, len(pending) - n - 1
                 break
-            spool.dead_letter(record_id, result.detail or "rejected by the receiver")
+            spool.dead_letter(record_id, result.detail or "rejected by the receiver", part)
             report.dead_lettered += 1
+            if part is not None:  # the others were delivered
+                report.delivered_events += record.event_count - part.event_count
         report.corrupt += spool.corrupt_count
     finally:
         spool.close()

@@ -64,11 +64,12 @@ class DeliveryStats:
     rejected: int = 0
     """Submits answered REJECTED: spool unusable, or (direct) the receiver refused the data."""
     accepted_events: int = 0
-    """Events in the accepted submits (spooled: on disk; direct: delivered), and those of a direct submit that
-    failed which the output acknowledged before the failure (`SendResult.acknowledged`)."""
+    """Events in the accepted submits (spooled: on disk; direct: delivered), those of a direct submit that failed
+    which the output acknowledged before the failure (`SendResult.acknowledged`), and those delivered beside the
+    events a partial refusal named (`SendResult.refused`)."""
     failed_events: int = 0
     """The other events of the submits answered RETRY_LATER or REJECTED (the caller was told: it still holds
-    them)."""
+    them); of a partial refusal, only the events it named."""
     direct_fallbacks: int = 0
     """Submits the spool could not take that were sent directly instead (`fallback_direct`)."""
     spool_error: str | None = None
@@ -210,9 +211,12 @@ class Delivery:
                 self._accepted += 1
                 self._accepted_events += record.event_count
             else:
-                acknowledged = min(result.acknowledged, record.event_count)  # bodies through before the failure
-                self._accepted_events += acknowledged
-                self._failed_events += record.event_count - acknowledged
+                if result.refused:  # a partial refusal: the others were delivered
+                    failed = result.failed_of(record.event_count)
+                else:  # bodies acknowledged before the failure carried some
+                    failed = record.event_count - min(result.acknowledged, record.event_count)
+                self._failed_events += failed
+                self._accepted_events += record.event_count - failed
                 if result.outcome is Outcome.RETRY_LATER:
                     self._retry_later += 1
                 else:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -157,6 +157,16 @@ class SpoolRecord:
     @property
     def event_count(self) -> int:
         return len(self.events) if self.kind == "events" else 0
+
+    def refused_part(self, refused: Collection[str]) -> SpoolRecord | None:
+        """The events of this record a partial refusal named (`SendResult.refused`), as a record of their own to
+        set aside while the rest counts as delivered; None when the refusal is the whole record's (not an events
+        record, or the ids name none or all of its events)."""
+        if self.kind != "events" or not refused:
+            return None
+        named = set(refused)
+        part = [e for e in self.events if e.get("event_id") in named]
+        return SpoolRecord.of_events(part) if 0 < len(part) < len(self.events) else None
 
 
 def _blocks_payload(blocks: Sequence[EventBlock]) -> bytes:

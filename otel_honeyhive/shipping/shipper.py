@@ -71,7 +71,8 @@ class ShipperStats:
     dead_lettered: int = 0
     """Records moved to `dead/`."""
     dead_lettered_events: int = 0
-    """Events in the records moved to `dead/` (not delivered; kept for a human)."""
+    """Events in the records moved to `dead/` (not delivered; kept for a human): of a partial refusal, only the
+    refused events (the others count in `delivered_events`)."""
     config_refusals: int = 0
     """Attempts refused for a configuration reason (401, 403, 404/405): the record was kept at the head and tried
     again after `configuration_retry` seconds, never dead-lettered."""
@@ -315,6 +316,9 @@ class SpoolShipper:
             return SendResult(Outcome.RETRY_LATER, f"output raised {type(exc).__name__}: {exc}")
 
     def _settle(self, record_id: RecordId, record: SpoolRecord, result: SendResult) -> None:
+        """Ack a delivered record; set a refused one aside in `dead/`. A refusal that names the only events refused
+        (`SendResult.refused`: one event too large for the receiver even cut) sets aside a record of just those,
+        in its place: the rest of the record was delivered, and counts so."""
         # Under the progress lock, so `flush` and `stats` never see a record gone but not yet counted.
         with self._progress:
             if result.outcome is Outcome.DELIVERED:
@@ -323,15 +327,18 @@ class SpoolShipper:
                 finally:
                     self._count(delivered_records=1, delivered_events=record.event_count)
                 return
+            part = record.refused_part(result.refused)  # a partial refusal: only those events are set aside
+            refused = record.event_count if part is None else part.event_count
             try:
-                where = self._spool.dead_letter(record_id, result.detail or "rejected by the receiver")
+                where = self._spool.dead_letter(record_id, result.detail or "rejected by the receiver", part)
             finally:
-                self._count(dead_lettered=1, dead_lettered_events=record.event_count)
+                self._count(dead_lettered=1, dead_lettered_events=refused,
+                            delivered_events=record.event_count - refused)
         log.error(
             "%s: %s rejected %s: %s; kept in %s",
             self._name,
             getattr(self._output, "name", "output"),
-            _what(record),
+            _what(record) if part is None else f"{refused} of the {record.event_count} events of a record",
             result.detail or "no detail",
             where or "dead/",
         )

@@ -466,12 +466,13 @@ class Spool:
             # Delivered but still on disk: it will be sent again after a restart (harmless duplicate).
             raise self._fail("remove a delivered record", exc) from exc
 
-    def dead_letter(self, record_id: RecordId, reason: str) -> Path | None:
-        """Keep a record the receiver refused for good in `dead/`, with a `.reason` file, for a human."""
+    def dead_letter(self, record_id: RecordId, reason: str, part: SpoolRecord | None = None) -> Path | None:
+        """Keep a record the receiver refused for good in `dead/`, with a `.reason` file, for a human. `part`: what
+        of it was refused, kept in its place (a partial refusal: the rest of the record was delivered)."""
         with self._lock:
             if not self._forget(record_id):
                 return None
-        return self._move_aside(record_id, DEAD_DIR, reason)
+        return self._move_aside(record_id, DEAD_DIR, reason, None if part is None else part.encode())
 
     def _quarantine(self, seq: int, reason: str) -> None:
         with self._lock:
@@ -487,7 +488,9 @@ class Spool:
             target or f"{self._dir / CORRUPT_DIR} (move failed, left in place)",
         )
 
-    def _move_aside(self, seq: int, folder: str, reason: str) -> Path | None:
+    def _move_aside(self, seq: int, folder: str, reason: str, data: bytes | None = None) -> Path | None:
+        """Move record `seq` into `folder`, beside a `.reason`; `data`, when given, is kept there instead of the
+        record (written and synced before the record is removed: a crash between sends the record again)."""
         segment = self._own()
         source = segment.path / segments.record_name(seq)
         dest_dir = self._dir / folder
@@ -504,7 +507,16 @@ class Spool:
             with os.fdopen(fd, "w", encoding="utf-8") as reason_file:
                 reason_file.write(note)
             target = dest_dir / f"{name}{segments.RECORD_SUFFIX}"
-            os.rename(source, target)
+            if data is None:
+                os.rename(source, target)
+            else:
+                if not source.exists():
+                    return None
+                tmp = dest_dir / f"{segments.TMP_PREFIX}{uuid.uuid4().hex}"
+                self._write_file(tmp, data)
+                os.rename(tmp, target)
+                segments.fsync_dir(dest_dir)
+                os.unlink(source)
             segments.fsync_dir(dest_dir)
             segments.fsync_dir(segment.path)
         except FileNotFoundError:

@@ -76,6 +76,24 @@ def test_a_413_split_keeps_each_pieces_key(server: FakeHoneyHive) -> None:
     out.close()
 
 
+def test_an_event_too_large_in_one_project_is_refused_alone_unless_another_part_failed(
+    server: FakeHoneyHive,
+) -> None:
+    server.max_body_bytes = 1500
+    out = routed(server)
+    support, billing = session("support", 3, "s1"), session("billing", 2, "b1")
+    support[1]["children_ids"] = [f"{i:036d}" for i in range(60)]  # never cut: too large for any request
+    result = out.send([*support, *billing])
+    assert result.outcome is Outcome.REJECTED and result.refused == ("s1-1",)
+    received = events_by_key(server)
+    assert sorted(e["event_id"] for e in received["support"]) == ["s1-0", "s1-2"]
+    assert sorted(e["event_id"] for e in received["billing"]) == ["b1-0", "b1-1"]
+    marketing = session("marketing", 1, "x1")  # no key: that part is not delivered
+    result = out.send([*support, *marketing])
+    assert result.outcome is Outcome.REJECTED and not result.refused, "the batch as a whole, not delivered"
+    out.close()
+
+
 def test_the_route_switch_happens_per_project_with_the_right_key() -> None:
     with fake_honeyhive("legacy") as honeyhive:
         out = routed(honeyhive, api_version="auto")

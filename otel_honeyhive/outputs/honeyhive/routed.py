@@ -68,12 +68,15 @@ class RoutedHoneyHiveOutput:
     def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
         """Each project's events through its output, in order of first appearance. A project that fails does not
         stop the others; the result is the first failure (the batch is sent again as a whole: event ids are
-        deterministic, and each output skips the bodies it had acknowledged in an unfinished send)."""
+        deterministic, and each output skips the bodies it had acknowledged in an unfinished send). Refusals
+        that name their events (`SendResult.refused`) are answered as one, naming them all, only when every other
+        part was delivered: otherwise the batch goes again, and they are refused again then."""
         groups: dict[str | None, list[Event]] = {}
         for event in events:
             project = event.get("project")
             groups.setdefault(project if isinstance(project, str) else None, []).append(event)
         failure: SendResult | None = None
+        partial: list[SendResult] = []
         delivered: list[tuple[object, ...]] = []
         for project, group in groups.items():
             output = self.outputs.get(project) if project is not None else None
@@ -97,7 +100,9 @@ class RoutedHoneyHiveOutput:
                 if result.ok:
                     self._remember(project, group)
                     delivered.append(mark)
-            if not result.ok and (failure is None or _worse(result, failure)):
+            if result.refused:  # some events refused, the others delivered: said only if all else went
+                partial.append(result)
+            elif not result.ok and (failure is None or _worse(result, failure)):
                 failure = result
         with self._lock:
             if failure is None:
@@ -106,6 +111,9 @@ class RoutedHoneyHiveOutput:
                 self._delivered.update(delivered)
                 while len(self._delivered) > REMEMBERED_GROUPS:
                     self._delivered.pop()
+        if failure is None and partial:
+            refused = tuple(i for r in partial for i in r.refused)
+            return SendResult(Outcome.REJECTED, "; ".join(r.detail for r in partial), status=413, refused=refused)
         return failure or DELIVERED
 
     def _remember(self, project: str, events: Sequence[Event]) -> None:
