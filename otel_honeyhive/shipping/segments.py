@@ -94,18 +94,29 @@ class Segment:
                 os.close(self.lock_fd)
         self.lock_fd = -1
 
-    def remove(self) -> None:
-        """Delete an emptied segment: renamed out of sight first, then its leftovers (lock, torn temp files)."""
-        if self.legacy:
+    def remove(self) -> bool:
+        """Delete an emptied segment: renamed out of sight first, then its leftovers (lock, torn temp files).
+        A segment that still holds records is never deleted: it is let go instead (unlocked, for an adopter),
+        and False returned."""
+        if self.legacy or self.records():  # records only come in under our lock: none can arrive after this
             self.let_go()
-            return
+            return False
         self.let_go()  # first: Windows renames no directory with an open file in it
         gone = self.path.with_name(f"{_GONE_PREFIX}{secrets.token_hex(6)}")
         try:
             os.rename(self.path, gone)
         except FileNotFoundError:
-            return  # another process that claimed it in between removed it
-        shutil.rmtree(gone, ignore_errors=True)
+            return True  # another process that claimed it in between removed it
+        _clear_leftovers(gone)
+        return True
+
+
+def _clear_leftovers(gone: Path) -> None:
+    """Delete what a removed segment still holds, records excepted: a record found there (which only a bug
+    could put there) keeps the directory, and the next adopter takes it like any dead segment."""
+    if any(RECORD_NAME.match(name) for name in _names(gone)):
+        return
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def create(root: Path) -> Segment:

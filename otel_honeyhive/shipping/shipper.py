@@ -127,6 +127,7 @@ class SpoolShipper:
         }
         self._thread = threading.Thread(target=self._run, name=f"otel-honeyhive-{self._name}", daemon=True)
         self._started = False
+        self._adopting = False  # what the thread is doing, for close()'s warning
 
     def after_fork_in_child(self) -> None:
         """In a forked child, where the parent's thread does not exist: fresh events, lock and counts, a reseeded
@@ -200,12 +201,17 @@ class SpoolShipper:
         if self._started and self._thread is not threading.current_thread():
             self._thread.join(timeout)
             if self._thread.is_alive():
-                log.warning(
-                    "%s: an in-flight send to %s did not return within %ss; leaving it",
-                    self._name,
-                    getattr(self._output, "name", "output"),
-                    timeout,
-                )
+                if self._adopting:
+                    log.warning("%s: still adopting the records other processes left in %s after %ss; leaving it "
+                                "(what it has not moved stays there, for the next process to adopt)",
+                                self._name, self._spool.directory, timeout)
+                else:
+                    log.warning(
+                        "%s: an in-flight send to %s did not return within %ss; leaving it",
+                        self._name,
+                        getattr(self._output, "name", "output"),
+                        timeout,
+                    )
                 return False
         return True
 
@@ -219,12 +225,15 @@ class SpoolShipper:
 
     def _adopt_orphans(self) -> int:
         """Take over what dead processes left in the spool directory; 0 when that failed (logged)."""
+        self._adopting = True
         try:
             return self._spool.adopt_orphans()
         except SpoolError as exc:
             log.error("%s: %s", self._name, exc)
         except Exception:
             log.exception("%s: unexpected error while adopting orphaned records", self._name)
+        finally:
+            self._adopting = False
         return 0
 
     def _run(self) -> None:

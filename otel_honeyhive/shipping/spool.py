@@ -189,7 +189,9 @@ class Spool:
     def adopt_orphans(self) -> int:
         """Move the records of segments no live process holds into this process's segment, oldest first, and
         remove those segments; return how many records were adopted. Safe against every other process doing the
-        same at once (a segment is adopted by whoever takes its lock), and against a crash at any point."""
+        same at once (a segment is adopted by whoever takes its lock), and against a crash at any point. A
+        `close()` meanwhile stops the adoption, and what was not moved yet stays where it was, for the next
+        adopter."""
         if self._closed:
             return 0
         self._check_pid()
@@ -200,22 +202,29 @@ class Spool:
             found += segments.orphans(legacy, own.name, legacy_only=True)
         for orphan in found:
             try:
-                moved, size = self._adopt(orphan, own)
+                moved, size, emptied = self._adopt(orphan, own)
             except OSError as exc:
                 orphan.let_go()
                 raise self._fail(f"adopt the records of {orphan.path}", exc) from exc
-            orphan.remove()
+            if emptied:
+                orphan.remove()
+            else:
+                orphan.let_go()  # cut short by close(): the rest waits there, for whoever looks next
             adopted += moved
             if moved:
                 log.info("spool %s: adopted %d pending records (%d bytes) left in %s", self._dir, moved, size,
                          orphan.path)
         return adopted
 
-    def _adopt(self, orphan: segments.Segment, own: segments.Segment) -> tuple[int, int]:
+    def _adopt(self, orphan: segments.Segment, own: segments.Segment) -> tuple[int, int, bool]:
+        """Move `orphan`'s records into `own`: how many, their bytes, and whether the orphan is now empty (False
+        when a close() stopped the move)."""
         moved = size = 0
+        emptied = True
         for _, path in orphan.records():
             with self._lock:
                 if self._closed or self._segment is not own:
+                    emptied = False
                     break
                 seq = self._next_seq
                 try:
@@ -234,7 +243,7 @@ class Spool:
             with contextlib.suppress(OSError):
                 segments.fsync_dir(orphan.path)
         self._others_at = float("-inf")
-        return moved, size
+        return moved, size, emptied
 
     def after_fork_in_child(self) -> None:
         """In a forked child: let go of the parent's segment (its records stay the parent's to ship) and open an

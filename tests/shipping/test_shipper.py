@@ -24,6 +24,7 @@ from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import SERVER_ERROR_ATTEMPTS, ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import Spool, SpoolError
+from tests.shipping.test_spool import leave_many, slow_renames
 from tests.support.spool_files import pending_files
 from tests.support.waiting import wait_until
 
@@ -532,6 +533,24 @@ def test_orphans_are_looked_for_at_start_then_at_most_every_interval(
     finally:
         shipper.close(2)
         spool.close()
+
+
+def test_closing_during_an_adoption_says_an_adoption_was_under_way(
+    spool: Spool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not "an in-flight send … did not return": nothing was being sent."""
+    leave_many(tmp_path / "spool", 300)
+    started = threading.Event()
+    slow_renames(monkeypatch, started)
+    shipper = SpoolShipper(spool, ScriptedOutput(), FAST, name="test-shipper")  # adopts when it starts
+    assert started.wait(10)
+    with caplog.at_level(logging.WARNING):
+        assert shipper.close(timeout=0.05) is False
+    spool.close()  # stops the adoption: what it did not move stays where it was
+    monkeypatch.undo()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "otel_honeyhive.shipping.shipper"]
+    assert "still adopting the records other processes left in" in line and "in-flight send" not in line
+    assert len(pending_files(tmp_path / "spool")) == 300
 
 
 def test_a_failing_look_for_orphans_is_logged_and_does_not_stop_shipping(

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from otel_honeyhive.core.encoded import EncodedEvents
 from otel_honeyhive.core.results import Update
+from otel_honeyhive.shipping import segments
 from otel_honeyhive.shipping.records import HEADER_SIZE, CorruptRecordError, RecordEncodeError, SpoolRecord
 from otel_honeyhive.shipping.spool import DiskFullError, RecordId, Spool, SpoolError, SpoolFullError
 from tests.support.spool_files import pending_files
@@ -612,3 +613,71 @@ def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
         decoded = {r.events[0]["n"] for _, r in spool}
         assert decoded == {t * 1000 + i for t in range(6) for i in range(25)}
         assert spool.pending_bytes == sum(p.stat().st_size for p in pending_files(tmp_path / "spool"))
+
+
+# -- adoption cut short ---------------------------------------------------------------------------------------
+
+
+def leave_many(directory: Path, count: int) -> None:
+    """A process that dies with `count` records pending (written by linking one record file: fast)."""
+    code = textwrap.dedent(f"""
+        import os
+        from otel_honeyhive.shipping import segments
+        from otel_honeyhive.shipping.records import SpoolRecord
+        from otel_honeyhive.shipping.spool import Spool
+        spool = Spool({str(directory)!r})
+        spool.put(SpoolRecord.of_events([{{"event_id": "left", "event_type": "tool"}}]))
+        first = spool.pending_path(spool.pending_ids()[0])
+        for seq in range(2, {count} + 1):
+            os.link(first, first.with_name(segments.record_name(seq)))
+        os._exit(0)
+        """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=REPO, env=_child_env())
+
+
+def slow_renames(monkeypatch: pytest.MonkeyPatch, started: threading.Event, after: int = 5) -> None:
+    """A busy disk: every rename after the first `after` takes a few milliseconds; `started` is set then."""
+    rename, done = os.rename, [0]
+
+    def slow(src: Any, dst: Any) -> None:
+        done[0] += 1
+        if done[0] > after:
+            started.set()
+            time.sleep(0.003)
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", slow)
+
+
+def test_a_close_during_an_adoption_keeps_every_record_for_the_next_adopter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit's race: an adoption cut short by `close()` used to delete the orphan with the records it had not
+    moved yet (3000 records, 799 left)."""
+    directory = tmp_path / "spool"
+    spool = Spool(directory)  # opened first: the orphan below is left for its adoption, not its opening
+    leave_many(directory, 400)
+    assert len(pending_files(directory)) == 400
+    started = threading.Event()
+    slow_renames(monkeypatch, started)
+    adoption = threading.Thread(target=spool.adopt_orphans)
+    adoption.start()
+    assert started.wait(10)
+    spool.close()
+    adoption.join(30)
+    monkeypatch.undo()
+    assert len(pending_files(directory)) == 400, "nothing deleted: the rest waits where it was"
+    with Spool(directory) as later:
+        assert later.pending_count == 400, "the next adopter takes both segments, every record"
+        assert len(list((directory / "segments").iterdir())) == 1
+
+
+def test_a_segment_that_still_holds_records_is_never_deleted(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as spool:
+        leave_many(directory, 3)
+        (orphan,) = segments.orphans(directory, spool._own().name)
+        assert orphan.remove() is False
+        assert len(pending_files(directory)) == 3 and orphan.path.is_dir()
+        assert spool.adopt_orphans() == 3, "let go, not kept locked: adoptable"
+
