@@ -184,11 +184,16 @@ def print_status(found: SpoolStatus, limit: int) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    """0 when the directory could be read (whatever it holds); 1 when it is not a spool directory."""
+    """0 when the directory could be read (whatever it holds); 1 when it is not a spool directory or cannot be
+    read."""
     try:
         found = status(args.directory)
     except NotASpoolError as exc:
         _say("status", str(exc))
+        return 1
+    except OSError as exc:  # a segment another user left (`sudo ... spool redrive`), a directory not ours
+        where = exc.filename if exc.filename is not None else args.directory
+        _say("status", f"cannot read {where}: {exc.strerror or exc}; run as the user that owns it")
         return 1
     if args.json:
         import orjson

@@ -41,7 +41,7 @@ from otel_honeyhive.pipeline.masking import Mask
 from otel_honeyhive.pipeline.pipeline import EXIT_SHIP_SECONDS, Pipeline
 from otel_honeyhive.shipping.locking import LockingUnavailable
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError
+from otel_honeyhive.shipping.spool import DEFAULT_MAX_BYTES, SpoolError, fix_for
 
 logger = logging.getLogger("otel_honeyhive.exporter")
 
@@ -84,14 +84,22 @@ class ExporterStats:
 
 
 def _report_unusable_spool(directory: Path, exc: SpoolError) -> None:
+    """One line: the directory, the OS error and the path it is about (`DIR/outbox` may be what is wrong, not
+    `DIR`), and the fix."""
     cause = exc.__cause__
-    why = f"[Errno {cause.errno}] {cause.strerror}" if isinstance(cause, OSError) and cause.strerror else str(exc)
+    why = str(exc)
+    if isinstance(cause, OSError) and cause.strerror:
+        why = f"[Errno {cause.errno}] {cause.strerror}"
+        if cause.filename is not None and Path(os.fsdecode(cause.filename)) != directory:
+            why += f": {os.fsdecode(cause.filename)}"
     if isinstance(cause, LockingUnavailable):
         fix = "no directory can help on this platform: leave HH_SPOOL_DIR / spool_dir= unset"
     elif isinstance(cause, OSError) and cause.errno in _NO_LOCKS:
         fix = "set HH_SPOOL_DIR / spool_dir= to a directory on a local file system, which has file locks"
     else:
-        fix = "set HH_SPOOL_DIR / spool_dir= to a writable directory"
+        seen = fix_for(cause, directory) if isinstance(cause, OSError) else None
+        fix = f"{seen}; or set HH_SPOOL_DIR / spool_dir= to another directory" if seen else (
+            "set HH_SPOOL_DIR / spool_dir= to a writable directory")
     logger.error("otel-honeyhive: cannot use spool directory %s: %s; shipping directly without a spool (%s)",
                  directory, why, fix)
 

@@ -105,8 +105,12 @@ def _delivery(output: Output, settings: PipelineSettings, policy: RetryPolicy,
     if settings.outbox_dir is None:
         return Delivery.direct(output, policy)
     try:
-        return Delivery.spooled(output, settings.outbox_dir, policy, settings.spool_max_bytes,
-                                fallback_direct=on_spool_error is not None, legacy_dirs=settings.outbox_legacy_dirs)
+        try:
+            return Delivery.spooled(output, settings.outbox_dir, policy, settings.spool_max_bytes,
+                                    fallback_direct=on_spool_error is not None,
+                                    legacy_dirs=settings.outbox_legacy_dirs)
+        except OSError as exc:  # the spool turns its own into SpoolErrors; this is a safety net for the rest
+            raise SpoolError(f"cannot use spool directory {settings.outbox_dir}: {exc}") from exc
     except SpoolError as exc:
         if on_spool_error is None:
             raise

@@ -108,6 +108,7 @@ class Delivery:
         self._accepted = self._retry_later = self._rejected = 0
         self._accepted_events = self._failed_events = self._direct_fallbacks = 0
         self._logged: set[str] = set()
+        self._reported: set[object] = set()  # causes of spool errors said (`SpoolError.cause`)
 
     @classmethod
     def direct(cls, output: Output, policy: RetryPolicy | None = None, *, spool_error: str | None = None
@@ -132,12 +133,14 @@ class Delivery:
         where an earlier version kept these records (`Spool`)."""
         policy = policy or RetryPolicy()
         spool = Spool(spool_dir, max_bytes, legacy_dirs=legacy_dirs)
+        delivery = cls(output, policy, spool=spool, fallback_direct=fallback_direct)
         try:
-            shipper = SpoolShipper(spool, output, policy, name=name or f"{output.name}-shipper")
+            delivery._shipper = SpoolShipper(spool, output, policy, name=name or f"{output.name}-shipper",
+                                             on_adoption_error=delivery._adoption_failed)
         except BaseException:
             spool.close()
             raise
-        return cls(output, policy, spool=spool, shipper=shipper, fallback_direct=fallback_direct)
+        return delivery
 
     @property
     def output(self) -> Output:
@@ -192,8 +195,11 @@ class Delivery:
         """RETRY_LATER (with a hint) while the spool is full, so intake can refuse before accepting anything;
         None when there is room (direct delivery never pushes back here)."""
         spool = self._spool
-        if spool is None or spool.directory_bytes < spool.max_bytes:
-            return None
+        try:
+            if spool is None or spool.directory_bytes < spool.max_bytes:
+                return None
+        except SpoolError:
+            return None  # the directory cannot be looked at: the put says why (and falls back or refuses)
         return SendResult(Outcome.RETRY_LATER, f"spool {spool.directory} is full", spool.full_retry_after)
 
     def submit_update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
@@ -256,31 +262,55 @@ class Delivery:
         except RecordEncodeError as exc:
             self._log_once(f"data not accepted: {exc}")
             return SendResult(Outcome.REJECTED, str(exc))
-        except Exception as exc:  # never raise into an exporter's export()
-            message = f"cannot spool to {spool.directory}: {type(exc).__name__}: {exc}"
-            self._log_once(message, exc_info=True)
-            return SendResult(Outcome.REJECTED, message)
+        except Exception as exc:  # a bug, not the disk's fault (those are SpoolErrors); never raised into export()
+            unexpected = SpoolError(f"cannot spool to {spool.directory}: {type(exc).__name__}: {exc}")
+            return self._unspooled(record, stop, unexpected, SendResult(Outcome.REJECTED, str(unexpected)),
+                                   exc_info=exc)
         return DELIVERED
 
     def _unspooled(self, record: SpoolRecord, stop: threading.Event, exc: SpoolError, refusal: SendResult,
-                   *, full: str | None = None, level: int = logging.ERROR) -> SendResult:
+                   *, full: str | None = None, level: int = logging.ERROR,
+                   exc_info: BaseException | None = None) -> SendResult:
         """The spool did not take `record`: with `fallback_direct` send it directly (an exporter has nobody to
         push back to: the SDK never retries a failed export), else refuse it. `full`: what is full, for a
-        refusal that waiting cures."""
+        refusal that waiting cures. `exc_info`: an unexpected exception, whose traceback the one line carries."""
         if self._fallback_direct:
             with self._lock:
                 self._direct_fallbacks += 1
             where = self._spool.directory if self._spool is not None else "the spool"
-            self._log_once(f"otel-honeyhive: {full} ({where}); sending batches directly until there is room"
-                           if full else f"otel-honeyhive: {exc}; sending the batch directly", level=level)
+            if full:
+                self._log_once(f"otel-honeyhive: {full} ({where}); sending batches directly until there is room",
+                               level=level)
+            elif self._first_report(exc):
+                log.log(level, "otel-honeyhive: %s; sending batches directly while the spool cannot take them", exc,
+                        exc_info=exc_info)
             return self._send_now(record, stop)
         if refusal.retry_after is not None:
             self._log_once(f"{exc}; asking senders to retry in {refusal.retry_after:g}s", level=level)
-        else:
-            self._log_once(f"data not accepted: {exc}", level=level)
+        elif self._first_report(exc):
+            log.log(level, "data not accepted: %s", exc, exc_info=exc_info)
         return refusal
 
-    def _log_once(self, message: str, *, level: int = logging.ERROR, exc_info: bool = False) -> None:
+    def _first_report(self, exc: SpoolError) -> bool:
+        """True the first time a spool error of this cause is to be logged: puts and the shipper's adoption fail
+        alike in a directory that became unusable, and one line says it."""
+        with self._lock:
+            if exc.cause in self._reported:
+                return False
+            if len(self._reported) >= _MAX_REMEMBERED_ERRORS:
+                self._reported.clear()
+            self._reported.add(exc.cause)
+            return True
+
+    def _adoption_failed(self, exc: SpoolError) -> None:
+        """The shipper could not adopt what other processes left (`SpoolShipper(on_adoption_error=)`): one line
+        per cause, shared with the puts', saying what becomes of batches meanwhile."""
+        if self._first_report(exc):
+            log.error("otel-honeyhive: %s%s", exc,
+                      "; batches the spool cannot take are sent directly" if self._fallback_direct else "")
+
+    def _log_once(self, message: str, *, level: int = logging.ERROR,
+                  exc_info: bool | BaseException | None = False) -> None:
         with self._lock:
             if message in self._logged:
                 return

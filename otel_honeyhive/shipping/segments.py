@@ -17,12 +17,13 @@ cut short by a crash anywhere and lose or duplicate nothing. docs/delivery.md#ma
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,12 @@ SEQ_WIDTH = 20
 RECORD_NAME = re.compile(r"^(\d{" + str(SEQ_WIDTH) + r"})\.rec$")
 STALE_NEW_SECONDS = 60.0
 """A `.new-` segment older than this whose lock is free was left by a crash during creation."""
+FORBIDDEN_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+"""What opening a segment another user made (or one on a read-only mount) fails with: not adoptable by this
+process, which skips it and goes on with its own."""
+
+Skipped = Callable[[Path, OSError], None]
+"""Told of each segment that cannot be opened (`FORBIDDEN_ERRNOS`) and is skipped."""
 
 
 def record_name(seq: int) -> str:
@@ -143,12 +150,19 @@ def create(root: Path) -> Segment:
     return Segment(final, fd)
 
 
-def _claim(path: Path, *, legacy: bool = False) -> Segment | None:
-    """Take `path`'s lock if no live process holds it."""
+def _claim(path: Path, *, legacy: bool = False, skipped: Skipped | None = None) -> Segment | None:
+    """Take `path`'s lock if no live process holds it. A segment this process may not open (another user's, a
+    read-only mount) is not adoptable here: `skipped` is told, and None returned."""
     try:
         fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     except (FileNotFoundError, NotADirectoryError):
         return None  # removed meanwhile
+    except OSError as exc:
+        if exc.errno not in FORBIDDEN_ERRNOS:
+            raise
+        if skipped is not None:
+            skipped(path, exc)
+        return None
     try:
         locked = try_lock(fd)
     except BaseException:
@@ -163,12 +177,14 @@ def _claim(path: Path, *, legacy: bool = False) -> Segment | None:
     return Segment(path, fd, legacy=legacy)
 
 
-def orphans(root: Path, own: str, *, legacy_only: bool = False) -> Iterator[Segment]:
+def orphans(root: Path, own: str, *, legacy_only: bool = False, skipped: Skipped | None = None
+            ) -> Iterator[Segment]:
     """Segments of `root` that no live process holds (each yielded locked: the caller adopts, then removes or
     lets go), the one-process layout's records included (only those, with `legacy_only`). Stale half-created
-    segments are cleared on the way."""
+    segments are cleared on the way; segments this process may not open are skipped (`skipped` is told). An
+    OSError other than "gone" from listing `root` or its `segments/` is raised: the directory is unusable."""
     if any(RECORD_NAME.match(name) for name in _names(root)):
-        legacy = _claim(root, legacy=True)
+        legacy = _claim(root, legacy=True, skipped=skipped)
         if legacy is not None:
             yield legacy
     if legacy_only:
@@ -181,7 +197,7 @@ def orphans(root: Path, own: str, *, legacy_only: bool = False) -> Iterator[Segm
         if name.startswith(_NEW_PREFIX):
             _clear_stale_new(path)
             continue
-        claimed = _claim(path)
+        claimed = _claim(path, skipped=skipped)
         if claimed is not None:
             yield claimed
 
@@ -196,27 +212,45 @@ def _clear_stale_new(path: Path) -> None:
 
 
 def _names(directory: Path) -> list[str]:
+    """The entries of `directory`; none when it is gone. Any other OSError (no permission, I/O) is raised."""
     try:
         return [entry.name for entry in os.scandir(directory)]
     except (FileNotFoundError, NotADirectoryError):
         return []
 
 
+def _records_bytes(directory: Path) -> int:
+    total = 0
+    for entry in os.scandir(directory):
+        if RECORD_NAME.match(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
 def others_bytes(root: Path, own: str) -> int:
     """Bytes of pending records in every segment but `own` (and in the one-process layout): for the cap on the
-    whole directory. A snapshot: other processes keep writing."""
+    whole directory. A snapshot: other processes keep writing. A segment this process may not read (another
+    user's) counts as empty; an OSError from `root` or `segments/` themselves is raised (the spool is
+    unusable)."""
     total = 0
-    directories = [root] + [root / SEGMENTS_DIR / name for name in _names(root / SEGMENTS_DIR) if name != own]
-    for directory in directories:
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            for entry in os.scandir(directory):
-                if RECORD_NAME.match(entry.name):
-                    with contextlib.suppress(FileNotFoundError):
-                        total += entry.stat(follow_symlinks=False).st_size
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        total += _records_bytes(root)
+    for name in _names(root / SEGMENTS_DIR):
+        if name == own:
+            continue
+        try:
+            total += _records_bytes(root / SEGMENTS_DIR / name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed meanwhile
+        except OSError as exc:
+            if exc.errno not in FORBIDDEN_ERRNOS:
+                raise
     return total
 
 
 __all__ = [
+    "FORBIDDEN_ERRNOS",
     "LOCK_NAME",
     "RECORD_NAME",
     "RECORD_SUFFIX",
@@ -224,6 +258,7 @@ __all__ = [
     "SEQ_WIDTH",
     "TMP_PREFIX",
     "Segment",
+    "Skipped",
     "create",
     "fsync_dir",
     "orphans",

@@ -26,6 +26,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from otel_honeyhive.core.protocols import Output
@@ -99,7 +100,9 @@ class SpoolShipper:
         rng: random.Random | None = None,
         server_error_attempts: int = SERVER_ERROR_ATTEMPTS,
         configuration_retry: float = CONFIGURATION_RETRY,
+        on_adoption_error: Callable[[SpoolError], None] | None = None,
     ) -> None:
+        """`on_adoption_error`: told of each failed adoption round instead of the log (`_adopt_orphans`)."""
         if server_error_attempts < 1:
             raise ValueError(f"server_error_attempts must be at least 1, got {server_error_attempts!r}")
         if not configuration_retry > 0:
@@ -112,6 +115,7 @@ class SpoolShipper:
         self._rng = rng or random.Random()
         self._own_rng = rng is None
         self._server_error_attempts = server_error_attempts
+        self._on_adoption_error = on_adoption_error
         self._stop = threading.Event()
         self._reset_state()
         spool.add_listener(self.notify)
@@ -128,6 +132,7 @@ class SpoolShipper:
         self._thread = threading.Thread(target=self._run, name=f"otel-honeyhive-{self._name}", daemon=True)
         self._started = False
         self._adopting = False  # what the thread is doing, for close()'s warning
+        self._adoption_error: str | None = None  # the last adoption failure logged
 
     def after_fork_in_child(self) -> None:
         """In a forked child, where the parent's thread does not exist: fresh events, lock and counts, a reseeded
@@ -224,17 +229,35 @@ class SpoolShipper:
             self._progress.notify_all()
 
     def _adopt_orphans(self) -> int:
-        """Take over what dead processes left in the spool directory; 0 when that failed (logged)."""
+        """Take over what dead processes left in the spool directory; 0 when that failed. A failure goes to
+        `on_adoption_error` when given (the delivery, which says once what the cause means for the data), else
+        is logged once, not every round: a directory that became unusable stays so until a human acts. A bug's
+        traceback is logged once."""
         self._adopting = True
         try:
-            return self._spool.adopt_orphans()
+            adopted = self._spool.adopt_orphans()
         except SpoolError as exc:
-            log.error("%s: %s", self._name, exc)
-        except Exception:
-            log.exception("%s: unexpected error while adopting orphaned records", self._name)
+            if self._on_adoption_error is None:
+                self._adoption_failed(f"{self._name}: {exc}")
+            else:
+                try:
+                    self._on_adoption_error(exc)
+                except Exception:  # never kills the thread
+                    log.exception("%s: on_adoption_error failed", self._name)
+        except Exception as exc:
+            self._adoption_failed(f"{self._name}: unexpected error while adopting orphaned records: "
+                                  f"{type(exc).__name__}: {exc}", exc)
+        else:
+            self._adoption_error = None
+            return adopted
         finally:
             self._adopting = False
         return 0
+
+    def _adoption_failed(self, message: str, exc: Exception | None = None) -> None:
+        if message != self._adoption_error:
+            self._adoption_error = message
+            log.error("%s", message, exc_info=exc)
 
     def _run(self) -> None:
         failures = 0  # consecutive RETRY_LATER results for the head record

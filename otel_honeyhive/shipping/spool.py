@@ -73,6 +73,14 @@ OTHERS_REFRESH_SECONDS = 1.0
 class SpoolError(Exception):
     """The spool cannot take or give back data; the message names the directory and the cause."""
 
+    @property
+    def cause(self) -> object:
+        """What failed, whatever was being done then: the OS error's number and the path it is about (a record's
+        directory, not the record), else the message. A directory that became unusable fails puts and adoption
+        alike: one cause, one log line."""
+        cause = self.__cause__
+        return (cause.errno, _path_of(cause)) if isinstance(cause, OSError) else str(self)
+
 
 class SpoolFullError(SpoolError):
     """The spool is at its size cap: the caller should push back (429/503 + Retry-After) rather than drop."""
@@ -100,10 +108,73 @@ class RecordTooLargeError(SpoolError):
     """One record larger than the whole spool: waiting cannot help, splitting can."""
 
 
-def _describe(exc: OSError) -> str:
-    if exc.errno is not None and exc.strerror:
-        return f"[Errno {exc.errno}] {exc.strerror}"
-    return str(exc)
+def _describe(exc: OSError, shown: Path | None = None) -> str:
+    """The OS error, and the path it concerns unless that is `shown` (already named by the message)."""
+    if exc.errno is None or not exc.strerror:
+        return str(exc)
+    described = f"[Errno {exc.errno}] {exc.strerror}"
+    path = _path_of(exc)
+    return described if path is None or path == shown else f"{described}: {path}"
+
+
+def _path_of(exc: OSError) -> Path | None:
+    """The path `exc` is about, as a message shows it: a record's or a temporary file's directory rather than the
+    file (whose name changes with every record, and would make every failure a new message)."""
+    if not isinstance(exc.filename, (str, bytes, os.PathLike)):
+        return None
+    path = Path(os.fsdecode(exc.filename))
+    if segments.RECORD_NAME.match(path.name) or path.name.startswith(segments.TMP_PREFIX):
+        return path.parent
+    return path
+
+
+_ACCESS_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
+
+
+def fix_for(exc: OSError, top: Path) -> str | None:
+    """What would make `exc` go away, when the cause can be seen: which file stands where a directory should be,
+    or, for a path at or under `top`, who owns the directory this process may not use (typically: a server or
+    worker started as root that then dropped its privileges, so the spool is root's). None otherwise."""
+    path = _path_of(exc)
+    if path is None:
+        return None
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        for candidate in (path, *path.parents):
+            if candidate.exists() and not candidate.is_dir():
+                return f"{candidate} is a file where a directory should be: move it away"
+    if exc.errno in _ACCESS_ERRNOS and (path == top or top in path.parents):
+        return _access_fix(path, top)
+    return None
+
+
+def _access_fix(path: Path, top: Path) -> str | None:
+    """How to make the directory in the way usable: whose it is, and the command. None where the platform has no
+    user ids (Windows) or nothing on the way from `top` to `path` can be seen."""
+    seen = _ownership(path, top)
+    if seen is None:
+        return None
+    candidate, owner, mode, me = seen
+    if owner != me:
+        return (f"{candidate} is owned by uid {owner} (mode {mode:04o}) and this process runs as uid {me}: "
+                f"chown -R {me} {candidate}, or give each user a spool directory of its own")
+    return f"{candidate} has mode {mode:04o}: chmod -R u+rwX {candidate}"
+
+
+def _ownership(path: Path, top: Path) -> tuple[Path, int, int, int] | None:
+    """The deepest directory from `top` down to `path` this process can see, its owner's uid and mode, and this
+    process's uid: what a permission error is about."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:
+        return None
+    for candidate in (path, *path.parents):
+        try:
+            info = candidate.stat()
+        except OSError:
+            if candidate == top:
+                return None
+            continue
+        return candidate, info.st_uid, info.st_mode & 0o777, int(geteuid())
+    return None
 
 
 class Spool:
@@ -145,14 +216,21 @@ class Spool:
         self._corrupt_count = 0
         self._others_bytes = 0
         self._others_at = float("-inf")
+        self._skipped: set[Path] = set()  # segments this process may not adopt, warned about once
+        self._failed = False  # an operation failed (and its caller said so)
         self._pid = os.getpid()
 
     # -- opening and adoption -------------------------------------------------------------------------------
 
     def _fail(self, action: str, exc: OSError) -> SpoolError:
+        """`exc` as a SpoolError naming the directory, the path at fault and, when it can be seen, the fix."""
         if isinstance(exc, LockingUnavailable):
             return SpoolError(f"cannot use spool directory {self._dir}: {exc.strerror}")
-        message = f"cannot {action} in spool directory {self._dir}: {_describe(exc)}"
+        self._failed = True
+        message = f"cannot {action} in spool directory {self._dir}: {_describe(exc, self._dir)}"
+        fix = fix_for(exc, self._dir.parent)
+        if fix is not None:
+            message += f"; {fix}"
         if exc.errno in _DISK_FULL_ERRNOS:
             return DiskFullError(message, retry_after=self._full_retry_after)
         return SpoolError(message)
@@ -165,7 +243,9 @@ class Spool:
                 with contextlib.suppress(OSError):
                     segments.fsync_dir(self._dir.parent)
         except OSError as exc:
-            raise SpoolError(f"cannot create spool directory {self._dir}: {_describe(exc)}") from exc
+            message = f"cannot create spool directory {self._dir}: {_describe(exc, self._dir)}"
+            fix = fix_for(exc, self._dir.parent)
+            raise SpoolError(message if fix is None else f"{message}; {fix}") from exc
         if not self._dir.is_dir():
             raise SpoolError(f"spool directory {self._dir} is not a directory")
         self._start_segment()
@@ -189,7 +269,10 @@ class Spool:
     def adopt_orphans(self) -> int:
         """Move the records of segments no live process holds into this process's segment, oldest first, and
         remove those segments; return how many records were adopted. Safe against every other process doing the
-        same at once (a segment is adopted by whoever takes its lock), and against a crash at any point. A
+        same at once (a segment is adopted by whoever takes its lock), and against a crash at any point.
+
+        A segment this process may not open (another user's) is skipped, with a warning once. `SpoolError` when
+        the directory cannot be looked at or the records cannot be moved into this process's segment; a
         `close()` meanwhile stops the adoption, and what was not moved yet stays where it was, for the next
         adopter."""
         if self._closed:
@@ -197,24 +280,59 @@ class Spool:
         self._check_pid()
         own = self._own()
         adopted = 0
-        found = [*segments.orphans(self._dir, own.name)]
-        for legacy in self._legacy_dirs:
-            found += segments.orphans(legacy, own.name, legacy_only=True)
-        for orphan in found:
+        found: list[segments.Segment] = []
+        try:
+            for directory, legacy_only in [(self._dir, False), *((d, True) for d in self._legacy_dirs)]:
+                found.extend(segments.orphans(directory, own.name, legacy_only=legacy_only,
+                                              skipped=self._skip_segment))
+        except OSError as exc:
+            for orphan in found:
+                orphan.let_go()
+            raise self._fail("look for records other processes left", exc) from exc
+        for n, orphan in enumerate(found):
             try:
                 moved, size, emptied = self._adopt(orphan, own)
             except OSError as exc:
                 orphan.let_go()
+                if exc.errno in segments.FORBIDDEN_ERRNOS and os.access(own.path, os.W_OK | os.X_OK):
+                    self._skip_segment(orphan.path, exc)  # the orphan is another user's, not our segment
+                    continue
+                for rest in found[n + 1:]:
+                    rest.let_go()
                 raise self._fail(f"adopt the records of {orphan.path}", exc) from exc
-            if emptied:
-                orphan.remove()
-            else:
+            if not emptied:
                 orphan.let_go()  # cut short by close(): the rest waits there, for whoever looks next
+            else:
+                try:
+                    orphan.remove()
+                except OSError as exc:  # emptied, so nothing waits there: the next round tries again
+                    orphan.let_go()
+                    log.debug("spool %s: cannot remove the emptied segment %s: %s", self._dir, orphan.path, exc)
             adopted += moved
             if moved:
                 log.info("spool %s: adopted %d pending records (%d bytes) left in %s", self._dir, moved, size,
                          orphan.path)
         return adopted
+
+    def _skip_segment(self, path: Path, exc: OSError) -> None:
+        """A segment this process may not adopt (another user's): one warning per segment, saying whose it is and
+        how its records get shipped."""
+        with self._lock:
+            if path in self._skipped:
+                return
+            self._skipped.add(path)
+        seen = _ownership(path, path)
+        redrive = f"`otel-honeyhive spool redrive {self._dir}`"
+        if seen is None:
+            whose, until = "", f"its owner runs {redrive}"
+        elif seen[1] != seen[3]:
+            whose = f" (uid {seen[1]}'s, mode {seen[2]:04o}; this process runs as uid {seen[3]})"
+            until = f"{redrive} runs as uid {seen[1]}, or after `chown -R {seen[3]} {path}`"
+        else:
+            whose, until = f" (mode {seen[2]:04o})", f"`chmod -R u+rwX {path}`"
+        log.warning("spool %s: cannot adopt segment %s: %s%s; if the process that wrote it is gone, its records "
+                    "wait there until %s", self._dir, path.name, _describe(exc, path / segments.LOCK_NAME), whose,
+                    until)
 
     def _adopt(self, orphan: segments.Segment, own: segments.Segment) -> tuple[int, int, bool]:
         """Move `orphan`'s records into `own`: how many, their bytes, and whether the orphan is now empty (False
@@ -316,7 +434,10 @@ class Spool:
         """Other processes' pending bytes, from a snapshot refreshed at most every `OTHERS_REFRESH_SECONDS`."""
         segment, now = self._segment, time.monotonic()
         if segment is not None and now - self._others_at >= OTHERS_REFRESH_SECONDS:
-            self._others_bytes = segments.others_bytes(self._dir, segment.name)
+            try:
+                self._others_bytes = segments.others_bytes(self._dir, segment.name)
+            except OSError as exc:  # the directory became unusable (permissions, a dropped mount)
+                raise self._fail("count the other processes' records", exc) from exc
             self._others_at = now
         return self._others_bytes
 
@@ -558,7 +679,9 @@ class Spool:
             try:
                 segment.remove()
             except OSError as exc:
-                log.warning("spool %s: cannot remove the empty segment %s: %s", self._dir, segment.path, exc)
+                # Once the directory was reported unusable, its segment's removal failing says nothing new.
+                log.log(logging.DEBUG if self._failed else logging.WARNING,
+                        "spool %s: cannot remove the empty segment %s: %s", self._dir, segment.path, exc)
                 segment.let_go()
         else:
             segment.let_go()
@@ -668,5 +791,6 @@ __all__ = [
     "Spool",
     "SpoolError",
     "SpoolFullError",
+    "fix_for",
     "snapshot_segments",
 ]

@@ -4,6 +4,8 @@ written by the real exporter and real processes, delivering to the fake HoneyHiv
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,15 @@ from typing import Any
 import orjson
 
 from otel_honeyhive import HoneyHiveSpanExporter
+from otel_honeyhive.cli import spool as spool_cli  # noqa: F401  (imported before the child drops privileges)
+from otel_honeyhive.cli.main import main
 from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.spool import Spool
 from tests.shipping.test_dead_letters import batch, dead_letter_some, leave_records, live_process, tree
 from tests.support.event_files import run_cli
 from tests.support.fake_honeyhive import Reply, fake_honeyhive
+from tests.support.forking import in_child
+from tests.support.privileges import become_nobody, deny, given_back, hand_over, shared_directory
 from tests.support.spans import batches, event_ids, llm_traces
 from tests.support.spool_files import pending_files
 
@@ -155,3 +161,26 @@ def test_redrive_to_honeyhive_without_a_key_or_url_is_a_usage_error(tmp_path: Pa
     run = run_cli("spool", "redrive", str(tmp_path), "--dead")
     assert run.returncode == 2
     assert "needs --api-key" in run.stderr
+
+
+def test_status_of_a_directory_holding_another_users_segment_is_one_line(tmp_path: Path) -> None:
+    """A segment left by `sudo otel-honeyhive spool redrive DIR`; before: a PermissionError traceback."""
+    with shared_directory(tmp_path) as base:
+        spool = base / "spool"
+        leave_records(spool / "outbox", [0])
+        (foreign,) = (spool / "outbox" / "segments").iterdir()
+        hand_over(spool)
+        deny(foreign)
+
+        def look() -> dict[str, Any]:
+            become_nobody()
+            said = io.StringIO()
+            with contextlib.redirect_stderr(said):
+                code = main(["spool", "status", str(spool)])
+            return {"code": code, "said": said.getvalue()}
+
+        with given_back(foreign):
+            result = in_child(look)
+    assert result["code"] == 1
+    assert result["said"] == (f"otel-honeyhive spool status: cannot read {foreign}: Permission denied; run as the "
+                              "user that owns it\n")

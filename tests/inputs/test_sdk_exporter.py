@@ -566,13 +566,32 @@ def test_an_unusable_spool_directory_is_one_line_and_the_exporter_ships_directly
     (line,) = caplog.records
     assert line.levelno == logging.ERROR and not line.exc_info
     assert line.getMessage() == (
-        f"otel-honeyhive: cannot use spool directory {blocker / 'spool'}: [Errno 20] Not a directory; shipping "
-        "directly without a spool (set HH_SPOOL_DIR / spool_dir= to a writable directory)")
+        f"otel-honeyhive: cannot use spool directory {blocker / 'spool'}: [Errno 20] Not a directory: "
+        f"{blocker / 'spool' / 'outbox'}; shipping directly without a spool ({blocker} is a file where a directory "
+        "should be: move it away; or set HH_SPOOL_DIR / spool_dir= to another directory)")
     stats = exporter.stats
     assert (stats.spooled, stats.events_delivered) == (False, 3)
     assert stats.spool_error is not None and "a-file" in stats.spool_error
     exporter.shutdown()
     assert {e["session_id"] for e in server.events} == {session_id_for_trace(trace_id)}
+
+
+@pytest.mark.parametrize("blocked", ["outbox", "outbox/segments"])
+def test_a_file_inside_the_spool_directory_is_named_by_the_error_line_not_its_parent(
+    server: FakeHoneyHive, tmp_path: Any, caplog: pytest.LogCaptureFixture, blocked: str
+) -> None:
+    """Before: "cannot use spool directory DIR: [Errno 17] File exists", DIR being writable and fine."""
+    spool = tmp_path / "spool"
+    (spool / blocked).parent.mkdir(parents=True, exist_ok=True)
+    (spool / blocked).write_text("in the way")
+    with caplog.at_level(logging.WARNING, logger="otel_honeyhive"):
+        exporter = make_exporter(server, spool_dir=spool)
+    exporter.shutdown()
+    (line,) = caplog.records
+    assert line.getMessage() == (
+        f"otel-honeyhive: cannot use spool directory {spool}: [Errno 17] File exists: {spool / blocked}; shipping "
+        f"directly without a spool ({spool / blocked} is a file where a directory should be: move it away; or set "
+        "HH_SPOOL_DIR / spool_dir= to another directory)")
 
 
 def test_a_spool_directory_removed_while_running_does_not_lose_spans(
@@ -592,7 +611,7 @@ def test_a_spool_directory_removed_while_running_does_not_lose_spans(
     assert {e["session_id"] for e in server.events} == {session_id_for_trace(t) for t in [first, *later]}
     assert len(server.events) == 9
     errors = [r for r in caplog.records if r.name.startswith("otel_honeyhive.shipping.delivery")]
-    assert len(errors) == 1 and "sending the batch directly" in errors[0].getMessage()
+    assert len(errors) == 1 and "sending batches directly while the spool cannot take them" in errors[0].getMessage()
     assert not errors[0].exc_info
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -370,6 +371,32 @@ def test_with_fallback_direct_what_the_spool_cannot_take_is_sent_directly(
         logged = [r for r in caplog.records if "directly" in r.getMessage()]
         assert len(logged) == 1 and not logged[0].exc_info
         assert str(tmp_path / "spool") in logged[0].getMessage()
+    finally:
+        delivery.close()
+
+
+@pytest.mark.parametrize("fallback_direct", [True, False], ids=["fallback", "no-fallback"])
+def test_an_unexpected_error_from_the_spool_is_one_line_and_falls_back_like_any_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, fallback_direct: bool
+) -> None:
+    """A bug, not the disk: its traceback is logged once; with `fallback_direct` the batch still goes out."""
+    output = ScriptedOutput()
+    delivery = Delivery.spooled(output, tmp_path / "spool", FAST, fallback_direct=fallback_direct)
+    try:
+        def broken() -> Any:
+            raise RuntimeError("no entropy")
+
+        monkeypatch.setattr(uuid, "uuid4", broken)  # what `put` names its temporary file with
+        with caplog.at_level(logging.WARNING):
+            results = [delivery.submit_events(EVENTS) for _ in range(3)]
+        monkeypatch.undo()
+        if fallback_direct:
+            assert all(result is DELIVERED for result in results) and output.sent == [EVENTS] * 3
+            assert delivery.stats.direct_fallbacks == 3
+        else:
+            assert all(result.outcome is Outcome.REJECTED for result in results) and output.sent == []
+        (line,) = [r for r in caplog.records if "no entropy" in r.getMessage()]
+        assert line.exc_info and "RuntimeError" in line.getMessage() and str(tmp_path / "spool") in line.getMessage()
     finally:
         delivery.close()
 

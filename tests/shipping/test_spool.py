@@ -25,6 +25,8 @@ from otel_honeyhive.core.results import Update
 from otel_honeyhive.shipping import segments
 from otel_honeyhive.shipping.records import HEADER_SIZE, CorruptRecordError, RecordEncodeError, SpoolRecord
 from otel_honeyhive.shipping.spool import DiskFullError, RecordId, Spool, SpoolError, SpoolFullError
+from tests.support.forking import in_child
+from tests.support.privileges import AS_ROOT, given_back, lose_access, shared_directory
 from tests.support.spool_files import pending_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -615,7 +617,7 @@ def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
         assert spool.pending_bytes == sum(p.stat().st_size for p in pending_files(tmp_path / "spool"))
 
 
-# -- adoption cut short ---------------------------------------------------------------------------------------
+# -- adoption cut short, directories that become unusable -----------------------------------------------------
 
 
 def leave_many(directory: Path, count: int) -> None:
@@ -681,3 +683,33 @@ def test_a_segment_that_still_holds_records_is_never_deleted(tmp_path: Path) -> 
         assert len(pending_files(directory)) == 3 and orphan.path.is_dir()
         assert spool.adopt_orphans() == 3, "let go, not kept locked: adoptable"
 
+
+def test_a_directory_that_becomes_unusable_fails_puts_and_adoption_with_a_spool_error_naming_the_fix(
+    tmp_path: Path,
+) -> None:
+    """A worker that dropped its privileges after opening the spool (the directories are root's, 0700). Before:
+    a raw PermissionError out of `put` (which the delivery answered without its fallback) and `adopt_orphans`."""
+    with shared_directory(tmp_path) as base:
+        directory = base / "spool"
+        spool = Spool(directory)
+
+        def worker() -> dict[str, Any]:
+            spool.after_fork_in_child()  # the child's own segment, made while it may
+            spool.put(batch(0))
+            lose_access(directory)
+            time.sleep(1.05)  # past the snapshot of the other segments' bytes
+            errors = []
+            for attempt in (lambda: spool.put(batch(1)), spool.adopt_orphans):
+                try:
+                    attempt()
+                except SpoolError as exc:
+                    errors.append(str(exc))
+            return {"errors": errors}
+
+        with given_back(directory):
+            errors = in_child(worker)["errors"]
+        spool.close()
+    assert len(errors) == 2
+    fix = f"chown -R 65534 {directory}" if AS_ROOT else f"chmod -R u+rwX {directory}"
+    for message in errors:
+        assert f"in spool directory {directory}: [Errno 13] Permission denied" in message and fix in message
