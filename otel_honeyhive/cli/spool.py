@@ -263,14 +263,17 @@ def _report(report: RedriveReport, what: str, target: str, quiet: bool) -> None:
         _say("redrive", f"refused: {name}: {_shorten(detail, 400)}")
     if len(report.refused) > 20:
         _say("redrive", f"… and {len(report.refused) - 20} more refused")
+    for name, detail in report.kept:  # not the data's fault: the record stays where it was
+        _say("redrive", f"not delivered, kept for later: {name}: {_shorten(detail, 400)}")
     if report.stopped is not None:
-        _say("redrive", f"stopped: {_shorten(report.stopped, 400)}; {many(report.not_tried, what)} not tried "
-             "(kept)")
+        why = "stopped there" if report.kept else f"stopped: {_shorten(report.stopped, 400)}"
+        _say("redrive", f"{why}; {many(report.not_tried, what)} not tried (kept)")
     if report.dead_lettered:
         _say("redrive", f"{many(report.dead_lettered, 'record')} refused for their data moved to {OUTBOX}/dead/")
     if not quiet or not report.ok:
+        kept = len(report.kept) + report.not_tried
         _say("redrive", f"{many(report.delivered_records, what)} ({many(report.delivered_events, 'event')}) "
-             f"delivered to {target}; {len(report.refused)} refused")
+             f"delivered to {target}; {len(report.refused)} refused" + (f"; {kept} kept for later" if kept else ""))
 
 
 def run_redrive(args: argparse.Namespace) -> int:

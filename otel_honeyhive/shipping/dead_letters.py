@@ -212,12 +212,15 @@ def status(directory: str | os.PathLike[str]) -> SpoolStatus:
 
 @dataclass
 class RedriveReport:
-    """What a redrive did. `refused`: (what, the receiver's answer) for each record refused again;
-    `stopped`: why it stopped before trying everything (an outage, a configuration refusal)."""
+    """What a redrive did. `refused`: (what, the receiver's answer) for each record refused for its data;
+    `kept`: the same for the record not delivered for a cause that is not the data's (an outage, a 5xx, a
+    configuration refusal), kept where it was for a later run; `stopped`: why it stopped before trying
+    everything."""
 
     delivered_records: int = 0
     delivered_events: int = 0
     refused: list[tuple[str, str]] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)
     dead_lettered: int = 0
     """Pending records refused for the data's sake by this run and moved to `dead/`."""
     not_tried: int = 0
@@ -232,7 +235,7 @@ class RedriveReport:
     @property
     def ok(self) -> bool:
         """Everything tried was delivered, and nothing was left untried."""
-        return not self.refused and self.stopped is None and not self.not_tried
+        return not self.refused and not self.kept and self.stopped is None and not self.not_tried
 
 
 def _send(output: Output, record: SpoolRecord, stop: threading.Event | None) -> SendResult:
@@ -320,10 +323,11 @@ def redrive_dead(spool_dir: Path, output: Output, *, stop: threading.Event | Non
                 _rewrite(letter.path, part)
                 report.delivered_events += record.event_count - part.event_count
             _note(letter.path, result.detail)
-            report.refused.append((letter.path.name, result.detail or result.outcome.value))
             if _stops(result, record):
+                report.kept.append((letter.path.name, result.detail or result.outcome.value))
                 report.stopped, report.not_tried = result.detail or result.outcome.value, len(letters) - n - 1
                 break
+            report.refused.append((letter.path.name, result.detail or result.outcome.value))
         with contextlib.suppress(OSError):
             segments.fsync_dir(dead)
     return report
@@ -354,13 +358,15 @@ def redrive_pending(spool_dir: Path, output: Output, *, legacy_dirs: tuple[Path,
                 report.delivered_events += record.event_count
                 continue
             part = record.refused_part(result.refused)
-            report.refused.append((f"record {record_id} ({record.event_count if part is None else part.event_count}"
-                                   f"{'' if part is None else f' of {record.event_count}'} events)",
-                                   result.detail or result.outcome.value))
+            what = (f"record {record_id} ({record.event_count if part is None else part.event_count}"
+                    f"{'' if part is None else f' of {record.event_count}'} events)",
+                    result.detail or result.outcome.value)
             if _stops(result, record) or (result.status is not None and result.status >= 500):
                 # The receiver's fault or the configuration's, not the data's: kept, in order, for later.
+                report.kept.append(what)
                 report.stopped, report.not_tried = result.detail or result.outcome.value, len(pending) - n - 1
                 break
+            report.refused.append(what)
             spool.dead_letter(record_id, result.detail or "rejected by the receiver", part)
             report.dead_lettered += 1
             if part is not None:  # the others were delivered

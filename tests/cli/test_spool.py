@@ -141,6 +141,22 @@ def test_redrive_ships_what_gone_processes_left_and_leaves_a_running_ones_segmen
         assert len(pending_files(outbox)) == 2
 
 
+def test_a_redrive_during_an_outage_says_the_records_were_kept_not_refused(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    leave_records(outbox, [0, 1, 2])
+    with fake_honeyhive() as honeyhive:
+        honeyhive.default = Reply(503)
+        run = run_cli("spool", "redrive", str(tmp_path), "--server-url", honeyhive.url, "--api-key", "k",
+                      "--timeout", "0.5")
+    assert run.returncode == 1
+    lines = run.stderr.splitlines()
+    assert not any("refused:" in line for line in lines), run.stderr
+    assert any(line.startswith("otel-honeyhive spool redrive: not delivered, kept for later: record 1 (1 events)")
+               and "HTTP 503" in line for line in lines), run.stderr
+    assert "0 refused; 3 kept for later" in run.stderr
+    assert len(pending_files(outbox)) == 3
+
+
 def test_redrive_to_the_local_store(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
     with fake_honeyhive() as honeyhive:

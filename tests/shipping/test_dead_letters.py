@@ -298,6 +298,8 @@ def test_redrive_moves_what_is_refused_for_its_data_to_dead_and_stops_on_an_outa
             output.close()
     assert (report.delivered_records, report.dead_lettered, report.not_tried) == (1, 1, 1)
     assert report.stopped is not None and "503" in report.stopped
+    assert len(report.refused) == 1 and "422" in report.refused[0][1], "refused: only the data's fault"
+    assert [name for name, _ in report.kept] == ["record 3 (1 events)"], "the 503: kept, not refused"
     assert len(list((outbox / "dead").glob("*.rec"))) == 1
     assert len(pending_files(outbox)) == 2, "the rest stays, for any process or the next redrive"
     assert all(not s.owned for s in snapshot_segments(outbox))
