@@ -136,10 +136,11 @@ def _name(text: str) -> str:
 
 
 def _path(text: str) -> Path:
-    """A file or directory path; an empty one (`--spool-dir ''` would mean the working directory) is refused."""
+    """A file or directory path; an empty one (`--spool-dir ''` would mean the working directory) is refused. A
+    leading `~` is the home directory: no shell expands it in `--db=~/x`, nor in a `--config` file."""
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty: give a path")
-    return Path(text)
+    return Path(text).expanduser()
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -216,9 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=_byte_size, default=DEFAULT_MAX_BODY_BYTES, metavar="SIZE",
                        help="largest request body after decompression (bytes, or 16MiB) (default: "
                        f"{shown_size(DEFAULT_MAX_BODY_BYTES)})")
-    serve.add_argument("--tls-cert", type=Path, metavar="FILE",
+    serve.add_argument("--tls-cert", type=_path, metavar="FILE",
                        help="PEM certificate (chain): serve HTTPS and gRPC over TLS on both ports; with --tls-key")
-    serve.add_argument("--tls-key", type=Path, metavar="FILE",
+    serve.add_argument("--tls-key", type=_path, metavar="FILE",
                        help="PEM private key of --tls-cert (unencrypted; keep it readable by this user only)")
     _add_masking(serve)
     serve.add_argument("--span-filter", action="append", metavar="PRESET",

@@ -72,6 +72,7 @@ def checked_number(name: str, value: Any, *, kind: type, minimum: float, source:
 
 
 def spool_path(value: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Path | None:
-    """The spool directory: `value` when given, else `HH_SPOOL_DIR`, else None (no spool)."""
+    """The spool directory: `value` when given, else `HH_SPOOL_DIR`, else None (no spool). A leading `~` is the
+    home directory: env files, systemd units and Dockerfiles pass `~/spool` as it is, and no shell expands it."""
     chosen = value if value is not None else env_value(HH_SPOOL_DIR, environ)
-    return Path(chosen) if chosen else None
+    return Path(chosen).expanduser() if chosen else None

@@ -9,6 +9,7 @@ A graceful stop exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import signal
@@ -93,6 +94,9 @@ def build_server_pipeline(config: ServerConfig, output: Output, stop: threading.
     the output is remote (HoneyHive or OTLP; the local store is durable itself) and a spool directory is given;
     held spans journaled whenever a spool directory is given."""
     spool = config.spool_dir
+    if spool is not None:
+        with contextlib.suppress(OSError):  # private like the outbox and journal inside; if unusable, they say why
+            spool.mkdir(mode=0o700, parents=True, exist_ok=True)
     return build_pipeline(output, PipelineSettings(
         project=config.project,
         source=config.honeyhive.source if config.honeyhive else config.event_source,

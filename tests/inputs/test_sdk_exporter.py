@@ -555,6 +555,19 @@ def test_the_spool_directory_is_created_private(server: FakeHoneyHive, tmp_path:
                                                            "outbox"]} == {"0o700"}
 
 
+def test_a_tilde_in_hh_spool_dir_is_the_home_directory(
+    server: FakeHoneyHive, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Env files, systemd units and Dockerfiles pass `~/hhspool` as it is: no `./~/hhspool`."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HH_SPOOL_DIR", "~/hhspool")
+    monkeypatch.chdir(tmp_path)
+    exporter = make_exporter(server)
+    assert exporter.stats.spooled
+    exporter.shutdown()
+    assert (tmp_path / "home" / "hhspool" / "outbox").is_dir() and not (tmp_path / "~").exists()
+
+
 def test_an_unusable_spool_directory_is_one_line_and_the_exporter_ships_directly(
     server: FakeHoneyHive, tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
