@@ -6,12 +6,15 @@ Layout under the spool directory::
 
     segments/<pid>-<hex>/.lock       held (flock / msvcrt) by the owning process; holds its pid, for a human
     segments/<pid>-<hex>/<seq>.rec   the segment's pending records (records.py's format)
-    segments/.new-<hex>/             a segment being created: locked before it gets its name, so nobody adopts it
     segments/.gone-<hex>/            a segment being removed: renamed first, so nobody sees it half-deleted
     .lock, <seq>.rec                 the one-process layout of earlier versions: adopted like a dead segment
 
+A segment is made under its final name and locked at once; until its lock file holds the owner's pid (or for
+`STALE_NEW_SECONDS`, if its maker died first) a look for orphans leaves it alone. No directory is ever renamed
+while a file in it is open: Windows refuses that.
+
 Renames are atomic within a file system: a record is in exactly one segment at any instant, so adoption can be
-cut short by a crash anywhere and lose or duplicate nothing. docs/delivery.md#many-processes-one-spool.
+cut short by a crash anywhere and lose or duplicate nothing. docs/processes.md.
 """
 
 from __future__ import annotations
@@ -38,7 +41,11 @@ _GONE_PREFIX = ".gone-"
 SEQ_WIDTH = 20
 RECORD_NAME = re.compile(r"^(\d{" + str(SEQ_WIDTH) + r"})\.rec$")
 STALE_NEW_SECONDS = 60.0
-"""A `.new-` segment older than this whose lock is free was left by a crash during creation."""
+"""A segment whose lock file is free and still empty (no pid yet) is being created, unless the lock file is older
+than this: then its maker died while creating it. (Also: a `.new-` segment of an earlier version's.)"""
+LOCK_NEW_SECONDS = 1.0
+"""How long a new segment's maker keeps trying its lock while a look for orphans (or `spool status`) holds it for
+the instant it takes to see that the segment is being created."""
 FORBIDDEN_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 """What opening a segment another user made (or one on a read-only mount) fails with: not adoptable by this
 process, which skips it and goes on with its own."""
@@ -127,27 +134,44 @@ def _clear_leftovers(gone: Path) -> None:
 
 
 def create(root: Path) -> Segment:
-    """A new segment of this process's own, locked before it is named, so no other process can adopt it."""
+    """A new segment of this process's own, made under its final name and locked at once. A look for orphans
+    that comes between the `mkdir` and the lock finds a lock file that is empty and new, and leaves the segment
+    alone (`_being_created`); nothing is renamed with a file open in it, which Windows would refuse."""
     segments = root / SEGMENTS_DIR
     segments.mkdir(mode=0o700, exist_ok=True)
-    token = secrets.token_hex(6)
-    staging = segments / f"{_NEW_PREFIX}{token}"
-    staging.mkdir(mode=0o700)
+    path = segments / f"{os.getpid()}-{secrets.token_hex(6)}"
+    path.mkdir(mode=0o700)
     fd = -1
     try:
-        fd = os.open(staging / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        if not try_lock(fd):
-            raise OSError(f"a new lock file in {staging} is locked by another process")
+        fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)  # a look may have created it already
+        _lock_new(fd, path)
         _write_pid(fd)
-        final = segments / f"{os.getpid()}-{token}"
-        os.rename(staging, final)
         fsync_dir(segments)
     except BaseException:
         if fd >= 0:
             os.close(fd)
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
         raise
-    return Segment(final, fd)
+    return Segment(path, fd)
+
+
+def _lock_new(fd: int, path: Path) -> None:
+    """Lock a new segment's lock file, waiting out a look that holds it for an instant (`LOCK_NEW_SECONDS`)."""
+    deadline = time.monotonic() + LOCK_NEW_SECONDS
+    while not try_lock(fd):
+        if time.monotonic() >= deadline:
+            raise OSError(errno.EAGAIN, f"the lock of the new segment {path} is held by another process")
+        time.sleep(0.001)
+
+
+def _being_created(fd: int) -> bool:
+    """Whether a segment whose lock we just took is still being made: its lock file holds no pid yet and is
+    younger than `STALE_NEW_SECONDS` (older, its maker died while making it: adopted, so removed)."""
+    try:
+        stat = os.fstat(fd)
+    except OSError:
+        return False
+    return stat.st_size == 0 and time.time() - stat.st_mtime < STALE_NEW_SECONDS
 
 
 def _claim(path: Path, *, legacy: bool = False, skipped: Skipped | None = None) -> Segment | None:
@@ -198,8 +222,12 @@ def orphans(root: Path, own: str, *, legacy_only: bool = False, skipped: Skipped
             _clear_stale_new(path)
             continue
         claimed = _claim(path, skipped=skipped)
-        if claimed is not None:
-            yield claimed
+        if claimed is None:
+            continue
+        if _being_created(claimed.lock_fd):
+            claimed.let_go()  # its maker has yet to take the lock: not an orphan
+            continue
+        yield claimed
 
 
 def _clear_stale_new(path: Path) -> None:

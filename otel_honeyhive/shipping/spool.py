@@ -760,7 +760,8 @@ def _snapshot(name: str, path: Path, pid: int | None) -> SegmentSnapshot | None:
 def snapshot_segments(directory: str | os.PathLike[str]) -> list[SegmentSnapshot]:
     """The segments of a spool directory and what waits in each, without opening it: nothing is created, adopted
     or locked that a live process holds (opening a `Spool` would create a segment and adopt the orphans). A
-    snapshot: other processes keep writing and shipping. Segments being created or removed are left out."""
+    snapshot: other processes keep writing and shipping. Segments being removed are left out; one caught in the
+    instant of its creation shows as empty and not owned."""
     root = Path(directory)
     found: list[SegmentSnapshot] = []
     legacy = _snapshot(".", root, None)
@@ -772,7 +773,7 @@ def snapshot_segments(directory: str | os.PathLike[str]) -> list[SegmentSnapshot
         names = []
     for name in names:
         if name.startswith("."):
-            continue  # `.new-` (being created, locked) and `.gone-` (being removed)
+            continue  # `.gone-` (being removed), and an earlier version's `.new-` (being created)
         head = name.split("-", 1)[0]
         snap = _snapshot(name, root / segments.SEGMENTS_DIR / name, int(head) if head.isdigit() else None)
         if snap is not None:
