@@ -5,6 +5,7 @@ and is adopted (its records moved into the adopter's segment) by any process usi
 Layout under the spool directory::
 
     segments/<pid>-<hex>/.lock       held (flock / msvcrt) by the owning process; holds its pid, for a human
+    segments/<pid>-<hex>/.bytes      the bytes of the segment's pending records, kept by the owner as it writes
     segments/<pid>-<hex>/<seq>.rec   the segment's pending records (records.py's format)
     segments/.gone-<hex>/            a segment being removed: renamed first, so nobody sees it half-deleted
     .lock, <seq>.rec                 the one-process layout of earlier versions: adopted like a dead segment
@@ -34,6 +35,10 @@ from otel_honeyhive.shipping.locking import try_lock
 
 SEGMENTS_DIR = "segments"
 LOCK_NAME = ".lock"
+COUNT_NAME = ".bytes"
+"""The segment's pending bytes, which other processes read for the directory's cap: one small read per segment
+rather than a `stat` per record. Not in the lock file: on Windows a locked byte cannot be read by another process."""
+_COUNT_WIDTH = 20
 RECORD_SUFFIX = ".rec"
 TMP_PREFIX = ".tmp-"
 _NEW_PREFIX = ".new-"
@@ -84,6 +89,8 @@ class Segment:
     lock_fd: int
     legacy: bool = False
     """The spool directory itself, in the one-process layout: adopted, never removed."""
+    count_fd: int = -1
+    """The open `COUNT_NAME` file of a segment this process writes (-1 for one it adopts)."""
 
     @property
     def name(self) -> str:
@@ -100,9 +107,22 @@ class Segment:
         found.sort()
         return found
 
+    def publish(self, pending: int) -> None:
+        """Write the segment's pending bytes where other processes read them (`read_count`). Fixed width, in
+        place: one write. A failure only leaves the count stale (the cap is approximate across processes)."""
+        if self.count_fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.lseek(self.count_fd, 0, os.SEEK_SET)
+            os.write(self.count_fd, f"{pending:0{_COUNT_WIDTH}d}\n".encode())
+
     def let_go(self) -> None:
-        """Close the lock's descriptor. Closing, never unlocking: in a forked child the descriptor is a copy of
-        the parent's, and the parent's lock must stay."""
+        """Close the lock's descriptor (and the count's). Closing, never unlocking: in a forked child the
+        descriptor is a copy of the parent's, and the parent's lock must stay."""
+        if self.count_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.count_fd)
+        self.count_fd = -1
         if self.lock_fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self.lock_fd)
@@ -141,18 +161,22 @@ def create(root: Path) -> Segment:
     segments.mkdir(mode=0o700, exist_ok=True)
     path = segments / f"{os.getpid()}-{secrets.token_hex(6)}"
     path.mkdir(mode=0o700)
-    fd = -1
+    fd = count_fd = -1
     try:
         fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)  # a look may have created it already
         _lock_new(fd, path)
         _write_pid(fd)
+        count_fd = os.open(path / COUNT_NAME, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         fsync_dir(segments)
     except BaseException:
-        if fd >= 0:
-            os.close(fd)
+        for opened in (count_fd, fd):
+            if opened >= 0:
+                os.close(opened)
         shutil.rmtree(path, ignore_errors=True)
         raise
-    return Segment(path, fd)
+    segment = Segment(path, fd, count_fd=count_fd)
+    segment.publish(0)
+    return segment
 
 
 def _lock_new(fd: int, path: Path) -> None:
@@ -247,37 +271,73 @@ def _names(directory: Path) -> list[str]:
         return []
 
 
-def _records_bytes(directory: Path) -> int:
-    total = 0
-    for entry in os.scandir(directory):
-        if RECORD_NAME.match(entry.name):
-            with contextlib.suppress(FileNotFoundError):
-                total += entry.stat(follow_symlinks=False).st_size
-    return total
+def read_count(directory: Path) -> int | None:
+    """The pending bytes a segment's owner last published (`Segment.publish`); None when it keeps no count (a
+    segment being made, the one-process layout) or the count does not read as one."""
+    try:
+        fd = os.open(directory / COUNT_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        text = os.read(fd, 2 * _COUNT_WIDTH).strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return int(text) if text.isdigit() else None
 
 
-def others_bytes(root: Path, own: str) -> int:
-    """Bytes of pending records in every segment but `own` (and in the one-process layout): for the cap on the
-    whole directory. A snapshot: other processes keep writing. A segment this process may not read (another
-    user's) counts as empty; an OSError from `root` or `segments/` themselves is raised (the spool is
-    unusable)."""
+def others_pending(root: Path, own: str, scans: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """(bytes, segments) pending in every segment but `own`, and in the one-process layout at the root: for the cap
+    on the whole directory. One small read per segment (its count); a directory that keeps no count is scanned, and
+    scanned again only once its modification time changed (`scans`, kept by the caller: path → (mtime, bytes)).
+    A snapshot: other processes keep writing. A segment being adopted is counted twice for that instant (its
+    count stays until it is removed): the cap errs on the side of refusing."""
+    seen: set[str] = set()
+    total = _scanned(root, scans, seen)
+    counted = 0
+    for name in _names(root / SEGMENTS_DIR):
+        if name == own or name.startswith("."):  # `.gone-` (emptied, being removed), `.tmp-`, an old `.new-`
+            continue
+        directory = root / SEGMENTS_DIR / name
+        count = read_count(directory)
+        if count is None:
+            try:
+                count = _scanned(directory, scans, seen)
+            except OSError as exc:
+                if exc.errno not in FORBIDDEN_ERRNOS:
+                    raise
+                continue  # another user's segment: this process may not read it, and counts it as empty
+        total += count
+        counted += 1
+    for gone in scans.keys() - seen:
+        del scans[gone]
+    return total, counted
+
+
+def _scanned(directory: Path, scans: dict[str, tuple[int, int]], seen: set[str]) -> int:
+    """Bytes of the records in `directory`, from `scans` while its modification time has not changed."""
+    key = str(directory)
+    seen.add(key)
+    try:
+        mtime = os.stat(directory).st_mtime_ns
+    except OSError:
+        return 0
+    cached = scans.get(key)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
     total = 0
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        total += _records_bytes(root)
-    for name in _names(root / SEGMENTS_DIR):
-        if name == own:
-            continue
-        try:
-            total += _records_bytes(root / SEGMENTS_DIR / name)
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # removed meanwhile
-        except OSError as exc:
-            if exc.errno not in FORBIDDEN_ERRNOS:
-                raise
+        for entry in os.scandir(directory):
+            if RECORD_NAME.match(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    total += entry.stat(follow_symlinks=False).st_size
+    scans[key] = (mtime, total)
     return total
 
 
 __all__ = [
+    "COUNT_NAME",
     "FORBIDDEN_ERRNOS",
     "LOCK_NAME",
     "RECORD_NAME",
@@ -290,6 +350,7 @@ __all__ = [
     "create",
     "fsync_dir",
     "orphans",
-    "others_bytes",
+    "others_pending",
+    "read_count",
     "record_name",
 ]

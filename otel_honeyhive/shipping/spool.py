@@ -30,8 +30,9 @@ A record file's format (a header with a checksum, then the payload) is `records.
 
 Records hold events only, never credentials.
 Files are created 0600 in 0700 directories: events may carry prompts and outputs. `max_bytes` caps the
-pending records of the whole directory (other processes' segments are counted from a snapshot at most a second
-old); `dead/` and `corrupt/` are not counted (nor pruned: they are for a human to handle).
+pending records of the whole directory: this process's exactly, the others' from the count each segment keeps, as
+last looked at (`_others`: how far processes together can overshoot is bounded there); `dead/` and `corrupt/`
+are not counted (nor pruned: they are for a human to handle).
 """
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ REASON_SUFFIX = _REASON_SUFFIX
 DEAD_DIR = "dead"
 CORRUPT_DIR = "corrupt"
 OTHERS_REFRESH_SECONDS = 1.0
-"""How old the snapshot of other processes' pending bytes (for the directory's cap) may be."""
+"""How old this process's look at the other processes' pending bytes (for the directory's cap) may be."""
+OTHERS_SHARE = 8
+"""A process looks at the others' pending bytes again, before a second has passed, once it has itself written
+1/(OTHERS_SHARE x N) of the room it saw (N: the segments it saw, its own included). What processes write unseen by
+one another is what the directory can overshoot its cap by: with this, at most 1/OTHERS_SHARE of the cap, plus
+one record per process, once the processes see each other's segments (docs/processes.md)."""
 
 
 class SpoolError(Exception):
@@ -218,6 +224,10 @@ class Spool:
         self._others_at = float("-inf")
         self._skipped: set[Path] = set()  # segments this process may not adopt, warned about once
         self._failed = False  # an operation failed (and its caller said so)
+        self._grown = 0  # bytes this process put since it last looked at the others'
+        self._allowance = 0  # how many it may put before it looks again, whatever the time (`OTHERS_SHARE`)
+        self._scans: dict[str, tuple[int, int]] = {}
+        self._looking = threading.Lock()
         self._pid = os.getpid()
 
     # -- opening and adoption -------------------------------------------------------------------------------
@@ -357,6 +367,8 @@ class Spool:
             moved += 1
             size += length
         if moved:
+            with self._lock:
+                self._publish()
             segments.fsync_dir(own.path)
             with contextlib.suppress(OSError):
                 segments.fsync_dir(orphan.path)
@@ -430,16 +442,35 @@ class Spool:
             raise SpoolError(f"spool {self._dir} is closed")
         return self._own()
 
-    def _others(self) -> int:
-        """Other processes' pending bytes, from a snapshot refreshed at most every `OTHERS_REFRESH_SECONDS`."""
-        segment, now = self._segment, time.monotonic()
-        if segment is not None and now - self._others_at >= OTHERS_REFRESH_SECONDS:
+    def _others(self, size: int = 0) -> int:
+        """Other processes' pending bytes, as last looked at. A look reads one count per segment (never a `stat`
+        per record); it is taken once a second, and sooner when putting `size` more bytes would take this process
+        past its allowance: 1/(`OTHERS_SHARE` x N) of the room it saw. Near the cap the allowance shrinks to
+        nothing and a process looks before each put it makes; a refused put never makes it look (once a second
+        is enough to see room come back)."""
+        segment = self._segment
+        if segment is None:
+            return self._others_bytes
+        now, grown = time.monotonic(), self._grown
+        if now - self._others_at < OTHERS_REFRESH_SECONDS and not (grown and grown + size > self._allowance):
+            return self._others_bytes
+        with self._looking:
             try:
-                self._others_bytes = segments.others_bytes(self._dir, segment.name)
+                others, counted = segments.others_pending(self._dir, segment.name, self._scans)
             except OSError as exc:  # the directory became unusable (permissions, a dropped mount)
                 raise self._fail("count the other processes' records", exc) from exc
+            with self._lock:
+                room = self._max_bytes - self._pending_bytes - self._reserved_bytes - others
+                self._allowance = max(0, room) // (OTHERS_SHARE * (counted + 1))
+                self._grown = 0
+                self._others_bytes = others
             self._others_at = now
-        return self._others_bytes
+        return others
+
+    def _publish(self) -> None:
+        """Tell other processes this segment's pending bytes (lock held)."""
+        if self._segment is not None:
+            self._segment.publish(self._pending_bytes)
 
     @property
     def directory_bytes(self) -> int:
@@ -453,7 +484,7 @@ class Spool:
         data = record.encode()
         size = len(data)
         self._check_pid()
-        others = self._others()
+        others = self._others(size)
         with self._lock:
             segment = self._check_usable()
             if size > self._max_bytes:
@@ -463,7 +494,6 @@ class Spool:
                 )
             used = self._pending_bytes + self._reserved_bytes + others
             if used + size > self._max_bytes:
-                self._others_at = float("-inf")  # look again next time: other processes may have shipped
                 raise SpoolFullError(
                     f"spool {self._dir} is full: {used} bytes pending + {size} new > cap {self._max_bytes}",
                     retry_after=self._full_retry_after,
@@ -486,6 +516,8 @@ class Spool:
                 self._index.append(seq)  # seq is the largest so far: the index stays sorted
                 self._sizes[seq] = size
                 self._pending_bytes += size
+                self._grown += size
+                self._publish()
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -581,6 +613,7 @@ class Spool:
         if i < len(self._index) and self._index[i] == seq:
             del self._index[i]
         self._pending_bytes -= size
+        self._publish()
         return True
 
     def ack(self, record_id: RecordId) -> None:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from otel_honeyhive.core.encoded import EncodedEvents
 from otel_honeyhive.core.results import Update
 from otel_honeyhive.shipping import segments
+from otel_honeyhive.shipping import spool as spool_module
 from otel_honeyhive.shipping.records import HEADER_SIZE, CorruptRecordError, RecordEncodeError, SpoolRecord
 from otel_honeyhive.shipping.spool import (
     DiskFullError,
@@ -466,6 +467,80 @@ def test_the_cap_applies_to_the_whole_directory(tmp_path: Path) -> None:
         one.ack(one.pending_ids()[0])
         time.sleep(1.05)
         two.put(batch(4))
+
+
+@pytest.mark.slow  # waits out the one-second look at the other processes' counts
+def test_the_cap_reads_one_count_per_segment_never_the_other_processes_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog of other processes' records (an outage) costs the cap nothing per put: not even when every put is
+    refused, which once made each one list and `stat` the whole directory again."""
+    size = len(batch(100).encode())  # every record below is this size: three-digit numbers
+    directory = tmp_path / "spool"
+    with Spool(directory, max_bytes=size * 100) as backlog, Spool(directory, max_bytes=size * 100) as spool:
+        for n in range(100, 200):
+            backlog.put(batch(n))
+        theirs = backlog.pending_path(RecordId(1)).parent
+        listed: list[str] = []
+        scandir = os.scandir
+
+        def counting_scandir(path: Any = ".") -> Any:
+            listed.append(os.fspath(path))
+            return scandir(path)
+
+        monkeypatch.setattr(os, "scandir", counting_scandir)
+        for n in range(200, 250):
+            with pytest.raises(SpoolFullError):
+                spool.put(batch(n))
+        assert spool.directory_bytes == backlog.pending_bytes
+        backlog.ack(RecordId(1))
+        time.sleep(1.05)  # the look at the others' counts is at most a second old: room is seen again
+        spool.put(batch(250))
+    assert str(theirs) not in listed, "the other segment's records were listed"
+    assert len(listed) <= 4, f"looked at the directory {len(listed)} times for 50 puts"
+
+
+def test_each_segment_keeps_the_count_of_its_pending_bytes_for_the_others(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as spool:
+        own = spool.pending_path(RecordId(1)).parent
+        for n in range(4):
+            spool.put(batch(n))
+        assert segments.read_count(own) == spool.pending_bytes
+        spool.ack(RecordId(1))
+        spool.dead_letter(RecordId(2), "refused for the test")
+        assert segments.read_count(own) == spool.pending_bytes == len(batch(3).encode()) * 2
+        with Spool(directory) as other:
+            assert other.directory_bytes == spool.pending_bytes
+        assert other.pending_count == 0
+        with Spool(directory) as dead:  # closed with a record pending: an orphan, counted as it was left
+            dead.put(batch(9))
+        assert spool.adopt_orphans() == 1
+        assert segments.read_count(own) == spool.pending_bytes == len(batch(3).encode()) * 3
+
+
+def test_processes_filling_the_directory_together_overshoot_the_cap_by_little(tmp_path: Path) -> None:
+    """Four processes writing at once into an empty directory: each once wrote for a second on its first look,
+    which had seen the others' segments empty, and together they passed the cap by most of itself again."""
+    size = len(batch(0, pad="x" * 1000).encode())
+    cap = 100 * size
+    spools = [Spool(tmp_path / "spool", max_bytes=cap) for _ in range(4)]
+    try:
+        refused = [False] * len(spools)
+        n = 0
+        while not all(refused):
+            for i, spool in enumerate(spools):
+                try:
+                    spool.put(batch(n, pad="x" * 1000))
+                    n += 1
+                except SpoolFullError:
+                    refused[i] = True
+        total = sum(spool.pending_bytes for spool in spools)
+        assert cap - size < total <= cap + cap // spool_module.OTHERS_SHARE + len(spools) * size
+        assert all(spool.pending_bytes > cap // 8 for spool in spools), "each got a fair part of the room"
+    finally:
+        for spool in spools:
+            spool.close()
 
 
 def test_no_directory_is_renamed_while_a_file_in_it_is_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
