@@ -56,8 +56,9 @@ IDLE_RECHECK = 5.0
 """An idle shipper is woken by every put; it also looks again this often, as a safety net."""
 
 ADOPT_INTERVAL = 5.0
-"""How often an idle shipper looks for records left in the spool directory by processes that died or exited (it
-also looks once when it starts)."""
+"""How often a shipper looks for records left in the spool directory by processes that died or exited, whatever
+its own backlog (it also looks once when it starts). It looks between two sends: a wait for a receiver (a backoff,
+a Retry-After) is not cut short for it, since what it adopts queues behind the record waiting at the head."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,13 +269,13 @@ class SpoolShipper:
         while not self._stop.is_set():
             try:
                 self._wake.clear()
+                now = time.monotonic()
+                # Busy or idle: what a dead process left must not wait for this one's backlog to drain first.
+                if now - adopted_at >= ADOPT_INTERVAL:
+                    adopted_at = now
+                    self._adopt_orphans()
                 head = self._spool.peek_oldest()
                 if head is None:
-                    now = time.monotonic()
-                    if now - adopted_at >= ADOPT_INTERVAL:
-                        adopted_at = now
-                        if self._adopt_orphans():
-                            continue
                     with self._progress:
                         self._progress.notify_all()
                     self._wake.wait(min(IDLE_RECHECK, max(0.0, adopted_at + ADOPT_INTERVAL - now)))

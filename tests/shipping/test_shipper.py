@@ -494,6 +494,32 @@ def test_an_idle_shipper_adopts_what_a_dead_process_left(
     assert shipper.stats.delivered_records == 3
 
 
+@pytest.mark.slow  # a backlog shipped slowly for about three seconds
+def test_a_busy_shipper_adopts_what_a_dead_process_left_without_waiting_for_its_own_backlog(
+    spool: Spool, shippers: list[SpoolShipper], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver that answers slowly keeps this process's backlog from ever emptying: the dead process's records
+    are adopted all the same (queued behind what is pending then), not once the backlog is gone."""
+    monkeypatch.setattr(shipper_module, "ADOPT_INTERVAL", 0.1)
+
+    def slowly() -> SendResult:
+        time.sleep(0.05)
+        return DELIVERED
+
+    output = ScriptedOutput(default=slowly)
+    shipper = ship(spool, output, shippers)
+    for n in range(20):
+        spool.put(batch(n))
+    leave_records_and_die(spool.directory, [1000])
+    for n in range(20, 60):  # the backlog keeps coming, a little faster than it is shipped
+        spool.put(batch(n))
+        time.sleep(0.04)
+    assert shipper.flush(20)
+    sent = output.called_with
+    assert sorted(sent) == [*range(60), 1000]
+    assert sent.index(1000) < sent.index(40), f"adopted only once the backlog was gone: {sent}"
+
+
 class CountingSpool(Spool):
     """A spool that counts the shipper's looks for orphans, and fails the first `failures` of them."""
 
