@@ -332,8 +332,9 @@ class HoneyHiveSpanExporter(SpanExporter):
     def shutdown(self) -> None:
         """Ship what is held (one attempt each, no backoff), then close. With a spool, what is held is written
         to it and the shipper gets up to `EXIT_SHIP_SECONDS` (or `timeout`, if shorter) to send it, as at an
-        exit without `shutdown()`: a script's last spans go now, not at the next start. What could not be sent
-        stays on disk."""
+        exit without `shutdown()`: a script's last spans go now, not at the next start. Called at exit (the
+        SDK's own hook, after the pipeline's), it gets only what the pipeline's exit hook left of those seconds.
+        What could not be sent stays on disk."""
         if self._shutdown:
             return
         self._shutdown = True

@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -67,7 +68,8 @@ RETRY_HELD_SECONDS = 2.0
 """How soon journaled spans whose hand-off failed (a full outbox) are tried again."""
 
 EXIT_SHIP_SECONDS = 2.0
-"""How long a spooled pipeline waits, at an exit without `close()`, for its spool to ship what it holds."""
+"""How long a spooled pipeline waits, at an exit without `close()`, for its spool to ship what it holds: in all,
+whichever exit hooks wait (the pipeline's own, then the SDK's `shutdown()` of the exporter)."""
 
 DEFAULT_EXIT_TIMEOUT = 10.0
 """How long, by default, a process exiting without `close()` spends handing on what a pipeline holds."""
@@ -156,6 +158,9 @@ class Pipeline:
         self._map_lock = threading.Lock()
         self._closed = threading.Event()
         self._releaser: threading.Thread | None = None
+        self._exit_deadline: float | None = None
+        """When `drain_at_exit` ran: the end of the spool's `EXIT_SHIP_SECONDS`, which a `close()` after it (the
+        SDK's own exit hook) does not wait past."""
         self.records = RecordJoiner(clock=assembler.clock)
         self._records_expected = False
         """Set by the first record (or `expect_records`): from then on, shipped spans are remembered for late
@@ -642,6 +647,7 @@ class Pipeline:
         then the delivery's own reset and a running release thread if the parent had one. A closed pipeline stays
         closed. The journal (the server's, which never forks) is left as it is."""
         closed, stopped = self._closed.is_set(), self.stop.is_set()
+        self._exit_deadline = None
         self._stats_lock = threading.Lock()
         self._map_lock = threading.Lock()
         self._closed = threading.Event()
@@ -673,12 +679,14 @@ class Pipeline:
         `EXIT_SHIP_SECONDS` to ship it: a record left mid-send when the process dies is sent again by whoever
         adopts it, a duplicate (seen with Celery, which kills a recycled child right after its exit hooks).
         What is still on disk then is for a live process or the next start. Nothing is closed: a later
-        `shutdown()` still works."""
+        `shutdown()` still works, and waits for the spool only for what is left of those seconds."""
         if self._closed.is_set() or self.journal is not None:
             return  # journaled spans are on disk already; the next start replays them
         self._release(self.assembler.drain())
         self._expire_records(everything=True, final=True)
-        self.delivery.flush(min(self.exit_timeout, EXIT_SHIP_SECONDS))
+        wait = min(self.exit_timeout, EXIT_SHIP_SECONDS)
+        self._exit_deadline = time.monotonic() + wait
+        self.delivery.flush(wait)
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -692,8 +700,9 @@ class Pipeline:
     def close(self, timeout: float, *, spool_seconds: float | None = None) -> None:
         """Shut down: stop releasing, cut backoffs short, hand on what is held in memory (journaled spans stay
         on disk for the next start), give a spooled delivery up to `spool_seconds` (default: `timeout`) to
-        empty its spool (what it cannot ship stays on disk), and close delivery, output and journal.
-        Idempotent."""
+        empty its spool (what it cannot ship stays on disk), and close delivery, output and journal. After
+        `drain_at_exit` (the process is exiting) the spool gets only what is left of that drain's wait: an outage
+        costs an exit `EXIT_SHIP_SECONDS` once, not once per exit hook. Idempotent."""
         if self._closed.is_set():
             return
         self._closed.set()
@@ -705,6 +714,8 @@ class Pipeline:
                 self._release(self.assembler.drain())  # in memory only: shipping it now is the best there is
             self._expire_records(everything=True, final=True)  # records are in memory only, journal or not
             drain = timeout if spool_seconds is None else spool_seconds
+            if self._exit_deadline is not None:
+                drain = min(drain, self._exit_deadline - time.monotonic())
             if drain > 0:
                 self.delivery.flush(drain)
         finally:

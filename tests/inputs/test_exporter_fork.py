@@ -22,8 +22,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_honeyhive import HoneyHiveSpanExporter
+from otel_honeyhive.pipeline.pipeline import EXIT_SHIP_SECONDS
 from otel_honeyhive.shipping.retry import RetryPolicy
-from tests.support.fake_honeyhive import FakeHoneyHive
+from tests.support.fake_honeyhive import FakeHoneyHive, Reply
 from tests.support.forking import in_child
 from tests.support.waiting import wait_until
 
@@ -206,6 +207,34 @@ tracer.start_span("held", context=trace.set_span_in_context(root)).end()
 """, "    "))
     assert names(honeyhive) == {"job": 1, "step": 1, "held": 1}
     assert not list(spool.rglob("*.rec")), "nothing left on disk for the next run"
+
+
+@pytest.mark.slow  # waits out the 2 s an exit gives the spool
+def test_a_script_exiting_during_an_outage_waits_for_its_spool_once_not_once_per_exit_hook(
+    honeyhive: FakeHoneyHive, tmp_path: Path
+) -> None:
+    """Without `shutdown()`, the pipeline's exit hook hands on what is held and gives the spool its 2 s; the SDK's
+    own exit hook then shuts the exporter down, which must not wait 2 s more for a HoneyHive that is down (a pool
+    of workers recycled together stalls its clients for the sum)."""
+    honeyhive.default = Reply(503)
+    spool = tmp_path / "spool"
+    done = run_script(tmp_path, SCRIPT_HEADER + f"""\
+    import atexit, time
+    ended = []
+    atexit.register(lambda: print(f"exit hooks took {{time.monotonic() - ended[0]:.2f}}s"))  # first in: runs last
+    provider = TracerProvider()  # shut down at exit by the SDK's own atexit hook
+    exporter = HoneyHiveSpanExporter(api_key="k", server_url={honeyhive.url!r}, spool_dir={str(spool)!r},
+                                     timeout=10)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    with trace.get_tracer("script").start_as_current_span("job"):
+        pass
+    ended.append(time.monotonic())
+    """)
+    took = float(done.stdout.split("exit hooks took ")[1].split("s")[0])
+    assert EXIT_SHIP_SECONDS <= took < EXIT_SHIP_SECONDS + 1.0, done.stdout
+    assert list(spool.rglob("*.rec")), "kept on disk for a later process"
+    assert honeyhive.requests, "tried before exiting"
 
 
 def test_a_multiprocessing_pool_recycling_its_workers_loses_no_span(honeyhive: FakeHoneyHive, tmp_path: Path) -> None:
