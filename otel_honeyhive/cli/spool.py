@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -28,6 +29,7 @@ from otel_honeyhive.shipping.dead_letters import (
     RedriveReport,
     SetAside,
     SpoolStatus,
+    WaitingSegment,
     locate,
     redrive_dead,
     redrive_pending,
@@ -152,6 +154,23 @@ def _aside_table(items: list[SetAside], now: float, *, events: bool) -> Table:
     return table
 
 
+def _gone_hints(waiting: list[WaitingSegment], root: Path) -> list[str]:
+    """What becomes of the records of processes that are gone: events are adopted by any process using the
+    directory, or sent by `redrive`; held spans only by a server (`serve --spool-dir`), running or next to start."""
+    hints: list[str] = []
+    for spool, what, fate in (
+        (OUTBOX, "of processes that are gone", "a process using the directory adopts them within seconds, or run "
+                                               f"`{PROG} redrive {root}`"),
+        (HELD, "of held spans of servers that are gone", "a server running on the directory (`serve --spool-dir`) "
+                                                         "takes them over within seconds, else the next to start; "
+                                                         "`redrive` leaves them"),
+    ):
+        gone = [w for w in waiting if w.spool == spool and w.segment.owned is False and w.segment.records]
+        if gone:
+            hints.append(f"{_count(sum(w.segment.records for w in gone), 'record')} {what}: {fate}")
+    return hints
+
+
 def print_status(found: SpoolStatus, limit: int) -> None:
     console = _console()
     spools = ", ".join(f"{name}/" if path != found.directory.root else name
@@ -163,11 +182,8 @@ def print_status(found: SpoolStatus, limit: int) -> None:
     if waiting:
         console.print(Text(f"\nwaiting: {_count(records, 'record')}, {format_bytes(size)}", style="bold"))
         console.print(_waiting_table(SpoolStatus(found.directory, waiting, [], [], found.taken_at)))
-        gone = [w for w in waiting if w.segment.owned is False and w.segment.records]
-        if gone:
-            left = _count(sum(w.segment.records for w in gone), "record")
-            console.print(Text(f"{left} of processes that are gone: a process using the directory adopts them "
-                               f"within seconds, or run `{PROG} redrive {found.directory.root}`", style="dim"))
+        for hint in _gone_hints(waiting, found.directory.root):
+            console.print(Text(hint, style="dim"))
     else:
         console.print(Text("\nwaiting: nothing", style="bold"))
     for title, items, events in (("dead letters", found.dead, True), ("corrupt records", found.corrupt, False)):

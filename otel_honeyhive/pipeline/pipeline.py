@@ -61,6 +61,7 @@ from otel_honeyhive.pipeline.records import (
 )
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
+from otel_honeyhive.shipping.spool import SpoolError
 
 logger = logging.getLogger("otel_honeyhive.pipeline")
 
@@ -70,6 +71,10 @@ RETRY_HELD_SECONDS = 2.0
 EXIT_SHIP_SECONDS = 2.0
 """How long a spooled pipeline waits, at an exit without `close()`, for its spool to ship what it holds: in all,
 whichever exit hooks wait (the pipeline's own, then the SDK's `shutdown()` of the exporter)."""
+
+ADOPT_JOURNAL_SECONDS = 5.0
+"""How often a pipeline with a journal looks for the journal segments of processes that are gone (a server killed
+while another runs on the same spool directory), as a shipper does for its spool (`shipper.ADOPT_INTERVAL`)."""
 
 DEFAULT_EXIT_TIMEOUT = 10.0
 """How long, by default, a process exiting without `close()` spends handing on what a pipeline holds."""
@@ -627,12 +632,28 @@ class Pipeline:
         self.assembler.hold_again(traces, retry_in=retry_in)
 
     def _release_expired(self, interval: float) -> None:
+        adopted_at = time.monotonic()  # the journal adopted at start (opening it did), and `start` replayed that
         while not self._closed.wait(interval):
             try:
                 self._release(self.assembler.expired())
                 self._expire_records()
+                if self.journal is not None and time.monotonic() - adopted_at >= ADOPT_JOURNAL_SECONDS:
+                    adopted_at = time.monotonic()
+                    self._adopt_journal(self.journal)
             except Exception:
                 logger.exception("otel-honeyhive: releasing held traces failed")
+
+    def _adopt_journal(self, journal: Journal) -> None:
+        """Take over the held spans of processes that are gone and hold them as this process's own, as a start
+        replays its journal: without this, a server killed beside a live one would keep its held spans until the
+        next start on the directory."""
+        try:
+            adopted = journal.adopt()
+        except SpoolError as exc:
+            logger.error("otel-honeyhive: %s", exc)
+            return
+        for views in adopted:
+            self._release(self.assembler.add(views))
 
     # -- processes --------------------------------------------------------------------------------------------
 
@@ -835,6 +856,7 @@ def _flush_sdk_logger_provider(timeout: float) -> None:
 
 
 __all__ = [
+    "ADOPT_JOURNAL_SECONDS",
     "DEFAULT_EXIT_TIMEOUT",
     "EXIT_SHIP_SECONDS",
     "MAX_UNMATCHED_PER_SESSION",

@@ -5,7 +5,8 @@ a crash too. Each accepted request's spans become one record in a `Spool` (same 
 guarantees). The journal counts, per record, the spans not yet handed on; when the events of the last of them
 are durably handed on (to the delivery spool or the store), the record is removed. After a crash, `replay()`
 yields every record still on disk: its spans go back into the assembler (spans already handed on before the
-crash are mapped again; deterministic ids make that harmless).
+crash are mapped again; deterministic ids make that harmless). A process that is gone leaves its journal
+segment to the next to open the directory, or to a live process's `adopt()`, which treats it the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ logger = logging.getLogger("otel_honeyhive.journal")
 
 class Journal:
     def __init__(self, directory: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self._spool = Spool(directory, max_bytes)
+        self._spool = Spool(directory, max_bytes, keep_adopted=True)
         self._lock = threading.Lock()
         self._owner: dict[int, tuple[RecordId, SpanView]] = {}
         """id(span) → the record it came in (the view is kept so its id stays unique while tracked)."""
@@ -94,13 +95,33 @@ class Journal:
 
     def replay(self) -> Iterator[list[SpanView]]:
         """Spans journaled by an earlier run, oldest first, each batch tracked again as it is yielded."""
+        self._spool.take_adopted()  # what opening the spool adopted is replayed here with the rest
         for record_id, record in list(self._spool):
-            views = record.spans
-            if not views:
-                self._spool.ack(record_id)
-                continue
-            self._track(record_id, views)
-            yield views
+            views = self._spans_of(record_id, record)
+            if views:
+                yield views
+
+    def adopt(self) -> list[list[SpanView]]:
+        """Take over the journal segments of processes that are gone (a server killed while another runs on the
+        same directory): their spans, oldest first, tracked as if journaled here, to go back into the assembler
+        as `replay` puts them. `SpoolError` when the directory cannot be looked at."""
+        self._spool.adopt_orphans()
+        adopted: list[list[SpanView]] = []
+        for record_id in self._spool.take_adopted():
+            record = self._spool.get(record_id)
+            views = self._spans_of(record_id, record) if record is not None else None
+            if views:
+                adopted.append(views)
+        return adopted
+
+    def _spans_of(self, record_id: RecordId, record: SpoolRecord) -> list[SpanView] | None:
+        """A journal record's spans, tracked; None (and the record removed) when it holds none."""
+        views = record.spans
+        if not views:
+            self._spool.ack(record_id)
+            return None
+        self._track(record_id, views)
+        return views
 
     def close(self) -> None:
         self._spool.close()

@@ -197,9 +197,11 @@ class Spool:
         *,
         full_retry_after: float = DEFAULT_FULL_RETRY_AFTER,
         legacy_dirs: Sequence[str | os.PathLike[str]] = (),
+        keep_adopted: bool = False,
     ) -> None:
         """Open (creating) `directory` and adopt what dead processes left there. `legacy_dirs`: directories
-        where an earlier version kept this spool's records (one-process layout), adopted too."""
+        where an earlier version kept this spool's records (one-process layout), adopted too. `keep_adopted`:
+        remember the ids of adopted records for `take_adopted` (the journal replays them)."""
         if max_bytes <= 0:
             raise ValueError(f"spool max_bytes must be > 0, got {max_bytes!r}")
         self._dir = Path(directory).absolute()
@@ -207,6 +209,7 @@ class Spool:
         self._max_bytes = max_bytes
         self._full_retry_after = full_retry_after
         self._listeners: list[Callable[[], None]] = []
+        self._keep_adopted = keep_adopted
         self._closed = False
         self._segment: segments.Segment | None = None
         self._reset_state()
@@ -228,6 +231,7 @@ class Spool:
         self._allowance = 0  # how many it may put before it looks again, whatever the time (`OTHERS_SHARE`)
         self._scans: dict[str, tuple[int, int]] = {}
         self._looking = threading.Lock()
+        self._adopted: list[RecordId] | None = [] if self._keep_adopted else None
         self._pid = os.getpid()
 
     # -- opening and adoption -------------------------------------------------------------------------------
@@ -364,6 +368,8 @@ class Spool:
                 self._index.append(seq)
                 self._sizes[seq] = length
                 self._pending_bytes += length
+                if self._adopted is not None:
+                    self._adopted.append(RecordId(seq))
             moved += 1
             size += length
         if moved:
@@ -374,6 +380,14 @@ class Spool:
                 segments.fsync_dir(orphan.path)
         self._others_at = float("-inf")
         return moved, size, emptied
+
+    def take_adopted(self) -> list[RecordId]:
+        """The ids of the records adopted since the last call, oldest first (empty unless `keep_adopted`)."""
+        with self._lock:
+            if not self._adopted:
+                return []
+            adopted, self._adopted = self._adopted, []
+        return adopted
 
     def after_fork_in_child(self) -> None:
         """In a forked child: let go of the parent's segment (its records stay the parent's to ship) and open an

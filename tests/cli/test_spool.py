@@ -76,6 +76,22 @@ def test_status_of_a_server_spool_dir_shows_outbox_and_held(tmp_path: Path) -> N
     assert "(outbox/, held/)" in shown.stdout and "held" in shown.stdout.split("waiting:")[1]
 
 
+def test_status_says_who_takes_over_what_gone_processes_left_in_the_outbox_and_in_held(tmp_path: Path) -> None:
+    """Events left in the outbox are adopted by any process using the directory, or sent by `redrive`; held spans
+    only by a server, which replays them into its trace assembly: `redrive` never touches them."""
+    leave_records(tmp_path / "outbox", [1, 2])
+    held = Spool(tmp_path / "held")
+    held.put(batch(0))
+    held.close()
+    shown = run_cli("spool", "status", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    out = " ".join(shown.stdout.split())  # as read, whatever the width it was wrapped to
+    assert ("2 records of processes that are gone: a process using the directory adopts them within seconds, or "
+            f"run `otel-honeyhive spool redrive {tmp_path}`") in out
+    assert ("1 record of held spans of servers that are gone: a server running on the directory (`serve "
+            "--spool-dir`) takes them over within seconds, else the next to start; `redrive` leaves them") in out
+
+
 def test_a_missing_or_foreign_directory_is_one_precise_line(tmp_path: Path) -> None:
     (tmp_path / "photos").mkdir()
     for command in ("status", "redrive"):

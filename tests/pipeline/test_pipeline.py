@@ -18,6 +18,7 @@ from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.spans import SpanView, as_span_view
 from otel_honeyhive.mapper.trace import TraceMapper
+from otel_honeyhive.pipeline import pipeline as pipeline_module
 from otel_honeyhive.pipeline.assembly import TraceAssembler
 from otel_honeyhive.pipeline.pipeline import Pipeline
 from otel_honeyhive.shipping.delivery import Delivery
@@ -26,6 +27,7 @@ from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.spans import one_trace
 from tests.support.spool_files import pending_files
+from tests.support.waiting import wait_until
 
 
 class Unavailable:
@@ -144,3 +146,26 @@ def test_when_neither_outbox_nor_journal_has_room_the_request_is_refused_and_ear
     assert result.outcome is Outcome.RETRY_LATER and "full" in result.detail
     assert bridge.assembler.held_spans == len(waiting), "the acknowledged spans stay, the refused root does not"
     assert bridge.journal.stored_records == 1
+
+
+def test_the_held_spans_of_a_process_that_is_gone_are_taken_over_by_a_live_one(
+    tmp_path: Path, bridges: list[Bridge], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two servers on one spool directory; one goes (here: exits with spans journaled, its segment unlocked, as a
+    `kill -9` leaves it) while the other runs. The live one holds the spans as its own, and the trace completes
+    there when its root comes, as after a restart, rather than waiting for a process to start."""
+    monkeypatch.setattr(pipeline_module, "ADOPT_JOURNAL_SECONDS", 0.1)
+    bridge = open_bridge(bridges, tmp_path)
+    bridge.intake.start()
+    spans = trace("orphaned")
+    children, root = spans[:-1], spans[-1:]
+    gone = Journal(tmp_path / "held")
+    assert gone.write(children) is DELIVERED
+    gone.close()  # its record stays on disk, in a segment no live process holds
+    wait_until(lambda: bridge.assembler.held_spans == len(children), 5.0,
+               explain="the gone process's held spans taken over by the live one")
+    assert bridge.journal.stored_records == 1, "journaled in the live process's own segment now"
+    assert bridge.intake.accept_spans(root) is DELIVERED
+    assert (bridge.journal.stored_records, bridge.outbox_records) == (0, 1), "the whole trace, spooled as events"
+    assert not pending_files(tmp_path / "held")
+    bridge.intake.close(1)

@@ -92,6 +92,27 @@ def test_kill_9_loses_no_acknowledged_span(tmp_path: Path, honeyhive: FakeHoneyH
         assert by_id[event["event_id"]]["parent_id"] == event["parent_id"], "assembled as if nothing happened"
 
 
+def test_a_killed_servers_held_spans_are_shipped_by_another_server_on_the_directory(
+    tmp_path: Path, honeyhive: FakeHoneyHive
+) -> None:
+    """Two servers share a spool directory; one is killed holding spans whose root never came. The other takes
+    its journal over within seconds and ships them when their hold time is up, as it does its own: not only once
+    a process starts on the directory again."""
+    survivor = bridge(tmp_path, honeyhive, "--hold-timeout", "1")
+    killed = bridge(tmp_path, honeyhive, "--hold-timeout", "1")
+    try:
+        (spans,) = traces(1, seed_name="orphaned")
+        children = [s for s in spans if s.parent is not None]
+        assert post(killed, children).status_code == 200  # held, journaled, acknowledged
+        killed.stop(signal.SIGKILL)
+        expected = {e["event_id"] for e in spans_to_events(children, source="durability")}
+        wait_until(lambda: expected <= set(delivered_ids(honeyhive)), 20,
+                   explain="the killed server's held spans shipped by the live one", diagnose=survivor.stderr)
+        wait_until(lambda: not pending_files(tmp_path / "spool" / "held"), 10, explain="the journal emptied")
+    finally:
+        assert survivor.stop() == 0
+
+
 def test_a_full_spool_answers_503_with_retry_after_not_loss(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
     honeyhive.default = Reply(503)
     server = bridge(tmp_path, honeyhive, "--spool-max-bytes", "60000", grpc=True)
