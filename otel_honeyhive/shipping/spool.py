@@ -83,9 +83,12 @@ class SpoolError(Exception):
     def cause(self) -> object:
         """What failed, whatever was being done then: the OS error's number and the path it is about (a record's
         directory, not the record), else the message. A directory that became unusable fails puts and adoption
-        alike: one cause, one log line."""
+        alike: one cause, one log line. Permission errors are one cause whichever path they name: the directory's
+        owner or mode, which one fix (the message's) mends."""
         cause = self.__cause__
-        return (cause.errno, _path_of(cause)) if isinstance(cause, OSError) else str(self)
+        if not isinstance(cause, OSError):
+            return str(self)
+        return (cause.errno, None if cause.errno in _ACCESS_ERRNOS else _path_of(cause))
 
 
 class SpoolFullError(SpoolError):
