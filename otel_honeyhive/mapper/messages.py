@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from otel_honeyhive.core.jsonable import jsonable
-from otel_honeyhive.mapper.values import maybe_json, parse_json, to_int
+from otel_honeyhive.mapper.values import child_object, maybe_json, parse_json, to_int
 
 _MESSAGE_FIELDS = {
     "role": "role",
@@ -121,11 +121,7 @@ def _nested(fields: list[tuple[list[str], Any]]) -> dict[str, Any]:
     for parts, value in fields:
         node = item
         for segment in parts[:-1]:
-            child = node.get(segment)
-            if not isinstance(child, dict):
-                child = {} if child is None else {"": child}
-                node[segment] = child
-            node = child
+            node = child_object(node, segment)
         leaf = parts[-1]
         if isinstance(node.get(leaf), dict):
             node[leaf][""] = jsonable(value)

@@ -164,6 +164,16 @@ def parse_json_strict(value: Any) -> Any:
     return parse_json(value)
 
 
+def child_object(node: dict[str, Any], key: str) -> dict[str, Any]:
+    """`node[key]` as an object to descend into, rebuilding nested objects from dotted keys: made when missing; a
+    value already there (the key was also a leaf) is kept under "" beside what comes."""
+    child = node.get(key)
+    if not isinstance(child, dict):
+        child = {} if child is None else {"": child}
+        node[key] = child
+    return child
+
+
 def nested_from_flat(pairs: Iterable[tuple[str, Any]]) -> Any:
     """Rebuild nested objects from flattened dotted keys (`a.b.0` → {"a": {"b": [...]}}).
 
@@ -174,11 +184,7 @@ def nested_from_flat(pairs: Iterable[tuple[str, Any]]) -> Any:
         parts = key.split(".") if key else [""]
         node = root
         for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {} if child is None else {"": child}
-                node[part] = child
-            node = child
+            node = child_object(node, part)
         leaf = parts[-1]
         parsed = maybe_json(value)
         existing = node.get(leaf)
