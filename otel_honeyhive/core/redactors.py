@@ -108,6 +108,12 @@ def is_ipv6(text: str) -> bool:
     return True
 
 
+ESCAPE = r"\\[nrtbf]"
+"""A line break, tab, backspace or form feed written as an escape (`\\n`): in text that is not JSON (a Python
+repr, JSON cut short by an attribute length limit, a log line) the letter before a value is the escape's, so the
+boundaries below let a match start right after one, as after a space."""
+
+
 EMAIL = Redactor(
     "email",
     re.compile(
@@ -123,7 +129,7 @@ CREDIT_CARD = Redactor(
         # Each pattern starts with the character class it needs first, its boundary checked just after (a
         # lookbehind over that character): the regex engine then skips ahead to candidates instead of trying the
         # boundary at every position, which makes scanning prose several times faster.
-        r"[0-9](?<![\w.-][0-9])(?:[0-9]{12,18}"
+        rf"[0-9](?:(?<={ESCAPE}[0-9])|(?<![\w.-][0-9]))(?:[0-9]{{12,18}}"
         r"|[0-9]{3}(?P<sep>[ -])[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{4}"  # 4-4-4-4 (Visa, Mastercard …)
         r"|[0-9]{3}(?P<amex>[ -])[0-9]{6}(?P=amex)[0-9]{4,5})"  # 4-6-5 (Amex), 4-6-4 (Diners)
         r"(?![\w-]|\.[0-9])"
@@ -135,14 +141,16 @@ CREDIT_CARD = Redactor(
 API_KEY = Redactor(
     "api_key",
     re.compile(
-        r"(?:s(?<![\w-]s)k(?:-[A-Za-z0-9_-]{20,400}"  # OpenAI (sk-, sk-proj-, sk-svcacct-), Anthropic (sk-ant-) …
+        # OpenAI (sk-, sk-proj-, sk-svcacct-), Anthropic (sk-ant-) …
+        rf"(?:s(?:(?<={ESCAPE}s)|(?<![\w-]s))k(?:-[A-Za-z0-9_-]{{20,400}}"
         r"|_(?:live|test)_[A-Za-z0-9]{16,250})"  # Stripe secret keys
-        r"|r(?<![\w-]r)k_(?:live|test)_[A-Za-z0-9]{16,250}"  # Stripe restricted keys
-        r"|A(?<![\w-]A)(?:(?:KIA|SIA|BIA|CCA)[0-9A-Z]{16}"  # AWS access key ids
+        rf"|r(?:(?<={ESCAPE}r)|(?<![\w-]r))k_(?:live|test)_[A-Za-z0-9]{{16,250}}"  # Stripe restricted keys
+        rf"|A(?:(?<={ESCAPE}A)|(?<![\w-]A))(?:(?:KIA|SIA|BIA|CCA)[0-9A-Z]{{16}}"  # AWS access key ids
         r"|Iza[0-9A-Za-z_-]{35})"  # Google API keys
-        r"|g(?<![\w-]g)(?:h[pousr]_[A-Za-z0-9]{36,255}|ithub_pat_[A-Za-z0-9_]{22,255})"  # GitHub tokens
-        r"|x(?<![\w-]x)ox[abposr]-[A-Za-z0-9-]{10,250}"  # Slack tokens
-        r"|h(?<![\w-]h)f_[A-Za-z0-9]{30,250}"  # Hugging Face tokens
+        # GitHub tokens
+        rf"|g(?:(?<={ESCAPE}g)|(?<![\w-]g))(?:h[pousr]_[A-Za-z0-9]{{36,255}}|ithub_pat_[A-Za-z0-9_]{{22,255}})"
+        rf"|x(?:(?<={ESCAPE}x)|(?<![\w-]x))ox[abposr]-[A-Za-z0-9-]{{10,250}}"  # Slack tokens
+        rf"|h(?:(?<={ESCAPE}h)|(?<![\w-]h))f_[A-Za-z0-9]{{30,250}}"  # Hugging Face tokens
         r")(?![\w-])"
     ),
     "<api_key>",
@@ -150,14 +158,15 @@ API_KEY = Redactor(
 )
 BEARER = Redactor(
     "api_key",
-    re.compile(r"(?<![\w-])[Bb][Ee][Aa][Rr][Ee][Rr]\s{1,10}([A-Za-z0-9._~+/-]{16,4096}=*)(?![\w.~+/=-])"),
+    re.compile(rf"(?:(?<={ESCAPE})|(?<![\w-]))[Bb][Ee][Aa][Rr][Ee][Rr]"
+               r"\s{1,10}([A-Za-z0-9._~+/-]{16,4096}=*)(?![\w.~+/=-])"),
     "<api_key>",
     hints=("earer", "EARER"),
     group=1,
 )
 IPV4 = Redactor(
     "ip",
-    re.compile(r"[0-9](?<![\w.][0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?!\w|\.\w)"),
+    re.compile(rf"[0-9](?:(?<={ESCAPE}[0-9])|(?<![\w.][0-9]))[0-9]{{0,2}}(?:\.[0-9]{{1,3}}){{3}}(?!\w|\.\w)"),
     "<ip>",
     check=is_ipv4,
     hints=(".",),
@@ -165,7 +174,7 @@ IPV4 = Redactor(
 IPV6 = Redactor(
     "ip",
     re.compile(
-        r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+        rf"(?:(?<={ESCAPE})|(?<![\w:.]))(?:[0-9A-Fa-f]{{0,4}}:){{2,7}}"
         r"(?:[0-9A-Fa-f]{1,4}|(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
         r"(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})?"
         r"(?![\w:]|\.\w)"

@@ -220,6 +220,32 @@ def test_an_address_with_a_port_keeps_the_port() -> None:
     assert redact("[2001:db8::1]:443", EVERY) == ("[<ip>]:443", 1)
 
 
+# -- text that escapes its line breaks ---------------------------------------------------------------------------
+
+
+ESCAPED_SECRETS = ("4111 1111 1111 1111", "4111111111111111", "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+                   "AKIAABCDEFGHIJKLMNOP", "ghp_" + "a" * 36, "192.168.10.77", "2001:db8::8a2e:370:7334",
+                   "ada.lovelace@example.com")
+
+
+@pytest.mark.parametrize("escape", ["\\n", "\\t", "\\r"])
+@pytest.mark.parametrize("secret", ESCAPED_SECRETS)
+def test_a_value_right_after_an_escaped_line_break_is_replaced(secret: str, escape: str) -> None:
+    """Text that is not JSON (a Python repr, a JSON string cut short by the SDK's attribute length limit, a log
+    line) writes a line break as the two characters `\\n`: the letter before the value is the escape's, not a
+    word's."""
+    for text in (f"{{'content': 'my details:{escape}{secret}{escape}thanks'}}",
+                 f'{{"messages": [{{"content": "my details:{escape}{secret}{escape}and mo'):
+        redacted, count = redact(text, EVERY)
+        assert secret not in redacted and count == 1, redacted
+
+
+def test_a_bearer_token_right_after_an_escaped_line_break_is_replaced() -> None:
+    token = "abcdefghijklmnop1234567890"
+    redacted, count = redact(f"'headers: Host: x\\nBearer {token}\\n'", EVERY)
+    assert token not in redacted and count == 1
+
+
 # -- every redactor ----------------------------------------------------------------------------------------------
 
 
