@@ -67,6 +67,9 @@ class Update:
 
     event_id: str
     fields: dict[str, Any]
+    project: str | None = None
+    """The project whose key the update goes with, when the bridge knows it (a routed conversation's session,
+    whose id a UUID conversation id makes the same in every project): never sent, only routed by."""
 
     def apply_to(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The event with this update applied by HoneyHive's `PUT /events` rules: buckets in

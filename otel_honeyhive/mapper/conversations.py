@@ -95,7 +95,9 @@ class ConversationSessions:
     """Which conversations' sessions this process has started, bounded (LRU). Used under the mapper's lock."""
 
     def __init__(self, max_conversations: int = DEFAULT_MAX_CONVERSATIONS) -> None:
-        self._started: OrderedDict[str, _Started] = OrderedDict()
+        self._started: OrderedDict[tuple[str | None, str], _Started] = OrderedDict()
+        """By (routed project, session id): a UUID conversation id is the same session id in every project it
+        is routed to, and each project's session is started (and extended) on its own."""
         self._max = max_conversations
         self.sessions_started = 0
         """Conversations whose session this process started (a session event made), for `/metrics`."""
@@ -110,30 +112,33 @@ class ConversationSessions:
         parent sent their session events; the child's turns extend them)."""
         self.sessions_started = self.turns = 0
 
-    def __contains__(self, session_id: object) -> bool:
-        return session_id in self._started
+    def __contains__(self, key: object) -> bool:
+        """Whether this process started the session: a session id, or (project, session id) when routed."""
+        return (key if isinstance(key, tuple) else (None, key)) in self._started
 
     def on_turn(self, trace_id: int, session_id: str, conversation_id: str, session: Event,
-                turn_ids: Sequence[str], end_time: float) -> Event | Update:
+                turn_ids: Sequence[str], end_time: float, project: str | None = None) -> Event | Update:
         """A trace of the conversation was mapped. `session`: the session event it would start (named from its
-        root, with the conversation's user and metadata); `turn_ids`: its events directly under the session.
+        root, with the conversation's user and metadata); `turn_ids`: its events directly under the session;
+        `project`: the project a routing table sent the trace to (None without routing), which the update names.
 
         The first trace seen of a conversation (and the same trace mapped again: a retried hand-off, a later
         part) gets the session event; any other an update of it: the end time and duration it extends to. The
         session's `children_ids` are the turns seen when it was sent (the tree is told by each turn's
         `parent_id`)."""
-        started = self._started.get(session_id)
+        key = (project, session_id)
+        started = self._started.get(key)
         self.turns += 1
         if started is None:
             self.sessions_started += 1
             start, end = _time(session.get("start_time")), _time(session.get("end_time"))
             started = _Started(trace_id, end_time if start is None else start,
                                end_time if end is None else max(end_time, end))
-            self._started[session_id] = started
+            self._started[key] = started
             if len(self._started) > self._max:
                 self._started.popitem(last=False)
         else:
-            self._started.move_to_end(session_id)
+            self._started.move_to_end(key)
             started.end_time = max(started.end_time, end_time)
         for turn in turn_ids:
             if turn not in started.turns and len(started.turns) < MAX_TURNS_REMEMBERED:
@@ -147,7 +152,8 @@ class ConversationSessions:
                 metadata[CONVERSATION_KEY] = conversation_id
             return session
         # No `children_ids`: an update replaces them, and another process's list would lose this one's turns.
-        return Update(session_id, {"end_time": started.end_time, "duration": started.end_time - started.start_time})
+        return Update(session_id, {"end_time": started.end_time, "duration": started.end_time - started.start_time},
+                      project)
 
 
 def extended_session(session: Event, update: Update, events: Sequence[Event]) -> Event:

@@ -227,7 +227,7 @@ class TraceMapper:
             at = next(i for i, e in enumerate(events) if e["event_id"] == stand_in["parent_id"])
             events.insert(at + 1, stand_in)
         if memory.conversation is not None and self.conversations is not None and ordered:
-            self._conversation_session(memory, ordered, events, hex_trace_id, hexes)
+            self._conversation_session(memory, ordered, events, hex_trace_id, hexes, routed)
         if routed is not None:  # the routing table decides, over the default project and a span's own
             for event in events:
                 event["project"] = routed
@@ -239,11 +239,11 @@ class TraceMapper:
         conversation mapped together give one update, the last: each holds the session's whole extent so far."""
         updates, self._updates = self._updates, []
         if len(updates) > 1:
-            return list({update.event_id: update for update in updates}.values())
+            return list({(update.project, update.event_id): update for update in updates}.values())
         return updates
 
     def _conversation_session(self, memory: _TraceMemory, ordered: Sequence[SpanView], events: list[Event],
-                              hex_trace_id: str, hexes: dict[int, str]) -> None:
+                              hex_trace_id: str, hexes: dict[int, str], project: str | None) -> None:
         """Start the trace's conversation session (first turn seen here: the session event, first in `events`)
         or extend it (any later turn: an update)."""
         assert self.conversations is not None and memory.conversation is not None
@@ -261,7 +261,7 @@ class TraceMapper:
                  if e.get("parent_id") == session_id and isinstance(e.get("event_id"), str)]
         ends = [e["end_time"] for e in events if isinstance(e.get("end_time"), int | float)]
         outcome = self.conversations.on_turn(root.trace_id, session_id, memory.conversation, session, turns,
-                                             max(ends, default=session["end_time"]))
+                                             max(ends, default=session["end_time"]), project)
         if isinstance(outcome, Update):
             self._updates.append(outcome)
         else:

@@ -197,7 +197,7 @@ class Masker:
         run = _Run(self)
         fields = {name: run.value(value) if name in EVENT_FIELDS_MASKED else value
                   for name, value in update.fields.items()}
-        return Update(update.event_id, fields) if run.count else update
+        return Update(update.event_id, fields, update.project) if run.count else update
 
     # -- failures ---------------------------------------------------------------------------------------------
 

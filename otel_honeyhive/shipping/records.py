@@ -10,8 +10,9 @@ A record file is a 16-byte header followed by a payload::
     offset 12  4 bytes  crc32 of the payload, big-endian unsigned
 
 Version 1: the payload is one JSON object, `{"kind": "events", "events": [...]}`,
-`{"kind": "update", "event_id": "...", "fields": {...}}`, or (the held-span journal, shipping/journal.py)
-`{"kind": "spans", "spans": <spans/codec.py document>}`.
+`{"kind": "update", "event_id": "...", "fields": {...}}` (with `"project"` when the update names the project whose
+key it goes with), or (the held-span journal, shipping/journal.py) `{"kind": "spans", "spans": <spans/codec.py
+document>}`.
 
 Version 2 (events already encoded, as the exporter and the receiver hand them over): one JSON line,
 `{"kind": "events", "blocks": [[size, count, opens_session, session_id], ...]}`, then each block's bytes as
@@ -106,6 +107,8 @@ class SpoolRecord:
             body = {"kind": "events", "events": list(self.events)}
         elif self.kind == "update" and self.update is not None:
             body = {"kind": "update", "event_id": self.update.event_id, "fields": self.update.fields}
+            if self.update.project is not None:
+                body["project"] = self.update.project
         else:
             raise RecordEncodeError(f"not a valid spool record: kind={self.kind!r}")
         try:
@@ -143,10 +146,10 @@ class SpoolRecord:
                 raise CorruptRecordError("events record without a list of event objects")
             return cls("events", events)
         if kind == "update":
-            event_id, fields = body.get("event_id"), body.get("fields")
+            event_id, fields, project = body.get("event_id"), body.get("fields"), body.get("project")
             if not isinstance(event_id, str) or not isinstance(fields, dict):
                 raise CorruptRecordError("update record without event_id and fields")
-            return cls("update", update=Update(event_id, fields))
+            return cls("update", update=Update(event_id, fields, project if isinstance(project, str) else None))
         if kind == "spans":
             try:  # replay only (after a restart): re-serialising the parsed part costs nothing that matters
                 return cls("spans", spans=decode_views(orjson.dumps(body.get("spans"))))

@@ -126,3 +126,30 @@ def test_a_conversation_id_shared_by_two_projects_is_a_session_in_each_extended_
     assert all(e["session_id"] == acme for e in received["acme"])
     assert all(e["session_id"] == billing for e in received["billing"])
     assert sorted(updates) == sorted([(KEYS["acme"], acme), (KEYS["billing"], billing)])
+
+
+def test_a_uuid_conversation_id_shared_by_two_projects_is_started_in_each_and_extended_with_its_own_key() -> None:
+    """A UUID conversation id is the session's id in every project it reaches (docs/identity-and-assembly.md):
+    each project gets its own session event, and each project's later turns extend its own with its own key."""
+    conversation = "7b0c5e0e-3a4f-4d8e-9a55-1c2b3d4e5f60"
+    with fake_honeyhive("v1") as honeyhive:
+        exporter = HoneyHiveSpanExporter(api_key=KEYS["main"], server_url=honeyhive.url, retry_policy=FAST,
+                                         routes=tenant_table("refuse"), sessions="conversation")
+        provider = TracerProvider(resource=Resource.create({"service.name": "web"}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("app")
+        for turn in range(2):
+            for tenant in ("acme", "globex-east"):
+                with tracer.start_as_current_span(f"{tenant} turn {turn}", attributes={
+                        "tenant": tenant, "gen_ai.conversation.id": conversation}):
+                    pass
+        provider.shutdown()
+        received = events_by_key(honeyhive)
+        updates = [(r.headers["Authorization"].removeprefix("Bearer "), (r.body or {})["event_id"])
+                   for r in honeyhive.requests if r.method == "PUT"]
+    sessions = {project: [e for e in events if e["event_type"] == "session"] for project, events in received.items()}
+    assert {project: [s["event_name"] for s in found] for project, found in sessions.items()} == {
+        "acme": ["acme turn 0"], "billing": ["globex-east turn 0"]}
+    assert all(e["session_id"] == conversation for events in received.values() for e in events)
+    assert sorted(updates) == sorted([(KEYS["acme"], conversation), (KEYS["billing"], conversation)])
+    assert exporter.stats.conversation_sessions_started == 2

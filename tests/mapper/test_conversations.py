@@ -253,3 +253,15 @@ def test_a_conversation_the_bridge_made_goes_back_to_its_turns_traces_and_comes_
     turn_traces = {s.context.trace_id for s in spans if s.name == "turn"}
     assert turn_traces == {0xA0, 0xA1, 0xA2}
     assert spans_to_events(spans, sessions="conversation") == events
+
+
+def test_one_session_id_routed_to_two_projects_is_started_in_each_and_its_updates_name_their_project() -> None:
+    started = ConversationSessions()
+    session: Event = {"start_time": 0, "end_time": 1, "metadata": {}}
+    first = [started.on_turn(n, "s", "s", dict(session), [], n, project) for n, project in
+             ((1, "acme"), (2, "billing"))]
+    later = [started.on_turn(n, "s", "s", dict(session), [], n, project) for n, project in
+             ((3, "acme"), (4, "billing"))]
+    assert all(isinstance(outcome, dict) for outcome in first)  # a session event in each project
+    assert [(u.project, u.event_id) for u in later if isinstance(u, Update)] == [("acme", "s"), ("billing", "s")]
+    assert ("acme", "s") in started and ("billing", "s") in started and "s" not in started

@@ -63,7 +63,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 events = st.lists(st.dictionaries(st.text(), json_values, max_size=6), max_size=5)
-updates = st.builds(Update, st.text(), st.dictionaries(st.text(), json_values, max_size=6))
+updates = st.builds(Update, st.text(), st.dictionaries(st.text(), json_values, max_size=6), st.none() | st.text())
 
 
 @given(events)

@@ -128,8 +128,12 @@ class RoutedHoneyHiveOutput:
                 known.popitem(last=False)
 
     def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
-        with self._lock:
-            project = self._projects_of.get(update.event_id)
+        """With the key of the project the update names (`Update.project`: one event id may be in two projects,
+        a UUID conversation's session), else of the project its event was sent to."""
+        project = update.project
+        if project is None:
+            with self._lock:
+                project = self._projects_of.get(update.event_id)
         if project is None and isinstance(update.fields.get("project"), str):
             project = update.fields["project"]
         output = self.outputs.get(project) if project is not None else None
