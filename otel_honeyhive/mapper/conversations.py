@@ -103,6 +103,8 @@ class ConversationSessions:
         """Conversations whose session this process started (a session event made), for `/metrics`."""
         self.turns = 0
         """Traces mapped into a conversation's session (a retried hand-off counts again), for `/metrics`."""
+        self._opened: list[tuple[tuple[str | None, str], int]] = []
+        """Sessions started since `take_opened` (key, first trace): forgotten again when their hand-off fails."""
 
     def __len__(self) -> int:
         return len(self._started)
@@ -135,6 +137,7 @@ class ConversationSessions:
             started = _Started(trace_id, end_time if start is None else start,
                                end_time if end is None else max(end_time, end))
             self._started[key] = started
+            self._opened.append((key, trace_id))
             if len(self._started) > self._max:
                 self._started.popitem(last=False)
         else:
@@ -154,6 +157,21 @@ class ConversationSessions:
         # No `children_ids`: an update replaces them, and another process's list would lose this one's turns.
         return Update(session_id, {"end_time": started.end_time, "duration": started.end_time - started.start_time},
                       project)
+
+
+    def take_opened(self) -> list[tuple[tuple[str | None, str], int]]:
+        """The sessions started since the last call (by the mappings of one hand-off)."""
+        opened, self._opened = self._opened, []
+        return opened
+
+    def forget_opened(self, opened: Sequence[tuple[tuple[str | None, str], int]]) -> None:
+        """The hand-off carrying these sessions' events failed: they were not started. The next turn mapped (or
+        the same trace mapped again) starts the session again, rather than extending one nobody received."""
+        for key, trace_id in opened:
+            started = self._started.get(key)
+            if started is not None and started.first_trace_id == trace_id:
+                del self._started[key]
+                self.sessions_started -= 1
 
 
 def extended_session(session: Event, update: Update, events: Sequence[Event]) -> Event:

@@ -478,12 +478,17 @@ class Pipeline:
                 events = batch_of((self.mapper.map_trace(t) for t in traces), encode=encode, shape=shape)
             else:
                 events = batch_of((self._map_joined(t, joining) for t in traces), encode=encode, shape=shape)
-            sessions = self.mapper.take_updates() if self.mapper.conversations is not None else []
+            conversations = self.mapper.conversations
+            sessions = self.mapper.take_updates() if conversations is not None else []
+            opened = conversations.take_opened() if conversations is not None else []
         result = self.delivery.submit_events(events, stop=self.stop) if events else DELIVERED
         failed = result.failed_of(len(events))  # a partial refusal names the only events not delivered
         handed = failed < len(events) or not events
         if sessions and handed:  # later turns extend their conversation's session (mapped again on a retry)
             self._submit_updates(sessions, "extending its conversation's session")
+        if opened and not handed and conversations is not None:  # the session events were not received
+            with self._map_lock:
+                conversations.forget_opened(opened)
         if joining is not None:
             self._settle(joining, handed)
         # Not delivered: the events a partial refusal named, or (a direct send that failed after some of its

@@ -12,9 +12,13 @@ from rich.console import Console
 from otel_honeyhive.cli.render import session_tree
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.identity import session_id_for_conversation
+from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
+from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.outputs.store import SQLiteStore
 from otel_honeyhive.pipeline import PipelineSettings, build_pipeline
 from otel_honeyhive.pipeline.pipeline import Pipeline
+from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.fake_honeyhive import Reply, fake_honeyhive
 
 MS = 1_000_000
 CONVERSATION = "support-chat-7"
@@ -91,3 +95,26 @@ def test_show_lists_the_turns_in_order_under_the_session(tmp_path: Path) -> None
     assert "conversation support-chat-7" in lines[0] and "3 turns" in lines[0]
     shown = [line.strip(" │├└─") for line in lines[1:] if "turn" in line]
     assert [s.split("  ")[0] for s in shown] == ["chain turn 1", "chain turn 2", "chain turn 3"]
+
+
+def test_a_first_turn_whose_hand_off_failed_leaves_the_session_to_the_next_turn_to_start() -> None:
+    """Without a spool, the first turn's events lost to an outage take the session event with them: the next
+    turn starts the session (it is not extended as if HoneyHive had it), and the one after extends it."""
+    with fake_honeyhive("legacy") as honeyhive:
+        settings = HoneyHiveSettings.resolve(environ={}, server_url=honeyhive.url, api_version="legacy")
+        policy = RetryPolicy(deadline=0.3, initial_backoff=0.01, max_backoff=0.05)
+        run = build_pipeline(HoneyHiveOutput(settings, policy),
+                             PipelineSettings(sessions="conversation", retry_policy=policy))
+        run.start(release_expired=False)
+        honeyhive.default = Reply(503)
+        assert not run.accept_spans(turn(1)).ok
+        honeyhive.default = Reply(200)
+        for n in (2, 3):
+            assert run.accept_spans(turn(n)).ok
+        run.close(5)
+        events = honeyhive.events
+        updates = [r.body for r in honeyhive.requests if r.method == "PUT" and r.status == 200]
+    assert [e["event_name"] for e in events if e["event_type"] == "session"] == ["turn 2"]
+    assert [e["event_name"] for e in events if e["parent_id"] == SESSION] == ["turn 2", "turn 3"]
+    assert [u["event_id"] for u in updates] == [SESSION]
+    assert (run.mapper.conversations is not None and run.mapper.conversations.sessions_started == 1)
