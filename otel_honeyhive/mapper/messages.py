@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from otel_honeyhive.core.jsonable import jsonable
@@ -190,19 +190,16 @@ def _parts_message(raw: Any) -> dict[str, Any]:
             continue
         kind = part.get("type")
         if kind == "text":
-            texts.append(str(part.get("content", "")))
+            text = str(part.get("content", ""))
+            block = _serialised_block(text)
+            if block is None:
+                texts.append(text)
+            elif block.get("type") == "function":
+                calls.append(block)
+            else:
+                others.append(block)
         elif kind == "tool_call":
-            arguments = part.get("arguments")
-            calls.append(
-                {
-                    "id": part.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": part.get("name"),
-                        "arguments": arguments if isinstance(arguments, str) else jsonable(arguments),
-                    },
-                }
-            )
+            calls.append(_call(part.get("id"), part.get("name"), part.get("arguments")))
         else:
             others.append(jsonable(part))
     if texts or not (calls or others):
@@ -210,11 +207,68 @@ def _parts_message(raw: Any) -> dict[str, Any]:
     if others:
         message["parts"] = others
     if calls:
-        message["tool_calls"] = calls
+        message["tool_calls"] = _distinct_calls(calls)
     for key, value in raw.items():
         if key not in ("role", "parts"):
             message[key] = jsonable(value)
     return message
+
+
+def _call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": arguments if isinstance(arguments, str) else jsonable(arguments)}}
+
+
+def _tool_use(block: dict[str, Any], arguments: str) -> dict[str, Any] | None:
+    name = block.get("name")
+    return _call(block.get("id"), name, block.get(arguments)) if isinstance(name, str) and name else None
+
+
+def _reasoning(block: dict[str, Any], text: str) -> dict[str, Any] | None:
+    content = block.get(text)
+    if not isinstance(content, str):
+        return None
+    return {"type": "reasoning", "content": content,
+            **{k: jsonable(v) for k, v in block.items() if k not in ("type", text)}}
+
+
+_SERIALISED_BLOCKS: dict[str, tuple[Callable[[dict[str, Any], str], dict[str, Any] | None], str]] = {
+    "tool_use": (_tool_use, "input"),  # Anthropic's
+    "tool_call": (_tool_use, "args"),  # LangChain's standard content block
+    "thinking": (_reasoning, "thinking"),  # Anthropic's
+    "reasoning": (_reasoning, "reasoning"),  # LangChain's standard content block
+}
+"""Content blocks, by type, that Traceloop's LangChain instrumentation records as a text part holding the block's
+JSON (it knows text and image blocks only): a tool call (a `tool_use` beside the `tool_call` part the message's
+`tool_calls` give it, the same call) or a reasoning part, as the other conventions give them; the field read."""
+_BLOCK_JSON = '{"type": "'
+"""How that JSON starts (`json.dumps` of a dict whose first key is `type`): no other text is parsed."""
+
+
+def _serialised_block(text: str) -> dict[str, Any] | None:
+    """The tool call (`type` "function") or part a text part is the JSON of, or None: any other text, or the JSON
+    of another block or of one that lacks what makes it one, stays text."""
+    if not text.startswith(_BLOCK_JSON):
+        return None
+    try:
+        block = parse_json(text)
+    except ValueError:
+        return None
+    kind = block.get("type") if isinstance(block, dict) else None
+    known = _SERIALISED_BLOCKS.get(kind) if isinstance(kind, str) else None
+    return known[0](block, known[1]) if known is not None else None
+
+
+def _distinct_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls, each id once (the first): a block's call and the `tool_call` part repeating it are one call."""
+    seen: set[Any] = set()
+    kept: list[dict[str, Any]] = []
+    for call in calls:
+        call_id = call.get("id")
+        if call_id is None or call_id == "" or call_id not in seen:
+            seen.add(call_id)
+            kept.append(call)
+    return kept
 
 
 def _dump(value: Any) -> str:

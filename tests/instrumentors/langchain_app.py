@@ -10,7 +10,8 @@ binding, a model name and the usage a provider reports), a real `@tool`, a small
 `{"session_id": ...}`.
 
 The workload, in order: the chain retrieves notes, fills the prompt and asks the model, which answers with a call
-of the `get_weather` tool; the tool runs on that call; the model, given the tool's result, answers in text.
+of the `get_weather` tool; the tool runs on that call; the model, given the tool's result, answers in text. The call
+comes as `langchain-anthropic`'s chat model gives it: a `tool_use` content block, and the same call in `tool_calls`.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ WEATHER = "sunny, 21 C"
 ANSWER = "It is sunny and 21 C in Paris."
 REPLIES = [
     AIMessage(
-        content="",
+        content=[{"type": "tool_use", "id": TOOL_CALL_ID, "name": "get_weather", "input": {"city": CITY}}],
         tool_calls=[{"name": "get_weather", "args": {"city": CITY}, "id": TOOL_CALL_ID, "type": "tool_call"}],
         usage_metadata={"input_tokens": 42, "output_tokens": 9, "total_tokens": 51},
         response_metadata={"model_name": MODEL, "finish_reason": "tool_calls"},

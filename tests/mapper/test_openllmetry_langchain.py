@@ -8,6 +8,7 @@ LangChain cannot serialise (as most custom and community models) and whose class
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.mapper.otel import child_event
 
@@ -151,3 +152,63 @@ def test_a_tool_result_that_merely_looks_like_json_stays_as_it_came() -> None:
     history = [{"role": "tool", "parts": [{"type": "tool_call_response", "id": "t", "response": "[1, 2]"}]}]
     event = child_event({**CHAT, "gen_ai.input.messages": json.dumps(history)}, name="ChatAnthropic.chat")
     assert event["inputs"]["chat_history"] == [{"role": "tool", "tool_call_id": "t", "content": "[1, 2]"}]
+
+
+# A chat model's content blocks other than text (`langchain-anthropic`'s `tool_use` and `thinking`, LangChain's own
+# `tool_call` and `reasoning` blocks) are recorded by Traceloop as text parts holding the block's JSON, beside the
+# `tool_call` parts it makes of the message's `tool_calls`.
+TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+TOOL_CALL_PART = {"type": "tool_call", "id": "toolu_1", "name": "get_weather", "arguments": {"city": "Paris"}}
+WEATHER_CALL = {"id": "toolu_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+
+
+def _text(block: dict[str, Any]) -> dict[str, str]:
+    return {"type": "text", "content": json.dumps(block)}
+
+
+def _answer(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {**CHAT, "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": list(parts),
+                                                            "finish_reason": ""}])}
+
+
+def test_a_tool_use_block_is_the_tool_call_it_repeats_not_text() -> None:
+    event = child_event(_answer(_text(TOOL_USE), TOOL_CALL_PART), name="ChatAnthropic.chat")
+    assert event["outputs"] == {"role": "assistant", "tool_calls": [WEATHER_CALL]}
+
+
+def test_a_tool_use_block_beside_text_leaves_the_text_alone() -> None:
+    event = child_event(_answer({"type": "text", "content": "Let me check."}, _text(TOOL_USE), TOOL_CALL_PART),
+                        name="ChatAnthropic.chat")
+    assert event["outputs"] == {"role": "assistant", "content": "Let me check.", "tool_calls": [WEATHER_CALL]}
+
+
+def test_a_tool_use_block_alone_is_a_tool_call() -> None:
+    event = child_event(_answer(_text(TOOL_USE)), name="ChatAnthropic.chat")
+    assert event["outputs"] == {"role": "assistant", "tool_calls": [WEATHER_CALL]}
+
+
+def test_langchain_s_own_tool_call_block_is_a_tool_call_too() -> None:
+    block = {"type": "tool_call", "id": "toolu_1", "name": "get_weather", "args": {"city": "Paris"}}
+    event = child_event(_answer(_text(block), TOOL_CALL_PART), name="ChatAnthropic.chat")
+    assert event["outputs"] == {"role": "assistant", "tool_calls": [WEATHER_CALL]}
+
+
+def test_a_tool_use_block_in_the_history_is_the_assistant_s_tool_call() -> None:
+    history = [{"role": "user", "parts": [{"type": "text", "content": "Weather?"}]},
+               {"role": "assistant", "parts": [_text(TOOL_USE), TOOL_CALL_PART]}]
+    event = child_event({**CHAT, "gen_ai.input.messages": json.dumps(history)}, name="ChatAnthropic.chat")
+    assert event["inputs"]["chat_history"][1] == {"role": "assistant", "tool_calls": [WEATHER_CALL]}
+
+
+def test_a_thinking_block_is_a_reasoning_part() -> None:
+    thinking = {"type": "thinking", "thinking": "6*7=42.", "signature": "sig"}
+    event = child_event(_answer(_text(thinking), {"type": "text", "content": "42"}), name="ChatAnthropic.chat")
+    assert event["outputs"] == {"role": "assistant", "content": "42",
+                                "parts": [{"type": "reasoning", "content": "6*7=42.", "signature": "sig"}]}
+
+
+def test_text_that_is_json_of_no_known_block_stays_text() -> None:
+    for text in ('{"type": "note", "text": "hi"}', '{"type": "tool_use"', '{"type": "tool_use", "id": 1}'):
+        event = child_event(_answer({"type": "text", "content": text}), name="ChatAnthropic.chat")
+        assert event["outputs"] == {"role": "assistant", "content": text}
