@@ -48,10 +48,43 @@ def test_llm_span_messages_tokens_and_parameters() -> None:
     assert "llm.system" not in meta  # same as the winning provider
 
 
-def test_the_raw_request_of_a_model_span_without_messages_is_kept() -> None:
+def test_the_raw_request_of_a_model_span_without_input_messages_is_its_inputs() -> None:
+    """OpenInference's configuration can hide the input messages alone (`OPENINFERENCE_HIDE_INPUT_MESSAGES`), and
+    some calls record none: the request in `input.value` is then the only input there is, as `output.value` is
+    the outputs of a call without output messages."""
     event = child_event({**LLM, "llm.token_count.prompt": 3, "input.value": "2+2?", "output.value": "4"})
     assert event["event_type"] == "model"
-    assert event["metadata"]["input.value"] == "2+2?"
+    assert event["inputs"] == {"input": "2+2?"}
+    assert "input.value" not in event["metadata"]
+    request = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "2+2?"}]})
+    as_json = child_event({**LLM, "input.value": request, "input.mime_type": "application/json"})
+    assert as_json["inputs"] == json.loads(request)
+    assert not {"input.value", "input.mime_type"} & set(as_json["metadata"])
+
+
+def test_a_hidden_raw_request_is_no_inputs() -> None:
+    event = child_event({**LLM, "input.value": "__REDACTED__", "output.value": "4"})
+    assert event["inputs"] == {}
+    assert event["metadata"]["input.value"] == "__REDACTED__"
+
+
+def test_a_traced_llm_function_has_its_arguments_as_inputs_and_its_return_value_as_outputs() -> None:
+    """OpenInference's `@tracer.llm` decorator records the arguments and the return value, and no other `llm.*`
+    attribute (openinference-instrumentation 0.1.72)."""
+    event = child_event({"input.value": '{"prompt": "Weather in Paris?"}', "input.mime_type": "application/json",
+                         "output.value": "It is sunny.", "output.mime_type": "text/plain",
+                         "openinference.span.kind": "LLM"}, name="ask")
+    assert event["event_type"] == "model"
+    assert event["inputs"] == {"prompt": "Weather in Paris?"}
+    assert event["outputs"] == {"result": "It is sunny."}
+
+
+def test_an_embeddings_call_s_raw_request_stays_in_metadata() -> None:
+    event = child_event({"openinference.span.kind": "EMBEDDING", "embedding.model_name": "e",
+                         "embedding.embeddings.0.embedding.text": "hi", "input.value": '{"input": ["hi"]}',
+                         "input.mime_type": "application/json"})
+    assert event["inputs"] == {"texts": ["hi"]}
+    assert event["metadata"]["input.value"] == '{"input": ["hi"]}'
 
 
 def test_the_raw_response_of_a_model_span_without_output_messages_is_its_outputs() -> None:
@@ -561,3 +594,61 @@ def test_user_id_wins_over_genai_user() -> None:
     event = child_event({**LLM, "user.id": "alice", "gen_ai.user": "bob"})
     assert event["user_properties"] == {"user_id": "alice"}
     assert event["metadata"]["gen_ai.user"] == "bob"
+
+
+# -- the legacy completions API: `llm.prompts` / `llm.choices` ---------------------------------------------------
+
+COMPLETION_RESPONSE = {"id": "cmpl-1", "object": "text_completion", "model": "gpt-3.5-turbo-instruct-0914",
+                       "choices": [{"finish_reason": "stop", "index": 0, "logprobs": None, "text": " answer 0"},
+                                   {"finish_reason": "stop", "index": 1, "logprobs": None, "text": " answer 1"}]}
+COMPLETION = {
+    "llm.system": "openai",
+    "input.value": json.dumps({"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi", "max_tokens": 8, "n": 2}),
+    "input.mime_type": "application/json",
+    "output.value": json.dumps(COMPLETION_RESPONSE),
+    "output.mime_type": "application/json",
+    "llm.invocation_parameters": json.dumps({"model": "gpt-3.5-turbo-instruct", "max_tokens": 8, "n": 2}),
+    "llm.prompts.0.prompt.text": "Say hi",
+    "llm.model_name": "gpt-3.5-turbo-instruct-0914",
+    "llm.token_count.total": 7,
+    "llm.token_count.prompt": 4,
+    "llm.token_count.completion": 3,
+    "llm.choices.0.completion.text": " answer 0",
+    "llm.finish_reason": "stop",
+    "llm.choices.1.completion.text": " answer 1",
+    "openinference.span.kind": "LLM",
+}
+"""What `openinference-instrumentation-openai` 0.1.66 records for `client.completions.create(..., n=2)` (the
+OpenInference spec's "Completions API (Legacy Text Completion)" attributes)."""
+
+
+def test_a_completion_s_prompt_is_the_user_message_and_its_choices_the_outputs() -> None:
+    event = child_event(COMPLETION, name="Completion")
+    assert event["event_type"] == "model"
+    assert event["inputs"] == {"chat_history": [{"role": "user", "content": "Say hi"}]}
+    first = {"role": "assistant", "content": " answer 0"}
+    assert event["outputs"] == {**first, "finish_reason": "stop",
+                                "choices": [first, {"role": "assistant", "content": " answer 1"}]}
+    # The raw request and response repeat them: not kept beside them; nor are the attributes taken.
+    assert not [k for k in event["metadata"] if k.startswith(("input.", "output.", "llm.prompts", "llm.choices"))]
+
+
+def test_one_choice_is_the_outputs_with_its_finish_reason() -> None:
+    one = {k: v for k, v in COMPLETION.items() if k != "llm.choices.1.completion.text"}
+    event = child_event(one, name="Completion")
+    assert event["outputs"] == {"role": "assistant", "content": " answer 0", "finish_reason": "stop"}
+
+
+def test_prompts_given_as_a_list_are_user_messages() -> None:
+    """OpenInference's LangChain instrumentation records a (non-chat) LLM's prompts as a list of strings, as the
+    convention first had `llm.prompts`."""
+    event = child_event({"openinference.span.kind": "LLM", "llm.model_name": "m", "llm.prompts": ("Hi", "Bye"),
+                         "input.value": json.dumps({"prompts": ["Hi", "Bye"]}), "input.mime_type": "application/json"})
+    assert event["inputs"] == {"chat_history": [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Bye"}]}
+    assert not {"llm.prompts", "input.value"} & set(event["metadata"])
+
+
+def test_input_messages_win_over_prompts() -> None:
+    event = child_event({**COMPLETION, "llm.input_messages.0.message.role": "user",
+                         "llm.input_messages.0.message.content": "Say hi!"}, name="Completion")
+    assert event["inputs"]["chat_history"] == [{"role": "user", "content": "Say hi!"}]

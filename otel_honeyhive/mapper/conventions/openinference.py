@@ -50,6 +50,7 @@ def _value_with_mime(value_key: str, mime_key: str, default_key: str) -> Any:
 
 _FIRST_DOCUMENT = "retrieval.documents.0.document.content"
 _plain_output_value = _value_with_mime("output.value", "output.mime_type", "result")
+_plain_input_value = _value_with_mime("input.value", "input.mime_type", "input")
 
 
 def _output_value(present: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,16 +135,33 @@ def _model_output_value(facts: SpanFacts) -> tuple[Candidate, ...]:
     """`output.value` of an LLM call that records no output messages (Anthropic's `messages.count_tokens`, a
     LangChain model call that failed): the only answer there is, so the outputs, after every message source. Not
     an embeddings call's: its vectors are `outputs.embeddings` already (and it stays in metadata)."""
-    if facts.event_type != "model":
-        return ()
     attrs = facts.span.attributes
-    value = attrs.get("output.value")
-    if value is None or value == REDACTED or any(k in attrs for k in _OUTPUT_MESSAGES):
-        return ()
-    if not any(k in attrs for k in _LLM_CALL):
+    if not _raw_value_is_all(facts, "output.value", _OUTPUT_TEXTS):
         return ()
     present = {k: attrs[k] for k in ("output.value", "output.mime_type") if k in attrs}
     return (Candidate("outputs", _plain_output_value(present), 18, "output.value"),)
+
+
+def _model_input_value(facts: SpanFacts) -> tuple[Candidate, ...]:
+    """`input.value` of an LLM call that records no input messages or prompts (input messages hidden alone, a
+    `@tracer.llm` function's arguments): the only input there is, so the inputs, after every message source."""
+    attrs = facts.span.attributes
+    if not _raw_value_is_all(facts, "input.value", _INPUT_TEXTS):
+        return ()
+    present = {k: attrs[k] for k in ("input.value", "input.mime_type") if k in attrs}
+    return (Candidate("inputs", _plain_input_value(present), 18, "input.value"),)
+
+
+def _raw_value_is_all(facts: SpanFacts, key: str, repeated_by: tuple[str, ...]) -> bool:
+    """Whether a model span's raw request or response (`key`) is all it records of it: an LLM call's (by its keys,
+    or its span kind alone, as `@tracer.llm` records it), not hidden, and no attribute carries its content."""
+    if facts.event_type != "model":
+        return False
+    attrs = facts.span.attributes
+    value = attrs.get(key)
+    if value is None or value == REDACTED or any(k in attrs for k in repeated_by):
+        return False
+    return attrs.get("openinference.span.kind") == "LLM" or any(k in attrs for k in _LLM_CALL)
 
 
 def _output_finish_reason(facts: SpanFacts) -> tuple[Candidate, ...]:
@@ -154,7 +172,7 @@ def _output_finish_reason(facts: SpanFacts) -> tuple[Candidate, ...]:
         return ()
     attrs = facts.span.attributes
     reason = attrs.get("llm.finish_reason")
-    if reason is None or not any(k.startswith("llm.output_messages.") for k in attrs):
+    if reason is None or not any(k.startswith(("llm.output_messages.", "llm.choices.")) for k in attrs):
         return ()
     return (Candidate("outputs.finish_reason", jsonable(reason), 14, "llm.finish_reason", keep_if_shadowed=False),)
 
@@ -220,8 +238,8 @@ def _tool_parameters(value: Any) -> dict[str, Any]:
     return {"tool.parameters": maybe_json(value)}
 
 
-def _embedding_items(pairs: list[tuple[str, Any]]) -> list[Any]:
-    """`{i}.embedding.text` (or `.vector`) values as a list in index order."""
+def _indexed_values(pairs: list[tuple[str, Any]]) -> list[Any]:
+    """`{i}.…` values (`{i}.embedding.text`, `{i}.prompt.text` …) as a list in index order."""
     items = {int(suffix.partition(".")[0]): jsonable(value) for suffix, value in pairs}
     return [items[i] for i in sorted(items)]
 
@@ -237,13 +255,42 @@ def _tool_schemas(pairs: list[tuple[str, Any]]) -> list[Any]:
     return out
 
 
+def _indexed_text(field: str) -> Callable[[str], bool]:
+    """Accepts `{i}.{field}` (`llm.prompts.{i}.prompt.text`, `llm.choices.{i}.completion.text`)."""
+
+    def accept(suffix: str) -> bool:
+        index, _, rest = suffix.partition(".")
+        return rest == field and index.isascii() and index.isdigit()
+
+    return accept
+
+
+def _prompt_messages(pairs: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text} for text in _indexed_values(pairs)]
+
+
+def _prompt_list(value: Any) -> list[dict[str, Any]]:
+    """`llm.prompts` as a list of strings (OpenInference's LangChain instrumentation, for a non-chat LLM)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise ValueError("llm.prompts: not a list of prompts")
+    return [{"role": "user", "content": jsonable(text)} for text in value]
+
+
+def _choice_outputs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return output_from_messages([{"role": "assistant", "content": text} for text in _indexed_values(pairs)])
+
+
 _INPUT_MESSAGES = ("llm.input_messages.0.message.role", "llm.input_messages.0.message.content")
 _OUTPUT_MESSAGES = ("llm.output_messages.0.message.role", "llm.output_messages.0.message.content")
+_INPUT_TEXTS = (*_INPUT_MESSAGES, "llm.prompts", "llm.prompts.0.prompt.text")
+"""What carries an LLM call's input (so `input.value` repeats it): its messages, or a completion's prompts."""
+_OUTPUT_TEXTS = (*_OUTPUT_MESSAGES, "llm.choices.0.completion.text")
 REDACTED = "__REDACTED__"
 """What OpenInference records in place of a value its configuration hides (`OPENINFERENCE_HIDE_OUTPUTS` …)."""
-_LLM_CALL = ("llm.model_name", "llm.invocation_parameters", *_INPUT_MESSAGES, *_OUTPUT_MESSAGES)
-"""Keys of an LLM call's span (an embeddings call's has `embedding.*` instead): where `output.value` is the
-answer, as messages or as itself (`_model_output_value`)."""
+_LLM_CALL = ("llm.model_name", "llm.invocation_parameters", *_INPUT_TEXTS, *_OUTPUT_TEXTS)
+"""Keys of an LLM call's span (an embeddings call's has `embedding.*` instead): where `input.value` and
+`output.value` are the request and the answer, as messages (or prompts and choices) or as themselves
+(`_model_input_value`, `_model_output_value`)."""
 
 CONVENTION: Convention = Convention(
     name="openinference",
@@ -266,9 +313,9 @@ CONVENTION: Convention = Convention(
               only=MODEL_CALL),
         Extract("output_finish_reason", _output_finish_reason, "`llm.finish_reason`, beside output messages",
                 ("outputs.finish_reason",), rank=14, keys=("llm.finish_reason",)),
-        Group("embedding.embeddings.", "inputs.texts", _embedding_items, rank=2, accept=_embedding_suffix("text"),
+        Group("embedding.embeddings.", "inputs.texts", _indexed_values, rank=2, accept=_embedding_suffix("text"),
               label="embedding.embeddings.{i}.embedding.text"),
-        Group("embedding.embeddings.", "outputs.embeddings", _embedding_items, rank=2,
+        Group("embedding.embeddings.", "outputs.embeddings", _indexed_values, rank=2,
               accept=_embedding_suffix("vector"), label="embedding.embeddings.{i}.embedding.vector"),
         Field("llm.prompt_template.template", "config.template", rank=1),
         Field("llm.prompt_template.variables", "inputs", rank=5, convert=as_bucket("variables"), merge=True),
@@ -276,6 +323,13 @@ CONVENTION: Convention = Convention(
         Group("llm.input_messages.", "inputs.chat_history", indexed_history, rank=2, accept=indexed_suffix),
         Group("llm.output_messages.", "outputs", lambda p: output_from_messages(indexed_messages(p)), rank=12,
               accept=indexed_suffix),
+        # The legacy completions API (OpenInference's spec: "Completions API (Legacy Text Completion)"): each
+        # prompt a user message, each choice an answer.
+        Group("llm.prompts.", "inputs.chat_history", _prompt_messages, rank=3, accept=_indexed_text("prompt.text"),
+              label="llm.prompts.{i}.prompt.text"),
+        Field("llm.prompts", "inputs.chat_history", rank=3, convert=_prompt_list),
+        Group("llm.choices.", "outputs", _choice_outputs, rank=13, accept=_indexed_text("completion.text"),
+              label="llm.choices.{i}.completion.text"),
         Field("llm.token_count.prompt", "metadata.prompt_tokens", rank=3, convert=to_int),
         Field("llm.token_count.completion", "metadata.completion_tokens", rank=3, convert=to_int),
         Field("llm.token_count.total", "metadata.total_tokens", rank=1, convert=to_int),
@@ -285,15 +339,18 @@ CONVENTION: Convention = Convention(
               convert=to_int),
         Field("llm.token_count.completion_details.reasoning", "metadata.reasoning_tokens", rank=3, convert=to_int),
         Field("llm.cost.total", "metadata.cost", rank=1, convert=to_number),
-        # On a model span the raw request repeats the messages: taken when those are there. An LLM call's raw
-        # response repeats its output messages or, without them, is its outputs (the extract below); a hidden one
-        # is kept.
-        Field("input.value", None, only=MODEL, covered_by=_INPUT_MESSAGES),
-        Field("input.mime_type", None, only=MODEL, covered_by=_INPUT_MESSAGES),
+        # An LLM call's raw request and response repeat its messages or, without them, are its inputs and outputs
+        # (the extracts below); a hidden one is kept.
+        Field("input.value", None, only=MODEL, covered_by=_LLM_CALL, convert=refusing(REDACTED)),
+        Field("input.mime_type", None, only=MODEL, covered_by=_LLM_CALL),
         Field("output.value", None, only=MODEL, covered_by=_LLM_CALL, convert=refusing(REDACTED)),
         Field("output.mime_type", None, only=MODEL, covered_by=_LLM_CALL),
-        Extract("model_output_value", _model_output_value, "`output.value` of an LLM call without output messages",
-                ("outputs",), rank=18, keys=("output.value",)),
+        Extract("model_input_value", _model_input_value,
+                "`input.value` of an LLM call without input messages or prompts", ("inputs",), rank=18,
+                keys=("input.value",)),
+        Extract("model_output_value", _model_output_value,
+                "`output.value` of an LLM call without output messages or choices", ("outputs",), rank=18,
+                keys=("output.value",)),
         Combine(("input.value", "input.mime_type"), "inputs", _value_with_mime("input.value",
                 "input.mime_type", "input"), rank=2, only=NOT_MODEL),
         Combine(("output.value", "output.mime_type", _FIRST_DOCUMENT), "outputs", _output_value, rank=2,
