@@ -61,6 +61,51 @@ def test_choice_events_give_the_outputs_sorted_by_index() -> None:
     assert "index" not in event["outputs"] and not [c for c in event["outputs"]["choices"] if "index" in c]
 
 
+def _call(i: int) -> dict[str, object]:
+    return {"id": f"call_{i}", "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+
+
+def _tool_call_choices(indexes: tuple[int, ...]) -> list[tuple[str, dict[str, object]]]:
+    """One `gen_ai.choice` event per choice, each an assistant message with only a tool call (the shape
+    opentelemetry-instrumentation-openai-v2's legacy events give `n=2` with tools)."""
+    return [("gen_ai.choice", {"index": i, "finish_reason": "tool_calls",
+                               "message": json.dumps({"role": "assistant", "tool_calls": [_call(n)]})})
+            for n, i in enumerate(indexes)]
+
+
+def test_choice_events_of_a_span_that_asked_for_several_choices_stay_choices() -> None:
+    """As `gen_ai.output.messages` with `gen_ai.request.choice.count` > 1: each message is a choice of its own,
+    not a parallel tool call of one answer."""
+    event = child_event({**CHAT, "gen_ai.request.choice.count": 2}, events=_tool_call_choices((0, 1)))
+    assert event["outputs"]["tool_calls"] == [_call(0)]
+    assert [c["tool_calls"] for c in event["outputs"]["choices"]] == [[_call(0)], [_call(1)]]
+
+
+def test_choice_events_at_different_indexes_stay_choices() -> None:
+    event = child_event(CHAT, events=_tool_call_choices((0, 1)))
+    assert [c["tool_calls"] for c in event["outputs"]["choices"]] == [[_call(0)], [_call(1)]]
+
+
+def test_choice_events_at_one_index_are_one_answer_s_tool_calls() -> None:
+    event = child_event(CHAT, events=_tool_call_choices((0, 0)))
+    assert event["outputs"] == {"role": "assistant", "tool_calls": [_call(0), _call(1)], "finish_reason": "tool_calls"}
+
+
+def test_a_details_event_s_output_messages_are_read_with_the_choice_count() -> None:
+    output = [{"role": "assistant", "parts": [{"type": "tool_call", "id": f"call_{i}", "name": "get_weather",
+                                               "arguments": {"city": "Paris"}}], "finish_reason": "tool_call"}
+              for i in (0, 1)]
+    details = ("gen_ai.client.inference.operation.details", {"gen_ai.output.messages": json.dumps(output)})
+    asked = child_event({**CHAT, "gen_ai.request.choice.count": 2}, events=[details])
+    as_attributes = child_event({**CHAT, "gen_ai.request.choice.count": 2,
+                                 "gen_ai.output.messages": json.dumps(output)})
+    assert asked["outputs"] == as_attributes["outputs"]
+    assert len(asked["outputs"]["choices"]) == 2
+    merged = child_event(CHAT, events=[details])
+    assert len(merged["outputs"]["tool_calls"]) == 2 and "choices" not in merged["outputs"]
+
+
 def test_inference_operation_details_event_carries_messages_and_instructions() -> None:
     details = {
         "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]),

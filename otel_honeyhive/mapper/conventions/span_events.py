@@ -68,7 +68,13 @@ def message_events(facts: SpanFacts) -> Iterable[Candidate]:
     return _message_events(facts.span) if facts.span.events else ()
 
 
+_CHOICE_COUNT = "gen_ai.request.choice.count"
+"""Read with every output here as with `gen_ai.output.messages` (genai.py): several messages are alternative choices
+only when the span asked for several, else they may be the parallel tool calls of one answer."""
+
+
 def _message_events(span: SpanView) -> Iterator[Candidate]:
+    choice_count = span.attributes.get(_CHOICE_COUNT)
     history: list[dict[str, Any]] = []
     choices: list[tuple[int, dict[str, Any]]] = []
     kept: list[dict[str, Any]] = []
@@ -87,12 +93,13 @@ def _message_events(span: SpanView) -> Iterator[Candidate]:
                                 "event:gen_ai.content.prompt")
                 continue
             if name == "gen_ai.content.completion" and "gen_ai.completion" in attrs:
-                yield Candidate("outputs", output_from_messages(json_messages(attrs["gen_ai.completion"])),
+                yield Candidate("outputs",
+                                output_from_messages(json_messages(attrs["gen_ai.completion"]), choice_count),
                                 _COMPLETION_EVENT, "event:gen_ai.content.completion")
                 continue
             if name == _DETAILS and ("gen_ai.input.messages" in attrs or "gen_ai.output.messages" in attrs):
                 consumed: set[str] = set()
-                yield from _details(attrs, consumed)
+                yield from _details(attrs, consumed, choice_count)
                 rest = {k: v for k, v in attrs.items() if k not in consumed}
                 if rest:  # the event's other attributes (and any content that did not parse) stay visible
                     kept.append(_event_record(SpanEventView(name, event.time_ns, rest), span.start_ns))
@@ -104,14 +111,20 @@ def _message_events(span: SpanView) -> Iterator[Candidate]:
         yield Candidate("inputs.chat_history", history, _ROLE_MESSAGES, "event:gen_ai.*.message")
     if choices:
         choices.sort(key=lambda c: c[0])
-        yield Candidate("outputs", output_from_messages([c for _, c in choices]), _CHOICES, "event:gen_ai.choice")
+        if choice_count is None and choices[0][0] != choices[-1][0]:
+            choice_count = len({index for index, _ in choices})  # the events' indexes say they are choices
+        yield Candidate("outputs", output_from_messages([c for _, c in choices], choice_count), _CHOICES,
+                        "event:gen_ai.choice")
     if kept:
         yield Candidate("metadata.events", kept, 0, "span.events")
 
 
-def _details(attrs: Mapping[str, Any], consumed: set[str]) -> Iterator[Candidate]:
-    """`gen_ai.client.inference.operation.details`: input and output parsed independently (one may be cut)."""
+def _details(attrs: Mapping[str, Any], consumed: set[str], choice_count: Any) -> Iterator[Candidate]:
+    """`gen_ai.client.inference.operation.details`: input and output parsed independently (one may be cut); the
+    output with the span's choice count, or the event's own (it repeats the span's attributes)."""
     source = f"event:{_DETAILS}"
+    if choice_count is None:
+        choice_count = attrs.get(_CHOICE_COUNT)
     if "gen_ai.input.messages" in attrs:
         try:
             msgs = json_messages(attrs["gen_ai.input.messages"])
@@ -125,7 +138,7 @@ def _details(attrs: Mapping[str, Any], consumed: set[str]) -> Iterator[Candidate
             yield Candidate("inputs.chat_history", msgs, _DETAILS_INPUT, source)
     if "gen_ai.output.messages" in attrs:
         try:
-            output = output_from_messages(json_messages(attrs["gen_ai.output.messages"]))
+            output = output_from_messages(json_messages(attrs["gen_ai.output.messages"]), choice_count)
             consumed.add("gen_ai.output.messages")
         except (ValueError, TypeError, KeyError, AttributeError):
             pass
