@@ -165,7 +165,8 @@ def pointer(*parts: str | int) -> str:
 
 
 def resolve(event: Any, at: str) -> Any:
-    """The value `at` (a JSON Pointer) points to; KeyError when there is none."""
+    """The value `at` (a JSON Pointer) points to; KeyError when there is none. An array index is ASCII digits
+    (RFC 6901): `str.isdigit` alone also takes `²`, which `int` refuses."""
     if at == "":
         return event
     if not at.startswith("/"):
@@ -180,7 +181,7 @@ def resolve(event: Any, at: str) -> Any:
                 raise KeyError(at) from None
         if isinstance(value, dict) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and part.isascii() and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
             raise KeyError(at)

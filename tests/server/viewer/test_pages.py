@@ -233,6 +233,7 @@ def test_the_raw_event_and_any_value_of_it_are_served_as_stored(client: TestClie
     assert client.get(base, params={"at": "/inputs/chat_history/2/tool_calls/0/function/arguments/order_id"}
                       ).json() == 7  # into the arguments' JSON string
     assert client.get(base, params={"at": "/nothing"}).status_code == 404
+    assert client.get(base, params={"at": "/inputs/chat_history/\u00b2"}).status_code == 404  # a digit, not ASCII
     assert client.get(f"/sessions/{SESSION}/events/{MODEL}-nope").status_code == 404
     assert client.get(f"/sessions/{SESSION[:-1]}0/events/{MODEL}/raw").status_code == 404  # not in that session
 

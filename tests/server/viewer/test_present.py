@@ -84,7 +84,7 @@ def test_pointers_escape_slashes_and_tildes_and_resolve_back() -> None:
     event = {"a/b": {"c~d": ["zero", "one"]}}
     at = pointer("a/b", "c~d", 1)
     assert at == "/a~1b/c~0d/1" and resolve(event, at) == "one"
-    for missing in ("/a~1b/c~0d/2", "/nope", "no-slash", "/a~1b/c~0d/x"):
+    for missing in ("/a~1b/c~0d/2", "/nope", "no-slash", "/a~1b/c~0d/x", "/a~1b/c~0d/\u00b2", "/a~1b/c~0d/\u0661"):
         with pytest.raises(KeyError):
             resolve(event, missing)
 
