@@ -25,6 +25,10 @@ LONG_TEXT = 1500
 """Characters of a string shown before it is collapsed behind a "show all" link (fetched when asked for)."""
 LONG_LIST = 100
 """Items of an array shown before the rest is collapsed the same way."""
+MAX_DEPTH = 32
+"""Levels of nesting shown before the rest is collapsed the same way. Stored values are shallower than this in
+practice, but tool-call arguments are JSON strings, parsed for display, of any depth orjson reads (1,024):
+rendering them whole would overflow Python's recursion limit."""
 EVENT_TYPES = ("session", "model", "tool", "chain")
 
 
@@ -209,15 +213,18 @@ class JsonHtml:
 
     def json(self, value: Any, at: str) -> Markup:
         """A value as indented JSON: keys, strings, numbers styled; long strings and lists collapsed."""
-        return Markup('<div class="json">{}</div>').format(self._value(value, at))
+        return Markup('<div class="json">{}</div>').format(self._value(value, at, 0))
 
-    def _value(self, value: Any, at: str) -> Markup:
+    def _value(self, value: Any, at: str, depth: int) -> Markup:
+        if isinstance(value, dict | list) and value and depth >= MAX_DEPTH:
+            return Markup('<span class="collapsed">{}</span>').format(
+                self.more(at, f"show the rest (nested past {MAX_DEPTH} levels)"))
         if isinstance(value, dict):
             if not value:
                 return Markup('<span class="j-punct">{}</span>')
             items = [
                 Markup('<div class="j-item"><span class="j-key">{}</span>: {}</div>').format(
-                    _json_text(str(key)), self._value(item, at + pointer(str(key)))
+                    _json_text(str(key)), self._value(item, at + pointer(str(key)), depth + 1)
                 )
                 for key, item in value.items()
             ]
@@ -227,7 +234,7 @@ class JsonHtml:
             if not value:
                 return Markup('<span class="j-punct">[]</span>')
             items = [
-                Markup('<div class="j-item">{}</div>').format(self._value(item, at + pointer(i)))
+                Markup('<div class="j-item">{}</div>').format(self._value(item, at + pointer(i), depth + 1))
                 for i, item in enumerate(value[:LONG_LIST])
             ]
             shown = Markup('<span class="j-punct">[</span><div class="j-body">{}</div><span class="j-punct">]</span>'
@@ -438,7 +445,7 @@ def filled(value: Any) -> bool:
 
 
 __all__ = [
-    "LONG_LIST", "LONG_TEXT", "JsonHtml", "Message", "Row", "ToolCall", "Usage", "answers", "conversation",
+    "LONG_LIST", "LONG_TEXT", "MAX_DEPTH", "JsonHtml", "Message", "Row", "ToolCall", "Usage", "answers", "conversation",
     "filled", "format_duration", "format_span", "format_start", "iso_start", "message", "pointer", "resolve",
     "session_rows", "type_class", "usage",
 ]

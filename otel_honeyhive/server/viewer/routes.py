@@ -350,8 +350,14 @@ class Viewer:
             return not_found(request, "no such value in this event")
         if isinstance(found, str):
             return Response(found, media_type="text/plain; charset=utf-8", headers=SECURITY_HEADERS)
-        return Response(orjson.dumps(found, option=orjson.OPT_INDENT_2), media_type="application/json",
-                        headers=SECURITY_HEADERS)
+        try:
+            whole = orjson.dumps(found, option=orjson.OPT_INDENT_2)
+        except orjson.JSONEncodeError:  # nested past orjson's limit: only a JSON string (tool-call arguments) is
+            return Response(  # so deep, and the raw event has it as that string
+                "this value is nested too deeply to show as JSON (orjson writes 254 levels); the raw event holds "
+                "it as the text it was stored as", status_code=422, media_type="text/plain; charset=utf-8",
+                headers=SECURITY_HEADERS)
+        return Response(whole, media_type="application/json", headers=SECURITY_HEADERS)
 
 
 def _q(text: Any) -> str:

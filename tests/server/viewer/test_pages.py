@@ -238,6 +238,29 @@ def test_the_raw_event_and_any_value_of_it_are_served_as_stored(client: TestClie
     assert client.get(f"/sessions/{SESSION[:-1]}0/events/{MODEL}/raw").status_code == 404  # not in that session
 
 
+@pytest.mark.parametrize(("depth", "status"), [(100, 200), (1000, 422)])
+def test_deeply_nested_tool_call_arguments_show_collapsed_never_a_500(client: TestClient, db: Path, depth: int,
+                                                                       status: int) -> None:
+    """Arguments are a JSON string (OpenInference's form), so no ingestion limit bounds their depth."""
+    deep_model = "30de2000-0000-4000-8000-000000000009"
+    arguments = '{"a":' * depth + "1" + "}" * depth
+    write(db, [event(SESSION, deep_model, "model", "deep call", T0 + 50, 5.0, SESSION, inputs={"chat_history": [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}]}]})])
+    page = client.get(f"/sessions/{SESSION}/events/{deep_model}")
+    assert page.status_code == 200 and "calls <code>f</code>" in page.text
+    more = re.search(r'<a class="more" href="([^"]+)" data-more>show the rest', page.text)
+    assert more is not None
+    rest = client.get(html.unescape(more.group(1)))
+    assert rest.status_code == status
+    if status == 200:
+        assert rest.headers["content-type"] == "application/json"
+    else:  # past what orjson writes: said in a line, and the raw event still has the arguments as stored
+        assert "nested too deeply" in rest.text
+        raw = client.get(f"/sessions/{SESSION}/events/{deep_model}/raw").json()
+        assert raw["inputs"]["chat_history"][0]["tool_calls"][0]["function"]["arguments"] == arguments
+
+
 def test_a_session_known_only_from_its_events_still_has_a_page(client: TestClient, db: Path) -> None:
     write(db, [e for e in agent_session("5e551011-0000-4000-8000-00000000000f") if e["event_type"] != "session"])
     page = client.get("/sessions/5e551011-0000-4000-8000-00000000000f")

@@ -3,11 +3,13 @@ JSON as escaped HTML with long values collapsed, and JSON Pointers into an event
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from otel_honeyhive.server.viewer.present import (
     LONG_LIST,
     LONG_TEXT,
+    MAX_DEPTH,
     JsonHtml,
     answers,
     conversation,
@@ -78,6 +80,15 @@ def test_json_is_escaped_and_long_values_are_collapsed_with_a_link_to_the_whole(
     assert 'href="/v?at=%2Flong" data-more>show all (10 more characters)' in html
     assert 'href="/v?at=%2Fmany" data-more>show all 101 items' in html
     assert "x" * (LONG_TEXT + 1) not in html
+
+
+def test_json_nested_past_the_depth_shown_is_collapsed_behind_a_link() -> None:
+    """Tool-call arguments are JSON strings of any depth orjson reads (1,024 levels): rendered whole, they
+    overflowed Python's recursion limit and the event's page was a 500."""
+    deep = orjson.loads("[" * 1000 + '"leaf"' + "]" * 1000)
+    html = str(JsonHtml("/v").json(deep, ""))
+    assert html.count('<div class="j-item">') == MAX_DEPTH and "leaf" not in html
+    assert f'href="/v?at={"%2F0" * MAX_DEPTH}" data-more>show the rest (nested past {MAX_DEPTH} levels)' in html
 
 
 def test_pointers_escape_slashes_and_tildes_and_resolve_back() -> None:
