@@ -8,6 +8,7 @@ Event content is untrusted (prompts, tool output): every piece of it that become
 from __future__ import annotations
 
 import datetime
+import itertools
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from otel_honeyhive.server.viewer.queries import OutlineEvent
 LONG_TEXT = 1500
 """Characters of a string shown before it is collapsed behind a "show all" link (fetched when asked for)."""
 LONG_LIST = 100
-"""Items of an array shown before the rest is collapsed the same way."""
+"""Items of an array, or keys of an object, shown before the rest is collapsed the same way."""
 MAX_DEPTH = 32
 """Levels of nesting shown before the rest is collapsed the same way. Stored values are shallower than this in
 practice, but tool-call arguments are JSON strings, parsed for display, of any depth orjson reads (1,024):
@@ -226,10 +227,14 @@ class JsonHtml:
                 Markup('<div class="j-item"><span class="j-key">{}</span>: {}</div>').format(
                     _json_text(str(key)), self._value(item, at + pointer(str(key)), depth + 1)
                 )
-                for key, item in value.items()
+                for key, item in itertools.islice(value.items(), LONG_LIST)
             ]
-            return Markup('<span class="j-punct">{{</span><div class="j-body">{}</div><span class="j-punct">}}</span>'
-                          ).format(Markup("").join(items))
+            whole = Markup('<span class="j-punct">{{</span><div class="j-body">{}</div><span class="j-punct">}}</span>'
+                           ).format(Markup("").join(items))
+            if len(value) <= LONG_LIST:
+                return whole
+            return Markup('<span class="collapsed">{} {}</span>').format(
+                whole, self.more(at, f"show all {len(value):,} keys"))
         if isinstance(value, list):
             if not value:
                 return Markup('<span class="j-punct">[]</span>')
