@@ -22,7 +22,7 @@ from pathlib import Path
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.outputs.store import SessionSummary, SQLiteStore
 from otel_honeyhive.outputs.store.rows import keyed
-from otel_honeyhive.outputs.store.schema import BY_SESSION
+from otel_honeyhive.outputs.store.schema import BY_EVENT, BY_SESSION
 from otel_honeyhive.outputs.store.sqlite import read_only_uri
 
 PAGE_SIZE = 50
@@ -34,6 +34,8 @@ FROM events
 WHERE {BY_SESSION}
 ORDER BY start_time IS NULL, start_time, rowid
 """
+
+_IN_SESSION = f"SELECT 1 FROM events WHERE {BY_EVENT} AND session_id = ? LIMIT 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,14 @@ class StoreReader:
             OutlineEvent(eid, parent, kind, name, start, end, duration, bool(error), model, tokens)
             for eid, parent, kind, name, start, end, duration, error, model, tokens in rows
         ]
+
+    def has_event(self, session_id: str, event_id: str) -> bool:
+        """Whether the session has this event stored: from the index, without reading its body."""
+        try:
+            with self._connect() as conn:
+                return conn.execute(_IN_SESSION, (*keyed(event_id), session_id)).fetchone() is not None
+        except FileNotFoundError:
+            return False
 
     def event(self, event_id: str) -> Event | None:
         try:

@@ -311,8 +311,11 @@ class Viewer:
         outputs = event.get("outputs")
         config: dict[str, Any] = event["config"] if isinstance(event.get("config"), dict) else {}
         parent_id = event.get("parent_id")
-        parent_url = (f"{root}sessions/{_q(session_id)}/events/{_q(parent_id)}"
-                      if isinstance(parent_id, str) and parent_id and parent_id != event_id else None)
+        has_parent = isinstance(parent_id, str) and bool(parent_id) and parent_id != event_id
+        # A parent that is not stored (not arrived yet, or in another session) is named, not linked: its link
+        # would be a 404. The timeline hangs such an event under the session.
+        parent_stored = has_parent and self.reader.has_event(session_id, str(parent_id))
+        parent_url = f"{root}sessions/{_q(session_id)}/events/{_q(parent_id)}" if parent_stored else None
         return dict(
             event={**_SHOWN_FIELDS, **event}, event_id=event_id, base_url=base, render=renderer,
             pointer=present.pointer,
@@ -326,7 +329,7 @@ class Viewer:
             response_model=event["metadata"].get("response_model") if isinstance(event.get("metadata"), dict)
             else None,
             usage=present.usage(event),
-            parent_url=parent_url, parent_id=parent_id,
+            parent_url=parent_url, parent_id=parent_id if has_parent else None,
             buckets=[(name, event.get(name)) for name in
                      ("config", "metadata", "metrics", "feedback", "user_properties")],
         )

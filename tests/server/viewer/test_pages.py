@@ -177,6 +177,19 @@ def test_an_events_page_selects_it_and_links_its_parent(client: TestClient) -> N
     assert re.search(r'<details class="bucket" open>\s*<summary><h3>Feedback</h3>', detail)
 
 
+def test_a_parent_that_is_not_stored_is_named_not_linked_to_a_404(client: TestClient, db: Path) -> None:
+    """A trace shipped in parts (its hold time ran out) stores children before their parent: the tree hangs them
+    under the session, and the detail must not link to a parent page that does not exist."""
+    orphan, missing = "0afa0000-0000-4000-8000-000000000011", "0afa0000-0000-4000-8000-0000000000ff"
+    write(db, [event(SESSION, orphan, "tool", "early child", T0 + 40, 5.0, missing)])
+    detail = client.get(f"/sessions/{SESSION}/events/{orphan}", params={"part": "detail"}).text
+    assert f"/events/{missing}" not in detail and "not stored in this session" in detail and missing in detail
+    assert client.get(f"/sessions/{SESSION}/events/{missing}").status_code == 404  # what the link led to
+    write(db, [event(SESSION, missing, "chain", "late parent", T0 + 30, 50.0, SESSION)])  # the parent arrives
+    detail = client.get(f"/sessions/{SESSION}/events/{orphan}", params={"part": "detail"}).text
+    assert f'href="../../../sessions/{SESSION}/events/{missing}" data-event>{missing}</a>' in detail
+
+
 def test_a_conversation_session_reads_turn_by_turn_above_its_timeline(tmp_path: Path) -> None:
     """Each turn: what the user asked its first model call and what its last answered (a tool call between the
     two is skipped), in order, escaped, the turn linked to its event; a one-turn session has no such section."""
