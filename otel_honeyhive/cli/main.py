@@ -626,7 +626,7 @@ def _sessions(args: argparse.Namespace) -> int:
     with store:
         sessions = store.list_sessions(limit=args.limit)
     if args.open:
-        _open_viewer(args.viewer, "/")
+        _open_viewer(args.viewer, "/", args.db)
     if args.json:
         _print_json([dataclasses.asdict(s) for s in sessions])
         return 0
@@ -638,12 +638,44 @@ def _sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_viewer(base: str, path: str) -> None:
-    """Say the page's address (on stderr, so `--json` stays parsable) and ask for a browser to open it."""
+VIEWER_PROBE_SECONDS = 1.0
+"""How long `--open` waits for the viewer's page before saying that nothing answers there."""
+
+
+def _viewer_problem(base: str, url: str, db: Path) -> str | None:
+    """Why the page at `url` will not show what was printed, when that is certain: nothing listens there (the
+    demo's server has gone, or `serve` was never started), or the server there has no such page (it serves
+    another store). Anything else (a token to give, a proxy's login, TLS) is left to the browser."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    start = f"start `{PROG} serve --db {db} --grpc-port 0`, or pass --viewer URL"
+    try:
+        with urllib.request.urlopen(url, timeout=VIEWER_PROBE_SECONDS):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return f"{base} has no page for this: is it `{PROG} serve` on {db}? ({start})"
+        return None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ConnectionRefusedError):
+            return f"nothing answers at {base} ({start})"
+        return None
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+
+
+def _open_viewer(base: str, path: str, db: Path) -> None:
+    """Say the page's address (on stderr, so `--json` stays parsable) and ask for a browser to open it; first
+    say so when no viewer will answer there (a browser's connection error would not say what to do)."""
     import webbrowser
 
     url = base.rstrip("/") + path
     print(f"viewer: {url}", file=sys.stderr)
+    problem = _viewer_problem(base.rstrip("/"), url, db)
+    if problem is not None:
+        print(f"{PROG}: {problem}", file=sys.stderr)
     try:
         opened = webbrowser.open(url)
     except webbrowser.Error:
@@ -686,10 +718,10 @@ def _show(args: argparse.Namespace) -> int:
         from urllib.parse import quote
 
         if event is None:
-            _open_viewer(args.viewer, f"/sessions/{quote(sessions[0], safe='')}")
+            _open_viewer(args.viewer, f"/sessions/{quote(sessions[0], safe='')}", args.db)
         else:
             where = f"/sessions/{quote(str(event.get('session_id')), safe='')}/events/{quote(found[0], safe='')}"
-            _open_viewer(args.viewer, where)
+            _open_viewer(args.viewer, where, args.db)
     if event is not None:
         if args.json:
             _print_json(event)
