@@ -145,7 +145,9 @@ def describe(event: Event) -> tuple[Any, ...]:
         number(event.get("end_time")),
         number(event.get("duration")),
         0 if error is None or error == "" else 1,
-        total if event_type == "model" and isinstance(total, int) and _count(total) is not None else None,
+        # The session's tokens (its summary sums this): what the viewer shows for each model event, so the list
+        # and the session's page count the same.
+        shown if event_type == "model" else None,
         _text(user),
         model if isinstance(model, str) and model else None,
         shown,

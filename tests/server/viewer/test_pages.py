@@ -69,6 +69,22 @@ def test_the_list_shows_sessions_newest_first_with_their_figures(client: TestCli
     assert cells[2:] == ["1.20 s", "4", '<span class="err-count">1</span>', "150"]  # events, errors, tokens
 
 
+def test_the_list_counts_the_tokens_the_session_page_counts(client: TestClient, db: Path) -> None:
+    """A client of the HoneyHive-compatible API may report a model call's usage as prompt and completion tokens
+    only, or a total that is not a whole number: the list said "–" where the session's page said 14."""
+    sid = "70c50000-0000-4000-8000-000000000001"
+    write(db, [event(sid, sid, "session", "usage-parts", T0 + 60_000, 100.0),
+               event(sid, "70c50000-0000-4000-8000-000000000002", "model", "chat", T0 + 60_001, 10.0, sid,
+                     metadata={"prompt_tokens": 3, "completion_tokens": 4}),
+               event(sid, "70c50000-0000-4000-8000-000000000003", "model", "chat", T0 + 60_020, 10.0, sid,
+                     metadata={"total_tokens": 7.0}),
+               event(sid, "70c50000-0000-4000-8000-000000000004", "chain", "step", T0 + 60_040, 10.0, sid,
+                     metadata={"total_tokens": 500})])  # not a model event: its children's usage again
+    row = client.get("/", params={"q": "usage-parts"}).text.split(">usage-parts</a>", 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r'<td class="num">([^<]*)</td>', row)[-1] == "14"
+    assert "<dt>Tokens</dt><dd>14</dd>" in client.get(f"/sessions/{sid}").text
+
+
 @pytest.mark.parametrize(("query", "expected"), [
     ("checkout", ["checkout-agent"]),  # part of the name
     ("JOB-1", ["job-1"]),  # any case
