@@ -10,8 +10,11 @@ benchmark workload, in this process (no sampling, so no attribution guesswork).
 
 Every round works on fresh traces (the pool relabelled with new trace ids, as a real stream brings), in batches
 of 512 as the BatchSpanProcessor and OTLP clients send them, so caches and the store see what they would see in
-production. Each figure is the minimum over rounds of the stage's CPU time per span; `--flamegraph DIR` also
-records py-spy flame graphs of both paths (SVG), for a closer look.
+production. The copies are made between the timed stages, and the garbage collector is run after each batch's
+copies are made, outside the clocks: otherwise the collections their allocations bring on land on whichever
+stage happens to be running (the mapping, mostly), and double its figure. Each figure is the minimum over rounds
+of the stage's CPU time per span; `--flamegraph DIR` also records py-spy flame graphs of both paths (SVG), for a
+closer look.
 
     python bench/stage_costs.py [--spans 10000] [--rounds 5] [--flamegraph DIR] [--json PATH]
 """
@@ -19,6 +22,7 @@ records py-spy flame graphs of both paths (SVG), for a closer look.
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import subprocess
 import sys
@@ -76,6 +80,7 @@ def one_round(pool: list[Any], n: int, salt: int, sink_url: str, output: HoneyHi
     assembler = TraceAssembler(hold_seconds=60, max_spans=1_000_000)
     http, url = output._http, sink_url + "/events/batch"
     for part in relabelled(pool, n, 512, salt=salt):
+        gc.collect()  # the relabelled copies' debt to the collector is the bench's, not the next stage's
         with clock("SDK span → SpanView"):
             views = [from_readable_span(span) for span in part]
         with clock("trace assembly"):
@@ -97,6 +102,7 @@ def one_round(pool: list[Any], n: int, salt: int, sink_url: str, output: HoneyHi
             store.send(events)
     exporter = HoneyHiveSpanExporter(api_key="bench", server_url=sink_url, hold_timeout=60)
     for part in relabelled(pool, n, 512, salt=salt + 1000):
+        gc.collect()
         with clock(WHOLE):
             exporter.export(part)
     with clock(WHOLE):
