@@ -102,7 +102,10 @@ def test_a_child_forked_while_the_router_is_busy_routes_with_the_right_keys() ->
         exporter.shutdown()
 
 
-def test_a_conversation_id_shared_by_two_projects_is_a_session_in_each_extended_with_its_own_key() -> None:
+def _two_tenants_two_turns(conversation: str) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, str]],
+                                                        HoneyHiveSpanExporter]:
+    """Two turns of one conversation for each of two tenants routed to two projects: the events each project's
+    key received, the (key, event id) of each session update, and the exporter (shut down)."""
     with fake_honeyhive("v1") as honeyhive:
         exporter = HoneyHiveSpanExporter(api_key=KEYS["main"], server_url=honeyhive.url, retry_policy=FAST,
                                          routes=tenant_table("refuse"), sessions="conversation")
@@ -112,12 +115,16 @@ def test_a_conversation_id_shared_by_two_projects_is_a_session_in_each_extended_
         for turn in range(2):
             for tenant in ("acme", "globex-east"):
                 with tracer.start_as_current_span(f"{tenant} turn {turn}", attributes={
-                        "tenant": tenant, "gen_ai.conversation.id": "chat-1"}):
+                        "tenant": tenant, "gen_ai.conversation.id": conversation}):
                     pass
         provider.shutdown()
-        received = events_by_key(honeyhive)
         updates = [(r.headers["Authorization"].removeprefix("Bearer "), (r.body or {})["event_id"])
                    for r in honeyhive.requests if r.method == "PUT"]
+        return events_by_key(honeyhive), updates, exporter
+
+
+def test_a_conversation_id_shared_by_two_projects_is_a_session_in_each_extended_with_its_own_key() -> None:
+    received, updates, _ = _two_tenants_two_turns("chat-1")
     sessions = {project: [e for e in events if e["event_type"] == "session"] for project, events in received.items()}
     assert {project: [s["event_name"] for s in found] for project, found in sessions.items()} == {
         "acme": ["acme turn 0"], "billing": ["globex-east turn 0"]}
@@ -132,21 +139,7 @@ def test_a_uuid_conversation_id_shared_by_two_projects_is_started_in_each_and_ex
     """A UUID conversation id is the session's id in every project it reaches (docs/identity-and-assembly.md):
     each project gets its own session event, and each project's later turns extend its own with its own key."""
     conversation = "7b0c5e0e-3a4f-4d8e-9a55-1c2b3d4e5f60"
-    with fake_honeyhive("v1") as honeyhive:
-        exporter = HoneyHiveSpanExporter(api_key=KEYS["main"], server_url=honeyhive.url, retry_policy=FAST,
-                                         routes=tenant_table("refuse"), sessions="conversation")
-        provider = TracerProvider(resource=Resource.create({"service.name": "web"}))
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        tracer = provider.get_tracer("app")
-        for turn in range(2):
-            for tenant in ("acme", "globex-east"):
-                with tracer.start_as_current_span(f"{tenant} turn {turn}", attributes={
-                        "tenant": tenant, "gen_ai.conversation.id": conversation}):
-                    pass
-        provider.shutdown()
-        received = events_by_key(honeyhive)
-        updates = [(r.headers["Authorization"].removeprefix("Bearer "), (r.body or {})["event_id"])
-                   for r in honeyhive.requests if r.method == "PUT"]
+    received, updates, exporter = _two_tenants_two_turns(conversation)
     sessions = {project: [e for e in events if e["event_type"] == "session"] for project, events in received.items()}
     assert {project: [s["event_name"] for s in found] for project, found in sessions.items()} == {
         "acme": ["acme turn 0"], "billing": ["globex-east turn 0"]}

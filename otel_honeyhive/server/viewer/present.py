@@ -216,6 +216,15 @@ class JsonHtml:
         """A value as indented JSON: keys, strings, numbers styled; long strings and lists collapsed."""
         return Markup('<div class="json">{}</div>').format(self._value(value, at, 0))
 
+    def _container(self, opening: str, closing: str, items: list[Markup], size: int, at: str, noun: str) -> Markup:
+        """An object's or array's first `LONG_LIST` entries (`items`, rendered) between its brackets, with a link
+        to the whole when it has more (`size`)."""
+        shown = Markup('<span class="j-punct">{}</span><div class="j-body">{}</div><span class="j-punct">{}</span>'
+                       ).format(opening, Markup("").join(items), closing)
+        if size <= LONG_LIST:
+            return shown
+        return Markup('<span class="collapsed">{} {}</span>').format(shown, self.more(at, f"show all {size:,} {noun}"))
+
     def _value(self, value: Any, at: str, depth: int) -> Markup:
         if isinstance(value, dict | list) and value and depth >= MAX_DEPTH:
             return Markup('<span class="collapsed">{}</span>').format(
@@ -223,31 +232,19 @@ class JsonHtml:
         if isinstance(value, dict):
             if not value:
                 return Markup('<span class="j-punct">{}</span>')
-            items = [
+            return self._container("{", "}", [
                 Markup('<div class="j-item"><span class="j-key">{}</span>: {}</div>').format(
                     _json_text(str(key)), self._value(item, at + pointer(str(key)), depth + 1)
                 )
                 for key, item in itertools.islice(value.items(), LONG_LIST)
-            ]
-            whole = Markup('<span class="j-punct">{{</span><div class="j-body">{}</div><span class="j-punct">}}</span>'
-                           ).format(Markup("").join(items))
-            if len(value) <= LONG_LIST:
-                return whole
-            return Markup('<span class="collapsed">{} {}</span>').format(
-                whole, self.more(at, f"show all {len(value):,} keys"))
+            ], len(value), at, "keys")
         if isinstance(value, list):
             if not value:
                 return Markup('<span class="j-punct">[]</span>')
-            items = [
+            return self._container("[", "]", [
                 Markup('<div class="j-item">{}</div>').format(self._value(item, at + pointer(i), depth + 1))
                 for i, item in enumerate(value[:LONG_LIST])
-            ]
-            shown = Markup('<span class="j-punct">[</span><div class="j-body">{}</div><span class="j-punct">]</span>'
-                           ).format(Markup("").join(items))
-            if len(value) <= LONG_LIST:
-                return shown
-            return Markup('<span class="collapsed">{} {}</span>').format(
-                shown, self.more(at, f"show all {len(value):,} items"))
+            ], len(value), at, "items")
         if isinstance(value, str):
             if len(value) <= LONG_TEXT:
                 return Markup('<span class="j-str">{}</span>').format(_json_text(value))
