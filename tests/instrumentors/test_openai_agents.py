@@ -43,8 +43,10 @@ pytestmark = pytest.mark.slow  # an app process and a server per instrumentation
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_SETTINGS = frozenset({"model", "instructions", "input", "messages", "tools", "_type", "id", "created_at",
-                          "object"})
-"""What a model event's `config.hyperparameters` never holds: the model, the content, the tools, response ids."""
+                          "object", "tool_choice", "parallel_tool_calls", "truncation", "text", "reasoning"})
+"""What a model event's `config.hyperparameters` never holds here: the model, the content, the tools, response ids,
+how the tools may be called, the answer's format, how the context is cut, and the empty `reasoning` the SDK
+records when none was asked for."""
 MODES = ("plain", "streamed")
 """The app's runs of the agent, in order: `Runner.run`, then `Runner.run_streamed` (then the failing tool's run)."""
 FAILING = len(MODES)
@@ -324,6 +326,7 @@ def test_model_events_hyperparameters_are_generation_settings_only(run: Run) -> 
         max_tokens = hyperparameters.get("max_output_tokens", hyperparameters.get("max_tokens"))
         assert max_tokens == exchange.request["max_output_tokens"] == SETTINGS.max_tokens
         assert not NOT_SETTINGS & hyperparameters.keys()
+        assert all(v not in ({}, None) for v in hyperparameters.values())
 
 
 def test_the_responses_metadata_and_store_flag_are_not_hyperparameters(run: Run) -> None:

@@ -632,3 +632,17 @@ def test_a_model_call_that_is_its_traces_root_keeps_its_finish_reasons_by_the_sa
     (session,) = otel.events()
     assert session["event_type"] == "session" and session["metadata"]["finish_reasons"] == ["stop"]
     assert "gen_ai.response.finish_reasons" not in session["metadata"]
+
+
+def test_request_parameters_that_are_not_generation_settings_stay_out_of_hyperparameters() -> None:
+    """The same keys OpenInference's invocation parameters keep out (tool use, response format, truncation, how
+    the request is kept and attributed) stay out of `gen_ai.request.*`'s hyperparameters: in metadata, as they
+    came."""
+    event = child_event({**CHAT, "gen_ai.request.temperature": 0.2, "gen_ai.request.tool_choice": "auto",
+                         "gen_ai.request.parallel_tool_calls": True, "gen_ai.request.truncation": "auto",
+                         "gen_ai.request.response_format": "json_object", "gen_ai.request.service_tier": "flex"})
+    assert event["config"]["hyperparameters"] == {"temperature": 0.2}
+    meta = event["metadata"]
+    assert (meta["gen_ai.request.tool_choice"], meta["gen_ai.request.parallel_tool_calls"],
+            meta["gen_ai.request.truncation"], meta["gen_ai.request.response_format"],
+            meta["gen_ai.request.service_tier"]) == ("auto", True, "auto", "json_object", "flex")

@@ -54,3 +54,54 @@ def test_without_the_arguments_the_tool_event_has_no_inputs_rather_than_the_sche
     assert event["inputs"] == {}
     assert event["outputs"] == {}
     assert event["metadata"]["tool.parameters"] == SCHEMA
+
+
+# -- the Responses API model span: which request parameters are generation settings ---------------------------------
+
+RESPONSE_PARAMETERS = {
+    "id": "resp_5", "created_at": 1700000000.0, "instructions": "Route the user.", "metadata": {},
+    "model": "gpt-4o-mini-2024-07-18", "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto",
+    "top_p": 1.0, "reasoning": {}, "text": {"format": {"type": "text"}}, "truncation": "disabled", "store": True,
+}
+"""`llm.invocation_parameters` of a `response` span, as 2.6.0 records it (from the SDK's `Response`)."""
+RESPONSE = {
+    "openinference.span.kind": "LLM",
+    "llm.system": "openai",
+    "llm.model_name": "gpt-4o-mini-2024-07-18",
+    "llm.input_messages.0.message.role": "system",
+    "llm.input_messages.0.message.content": "Route the user.",
+    "llm.token_count.prompt": 20,
+}
+
+
+def response_event(parameters: dict[str, object]) -> dict[str, object]:
+    return child_event({**RESPONSE, "llm.invocation_parameters": json.dumps(parameters)}, name="response")
+
+
+def test_only_generation_settings_of_a_response_are_hyperparameters() -> None:
+    """How the offered tools may be called (`tool_choice`, `parallel_tool_calls`), the response format
+    (`text.format`) and how an overlong context is cut (`truncation`) are request parameters, not settings of the
+    generation: they stay in `metadata.invocation_parameters`, as a GenAI span keeps them out too."""
+    event = response_event(RESPONSE_PARAMETERS)
+    assert event["config"]["hyperparameters"] == {"temperature": 1.0, "top_p": 1.0}
+    assert event["metadata"]["invocation_parameters"] == {
+        "id": "resp_5", "created_at": 1700000000.0, "parallel_tool_calls": True, "tool_choice": "auto",
+        "text": {"format": {"type": "text"}}, "truncation": "disabled", "store": True}
+
+
+def test_an_empty_setting_is_not_shipped() -> None:
+    """`reasoning: {}` (no reasoning asked for) and the empty request `metadata` say nothing: neither is kept."""
+    event = response_event(RESPONSE_PARAMETERS)
+    assert "reasoning" not in event["config"]["hyperparameters"]
+    assert "metadata" not in event["metadata"]["invocation_parameters"]
+
+
+def test_reasoning_and_verbosity_asked_for_are_hyperparameters() -> None:
+    """What was asked of the model's reasoning and the answer's verbosity shape the generation; the text format
+    beside the verbosity stays a request parameter. Null fields are not settings."""
+    event = response_event({**RESPONSE_PARAMETERS, "reasoning": {"effort": "high", "summary": None},
+                            "text": {"format": {"type": "text"}, "verbosity": "low"}})
+    hyperparameters = event["config"]["hyperparameters"]
+    assert hyperparameters["reasoning"] == {"effort": "high"}
+    assert hyperparameters["text"] == {"verbosity": "low"}
+    assert event["metadata"]["invocation_parameters"]["text"] == {"format": {"type": "text"}}

@@ -111,6 +111,21 @@ hyperparameters (the anthropic client's own spans set `stream` on every streamed
 sets `stream_cursor`; LangSmith's OpenTelemetry export `extra_body` and `extra_query`)."""
 
 
+NOT_SETTINGS = frozenset({
+    "tool_choice", "parallel_tool_calls", "max_tool_calls",
+    "response_format",
+    "truncation", "previous_response_id", "conversation", "include", "prompt",
+    "service_tier", "store", "metadata", "user", "safety_identifier", "prompt_cache_key", "background",
+    "stream_options", "base_url",
+})
+"""Request parameters that are not generation settings, by the name every convention gives them (a
+`gen_ai.request.*` suffix, an OpenInference invocation-parameter key): how the offered tools may be called, the
+answer's format (the GenAI conventions' `gen_ai.output.type`, no request setting either), what the model is given
+beside the messages (how an overlong context is cut, earlier responses, a stored prompt), and how the request is
+served, kept and attributed. Kept out of `config.hyperparameters` by every convention: a GenAI span keeps them in
+metadata as they came, OpenInference in `metadata.invocation_parameters`."""
+
+
 def hyperparameters(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """`gen_ai.request.*` settings by their name under the prefix, with no dot inside it
     (`gen_ai.request.choice.count` → `choice_count`): a dotted key in `config.hyperparameters` reads as a path."""
@@ -169,7 +184,7 @@ CONVENTION: Convention = Convention(
         Field("gen_ai.provider.name", "config.provider", rank=1, only=NOT_MODEL),
         Field("gen_ai.system", "config.provider", rank=2),
         Group("gen_ai.request.", "config.hyperparameters", hyperparameters, rank=1,
-              exclude=frozenset({"model", *TRANSPORT}), merge=True),
+              exclude=frozenset({"model", *TRANSPORT, *NOT_SETTINGS}), merge=True),
         *(Field(f"gen_ai.request.{key}", f"metadata.{key}", rank=1, convert=maybe_json) for key in TRANSPORT),
         Field("gen_ai.tool.definitions", "config.tools", rank=1, convert=parse_json_strict),
         Combine(("gen_ai.input.messages", "gen_ai.system_instructions"), "inputs.chat_history", chat_history,

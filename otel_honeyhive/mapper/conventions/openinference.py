@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from otel_honeyhive.core.jsonable import jsonable
+from otel_honeyhive.mapper.conventions.genai import NOT_SETTINGS
 from otel_honeyhive.mapper.messages import indexed_history, indexed_messages, indexed_suffix, output_from_messages
 from otel_honeyhive.mapper.rules import (
     MODEL,
@@ -92,14 +93,18 @@ def _documents(pairs: list[tuple[str, Any]]) -> list[Any]:
 
 
 _CONTENT_KEYS = frozenset({"messages", "input", "instructions", "system"})
-NOT_HYPERPARAMETERS = frozenset({"model", "tools", "functions", "_type", "id", "created_at", "object", "metadata",
-                                 "store", "base_url", "stream", "stream_options", "user"}) | _CONTENT_KEYS
+NOT_HYPERPARAMETERS = frozenset({"model", "tools", "functions", "_type", "id", "created_at", "object"}) | (
+    NOT_SETTINGS | _CONTENT_KEYS)
 """Invocation-parameter keys that are not generation settings: the model (`config.model`), the request's content
-(in `inputs.chat_history`), the tools offered (`config.tools`), how the request is sent and kept (`stream`,
-`store`, the client's `base_url`, the Responses API's request `metadata`, `user`), and what frameworks add
-(LangChain's `_type`, the Agents SDK's response `id` and `created_at`). The rest of them, tools aside, go to
-`metadata.invocation_parameters` — the content only when the span records no input messages (else it repeats
-them). A setting given as null (LangChain's `"stop": null`) is not one."""
+(in `inputs.chat_history`), the tools offered (`config.tools`), the request parameters no convention counts as
+settings (genai.py's `NOT_SETTINGS`: tool use, response format, truncation, how the request is sent and kept), and
+what frameworks add (LangChain's `_type`, the Agents SDK's response `id` and `created_at`). The rest of them, tools
+aside, go to `metadata.invocation_parameters` — the content only when the span records no input messages (else it
+repeats them). A setting given as null (LangChain's `"stop": null`) is not one, nor is an object holding none
+(the Agents SDK's `"reasoning": {}`)."""
+_MIXED_PARAMETERS = {"text": frozenset({"format"})}
+"""Parameter objects holding request parameters beside generation settings: the Responses API's `text` holds the
+answer's format beside its `verbosity`. The listed fields go with the request parameters, the rest are settings."""
 _INVOCATION_KEYS = ("llm.invocation_parameters", "embedding.invocation_parameters")
 _OTHER_REQUESTED_MODEL_KEYS = ("llm.request.model_name", "gen_ai.request.model")
 """Where else a span may name the model asked for, when its invocation parameters do not."""
@@ -177,6 +182,44 @@ def _output_finish_reason(facts: SpanFacts) -> tuple[Candidate, ...]:
     return (Candidate("outputs.finish_reason", jsonable(reason), 14, "llm.finish_reason", keep_if_shadowed=False),)
 
 
+def _pruned(value: Any) -> Any:
+    """A parameter without its null fields; None when nothing is left (null, or an object holding nothing)."""
+    if isinstance(value, dict):
+        kept: dict[str, Any] = {}
+        for k, item in value.items():
+            pruned = _pruned(item)
+            if pruned is not None:
+                kept[k] = pruned
+        return kept or None
+    return value
+
+
+def _split_parameters(params: Mapping[str, Any], repeated: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Invocation parameters → (the generation settings, the other request parameters kept in metadata), neither
+    holding the model, the tools, the `repeated` content keys, nulls or empty objects."""
+    hyper: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for k, v in params.items():
+        if k in ("model", "model_name", "tools", "functions") or k in repeated:
+            continue
+        value = _pruned(jsonable(v))
+        if value is None:
+            continue
+        fields = _MIXED_PARAMETERS.get(k)
+        if fields is not None and isinstance(value, dict):
+            setting = {f: item for f, item in value.items() if f not in fields}
+            other = {f: item for f, item in value.items() if f in fields}
+            if setting:
+                hyper[k] = setting
+            if other:
+                rest[k] = other
+        elif k in NOT_HYPERPARAMETERS:
+            rest[k] = value
+        else:
+            hyper[k] = value
+    return hyper, rest
+
+
 def _models_and_parameters(facts: SpanFacts) -> Iterable[Candidate]:
     """`llm.invocation_parameters` split by meaning, and `llm.model_name` placed by it: the model the app asked for
     (in the parameters) is `config.model`, and a different `llm.model_name` (OpenAI's instrumentor puts the dated
@@ -195,16 +238,13 @@ def _models_and_parameters(facts: SpanFacts) -> Iterable[Candidate]:
         if isinstance(model, str) and model:
             requested = model
             yield Candidate("config.model", model, 3, key)
-        hyper = {k: jsonable(v) for k, v in params.items()
-                 if k not in NOT_HYPERPARAMETERS and k != "model_name" and v is not None}
+        repeated = _CONTENT_KEYS if any(k in attrs for k in _INPUT_MESSAGES) else frozenset()
+        hyper, rest = _split_parameters(params, repeated)
         if hyper:
             yield Candidate("config.hyperparameters", hyper, 2, key, merge=True)
         tools = params.get("tools") or params.get("functions")
         if tools:
             yield Candidate("config.tools", jsonable(tools), 5, key, keep_if_shadowed=False)
-        repeated = _CONTENT_KEYS if any(k in attrs for k in _INPUT_MESSAGES) else frozenset()
-        rest = {k: jsonable(v) for k, v in params.items()
-                if k in NOT_HYPERPARAMETERS and k not in ("model", "tools", "functions") and k not in repeated}
         if rest:
             yield Candidate("metadata.invocation_parameters", rest, 50, key)
     for key in _OTHER_REQUESTED_MODEL_KEYS:  # Anthropic's OpenInference instrumentation uses the first
