@@ -118,6 +118,16 @@ class RoutingTable:
                 return rule.project
         return self.default if self.unrouted == "default" else None
 
+    def project_for_resource(self, resource: Mapping[str, Any]) -> str | None:
+        """The project of what carries only a resource (a log record whose trace was never mapped here): the first
+        rule that matches it, when no earlier rule needs span attributes to be ruled out; None when the resource
+        alone cannot tell (a span rule comes first, or nothing matches and unrouted traces are refused)."""
+        for rule in self.rules:
+            if not all(_matches(pattern, resource.get(key)) for key, pattern in rule.resource):
+                continue
+            return None if rule.span else rule.project
+        return self.default if self.unrouted == "default" else None
+
     @classmethod
     def parse(
         cls, data: Mapping[str, Any], *, where: str = "routing", environ: Mapping[str, str] | None = None,
@@ -256,6 +266,14 @@ class TraceRouter:
         if project is None:
             self._log_refused(spans)
         return project
+
+    def decided(self, trace_id: int, resource: Mapping[str, Any]) -> str | None:
+        """The project this trace was routed to, remembered; for a trace never routed here, what `resource` alone
+        says (`RoutingTable.project_for_resource`). None: refused, or not known."""
+        with self._lock:
+            if trace_id in self._decided:
+                return self._decided[trace_id]
+        return self.table.project_for_resource(resource)
 
     def _log_refused(self, spans: Sequence[SpanView]) -> None:
         """Once per distinct `service.name` (a service's name, not data): other attribute values may be secret."""

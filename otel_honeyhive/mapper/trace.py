@@ -49,14 +49,17 @@ class _TraceMemory:
     """What is remembered of one trace. Thousands are kept and nearly all hold no explicit ids and no dangling
     parents, so those two maps exist only once something is put in them (fewer objects for the collector)."""
 
-    __slots__ = ("conversation", "dangling", "dropped", "event_ids", "explicit_session", "root_event_id",
+    __slots__ = ("conversation", "dangling", "dropped", "event_ids", "explicit_session", "project", "root_event_id",
                  "root_span_id", "session_id")
 
-    def __init__(self, session_id: str, explicit_session: bool, conversation: str | None = None) -> None:
+    def __init__(self, session_id: str, explicit_session: bool, conversation: str | None = None,
+                 project: str | None = None) -> None:
         self.session_id = session_id
         self.explicit_session = explicit_session
         self.conversation = conversation
         """The conversation id whose session the trace went to (`sessions="conversation"`): the bridge starts it."""
+        self.project = project
+        """The project a routing table sent the trace to (None without one)."""
         self.root_span_id = 0
         self.root_event_id: str | None = None
         self.event_ids: Mapping[int, str] = _NOTHING
@@ -278,6 +281,17 @@ class TraceMapper:
         memory = self._memory.get(trace_id)
         return memory.session_id if memory is not None else session_id_for_trace(trace_id)
 
+    def project_of(self, trace_id: int, resource: Mapping[str, Any]) -> str | None:
+        """The project a routing table sent the trace's events to, for an update of one of them (a session's id
+        may be in two projects: a UUID conversation's): remembered from its mapping, else the router's decision
+        for the trace, else what `resource` (a log record's) alone says. None without a routing table."""
+        if self.router is None:
+            return None
+        memory = self._memory.get(trace_id)
+        if memory is not None and memory.project is not None:
+            return memory.project
+        return self.router.decided(trace_id, resource)
+
     # -- identity ---------------------------------------------------------------------------------------------
 
     def _remember(self, trace_id: int, spans: Sequence[SpanView], project: str | None) -> _TraceMemory:
@@ -299,13 +313,15 @@ class TraceMapper:
         if memory is None:
             memory = _TraceMemory(
                 session_id=explicit or session_id_for_trace(trace_id), explicit_session=explicit is not None,
-                conversation=conversation,
+                conversation=conversation, project=project,
             )
             self._memory[trace_id] = memory
             if len(self._memory) > self._memory_traces:
                 self._memory.popitem(last=False)
         else:
             self._memory.move_to_end(trace_id)
+            if project is not None:
+                memory.project = project
             if explicit is not None and not memory.explicit_session:
                 memory.session_id, memory.explicit_session = explicit, True
                 memory.conversation = conversation

@@ -48,6 +48,7 @@ from otel_honeyhive.pipeline.masking import Masker, note_masked, with_record_cou
 from otel_honeyhive.pipeline.processes import track
 from otel_honeyhive.pipeline.records import (
     RecordJoiner,
+    SessionKey,
     Shipped,
     ShippedFields,
     SpanKey,
@@ -111,9 +112,9 @@ class _Joining:
 
     taken: list[LogRecordView] = field(default_factory=list)
     shipped: list[tuple[SpanKey, ShippedFields]] = field(default_factory=list)
-    sessions: set[str] = field(default_factory=set)
+    sessions: set[SessionKey] = field(default_factory=set)
     """The sessions the hand-off's events belong to."""
-    folded: set[str] = field(default_factory=set)
+    folded: set[SessionKey] = field(default_factory=set)
     """Sessions whose unmatched records went into their session event in this hand-off."""
     filtered: int = 0
     """Records taken for spans the span filter dropped (counted as such, not as joined)."""
@@ -166,10 +167,11 @@ class Pipeline:
         self._records_expected = False
         """Set by the first record (or `expect_records`): from then on, shipped spans are remembered for late
         records. Until then a trace's mapping costs one attribute test more, nothing else."""
-        self._unmatched: OrderedDict[str, tuple[list[dict[str, Any]], int]] = OrderedDict()
-        """Session id → the unmatched records kept for it (as `record_summary` gives them) and their size."""
+        self._unmatched: OrderedDict[SessionKey, tuple[list[dict[str, Any]], int]] = OrderedDict()
+        """(Project, session id) → the unmatched records kept for it (as `record_summary` gives them) and their
+        size: a session id routed to two projects keeps each project's records apart."""
         self._unmatched_bytes = 0
-        self._unmatched_pending: set[str] = set()
+        self._unmatched_pending: set[SessionKey] = set()
         """Sessions with unmatched records not yet sent: no event of theirs was shipped yet (an update of a
         session that does not exist is refused), so they go into the session event, or an update once one of
         its events has shipped, or at close."""
@@ -349,7 +351,8 @@ class Pipeline:
             had_outputs=shipped.had_outputs, had_chat_history=shipped.had_chat_history,
             own_metrics=shipped.own_metrics, own_feedback=shipped.own_feedback,
         )
-        return (Update(shipped.event_id, fields) if fields else None), new
+        project = self.mapper.project_of(key[0], records[0].resource) if records else None
+        return (Update(shipped.event_id, fields, project) if fields else None), new
 
     def _unmatched_updates(self, records: list[LogRecordView], *, final: bool = False) -> list[Update | None]:
         """Records whose span never came, kept on their traces' sessions: as updates of the sessions an event was
@@ -359,10 +362,11 @@ class Pipeline:
         if not records:
             return []
         self.counters.add(LOG_RECORDS_UNMATCHED, len(records))
-        touched: set[str] = set()
+        touched: set[SessionKey] = set()
         evicted: list[Update | None] = []
         for record in records:
-            session_id = self.mapper.session_id_of(record.trace_id)
+            session_id = (self.mapper.project_of(record.trace_id, record.resource),
+                          self.mapper.session_id_of(record.trace_id))
             kept, size = self._unmatched.pop(session_id, ([], 0))
             if len(kept) < MAX_UNMATCHED_PER_SESSION:
                 summary = record_summary(record)
@@ -379,7 +383,7 @@ class Pipeline:
                 touched.discard(oldest)
                 if oldest in self._unmatched_pending:  # forgotten before its session came: sent as it is
                     self._unmatched_pending.discard(oldest)
-                    evicted.append(Update(oldest, {"metadata": {UNMATCHED_KEY: lost}}))
+                    evicted.append(Update(oldest[1], {"metadata": {UNMATCHED_KEY: lost}}, oldest[0]))
         updates = evicted
         for session_id in touched:
             if final or self.records.session_seen(session_id):
@@ -392,8 +396,11 @@ class Pipeline:
     def _fold_unmatched(self, events: list[Event], joining: _Joining) -> None:
         """A session event being mapped carries the unmatched records waiting for it (no update needed)."""
         for event in events:
-            session_id = event.get("event_id")
-            if event.get("event_type") != "session" or session_id not in self._unmatched_pending:
+            event_id = event.get("event_id")
+            if event.get("event_type") != "session" or not isinstance(event_id, str):
+                continue
+            session_id = (self._routed_project(event), event_id)
+            if session_id not in self._unmatched_pending:
                 continue
             metadata = event.get("metadata")
             if not isinstance(metadata, dict):
@@ -401,7 +408,7 @@ class Pipeline:
             metadata[UNMATCHED_KEY] = list(self._unmatched[session_id][0])
             joining.folded.add(session_id)
 
-    def _pending_updates(self, sessions: set[str] | None) -> list[Update | None]:
+    def _pending_updates(self, sessions: set[SessionKey] | None) -> list[Update | None]:
         """Updates for the sessions (every one, when None) whose unmatched records were waiting for them."""
         ready = self._unmatched_pending if sessions is None else self._unmatched_pending & sessions
         updates: list[Update | None] = [self._unmatched_update(session_id) for session_id in ready
@@ -409,8 +416,15 @@ class Pipeline:
         self._unmatched_pending -= set(ready)
         return updates
 
-    def _unmatched_update(self, session_id: str) -> Update:
-        return Update(session_id, {"metadata": {UNMATCHED_KEY: list(self._unmatched[session_id][0])}})
+    def _unmatched_update(self, session_id: SessionKey) -> Update:
+        """With the session's project: its id may be another project's session too (a UUID conversation's)."""
+        return Update(session_id[1], {"metadata": {UNMATCHED_KEY: list(self._unmatched[session_id][0])}},
+                      session_id[0])
+
+    def _routed_project(self, event: Event) -> str | None:
+        """The project a routing table sent an event to (None without one: a default project is not a route)."""
+        project = event.get("project")
+        return project if self.mapper.router is not None and isinstance(project, str) else None
 
     def _submit_updates(self, updates: Sequence[Update | None], what: str = "from log records") -> SendResult:
         """Hand updates on; the first failure is the result, logged in one line for the whole call (a flood of
@@ -563,7 +577,7 @@ class Pipeline:
         for event in events:
             session_id = event.get("session_id")
             if isinstance(session_id, str):
-                joining.sessions.add(session_id)
+                joining.sessions.add((self._routed_project(event), session_id))
         joining.shipped.extend(shipped_of(mapped[0].trace_id, events))
         return events
 

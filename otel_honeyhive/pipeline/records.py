@@ -41,6 +41,9 @@ DEFAULT_MAX_SHIPPED = 50_000
 this many at least, this many at most (`RecordJoiner.remember`)."""
 
 
+SessionKey = tuple[str | None, str]
+"""A session as updates address it: the project a routing table sent it to (None without one), and its id. One id
+can be a session in two projects (a UUID conversation id routed to both), each updated with its own key."""
 ShippedFields = tuple[str, str, bool, bool, tuple[str, ...], tuple[str, ...]]
 """`Shipped` as a plain tuple: what is kept per shipped event (made for every event while a logs input is
 attached, so the cheapest object there is)."""
@@ -142,8 +145,8 @@ class RecordJoiner:
         self._shipped_before: dict[SpanKey, ShippedFields] = {}
         """Two generations of shipped spans: the newer is filled to half of `max_shipped`, then takes the older's
         place (forgetting the older), so remembering a span costs a dictionary insert and nothing else."""
-        self._sessions: set[str] = set()
-        self._sessions_before: set[str] = set()
+        self._sessions: set[SessionKey] = set()
+        self._sessions_before: set[SessionKey] = set()
         """Sessions some shipped event belongs to, in two generations as the spans: an update of one can be
         applied (`session_seen`)."""
         self._late: OrderedDict[SpanKey, tuple[list[LogRecordView], int]] = OrderedDict()
@@ -232,14 +235,14 @@ class RecordJoiner:
             fields = self._shipped_before.get(key)
         return Shipped(*fields) if fields is not None else None
 
-    def remember_sessions(self, session_ids: set[str]) -> None:
+    def remember_sessions(self, session_ids: set[SessionKey]) -> None:
         """Sessions that shipped events belong to (forgotten as spans are)."""
         self._sessions |= session_ids
         if len(self._sessions) * 2 >= self.max_shipped:
             self._sessions_before = self._sessions
             self._sessions = set()
 
-    def session_seen(self, session_id: str) -> bool:
+    def session_seen(self, session_id: SessionKey) -> bool:
         """Whether an event of this session was shipped here (so an update of the session can be applied: the
         session event itself, or one a HoneyHive SDK started, which the trace's events name)."""
         return session_id in self._sessions or session_id in self._sessions_before

@@ -160,3 +160,28 @@ def test_events_that_arrive_as_events_are_refused_when_their_project_has_no_key(
     refused = router.unkeyed([{"project": "billing"}, {"project": "marketing"}, {}])
     assert refused is not None and not refused.ok
     assert "project(s) None, marketing refused" in refused.detail and "key-" not in refused.detail
+
+
+def test_a_resource_alone_is_routed_only_where_no_span_rule_could_have_decided_first() -> None:
+    """What carries only a resource (a log record whose trace was never mapped here) goes where a trace of that
+    resource would, when the resource can tell: a span rule before the matching one, or a span rule the resource
+    leaves open with nothing after it, could have sent the trace elsewhere."""
+    routes = parse(table())
+    assert routes.project_for_resource({"service.name": "support-api"}) == "support"
+    assert routes.project_for_resource({"service.name": "billing"}) == "billing"
+    assert routes.project_for_resource({"service.name": "web"}) is None  # the tenant rule might match its spans
+    span_first = parse(table(rules=[{"span": {"tenant.id": "acme"}, "project": "acme"},
+                                    {"resource": {"service.name": "billing"}, "project": "billing"}]))
+    assert span_first.project_for_resource({"service.name": "billing"}) is None
+    resource_only = parse(table(rules=[{"resource": {"service.name": "billing"}, "project": "billing"}]))
+    assert resource_only.project_for_resource({"service.name": "web"}) == "main"  # the default
+    refusing = parse(table(rules=[{"resource": {"service.name": "billing"}, "project": "billing"}],
+                           unrouted="refuse"))
+    assert refusing.project_for_resource({"service.name": "web"}) is None
+
+
+def test_the_router_gives_a_traces_remembered_decision_before_asking_the_resource() -> None:
+    router = TraceRouter(parse(table()))
+    assert router.project_for([span(1, service="web", trace=9, attrs={"tenant.id": "acme"})]) == "acme"
+    assert router.decided(9, {"service.name": "billing"}) == "acme"
+    assert router.decided(10, {"service.name": "billing"}) == "billing"

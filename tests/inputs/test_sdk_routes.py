@@ -7,15 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry._logs import LogRecord
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import TraceFlags
 
-from otel_honeyhive import HoneyHiveSpanExporter
+from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter
+from otel_honeyhive.inputs import bridge
+from otel_honeyhive.pipeline.pipeline import UNMATCHED_KEY
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
 from tests.support.forking import in_child
-from tests.support.routing import KEYS, events_by_key
+from tests.support.routing import KEYS, PROJECT_OF_KEY, events_by_key
 
 FAST = RetryPolicy(deadline=2.0, initial_backoff=0.01, max_backoff=0.05)
 
@@ -146,3 +152,46 @@ def test_a_uuid_conversation_id_shared_by_two_projects_is_started_in_each_and_ex
     assert all(e["session_id"] == conversation for events in received.values() for e in events)
     assert sorted(updates) == sorted([(KEYS["acme"], conversation), (KEYS["billing"], conversation)])
     assert exporter.stats.conversation_sessions_started == 2
+
+
+def test_records_whose_span_never_came_update_each_projects_session_with_its_own_key() -> None:
+    """GenAI log records naming a span that never comes are kept on their trace's session by an update. A UUID
+    conversation's session has the same id in both projects it reaches: each project's records go to its own
+    session with its own key, never together and never with the other project's key (docs/routing.md)."""
+    conversation = "7b0c5e0e-3a4f-4d8e-9a55-1c2b3d4e5f60"
+    bridge._reset_for_tests()
+    try:
+        with fake_honeyhive("v1") as honeyhive:
+            exporter = HoneyHiveSpanExporter(api_key=KEYS["main"], server_url=honeyhive.url, retry_policy=FAST,
+                                             routes=tenant_table("refuse"), sessions="conversation")
+            logs = HoneyHiveLogExporter()
+            resource = Resource.create({"service.name": "web"})
+            provider = TracerProvider(resource=resource)
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            loggers = LoggerProvider(resource=resource)
+            loggers.add_log_record_processor(SimpleLogRecordProcessor(logs))
+            tracer, logger = provider.get_tracer("app"), loggers.get_logger("genai")
+            for turn in range(2):
+                for tenant in ("acme", "globex-east"):
+                    with tracer.start_as_current_span(f"{tenant} turn {turn}", attributes={
+                            "tenant": tenant, "gen_ai.conversation.id": conversation}) as root:
+                        trace_id = root.get_span_context().trace_id
+                        logger.emit(LogRecord(  # a model call's span that never reaches the exporter
+                            event_name="gen_ai.user.message", body={"content": f"{tenant} asks, turn {turn}"},
+                            trace_id=trace_id, span_id=0x5EC12E7 + turn, trace_flags=TraceFlags(1)))
+            loggers.shutdown()
+            provider.shutdown()
+            events_by_key(honeyhive)  # no batch crossed projects
+            kept: dict[str, list[str]] = {}
+            for request in honeyhive.requests:
+                metadata = (request.body or {}).get("metadata") or {}
+                if request.method == "PUT" and UNMATCHED_KEY in metadata:
+                    project = PROJECT_OF_KEY[request.headers["Authorization"].removeprefix("Bearer ")]
+                    assert request.body["event_id"] == conversation
+                    kept.setdefault(project, []).extend(r["body"]["content"] for r in metadata[UNMATCHED_KEY])
+        assert exporter.stats.spans_unrouted == 0
+        assert {project: sorted(set(contents)) for project, contents in kept.items()} == {
+            "acme": ["acme asks, turn 0", "acme asks, turn 1"],
+            "billing": ["globex-east asks, turn 0", "globex-east asks, turn 1"]}
+    finally:
+        bridge._reset_for_tests()
