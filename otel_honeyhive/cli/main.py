@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth-token", metavar="TOKEN",
                        help=f"require 'Authorization: Bearer TOKEN' on every request but /healthz, /metrics "
                        f"included (else ${AUTH_TOKEN_ENV}, which, unlike a flag, other users cannot see in ps)")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help="also answer HTTP requests whose Host is NAME (a proxy's name: .example.org for it and "
+                       "every name under it, * for any); bound to a loopback address the server answers only "
+                       "localhost and loopback names otherwise, against DNS rebinding; repeatable (else "
+                       "$HH_ALLOWED_HOSTS, comma-separated)")
     serve.add_argument("--max-body-bytes", type=_byte_size, default=DEFAULT_MAX_BODY_BYTES, metavar="SIZE",
                        help="largest request body after decompression (bytes, or 16MiB) (default: "
                        f"{shown_size(DEFAULT_MAX_BODY_BYTES)})")
@@ -569,7 +574,7 @@ def _serve(args: argparse.Namespace) -> int:
             otlp_compression=args.otlp_compression, tls_cert=args.tls_cert, tls_key=args.tls_key,
             redact=args.redact, redact_regex=args.redact_regex,
             span_filter=args.span_filter, drop_scopes=args.drop_scope, drop_spans=args.drop_span,
-            sessions=args.sessions, retention=args.retention,
+            sessions=args.sessions, retention=args.retention, allowed_hosts=args.allowed_host,
             routing=getattr(args, "routing", None), config_file=str(args.config) if args.config else None,
         )
     except ValueError as exc:

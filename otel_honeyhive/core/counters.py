@@ -14,6 +14,9 @@ from dataclasses import dataclass
 REQUESTS = "otel_honeyhive_requests_total"
 """Requests answered, by `input` (otlp_http, otlp_grpc, honeyhive_api, healthz, metrics, other) and `status`
 (the HTTP status, or the gRPC status code name)."""
+HOST_REFUSALS = "otel_honeyhive_host_refusals_total"
+"""HTTP requests refused (403) for a `Host` the server does not answer to (DNS-rebinding check,
+`server/hosts.py`); they count in `REQUESTS` too."""
 SPANS_REJECTED = "otel_honeyhive_spans_rejected_total"
 """Spans refused inside an accepted OTLP request (unusable ids), by `input`; the client is told
 (`partial_success`)."""
@@ -82,6 +85,7 @@ class Counters:
 
 
 __all__ = [
+    "HOST_REFUSALS",
     "LOG_RECORDS_IGNORED",
     "LOG_RECORDS_JOINED",
     "LOG_RECORDS_LATE",

@@ -41,6 +41,8 @@ HH_SESSIONS = "HH_SESSIONS"
 conversation id)."""
 HH_REDACT = "HH_REDACT"
 """Built-in redactors to mask with, comma-separated (`email,credit_card,api_key,ip`, or `all`)."""
+HH_ALLOWED_HOSTS = "HH_ALLOWED_HOSTS"
+"""`Host` names `serve` answers besides loopback ones, comma-separated (a proxy's name; DNS-rebinding check)."""
 OTEL_HONEYHIVE_AUTH_TOKEN = "OTEL_HONEYHIVE_AUTH_TOKEN"
 """The bearer token `serve` requires of its clients."""
 

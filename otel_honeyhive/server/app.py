@@ -27,6 +27,7 @@ from otel_honeyhive.inputs.http_common import ApiContext
 from otel_honeyhive.inputs.otlp.http import otlp_http_routes
 from otel_honeyhive.server.auth import BearerTokenAuth
 from otel_honeyhive.server.config import ServerConfig
+from otel_honeyhive.server.hosts import HostCheck, host_policy
 from otel_honeyhive.server.in_flight import InFlightLimit
 from otel_honeyhive.server.metrics import RequestCounter
 from otel_honeyhive.server.prometheus import CONTENT_TYPE, Family, render
@@ -140,6 +141,9 @@ def build_app(
     routes.extend(viewer_routes(config.db_path if local else None, token=config.auth_token,
                                 elsewhere=describe_output(config), retention=config.retention))
     middleware = [Middleware(RequestCounter, counters=counters)]  # outermost: 401s and 503s are counted too
+    policy = host_policy(config.host, config.allowed_hosts)
+    if policy is not None:  # before the token: a page under a foreign name learns nothing, not even the form
+        middleware.append(Middleware(HostCheck, policy=policy, counters=counters))
     if config.auth_token:
         middleware.append(Middleware(BearerTokenAuth, token=config.auth_token))
     middleware.append(Middleware(InFlightLimit))  # inside the token check: a stranger takes no slot

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from otel_honeyhive.core.addresses import ip_address
 from otel_honeyhive.core.environment import (
+    HH_ALLOWED_HOSTS,
     HH_DROP_SCOPES,
     HH_DROP_SPANS,
     HH_REDACT,
@@ -46,6 +48,10 @@ OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _GRPC_TARGET = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]@]+):\d{1,5}$")
 """A bare gRPC target, `host:port` or `[v6]:port` (the SDK's OTLP/gRPC exporter accepts these too)."""
+ANY_HOST = "*"
+"""The allowed host that turns the `Host` check off (for a proxy in front that checks `Host` itself)."""
+_LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 
 
 HONEYHIVE_FLAGS = {"api_key": "--api-key", "server_url": "--server-url", "project": "--project", "source": "--source",
@@ -119,6 +125,33 @@ def check_tls_files(
         raise ValueError(f"--tls-cert/--tls-key: cannot load {paths[0]} and {paths[1]}: "
                          f"{exc.reason or exc}") from None
     return paths
+
+
+def check_allowed_host(item: str, option: str) -> str:
+    """One allowed host as given (a name, an address, `.example.org` for it and every name under it, or `*`),
+    normalised (lowercase, no final dot, an address in its normal form); a ValueError naming `option` else."""
+    text = item.strip().lower()
+    if text == ANY_HOST:
+        return text
+    literal = ip_address(text)
+    if literal is not None:
+        return str(literal)
+    name = text.rstrip(".")
+    if not _HOST_NAME.match(name[1:] if name.startswith(".") else name):
+        hint = f"; .{text[2:]} allows a name and every name under it" if text.startswith("*.") else ""
+        raise ValueError(f"{option}: {item!r} is not a host name: give the name alone, without a scheme, port or "
+                         f"path (hub.example.org), .example.org for it and every name under it, or * for any{hint}")
+    return name
+
+
+def resolve_allowed_hosts(given: Sequence[str] | None, env: Mapping[str, str]) -> tuple[str, ...]:
+    """`--allowed-host` (repeatable, each may be a comma-separated list), else `HH_ALLOWED_HOSTS`
+    (comma-separated), each checked now."""
+    if given:
+        items, option = [part for item in given for part in item.split(",")], "--allowed-host"
+    else:
+        items, option = (env.get(HH_ALLOWED_HOSTS) or "").split(","), f"environment variable {HH_ALLOWED_HOSTS}"
+    return tuple(dict.fromkeys(check_allowed_host(item, option) for item in items if item.strip()))
 
 
 def parse_headers(items: Sequence[str], option: str = "--otlp-header") -> dict[str, str]:
@@ -214,6 +247,8 @@ class ServerConfig:
     """What a session is (`--sessions`, `HH_SESSIONS`): `trace` or `conversation` (mapper/conversations.py)."""
     retention: float | None = None
     """Seconds the local store keeps a session after its last event (`--retention`); None keeps everything."""
+    allowed_hosts: tuple[str, ...] = ()
+    """`Host` names served besides loopback ones (`--allowed-host`, `HH_ALLOWED_HOSTS`; `server/hosts.py`)."""
 
     @property
     def tls(self) -> bool:
@@ -275,11 +310,13 @@ class ServerConfig:
         routing: Mapping[str, object] | None = None,
         sessions: str | None = None,
         retention: float | None = None,
+        allowed_hosts: Sequence[str] | None = None,
         config_file: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
         """Flags win over environment variables: `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`,
-        `HH_API_VERSION`, `HH_SPOOL_DIR`, `OTEL_HONEYHIVE_AUTH_TOKEN`. ValueError names the option at fault.
+        `HH_API_VERSION`, `HH_SPOOL_DIR`, `HH_ALLOWED_HOSTS`, `OTEL_HONEYHIVE_AUTH_TOKEN`. ValueError names the
+        option at fault.
 
         `otlp_headers`: `KEY=VALUE` strings (the repeated `--otlp-header` flag) or a mapping. An OTLP endpoint
         together with an API key (flag or `HH_API_KEY`) is refused: a server has one output, and silently
@@ -322,6 +359,7 @@ class ServerConfig:
         redactors = resolve_redactors(redact, redact_regex, env)
         presets, scopes, span_names = _span_filter(span_filter, drop_scopes, drop_spans, env)
         sessions_mode = resolve_sessions(sessions, env)
+        hosts = resolve_allowed_hosts(allowed_hosts, env)
         if retention is not None:
             if not retention > 0:
                 raise ValueError(f"--retention must be longer than 0 seconds, got {retention}")
@@ -352,6 +390,7 @@ class ServerConfig:
             routing=table,
             sessions=sessions_mode,
             retention=retention,
+            allowed_hosts=hosts,
         )
 
 

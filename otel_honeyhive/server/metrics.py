@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.counters import (
+    HOST_REFUSALS,
     LOG_RECORDS_IGNORED,
     LOG_RECORDS_JOINED,
     LOG_RECORDS_LATE,
@@ -100,6 +101,9 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
                [Sample({"version": VERSION}, 1)]),
         Family(REQUESTS, "counter", "HTTP and gRPC requests answered, by input and status (HTTP status, or "
                "gRPC status code name).", counters.samples(REQUESTS)),
+        single(HOST_REFUSALS, "counter", "HTTP requests refused (403) for a Host header the server does not answer "
+               "to (not a loopback name nor an --allowed-host): a page trying DNS rebinding, or a proxy's name to "
+               "allow.", counters.total(HOST_REFUSALS)),
         single("otel_honeyhive_spans_received_total", "counter",
             "Spans decoded from OTLP requests (HTTP and gRPC) and handed to the pipeline.", stats.spans_received),
         _labelled(counters, SPANS_REJECTED, "Spans refused inside an accepted OTLP request (unusable trace or "

@@ -34,6 +34,7 @@ from otel_honeyhive.server.memory import (
     YOUNG_THRESHOLD,
     tune_malloc,
 )
+from tests.support.server import LOOPBACK
 
 
 def _glibc() -> bool:
@@ -151,7 +152,7 @@ def garbage() -> Iterator[Callable[[], list[object]]]:
 def test_a_refused_request_leaves_no_reference_cycle_holding_its_body(
     path: str, body: bytes, media_type: str, garbage: Callable[[], list[object]]
 ) -> None:
-    with TestClient(build_app(ServerConfig(), _Sink())) as client:
+    with TestClient(build_app(ServerConfig(), _Sink()), base_url=LOOPBACK) as client:
         for _ in range(3):
             assert client.post(path, content=body, headers={"Content-Type": media_type}).status_code == 400
     found = garbage()

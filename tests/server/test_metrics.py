@@ -30,6 +30,7 @@ PROTOBUF = {"Content-Type": "application/x-protobuf"}
 FAMILIES = {
     "otel_honeyhive_build_info": "gauge",
     "otel_honeyhive_requests": "counter",
+    "otel_honeyhive_host_refusals": "counter",
     "otel_honeyhive_spans_received": "counter",
     "otel_honeyhive_spans_rejected": "counter",
     "otel_honeyhive_spans_dropped": "counter",

@@ -2,7 +2,9 @@
 remote development environments do (JupyterHub's and code-server's `/proxy/<port>/`, an ingress rewriting a path).
 
 Real sockets both ways (`http.server` in front, `requests` behind); redirects and cookies are passed through
-untouched, so the browser sees exactly what the server wrote. Loopback only.
+untouched, so the browser sees exactly what the server wrote, and the browser's `Host` is passed on, as
+jupyter-server-proxy (it copies the request's headers) and code-server (`http-proxy` without `changeOrigin`) do.
+Loopback only.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-                         "trailers", "transfer-encoding", "upgrade", "host", "content-length",
-                         "content-encoding"})
+                         "trailers", "transfer-encoding", "upgrade", "content-length", "content-encoding"})
 
 
 @contextmanager
@@ -40,7 +41,7 @@ def prefix_proxy(upstream: str, prefix: str = "/proxy/4318") -> Iterator[str]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             answer = session.request(self.command, upstream + (self.path[len(prefix):] or "/"), data=body,
                                      headers=headers, allow_redirects=False, timeout=30)
-            passed = [(k, v) for k, v in answer.raw.headers.items() if k.lower() not in _HOP_BY_HOP]
+            passed = [(k, v) for k, v in answer.raw.headers.items() if k.lower() not in _HOP_BY_HOP | {"host"}]
             self._answer(answer.status_code, passed, answer.content)
 
         def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:

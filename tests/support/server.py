@@ -22,6 +22,9 @@ import requests
 from otel_honeyhive.outputs.store import SQLiteStore
 from tests.support.waiting import wait_until
 
+LOOPBACK = "http://127.0.0.1"
+"""The `base_url` of a Starlette `TestClient` over the app: its default name, `testserver`, is not a loopback one,
+and an app bound to 127.0.0.1 answers only those (`server/hosts.py`)."""
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
 _HERMETIC_PREFIXES = ("HH_", "OTEL_HONEYHIVE_")

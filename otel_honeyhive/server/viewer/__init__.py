@@ -3,6 +3,6 @@ event's detail (docs/viewer.md). Imported by the server only; Jinja2 templates a
 package (package-data), nothing is fetched from elsewhere."""
 
 from otel_honeyhive.server.viewer.auth import LOGIN_PATH, STATIC_PREFIX, ViewerCookie, is_viewer_path
-from otel_honeyhive.server.viewer.routes import refusal, viewer_routes
+from otel_honeyhive.server.viewer.routes import forbidden, refusal, viewer_routes
 
-__all__ = ["LOGIN_PATH", "STATIC_PREFIX", "ViewerCookie", "is_viewer_path", "refusal", "viewer_routes"]
+__all__ = ["LOGIN_PATH", "STATIC_PREFIX", "ViewerCookie", "forbidden", "is_viewer_path", "refusal", "viewer_routes"]

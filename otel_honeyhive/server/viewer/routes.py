@@ -429,6 +429,13 @@ def viewer_routes(db_path: Path | None, *, token: Secret | None = None,
     return [Route("/", where, methods=["GET"]), *common_routes(ViewerCookie(token) if token else None)]
 
 
+def forbidden(scope: Scope, message: str) -> HTMLResponse:
+    """A 403 page saying why (`message`: a host the server does not answer to, `server/hosts.py`), rendered from
+    the scope alone, before any route."""
+    html = environment().get_template("forbidden.html").render(root=root_of(scope), message=message)
+    return HTMLResponse(html, status_code=403, headers=SECURITY_HEADERS)
+
+
 def refusal(scope: Scope) -> Response:
     """What a viewer page answers without the token: the form, coming back here after."""
     raw = scope.get("raw_path") or str(scope.get("path", "/")).encode()
@@ -437,4 +444,4 @@ def refusal(scope: Scope) -> Response:
     return login_page(root_of(scope), safe_next(target))
 
 
-__all__ = ["POLL_SECONDS", "Viewer", "login_page", "refusal", "viewer_routes"]
+__all__ = ["POLL_SECONDS", "Viewer", "forbidden", "login_page", "refusal", "viewer_routes"]

@@ -30,6 +30,7 @@ from otel_honeyhive.outputs.honeyhive.settings import HoneyHiveSettings
 from otel_honeyhive.server.app import build_app
 from otel_honeyhive.server.config import ServerConfig
 from tests.inputs.otlp.test_logs_decode import sdk_records
+from tests.support.server import LOOPBACK
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 EXPORT = f"/{LOGS_SERVICE_NAME}/Export"
@@ -64,7 +65,7 @@ def sink() -> RecordingSink:
 
 
 def client(sink: RecordingSink, counters: Counters | None = None, **config: Any) -> TestClient:
-    return TestClient(build_app(ServerConfig(**config), sink, counters=counters))
+    return TestClient(build_app(ServerConfig(**config), sink, counters=counters), base_url=LOOPBACK)
 
 
 def body() -> bytes:
@@ -158,7 +159,8 @@ def test_an_undelivered_result_is_answered_from_the_one_table(
     result: SendResult, remote: bool, status: int, headers: dict[str, str]
 ) -> None:
     sink = RecordingSink(answer=result)
-    answer = TestClient(build_app(_config(remote=remote), sink)).post("/v1/logs", content=body(), headers=PROTOBUF)
+    answer = TestClient(build_app(_config(remote=remote), sink), base_url=LOOPBACK).post(
+        "/v1/logs", content=body(), headers=PROTOBUF)
     assert answer.status_code == status
     for key, value in headers.items():
         assert answer.headers[key] == value
@@ -240,7 +242,8 @@ def test_http_and_grpc_clients_are_told_the_same_thing(
     """Retryable on one protocol is retryable on the other (the OTLP specification retries 502/503 and
     UNAVAILABLE, not 500 nor INTERNAL), and the HTTP answer's Status body carries the gRPC code."""
     sink = RecordingSink(answer=result)
-    answer = TestClient(build_app(_config(remote=remote), sink)).post("/v1/logs", content=body(), headers=PROTOBUF)
+    answer = TestClient(build_app(_config(remote=remote), sink), base_url=LOOPBACK).post(
+        "/v1/logs", content=body(), headers=PROTOBUF)
     assert answer.status_code == status
     assert status_pb2.Status.FromString(answer.content).code == code.value[0]
     server, port = start_grpc_server(sink, "127.0.0.1", 0, max_message_bytes=1 << 20, remote=remote)

@@ -17,10 +17,12 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PROXY_NAME = "hub.example.test"
+"""A name the browser resolves to 127.0.0.1 itself (no DNS asked): a remote proxy's name, or a rebinding page's."""
 FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1440,900",
+    "--disable-dev-shm-usage", "--window-size=1440,900", f"--host-resolver-rules=MAP {PROXY_NAME} 127.0.0.1",
 )
 
 

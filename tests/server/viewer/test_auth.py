@@ -17,6 +17,7 @@ from otel_honeyhive.server.app import build_app
 from otel_honeyhive.server.config import ServerConfig
 from otel_honeyhive.server.viewer.auth import COOKIE, safe_next
 from tests.server.viewer.stored import MODEL, SESSION, StoreSink, agent_session, write
+from tests.support.server import LOOPBACK
 
 TOKEN = "s3cret-viewer-token"
 SERVER = "http://testserver"
@@ -36,7 +37,7 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture
 def client(db: Path) -> Iterator[TestClient]:
     app = build_app(ServerConfig(db_path=db, auth_token=Secret(TOKEN)), StoreSink(db))
-    with TestClient(app, follow_redirects=False) as test_client:
+    with TestClient(app, follow_redirects=False, base_url=LOOPBACK) as test_client:
         yield test_client
 
 
@@ -122,7 +123,8 @@ def test_after_the_form_the_browser_only_goes_to_a_path_of_this_server(given: st
 
 
 def test_without_a_token_configured_the_form_is_not_needed(db: Path) -> None:
-    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), follow_redirects=False) as client:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), follow_redirects=False,
+                    base_url=LOOPBACK) as client:
         assert client.get("/").status_code == 200
         location = client.get("/viewer/login?next=/sessions").headers["location"]
         assert urllib.parse.urljoin(SERVER + "/viewer/login", location) == SERVER + "/sessions"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.viewer.browser import chromium, require_browser
+from tests.server.viewer.browser import PROXY_NAME, chromium, require_browser
 from tests.server.viewer.stored import (
     CHAIN,
     CONVERSATION,
@@ -293,3 +293,26 @@ def test_under_a_proxys_path_prefix_every_page_and_link_stays_under_it(browser: 
         by_css(browser, "nav.crumbs a")[0].click()
         wait_for(browser, lambda d: d.current_url == base, "the list, under the prefix")
         assert "checkout-agent" in [a.text for a in by_css(browser, "table.sessions a")]
+
+
+def test_a_proxy_that_passes_the_browsers_name_on_is_served_once_that_name_is_allowed(browser: Any,
+                                                                                      tmp_path: Path) -> None:
+    """The browser reaches the proxy by a name that is not loopback (a hub's, here resolved to 127.0.0.1 by the
+    browser alone, as a rebinding page's would be): refused with a page saying which option allows it, until the
+    server is started with `--allowed-host`."""
+    db = tmp_path / "named.db"
+    write(db, agent_session())
+    with run_server(tmp_path, "--db", str(db)) as server, prefix_proxy(server.url) as base:
+        named = base.replace("127.0.0.1", PROXY_NAME)
+        browser.get(f"{named}sessions/{SESSION}")
+        heading = wait_for(browser, lambda d: by_css(d, "h1"), "the refusal")[0]
+        assert heading.text == "Not allowed under this name"
+        assert f"--allowed-host {PROXY_NAME}" in by_css(browser, "main p")[0].text
+        assert "checkout-agent" not in browser.page_source
+    with run_server(tmp_path, "--db", str(db), "--allowed-host", PROXY_NAME) as server, \
+            prefix_proxy(server.url) as base:
+        named = base.replace("127.0.0.1", PROXY_NAME)
+        browser.get(f"{named}sessions/{SESSION}")
+        wait_for(browser, lambda d: [h for h in by_css(d, "h1") if h.text == "checkout-agent"], "the session")
+        by_css(browser, "nav.crumbs a")[0].click()
+        wait_for(browser, lambda d: d.current_url == named, "the list, under the proxy's name")

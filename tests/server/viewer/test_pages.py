@@ -35,6 +35,7 @@ from tests.server.viewer.stored import (
     write,
 )
 from tests.server.viewer.stored import agent_session as agent_session
+from tests.support.server import LOOPBACK
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(db: Path) -> Iterator[TestClient]:
-    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as test_client:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), base_url=LOOPBACK) as test_client:
         yield test_client
 
 
@@ -112,7 +113,7 @@ def test_filters_narrow_the_list_to_errors_and_to_a_time_range(client: TestClien
 def test_the_list_is_paginated(tmp_path: Path) -> None:
     db = tmp_path / "many.db"
     write(db, [e for i in range(PAGE_SIZE + 5) for e in plain_session(i, T0 + i * 1000)])
-    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), base_url=LOOPBACK) as client:
         first = client.get("/")
         second = client.get("/", params={"page": "2"})
     assert len(names_listed(first.text)) == PAGE_SIZE and names_listed(first.text)[0] == f"job-{PAGE_SIZE + 4}"
@@ -133,7 +134,7 @@ def test_the_polled_rows_bring_a_new_session(client: TestClient, db: Path) -> No
 
 def test_an_empty_or_missing_store_says_how_sessions_arrive(tmp_path: Path) -> None:
     db = tmp_path / "none-yet.db"
-    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), base_url=LOOPBACK) as client:
         page = client.get("/")
     assert page.status_code == 200 and "No sessions yet" in page.text
 
@@ -166,7 +167,7 @@ def test_a_long_timeline_is_shown_a_page_of_rows_at_a_time(tmp_path: Path) -> No
     ids = [SESSION] + [f"70010000-0000-4000-8000-{i:012d}" for i in range(1, count)]
     write(db, [event(SESSION, SESSION, "session", "crawl", T0, float(count))] + [
         event(SESSION, ids[i], "tool", f"fetch {i}", T0 + i, 1.0, SESSION) for i in range(1, count)])
-    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), base_url=LOOPBACK) as client:
         first, third = client.get(f"/sessions/{SESSION}"), client.get(f"/sessions/{SESSION}", params={"page": "3"})
         held = client.get(f"/sessions/{SESSION}/events/{ids[MAX_TIMELINE_ROWS + 7]}")
         odd = [client.get(f"/sessions/{SESSION}", params={"page": p}).text for p in ("x", "-2", "99")]
@@ -212,7 +213,7 @@ def test_a_conversation_session_reads_turn_by_turn_above_its_timeline(tmp_path: 
     db = tmp_path / "viewer.db"
     write(db, conversation_session())
     write(db, agent_session())
-    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), base_url=LOOPBACK) as client:
         page = client.get(f"/sessions/{CONVERSATION}").text
         single = client.get(f"/sessions/{SESSION}").text
     section = page.split('id="transcript-heading"', 1)[1].split("</section>", 1)[0]
@@ -346,7 +347,7 @@ def test_every_viewer_route_only_reads(db: Path) -> None:
     assert {path for path, m in methods.items() if m != ["GET", "HEAD"]} == {"/viewer/login"}
     assert methods["/viewer/login"] in (["GET", "HEAD"], ["POST"])
     app = build_app(ServerConfig(db_path=db), StoreSink(db))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOOPBACK) as client:
         for method in ("POST", "PUT", "PATCH", "DELETE"):
             assert client.request(method, f"/sessions/{SESSION}").status_code == 405
             assert client.request(method, f"/sessions/{SESSION}/events/{MODEL}").status_code == 405
@@ -368,7 +369,7 @@ def test_assets_are_packaged_and_served(client: TestClient) -> None:
 
 def test_with_a_remote_output_the_root_says_where_the_events_went(tmp_path: Path) -> None:
     config = ServerConfig(db_path=tmp_path / "unused.db", otlp=OtlpSettings("http://127.0.0.1:9/v1/traces"))
-    with TestClient(build_app(config, StoreSink(tmp_path / "unused.db"))) as client:
+    with TestClient(build_app(config, StoreSink(tmp_path / "unused.db")), base_url=LOOPBACK) as client:
         page = client.get("/")
         assert page.status_code == 200 and "No local store on this server" in page.text
         assert "OTLP (http/protobuf) at http://127.0.0.1:9/v1/traces" in page.text
@@ -402,12 +403,12 @@ def test_every_address_a_page_writes_stays_under_a_proxys_prefix_and_opens(clien
 
 def test_with_a_retention_the_list_says_how_long_sessions_are_kept(db: Path) -> None:
     config = ServerConfig(db_path=db, retention=7 * 86_400.0)
-    with TestClient(build_app(config, StoreSink(db))) as client:
+    with TestClient(build_app(config, StoreSink(db)), base_url=LOOPBACK) as client:
         page = client.get("/")
     assert "deletes a session once it has had no new event for 7 days" in page.text
     assert "no new event for" not in client_page_without_retention(db)
 
 
 def client_page_without_retention(db: Path) -> str:
-    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db))) as client:
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), base_url=LOOPBACK) as client:
         return client.get("/").text
