@@ -169,15 +169,28 @@ def _session_filter(
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append("(session_id GLOB ? OR user_id = ? OR name LIKE ? ESCAPE '\\')")
         params += [_glob_literal(text.lower()) + "*", text, pattern]
-    if since is not None:
-        conditions.append("start_time >= ?")
-        params.append(since)
-    if until is not None:
-        conditions.append("start_time < ?")
-        params.append(until)
+    if since is not None or until is not None:
+        condition, bounds = _started_between(since, until)
+        conditions.append(condition)
+        params += bounds
     if errors_only:
         conditions.append("errors > 0")
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), tuple(params)
+
+
+SECONDS_BELOW = 1e11
+"""A time below this (in milliseconds: March 1973) was sent in seconds, as the viewer and `show` read it:
+HoneyHive documents milliseconds, but its own examples send seconds too, and the store keeps times as sent."""
+
+
+def _started_between(since: float | None, until: float | None) -> tuple[str, list[float]]:
+    """A condition on `start_time` that holds when the start, read as the pages read it (`SECONDS_BELOW`), is in
+    [`since`, `until`) milliseconds: two ranges of the start index, one for starts stored in milliseconds, one for
+    starts stored in seconds."""
+    low = -math.inf if since is None else since
+    high = math.inf if until is None else until
+    return ("((start_time >= ? AND start_time < ?) OR (start_time >= ? AND start_time < ?))",
+            [max(low, SECONDS_BELOW), high, max(low / 1000, -SECONDS_BELOW), min(high / 1000, SECONDS_BELOW)])
 
 
 def _glob_literal(text: str) -> str:
@@ -545,7 +558,8 @@ class SQLiteStore:
     ) -> list[SessionSummary]:
         """The most recent sessions first, including sessions known only from their child events. `search`
         matches a session id prefix, a user id, or a part of the name (case-insensitive); `since` / `until`
-        bound the start (milliseconds, [since, until)); `errors_only` keeps sessions with an error."""
+        bound the start (milliseconds, [since, until); a start stored in seconds is read as such: `SECONDS_BELOW`);
+        `errors_only` keeps sessions with an error."""
         if self._version < 2:
             if search or since is not None or until is not None or errors_only or offset:
                 raise RuntimeError(f"{self.path}: searching needs a store written by this version; open it with "
@@ -621,10 +635,12 @@ class SQLiteStore:
         elif since is None and until is None:
             rows = self._query("SELECT session_id FROM sessions ORDER BY start_time IS NULL, start_time, session_id")
         else:
+            condition, bounds = _started_between(since, until)
             rows = self._query(
-                "SELECT session_id FROM sessions WHERE start_time >= ?1 AND start_time < ?2 "
-                "ORDER BY start_time, session_id",
-                (-math.inf if since is None else since, math.inf if until is None else until),
+                f"SELECT session_id FROM sessions WHERE {condition} "
+                f"ORDER BY CASE WHEN abs(start_time) < {SECONDS_BELOW!r} THEN start_time * 1000 ELSE start_time END, "
+                "session_id",
+                tuple(bounds),
             )
         return [sid for (sid,) in rows]
 

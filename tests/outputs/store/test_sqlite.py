@@ -17,6 +17,9 @@ from otel_honeyhive.outputs.store import SCHEMA_VERSION, SQLiteStore
 from otel_honeyhive.outputs.store.rows import key
 from otel_honeyhive.outputs.store.schema import MIGRATIONS
 
+MS = 1_790_000_000_000.0
+"""2026-09-21 14:13:20 UTC in milliseconds: times below 1e11 are read as seconds (`SQLiteStore.list_sessions`)."""
+
 
 def new_id() -> str:
     return str(uuid.uuid4())
@@ -309,11 +312,11 @@ class TestSearch:
     def sessions(self, store: SQLiteStore) -> dict[str, str]:
         ids = {"chat": "aaaa1111-0000-4000-8000-000000000001", "agent": "bbbb2222-0000-4000-8000-000000000002",
                "batch": "cccc3333-0000-4000-8000-000000000003"}
-        store.send([session_event(ids["chat"], event_name="Support chat", start_time=1000.0,
+        store.send([session_event(ids["chat"], event_name="Support chat", start_time=MS + 1000.0,
                                   user_properties={"user_id": "ada"})])
-        store.send([session_event(ids["agent"], event_name="Planning agent_v2", start_time=2000.0),
-                    event(ids["agent"], start_time=2100.0, error="tool failed")])
-        store.send([session_event(ids["batch"], event_name="nightly 100% run", start_time=3000.0)])
+        store.send([session_event(ids["agent"], event_name="Planning agent_v2", start_time=MS + 2000.0),
+                    event(ids["agent"], start_time=MS + 2100.0, error="tool failed")])
+        store.send([session_event(ids["batch"], event_name="nightly 100% run", start_time=MS + 3000.0)])
         return ids
 
     def test_search_by_name_part_id_prefix_or_user(self, store: SQLiteStore, sessions: dict[str, str]) -> None:
@@ -332,12 +335,28 @@ class TestSearch:
         assert store.count_sessions(search="T") == 3
 
     def test_time_range_errors_and_pages(self, store: SQLiteStore, sessions: dict[str, str]) -> None:
-        assert [s.session_id for s in store.list_sessions(since=1500.0, until=3000.0)] == [sessions["agent"]]
+        assert [s.session_id for s in store.list_sessions(since=MS + 1500.0, until=MS + 3000.0)] == \
+            [sessions["agent"]]
         assert [s.session_id for s in store.list_sessions(errors_only=True)] == [sessions["agent"]]
         assert store.count_sessions(errors_only=True) == 1
         pages = [store.list_sessions(limit=2, offset=0), store.list_sessions(limit=2, offset=2)]
         assert [s.session_id for page in pages for s in page] == [sessions["batch"], sessions["agent"],
                                                                    sessions["chat"]]
+
+    def test_a_start_stored_in_seconds_is_in_the_range_its_time_in_milliseconds_is_in(self, store: SQLiteStore) -> None:
+        """HoneyHive documents milliseconds, but its examples send seconds too: the viewer and `show` read a time
+        below 1e11 as seconds, so the time filter (and `export --since`) does as well."""
+        in_seconds, in_ms = new_id(), new_id()
+        store.send([session_event(in_seconds, event_name="sent in seconds", start_time=MS / 1000 + 10),
+                    session_event(in_ms, event_name="sent in ms", start_time=MS + 20_000)])
+        assert [s.session_id for s in store.list_sessions(since=MS, until=MS + 15_000)] == [in_seconds]
+        assert [s.session_id for s in store.list_sessions(since=MS + 15_000)] == [in_ms]
+        assert [s.session_id for s in store.list_sessions(until=MS + 15_000)] == [in_seconds]
+        assert {s.session_id for s in store.list_sessions(since=MS)} == {in_seconds, in_ms}
+        assert store.count_sessions(since=MS, until=MS + 15_000) == 1
+        assert store.sessions_started(MS, MS + 15_000) == [in_seconds]
+        assert store.sessions_started(MS) == [in_seconds, in_ms]
+        assert store.list_sessions(until=MS - 1) == []
 
     def test_a_version_1_store_is_upgraded_with_its_sessions_summarised(self, tmp_path: Path) -> None:
         """A store written before the summary table: opening it for writing adds the table, filled from the

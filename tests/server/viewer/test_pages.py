@@ -4,6 +4,7 @@ values, and the read-only rule."""
 
 from __future__ import annotations
 
+import datetime
 import html
 import re
 import urllib.parse
@@ -108,6 +109,20 @@ def test_filters_narrow_the_list_to_errors_and_to_a_time_range(client: TestClien
     window = {"since": "2026-09-21T14:12:00+00:00"}  # any ISO 8601 time
     assert names_listed(client.get("/", params=window).text) == ["checkout-agent", "job-0"]
     assert names_listed(client.get("/", params={"within": "24h"}).text) == []  # all of them are in the past
+
+
+def test_started_within_keeps_a_session_whose_start_was_stored_in_seconds(tmp_path: Path) -> None:
+    """The page shows a start below 1e11 as seconds (HoneyHive's examples send seconds): the filter reads it so."""
+    db = tmp_path / "seconds.db"
+    now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+    session = plain_session(1, (now - 600) * 1000)
+    write(db, [{**e, "start_time": e["start_time"] / 1000, "end_time": e["end_time"] / 1000} for e in session])
+    write(db, plain_session(2, (now - 7200) * 1000))
+    with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), base_url=LOOPBACK) as client:
+        assert names_listed(client.get("/", params={"within": "1h"}).text) == ["job-1"]
+        started = datetime.datetime.fromtimestamp(now - 900, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        assert names_listed(client.get("/", params={"since": started}).text) == ["job-1"]
+        assert names_listed(client.get("/", params={"until": started}).text) == ["job-2"]
 
 
 def test_the_list_is_paginated(tmp_path: Path) -> None:
