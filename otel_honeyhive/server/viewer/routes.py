@@ -111,17 +111,37 @@ def back_to(root: str, target: str) -> str:
     return root + target.lstrip("/")
 
 
+TIME_FIELDS = {"since": "From (UTC)", "until": "Until (UTC)"}
+"""The list's time bounds, by parameter, with their labels on the form."""
+
+
 def _utc_ms(text: str | None) -> float | None:
-    """A `datetime-local` value (or any ISO 8601 time) as milliseconds; read as UTC when it names no zone."""
-    if not text:
+    """A `datetime-local` value (or any ISO 8601 time) as milliseconds; read as UTC when it names no zone. None
+    when not given; ValueError when given and not a time."""
+    if not text or not text.strip():
         return None
     try:
         moment = datetime.datetime.fromisoformat(text.strip())
     except ValueError:
-        return None
+        raise ValueError(f"{text!r} is not a date and time (as 2026-09-21T14:30, UTC unless it names a zone): "
+                         "this bound is not applied") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp() * 1000
+
+
+def _time_bounds(params: Any) -> tuple[dict[str, float | None], dict[str, str]]:
+    """`since` and `until` as milliseconds, and for each that cannot be read, why (said on the page, and the
+    bound left out, rather than a list that silently looks unfiltered)."""
+    bounds: dict[str, float | None] = {}
+    problems: dict[str, str] = {}
+    for name, label in TIME_FIELDS.items():
+        try:
+            bounds[name] = _utc_ms(params.get(name))
+        except ValueError as exc:
+            bounds[name] = None
+            problems[name] = f"{label}: {exc}"
+    return bounds, problems
 
 
 def _now_ms() -> float:
@@ -184,13 +204,14 @@ class Viewer:
     def sessions(self, request: Request) -> Response:
         params = request.query_params
         within = params.get("within", "")
-        since = _utc_ms(params.get("since"))
+        bounds, problems = _time_bounds(params)
+        since = bounds["since"]
         if within in RANGES:
             since = max(since or 0.0, _now_ms() - RANGES[within])
         where = SessionFilter(
             query=params.get("q") or None,
             since=since,
-            until=_utc_ms(params.get("until")),
+            until=bounds["until"],
             errors_only=params.get("errors") == "1",
         )
         try:
@@ -209,6 +230,7 @@ class Viewer:
         context: dict[str, Any] = dict(
             page=found, form=form, ranges=RANGE_LABELS, link=link, rows_url=rows_url,
             poll_seconds=POLL_SECONDS if number == 1 else 0, filtered=any(form.values()), kept_for=self.kept_for,
+            problems=problems,
         )
         if params.get("part") == "rows":
             return page(request, "session_rows.html", **context)

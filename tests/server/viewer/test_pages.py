@@ -111,6 +111,22 @@ def test_filters_narrow_the_list_to_errors_and_to_a_time_range(client: TestClien
     assert names_listed(client.get("/", params={"within": "24h"}).text) == []  # all of them are in the past
 
 
+@pytest.mark.parametrize("field", ["since", "until"])
+def test_a_time_that_cannot_be_read_is_said_on_the_page_not_silently_dropped(client: TestClient, field: str) -> None:
+    label = {"since": "From (UTC)", "until": "Until (UTC)"}[field]
+    page = client.get("/", params={field: "2026-13-01", "q": "job"})
+    assert page.status_code == 200
+    said = html.unescape(page.text)
+    assert f"{label}: '2026-13-01' is not a date and time" in said and 'role="alert"' in page.text
+    assert "not applied" in said
+    assert f'id="{field}" name="{field}" type="datetime-local" step="1" value="2026-13-01" aria-invalid="true"' \
+        in page.text
+    assert names_listed(page.text) == ["job-0", "job-1", "job-2"], "the rest of the filters still apply"
+    rows = client.get("/", params={field: "2026-13-01", "part": "rows"})
+    assert rows.status_code == 200 and names_listed(rows.text)
+    assert 'role="alert"' not in client.get("/", params={field: "2026-09-21T14:12"}).text
+
+
 def test_started_within_keeps_a_session_whose_start_was_stored_in_seconds(tmp_path: Path) -> None:
     """The page shows a start below 1e11 as seconds (HoneyHive's examples send seconds): the filter reads it so."""
     db = tmp_path / "seconds.db"
