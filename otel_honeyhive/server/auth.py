@@ -10,11 +10,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from otel_honeyhive.core.secrets import BearerToken, Secret
 from otel_honeyhive.inputs.honeyhive_api import error_response
 from otel_honeyhive.inputs.otlp.http import OTLP_PATHS, refusal_response
-from otel_honeyhive.server.viewer import LOGIN_PATH, STATIC_PREFIX, ViewerCookie, is_viewer_path, refusal
+from otel_honeyhive.server.viewer import ICON_PATH, LOGIN_PATH, STATIC_PREFIX, ViewerCookie, is_viewer_path, refusal
 
-OPEN_PATHS = frozenset({"/healthz", LOGIN_PATH})
+OPEN_PATHS = frozenset({"/healthz", LOGIN_PATH, ICON_PATH})
 """Paths answered without a token: probes must not need a secret, nor the form that asks for it (nor its
-stylesheet, under `STATIC_PREFIX`, which holds no data)."""
+stylesheet and icon, under `STATIC_PREFIX` and at `ICON_PATH`, which hold no data)."""
 
 
 class BearerTokenAuth:

@@ -2,7 +2,8 @@
 event's detail (docs/viewer.md). Imported by the server only; Jinja2 templates and static files ship in the
 package (package-data), nothing is fetched from elsewhere."""
 
-from otel_honeyhive.server.viewer.auth import LOGIN_PATH, STATIC_PREFIX, ViewerCookie, is_viewer_path
+from otel_honeyhive.server.viewer.auth import ICON_PATH, LOGIN_PATH, STATIC_PREFIX, ViewerCookie, is_viewer_path
 from otel_honeyhive.server.viewer.routes import forbidden, refusal, viewer_routes
 
-__all__ = ["LOGIN_PATH", "STATIC_PREFIX", "ViewerCookie", "forbidden", "is_viewer_path", "refusal", "viewer_routes"]
+__all__ = ["ICON_PATH", "LOGIN_PATH", "STATIC_PREFIX", "ViewerCookie", "forbidden", "is_viewer_path", "refusal",
+           "viewer_routes"]

@@ -19,6 +19,8 @@ from otel_honeyhive.core.secrets import Secret
 COOKIE = "otel_honeyhive_viewer"
 LOGIN_PATH = "/viewer/login"
 STATIC_PREFIX = "/viewer/static/"
+ICON_PATH = "/favicon.ico"
+"""Where browsers look for an icon when a page names none: served (the packaged icon) rather than a 404."""
 _READING = frozenset({"GET", "HEAD"})
 
 
@@ -69,4 +71,4 @@ class ViewerCookie:
         return "ViewerCookie('***')"
 
 
-__all__ = ["COOKIE", "LOGIN_PATH", "STATIC_PREFIX", "ViewerCookie", "is_viewer_path", "safe_next"]
+__all__ = ["COOKIE", "ICON_PATH", "LOGIN_PATH", "STATIC_PREFIX", "ViewerCookie", "is_viewer_path", "safe_next"]

@@ -34,14 +34,18 @@ from starlette.types import Scope
 import otel_honeyhive.server.viewer.present as present
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.secrets import Secret
-from otel_honeyhive.server.viewer.auth import LOGIN_PATH, STATIC_PREFIX, ViewerCookie, safe_next
+from otel_honeyhive.server.viewer.auth import ICON_PATH, LOGIN_PATH, STATIC_PREFIX, ViewerCookie, safe_next
 from otel_honeyhive.server.viewer.queries import SessionFilter, StoreReader
 
 POLL_SECONDS = 5
 """How often the first page of the list asks for new sessions."""
 MAX_FORM_BYTES = 4096
 """The token form's body: a token and a path; anything longer is refused before it is read whole."""
-STATIC_FILES = {"viewer.css": "text/css; charset=utf-8", "viewer.js": "text/javascript; charset=utf-8"}
+STATIC_FILES = {"viewer.css": "text/css; charset=utf-8", "viewer.js": "text/javascript; charset=utf-8",
+                "favicon.svg": "image/svg+xml"}
+ICON = "favicon.svg"
+"""The icon every page links (`base.html`), also answered at `/favicon.ico` for clients that ask there anyway:
+without it each page view cost a 404 (a 401 behind the token)."""
 SECURITY_HEADERS = {
     # Scripts only from this server (no inline script, no eval): even a tag that slipped past escaping could not
     # run. Inline style attributes are allowed for the waterfall's bar positions.
@@ -399,6 +403,10 @@ def common_routes(cookie: ViewerCookie | None) -> list[BaseRoute]:
         return Response(_asset(name), media_type=STATIC_FILES[name],
                         headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
+    def icon(request: Request) -> Response:
+        return Response(_asset(ICON), media_type=STATIC_FILES[ICON],
+                        headers={**SECURITY_HEADERS, "Cache-Control": "max-age=86400"})
+
     def login_form(request: Request) -> Response:
         target = safe_next(request.query_params.get("next"))
         root = root_of(request.scope)
@@ -425,6 +433,7 @@ def common_routes(cookie: ViewerCookie | None) -> list[BaseRoute]:
 
     return [
         Route(STATIC_PREFIX + "{name}", asset, methods=["GET"]),
+        Route(ICON_PATH, icon, methods=["GET"]),
         Route(LOGIN_PATH, login_form, methods=["GET"]),
         Route(LOGIN_PATH, login, methods=["POST"]),
     ]

@@ -128,3 +128,11 @@ def test_without_a_token_configured_the_form_is_not_needed(db: Path) -> None:
         assert client.get("/").status_code == 200
         location = client.get("/viewer/login?next=/sessions").headers["location"]
         assert urllib.parse.urljoin(SERVER + "/viewer/login", location) == SERVER + "/sessions"
+
+
+def test_the_icon_is_served_without_the_token_it_holds_no_data(client: TestClient) -> None:
+    for path in ("/viewer/static/favicon.svg", "/favicon.ico"):
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert answer.headers["content-type"] == "image/svg+xml" and answer.content.startswith(b"<svg")
+    assert 'rel="icon"' in client.get("/").text  # the token form links it too

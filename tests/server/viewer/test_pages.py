@@ -384,6 +384,23 @@ def test_every_viewer_route_only_reads(db: Path) -> None:
             assert client.request(method, f"/sessions/{SESSION}/events/{MODEL}").status_code == 405
 
 
+def test_every_page_links_a_packaged_icon_so_no_favicon_request_is_a_404(client: TestClient, tmp_path: Path) -> None:
+    icon = '<link rel="icon" href="{root}viewer/static/favicon.svg" type="image/svg+xml">'
+    assert icon.format(root="./") in client.get("/").text
+    assert icon.format(root="../") in client.get(f"/sessions/{SESSION}").text
+    assert icon.format(root="../../../") in client.get(f"/sessions/{SESSION}/events/{MODEL}").text
+    assert icon.format(root="../") in client.get("/sessions/nope").text  # the 404 page too
+    served = client.get("/viewer/static/favicon.svg")
+    assert served.status_code == 200 and served.headers["content-type"] == "image/svg+xml"
+    assert served.content.startswith(b"<svg") and b"http" not in served.content.replace(
+        b"http://www.w3.org/2000/svg", b"")  # nothing fetched from elsewhere
+    assert client.get("/favicon.ico").content == served.content  # for clients that ask the root regardless
+    elsewhere = ServerConfig(db_path=tmp_path / "unused.db",
+                             otlp=OtlpSettings(endpoint="http://127.0.0.1:9/v1/traces"))
+    with TestClient(build_app(elsewhere, StoreSink(tmp_path / "unused.db")), base_url=LOOPBACK) as other:
+        assert other.get("/favicon.ico").status_code == 200
+
+
 def test_pages_forbid_inline_scripts_and_framing(client: TestClient) -> None:
     headers = client.get("/").headers
     assert "script-src 'self'" in headers["content-security-policy"]
