@@ -184,16 +184,33 @@ ON CONFLICT(session_id) DO UPDATE SET
 REFRESH_SESSIONS = _REFRESH.replace("{which}", _IN_SESSIONS)
 REFRESH_ALL_SESSIONS = _REFRESH.replace("{which}", "session_id IS NOT NULL")
 """Every session, from its events (a store upgraded from version 1)."""
+SECONDS_BELOW = 1e11
+"""A time below this (in milliseconds: March 1973) was sent in seconds, as the viewer and `show` read it:
+HoneyHive documents milliseconds, but its own examples send seconds too, and the store keeps times as sent."""
+
+
+def in_ms(time: str) -> str:
+    """The SQL expression `time` as milliseconds, read as the pages read it (`SECONDS_BELOW`); NULL stays NULL."""
+    return f"(CASE WHEN abs({time}) < {SECONDS_BELOW!r} THEN ({time}) * 1000 ELSE ({time}) END)"
+
+
+def _started_before(cutoff: str) -> str:
+    """`start_time` before `cutoff` (milliseconds), read as `in_ms` reads it, as two ranges of the start index."""
+    return (f"((start_time >= {SECONDS_BELOW!r} AND start_time < {cutoff}) "
+            f"OR start_time < min({cutoff} / 1000.0, {SECONDS_BELOW!r}))")
+
+
 # Retention (`SQLiteStore.prune`): whole sessions whose last activity is before a time go, with their events.
 # Last activity is the latest end of any of its events, the session event's included (whose own end may be
 # older: a session event sent once, children added later). A session that ended before the cutoff started before
-# it, so the start index narrows the search; sessions with no time at all are never taken for old.
-EXPIRED = """
+# it, so the start index narrows the search; sessions with no time at all are never taken for old. Times are
+# judged as the pages show them: a start of today sent in seconds is not one of 1970.
+EXPIRED = f"""
 SELECT session_id FROM sessions
-WHERE start_time < ?1 AND COALESCE(end_time, start_time) < ?1
+WHERE {_started_before("?1")} AND {in_ms("COALESCE(end_time, start_time)")} < ?1
   AND NOT EXISTS (SELECT 1 FROM events AS e
                   WHERE e.session_key = store_key(sessions.session_id) AND e.session_id = sessions.session_id
-                    AND COALESCE(e.end_time, e.start_time, ?1) >= ?1)
+                    AND {in_ms("COALESCE(e.end_time, e.start_time, ?1)")} >= ?1)
 """
 EXPIRED_SESSIONS = EXPIRED + "LIMIT ?2"
 EXPIRED_EVENTS = f"""
@@ -202,8 +219,8 @@ WHERE session_key IN (SELECT store_key(session_id) FROM ({EXPIRED})) AND session
 """
 DELETE_SESSIONS_EVENTS = f"DELETE FROM events WHERE {_IN_SESSIONS}"
 DELETE_SESSIONS = "DELETE FROM sessions WHERE session_id IN (SELECT value FROM json_each(?))"
-LOOSE_EXPIRED = ("session_key IS NULL AND session_id IS NULL AND start_time < ?1 "
-                 "AND COALESCE(end_time, start_time) < ?1")
+LOOSE_EXPIRED = (f"session_key IS NULL AND session_id IS NULL AND {_started_before('?1')} "
+                 f"AND {in_ms('COALESCE(end_time, start_time)')} < ?1")
 """Events without a session, by their own times (through the session index: a NULL session has a NULL key)."""
 DELETE_LOOSE_EVENTS = f"DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE {LOOSE_EXPIRED} LIMIT ?2)"
 SEGMENTS_IN_USE = "SELECT DISTINCT body_segment FROM events WHERE body_segment IS NOT NULL"
@@ -243,4 +260,4 @@ LIMIT ?
 __all__ = ["BODY", "BY_EVENT", "BY_SESSION", "DELETE_LOOSE_EVENTS", "DELETE_SESSIONS", "DELETE_SESSIONS_EVENTS",
            "EXPIRED", "EXPIRED_EVENTS", "EXPIRED_SESSIONS", "INSERT", "LIST_SESSIONS_V1", "LOOSE_EXPIRED",
            "MIGRATIONS", "PAGE_SIZE", "REFRESH_ALL_SESSIONS", "REFRESH_SESSIONS", "REPLACE", "SCHEMA_VERSION",
-           "SEGMENTS_IN_USE", "SESSION_COLUMNS", "STORED_BY_KEYS", "WAL_BYTES"]
+           "SECONDS_BELOW", "SEGMENTS_IN_USE", "SESSION_COLUMNS", "STORED_BY_KEYS", "WAL_BYTES", "in_ms"]

@@ -67,10 +67,12 @@ from otel_honeyhive.outputs.store.schema import (
     REFRESH_SESSIONS,
     REPLACE,
     SCHEMA_VERSION,
+    SECONDS_BELOW,
     SEGMENTS_IN_USE,
     SESSION_COLUMNS,
     STORED_BY_KEYS,
     WAL_BYTES,
+    in_ms,
 )
 from otel_honeyhive.outputs.store.summaries import summarise
 
@@ -176,11 +178,6 @@ def _session_filter(
     if errors_only:
         conditions.append("errors > 0")
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), tuple(params)
-
-
-SECONDS_BELOW = 1e11
-"""A time below this (in milliseconds: March 1973) was sent in seconds, as the viewer and `show` read it:
-HoneyHive documents milliseconds, but its own examples send seconds too, and the store keeps times as sent."""
 
 
 def _started_between(since: float | None, until: float | None) -> tuple[str, list[float]]:
@@ -638,8 +635,7 @@ class SQLiteStore:
             condition, bounds = _started_between(since, until)
             rows = self._query(
                 f"SELECT session_id FROM sessions WHERE {condition} "
-                f"ORDER BY CASE WHEN abs(start_time) < {SECONDS_BELOW!r} THEN start_time * 1000 ELSE start_time END, "
-                "session_id",
+                f"ORDER BY {in_ms('start_time')}, session_id",
                 tuple(bounds),
             )
         return [sid for (sid,) in rows]

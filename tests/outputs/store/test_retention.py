@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,32 @@ def test_events_without_a_session_go_by_their_own_times(tmp_path: Path) -> None:
         assert store.prune(CUTOFF).events == 1
         assert store.get_event("10000000-0000-4000-8000-000000000001") is None
         assert store.get_event("10000000-0000-4000-8000-000000000002") is not None
+
+
+def in_seconds(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same events with their times sent in seconds, as HoneyHive's own examples send them."""
+    return [{**e, "start_time": e["start_time"] / 1000, "end_time": e["end_time"] / 1000} for e in events]
+
+
+def test_times_sent_in_seconds_are_judged_as_the_pages_read_them(tmp_path: Path) -> None:
+    """A start below 1e11 is seconds to the viewer and `show`: retention reads it so too, and never takes a
+    session of today sent in seconds for one of 1970."""
+    recent, old = in_seconds(session_at(6, NOW - HOUR)), in_seconds(session_at(7, CUTOFF - HOUR))
+    sid = str(recent[0]["session_id"])
+    with SQLiteStore(tmp_path / "events.db") as store:
+        store.send([*recent, *old])
+        assert (store.prune(CUTOFF, dry_run=True).sessions, store.prune(CUTOFF).sessions) == (1, 1)
+        assert stored_sessions(store) == {"session-6"} and len(store.session_events(sid)) == 3
+
+
+def test_a_loose_event_sent_in_seconds_goes_by_its_time_read_as_seconds(tmp_path: Path) -> None:
+    loose = [{**e, "session_id": None} for e in in_seconds([
+        event("x", "10000000-0000-4000-8000-000000000003", "tool", "old", CUTOFF - HOUR, 10.0),
+        event("x", "10000000-0000-4000-8000-000000000004", "tool", "new", NOW, 10.0)])]
+    with SQLiteStore(tmp_path / "events.db") as store:
+        store.send(loose)
+        assert store.prune(CUTOFF).events == 1
+        assert store.get_event("10000000-0000-4000-8000-000000000004") is not None
 
 
 def test_a_session_without_any_time_is_never_taken_for_old(tmp_path: Path) -> None:
