@@ -5,7 +5,8 @@ Each event becomes one `ReadableSpan`:
 - ids: `metadata.trace_id` / `metadata.span_id` / `metadata.parent_span_id` when present (events this bridge
   made), else derived from the UUIDs: the trace id is the session id's 128 bits, a span id the low 64 bits of
   the event id (so every process derives the same ids, and a child finds its parent's span id from `parent_id`);
-- `event_name` → span name; ms times → ns; `error` → an ERROR status with the error as description;
+- `event_name` → span name; ms times → ns (times below `SECONDS_BELOW` are seconds, unless the event was made from
+  a span; an end before the start is the start); `error` → an ERROR status with the error as description;
 - attributes that our own mapper reads back exactly (HoneyHive SDK attributes: `honeyhive_event_id`,
   `honeyhive_event_type`, one JSON attribute per bucket …, plus `honeyhive_event_origin` which tells the mapper the
   span *is* a HoneyHive event), and, for model events, GenAI semantic-convention attributes so Jaeger, Tempo or
@@ -90,12 +91,18 @@ _MAX_NS = 2**64 - 1
 """OTLP times are unsigned 64-bit nanoseconds (until the year 2554)."""
 
 
-def _ns(ms: Any) -> int | None:
-    """A span time from an event's milliseconds; None when OTLP cannot carry it (the event's own value still
-    travels in `EVENT_KEY`, so nothing is lost)."""
+SECONDS_BELOW = 1e11
+"""A time below this is in seconds: as milliseconds it would be before March 1973. HoneyHive documents
+milliseconds, but its own examples give seconds; the viewer and the terminal read them so too."""
+
+
+def _ns(ms: Any, seconds_too: bool = False) -> int | None:
+    """A span time from an event's milliseconds (or, with `seconds_too`, seconds when below `SECONDS_BELOW`);
+    None when OTLP cannot carry it (the event's own value still travels in `EVENT_KEY`, so nothing is lost)."""
     if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms):
         return None
-    ns = round(ms * 1_000_000)
+    # Seconds by way of microseconds, which a double holds exactly for such times.
+    ns = round(ms * 1_000_000) * (1000 if seconds_too and abs(ms) < SECONDS_BELOW else 1)
     return ns if 0 <= ns <= _MAX_NS else None
 
 
@@ -145,12 +152,16 @@ def _parts(message: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _made_from_span(metadata: Mapping[str, Any]) -> bool:
+    """An event made from a span records its trace and span ids."""
+    return _hex_id(metadata.get("span_id"), 16) is not None and _hex_id(metadata.get("trace_id"), 32) is not None
+
+
 def _was_a_root_span(metadata: Mapping[str, Any]) -> bool:
     """An event made from a span records its trace and span ids, and its parent's span id when it had one: with
     the first two and not the third, the span was a root, whatever `parent_id` the event got (a root under an
     explicit session is a chain whose parent is the session)."""
-    return (_hex_id(metadata.get("span_id"), 16) is not None and _hex_id(metadata.get("trace_id"), 32) is not None
-            and "parent_span_id" not in metadata)
+    return _made_from_span(metadata) and "parent_span_id" not in metadata
 
 
 CONVERSATION_ATTRIBUTE = "gen_ai.conversation.id"
@@ -198,13 +209,15 @@ def event_to_span(
             and not (per_turn and turn is event)):  # a turn's root: its session lives in another trace
         parent_span_id = span_ids.get(parent_id) or span_id_for_event_id(parent_id, "parent_id")
 
-    start = _ns(event.get("start_time")) or 0
-    end = _ns(event.get("end_time"))
+    # Events made from spans are in milliseconds whatever their value (a span from a test clock near zero).
+    seconds_too = not _made_from_span(metadata)
+    start = _ns(event.get("start_time"), seconds_too) or 0
+    end = _ns(event.get("end_time"), seconds_too)
     if end is None:
         duration = event.get("duration")
         end = start + (_ns(duration) or 0)
-        if end > _MAX_NS:
-            end = start
+    if not start <= end <= _MAX_NS:  # backends read `end - start` as unsigned: a negative one shows as centuries
+        end = start
 
     attributes: dict[str, Any] = {
         ORIGIN_KEY: "event",

@@ -429,3 +429,33 @@ def test_a_null_session_id_comes_back_as_null_not_absent() -> None:
     event = {"event_id": str(uuid.uuid4()), "session_id": None, "parent_id": None, "event_type": "tool",
              "event_name": "t", "inputs": {}, "outputs": {}}
     assert spans_to_events(events_to_spans([event])) == [event]
+
+
+def test_times_in_seconds_as_honeyhive_examples_give_them_become_span_times_in_their_own_year() -> None:
+    """HoneyHive documents milliseconds, but its own examples (the session above) give seconds: read as
+    milliseconds, the span would start in January 1970. Below 1e11 is seconds, as the viewer and terminal read."""
+    (session,) = events_to_spans([DATA_MODEL_EXAMPLES[0]])
+    assert session.start_time == 1_710_161_932_700_000_000
+    (tool,) = events_to_spans([DATA_MODEL_EXAMPLES[2]])
+    assert (tool.start_time, tool.end_time) == (1_710_147_532_796_000_000, 1_710_147_533_133_000_000)
+    assert spans_to_events([tool]) == [DATA_MODEL_EXAMPLES[2]]
+
+
+def test_an_end_before_the_start_gives_a_span_of_no_length_and_the_event_its_own_times_back() -> None:
+    """OTLP backends take `end - start` as unsigned: a negative duration would show as centuries."""
+    (session,) = events_to_spans([DATA_MODEL_EXAMPLES[0]])  # ends 4 hours before it starts
+    assert session.end_time == session.start_time
+    event = {**DATA_MODEL_EXAMPLES[3], "start_time": 1714978764301, "end_time": None, "duration": -250.0}
+    (chain,) = events_to_spans([event])
+    assert chain.end_time == chain.start_time == 1_714_978_764_301_000_000
+    assert spans_to_events([chain]) == [event]
+
+
+def test_a_span_from_before_1973_keeps_its_milliseconds_through_an_event_and_back() -> None:
+    """Events this bridge made from spans are in milliseconds whatever their value (a test clock at zero)."""
+    recorder = Recorder(scope="tests.reverse")
+    with recorder.tracer.start_as_current_span("early", start_time=5_000_000_000, end_on_exit=False) as span:
+        pass
+    span.end(end_time=7_000_000_000)
+    (again,) = events_to_spans(spans_to_events(recorder.spans()))
+    assert (again.start_time, again.end_time) == (5_000_000_000, 7_000_000_000)
