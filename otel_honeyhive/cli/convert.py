@@ -31,7 +31,7 @@ from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.mapper.conversations import DEFAULT_SESSIONS
 from otel_honeyhive.mapper.filtering import SpanFilter, split_list
-from otel_honeyhive.mapper.reverse import events_to_spans
+from otel_honeyhive.mapper.reverse import Lineage, events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
 from otel_honeyhive.server.config import resolve_redactors, resolve_sessions
 
@@ -187,17 +187,18 @@ def _events_to_otlp(
     writer = otlp_writer(out, dst)
     stream = EventStream(source, project=args.project, event_source=args.source, redactors=redactors)
     lined = ((event, chunk.line) for chunk in stream.chunks() for event in chunk.events)
-    for request, _ in otlp_requests(lined, lambda batch: _spans(source, batch)):
+    lineage = Lineage()  # a session cut between two requests stays one trace
+    for request, _ in otlp_requests(lined, lambda batch: _spans(source, batch, lineage)):
         writer.write(request)
         counts.written += 1
     counts.read = stream.items_read
     writer.finish()
 
 
-def _spans(source: InputFile, batch: list[tuple[Event, int]]) -> list[ReadableSpan]:
+def _spans(source: InputFile, batch: list[tuple[Event, int]], lineage: Lineage | None = None) -> list[ReadableSpan]:
     """The batch as spans; an event the reverse mapping refuses is named by its line."""
     try:
-        return events_to_spans([event for event, _ in batch])
+        return events_to_spans([event for event, _ in batch], lineage=lineage)
     except ValueError:
         for event, line in batch:
             try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from otel_honeyhive.cli.convert import otlp_requests
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import detect_format, parse_format
-from otel_honeyhive.mapper.reverse import events_to_spans
+from otel_honeyhive.mapper.reverse import Lineage, events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer
 from otel_honeyhive.outputs.store import SQLiteStore
 
@@ -97,7 +97,9 @@ def run_export(args: argparse.Namespace) -> int:
             with OutputFile(output) as out:
                 if fmt.is_otlp:
                     writer = otlp_writer(out, fmt)
-                    for request, count in otlp_requests(_events(store, chosen), events_to_spans):
+                    lineage = Lineage()  # a session cut between two requests stays one trace
+                    for request, count in otlp_requests(_events(store, chosen),
+                                                        lambda batch: events_to_spans(batch, lineage=lineage)):
                         writer.write(request)
                         events += count
                     writer.finish()

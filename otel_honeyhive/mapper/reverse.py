@@ -3,8 +3,9 @@
 Each event becomes one `ReadableSpan`:
 
 - ids: `metadata.trace_id` / `metadata.span_id` / `metadata.parent_span_id` when present (events this bridge
-  made), else derived from the UUIDs: the trace id is the session id's 128 bits, a span id the low 64 bits of
-  the event id (so every process derives the same ids, and a child finds its parent's span id from `parent_id`);
+  made), else derived from the UUIDs: a span id the low 64 bits of the event id, the trace that of the parent's
+  span (a span is in its parent's trace), else the session id's 128 bits (so every process derives the same
+  ids, and a child finds its parent's span id from `parent_id`, in the batch or in a `Lineage`);
 - `event_name` → span name; ms times → ns (times below `SECONDS_BELOW` are seconds, unless the event was made from
   a span; an end before the start is the start); `error` → an ERROR status with the error as description;
 - attributes that our own mapper reads back exactly (HoneyHive SDK attributes: `honeyhive_event_id`,
@@ -23,7 +24,9 @@ its ancestor directly under the session, which becomes a root span), and every s
 from __future__ import annotations
 
 import math
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -185,6 +188,27 @@ def _turn_of(event: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -
     return None
 
 
+def _own_trace_id(event: Mapping[str, Any], turn: Mapping[str, Any] | None) -> int:
+    """The trace of an event's span from the event alone: the recorded one, else its turn's (`turn`), else the
+    session's."""
+    metadata = _mapping(event, "metadata")
+    per_turn = turn is not None and _hex_id(metadata.get("trace_id"), 32) is None
+    return (_uuid_int(turn.get("event_id")) if turn is not None and per_turn else None) or trace_id_for(event)
+
+
+def _linked_parent(event: Mapping[str, Any], turn: Mapping[str, Any] | None) -> str | None:
+    """The `parent_id` whose span becomes the parent of the event's span when the event records neither a trace
+    nor a parent span id: the parent's span is in the trace the event's span must join. None for the root of a
+    span and for a turn's root (its session lives in another trace)."""
+    metadata = _mapping(event, "metadata")
+    parent_id = event.get("parent_id")
+    if (not isinstance(parent_id, str) or _hex_id(metadata.get("trace_id"), 32) is not None
+            or _hex_id(metadata.get("parent_span_id"), 16) is not None or _was_a_root_span(metadata)
+            or turn is event):
+        return None
+    return parent_id
+
+
 def event_to_span(
     event: Mapping[str, Any],
     span_ids: Mapping[str, int],
@@ -192,14 +216,17 @@ def event_to_span(
     resource: Resource,
     turn: Mapping[str, Any] | None = None,
     conversation: bool = False,
+    trace_id: int | None = None,
 ) -> ReadableSpan:
     """One event as a span. `span_ids` maps event ids to span ids for the events of the same batch. `turn`: the
     event's turn (`_turn_of`), whose event id gives its trace when none is recorded, the turn's root then being a
-    root span; `conversation`: the session named as `gen_ai.conversation.id`."""
+    root span; `conversation`: the session named as `gen_ai.conversation.id`; `trace_id`: the trace when known
+    from the event's parent (`events_to_spans`), else the event's own."""
     event_id = event.get("event_id")
     metadata = _mapping(event, "metadata")
     per_turn = turn is not None and _hex_id(metadata.get("trace_id"), 32) is None
-    trace_id = (_uuid_int(turn.get("event_id")) if turn is not None and per_turn else None) or trace_id_for(event)
+    if trace_id is None:
+        trace_id = _own_trace_id(event, turn)
     span_id = span_ids.get(event_id) if isinstance(event_id, str) else None
     if span_id is None:
         span_id = span_id_for_event_id(event_id)
@@ -265,10 +292,69 @@ def event_to_span(
     )
 
 
+class Lineage:
+    """The trace and span ids of the spans made lately (the newest `max_events`), for `events_to_spans` to
+    consult: an event whose parent was converted in an earlier batch (sent before it, or in an earlier request
+    of a file) joins the parent's trace, under the parent's span, as it would in the same batch. Thread-safe."""
+
+    def __init__(self, max_events: int = 10_000) -> None:
+        self._max = max_events
+        self._ids: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, event_id: str) -> tuple[int, int] | None:
+        """(trace id, span id) of the event's span, or None when not remembered."""
+        with self._lock:
+            return self._ids.get(event_id)
+
+    def add(self, spans: Iterable[tuple[str, int, int]]) -> None:
+        with self._lock:
+            for event_id, trace_id, span_id in spans:
+                self._ids.pop(event_id, None)
+                self._ids[event_id] = (trace_id, span_id)
+            while len(self._ids) > self._max:
+                self._ids.popitem(last=False)
+
+
+def _trace_ids(batch: list[Mapping[str, Any]], by_id: Mapping[str, Mapping[str, Any]],
+               turns: Mapping[str, Mapping[str, Any] | None], lineage: Lineage | None) -> dict[str, int]:
+    """The trace of each event's span by event id: a span is in its parent's trace, so an event that records no
+    trace takes that of its parent's span (in the batch, else in `lineage`), and so on up; the top of such a
+    chain its own (`_own_trace_id`)."""
+    traces: dict[str, int] = {}
+    for event in batch:
+        chain: list[str] = []
+        current = event
+        while True:
+            event_id = current.get("event_id")
+            if isinstance(event_id, str) and event_id in traces:
+                found = traces[event_id]
+                break
+            turn = turns.get(event_id) if isinstance(event_id, str) else None
+            parent_id = _linked_parent(current, turn)
+            parent = by_id.get(parent_id) if parent_id is not None else None
+            remembered = (lineage.get(parent_id) if lineage is not None and parent_id is not None
+                          and parent is None else None)
+            if isinstance(event_id, str):
+                chain.append(event_id)
+            if remembered is not None:
+                found = remembered[0]
+                break
+            if parent is None or parent_id in chain or len(chain) > len(by_id):  # the top, or a loop
+                found = _own_trace_id(current, turn)
+                break
+            current = parent
+        for event_id in chain:
+            traces[event_id] = found
+    return traces
+
+
 def events_to_spans(events: Iterable[Mapping[str, Any]], *, resource: Resource | None = None,
-                    sessions: str = "trace") -> list[ReadableSpan]:
+                    sessions: str = "trace", lineage: Lineage | None = None) -> list[ReadableSpan]:
     """HoneyHive event dicts → `ReadableSpan`s, ready for any SpanExporter (OTLP, console, in-memory).
-    `sessions`: "trace" (a session is one trace) or "conversation" (one trace per turn, see above).
+    `sessions`: "trace" (a session is one trace) or "conversation" (one trace per turn, see above). `lineage`:
+    the ids of spans made earlier, where an event whose parent is not in `events` finds it; the spans made are
+    added to it.
 
     Raises ValueError naming the event when one has no usable id."""
     check_sessions_mode(sessions)
@@ -280,12 +366,33 @@ def events_to_spans(events: Iterable[Mapping[str, Any]], *, resource: Resource |
         known = _hex_id(metadata.get("span_id"), 16)
         if isinstance(event_id, str):
             span_ids[event_id] = known or span_id_for_event_id(event_id)
+    if lineage is not None:
+        for event in batch:
+            parent_id = event.get("parent_id")
+            if isinstance(parent_id, str) and parent_id not in span_ids:
+                remembered = lineage.get(parent_id)
+                if remembered is not None:
+                    span_ids[parent_id] = remembered[1]
     res = resource or Resource.create({"service.name": "honeyhive"})
-    if sessions != "conversation":
-        return [event_to_span(event, span_ids, resource=res) for event in batch]
+    conversation = sessions == "conversation"
     by_id = {e["event_id"]: e for e in batch if isinstance(e.get("event_id"), str)}
-    return [event_to_span(event, span_ids, resource=res, turn=_turn_of(event, by_id), conversation=True)
-            for event in batch]
+    turns = {event_id: _turn_of(event, by_id) for event_id, event in by_id.items()} if conversation else {}
+    traces = _trace_ids(batch, by_id, turns, lineage)
+    spans: list[ReadableSpan] = []
+    made: list[tuple[str, int, int]] = []
+    for event in batch:
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str):
+            spans.append(event_to_span(event, span_ids, resource=res, conversation=conversation))
+            continue
+        span = event_to_span(event, span_ids, resource=res, turn=turns.get(event_id), conversation=conversation,
+                             trace_id=traces.get(event_id))
+        spans.append(span)
+        made.append((event_id, span.context.trace_id, span.context.span_id))
+    if lineage is not None:
+        lineage.add(made)
+    return spans
 
 
-__all__ = ["EVENT_KEY", "ORIGIN_KEY", "event_to_span", "events_to_spans", "span_id_for_event_id", "trace_id_for"]
+__all__ = ["EVENT_KEY", "ORIGIN_KEY", "Lineage", "event_to_span", "events_to_spans", "span_id_for_event_id",
+           "trace_id_for"]

@@ -43,7 +43,7 @@ from otel_honeyhive.core.jsonable import dumps
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.core.sizes import cut_text, utf8_size
-from otel_honeyhive.mapper.reverse import events_to_spans
+from otel_honeyhive.mapper.reverse import Lineage, events_to_spans
 from otel_honeyhive.outputs.http_session import PinnedSession, pinned_session
 from otel_honeyhive.shipping.retry import RetryPolicy, classify_status, parse_retry_after, run_with_retry
 
@@ -150,6 +150,8 @@ class OtlpOutput:
         self._closed = False
         self._remembered = _Remembered(remember_events, remember_bytes)
         self._sessions_remembered = _Remembered(remember_sessions, remember_session_bytes)
+        self._lineage = Lineage()
+        """The ids of the spans made lately: an event sent after its parent joins the parent's trace."""
         self.requests_sent = 0
         self.spans_sent = 0
         self.spans_rejected_by_receiver = 0
@@ -254,7 +256,7 @@ class OtlpOutput:
     def _convert(self, events: Sequence[Event]) -> tuple[list[ReadableSpan], list[Event], list[str]]:
         """Spans for the events that have them, those events, and why the others have none."""
         try:
-            return events_to_spans(events, resource=self.resource), list(events), []
+            return events_to_spans(events, resource=self.resource, lineage=self._lineage), list(events), []
         except Exception:  # never raise: find the culprits one by one
             pass
         good: list[Event] = []
@@ -269,7 +271,8 @@ class OtlpOutput:
                 good.append(event)
         try:
             # Again as one batch: a parent's known span id is looked up among the events of the batch.
-            return (events_to_spans(good, resource=self.resource) if good else []), good, refused
+            spans = events_to_spans(good, resource=self.resource, lineage=self._lineage) if good else []
+            return spans, good, refused
         except Exception as exc:
             return [], [], [*refused, f"{len(good)} other events: {exc}"]
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import gzip
 import itertools
 import random
+import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -28,6 +30,7 @@ from tests.support.event_files import (
     write_json_array,
     write_ndjson,
 )
+from tests.support.spans import Recorder
 
 FORMATS = ("events.ndjson", "events.json", "traces.otlp.jsonl", "traces.otlp.json")
 
@@ -129,6 +132,29 @@ def test_a_tight_hold_cap_still_leaves_no_event_dangling(tmp_path: Path) -> None
 
 
 # -- bad input ----------------------------------------------------------------------------------------------------
+
+
+def test_a_session_cut_between_two_requests_stays_one_trace(tmp_path: Path) -> None:
+    """Events are written 512 to a request: events posted under a session made from spans, past the first
+    request, still join the spans' trace under their parent's span."""
+    session, step = _traced_session()
+    added = [{"event_id": str(uuid.uuid4()), "session_id": session["session_id"], "parent_id": step["event_id"],
+              "event_type": "tool", "event_name": f"tool-{i}", "inputs": {}} for i in range(600)]
+    source, traces = tmp_path / "in.ndjson", tmp_path / "out.otlp.jsonl"
+    write_ndjson(source, [session, step, *added])
+    convert(str(source), str(traces))
+    requests = [orjson.loads(line) for line in traces.read_bytes().splitlines()]
+    spans = [s for r in requests for rs in r["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    assert len(requests) == 2
+    assert {s["traceId"] for s in spans} == {step["metadata"]["trace_id"]}
+    assert {s.get("parentSpanId") for s in spans if s["name"].startswith("tool-")} == {step["metadata"]["span_id"]}
+
+
+def _traced_session() -> list[dict[str, Any]]:
+    recorder = Recorder(scope="tests.convert")
+    with recorder.tracer.start_as_current_span("agent"), recorder.tracer.start_as_current_span("step"):
+        pass
+    return spans_to_events(recorder.spans())
 
 
 @pytest.mark.parametrize(

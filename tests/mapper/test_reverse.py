@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import StatusCode
 
 from otel_honeyhive import spans_to_events
-from otel_honeyhive.mapper.reverse import events_to_spans, span_id_for_event_id
+from otel_honeyhive.mapper.reverse import Lineage, events_to_spans, span_id_for_event_id
 from otel_honeyhive.mapper.values import parse_json, to_int
 from tests.support.spans import Recorder
 
@@ -459,3 +459,59 @@ def test_a_span_from_before_1973_keeps_its_milliseconds_through_an_event_and_bac
     span.end(end_time=7_000_000_000)
     (again,) = events_to_spans(spans_to_events(recorder.spans()))
     assert (again.start_time, again.end_time) == (5_000_000_000, 7_000_000_000)
+
+
+def _traced_session() -> list[dict[str, Any]]:
+    """A session the bridge made from an OpenTelemetry trace (its events record their trace and span ids)."""
+    recorder = Recorder(scope="tests.reverse")
+    with recorder.tracer.start_as_current_span("agent"), recorder.tracer.start_as_current_span("step"):
+        pass
+    return spans_to_events(recorder.spans())
+
+
+def test_an_event_added_under_an_event_made_from_a_span_joins_that_spans_trace_under_it() -> None:
+    """A session from OpenTelemetry spans, then an event posted to it through the API (feedback, a tool call
+    logged by hand): its span belongs in the spans' trace, under its parent's span, not in a trace of its own
+    whose parent is missing."""
+    session, step = _traced_session()
+    added = {"event_id": str(uuid.uuid4()), "session_id": session["session_id"], "parent_id": step["event_id"],
+             "event_type": "tool", "event_name": "lookup", "inputs": {}}
+    grandchild = {**added, "event_id": str(uuid.uuid4()), "parent_id": added["event_id"], "event_name": "parse"}
+    for batch in ([session, step, added, grandchild], [grandchild, added, step, session]):
+        spans = {s.name: s for s in events_to_spans(batch)}
+        trace_id = int(step["metadata"]["trace_id"], 16)
+        assert {s.context.trace_id for s in spans.values()} == {trace_id}
+        assert spans["lookup"].parent is not None
+        assert spans["lookup"].parent.span_id == int(step["metadata"]["span_id"], 16)
+        assert by_id(spans_to_events(list(spans.values()))) == by_id(batch)
+
+
+def test_an_event_whose_parent_was_converted_in_an_earlier_batch_joins_the_parents_trace() -> None:
+    """What a `Lineage` is for: the OTLP output sends `POST /events` one event at a time, and files are
+    converted a request at a time."""
+    session, step = _traced_session()
+    added = {"event_id": str(uuid.uuid4()), "session_id": session["session_id"], "parent_id": step["event_id"],
+             "event_type": "tool", "event_name": "lookup", "inputs": {}}
+    lineage = Lineage()
+    first = events_to_spans([session, step], lineage=lineage)
+    (late,) = events_to_spans([added], lineage=lineage)
+    assert late.context.trace_id == first[1].context.trace_id
+    assert late.parent is not None and late.parent.span_id == first[1].context.span_id
+    (alone,) = events_to_spans([added])  # without it: the session's trace, the parent's derived span id
+    assert alone.context.trace_id == uuid.UUID(session["session_id"]).int
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(sessions(), st.randoms(use_true_random=False))
+def test_every_parent_span_is_in_its_childs_trace_however_the_session_is_cut_into_batches(
+    events: list[dict[str, Any]], random: Any,
+) -> None:
+    lineage = Lineage()
+    shuffled = events[:]
+    random.shuffle(shuffled)
+    cut = random.randint(0, len(shuffled))
+    spans = events_to_spans(shuffled[:cut], lineage=lineage) + events_to_spans(shuffled[cut:], lineage=lineage)
+    where = {s.context.span_id: s.context.trace_id for s in spans}
+    for span in spans:
+        if span.parent is not None and span.parent.span_id in where:
+            assert where[span.parent.span_id] == span.context.trace_id

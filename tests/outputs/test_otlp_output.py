@@ -27,11 +27,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from otel_honeyhive import spans_to_events
 from otel_honeyhive.core.results import DELIVERED, Outcome, Update
 from otel_honeyhive.outputs.otlp import OtlpOutput, OtlpProtocol, cut_request, grpc_target, traces_url
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_otlp import FakeOtlpHttp, Reply, attribute, fake_otlp_http, low64, sample_session
 from tests.support.server import RunningServer, free_port, run_server
+from tests.support.spans import Recorder
 from tests.support.waiting import wait_until
 
 SOURCE = "otlp-output-test"
@@ -118,6 +120,26 @@ def test_a_session_sent_one_event_at_a_time_comes_back_whole(
     finally:
         output.close()
     assert differences(events, stored(receiver, events)) == []
+
+
+def test_an_event_sent_after_its_parent_made_from_a_span_joins_the_parents_trace(fake: FakeOtlpHttp) -> None:
+    """A session the bridge made from OpenTelemetry spans, then an event posted under one of them: in the
+    backend, its span is in the spans' trace under its parent's span, not alone in a trace of its own."""
+    recorder = Recorder(scope="tests.otlp-output")
+    with recorder.tracer.start_as_current_span("agent"), recorder.tracer.start_as_current_span("step"):
+        pass
+    session, step = spans_to_events(recorder.spans())
+    added = {"event_id": str(uuid.uuid4()), "session_id": session["session_id"], "parent_id": step["event_id"],
+             "event_type": "tool", "event_name": "lookup", "inputs": {}}
+    output = OtlpOutput(fake.url, policy=FAST)
+    try:
+        assert output.send([session, step]) == DELIVERED
+        assert output.send([added]) == DELIVERED
+    finally:
+        output.close()
+    spans = {s.name: s for s in fake.spans()}
+    assert spans["lookup"].trace_id == spans["step"].trace_id == bytes.fromhex(step["metadata"]["trace_id"])
+    assert spans["lookup"].parent_span_id == spans["step"].span_id
 
 
 # -- (b) what the retry policy does with each answer (fake OTLP/HTTP receiver) ----------------------------------
