@@ -15,7 +15,8 @@ events (sessions mode, span filter, masking, project, source; recorded as flags)
 A batch that is not delivered (refused, or still failing when its retry deadline passes) stops the replay with
 exit status 1, the state left at the last acknowledged batch. A batch of which only some events are refused (one
 too large for the receiver even cut, `SendResult.refused`) counts as sent: the replay goes on, and ends with exit
-status 1 naming the refused events. Event ids are deterministic, so a batch sent again
+status 1 naming the refused events; so does a replay whose OTLP receiver acknowledged requests but reported some
+of their spans rejected (`partial_success`, which names none). Event ids are deterministic, so a batch sent again
 after a crash between delivery and the state write is harmless. No secret is ever written to the state file.
 """
 
@@ -394,6 +395,21 @@ def _starting_state(
     return stored
 
 
+def _receiver_rejections(target: Target) -> str:
+    """The spans an OTLP receiver took requests for but said it rejected (`partial_success`), as a clause; ""
+    when none. It does not say which: sending them again cannot help, but they were not delivered."""
+    if target.output.name != "otlp":
+        return ""
+    from otel_honeyhive.outputs.otlp import OtlpOutput
+
+    output = target.output
+    if not isinstance(output, OtlpOutput) or not output.spans_rejected_by_receiver:
+        return ""
+    n = output.spans_rejected_by_receiver
+    return (f"the OTLP receiver rejected {n} span{'' if n == 1 else 's'} in its answers' partial_success (the "
+            f"latest: {output.last_rejection or 'no message'!r})")
+
+
 def run_replay(args: argparse.Namespace) -> int:
     """The `replay` command; 0 when everything was delivered, 1 when a batch was not or the input is bad,
     2 for bad usage."""
@@ -461,7 +477,13 @@ def run_replay(args: argparse.Namespace) -> int:
             f"{len(refused)} event(s) refused for good, the rest delivered: {replay.refusals[0].detail}"
             f"{f' (and {len(replay.refusals) - 1} more refusals)' if len(replay.refusals) > 1 else ''}; refused "
             f"ids: {', '.join(refused[:20])}{' …' if len(refused) > 20 else ''}"
+            f"{'; ' + rejections if (rejections := _receiver_rejections(target)) else ''}"
         )
+    rejections = _receiver_rejections(target)
+    if rejections:
+        batches = "1 acknowledged batch" if replay.batches == 1 else f"{replay.batches} acknowledged batches"
+        return _fail(f"{replay.sent} events sent in {batches}, but {rejections}; sending them again would not "
+                     "change that")
     if not args.quiet:
         batches = "1 batch" if replay.batches == 1 else f"{replay.batches} batches"
         _say(f"{replay.sent} events in {batches} from {path} to {target.description} in "

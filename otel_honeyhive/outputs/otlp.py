@@ -156,6 +156,8 @@ class OtlpOutput:
         self.spans_sent = 0
         self.spans_rejected_by_receiver = 0
         """Spans a receiver answered 200 for but reported in `partial_success.rejected_spans`."""
+        self.last_rejection = ""
+        """The receiver's `partial_success.error_message` with the latest rejected spans."""
         self.events_not_convertible = 0
         self._shown = shown_url(endpoint)
         self._session: PinnedSession | None = None
@@ -374,6 +376,7 @@ class OtlpOutput:
         if rejected > 0:
             with self._lock:
                 self.spans_rejected_by_receiver += rejected
+                self.last_rejection = message
             logger.warning("OTLP receiver %s rejected %d of %d spans: %s", self._shown, rejected, count,
                            message or "(no message)")
         elif message:

@@ -379,3 +379,24 @@ def test_100k_events_replay_in_bounded_memory(tmp_path: Path) -> None:
     assert result.peak_rss < 0.4 * size
     assert result.peak_rss < 300 * 1024 * 1024
     assert state_of(tmp_path / "big.ndjson.replay-state.json")["events_sent"] == count
+
+
+def test_spans_an_otlp_receiver_rejects_in_partial_success_make_the_replay_fail(tmp_path: Path) -> None:
+    """The receiver answered 200 but dropped some spans (`partial_success`): sending them again cannot help, but
+    the replay must not report every event delivered with exit status 0."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    from tests.support.fake_otlp import Reply as OtlpReply
+    from tests.support.fake_otlp import fake_otlp_http
+
+    path = tmp_path / "events.ndjson"
+    write_ndjson(path, stream_events(30, seed=4))
+    answer = ExportTraceServiceResponse()
+    answer.partial_success.rejected_spans = 2
+    answer.partial_success.error_message = "spans older than 7 days"
+    with fake_otlp_http() as fake:
+        fake.then(OtlpReply(body=answer.SerializeToString()))
+        result = run_cli("replay", str(path), "--to", "otlp", "--otlp-endpoint", fake.url, "--batch-size", "10")
+    assert result.returncode == 1, result.stderr
+    assert "2 spans" in result.stderr and "spans older than 7 days" in result.stderr
+    assert "rejected" in result.stderr.splitlines()[-1]
