@@ -39,6 +39,7 @@ from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.events import BUCKETS
 from otel_honeyhive.core.jsonable import dumps, jsonable
 from otel_honeyhive.mapper.conversations import check_sessions_mode
+from otel_honeyhive.mapper.identity import normalise_uuid
 from otel_honeyhive.mapper.markers import EVENT_KEY, ORIGIN_KEY
 
 SCOPE = InstrumentationScope("otel-honeyhive.reverse", VERSION)
@@ -63,12 +64,9 @@ def _hex_id(value: Any, digits: int) -> int | None:
 
 
 def _uuid_int(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return uuid.UUID(value).int
-    except ValueError:
-        return None
+    """A canonical 8-4-4-4-12 UUID's 128 bits: the only form the forward mapping takes back as it is."""
+    canonical = normalise_uuid(value)
+    return None if canonical is None else uuid.UUID(canonical).int
 
 
 def trace_id_for(event: Mapping[str, Any]) -> int:
@@ -76,7 +74,10 @@ def trace_id_for(event: Mapping[str, Any]) -> int:
     known = _hex_id(metadata.get("trace_id"), 32)
     if known:
         return known
-    derived = _uuid_int(event.get("session_id")) or _uuid_int(event.get("event_id"))
+    session_id = event.get("session_id")
+    if session_id is not None and _uuid_int(session_id) is None:  # it would come back as a derived session
+        raise ValueError(f"session_id {session_id!r} is not a UUID")
+    derived = _uuid_int(session_id) or _uuid_int(event.get("event_id"))
     if not derived:
         raise ValueError(f"event {event.get('event_id')!r}: no session_id or event_id to derive a trace id from")
     return derived
@@ -223,6 +224,9 @@ def event_to_span(
     root span; `conversation`: the session named as `gen_ai.conversation.id`; `trace_id`: the trace when known
     from the event's parent (`events_to_spans`), else the event's own."""
     event_id = event.get("event_id")
+    session_id = event.get("session_id")
+    if session_id is not None and _uuid_int(session_id) is None:  # it would come back as a derived session
+        raise ValueError(f"session_id {session_id!r} is not a UUID")
     metadata = _mapping(event, "metadata")
     per_turn = turn is not None and _hex_id(metadata.get("trace_id"), 32) is None
     if trace_id is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -515,3 +516,23 @@ def test_every_parent_span_is_in_its_childs_trace_however_the_session_is_cut_int
     for span in spans:
         if span.parent is not None and span.parent.span_id in where:
             assert where[span.parent.span_id] == span.context.trace_id
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("session_id", "my-session"),  # would come back under a derived session, the name in metadata
+    ("event_id", "2fcbdabcaec94163a32ea3cfbd51a7e0"),  # a UUID without hyphens: would come back with another id
+    ("event_id", "{2fcbdabc-aec9-4163-a32e-a3cfbd51a7e0}"),
+])
+def test_an_id_that_would_not_come_back_as_it_is_is_refused_naming_it(field: str, value: str) -> None:
+    """The forward mapping takes back only canonical UUIDs (what HoneyHive keeps): a span made of any other id
+    would return as another event, so the event is refused, as one without an id is."""
+    event = {"event_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "parent_id": None,
+             "event_type": "tool", "event_name": "t", "inputs": {}, field: value}
+    with pytest.raises(ValueError, match=rf"{field} '{re.escape(value)}' is not a UUID"):
+        events_to_spans([event])
+
+
+def test_a_session_id_that_is_not_a_uuid_is_refused_even_beside_recorded_ids() -> None:
+    session, step = _traced_session()
+    with pytest.raises(ValueError, match=r"session_id 'chat-42' is not a UUID"):
+        events_to_spans([session, {**step, "session_id": "chat-42"}])
