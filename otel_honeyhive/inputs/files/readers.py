@@ -219,6 +219,8 @@ class InputFile:
         self._seek(start)
         offset, line, items = start.offset, start.line, start.items
         for data in self._stream:
+            if not offset and data.startswith(_BOM):  # a UTF-8 file as Windows editors save it
+                offset, data = len(_BOM), data[len(_BOM):]
             offset += len(data)
             if data.strip(_WS):
                 items += 1

@@ -161,6 +161,24 @@ def test_ndjson_lines_positions_and_blank_lines(tmp_path: Path) -> None:
     assert [r.line for r in read_all(path, records[0].end)] == [4, 5]
 
 
+@pytest.mark.parametrize("name", ["events.ndjson", "traces.otlp.jsonl"])
+def test_a_line_file_that_begins_with_a_byte_order_mark_is_read_as_without_one(tmp_path: Path, name: str) -> None:
+    """Editors on Windows (and PowerShell's `Out-File`) begin UTF-8 files with a BOM; the one-document formats
+    already read past it, the line formats do too, and resume at the same offsets."""
+    if name.endswith(".ndjson"):
+        lines = [orjson.dumps(event(1)), orjson.dumps(event(2))]
+    else:
+        spans = sdk_spans(1)
+        lines = [orjson.dumps(spans_to_otlp_json(spans[:2])), orjson.dumps(spans_to_otlp_json(spans[2:]))]
+    plain, marked = tmp_path / name, tmp_path / f"bom-{name}"
+    plain.write_bytes(b"\n".join(lines) + b"\n")
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    read = read_all(marked)
+    assert [r.value for r in read] == [r.value for r in read_all(plain)]
+    assert [r.line for r in read] == [1, 2] and read[-1].end.offset == marked.stat().st_size
+    assert [r.value for r in read_all(marked, read[0].end)] == [read[1].value]
+
+
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
