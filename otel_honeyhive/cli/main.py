@@ -143,6 +143,14 @@ def _path(text: str) -> Path:
     return Path(text).expanduser()
 
 
+def _file(text: str) -> Path:
+    """A file `convert`, `export` or `replay` reads or writes: a path (`_path`), never `-`, which would be a file of
+    that name rather than stdin or stdout: a file is written in place only once complete, and resumed by offset."""
+    if text == "-":
+        raise argparse.ArgumentTypeError("'-' (stdin or stdout) is not supported here: give a file path")
+    return _path(text)
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=_path, default=DEFAULT_DB, metavar="PATH",
                         help=f"the local event store (default: ./{DEFAULT_DB})")
@@ -290,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(.ndjson, .json) or as OTLP/JSON spans (.otlp.jsonl, .otlp.json), as `convert` writes them; the "
         "format comes from OUTPUT's name (" + FORMAT_HELP + ").",
     )
-    export.add_argument("output", type=Path, metavar="OUTPUT",
+    export.add_argument("output", type=_file, metavar="OUTPUT",
                         help="file to write (put in place only once complete)")
     export.add_argument("--to", dest="to_format", metavar="FORMAT",
                         help="format of OUTPUT when its name does not tell (ndjson, json, otlp-jsonl, otlp-json)")
@@ -311,8 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Formats come from the file names (" + FORMAT_HELP + "); --from/--to override them. "
         "Spans become events as the bridge maps them; events become spans with events_to_spans.",
     )
-    convert.add_argument("input", type=Path, metavar="INPUT", help="file to read")
-    convert.add_argument("output", type=Path, metavar="OUTPUT",
+    convert.add_argument("input", type=_file, metavar="INPUT", help="file to read")
+    convert.add_argument("output", type=_file, metavar="OUTPUT",
                          help="file to write (put in place only once the conversion has succeeded)")
     _add_formats(convert, "INPUT")
     convert.add_argument("--to", dest="to_format", metavar="FORMAT",
@@ -353,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         "there if FILE is unchanged. A batch that is not delivered stops the replay (exit status 1); events refused "
         "alone as too large even cut are named at the end (exit status 1).",
     )
-    replay.add_argument("file", type=Path, metavar="FILE", help="events or OTLP/JSON file (format from its name)")
+    replay.add_argument("file", type=_file, metavar="FILE", help="events or OTLP/JSON file (format from its name)")
     _add_formats(replay, "FILE")
     replay.add_argument("--to", required=True, choices=("honeyhive", "otlp"), help="where to send the events")
     replay.add_argument("--server-url", metavar="URL",

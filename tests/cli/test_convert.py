@@ -196,6 +196,8 @@ def test_a_failed_conversion_keeps_an_existing_output(tmp_path: Path) -> None:
         (["in.ndjson", "out.ndjson", "--to", "csv"], "unknown format 'csv'"),
         (["missing.ndjson", "out.json"], "cannot read missing.ndjson: No such file or directory"),
         (["in.ndjson", "in.ndjson"], "INPUT and OUTPUT are the same file"),
+        (["in.ndjson", "-"], "argument OUTPUT: '-' (stdin or stdout) is not supported here: give a file path"),
+        (["-", "out.ndjson"], "argument INPUT: '-' (stdin or stdout) is not supported here"),
     ],
 )
 def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
@@ -204,6 +206,7 @@ def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     result = run_cli("convert", *args, cwd=tmp_path)
     assert result.returncode in (1, 2)
     assert message in result.stderr
+    assert not (tmp_path / "-").exists()
 
 
 # -- 100,000 events in bounded memory -------------------------------------------------------------------------------
