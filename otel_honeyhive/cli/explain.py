@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from otel_honeyhive.cli.convert import file_span_filter
 from otel_honeyhive.cli.render import many
@@ -109,13 +110,15 @@ def _shown(value: Any, full: bool) -> str:
     return escape(text)
 
 
-def _table(explanation: SpanExplanation, full: bool) -> Table:
+def _table(explanation: SpanExplanation, full: bool) -> RenderableType:
     event = explanation.event
     title = (f"[bold]{escape(explanation.span_name)}[/] (span {explanation.span_id}) → "
              f"[bold]{event.get('event_type')}[/] event {event.get('event_id')}")
     caption = f"type: {explanation.type_reason}"
     if explanation.session_reason:
         caption += f"\nsession: {explanation.session_reason}"
+    if not explanation.decisions:  # an event carried whole: no attribute was routed
+        return Text.from_markup(f"{title}\n{escape(caption)}")
     table = Table(title=title, title_justify="left", caption=escape(caption), caption_justify="left", expand=False)
     table.add_column("attribute", overflow="fold")
     table.add_column("value", overflow="fold")

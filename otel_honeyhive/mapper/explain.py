@@ -28,6 +28,7 @@ from otel_honeyhive.mapper.identity import (
     session_id_for_trace,
     span_hex,
 )
+from otel_honeyhive.mapper.markers import ORIGIN_KEY
 from otel_honeyhive.mapper.rules import Candidate, Combine, Extract, Field, Group
 from otel_honeyhive.mapper.ruleset import CONSUMED, PROPOSED, REFUSED, Ruleset, Step
 from otel_honeyhive.mapper.trace import SESSION_KEYS, TraceMapper, group_by_trace
@@ -60,6 +61,11 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None and v != ""}
+
+
+CARRIED = (f"a HoneyHive event carried as a span ({ORIGIN_KEY} = event, made by events_to_spans): given back as "
+           "it was, no rule applies")
+"""The type reason of such a span: its event is the one it carries, whole."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,13 @@ def explain(
         has_children = {s.parent_span_id for s in trace}
         events = mapper.map_trace(trace)
         session_reason = _session_reason(trace, events, sessions)
+        carried = {s.attributes.get("honeyhive_event_id"): s for s in trace
+                   if s.attributes.get(ORIGIN_KEY) == "event"}
         for event in events:
+            origin = carried.get(event.get("event_id"))
+            if origin is not None:  # given back whole, no rule looked at it: nothing to explain but that
+                out.append(SpanExplanation(origin.name, span_hex(origin.span_id), event, CARRIED, (), session_reason))
+                continue
             metadata = event.get("metadata")
             hex_id = metadata.get("span_id") if isinstance(metadata, dict) else None
             span = by_id.get(hex_id) if isinstance(hex_id, str) else None

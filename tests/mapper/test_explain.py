@@ -6,8 +6,8 @@ import json
 import uuid
 from typing import Any
 
-from otel_honeyhive import explain, spans_to_events
-from otel_honeyhive.mapper.explain import Decision, SpanExplanation
+from otel_honeyhive import events_to_spans, explain, spans_to_events
+from otel_honeyhive.mapper.explain import CARRIED, Decision, SpanExplanation
 from tests.mapper.otel import Otel
 
 
@@ -95,3 +95,17 @@ def test_each_decision_agrees_with_the_event(otel: Otel) -> None:
         if d.outcome == "won" and d.target and d.target.count(".") == 1 and d.key == d.rule.split("`")[1]:
             bucket, leaf = d.target.split(".")
             assert event[bucket][leaf] is not None, d
+
+
+def test_spans_that_carry_honeyhive_events_are_explained_as_given_back_whole(otel: Otel) -> None:
+    """A file `convert` made from events holds spans carrying those events (`events_to_spans`); the mapping gives
+    each event back as it was, and explain says so for each, rather than finding no span to explain."""
+    with otel.span("answer", root=True), otel.span("chat", {"gen_ai.request.model": "gpt-4o"}):
+        pass
+    events = spans_to_events(otel.spans())
+    carried = events_to_spans(events)
+    explained = explain(carried)
+    assert [e.event for e in explained] == spans_to_events(carried) == events
+    assert [(e.span_name, e.type_reason, e.decisions) for e in explained] == [
+        ("answer", CARRIED, ()), ("chat", CARRIED, ())]
+    assert CARRIED.startswith("a HoneyHive event carried as a span")
