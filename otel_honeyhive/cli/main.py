@@ -228,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "localhost and loopback names otherwise, against DNS rebinding; repeatable (else "
                        "$HH_ALLOWED_HOSTS, comma-separated)")
     serve.add_argument("--max-body-bytes", type=_byte_size, default=DEFAULT_MAX_BODY_BYTES, metavar="SIZE",
-                       help="largest request body after decompression (bytes, or 16MiB) (default: "
-                       f"{shown_size(DEFAULT_MAX_BODY_BYTES)})")
+                       help="largest request body after decompression (bytes, or 16MiB), also the gRPC message "
+                       f"limit: under 2 GiB (default: {shown_size(DEFAULT_MAX_BODY_BYTES)})")
     serve.add_argument("--tls-cert", type=_path, metavar="FILE",
                        help="PEM certificate (chain): serve HTTPS and gRPC over TLS on both ports; with --tls-key")
     serve.add_argument("--tls-key", type=_path, metavar="FILE",

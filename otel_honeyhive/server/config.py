@@ -38,6 +38,9 @@ DEFAULT_GRPC_PORT = 4317
 DEFAULT_DB = Path("otel-honeyhive.db")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 """The OTLP specification's recommended request limit, applied after decompression."""
+MAX_BODY_BYTES_LIMIT = 2**31 - 1
+"""The largest `--max-body-bytes`: it is also gRPC's receive limit, a 32-bit number in grpcio (past it, grpcio
+fails to start the server with an OverflowError)."""
 DEFAULT_HOLD_SECONDS = 30.0
 DEFAULT_SPOOL_MAX_BYTES = DEFAULT_MAX_BYTES
 DEFAULT_MAX_HELD_SPANS = 100_000
@@ -328,8 +331,9 @@ class ServerConfig:
         for name, port in (("--http-port", http_port), ("--grpc-port", grpc_port)):
             if not 0 <= port <= 65535:
                 raise ValueError(f"{name} must be between 0 (off) and 65535, got {port}")
-        if max_body_bytes < 1:
-            raise ValueError(f"--max-body-bytes must be at least 1, got {max_body_bytes}")
+        if not 1 <= max_body_bytes <= MAX_BODY_BYTES_LIMIT:
+            raise ValueError(f"--max-body-bytes must be from 1 to {MAX_BODY_BYTES_LIMIT} bytes (just under 2 GiB: "
+                             f"it is also gRPC's message limit, a 32-bit number), got {max_body_bytes}")
         if not 0 <= hold_timeout <= MAX_SECONDS:  # NaN fails too
             raise ValueError(f"--hold-timeout must be from 0 to {MAX_SECONDS:g} seconds, got {hold_timeout}")
         if max_held_spans < 1:
