@@ -109,6 +109,9 @@ def _seconds(minimum: float) -> Callable[[str], float]:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+MAX_DURATION_DAYS = 36_500
+"""The longest `--retention` / `--older-than`: a century. The cutoff (now less the duration) must stay a date
+the clock functions can show: a duration of many millennia made `prune` end in an OverflowError traceback."""
 
 
 def _duration(text: str) -> float:
@@ -124,6 +127,8 @@ def _duration(text: str) -> float:
     seconds = float(found.group(1)) * _DURATION_UNITS[found.group(2).lower()]
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"must be longer than 0, got {text!r}")
+    if seconds > MAX_DURATION_DAYS * _DURATION_UNITS["d"]:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DURATION_DAYS}d (a century), got {text!r}")
     return seconds
 
 

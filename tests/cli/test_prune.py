@@ -55,3 +55,13 @@ def test_a_bad_duration_or_a_missing_store_is_one_line(tmp_path: Path) -> None:
     assert missing.returncode == 1 and f"no event store at {tmp_path / 'none.db'}" in missing.stderr
     assert not (tmp_path / "none.db").exists()
     assert "Traceback" not in bad.stderr + missing.stderr
+
+
+def test_a_duration_past_a_century_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    SQLiteStore(db).close()
+    for duration, dry in (("300000w", ["--dry-run"]), ("99999999999999999999d", [])):
+        done = run_cli("prune", "--older-than", duration, "--db", str(db), *dry)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert f"--older-than: must be at most 36500d (a century), got '{duration}'" in done.stderr
+    assert run_cli("prune", "--older-than", "36500d", "--db", str(db), "--dry-run").returncode == 0
