@@ -358,7 +358,7 @@ class ServerConfig:
             if otlp is not None:
                 raise ValueError(f"{config_file or 'routing'}: routing: cannot be combined with --otlp-endpoint: "
                                  "routing chooses HoneyHive projects and their keys")
-        token = auth_token if auth_token is not None else env.get(AUTH_TOKEN_ENV)
+        token = _auth_token(auth_token, env)
         tls = check_tls_files(tls_cert, tls_key)
         redactors = resolve_redactors(redact, redact_regex, env)
         presets, scopes, span_names = _span_filter(span_filter, drop_scopes, drop_spans, env)
@@ -396,6 +396,19 @@ class ServerConfig:
             retention=retention,
             allowed_hosts=hosts,
         )
+
+
+def _auth_token(given: str | None, env: Mapping[str, str]) -> str | None:
+    """`--auth-token`, else `OTEL_HONEYHIVE_AUTH_TOKEN` (empty: unset), without surrounding whitespace: a token
+    read from a file (a Kubernetes Secret made with `--from-file`) often ends in a newline, which no client can
+    send in a header, so every request would be refused. An empty flag is refused: `--auth-token "$TOKEN"` with
+    `TOKEN` unset would otherwise serve everyone without a token."""
+    if given is not None:
+        if not given.strip():
+            raise ValueError("--auth-token is empty (an unset variable in --auth-token \"$TOKEN\"?): give the "
+                             f"token, or leave the option out (then ${AUTH_TOKEN_ENV}, if set, is the token)")
+        return given.strip()
+    return (env.get(AUTH_TOKEN_ENV) or "").strip() or None
 
 
 def resolve_sessions(given: str | None, env: Mapping[str, str]) -> str:
