@@ -93,6 +93,7 @@ def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[s
     file = Path(path)
     data, routing = read_config_file(file)
     options: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     unknown: list[str] = []
     for key, value in data.items():
         name = known.get(str(key)) if isinstance(key, str) else None
@@ -100,8 +101,9 @@ def load_config_file(path: str | Path, known: Mapping[str, str]) -> tuple[dict[s
             unknown.append(str(key))
             continue
         if name in options:
-            raise ConfigFileError(f"{file}: {key}: given twice (as {name.replace('_', '-')} and {key})")
+            raise ConfigFileError(f"{file}: {key}: given twice (as {spelled[name]} and {key}): keep one")
         options[name] = value
+        spelled[name] = str(key)
     if unknown:
         shown = ", ".join(repr(k) for k in unknown)
         raise ConfigFileError(f"{file}: unknown key(s) {shown}: a config file takes the serve options (the flags' "

@@ -210,6 +210,7 @@ def test_flags_win_over_the_file(tmp_path: Path, honeyhive: FakeHoneyHive, capsy
 
 @pytest.mark.parametrize(("text", "problem"), [
     ('colour = "red"\nsize = 3\n', "routes.toml: unknown key(s) 'colour', 'size'"),
+    ("http_port = 1\nhttp-port = 2\n", "routes.toml: http-port: given twice (as http_port and http-port): keep one"),
     ("http-port = 99999\n", "routes.toml: http-port: port must be between 0 (off) and 65535, got 99999"),
     ('api-version = "v2"\n', "routes.toml: api-version: must be one of auto, v1, legacy, got 'v2'"),
     ("[routing]\ndefault = 'main'\n", "routes.toml: routing.default: project 'main' has no key"),
