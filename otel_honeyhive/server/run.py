@@ -86,7 +86,8 @@ class _Server(uvicorn.Server):
 
 
 def _ignore(sig: int, frame: FrameType | None) -> None:
-    """uvicorn re-raises the signal it shut down for; after a graceful stop there is nothing left to do."""
+    """uvicorn re-raises the signal it shut down for, and a process manager may send another while the pipeline
+    is being closed: the shutdown under way (bounded by its own timeouts) is what both ask for."""
 
 
 def build_server_pipeline(config: ServerConfig, output: Output, stop: threading.Event) -> Pipeline:
@@ -164,6 +165,7 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
     pipeline.expect_records()
     grpc_server = None
     listening: list[str] = []
+    previous: dict[int, Any] = {}
     try:
         if config.grpc_port:
             from otel_honeyhive.inputs.otlp.grpc import start_grpc_server
@@ -200,14 +202,13 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
             ssl_keyfile=str(config.tls_key) if config.tls_key else None,
         )
         server = _Server(uv_config, stop, describe_output(config), listening, tls=config.tls)
+        # Ignored from here until the pipeline is closed (uvicorn puts its own in place while it runs): a second
+        # signal during the flush below would otherwise end the process there, held spans unshipped, status -15.
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             server.run(sockets=[http_socket] if http_socket is not None else None)
         except SystemExit as exc:  # uvicorn exits this way when it cannot start
             return exc.code if isinstance(exc.code, int) else 1
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         return 0 if server.started else 1
     except OSError as exc:
         print(f"otel-honeyhive serve: {exc}", file=sys.stderr)
@@ -219,6 +220,8 @@ def _serve(config: ServerConfig, http_socket: socket.socket | None) -> int:
         if retention is not None:
             retention.join(SHUTDOWN_FLUSH_SECONDS)  # a batch of deletions in progress ends before the store closes
         pipeline.close(SHUTDOWN_FLUSH_SECONDS)  # closes delivery and output; what cannot ship stays spooled
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _wait_for_signal(stop: threading.Event) -> int:
