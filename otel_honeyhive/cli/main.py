@@ -558,7 +558,9 @@ def _option_value(file: Path, action: argparse.Action, value: Any) -> Any:
         raise ValueError(f"{file}: {name}: takes one value, got a list")
     converted = []
     for item in items:
-        if isinstance(item, (dict, list)) or item is None:
+        if item is None:
+            raise ValueError(f"{file}: {name}: has no value (YAML's null): give one, or leave the key out")
+        if isinstance(item, (dict, list)):
             raise ValueError(f"{file}: {name}: must be a string or a number, got {type(item).__name__}")
         if isinstance(item, bool):
             raise ValueError(f"{file}: {name}: must be a string or a number, got {str(item).lower()}")

@@ -230,6 +230,16 @@ def test_a_bad_config_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert err.count("\n") == 1
 
 
+def test_a_yaml_key_without_a_value_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("routes.yaml").write_text("spool-dir:\n")
+    assert main(["serve", "--config", "routes.yaml", "--grpc-port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("otel-honeyhive serve: routes.yaml: spool-dir: has no value (YAML's null): give one, or leave the "
+                   "key out\n")
+
+
 def test_a_yaml_file_that_is_not_a_table_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "routes.yml"
     config.write_text("- just\n- a list\n")
