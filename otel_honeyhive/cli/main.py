@@ -225,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="memory cap on held spans; the oldest traces are shipped first "
                        f"(default: {DEFAULT_MAX_HELD_SPANS})")
     serve.add_argument("--auth-token", metavar="TOKEN",
-                       help=f"require 'Authorization: Bearer TOKEN' on every request but /healthz, /metrics "
-                       f"included (else ${AUTH_TOKEN_ENV}, which, unlike a flag, other users cannot see in ps)")
+                       help=f"require 'Authorization: Bearer TOKEN' on every request but /healthz and the viewer's "
+                       f"token form, /metrics included (else ${AUTH_TOKEN_ENV}, which, unlike a flag, other users "
+                       "cannot see in ps)")
     serve.add_argument("--allowed-host", action="append", metavar="NAME",
                        help="also answer HTTP requests whose Host is NAME (a proxy's name: .example.org for it and "
                        "every name under it, * for any); bound to a loopback address the server answers only "
@@ -253,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sessions(serve)
     serve.add_argument("--retention", type=_duration, metavar="DURATION",
                        help="local store: delete each session, whole, once it has had no new event for this long "
-                       "(7d, 12h, 90m), and give its space back; checked at start and then every few minutes "
+                       "(7d, 12h, 90m), and give its space back; checked at start and then every tenth of DURATION "
+                       "(at least every 10 minutes) "
                        "(default: keep everything)")
     serve.add_argument("--config", type=_path, metavar="FILE",
                        help="a TOML or YAML file holding any of these options (same names, - or _) and a "

@@ -151,6 +151,11 @@ class TestServe:
                      "--db", "--spool-dir", "--auth-token", "--max-body-bytes"):
             assert flag in result.stdout
 
+    def test_help_says_how_often_retention_runs_and_what_the_token_leaves_open(self) -> None:
+        shown = " ".join(run_cli("serve", "--help").stdout.split())
+        assert "then every tenth of DURATION (at least every 10 minutes)" in shown  # retention.interval_for
+        assert "every request but /healthz and the viewer's token form" in shown  # server/auth.py OPEN_PATHS
+
     @pytest.mark.parametrize(("args", "message"), [
         (["--http-port", "70000"], "argument --http-port: port must be between 0 (off) and 65535"),
         (["--grpc-port", "-1"], "argument --grpc-port: port must be between 0 (off) and 65535"),
