@@ -22,14 +22,14 @@ from typing import Any
 
 import uvicorn
 
-from otel_honeyhive.core.addresses import bracketed
+from otel_honeyhive.core.addresses import bracketed, is_loopback
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.outputs.store import SQLiteStore
 from otel_honeyhive.pipeline import Pipeline, PipelineSettings, build_pipeline
 from otel_honeyhive.server import metrics, ports
 from otel_honeyhive.server.app import build_app, describe_output, open_output
-from otel_honeyhive.server.config import ServerConfig
+from otel_honeyhive.server.config import AUTH_TOKEN_ENV, ServerConfig
 from otel_honeyhive.server.in_flight import MAX_IN_FLIGHT
 from otel_honeyhive.server.memory import tune_collector, tune_malloc
 from otel_honeyhive.server.retention import Retention
@@ -123,6 +123,18 @@ def grpc_credentials(config: ServerConfig) -> Any:
     return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
 
 
+def exposure_warning(config: ServerConfig) -> str | None:
+    """The start-up warning for a server bound beyond this machine (an address that is not loopback) with no
+    token: anyone who can reach the port can send data that goes out under the server's key, and, with the
+    local store, read every stored prompt in the viewer. None when bound to loopback or given a token."""
+    if config.auth_token is not None or is_loopback(config.host.strip("[]").lower()):
+        return None
+    reach = ("send spans that are forwarded under this server's credentials" if config.honeyhive or config.otlp
+             else "send spans, and read every stored session in the viewer and the local API")
+    return (f"warning: listening on {config.host} (beyond this machine) with no --auth-token: anyone who can reach "
+            f"the ports can {reach}; set --auth-token (or ${AUTH_TOKEN_ENV}), or bind 127.0.0.1")
+
+
 def serve(config: ServerConfig) -> int:
     """Serve until told to stop; the process exit status."""
     logging.basicConfig(level=logging.WARNING, format="otel-honeyhive serve: %(levelname)s %(message)s")
@@ -136,6 +148,9 @@ def serve(config: ServerConfig) -> int:
     except ports.ListenError as exc:
         print(f"otel-honeyhive serve: {exc}", file=sys.stderr)
         return 1
+    warning = exposure_warning(config)
+    if warning is not None:
+        print(f"otel-honeyhive serve: {warning}", file=sys.stderr, flush=True)
     try:
         return _serve(config, http_socket)
     finally:
