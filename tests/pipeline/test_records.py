@@ -92,8 +92,9 @@ def test_late_records_accumulate_per_span_each_once() -> None:
 
 def test_sessions_seen_are_remembered_and_forgotten_like_spans() -> None:
     joiner = RecordJoiner(max_shipped=4)
-    joiner.remember_sessions({"s1"})
-    assert joiner.session_seen("s1") and not joiner.session_seen("s2")
+    joiner.remember_sessions({(None, "s1")})
+    assert joiner.session_seen((None, "s1")) and not joiner.session_seen((None, "s2"))
+    assert not joiner.session_seen(("acme", "s1")), "a session is known per project it was routed to"
     for n in range(10):
-        joiner.remember_sessions({f"x{n}"})
-    assert not joiner.session_seen("s1")
+        joiner.remember_sessions({(None, f"x{n}")})
+    assert not joiner.session_seen((None, "s1"))
