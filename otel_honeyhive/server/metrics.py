@@ -196,6 +196,14 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
     ]
     if retention is not None:
         result += _retention(retention)
+    # Read by name: only the OTLP output (outputs/otlp.py, not imported unless it is the output) keeps this count.
+    rejected = getattr(pipeline.delivery.output, "spans_rejected_by_receiver", None)
+    if isinstance(rejected, int):
+        result.append(single(
+            "otel_honeyhive_output_spans_rejected_total", "counter",
+            "Spans the OTLP endpoint (--otlp-endpoint) answered 200 for but reported rejected in its "
+            "partial_success: delivered as far as retrying can go, refused there for good (its message is in the "
+            "server's log).", rejected))
     return result
 
 

@@ -15,11 +15,14 @@ import pytest
 import requests
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_honeyhive.core.counters import Counters, Sample
 from otel_honeyhive.server.prometheus import Family, render
 from tests.support.fake_honeyhive import Reply, fake_honeyhive
+from tests.support.fake_otlp import Reply as OtlpReply
+from tests.support.fake_otlp import fake_otlp_http
 from tests.support.metrics import Samples, scrape, value
 from tests.support.server import RunningServer, run_server
 from tests.support.spans import llm_traces
@@ -214,3 +217,26 @@ def test_spans_lost_without_a_spool_are_counted_as_dropped(tmp_path: Path) -> No
             metrics = scrape(server)
     assert value(metrics, "otel_honeyhive_events_undelivered_total") == len(children)
     assert value(metrics, "otel_honeyhive_held_spans") == 0
+
+
+def test_spans_an_otlp_endpoint_rejects_in_partial_success_are_counted(tmp_path: Path) -> None:
+    """Forwarding to an OTLP endpoint (the reverse direction), a 200 whose `partial_success` rejects spans is as
+    far as retrying can go: the server logs the endpoint's message and counts the spans, for an alert."""
+    answer = ExportTraceServiceResponse()
+    answer.partial_success.rejected_spans = 2
+    answer.partial_success.error_message = "span name too long"
+    with fake_otlp_http() as fake:
+        fake.default = OtlpReply(200, body=answer.SerializeToString())
+        with run_server(tmp_path, "--otlp-endpoint", fake.url, "--hold-timeout", "0.2") as server:
+            assert post(server, encode_spans(llm_traces(1)).SerializeToString()).status_code == 200
+            wait_until(lambda: fake.requests, 10, explain="the spans forwarded", diagnose=server.stderr)
+            metrics = scrape(server)
+            stderr = server.stderr()
+    assert value(metrics, "otel_honeyhive_output_spans_rejected_total") == 2
+    assert "rejected 2 of" in stderr and "span name too long" in stderr
+
+
+def test_the_rejections_counter_is_only_there_for_an_otlp_output(tmp_path: Path) -> None:
+    with run_server(tmp_path) as server:
+        assert "otel_honeyhive_output_spans_rejected_total" not in requests.get(server.url + "/metrics",
+                                                                                 timeout=5).text
