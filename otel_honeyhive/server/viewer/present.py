@@ -275,17 +275,97 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a message whose content is a list of parts (multimodal content)."""
+
+    kind: str
+    """"text", "reasoning" (shown as the model's thinking), or "media" (`text` is then a label, never the data)."""
+    text: str
+    at: str
+    """The text's pointer in the event (for collapsed text); the part's own for media."""
+
+
+_TEXT_KEYS = {"text": ("text", "content"), "input_text": ("text",), "output_text": ("text",)}
+"""Text parts by `type`, and where their text is: the GenAI conventions' `{type: text, content}`, OpenAI's and
+Anthropic's `{type: text, text}`, OpenAI Responses' input and output text."""
+_REASONING_KEYS = {"reasoning": ("content", "text"), "thinking": ("thinking", "content", "text")}
+"""The model's reasoning: the GenAI conventions' `reasoning` part, Anthropic's `thinking` block."""
+_MEDIA_MODALITY = {"image_url": "image", "input_image": "image", "image": "image", "input_audio": "audio",
+                   "audio": "audio", "document": "document", "file": "file", "input_file": "file", "blob": "media",
+                   "uri": "media"}
+"""Media parts by `type`, and what they are when the part does not say (`modality`)."""
+
+
+def _text_of(part: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    return next((k for k in keys if isinstance(part.get(k), str)), None)
+
+
+def _media_label(part: dict[str, Any]) -> str:
+    """What a media part is, where it is, or how large its inline data is: the data itself is never shown, and
+    a location is text, never a link or an image the page would load."""
+    kind = str(part.get("type"))
+    found = part.get("source")
+    source: dict[str, Any] = found if isinstance(found, dict) else {}
+    image_url = part.get("image_url")
+    url = image_url.get("url") if isinstance(image_url, dict) else image_url
+    location = next((v for v in (url, part.get("uri"), part.get("url"), source.get("url"), part.get("file_id"))
+                     if isinstance(v, str) and v), None)
+    mime = next((v for v in (part.get("mime_type"), part.get("media_type"), source.get("media_type"))
+                 if isinstance(v, str) and v), None)
+    inline = next((v for v in (part.get("content"), part.get("data"), source.get("data"))
+                   if isinstance(v, str) and v), None)
+    if location is not None and location.startswith("data:"):  # a data: URL is inline data
+        header, _, inline = location.partition(",")
+        mime, location = mime or header[5:].split(";")[0] or None, None
+    audio = part.get("input_audio")
+    if isinstance(audio, dict) and isinstance(audio.get("data"), str):
+        inline, mime = audio["data"], mime or (f"audio/{audio['format']}" if isinstance(audio.get("format"), str)
+                                               else None)
+    modality = part.get("modality") if isinstance(part.get("modality"), str) else _MEDIA_MODALITY[kind]
+    shown = [str(modality), *([mime] if mime else [])]
+    if location is not None:
+        shown.append(location)
+    elif inline is not None:
+        shown.append(f"{len(inline) * 3 // 4 - inline.count('=', -2):,} bytes inline, not shown")
+    return " · ".join(shown)
+
+
+def _parts(content: list[Any], at: str) -> tuple[list[Part], list[Any]]:
+    """The parts the page can show as text, reasoning or a media label, and the others (shown as JSON)."""
+    parts: list[Part] = []
+    rest: list[Any] = []
+    for i, part in enumerate(content):
+        if isinstance(part, str):
+            parts.append(Part("text", part, at + pointer(i)))
+            continue
+        kind = part.get("type") if isinstance(part, dict) else None
+        if not isinstance(kind, str):
+            rest.append(part)
+        elif kind in _TEXT_KEYS and (key := _text_of(part, _TEXT_KEYS[kind])) is not None:
+            parts.append(Part("text", part[key], at + pointer(i, key)))
+        elif kind in _REASONING_KEYS and (key := _text_of(part, _REASONING_KEYS[kind])) is not None:
+            parts.append(Part("reasoning", part[key], at + pointer(i, key)))
+        elif kind in _MEDIA_MODALITY:
+            parts.append(Part("media", _media_label(part), at + pointer(i)))
+        else:
+            rest.append(part)
+    return parts, rest
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: str
     content: str | None
-    """Text content; None when the content is not a string (see `other`)."""
+    """Text content; None when the content is not a string (see `parts` and `other`)."""
     at: str
     """The message's pointer in the event, for collapsed content."""
     tool_calls: list[ToolCall]
     tool_call_id: str | None
     name: str | None
     other: dict[str, Any]
-    """Whatever else the message carries (content parts, finish reason…), shown as JSON."""
+    """Whatever else the message carries (content parts no rule reads, finish reason…), shown as JSON."""
+    parts: list[Part]
+    """A list content's parts the page reads (text, reasoning, media labels), in order."""
 
     @property
     def role_class(self) -> str:
@@ -329,7 +409,12 @@ def message(value: Any, at: str) -> Message | None:
         return None
     content = value.get("content")
     other = {k: v for k, v in value.items() if k not in _MESSAGE_KEYS and v not in (None, "", [], {})}
-    if content is not None and not isinstance(content, str):
+    parts: list[Part] = []
+    if isinstance(content, list):
+        parts, rest = _parts(content, at + pointer("content"))
+        if rest:
+            other["content"] = rest
+    elif content is not None and not isinstance(content, str):
         other["content"] = content
     return Message(
         role=value["role"],
@@ -339,6 +424,7 @@ def message(value: Any, at: str) -> Message | None:
         tool_call_id=value.get("tool_call_id") if isinstance(value.get("tool_call_id"), str) else None,
         name=value.get("name") if isinstance(value.get("name"), str) else None,
         other=other,
+        parts=parts,
     )
 
 

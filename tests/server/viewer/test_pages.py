@@ -273,6 +273,26 @@ def test_a_model_event_shows_its_conversation_output_model_and_tokens(client: Te
     assert re.search(r'<th scope="row">temperature</th><td><div class="json"><span class="j-num">0.2</span>', html)
 
 
+def test_multimodal_content_reads_as_text_and_labels_never_as_loaded_media(client: TestClient, db: Path) -> None:
+    """A message of parts shows its text as text, its reasoning marked, and each image as a label: the page
+    loads nothing a prompt names (no <img>, no link), shows no inline data, and escapes a hostile part."""
+    picture = "0afa0000-0000-4000-8000-000000000021"
+    data = "iVBORw0KGgo" * 400
+    write(db, [event(SESSION, picture, "model", "describe", T0 + 50, 5.0, SESSION, inputs={"chat_history": [
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is <b>this</b>?"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/x.png\" onerror=\"alert(1)"}},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+        ]}]}, outputs={"role": "assistant", "content": [{"type": "thinking", "thinking": "A logo."},
+                                                       {"type": "text", "text": "A logo."}]})])
+    html = client.get(f"/sessions/{SESSION}/events/{picture}", params={"part": "detail"}).text
+    assert '<div class="content">What is &lt;b&gt;this&lt;/b&gt;?</div>' in html
+    assert '<span class="part-label">image · https://example.com/x.png&#34; onerror=&#34;alert(1)</span>' in html
+    assert '<span class="part-label">image · image/png · 3,300 bytes inline, not shown</span>' in html
+    assert '<div class="content reasoning"><span class="part-label">reasoning</span> A logo.</div>' in html
+    assert "<img" not in html and "iVBORw0KGgo" not in html and 'href="https://example.com' not in html
+
+
 def test_event_content_is_escaped_never_markup(client: TestClient) -> None:
     html = client.get(f"/sessions/{SESSION}/events/{MODEL}").text
     assert "<script>window" not in html and "<img src=x" not in html

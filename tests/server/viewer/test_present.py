@@ -73,6 +73,39 @@ def test_messages_carry_tool_calls_with_parsed_arguments_and_tool_results() -> N
     assert [m.content for m in answers(event)] == ["a", "b"]
 
 
+def test_content_parts_read_as_text_reasoning_and_labelled_media_and_the_rest_stays_json() -> None:
+    """Multimodal content is a list of parts in each convention's shape (the GenAI conventions' `{type, content}`,
+    OpenAI's `{type: text, text}` and `image_url`, Anthropic's `image` and `thinking`): text reads as text,
+    reasoning as such, media as a label (never loaded: the viewer works offline and fetches nothing a prompt
+    names; inline data is never shown), and what no rule knows stays JSON."""
+    inline = "A" * 4000
+    event = {"event_type": "model", "inputs": {"chat_history": [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        {"type": "blob", "modality": "image", "mime_type": "image/png", "content": inline},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": inline}},
+        "and this one?",
+        {"type": "custom", "payload": 1},
+    ]}]}, "outputs": {"role": "assistant", "content": [
+        {"type": "reasoning", "content": "The user shows a cat."},
+        {"type": "text", "content": "A cat."},
+    ]}}
+    (question,) = conversation(event)
+    assert [(p.kind, p.text) for p in question.parts] == [
+        ("text", "What is in this picture?"),
+        ("media", "image · https://example.com/cat.png"),
+        ("media", "image · image/png · 3,000 bytes inline, not shown"),
+        ("media", "image · image/jpeg · 3,000 bytes inline, not shown"),
+        ("text", "and this one?"),
+    ]
+    assert resolve(event, question.parts[0].at) == "What is in this picture?"
+    assert resolve(event, question.parts[4].at) == "and this one?"
+    assert question.content is None and question.other == {"content": [{"type": "custom", "payload": 1}]}
+    (answer,) = answers(event)
+    assert [(p.kind, p.text) for p in answer.parts] == [("reasoning", "The user shows a cat."), ("text", "A cat.")]
+    assert answer.other == {}
+
+
 def test_json_is_escaped_and_long_values_are_collapsed_with_a_link_to_the_whole() -> None:
     html = str(JsonHtml("/v").json({"<b>": "<script>", "long": "x" * (LONG_TEXT + 10),
                                     "many": list(range(LONG_LIST + 1))}, ""))
