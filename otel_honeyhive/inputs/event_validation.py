@@ -158,6 +158,8 @@ V1_EVENT_FIELDS: dict[str, Kind] = {
     "project_id": STRING,
 }
 """The per-event fields of `POST /v1/events/batch`; nothing else is accepted."""
+V1_SESSION_BATCH_FIELDS: dict[str, Kind] = {"events": LIST}
+"""`POST /v1/sessions/{session_id}/events/batch`: the events alone (the path names their session)."""
 V1_SESSION_PROPERTIES: dict[str, Kind] = {
     "session_name": STRING, "start_time": MILLISECONDS, "user_properties": OBJECT, "metadata": OBJECT,
 }
@@ -390,13 +392,13 @@ def parse_batch(body: Any, defaults: EventDefaults) -> Batch:
     return Batch(events, event_ids, session_id)
 
 
-def _unknown_on_v1(body: dict[str, Any]) -> list[str]:
+def _unknown_on_v1(body: dict[str, Any], top_fields: Mapping[str, Kind] = V1_BATCH_FIELDS) -> list[str]:
     """Every field of a v1 batch body that the route does not take, by its path, a legacy alias said so."""
     def named(path: str, name: str) -> str:
         alias = V1_LEGACY_ALIASES.get(name)
         return f"{_at(path, name)} (legacy alias; use {alias})" if alias else _at(path, name)
 
-    unknown = [named("", name) for name in body if name not in V1_BATCH_FIELDS]
+    unknown = [named("", name) for name in body if name not in top_fields]
     props = body.get("session_properties")
     if isinstance(props, dict):
         unknown += [named("session_properties", k) for k in props if k not in V1_SESSION_PROPERTIES]
@@ -413,12 +415,7 @@ def parse_batch_v1(body: Any, defaults: EventDefaults) -> Batch:
     Unknown fields anywhere are refused, all named at once. With `single_session`, every event joins one session:
     the one the events name when they all name the same, else a new one; a session event is written from
     `session_properties` when the batch has none of its own (an exporter sends the session event itself)."""
-    if isinstance(body, dict):
-        unknown = _unknown_on_v1(body)
-        if unknown:
-            more = f" and {len(unknown) - MAX_NAMED_FIELDS} more" if len(unknown) > MAX_NAMED_FIELDS else ""
-            raise ValidationError(f"unknown field(s), not accepted on /v1/events/batch: "
-                                  f"{', '.join(unknown[:MAX_NAMED_FIELDS])}{more}")
+    _refuse_unknown_on_v1(body, "/v1/events/batch", V1_BATCH_FIELDS)
     top = check_fields(body, "", V1_BATCH_FIELDS, ("events",), nested_freely=True, closed=True)
     props = check_fields(top.get("session_properties") or {}, "session_properties", V1_SESSION_PROPERTIES,
                          closed=True)
@@ -443,6 +440,34 @@ def parse_batch_v1(body: Any, defaults: EventDefaults) -> Batch:
         sessions = {e["session_id"] for e in events}
         session_id = sessions.pop() if len(sessions) == 1 else None
     return Batch(events, event_ids, session_id)
+
+
+def _refuse_unknown_on_v1(body: Any, route: str, top_fields: Mapping[str, Kind]) -> None:
+    """One 400 naming every field a v1 route does not take (a body that is not an object is `check_fields`'s)."""
+    if isinstance(body, dict):
+        unknown = _unknown_on_v1(body, top_fields)
+        if unknown:
+            more = f" and {len(unknown) - MAX_NAMED_FIELDS} more" if len(unknown) > MAX_NAMED_FIELDS else ""
+            raise ValidationError(f"unknown field(s), not accepted on {route}: "
+                                  f"{', '.join(unknown[:MAX_NAMED_FIELDS])}{more}")
+
+
+def parse_session_batch_v1(body: Any, session_id: str, defaults: EventDefaults) -> Batch:
+    """`POST /v1/sessions/{session_id}/events/batch`: `{"events": [...]}`, each event checked as on
+    `/v1/events/batch`, every one put in the path's session whatever its own `session_id` says (as HoneyHive
+    documents). The session event itself is not written: the route adds to a session that exists."""
+    if not UUID.check(session_id):
+        raise ValidationError(f"session_id (in the path): must be {UUID.expected}, got {_describe(session_id)}")
+    _refuse_unknown_on_v1(body, "/v1/sessions/{session_id}/events/batch", V1_SESSION_BATCH_FIELDS)
+    top = check_fields(body, "", V1_SESSION_BATCH_FIELDS, ("events",), nested_freely=True, closed=True)
+    checked = [check_fields(raw, f"events[{i}]", V1_EVENT_FIELDS, EVENT_REQUIRED, closed=True)
+               for i, raw in enumerate(top["events"])]
+    session_id = session_id.lower()
+    for event in checked:
+        _project_from_metadata(event)
+        event["session_id"] = session_id
+    events = [_complete(event, f"events[{i}]", defaults) for i, event in enumerate(checked)]
+    return Batch(events, [e["event_id"] for e in events], session_id)
 
 
 def _project_from_metadata(event: dict[str, Any]) -> None:
@@ -493,6 +518,7 @@ __all__ = [
     "parse_batch",
     "parse_batch_v1",
     "parse_create",
+    "parse_session_batch_v1",
     "parse_session_start",
     "parse_update",
     "session_from_properties",

@@ -1,7 +1,8 @@
 """The HoneyHive-compatible API (`POST /events`, `POST /v1/events/batch`, the legacy `POST /events/batch`,
-`POST /session/start`, `PUT /events`), so code written for HoneyHive's SDK or REST API can point at the bridge
-instead. Each batch route validates as HoneyHive documents it (`event_validation`): the v1 route refuses unknown
-fields and the legacy aliases, so a client that gets past the local API gets past HoneyHive.
+`POST /v1/sessions/{session_id}/events/batch`, `POST /session/start`, `PUT /events`), so code written for
+HoneyHive's SDK or REST API can point at the bridge instead. Each batch route validates as HoneyHive documents it
+(`event_validation`): the v1 routes refuse unknown fields and the legacy aliases, so a client that gets past the
+local API gets past HoneyHive.
 
 Every request is read within the body limit, parsed, and validated whole (`event_validation`) before the
 output sees any of it; the client gets 200 only once the output said DELIVERED (for the local store: the
@@ -27,6 +28,7 @@ from otel_honeyhive.inputs.event_validation import (
     parse_batch,
     parse_batch_v1,
     parse_create,
+    parse_session_batch_v1,
     parse_session_start,
     parse_update,
 )
@@ -92,6 +94,11 @@ class HoneyHiveApi:
     async def create_batch_v1(self, request: Request) -> Response:
         return await self._store_batch(request, parse_batch_v1(await self._body(request), self.ctx.defaults))
 
+    async def add_to_session_v1(self, request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        batch = parse_session_batch_v1(await self._body(request), session_id, self.ctx.defaults)
+        return await self._store_batch(request, batch)
+
     async def _store_batch(self, request: Request, batch: Batch) -> Response:
         if batch.events:
             result = await self.ctx.send(batch.events)
@@ -143,6 +150,8 @@ def honeyhive_api_routes(ctx: ApiContext) -> list[BaseRoute]:
         Route("/events", _refusing_bad_requests(api.events), methods=["POST", "PUT"]),
         Route("/events/batch", _refusing_bad_requests(api.create_batch), methods=["POST"]),
         Route("/v1/events/batch", _refusing_bad_requests(api.create_batch_v1), methods=["POST"]),
+        Route("/v1/sessions/{session_id}/events/batch", _refusing_bad_requests(api.add_to_session_v1),
+              methods=["POST"]),
         Route("/session/start", _refusing_bad_requests(api.start_session), methods=["POST"]),
     ]
 

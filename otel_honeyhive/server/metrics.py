@@ -51,6 +51,17 @@ INPUT_OF_PATH = {
     "/metrics": "metrics",
 }
 """The `input` label of `otel_honeyhive_requests_total` (any other path: `other`, so the label stays bounded)."""
+SESSION_BATCH_PATH = ("/v1/sessions/", "/events/batch")
+"""`POST /v1/sessions/{session_id}/events/batch`: a path with an id in it, labelled `honeyhive_api` too."""
+
+
+def input_of_path(path: str) -> str:
+    """The `input` label of a request path."""
+    known = INPUT_OF_PATH.get(path)
+    if known is not None:
+        return known
+    prefix, suffix = SESSION_BATCH_PATH
+    return "honeyhive_api" if path.startswith(prefix) and path.endswith(suffix) else "other"
 
 
 class RequestCounter:
@@ -76,7 +87,7 @@ class RequestCounter:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self.counters.add(REQUESTS, input=INPUT_OF_PATH.get(scope["path"], "other"), status=str(status))
+            self.counters.add(REQUESTS, input=input_of_path(scope["path"]), status=str(status))
 
 
 def _labelled(counters: Counters, name: str, type_help: str, label: str, always: tuple[str, ...]) -> Family:

@@ -71,3 +71,35 @@ def test_the_legacy_route_takes_its_aliases_and_fields_as_before(api: RunningSer
     assert response.status_code == 200, response.text
     kept = stored(api, event["event_id"])
     assert kept is not None and (kept["project"], kept["colour"]) == ("p", "red")
+
+
+class TestAddingEventsToASession:
+    """`POST /v1/sessions/{session_id}/events/batch`, which HoneyHive's SDK 1.7 sends from
+    `Sessions_service.createSessionEventBatch` as `{"events": [...]}` and reads as `{"success": ...}`
+    (https://docs.honeyhive.ai/v2/api-reference-autogen/sessions/add-a-batch-of-events-to-a-session)."""
+
+    def test_the_events_join_the_session_the_path_names_whatever_they_say(self, api: RunningServer) -> None:
+        session, elsewhere = str(uuid.uuid4()), str(uuid.uuid4())
+        events = [tool(), tool(session_id=elsewhere)]
+        response = post(api, f"/v1/sessions/{session.upper()}/events/batch", {"events": events})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"success": True, "event_ids": [e["event_id"] for e in events],
+                                   "session_id": session}
+        for event in events:
+            kept = stored(api, event["event_id"])
+            assert kept is not None and (kept["session_id"], kept["parent_id"]) == (session, session)
+
+    def test_unknown_fields_are_a_400_naming_them_and_nothing_is_stored(self, api: RunningServer) -> None:
+        event = tool(project="p")
+        response = post(api, f"/v1/sessions/{uuid.uuid4()}/events/batch", {"events": [event], "single_session": True})
+        assert response.status_code == 400
+        assert response.json()["error"] == (
+            "unknown field(s), not accepted on /v1/sessions/{session_id}/events/batch: single_session, "
+            "events[0].project (legacy alias; use the API key's project (or project_id))")
+        assert stored(api, event["event_id"]) is None
+
+    def test_a_session_id_that_is_not_a_uuid_is_a_400_naming_the_path(self, api: RunningServer) -> None:
+        response = post(api, "/v1/sessions/not-a-uuid/events/batch", {"events": [tool()]})
+        assert response.status_code == 400
+        assert response.json()["error"] == (
+            "session_id (in the path): must be a UUID string (8-4-4-4-12 hex digits), got the string 'not-a-uuid'")

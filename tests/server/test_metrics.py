@@ -7,6 +7,7 @@ spans dropped (with the reason), bytes and records waiting in each spool, spans 
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import grpc
@@ -150,6 +151,10 @@ def test_requests_spans_and_events_are_counted_by_input(tmp_path: Path) -> None:
         assert requests.post(server.url + "/v1/events/batch", data=orjson.dumps(batch), timeout=10,
                              headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
                              ).status_code == 200
+        to_session = f"/v1/sessions/{uuid.uuid4()}/events/batch"  # an id in the path, still the same input
+        assert requests.post(server.url + to_session, data=orjson.dumps(batch), timeout=10,
+                             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+                             ).status_code == 200
         metrics: Samples = scrape(server, TOKEN)
 
     def requests_(input_: str, status: str) -> float:
@@ -158,15 +163,15 @@ def test_requests_spans_and_events_are_counted_by_input(tmp_path: Path) -> None:
     assert requests_("otlp_http", "200") == 2 and requests_("otlp_http", "400") == 1
     assert requests_("otlp_http", "401") == 1
     assert requests_("otlp_grpc", "OK") == 2 and requests_("otlp_grpc", "UNAUTHENTICATED") == 1
-    assert requests_("honeyhive_api", "200") == 2 and requests_("other", "200") == 0
+    assert requests_("honeyhive_api", "200") == 3 and requests_("other", "200") == 0
     assert value(metrics, "otel_honeyhive_spans_received_total") == 14 + 10 + 4 + 4
     assert value(metrics, "otel_honeyhive_spans_rejected_total", {"input": "otlp_http"}) == 1
     assert value(metrics, "otel_honeyhive_spans_rejected_total", {"input": "otlp_grpc"}) == 1
     assert value(metrics, "otel_honeyhive_held_spans") == 4
-    assert value(metrics, "otel_honeyhive_events_received_total") == 2
+    assert value(metrics, "otel_honeyhive_events_received_total") == 3
     mapped = value(metrics, "otel_honeyhive_events_mapped_total")
     assert mapped == 14 + 10 + 4  # whatever the invalid span's siblings became, none lost
-    assert value(metrics, "otel_honeyhive_events_delivered_total") == mapped + 2  # the store took them all
+    assert value(metrics, "otel_honeyhive_events_delivered_total") == mapped + 3  # the store took them all
     assert value(metrics, "otel_honeyhive_spans_dropped_total", {"reason": "delivery_failed"}) == 0
 
 
