@@ -502,6 +502,19 @@ def parse_update(body: Any) -> Update:
     return Update(event_id, fields)
 
 
+def parse_update_v1(body: Any, event_id: str) -> Update:
+    """`PUT /v1/events/{event_id}`: the fields of `PUT /events`, the event named by the path. A body that names
+    the event too must name the same one (either spelling)."""
+    if not UUID.check(event_id):
+        raise ValidationError(f"event_id (in the path): must be {UUID.expected}, got {_describe(event_id)}")
+    fields = check_fields(body, "", UPDATE_FIELDS, closed=True)
+    event_id = event_id.lower()
+    named = fields.pop("event_id", event_id)
+    if named != event_id:
+        raise ValidationError(f"event_id: the body names {named}, the path {event_id}; send one")
+    return Update(event_id, fields)
+
+
 __all__ = [
     "EVENT_FIELDS",
     "MAX_NESTING",
@@ -521,5 +534,6 @@ __all__ = [
     "parse_session_batch_v1",
     "parse_session_start",
     "parse_update",
+    "parse_update_v1",
     "session_from_properties",
 ]

@@ -51,8 +51,9 @@ INPUT_OF_PATH = {
     "/metrics": "metrics",
 }
 """The `input` label of `otel_honeyhive_requests_total` (any other path: `other`, so the label stays bounded)."""
-SESSION_BATCH_PATH = ("/v1/sessions/", "/events/batch")
-"""`POST /v1/sessions/{session_id}/events/batch`: a path with an id in it, labelled `honeyhive_api` too."""
+PATHS_WITH_AN_ID = (("/v1/sessions/", "/events/batch"), ("/v1/events/", ""))
+"""(prefix, suffix) of the HoneyHive-compatible routes with an id in the path
+(`POST /v1/sessions/{session_id}/events/batch`, `PUT /v1/events/{event_id}`): labelled `honeyhive_api` too."""
 
 
 def input_of_path(path: str) -> str:
@@ -60,8 +61,8 @@ def input_of_path(path: str) -> str:
     known = INPUT_OF_PATH.get(path)
     if known is not None:
         return known
-    prefix, suffix = SESSION_BATCH_PATH
-    return "honeyhive_api" if path.startswith(prefix) and path.endswith(suffix) else "other"
+    with_id = any(path.startswith(prefix) and path.endswith(suffix) for prefix, suffix in PATHS_WITH_AN_ID)
+    return "honeyhive_api" if with_id else "other"
 
 
 class RequestCounter:

@@ -103,3 +103,41 @@ class TestAddingEventsToASession:
         assert response.status_code == 400
         assert response.json()["error"] == (
             "session_id (in the path): must be a UUID string (8-4-4-4-12 hex digits), got the string 'not-a-uuid'")
+
+
+class TestUpdatingAnEventByItsPath:
+    """`PUT /v1/events/{event_id}`, which HoneyHive's SDK 1.7 sends from `Events_service.updateEvent` with the
+    `UpdateEventRequest` body (metadata, feedback, metrics, outputs, config, user_properties, duration, end_time,
+    children_ids; the id in the path), merged as `PUT /events` merges."""
+
+    def put(self, server: RunningServer, event_id: str, body: Any) -> requests.Response:
+        return requests.put(f"{server.url}/v1/events/{event_id}", json=body, timeout=TIMEOUT)
+
+    def test_feedback_metrics_and_metadata_merge_into_the_event_the_path_names(self, api: RunningServer) -> None:
+        event = tool(metadata={"a": 1}, feedback={"rating": 3}, metrics={"m": 1}, outputs={"old": 1})
+        assert post(api, "/v1/events/batch", {"events": [event]}).status_code == 200
+        response = self.put(api, event["event_id"].upper(), {
+            "metadata": {"b": 2}, "feedback": {"comment": "ok"}, "metrics": {"n": 2}, "outputs": {"new": 2},
+            "duration": 12.5})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"success": True, "event_id": event["event_id"]}
+        kept = stored(api, event["event_id"])
+        assert kept is not None
+        assert (kept["metadata"], kept["feedback"], kept["metrics"]) == (
+            {"a": 1, "b": 2}, {"rating": 3, "comment": "ok"}, {"m": 1, "n": 2})
+        assert (kept["outputs"], kept["duration"]) == ({"new": 2}, 12.5)
+
+    def test_an_unknown_event_is_404_and_nothing_is_created(self, api: RunningServer) -> None:
+        missing = str(uuid.uuid4())
+        response = self.put(api, missing, {"metadata": {"a": 1}})
+        assert response.status_code == 404 and response.json()["error"] == f"unknown event_id {missing}"
+        assert stored(api, missing) is None
+
+    def test_a_bad_path_id_or_a_body_naming_another_event_is_a_400(self, api: RunningServer) -> None:
+        response = self.put(api, "nope", {"metadata": {}})
+        assert response.status_code == 400 and response.json()["error"] == (
+            "event_id (in the path): must be a UUID string (8-4-4-4-12 hex digits), got the string 'nope'")
+        path_id, other = str(uuid.uuid4()), str(uuid.uuid4())
+        response = self.put(api, path_id, {"event_id": other, "metadata": {}})
+        assert response.status_code == 400 and response.json()["error"] == (
+            f"event_id: the body names {other}, the path {path_id}; send one")
