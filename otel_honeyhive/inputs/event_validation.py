@@ -392,12 +392,15 @@ def parse_batch(body: Any, defaults: EventDefaults) -> Batch:
     return Batch(events, event_ids, session_id)
 
 
+def _named_on_v1(path: str, name: str) -> str:
+    """A field a v1 route does not take, by its path, a legacy alias said so."""
+    alias = V1_LEGACY_ALIASES.get(name)
+    return f"{_at(path, name)} (legacy alias; use {alias})" if alias else _at(path, name)
+
+
 def _unknown_on_v1(body: dict[str, Any], top_fields: Mapping[str, Kind] = V1_BATCH_FIELDS) -> list[str]:
     """Every field of a v1 batch body that the route does not take, by its path, a legacy alias said so."""
-    def named(path: str, name: str) -> str:
-        alias = V1_LEGACY_ALIASES.get(name)
-        return f"{_at(path, name)} (legacy alias; use {alias})" if alias else _at(path, name)
-
+    named = _named_on_v1
     unknown = [named("", name) for name in body if name not in top_fields]
     props = body.get("session_properties")
     if isinstance(props, dict):
@@ -442,14 +445,24 @@ def parse_batch_v1(body: Any, defaults: EventDefaults) -> Batch:
     return Batch(events, event_ids, session_id)
 
 
-def _refuse_unknown_on_v1(body: Any, route: str, top_fields: Mapping[str, Kind]) -> None:
-    """One 400 naming every field a v1 route does not take (a body that is not an object is `check_fields`'s)."""
+def _refuse_unknown_on_v1(body: Any, route: str, top_fields: Mapping[str, Kind], *, bare_event: bool = False) -> None:
+    """One 400 naming every field a v1 route does not take (a body that is not an object is `check_fields`'s);
+    `bare_event`: the body is one event, not a batch."""
     if isinstance(body, dict):
-        unknown = _unknown_on_v1(body, top_fields)
+        unknown = ([_named_on_v1("", name) for name in body if name not in top_fields] if bare_event
+                   else _unknown_on_v1(body, top_fields))
         if unknown:
             more = f" and {len(unknown) - MAX_NAMED_FIELDS} more" if len(unknown) > MAX_NAMED_FIELDS else ""
             raise ValidationError(f"unknown field(s), not accepted on {route}: "
                                   f"{', '.join(unknown[:MAX_NAMED_FIELDS])}{more}")
+
+
+def parse_create_v1(body: Any, defaults: EventDefaults) -> Event:
+    """`POST /v1/events`: one event, bare (no `event` wrapper), checked as an event of `/v1/events/batch`."""
+    _refuse_unknown_on_v1(body, "/v1/events", V1_EVENT_FIELDS, bare_event=True)
+    event = check_fields(body, "", V1_EVENT_FIELDS, EVENT_REQUIRED, closed=True)
+    _project_from_metadata(event)
+    return _complete(event, "", defaults)
 
 
 def parse_session_batch_v1(body: Any, session_id: str, defaults: EventDefaults) -> Batch:
@@ -531,6 +544,7 @@ __all__ = [
     "parse_batch",
     "parse_batch_v1",
     "parse_create",
+    "parse_create_v1",
     "parse_session_batch_v1",
     "parse_session_start",
     "parse_update",

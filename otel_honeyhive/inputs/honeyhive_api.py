@@ -1,8 +1,8 @@
-"""The HoneyHive-compatible API (`POST /events`, `POST /v1/events/batch`, the legacy `POST /events/batch`,
-`POST /v1/sessions/{session_id}/events/batch`, `POST /session/start`, `PUT /events`, `PUT /v1/events/{event_id}`),
-so code written for HoneyHive's SDK or REST API can point at the bridge instead. Each batch route validates as
-HoneyHive documents it (`event_validation`): the v1 routes refuse unknown fields and the legacy aliases, so a
-client that gets past the local API gets past HoneyHive.
+"""The HoneyHive-compatible API (`POST /v1/events`, `POST /v1/events/batch`,
+`POST /v1/sessions/{session_id}/events/batch`, `PUT /v1/events/{event_id}`, the legacy `POST /events`,
+`POST /events/batch`, `POST /session/start`, `PUT /events`), so code written for HoneyHive's SDK or REST API
+can point at the bridge instead. Each route validates as HoneyHive documents it (`event_validation`): the v1
+routes refuse unknown fields and the legacy aliases, so a client that gets past the local API gets past HoneyHive.
 
 Every request is read within the body limit, parsed, and validated whole (`event_validation`) before the
 output sees any of it; the client gets 200 only once the output said DELIVERED (for the local store: the
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.results import SendResult, Update
 from otel_honeyhive.core.status import refusal
 from otel_honeyhive.inputs.event_validation import (
@@ -28,6 +29,7 @@ from otel_honeyhive.inputs.event_validation import (
     parse_batch,
     parse_batch_v1,
     parse_create,
+    parse_create_v1,
     parse_session_batch_v1,
     parse_session_start,
     parse_update,
@@ -83,7 +85,12 @@ class HoneyHiveApi:
         return await self.create_event(request)
 
     async def create_event(self, request: Request) -> Response:
-        event = parse_create(await self._body(request), self.ctx.defaults)
+        return await self._store_event(request, parse_create(await self._body(request), self.ctx.defaults))
+
+    async def create_event_v1(self, request: Request) -> Response:
+        return await self._store_event(request, parse_create_v1(await self._body(request), self.ctx.defaults))
+
+    async def _store_event(self, request: Request, event: Event) -> Response:
         result = await self.ctx.send([event])
         if not result.ok:
             return self._undelivered(request, result)
@@ -159,6 +166,7 @@ def honeyhive_api_routes(ctx: ApiContext) -> list[BaseRoute]:
         Route("/v1/events/batch", _refusing_bad_requests(api.create_batch_v1), methods=["POST"]),
         Route("/v1/sessions/{session_id}/events/batch", _refusing_bad_requests(api.add_to_session_v1),
               methods=["POST"]),
+        Route("/v1/events", _refusing_bad_requests(api.create_event_v1), methods=["POST"]),
         Route("/v1/events/{event_id}", _refusing_bad_requests(api.update_event_v1), methods=["PUT"]),
         Route("/session/start", _refusing_bad_requests(api.start_session), methods=["POST"]),
     ]

@@ -45,6 +45,7 @@ INPUT_OF_PATH = {
     "/v1/logs": "otlp_http",
     "/events": "honeyhive_api",
     "/events/batch": "honeyhive_api",
+    "/v1/events": "honeyhive_api",
     "/v1/events/batch": "honeyhive_api",
     "/session/start": "honeyhive_api",
     "/healthz": "healthz",

@@ -141,3 +141,35 @@ class TestUpdatingAnEventByItsPath:
         response = self.put(api, path_id, {"event_id": other, "metadata": {}})
         assert response.status_code == 400 and response.json()["error"] == (
             f"event_id: the body names {other}, the path {path_id}; send one")
+
+
+class TestCreatingOneEventBareV1:
+    """`POST /v1/events`, the current create route, which takes the event bare (no `event` wrapper) and answers
+    `{"success", "event_id"}` (https://docs.honeyhive.ai/v2/api-reference-autogen/events/create-a-new-event-deprecated
+    names it as the legacy route's replacement; HoneyHive's SDK 1.7 sends it from `Events_service.createEvent`)."""
+
+    def test_a_bare_event_is_stored_with_the_defaults_and_its_id_answered(self, api: RunningServer) -> None:
+        session = str(uuid.uuid4())
+        event = tool(session_id=session, metadata={"project": "demo"})
+        response = post(api, "/v1/events", event)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"success": True, "event_id": event["event_id"]}
+        kept = stored(api, event["event_id"])
+        assert kept is not None
+        assert (kept["session_id"], kept["parent_id"], kept["project"], kept["metadata"]) == (
+            session, session, "demo", {})
+
+    def test_the_v1_rules_apply_unknown_fields_and_missing_inputs_named(self, api: RunningServer) -> None:
+        event = tool(project="p")
+        del event["inputs"]
+        response = post(api, "/v1/events", event)
+        assert response.status_code == 400 and response.json()["error"] == (
+            "unknown field(s), not accepted on /v1/events: "
+            "project (legacy alias; use the API key's project (or project_id))")
+        response = post(api, "/v1/events", {"event": tool()})
+        assert response.status_code == 400 and response.json()["error"].endswith("/v1/events: event")
+        del event["project"]
+        response = post(api, "/v1/events", event)
+        assert response.status_code == 400 and response.json()["error"] == (
+            "inputs: required; must be an object")
+        assert stored(api, event["event_id"]) is None

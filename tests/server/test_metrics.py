@@ -155,6 +155,9 @@ def test_requests_spans_and_events_are_counted_by_input(tmp_path: Path) -> None:
         assert requests.post(server.url + to_session, data=orjson.dumps(batch), timeout=10,
                              headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
                              ).status_code == 200
+        assert requests.post(server.url + "/v1/events", data=orjson.dumps(batch["events"][0]), timeout=10,
+                             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+                             ).status_code == 200
         assert requests.put(f"{server.url}/v1/events/{uuid.uuid4()}", data=b'{"metadata": {}}', timeout=10,
                             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
                             ).status_code == 404  # an unknown event: a request counted, no event
@@ -166,16 +169,16 @@ def test_requests_spans_and_events_are_counted_by_input(tmp_path: Path) -> None:
     assert requests_("otlp_http", "200") == 2 and requests_("otlp_http", "400") == 1
     assert requests_("otlp_http", "401") == 1
     assert requests_("otlp_grpc", "OK") == 2 and requests_("otlp_grpc", "UNAUTHENTICATED") == 1
-    assert requests_("honeyhive_api", "200") == 3 and requests_("other", "200") == 0
+    assert requests_("honeyhive_api", "200") == 4 and requests_("other", "200") == 0
     assert requests_("honeyhive_api", "404") == 1 and requests_("other", "404") == 0
     assert value(metrics, "otel_honeyhive_spans_received_total") == 14 + 10 + 4 + 4
     assert value(metrics, "otel_honeyhive_spans_rejected_total", {"input": "otlp_http"}) == 1
     assert value(metrics, "otel_honeyhive_spans_rejected_total", {"input": "otlp_grpc"}) == 1
     assert value(metrics, "otel_honeyhive_held_spans") == 4
-    assert value(metrics, "otel_honeyhive_events_received_total") == 3
+    assert value(metrics, "otel_honeyhive_events_received_total") == 4
     mapped = value(metrics, "otel_honeyhive_events_mapped_total")
     assert mapped == 14 + 10 + 4  # whatever the invalid span's siblings became, none lost
-    assert value(metrics, "otel_honeyhive_events_delivered_total") == mapped + 3  # the store took them all
+    assert value(metrics, "otel_honeyhive_events_delivered_total") == mapped + 4  # the store took them all
     assert value(metrics, "otel_honeyhive_spans_dropped_total", {"reason": "delivery_failed"}) == 0
 
 
