@@ -6,8 +6,9 @@ keyed by (trace id, span id), bounded in time (the pipeline's record wait) and i
 `max_bytes`), and joins its span when the span's trace is mapped. One that comes after its span's event was
 shipped finds that event among the shipped spans remembered and becomes an update of it; the late records of a
 span are kept (bounded) so that each update carries all of them, not only the newest. A record already held (the
-same record sent twice, a client's retry) is recognised and taken once. Not thread-safe: the pipeline calls it
-under its mapping lock, so a record and its span can never pass each other unseen.
+same record sent twice, a client's retry) is recognised and taken once. Not thread-safe: its one user,
+`RecordJoining` (pipeline/joining.py), calls it under the pipeline's mapping lock, so a record and its span can
+never pass each other unseen.
 
 Compiled with the hot path (setup.py): while a logs input is attached (always, in the server), what is
 remembered of every shipped event is worked out here, event by event.

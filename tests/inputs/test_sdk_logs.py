@@ -215,7 +215,7 @@ def test_with_no_span_exporter_the_log_exporter_builds_one_from_the_same_setting
                                            trace_id=1, span_id=2, trace_flags=TraceFlags(1)))
     pipeline = bridge.current()
     assert pipeline is not None
-    assert pipeline.records.waiting_records == 1
+    assert pipeline.joining.records.waiting_records == 1
     loggers.shutdown()
     assert pipeline.closed
 

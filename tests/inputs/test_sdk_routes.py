@@ -17,7 +17,7 @@ from opentelemetry.trace import TraceFlags
 
 from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter
 from otel_honeyhive.inputs import bridge
-from otel_honeyhive.pipeline.pipeline import UNMATCHED_KEY
+from otel_honeyhive.pipeline.joining import UNMATCHED_KEY
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
 from tests.support.forking import in_child

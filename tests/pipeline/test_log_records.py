@@ -28,7 +28,8 @@ from otel_honeyhive.mapper.identity import event_id_for_span, session_id_for_tra
 from otel_honeyhive.mapper.trace import TraceMapper
 from otel_honeyhive.outputs.store import SQLiteStore
 from otel_honeyhive.pipeline.assembly import TraceAssembler
-from otel_honeyhive.pipeline.pipeline import UNMATCHED_KEY, Pipeline
+from otel_honeyhive.pipeline.joining import UNMATCHED_KEY
+from otel_honeyhive.pipeline.pipeline import Pipeline
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.retry import RetryPolicy
 
@@ -140,7 +141,7 @@ def test_a_record_before_its_span_joins_it(output: Recording, records: list[LogR
     assert event["event_type"] == "model"
     assert pipeline.counters.total(LOG_RECORDS_JOINED) == len(records)
     assert not output.updates
-    assert pipeline.records.waiting_records == 0
+    assert pipeline.joining.records.waiting_records == 0
 
 
 def test_a_record_while_its_trace_is_held_joins_it(output: Recording) -> None:
@@ -226,11 +227,11 @@ def test_the_first_record_starts_remembering_shipped_spans(output: Recording) ->
     `expect_records`, starts it."""
     pipeline = pipeline_to(output)
     pipeline.accept_spans([chat(), root()])
-    assert pipeline.records.shipped(TRACE, CHAT) is None
+    assert pipeline.joining.records.shipped(TRACE, CHAT) is None
     pipeline.accept_records([record("app.log", "hello")])
     trace2 = TRACE + 1
     pipeline.accept_spans([SpanView(trace2, 7, "root", 0, MS)])
-    assert pipeline.records.shipped(trace2, 7) is not None
+    assert pipeline.joining.records.shipped(trace2, 7) is not None
 
 
 def test_late_records_reach_the_sqlite_store(tmp_path: Path) -> None:
@@ -278,10 +279,10 @@ def test_a_record_whose_span_never_comes_is_kept_on_the_session(output: Recordin
     stray = record("gen_ai.user.message", {"content": "lost?"}, span_id=0x1234)
     pipeline.accept_records([stray])
     clock.now += 31
-    pipeline._expire_records()
+    pipeline.joining.expire()
     assert not output.updates  # not yet: a record waits ten times the hold time (a model call may be long)
     clock.now += 270
-    pipeline._expire_records()
+    pipeline.joining.expire()
     (update,) = output.updates
     assert update.event_id == SESSION
     (kept,) = output.events[SESSION]["metadata"][UNMATCHED_KEY]
@@ -297,7 +298,7 @@ def test_records_of_a_held_trace_wait_past_the_hold_time_with_it(output: Recordi
     pipeline.accept_spans([chat()])
     pipeline.accept_records([details()])
     clock.now += 31
-    pipeline._expire_records()  # the trace is still held: the record waits with it
+    pipeline.joining.expire()  # the trace is still held: the record waits with it
     assert not output.updates
     pipeline.flush(1)  # released in part: joined
     assert output.events[CHAT_EVENT]["inputs"]["chat_history"] == HISTORY
@@ -315,13 +316,13 @@ def test_flush_keeps_waiting_records_on_their_session(output: Recording) -> None
 def test_the_memory_cap_gives_up_the_oldest_records_onto_their_session(output: Recording) -> None:
     pipeline = pipeline_to(output)
     pipeline.expect_records()
-    pipeline.records.max_records = 2
+    pipeline.joining.records.max_records = 2
     pipeline.accept_spans([root()])
     pipeline.accept_records([record("gen_ai.user.message", {"content": str(i)}, span_id=0x10 + i)
                              for i in range(3)])
     (update,) = output.updates
     assert [r["body"]["content"] for r in update.fields["metadata"][UNMATCHED_KEY]] == ["0"]
-    assert pipeline.records.waiting_records == 2
+    assert pipeline.joining.records.waiting_records == 2
 
 
 # -- not GenAI ---------------------------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ def test_ordinary_logs_are_counted_and_ignored(output: Recording) -> None:
     assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="unsampled") == 1  # its span is never exported
     assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="not_genai") == 2
     assert pipeline.counters.value(LOG_RECORDS_IGNORED, reason="no_span") == 1
-    assert pipeline.records.waiting_records == 0
+    assert pipeline.joining.records.waiting_records == 0
     assert not output.events and not output.updates
 
 
@@ -384,8 +385,8 @@ def test_a_failed_hand_off_puts_the_records_back_and_remembers_nothing() -> None
                         TraceAssembler(hold_seconds=30, clock=Clock()))
     pipeline.accept_records([details()])
     assert not pipeline.accept_spans([chat(), root()]).ok  # the caller keeps the spans and sends them again
-    assert pipeline.records.waiting_records == 1
-    assert pipeline.records.shipped(TRACE, CHAT) is None
+    assert pipeline.joining.records.waiting_records == 1
+    assert pipeline.joining.records.shipped(TRACE, CHAT) is None
     output.up = True
     assert pipeline.accept_spans([chat(), root()]).ok
     assert output.events[CHAT_EVENT]["inputs"]["chat_history"] == HISTORY
@@ -434,7 +435,7 @@ def test_a_record_that_comes_while_its_span_is_handed_on_becomes_an_update() -> 
     (update,) = output.updates
     assert update.event_id == CHAT_EVENT
     assert output.events[CHAT_EVENT]["outputs"]["content"] == "Paris."
-    assert pipeline.records.waiting_records == 0
+    assert pipeline.joining.records.waiting_records == 0
     assert pipeline.counters.total(LOG_RECORDS_LATE) == 1
 
 
@@ -538,7 +539,7 @@ def test_a_record_given_up_before_its_session_ships_goes_into_the_session_event(
     pipeline.expect_records()
     pipeline.accept_records([record("gen_ai.user.message", {"content": "asked at the start"})])
     clock.now += 11
-    pipeline._expire_records()
+    pipeline.joining.expire()
     assert not output.updates
     assert pipeline.counters.total(LOG_RECORDS_UNMATCHED) == 1
     pipeline.accept_spans([chat(), root()])
@@ -547,7 +548,7 @@ def test_a_record_given_up_before_its_session_ships_goes_into_the_session_event(
     assert not output.updates
     pipeline.accept_records([record("gen_ai.user.message", {"content": "and later"}, span_id=0x77)])
     clock.now += 11
-    pipeline._expire_records()  # the session has shipped now: an update, with both
+    pipeline.joining.expire()  # the session has shipped now: an update, with both
     (update,) = output.updates
     assert [r["body"]["content"] for r in update.fields["metadata"][UNMATCHED_KEY]] == [
         "asked at the start", "and later"]
