@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from otel_honeyhive.core.counters import LOG_RECORDS_JOINED, LOG_RECORDS_RECEIVED
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.spans import SpanView, as_span_view
 from otel_honeyhive.mapper.trace import TraceMapper
@@ -127,6 +129,48 @@ def test_a_child_forked_while_other_threads_hold_the_locks_does_not_deadlock(pip
         done.set()
         holder.join(5)
     assert seen == {"ok": True, "events": ["child", "child-step-0", "child-step-1"], "stats": 1}
+
+
+def user_message(span: SpanView) -> LogRecordView:
+    """A GenAI log record naming `span`: it waits for the span, or joins its event."""
+    return LogRecordView(span.trace_id, span.span_id, "gen_ai.user.message", span.start_ns,
+                         {"content": "What is the capital of France?"}, {})
+
+
+def test_the_childs_log_records_join_under_its_own_lock_and_none_of_the_parents_wait(
+    pipelines: list[Pipeline],
+) -> None:
+    output = MemoryOutput()
+    pipeline = make(pipelines, Delivery.direct(output))
+    parents = trace("parent")
+    assert pipeline.accept_records([user_message(parents[0])]) is DELIVERED
+    assert pipeline.joining.records.waiting_records == 1
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with pipeline._map_lock:
+            holding.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(5)
+    try:
+        def child() -> dict[str, Any]:
+            before = pipeline.joining.records.waiting_records
+            spans = trace("child")
+            assert pipeline.accept_records([user_message(spans[0])]) is DELIVERED
+            assert pipeline.accept_spans(spans) is DELIVERED
+            counted = pipeline.counters.total
+            return {"before": before, "received": counted(LOG_RECORDS_RECEIVED), "joined": counted(LOG_RECORDS_JOINED),
+                    "left": pipeline.joining.records.waiting_records}
+
+        seen = in_child(child, timeout=5.0)
+    finally:
+        done.set()
+        holder.join(5)
+    assert seen == {"before": 0, "received": 1, "joined": 1, "left": 0}
+    assert pipeline.joining.records.waiting_records == 1, "the parent's record waits in the parent"
 
 
 def test_the_release_thread_runs_in_the_child(pipelines: list[Pipeline]) -> None:
