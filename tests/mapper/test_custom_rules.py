@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper import Candidate, Convention, Extract, Field, Group, Ruleset, SpanFacts, TypeRule, by_value
 from otel_honeyhive.mapper.values import flat_dict
-from tests.mapper.otel import Otel
+from tests.mapper.otel import Event, Otel
 
 
-def _child(attrs: dict[str, object], ruleset: Ruleset | None) -> dict[str, object]:
+def _child(attrs: dict[str, object], ruleset: Ruleset | None) -> Event:
     otel = Otel()
     with otel.span("root", root=True), otel.span("step", attrs):
         pass

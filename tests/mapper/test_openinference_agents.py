@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from tests.mapper.otel import child_event
+from tests.mapper.otel import Event, child_event
 
 SCHEMA = {
     "properties": {"city": {"title": "City", "type": "string"}},
@@ -74,7 +74,7 @@ RESPONSE = {
 }
 
 
-def response_event(parameters: dict[str, object]) -> dict[str, object]:
+def response_event(parameters: dict[str, object]) -> Event:
     return child_event({**RESPONSE, "llm.invocation_parameters": json.dumps(parameters)}, name="response")
 
 

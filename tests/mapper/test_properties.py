@@ -118,15 +118,15 @@ def test_arbitrary_attributes_always_map_to_valid_json_events(
             if nest:
                 parent = span
     readable = otel.spans()
-    events = spans_to_events(readable)
+    mapped = spans_to_events(readable)
 
-    assert len(events) == len(readable)
-    ids = [e["event_id"] for e in events]
+    assert len(mapped) == len(readable)
+    ids = [e["event_id"] for e in mapped]
     if not any("honeyhive_event_id" in attrs for attrs, _, _ in spans):  # the same explicit id may be reused
         assert len(set(ids)) == len(ids)
-    sessions = {e["session_id"] for e in events}
+    sessions = {e["session_id"] for e in mapped}
     assert len(sessions) == 1
-    for event in events:
+    for event in mapped:
         text = orjson.dumps(event)
         assert json.loads(json.dumps(event, allow_nan=False)) == json.loads(text)
         assert event["event_type"] in ("session", "model", "tool", "chain")
@@ -136,12 +136,12 @@ def test_arbitrary_attributes_always_map_to_valid_json_events(
         for bucket in ("config", "inputs", "outputs", "metadata", "metrics", "feedback", "user_properties"):
             assert isinstance(event[bucket], dict)
         assert event["metadata"]["trace_id"] == f"{root.get_span_context().trace_id:032x}"
-    by_id = {e["event_id"]: e for e in events}
-    for event in events:
+    by_id = {e["event_id"]: e for e in mapped}
+    for event in mapped:
         if event["parent_id"] in by_id:
             assert event["event_id"] in by_id[event["parent_id"]]["children_ids"]
     # Deterministic: a second call gives the same events.
-    assert spans_to_events(list(reversed(readable))) == events
+    assert spans_to_events(list(reversed(readable))) == mapped
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])

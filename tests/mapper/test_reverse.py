@@ -12,7 +12,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -97,6 +97,12 @@ def sessions(draw: st.DrawFn) -> list[dict[str, Any]]:
     return events
 
 
+def attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """A span's attributes: `events_to_spans` always sets them, so None here is a failure, not an empty map."""
+    assert span.attributes is not None
+    return span.attributes
+
+
 def by_id(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {e["event_id"]: e for e in events}
 
@@ -114,7 +120,7 @@ def test_event_to_span_to_event_is_the_identity(events: list[dict[str, Any]]) ->
 
 @given(sessions())
 def test_spans_made_from_events_have_real_structure(events: list[dict[str, Any]]) -> None:
-    spans = {s.attributes["honeyhive_event_id"]: s for s in events_to_spans(events)}
+    spans = {attributes(s)["honeyhive_event_id"]: s for s in events_to_spans(events)}
     session_id = events[0]["session_id"]
     for event in events:
         span = spans[event["event_id"]]
@@ -134,7 +140,7 @@ def test_spans_made_from_events_have_real_structure(events: list[dict[str, Any]]
 
 def test_model_events_carry_genai_attributes_for_otel_backends() -> None:
     (model,) = events_to_spans([DATA_MODEL_EXAMPLES[1]])
-    attrs = model.attributes
+    attrs = attributes(model)
     assert attrs["gen_ai.request.model"] == "gpt-3.5-turbo"
     assert attrs["gen_ai.provider.name"] == "openai"
     assert attrs["gen_ai.usage.input_tokens"] == 35 and attrs["gen_ai.usage.output_tokens"] == 23
@@ -366,7 +372,7 @@ def test_a_count_given_as_text_comes_back_as_the_number_it_says() -> None:
     (event,) = spans_to_events(recorder.spans())
     assert event["metadata"]["prompt_tokens"] == 1
     (again,) = events_to_spans([event])
-    assert carried_form("gen_ai.usage.input_tokens", "1") == {1} <= leaves(dict(again.attributes))
+    assert carried_form("gen_ai.usage.input_tokens", "1") == {1} <= leaves(dict(attributes(again)))
 
 
 COUNTS = frozenset({"gen_ai.usage.input_tokens"})
@@ -401,18 +407,20 @@ def test_span_to_event_to_span_keeps_ids_times_status_and_attributes(spans: list
             original.parent.span_id if original.parent else None
         )
         assert again.name == original.name
+        assert again.start_time is not None and original.start_time is not None
+        assert again.end_time is not None and original.end_time is not None
         assert again.start_time // 1_000_000 == original.start_time // 1_000_000
         assert again.end_time // 1_000_000 == original.end_time // 1_000_000
         assert again.status.status_code == original.status.status_code
         if original.status.status_code is StatusCode.ERROR:
             assert again.status.description == original.status.description
-        carried = leaves(dict(again.attributes))
+        carried = leaves(dict(attributes(again)))
         for key, value in (original.attributes or {}).items():
             assert carried_form(key, value) <= carried, (key, value)
 
 
 def test_a_parent_id_that_is_not_a_uuid_is_named_as_the_parent_id() -> None:
-    event = {"event_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "parent_id": "nope",
+    event: dict[str, Any] = {"event_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "parent_id": "nope",
              "event_type": "tool", "event_name": "t"}
     with pytest.raises(ValueError, match=r"^parent_id 'nope' is not a UUID"):
         events_to_spans([event])
@@ -427,8 +435,8 @@ def test_not_a_number_comes_back_as_the_forward_mapping_writes_it() -> None:
 
 def test_a_null_session_id_comes_back_as_null_not_absent() -> None:
     """A field that cannot be a span attribute (null) travels in the carried event: a round trip keeps its key."""
-    event = {"event_id": str(uuid.uuid4()), "session_id": None, "parent_id": None, "event_type": "tool",
-             "event_name": "t", "inputs": {}, "outputs": {}}
+    event: dict[str, Any] = {"event_id": str(uuid.uuid4()), "session_id": None, "parent_id": None,
+                             "event_type": "tool", "event_name": "t", "inputs": {}, "outputs": {}}
     assert spans_to_events(events_to_spans([event])) == [event]
 
 
@@ -526,8 +534,8 @@ def test_every_parent_span_is_in_its_childs_trace_however_the_session_is_cut_int
 def test_an_id_that_would_not_come_back_as_it_is_is_refused_naming_it(field: str, value: str) -> None:
     """The forward mapping takes back only canonical UUIDs (what HoneyHive keeps): a span made of any other id
     would return as another event, so the event is refused, as one without an id is."""
-    event = {"event_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "parent_id": None,
-             "event_type": "tool", "event_name": "t", "inputs": {}, field: value}
+    event: dict[str, Any] = {"event_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "parent_id": None,
+                             "event_type": "tool", "event_name": "t", "inputs": {}, field: value}
     with pytest.raises(ValueError, match=rf"{field} '{re.escape(value)}' is not a UUID"):
         events_to_spans([event])
 
