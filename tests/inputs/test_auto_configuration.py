@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ print("the app ran")
 """
 
 
-def _instrumented(tmp_path: Path, app: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def _instrumented(tmp_path: Path, app: Path | None = None, /, **env: str) -> subprocess.CompletedProcess[str]:
     script = app or tmp_path / "app.py"
     if app is None:
         script.write_text(APP)
@@ -74,7 +75,7 @@ def test_an_app_sending_metrics_and_logs_to_serve_meets_no_error(tmp_path: Path)
     script.write_text(APP_WITH_TELEMETRY)
     with run_server(tmp_path, grpc=True) as server:
         done = _instrumented(
-            tmp_path, app=script, HH_API_URL=server.url, OTEL_METRICS_EXPORTER="otlp", OTEL_LOGS_EXPORTER="otlp",
+            tmp_path, script, HH_API_URL=server.url, OTEL_METRICS_EXPORTER="otlp", OTEL_LOGS_EXPORTER="otlp",
             OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{server.grpc_target}", OTEL_EXPORTER_OTLP_INSECURE="true",
             OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
         )
@@ -104,7 +105,8 @@ def test_numbers_out_of_range_are_refused_naming_the_option(option: str, value: 
     from otel_honeyhive import HoneyHiveSpanExporter
 
     with pytest.raises(ValueError, match=re.escape(f"HoneyHiveSpanExporter {says}")):
-        HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", **{option: value})
+        options: dict[str, Any] = {option: value}  # each case names a different parameter
+        HoneyHiveSpanExporter(server_url="http://127.0.0.1:9", **options)
 
 
 def test_a_hold_time_out_of_range_in_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

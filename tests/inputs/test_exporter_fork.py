@@ -148,7 +148,7 @@ def test_a_forked_child_goes_on_with_its_parents_conversation_and_counts_its_own
     sessions = [e for e in honeyhive.events if e["event_type"] == "session"]
     assert len(sessions) == 1 and sessions[0]["event_name"] == "turn 1"
     updates = [r for r in honeyhive.requests if r.method == "PUT"]
-    assert [r.body["event_id"] for r in updates] == [sessions[0]["event_id"]]  # type: ignore[index]
+    assert [r.body["event_id"] for r in updates] == [sessions[0]["event_id"]]
     assert names(honeyhive) == {"turn 1": 2, "turn 2": 1}  # the session event is named from turn 1
 
 

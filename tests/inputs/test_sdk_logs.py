@@ -21,7 +21,6 @@ from opentelemetry.sdk._logs.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import TraceFlags
 
 from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter
 from otel_honeyhive.core.counters import LOG_RECORDS_IGNORED, LOG_RECORDS_JOINED, LOG_RECORDS_LATE
@@ -31,11 +30,14 @@ from otel_honeyhive.inputs.sdk_logs import AutoConfiguredLogExporter, from_sdk_r
 from otel_honeyhive.mapper.identity import event_id_for_span
 from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
+from tests.support.spans import in_span
 
 FAST = RetryPolicy(deadline=5.0, initial_backoff=0.05, max_backoff=0.2, jitter=0.2)
 DETAILS = "gen_ai.client.inference.operation.details"
-INPUT = [{"role": "user", "parts": [{"type": "text", "content": "What is OTel?"}]}]
-OUTPUT = [{"role": "assistant", "parts": [{"type": "text", "content": "A standard."}], "finish_reason": "stop"}]
+INPUT: list[dict[str, Any]] = [{"role": "user", "parts": [{"type": "text", "content": "What is OTel?"}]}]
+OUTPUT: list[dict[str, Any]] = [
+    {"role": "assistant", "parts": [{"type": "text", "content": "A standard."}], "finish_reason": "stop"},
+]
 
 
 MADE: list[HoneyHiveSpanExporter | HoneyHiveLogExporter] = []
@@ -110,7 +112,7 @@ def assert_content(event: dict[str, Any]) -> None:
 
 
 def test_an_sdk_record_becomes_a_log_record_view() -> None:
-    memory = InMemoryLogRecordExporter()
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK's __init__ is unannotated
     loggers = LoggerProvider(resource=Resource.create({"service.name": "svc"}))
     loggers.add_log_record_processor(SimpleLogRecordProcessor(memory))
     tracer = TracerProvider().get_tracer("t")
@@ -131,7 +133,7 @@ def test_an_sdk_record_becomes_a_log_record_view() -> None:
 
 
 def test_the_event_name_attribute_of_older_sdks_names_the_record() -> None:
-    memory = InMemoryLogRecordExporter()
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK's __init__ is unannotated
     loggers = LoggerProvider()
     loggers.add_log_record_processor(SimpleLogRecordProcessor(memory))
     loggers.get_logger("x").emit(LogRecord(attributes={"event.name": "gen_ai.choice"}))
@@ -144,7 +146,7 @@ def test_the_event_name_attribute_of_older_sdks_names_the_record() -> None:
 def test_a_record_of_an_unsampled_span_says_so() -> None:
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-    memory = InMemoryLogRecordExporter()
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK's __init__ is unannotated
     loggers = LoggerProvider()
     loggers.add_log_record_processor(SimpleLogRecordProcessor(memory))
     for sampler_off in (True, False):
@@ -212,7 +214,7 @@ def test_with_no_span_exporter_the_log_exporter_builds_one_from_the_same_setting
     loggers.get_logger("x").emit(LogRecord(body="plain"))
     assert bridge.current() is None  # ordinary logs (an app starting up, tracing not set up yet) build nothing
     loggers.get_logger("x").emit(LogRecord(body={"content": "hi"}, event_name="gen_ai.user.message",
-                                           trace_id=1, span_id=2, trace_flags=TraceFlags(1)))
+                                           context=in_span(1, 2)))
     pipeline = bridge.current()
     assert pipeline is not None
     assert pipeline.joining.records.waiting_records == 1
@@ -228,7 +230,7 @@ def test_the_applications_span_exporter_made_later_takes_over_from_the_log_expor
     loggers = LoggerProvider()
     loggers.add_log_record_processor(SimpleLogRecordProcessor(logs))
     loggers.get_logger("x").emit(LogRecord(body={"content": "early"}, event_name="gen_ai.user.message",
-                                           trace_id=1, span_id=2, trace_flags=TraceFlags(1)))
+                                           context=in_span(1, 2)))
     own = bridge.current()
     assert own is not None
     spans = span_exporter(server)
@@ -264,7 +266,7 @@ def test_records_still_queued_join_their_spans_whatever_the_shutdown_order(serve
     loggers = LoggerProvider()
     loggers.add_log_record_processor(BatchLogRecordProcessor(logs, schedule_delay_millis=60_000))
     previous = _logs.get_logger_provider()
-    _logs._internal._LOGGER_PROVIDER = loggers  # type: ignore[attr-defined]  # (set_logger_provider sets once)
+    _logs._internal._LOGGER_PROVIDER = loggers  # (set_logger_provider sets once)
     try:
         tracers = TracerProvider()
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -277,7 +279,7 @@ def test_records_still_queued_join_their_spans_whatever_the_shutdown_order(serve
         assert chat["inputs"]["chat_history"][0]["content"] == "What is OTel?"
         assert spans.pipeline.counters.total(LOG_RECORDS_JOINED) >= 1
     finally:
-        _logs._internal._LOGGER_PROVIDER = previous  # type: ignore[attr-defined]
+        _logs._internal._LOGGER_PROVIDER = previous
         loggers.shutdown()
 
 
@@ -305,7 +307,7 @@ def test_the_auto_configured_log_exporter_with_a_bad_variable_stays_off(
         assert logs.export([]) is LogRecordExportResult.SUCCESS  # nothing to hand on: nothing built yet
         for _ in range(2):  # a GenAI record: the exporter would build its pipeline, and cannot
             loggers.get_logger("x").emit(LogRecord(body={"content": "hi"}, event_name="gen_ai.user.message",
-                                                   trace_id=1, span_id=2, trace_flags=TraceFlags(1)))
+                                                   context=in_span(1, 2)))
     assert caplog.text.count("HH_TIMEOUT") == 1
     assert "Traceback" not in caplog.text
     logs.shutdown()

@@ -13,7 +13,6 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import TraceFlags
 
 from otel_honeyhive import HoneyHiveLogExporter, HoneyHiveSpanExporter
 from otel_honeyhive.inputs import bridge
@@ -22,6 +21,7 @@ from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import FakeHoneyHive, fake_honeyhive
 from tests.support.forking import in_child
 from tests.support.routing import KEYS, PROJECT_OF_KEY, events_by_key
+from tests.support.spans import in_span
 
 FAST = RetryPolicy(deadline=2.0, initial_backoff=0.01, max_backoff=0.05)
 
@@ -178,7 +178,7 @@ def test_records_whose_span_never_came_update_each_projects_session_with_its_own
                         trace_id = root.get_span_context().trace_id
                         logger.emit(LogRecord(  # a model call's span that never reaches the exporter
                             event_name="gen_ai.user.message", body={"content": f"{tenant} asks, turn {turn}"},
-                            trace_id=trace_id, span_id=0x5EC12E7 + turn, trace_flags=TraceFlags(1)))
+                            context=in_span(trace_id, 0x5EC12E7 + turn)))
             loggers.shutdown()
             provider.shutdown()
             events_by_key(honeyhive)  # no batch crossed projects

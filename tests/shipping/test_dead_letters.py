@@ -158,7 +158,8 @@ def test_status_reads_live_and_dead_segments_dead_letters_and_corrupt_records_an
         by_owner = {w.segment.owned: w.segment for w in found.waiting}
         assert by_owner[True].pid == live.pid and by_owner[True].records == 2
         assert by_owner[False].records == 3 and by_owner[False].bytes > 0
-        assert by_owner[False].oldest is not None and time.time() - by_owner[False].oldest < 60
+        oldest = by_owner[False].oldest
+        assert oldest is not None and time.time() - oldest < 60
         assert [item.events for item in found.dead] == [2, 2]
         assert all("HTTP 422" in item.last_reason and "event_type invalid" in item.last_reason
                    for item in found.dead)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
@@ -169,6 +170,14 @@ def llm_traces(traces: int, *, name: str = "agent") -> list[ReadableSpan]:
 def batches(spans: Sequence[ReadableSpan], size: int) -> list[list[ReadableSpan]]:
     """Consecutive batches of `size` (a trace's spans may straddle two batches, as with a real processor)."""
     return [list(spans[i:i + size]) for i in range(0, len(spans), size)]
+
+
+def in_span(trace_id: int, span_id: int) -> Context:
+    """A context whose current span is (trace_id, span_id), sampled: how a `LogRecord` names a span it was not
+    emitted under. Its own `trace_id`/`span_id`/`trace_flags` arguments are deprecated, and no overload takes them
+    with `event_name`."""
+    span = trace.SpanContext(trace_id, span_id, is_remote=False, trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))
+    return trace.set_span_in_context(trace.NonRecordingSpan(span))
 
 
 def event_ids(spans: Iterable[ReadableSpan]) -> set[str]:

@@ -23,35 +23,34 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.trace import TraceFlags
 
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 from otel_honeyhive.inputs.otlp.logs import decode_logs_json, decode_logs_protobuf
+from tests.support.spans import in_span
 
 TRACE_ID = 0x5B8EFFF798038103D269B633813FC60C
 SPAN_ID = 0xEEE19B7EC3C1B173
 DETAILS = "gen_ai.client.inference.operation.details"
-SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-MESSAGES = [{"role": "user", "parts": [{"type": "text", "content": "hello"}]}]
+MESSAGES: list[dict[str, Any]] = [{"role": "user", "parts": [{"type": "text", "content": "hello"}]}]
 
 
 def sdk_records() -> list[ReadableLogRecord]:
     """Real SDK records: a GenAI record with the event name field and a structured body, one named only by its
     `event.name` attribute, a plain application log outside any span, one with only an observed time."""
-    memory = InMemoryLogRecordExporter()
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK's __init__ is unannotated
     provider = LoggerProvider(resource=Resource.create({"service.name": "logs-test", "host.cores": 8}))
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
     genai = provider.get_logger("opentelemetry.instrumentation.genai", "1.0")
     genai.emit(LogRecord(
         timestamp=1_700_000_000_000_000_001, observed_timestamp=1_700_000_000_000_000_002,
-        trace_id=TRACE_ID, span_id=SPAN_ID, trace_flags=SAMPLED, event_name=DETAILS,
+        context=in_span(TRACE_ID, SPAN_ID), event_name=DETAILS,
         severity_number=SeverityNumber.INFO,
         severity_text="INFO", body={"gen_ai.input.messages": MESSAGES, "tokens": 3, "ratio": 0.5, "ok": True},
         attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "tags": ("a", "b")},
     ))
     genai.emit(LogRecord(
-        timestamp=1_700_000_000_000_000_010, trace_id=TRACE_ID, span_id=SPAN_ID, trace_flags=SAMPLED,
+        timestamp=1_700_000_000_000_000_010, context=in_span(TRACE_ID, SPAN_ID),
         body={"content": "hi there", "index": 0}, attributes={"event.name": "gen_ai.choice"},
     ))
     app = provider.get_logger("app")

@@ -71,7 +71,7 @@ def event_only_calls(count: int = 2, *, plain_logs: int = 1) -> Call:
     """`count` agent traces, each with a model call whose content is only in a details record emitted inside its
     span (the SDK puts the span's ids on it), plus `plain_logs` ordinary application logs per trace."""
     recorder = Recorder("logs-app", scope="tests.logs")
-    memory = InMemoryLogRecordExporter()
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK's __init__ is unannotated
     logs = LoggerProvider()
     logs.add_log_record_processor(SimpleLogRecordProcessor(memory))
     genai = logs.get_logger("opentelemetry.instrumentation.genai")

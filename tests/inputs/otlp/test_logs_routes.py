@@ -225,7 +225,7 @@ def test_grpc_retry_later_is_unavailable_with_a_retry_hint(sink: RecordingSink,
     with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as raised:
         channel.unary_unary(EXPORT)(body(), metadata=AUTH, timeout=10)
     assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
-    assert ("retry-after", "2") in tuple(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+    assert ("retry-after", "2") in tuple(raised.value.trailing_metadata() or ())
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def _metrics() -> MetricsData:
 
 def _log_records(count: int) -> Sequence[ReadableLogRecord]:
     """Real SDK log records, emitted through the Logs API."""
-    memory = InMemoryLogRecordExporter()
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK's __init__ is unannotated
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
     logger = provider.get_logger("tests.signals")

@@ -126,8 +126,9 @@ def test_decode_protobuf_takes_the_fast_path_and_keeps_resources_shared(sdk_body
 @pytest.mark.parametrize(
     "span",
     [
-        _span(kind=9, status=Status(code=7)),  # unknown enum values
-        _span(kind=-1, status=Status(code=-5, message="m")),  # negative enums: ten-byte varints
+        _span(kind=9, status=Status(code=Status.StatusCode.ValueType(7))),  # unknown enum values
+        # negative enums: ten-byte varints
+        _span(kind=-1, status=Status(code=Status.StatusCode.ValueType(-5), message="m")),
         _span(flags=0x300, parent_span_id=SID),
         _span(flags=0xFFFFFFFF, parent_span_id=bytes(8)),
         _span(trace_id=b"abc"),
@@ -220,7 +221,7 @@ def test_empty_body_is_an_empty_request() -> None:
 
 
 def _status(message: str) -> bytes:
-    return _field(15, 2, bytes(Status(message=message, code=2).SerializeToString()))
+    return _field(15, 2, bytes(Status(message=message, code=Status.STATUS_CODE_ERROR).SerializeToString()))
 
 
 @pytest.mark.parametrize(
