@@ -117,8 +117,9 @@ def test_in_session_mode_no_body_of_several_events_passes_the_limit(
     """The session event travels as `session_properties`: the first body leaves its children room beside them,
     or carries them alone; later bodies name the session by id only and are packed as such. Children carry what
     is never cut (`children_ids`), so they cannot all be cut small enough to squeeze in beside the properties."""
-    sid = SESSIONS[0]
-    ids = [f"{SESSIONS[1][:-4]}{i:04d}" for i in range(grandchildren)]
+    sid, other = SESSIONS[0], SESSIONS[1]
+    assert sid is not None and other is not None
+    ids = [f"{other[:-4]}{i:04d}" for i in range(grandchildren)]
     session = {"event_id": sid, "session_id": sid, "event_type": "session", "event_name": "run",
                "inputs": {"question": "Q" * question}, "metadata": {},
                "children_ids": [f"c{i}" for i in range(children)]}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.util.types import AttributeValue
 
 from otel_honeyhive import HoneyHiveSpanExporter, spans_to_events
 from otel_honeyhive.core.results import Update
@@ -68,8 +69,8 @@ def test_an_embedding_span_too_large_for_the_receiver_arrives_with_its_vectors_s
     recorder = Recorder("embeddings", scope="tests")
     for i in range(8):
         with agent_span(recorder.tracer, f"e-{i}", "q"):
-            attributes: dict[str, object] = {"openinference.span.kind": "EMBEDDING",
-                                             "embedding.model_name": "text-embedding-3-small"}
+            attributes: dict[str, AttributeValue] = {"openinference.span.kind": "EMBEDDING",
+                                                     "embedding.model_name": "text-embedding-3-small"}
             for k in range(10 if i == 4 else 1):
                 attributes[f"embedding.embeddings.{k}.embedding.text"] = f"chunk {k}"
                 attributes[f"embedding.embeddings.{k}.embedding.vector"] = [rnd.uniform(-1, 1) for _ in range(1536)]

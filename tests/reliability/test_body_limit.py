@@ -102,7 +102,7 @@ def test_the_exporter_delivers_every_event_through_a_64_kib_limit(
     first, later = llm_spans("first"), llm_spans("later")
     spool = tmp_path / "spool"
     exporter = HoneyHiveSpanExporter(api_key=API_KEY, server_url=honeyhive.url, retry_policy=POLICY,
-                                     **({"spool_dir": spool} if spooled else {}))
+                                     spool_dir=spool if spooled else None)
     try:
         assert exporter.export(first) is SpanExportResult.SUCCESS
         assert exporter.force_flush(60_000)

@@ -6,7 +6,8 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -546,9 +547,9 @@ class TestGroupCommit:
             conn.execute("INSERT INTO events (event_id) VALUES (?)", (new_id(),))  # body NOT NULL: refused
             raise AssertionError("unreachable")
 
-        works = [lambda e=e: store.send([e]) for e in good[:2]]
-        works.append(lambda: store._write(broken))
-        works += [lambda e=e: store.send([e]) for e in good[2:]]
+        works: list[Callable[[], object]] = [partial(store.send, [e]) for e in good[:2]]
+        works.append(partial(store._write, broken))
+        works += [partial(store.send, [e]) for e in good[2:]]
         results = self._waiting_writers(store, works)
         assert [r.outcome for r in results] == [Outcome.DELIVERED] * 2 + [Outcome.REJECTED] + [Outcome.DELIVERED] * 2
         assert "NOT NULL" in results[2].detail
