@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +414,13 @@ def kill(pid: int) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def flushed_result(path: Path) -> dict[str, Any]:
+    """A spool process's result once it has flushed (it writes its acknowledgements first), else {} (falsy: not
+    yet)."""
+    result = read_json(path)
+    return result if isinstance(result, dict) and "flushed" in result else {}
 
 
 def permissions(root: Path) -> dict[str, int]:
@@ -841,8 +849,8 @@ def test_two_processes_given_the_same_spool_directory_both_deliver_everything(
     env = environment(flaky, spool)
     outs = {name: tmp_path / f"{name}.json" for name in ("first", "second")}
     started = [spool_process(processes, env, spool, name, 200, out) for name, out in outs.items()]
-    results = {name: wait_until(lambda out=out: (r := read_json(out)) and "flushed" in r and r,  # type: ignore[misc]
-                                60, explain=f"{name} to export and flush", diagnose=processes.diagnose)
+    results = {name: wait_until(partial(flushed_result, out), 60, explain=f"{name} to export and flush",
+                                diagnose=processes.diagnose)
                for name, out in outs.items()}
     modes = permissions(spool)  # while both processes hold their part of the directory
     acked = {event for result in results.values() for event in result["acked"]}
@@ -886,8 +894,7 @@ def test_a_process_killed_mid_run_has_its_acknowledged_batches_delivered_by_anot
     a.stop(signal.SIGKILL)
     flaky.come_back()
     b = spool_process(processes, env, spool, "B", 20, b_out)
-    b_result = wait_until(lambda: (r := read_json(b_out)) and "flushed" in r and r, 60,
-                          explain="B to export and flush", diagnose=b.tail)
+    b_result = wait_until(partial(flushed_result, b_out), 60, explain="B to export and flush", diagnose=b.tail)
     a_acked, b_acked = set(a_result["acked"]), set(b_result["acked"])
 
     stopped: list[int | None] = []
