@@ -29,13 +29,13 @@ from google import genai
 from google.genai import types
 from opentelemetry import _logs, trace
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_honeyhive.mapper.identity import session_id_for_trace
-from tests.instrumentors.app_with_logs import held_until_shutdown
+from tests.instrumentors.app_with_logs import log_processor
 
 MODEL = "gemini-2.0-flash"
 ROOT_NAME = "ask-gemini"
@@ -125,7 +125,7 @@ def main(exporters: str, order: str = "logs-first", calls: str = "calls") -> Non
     loggers = LoggerProvider(resource=resource)
     # spans-first: no record may leave before the spans have (the processor's timer would otherwise export them
     # while their trace is still held, and they would join it instead of coming late).
-    loggers.add_log_record_processor(BatchLogRecordProcessor(records, **held_until_shutdown(order)))
+    loggers.add_log_record_processor(log_processor(records, order))
     _logs.set_logger_provider(loggers)
 
     from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor

@@ -19,7 +19,7 @@ import sys
 import openai
 from opentelemetry import _logs, trace
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -29,9 +29,12 @@ from otel_honeyhive.mapper.identity import session_id_for_trace
 from tests.instrumentors.app import ROOT_NAME, workload
 
 
-def held_until_shutdown(order: str) -> dict[str, int]:
-    """BatchLogRecordProcessor settings that keep every record until the provider shuts down, for `spans-first`."""
-    return {"schedule_delay_millis": 3_600_000, "max_export_batch_size": 2048} if order == "spans-first" else {}
+def log_processor(exporter: LogRecordExporter, order: str) -> BatchLogRecordProcessor:
+    """The records' BatchLogRecordProcessor; for `spans-first`, one that keeps every record until the provider
+    shuts down."""
+    if order == "spans-first":
+        return BatchLogRecordProcessor(exporter, schedule_delay_millis=3_600_000, max_export_batch_size=2048)
+    return BatchLogRecordProcessor(exporter)
 
 
 def main(order: str) -> None:
@@ -42,7 +45,7 @@ def main(order: str) -> None:
     loggers = LoggerProvider(resource=resource)
     # spans-first: no record may leave before the spans have (the processor's timer would otherwise export them
     # while their trace is still held, and they would join it instead of coming late).
-    loggers.add_log_record_processor(BatchLogRecordProcessor(HoneyHiveLogExporter(), **held_until_shutdown(order)))
+    loggers.add_log_record_processor(log_processor(HoneyHiveLogExporter(), order))
     _logs.set_logger_provider(loggers)
 
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor

@@ -127,7 +127,7 @@ def test_a_full_spool_answers_503_with_retry_after_not_loss(tmp_path: Path, hone
                 break
         assert statuses[0] == 200 and statuses[-1] == 503
         channel = grpc.insecure_channel(server.grpc_target)
-        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
         with pytest.raises(grpc.RpcError) as err:
             stub.Export(encode_spans(traces(1)[0]), timeout=10)
         assert err.value.code() is grpc.StatusCode.UNAVAILABLE

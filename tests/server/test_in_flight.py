@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from starlette.types import Message
 
 from otel_honeyhive.server.in_flight import MAX_IN_FLIGHT, InFlightLimit
 from tests.support.server import run_server
@@ -41,9 +42,9 @@ def test_a_request_past_the_limit_is_refused_at_once_with_retry_after_but_health
         await send({"type": "http.response.body", "body": b"ok"})
 
     async def call(limit: InFlightLimit, path: str) -> tuple[int, dict[bytes, bytes]]:
-        sent: list[dict[str, Any]] = []
+        sent: list[Message] = []
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         await limit({"type": "http", "path": path}, _no_body, send)

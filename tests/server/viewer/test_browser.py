@@ -73,7 +73,12 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     lines: queue.Queue[str] = queue.Queue()
     assert demo.stdout is not None
     stdout = demo.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     printed: list[str] = []
     try:
         while True:

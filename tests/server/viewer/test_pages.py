@@ -479,4 +479,5 @@ def test_with_a_retention_the_list_says_how_long_sessions_are_kept(db: Path) -> 
 
 def client_page_without_retention(db: Path) -> str:
     with TestClient(build_app(ServerConfig(db_path=db), StoreSink(db)), base_url=LOOPBACK) as client:
-        return client.get("/").text
+        page: str = client.get("/").text  # Any to mypy: starlette's TestClient uses typing.Self (3.11+)
+        return page
