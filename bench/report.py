@@ -76,14 +76,14 @@ def headline(res: dict[str, dict[str, Any]]) -> str:
         notes = {"honeyhive-spool": "(the durable sidecar: each request on disk, fsynced, before its answer)"}
         for output, label in (("store", "SQLite store"), ("honeyhive", "HoneyHive (sidecar)"),
                               ("honeyhive-spool", "HoneyHive through `--spool-dir`")):
-            row = _find(rec["rows"], protocol="http-protobuf", output=output)
-            if row:
-                target = notes.get(output, f"≥ {RECEIVER_TARGET:,}/s: {_met(row['spans_per_s'] >= RECEIVER_TARGET)}")
-                spread = (f"median of {rec['rounds']} rounds, {_range(row['rounds_spans_per_s'])}; "
+            found = _find(rec["rows"], protocol="http-protobuf", output=output)
+            if found:
+                target = notes.get(output, f"≥ {RECEIVER_TARGET:,}/s: {_met(found['spans_per_s'] >= RECEIVER_TARGET)}")
+                spread = (f"median of {rec['rounds']} rounds, {_range(found['rounds_spans_per_s'])}; "
                           if rec.get("rounds", 1) > 1 else "")
                 rows.append([f"receiver, OTLP/HTTP protobuf → {label}, server on one core",
-                             f"**{row['spans_per_s']:,.0f} spans/s** ({spread}{row['spans_per_cpu_second']:,.0f} "
-                             f"per CPU-second), p99 {row['p99_ms']:.0f} ms, peak RSS {row['peak_rss_mib']:.0f} MiB",
+                             f"**{found['spans_per_s']:,.0f} spans/s** ({spread}{found['spans_per_cpu_second']:,.0f} "
+                             f"per CPU-second), p99 {found['p99_ms']:.0f} ms, peak RSS {found['peak_rss_mib']:.0f} MiB",
                              target])
     store = res.get("store_queries")
     if store:
@@ -136,7 +136,9 @@ def section_batch(r: dict[str, Any]) -> str:
     for size in sizes:
         values = [_find(r["rows"], batch_size=size, exporter=n) for n in names]
         cells = [f"{v['cpu_us_per_span']:.1f}" if v else "" for v in values]
-        ratio = (values[0]["cpu_us_per_span"] / values[1]["cpu_us_per_span"]) if all(values) else float("nan")
+        first, second = values[0], values[1]
+        ratio = (first["cpu_us_per_span"] / second["cpu_us_per_span"]) if first and second and all(values) \
+            else float("nan")
         rows.append([str(size), *cells, f"{ratio:.2f}×"])
     return (f"CPU µs per span against the number of spans per `export()` call, median of {r['rounds']} rounds "
             f"(`bench/batch_size.py`, which also draws the chart).\n\n![cost per span against batch size]"

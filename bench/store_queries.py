@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         with SQLiteStore(path) as store:
             fill_rate = fill(store, args.sessions, args.batch)
         size_mib = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20
-        rows = []
+        rows: list[dict[str, Any]] = []
         with SQLiteStore(path, readonly=True) as reader:
             for name, query in queries(args.sessions):
                 times = []

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -47,7 +48,9 @@ with tracer.start_as_current_span("support-bot") as root:  # the session
     enrich_span(root, inputs={"question": question}, user_properties={"user_id": "user-42"})
     with tracer.start_as_current_span("answer") as span:
         span.set_attribute("honeyhive_event_type", "model")
-        messages = [{"role": "system", "content": "Answer in one line."}, {"role": "user", "content": question}]
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": "Answer in one line."}, {"role": "user", "content": question},
+        ]
         enrich_span(span, config={"model": "gpt-4o-mini", "provider": "openai",
                                   "hyperparameters": {"temperature": 0.0}},
                     inputs={"chat_history": messages})

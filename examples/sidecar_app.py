@@ -34,7 +34,7 @@ def otlp_exporter() -> SpanExporter:
 provider = TracerProvider(resource=Resource.create({"service.name": "sidecar-app"}))
 provider.add_span_processor(BatchSpanProcessor(otlp_exporter()))
 trace.set_tracer_provider(provider)
-OpenAIInstrumentor().instrument()
+OpenAIInstrumentor().instrument()  # type: ignore[no-untyped-call]  # its __init__ is unannotated
 
 client = openai.OpenAI()
 with trace.get_tracer("sidecar-app").start_as_current_span("answer-question") as root:
