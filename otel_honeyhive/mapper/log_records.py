@@ -5,7 +5,7 @@ A record is turned into what the mapper already understands, so its content land
 span would land: a per-message record becomes a span event (mapped by conventions/span_events.py into
 `inputs.chat_history` / `outputs`), a `gen_ai.client.inference.operation.details` record gives the span the
 attributes it lacks (the span's own win), and a `gen_ai.evaluation.result` record fills `metrics` / `feedback`
-by `EVALUATION_RULES`. Pure: no state, no I/O; the pipeline decides when a record joins (pipeline/records.py).
+by `EVALUATION_RULES`. Pure: no state, no I/O; the pipeline decides when a record joins (pipeline/joining.py).
 """
 
 from __future__ import annotations
