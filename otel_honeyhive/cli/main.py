@@ -362,11 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser(
         "replay", help="ship a file of events or OTLP/JSON traces to HoneyHive or an OTLP endpoint, resumably",
-        description="Send FILE in batches to HoneyHive (/events/batch) or to an OTLP endpoint. OTLP files are "
+        description="Send FILE in batches to HoneyHive (by the batch route $HH_API_VERSION picks, as serve "
+        "--api-version does) or to an OTLP endpoint. OTLP files are "
         "mapped to events first (to an OTLP endpoint they then go as spans made from those events). After every "
         "acknowledged batch the position is saved to a state file; running the same command again resumes "
         "there if FILE is unchanged. A batch that is not delivered stops the replay (exit status 1); events refused "
-        "alone as too large even cut are named at the end (exit status 1).",
+        "alone as too large even cut are named at the end, and spans an OTLP receiver rejects in partial_success "
+        "counted there (exit status 1).",
     )
     replay.add_argument("file", type=_file, metavar="FILE", help="events or OTLP/JSON file (format from its name)")
     _add_formats(replay, "FILE")

@@ -1,7 +1,7 @@
 """`otel-honeyhive replay FILE --to honeyhive|otlp`: ship a file of events or OTLP requests, resumably.
 
-- Events files go out as they are: to HoneyHive through `HoneyHiveOutput` (`/events/batch`), to an OTLP
-  endpoint through `OtlpOutput` (which turns them into spans with `events_to_spans`).
+- Events files go out as they are: to HoneyHive through `HoneyHiveOutput` (the batch route `HH_API_VERSION`
+  picks), to an OTLP endpoint through `OtlpOutput` (which turns them into spans with `events_to_spans`).
 - OTLP files are mapped to events first (trace assembly + mapping, as the receiver does), then shipped the same
   way. To an OTLP endpoint that means spans made from the events, not the original spans forwarded: one code
   path, and what arrives is what a HoneyHive user would see (the HoneyHive attributes plus GenAI conventions).
