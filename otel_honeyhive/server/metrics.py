@@ -123,7 +123,8 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
                   "span id), reported to the client in partial_success.", "input", ("otlp_http", "otlp_grpc")),
         _labelled(counters, SPANS_DROPPED, "Acknowledged spans whose events could not be handed on. "
                   "reason=delivery_failed: without --spool-dir, the output stayed down past its deadline when "
-                  "held spans were released; reason=refused: the output or the spool refused the events for good.",
+                  "held spans were released; reason=refused: the output or the spool refused the events for good; "
+                  "reason=unrouted: the routing table refused the trace (no rule matched, unrouted = refuse).",
                   "reason", ("delivery_failed", "refused")),
         _labelled(counters, SPANS_FILTERED, "Spans the span filter dropped, their children re-attached to the "
                   "nearest kept ancestor: reason=scope (--drop-scope), span_name (--drop-span), genai (the "
@@ -139,12 +140,14 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
                "GenAI log records that came after their span's event was shipped, delivered as an update of it.",
                counters.total(LOG_RECORDS_LATE)),
         single(LOG_RECORDS_UNMATCHED, "counter",
-               "GenAI log records whose span never came within the hold time, kept in their session's metadata.",
+               "GenAI log records whose span never came within the record wait (a multiple of the hold time), kept in "
+               "their session's metadata.",
                counters.total(LOG_RECORDS_UNMATCHED)),
         _labelled(counters, LOG_RECORDS_IGNORED, "Log records not turned into anything: reason=not_genai (an "
                   "ordinary application log), reason=no_span (a GenAI record emitted outside any span), "
                   "reason=unsampled (a GenAI record of a span its sampler dropped, which is never exported), "
-                  "reason=span_filtered (a GenAI record of a span the span filter dropped).", "reason",
+                  "reason=span_filtered (a GenAI record of a span the span filter dropped), reason=duplicate (the same "
+                  "record sent again).", "reason",
                   ("not_genai", "no_span", "unsampled", "span_filtered")),
         _labelled(counters, LOG_RECORDS_REJECTED, "Log records refused inside an accepted OTLP logs request (a "
                   "trace or span id of the wrong length), reported to the client in partial_success.", "input",
