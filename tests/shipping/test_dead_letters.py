@@ -30,10 +30,9 @@ from otel_honeyhive.shipping.dead_letters import (
 from otel_honeyhive.shipping.locking import try_lock
 from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
-from otel_honeyhive.shipping.shipper import SpoolShipper
 from otel_honeyhive.shipping.spool import Spool, snapshot_segments
 from tests.support.fake_honeyhive import FakeHoneyHive, Reply, fake_honeyhive
-from tests.support.spool_files import pending_files
+from tests.support.spool_files import flush_and_close, pending_files
 
 FAST = RetryPolicy(deadline=2.0, initial_backoff=0.02, max_backoff=0.05, jitter=0.0)
 
@@ -98,13 +97,7 @@ def dead_letter_some(directory: Path, honeyhive: FakeHoneyHive, numbers: list[in
     output = output_for(honeyhive)
     for n in numbers:
         spool.put(batch(n))
-    shipper = SpoolShipper(spool, output, FAST, name="test")
-    try:
-        assert shipper.flush(10)
-    finally:
-        shipper.close(2)
-        spool.close()
-        output.close()
+    flush_and_close(spool, output, FAST, name="test")
     assert len(list((directory / "dead").glob("*.rec"))) == len(numbers)
 
 

@@ -25,7 +25,7 @@ from otel_honeyhive.shipping.retry import RetryPolicy
 from otel_honeyhive.shipping.shipper import SERVER_ERROR_ATTEMPTS, ShipperStats, SpoolShipper
 from otel_honeyhive.shipping.spool import Spool, SpoolError
 from tests.shipping.test_spool import leave_many, slow_renames
-from tests.support.spool_files import pending_files
+from tests.support.spool_files import flush_and_close, pending_files
 from tests.support.waiting import wait_until
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
@@ -115,18 +115,6 @@ def ship(
     shipper = SpoolShipper(spool, output, policy, name="test-shipper")
     made.append(shipper)
     return shipper
-
-
-def flush_and_close(spool: Spool, output: Any, *, name: str) -> None:
-    """Ship everything `spool` holds through `output` (a real one: a fake HoneyHive behind it), then close the
-    shipper, the spool and the output, as a process ending would."""
-    shipper = SpoolShipper(spool, output, FAST, name=name)
-    try:
-        assert shipper.flush(10)
-    finally:
-        shipper.close(2)
-        spool.close()
-        output.close()
 
 
 def test_delivers_oldest_first_and_acks(spool: Spool, shippers: list[SpoolShipper]) -> None:
@@ -711,7 +699,7 @@ def test_a_permanent_partial_500_from_honeyhive_is_dead_lettered_and_the_queue_m
         spool = Spool(tmp_path / "spool")
         spool.put(batch(0, size=2))
         spool.put(batch(1, size=2))
-        flush_and_close(spool, out, name="partial")
+        flush_and_close(spool, out, FAST, name="partial")
     assert [r.status for r in honeyhive.batches] == [500] * SERVER_ERROR_ATTEMPTS + [200]
     assert [e["n"] for e in honeyhive.events] == [1, 1]
     assert len(list((tmp_path / "spool" / "dead").glob("*.rec"))) == 1
@@ -731,7 +719,7 @@ def test_a_large_record_on_a_flaky_honeyhive_is_delivered_while_each_try_makes_p
                                                         max_events_per_request=2, environ={}), FAST)
         spool = Spool(tmp_path / "spool")
         spool.put(batch(0, size=2 * SERVER_ERROR_ATTEMPTS))
-        flush_and_close(spool, out, name="flaky")
+        flush_and_close(spool, out, FAST, name="flaky")
     assert sum(r.status == 500 for r in honeyhive.batches) == SERVER_ERROR_ATTEMPTS
     assert sorted(e["event_id"] for e in honeyhive.events) == sorted(f"e0-{i}" for i in range(10))
     assert not (tmp_path / "spool" / "dead").exists()
@@ -797,7 +785,7 @@ def test_a_wrong_key_keeps_every_batch_until_a_restart_with_the_right_one(tmp_pa
         honeyhive.default = Reply(200)
         right = HoneyHiveOutput(HoneyHiveSettings.resolve(api_key="right", server_url=honeyhive.url, environ={}))
         spool = Spool(directory)  # adopts what the last process left
-        flush_and_close(spool, right, name="right-key")
+        flush_and_close(spool, right, FAST, name="right-key")
     assert sorted(e["n"] for e in honeyhive.events) == sorted([0, 1, 2, 3] * 3)
     accepted = [r for r in honeyhive.requests if r.status == 200]
     assert {r.headers.get("Authorization") for r in accepted} == {"Bearer right"}
