@@ -18,7 +18,7 @@ from rich.tree import Tree
 
 from otel_honeyhive.core.durations import format_duration
 from otel_honeyhive.core.durations import number as _number
-from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.events import Event, epoch_seconds
 from otel_honeyhive.outputs.store import SessionSummary
 
 _TYPE_STYLES = {"session": "bold magenta", "model": "cyan", "tool": "green", "chain": "yellow"}
@@ -34,11 +34,11 @@ def many(count: int, noun: str) -> str:
 
 def format_start(timestamp: Any) -> str:
     """Local time of an event timestamp. HoneyHive documents milliseconds, but its own examples also use
-    seconds; a value below 1e11 (in ms: March 1973) is read as seconds."""
+    seconds; a value below `SECONDS_BELOW` (in ms: March 1973) is read as seconds (`epoch_seconds`)."""
     value = _number(timestamp)
     if value is None:
         return "-"
-    seconds = value if abs(value) < 1e11 else value / 1000
+    seconds = epoch_seconds(value)
     try:
         return datetime.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
     except (OverflowError, OSError, ValueError):

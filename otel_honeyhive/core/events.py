@@ -11,4 +11,14 @@ EVENT_TYPES = ("session", "model", "tool", "chain")
 BUCKETS = ("config", "inputs", "outputs", "metadata", "metrics", "feedback", "user_properties")
 
 DEFAULT_SOURCE = "dev"
+
+SECONDS_BELOW = 1e11
+"""An event time below this is in seconds (as milliseconds it would be before March 1973): HoneyHive documents
+milliseconds, but its own examples send seconds. The store keeps times as sent; the viewer, the terminal,
+retention, time filters and the reverse mapping all read them by this one rule."""
+
+
+def epoch_seconds(value: float) -> float:
+    """An event time (milliseconds, or seconds below `SECONDS_BELOW`) in seconds."""
+    return value if abs(value) < SECONDS_BELOW else value / 1000
 """The `source` of events made from spans when none is configured (HoneyHive's SDK uses the same default)."""

@@ -36,7 +36,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from otel_honeyhive._version import VERSION
-from otel_honeyhive.core.events import BUCKETS
+from otel_honeyhive.core.events import BUCKETS, SECONDS_BELOW
 from otel_honeyhive.core.jsonable import dumps, jsonable
 from otel_honeyhive.mapper.conversations import check_sessions_mode
 from otel_honeyhive.mapper.identity import normalise_uuid
@@ -95,9 +95,6 @@ _MAX_NS = 2**64 - 1
 """OTLP times are unsigned 64-bit nanoseconds (until the year 2554)."""
 
 
-SECONDS_BELOW = 1e11
-"""A time below this is in seconds: as milliseconds it would be before March 1973. HoneyHive documents
-milliseconds, but its own examples give seconds; the viewer and the terminal read them so too."""
 
 
 def _ns(ms: Any, seconds_too: bool = False) -> int | None:

@@ -10,6 +10,7 @@ unique itself (`SQLiteStore._upsert`).
 
 from __future__ import annotations
 
+from otel_honeyhive.core.events import SECONDS_BELOW
 from otel_honeyhive.outputs.store.rows import STORED_COLUMNS
 
 SCHEMA_VERSION = 4
@@ -184,9 +185,6 @@ ON CONFLICT(session_id) DO UPDATE SET
 REFRESH_SESSIONS = _REFRESH.replace("{which}", _IN_SESSIONS)
 REFRESH_ALL_SESSIONS = _REFRESH.replace("{which}", "session_id IS NOT NULL")
 """Every session, from its events (a store upgraded from version 1)."""
-SECONDS_BELOW = 1e11
-"""A time below this (in milliseconds: March 1973) was sent in seconds, as the viewer and `show` read it:
-HoneyHive documents milliseconds, but its own examples send seconds too, and the store keeps times as sent."""
 
 
 def in_ms(time: str) -> str:

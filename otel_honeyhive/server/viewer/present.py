@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 from otel_honeyhive.core import durations
 from otel_honeyhive.core.durations import number as number
-from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.events import Event, epoch_seconds
 from otel_honeyhive.server.viewer.queries import OutlineEvent
 
 LONG_TEXT = 1500
@@ -56,7 +56,7 @@ def to_seconds(timestamp: Any) -> float | None:
     value = number(timestamp)
     if value is None:
         return None
-    return value if abs(value) < 1e11 else value / 1000
+    return epoch_seconds(value)
 
 
 def format_start(timestamp: Any) -> str:
