@@ -49,6 +49,7 @@ SERVER_EXTRA = {
     "jinja2": "jinja2",
     "opentelemetry.proto": "opentelemetry-proto",
     "opentelemetry.exporter.otlp.proto.common": "opentelemetry-exporter-otlp-proto-common",
+    **({} if sys.version_info >= (3, 14) else {"backports.zstd": "backports.zstd"}),
 }
 """What the commands import, by module, with the distribution of `otel-honeyhive[server]` that provides it."""
 _PIPED_WIDTH = 240

@@ -1,8 +1,9 @@
 """HTTP plumbing every input of the bridge server shares: what an input is given (`ApiContext`), and reading a
 request body within a size limit. (What HTTP status a `SendResult` becomes is `core/status.py`'s.)
 
-The body limit is applied to the decompressed bytes while they stream in, and gzip/deflate is inflated with
-`max_length`, so neither a huge body nor a gzip bomb costs more than the limit (plus one chunk) in memory.
+The body limit is applied to the decompressed bytes while they stream in, and every encoding (gzip, deflate, zstd,
+as the Collector's exporters send them) is decoded with `max_length`, so neither a huge body nor a compression bomb
+costs more than the limit (plus one chunk) in memory.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+
+try:  # the standard library's from Python 3.14, the same module before it (`backports.zstd`, the server's extra)
+    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the Python version
+    from backports import zstd
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
@@ -30,7 +36,6 @@ from otel_honeyhive.inputs.event_validation import EventDefaults
 
 logger = logging.getLogger("otel_honeyhive.server")
 
-_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 @dataclass
@@ -93,14 +98,14 @@ async def read_body(request: Request, limit: int) -> bytes:
 
     Never holds more than `limit + 1` decompressed bytes (plus one network chunk of compressed input)."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
-    if encoding != "identity" and encoding not in _WBITS:
+    if encoding != "identity" and encoding not in DECODERS:
         raise BodyError(
-            400, f"unsupported Content-Encoding {encoding!r}; supported: gzip, deflate, identity"
+            400, f"unsupported Content-Encoding {encoding!r}; supported: {', '.join(ENCODINGS)}, identity"
         )
     declared = request.headers.get("content-length", "")
     if encoding == "identity" and declared.isdigit() and int(declared) > limit:
         raise BodyError(413, _too_large(limit))
-    inflater = None if encoding == "identity" else _Inflater(_WBITS[encoding], limit)
+    inflater = None if encoding == "identity" else DECODERS[encoding](limit)
     # Compressed input larger than twice the limit cannot be a body within the limit worth inflating.
     wire_limit = limit if inflater is None else 2 * limit + 65536
     chunks: list[bytes] = []
@@ -124,6 +129,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def _too_large(limit: int) -> str:
     return f"request body exceeds the limit of {shown_size(limit)} (after decompression; --max-body-bytes)"
+
+
+class _Decoder(Protocol):
+    def feed(self, data: bytes) -> bytes: ...
+    def finish(self) -> None: ...
 
 
 class _Inflater:
@@ -156,6 +166,88 @@ class _Inflater:
     def finish(self) -> None:
         if not self._inflater.eof:
             raise BodyError(400, "body is not valid compressed data: truncated stream")
+
+
+class _ZstdDecoder:
+    """Streaming zstd decoding that produces at most `limit + 1` bytes, whatever the input claims. The window (the
+    decoder's memory) may be as large as the limit, or 8 MiB when the limit is smaller (streaming encoders declare
+    theirs whatever the body's size): a frame declaring more is refused instead of allocated. Concatenated frames
+    are one body, as zstd(1) reads them."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._produced = 0
+        self._window_log = min(max(limit.bit_length(), _ZSTD_WINDOW_LOG_MIN), _ZSTD_WINDOW_LOG_MAX)
+        self._decoder = self._new()
+        self._header = b""
+        """The current frame's first bytes, kept to say why it was refused."""
+
+    def _new(self) -> zstd.ZstdDecompressor:
+        return zstd.ZstdDecompressor(options={zstd.DecompressionParameter.window_log_max: self._window_log})
+
+    def feed(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        while True:
+            if self._decoder.eof:  # another frame follows
+                data = self._decoder.unused_data + data
+                if not data:
+                    break
+                self._decoder = self._new()
+                self._header = b""
+            elif not data and self._decoder.needs_input:
+                break
+            if len(self._header) < _ZSTD_HEADER_BYTES:
+                self._header += data[:_ZSTD_HEADER_BYTES - len(self._header)]
+            try:
+                piece = self._decoder.decompress(data, self._limit + 1 - self._produced)
+            except zstd.ZstdError as exc:
+                raise BodyError(400, self._why(exc)) from None
+            data = b""
+            self._produced += len(piece)
+            out.append(piece)
+            if self._produced > self._limit:
+                break  # the caller refuses the body
+        return b"".join(out)
+
+    def _why(self, exc: zstd.ZstdError) -> str:
+        window = _declared_window(self._header)
+        if window is not None and window > 1 << self._window_log:
+            return (f"zstd frame needs a {shown_size(window)} window; this server decodes up to "
+                    f"{shown_size(1 << self._window_log)} (the body limit, --max-body-bytes, at least 8 MiB and "
+                    "at most 128 MiB)")
+        return f"body is not valid compressed data: {exc}"
+
+    def finish(self) -> None:
+        if not self._decoder.eof:
+            raise BodyError(400, "body is not valid compressed data: truncated stream")
+
+
+def _declared_window(header: bytes) -> int | None:
+    """The window a zstd frame declares in its header (RFC 8878, section 3.1.1.1), if it declares one."""
+    if len(header) < 6 or header[:4] != _ZSTD_MAGIC or header[4] & 0x20:  # single segment: no window descriptor
+        return None
+    exponent, mantissa = header[5] >> 3, header[5] & 7
+    base = 1 << (10 + exponent)
+    return base + (base >> 3) * mantissa
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD_HEADER_BYTES = 6
+_ZSTD_WINDOW_LOG_MIN = 23
+_ZSTD_WINDOW_LOG_MAX = 27
+"""zstd's own default limit for decoders (128 MiB), whatever `--max-body-bytes` allows."""
+
+DECODERS: dict[str, Callable[[int], _Decoder]] = {
+    "gzip": lambda limit: _Inflater(16 + zlib.MAX_WBITS, limit),
+    "x-gzip": lambda limit: _Inflater(16 + zlib.MAX_WBITS, limit),
+    "deflate": lambda limit: _Inflater(zlib.MAX_WBITS, limit),
+    "zlib": lambda limit: _Inflater(zlib.MAX_WBITS, limit),
+    "zstd": _ZstdDecoder,
+}
+"""Content-Encoding → a decoder of a body of at most the limit, in bytes. HTTP's `deflate` is the zlib format; the
+Collector's exporters name it `deflate` or `zlib`."""
+ENCODINGS = ("gzip", "deflate", "zlib", "zstd")
+"""The encodings named in refusals (`x-gzip` is gzip's old alias)."""
 
 
 def parse_json(data: bytes) -> Any:

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_honeyhive.core.events import BUCKETS
+from tests.support.compression import gzip_bomb, zstd, zstd_bomb, zstd_with_window
 from tests.support.fake_honeyhive import Reply, fake_honeyhive
 from tests.support.server import RunningServer, run_server
 from tests.support.spans import provider_exporting_to
@@ -483,19 +484,13 @@ class TestRequestHandling:
             assert count(second) == 2
 
 
-GZIP_BOMB_BYTES = 256 * 1024 * 1024
+BOMB_BYTES = 256 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
 def small_limit_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with run_server(tmp_path_factory.mktemp("limited"), "--max-body-bytes", "1048576") as server:
         yield server
-
-
-def _gzip_bomb(size: int) -> bytes:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    zeros = bytes(1024 * 1024)
-    return b"".join([*(compressor.compress(zeros) for _ in range(size // len(zeros))), compressor.flush()])
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -546,13 +541,35 @@ class TestBodyLimits:
 
     @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc")
     def test_a_gzip_bomb_is_refused_without_inflating_it_in_memory(self, small_limit_api: RunningServer) -> None:
-        bomb = _gzip_bomb(GZIP_BOMB_BYTES)
+        bomb = gzip_bomb(BOMB_BYTES)
         peak_before = _peak_rss_kib(small_limit_api.proc.pid)
         assert_refused(post_raw(small_limit_api, "/events", bomb, **{"Content-Encoding": "gzip"}), 413,
                        "exceeds the limit")
         growth_mib = (_peak_rss_kib(small_limit_api.proc.pid) - peak_before) / 1024
         assert growth_mib < 32, f"peak memory grew by {growth_mib:.0f} MiB for a {len(bomb)} byte bomb"
         assert small_limit_api.healthy()
+
+    def test_zstd_is_accepted_and_the_limit_applies_after_decoding(self, small_limit_api: RunningServer) -> None:
+        small = zstd.compress(self._padded_event(self.LIMIT))
+        assert post_raw(small_limit_api, "/events", small, **{"Content-Encoding": "zstd"}).status_code == 200
+        over = zstd.compress(self._padded_event(self.LIMIT + 1))
+        assert_refused(post_raw(small_limit_api, "/events", over, **{"Content-Encoding": "zstd"}), 413,
+                       "after decompression")
+
+    @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc")
+    def test_a_zstd_bomb_is_refused_without_decoding_it_in_memory(self, small_limit_api: RunningServer) -> None:
+        bomb = zstd_bomb(BOMB_BYTES)
+        peak_before = _peak_rss_kib(small_limit_api.proc.pid)
+        assert_refused(post_raw(small_limit_api, "/events", bomb, **{"Content-Encoding": "zstd"}), 413,
+                       "exceeds the limit")
+        growth_mib = (_peak_rss_kib(small_limit_api.proc.pid) - peak_before) / 1024
+        assert growth_mib < 32, f"peak memory grew by {growth_mib:.0f} MiB for a {len(bomb)} byte bomb"
+        assert small_limit_api.healthy()
+
+    def test_a_zstd_frame_asking_more_memory_than_the_limit_is_400(self, small_limit_api: RunningServer) -> None:
+        body = zstd_with_window(orjson.dumps({"event": tool()}), 30)
+        assert_refused(post_raw(small_limit_api, "/events", body, **{"Content-Encoding": "zstd"}), 400,
+                       "zstd frame needs a 1 GiB window; this server decodes up to 8 MiB")
 
     def test_corrupt_or_truncated_gzip_is_400(self, small_limit_api: RunningServer) -> None:
         assert_refused(post_raw(small_limit_api, "/events", b"not gzip at all", **{"Content-Encoding": "gzip"}),

@@ -4,7 +4,7 @@ hang), keeps serving, and its memory stays bounded.
 Entry points: OTLP/HTTP protobuf and JSON, OTLP/gRPC, the HoneyHive-compatible routes, and the `convert`
 command's input files. Inputs: random bytes and JSON, valid requests mutated (bytes flipped, cut, inserted;
 values swapped for ones of the wrong type), every field of every route given every wrong type, truncated and
-garbage bodies, gzip bombs, deep nesting, huge attribute values, invalid UTF-8. Every request has a timeout, so
+garbage bodies, gzip and zstd bombs, deep nesting, huge attribute values, invalid UTF-8. Every request has a timeout, so
 a hang fails the test. The number of bad inputs tried, and the server's memory before and after, are printed at
 the end of the run.
 """
@@ -17,7 +17,6 @@ import io
 import json
 import re
 import tempfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_honeyhive.cli.main import main as cli
 from tests.inputs.otlp import hex_ids
 from tests.reliability.figures import FIGURES, record_memory
+from tests.support.compression import gzip_bomb, zstd, zstd_bomb, zstd_with_window
 from tests.support.server import RunningServer, start_server
 from tests.support.spans import llm_traces
 
@@ -294,14 +294,8 @@ def _with_attribute(doc: dict[str, Any], value: dict[str, Any]) -> bytes:
     return orjson.dumps(doc)
 
 
-def _gzip_bomb(size: int) -> bytes:
-    """`size` zero bytes, gzipped (about 1000:1), made without holding them in memory."""
-    out = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    zeros = bytes(2**20)
-    return b"".join(out.compress(zeros) for _ in range(size // 2**20)) + out.flush()
-
-
-BOMB = _gzip_bomb(256 * 2**20)
+BOMB = gzip_bomb(256 * 2**20)
+ZSTD_BOMB = zstd_bomb(256 * 2**20)
 
 
 @pytest.mark.parametrize(
@@ -318,6 +312,10 @@ BOMB = _gzip_bomb(256 * 2**20)
         ("gzip bomb (256 MiB of zeros)", BOMB, PROTOBUF, {"Content-Encoding": "gzip"}, 413),
         ("truncated gzip", gzip.compress(VALID_PROTO)[:-20], PROTOBUF, {"Content-Encoding": "gzip"}, 400),
         ("gzip that is not gzip", b"\x1f\x8bnot really", PROTOBUF, {"Content-Encoding": "gzip"}, 400),
+        ("zstd bomb (256 MiB of zeros)", ZSTD_BOMB, PROTOBUF, {"Content-Encoding": "zstd"}, 413),
+        ("truncated zstd", zstd.compress(VALID_PROTO)[:-3], PROTOBUF, {"Content-Encoding": "zstd"}, 400),
+        ("zstd frame asking a 1 GiB window", zstd_with_window(VALID_PROTO, 30), PROTOBUF,
+         {"Content-Encoding": "zstd"}, 400),
         ("unknown encoding", VALID_PROTO, PROTOBUF, {"Content-Encoding": "br"}, 400),
         ("truncated protobuf", VALID_PROTO[: len(VALID_PROTO) // 2], PROTOBUF, {}, 400),
         ("empty JSON body", b"", JSON_TYPE, {}, 400),
@@ -482,6 +480,7 @@ def test_a_burst_of_hostile_requests_leaves_memory_bounded(target: Target) -> No
     half a MiB per request would show."""
     hostile = [
         (BOMB, PROTOBUF, {"Content-Encoding": "gzip"}),
+        (ZSTD_BOMB, PROTOBUF, {"Content-Encoding": "zstd"}),
         (_with_attribute(VALID_JSON, {"stringValue": "y" * (3 * 2**20)}), JSON_TYPE, {}),
         (b"[" * 200_000 + b"]" * 200_000, JSON_TYPE, {}),
         (VALID_PROTO[:-7], PROTOBUF, {}),
@@ -495,7 +494,7 @@ def test_a_burst_of_hostile_requests_leaves_memory_bounded(target: Target) -> No
         for body, media_type, headers in hostile:
             assert target.otlp(body, media_type, **headers).status_code < 500
     after = target.server.rss_bytes()
-    record_memory("80 hostile requests after 20 to warm up (gzip bombs, 3-4 MiB bodies, deep nesting)", before,
+    record_memory("96 hostile requests after 24 to warm up (gzip and zstd bombs, 3-4 MiB bodies, deep nesting)", before,
                   after)
     assert after - before < BURST_GROWTH_LIMIT
     assert target.server.healthy()

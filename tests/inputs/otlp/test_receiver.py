@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_honeyhive import spans_to_events
 from otel_honeyhive.mapper.identity import session_id_for_trace
+from tests.support.compression import zstd
 from tests.support.server import RunningServer, run_server
 from tests.support.spans import Recorder, agent_span, chat_span, retriever_span, tool_span, user_message
 
@@ -119,10 +120,13 @@ def test_raw_otlp_json_gives_the_exporters_events(server: RunningServer) -> None
     assert stored_events(server, spans) == expected_events(spans)
 
 
-def test_gzip_and_deflate_bodies(server: RunningServer) -> None:
+def test_gzip_deflate_zlib_and_zstd_bodies(server: RunningServer) -> None:
+    """What the Collector's exporters send (`compression: gzip | deflate | zlib | zstd`)."""
     spans = llm_spans(2)
     body = encode_spans(spans).SerializeToString()
-    for encoding, data in (("gzip", gzip.compress(body)), ("deflate", zlib.compress(body))):
+    encoded = {"gzip": gzip.compress(body), "deflate": zlib.compress(body), "zlib": zlib.compress(body),
+               "zstd": zstd.compress(body)}
+    for encoding, data in encoded.items():
         response = requests.post(
             server.url + "/v1/traces", data=data, timeout=10, headers={**PROTOBUF, "Content-Encoding": encoding}
         )
