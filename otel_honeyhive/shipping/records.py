@@ -1,4 +1,5 @@
-"""The spool's record format: one queued operation (a batch of events, an update, or the journal's spans) as
+"""The spool's record format: one queued operation (a batch of events, an update, or the journal's spans or log
+records) as
 bytes with a header and a checksum, so that a torn or corrupted file is recognised, never misread.
 
 A record file is a 16-byte header followed by a payload::
@@ -11,8 +12,8 @@ A record file is a 16-byte header followed by a payload::
 
 Version 1: the payload is one JSON object, `{"kind": "events", "events": [...]}`,
 `{"kind": "update", "event_id": "...", "fields": {...}}` (with `"project"` when the update names the project whose
-key it goes with), or (the held-span journal, shipping/journal.py) `{"kind": "spans", "spans": <spans/codec.py
-document>}`.
+key it goes with), or (the held-span journal, shipping/journal.py) `{"kind": "spans", "spans": <span_codec.py
+document>}` and `{"kind": "records", "records": <log_codec.py document>}` (GenAI log records waiting for their span).
 
 Version 2 (events already encoded, as the exporter and the receiver hand them over): one JSON line,
 `{"kind": "events", "blocks": [[size, count, opens_session, session_id], ...]}`, then each block's bytes as
@@ -33,8 +34,10 @@ import orjson
 
 from otel_honeyhive.core.encoded import EncodedEvents, EventBlock, is_encoded
 from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.results import Update
 from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.shipping.log_codec import decode_records, encode_records
 from otel_honeyhive.shipping.span_codec import CodecError, decode_views, encode_views
 
 MAGIC = b"OHHS"
@@ -68,13 +71,14 @@ def _fallback(value: Any) -> Any:
 @dataclass(frozen=True)
 class SpoolRecord:
     """One queued operation: a batch of events to send, one `PUT /events` update, or (in the held-span
-    journal) the spans of one accepted request."""
+    journal) the spans, or the GenAI log records, of one accepted request left waiting."""
 
-    kind: Literal["events", "update", "spans"]
+    kind: Literal["events", "update", "spans", "records"]
     events: Sequence[Event] = field(default_factory=list)
     """A list, or `EncodedEvents` as the exporter and the receiver hand them over (written without re-encoding)."""
     update: Update | None = None
     spans: list[SpanView] = field(default_factory=list)
+    records: list[LogRecordView] = field(default_factory=list)
 
     @classmethod
     def of_events(cls, events: Sequence[Event]) -> SpoolRecord:
@@ -87,6 +91,10 @@ class SpoolRecord:
     @classmethod
     def of_spans(cls, spans: Sequence[SpanView]) -> SpoolRecord:
         return cls("spans", spans=list(spans))
+
+    @classmethod
+    def of_records(cls, records: Sequence[LogRecordView]) -> SpoolRecord:
+        return cls("records", records=list(records))
 
     def encode(self) -> bytes:
         """Header + payload, ready to write; raises `RecordEncodeError` for values JSON cannot carry."""
@@ -103,6 +111,11 @@ class SpoolRecord:
                 return b'{"kind":"spans","spans":' + encode_views(self.spans) + b"}"
             except (TypeError, orjson.JSONEncodeError) as exc:
                 raise RecordEncodeError(f"cannot encode spans record: {exc}") from None
+        if self.kind == "records":
+            try:
+                return b'{"kind":"records","records":' + encode_records(self.records) + b"}"
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                raise RecordEncodeError(f"cannot encode log records record: {exc}") from None
         if self.kind == "events":
             body = {"kind": "events", "events": list(self.events)}
         elif self.kind == "update" and self.update is not None:
@@ -153,6 +166,11 @@ class SpoolRecord:
         if kind == "spans":
             try:  # replay only (after a restart): re-serialising the parsed part costs nothing that matters
                 return cls("spans", spans=decode_views(orjson.dumps(body.get("spans"))))
+            except CodecError as exc:
+                raise CorruptRecordError(str(exc)) from None
+        if kind == "records":
+            try:
+                return cls("records", records=decode_records(orjson.dumps(body.get("records"))))
             except CodecError as exc:
                 raise CorruptRecordError(str(exc)) from None
         raise CorruptRecordError(f"unknown record kind {kind!r}")

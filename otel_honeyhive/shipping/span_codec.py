@@ -268,4 +268,34 @@ def _decode_span(rec: list[Any], resources: list[dict[str, Any]]) -> SpanView:
     )
 
 
-__all__ = ["FORMAT_VERSION", "CodecError", "decode_views", "encode_views"]
+# -- shared with the journal's log records (shipping/log_codec.py) ---------------------------------------------
+
+
+def encode_value(v: Any) -> Any:
+    """One value, losslessly (a log record's body is a value as a span attribute is)."""
+    return _encode_value(v)
+
+
+def decode_value(v: Any) -> Any:
+    return _decode_value(v)
+
+
+def encode_attributes(m: Mapping[str, Any]) -> Any:
+    return _encode_attributes(m)
+
+
+def decode_attributes(a: Any) -> dict[str, Any]:
+    return _decode_attributes(a)
+
+
+def encode_int(v: int) -> Any:
+    """An integer JSON cannot hold (a 128-bit id, a negative) as hex text, any other as it is."""
+    return _int(v)
+
+
+def decode_int(v: Any) -> int:
+    return _unint(v)
+
+
+__all__ = ["FORMAT_VERSION", "CodecError", "decode_attributes", "decode_int", "decode_value", "decode_views",
+           "encode_attributes", "encode_int", "encode_value", "encode_views"]
