@@ -156,14 +156,15 @@ def _aside_table(items: list[SetAside], now: float, *, events: bool) -> Table:
 
 def _gone_hints(waiting: list[WaitingSegment], root: Path) -> list[str]:
     """What becomes of the records of processes that are gone: events are adopted by any process using the
-    directory, or sent by `redrive`; held spans only by a server (`serve --spool-dir`), running or next to start."""
+    directory, or sent by `redrive`; held spans and log records only by a server (`serve --spool-dir`), running or
+    next to start."""
     hints: list[str] = []
     for spool, what, fate in (
         (OUTBOX, "of processes that are gone", "a process using the directory adopts them within seconds, or run "
                                                f"`{PROG} redrive {root}`"),
-        (HELD, "of held spans of servers that are gone", "a server running on the directory (`serve --spool-dir`) "
-                                                         "takes them over within seconds, else the next to start; "
-                                                         "`redrive` leaves them"),
+        (HELD, "of held spans or log records of servers that are gone",
+         "a server running on the directory (`serve --spool-dir`) takes them over within seconds, else the next to "
+         "start; `redrive` leaves them"),
     ):
         gone = [w for w in waiting if w.spool == spool and w.segment.owned is False and w.segment.records]
         if gone:
@@ -273,8 +274,8 @@ def _report(report: RedriveReport, what: str, target: str, quiet: bool) -> None:
         _say("redrive", f"segment {segment.name} is owned by running process {segment.pid}; left to it "
              f"({many(segment.records, 'record')})")
     if report.held_records:
-        _say("redrive", f"{many(report.held_records, 'record')} of held spans wait in {HELD}/: `otel-honeyhive "
-             "serve --spool-dir` on this directory replays them; left")
+        _say("redrive", f"{many(report.held_records, 'record')} of held spans or log records wait in {HELD}/: "
+             "`otel-honeyhive serve --spool-dir` on this directory replays them; left")
     for name, detail in report.refused[:20]:
         _say("redrive", f"refused: {name}: {_shorten(detail, 400)}")
     if len(report.refused) > 20:

@@ -8,6 +8,12 @@ to come in the `RecordJoiner` (pipeline/records.py), joins them to their span wh
 those whose span never comes on their session (`UNMATCHED_KEY`): in the session event when that is still to be
 shipped, else as an update of it.
 
+With a journal (the server's `--spool-dir`), records left waiting are made durable before they are acknowledged:
+`accept` writes those that will wait to the journal first (a full journal refuses the request before anything is
+taken), and each is released from it once it is durably handed on: joined into events the hand-off delivered,
+or sent as an update (late, or kept on its session as unmatched). After a crash the pipeline replays them into
+`restore`. Without a journal nothing here touches the disk.
+
 Locking is the pipeline's: every step that reads or changes the state here runs under the pipeline's mapping lock
 (`lock`), the one its traces are mapped under, so a record and its span's mapping never pass each other unseen;
 updates are handed on (`submit`) outside it. After a fork the pipeline hands its child's new lock and counters to
@@ -32,7 +38,7 @@ from otel_honeyhive.core.counters import (
 )
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.log_records import LogRecordView
-from otel_honeyhive.core.results import DELIVERED, SendResult, Update
+from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.log_records import apply_evaluations, join, kind_of, late_update_fields, record_summary
 from otel_honeyhive.mapper.trace import TraceMapper
@@ -48,6 +54,7 @@ from otel_honeyhive.pipeline.records import (
     shipped_of,
     span_events,
 )
+from otel_honeyhive.shipping.journal import Journal
 
 UNMATCHED_KEY = "unmatched_log_records"
 """The session's metadata key holding GenAI records whose span never came."""
@@ -75,8 +82,17 @@ class HandOff:
     """The sessions the hand-off's events belong to."""
     folded: set[SessionKey] = field(default_factory=set)
     """Sessions whose unmatched records went into their session event in this hand-off."""
+    folded_records: list[LogRecordView] = field(default_factory=list)
+    """With a journal: the journaled records behind those unmatched records (released once delivered)."""
     filtered: int = 0
     """Records taken for spans the span filter dropped (counted as such, not as joined)."""
+
+
+def _handed_on(result: SendResult) -> bool:
+    """Whether updates carrying journaled records are done with: delivered (durable in the outbox or the store),
+    or refused for good (as spans whose events are refused leave the journal); only a failure to retry later
+    (a full outbox, an output down) keeps them journaled, to be replayed by the next start."""
+    return result.outcome is not Outcome.RETRY_LATER
 
 
 class RecordJoining:
@@ -92,15 +108,18 @@ class RecordJoining:
         counters: Counters,
         submit: Callable[[Sequence[Update | None]], SendResult],
         masker: Masker | None = None,
+        journal: Journal | None = None,
     ) -> None:
         """`lock`: the pipeline's mapping lock. `submit`: hands updates on (outside the lock), its first failure
-        the result. `masker`: only tells whether records' replacements are to be counted on their events."""
+        the result. `masker`: only tells whether records' replacements are to be counted on their events.
+        `journal`: where records that wait are made durable before they are acknowledged (None: in memory)."""
         self.mapper = mapper
         self.assembler = assembler
         self.lock = lock
         self.counters = counters
         self.masker = masker
         self._submit = submit
+        self.journal = journal
         self.records = RecordJoiner(clock=assembler.clock)
         self.expected = False
         """Set by the first record (or `Pipeline.expect_records`): from then on, shipped spans are remembered for
@@ -113,6 +132,9 @@ class RecordJoining:
         """Sessions with unmatched records not yet sent: no event of theirs was shipped yet (an update of a
         session that does not exist is refused), so they go into the session event, or an update once one of
         its events has shipped, or at close."""
+        self._pending_journaled: dict[SessionKey, list[LogRecordView]] = {}
+        """With a journal: the journaled records whose summaries wait in `_unmatched` for their session (released
+        once an update or the session event carries them)."""
 
     def after_fork_in_child(self, *, lock: threading.Lock, counters: Counters) -> None:
         """The child's copy: the pipeline's new lock and counters, and nothing held (the parent's to send)."""
@@ -122,13 +144,15 @@ class RecordJoining:
         self._unmatched = OrderedDict()
         self._unmatched_bytes = 0
         self._unmatched_pending = set()
+        self._pending_journaled = {}
 
     # -- records coming in ------------------------------------------------------------------------------------
 
     def accept(self, records: Sequence[LogRecordView]) -> SendResult:
         """Sort records (already counted and masked by the pipeline): GenAI records wait for their span, or
         become an update of its shipped event; the others are counted as ignored. DELIVERED unless every record
-        was late and an update failed (see `Pipeline.accept_records`)."""
+        was late and an update failed (see `Pipeline.accept_records`), or, with a journal, the records that would
+        wait could not be journaled (full: nothing was taken, the client keeps them)."""
         self.expected = True  # a logs input is attached: its GenAI records may come after their spans
         genai: list[LogRecordView] = []
         not_genai = no_span = unsampled = 0
@@ -149,8 +173,40 @@ class RecordJoining:
             self.counters.add(LOG_RECORDS_IGNORED, unsampled, reason="unsampled")
         if not genai:
             return DELIVERED
+        if self.journal is not None:
+            to_wait = self._would_wait(genai)
+            if to_wait:  # on disk before any of them is taken (the journal's fsync, outside the mapping lock)
+                written = self.journal.write_records(to_wait)
+                if not written.ok:
+                    return written
+        return self._take(genai)
+
+    def restore(self, records: Sequence[LogRecordView]) -> None:
+        """Records journaled by an earlier run, or by a process that is gone (already tracked by the journal):
+        taken as if they came now, so they wait for their span again (or join its shipped event as an update)."""
+        self.expected = True
+        self._take(records, answered=False)
+
+    def _would_wait(self, genai: list[LogRecordView]) -> list[LogRecordView]:
+        """The records `_take` would keep waiting (their span neither shipped nor filtered out, the record not
+        already waiting): those a journal must hold before the request is acknowledged. Taken again under the
+        lock afterwards, so a span handed on in between makes its records updates, released from the journal."""
+        filtering = self.mapper.span_filter is not None
+        with self.lock:
+            return [record for record in genai
+                    if self.records.shipped(record.trace_id, record.span_id) is None
+                    and not (filtering and self.mapper.was_dropped(record.trace_id, record.span_id))
+                    and not self.records.is_waiting(record)]
+
+    def _take(self, genai: Sequence[LogRecordView], *, answered: bool = True) -> SendResult:
+        """Records to wait for their span, or to update its shipped event. `answered`: a client waits for the
+        result (a failure is its to retry, so journaled records need not stay); False when restoring."""
         late: dict[SpanKey, tuple[Shipped, list[LogRecordView]]] = {}
         given_up: list[LogRecordView] = []
+        let_go: list[LogRecordView] = []
+        """Filtered out, or sent twice: nothing to hand on."""
+        handed: list[LogRecordView] = []
+        """Journaled records the updates carry (released once they are handed on)."""
         waiting = filtered = duplicates = late_count = 0
         filtering = self.mapper.span_filter is not None
         with self.lock:  # a record and its span's mapping never pass each other unseen
@@ -161,8 +217,10 @@ class RecordJoining:
                     late.setdefault(key, (shipped, []))[1].append(record)
                 elif filtering and self.mapper.was_dropped(*key):
                     filtered += 1  # its span was filtered out: the record goes with it, as one joined before
+                    let_go.append(record)
                 elif self.records.is_waiting(record):
                     duplicates += 1  # sent again (a client's retry): it waits once
+                    let_go.append(record)
                 else:
                     given_up.extend(self.records.wait(record))
                     waiting += 1
@@ -172,7 +230,9 @@ class RecordJoining:
                 updates.append(update)
                 late_count += new
                 duplicates += len(recs) - new
-            updates.extend(self._unmatched_updates(given_up))
+                if self.journal is not None:
+                    handed.extend(recs)
+            updates.extend(self._unmatched_updates(given_up, handed))
         if filtered:
             self.counters.add(LOG_RECORDS_IGNORED, filtered, reason="span_filtered")
         if duplicates:
@@ -180,7 +240,12 @@ class RecordJoining:
         if late_count:
             self.counters.add(LOG_RECORDS_LATE, late_count)
         result = self._submit(updates)
-        return result if waiting == 0 and not given_up else DELIVERED
+        answer = result if waiting == 0 and not given_up else DELIVERED
+        if self.journal is not None:
+            self.journal.released_records(let_go)
+            if _handed_on(result) or (answered and not answer.ok):  # or refused to a client who keeps them
+                self.journal.released_records(handed)
+        return answer
 
     def _late_update(self, key: SpanKey, shipped: Shipped, records: list[LogRecordView]) -> tuple[Update | None, int]:
         """The update late records make of their shipped event, and how many of them were new. The update
@@ -198,16 +263,19 @@ class RecordJoining:
 
     # -- unmatched records, kept on their sessions ------------------------------------------------------------
 
-    def _unmatched_updates(self, records: list[LogRecordView], *, final: bool = False) -> list[Update | None]:
+    def _unmatched_updates(self, records: list[LogRecordView], handed: list[LogRecordView], *,
+                           final: bool = False) -> list[Update | None]:
         """Records whose span never came, kept on their traces' sessions: as updates of the sessions an event was
         shipped for (the whole list kept so far for each: an update merges metadata key by key); for the others
         the records wait for the session (`_fold_unmatched`, `_pending_updates`), or, when `final`, are sent
-        anyway. Under the mapping lock."""
+        anyway. With a journal, the journaled records the updates carry (or that are not kept) go to `handed`.
+        Under the mapping lock."""
         if not records:
             return []
         self.counters.add(LOG_RECORDS_UNMATCHED, len(records))
         touched: set[SessionKey] = set()
         evicted: list[Update | None] = []
+        journaled = self.journal is not None
         for record in records:
             session_id = (self.mapper.project_of(record.trace_id, record.resource),
                           self.mapper.session_id_of(record.trace_id))
@@ -218,6 +286,10 @@ class RecordJoining:
                 grown = content_size(record)
                 size += grown
                 self._unmatched_bytes += grown
+                if journaled:
+                    self._pending_journaled.setdefault(session_id, []).append(record)
+            elif journaled:
+                handed.append(record)  # past the session's cap: counted, not kept, as without a journal
             self._unmatched[session_id] = (kept, size)
             touched.add(session_id)
             while (len(self._unmatched) > MAX_UNMATCHED_SESSIONS
@@ -228,11 +300,13 @@ class RecordJoining:
                 if oldest in self._unmatched_pending:  # forgotten before its session came: sent as it is
                     self._unmatched_pending.discard(oldest)
                     evicted.append(Update(oldest[1], {"metadata": {UNMATCHED_KEY: lost}}, oldest[0]))
+                if journaled:
+                    handed.extend(self._pending_journaled.pop(oldest, ()))
         updates = evicted
         for session_id in touched:
             if final or self.records.session_seen(session_id):
                 self._unmatched_pending.discard(session_id)
-                updates.append(self._unmatched_update(session_id))
+                updates.append(self._unmatched_update(session_id, handed))
             else:
                 self._unmatched_pending.add(session_id)
         return updates
@@ -251,17 +325,22 @@ class RecordJoining:
                 metadata = event["metadata"] = {}
             metadata[UNMATCHED_KEY] = list(self._unmatched[session_id][0])
             hand_off.folded.add(session_id)
+            hand_off.folded_records.extend(self._pending_journaled.get(session_id, ()))
 
-    def _pending_updates(self, sessions: set[SessionKey] | None) -> list[Update | None]:
+    def _pending_updates(self, sessions: set[SessionKey] | None, handed: list[LogRecordView]
+                         ) -> list[Update | None]:
         """Updates for the sessions (every one, when None) whose unmatched records were waiting for them."""
         ready = self._unmatched_pending if sessions is None else self._unmatched_pending & sessions
-        updates: list[Update | None] = [self._unmatched_update(session_id) for session_id in ready
+        updates: list[Update | None] = [self._unmatched_update(session_id, handed) for session_id in ready
                                         if session_id in self._unmatched]
         self._unmatched_pending -= set(ready)
         return updates
 
-    def _unmatched_update(self, session_id: SessionKey) -> Update:
-        """With the session's project: its id may be another project's session too (a UUID conversation's)."""
+    def _unmatched_update(self, session_id: SessionKey, handed: list[LogRecordView]) -> Update:
+        """With the session's project: its id may be another project's session too (a UUID conversation's).
+        The journaled records it carries go to `handed`."""
+        if self._pending_journaled:
+            handed.extend(self._pending_journaled.pop(session_id, ()))
         return Update(session_id[1], {"metadata": {UNMATCHED_KEY: list(self._unmatched[session_id][0])}},
                       session_id[0])
 
@@ -278,20 +357,26 @@ class RecordJoining:
     def expire(self, *, everything: bool = False, final: bool = False) -> None:
         """Give up records whose span did not come within the record wait (all of them on flush and close),
         except those of traces still held: those join when their trace is released. `final` (close, exit):
-        unmatched records still waiting for their session are sent to it anyway."""
+        unmatched records still waiting for their session are sent to it anyway (with a journal, records still
+        waiting for their span stay journaled then, for the next start, unless `everything`)."""
         if not self.expected:
             return
+        handed: list[LogRecordView] = []
         with self.lock:
             if everything:
                 expired = self.records.drain()
             elif self.records.waiting_records:
                 expired = self.records.expired(self.record_wait, self.assembler.is_held)
+            elif final and self._unmatched_pending:
+                expired = []
             else:
                 return
-            updates = self._unmatched_updates(expired, final=final)
+            updates = self._unmatched_updates(expired, handed, final=final)
             if final:
-                updates.extend(self._pending_updates(None))
-        self._submit(updates)
+                updates.extend(self._pending_updates(None, handed))
+        result = self._submit(updates)
+        if self.journal is not None and _handed_on(result):
+            self.journal.released_records(handed)
 
     # -- spans going out --------------------------------------------------------------------------------------
 
@@ -344,6 +429,7 @@ class RecordJoining:
         while it was being handed on becomes an update); not delivered, the records taken wait again (for the
         spans' next hand-off, or to be kept on their session)."""
         updates: list[Update | None] = []
+        handed: list[LogRecordView] = []
         late = 0
         with self.lock:
             if delivered:
@@ -355,7 +441,9 @@ class RecordJoining:
                 self.records.remember_sessions(hand_off.sessions)
                 if self._unmatched_pending:
                     self._unmatched_pending -= hand_off.folded
-                    updates.extend(self._pending_updates(hand_off.sessions))
+                    updates.extend(self._pending_updates(hand_off.sessions, handed))
+                if hand_off.folded_records:
+                    self._forget_folded(hand_off)
                 if self.records.waiting_records:  # rare: a record came while its span was handed on
                     for key, fields in hand_off.shipped:
                         stranded = self.records.take(*key) if self.records.has_waiting(key[0]) else []
@@ -363,14 +451,32 @@ class RecordJoining:
                             update, new = self._late_update(key, Shipped(*fields), stranded)
                             late += new
                             updates.append(update)
+                            handed.extend(stranded)
             else:
                 given_up: list[LogRecordView] = []
                 for record in hand_off.taken:
                     given_up.extend(self.records.wait(record))
-                updates.extend(self._unmatched_updates(given_up))
+                updates.extend(self._unmatched_updates(given_up, handed))
         if late:
             self.counters.add(LOG_RECORDS_LATE, late)
-        self._submit(updates)
+        result = self._submit(updates)
+        if self.journal is not None:
+            if delivered:  # in the events handed on: joined, or folded into their session event
+                self.journal.released_records(hand_off.taken)
+                self.journal.released_records(hand_off.folded_records)
+            if _handed_on(result):
+                self.journal.released_records(handed)
+
+    def _forget_folded(self, hand_off: HandOff) -> None:
+        """The journaled records a delivered session event carries no longer wait for their session (those that
+        came for it after it was mapped still do). Under the mapping lock."""
+        folded = {id(record) for record in hand_off.folded_records}
+        for session_id in hand_off.folded:
+            left = [r for r in self._pending_journaled.get(session_id, ()) if id(r) not in folded]
+            if left:
+                self._pending_journaled[session_id] = left
+            else:
+                self._pending_journaled.pop(session_id, None)
 
 
 __all__ = [

@@ -10,7 +10,9 @@ which works under the pipeline's mapping lock; this module is the span path and 
 Durability: with a journal (the server's `--spool-dir`), spans are acknowledged once every one of them is on
 disk, each written once: the traces a request completes as events, in the delivery spool; the spans left waiting
 for their trace's root in the journal, removed only once the events they became are durably handed on (after a
-crash they are replayed into the assembler). Without one, held spans live in memory (docs/delivery.md).
+crash they are replayed into the assembler). GenAI log records left waiting for their span are journaled the same
+way (pipeline/joining.py) and replayed into the joiner. Without one, held spans and records live in memory
+(docs/delivery.md).
 
 Processes (docs/delivery.md#forks-and-exits): every pipeline is tracked by the process hooks
 (pipeline/processes.py). After a fork the child's copy is made usable (`after_fork_in_child`: fresh locks, an
@@ -38,7 +40,7 @@ from otel_honeyhive.pipeline.joining import RecordJoining
 from otel_honeyhive.pipeline.masking import Masker, note_masked
 from otel_honeyhive.pipeline.processes import track
 from otel_honeyhive.shipping.delivery import Delivery
-from otel_honeyhive.shipping.journal import Journal
+from otel_honeyhive.shipping.journal import Journal, Journaled
 from otel_honeyhive.shipping.spool import SpoolError
 
 logger = logging.getLogger("otel_honeyhive.pipeline")
@@ -116,7 +118,7 @@ class Pipeline:
         """When `drain_at_exit` ran: the end of the spool's `EXIT_SHIP_SECONDS`, which a `close()` after it (the
         SDK's own exit hook) does not wait past."""
         self.joining = RecordJoining(mapper, assembler, lock=self._map_lock, counters=self.counters,
-                                     submit=self._submit_updates, masker=masker)
+                                     submit=self._submit_updates, masker=masker, journal=journal)
         """The GenAI log records waiting for their spans, and those kept on their sessions (pipeline/joining.py)."""
         mapper.on_filtered = self._count_filtered
         mapper.on_unrouted = self._count_unrouted
@@ -140,11 +142,11 @@ class Pipeline:
         return self.assembler.held_spans
 
     def start(self, *, release_expired: bool = True) -> None:
-        """Replay spans journaled by a previous run; then, unless `release_expired` is False (a file has no
-        clock), start releasing traces that outlive the hold time."""
+        """Replay the spans and log records journaled by a previous run; then, unless `release_expired` is False
+        (a file has no clock), start releasing traces that outlive the hold time."""
         if self.journal is not None:
-            for views in self.journal.replay():
-                self._release(self.assembler.add(views))
+            for entry in self.journal.replay():
+                self._take_journaled(entry)
         if release_expired and self._releaser is None:
             self._start_releaser()
 
@@ -189,6 +191,14 @@ class Pipeline:
         result = self._release(self.assembler.add(views), fresh=fresh)
         return DELIVERED if not fresh else result  # what is left in `fresh` is on disk nowhere
 
+    def _take_journaled(self, entry: Journaled) -> None:
+        """Spans or log records journaled by an earlier run (or a process that is gone), held again as if they
+        came now: already on disk, so nothing is written again."""
+        if entry.records:
+            self.joining.restore(entry.records)
+        if entry.spans:
+            self._release(self.assembler.add(entry.spans))
+
     def accept_events(self, events: list[Event]) -> SendResult:
         with self._stats_lock:
             self.stats.events_received += len(events)
@@ -224,7 +234,11 @@ class Pipeline:
             if self._closed.is_set():
                 return SendResult(Outcome.RETRY_LATER, "the pipeline is closed (shutting down)")
             if self.masker is not None:
-                records = self.masker.records(records)
+                records = self.masker.records(records)  # before the journal: nothing unmasked is ever written
+            if self.journal is not None:
+                full = self.delivery.backpressure()
+                if full is not None:
+                    return full  # refuse before accepting anything, as for spans
             return self.joining.accept(records)
         except Exception as exc:  # never into a caller
             logger.exception("otel-honeyhive: accepting log records failed")
@@ -375,8 +389,8 @@ class Pipeline:
         except SpoolError as exc:
             logger.error("otel-honeyhive: %s", exc)
             return
-        for views in adopted:
-            self._release(self.assembler.add(views))
+        for entry in adopted:
+            self._take_journaled(entry)
 
     # -- processes --------------------------------------------------------------------------------------------
 
@@ -453,7 +467,9 @@ class Pipeline:
         try:
             if self.journal is None:
                 self._release(self.assembler.drain())  # in memory only: shipping it now is the best there is
-            self.joining.expire(everything=True, final=True)  # records are in memory only, journal or not
+                self.joining.expire(everything=True, final=True)
+            else:  # records still waiting for their span stay journaled, as held spans do
+                self.joining.expire(final=True)
             drain = timeout if spool_seconds is None else spool_seconds
             if self._exit_deadline is not None:
                 drain = min(drain, self._exit_deadline - time.monotonic())

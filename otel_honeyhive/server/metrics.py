@@ -205,7 +205,7 @@ def families(pipeline: Pipeline, retention: Retention | None = None) -> list[Fam
     result += _size_limit(pipeline)
     result += [
         Family("otel_honeyhive_spool_bytes", "gauge", "Bytes waiting on disk: spool=outbox (events to deliver), "
-               "spool=held (the journal of held spans).", spool_bytes),
+               "spool=held (the journal of held spans and log records).", spool_bytes),
         Family("otel_honeyhive_spool_records", "gauge", "Records waiting on disk, by spool.", spool_records),
         Family("otel_honeyhive_spool_capacity_bytes", "gauge",
                "The cap of each spool (--spool-max-bytes); past it requests get 503 with Retry-After.", capacity),

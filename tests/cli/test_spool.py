@@ -88,7 +88,7 @@ def test_status_says_who_takes_over_what_gone_processes_left_in_the_outbox_and_i
     out = " ".join(shown.stdout.split())  # as read, whatever the width it was wrapped to
     assert ("2 records of processes that are gone: a process using the directory adopts them within seconds, or "
             f"run `otel-honeyhive spool redrive {tmp_path}`") in out
-    assert ("1 record of held spans of servers that are gone: a server running on the directory (`serve "
+    assert ("1 record of held spans or log records of servers that are gone: a server running on the directory (`serve "
             "--spool-dir`) takes them over within seconds, else the next to start; `redrive` leaves them") in out
 
 
