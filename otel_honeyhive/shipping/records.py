@@ -1,6 +1,5 @@
 """The spool's record format: one queued operation (a batch of events, an update, or the journal's spans or log
-records) as
-bytes with a header and a checksum, so that a torn or corrupted file is recognised, never misread.
+records) as bytes with a header and a checksum, so that a torn or corrupted file is recognised, never misread.
 
 A record file is a 16-byte header followed by a payload::
 
