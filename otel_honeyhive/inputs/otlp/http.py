@@ -1,11 +1,11 @@
 """OTLP/HTTP `POST /v1/traces` and `POST /v1/logs`, behaving like the Collector's otlpreceiver; `/v1/metrics` is
 acknowledged and not kept (other_signals.py).
 
-protobuf or JSON (media-type parameters allowed; anything else 415), gzip/deflate, the body limit applied after
-decompression (413), undecodable data 400 with a `google.rpc.Status` body in the request's encoding, and an
-`ExportTraceServiceResponse` (`ExportLogsServiceResponse`) with `partial_success` when some spans (log records)
-were rejected. Backpressure is 503 with
-`Retry-After`. Decoding and mapping run in a worker thread, off the event loop.
+protobuf or JSON (media-type parameters allowed; anything else 415), gzip, deflate/zlib or zstd, the body limit
+applied after decompression (413), undecodable data 400 with a `google.rpc.Status` body in the request's encoding,
+and an `ExportTraceServiceResponse` (`ExportLogsServiceResponse`) with `partial_success` when some spans (log
+records) were rejected. Backpressure is 503 with `Retry-After`. Decoding and mapping run in a worker thread, off
+the event loop.
 """
 
 from __future__ import annotations
