@@ -12,19 +12,18 @@ the hot path: only records still waiting for their span are journaled, and read 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-import orjson
 
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.shipping.span_codec import (
-    CodecError,
     decode_attributes,
     decode_int,
+    decode_table,
     decode_value,
     encode_attributes,
     encode_int,
+    encode_table,
     encode_value,
 )
 
@@ -50,36 +49,12 @@ def _encode_record(r: LogRecordView, resource_index: int) -> list[Any]:
 
 def encode_records(records: Sequence[LogRecordView]) -> bytes:
     """Encode log records losslessly. Raises TypeError for values no record can hold."""
-    resources: list[Any] = []
-    index_of: dict[int, int] = {}
-    keep_alive: list[Mapping[str, Any]] = []  # so id() keys cannot be reused during this call
-    encoded: list[list[Any]] = []
-    for record in records:
-        resource = record.resource
-        ri = index_of.get(id(resource))
-        if ri is None:
-            ri = index_of[id(resource)] = len(resources)
-            resources.append(encode_attributes(resource))
-            keep_alive.append(resource)
-        encoded.append(_encode_record(record, ri))
-    return orjson.dumps([FORMAT_VERSION, resources, encoded])
+    return encode_table(records, _encode_record, FORMAT_VERSION)
 
 
 def decode_records(data: bytes) -> list[LogRecordView]:
     """The inverse of `encode_records`. Raises `CodecError` for bytes it did not produce."""
-    try:
-        version, raw_resources, raw_records = orjson.loads(data)
-    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
-        raise CodecError(f"not a log record journal record: {exc}") from None
-    if version != FORMAT_VERSION:
-        raise CodecError(f"unsupported log record journal format {version!r}")
-    try:
-        resources = [decode_attributes(r) for r in raw_resources]
-        return [_decode_record(rec, resources) for rec in raw_records]
-    except CodecError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise CodecError(f"corrupt log record journal record: {exc!r}") from None
+    return decode_table(data, "log record", _decode_record, FORMAT_VERSION)
 
 
 def _decode_record(rec: list[Any], resources: list[dict[str, Any]]) -> LogRecordView:

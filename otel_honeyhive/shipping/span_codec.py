@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -49,7 +49,7 @@ class CodecError(ValueError):
 # -- values ------------------------------------------------------------------------------------------------------
 
 
-def _encode_value(v: Any) -> Any:
+def encode_value(v: Any) -> Any:
     t = type(v)
     if t is str or t is bool or v is None:
         return v
@@ -58,9 +58,9 @@ def _encode_value(v: Any) -> Any:
     if t is float:
         return v if math.isfinite(v) else [_TAG_FLOAT, repr(v)]
     if t is tuple:
-        return [_TAG_TUPLE, [_encode_value(x) for x in v]]
+        return [_TAG_TUPLE, [encode_value(x) for x in v]]
     if t is list:
-        return [_TAG_LIST, [_encode_value(x) for x in v]]
+        return [_TAG_LIST, [encode_value(x) for x in v]]
     if t is bytes:
         return [_TAG_BYTES, base64.b64encode(v).decode("ascii")]
     if isinstance(v, Mapping):
@@ -71,15 +71,15 @@ def _encode_value(v: Any) -> Any:
     if isinstance(v, str):
         return str(v)
     if isinstance(v, int):
-        return _encode_value(int(v))
+        return encode_value(int(v))
     if isinstance(v, float):
-        return _encode_value(float(v))
+        return encode_value(float(v))
     if isinstance(v, bytes | bytearray | memoryview):
-        return _encode_value(bytes(v))
+        return encode_value(bytes(v))
     if isinstance(v, tuple):
-        return _encode_value(tuple(v))
+        return encode_value(tuple(v))
     if isinstance(v, list):
-        return _encode_value(list(v))
+        return encode_value(list(v))
     raise TypeError(f"cannot encode a span attribute value of type {t.__name__}")
 
 
@@ -88,11 +88,11 @@ def _encode_map_items(m: Mapping[Any, Any]) -> dict[str, Any]:
     for k, v in m.items():
         if type(k) is not str:
             raise TypeError(f"attribute keys must be str, got {type(k).__name__}")
-        out[k] = _encode_value(v)
+        out[k] = encode_value(v)
     return out
 
 
-def _encode_attributes(m: Mapping[str, Any]) -> Any:
+def encode_attributes(m: Mapping[str, Any]) -> Any:
     """A plain dict when every value is JSON-native (no copy for a dict), else `["T", {tagged}]`."""
     for v in m.values():
         t = type(v)
@@ -108,18 +108,18 @@ def _encode_attributes(m: Mapping[str, Any]) -> Any:
     return m if type(m) is dict else _encode_map_items(m)
 
 
-def _decode_value(v: Any) -> Any:
+def decode_value(v: Any) -> Any:
     if type(v) is not list:
         return v
     tag, payload = v
     if tag == _TAG_TUPLE:
-        return tuple([_decode_value(x) for x in payload])
+        return tuple([decode_value(x) for x in payload])
     if tag == _TAG_LIST:
-        return [_decode_value(x) for x in payload]
+        return [decode_value(x) for x in payload]
     if tag == _TAG_BYTES:
         return base64.b64decode(payload)
     if tag == _TAG_DICT:
-        return {k: _decode_value(x) for k, x in payload.items()}
+        return {k: decode_value(x) for k, x in payload.items()}
     if tag == _TAG_FLOAT:
         return _FLOAT_WORDS[payload]
     if tag == _TAG_INT:
@@ -127,17 +127,17 @@ def _decode_value(v: Any) -> Any:
     raise CodecError(f"unknown value tag {tag!r}")
 
 
-def _decode_attributes(a: Any) -> dict[str, Any]:
+def decode_attributes(a: Any) -> dict[str, Any]:
     if type(a) is dict:
         return a
-    return {k: _decode_value(x) for k, x in a[1].items()}
+    return {k: decode_value(x) for k, x in a[1].items()}
 
 
-def _int(v: int) -> Any:
+def encode_int(v: int) -> Any:
     return v if type(v) is int and 0 <= v <= _INT_MAX else format(v, "x")
 
 
-def _unint(v: Any) -> int:
+def decode_int(v: Any) -> int:
     return v if type(v) is int else int(v, 16)
 
 
@@ -154,64 +154,85 @@ def _encode_span(s: SpanView, resource_index: int) -> list[Any]:
         flags |= _LINKS_LIST
     return [
         format(s.trace_id, "x"),
-        _int(s.span_id),
+        encode_int(s.span_id),
         s.name,
-        _int(s.start_ns),
-        _int(s.end_ns),
-        _int(s.parent_span_id),
+        encode_int(s.start_ns),
+        encode_int(s.end_ns),
+        encode_int(s.parent_span_id),
         s.parent_is_remote,
         s.kind,
         s.status_code,
         s.status_message,
-        _encode_attributes(s.attributes),
-        [[e.name, _int(e.time_ns), _encode_attributes(e.attributes)] for e in events] if events else 0,
-        [[format(lk.trace_id, "x"), _int(lk.span_id), _encode_attributes(lk.attributes)] for lk in links]
+        encode_attributes(s.attributes),
+        [[e.name, encode_int(e.time_ns), encode_attributes(e.attributes)] for e in events] if events else 0,
+        [[format(lk.trace_id, "x"), encode_int(lk.span_id), encode_attributes(lk.attributes)] for lk in links]
         if links
         else 0,
         resource_index,
         s.scope_name,
         s.scope_version,
-        _int(s.dropped_attributes),
-        _int(s.dropped_events),
-        _int(s.dropped_links),
-        _encode_attributes(s.extra) if s.extra else 0,
+        encode_int(s.dropped_attributes),
+        encode_int(s.dropped_events),
+        encode_int(s.dropped_links),
+        encode_attributes(s.extra) if s.extra else 0,
         flags,
     ]
 
 
 def encode_views(views: Sequence[SpanView]) -> bytes:
     """Encode spans losslessly (see the module docstring). Raises TypeError for values no span can hold."""
-    resources: list[Any] = []
-    index_of: dict[int, int] = {}
-    keep_alive: list[Mapping[str, Any]] = []  # so id() keys cannot be reused during this call
-    spans: list[list[Any]] = []
-    for s in views:
-        resource = s.resource
-        ri = index_of.get(id(resource))
-        if ri is None:
-            ri = index_of[id(resource)] = len(resources)
-            resources.append(_encode_attributes(resource))
-            keep_alive.append(resource)
-        spans.append(_encode_span(s, ri))
-    return orjson.dumps([FORMAT_VERSION, resources, spans])
+    return encode_table(views, _encode_span, FORMAT_VERSION)
 
 
 def decode_views(data: bytes) -> list[SpanView]:
     """The inverse of `encode_views`. Raises `CodecError` for bytes it did not produce."""
+    return decode_table(data, "span", _decode_span, FORMAT_VERSION)
+
+
+class _WithResource(Protocol):
+    @property
+    def resource(self) -> Mapping[str, Any]: ...
+
+
+T = TypeVar("T", bound=_WithResource)
+D = TypeVar("D")
+
+
+def encode_table(items: Sequence[T], encode_item: Callable[[T, int], list[Any]], version: int) -> bytes:
+    """`[version, [resource, ...], [item, ...]]`: each resource (shared by identity, as a request's items
+    share theirs) written once, each item encoded by `encode_item(item, resource index)`."""
+    resources: list[Any] = []
+    index_of: dict[int, int] = {}
+    keep_alive: list[Mapping[str, Any]] = []  # so id() keys cannot be reused during this call
+    encoded: list[list[Any]] = []
+    for item in items:
+        resource = item.resource
+        ri = index_of.get(id(resource))
+        if ri is None:
+            ri = index_of[id(resource)] = len(resources)
+            resources.append(encode_attributes(resource))
+            keep_alive.append(resource)
+        encoded.append(encode_item(item, ri))
+    return orjson.dumps([version, resources, encoded])
+
+
+def decode_table(data: bytes, what: str, decode_item: Callable[[list[Any], list[dict[str, Any]]], D],
+                 version: int) -> list[D]:
+    """The inverse of `encode_table`, each item decoded by `decode_item(item, resources)`. Raises `CodecError`
+    (naming `what` the journal record holds) for bytes it did not produce, or of another `version`."""
     try:
-        doc = orjson.loads(data)
-        version, raw_resources, raw_spans = doc
+        found, raw_resources, raw_items = orjson.loads(data)
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
-        raise CodecError(f"not a span journal record: {exc}") from None
-    if version != FORMAT_VERSION:
-        raise CodecError(f"unsupported span journal format {version!r}")
+        raise CodecError(f"not a {what} journal record: {exc}") from None
+    if found != version:
+        raise CodecError(f"unsupported {what} journal format {found!r}")
     try:
-        resources = [_decode_attributes(r) for r in raw_resources]
-        return [_decode_span(rec, resources) for rec in raw_spans]
+        resources = [decode_attributes(r) for r in raw_resources]
+        return [decode_item(rec, resources) for rec in raw_items]
     except CodecError:
         raise
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise CodecError(f"corrupt span journal record: {exc!r}") from None
+        raise CodecError(f"corrupt {what} journal record: {exc!r}") from None
 
 
 def _decode_span(rec: list[Any], resources: list[dict[str, Any]]) -> SpanView:
@@ -239,63 +260,34 @@ def _decode_span(rec: list[Any], resources: list[dict[str, Any]]) -> SpanView:
         flags,
     ) = rec
     event_views: Sequence[SpanEventView] = (
-        [SpanEventView(e[0], _unint(e[1]), _decode_attributes(e[2])) for e in events] if events else []
+        [SpanEventView(e[0], decode_int(e[1]), decode_attributes(e[2])) for e in events] if events else []
     )
     link_views: Sequence[LinkView] = (
-        [LinkView(int(lk[0], 16), _unint(lk[1]), _decode_attributes(lk[2])) for lk in links] if links else []
+        [LinkView(int(lk[0], 16), decode_int(lk[1]), decode_attributes(lk[2])) for lk in links] if links else []
     )
     return SpanView(
         trace_id=int(tid, 16),
-        span_id=_unint(sid),
+        span_id=decode_int(sid),
         name=name,
-        start_ns=_unint(start),
-        end_ns=_unint(end),
-        parent_span_id=_unint(parent),
+        start_ns=decode_int(start),
+        end_ns=decode_int(end),
+        parent_span_id=decode_int(parent),
         parent_is_remote=remote,
         kind=kind,
         status_code=code,
         status_message=message,
-        attributes=_decode_attributes(attributes),
+        attributes=decode_attributes(attributes),
         events=event_views if flags & _EVENTS_LIST else tuple(event_views),
         links=link_views if flags & _LINKS_LIST else tuple(link_views),
         resource=resources[ri],
         scope_name=scope_name,
         scope_version=scope_version,
-        dropped_attributes=_unint(dropped_attributes),
-        dropped_events=_unint(dropped_events),
-        dropped_links=_unint(dropped_links),
-        extra=_decode_attributes(extra) if extra else {},
+        dropped_attributes=decode_int(dropped_attributes),
+        dropped_events=decode_int(dropped_events),
+        dropped_links=decode_int(dropped_links),
+        extra=decode_attributes(extra) if extra else {},
     )
 
 
-# -- shared with the journal's log records (shipping/log_codec.py) ---------------------------------------------
-
-
-def encode_value(v: Any) -> Any:
-    """One value, losslessly (a log record's body is a value as a span attribute is)."""
-    return _encode_value(v)
-
-
-def decode_value(v: Any) -> Any:
-    return _decode_value(v)
-
-
-def encode_attributes(m: Mapping[str, Any]) -> Any:
-    return _encode_attributes(m)
-
-
-def decode_attributes(a: Any) -> dict[str, Any]:
-    return _decode_attributes(a)
-
-
-def encode_int(v: int) -> Any:
-    """An integer JSON cannot hold (a 128-bit id, a negative) as hex text, any other as it is."""
-    return _int(v)
-
-
-def decode_int(v: Any) -> int:
-    return _unint(v)
-
-
-__all__ = ["FORMAT_VERSION", "CodecError", "decode_attributes", "decode_int", "decode_value", "decode_views",
-           "encode_attributes", "encode_int", "encode_value", "encode_views"]
+__all__ = ["FORMAT_VERSION", "CodecError", "decode_attributes", "decode_int", "decode_table", "decode_value",
+           "decode_views", "encode_attributes", "encode_int", "encode_table", "encode_value", "encode_views"]

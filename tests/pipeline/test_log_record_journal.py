@@ -8,17 +8,15 @@ being closed: its memory is gone, what it journaled is on disk, in a segment no 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from otel_honeyhive.core.counters import LOG_RECORDS_JOINED
-from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.log_records import LogRecordView
-from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
+from otel_honeyhive.core.results import DELIVERED, Outcome
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.identity import event_id_for_span, session_id_for_trace
 from otel_honeyhive.mapper.trace import TraceMapper
@@ -30,6 +28,7 @@ from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.journal import Journal
 from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.recording import Clock, Recording
 from tests.support.spool_files import pending_files
 from tests.support.waiting import wait_until
 
@@ -41,44 +40,6 @@ CHAT_EVENT = event_id_for_span(TRACE, CHAT)
 INPUT = [{"role": "user", "parts": [{"type": "text", "content": "What is the capital of France?"}]}]
 OUTPUT = [{"role": "assistant", "parts": [{"type": "text", "content": "Paris."}], "finish_reason": "stop"}]
 HOLD = 30.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Recording:
-    """An output keeping what it is sent, applying updates as HoneyHive does (`Update.apply_to`); `down` makes
-    every send a failure to retry later."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.events: dict[str, Event] = {}
-        self.updates: list[Update] = []
-        self.down = False
-
-    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
-        if self.down:
-            return SendResult(Outcome.RETRY_LATER, "down for the test")
-        for event in events:
-            self.events[event["event_id"]] = dict(event)
-        return DELIVERED
-
-    def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
-        if self.down:
-            return SendResult(Outcome.RETRY_LATER, "down for the test")
-        self.updates.append(update)
-        if update.event_id in self.events:
-            self.events[update.event_id] = update.apply_to(self.events[update.event_id])
-        return DELIVERED
-
-    def close(self) -> None:
-        pass
 
 
 class Server:

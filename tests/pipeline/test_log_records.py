@@ -22,7 +22,7 @@ from otel_honeyhive.core.counters import (
 )
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.log_records import LogRecordView
-from otel_honeyhive.core.results import DELIVERED, SendResult, Update
+from otel_honeyhive.core.results import SendResult, Update
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.identity import event_id_for_span, session_id_for_trace
 from otel_honeyhive.mapper.trace import TraceMapper
@@ -32,6 +32,7 @@ from otel_honeyhive.pipeline.joining import UNMATCHED_KEY
 from otel_honeyhive.pipeline.pipeline import Pipeline
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.recording import Clock, Recording
 
 TRACE = 0x0AF7651916CD43DD8448EB211C80319C
 ROOT, CHAT = 0xB7AD6B7169203331, 0x00F067AA0BA902B7
@@ -42,38 +43,6 @@ CHAT_EVENT = event_id_for_span(TRACE, CHAT)
 INPUT = [{"role": "user", "parts": [{"type": "text", "content": "What is the capital of France?"}]}]
 OUTPUT = [{"role": "assistant", "parts": [{"type": "text", "content": "Paris."}], "finish_reason": "stop"}]
 HISTORY = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the capital of France?"}]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Recording:
-    """An output keeping what it is sent, applying updates as HoneyHive does (`Update.apply_to`)."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.events: dict[str, Event] = {}
-        self.updates: list[Update] = []
-
-    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
-        for event in events:
-            self.events[event["event_id"]] = dict(event)
-        return DELIVERED
-
-    def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
-        self.updates.append(update)
-        if update.event_id in self.events:
-            self.events[update.event_id] = update.apply_to(self.events[update.event_id])
-        return DELIVERED
-
-    def close(self) -> None:
-        pass
 
 
 def pipeline_to(output: Any, clock: Clock | None = None, hold: float = 30.0) -> Pipeline:

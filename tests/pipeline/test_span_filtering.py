@@ -5,13 +5,9 @@ reaches no event, not even the session's list of unmatched records."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Sequence
 
 from otel_honeyhive.core.counters import LOG_RECORDS_IGNORED, LOG_RECORDS_JOINED, LOG_RECORDS_UNMATCHED, SPANS_FILTERED
-from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.log_records import LogRecordView
-from otel_honeyhive.core.results import DELIVERED, SendResult, Update
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.filtering import SpanFilter
 from otel_honeyhive.mapper.trace import TraceMapper
@@ -19,33 +15,12 @@ from otel_honeyhive.pipeline.assembly import TraceAssembler
 from otel_honeyhive.pipeline.pipeline import Pipeline
 from otel_honeyhive.shipping.delivery import Delivery
 from otel_honeyhive.shipping.retry import RetryPolicy
+from tests.support.recording import Recording
 
 TRACE = 0x0AF7651916CD43DD8448EB211C80319C
 ROOT, NOISE, CHAT = 1, 2, 3
 MS = 1_000_000
 SECRET_PROMPT = "the prompt of a span the user filtered out"
-
-
-class Recording:
-    """An output keeping what it is sent (events, and updates as HoneyHive applies them)."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.events: dict[str, Event] = {}
-        self.updates: list[Update] = []
-
-    def send(self, events: Sequence[Event], *, stop: threading.Event | None = None) -> SendResult:
-        for event in events:
-            self.events[event["event_id"]] = dict(event)
-        return DELIVERED
-
-    def update(self, update: Update, *, stop: threading.Event | None = None) -> SendResult:
-        self.updates.append(update)
-        return DELIVERED
-
-    def close(self) -> None:
-        pass
 
 
 def filtering_pipeline(output: Recording) -> Pipeline:

@@ -18,25 +18,14 @@ from otel_honeyhive.inputs.otlp.logs import decode_logs_protobuf
 from otel_honeyhive.shipping.log_codec import decode_records, encode_records
 from otel_honeyhive.shipping.records import SpoolRecord
 from otel_honeyhive.shipping.span_codec import CodecError
+from tests.support.exact import exact
 from tests.support.spans import in_span
 
 
-def _exact(value: Any) -> Any:
-    """A comparable form that tells apart what `==` conflates (True/1/1.0, tuple/list) and makes NaN equal."""
-    t = type(value)
-    if t is float:
-        return ("float", "nan" if math.isnan(value) else value.hex())
-    if t in (tuple, list):
-        return (t.__name__, [_exact(v) for v in value])
-    if isinstance(value, dict):
-        return ("dict", [(k, _exact(v)) for k, v in value.items()])
-    return (t.__name__, value)
-
-
 def _exact_record(r: LogRecordView) -> Any:
-    return (_exact(r.trace_id), _exact(r.span_id), _exact(r.event_name), _exact(r.time_ns), _exact(r.body),
-            _exact(dict(r.attributes)), _exact(r.severity_number), _exact(r.severity_text), _exact(dict(r.resource)),
-            _exact(r.scope_name), _exact(r.sampled), _exact(r.masked))
+    return (exact(r.trace_id), exact(r.span_id), exact(r.event_name), exact(r.time_ns), exact(r.body),
+            exact(dict(r.attributes)), exact(r.severity_number), exact(r.severity_text), exact(dict(r.resource)),
+            exact(r.scope_name), exact(r.sampled), exact(r.masked))
 
 
 def received_records() -> list[LogRecordView]:

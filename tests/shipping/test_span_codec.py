@@ -15,45 +15,33 @@ from otel_honeyhive.core.spans import LinkView, SpanEventView, SpanView, from_re
 from otel_honeyhive.inputs.otlp.decode_proto import decode_request
 from otel_honeyhive.shipping.span_codec import CodecError, decode_views, encode_views
 from tests.inputs.otlp import make_sdk_spans
-
-
-def _exact(value: Any) -> Any:
-    """A comparable form that distinguishes what `==` conflates (True/1/1.0, tuple/list, -0.0/0.0) and makes
-    NaN equal to itself."""
-    t = type(value)
-    if t is float:
-        return ("float", "nan" if math.isnan(value) else value.hex())
-    if t in (tuple, list):
-        return (t.__name__, [_exact(v) for v in value])
-    if isinstance(value, dict):
-        return ("dict", [(k, _exact(v)) for k, v in value.items()])
-    return (t.__name__, value)
+from tests.support.exact import exact
 
 
 def _exact_view(view: SpanView) -> Any:
     return (
-        _exact(view.trace_id),
-        _exact(view.span_id),
+        exact(view.trace_id),
+        exact(view.span_id),
         view.name,
-        _exact(view.start_ns),
-        _exact(view.end_ns),
-        _exact(view.parent_span_id),
-        _exact(view.parent_is_remote),
+        exact(view.start_ns),
+        exact(view.end_ns),
+        exact(view.parent_span_id),
+        exact(view.parent_is_remote),
         view.kind,
-        _exact(view.status_code),
-        _exact(view.status_message),
-        _exact(dict(view.attributes)),
+        exact(view.status_code),
+        exact(view.status_message),
+        exact(dict(view.attributes)),
         type(view.events).__name__,
-        [(e.name, _exact(e.time_ns), _exact(dict(e.attributes))) for e in view.events],
+        [(e.name, exact(e.time_ns), exact(dict(e.attributes))) for e in view.events],
         type(view.links).__name__,
-        [(_exact(lk.trace_id), _exact(lk.span_id), _exact(dict(lk.attributes))) for lk in view.links],
-        _exact(dict(view.resource)),
-        _exact(view.scope_name),
-        _exact(view.scope_version),
-        _exact(view.dropped_attributes),
-        _exact(view.dropped_events),
-        _exact(view.dropped_links),
-        _exact(dict(view.extra)),
+        [(exact(lk.trace_id), exact(lk.span_id), exact(dict(lk.attributes))) for lk in view.links],
+        exact(dict(view.resource)),
+        exact(view.scope_name),
+        exact(view.scope_version),
+        exact(view.dropped_attributes),
+        exact(view.dropped_events),
+        exact(view.dropped_links),
+        exact(dict(view.extra)),
     )
 
 
