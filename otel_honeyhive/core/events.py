@@ -14,8 +14,9 @@ DEFAULT_SOURCE = "dev"
 
 SECONDS_BELOW = 1e11
 """An event time below this is in seconds (as milliseconds it would be before March 1973): HoneyHive documents
-milliseconds, but its own examples send seconds. The store keeps times as sent; the viewer, the terminal,
-retention, time filters and the reverse mapping all read them by this one rule."""
+milliseconds, but its own examples send seconds. The store keeps the event as sent and its time columns in
+milliseconds (`outputs/store/rows.in_ms`); the viewer, the terminal, retention, time filters, the listing's
+order and the reverse mapping all read times by this one rule."""
 
 
 def epoch_seconds(value: float) -> float:

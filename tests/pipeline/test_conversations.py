@@ -21,13 +21,16 @@ from otel_honeyhive.shipping.retry import RetryPolicy
 from tests.support.fake_honeyhive import Reply, fake_honeyhive
 
 MS = 1_000_000
+T0 = 1_790_000_000_000
+"""2026-09-21 14:13:20 UTC in milliseconds: a time below 1e11 would be read as seconds."""
 CONVERSATION = "support-chat-7"
 SESSION = session_id_for_conversation(CONVERSATION)
 
 
 def turn(n: int) -> list[SpanView]:
-    """Turn `n` (1-based): a root `turn n` span at n seconds with a chat child, `session.id` on the child."""
-    start, trace_id = n * 1_000, 0xC0 + n
+    """Turn `n` (1-based): a root `turn n` span n seconds after `T0` with a chat child, `session.id` on the
+    child."""
+    start, trace_id = T0 + n * 1_000, 0xC0 + n
     return [
         SpanView(trace_id, 2, "chat gpt-4o", (start + 10) * MS, (start + 90) * MS, parent_span_id=1,
                  attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
@@ -54,10 +57,10 @@ def test_turns_handed_on_one_by_one_are_one_session_ending_with_the_last(tmp_pat
     (session,) = [e for e in events if e["event_type"] == "session"]
     turns = [e for e in events if e["parent_id"] == SESSION]
     assert [t["event_name"] for t in turns] == ["turn 1", "turn 2", "turn 3"]
-    assert (session["start_time"], session["end_time"], session["duration"]) == (1_000, 3_100, 2_100)
+    assert (session["start_time"], session["end_time"], session["duration"]) == (T0 + 1_000, T0 + 3_100, 2_100)
     assert session["children_ids"] == [turns[0]["event_id"]]  # the turns seen when it was sent
     assert (summary.session_id, summary.name, summary.events, summary.user_id) == (SESSION, "turn 1", 6, "ada")
-    assert (summary.start_time, summary.end_time, summary.duration) == (1_000, 3_100, 2_100)
+    assert (summary.start_time, summary.end_time, summary.duration) == (T0 + 1_000, T0 + 3_100, 2_100)
 
 
 def test_a_restart_starting_the_session_again_keeps_one_session_its_start_and_turns(tmp_path: Path) -> None:
@@ -75,10 +78,10 @@ def test_a_restart_starting_the_session_again_keeps_one_session_its_start_and_tu
         (summary,) = store.list_sessions()
     sessions = [e for e in events if e["event_type"] == "session"]
     assert len(sessions) == 1 and sessions[0]["event_name"] == "turn 1"
-    assert (sessions[0]["start_time"], sessions[0]["end_time"]) == (1_000, 3_100)
+    assert (sessions[0]["start_time"], sessions[0]["end_time"]) == (T0 + 1_000, T0 + 3_100)
     turns = {e["event_name"]: e["event_id"] for e in events if e["parent_id"] == SESSION}
     assert sessions[0]["children_ids"] == [turns["turn 1"], turns["turn 3"]]  # each process's first turn kept
-    assert (summary.events, summary.start_time, summary.end_time) == (6, 1_000, 3_100)
+    assert (summary.events, summary.start_time, summary.end_time) == (6, T0 + 1_000, T0 + 3_100)
 
 
 def test_show_lists_the_turns_in_order_under_the_session(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Final
 import orjson
 
 from otel_honeyhive.core.encoded import EventBlock, is_encoded
-from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.events import SECONDS_BELOW, Event
 from otel_honeyhive.core.jsonable import number
 
 COLUMNS: Final = (
@@ -111,9 +111,17 @@ def _count(value: Any) -> int | None:
     return int(value)
 
 
+def in_ms(time: float | None) -> float | None:
+    """An event time as the columns keep it, in milliseconds: a time below `SECONDS_BELOW` was sent in seconds
+    (as HoneyHive's examples send), so that every query orders and compares one unit."""
+    if time is None or abs(time) >= SECONDS_BELOW:
+        return time
+    return time * 1000
+
+
 def describe(event: Event) -> tuple[Any, ...]:
-    """The columns of `event` (`COLUMNS`), then whether it starts a conversation. Never raises: an event without
-    a string id is refused by the store, which says why."""
+    """The columns of `event` (`COLUMNS`; times in milliseconds, `in_ms`), then whether it starts a
+    conversation. Never raises: an event without a string id is refused by the store, which says why."""
     error = event.get("error")
     event_type = event.get("event_type")
     metadata = event.get("metadata")
@@ -141,8 +149,8 @@ def describe(event: Event) -> tuple[Any, ...]:
         _text(event_type),
         _text(event.get("event_name")),
         _text(event.get("source")),
-        number(event.get("start_time")),
-        number(event.get("end_time")),
+        in_ms(number(event.get("start_time"))),
+        in_ms(number(event.get("end_time"))),
         number(event.get("duration")),
         0 if error is None or error == "" else 1,
         # The session's tokens (its summary sums this): what the viewer shows for each model event, so the list

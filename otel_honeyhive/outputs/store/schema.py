@@ -5,7 +5,9 @@ Version 1: one table keyed by `event_id`, the whole event as orjson bytes, and t
 (`bodies.py`; rows written before keep theirs in `body`), and the two columns the viewer's outline showed from
 the body (model, tokens). Version 4: events are indexed by integer keys of their ids (`rows.key`) instead of the
 ids' text, which takes rebuilding the table (SQLite cannot drop a primary key); the store keeps an event id
-unique itself (`SQLiteStore._upsert`).
+unique itself (`SQLiteStore._upsert`). Version 5: the time columns are milliseconds (`rows.in_ms`): a time sent in
+seconds is kept as sent in the event, and its columns, and so the summaries, hold it in milliseconds, so that the
+newest-first listing orders one unit.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from otel_honeyhive.core.events import SECONDS_BELOW
 from otel_honeyhive.outputs.store.rows import STORED_COLUMNS
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS events (
@@ -115,8 +117,16 @@ CREATE INDEX events_by_session ON events (session_key)
 """
 # The rows keep their rowids, so events that start together keep their order. A session's events are few and
 # are sorted when read, so the session index holds the key alone.
-MIGRATIONS = ((1, _SCHEMA_1), (2, _SCHEMA_2), (3, _SCHEMA_3), (4, _SCHEMA_4))
-"""(version, statements): a store at version v runs every step above v, in one transaction."""
+_IN_SECONDS = f"(abs(start_time) < {SECONDS_BELOW!r} OR abs(end_time) < {SECONDS_BELOW!r})"
+_SCHEMA_5 = f"""
+CREATE TEMP TABLE sessions_in_seconds AS SELECT DISTINCT session_id FROM events
+    WHERE {_IN_SECONDS} AND session_id IS NOT NULL;
+UPDATE events SET start_time = {{start}}, end_time = {{end}} WHERE {_IN_SECONDS};
+{{refresh}};
+DROP TABLE temp.sessions_in_seconds
+"""
+# Only the rows with a time in seconds are rewritten, and only their sessions summarised again (a mixed session's
+# earliest start was its time in seconds). Filled in below, once `in_ms` and the refresh are defined.
 
 PAGE_SIZE = 4096
 """Rows are small now that bodies live in segments: SQLite's default page, so that an index leaf changed by a
@@ -183,6 +193,9 @@ ON CONFLICT(session_id) DO UPDATE SET
     has_session_event = excluded.has_session_event
 """
 REFRESH_SESSIONS = _REFRESH.replace("{which}", _IN_SESSIONS)
+_REFRESH_IN_SECONDS = _REFRESH.replace(
+    "{which}", "session_key IN (SELECT store_key(session_id) FROM temp.sessions_in_seconds) "
+               "AND session_id IN (SELECT session_id FROM temp.sessions_in_seconds)")
 REFRESH_ALL_SESSIONS = _REFRESH.replace("{which}", "session_id IS NOT NULL")
 """Every session, from its events (a store upgraded from version 1)."""
 
@@ -190,6 +203,11 @@ REFRESH_ALL_SESSIONS = _REFRESH.replace("{which}", "session_id IS NOT NULL")
 def in_ms(time: str) -> str:
     """The SQL expression `time` as milliseconds, read as the pages read it (`SECONDS_BELOW`); NULL stays NULL."""
     return f"(CASE WHEN abs({time}) < {SECONDS_BELOW!r} THEN ({time}) * 1000 ELSE ({time}) END)"
+
+
+MIGRATIONS = ((1, _SCHEMA_1), (2, _SCHEMA_2), (3, _SCHEMA_3), (4, _SCHEMA_4),
+              (5, _SCHEMA_5.format(start=in_ms("start_time"), end=in_ms("end_time"), refresh=_REFRESH_IN_SECONDS)))
+"""(version, statements): a store at version v runs every step above v, in one transaction."""
 
 
 def _started_before(cutoff: str) -> str:
@@ -226,8 +244,9 @@ SEGMENTS_IN_USE = "SELECT DISTINCT body_segment FROM events WHERE body_segment I
 SESSION_COLUMNS = ("session_id, name, source, start_time, duration, events, errors, has_session_event, end_time, "
                     "tokens, user_id")
 
-# Version 1 stores opened read-only (an older server still owns them) are listed the old way.
-LIST_SESSIONS_V1 = """
+# Version 1 stores opened read-only (an older server still owns them) are listed the old way (times as sent, so
+# ordered as the pages read them: `in_ms`).
+LIST_SESSIONS_V1 = f"""
 WITH grouped AS (
     SELECT session_id,
            SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
@@ -249,7 +268,7 @@ SELECT g.session_id,
        s.event_id IS NOT NULL
 FROM grouped AS g
 LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
-ORDER BY start IS NULL, start DESC, g.session_id
+ORDER BY start IS NULL, {in_ms("start")} DESC, g.session_id
 LIMIT ?
 """
 

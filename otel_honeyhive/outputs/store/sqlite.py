@@ -568,10 +568,12 @@ class SQLiteStore:
                 )
             ]
         where, params = _session_filter(search, since, until, errors_only)
+        # Before schema 5 (a store an older server owns, read-only) a start may be in seconds: ordered as read.
+        start = "start_time" if self._version >= 5 else in_ms("start_time")
         rows = self._query(
             f"SELECT {SESSION_COLUMNS} FROM sessions{where} "
             # Newest first, sessions without a start last (SQLite sorts NULL lowest): the index, read backwards.
-            "ORDER BY start_time DESC, session_id DESC LIMIT ? OFFSET ?",
+            f"ORDER BY {start} DESC, session_id DESC LIMIT ? OFFSET ?",
             (*params, max(0, limit), max(0, offset)),
         )
         return [
@@ -630,7 +632,8 @@ class SQLiteStore:
                 (since, until),
             )
         elif since is None and until is None:
-            rows = self._query("SELECT session_id FROM sessions ORDER BY start_time IS NULL, start_time, session_id")
+            start = "start_time" if self._version >= 5 else in_ms("start_time")  # (as `list_sessions` orders)
+            rows = self._query(f"SELECT session_id FROM sessions ORDER BY start_time IS NULL, {start}, session_id")
         else:
             condition, bounds = _started_between(since, until)
             rows = self._query(

@@ -253,27 +253,27 @@ class TestQueries:
     def test_a_session_row_is_named_by_its_session_event(self, store: SQLiteStore) -> None:
         sid = new_id()
         store.send([
-            session_event(sid, event_name="chat", source="prod", start_time=1000.0, duration=5000.0),
-            event(sid, start_time=1500.0, end_time=1600.0),
-            event(sid, start_time=1700.0, end_time=1800.0, error="boom"),
+            session_event(sid, event_name="chat", source="prod", start_time=MS, duration=5000.0),
+            event(sid, start_time=MS + 500, end_time=MS + 600),
+            event(sid, start_time=MS + 700, end_time=MS + 800, error="boom"),
         ])
         [summary] = store.list_sessions()
         assert summary.session_id == sid
         assert (summary.name, summary.source) == ("chat", "prod")
-        assert (summary.start_time, summary.duration) == (1000.0, 5000.0)
+        assert (summary.start_time, summary.duration) == (MS, 5000.0)
         assert (summary.events, summary.errors) == (2, 1)
         assert summary.has_session_event
 
     def test_a_session_known_only_from_its_children_is_listed(self, store: SQLiteStore) -> None:
         sid = new_id()
         store.send([
-            event(sid, source="worker", start_time=2000.0, end_time=2600.0),
-            event(sid, source="worker", start_time=2100.0, end_time=3000.0, error="x"),
+            event(sid, source="worker", start_time=MS, end_time=MS + 600),
+            event(sid, source="worker", start_time=MS + 100, end_time=MS + 1000, error="x"),
         ])
         [summary] = store.list_sessions()
         assert summary.session_id == sid
         assert summary.name is None and summary.source == "worker"
-        assert summary.start_time == 2000.0 and summary.duration == 1000.0
+        assert summary.start_time == MS and summary.duration == 1000.0
         assert (summary.events, summary.errors, summary.has_session_event) == (2, 1, False)
 
     def test_sessions_are_listed_newest_first_up_to_the_limit(self, store: SQLiteStore) -> None:
@@ -401,8 +401,8 @@ class TestSearch:
         rowid (events that start together keep their order), its body, inline or in a segment, and its columns."""
         path = tmp_path / "v3.db"
         sid = new_id()
-        sent = [session_event(sid, start_time=1.0), *(event(sid, start_time=2.0) for _ in range(3)),
-                event(sid, event_id="cafe-1", start_time=2.0)]
+        sent = [session_event(sid, start_time=MS), *(event(sid, start_time=MS + 1000) for _ in range(3)),
+                event(sid, event_id="cafe-1", start_time=MS + 1000)]
         conn = sqlite3.connect(path, isolation_level=None)
         for step, statements in MIGRATIONS:
             if step <= 3:
@@ -413,7 +413,7 @@ class TestSearch:
                          "has_error, body) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
                          (e["event_id"], sid, e["parent_id"], e["event_type"], e["event_name"], e["start_time"],
                           json.dumps(e).encode()))
-        conn.execute("INSERT INTO sessions VALUES (?, 'old', 'test', NULL, 1.0, NULL, NULL, 4, 0, NULL, 1)", (sid,))
+        conn.execute("INSERT INTO sessions VALUES (?, 'old', 'test', NULL, ?, NULL, NULL, 4, 0, NULL, 1)", (sid, MS))
         conn.execute("PRAGMA user_version = 3")
         conn.close()
         with SQLiteStore(path, readonly=True) as old:  # an older server still owns it: read as it is
@@ -429,9 +429,9 @@ class TestSearch:
             assert upgraded.send([again]).ok and upgraded.count_events() == len(sent)
             assert upgraded.get_event(again["event_id"]) == again
             [summary] = upgraded.list_sessions()  # and refreshed from the rows, through the new keys
-            assert (summary.name, summary.events, summary.start_time) == ("session-step", 4, 1.0)
+            assert (summary.name, summary.events, summary.start_time) == ("session-step", 4, MS)
         with sqlite3.connect(path) as conn:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
             assert {"events_by_id", "events_by_session"} <= indexes
             assert not any(name.startswith("sqlite_autoindex_events") for name in indexes)
@@ -564,3 +564,90 @@ class TestGroupCommit:
         ])
         assert results[0].ok and results[1].outcome is Outcome.REJECTED
         assert store.get_event(sent["event_id"]) is not None
+
+
+class TestTimesInSeconds:
+    """HoneyHive documents milliseconds, but its examples send seconds: the store reads a time below 1e11 as
+    seconds everywhere, its newest-first listing included."""
+
+    def test_a_session_sent_in_seconds_today_is_listed_before_one_sent_in_ms_yesterday(
+        self, store: SQLiteStore
+    ) -> None:
+        today_in_seconds, yesterday_in_ms = new_id(), new_id()
+        store.send([session_event(yesterday_in_ms, start_time=MS - 86_400_000, end_time=MS - 86_400_000 + 500)])
+        store.send([session_event(today_in_seconds, start_time=MS / 1000, end_time=MS / 1000 + 2)])
+        listed = store.list_sessions()
+        assert [s.session_id for s in listed] == [today_in_seconds, yesterday_in_ms]
+        assert (listed[0].start_time, listed[0].end_time) == (MS, MS + 2000)  # milliseconds, as every other
+        assert store.sessions_started() == [yesterday_in_ms, today_in_seconds]
+        sent = store.get_event(today_in_seconds)
+        assert sent is not None and sent["start_time"] == MS / 1000  # the event itself is kept as sent
+
+    def test_a_session_whose_times_mix_seconds_and_ms_is_summarised_in_ms(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        store.send([event(sid, start_time=MS / 1000, end_time=MS / 1000 + 1),
+                    event(sid, start_time=MS + 500, end_time=MS + 3000)])
+        [summary] = store.list_sessions()
+        assert (summary.start_time, summary.end_time, summary.duration) == (MS, MS + 3000, 3000.0)
+
+    def test_a_version_4_store_has_its_times_in_seconds_read_as_ms_once_upgraded(self, tmp_path: Path) -> None:
+        """A store version 4 wrote (times copied into the columns as sent): opening it for writing turns the
+        columns and the summaries of sessions with a time in seconds into milliseconds, in one transaction; the
+        bodies stay as they were sent."""
+        path = tmp_path / "v4.db"
+        in_seconds, in_ms, mixed = new_id(), new_id(), new_id()
+        sent = [session_event(in_seconds, start_time=MS / 1000, end_time=MS / 1000 + 2),
+                session_event(in_ms, start_time=MS - 86_400_000, end_time=MS - 86_400_000 + 500),
+                event(mixed, start_time=MS / 1000 - 10, end_time=MS / 1000 - 9),
+                event(mixed, start_time=MS - 5000, end_time=MS - 4000)]
+        _version_4_store(path, sent)
+        with SQLiteStore(path, readonly=True) as old:  # an older server still owns it: read as it is
+            assert [s.session_id for s in old.list_sessions()] == [in_seconds, mixed, in_ms]
+        with SQLiteStore(path) as upgraded:
+            listed = upgraded.list_sessions()
+            assert [s.session_id for s in listed] == [in_seconds, mixed, in_ms]
+            assert [(s.start_time, s.end_time) for s in listed] == [
+                (MS, MS + 2000), (MS - 10_000, MS - 4000), (MS - 86_400_000, MS - 86_400_000 + 500)]
+            assert listed[1].duration == 6000.0
+            assert [upgraded.get_event(e["event_id"]) for e in sent] == sent
+            assert upgraded.list_sessions(since=MS - 1, until=MS + 1)[0].session_id == in_seconds
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+            assert conn.execute("SELECT MIN(start_time) FROM events").fetchone()[0] >= 1e11
+
+
+def _version_4_store(path: Path, events: list[dict[str, Any]]) -> None:
+    """A store as version 4 left it: its schema (the steps up to 4), each event's columns as sent, its body inline
+    (as rows written before schema 3 keep theirs), and the summaries version 4's refresh made."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.create_function("store_key", 1, key, deterministic=True)
+    for step, statements in MIGRATIONS:
+        if step <= 4:
+            for statement in filter(str.strip, statements.split(";")):
+                conn.execute(statement)
+    for e in events:
+        conn.execute("INSERT INTO events (event_id, id_key, session_id, session_key, parent_id, event_type, "
+                     "event_name, source, start_time, end_time, has_error, body) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                     (e["event_id"], key(e["event_id"]), e["session_id"], key(e["session_id"]), e["parent_id"],
+                      e["event_type"], e["event_name"], e["source"], e["start_time"], e["end_time"],
+                      json.dumps(e).encode()))
+    conn.execute(_V4_REFRESH_ALL)
+    conn.execute("PRAGMA user_version = 4")
+    conn.close()
+
+
+_V4_REFRESH_ALL = """
+INSERT INTO sessions (session_id, name, source, user_id, start_time, end_time, duration, events, errors, tokens,
+                      has_session_event)
+SELECT g.session_id, s.event_name, COALESCE(s.source, g.any_source), COALESCE(s.user_id, g.any_user),
+       COALESCE(s.start_time, g.first_start), COALESCE(s.end_time, g.last_end),
+       COALESCE(s.duration, g.last_end - g.first_start), g.events, g.errors, g.tokens, s.event_id IS NOT NULL
+FROM (SELECT session_id,
+             SUM(CASE WHEN event_type = 'session' AND event_id = session_id THEN 0 ELSE 1 END) AS events,
+             SUM(has_error) AS errors, MIN(start_time) AS first_start, MAX(end_time) AS last_end,
+             MIN(source) AS any_source, MIN(user_id) AS any_user, SUM(tokens) AS tokens
+      FROM events WHERE session_id IS NOT NULL GROUP BY session_id) AS g
+LEFT JOIN events AS s ON s.event_id = g.session_id AND s.event_type = 'session'
+"""
+"""Version 4's summary of every session, as its `REFRESH_ALL_SESSIONS` made it (times as the columns had them)."""

@@ -71,6 +71,14 @@ def test_the_list_shows_sessions_newest_first_with_their_figures(client: TestCli
     assert cells[2:] == ["1.20 s", "4", '<span class="err-count">1</span>', "150"]  # events, errors, tokens
 
 
+def test_a_session_sent_in_seconds_is_listed_by_its_time_like_any_other(client: TestClient, db: Path) -> None:
+    """HoneyHive's examples send seconds: a session sent in seconds a minute after the newest is listed first,
+    not last (below every session sent in milliseconds)."""
+    sid = "5ec00000-0000-4000-8000-000000000001"
+    write(db, [event(sid, sid, "session", "sent-in-seconds", T0 / 1000 + 60, 2.0)])
+    assert names_listed(client.get("/").text) == ["sent-in-seconds", "checkout-agent", "job-0", "job-1", "job-2"]
+
+
 def test_the_list_counts_the_tokens_the_session_page_counts(client: TestClient, db: Path) -> None:
     """A client of the HoneyHive-compatible API may report a model call's usage as prompt and completion tokens
     only, or a total that is not a whole number: the list said "–" where the session's page said 14."""
