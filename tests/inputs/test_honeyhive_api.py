@@ -268,6 +268,31 @@ class TestSessionStart:
         assert stored(local_api, model_id)["parent_id"] == session_id
 
 
+    def test_starting_the_same_session_again_merges_into_it_and_loses_nothing(self, local_api: RunningServer) -> None:
+        """A client reconnecting (or HoneyHive's SDK) starts the same session id again: HoneyHive merges the
+        metadata and user properties into the existing session
+        (https://docs.honeyhive.ai/v2/api-reference-autogen/sessions/start-a-new-session); what only the first
+        start carried is kept, and the session keeps its first start time and name."""
+        session_id = new_id()
+        assert post(local_api, "/session/start", {"session": {
+            "session_id": session_id, "session_name": "support chat", "source": "prod",
+            "inputs": {"question": "How?"}, "metadata": {"app_version": "1.0", "region": "eu"},
+            "user_properties": {"user_id": "ada", "plan": "pro"},
+        }}).status_code == 200
+        first = stored(local_api, session_id)
+        assert post(local_api, "/session/start", {"session": {
+            "session_id": session_id, "metadata": {"region": "us", "reconnects": 1},
+            "user_properties": {"tier": "gold"},
+        }}).status_code == 200
+        assert stored(local_api, session_id) == {
+            **first, "metadata": {"app_version": "1.0", "region": "us", "reconnects": 1},
+            "user_properties": {"user_id": "ada", "plan": "pro", "tier": "gold"},
+        }
+        with local_api.store() as store:
+            [summary] = store.list_sessions()
+        assert (summary.name, summary.user_id, summary.start_time) == ("support chat", "ada", first["start_time"])
+
+
 class TestUpdate:
     def test_buckets_merge_while_outputs_and_plain_fields_are_replaced(self, local_api: RunningServer) -> None:
         event_id, child = new_id(), new_id()

@@ -36,9 +36,9 @@ DURATION: Final = 8
 HAS_ERROR: Final = 9
 TOKENS: Final = 10
 USER_ID: Final = 11
-STARTS_CONVERSATION: Final = 14
-"""Past the columns: whether the event is a conversation's session event, which a write extends rather than
-replaces (docs/identity-and-assembly.md#conversations)."""
+IS_SESSION_EVENT: Final = 14
+"""Past the columns: whether the event is its session's event (`event_id == session_id`), which a write merges
+into the one stored rather than replace (docs/delivery.md#a-session-event-stored-again)."""
 STORED_COLUMNS: Final = (*COLUMNS, "body_segment", "body_at", "body_len", "id_key", "session_key")
 """A row as the store binds it (`Rows.stored`): `describe`'s columns, where the body is (the `body` column, for
 rows written before schema 3, is left empty), and the keys of its event id and session id (`key`)."""
@@ -120,20 +120,20 @@ def in_ms(time: float | None) -> float | None:
 
 
 def describe(event: Event) -> tuple[Any, ...]:
-    """The columns of `event` (`COLUMNS`; times in milliseconds, `in_ms`), then whether it starts a
-    conversation. Never raises: an event without a string id is refused by the store, which says why."""
+    """The columns of `event` (`COLUMNS`; times in milliseconds, `in_ms`), then whether it is its session's
+    event. Never raises: an event without a string id is refused by the store, which says why."""
     error = event.get("error")
     event_type = event.get("event_type")
     metadata = event.get("metadata")
     total: Any = None
     prompt: Any = None
     completion: Any = None
-    conversation = False
     if isinstance(metadata, dict):
         total = metadata.get("total_tokens")
         prompt = metadata.get("prompt_tokens")
         completion = metadata.get("completion_tokens")
-        conversation = event_type == "session" and "conversation_id" in metadata
+    event_id = event.get("event_id")
+    session_id = _text(event.get("session_id"))
     config = event.get("config")
     model = config.get("model") if isinstance(config, dict) else None
     properties = event.get("user_properties")
@@ -143,8 +143,8 @@ def describe(event: Event) -> tuple[Any, ...]:
         parts = [n for n in (number(prompt), number(completion)) if n is not None]
         shown = _count(sum(parts)) if parts else None
     return (
-        event.get("event_id"),
-        _text(event.get("session_id")),
+        event_id,
+        session_id,
         _text(event.get("parent_id")),
         _text(event_type),
         _text(event.get("event_name")),
@@ -159,7 +159,7 @@ def describe(event: Event) -> tuple[Any, ...]:
         _text(user),
         model if isinstance(model, str) and model else None,
         shown,
-        conversation,
+        event_type == "session" and session_id is not None and event_id == session_id,
     )
 
 

@@ -32,15 +32,15 @@ import orjson
 
 from otel_honeyhive.core.encoded import EventShape
 from otel_honeyhive.core.events import Event
-from otel_honeyhive.core.jsonable import number
 from otel_honeyhive.core.results import DELIVERED, Outcome, SendResult, Update
 from otel_honeyhive.core.secrets import open_to_others
 from otel_honeyhive.outputs.store.bodies import BodySegments
+from otel_honeyhive.outputs.store.merging import merged_session
 from otel_honeyhive.outputs.store.rows import (
     EVENT_ID,
     ID_KEY,
+    IS_SESSION_EVENT,
     SESSION_ID,
-    STARTS_CONVERSATION,
     Rows,
     describe,
     key,
@@ -74,7 +74,7 @@ from otel_honeyhive.outputs.store.schema import (
     WAL_BYTES,
     in_ms,
 )
-from otel_honeyhive.outputs.store.summaries import summarise
+from otel_honeyhive.outputs.store.summaries import known_sessions, summarise
 
 logger = logging.getLogger("otel_honeyhive.store")
 
@@ -112,29 +112,6 @@ class Pruned:
     """Every event of those sessions (their session events included), and events without a session."""
     segments: int = 0
     bytes_freed: int = 0
-
-
-def _extended(stored: bytes | None, event: Event) -> Event:
-    """A conversation's session event sent again by another process (or after a restart), which saw later turns:
-    the stored one keeps its start and turns, and ends at the later of the two ends (docs/identity-and-assembly.md
-    #conversations)."""
-    if stored is None:
-        return event
-    old = orjson.loads(stored)
-    start_old, start_new = number(old.get("start_time")), number(event.get("start_time"))
-    end_old, end_new = number(old.get("end_time")), number(event.get("end_time"))
-    merged = dict(event)
-    if start_old is not None and (start_new is None or start_old < start_new):
-        merged["start_time"] = old["start_time"]
-        merged["event_name"] = old.get("event_name", merged.get("event_name"))
-    if end_old is not None and (end_new is None or end_old > end_new):
-        merged["end_time"] = old["end_time"]
-    start, end = number(merged.get("start_time")), number(merged.get("end_time"))
-    if start is not None and end is not None:
-        merged["duration"] = end - start
-    turns = [*(old.get("children_ids") or []), *(event.get("children_ids") or [])]
-    merged["children_ids"] = list(dict.fromkeys(t for t in turns if isinstance(t, str)))
-    return merged
 
 
 def read_only_uri(path: Path) -> str:
@@ -347,12 +324,16 @@ class SQLiteStore:
             return SendResult(Outcome.REJECTED, f"event cannot be stored: {exc}")
 
         def store_all(conn: sqlite3.Connection) -> SendResult:
+            # A session event already stored (started again, a conversation's later send) is merged, not
+            # replaced. Only a session the store knows can have one: a new trace's session reads nothing back.
+            known = known_sessions(conn, rows.described)
             for i, columns in enumerate(rows.described):
-                if columns[STARTS_CONVERSATION]:  # started again (a restart): extended, not replaced
-                    event = orjson.loads(rows.body(i))
-                    rows.replace(i, _extended(self._body(conn, columns[EVENT_ID]), event))
+                if columns[IS_SESSION_EVENT] and columns[SESSION_ID] in known:
+                    stored = self._body(conn, columns[EVENT_ID])
+                    if stored is not None:
+                        rows.replace(i, merged_session(orjson.loads(stored), orjson.loads(rows.body(i))))
             _upsert(conn, rows.stored(*self.bodies.append(rows.buffers)))
-            summarise(conn, rows.described, REFRESH_SESSIONS)
+            summarise(conn, rows.described, REFRESH_SESSIONS, known)
             return DELIVERED
 
         return self._write(store_all)

@@ -35,14 +35,26 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
-def summarise(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]], refresh_sql: str) -> None:
-    """Bring the summary rows of the sessions `rows` (just upserted) belong to up to date."""
+def known_sessions(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+    """The sessions of `rows` the store already has (a summary row each): one query for the whole write. Only
+    these can have a session event stored, so only their session events are ever read back before a write."""
+    touched = {row[SESSION_ID] for row in rows if row[SESSION_ID] is not None}
+    if not touched:
+        return set()
+    ids = orjson.dumps(sorted(touched))
+    return {sid for (sid,) in conn.execute(
+        "SELECT session_id FROM sessions WHERE session_id IN (SELECT value FROM json_each(?))", (ids,))}
+
+
+def summarise(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]], refresh_sql: str,
+              known: set[str] | None = None) -> None:
+    """Bring the summary rows of the sessions `rows` (just upserted) belong to up to date. `known`: what
+    `known_sessions` said of `rows` before they were written (asked here when not given)."""
     touched = {row[SESSION_ID] for row in rows if row[SESSION_ID] is not None}
     if not touched:
         return
-    ids = orjson.dumps(sorted(touched))
-    known = {sid for (sid,) in conn.execute(
-        "SELECT session_id FROM sessions WHERE session_id IN (SELECT value FROM json_each(?))", (ids,))}
+    if known is None:
+        known = known_sessions(conn, rows)
     if known:
         conn.execute(refresh_sql, (orjson.dumps(sorted(known)),))
     if len(known) < len(touched):
@@ -88,4 +100,4 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-__all__ = ["INSERT_SESSIONS", "new_summaries", "summarise"]
+__all__ = ["INSERT_SESSIONS", "known_sessions", "new_summaries", "summarise"]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.outputs.store.rows import (
     COLUMNS,
-    STARTS_CONVERSATION,
+    IS_SESSION_EVENT,
     STORED_COLUMNS,
     Rows,
     describe,
@@ -112,7 +112,7 @@ def test_a_stored_row_is_the_described_row_bound_then_where_its_body_is_and_its_
     stored = rows.stored(3, 100)
     at = 100
     for event, row in zip(events, stored, strict=True):
-        described = describe(event)[:STARTS_CONVERSATION]
+        described = describe(event)[:IS_SESSION_EVENT]
         assert len(row) == len(STORED_COLUMNS)
         assert [None if v != v else v for v in row[:len(COLUMNS)]] == list(described)  # NaN is NULL
         length = len(orjson.dumps(event))

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from otel_honeyhive.core.results import Outcome, Update
+from otel_honeyhive.mapper import spans_to_events
 from otel_honeyhive.outputs.store import SCHEMA_VERSION, SQLiteStore
 from otel_honeyhive.outputs.store.rows import key
 from otel_honeyhive.outputs.store.schema import MIGRATIONS
+from tests.support.spans import one_trace
 
 MS = 1_790_000_000_000.0
 """2026-09-21 14:13:20 UTC in milliseconds: times below 1e11 are read as seconds (`SQLiteStore.list_sessions`)."""
@@ -564,6 +566,65 @@ class TestGroupCommit:
         ])
         assert results[0].ok and results[1].outcome is Outcome.REJECTED
         assert store.get_event(sent["event_id"]) is not None
+
+
+class TestSessionEventStoredAgain:
+    """A session event (`event_id == session_id`) the store already holds is merged, never replaced: a client
+    starting the same session again (a reconnect, HoneyHive's SDK) loses nothing the first start carried, as
+    HoneyHive merges a repeated `session_id`
+    (https://docs.honeyhive.ai/v2/api-reference-autogen/sessions/start-a-new-session)."""
+
+    def test_a_session_started_again_keeps_what_the_first_start_carried(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        first = session_event(sid, event_name="support chat", source="prod", inputs={"question": "How?"},
+                              metadata={"app_version": "1.0", "region": "eu"}, start_time=MS,
+                              user_properties={"user_id": "ada", "plan": "pro"}, config={"model": "gpt-4o"})
+        again = session_event(sid, event_name="unknown", source="dev", inputs={}, start_time=MS + 60_000,
+                              metadata={"region": "us", "retry": 1}, user_properties={"tier": "gold"},
+                              feedback={"rating": 5}, outputs={"answer": "42"})
+        assert store.send([first]).ok and store.send([again]).ok
+        assert store.get_event(sid) == {
+            **first, "metadata": {"app_version": "1.0", "region": "us", "retry": 1},
+            "user_properties": {"user_id": "ada", "plan": "pro", "tier": "gold"}, "feedback": {"rating": 5},
+            "outputs": {"answer": "42"},
+        }
+        [summary] = store.list_sessions()
+        assert (summary.name, summary.source, summary.user_id, summary.start_time) == ("support chat", "prod",
+                                                                                     "ada", MS)
+        assert store.count_events() == 1
+
+    def test_a_later_end_and_more_children_extend_the_session(self, store: SQLiteStore) -> None:
+        sid, a, b = new_id(), new_id(), new_id()
+        store.send([session_event(sid, start_time=MS, end_time=MS + 100, duration=100.0, children_ids=[a])])
+        store.send([session_event(sid, start_time=MS + 50, end_time=MS + 500, duration=450.0, children_ids=[b, a])])
+        stored = store.get_event(sid)
+        assert stored is not None
+        assert (stored["start_time"], stored["end_time"], stored["duration"]) == (MS, MS + 500, 500.0)
+        assert stored["children_ids"] == [a, b]
+
+    def test_the_same_session_event_sent_again_is_stored_as_it_was(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        sent = session_event(sid, start_time=MS, metadata={"a": 1}, outputs={"x": 1}, children_ids=[])
+        for _ in range(3):
+            assert store.send([sent]).ok
+        assert store.get_event(sid) == sent and store.count_events() == 1
+
+    def test_a_trace_mapped_twice_is_stored_once_as_it_was_mapped(self, store: SQLiteStore) -> None:
+        """The span path stays an idempotent upsert: a retried hand-off maps the same spans to the same events."""
+        mapped = spans_to_events(one_trace("agent", 3), source="test")
+        assert mapped[0]["event_type"] == "session"
+        for _ in range(2):
+            assert store.send(mapped).ok
+        assert [store.get_event(e["event_id"]) for e in mapped] == mapped
+        assert store.count_events() == len(mapped)
+
+    def test_an_event_that_is_not_the_session_event_is_still_replaced(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        store.send([session_event(sid, start_time=MS)])
+        tool = event(sid, metadata={"a": 1}, outputs={"x": 1})
+        store.send([tool])
+        store.send([{**tool, "metadata": {"b": 2}, "outputs": {}}])
+        assert store.get_event(tool["event_id"]) == {**tool, "metadata": {"b": 2}, "outputs": {}}
 
 
 class TestTimesInSeconds:
