@@ -207,9 +207,11 @@ class TestBatch:
             "events": [tool(), tool()], "is_single_session": True, "session_properties": {"session_id": session_id},
         })
         assert response.json()["session_id"] == session_id
-        assert stored(local_api, session_id) == before
+        # Unchanged, but for the children it now has: read back, a session lists the events stored under it.
+        assert stored(local_api, session_id) == {**before, "children_ids": response.json()["event_ids"]}
         with local_api.store() as store:
             assert len(store.session_events(session_id)) == 3
+            assert store.get_event(session_id, children=False) == before
 
     def test_a_batch_with_one_bad_event_changes_nothing(self, local_api: RunningServer) -> None:
         events = [tool(), tool(), tool(), tool(inputs=["not", "an", "object"]), tool()]
@@ -291,6 +293,12 @@ class TestSessionStart:
         with local_api.store() as store:
             [summary] = store.list_sessions()
         assert (summary.name, summary.user_id, summary.start_time) == ("support chat", "ada", first["start_time"])
+
+    def test_a_session_lists_the_events_posted_into_it_later_as_its_children(self, local_api: RunningServer) -> None:
+        session_id = post(local_api, "/session/start", {"session": {"session_name": "agent"}}).json()["session_id"]
+        first = post(local_api, "/events", {"event": tool(session_id=session_id)}).json()["event_id"]
+        batch = post(local_api, "/events/batch", {"events": [tool(session_id=session_id), tool(session_id=session_id)]})
+        assert stored(local_api, session_id)["children_ids"] == [first, *batch.json()["event_ids"]]
 
 
 class TestUpdate:

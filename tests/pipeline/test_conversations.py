@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from otel_honeyhive.cli.render import session_tree
+from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.mapper.identity import session_id_for_conversation
 from otel_honeyhive.outputs.honeyhive.client import HoneyHiveOutput
@@ -45,6 +46,14 @@ def pipeline(db: Path) -> Pipeline:
     return built
 
 
+def store_session(db: Path) -> Event:
+    """The conversation's session event exactly as stored (its `children_ids` as sent)."""
+    with SQLiteStore(db, readonly=True) as store:
+        session = store.get_event(SESSION, children=False)
+    assert session is not None
+    return session
+
+
 def test_turns_handed_on_one_by_one_are_one_session_ending_with_the_last(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     first = pipeline(db)
@@ -58,7 +67,9 @@ def test_turns_handed_on_one_by_one_are_one_session_ending_with_the_last(tmp_pat
     turns = [e for e in events if e["parent_id"] == SESSION]
     assert [t["event_name"] for t in turns] == ["turn 1", "turn 2", "turn 3"]
     assert (session["start_time"], session["end_time"], session["duration"]) == (T0 + 1_000, T0 + 3_100, 2_100)
-    assert session["children_ids"] == [turns[0]["event_id"]]  # the turns seen when it was sent
+    # Stored: the turns seen when it was sent; read back, every turn stored under it.
+    assert store_session(db)["children_ids"] == [turns[0]["event_id"]]
+    assert session["children_ids"] == [t["event_id"] for t in turns]
     assert (summary.session_id, summary.name, summary.events, summary.user_id) == (SESSION, "turn 1", 6, "ada")
     assert (summary.start_time, summary.end_time, summary.duration) == (T0 + 1_000, T0 + 3_100, 2_100)
 
@@ -80,7 +91,8 @@ def test_a_restart_starting_the_session_again_keeps_one_session_its_start_and_tu
     assert len(sessions) == 1 and sessions[0]["event_name"] == "turn 1"
     assert (sessions[0]["start_time"], sessions[0]["end_time"]) == (T0 + 1_000, T0 + 3_100)
     turns = {e["event_name"]: e["event_id"] for e in events if e["parent_id"] == SESSION}
-    assert sessions[0]["children_ids"] == [turns["turn 1"], turns["turn 3"]]  # each process's first turn kept
+    assert store_session(db)["children_ids"] == [turns["turn 1"], turns["turn 3"]]  # each process's first turn
+    assert sessions[0]["children_ids"] == [turns["turn 1"], turns["turn 3"], turns["turn 2"]]  # and the rest
     assert (summary.events, summary.start_time, summary.end_time) == (6, T0 + 1_000, T0 + 3_100)
 
 

@@ -114,6 +114,21 @@ class Pruned:
     bytes_freed: int = 0
 
 
+def _with_children(event: Event, children: list[str]) -> Event:
+    """`event` with `children` (the ids of the events stored under it, by their `parent_id`, earliest first)
+    added to its `children_ids` after those its sender listed: a child posted after its parent (`POST /events`, a
+    later turn) is listed too, as HoneyHive's GET of a session lists its children. Worked out when read, so a
+    write never rewrites the parent (docs/delivery.md#children-stored-later). An event with no child left to add is
+    given back as stored."""
+    if not children:
+        return event
+    listed = event.get("children_ids")
+    listed = listed if isinstance(listed, list) else []
+    known = set(listed)
+    added = [child for child in children if child not in known]
+    return {**event, "children_ids": [*listed, *added]} if added else event
+
+
 def read_only_uri(path: Path) -> str:
     """The SQLite URI opening the store at `path` for reading only (never creating or changing it)."""
     return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
@@ -520,15 +535,36 @@ class SQLiteStore:
                 raise RuntimeError(f"event store {self.path} is closed")
             return self._conn.execute(sql, tuple(params)).fetchall()
 
-    def get_event(self, event_id: str) -> Event | None:
+    def get_event(self, event_id: str, *, children: bool = True) -> Event | None:
+        """The event as stored, its `children_ids` completed with the events stored under it (`_with_children`);
+        `children=False`: as stored, without looking for them."""
         rows = self._query(self._body_sql + " WHERE " + self._by_event, self._id_params(event_id))
-        return orjson.loads(self._bytes(rows[0])) if rows else None
+        if not rows:
+            return None
+        event: Event = orjson.loads(self._bytes(rows[0]))
+        session_id = event.get("session_id")
+        if not children or not isinstance(session_id, str):
+            return event
+        found = self._query(f"SELECT event_id FROM events WHERE {self._by_session} AND parent_id = ? "
+                            "AND event_id != parent_id ORDER BY start_time IS NULL, start_time, rowid",
+                            (*self._id_params(session_id), event_id))
+        return _with_children(event, [child for (child,) in found])
 
-    def session_events(self, session_id: str) -> list[Event]:
-        """Every event of the session (its session event included), earliest first; no start time last."""
+    def session_events(self, session_id: str, *, children: bool = True) -> list[Event]:
+        """Every event of the session (its session event included), earliest first; no start time last; each
+        one's `children_ids` completed with the events stored under it (`_with_children`); `children=False`: as
+        stored."""
         rows = self._query(self._body_sql + f" WHERE {self._by_session} ORDER BY start_time IS NULL, start_time, rowid",
                            self._id_params(session_id))
-        return [orjson.loads(self._bytes(row)) for row in rows]
+        events: list[Event] = [orjson.loads(self._bytes(row)) for row in rows]
+        if not children:
+            return events
+        under: dict[str, list[str]] = {}
+        for event in events:
+            parent, event_id = event.get("parent_id"), event.get("event_id")
+            if isinstance(parent, str) and isinstance(event_id, str) and parent != event_id:
+                under.setdefault(parent, []).append(event_id)
+        return [_with_children(e, under.get(str(e.get("event_id")), [])) for e in events]
 
     def list_sessions(
         self, limit: int = 20, *, offset: int = 0, search: str | None = None, since: float | None = None,

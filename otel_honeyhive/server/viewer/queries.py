@@ -135,7 +135,8 @@ class StoreReader:
         """The events of `event_ids` that are stored, by id, read on one connection (a page that shows many)."""
         try:
             with SQLiteStore(self.path, readonly=True) as store:
-                found = ((event_id, store.get_event(event_id)) for event_id in dict.fromkeys(event_ids))
+                found = ((event_id, store.get_event(event_id, children=False))
+                         for event_id in dict.fromkeys(event_ids))
                 return {event_id: event for event_id, event in found if event is not None}
         except FileNotFoundError:
             return {}

@@ -1,5 +1,7 @@
 """Event bodies live in segment files beside the database (`outputs/store/bodies.py`): written once, pointed at by
-rows committed only after them, readable by any reader, never half there."""
+rows committed only after them, readable by any reader, never half there. Events are read back as stored
+(`children=False`): the children a read adds from the rows are not the body's (tests/outputs/store/test_sqlite.py
+TestChildren)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def test_bodies_are_written_once_to_a_segment_and_the_database_keeps_rows(tmp_pa
     events = trace(20, prompt="x" * 1000)
     with SQLiteStore(tmp_path / "events.db") as store:
         assert store.send(events).ok
-        assert [store.get_event(e["event_id"]) for e in events] == events
+        assert [store.get_event(e["event_id"], children=False) for e in events] == events
     segment = tmp_path / "events.db-bodies" / "000001.seg"
     assert segment.stat().st_size >= sum(len(e["inputs"]["chat_history"][0]["content"]) for e in events[1:])
     with sqlite3.connect(tmp_path / "events.db") as conn:
@@ -89,7 +91,7 @@ def test_small_writes_pack_end_to_end_where_direct_writes_would_pad_each(tmp_pat
         big = trace(80, prompt="y" * 1000)
         assert store.send(big).ok
         direct = store.bodies.direct  # False where the file system refuses O_DIRECT (tmpfs)
-        assert [store.get_event(e["event_id"]) for e in [*sent, *big]] == [*sent, *big]
+        assert [store.get_event(e["event_id"], children=False) for e in [*sent, *big]] == [*sent, *big]
     with sqlite3.connect(tmp_path / "events.db") as conn:
         first_big = conn.execute("SELECT body_at FROM events WHERE event_id = ?", (big[0]["event_id"],)).fetchone()
     assert first_big[0] >= small and (first_big[0] % bodies.ALIGN == 0 or not direct)
@@ -106,7 +108,8 @@ def test_events_the_pipeline_encoded_and_described_are_stored_from_their_bytes(t
         assert dicts.send([*first, *second]).ok
         for events in (first, second):
             sid = events[0]["session_id"]
-            assert encoded.session_events(sid) == dicts.session_events(sid) == events
+            as_stored = encoded.session_events(sid, children=False)
+            assert as_stored == dicts.session_events(sid, children=False) == events
         assert encoded.list_sessions() == dicts.list_sessions()
     columns = "event_id, session_id, parent_id, event_type, event_name, start_time, has_error, tokens, model, " \
               "event_tokens"
@@ -121,7 +124,7 @@ def test_a_refused_write_leaves_bytes_nobody_points_at_and_the_rest_reads_back(t
         assert store.send(kept).ok
         assert store.send([*trace(1), {"event_id": None, "event_type": "tool"}]).outcome is Outcome.REJECTED
         assert store.send(trace(1, prompt="after")).ok
-        assert store.session_events(kept[0]["session_id"]) == kept
+        assert store.session_events(kept[0]["session_id"], children=False) == kept
         assert store.count_events() == 3 + 2
 
 
@@ -132,7 +135,7 @@ def test_segments_roll_over_and_every_one_is_read(tmp_path: Path, monkeypatch: p
         for events in sent:
             assert store.send(events).ok
         for events in sent:
-            assert store.session_events(events[0]["session_id"]) == events
+            assert store.session_events(events[0]["session_id"], children=False) == events
     assert len(list((tmp_path / "events.db-bodies").glob("*.seg"))) >= 3
 
 
@@ -144,7 +147,7 @@ def test_a_body_cut_short_is_a_clear_error_naming_the_segment(tmp_path: Path) ->
     os.truncate(segment, 10)
     with SQLiteStore(tmp_path / "events.db", readonly=True) as store, \
             pytest.raises(CorruptBodyError, match=r"000001\.seg ends before byte"):
-        store.get_event(events[1]["event_id"])
+        store.get_event(events[1]["event_id"], children=False)
 
 
 def test_bodies_that_cannot_be_written_ask_to_retry_and_commit_no_row(tmp_path: Path) -> None:
@@ -188,7 +191,7 @@ def test_processes_writing_one_store_never_interleave_their_bodies(tmp_path: Pat
         sessions = store.list_sessions(limit=100)
         assert len(sessions) == 45
         for summary in sessions:
-            events = store.session_events(summary.session_id)
+            events = store.session_events(summary.session_id, children=False)
             assert len(events) == 4
             prompts = {e["inputs"]["chat_history"][0]["content"].split(" round ")[0] for e in events[1:]}
             assert len(prompts) == 1  # each event reads back as its own writer wrote it
@@ -218,9 +221,10 @@ def test_what_was_acknowledged_survives_a_kill_mid_stream(tmp_path: Path) -> Non
     proc.wait(10)
     with SQLiteStore(path) as store:
         for sid in acknowledged:
-            event = store.get_event(sid)
+            event = store.get_event(sid, children=False)
             assert event is not None and event["inputs"]["prompt"] == "p" * 20000
-            assert [e["inputs"]["prompt"] for e in store.session_events(sid)] == ["p" * 20000] + ["q" * 20000] * 4
+            prompts = [e["inputs"]["prompt"] for e in store.session_events(sid, children=False)]
+            assert prompts == ["p" * 20000] + ["q" * 20000] * 4
         assert store.send(trace(1)).ok
 
 
@@ -242,8 +246,8 @@ def test_a_later_write_of_the_same_transaction_reads_a_body_still_being_written_
             thread.join(10)
         assert [r.outcome for r in results] == [Outcome.DELIVERED, Outcome.DELIVERED]
         assert store.transactions == 1
-        assert store.get_event(target["event_id"]) == {**target, "outputs": {"ok": 1}}
-        assert store.session_events(big[0]["session_id"])[:5] == big[:5]
+        assert store.get_event(target["event_id"], children=False) == {**target, "outputs": {"ok": 1}}
+        assert store.session_events(big[0]["session_id"], children=False)[:5] == big[:5]
 
 
 def test_a_write_behind_the_disk_refuses_commits_no_row_and_the_store_goes_on(tmp_path: Path) -> None:
@@ -264,7 +268,7 @@ def test_a_write_behind_the_disk_refuses_commits_no_row_and_the_store_goes_on(tm
             result = store.send(refused)
             print(result.outcome.name, result.detail, store.count_events())
             resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
-            assert store.send(refused).ok and store.get_event(refused[0]["event_id"]) == refused[0]
+            assert store.send(refused).ok and store.get_event(refused[0]["event_id"], children=False) == refused[0]
             assert store.count_events() == 2
     """)
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "events.db")], capture_output=True,

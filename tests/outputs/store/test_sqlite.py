@@ -91,7 +91,8 @@ class TestSend:
         assert store.send([{**sent[2], "outputs": {"n": "again"}}]).ok
         assert store.count_events() == len(sent)
         assert [store.get_event(e["event_id"]) for e in sent] == [
-            *sent[:2], {**sent[2], "outputs": {"n": "again"}}, *sent[3:]]
+            {**sent[0], "children_ids": [*twins, "not-a-uuid", "NOT-A-UUID"]}, sent[1],
+            {**sent[2], "outputs": {"n": "again"}}, *sent[3:]]
         assert store.match_events("0192f0c1-7e3a-7abc") == twins
         assert store.match_events("0192f0c1-7e3a-7") == [sid, *twins]
         assert store.get_event("0192f0c1-7e3a-7abc-8de9-000000000000") is None
@@ -420,10 +421,10 @@ class TestSearch:
         conn.close()
         with SQLiteStore(path, readonly=True) as old:  # an older server still owns it: read as it is
             assert old.get_event("cafe-1") == sent[-1]
-            assert old.session_events(sid) == [sent[0], *reversed(sent[1:])]
+            assert old.session_events(sid, children=False) == [sent[0], *reversed(sent[1:])]
         with SQLiteStore(path) as upgraded:
-            assert upgraded.session_events(sid) == [sent[0], *reversed(sent[1:])]
-            assert [upgraded.get_event(e["event_id"]) for e in sent] == sent
+            assert upgraded.session_events(sid, children=False) == [sent[0], *reversed(sent[1:])]
+            assert [upgraded.get_event(e["event_id"], children=False) for e in sent] == sent
             assert upgraded.match_events("cafe") == ["cafe-1"]
             [summary] = upgraded.list_sessions()
             assert (summary.name, summary.events) == ("old", 4)  # the summaries are kept as they were
@@ -625,6 +626,38 @@ class TestSessionEventStoredAgain:
         store.send([tool])
         store.send([{**tool, "metadata": {"b": 2}, "outputs": {}}])
         assert store.get_event(tool["event_id"]) == {**tool, "metadata": {"b": 2}, "outputs": {}}
+
+
+class TestChildren:
+    """An event read back lists the children stored under it (`children_ids`), those its sender listed first, as
+    HoneyHive's GET of a session shows its children: the tree is told by each child's `parent_id`, so a child
+    posted after its parent (`POST /events`, a later turn) is listed too."""
+
+    def test_a_session_event_lists_the_children_stored_after_it(self, store: SQLiteStore) -> None:
+        sid = new_id()
+        store.send([session_event(sid, start_time=MS, children_ids=[])])
+        first = event(sid, start_time=MS + 10)
+        store.send([first])
+        later = event(sid, start_time=MS + 20)
+        nested = event(sid, parent_id=later["event_id"], start_time=MS + 30)
+        store.send([nested, later])
+        session = store.get_event(sid)
+        assert session is not None and session["children_ids"] == [first["event_id"], later["event_id"]]
+        assert store.get_event(later["event_id"]) == {**later, "children_ids": [nested["event_id"]]}
+        assert store.get_event(first["event_id"]) == first  # no children: as it was sent
+        by_id = {e["event_id"]: e for e in store.session_events(sid)}
+        assert by_id[sid]["children_ids"] == [first["event_id"], later["event_id"]]
+        assert by_id[later["event_id"]]["children_ids"] == [nested["event_id"]]
+        assert by_id[first["event_id"]] == first
+
+    def test_the_children_a_sender_listed_come_first_and_none_twice(self, store: SQLiteStore) -> None:
+        sid, listed_only = new_id(), new_id()
+        a, b = event(sid, start_time=MS + 10), event(sid, start_time=MS + 20)
+        store.send([session_event(sid, start_time=MS, children_ids=[b["event_id"], listed_only]), a, b])
+        expected = [b["event_id"], listed_only, a["event_id"]]
+        session = store.get_event(sid)
+        assert session is not None and session["children_ids"] == expected
+        assert store.session_events(sid)[0]["children_ids"] == expected
 
 
 class TestTimesInSeconds:

@@ -79,6 +79,15 @@ def test_a_session_sent_in_seconds_is_listed_by_its_time_like_any_other(client: 
     assert names_listed(client.get("/").text) == ["sent-in-seconds", "checkout-agent", "job-0", "job-1", "job-2"]
 
 
+def test_the_raw_session_event_lists_the_children_posted_after_it(client: TestClient, db: Path) -> None:
+    """The tree is told by each event's `parent_id`; the session event read back says the same in its
+    `children_ids`, those posted after it included (HoneyHive's GET of a session lists its children)."""
+    later = "7001c000-0000-4000-8000-000000000099"
+    write(db, [event(SESSION, later, "tool", "late tool", T0 + 1100, 10.0, SESSION)])
+    raw = client.get(f"/sessions/{SESSION}/events/{SESSION}/raw").json()
+    assert raw["children_ids"] == [CHAIN, later]
+
+
 def test_the_list_counts_the_tokens_the_session_page_counts(client: TestClient, db: Path) -> None:
     """A client of the HoneyHive-compatible API may report a model call's usage as prompt and completion tokens
     only, or a total that is not a whole number: the list said "–" where the session's page said 14."""
