@@ -5,7 +5,9 @@
   session's final end time (held until then: at most as many as the mapper remembers starting).
 - events → OTLP: `events_to_spans` per chunk of `EVENTS_PER_REQUEST` events, encoded by the OTLP exporter's
   own encoder, one `ExportTraceServiceRequest` per output line (or all of them in one `.otlp.json` document).
-- events → events and OTLP → OTLP: re-framed (NDJSON ↔ JSON array; request per line ↔ one request), unchanged.
+- events → events and OTLP → OTLP: re-framed (NDJSON ↔ JSON array; request per line ↔ one request), unchanged;
+  a protobuf request (a length-prefixed file's, the Collector `file` exporter's `format: proto`) becomes the same
+  request in OTLP/JSON.
 
 Bad input stops the conversion with `file:line: what is wrong`, and the output file is not left behind: it is
 written to a temporary file and renamed into place only on success.
@@ -25,14 +27,20 @@ import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive.core.events import Event
-from otel_honeyhive.core.file_formats import Format, detect_format, parse_format
+from otel_honeyhive.core.file_formats import Format, check_writable, detect_format, parse_format
 from otel_honeyhive.core.redactors import Redactor
 from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.mapper.conversations import DEFAULT_SESSIONS
 from otel_honeyhive.mapper.filtering import SpanFilter, split_list
 from otel_honeyhive.mapper.reverse import Lineage, events_to_spans
-from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer, spans_to_otlp_json
+from otel_honeyhive.outputs.files import (
+    OutputFile,
+    event_writer,
+    otlp_writer,
+    protobuf_to_otlp_json,
+    spans_to_otlp_json,
+)
 from otel_honeyhive.server.config import resolve_redactors, resolve_sessions
 
 T = TypeVar("T")
@@ -55,6 +63,7 @@ def _fail(message: str, code: int = 1) -> int:
 def _formats(args: argparse.Namespace) -> tuple[Format, Format]:
     src = parse_format(args.from_format) if args.from_format else detect_format(args.input)
     dst = parse_format(args.to_format) if args.to_format else detect_format(args.output, "--to")
+    check_writable(dst, args.output)
     return src, dst
 
 
@@ -78,6 +87,8 @@ def run_convert(args: argparse.Namespace) -> int:
         source = InputFile(input_path, src)
     except OSError as exc:
         return _fail(f"cannot read {input_path}: {exc.strerror or exc}")
+    except InputError as exc:  # a zstd file without the zstd module
+        return _fail(str(exc))
     counts = Counts()
     try:
         with source, OutputFile(output_path) as out:
@@ -211,7 +222,8 @@ def _spans(source: InputFile, batch: list[tuple[Event, int]], lineage: Lineage |
 def _otlp_to_otlp(source: InputFile, out: OutputFile, dst: Format, counts: Counts) -> None:
     writer = otlp_writer(out, dst)
     for record in source.requests():
-        writer.write(orjson.loads(record.value.body))
+        body = record.value.body
+        writer.write(protobuf_to_otlp_json(body) if record.value.protobuf else orjson.loads(body))
         counts.read += 1
     counts.written = counts.read if dst is Format.OTLP_JSONL else 1
     writer.finish()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from otel_honeyhive.cli.convert import otlp_requests
 from otel_honeyhive.core.events import Event
-from otel_honeyhive.core.file_formats import detect_format, parse_format
+from otel_honeyhive.core.file_formats import check_writable, detect_format, parse_format
 from otel_honeyhive.mapper.reverse import Lineage, events_to_spans
 from otel_honeyhive.outputs.files import OutputFile, event_writer, otlp_writer
 from otel_honeyhive.outputs.store import SQLiteStore
@@ -74,6 +74,7 @@ def run_export(args: argparse.Namespace) -> int:
     output: Path = args.output
     try:
         fmt = parse_format(args.to_format) if args.to_format else detect_format(output, "--to")
+        check_writable(fmt, output)
     except ValueError as exc:
         return _fail(str(exc), 2)
     db = Path(args.db)

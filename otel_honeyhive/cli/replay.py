@@ -390,7 +390,7 @@ def _starting_state(
              f"to {state_path}; --no-resume replays it again")
         return None
     if stored.offset and not quiet:
-        _say(f"resuming {source.display} at byte {stored.offset} (line {stored.line}, {stored.events_sent} "
+        _say(f"resuming {source.display} at byte {stored.offset} ({source.unit} {stored.line}, {stored.events_sent} "
              f"events already delivered), from {state_path}")
     return stored
 
@@ -430,6 +430,9 @@ def run_replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         target.output.close()
         return _fail(f"cannot read {path}: {exc.strerror or exc}")
+    except InputError as exc:  # a zstd file without the zstd module
+        target.output.close()
+        return _fail(str(exc))
     began = time.monotonic()
     with source:
         try:
@@ -468,8 +471,8 @@ def run_replay(args: argparse.Namespace) -> int:
                  f"{replay.failed_count - through} of a batch of {replay.failed_count} events were not delivered")
         return _fail(
             f"stopped: {which} ({failure.outcome.value}: {failure.detail}). {replay.events_sent + through} events "
-            f"were delivered so far; {state_path} records where to continue ({source.display}:{at.line}, byte "
-            f"{at.offset}): {_again(args)} resumes there."
+            f"were delivered so far; {state_path} records where to continue ({source.display} {source.unit} "
+            f"{at.line}, byte {at.offset}): {_again(args)} resumes there."
         )
     if replay.refusals:
         refused = [i for r in replay.refusals for i in r.refused]

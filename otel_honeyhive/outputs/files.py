@@ -184,6 +184,15 @@ def spans_to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     return hex_ids(MessageToDict(encode_spans(spans), use_integers_for_enums=True))
 
 
+def protobuf_to_otlp_json(body: bytes) -> dict[str, Any]:
+    """A protobuf `ExportTraceServiceRequest` as the same request in OTLP/JSON, encoded as `spans_to_otlp_json`
+    encodes one (enums as integers, 64-bit integers as strings, ids as hex)."""
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    return hex_ids(MessageToDict(ExportTraceServiceRequest.FromString(body), use_integers_for_enums=True))
+
+
 class OtlpWriter(Protocol):
     def write(self, request: dict[str, Any]) -> None: ...
 
@@ -244,5 +253,6 @@ __all__ = [
     "event_writer",
     "hex_ids",
     "otlp_writer",
+    "protobuf_to_otlp_json",
     "spans_to_otlp_json",
 ]

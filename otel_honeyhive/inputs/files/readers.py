@@ -4,6 +4,14 @@ Nothing here loads a whole file, except a single OTLP/JSON document (one request
 Every item comes with the line it starts on (for error messages that name `file:line`) and the position just
 after it (an uncompressed byte offset plus the line count there), so `replay` can store where to continue.
 
+Length-prefixed files (the Collector `file` exporter's `format: proto`, and its per-message compression: see
+core/file_formats.py) count entries instead of lines: an entry is a 4-byte big-endian length and that many bytes,
+its number stands where a line number would, and a length past `MAX_ENTRY_BYTES` is refused before anything is
+allocated (a corrupt file, or one that is not length-prefixed, would otherwise ask for gigabytes).
+
+gzip and zstd are told by their magic bytes and decompressed as the file is read; zstd needs the module the
+server extra installs, imported only when a zstd file is met, so the package imports without it.
+
 A JSON array of events is split without a JSON parser: a regular expression finds the next string or bracket,
 strings are skipped whole (escapes included) and brace depth is tracked, so each element is cut out as bytes
 and parsed on its own. That keeps a 100,000-event `.json` file as cheap to read as the same events as NDJSON.
@@ -18,6 +26,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any, Generic, TypeVar, cast
 
 import orjson
@@ -34,9 +43,17 @@ T = TypeVar("T")
 CHUNK_BYTES = 1 << 20
 """How much of a JSON array is read at a time."""
 
+MAX_ENTRY_BYTES = 64 << 20
+"""Largest entry of a length-prefixed file, after decompression: far above what a Collector batch holds, and what
+reading one entry may cost in memory at most."""
+
 _GZIP_MAGIC = b"\x1f\x8b"
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
-"""What a cut or corrupt gzip stream raises while it is read (the magic bytes alone make a file "compressed")."""
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What a cut or corrupt gzip stream raises while it is read (the magic bytes alone make a file "compressed");
+a zstd stream raises EOFError or the module's ZstdError."""
+_ZSTD_MISSING = ("zstd-compressed, and reading zstd needs the zstd module: install the server extra "
+                 "(pip install 'otel-honeyhive[server]', which brings backports.zstd) or use Python 3.14+")
 _BOM = b"\xef\xbb\xbf"
 _WS = b" \t\r\n"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -47,13 +64,28 @@ _OPEN_OBJECT, _OPEN_ARRAY, _CLOSE_OBJECT, _CLOSE_ARRAY, _QUOTE = b"{[}]\""
 
 
 class InputError(ValueError):
-    """Bad input, named as `file:line: what is wrong` (the form editors and terminals make clickable)."""
+    """Bad input, named as `file:line: what is wrong` (the form editors and terminals make clickable), or, in a
+    length-prefixed file, which has no lines, `file: entry N: what is wrong`."""
 
-    def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
+    def __init__(self, path: str, line: int, message: str, unit: str = "line") -> None:
+        super().__init__(f"{path}:{line}: {message}" if unit == "line" else f"{path}: {unit} {line}: {message}")
         self.path = path
         self.line = line
         self.message = message
+        self.unit = unit
+
+
+def zstd_module() -> ModuleType | None:
+    """`compression.zstd` (Python 3.14+), else `backports.zstd` (the server extra), else None: imported when a
+    zstd file is met, never at import time."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        try:
+            from backports import zstd  # type: ignore[no-redef,unused-ignore]
+        except ImportError:
+            return None
+    return cast(ModuleType, zstd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +114,13 @@ class Record(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class OtlpRequest:
-    """One decoded `ExportTraceServiceRequest`, with its JSON text (kept for OTLP → OTLP conversion)."""
+    """One decoded `ExportTraceServiceRequest`, with its text (kept for OTLP → OTLP conversion): JSON, or, from
+    a length-prefixed file, possibly protobuf."""
 
     spans: list[SpanView]
     body: bytes
+    protobuf: bool = False
+    """`body` is the protobuf encoding, not OTLP/JSON."""
 
 
 def check_event(value: Any) -> str | None:
@@ -105,27 +140,75 @@ def check_event(value: Any) -> str | None:
 
 
 class InputFile:
-    """An input file opened for streaming: plain or gzip (told by its first bytes, so `.gz` names and
-    compressed files named otherwise both work). `bytes_read` is the position in the file as stored
-    (compressed bytes for gzip), which is what a progress bar compares with `size`."""
+    """An input file opened for streaming: plain, gzip or zstd (told by its first bytes, so `.gz` / `.zst` names
+    and compressed files named otherwise all work). `bytes_read` is the position in the file as stored
+    (compressed bytes for gzip and zstd), which is what a progress bar compares with `size`.
+
+    An OTLP file may be length-prefixed (`length_prefixed`): always for `otlp-proto`, and for `otlp-jsonl` when
+    its first bytes say so (JSON text never starts with a NUL byte, nor holds a zstd frame after four bytes, as
+    the Collector's JSON with per-message compression does). Its `unit` is then "entry", not "line".
+
+    Raises InputError (at line 1) for a zstd file when the zstd module is missing."""
 
     def __init__(self, path: Path, fmt: Format | None = None, *, display: str | None = None) -> None:
         self.path = path
         self.display = display if display is not None else str(path)
         self.format = fmt if fmt is not None else detect_format(path)
         self._raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.unit = "line"
+        """What the line numbers of records, positions and errors count: "entry" when `length_prefixed`."""
+        self._errors = _GZIP_ERRORS
+        self._zstd: ModuleType | None = None
         try:
             stat = os.fstat(self._raw.fileno())
             self.size = stat.st_size
             self.mtime_ns = stat.st_mtime_ns
-            self.compressed = self._raw.read(2) == _GZIP_MAGIC
+            magic = self._raw.read(4)
             self._raw.seek(0)
+            self.compression = ("gzip" if magic[:2] == _GZIP_MAGIC else "zstd" if magic == _ZSTD_MAGIC
+                                else None)
+            if self.compression == "zstd":
+                self._errors = (EOFError, self._zstd_or_error(1).ZstdError)
+            self._stream = self._opened()
+            self.length_prefixed = self.format is Format.OTLP_PROTO or (
+                self.format is Format.OTLP_JSONL and self._looks_length_prefixed())
         except BaseException:
             self._raw.close()
             raise
-        self._stream: IO[bytes] = (
-            cast(IO[bytes], gzip.GzipFile(fileobj=self._raw, mode="rb")) if self.compressed else self._raw
-        )
+        if self.length_prefixed:
+            self.unit = "entry"
+
+    @property
+    def compressed(self) -> bool:
+        return self.compression is not None
+
+    def _zstd_or_error(self, line: int) -> ModuleType:
+        if self._zstd is None:
+            self._zstd = zstd_module()
+            if self._zstd is None:
+                raise self._error(line, _ZSTD_MISSING)
+        return self._zstd
+
+    def _opened(self) -> IO[bytes]:
+        """The file's content, decompressed as it is read."""
+        self._raw.seek(0)
+        if self.compression == "gzip":
+            return cast(IO[bytes], gzip.GzipFile(fileobj=self._raw, mode="rb"))
+        if self.compression == "zstd":
+            return cast(IO[bytes], self._zstd_or_error(1).ZstdFile(self._raw, mode="rb"))
+        return self._raw
+
+    def _looks_length_prefixed(self) -> bool:
+        """An `otlp-jsonl` file as the Collector writes `format: json` with per-message compression (or
+        `format: proto` under a JSON name): a zstd frame after the first four bytes, or a NUL first byte. A
+        stream that cannot be read here is read again, and reported, by the reader."""
+        try:
+            head = self._stream.read(8)
+            self._stream.seek(0)
+        except self._errors:
+            self._stream = self._opened()  # a decompressor that failed once may not fail again
+            return False
+        return head[4:8] == _ZSTD_MAGIC or head[:1] == b"\x00"
 
     def __enter__(self) -> InputFile:
         return self
@@ -146,7 +229,7 @@ class InputFile:
         self._stream.seek(start.offset)  # gzip: decompresses up to there; plain: a real seek
 
     def _error(self, line: int, message: str) -> InputError:
-        return InputError(self.display, line, message)
+        return InputError(self.display, line, message, self.unit)
 
     def _decompressed(self, items: Iterator[tuple[bytes, int, Position]],
                       start: Position) -> Iterator[tuple[bytes, int, Position]]:
@@ -157,8 +240,8 @@ class InputFile:
             for item in items:
                 yield item
                 reached = item[2].line
-        except _GZIP_ERRORS as exc:
-            raise self._error(reached, f"not a complete gzip file ({exc})") from None
+        except self._errors as exc:
+            raise self._error(reached, f"not a complete {self.compression} file ({exc})") from None
 
     def _json_error(self, data: bytes, line: int, exc: orjson.JSONDecodeError) -> InputError:
         """Where in the file the JSON breaks (orjson counts lines and columns from the start of the item)."""
@@ -191,7 +274,11 @@ class InputFile:
     # -- OTLP ----------------------------------------------------------------------------------------------------
 
     def requests(self, start: Position = START) -> Iterator[Record[OtlpRequest]]:
-        """The OTLP/JSON requests of an OTLP file, decoded into spans."""
+        """The OTLP requests of an OTLP file, decoded into spans."""
+        if self.length_prefixed:
+            for data, entry, end in self._decompressed(self._entries(start), start):
+                yield Record(self._entry_request(data, entry), entry, end)
+            return
         if self.format is Format.OTLP_JSONL:
             items = self._lines(start)
         elif self.format is Format.OTLP_JSON:
@@ -200,6 +287,49 @@ class InputFile:
             raise ValueError(f"{self.display}: {self.format.value} holds events, not OTLP requests")
         for data, line, end in self._decompressed(items, start):
             yield Record(OtlpRequest(self._decode(data, line), data), line, end)
+
+    def _entry_request(self, data: bytes, entry: int) -> OtlpRequest:
+        """An entry of a length-prefixed file: a protobuf or JSON request, either possibly in a zstd frame."""
+        if data[:4] == _ZSTD_MAGIC:
+            data = self._unzstd(data, entry)
+        if data.lstrip(_WS)[:1] == b"{":  # a protobuf request starts with its field 1 tag, 0x0a
+            return OtlpRequest(self._decode(data, entry), data)
+        from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf  # protobuf: the server extra
+
+        try:
+            result = decode_protobuf(data)
+        except OtlpDecodeError as exc:
+            raise self._error(entry, f"not an OTLP protobuf ExportTraceServiceRequest: {exc}") from None
+        if result.errors:
+            raise self._error(entry, f"unusable span: {result.errors[0]}")
+        return OtlpRequest(result.spans, data, protobuf=True)
+
+    def _unzstd(self, data: bytes, entry: int) -> bytes:
+        """A compressed entry (one zstd frame, or several concatenated), decoded to at most `MAX_ENTRY_BYTES`
+        whatever its frames declare."""
+        zstd = self._zstd_or_error(entry)
+        out: list[bytes] = []
+        produced = 0
+        decoder = zstd.ZstdDecompressor()
+        while True:
+            try:
+                piece = decoder.decompress(data, max_length=MAX_ENTRY_BYTES + 1 - produced)
+            except zstd.ZstdError as exc:
+                raise self._error(entry, f"not a readable zstd frame ({exc})") from None
+            produced += len(piece)
+            out.append(piece)
+            if produced > MAX_ENTRY_BYTES:
+                raise self._error(entry, f"decompresses to more than {_mib(MAX_ENTRY_BYTES)}, more than an entry "
+                                  "may hold")
+            if decoder.eof:
+                data = decoder.unused_data
+                if not data:
+                    return b"".join(out)
+                decoder = zstd.ZstdDecompressor()
+            elif decoder.needs_input:
+                raise self._error(entry, "zstd frame cut short")
+            else:
+                data = b""
 
     def _decode(self, data: bytes, line: int) -> list[SpanView]:
         try:
@@ -213,6 +343,32 @@ class InputFile:
         return result.spans
 
     # -- framing -------------------------------------------------------------------------------------------------
+
+    def _entries(self, start: Position) -> Iterator[tuple[bytes, int, Position]]:
+        """The entries of a length-prefixed file, each with its number and the position after it."""
+        self._seek(start)
+        read = self._stream.read
+        offset, entry, items = start.offset, start.line, start.items
+        while True:
+            head = read(4)
+            if not head:
+                return
+            if len(head) < 4:
+                raise self._error(entry, f"file cut short: {len(head)} of the 4 bytes of the entry's length")
+            size = int.from_bytes(head, "big")
+            if size > MAX_ENTRY_BYTES:
+                hint = ("; this looks like JSON text: give --from otlp-jsonl or otlp-json" if entry == 1
+                        and head.lstrip(_WS + _BOM)[:1] in (b"{", b"[") else "")
+                at = f"byte {offset}" + (" decompressed" if self.compressed else "")
+                raise self._error(entry, f"length {size} is more than an entry may hold ({_mib(MAX_ENTRY_BYTES)}): "
+                                  f"not a length-prefixed OTLP file, or a corrupt one ({at}){hint}")
+            data = read(size)
+            if len(data) < size:
+                raise self._error(entry, f"file cut short: {len(data)} of the entry's {size} bytes")
+            offset += 4 + size
+            items += 1
+            yield data, entry, Position(offset, entry + 1, items)
+            entry += 1
 
     def _lines(self, start: Position) -> Iterator[tuple[bytes, int, Position]]:
         """Non-blank lines, each with its line number and the position after it."""
@@ -381,4 +537,9 @@ class InputFile:
                 return
 
 
-__all__ = ["CHUNK_BYTES", "START", "InputError", "InputFile", "OtlpRequest", "Position", "Record", "check_event"]
+def _mib(size: int) -> str:
+    return f"{size >> 20} MiB"
+
+
+__all__ = ["CHUNK_BYTES", "MAX_ENTRY_BYTES", "START", "InputError", "InputFile", "OtlpRequest", "Position", "Record",
+           "check_event", "zstd_module"]
