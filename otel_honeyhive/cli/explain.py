@@ -20,6 +20,7 @@ from rich.text import Text
 from otel_honeyhive.cli.convert import file_span_filter
 from otel_honeyhive.cli.render import many
 from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.inputs.files.readers import unzstd
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
@@ -29,6 +30,7 @@ from otel_honeyhive.server.config import resolve_redactors, resolve_sessions
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 """An explanation is read whole: larger files are refused with a message, not read into memory."""
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _SHOWN_CHARS = 60
 _STYLES = {"won": "green", "merged": "green", "shadowed": "yellow", "same as the winner": "dim",
            "metadata": "cyan", "read": "dim", "refused": "red"}
@@ -39,16 +41,55 @@ class ExplainInputError(ValueError):
 
 
 def read_spans(data: bytes, name: str) -> list[SpanView]:
-    """The spans of an OTLP/JSON request, OTLP/JSON lines (one request per line) or an OTLP protobuf
-    `ExportTraceServiceRequest`, gzip-compressed or not."""
+    """The spans of an OTLP/JSON request, OTLP/JSON lines (one request per line), an OTLP protobuf
+    `ExportTraceServiceRequest`, or a length-prefixed file of requests (the Collector `file` exporter's
+    `format: proto`, and its per-message zstd), gzip- or zstd-compressed or not."""
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
             raise ExplainInputError(f"{name}: not a readable gzip file ({exc})") from None
+    elif data[:4] == _ZSTD_MAGIC:
+        data = _unzstd(data, name, "zstd file")
+    entries = _entries(data)
+    if entries is not None:
+        spans: list[SpanView] = []
+        for number, entry in enumerate(entries, 1):
+            where = f"{name}: entry {number}"
+            if entry[:4] == _ZSTD_MAGIC:
+                entry = _unzstd(entry, where, "zstd frame")
+            spans.extend(_json_spans(entry.lstrip(), where) if entry.lstrip()[:1] == b"{" else
+                         _protobuf_spans(entry, where))
+        return spans
     text = data.lstrip()
     if text[:1] in (b"{", b"["):
         return _json_spans(text, name)
+    return _protobuf_spans(data, name)
+
+
+def _unzstd(data: bytes, name: str, what: str) -> bytes:
+    try:
+        return unzstd(data, MAX_INPUT_BYTES, "an explained file")
+    except ValueError as exc:
+        raise ExplainInputError(f"{name}: not a readable {what} ({exc})") from None
+
+
+def _entries(data: bytes) -> list[bytes] | None:
+    """The entries of a length-prefixed file (each a 4-byte big-endian length, then that many bytes) when its
+    lengths lead exactly to its end; None otherwise (JSON text, or a single protobuf request, whose first bytes
+    read as a length would point past the end)."""
+    entries: list[bytes] = []
+    at = 0
+    while at < len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        if at + 4 > len(data) or at + 4 + size > len(data):
+            return None
+        entries.append(data[at + 4:at + 4 + size])
+        at += 4 + size
+    return entries or None
+
+
+def _protobuf_spans(data: bytes, name: str) -> list[SpanView]:
     try:
         result = decode_protobuf(data)
     except OtlpDecodeError as exc:

@@ -21,7 +21,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_honeyhive import HoneyHiveSpanExporter
 from otel_honeyhive.outputs.files import spans_to_otlp_json
+from tests.support.collector_files import (
+    VARIANTS,
+    framed,
+    proto_message,
+    write_collector_file,
+    write_jsonl,
+    zstd,
+)
+from tests.support.event_files import sdk_spans
 from tests.support.server import RunningServer, run_server
+from tests.support.spans import batches
 
 ROOT = Path(__file__).resolve().parents[2]
 SPANS = {"rag-pipeline", "retrieve documents", "chat gpt-4o-mini", "execute_tool word_count"}
@@ -229,3 +239,35 @@ def test_with_masking_it_shows_the_masked_values_that_would_ship(tmp_path: Path)
     assert b"zed.x@example.com" in explain_cli(str(path)).stdout, "without masking, the values as they are"
     bad = explain_cli(str(path), "--redact", "nonsense")
     assert bad.returncode == 2 and b"nonsense" in bad.stderr and b"Traceback" not in bad.stderr
+
+
+# -- the Collector `file` exporter's files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_collector_file_is_explained_as_the_same_requests_in_json_lines(tmp_path: Path, variant: str) -> None:
+    """Length-prefixed protobuf, per-message zstd (JSON too) and whole-file zstd: the same explanation as the
+    requests written as OTLP/JSON lines."""
+    spans = sdk_spans(3, seed=2)
+    chunks = batches(spans, 4)
+    reference = explain_cli(str(write_jsonl(tmp_path / "reference.otlp.jsonl", chunks)), "--json")
+    assert reference.returncode == 0, reference.stderr.decode()
+    done = explain_cli(str(write_collector_file(tmp_path, chunks, variant)), "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout) == json.loads(reference.stdout)
+    assert len(json.loads(done.stdout)) == len(spans)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    (framed(b"\x0a\x05\x0a\x03\xff\xff\xff"), "entry 2: neither OTLP/JSON nor an OTLP protobuf "
+                                              "ExportTraceServiceRequest"),
+    (framed(zstd.compress(b"x" * 64)[:-3]), "entry 2: not a readable zstd frame (zstd frame cut short)"),
+])
+def test_a_bad_entry_of_a_collector_file_is_named(tmp_path: Path, entry: bytes, message: str) -> None:
+    path = tmp_path / "traces.otlp.binpb"
+    path.write_bytes(framed(proto_message(sdk_spans(1, seed=2))) + entry)
+    done = explain_cli(str(path))
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    assert err.startswith(f"otel-honeyhive explain: {path}: {message}"), err
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -305,31 +305,10 @@ class InputFile:
         return OtlpRequest(result.spans, data, protobuf=True)
 
     def _unzstd(self, data: bytes, entry: int) -> bytes:
-        """A compressed entry (one zstd frame, or several concatenated), decoded to at most `MAX_ENTRY_BYTES`
-        whatever its frames declare."""
-        zstd = self._zstd_or_error(entry)
-        out: list[bytes] = []
-        produced = 0
-        decoder = zstd.ZstdDecompressor()
-        while True:
-            try:
-                piece = decoder.decompress(data, max_length=MAX_ENTRY_BYTES + 1 - produced)
-            except zstd.ZstdError as exc:
-                raise self._error(entry, f"not a readable zstd frame ({exc})") from None
-            produced += len(piece)
-            out.append(piece)
-            if produced > MAX_ENTRY_BYTES:
-                raise self._error(entry, f"decompresses to more than {_mib(MAX_ENTRY_BYTES)}, more than an entry "
-                                  "may hold")
-            if decoder.eof:
-                data = decoder.unused_data
-                if not data:
-                    return b"".join(out)
-                decoder = zstd.ZstdDecompressor()
-            elif decoder.needs_input:
-                raise self._error(entry, "zstd frame cut short")
-            else:
-                data = b""
+        try:
+            return unzstd(data, MAX_ENTRY_BYTES, "an entry")
+        except ValueError as exc:
+            raise self._error(entry, str(exc)) from None
 
     def _decode(self, data: bytes, line: int) -> list[SpanView]:
         try:
@@ -537,9 +516,38 @@ class InputFile:
                 return
 
 
+def unzstd(data: bytes, limit: int, what: str) -> bytes:
+    """zstd frames (one, or several concatenated) decoded to at most `limit` bytes whatever they declare;
+    ValueError saying why not (no zstd module, a corrupt or cut frame, more than `limit` for `what`)."""
+    zstd = zstd_module()
+    if zstd is None:
+        raise ValueError(_ZSTD_MISSING)
+    out: list[bytes] = []
+    produced = 0
+    decoder = zstd.ZstdDecompressor()
+    while True:
+        try:
+            piece = decoder.decompress(data, max_length=limit + 1 - produced)
+        except zstd.ZstdError as exc:
+            raise ValueError(f"not a readable zstd frame ({exc})") from None
+        produced += len(piece)
+        out.append(piece)
+        if produced > limit:
+            raise ValueError(f"decompresses to more than {_mib(limit)}, more than {what} may hold")
+        if decoder.eof:
+            data = decoder.unused_data
+            if not data:
+                return b"".join(out)
+            decoder = zstd.ZstdDecompressor()
+        elif decoder.needs_input:
+            raise ValueError("zstd frame cut short")
+        else:
+            data = b""
+
+
 def _mib(size: int) -> str:
     return f"{size >> 20} MiB"
 
 
 __all__ = ["CHUNK_BYTES", "MAX_ENTRY_BYTES", "START", "InputError", "InputFile", "OtlpRequest", "Position", "Record",
-           "check_event", "zstd_module"]
+           "check_event", "unzstd", "zstd_module"]
