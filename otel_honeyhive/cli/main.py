@@ -323,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser(
         "convert", help="convert between event files and OTLP/JSON files",
         description="Convert HoneyHive events (NDJSON, JSON array) and OTLP/JSON traces (one request per line, "
-        "or one request) into one another, streaming: only a single-request .otlp.json is read whole. "
+        "or one request) into one another, streaming: only a single-request .otlp.json is read whole. The "
+        "Collector file exporter's length-prefixed protobuf and zstd files are read too (not written). "
         "Formats come from the file names (" + FORMAT_HELP + "); --from/--to override them. "
         "Spans become events as the bridge maps them; events become spans with events_to_spans.",
     )
@@ -346,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain", help="show the event each span of an OTLP file becomes, and why",
-        description="Map the spans of FILE (OTLP/JSON, one request or one per line, or an OTLP protobuf "
-        "ExportTraceServiceRequest; gzip or not; - for stdin) as the exporter does, and print per span the event "
+        description="Map the spans of FILE (OTLP/JSON, one request or one per line, an OTLP protobuf "
+        "ExportTraceServiceRequest, or the Collector file exporter's length-prefixed requests; gzip, zstd or "
+        "neither; - for stdin) as the exporter does, and print per span the event "
         "it becomes and, per attribute, the rule that took it, the value that won, the values that lost "
         "(shadowed, kept in metadata) and what fell through to metadata.",
     )
@@ -371,7 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
         "alone as too large even cut are named at the end, and spans an OTLP receiver rejects in partial_success "
         "counted there (exit status 1).",
     )
-    replay.add_argument("file", type=_file, metavar="FILE", help="events or OTLP/JSON file (format from its name)")
+    replay.add_argument("file", type=_file, metavar="FILE",
+                        help="events or OTLP file, JSON or the Collector file exporter's protobuf (format from its "
+                        "name)")
     _add_formats(replay, "FILE")
     replay.add_argument("--to", required=True, choices=("honeyhive", "otlp"), help="where to send the events")
     replay.add_argument("--server-url", metavar="URL",
