@@ -20,6 +20,7 @@ from rich.text import Text
 from otel_honeyhive.cli.convert import file_span_filter
 from otel_honeyhive.cli.render import many
 from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.core.zstd import MAGIC as ZSTD_MAGIC
 from otel_honeyhive.inputs.files.readers import unzstd
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
@@ -30,7 +31,6 @@ from otel_honeyhive.server.config import resolve_redactors, resolve_sessions
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 """An explanation is read whole: larger files are refused with a message, not read into memory."""
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _SHOWN_CHARS = 60
 _STYLES = {"won": "green", "merged": "green", "shadowed": "yellow", "same as the winner": "dim",
            "metadata": "cyan", "read": "dim", "refused": "red"}
@@ -49,14 +49,14 @@ def read_spans(data: bytes, name: str) -> list[SpanView]:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
             raise ExplainInputError(f"{name}: not a readable gzip file ({exc})") from None
-    elif data[:4] == _ZSTD_MAGIC:
+    elif data[:4] == ZSTD_MAGIC:
         data = _unzstd(data, name, "zstd file")
     entries = _entries(data)
     if entries is not None:
         spans: list[SpanView] = []
         for number, entry in enumerate(entries, 1):
             where = f"{name}: entry {number}"
-            if entry[:4] == _ZSTD_MAGIC:
+            if entry[:4] == ZSTD_MAGIC:
                 entry = _unzstd(entry, where, "zstd frame")
             spans.extend(_json_spans(entry.lstrip(), where) if entry.lstrip()[:1] == b"{" else
                          _protobuf_spans(entry, where))

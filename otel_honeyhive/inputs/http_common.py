@@ -16,11 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-
-try:  # the standard library's from Python 3.14, the same module before it (`backports.zstd`, the server's extra)
-    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the Python version
-    from backports import zstd
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
@@ -32,6 +27,7 @@ from otel_honeyhive.core.protocols import Sink
 from otel_honeyhive.core.results import Outcome, SendResult, Update
 from otel_honeyhive.core.sizes import shown_size
 from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.core.zstd import BoundedZstd, ZstdDataError
 from otel_honeyhive.inputs.event_validation import EventDefaults
 
 logger = logging.getLogger("otel_honeyhive.server")
@@ -169,70 +165,38 @@ class _Inflater:
 
 
 class _ZstdDecoder:
-    """Streaming zstd decoding that produces at most `limit + 1` bytes, whatever the input claims. The window (the
+    """Streaming zstd decoding (`core/zstd.py`) that produces at most `limit + 1` bytes. The window (the
     decoder's memory) may be as large as the limit, or 8 MiB when the limit is smaller (streaming encoders declare
-    theirs whatever the body's size): a frame declaring more is refused instead of allocated. Concatenated frames
-    are one body, as zstd(1) reads them."""
+    theirs whatever the body's size), at most 128 MiB: a frame declaring more is refused instead of allocated."""
 
     def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._produced = 0
-        self._window_log = min(max(limit.bit_length(), _ZSTD_WINDOW_LOG_MIN), _ZSTD_WINDOW_LOG_MAX)
-        self._decoder = self._new()
-        self._header = b""
-        """The current frame's first bytes, kept to say why it was refused."""
-
-    def _new(self) -> zstd.ZstdDecompressor:
-        return zstd.ZstdDecompressor(options={zstd.DecompressionParameter.window_log_max: self._window_log})
+        window_log = min(max(limit.bit_length(), _ZSTD_WINDOW_LOG_MIN), _ZSTD_WINDOW_LOG_MAX)
+        try:
+            self._decoder = BoundedZstd(limit, window_limit=1 << window_log)
+        except ZstdDataError as exc:
+            raise BodyError(400, f"unsupported Content-Encoding 'zstd' here: {exc}") from None
 
     def feed(self, data: bytes) -> bytes:
-        out: list[bytes] = []
-        while True:
-            if self._decoder.eof:  # another frame follows
-                data = self._decoder.unused_data + data
-                if not data:
-                    break
-                self._decoder = self._new()
-                self._header = b""
-            elif not data and self._decoder.needs_input:
-                break
-            if len(self._header) < _ZSTD_HEADER_BYTES:
-                self._header += data[:_ZSTD_HEADER_BYTES - len(self._header)]
-            try:
-                piece = self._decoder.decompress(data, self._limit + 1 - self._produced)
-            except zstd.ZstdError as exc:
-                raise BodyError(400, self._why(exc)) from None
-            data = b""
-            self._produced += len(piece)
-            out.append(piece)
-            if self._produced > self._limit:
-                break  # the caller refuses the body
-        return b"".join(out)
-
-    def _why(self, exc: zstd.ZstdError) -> str:
-        window = _declared_window(self._header)
-        if window is not None and window > 1 << self._window_log:
-            return (f"zstd frame needs a {shown_size(window)} window; this server decodes up to "
-                    f"{shown_size(1 << self._window_log)} (the body limit, --max-body-bytes, at least 8 MiB and "
-                    "at most 128 MiB)")
-        return f"body is not valid compressed data: {exc}"
+        try:
+            return self._decoder.feed(data)
+        except ZstdDataError as exc:
+            raise BodyError(400, _zstd_refusal(exc)) from None
 
     def finish(self) -> None:
-        if not self._decoder.eof:
-            raise BodyError(400, "body is not valid compressed data: truncated stream")
+        try:
+            self._decoder.finish()
+        except ZstdDataError:
+            raise BodyError(400, "body is not valid compressed data: truncated stream") from None
 
 
-def _declared_window(header: bytes) -> int | None:
-    """The window a zstd frame declares in its header (RFC 8878, section 3.1.1.1), if it declares one."""
-    if len(header) < 6 or header[:4] != _ZSTD_MAGIC or header[4] & 0x20:  # single segment: no window descriptor
-        return None
-    exponent, mantissa = header[5] >> 3, header[5] & 7
-    base = 1 << (10 + exponent)
-    return base + (base >> 3) * mantissa
+def _zstd_refusal(exc: ZstdDataError) -> str:
+    if exc.window is not None and exc.window_limit is not None:
+        return (f"zstd frame needs a {shown_size(exc.window)} window; this server decodes up to "
+                f"{shown_size(exc.window_limit)} (the body limit, --max-body-bytes, at least 8 MiB and at most "
+                "128 MiB)")
+    return f"body is not valid compressed data: {exc}"
 
 
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_ZSTD_HEADER_BYTES = 6
 _ZSTD_WINDOW_LOG_MIN = 23
 _ZSTD_WINDOW_LOG_MAX = 27
 """zstd's own default limit for decoders (128 MiB), whatever `--max-body-bytes` allows."""

@@ -21,10 +21,7 @@ from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 
-try:  # as otel_honeyhive/inputs/http_common.py imports it
-    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the Python version
-    from backports import zstd
+from tests.support.compression import zstd
 
 VARIANTS = ("proto", "proto-zstd-messages", "json-zstd-messages", "json-zstd-file", "proto-zstd-file")
 """`format`, and how `compression: zstd` applies: per message (the exporter's default) or to the file (the

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import zlib
 
-try:  # as otel_honeyhive.inputs.http_common picks it
-    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the Python version
-    from backports import zstd
+from otel_honeyhive.core.zstd import zstd_module
+
+_module = zstd_module()
+assert _module is not None, "the tests need the zstd module (the server extra)"
+zstd = _module
 
 MIB = 1024 * 1024
 

@@ -35,6 +35,8 @@ from otel_honeyhive.core.events import EVENT_TYPES, Event
 from otel_honeyhive.core.file_formats import Format, detect_format
 from otel_honeyhive.core.jsonable import loads
 from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.core.zstd import MAGIC as ZSTD_MAGIC
+from otel_honeyhive.core.zstd import MISSING, ZstdDataError, decode_all, zstd_module
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 
@@ -48,12 +50,10 @@ MAX_ENTRY_BYTES = 64 << 20
 reading one entry may cost in memory at most."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, zlib.error, gzip.BadGzipFile)
 """What a cut or corrupt gzip stream raises while it is read (the magic bytes alone make a file "compressed");
 a zstd stream raises EOFError or the module's ZstdError."""
-_ZSTD_MISSING = ("zstd-compressed, and reading zstd needs the zstd module: install the server extra "
-                 "(pip install 'otel-honeyhive[server]', which brings backports.zstd) or use Python 3.14+")
+_ZSTD_MISSING = f"zstd-compressed, and {MISSING}"
 _BOM = b"\xef\xbb\xbf"
 _WS = b" \t\r\n"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -73,19 +73,6 @@ class InputError(ValueError):
         self.line = line
         self.message = message
         self.unit = unit
-
-
-def zstd_module() -> ModuleType | None:
-    """`compression.zstd` (Python 3.14+), else `backports.zstd` (the server extra), else None: imported when a
-    zstd file is met, never at import time."""
-    try:
-        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        try:
-            from backports import zstd  # type: ignore[no-redef,unused-ignore]
-        except ImportError:
-            return None
-    return cast(ModuleType, zstd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +152,7 @@ class InputFile:
             self.mtime_ns = stat.st_mtime_ns
             magic = self._raw.read(4)
             self._raw.seek(0)
-            self.compression = ("gzip" if magic[:2] == _GZIP_MAGIC else "zstd" if magic == _ZSTD_MAGIC
+            self.compression = ("gzip" if magic[:2] == _GZIP_MAGIC else "zstd" if magic == ZSTD_MAGIC
                                 else None)
             if self.compression == "zstd":
                 self._errors = (EOFError, self._zstd_or_error(1).ZstdError)
@@ -208,7 +195,7 @@ class InputFile:
         except self._errors:
             self._stream = self._opened()  # a decompressor that failed once may not fail again
             return False
-        return head[4:8] == _ZSTD_MAGIC or head[:1] == b"\x00"
+        return head[4:8] == ZSTD_MAGIC or head[:1] == b"\x00"
 
     def __enter__(self) -> InputFile:
         return self
@@ -290,7 +277,7 @@ class InputFile:
 
     def _entry_request(self, data: bytes, entry: int) -> OtlpRequest:
         """An entry of a length-prefixed file: a protobuf or JSON request, either possibly in a zstd frame."""
-        if data[:4] == _ZSTD_MAGIC:
+        if data[:4] == ZSTD_MAGIC:
             data = self._unzstd(data, entry)
         if data.lstrip(_WS)[:1] == b"{":  # a protobuf request starts with its field 1 tag, 0x0a
             return OtlpRequest(self._decode(data, entry), data)
@@ -519,30 +506,10 @@ class InputFile:
 def unzstd(data: bytes, limit: int, what: str) -> bytes:
     """zstd frames (one, or several concatenated) decoded to at most `limit` bytes whatever they declare;
     ValueError saying why not (no zstd module, a corrupt or cut frame, more than `limit` for `what`)."""
-    zstd = zstd_module()
-    if zstd is None:
-        raise ValueError(_ZSTD_MISSING)
-    out: list[bytes] = []
-    produced = 0
-    decoder = zstd.ZstdDecompressor()
-    while True:
-        try:
-            piece = decoder.decompress(data, max_length=limit + 1 - produced)
-        except zstd.ZstdError as exc:
-            raise ValueError(f"not a readable zstd frame ({exc})") from None
-        produced += len(piece)
-        out.append(piece)
-        if produced > limit:
-            raise ValueError(f"decompresses to more than {_mib(limit)}, more than {what} may hold")
-        if decoder.eof:
-            data = decoder.unused_data
-            if not data:
-                return b"".join(out)
-            decoder = zstd.ZstdDecompressor()
-        elif decoder.needs_input:
-            raise ValueError("zstd frame cut short")
-        else:
-            data = b""
+    try:
+        return decode_all(data, limit, what)
+    except ZstdDataError as exc:
+        raise ValueError(_ZSTD_MISSING if str(exc) == MISSING else str(exc)) from None
 
 
 def _mib(size: int) -> str:
@@ -550,4 +517,4 @@ def _mib(size: int) -> str:
 
 
 __all__ = ["CHUNK_BYTES", "MAX_ENTRY_BYTES", "START", "InputError", "InputFile", "OtlpRequest", "Position", "Record",
-           "check_event", "unzstd", "zstd_module"]
+           "check_event", "unzstd"]
