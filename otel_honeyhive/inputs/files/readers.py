@@ -34,6 +34,7 @@ import orjson
 from otel_honeyhive.core.events import EVENT_TYPES, Event
 from otel_honeyhive.core.file_formats import Format, detect_format
 from otel_honeyhive.core.jsonable import loads
+from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.core.zstd import MAGIC as ZSTD_MAGIC
 from otel_honeyhive.core.zstd import MISSING, ZstdDataError, decode_all, zstd_module
@@ -108,6 +109,19 @@ class OtlpRequest:
     body: bytes
     protobuf: bool = False
     """`body` is the protobuf encoding, not OTLP/JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpLogs:
+    """One decoded `ExportLogsServiceRequest` of a logs file (`--logs`): its records, and the earliest of their
+    times (0 when a record has none), which says when in the traffic the request belongs."""
+
+    records: list[LogRecordView]
+    earliest_ns: int
+
+
+_LOGS_HINT = "this file holds OTLP logs (resourceLogs), not traces: give it with --logs FILE"
+_TRACES_HINT = "this file holds OTLP traces (resourceSpans), not logs: give it as the traces file, not with --logs"
 
 
 def check_event(value: Any) -> str | None:
@@ -286,6 +300,8 @@ class InputFile:
         try:
             result = decode_protobuf(data)
         except OtlpDecodeError as exc:
+            if _holds_logs(data):
+                raise self._error(entry, _LOGS_HINT) from None
             raise self._error(entry, f"not an OTLP protobuf ExportTraceServiceRequest: {exc}") from None
         if result.errors:
             raise self._error(entry, f"unusable span: {result.errors[0]}")
@@ -305,8 +321,66 @@ class InputFile:
         if result.errors:
             raise self._error(line, f"unusable span: {result.errors[0]}")
         if not result.spans and b"esourceSpans" not in data and b"resource_spans" not in data:
+            if b"esourceLogs" in data or b"resource_logs" in data:
+                raise self._error(line, _LOGS_HINT)
             raise self._error(line, "not an OTLP/JSON ExportTraceServiceRequest: no resourceSpans")
         return result.spans
+
+    # -- OTLP logs -----------------------------------------------------------------------------------------------
+
+    def logs(self, start: Position = START) -> Iterator[Record[OtlpLogs]]:
+        """The OTLP logs requests of a logs file (`--logs`: the Collector `file` exporter's logs, any framing the
+        traces are read in), decoded by the receiver's own decoders (inputs/otlp/logs.py)."""
+        if self.length_prefixed:
+            for data, entry, end in self._decompressed(self._entries(start), start):
+                yield Record(self._entry_logs(data, entry), entry, end)
+            return
+        if self.format is Format.OTLP_JSONL:
+            items = self._lines(start)
+        elif self.format is Format.OTLP_JSON:
+            items = self._whole(start)
+        else:
+            raise ValueError(f"{self.display}: {self.format.value} holds events, not OTLP logs")
+        for data, line, end in self._decompressed(items, start):
+            yield Record(self._decode_logs(data, line), line, end)
+
+    def _entry_logs(self, data: bytes, entry: int) -> OtlpLogs:
+        if data[:4] == ZSTD_MAGIC:
+            data = self._unzstd(data, entry)
+        if data.lstrip(_WS)[:1] == b"{":
+            return self._decode_logs(data, entry)
+        from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
+        from otel_honeyhive.inputs.otlp.logs import decode_logs_protobuf  # protobuf: the server extra
+
+        try:
+            result = decode_logs_protobuf(data)
+        except OtlpDecodeError as exc:
+            if _holds_spans(data, decode_protobuf):
+                raise self._error(entry, _TRACES_HINT) from None
+            raise self._error(entry, f"not an OTLP protobuf ExportLogsServiceRequest: {exc}") from None
+        if not result.records and not result.errors and _holds_spans(data, decode_protobuf):
+            raise self._error(entry, _TRACES_HINT)
+        return self._logs_of(result.records, result.errors, entry)
+
+    def _decode_logs(self, data: bytes, line: int) -> OtlpLogs:
+        from otel_honeyhive.inputs.otlp.logs import decode_logs_json  # opentelemetry-proto: the server extra
+
+        try:
+            result = decode_logs_json(data)
+        except OtlpDecodeError as exc:
+            raise self._error(line, f"not an OTLP/JSON ExportLogsServiceRequest: {exc}") from None
+        if not result.records and b"esourceLogs" not in data and b"resource_logs" not in data:
+            if b"esourceSpans" in data or b"resource_spans" in data:
+                raise self._error(line, _TRACES_HINT)
+            raise self._error(line, "not an OTLP/JSON ExportLogsServiceRequest: no resourceLogs")
+        return self._logs_of(result.records, result.errors, line)
+
+    def _logs_of(self, records: list[LogRecordView], errors: list[str], line: int) -> OtlpLogs:
+        """The request's records; one the receiver would reject (ids of the wrong size) stops the file, as an
+        unusable span does."""
+        if errors:
+            raise self._error(line, f"unusable log record: {errors[0]}")
+        return OtlpLogs(records, min((r.time_ns for r in records), default=0))
 
     # -- framing -------------------------------------------------------------------------------------------------
 
@@ -503,6 +577,26 @@ class InputFile:
                 return
 
 
+def _holds_logs(data: bytes) -> bool:
+    """Whether a protobuf entry that is no traces request is a logs request (for the hint to use `--logs`)."""
+    try:
+        from otel_honeyhive.inputs.otlp.logs import decode_logs_protobuf
+
+        result = decode_logs_protobuf(data)
+    except (ImportError, OtlpDecodeError):
+        return False
+    return bool(result.records or result.errors)
+
+
+def _holds_spans(data: bytes, decode: Callable[[bytes], Any]) -> bool:
+    """Whether a protobuf entry that holds no log record is a traces request (for the hint to give it as the
+    traces file)."""
+    try:
+        return bool(decode(data).spans)
+    except OtlpDecodeError:
+        return False
+
+
 def unzstd(data: bytes, limit: int, what: str) -> bytes:
     """zstd frames (one, or several concatenated) decoded to at most `limit` bytes whatever they declare;
     ValueError saying why not (no zstd module, a corrupt or cut frame, more than `limit` for `what`)."""
@@ -516,5 +610,5 @@ def _mib(size: int) -> str:
     return f"{size >> 20} MiB"
 
 
-__all__ = ["CHUNK_BYTES", "MAX_ENTRY_BYTES", "START", "InputError", "InputFile", "OtlpRequest", "Position", "Record",
-           "check_event", "unzstd"]
+__all__ = ["CHUNK_BYTES", "MAX_ENTRY_BYTES", "START", "InputError", "InputFile", "OtlpLogs", "OtlpRequest",
+           "Position", "Record", "check_event", "unzstd"]
