@@ -9,6 +9,13 @@
   a protobuf request (a length-prefixed file's, the Collector `file` exporter's `format: proto`) becomes the same
   request in OTLP/JSON.
 
+With `--logs FILE` (OTLP input to events), the GenAI log records of the same traffic (the Collector `file`
+exporter's logs file) go to the pipeline with the spans, as `serve` takes them at `/v1/logs`
+(inputs/files/stream.py): joined to their spans' events, or, when they come after them or their span never
+comes, as updates. An events file holds final events, so the events are first written to a private temporary
+file beside OUTPUT, then copied into OUTPUT with the updates applied (HoneyHive's `PUT /events` rules): each event
+once, as HoneyHive holds it once `serve` has sent the events and their updates.
+
 Bad input stops the conversion with `file:line: what is wrong`, and the output file is not left behind: it is
 written to a temporary file and renamed into place only on success.
 """
@@ -18,7 +25,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,13 +37,16 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import Format, check_writable, detect_format, parse_format
+from otel_honeyhive.core.jsonable import dumps, loads
 from otel_honeyhive.core.redactors import Redactor
+from otel_honeyhive.core.results import Update
 from otel_honeyhive.inputs.files.readers import InputError, InputFile
 from otel_honeyhive.inputs.files.stream import EventStream
 from otel_honeyhive.mapper.conversations import DEFAULT_SESSIONS
 from otel_honeyhive.mapper.filtering import SpanFilter, split_list
 from otel_honeyhive.mapper.reverse import Lineage, events_to_spans
 from otel_honeyhive.outputs.files import (
+    EventWriter,
     OutputFile,
     event_writer,
     otlp_writer,
@@ -53,6 +65,10 @@ EVENTS_PER_REQUEST = 512
 class Counts:
     read: int = 0
     written: int = 0
+    records: int = 0
+    """Log records read from the `--logs` files."""
+    unapplied: int = 0
+    """Updates of events that are not in the output (the session of a trace none of whose spans is in INPUT)."""
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -81,31 +97,65 @@ def run_convert(args: argparse.Namespace) -> int:
         span_filter = _span_filter(args, src, dst)
         redactors = _redactors(args, src, dst)
         sessions = _sessions(args, src, dst)
+        logs = file_logs(args, src, src.is_otlp and not dst.is_otlp, f"log records are joined when OTLP input is "
+                         f"converted to events; this is {src.value} to {dst.value}")
     except ValueError as exc:
         return _fail(str(exc), 2)
-    try:
-        source = InputFile(input_path, src)
-    except OSError as exc:
-        return _fail(f"cannot read {input_path}: {exc.strerror or exc}")
-    except InputError as exc:  # a zstd file without the zstd module
-        return _fail(str(exc))
+    for path, _ in logs:
+        if path.exists() and output_path.exists() and path.resolve() == output_path.resolve():
+            return _fail(f"--logs {path} and OUTPUT are the same file", 2)
     counts = Counts()
-    try:
-        with source, OutputFile(output_path) as out:
-            if dst.is_otlp and src.is_otlp:
-                _otlp_to_otlp(source, out, dst, counts)
-            elif dst.is_otlp:
-                _events_to_otlp(source, out, dst, counts, args, redactors)
-            else:
-                _to_events(source, out, dst, counts, args, span_filter, redactors, sessions)
-    except InputError as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"{exc.filename or output_path}: {exc.strerror or exc}")
+    with ExitStack() as files:
+        try:
+            source = files.enter_context(InputFile(input_path, src))
+            log_files = open_logs(files, logs)
+        except OSError as exc:
+            return _fail(f"cannot read {exc.filename or input_path}: {exc.strerror or exc}")
+        except InputError as exc:  # a zstd file without the zstd module
+            return _fail(str(exc))
+        try:
+            with OutputFile(output_path) as out:
+                if dst.is_otlp and src.is_otlp:
+                    _otlp_to_otlp(source, out, dst, counts)
+                elif dst.is_otlp:
+                    _events_to_otlp(source, out, dst, counts, args, redactors)
+                else:
+                    _to_events(source, out, dst, counts, args, span_filter, redactors, sessions, log_files)
+        except InputError as exc:
+            return _fail(str(exc))
+        except OSError as exc:
+            return _fail(f"{exc.filename or output_path}: {exc.strerror or exc}")
     if not args.quiet:
-        print(f"otel-honeyhive convert: {_count(counts.read, src)} from {input_path} ({src.value}) → "
-              f"{_count(counts.written, dst)} in {output_path} ({dst.value})", file=sys.stderr)
+        records = f" and {counts.records} log record{'' if counts.records == 1 else 's'}" if logs else ""
+        unapplied = (f"; {counts.unapplied} update{'' if counts.unapplied == 1 else 's'} of events not in the "
+                     "file not written (log records of traces with no span in INPUT)" if counts.unapplied else "")
+        print(f"otel-honeyhive convert: {_count(counts.read, src)}{records} from {input_path} ({src.value}) → "
+              f"{_count(counts.written, dst)} in {output_path} ({dst.value}){unapplied}", file=sys.stderr)
     return 0
+
+
+def file_logs(args: argparse.Namespace, src: Format, applies: bool, why_not: str) -> list[tuple[Path, Format]]:
+    """The `--logs` files (`convert`, `replay`) with their formats: from each name when it names an OTLP format,
+    else INPUT's (the Collector writes its traces and logs files alike); ValueError when `--logs` cannot apply
+    (naming `why_not`)."""
+    paths: list[Path] = list(getattr(args, "logs", None) or ())
+    if not paths:
+        return []
+    if not applies:
+        raise ValueError(f"--logs: {why_not}")
+    logs: list[tuple[Path, Format]] = []
+    for path in paths:
+        try:
+            named = detect_format(path)
+        except ValueError:
+            named = src
+        logs.append((path, named if named.is_otlp else src))
+    return logs
+
+
+def open_logs(files: ExitStack, logs: Sequence[tuple[Path, Format]]) -> list[InputFile]:
+    """The `--logs` files opened, closed with `files`; OSError naming the file, InputError (zstd module)."""
+    return [files.enter_context(InputFile(path, fmt)) for path, fmt in logs]
 
 
 def _count(n: int, fmt: Format) -> str:
@@ -164,16 +214,45 @@ def file_sessions(args: argparse.Namespace, applies: bool, why_not: str) -> str:
 
 def _to_events(source: InputFile, out: OutputFile, dst: Format, counts: Counts, args: argparse.Namespace,
                span_filter: SpanFilter | None = None, redactors: tuple[Redactor, ...] = (),
-               sessions: str = "trace") -> None:
+               sessions: str = "trace", logs: Sequence[InputFile] = ()) -> None:
     writer = event_writer(out, dst)
     stream = EventStream(source, project=args.project, event_source=args.source, max_held_spans=args.max_held_spans,
-                         span_filter=span_filter, redactors=redactors, sessions=sessions, sessions_at_end=True)
-    for chunk in stream.chunks():
-        for event in chunk.events:
-            writer.write(event)
-        counts.written += len(chunk.events)
+                         span_filter=span_filter, redactors=redactors, sessions=sessions, sessions_at_end=True,
+                         logs=logs)
+    if logs:
+        _with_updates(stream, out, writer, counts)
+    else:
+        for chunk in stream.chunks():
+            for event in chunk.events:
+                writer.write(event)
+            counts.written += len(chunk.events)
     counts.read = stream.items_read
+    counts.records = stream.records_read
     writer.finish()
+
+
+def _with_updates(stream: EventStream, out: OutputFile, writer: EventWriter, counts: Counts) -> None:
+    """The stream's events, written once each with the updates log records made of them applied: staged in a
+    private temporary file beside OUTPUT (removed however this ends), then copied into `writer`. Only updates
+    are kept in memory."""
+    updates: dict[str, list[Update]] = {}
+    with tempfile.TemporaryFile(dir=out.path.parent, prefix=f".{out.path.name}.") as staged:  # 0600, unlinked
+        for chunk in stream.chunks():
+            for event in chunk.events:
+                staged.write(dumps(event) + b"\n")
+            counts.written += len(chunk.events)
+            for update in chunk.updates:
+                updates.setdefault(update.event_id, []).append(update)
+        staged.seek(0)
+        seen: set[str] = set()
+        for line in staged:
+            event = loads(line)
+            event_id = event.get("event_id")
+            seen.add(event_id)
+            for update in updates.get(event_id, ()):
+                event = update.apply_to(event)
+            writer.write(event)
+    counts.unapplied = sum(len(left) for event_id, left in updates.items() if event_id not in seen)
 
 
 def otlp_requests(items: Iterable[T], spans_of: Callable[[list[T]], list[ReadableSpan]]) -> Iterator[
@@ -229,4 +308,5 @@ def _otlp_to_otlp(source: InputFile, out: OutputFile, dst: Format, counts: Count
     writer.finish()
 
 
-__all__ = ["EVENTS_PER_REQUEST", "file_sessions", "file_span_filter", "otlp_requests", "run_convert"]
+__all__ = ["EVENTS_PER_REQUEST", "file_logs", "file_sessions", "file_span_filter", "open_logs", "otlp_requests",
+           "run_convert"]

@@ -179,10 +179,44 @@ def _table(explanation: SpanExplanation, full: bool) -> RenderableType:
     return table
 
 
+def with_log_records(spans: list[SpanView], paths: list[Path]) -> list[SpanView]:
+    """The spans with the GenAI log records of the `--logs` files that name them joined, as the pipeline joins
+    them (mapper/log_records.py: details as the attributes a span lacks, messages as its span events); records
+    naming no span of FILE are left out. ExplainInputError (one line naming the file and line or entry) for a
+    file that cannot be read."""
+    from otel_honeyhive.core.file_formats import Format, detect_format
+    from otel_honeyhive.core.log_records import LogRecordView
+    from otel_honeyhive.inputs.files.readers import InputError, InputFile
+    from otel_honeyhive.mapper.log_records import join, kind_of
+
+    wanted = {(span.trace_id, span.span_id) for span in spans}
+    records: dict[tuple[int, int], list[LogRecordView]] = {}
+    for path in paths:
+        try:
+            fmt = detect_format(path)
+        except ValueError:
+            fmt = Format.OTLP_JSONL
+        try:
+            with InputFile(path, fmt if fmt.is_otlp else Format.OTLP_JSONL) as logs:
+                for request in logs.logs():
+                    for record in request.value.records:
+                        key = (record.trace_id, record.span_id)
+                        if key in wanted and record.sampled and kind_of(record) is not None:
+                            records.setdefault(key, []).append(record)
+        except OSError as exc:
+            raise ExplainInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except InputError as exc:
+            raise ExplainInputError(str(exc)) from None
+    return [join(span, records[key]) if (key := (span.trace_id, span.span_id)) in records else span
+            for span in spans]
+
+
 def run_explain(args: argparse.Namespace) -> int:
     try:
         data, name = _read(args.input)
         spans = read_spans(data, name)
+        if args.logs:
+            spans = with_log_records(spans, args.logs)
     except ExplainInputError as exc:
         print(f"otel-honeyhive explain: {exc}", file=sys.stderr)
         return 1
@@ -214,4 +248,4 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["ExplainInputError", "read_spans", "run_explain"]
+__all__ = ["ExplainInputError", "read_spans", "run_explain", "with_log_records"]

@@ -339,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--source", type=_name, help="source for events made from spans (else 'dev'), and for events "
                          "without one")
     _add_max_held(convert)
+    _add_logs(convert, "INPUT", "OTLP input to events: ")
     _add_sessions(convert, "OTLP input: ")
     _add_file_span_filter(convert, "OTLP input to events: ")
     _add_masking(convert)
@@ -358,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--full", action="store_true", help="do not shorten long values in the table")
     explain.add_argument("--project", type=_name, help="project set on the events (as the exporter's project)")
     explain.add_argument("--source", type=_name, help="source set on the events (else 'dev')")
+    explain.add_argument("--logs", type=_file, action="append", metavar="FILE",
+                         help="an OTLP logs file of the same traffic (repeatable): the GenAI log records naming a "
+                         "span of FILE are joined to it before it is explained (details as the attributes it lacks, "
+                         "messages as its span events), as the pipeline joins them; evaluation results and records "
+                         "whose span is not in FILE are not shown")
     _add_sessions(explain)
     _add_file_span_filter(explain, "")
     _add_masking(explain)
@@ -402,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--state", type=Path, metavar="PATH",
                         help="the state file (default: FILE.replay-state.json)")
     _add_max_held(replay)
+    _add_logs(replay, "FILE", "OTLP input: ")
     _add_sessions(replay, "OTLP input: ")
     _add_file_span_filter(replay, "OTLP input: ")
     _add_masking(replay)
@@ -500,6 +507,15 @@ def _add_sessions(parser: argparse.ArgumentParser, where: str = "") -> None:
                         help=f"{where}what a session is: trace (a trace's root span; the default) or conversation "
                         "(every trace carrying the same conversation id: session.id, gen_ai.conversation.id, "
                         "Traceloop's session_id) (else $HH_SESSIONS)")
+
+
+def _add_logs(parser: argparse.ArgumentParser, traces: str, applies: str) -> None:
+    parser.add_argument("--logs", type=_file, action="append", metavar="FILE",
+                        help=f"{applies}an OTLP logs file of the same traffic (the Collector file exporter's logs "
+                        f"file, or the OTLP file log exporter's; repeatable): its GenAI log records (prompts and "
+                        f"completions of EVENT_ONLY instrumentations) are joined to their spans' events as serve "
+                        f"joins those sent to /v1/logs. Read in any framing {traces} is; its format from its name "
+                        f"when that names an OTLP format, else {traces}'s")
 
 
 def _add_max_held(parser: argparse.ArgumentParser) -> None:

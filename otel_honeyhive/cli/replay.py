@@ -8,6 +8,12 @@
   With `--sessions conversation`, a later turn's extension of its session is sent as the session event again,
   merged (same id), in the order the file gave it.
 
+With `--logs FILE` (OTLP input), the GenAI log records of the same traffic go to the pipeline with the spans, as
+`serve` takes them at `/v1/logs` (inputs/files/stream.py): joined to their spans' events before these are sent;
+those that come after their span's event, or whose span never comes (kept on their session), are sent as updates
+(`PUT /events`; to an OTLP endpoint, the event sent again with the update merged), each once the events before it
+were acknowledged. An update that is not delivered is named at the end (exit status 1); the replay goes on.
+
 Resuming: after every batch the output acknowledged, `{file, size, mtime, offset, items}` is written atomically
 to a state file (default `FILE.replay-state.json`). A later run on the same, unchanged file (same size and mtime)
 and the same target continues from that offset; a changed file, another target or other options that shape the
@@ -17,7 +23,10 @@ exit status 1, the state left at the last acknowledged batch. A batch of which o
 too large for the receiver even cut, `SendResult.refused`) counts as sent: the replay goes on, and ends with exit
 status 1 naming the refused events; so does a replay whose OTLP receiver acknowledged requests but reported some
 of their spans rejected (`partial_success`, which names none). Event ids are deterministic, so a batch sent again
-after a crash between delivery and the state write is harmless. No secret is ever written to the state file.
+after a crash between delivery and the state write is harmless. With `--logs` there is no position part way (the
+records read ahead of one may be needed by spans after it): an interrupted replay starts over, sending again what
+it had sent (the same ids: harmless), and the state records the logs files (path, size, mtime) with the options,
+so that a complete replay is not repeated, and other logs files start over. No secret is ever written to the state file.
 """
 
 from __future__ import annotations
@@ -27,20 +36,20 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from otel_honeyhive.cli.convert import file_sessions, file_span_filter
+from otel_honeyhive.cli.convert import file_logs, file_sessions, file_span_filter, open_logs
 from otel_honeyhive.core.events import Event
 from otel_honeyhive.core.file_formats import detect_format, parse_format
 from otel_honeyhive.core.protocols import Output
 from otel_honeyhive.core.redactors import Redactor
-from otel_honeyhive.core.results import SendResult
+from otel_honeyhive.core.results import SendResult, Update
 from otel_honeyhive.core.secrets import shown_url
 from otel_honeyhive.inputs.files.readers import InputError, InputFile, Position
 from otel_honeyhive.inputs.files.stream import EventStream
@@ -173,14 +182,22 @@ def open_target(args: argparse.Namespace) -> Target:
         if not sep or not key.strip():
             raise ValueError(f"--otlp-header must be KEY=VALUE, got {item.split('=')[0]!r}…")
         headers[key.strip()] = value.strip()
-    from otel_honeyhive.outputs.otlp import OtlpOutput
+    from otel_honeyhive.outputs.otlp import (
+        DEFAULT_REMEMBERED_BYTES,
+        DEFAULT_REMEMBERED_EVENTS,
+        DEFAULT_REMEMBERED_SESSIONS,
+        OtlpOutput,
+    )
 
-    # Nothing is remembered for `PUT /events` updates: a replay sends no updates (a session a later turn extends
-    # goes out again whole), and memory stays flat.
+    # Nothing is remembered for `PUT /events` updates unless log records make some (`--logs`): a replay sends no
+    # other updates (a session a later turn extends goes out again whole), and memory stays flat.
+    remember = bool(getattr(args, "logs", None))
     output: Output = OtlpOutput(
         args.otlp_endpoint, protocol=args.otlp_protocol, headers=headers, timeout=args.timeout,
-        compression="gzip" if args.otlp_compression == "gzip" else None, remember_events=0, remember_bytes=0,
-        remember_sessions=0,
+        compression="gzip" if args.otlp_compression == "gzip" else None,
+        remember_events=DEFAULT_REMEMBERED_EVENTS if remember else 0,
+        remember_bytes=DEFAULT_REMEMBERED_BYTES if remember else 0,
+        remember_sessions=DEFAULT_REMEMBERED_SESSIONS if remember else 0,
     )
     return Target(output, f"otlp {args.otlp_protocol} {shown_url(args.otlp_endpoint)}", args.project,
                   args.source)
@@ -249,10 +266,18 @@ class Replay:
 
     def __init__(self, source: InputFile, target: Target, state: ReplayState, state_path: Path,
                  args: argparse.Namespace, redactors: tuple[Redactor, ...] = (),
-                 span_filter: SpanFilter | None = None, sessions: str = "trace") -> None:
+                 span_filter: SpanFilter | None = None, sessions: str = "trace",
+                 logs: Sequence[InputFile] = ()) -> None:
         """`redactors`: what masks the events before they are sent (`--redact`, `--redact-regex`);
-        `span_filter`: the spans of an OTLP file to drop before mapping; `sessions`: what a session is."""
+        `span_filter`: the spans of an OTLP file to drop before mapping; `sessions`: what a session is;
+        `logs`: the `--logs` files, whose GenAI records join the spans."""
         self.source = source
+        self.logs = tuple(logs)
+        self.updates: deque[tuple[int, Update]] = deque()
+        """Updates made by log records, each with the events produced before it: sent once those are."""
+        self.updates_sent = 0
+        self.update_failures: list[SendResult] = []
+        self.records_read = 0
         self.redactors = redactors
         self.span_filter = span_filter
         self.sessions = sessions
@@ -282,11 +307,13 @@ class Replay:
         """True when every event was delivered; False when a batch was not (see `failure`)."""
         stream = EventStream(self.source, project=self.target.project, event_source=self.target.source,
                              max_held_spans=self.max_held_spans, redactors=self.redactors,
-                             span_filter=self.span_filter, sessions=self.sessions)
+                             span_filter=self.span_filter, sessions=self.sessions, logs=self.logs)
         last = self.state.position
         for chunk in stream.chunks(self.state.position):
             self.pending.extend(chunk.events)
             self.produced += len(chunk.events)
+            self.updates.extend((self.produced, update) for update in chunk.updates)
+            self.records_read = stream.records_read
             if chunk.resume_at is not None:
                 self.marks.append((self.produced, chunk.resume_at))
                 last = chunk.resume_at
@@ -297,6 +324,7 @@ class Replay:
         while self.pending:
             if not self._send(self.batch_size):
                 return False
+        self._send_updates()
         self.state = self.state.at(last, self.events_sent, complete=True)
         self.state.save(self.state_path)
         progress.update(self.source.bytes_read, self.events_sent, force=True)
@@ -313,6 +341,7 @@ class Replay:
         del self.pending[:n]
         self.sent += len(batch)
         self.batches += 1
+        self._send_updates()
         acknowledged: tuple[int, Position] | None = None
         while self.marks and self.marks[0][0] <= self.sent:
             acknowledged = self.marks.popleft()
@@ -324,9 +353,22 @@ class Replay:
         return True
 
 
+    def _send_updates(self) -> None:
+        """The updates whose events were all sent (every one, at the end: nothing is pending then). One that is
+        not delivered is kept for the report; the replay goes on (its events were delivered)."""
+        while self.updates and self.updates[0][0] <= self.sent:
+            _, update = self.updates.popleft()
+            result = self.target.output.update(update)
+            if result.ok:
+                self.updates_sent += 1
+            else:
+                self.update_failures.append(result)
+
+
 def event_options(args: argparse.Namespace, target: Target, sessions: str,
-                  redactors: tuple[Redactor, ...]) -> tuple[str, ...]:
-    """The options that shape the events sent, as flags, for the state file (no secret among them)."""
+                  redactors: tuple[Redactor, ...], logs: Sequence[InputFile] = ()) -> tuple[str, ...]:
+    """The options that shape the events sent, as flags, for the state file (no secret among them); the logs
+    files with their size and modification time, so that other or changed ones start over."""
     options = [f"--sessions {sessions}"]
     for flag, values in (("--span-filter", args.span_filter), ("--drop-scope", args.drop_scope),
                          ("--drop-span", args.drop_span)):
@@ -335,6 +377,7 @@ def event_options(args: argparse.Namespace, target: Target, sessions: str,
                 for r in redactors]
     options += [f"{flag} {value}" for flag, value in (("--project", target.project), ("--source", target.source))
                 if value is not None]
+    options += [f"--logs {file.path.resolve()} ({file.size} bytes, mtime_ns {file.mtime_ns})" for file in logs]
     return tuple(dict.fromkeys(options))  # a built-in redactor has several patterns: named once
 
 
@@ -420,24 +463,30 @@ def run_replay(args: argparse.Namespace) -> int:
                                  f"{path} is {fmt.value}")
         span_filter = file_span_filter(args, fmt.is_otlp, f"spans are filtered when OTLP input is mapped to "
                                        f"events; {path} is {fmt.value}")
+        logs = file_logs(args, fmt, fmt.is_otlp, f"log records are joined when OTLP input is mapped to events; "
+                         f"{path} is {fmt.value}")
         redactors = resolve_redactors(args.redact, args.redact_regex, os.environ)
         target = open_target(args)
     except (ValueError, TypeError) as exc:
         return _fail(str(exc), 2)
     state_path: Path = args.state or default_state_path(path)
+    files = ExitStack()
     try:
-        source = InputFile(path, fmt)
+        source = files.enter_context(InputFile(path, fmt))
+        log_files = open_logs(files, logs)
     except OSError as exc:
+        files.close()
         target.output.close()
-        return _fail(f"cannot read {path}: {exc.strerror or exc}")
+        return _fail(f"cannot read {exc.filename or path}: {exc.strerror or exc}")
     except InputError as exc:  # a zstd file without the zstd module
+        files.close()
         target.output.close()
         return _fail(str(exc))
     began = time.monotonic()
-    with source:
+    with files:
         try:
             fresh = ReplayState(str(path.resolve()), source.size, source.mtime_ns, fmt.value, target.description,
-                                options=event_options(args, target, sessions, redactors))
+                                options=event_options(args, target, sessions, redactors, log_files))
             state = _starting_state(source, fresh, state_path, args.resume, args.quiet)
             if state is None:
                 return 0
@@ -446,7 +495,7 @@ def run_replay(args: argparse.Namespace) -> int:
             except OSError as exc:
                 return _fail(f"cannot write the replay state {state_path}: {exc.strerror or exc} (--state PATH "
                              "puts it elsewhere)")
-            replay = Replay(source, target, state, state_path, args, redactors, span_filter, sessions)
+            replay = Replay(source, target, state, state_path, args, redactors, span_filter, sessions, log_files)
             show = not args.quiet and sys.stderr.isatty()
             progress = Progress(show, source.size, f"{path.name} → {args.to}")
             try:
@@ -455,8 +504,12 @@ def run_replay(args: argparse.Namespace) -> int:
             except InputError as exc:
                 return _fail(f"{exc} ({replay.events_sent} events before it were delivered)")
             except KeyboardInterrupt:
-                _say(f"interrupted: {replay.events_sent} events delivered; {_again(args)} resumes from "
-                     f"{state_path}")
+                if log_files:
+                    _say(f"interrupted: {replay.events_sent} events delivered; with --logs a replay is not resumed "
+                         "part way: running it again sends everything again (the same event ids)")
+                else:
+                    _say(f"interrupted: {replay.events_sent} events delivered; {_again(args)} resumes from "
+                         f"{state_path}")
                 return 130
         finally:
             target.output.close()
@@ -474,6 +527,14 @@ def run_replay(args: argparse.Namespace) -> int:
             f"were delivered so far; {state_path} records where to continue ({source.display} {source.unit} "
             f"{at.line}, byte {at.offset}): {_again(args)} resumes there."
         )
+    if replay.update_failures:
+        n = len(replay.update_failures)
+        first = replay.update_failures[0]
+        return _fail(
+            f"{replay.sent} events delivered, but {n} update{'' if n == 1 else 's'} from log records "
+            f"{'was' if n == 1 else 'were'} not ({first.outcome.value}: {first.detail}"
+            f"{f'; and {n - 1} more' if n > 1 else ''})"
+        )
     if replay.refusals:
         refused = [i for r in replay.refusals for i in r.refused]
         return _fail(
@@ -489,7 +550,9 @@ def run_replay(args: argparse.Namespace) -> int:
                      "change that")
     if not args.quiet:
         batches = "1 batch" if replay.batches == 1 else f"{replay.batches} batches"
-        _say(f"{replay.sent} events in {batches} from {path} to {target.description} in "
+        records = (f" ({replay.records_read} log records joined or sent as {replay.updates_sent} updates)"
+                   if log_files else "")
+        _say(f"{replay.sent} events in {batches} from {path}{records} to {target.description} in "
              f"{time.monotonic() - began:.1f}s")
     return 0
 
