@@ -326,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         "or one request) into one another, streaming: only a single-request .otlp.json is read whole. The "
         "Collector file exporter's length-prefixed protobuf and zstd files are read too (not written). "
         "Formats come from the file names (" + FORMAT_HELP + "); --from/--to override them. "
-        "Spans become events as the bridge maps them; events become spans with events_to_spans.",
+        "Spans become events as the bridge maps them; events become spans with events_to_spans. --logs FILE adds "
+        "the OTLP logs of the same traffic (the file exporter's logs file): their GenAI records (prompts and "
+        "completions) are joined to the events as serve joins those sent to /v1/logs.",
     )
     convert.add_argument("input", type=_file, metavar="INPUT", help="file to read")
     convert.add_argument("output", type=_file, metavar="OUTPUT",
@@ -377,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
         "acknowledged batch the position is saved to a state file; running the same command again resumes "
         "there if FILE is unchanged. A batch that is not delivered stops the replay (exit status 1); events refused "
         "alone as too large even cut are named at the end, and spans an OTLP receiver rejects in partial_success "
-        "counted there (exit status 1).",
+        "counted there (exit status 1). --logs FILE joins the GenAI log records of the same traffic to the events "
+        "(late and unmatched ones are sent as updates); with it, an interrupted replay starts over.",
     )
     replay.add_argument("file", type=_file, metavar="FILE",
                         help="events or OTLP file, JSON or the Collector file exporter's protobuf (format from its "

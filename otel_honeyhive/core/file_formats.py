@@ -9,7 +9,8 @@ The OpenTelemetry Collector's `file` exporter writes OTLP in four ways
 request per line; `format: proto`, each request as a 4-byte big-endian length and the protobuf message; with
 `compression: zstd`, each of those entries compressed on its own and length-prefixed (JSON too), or, with the
 `exporter.file.nativeCompression` feature gate, the whole file one zstd stream with the usual framing inside.
-`otlp-jsonl` and `otlp-proto` read all of them (the framing inside is told by the content).
+`otlp-jsonl` and `otlp-proto` read all of them (the framing inside is told by the content). Its logs pipeline
+writes `ExportLogsServiceRequest`s the same ways: the OTLP formats name a `--logs` file's framing too.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ FORMAT_HELP = (
     ".json), otlp-jsonl (one OTLP/JSON request per line, the Collector file exporter's format: .otlp.jsonl, "
     ".otlp.ndjson), otlp-json (one OTLP/JSON request: .otlp.json; read whole), otlp-proto (read only: "
     "length-prefixed OTLP protobuf requests, the file exporter's format: proto, and its per-message zstd: "
-    ".otlp.binpb, .otlp.pb); any of them gzipped with .gz; read also zstd-compressed (.zst, .zstd)"
+    ".otlp.binpb, .otlp.pb); any of them gzipped with .gz; read also zstd-compressed (.zst, .zstd). A --logs "
+    "file holds OTLP logs requests in any of the OTLP formats"
 )
 
 _COMPRESSED = (".gz", ".zst", ".zstd")
