@@ -238,3 +238,22 @@ def test_explain_names_a_bad_logs_file_in_one_line(
     traces = write_jsonl(tmp_path / "traces.otlp.jsonl", calls.requests)
     assert main(["explain", str(traces), "--logs", str(traces)]) == 1
     assert one_line(capsys.readouterr().err).endswith("not logs: give it as the traces file, not with --logs")
+
+
+def test_replay_to_an_otlp_endpoint_sends_the_updated_events_again_as_spans(tmp_path: Path, calls: Traffic) -> None:
+    """An OTLP receiver takes no updates: the OTLP output sends the event again, merged, the same span ids; the
+    last version of every span is the event `convert` writes."""
+    from otel_honeyhive import spans_to_events
+    from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
+    from tests.support.fake_otlp import fake_otlp_http
+
+    traces = write_collector_file(tmp_path, calls.requests, "proto")
+    logs = write_collector_logs_file(tmp_path, [calls.details, calls.evaluations, calls.stray], "proto")
+    expected = convert(tmp_path, traces, logs)
+    with fake_otlp_http() as fake:
+        assert main(["replay", str(traces), "--logs", str(logs), "--to", "otlp", "--otlp-endpoint", fake.url,
+                     "--source", SOURCE, "--quiet"]) == 0
+        bodies = [r.body for r in fake.requests if r.status < 300]
+    latest = {(s.trace_id, s.span_id): s for body in bodies for s in decode_protobuf(body).spans}
+    assert len(latest) < sum(len(decode_protobuf(body).spans) for body in bodies), "updated events sent again"
+    assert_same_events(spans_to_events(list(latest.values())), expected)
