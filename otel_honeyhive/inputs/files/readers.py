@@ -276,18 +276,23 @@ class InputFile:
 
     def requests(self, start: Position = START) -> Iterator[Record[OtlpRequest]]:
         """The OTLP requests of an OTLP file, decoded into spans."""
+        for data, unit, end in self._otlp_items(start, "OTLP requests"):
+            request = (self._entry_request(data, unit) if self.length_prefixed
+                       else OtlpRequest(self._decode(data, unit), data))
+            yield Record(request, unit, end)
+
+    def _otlp_items(self, start: Position, holds: str) -> Iterator[tuple[bytes, int, Position]]:
+        """The undecoded requests of an OTLP file (traces or logs): its entries when length-prefixed, else its
+        lines, or the whole document; each with its line or entry number and the position after it."""
         if self.length_prefixed:
-            for data, entry, end in self._decompressed(self._entries(start), start):
-                yield Record(self._entry_request(data, entry), entry, end)
-            return
-        if self.format is Format.OTLP_JSONL:
+            items = self._entries(start)
+        elif self.format is Format.OTLP_JSONL:
             items = self._lines(start)
         elif self.format is Format.OTLP_JSON:
             items = self._whole(start)
         else:
-            raise ValueError(f"{self.display}: {self.format.value} holds events, not OTLP requests")
-        for data, line, end in self._decompressed(items, start):
-            yield Record(OtlpRequest(self._decode(data, line), data), line, end)
+            raise ValueError(f"{self.display}: {self.format.value} holds events, not {holds}")
+        return self._decompressed(items, start)
 
     def _entry_request(self, data: bytes, entry: int) -> OtlpRequest:
         """An entry of a length-prefixed file: a protobuf or JSON request, either possibly in a zstd frame."""
@@ -331,18 +336,9 @@ class InputFile:
     def logs(self, start: Position = START) -> Iterator[Record[OtlpLogs]]:
         """The OTLP logs requests of a logs file (`--logs`: the Collector `file` exporter's logs, any framing the
         traces are read in), decoded by the receiver's own decoders (inputs/otlp/logs.py)."""
-        if self.length_prefixed:
-            for data, entry, end in self._decompressed(self._entries(start), start):
-                yield Record(self._entry_logs(data, entry), entry, end)
-            return
-        if self.format is Format.OTLP_JSONL:
-            items = self._lines(start)
-        elif self.format is Format.OTLP_JSON:
-            items = self._whole(start)
-        else:
-            raise ValueError(f"{self.display}: {self.format.value} holds events, not OTLP logs")
-        for data, line, end in self._decompressed(items, start):
-            yield Record(self._decode_logs(data, line), line, end)
+        for data, unit, end in self._otlp_items(start, "OTLP logs"):
+            yield Record(self._entry_logs(data, unit) if self.length_prefixed else self._decode_logs(data, unit),
+                         unit, end)
 
     def _entry_logs(self, data: bytes, entry: int) -> OtlpLogs:
         if data[:4] == ZSTD_MAGIC:
