@@ -97,9 +97,19 @@ def _times(stored: Event, later: Event, merged: Event) -> None:
         merged["event_name"] = _preferring(first, other, "event_name")
     start, end = number(merged.get("start_time")), number(merged.get("end_time"))
     if first is not last and start is not None and end is not None:  # as an update recomputes it
-        merged["duration"] = end - start
+        merged["duration"] = _end_less_start(start, end)
     elif "duration" in stored or "duration" in later:
         merged["duration"] = _preferring(first, other, "duration")
+
+
+def _end_less_start(start: float, end: float) -> float:
+    """The duration of times sent in one unit, as `Update.apply_to` computes it; of a start and an end sent in
+    different units (one start in milliseconds, another start's end in seconds), in milliseconds: subtracted as
+    they were sent they made a duration of minus the start."""
+    start_ms, end_ms = in_ms(start), in_ms(end)
+    if (start_ms == start) == (end_ms == end):
+        return end - start
+    return (end_ms or 0.0) - (start_ms or 0.0)
 
 
 def _preferring(preferred: Event, other: Event, name: str) -> Any:

@@ -55,3 +55,10 @@ def test_the_earlier_start_keeps_its_name_and_the_later_end_extends_the_duration
     in_seconds = {**later, "start_time": 1_789_999_999.0}  # a second earlier, sent in seconds
     merged = merged_session(stored, in_seconds)
     assert (merged["start_time"], merged["event_name"]) == (1_789_999_999.0, "unknown")
+
+
+def test_a_start_in_milliseconds_and_an_end_in_seconds_make_a_duration_in_milliseconds() -> None:
+    stored = {"event_id": SID, "event_name": "chat", "start_time": 1_790_000_000_000}
+    later = {"event_id": SID, "event_name": "again", "start_time": 1_790_000_001, "end_time": 1_790_000_005}
+    merged = merged_session(stored, later)
+    assert (merged["start_time"], merged["end_time"], merged["duration"]) == (1_790_000_000_000, 1_790_000_005, 5000)
