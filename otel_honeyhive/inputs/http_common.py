@@ -170,7 +170,7 @@ class _ZstdDecoder:
     theirs whatever the body's size), at most 128 MiB: a frame declaring more is refused instead of allocated."""
 
     def __init__(self, limit: int) -> None:
-        window_log = min(max(limit.bit_length(), _ZSTD_WINDOW_LOG_MIN), _ZSTD_WINDOW_LOG_MAX)
+        window_log = min(max((limit - 1).bit_length(), _ZSTD_WINDOW_LOG_MIN), _ZSTD_WINDOW_LOG_MAX)  # 2**n >= limit
         try:
             self._decoder = BoundedZstd(limit, window_limit=1 << window_log)
         except ZstdDataError as exc:

@@ -64,6 +64,8 @@ def test_a_zstd_bomb_stops_at_the_limit_from_a_few_kib_of_input() -> None:
     (23, MIB, False),  # 8 MiB: what streaming encoders declare whatever the body's size
     (24, MIB, True),
     (26, 64 * MIB, False),  # up to the body limit
+    (27, 64 * MIB, True),  # not twice it
+    (25, 16 * MIB + 1, False),  # a limit between two powers of two: the next one up
     (28, 2**30, True),  # never more than zstd's own default, 128 MiB
 ])
 def test_a_zstd_frame_may_declare_a_window_up_to_the_body_limit(window_log: int, limit: int, refused: bool) -> None:
