@@ -214,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="compress OTLP requests (default: none)")
     _add_db(serve)
     serve.add_argument("--spool-dir", type=_path, metavar="DIR",
-                       help="durable spool: held spans are journaled and events for a remote output queued on "
-                       "disk before a request is acknowledged (else $HH_SPOOL_DIR)")
+                       help="durable spool: held spans and GenAI log records waiting for their span are "
+                       "journaled, and events for a remote output queued, on disk before a request is "
+                       "acknowledged (else $HH_SPOOL_DIR)")
     serve.add_argument("--spool-max-bytes", type=_byte_size, default=DEFAULT_SPOOL_MAX_BYTES, metavar="SIZE",
                        help="cap of the spool (bytes, or 512MiB, 2GiB); past it requests get 503 with Retry-After "
                        f"(default: {shown_size(DEFAULT_SPOOL_MAX_BYTES)})")

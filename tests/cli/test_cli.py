@@ -156,6 +156,10 @@ class TestServe:
         assert "then every tenth of DURATION (at least every 10 minutes)" in shown  # retention.interval_for
         assert "every request but /healthz and the viewer's token form" in shown  # server/auth.py OPEN_PATHS
 
+    def test_help_says_the_spool_journals_genai_log_records_waiting_for_their_span_too(self) -> None:
+        shown = " ".join(run_cli("serve", "--help").stdout.split())
+        assert "held spans and GenAI log records waiting for their span are journaled" in shown  # as README's table
+
     @pytest.mark.parametrize(("args", "message"), [
         (["--http-port", "70000"], "argument --http-port: port must be between 0 (off) and 65535"),
         (["--grpc-port", "-1"], "argument --grpc-port: port must be between 0 (off) and 65535"),
