@@ -21,7 +21,7 @@ from otel_honeyhive.cli.convert import file_span_filter
 from otel_honeyhive.cli.render import many
 from otel_honeyhive.core.spans import SpanView
 from otel_honeyhive.core.zstd import MAGIC as ZSTD_MAGIC
-from otel_honeyhive.inputs.files.readers import unzstd
+from otel_honeyhive.inputs.files.readers import MAX_ENTRY_BYTES, unzstd
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.decode_proto import decode_protobuf
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
@@ -51,7 +51,7 @@ def read_spans(data: bytes, name: str) -> list[SpanView]:
             raise ExplainInputError(f"{name}: not a readable gzip file ({exc})") from None
     elif data[:4] == ZSTD_MAGIC:
         data = _unzstd(data, name, "zstd file")
-    entries = _entries(data)
+    entries = _entries(data, name)
     if entries is not None:
         spans: list[SpanView] = []
         for number, entry in enumerate(entries, 1):
@@ -74,16 +74,24 @@ def _unzstd(data: bytes, name: str, what: str) -> bytes:
         raise ExplainInputError(f"{name}: not a readable {what} ({exc})") from None
 
 
-def _entries(data: bytes) -> list[bytes] | None:
+def _entries(data: bytes, name: str) -> list[bytes] | None:
     """The entries of a length-prefixed file (each a 4-byte big-endian length, then that many bytes) when its
-    lengths lead exactly to its end; None otherwise (JSON text, or a single protobuf request, whose first bytes
-    read as a length would point past the end)."""
+    lengths lead exactly to its end; None when the first does not fit (JSON text, or a single protobuf request,
+    whose first bytes read as a length point past the end, or past what an entry may hold). A file whose first
+    entry fits and may be one is length-prefixed: a later one that does not fit is the file cut short, named as
+    `convert` names it."""
     entries: list[bytes] = []
     at = 0
     while at < len(data):
         size = int.from_bytes(data[at:at + 4], "big")
         if at + 4 > len(data) or at + 4 + size > len(data):
-            return None
+            if not entries or int.from_bytes(data[:4], "big") > MAX_ENTRY_BYTES:
+                return None
+            have = len(data) - at
+            raise ExplainInputError(
+                f"{name}: entry {len(entries) + 1}: file cut short: "
+                + (f"{have} of the 4 bytes of the entry's length" if have < 4 else
+                   f"{have - 4} of the entry's {size} bytes"))
         entries.append(data[at + 4:at + 4 + size])
         at += 4 + size
     return entries or None

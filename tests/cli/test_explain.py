@@ -271,3 +271,18 @@ def test_a_bad_entry_of_a_collector_file_is_named(tmp_path: Path, entry: bytes, 
     assert done.returncode == 1
     assert err.startswith(f"otel-honeyhive explain: {path}: {message}"), err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("cut", "message"), [
+    (10, "entry 2: file cut short: 6 of the entry's {size} bytes"),
+    (2, "entry 2: file cut short: 2 of the 4 bytes of the entry's length"),
+])
+def test_a_collector_file_cut_short_is_named_as_convert_names_it(tmp_path: Path, cut: int, message: str) -> None:
+    """Not "neither OTLP/JSON nor an OTLP protobuf request": its first entry says it is length-prefixed."""
+    first, second = (framed(proto_message(sdk_spans(1, seed=seed))) for seed in (2, 3))
+    path = tmp_path / "traces.otlp.binpb"
+    path.write_bytes(first + second[:cut])
+    done = explain_cli(str(path))
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    assert err == f"otel-honeyhive explain: {path}: {message.format(size=len(second) - 4)}\n", err
