@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_honeyhive._version import VERSION
 from otel_honeyhive.core.environment import MAX_SECONDS
-from otel_honeyhive.core.file_formats import FORMAT_HELP
+from otel_honeyhive.core.file_formats import FORMAT_HELP, WRITABLE_FORMAT_HELP
 from otel_honeyhive.core.sizes import shown_size
 from otel_honeyhive.server.config import (
     AUTH_TOKEN_ENV,
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="write the local store's events to a file (events or OTLP/JSON)",
         description="Write whole sessions from the local store to OUTPUT, oldest first: events as stored "
         "(.ndjson, .json) or as OTLP/JSON spans (.otlp.jsonl, .otlp.json), as `convert` writes them; the "
-        "format comes from OUTPUT's name (" + FORMAT_HELP + ").",
+        "format comes from OUTPUT's name (" + WRITABLE_FORMAT_HELP + ").",
     )
     export.add_argument("output", type=_file, metavar="OUTPUT",
                         help="file to write (put in place only once complete)")
@@ -336,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="file to write (put in place only once the conversion has succeeded)")
     _add_formats(convert, "INPUT")
     convert.add_argument("--to", dest="to_format", metavar="FORMAT",
-                         help="format of OUTPUT when its name does not tell (same names as --from)")
+                         help="format of OUTPUT when its name does not tell: ndjson, json, otlp-jsonl or "
+                         "otlp-json (--from's names but otlp-proto, which is only read)")
     convert.add_argument("--project", type=_name,
                          help="project for events made from spans (and for events without one)")
     convert.add_argument("--source", type=_name, help="source for events made from spans (else 'dev'), and for events "

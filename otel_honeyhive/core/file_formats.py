@@ -69,14 +69,19 @@ _SUFFIXES: tuple[tuple[str, Format], ...] = (
     (".json", Format.EVENTS_JSON),
 )
 
-FORMAT_HELP = (
+_WRITABLE = (
     "ndjson (events, one per line: .ndjson, .jsonl), json (a JSON array of events or {\"events\": [...]}: "
     ".json), otlp-jsonl (one OTLP/JSON request per line, the Collector file exporter's format: .otlp.jsonl, "
-    ".otlp.ndjson), otlp-json (one OTLP/JSON request: .otlp.json; read whole), otlp-proto (read only: "
+    ".otlp.ndjson), otlp-json (one OTLP/JSON request: .otlp.json; read whole)"
+)
+FORMAT_HELP = (
+    _WRITABLE + ", otlp-proto (read only: "
     "length-prefixed OTLP protobuf requests, the file exporter's format: proto, and its per-message zstd: "
     ".otlp.binpb, .otlp.pb); any of them gzipped with .gz; read also zstd-compressed (.zst, .zstd). A --logs "
     "file holds OTLP logs requests in any of the OTLP formats"
 )
+WRITABLE_FORMAT_HELP = _WRITABLE + "; any of them gzipped with .gz"
+"""The formats of an output (`export`, `convert --to`): what is only read is not offered."""
 
 _COMPRESSED = (".gz", ".zst", ".zstd")
 """Suffixes that name a compression, not a format: what comes before them says the format."""
@@ -127,5 +132,5 @@ def detect_format(path: Path, flag: str = "--from") -> Format:
     )
 
 
-__all__ = ["ALIASES", "FORMAT_HELP", "Format", "check_writable", "detect_format", "is_gzip_name", "is_zstd_name",
-           "parse_format"]
+__all__ = ["ALIASES", "FORMAT_HELP", "WRITABLE_FORMAT_HELP", "Format", "check_writable", "detect_format",
+           "is_gzip_name", "is_zstd_name", "parse_format"]

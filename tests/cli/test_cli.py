@@ -143,6 +143,16 @@ def _local(ms: float) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def test_output_formats_offered_in_help_are_only_those_written() -> None:
+    """`export` and `convert --to` write neither the length-prefixed protobuf nor zstd: their help offers neither."""
+    export = " ".join(run_cli("export", "--help").stdout.split())
+    assert "otlp-proto" not in export and ".zst" not in export, export
+    convert = " ".join(run_cli("convert", "--help").stdout.split())
+    to = convert[convert.index("--to FORMAT format"):convert.index("--project PROJECT project")]
+    assert to.startswith("--to FORMAT format of OUTPUT when its name does not tell: ndjson, json, otlp-jsonl or "
+                         "otlp-json "), to
+
+
 class TestServe:
     def test_help_lists_every_flag_of_the_spec(self) -> None:
         result = run_cli("serve", "--help")
