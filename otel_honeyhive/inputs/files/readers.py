@@ -521,16 +521,15 @@ class InputFile:
                         self._expect_end(buf[m.end():], read, line_of(m.end()))
                     return
                 elif depth < 0 or (not items_depth and depth == 0):
-                    raise self._error(line_of(at), 'not a JSON array of events (nor an object with an "events" '
-                                      "array)")
+                    raise self._error(line_of(at), _not_events(buf[key_start:key_end] if key_start >= 0 else b""))
             else:
                 pos = len(buf)
             if not items_depth and depth == 0 and buf[:pos].strip(_WS) not in (b"", _BOM):
                 raise self._error(line_of(0), "not a JSON array of events")
             if eof:
                 if not items_depth:
-                    raise self._error(line_of(len(buf)), 'not a JSON array of events (nor an object with an '
-                                      '"events" array)')
+                    raise self._error(line_of(len(buf)),
+                                      _not_events(buf[key_start:key_end] if key_start >= 0 else b""))
                 where = f"the event starting at line {line_of(obj_start)}" if obj_start >= 0 else "the array"
                 raise self._error(line_of(len(buf)), f"unexpected end of file inside {where}")
             # Keep only what is still needed: the element being read, the text since the last element, or a
@@ -591,6 +590,18 @@ def _holds_spans(data: bytes, decode: Callable[[bytes], Any]) -> bool:
         return bool(decode(data).spans)
     except OtlpDecodeError:
         return False
+
+
+_OTLP_KEYS = (b'"resourceSpans"', b'"resource_spans"')
+
+
+def _not_events(last_key: bytes) -> str:
+    """Why an events JSON file is refused; a hint when it holds OTLP/JSON (`last_key`, the last key read in the
+    top-level object), as the Collector's file exporter writes under any name, `.json` included."""
+    if last_key in _OTLP_KEYS:
+        return ("not a JSON array of events: this looks like OTLP/JSON (resourceSpans): give --from otlp-jsonl "
+                "(a request per line, as the Collector's file exporter writes) or otlp-json (one request)")
+    return 'not a JSON array of events (nor an object with an "events" array)'
 
 
 def unzstd(data: bytes, limit: int, what: str) -> bytes:

@@ -146,6 +146,19 @@ def test_array_errors_name_the_line(tmp_path: Path, text: str, line: int, proble
     assert message.startswith(f"{path}:{line}: {problem}"), message
 
 
+@pytest.mark.parametrize("lines", [1, 3])
+def test_otlp_json_named_json_says_which_format_to_give(tmp_path: Path, lines: int) -> None:
+    """The Collector's file exporter writes OTLP/JSON lines under any name its `path` gives, `.json` included,
+    which reads as an events file: the refusal says what it holds and what to give."""
+    request = orjson.dumps(spans_to_otlp_json(sdk_spans(1)))
+    path = tmp_path / "filename.json"
+    path.write_bytes(b"\n".join([request] * lines) + b"\n")
+    assert error_of(path) == (f"{path}:1: not a JSON array of events: this looks like OTLP/JSON (resourceSpans): "
+                              "give --from otlp-jsonl (a request per line, as the Collector's file exporter "
+                              "writes) or otlp-json (one request)")
+    assert len(list(InputFile(path, Format.OTLP_JSONL).requests())) == lines
+
+
 # -- NDJSON --------------------------------------------------------------------------------------------------------
 
 
