@@ -50,6 +50,8 @@ def declared_window(header: bytes) -> int | None:
 
 
 _HEADER_BYTES = 6
+DEFAULT_WINDOW_LIMIT = 1 << 27
+"""zstd's own limit for decoders (128 MiB): the largest window a frame may ask for unless told otherwise."""
 
 
 class BoundedZstd:
@@ -109,7 +111,7 @@ class BoundedZstd:
 
     def _refusal(self, exc: Exception) -> ZstdDataError:
         window = declared_window(self._header)
-        allowed = self._window_limit if self._window_limit is not None else 1 << 27
+        allowed = self._window_limit if self._window_limit is not None else DEFAULT_WINDOW_LIMIT
         if window is not None and window > allowed:
             return ZstdDataError(f"zstd frame needs a {window >> 20} MiB window, more than {allowed >> 20} MiB",
                                  window=window, window_limit=allowed)
@@ -127,4 +129,5 @@ def decode_all(data: bytes, limit: int, what: str) -> bytes:
     return out
 
 
-__all__ = ["MAGIC", "MISSING", "BoundedZstd", "ZstdDataError", "declared_window", "decode_all", "zstd_module"]
+__all__ = ["DEFAULT_WINDOW_LIMIT", "MAGIC", "MISSING", "BoundedZstd", "ZstdDataError", "declared_window",
+           "decode_all", "zstd_module"]

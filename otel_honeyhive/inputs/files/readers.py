@@ -36,8 +36,15 @@ from otel_honeyhive.core.file_formats import Format, detect_format
 from otel_honeyhive.core.jsonable import loads
 from otel_honeyhive.core.log_records import LogRecordView
 from otel_honeyhive.core.spans import SpanView
+from otel_honeyhive.core.zstd import (
+    DEFAULT_WINDOW_LIMIT,
+    MISSING,
+    ZstdDataError,
+    declared_window,
+    decode_all,
+    zstd_module,
+)
 from otel_honeyhive.core.zstd import MAGIC as ZSTD_MAGIC
-from otel_honeyhive.core.zstd import MISSING, ZstdDataError, decode_all, zstd_module
 from otel_honeyhive.inputs.otlp.decode_json import decode_json
 from otel_honeyhive.inputs.otlp.errors import OtlpDecodeError
 
@@ -164,10 +171,12 @@ class InputFile:
             stat = os.fstat(self._raw.fileno())
             self.size = stat.st_size
             self.mtime_ns = stat.st_mtime_ns
-            magic = self._raw.read(4)
+            head = self._raw.read(6)
             self._raw.seek(0)
-            self.compression = ("gzip" if magic[:2] == _GZIP_MAGIC else "zstd" if magic == ZSTD_MAGIC
+            self.compression = ("gzip" if head[:2] == _GZIP_MAGIC else "zstd" if head[:4] == ZSTD_MAGIC
                                 else None)
+            self._window = declared_window(head)
+            """The window the first zstd frame asks for, to say why a file asking for too large a one is refused."""
             if self.compression == "zstd":
                 self._errors = (EOFError, self._zstd_or_error(1).ZstdError)
             self._stream = self._opened()
@@ -242,7 +251,17 @@ class InputFile:
                 yield item
                 reached = item[2].line
         except self._errors as exc:
-            raise self._error(reached, f"not a complete {self.compression} file ({exc})") from None
+            raise self._error(reached, self._unreadable(exc)) from None
+
+    def _unreadable(self, exc: Exception) -> str:
+        """Why a compressed stream could not be read: cut short or corrupt, or (a whole file in one zstd frame,
+        as `zstd --long=28` writes) a complete frame asking for a window larger than a decoder allocates."""
+        window = self._window
+        if not isinstance(exc, EOFError) and window is not None and window > DEFAULT_WINDOW_LIMIT:
+            return (f"not a readable zstd file: its frame needs a {window >> 20} MiB window, more than the "
+                    f"{DEFAULT_WINDOW_LIMIT >> 20} MiB read here (zstd -d --long={(window - 1).bit_length()} "
+                    "decompresses it)")
+        return f"not a complete {self.compression} file ({exc})"
 
     def _json_error(self, data: bytes, line: int, exc: orjson.JSONDecodeError) -> InputError:
         """Where in the file the JSON breaks (orjson counts lines and columns from the start of the item)."""

@@ -21,11 +21,13 @@ from tests.support.collector_files import (
     collector_file,
     framed,
     json_message,
+    name_for,
     proto_message,
     write_collector_file,
     write_jsonl,
     zstd,
 )
+from tests.support.compression import zstd_with_window
 from tests.support.event_files import sdk_spans
 from tests.support.spans import batches
 
@@ -176,6 +178,19 @@ def test_a_zstd_file_cut_short_or_corrupt_names_the_unit_reading_had_reached(
     assert error_of(path).startswith(where + "not a complete zstd file ("), error_of(path)
     path.write_bytes(whole[:4])  # the magic bytes only
     assert error_of(path).startswith(where + "not a complete zstd file ("), error_of(path)
+
+
+@pytest.mark.parametrize("variant", ["proto-zstd-file", "json-zstd-file"])
+def test_a_zstd_file_asking_for_a_window_over_128_mib_says_so_not_that_it_is_cut_short(
+    tmp_path: Path, spans: list[ReadableSpan], variant: str
+) -> None:
+    """A whole file in one frame as `zstd --long=28` writes it is complete: the refusal names the window."""
+    plain = collector_file(batches(spans, 3), variant.removesuffix("-zstd-file"))
+    path = tmp_path / name_for(variant)
+    path.write_bytes(zstd_with_window(plain, 28))
+    where = f"{path}: entry 1: " if variant.startswith("proto") else f"{path}:1: "
+    assert error_of(path) == (where + "not a readable zstd file: its frame needs a 256 MiB window, more than the "
+                              "128 MiB read here (zstd -d --long=28 decompresses it)")
 
 
 def test_json_lines_given_as_otlp_proto_say_which_format_they_are(tmp_path: Path, spans: list[ReadableSpan]) -> None:
