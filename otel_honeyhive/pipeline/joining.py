@@ -357,22 +357,24 @@ class RecordJoining:
     def expire(self, *, everything: bool = False, final: bool = False) -> None:
         """Give up records whose span did not come within the record wait (all of them on flush and close),
         except those of traces still held: those join when their trace is released. `final` (close, exit):
-        unmatched records still waiting for their session are sent to it anyway (with a journal, records still
-        waiting for their span stay journaled then, for the next start, unless `everything`)."""
+        without a journal, unmatched records still waiting for their session are sent to it anyway (memory is
+        all they have); with one, they stay journaled for the next start, as records still waiting for their
+        span do unless `everything` (an update of a session that does not exist yet would be refused: lost)."""
         if not self.expected:
             return
+        send_anyway = final and self.journal is None
         handed: list[LogRecordView] = []
         with self.lock:
             if everything:
                 expired = self.records.drain()
             elif self.records.waiting_records:
                 expired = self.records.expired(self.record_wait, self.assembler.is_held)
-            elif final and self._unmatched_pending:
+            elif send_anyway and self._unmatched_pending:
                 expired = []
             else:
                 return
-            updates = self._unmatched_updates(expired, handed, final=final)
-            if final:
+            updates = self._unmatched_updates(expired, handed, final=send_anyway)
+            if send_anyway:
                 updates.extend(self._pending_updates(None, handed))
         result = self._submit(updates)
         if self.journal is not None and _handed_on(result):

@@ -271,6 +271,28 @@ def test_a_graceful_close_keeps_records_waiting_for_their_span_journaled(
     assert joined(output)
 
 
+def test_a_graceful_close_keeps_records_waiting_for_a_session_not_yet_seen_journaled(
+    tmp_path: Path, output: Recording, servers: list[Server]
+) -> None:
+    """Given up on their span, the records wait for their session's event to carry them; a close before it comes
+    must not send them to a session that does not exist (refused for good: lost) but leave them for the next
+    start, as records still waiting for their span are left."""
+    first = Server(tmp_path, output)
+    stray = record("gen_ai.user.message", {"content": "early"}, span_id=0x1234)
+    assert first.pipeline.accept_records([stray]) is DELIVERED
+    first.clock.now += 10 * HOLD + 1
+    first.pipeline.joining.expire()  # given up on its span; its session has no event yet
+    first.pipeline.close(1)
+    assert not output.updates, "no update of a session that does not exist"
+    assert len(pending_files(tmp_path / "held")) == 1
+    restarted = start(servers, tmp_path, output)
+    assert restarted.pipeline.accept_spans([root()]) is DELIVERED
+    restarted.clock.now += 10 * HOLD + 1
+    restarted.pipeline.joining.expire()
+    assert [kept["body"] for kept in output.events[SESSION]["metadata"][UNMATCHED_KEY]] == [{"content": "early"}]
+    assert restarted.journaled == 0
+
+
 def test_the_records_of_a_process_that_is_gone_are_taken_over_by_a_live_one(
     tmp_path: Path, output: Recording, servers: list[Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
