@@ -22,4 +22,14 @@ order and the reverse mapping all read times by this one rule."""
 def epoch_seconds(value: float) -> float:
     """An event time (milliseconds, or seconds below `SECONDS_BELOW`) in seconds."""
     return value if abs(value) < SECONDS_BELOW else value / 1000
+
+
+def duration_ms(start: float, end: float) -> float:
+    """The duration of an event from its times, in milliseconds as `duration` always is, whichever unit each time
+    was sent in: a start and an end sent in seconds seven apart make 7000, not 7."""
+    return _ms(end) - _ms(start)
+
+
+def _ms(value: float) -> float:
+    return value * 1000 if abs(value) < SECONDS_BELOW else value
 """The `source` of events made from spans when none is configured (HoneyHive's SDK uses the same default)."""

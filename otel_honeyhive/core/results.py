@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_honeyhive.core.events import duration_ms
 from otel_honeyhive.core.jsonable import number
 
 
@@ -85,5 +86,5 @@ class Update:
                 updated[key] = value
         start, end = number(updated.get("start_time")), number(self.fields.get("end_time"))
         if "duration" not in self.fields and start is not None and end is not None:
-            updated["duration"] = end - start
+            updated["duration"] = duration_ms(start, end)
         return updated

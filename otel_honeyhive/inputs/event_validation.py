@@ -14,7 +14,8 @@ Decisions (from HoneyHive's create-event and create-event-batch API pages, and i
 - `null` on an optional field means "not given" (the field's default applies); `error` keeps its null.
 - Defaults: `event_name` "unknown", `source` the server's `--source` or "dev" (as for spans), `project` the server's
   `--project` when set, `event_id`/`session_id` fresh uuid4s, `parent_id` the session (none for a session
-  event), `duration` = `end_time - start_time` when both are known.
+  event), `duration` = `end_time - start_time` when both are known, in milliseconds whichever unit the times were
+  sent in (`core/events.duration_ms`).
 - A session event is its session's root: its `event_id` is its `session_id` (either one fills the other)
   and it has no parent; a contradiction is refused rather than silently repaired.
 - Every id the server stores — `event_id`, `session_id`, `parent_id` and each of `children_ids`, on every route,
@@ -49,7 +50,7 @@ from typing import Any
 
 import orjson
 
-from otel_honeyhive.core.events import DEFAULT_SOURCE, EVENT_TYPES, Event
+from otel_honeyhive.core.events import DEFAULT_SOURCE, EVENT_TYPES, Event, duration_ms
 from otel_honeyhive.core.results import Update
 
 
@@ -304,7 +305,7 @@ def _complete(event: dict[str, Any], path: str, defaults: EventDefaults) -> Even
         event.setdefault("session_id", _new_id())
         event.setdefault("parent_id", event["session_id"])
     if "duration" not in event and "start_time" in event and "end_time" in event:
-        event["duration"] = event["end_time"] - event["start_time"]
+        event["duration"] = duration_ms(event["start_time"], event["end_time"])
     return event
 
 
@@ -502,7 +503,7 @@ def _summarise_children(session: Event, children: list[Event]) -> None:
     if "end_time" not in session and ends:
         session["end_time"] = max(ends)
     if "duration" not in session and "start_time" in session and "end_time" in session:
-        session["duration"] = session["end_time"] - session["start_time"]
+        session["duration"] = duration_ms(session["start_time"], session["end_time"])
     if "children_ids" not in session:
         session["children_ids"] = [e["event_id"] for e in children if e["parent_id"] == session["event_id"]]
 

@@ -26,6 +26,7 @@ from tests.support.server import run_server
 from tests.support.spans import Recorder
 
 S = 1_000_000_000
+EPOCH = 1_796_000_000  # seconds (2026): event times in milliseconds, as spans give them, not read as seconds
 CONVERSATIONS = ("support-chat-7", "support-chat-8")
 
 
@@ -34,7 +35,7 @@ def turns(recorder: Recorder, conversation: str, count: int, first_at: int) -> l
     apart from `first_at` seconds: each a `turn N` root with a chat child."""
     traces = []
     for n in range(1, count + 1):
-        start = (first_at + 60 * n) * S
+        start = (EPOCH + first_at + 60 * n) * S
         root = recorder.tracer.start_span(f"turn {n}", start_time=start)
         child = recorder.tracer.start_span(
             "chat gpt-4o", context=trace.set_span_in_context(root), start_time=start + S // 10,
@@ -68,7 +69,7 @@ def assert_one_session_per_conversation(events: list[Event]) -> None:
         roots = sorted((e for e in ours if e["parent_id"] == session_id), key=lambda e: e["start_time"])
         assert [(r["event_name"], r["event_type"]) for r in roots] == [(f"turn {n}", "chain") for n in (1, 2, 3)]
         assert session["event_id"] == session_id and session["metadata"]["conversation_id"] == conversation
-        first_turn_start = (30 * index + 60) * 1000
+        first_turn_start = (EPOCH + 30 * index + 60) * 1000
         assert session["start_time"] == first_turn_start
         assert session["end_time"] == roots[-1]["end_time"] == first_turn_start + 120_000 + 3_000
         assert session["duration"] == session["end_time"] - session["start_time"]
@@ -162,8 +163,10 @@ def test_sessions_held_to_the_end_are_bounded_and_the_least_recently_extended_go
     from otel_honeyhive.core.results import Update
     from otel_honeyhive.inputs.files.stream import _SessionEvents
 
+    t0 = 1_796_000_000_000  # milliseconds (2026)
+
     def session(event_id: str, end: int) -> Event:
-        return {"event_id": event_id, "event_type": "session", "start_time": 0, "end_time": end,
+        return {"event_id": event_id, "event_type": "session", "start_time": t0, "end_time": t0 + end,
                 "children_ids": [], "metadata": {"conversation_id": "c"}}
 
     held = _SessionEvents(at_end=True, limit=1)
@@ -171,7 +174,7 @@ def test_sessions_held_to_the_end_are_bounded_and_the_least_recently_extended_go
     assert held.merged([session("a", 1), child], []) == [child] and held.holding
     assert held.merged([session("b", 2)], []) == [session("a", 1)]
     assert held.merged([session("a", 3)], []) == [session("b", 2)]
-    assert held.merged([child], [Update("a", {"end_time": 4})]) == [child]  # extended, still held
+    assert held.merged([child], [Update("a", {"end_time": t0 + 4})]) == [child]  # extended, still held
     assert held.remaining() == [{**session("a", 4), "duration": 4, "children_ids": ["x"]}]
     assert held.remaining() == [] and not held.holding
 

@@ -119,6 +119,11 @@ class TestCreateEvent:
         event = stored(local_api, response.json()["event_id"])
         assert event["children_ids"] == [child] and event["duration"] == 2 * limit
 
+    def test_a_duration_from_times_sent_in_seconds_is_in_milliseconds(self, local_api: RunningServer) -> None:
+        """HoneyHive's own examples send times in seconds; `duration` is milliseconds all the same."""
+        response = post(local_api, "/events", {"event": tool(start_time=1_796_000_010, end_time=1_796_000_017.5)})
+        assert stored(local_api, response.json()["event_id"])["duration"] == 7_500
+
     def test_a_given_duration_is_kept(self, local_api: RunningServer) -> None:
         response = post(local_api, "/events", {"event": tool(start_time=0, end_time=10, duration=7)})
         assert stored(local_api, response.json()["event_id"])["duration"] == 7
@@ -174,10 +179,11 @@ class TestBatch:
         self, local_api: RunningServer
     ) -> None:
         chain_id = new_id()
+        t0 = 1_796_000_000_000  # milliseconds (2026)
         events = [
-            {"event_type": "chain", "event_id": chain_id, "inputs": {}, "start_time": 1000, "end_time": 4000},
-            tool(parent_id=chain_id, start_time=1500, end_time=2500),
-            tool(session_id=new_id(), start_time=3000, end_time=5000),  # the batch's session wins
+            {"event_type": "chain", "event_id": chain_id, "inputs": {}, "start_time": t0, "end_time": t0 + 3000},
+            tool(parent_id=chain_id, start_time=t0 + 500, end_time=t0 + 1500),
+            tool(session_id=new_id(), start_time=t0 + 2000, end_time=t0 + 4000),  # the batch's session wins
         ]
         properties = {"session_name": "Ramp Docs Assistant", "source": "evaluation", "config": {"v": "1"},
                       "user_properties": {"user_id": "u1"}}
@@ -191,7 +197,7 @@ class TestBatch:
         assert (session["event_name"], session["source"]) == ("Ramp Docs Assistant", "evaluation")
         assert session["config"] == {"v": "1"} and session["user_properties"] == {"user_id": "u1"}
         assert session["inputs"] == {}
-        assert (session["start_time"], session["end_time"], session["duration"]) == (1000, 5000, 4000)
+        assert (session["start_time"], session["end_time"], session["duration"]) == (t0, t0 + 4000, 4000)
         assert session["children_ids"] == [chain_id, body["event_ids"][2]]
         children = [stored(local_api, i) for i in body["event_ids"]]
         assert all(c["session_id"] == session_id for c in children)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from otel_honeyhive.core.events import Event
+from otel_honeyhive.core.events import Event, duration_ms
 from otel_honeyhive.core.jsonable import number
 from otel_honeyhive.core.results import MERGED_ON_UPDATE
 from otel_honeyhive.outputs.store.rows import in_ms
@@ -97,19 +97,9 @@ def _times(stored: Event, later: Event, merged: Event) -> None:
         merged["event_name"] = _preferring(first, other, "event_name")
     start, end = number(merged.get("start_time")), number(merged.get("end_time"))
     if first is not last and start is not None and end is not None:  # as an update recomputes it
-        merged["duration"] = _end_less_start(start, end)
+        merged["duration"] = duration_ms(start, end)
     elif "duration" in stored or "duration" in later:
         merged["duration"] = _preferring(first, other, "duration")
-
-
-def _end_less_start(start: float, end: float) -> float:
-    """The duration of times sent in one unit, as `Update.apply_to` computes it; of a start and an end sent in
-    different units (one start in milliseconds, another start's end in seconds), in milliseconds: subtracted as
-    they were sent they made a duration of minus the start."""
-    start_ms, end_ms = in_ms(start), in_ms(end)
-    if (start_ms == start) == (end_ms == end):
-        return end - start
-    return (end_ms or 0.0) - (start_ms or 0.0)
 
 
 def _preferring(preferred: Event, other: Event, name: str) -> Any:

@@ -216,12 +216,20 @@ class TestUpdate:
         assert stored["inputs"] == original["inputs"]
 
     def test_a_new_end_time_without_duration_recomputes_the_duration(self, store: SQLiteStore) -> None:
-        started = event(new_id(), start_time=10_000.0)
+        started = event(new_id(), start_time=1_796_000_010_000.0)
         store.send([started])
-        assert store.update(Update(started["event_id"], {"end_time": 12_500.0})).ok
+        assert store.update(Update(started["event_id"], {"end_time": 1_796_000_012_500.0})).ok
         stored = store.get_event(started["event_id"])
         assert stored is not None
-        assert stored["end_time"] == 12_500.0 and stored["duration"] == 2_500.0
+        assert stored["end_time"] == 1_796_000_012_500.0 and stored["duration"] == 2_500.0
+
+    def test_a_duration_recomputed_from_times_sent_in_seconds_is_in_milliseconds(self, store: SQLiteStore) -> None:
+        started = event(new_id(), start_time=1_796_000_010.0)
+        store.send([started])
+        assert store.update(Update(started["event_id"], {"end_time": 1_796_000_017.0})).ok
+        stored = store.get_event(started["event_id"])
+        assert stored is not None
+        assert stored["end_time"] == 1_796_000_017.0 and stored["duration"] == 7_000.0
 
     def test_a_bucket_the_event_lacked_is_created(self, store: SQLiteStore) -> None:
         bare = event(new_id())
