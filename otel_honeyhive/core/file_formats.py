@@ -34,7 +34,8 @@ class Format(enum.Enum):
     OTLP_PROTO = "otlp-proto"
     """Length-prefixed OTLP requests, the Collector `file` exporter's `format: proto` (`.otlp.binpb`, `.otlp.pb`):
     each a 4-byte big-endian length and an `ExportTraceServiceRequest` in protobuf (or, as that exporter writes
-    `format: json` with per-message compression, a zstd frame holding the protobuf or JSON request). Read only."""
+    `format: json` with per-message compression, a zstd frame holding the protobuf or JSON request); or one bare
+    protobuf request, the whole file. Read only."""
 
     @property
     def is_otlp(self) -> bool:
@@ -76,7 +77,8 @@ _WRITABLE = (
 )
 FORMAT_HELP = (
     _WRITABLE + ", otlp-proto (read only: "
-    "length-prefixed OTLP protobuf requests, the file exporter's format: proto, and its per-message zstd: "
+    "length-prefixed OTLP protobuf requests, the file exporter's format: proto, and its per-message zstd, or one "
+    "bare protobuf request: "
     ".otlp.binpb, .otlp.pb); any of them gzipped with .gz; read also zstd-compressed (.zst, .zstd). A --logs "
     "file holds OTLP logs requests in any of the OTLP formats"
 )

@@ -58,6 +58,8 @@ MAX_ENTRY_BYTES = 64 << 20
 reading one entry may cost in memory at most."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_PROTOBUF_FIRST_BYTE = b"\x0a"
+"""Field 1, length-delimited: how an OTLP export request's first field (`resource_spans`) begins."""
 _GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, zlib.error, gzip.BadGzipFile)
 """What a cut or corrupt gzip stream raises while it is read (the magic bytes alone make a file "compressed");
 a zstd stream raises EOFError or the module's ZstdError."""
@@ -411,6 +413,9 @@ class InputFile:
             if len(head) < 4:
                 raise self._error(entry, f"file cut short: {len(head)} of the 4 bytes of the entry's length")
             size = int.from_bytes(head, "big")
+            if size > MAX_ENTRY_BYTES and not start.offset and entry == 1 and head[:1] == _PROTOBUF_FIRST_BYTE:
+                yield self._single_request(head, read)  # one bare request, as `explain` and other tools write it
+                return
             if size > MAX_ENTRY_BYTES:
                 hint = ("; this looks like JSON text: give --from otlp-jsonl or otlp-json" if entry == 1
                         and head.lstrip(_WS + _BOM)[:1] in (b"{", b"[") else "")
@@ -424,6 +429,16 @@ class InputFile:
             items += 1
             yield data, entry, Position(offset, entry + 1, items)
             entry += 1
+
+    def _single_request(self, head: bytes, read: Callable[[int], bytes]) -> tuple[bytes, int, Position]:
+        """A file holding one bare protobuf request (no length before it): its first byte is the tag of the
+        request's field 1 (`resource_spans`, `resource_logs`), which as a length's first byte would make an entry
+        of at least 160 MiB. Read whole, as one entry, up to the entries' limit."""
+        data = head + read(MAX_ENTRY_BYTES + 1 - len(head))
+        if len(data) > MAX_ENTRY_BYTES:
+            raise self._error(1, f"a single protobuf request of more than {_mib(MAX_ENTRY_BYTES)}, more than an "
+                                 "entry may hold")
+        return data, 1, Position(len(data), 2, 1)
 
     def _lines(self, start: Position) -> Iterator[tuple[bytes, int, Position]]:
         """Non-blank lines, each with its line number and the position after it."""

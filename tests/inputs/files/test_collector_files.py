@@ -109,6 +109,21 @@ def test_an_entry_holding_several_zstd_frames_is_one_request(tmp_path: Path, spa
     assert requests_of(path) == [requests_of(write_jsonl(tmp_path / "one.otlp.jsonl", [spans]))[0]]
 
 
+@pytest.mark.parametrize("name", ["request.otlp.pb", "request.otlp.binpb"])
+def test_a_file_of_one_bare_protobuf_request_is_that_request(
+    tmp_path: Path, spans: list[ReadableSpan], name: str
+) -> None:
+    """One `ExportTraceServiceRequest` as protobuf, no length before it (as `explain` reads, and as other tools
+    write a single request): its first byte, a field tag, is no length a Collector entry could have."""
+    expected = requests_of(write_jsonl(tmp_path / "reference.otlp.jsonl", [spans]))
+    path = tmp_path / name
+    path.write_bytes(proto_message(spans))
+    assert requests_of(path) == expected
+    with InputFile(path) as f:
+        (record,) = list(f.requests())
+    assert requests_of(path, start=record.end) == []
+
+
 def test_an_empty_length_prefixed_file_holds_no_request(tmp_path: Path) -> None:
     path = tmp_path / "traces.otlp.binpb"
     path.write_bytes(b"")
