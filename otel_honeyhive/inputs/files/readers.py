@@ -58,6 +58,8 @@ MAX_ENTRY_BYTES = 64 << 20
 reading one entry may cost in memory at most."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_TEXT_ONLY = (Format.EVENTS_NDJSON, Format.EVENTS_JSON, Format.OTLP_JSON)
+"""Formats that are JSON text only (`otlp-jsonl` is also the name a length-prefixed Collector file is read by)."""
 _PROTOBUF_FIRST_BYTE = b"\x0a"
 """Field 1, length-delimited: how an OTLP export request's first field (`resource_spans`) begins."""
 _GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -184,6 +186,9 @@ class InputFile:
             self._stream = self._opened()
             self.length_prefixed = self.format is Format.OTLP_PROTO or (
                 self.format is Format.OTLP_JSONL and self._looks_length_prefixed())
+            if self.format in _TEXT_ONLY and self._looks_length_prefixed():
+                raise self._error(1, f"not {self.format.value} text: it looks like a length-prefixed OTLP protobuf "
+                                     "file (the Collector file exporter's format: proto): give --from otlp-proto")
         except BaseException:
             self._raw.close()
             raise

@@ -245,3 +245,16 @@ def test_importing_the_readers_does_not_import_zstd_nor_protobuf() -> None:
             "print(sorted(m for m in ('backports.zstd', 'compression.zstd', 'google.protobuf') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["traces.json", "traces.ndjson", "traces.otlp.json"])
+def test_a_protobuf_collector_file_under_a_json_name_says_to_give_otlp_proto(
+    tmp_path: Path, spans: list[ReadableSpan], name: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(collector_file(batches(spans, 5), "proto"))
+    with pytest.raises(InputError) as info:
+        InputFile(path)
+    assert str(info.value).endswith("looks like a length-prefixed OTLP protobuf file (the Collector file exporter's "
+                                    "format: proto): give --from otlp-proto")
+    assert str(info.value).startswith(f"{path}:1: not ")
