@@ -212,6 +212,7 @@ class TestServe:
         assert proc.returncode == 0
         assert "secret-token-123" not in line + rest
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
     def test_a_signal_stops_it_cleanly_with_the_store_closed(self, tmp_path: Path, sig: int) -> None:
         with run_server(tmp_path) as server:

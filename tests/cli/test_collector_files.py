@@ -122,6 +122,7 @@ def _ends(chunks: list[list[ReadableSpan]], variant: str) -> list[int]:
     return [len(collector_file(chunks[:k + 1], inner)) for k in range(len(chunks))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["proto", "proto-zstd-messages", "proto-zstd-file", "json-zstd-file"])
 def test_replay_stopped_in_the_middle_resumes_there_and_every_event_arrives(
     tmp_path: Path, spans: list[ReadableSpan], honeyhive: FakeHoneyHive, variant: str

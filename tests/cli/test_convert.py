@@ -47,6 +47,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("first", "second"), list(itertools.product(FORMATS, FORMATS)))
 def test_every_format_pair_round_trips(tmp_path: Path, base: Path, first: str, second: str) -> None:
     """events → FIRST → SECOND → events gives back every event, field by field."""
@@ -59,6 +60,7 @@ def test_every_format_pair_round_trips(tmp_path: Path, base: Path, first: str, s
     assert_same_events(read_events(back), read_ndjson(base))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["events.ndjson.gz", "events.json.gz", "traces.otlp.jsonl.gz", "traces.otlp.json.gz"])
 def test_gzip_files_round_trip(tmp_path: Path, base: Path, name: str) -> None:
     packed = tmp_path / name
@@ -69,6 +71,7 @@ def test_gzip_files_round_trip(tmp_path: Path, base: Path, name: str) -> None:
     assert_same_events(read_ndjson(back), read_ndjson(base))
 
 
+@pytest.mark.slow
 def test_from_and_to_override_the_names(tmp_path: Path, base: Path) -> None:
     odd = tmp_path / "traces.data"
     convert(str(base), str(odd), "--to", "otlp-jsonl")

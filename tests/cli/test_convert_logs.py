@@ -101,6 +101,7 @@ def test_records_join_however_the_logs_and_traces_requests_are_cut(
     assert_same_events(convert(tmp_path, traces, *logs), calls.with_content_on_the_spans())
 
 
+@pytest.mark.slow
 def test_convert_gives_what_serve_stores_for_the_same_spans_and_records_sent_over_otlp(
     tmp_path: Path, calls: Traffic
 ) -> None:

@@ -85,6 +85,7 @@ def test_an_unknown_redactor_is_a_usage_error(tmp_path: Path, capsys: pytest.Cap
     assert "--redact" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_replay_masks_the_events_it_sends(tmp_path: Path) -> None:
     source = tmp_path / "events.ndjson"
     events_file(source)

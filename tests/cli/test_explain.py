@@ -171,6 +171,7 @@ def _chat_turn() -> list[ReadableSpan]:
     return list(memory.get_finished_spans())
 
 
+@pytest.mark.slow
 def test_each_span_says_how_its_trace_got_its_session_and_what_conversation_mode_would_do(tmp_path: Path) -> None:
     from otel_honeyhive.mapper.identity import session_id_for_conversation, session_id_for_trace
 
@@ -207,6 +208,7 @@ def test_an_explicit_honeyhive_session_is_named_as_the_reason() -> None:
                                         "an event under it")
 
 
+@pytest.mark.slow
 def test_a_span_filter_explains_what_the_exporter_with_it_ships(tmp_path: Path) -> None:
     """`--drop-span` as the exporter's and `convert`'s: the dropped span has no event and is counted."""
     spans = _chat_turn()
@@ -221,6 +223,7 @@ def test_a_span_filter_explains_what_the_exporter_with_it_ships(tmp_path: Path) 
     assert bad.returncode == 2 and "--span-filter" in bad.stderr.decode() and b"Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_with_masking_it_shows_the_masked_values_that_would_ship(tmp_path: Path) -> None:
     """`--redact` (else `$HH_REDACT`), as the exporter's and `convert`'s: never an unmasked value on screen."""
     memory = InMemorySpanExporter()
@@ -244,6 +247,7 @@ def test_with_masking_it_shows_the_masked_values_that_would_ship(tmp_path: Path)
 # -- the Collector `file` exporter's files ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_a_collector_file_is_explained_as_the_same_requests_in_json_lines(tmp_path: Path, variant: str) -> None:
     """Length-prefixed protobuf, per-message zstd (JSON too) and whole-file zstd: the same explanation as the

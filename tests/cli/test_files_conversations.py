@@ -116,6 +116,7 @@ def test_convert_refuses_sessions_where_none_are_made(tmp_path: Path, capsys: py
     assert "invalid choice: 'chat'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_replay_gives_the_store_one_session_per_conversation(tmp_path: Path) -> None:
     source = tmp_path / "traces.otlp.jsonl"
     write_file(source)
@@ -134,6 +135,7 @@ def test_replay_gives_the_store_one_session_per_conversation(tmp_path: Path) -> 
     assert state["complete"] and "--sessions conversation" in state["options"]
 
 
+@pytest.mark.slow
 def test_a_replay_state_of_another_sessions_mode_starts_over(tmp_path: Path) -> None:
     source = tmp_path / "traces.otlp.jsonl"
     write_file(source)
@@ -212,6 +214,7 @@ def test_convert_gives_what_spans_to_events_gives_however_the_lines_split_the_tu
     assert {e["event_id"]: e for e in written} == {e["event_id"]: e for e in expected}
 
 
+@pytest.mark.slow
 def test_a_replay_resumes_only_with_the_options_its_events_were_made_with(tmp_path: Path) -> None:
     """Another span filter, masking, project or source makes other events: the state records them (as flags,
     no secret) and a run with other ones starts over instead of mixing the two."""

@@ -103,6 +103,7 @@ def test_export_ndjson_holds_every_event_as_stored(
     assert _by_id(exported) == _by_id(events)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".otlp.jsonl", ".otlp.json.gz"])
 def test_export_to_otlp_and_convert_back_gives_the_same_events(
     stored: tuple[Path, list[dict[str, Any]]], tmp_path: Path, suffix: str
@@ -115,6 +116,7 @@ def test_export_to_otlp_and_convert_back_gives_the_same_events(
     assert _by_id([json.loads(line) for line in back.read_text().splitlines()]) == _by_id(events)
 
 
+@pytest.mark.slow
 def test_export_filters_by_session_and_start_time(stored: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
     db, events = stored
     sessions = sorted({(e["start_time"], e["session_id"]) for e in events if e["event_type"] == "session"})

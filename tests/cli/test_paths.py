@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.server import run_server
 
 
+@pytest.mark.slow
 def test_a_tilde_in_a_path_flag_or_a_config_file_is_the_home_directory(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -20,6 +23,7 @@ def test_a_tilde_in_a_path_flag_or_a_config_file_is_the_home_directory(tmp_path:
     assert not (tmp_path / "~").exists(), "no directory named ~ in the working directory"
 
 
+@pytest.mark.slow
 def test_the_spool_directory_serve_creates_is_private_like_everything_in_it(tmp_path: Path) -> None:
     spool = tmp_path / "new" / "spool"
     with run_server(tmp_path, "--spool-dir", str(spool)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from otel_honeyhive.outputs.store import SQLiteStore
@@ -16,6 +17,7 @@ from tests.support.server import run_server
 DAY = 86_400_000.0
 
 
+@pytest.mark.slow
 def test_prune_counts_first_then_deletes_what_is_older(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     now = time.time() * 1000
@@ -33,6 +35,7 @@ def test_prune_counts_first_then_deletes_what_is_older(tmp_path: Path) -> None:
     assert again.stdout.startswith("pruned 0 sessions (0 events)")
 
 
+@pytest.mark.slow
 def test_prune_works_beside_a_server_writing_the_same_store(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     with run_server(tmp_path, "--db", str(db)) as server:
@@ -46,6 +49,7 @@ def test_prune_works_beside_a_server_writing_the_same_store(tmp_path: Path) -> N
         assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_a_bad_duration_or_a_missing_store_is_one_line(tmp_path: Path) -> None:
     bad = run_cli("prune", "--older-than", "a week", "--db", str(tmp_path / "x.db"))
     assert bad.returncode == 2 and "--older-than: not a duration: 'a week'" in bad.stderr
@@ -57,6 +61,7 @@ def test_a_bad_duration_or_a_missing_store_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr + missing.stderr
 
 
+@pytest.mark.slow
 def test_a_duration_past_a_century_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     SQLiteStore(db).close()

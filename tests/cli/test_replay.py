@@ -83,6 +83,7 @@ def events_file(tmp_path: Path) -> Path:
 # -- to a real server ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_events_file_to_the_honeyhive_api(tmp_path: Path) -> None:
     path = tmp_path / "events.json"
     write_json_array(path, stream_events(1500, seed=1), wrapper=True)
@@ -111,6 +112,7 @@ def test_events_file_to_an_otlp_endpoint(tmp_path: Path, protocol: str) -> None:
     assert SECRET not in result.stderr + (tmp_path / "events.json.gz.replay-state.json").read_text()
 
 
+@pytest.mark.slow
 def test_otlp_file_to_the_honeyhive_api_gives_the_mapped_events(tmp_path: Path) -> None:
     spans = sdk_spans(10, seed=4)
     path = tmp_path / "traces.otlp.jsonl"
@@ -127,6 +129,7 @@ def test_otlp_file_to_the_honeyhive_api_gives_the_mapped_events(tmp_path: Path) 
 # -- resuming --------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_otlp_file_is_filtered_as_convert_filters_it(tmp_path: Path) -> None:
     """`--drop-span` / `--drop-scope` / `--span-filter` as `convert` and `serve` take them: the spans dropped,
     their children under the nearest kept ancestor."""
@@ -143,6 +146,7 @@ def test_an_otlp_file_is_filtered_as_convert_filters_it(tmp_path: Path) -> None:
     assert_same_events(stored_events(server.db_path), expected)
 
 
+@pytest.mark.slow
 def test_a_refused_batch_stops_the_replay_and_the_next_run_resumes_after_the_last_delivered(
     tmp_path: Path, events_file: Path, honeyhive: FakeHoneyHive
 ) -> None:
@@ -180,6 +184,7 @@ def test_a_refused_batch_stops_the_replay_and_the_next_run_resumes_after_the_las
         assert SECRET not in text
 
 
+@pytest.mark.slow
 def test_an_otlp_replay_resumes_only_where_no_span_is_held(tmp_path: Path, honeyhive: FakeHoneyHive) -> None:
     """Two spans per line, so most lines end in the middle of a trace. The stored position is always the end of
     a line after which nothing was held, so the resumed run loses no span: every event arrives."""

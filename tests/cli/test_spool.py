@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from otel_honeyhive import HoneyHiveSpanExporter
 from otel_honeyhive.cli import spool as spool_cli  # noqa: F401  (imported before the child drops privileges)
@@ -33,6 +34,7 @@ def records_in(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.rec")) if folder.is_dir() else []
 
 
+@pytest.mark.slow
 def test_status_shows_live_and_gone_segments_dead_letters_and_corrupt_records_and_changes_nothing(
     tmp_path: Path,
 ) -> None:
@@ -92,6 +94,7 @@ def test_status_says_who_takes_over_what_gone_processes_left_in_the_outbox_and_i
             "--spool-dir`) takes them over within seconds, else the next to start; `redrive` leaves them") in out
 
 
+@pytest.mark.slow
 def test_a_missing_or_foreign_directory_is_one_precise_line(tmp_path: Path) -> None:
     (tmp_path / "photos").mkdir()
     for command in ("status", "redrive"):
@@ -145,6 +148,7 @@ def test_dead_letters_refused_again_stay_and_the_exit_status_says_so(tmp_path: P
     assert all(len(p.with_suffix(".reason").read_text().splitlines()) == 2 for p in letters)
 
 
+@pytest.mark.slow
 def test_redrive_ships_what_gone_processes_left_and_leaves_a_running_ones_segment(tmp_path: Path) -> None:
     directory = tmp_path / "spool"
     outbox = directory / "outbox"

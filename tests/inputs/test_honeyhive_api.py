@@ -150,6 +150,7 @@ class TestCreateEvent:
         assert count(local_api) == 1
         assert stored(local_api, event_id)["outputs"] == {"v": 2}
 
+    @pytest.mark.slow
     def test_the_servers_project_and_source_fill_in_missing_ones(self, tmp_path: Path) -> None:
         with run_server(tmp_path, "--project", "Simple RAG", "--source", "staging") as server:
             defaulted = post(server, "/events", {"event": tool()}).json()["event_id"]
@@ -578,6 +579,7 @@ class TestBodyLimits:
         body = zlib.compress(orjson.dumps({"event": tool()}))
         assert post_raw(small_limit_api, "/events", body, **{"Content-Encoding": "deflate"}).status_code == 200
 
+    @pytest.mark.slow
     @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc")
     def test_a_gzip_bomb_is_refused_without_inflating_it_in_memory(self, small_limit_api: RunningServer) -> None:
         bomb = gzip_bomb(BOMB_BYTES)
@@ -680,6 +682,7 @@ class TestRemoteOutput:
             assert not (tmp_path / "otel-honeyhive.db").exists()  # no local store when forwarding
             assert API_KEY not in bridge.stderr()
 
+    @pytest.mark.slow
     def test_a_transient_honeyhive_failure_is_503_with_retry_after(self, tmp_path: Path) -> None:
         with fake_honeyhive() as honeyhive, self._forwarding(tmp_path, honeyhive.url) as bridge:
             honeyhive.default = Reply(503, {"Retry-After": "7"})
@@ -687,6 +690,7 @@ class TestRemoteOutput:
             assert_refused(response, 503, "HTTP 503")
             assert int(response.headers["retry-after"]) >= 1
 
+    @pytest.mark.slow
     def test_a_refusal_by_honeyhive_is_502(self, tmp_path: Path) -> None:
         with fake_honeyhive() as honeyhive, self._forwarding(tmp_path, honeyhive.url) as bridge:
             honeyhive.default = Reply(400, body=b'{"error": "bad"}')

@@ -110,6 +110,7 @@ def by_id(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # -- event → span → event -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(sessions())
 def test_event_to_span_to_event_is_the_identity(events: list[dict[str, Any]]) -> None:
@@ -510,6 +511,7 @@ def test_an_event_whose_parent_was_converted_in_an_earlier_batch_joins_the_paren
     assert alone.context.trace_id == uuid.UUID(session["session_id"]).int
 
 
+@pytest.mark.slow
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(sessions(), st.randoms(use_true_random=False))
 def test_every_parent_span_is_in_its_childs_trace_however_the_session_is_cut_into_batches(

@@ -148,6 +148,7 @@ def test_when_neither_outbox_nor_journal_has_room_the_request_is_refused_and_ear
     assert bridge.journal.stored_records == 1
 
 
+@pytest.mark.slow
 def test_the_held_spans_of_a_process_that_is_gone_are_taken_over_by_a_live_one(
     tmp_path: Path, bridges: list[Bridge], monkeypatch: pytest.MonkeyPatch
 ) -> None:

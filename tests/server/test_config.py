@@ -41,6 +41,7 @@ def test_an_empty_auth_token_is_refused_rather_than_serving_without_one(tmp_path
     assert not (tmp_path / "otel-honeyhive.db").exists()
 
 
+@pytest.mark.slow
 def test_a_token_read_from_a_file_with_its_newline_still_lets_its_clients_in(tmp_path: Path) -> None:
     with run_server(tmp_path, env={"OTEL_HONEYHIVE_AUTH_TOKEN": "s3cret-token\n"}) as server:
         allowed = requests.get(server.url + "/metrics", headers={"Authorization": "Bearer s3cret-token"}, timeout=10)

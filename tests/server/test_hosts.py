@@ -88,6 +88,7 @@ def test_names_that_only_look_local_are_refused(loopback: RunningServer, host: s
     assert "checkout-agent" not in answer.text
 
 
+@pytest.mark.slow
 def test_otlp_clients_sending_to_localhost_or_127_0_0_1_are_unaffected(tmp_path: Path) -> None:
     with run_server(tmp_path, "--hold-timeout", "0") as server:
         for endpoint in (f"http://localhost:{server.port}/v1/traces", f"{server.url}/v1/traces"):
@@ -107,6 +108,7 @@ def test_healthz_answers_any_host_it_holds_no_data(loopback: RunningServer) -> N
     assert get(loopback, "/healthz", "10.1.2.3:4318").status_code == 200
 
 
+@pytest.mark.slow
 def test_allowed_hosts_come_from_the_flag_the_environment_or_the_config_file(tmp_path: Path, db: Path) -> None:
     with run_server(tmp_path, "--db", str(db), "--allowed-host", "hub.example.org",
                     "--allowed-host", ".lab.example") as server:

@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from starlette.types import Message
@@ -18,6 +19,7 @@ from tests.support.server import run_server
 from tests.support.spans import llm_traces
 
 
+@pytest.mark.slow
 def test_idle_connections_take_no_request_slot_and_health_stays_green(tmp_path: Path) -> None:
     with run_server(tmp_path) as server:
         host, port = server.url.removeprefix("http://").rsplit(":", 1)

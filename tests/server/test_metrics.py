@@ -111,6 +111,7 @@ def test_names_prometheus_would_refuse_are_refused_here() -> None:
 # -- a server with the local store, behind a token -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_metrics_need_the_token_like_every_route_but_healthz(tmp_path: Path) -> None:
     with run_server(tmp_path, "--auth-token", TOKEN) as server:
         assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
@@ -119,6 +120,7 @@ def test_metrics_need_the_token_like_every_route_but_healthz(tmp_path: Path) -> 
         assert value(metrics, "otel_honeyhive_requests_total", {"input": "metrics", "status": "401"}) == 1
 
 
+@pytest.mark.slow
 def test_every_family_is_there_with_its_type_and_help(tmp_path: Path) -> None:
     with run_server(tmp_path) as server:
         response = requests.get(server.url + "/metrics", timeout=5)
@@ -127,6 +129,7 @@ def test_every_family_is_there_with_its_type_and_help(tmp_path: Path) -> None:
     assert all(f.documentation for f in families.values())
 
 
+@pytest.mark.slow
 def test_requests_spans_and_events_are_counted_by_input(tmp_path: Path) -> None:
     with run_server(tmp_path, "--auth-token", TOKEN, "--hold-timeout", "60", grpc=True) as server:
         assert post(server, with_one_invalid_span(3)).status_code == 200  # 15 spans, 1 rejected
@@ -214,6 +217,7 @@ def test_spooled_forwarding_shows_bytes_waiting_retries_dead_letters_and_deliver
     assert value(done, "otel_honeyhive_spool_bytes", {"spool": "outbox"}) == 0
 
 
+@pytest.mark.slow
 def test_spans_lost_without_a_spool_are_counted_as_dropped(tmp_path: Path) -> None:
     """Without --spool-dir, held spans live in memory: when HoneyHive is down as the hold expires, they are gone,
     and the counter says how many."""
@@ -231,6 +235,7 @@ def test_spans_lost_without_a_spool_are_counted_as_dropped(tmp_path: Path) -> No
     assert value(metrics, "otel_honeyhive_held_spans") == 0
 
 
+@pytest.mark.slow
 def test_spans_an_otlp_endpoint_rejects_in_partial_success_are_counted(tmp_path: Path) -> None:
     """Forwarding to an OTLP endpoint (the reverse direction), a 200 whose `partial_success` rejects spans is as
     far as retrying can go: the server logs the endpoint's message and counts the spans, for an alert."""

@@ -151,6 +151,7 @@ def ns(ms: float) -> int:
     return int(Decimal(ms) * 1_000_000)
 
 
+@pytest.mark.slow
 def test_the_spans_carry_ids_parents_names_times_status_and_genai_attributes(tmp_path: Path) -> None:
     calls, ids = api_calls()
     with fake_otlp_http() as fake:
@@ -288,6 +289,7 @@ def test_the_config_keeps_header_values_out_of_its_repr_and_counts_otlp_as_remot
     assert not ServerConfig.resolve(environ={}).remote
 
 
+@pytest.mark.slow
 def test_spans_received_over_otlp_leave_with_their_original_ids(tmp_path: Path) -> None:
     """OTLP in, OTLP out: the events the bridge maps keep the OpenTelemetry ids in their metadata, and the
     spans it sends on carry exactly those ids again (so a backend sees the application's trace)."""

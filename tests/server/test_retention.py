@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from otel_honeyhive.outputs.store import SQLiteStore
@@ -29,6 +30,7 @@ def names(db: Path) -> set[str]:
         return {s.name or "" for s in store.list_sessions(limit=100)}
 
 
+@pytest.mark.slow
 def test_the_server_prunes_what_is_older_than_the_retention_and_keeps_the_rest(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     now = time.time() * 1000
@@ -51,6 +53,7 @@ def test_the_server_prunes_what_is_older_than_the_retention_and_keeps_the_rest(t
         assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_retention_is_refused_where_there_is_no_local_store_or_no_length(tmp_path: Path) -> None:
     for given, error in (
         (["--retention", "7d", "--api-key", "k", "--server-url", "http://127.0.0.1:9"],

@@ -23,6 +23,7 @@ FLUSH_DELAY = 3.0
 """Seconds HoneyHive takes to answer: the shutdown's flush of held spans is under way that long."""
 
 
+@pytest.mark.slow
 def test_a_second_sigterm_during_the_shutdown_flush_does_not_cut_it_short(
     tmp_path: Path, honeyhive: FakeHoneyHive
 ) -> None:

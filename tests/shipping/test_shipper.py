@@ -231,6 +231,7 @@ def test_an_outage_never_dead_letters_however_long_it_lasts(
     assert shipper.stats.dead_lettered == 0 and not (spool.directory / "dead").exists()
 
 
+@pytest.mark.slow
 def test_server_errors_are_counted_again_from_the_last_try_that_made_progress(
     spool: Spool, shippers: list[SpoolShipper]
 ) -> None:
@@ -656,6 +657,7 @@ def test_a_404_to_an_update_is_the_datas_an_unknown_event(spool: Spool, shippers
     assert (shipper.stats.dead_lettered, shipper.stats.config_refusals) == (1, 1)
 
 
+@pytest.mark.slow
 def test_a_configuration_refusal_waits_a_longer_retry_after_the_receiver_gave(
     spool: Spool, shippers: list[SpoolShipper], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -792,6 +794,7 @@ def test_a_wrong_key_keeps_every_batch_until_a_restart_with_the_right_one(tmp_pa
     assert pending_files(directory) == [] and not (directory / "dead").exists()
 
 
+@pytest.mark.slow
 def test_the_exporter_with_a_spool_keeps_what_a_wrong_key_was_refused(tmp_path: Path) -> None:
     """The issue's scenario: `spool_dir` and a wrong key; every batch answered 401, none reaches `dead/`; after a
     restart with the right key, every event arrives."""

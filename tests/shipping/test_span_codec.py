@@ -182,6 +182,7 @@ _views = st.builds(
 )
 
 
+@pytest.mark.slow
 @given(st.lists(_views, max_size=3))
 def test_round_trip_is_exact(views: list[SpanView]) -> None:
     back = decode_views(encode_views(views))

@@ -587,6 +587,7 @@ def test_a_segment_still_being_created_is_not_taken_for_an_orphan(tmp_path: Path
         assert not being_made.exists(), "a crash's half-made segment stays forever"
 
 
+@pytest.mark.slow
 def test_new_segments_are_made_while_other_processes_keep_looking_at_their_locks(tmp_path: Path) -> None:
     """Lookers (adoption, `spool status`) hold a free lock for an instant: a new segment's maker waits that out
     rather than failing, and no look takes a segment being made for an orphan."""
@@ -668,6 +669,7 @@ def test_records_of_the_one_process_layout_are_adopted(tmp_path: Path) -> None:
     assert not list(directory.glob("*.rec")) and not list(legacy.glob("*.rec"))
 
 
+@pytest.mark.slow
 def test_processes_adopting_at_once_adopt_each_record_once(tmp_path: Path) -> None:
     directory = tmp_path / "spool"
     for round_ in range(10):
@@ -844,6 +846,7 @@ def test_a_segment_that_still_holds_records_is_never_deleted(tmp_path: Path) -> 
         assert spool.adopt_orphans() == 3, "let go, not kept locked: adoptable"
 
 
+@pytest.mark.slow
 def test_a_directory_that_becomes_unusable_fails_puts_and_adoption_with_a_spool_error_naming_the_fix(
     tmp_path: Path,
 ) -> None:

@@ -277,6 +277,7 @@ def test_malformed_and_mistyped_bodies(server: RunningServer) -> None:
     assert text.status_code == 415
 
 
+@pytest.mark.slow
 def test_the_body_limit_and_the_token(tmp_path: Path) -> None:
     import grpc
 
@@ -303,6 +304,7 @@ def test_the_body_limit_and_the_token(tmp_path: Path) -> None:
         assert ok.export(event_only_calls(1).records) is LogRecordExportResult.SUCCESS
 
 
+@pytest.mark.slow
 def test_a_record_whose_span_never_comes_is_counted_unmatched_after_the_hold_time(tmp_path: Path) -> None:
     with run_server(tmp_path, "--hold-timeout", "0.3") as server:
         call = event_only_calls(1, plain_logs=0)
@@ -326,6 +328,7 @@ def applied(honeyhive: FakeHoneyHive) -> dict[str, dict[str, Any]]:
     return events
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spool", [False, True], ids=["direct", "spool"])
 def test_to_honeyhive_a_late_record_is_an_update_of_the_shipped_event(tmp_path: Path, spool: bool) -> None:
     """The order reversed on purpose, forwarding to HoneyHive (directly, and through the outbox spool): the spans'

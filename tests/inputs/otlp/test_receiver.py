@@ -195,6 +195,7 @@ def test_spans_with_bad_ids_are_rejected_with_partial_success(server: RunningSer
     assert int(partial["rejectedSpans"]) == 2 and partial["errorMessage"]
 
 
+@pytest.mark.slow
 def test_the_body_limit_applies_after_decompression(tmp_path: Path) -> None:
     with run_server(tmp_path, "--max-body-bytes", "4096") as small:
         big = encode_spans(llm_spans(5)).SerializeToString()
@@ -228,6 +229,7 @@ def test_grpc_max_message_size_is_explicit(tmp_path: Path) -> None:
 # -- auth ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_auth_token_is_enforced_on_http_and_grpc(tmp_path: Path) -> None:
     token = "s3cret-token"
     with run_server(tmp_path, "--auth-token", token, "--source", SOURCE, grpc=True) as guarded:
@@ -250,6 +252,7 @@ def test_auth_token_is_enforced_on_http_and_grpc(tmp_path: Path) -> None:
         assert token not in guarded.stderr()
 
 
+@pytest.mark.slow
 def test_a_refused_token_is_told_alike_on_http_and_grpc_and_the_scheme_is_case_blind(tmp_path: Path) -> None:
     token = "s3cret-token"
     with run_server(tmp_path, "--auth-token", token, grpc=True) as guarded:

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,7 @@ def events(draw: st.DrawFn) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(events())
 def test_new_sessions_are_summed_as_the_refresh_query_sums_them(tmp_path_factory: Any, batch: list[Any]) -> None:
@@ -54,6 +56,7 @@ def test_new_sessions_are_summed_as_the_refresh_query_sums_them(tmp_path_factory
     assert by_rows == by_query
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(events(), maybe_number, maybe_number)
 def test_sessions_started_in_a_time_range_are_those_the_listing_shows_for_it(
